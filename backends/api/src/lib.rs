@@ -1,0 +1,162 @@
+//! The `Store` trait: the one interface every FlashKV backend implements.
+//!
+//! A store is a concurrent map from binary keys to [`Entry`] values. It knows
+//! nothing of Redis commands: types, TTL rules, integer parsing and WRONGTYPE
+//! live once, in the server's `db` module, above this trait. This crate depends
+//! on `bytes` only, so no backend type can leak into the API.
+//!
+//! # Contract
+//! - Point reads return owned values (`Entry` holds `Bytes`, so a clone is a
+//!   reference-count bump). Nothing returned borrows a lock or an epoch guard,
+//!   so callers may hold results across `.await`.
+//! - [`Store::compute`] is the single atomic read-modify-write primitive. The
+//!   closure sees the current entry and decides; the decision is applied
+//!   atomically with respect to every other operation on that key. Lock-free
+//!   backends may call the closure more than once (after a failed CAS), so it
+//!   must be pure apart from what it returns.
+//! - Expiry is data: an entry carries `expires_at`, and the store never looks
+//!   at the clock. Deciding that an entry is expired is the caller's job.
+//! - Whatever a backend cannot promise under concurrency (an exact `len`, what
+//!   a scan sees while writers run) is stated in that backend's crate docs.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use bytes::Bytes;
+
+/// A Redis value. Every key is typed from the start; later issues add lists,
+/// hashes, sets and sorted sets as new variants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A binary-safe string (also what INCR and friends operate on).
+    Str(Bytes),
+}
+
+impl Value {
+    /// The name TYPE replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+
+    /// Bytes of payload this value holds (used for memory estimates).
+    pub fn payload_len(&self) -> usize {
+        match self {
+            Value::Str(b) => b.len(),
+        }
+    }
+}
+
+/// What a store holds for one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The typed value.
+    pub value: Value,
+    /// Absolute expiry time in milliseconds since the Unix epoch; `None` means
+    /// the key persists.
+    pub expires_at: Option<u64>,
+}
+
+impl Entry {
+    /// A string entry without expiry.
+    pub fn string(bytes: impl Into<Bytes>) -> Self {
+        Entry {
+            value: Value::Str(bytes.into()),
+            expires_at: None,
+        }
+    }
+
+    /// Is this entry logically gone at `now_ms`? Redis treats a key as expired
+    /// strictly after its deadline (`now > when` in `keyIsExpired`).
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        matches!(self.expires_at, Some(when) if now_ms > when)
+    }
+}
+
+/// The decision a [`Store::compute`] closure returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Leave the key as it is (absent stays absent).
+    Keep,
+    /// Store this entry under the key, replacing any current one.
+    Put(Entry),
+    /// Remove the key if present.
+    Remove,
+}
+
+/// A concurrent map from binary keys to entries.
+///
+/// Methods are synchronous and short: no call blocks on I/O, and none may be
+/// held across an `.await` by construction (nothing borrowed is returned).
+pub trait Store: Default + Send + Sync + 'static {
+    /// A short name for reports and test names (`"rwlock"`, `"epoch"`, ...).
+    const NAME: &'static str;
+
+    /// The entry stored under `key`, expired or not.
+    fn get(&self, key: &[u8]) -> Option<Entry>;
+
+    /// Store `entry` under `key`, returning the previous entry.
+    fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry>;
+
+    /// Remove `key`, returning the entry it had.
+    fn remove(&self, key: &[u8]) -> Option<Entry>;
+
+    /// Atomically read and update one key.
+    ///
+    /// `f` sees the current entry (`None` when absent) and returns the
+    /// operation to apply plus a result handed back to the caller. The
+    /// operation is applied only if the key still holds what `f` saw; a
+    /// backend that detects interference calls `f` again with the new state.
+    /// Backends copy `key` into owned storage only when they insert it.
+    fn compute<R, F>(&self, key: &[u8], f: F) -> R
+    where
+        F: FnMut(Option<&Entry>) -> (Op, R);
+
+    /// Number of keys, expired ones included. May be approximate under
+    /// concurrent writes; each backend documents its precision.
+    fn len(&self) -> usize;
+
+    /// `len() == 0`.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Remove every key.
+    fn clear(&self);
+
+    /// Keep only the entries for which `f` returns true.
+    fn retain<F>(&self, f: F)
+    where
+        F: FnMut(&[u8], &Entry) -> bool;
+
+    /// Visit a batch of entries starting at `cursor` (0 starts an iteration)
+    /// and return the cursor to continue from (0 when the iteration is done).
+    ///
+    /// `count` is a hint for how many entries to visit; a backend may visit
+    /// more. Guarantee (Redis's SCAN guarantee): a key present for the whole
+    /// iteration, from cursor 0 until 0 comes back, is visited at least once.
+    /// Keys added or removed meanwhile may or may not be visited, and a key
+    /// may be visited more than once.
+    fn scan<F>(&self, cursor: u64, count: usize, f: F) -> u64
+    where
+        F: FnMut(&Bytes, &Entry);
+
+    /// A key chosen at random (roughly uniformly), using `seed` as the source
+    /// of randomness, or `None` when the store is empty.
+    fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_strictly_after_the_deadline() {
+        let mut e = Entry::string("v");
+        assert!(!e.is_expired(u64::MAX));
+        e.expires_at = Some(100);
+        assert!(!e.is_expired(99));
+        assert!(!e.is_expired(100));
+        assert!(e.is_expired(101));
+    }
+}

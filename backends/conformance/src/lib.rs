@@ -1,0 +1,1 @@
+//! Generic tests every FlashKV backend must pass (filled in by issue 3).

@@ -1,0 +1,1 @@
+//! FlashKV backend: epoch (to be written).

@@ -1,0 +1,1 @@
+//! FlashKV backend: flurry (to be written).

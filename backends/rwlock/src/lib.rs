@@ -1,0 +1,198 @@
+//! `RwLockStore`: the baseline backend, 64 shards of `RwLock<HashTable>`.
+//!
+//! Each key is hashed once with a randomly seeded `foldhash`; the top six bits
+//! pick the shard and the full hash is reused inside the shard's
+//! `hashbrown::HashTable`, so no key is hashed twice. Readers share a shard's
+//! lock; writers hold it exclusively for one probe and one slot write.
+//! `parking_lot` locks do not poison, so a panic elsewhere cannot wedge a shard.
+//!
+//! # Guarantees under concurrency
+//! - Every operation on one key is linearizable (it runs under that key's
+//!   shard lock); `compute` calls its closure exactly once.
+//! - `len` sums the shards one after another: exact when no writer runs,
+//!   otherwise some value between the sizes seen before and after.
+//! - `scan` visits whole shards under their read lock; the cursor is the next
+//!   shard index, so a key present for the whole iteration is always visited
+//!   (it stays in its shard), and never twice. A reply may hold many keys when
+//!   shards are large; COUNT is a hint.
+//! - Memory is returned as keys are removed only in the sense that entries are
+//!   dropped at once; shard tables shrink when a shard drops below a quarter
+//!   of its capacity, and `clear` frees every table.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::hash::BuildHasher;
+
+use bytes::Bytes;
+use hashbrown::hash_table::{Entry as Slot, HashTable};
+use hashbrown::DefaultHashBuilder;
+use parking_lot::RwLock;
+use store_api::{Entry, Op, Store};
+
+/// Number of shards; a power of two so the top hash bits select one.
+pub const SHARDS: usize = 64;
+const SHARD_BITS: u32 = SHARDS.trailing_zeros();
+
+type Shard = RwLock<HashTable<(Bytes, Entry)>>;
+
+/// 64 shards of `RwLock<HashTable<(Bytes, Entry)>>`.
+pub struct RwLockStore {
+    shards: Box<[Shard]>,
+    hasher: DefaultHashBuilder,
+}
+
+impl Default for RwLockStore {
+    fn default() -> Self {
+        RwLockStore {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+}
+
+impl RwLockStore {
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn shard(&self, hash: u64) -> &Shard {
+        &self.shards[(hash >> (64 - SHARD_BITS)) as usize]
+    }
+
+    fn rehash(&self) -> impl Fn(&(Bytes, Entry)) -> u64 + '_ {
+        move |(k, _)| self.hash(k)
+    }
+}
+
+/// Give memory back once a table is mostly empty.
+fn maybe_shrink(table: &mut HashTable<(Bytes, Entry)>, hasher: impl Fn(&(Bytes, Entry)) -> u64) {
+    if table.capacity() > 64 && table.len() < table.capacity() / 4 {
+        table.shrink_to(table.len() * 2, hasher);
+    }
+}
+
+impl Store for RwLockStore {
+    const NAME: &'static str = "rwlock";
+
+    fn get(&self, key: &[u8]) -> Option<Entry> {
+        let hash = self.hash(key);
+        let shard = self.shard(hash).read();
+        shard
+            .find(hash, |(k, _)| k.as_ref() == key)
+            .map(|(_, e)| e.clone())
+    }
+
+    fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry> {
+        let hash = self.hash(&key);
+        let mut shard = self.shard(hash).write();
+        match shard.entry(hash, |(k, _)| *k == key, self.rehash()) {
+            Slot::Occupied(mut o) => Some(std::mem::replace(&mut o.get_mut().1, entry)),
+            Slot::Vacant(v) => {
+                v.insert((key, entry));
+                None
+            }
+        }
+    }
+
+    fn remove(&self, key: &[u8]) -> Option<Entry> {
+        let hash = self.hash(key);
+        let mut shard = self.shard(hash).write();
+        let removed = match shard.find_entry(hash, |(k, _)| k.as_ref() == key) {
+            Ok(o) => Some(o.remove().0 .1),
+            Err(_) => None,
+        };
+        if removed.is_some() {
+            maybe_shrink(&mut shard, self.rehash());
+        }
+        removed
+    }
+
+    fn compute<R, F>(&self, key: &[u8], mut f: F) -> R
+    where
+        F: FnMut(Option<&Entry>) -> (Op, R),
+    {
+        let hash = self.hash(key);
+        let mut shard = self.shard(hash).write();
+        match shard.entry(hash, |(k, _)| k.as_ref() == key, self.rehash()) {
+            Slot::Occupied(mut o) => {
+                let (op, r) = f(Some(&o.get().1));
+                match op {
+                    Op::Keep => {}
+                    Op::Put(e) => o.get_mut().1 = e,
+                    Op::Remove => {
+                        o.remove();
+                        maybe_shrink(&mut shard, self.rehash());
+                    }
+                }
+                r
+            }
+            Slot::Vacant(v) => {
+                let (op, r) = f(None);
+                if let Op::Put(e) = op {
+                    v.insert((Bytes::copy_from_slice(key), e));
+                }
+                r
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    fn clear(&self) {
+        for shard in self.shards.iter() {
+            // Swap the table out so its memory is freed outside the lock.
+            let old = std::mem::take(&mut *shard.write());
+            drop(old);
+        }
+    }
+
+    fn retain<F>(&self, mut f: F)
+    where
+        F: FnMut(&[u8], &Entry) -> bool,
+    {
+        for shard in self.shards.iter() {
+            let mut table = shard.write();
+            table.retain(|(k, e)| f(k, e));
+            maybe_shrink(&mut table, self.rehash());
+        }
+    }
+
+    fn scan<F>(&self, cursor: u64, count: usize, mut f: F) -> u64
+    where
+        F: FnMut(&Bytes, &Entry),
+    {
+        let mut shard = usize::try_from(cursor).unwrap_or(usize::MAX);
+        let mut visited = 0usize;
+        while shard < SHARDS {
+            let table = self.shards[shard].read();
+            for (k, e) in table.iter() {
+                f(k, e);
+            }
+            visited += table.len();
+            shard += 1;
+            if visited >= count.max(1) {
+                break;
+            }
+        }
+        if shard >= SHARDS {
+            0
+        } else {
+            shard as u64
+        }
+    }
+
+    fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)> {
+        let start = (seed % SHARDS as u64) as usize;
+        for i in 0..SHARDS {
+            let table = self.shards[(start + i) % SHARDS].read();
+            if table.is_empty() {
+                continue;
+            }
+            let nth = ((seed >> 8) % table.len() as u64) as usize;
+            return table.iter().nth(nth).map(|(k, e)| (k.clone(), e.clone()));
+        }
+        None
+    }
+}

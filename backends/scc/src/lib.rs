@@ -1,0 +1,1 @@
+//! FlashKV backend: scc (to be written).
