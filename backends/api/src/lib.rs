@@ -92,8 +92,20 @@ pub trait Store: Default + Send + Sync + 'static {
     /// A short name for reports and test names (`"rwlock"`, `"epoch"`, ...).
     const NAME: &'static str;
 
-    /// The entry stored under `key`, expired or not.
-    fn get(&self, key: &[u8]) -> Option<Entry>;
+    /// Run `f` on the entry stored under `key` (expired or not) and return
+    /// its result.
+    ///
+    /// This is the hot read path: the reference lives only for the call, so
+    /// a backend can hand out its own storage without cloning (no reference
+    /// count is touched) and without letting a lock or guard escape. `f` runs
+    /// exactly once and must not call back into the store.
+    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R;
+
+    /// The entry stored under `key`, expired or not (an owned copy: cloning
+    /// an `Entry` bumps reference counts, it never copies payload bytes).
+    fn get(&self, key: &[u8]) -> Option<Entry> {
+        self.read(key, |e| e.cloned())
+    }
 
     /// Store `entry` under `key`, returning the previous entry.
     fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry>;

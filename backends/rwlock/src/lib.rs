@@ -74,12 +74,10 @@ fn maybe_shrink(table: &mut HashTable<(Bytes, Entry)>, hasher: impl Fn(&(Bytes, 
 impl Store for RwLockStore {
     const NAME: &'static str = "rwlock";
 
-    fn get(&self, key: &[u8]) -> Option<Entry> {
+    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
         let hash = self.hash(key);
         let shard = self.shard(hash).read();
-        shard
-            .find(hash, |(k, _)| k.as_ref() == key)
-            .map(|(_, e)| e.clone())
+        f(shard.find(hash, |(k, _)| k.as_ref() == key).map(|(_, e)| e))
     }
 
     fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry> {
