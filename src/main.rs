@@ -1,1 +1,115 @@
-fn main() {}
+//! The `flashkv` binary: parse the configuration, set up logging, bind,
+//! pick the backend once, run until SIGINT, SIGTERM or SHUTDOWN.
+
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use flashkv::config::{usage, Invocation};
+use flashkv::server::{self, Options};
+use flashkv::{BackendKind, Config};
+use tokio::net::TcpListener;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match Config::from_args(&args, read_stdin) {
+        Ok(Invocation::Run(config)) => config,
+        Ok(Invocation::Help) => {
+            print!("{}", usage());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Invocation::Version) => {
+            println!("FlashKV v={} (Redis {} compatible)", env!("CARGO_PKG_VERSION"), flashkv::REDIS_VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let config_file = args.first().filter(|a| !a.starts_with('-')).cloned().unwrap_or_default();
+    if let Err(e) = init_logging(&config) {
+        eprintln!("{e:#}");
+        return ExitCode::from(1);
+    }
+    match serve(config, config_file) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read_stdin() -> std::io::Result<String> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    Ok(s)
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(config.loglevel.filter()));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.logfile.is_empty() {
+        builder.init();
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&config.logfile)
+            .with_context(|| format!("can't open the log file {}", config.logfile))?;
+        builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+    }
+    Ok(())
+}
+
+fn serve(config: Config, config_file: String) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listeners = bind_all(&config)?;
+        let options = Options { config_file, ..Options::default() };
+        let shutdown = shutdown_signal();
+        match config.backend {
+            BackendKind::Rwlock => server::run_with::<store_rwlock::RwLockStore>(listeners, config, options, shutdown).await?,
+            other => anyhow::bail!("the {} backend is not built into this binary", other.name()),
+        }
+        Ok(())
+    })
+}
+
+fn bind_all(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
+    config
+        .bind
+        .iter()
+        .map(|host| {
+            let ip: IpAddr = host.parse().with_context(|| format!("invalid bind address {host:?}"))?;
+            let addr = SocketAddr::new(ip, config.port);
+            server::bind(addr, config.tcp_backlog).with_context(|| format!("could not bind {addr}"))
+        })
+        .collect()
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(cause = %e, "no SIGTERM handler; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::warn!("received SIGINT, scheduling shutdown..."),
+            _ = term.recv() => tracing::warn!("received SIGTERM, scheduling shutdown..."),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

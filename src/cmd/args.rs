@@ -1,0 +1,100 @@
+//! `Args`: a cursor over a command's arguments with typed getters.
+//!
+//! Parse functions pull arguments in order; optional trailing arguments are
+//! read with [`Args::next`] returning `None` at the end. The arity check has
+//! already run (in `table`), so the mandatory arguments are there.
+
+use bytes::Bytes;
+
+use super::CmdError;
+use crate::util::numbers::string2ll;
+
+/// The arguments after the command name (and subcommand name).
+#[derive(Debug)]
+pub struct Args {
+    argv: std::vec::IntoIter<Bytes>,
+}
+
+impl Args {
+    /// A cursor over `argv`.
+    pub fn new(argv: Vec<Bytes>) -> Args {
+        Args { argv: argv.into_iter() }
+    }
+
+    /// The next argument, or `None` at the end.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<Bytes> {
+        self.argv.next()
+    }
+
+    /// The next argument; a syntax error when there is none.
+    pub fn bytes(&mut self) -> Result<Bytes, CmdError> {
+        self.argv.next().ok_or(CmdError::Syntax)
+    }
+
+    /// The next argument as a strict 64-bit integer (Redis's `string2ll`).
+    pub fn int(&mut self) -> Result<i64, CmdError> {
+        parse_int(&self.bytes()?)
+    }
+
+    /// Number of arguments left.
+    pub fn remaining(&self) -> usize {
+        self.argv.len()
+    }
+
+    /// True when every argument has been read.
+    pub fn is_empty(&self) -> bool {
+        self.argv.len() == 0
+    }
+
+    /// Everything left, in order.
+    pub fn rest(self) -> Vec<Bytes> {
+        self.argv.collect()
+    }
+
+    /// Fail with a syntax error unless every argument has been read.
+    pub fn finish(&self) -> Result<(), CmdError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(CmdError::Syntax)
+        }
+    }
+}
+
+/// Parse a strict 64-bit integer argument.
+pub fn parse_int(b: &[u8]) -> Result<i64, CmdError> {
+    string2ll(b).ok_or(CmdError::NotInteger)
+}
+
+/// Case-insensitive comparison with an ASCII keyword.
+pub fn is(arg: &[u8], keyword: &str) -> bool {
+    arg.eq_ignore_ascii_case(keyword.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Args {
+        Args::new(v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect())
+    }
+
+    #[test]
+    fn typed_getters_follow_redis_rules() {
+        let mut a = args(&["12", "-0", "x"]);
+        assert_eq!(a.int(), Ok(12));
+        assert_eq!(a.int(), Err(CmdError::NotInteger));
+        assert_eq!(a.remaining(), 1);
+        assert!(a.finish().is_err());
+        assert_eq!(a.bytes().as_deref(), Ok(&b"x"[..]));
+        assert_eq!(a.bytes(), Err(CmdError::Syntax));
+        assert!(a.finish().is_ok());
+    }
+
+    #[test]
+    fn keywords_match_case_insensitively() {
+        assert!(is(b"nX", "NX"));
+        assert!(!is(b"nxx", "NX"));
+    }
+}

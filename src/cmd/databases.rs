@@ -1,0 +1,142 @@
+//! Database commands: SELECT, SWAPDB, DBSIZE, FLUSHDB, FLUSHALL.
+//!
+//! FLUSHDB, FLUSHALL and SWAPDB swap whole keyspaces in one atomic pointer
+//! store (see `db`), so they are atomic to every client without locks.
+//! The old keyspaces are freed on a blocking thread: before the reply for
+//! SYNC, in the background for ASYNC.
+
+use store_api::Store;
+
+use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
+use crate::db::drop_in_background;
+use crate::protocol::Frame;
+
+/// Database commands.
+#[derive(Debug)]
+pub enum Cmd {
+    /// `SELECT index`
+    Select(i64),
+    /// `SWAPDB index1 index2`
+    SwapDb(i64, i64),
+    /// `DBSIZE`
+    DbSize,
+    /// `FLUSHDB [ASYNC|SYNC]`: true for ASYNC.
+    FlushDb(bool),
+    /// `FLUSHALL [ASYNC|SYNC]`: true for ASYNC.
+    FlushAll(bool),
+}
+
+fn parse_select(mut a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Databases(Cmd::Select(int32(&a.bytes()?, CmdError::NotInteger)?)))
+}
+
+/// Redis's `getIntFromObjectOrReply`: a 64-bit integer that fits in 32.
+fn int32(b: &[u8], err: CmdError) -> Result<i64, CmdError> {
+    parse_int(b).ok().filter(|n| i32::try_from(*n).is_ok()).ok_or(err)
+}
+
+fn parse_swapdb(mut a: Args) -> Result<Command, CmdError> {
+    let first = int32(&a.bytes()?, CmdError::InvalidDbIndex("first"))?;
+    let second = int32(&a.bytes()?, CmdError::InvalidDbIndex("second"))?;
+    Ok(Command::Databases(Cmd::SwapDb(first, second)))
+}
+
+fn parse_dbsize(_: Args) -> Result<Command, CmdError> {
+    Ok(Command::Databases(Cmd::DbSize))
+}
+
+/// `[ASYNC|SYNC]`, as Redis's `getFlushCommandFlags`.
+fn flush_mode(a: Args) -> Result<bool, CmdError> {
+    match a.rest().as_slice() {
+        [] => Ok(false),
+        [m] if is(m, "ASYNC") => Ok(true),
+        [m] if is(m, "SYNC") => Ok(false),
+        _ => Err(CmdError::Syntax),
+    }
+}
+
+fn parse_flushdb(a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Databases(Cmd::FlushDb(flush_mode(a)?)))
+}
+
+fn parse_flushall(a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Databases(Cmd::FlushAll(flush_mode(a)?)))
+}
+
+/// Table rows.
+pub const ROWS: &[Row] = &[
+    ("select", parse_select),
+    ("swapdb", parse_swapdb),
+    ("dbsize", parse_dbsize),
+    ("flushdb", parse_flushdb),
+    ("flushall", parse_flushall),
+];
+
+/// Reply OK once `garbage` is freed (SYNC) or at once (ASYNC).
+fn free<T: Send + 'static>(garbage: T, background: bool) -> Reply {
+    if background {
+        drop_in_background(garbage);
+        Frame::ok().into()
+    } else {
+        Reply::Later(Box::new(move || {
+            drop(garbage);
+            Frame::ok()
+        }))
+    }
+}
+
+/// Execute a database command.
+pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
+    Ok(match cmd {
+        Cmd::Select(i) => {
+            ctx.ks_at(i)?;
+            ctx.session.db = i as usize;
+            Frame::ok().into()
+        }
+        Cmd::SwapDb(a, b) => {
+            let (a, b) = (ctx.ks_at(a).map(|_| a as usize)?, ctx.ks_at(b).map(|_| b as usize)?);
+            ctx.state.db.swap(a, b);
+            Frame::ok().into()
+        }
+        Cmd::DbSize => Frame::Integer(ctx.ks().len() as i64).into(),
+        Cmd::FlushDb(background) => free(ctx.state.db.flush(ctx.session.db), background),
+        Cmd::FlushAll(background) => free(ctx.state.db.flush_all(), background),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use crate::protocol::Frame;
+
+    #[test]
+    fn select_and_swapdb() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "a", "0"]);
+        assert_eq!(t.run(&["SELECT", "1"]), ok());
+        assert_eq!(t.run(&["GET", "a"]), Frame::Null);
+        assert_eq!(t.run(&["SELECT", "16"]), err("ERR DB index is out of range"));
+        assert_eq!(t.run(&["SELECT", "-1"]), err("ERR DB index is out of range"));
+        assert_eq!(t.run(&["SELECT", "abc"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(t.run(&["SWAPDB", "0", "1"]), ok());
+        assert_eq!(t.run(&["GET", "a"]), bulk("0"), "db 1 is the old db 0");
+        assert_eq!(t.run(&["SWAPDB", "abc", "1"]), err("ERR invalid first DB index"));
+        assert_eq!(t.run(&["SWAPDB", "0", "abc"]), err("ERR invalid second DB index"));
+        assert_eq!(t.run(&["SWAPDB", "0", "16"]), err("ERR DB index is out of range"));
+    }
+
+    #[test]
+    fn flushdb_and_flushall() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "a", "0"]);
+        t.run(&["SELECT", "1"]);
+        t.run(&["SET", "b", "1"]);
+        assert_eq!(t.run(&["FLUSHDB", "ASYNC"]), ok());
+        assert_eq!(t.run(&["DBSIZE"]), int(0));
+        t.run(&["SELECT", "0"]);
+        assert_eq!(t.run(&["DBSIZE"]), int(1));
+        assert_eq!(t.run(&["FLUSHALL", "foo"]), err("ERR syntax error"));
+        assert_eq!(t.run(&["FLUSHALL"]), ok());
+        assert_eq!(t.run(&["DBSIZE"]), int(0));
+    }
+}

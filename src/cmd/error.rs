@@ -1,0 +1,270 @@
+//! `CmdError`: every way a command can fail, and the one function that
+//! turns a failure into the exact reply text Redis 7 sends.
+//!
+//! Command code never formats error strings; it returns a variant, and
+//! [`CmdError::to_frame`] spells it (compare Redis's `shared.*err` objects in
+//! `createSharedObjects` and dragonfly's `op_status.cc`).
+
+use bytes::Bytes;
+
+use crate::protocol::Frame;
+
+/// A failed command. The connection stays open after any of these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CmdError {
+    /// No command by this name; carries the name and the first arguments.
+    UnknownCommand(Bytes, Vec<Bytes>),
+    /// A container command (CLIENT, CONFIG...) with an unknown subcommand:
+    /// the subcommand as typed, and the container's name.
+    UnknownSubcommand(Bytes, Bytes),
+    /// Arity check failed; the full name (`get`, `client|setname`).
+    WrongArity(&'static str),
+    /// `ERR syntax error`
+    Syntax,
+    /// An argument or a stored value is not a 64-bit integer.
+    NotInteger,
+    /// An argument or a stored value is not a float.
+    NotFloat,
+    /// INCR family result out of range.
+    Overflow,
+    /// DECRBY with the one increment that cannot be negated.
+    DecrementOverflow,
+    /// INCRBYFLOAT result is NaN or infinite.
+    NanOrInfinity,
+    /// Bad TTL for the named command (`set`, `expire`, `getex`...).
+    InvalidExpire(&'static str),
+    /// The key holds a value of another type.
+    WrongType,
+    /// RENAME of a missing key.
+    NoSuchKey,
+    /// SELECT, MOVE, COPY, SWAPDB to a database that does not exist.
+    DbIndexOutOfRange,
+    /// SWAPDB's first or second index is not an integer.
+    InvalidDbIndex(&'static str),
+    /// MOVE or COPY onto itself.
+    SameObject,
+    /// SETRANGE/APPEND would exceed `proto-max-bulk-len`.
+    StringTooLong,
+    /// SETRANGE with a negative offset.
+    OffsetOutOfRange,
+    /// EXPIRE with an option it does not know.
+    UnsupportedOption(Bytes),
+    /// EXPIRE NX with XX, GT or LT.
+    ExpireNxConflict,
+    /// EXPIRE GT with LT.
+    ExpireGtLtConflict,
+    /// SCAN cursor is not an unsigned integer.
+    InvalidCursor,
+    /// A password is required and the client has not authenticated.
+    NoAuth,
+    /// AUTH / HELLO AUTH with a wrong user or password.
+    WrongPass,
+    /// AUTH <password> with no password configured.
+    AuthNotConfigured,
+    /// HELLO with a protocol version other than 2 or 3.
+    NoProto,
+    /// HELLO's version is not an integer.
+    HelloVersionNotInteger,
+    /// CLIENT SETNAME with a space or control character.
+    BadClientName,
+    /// CLIENT KILL <addr> matched nobody.
+    NoSuchClient,
+    /// CLIENT LIST TYPE <unknown>.
+    UnknownClientType(Bytes),
+    /// CONFIG SET of a parameter that does not exist.
+    UnknownConfig(Bytes),
+    /// CONFIG SET rejected a value: the parameter and Redis's reason.
+    ConfigSetFailed(String, String),
+    /// FUNCTION FLUSH with an option other than SYNC / ASYNC.
+    FunctionFlushOption,
+    /// COMMAND GETKEYS on an unknown command.
+    GetKeysInvalidCommand,
+    /// COMMAND GETKEYS with the wrong number of arguments for the command.
+    GetKeysInvalidArity,
+    /// COMMAND GETKEYS on a command without key arguments.
+    GetKeysNoKeys,
+    /// SHUTDOWN ABORT with no shutdown under way.
+    NoShutdownInProgress,
+    /// HELLO with an option it does not know.
+    HelloSyntax(Bytes),
+    /// HELLO from an unauthenticated client without AUTH.
+    HelloNoAuth,
+    /// CLIENT LIST ID with a non-integer id.
+    InvalidClientId,
+    /// CLIENT KILL ID with an id below 1.
+    ClientIdNotPositive,
+    /// CLIENT KILL USER with a user that does not exist.
+    NoSuchUser(Bytes),
+    /// A subcommand given options it does not take (FUNCTION FLUSH a b):
+    /// the subcommand as typed and the container.
+    SubcommandSyntax(Bytes, Bytes),
+}
+
+/// Redis prints arguments in error messages with `%.128s`: at most 128
+/// bytes, cut at the first NUL, and CR/LF become spaces in the final text.
+fn c_str_prefix(b: &[u8], max: usize) -> &[u8] {
+    let b = &b[..b.len().min(max)];
+    match b.iter().position(|&c| c == 0) {
+        Some(nul) => &b[..nul],
+        None => b,
+    }
+}
+
+fn unknown_command(name: &[u8], args: &[Bytes]) -> Vec<u8> {
+    let mut listed: Vec<u8> = Vec::new();
+    for a in args {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        listed.push(b'\'');
+        listed.extend_from_slice(c_str_prefix(a, room));
+        listed.extend_from_slice(b"' ");
+    }
+    let mut s = b"ERR unknown command '".to_vec();
+    s.extend_from_slice(c_str_prefix(name, 128));
+    s.extend_from_slice(b"', with args beginning with: ");
+    s.extend_from_slice(&listed);
+    s
+}
+
+impl CmdError {
+    /// The reply text (without `-` and CRLF).
+    pub fn text(&self) -> Vec<u8> {
+        let s: String = match self {
+            CmdError::UnknownCommand(name, args) => return sanitize(unknown_command(name, args)),
+            CmdError::UnknownSubcommand(sub, container) => {
+                let mut s = b"ERR unknown subcommand '".to_vec();
+                s.extend_from_slice(c_str_prefix(sub, 128));
+                s.extend_from_slice(b"'. Try ");
+                s.extend(c_str_prefix(container, usize::MAX).to_ascii_uppercase());
+                s.extend_from_slice(b" HELP.");
+                return sanitize(s);
+            }
+            CmdError::SubcommandSyntax(sub, container) => {
+                let mut s = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+                s.extend_from_slice(c_str_prefix(sub, 128));
+                s.extend_from_slice(b"'. Try ");
+                s.extend(c_str_prefix(container, usize::MAX).to_ascii_uppercase());
+                s.extend_from_slice(b" HELP.");
+                return sanitize(s);
+            }
+            CmdError::HelloSyntax(opt) => {
+                let mut s = b"ERR Syntax error in HELLO option '".to_vec();
+                s.extend_from_slice(c_str_prefix(opt, usize::MAX));
+                s.push(b'\'');
+                return sanitize(s);
+            }
+            CmdError::NoSuchUser(user) => {
+                let mut s = b"ERR No such user '".to_vec();
+                s.extend_from_slice(c_str_prefix(user, usize::MAX));
+                s.push(b'\'');
+                return sanitize(s);
+            }
+            CmdError::UnsupportedOption(opt) => {
+                let mut s = b"ERR Unsupported option ".to_vec();
+                s.extend_from_slice(c_str_prefix(opt, usize::MAX));
+                return sanitize(s);
+            }
+            CmdError::UnknownClientType(t) => {
+                let mut s = b"ERR Unknown client type '".to_vec();
+                s.extend_from_slice(c_str_prefix(t, usize::MAX));
+                s.push(b'\'');
+                return sanitize(s);
+            }
+            CmdError::UnknownConfig(name) => {
+                let mut s = b"ERR Unknown option or number of arguments for CONFIG SET - '".to_vec();
+                s.extend_from_slice(c_str_prefix(name, usize::MAX));
+                s.push(b'\'');
+                return sanitize(s);
+            }
+            CmdError::WrongArity(name) => format!("ERR wrong number of arguments for '{name}' command"),
+            CmdError::Syntax => "ERR syntax error".into(),
+            CmdError::NotInteger => "ERR value is not an integer or out of range".into(),
+            CmdError::NotFloat => "ERR value is not a valid float".into(),
+            CmdError::Overflow => "ERR increment or decrement would overflow".into(),
+            CmdError::DecrementOverflow => "ERR decrement would overflow".into(),
+            CmdError::NanOrInfinity => "ERR increment would produce NaN or Infinity".into(),
+            CmdError::InvalidExpire(cmd) => format!("ERR invalid expire time in '{cmd}' command"),
+            CmdError::WrongType => "WRONGTYPE Operation against a key holding the wrong kind of value".into(),
+            CmdError::NoSuchKey => "ERR no such key".into(),
+            CmdError::DbIndexOutOfRange => "ERR DB index is out of range".into(),
+            CmdError::InvalidDbIndex(which) => format!("ERR invalid {which} DB index"),
+            CmdError::SameObject => "ERR source and destination objects are the same".into(),
+            CmdError::StringTooLong => "ERR string exceeds maximum allowed size (proto-max-bulk-len)".into(),
+            CmdError::OffsetOutOfRange => "ERR offset is out of range".into(),
+            CmdError::ExpireNxConflict => "ERR NX and XX, GT or LT options at the same time are not compatible".into(),
+            CmdError::ExpireGtLtConflict => "ERR GT and LT options at the same time are not compatible".into(),
+            CmdError::InvalidCursor => "ERR invalid cursor".into(),
+            CmdError::NoAuth => "NOAUTH Authentication required.".into(),
+            CmdError::WrongPass => "WRONGPASS invalid username-password pair or user is disabled.".into(),
+            CmdError::AuthNotConfigured => "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into(),
+            CmdError::NoProto => "NOPROTO unsupported protocol version".into(),
+            CmdError::HelloVersionNotInteger => "ERR Protocol version is not an integer or out of range".into(),
+            CmdError::BadClientName => "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+            CmdError::NoSuchClient => "ERR No such client".into(),
+            CmdError::ConfigSetFailed(name, why) => {
+                format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+            }
+            CmdError::FunctionFlushOption => "ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into(),
+            CmdError::GetKeysInvalidCommand => "ERR Invalid command specified".into(),
+            CmdError::GetKeysInvalidArity => "ERR Invalid number of arguments specified for command".into(),
+            CmdError::GetKeysNoKeys => "ERR The command has no key arguments".into(),
+            CmdError::NoShutdownInProgress => "ERR No shutdown in progress.".into(),
+            CmdError::HelloNoAuth => "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
+            CmdError::InvalidClientId => "ERR Invalid client ID".into(),
+            CmdError::ClientIdNotPositive => "ERR client-id should be greater than 0".into(),
+        };
+        sanitize(s.into_bytes())
+    }
+
+    /// The error as a reply frame.
+    pub fn to_frame(&self) -> Frame {
+        Frame::Error(Bytes::from(self.text()))
+    }
+}
+
+/// Redis's `addReplyErrorFormat` turns CR and LF into spaces so that an
+/// error can never break the protocol.
+fn sanitize(mut s: Vec<u8>) -> Vec<u8> {
+    for b in &mut s {
+        if matches!(*b, b'\r' | b'\n') {
+            *b = b' ';
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(e: CmdError) -> String {
+        String::from_utf8(e.text()).unwrap()
+    }
+
+    #[test]
+    fn unknown_command_lists_args_like_redis() {
+        let e = CmdError::UnknownCommand(Bytes::from_static(b"FOO"), vec![Bytes::from_static(b"bar"), Bytes::from_static(b"baz")]);
+        assert_eq!(text(e), "ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' ");
+        let e = CmdError::UnknownCommand(Bytes::from_static(b"$5"), vec![]);
+        assert_eq!(text(e), "ERR unknown command '$5', with args beginning with: ");
+    }
+
+    #[test]
+    fn unknown_command_truncates_long_and_binary_args() {
+        let long = Bytes::from(vec![b'x'; 300]);
+        let e = CmdError::UnknownCommand(long.clone(), vec![long.clone(), long]);
+        let t = text(e);
+        assert_eq!(t, format!("ERR unknown command '{}', with args beginning with: '{}' ", "x".repeat(128), "x".repeat(128)));
+        let e = CmdError::UnknownCommand(Bytes::from_static(b"a\0b"), vec![Bytes::from_static(b"c\r\nd")]);
+        assert_eq!(text(e), "ERR unknown command 'a', with args beginning with: 'c  d' ");
+    }
+
+    #[test]
+    fn subcommand_errors_name_the_container() {
+        let e = CmdError::UnknownSubcommand(Bytes::from_static(b"foo"), Bytes::from_static(b"client"));
+        assert_eq!(text(e), "ERR unknown subcommand 'foo'. Try CLIENT HELP.");
+        assert_eq!(text(CmdError::WrongArity("client|setname")), "ERR wrong number of arguments for 'client|setname' command");
+    }
+}

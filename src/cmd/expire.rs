@@ -1,0 +1,273 @@
+//! TTL commands: EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT (with NX, XX, GT,
+//! LT), TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST.
+//!
+//! A TTL is an absolute deadline in milliseconds stored in the entry. The
+//! arithmetic follows Redis's `expireGenericCommand` and `ttlGenericCommand`
+//! exactly, overflow checks included, and TTL rounds to the nearest second
+//! (`EXPIRE k 10` then `TTL k` answers 10).
+
+use bytes::Bytes;
+use store_api::{Entry, Op, Store};
+
+use super::{is, Args, CmdError, Command, Ctx, Row};
+use crate::protocol::Frame;
+
+/// TTL commands.
+#[derive(Debug)]
+pub enum Cmd {
+    /// The EXPIRE family.
+    Expire(Expire),
+    /// TTL, PTTL, EXPIRETIME, PEXPIRETIME.
+    Ttl(Bytes, TtlKind),
+    /// `PERSIST key`
+    Persist(Bytes),
+}
+
+/// `EXPIRE key n [NX|XX|GT|LT]` and its millisecond / absolute variants.
+#[derive(Debug)]
+pub struct Expire {
+    key: Bytes,
+    n: Bytes,
+    millis: bool,
+    absolute: bool,
+    cond: Cond,
+    name: &'static str,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Cond {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+/// What a TTL query reports.
+#[derive(Debug, Clone, Copy)]
+pub struct TtlKind {
+    millis: bool,
+    absolute: bool,
+}
+
+fn parse_expire_generic(mut a: Args, millis: bool, absolute: bool, name: &'static str) -> Result<Command, CmdError> {
+    let key = a.bytes()?;
+    let n = a.bytes()?;
+    let mut cond = Cond::default();
+    while let Some(opt) = a.next() {
+        if is(&opt, "NX") {
+            cond.nx = true;
+        } else if is(&opt, "XX") {
+            cond.xx = true;
+        } else if is(&opt, "GT") {
+            cond.gt = true;
+        } else if is(&opt, "LT") {
+            cond.lt = true;
+        } else {
+            return Err(CmdError::UnsupportedOption(opt));
+        }
+    }
+    if cond.nx && (cond.xx || cond.gt || cond.lt) {
+        return Err(CmdError::ExpireNxConflict);
+    }
+    if cond.gt && cond.lt {
+        return Err(CmdError::ExpireGtLtConflict);
+    }
+    Ok(Command::Expire(Cmd::Expire(Expire { key, n, millis, absolute, cond, name })))
+}
+
+fn parse_expire(a: Args) -> Result<Command, CmdError> {
+    parse_expire_generic(a, false, false, "expire")
+}
+
+fn parse_pexpire(a: Args) -> Result<Command, CmdError> {
+    parse_expire_generic(a, true, false, "pexpire")
+}
+
+fn parse_expireat(a: Args) -> Result<Command, CmdError> {
+    parse_expire_generic(a, false, true, "expireat")
+}
+
+fn parse_pexpireat(a: Args) -> Result<Command, CmdError> {
+    parse_expire_generic(a, true, true, "pexpireat")
+}
+
+fn ttl_query(mut a: Args, millis: bool, absolute: bool) -> Result<Command, CmdError> {
+    Ok(Command::Expire(Cmd::Ttl(a.bytes()?, TtlKind { millis, absolute })))
+}
+
+fn parse_ttl(a: Args) -> Result<Command, CmdError> {
+    ttl_query(a, false, false)
+}
+
+fn parse_pttl(a: Args) -> Result<Command, CmdError> {
+    ttl_query(a, true, false)
+}
+
+fn parse_expiretime(a: Args) -> Result<Command, CmdError> {
+    ttl_query(a, false, true)
+}
+
+fn parse_pexpiretime(a: Args) -> Result<Command, CmdError> {
+    ttl_query(a, true, true)
+}
+
+fn parse_persist(mut a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Expire(Cmd::Persist(a.bytes()?)))
+}
+
+/// Table rows.
+pub const ROWS: &[Row] = &[
+    ("expire", parse_expire),
+    ("pexpire", parse_pexpire),
+    ("expireat", parse_expireat),
+    ("pexpireat", parse_pexpireat),
+    ("ttl", parse_ttl),
+    ("pttl", parse_pttl),
+    ("expiretime", parse_expiretime),
+    ("pexpiretime", parse_pexpiretime),
+    ("persist", parse_persist),
+];
+
+/// Execute a TTL command.
+pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
+    match cmd {
+        Cmd::Expire(e) => expire(ctx, e),
+        Cmd::Ttl(key, kind) => {
+            let now = ctx.now;
+            let ttl = ctx.ks().read(&key, now, |e| match e {
+                None => -2,
+                Some(Entry { expires_at: None, .. }) => -1,
+                Some(Entry { expires_at: Some(at), .. }) => {
+                    let at = *at as i64;
+                    let ms = if kind.absolute { at } else { (at - now as i64).max(0) };
+                    if kind.millis {
+                        ms
+                    } else {
+                        (ms + 500) / 1000
+                    }
+                }
+            });
+            Ok(Frame::Integer(ttl))
+        }
+        Cmd::Persist(key) => {
+            let removed = ctx.ks().update(&key, ctx.now, |cur| match cur {
+                Some(e) if e.expires_at.is_some() => (Op::Put(Entry { expires_at: None, ..e.clone() }), 1),
+                _ => (Op::Keep, 0),
+            });
+            Ok(Frame::Integer(removed))
+        }
+    }
+}
+
+/// The absolute deadline `e.n` asks for, with Redis's overflow checks.
+fn deadline(e: &Expire, now: u64) -> Result<i64, CmdError> {
+    let mut when = super::parse_int(&e.n)?;
+    let bad = CmdError::InvalidExpire(e.name);
+    if !e.millis {
+        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+            return Err(bad);
+        }
+        when *= 1000;
+    }
+    let base = if e.absolute { 0 } else { now as i64 };
+    if when > i64::MAX - base {
+        return Err(bad);
+    }
+    Ok(when + base)
+}
+
+fn expire<S: Store>(ctx: &mut Ctx<'_, S>, e: Expire) -> Result<Frame, CmdError> {
+    let when = deadline(&e, ctx.now)?;
+    let now = ctx.now as i64;
+    let c = e.cond;
+    let set = ctx.ks().update(&e.key, ctx.now, |cur| {
+        let Some(cur) = cur else { return (Op::Keep, 0) };
+        let current = cur.expires_at.map(|at| at as i64);
+        let refused = (c.nx && current.is_some())
+            || (c.xx && current.is_none())
+            || (c.gt && current.is_none_or(|at| when <= at))
+            || (c.lt && current.is_some_and(|at| when >= at));
+        if refused {
+            (Op::Keep, 0)
+        } else if when <= now {
+            (Op::Remove, 1)
+        } else {
+            (Op::Put(Entry { expires_at: Some(when as u64), ..cur.clone() }), 1)
+        }
+    });
+    Ok(Frame::Integer(set))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+
+    #[test]
+    fn expire_then_ttl_rounds_like_redis() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "k", "v"]);
+        assert_eq!(t.run(&["EXPIRE", "k", "10"]), int(1));
+        assert_eq!(t.run(&["TTL", "k"]), int(10));
+        t.advance(400);
+        assert_eq!(t.run(&["TTL", "k"]), int(10), "9.6 s rounds to 10");
+        t.advance(200);
+        assert_eq!(t.run(&["TTL", "k"]), int(9));
+        assert_eq!(t.run(&["PTTL", "k"]), int(9400));
+        assert_eq!(t.run(&["TTL", "nokey"]), int(-2));
+        t.run(&["SET", "p", "v"]);
+        assert_eq!(t.run(&["TTL", "p"]), int(-1));
+        assert_eq!(t.run(&["EXPIRE", "nokey", "10"]), int(0));
+    }
+
+    #[test]
+    fn expire_conditions() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "a", "1"]);
+        assert_eq!(t.run(&["EXPIRE", "a", "100", "XX"]), int(0));
+        assert_eq!(t.run(&["EXPIRE", "a", "100", "GT"]), int(0), "no TTL counts as infinite");
+        assert_eq!(t.run(&["EXPIRE", "a", "100", "NX"]), int(1));
+        assert_eq!(t.run(&["EXPIRE", "a", "100", "NX"]), int(0));
+        assert_eq!(t.run(&["EXPIRE", "a", "50", "GT"]), int(0));
+        assert_eq!(t.run(&["EXPIRE", "a", "50", "LT"]), int(1));
+        assert_eq!(t.run(&["EXPIRE", "a", "200", "gt"]), int(1));
+        assert_eq!(t.run(&["TTL", "a"]), int(200));
+        assert_eq!(t.run(&["EXPIRE", "a", "10", "foo"]), err("ERR Unsupported option foo"));
+        assert_eq!(t.run(&["EXPIRE", "a", "10", "nx", "xx"]), err("ERR NX and XX, GT or LT options at the same time are not compatible"));
+        assert_eq!(t.run(&["EXPIRE", "a", "10", "gt", "lt"]), err("ERR GT and LT options at the same time are not compatible"));
+    }
+
+    #[test]
+    fn expire_in_the_past_deletes() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "a", "1"]);
+        assert_eq!(t.run(&["EXPIRE", "a", "-1"]), int(1));
+        assert_eq!(t.run(&["EXISTS", "a"]), int(0));
+        t.run(&["SET", "a", "1"]);
+        assert_eq!(t.run(&["PEXPIREAT", "a", "1"]), int(1));
+        assert_eq!(t.run(&["DBSIZE"]), int(0));
+    }
+
+    #[test]
+    fn expire_overflow_is_an_error() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "a", "1"]);
+        for cmd in ["EXPIRE", "PEXPIRE", "EXPIREAT"] {
+            let name = cmd.to_lowercase();
+            assert_eq!(t.run(&[cmd, "a", "9223372036854775807"]), err(&format!("ERR invalid expire time in '{name}' command")));
+        }
+        assert_eq!(t.run(&["EXPIRE", "a", "abc"]), err("ERR value is not an integer or out of range"));
+    }
+
+    #[test]
+    fn expiretime_and_persist() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "a", "1"]);
+        assert_eq!(t.run(&["EXPIRETIME", "a"]), int(-1));
+        t.run(&["PEXPIREAT", "a", "99999999999000"]);
+        assert_eq!(t.run(&["PEXPIRETIME", "a"]), int(99999999999000));
+        assert_eq!(t.run(&["EXPIRETIME", "a"]), int(99999999999));
+        assert_eq!(t.run(&["PERSIST", "a"]), int(1));
+        assert_eq!(t.run(&["PERSIST", "a"]), int(0));
+        assert_eq!(t.run(&["PERSIST", "nokey"]), int(0));
+    }
+}

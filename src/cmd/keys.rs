@@ -1,0 +1,410 @@
+//! Keyspace commands: DEL, UNLINK, EXISTS, TOUCH, TYPE, KEYS, SCAN,
+//! RANDOMKEY, RENAME, RENAMENX, COPY, MOVE.
+//!
+//! Commands that touch several keys lock those keys' stripes (see
+//! `db::locks`), so RENAME, COPY, MOVE and multi-key DEL are atomic to every
+//! other client. KEYS walks the whole database on a blocking thread, never
+//! on an async worker, and lists only live keys.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use store_api::{Entry, Op, Store};
+
+use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
+use crate::db::{KeyLocks, Keyspace};
+use crate::protocol::Frame;
+use crate::util::glob::glob_match;
+use crate::util::rand;
+
+/// Keyspace commands.
+#[derive(Debug)]
+pub enum Cmd {
+    /// `DEL key [key ...]` (UNLINK too: memory is freed when the last
+    /// reader lets go either way).
+    Del(Vec<Bytes>),
+    /// `EXISTS key [key ...]`
+    Exists(Vec<Bytes>),
+    /// `TOUCH key [key ...]`
+    Touch(Vec<Bytes>),
+    /// `TYPE key`
+    Type(Bytes),
+    /// `KEYS pattern`
+    Keys(Bytes),
+    /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
+    Scan(Scan),
+    /// `RANDOMKEY`
+    RandomKey,
+    /// `RENAME key newkey` (`RENAMENX` when the flag is set).
+    Rename(Bytes, Bytes, bool),
+    /// `COPY source destination [DB n] [REPLACE]`
+    Copy(Copy),
+    /// `MOVE key db`
+    Move(Bytes, Bytes),
+}
+
+/// SCAN's arguments.
+#[derive(Debug)]
+pub struct Scan {
+    cursor: u64,
+    pattern: Option<Bytes>,
+    count: usize,
+    type_name: Option<Bytes>,
+}
+
+/// COPY's arguments.
+#[derive(Debug)]
+pub struct Copy {
+    src: Bytes,
+    dst: Bytes,
+    db: Option<Bytes>,
+    replace: bool,
+}
+
+/// Redis's default SCAN COUNT.
+const DEFAULT_SCAN_COUNT: usize = 10;
+/// Draws RANDOMKEY makes before answering nil on a keyspace of expired keys.
+const RANDOMKEY_TRIES: usize = 100;
+/// Entries KEYS visits per step of its walk.
+const KEYS_BATCH: usize = 1024;
+
+fn parse_del(a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Keys(Cmd::Del(a.rest())))
+}
+
+fn parse_exists(a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Keys(Cmd::Exists(a.rest())))
+}
+
+fn parse_touch(a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Keys(Cmd::Touch(a.rest())))
+}
+
+fn parse_type(mut a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Keys(Cmd::Type(a.bytes()?)))
+}
+
+fn parse_keys(mut a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Keys(Cmd::Keys(a.bytes()?)))
+}
+
+/// Redis reads the cursor with `strtoull`: an optional sign (a minus
+/// wraps), decimal digits, nothing else; an empty string is 0.
+fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
+    let (negative, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, b),
+    };
+    if b.first().is_some_and(|c| c.is_ascii_whitespace()) || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(CmdError::InvalidCursor);
+    }
+    let mut v: u64 = 0;
+    for d in digits {
+        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or(CmdError::InvalidCursor)?;
+    }
+    Ok(if negative { v.wrapping_neg() } else { v })
+}
+
+fn parse_scan(mut a: Args) -> Result<Command, CmdError> {
+    let cursor = parse_cursor(&a.bytes()?)?;
+    let mut scan = Scan { cursor, pattern: None, count: DEFAULT_SCAN_COUNT, type_name: None };
+    while let Some(opt) = a.next() {
+        if a.is_empty() {
+            return Err(CmdError::Syntax);
+        }
+        if is(&opt, "COUNT") {
+            let n = a.int()?;
+            scan.count = usize::try_from(n).ok().filter(|&n| n >= 1).ok_or(CmdError::Syntax)?;
+        } else if is(&opt, "MATCH") {
+            scan.pattern = Some(a.bytes()?).filter(|p| &p[..] != b"*");
+        } else if is(&opt, "TYPE") {
+            scan.type_name = Some(a.bytes()?);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(Command::Keys(Cmd::Scan(scan)))
+}
+
+fn parse_randomkey(_: Args) -> Result<Command, CmdError> {
+    Ok(Command::Keys(Cmd::RandomKey))
+}
+
+fn parse_rename(mut a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Keys(Cmd::Rename(a.bytes()?, a.bytes()?, false)))
+}
+
+fn parse_renamenx(mut a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Keys(Cmd::Rename(a.bytes()?, a.bytes()?, true)))
+}
+
+fn parse_copy(mut a: Args) -> Result<Command, CmdError> {
+    let (src, dst) = (a.bytes()?, a.bytes()?);
+    let mut copy = Copy { src, dst, db: None, replace: false };
+    while let Some(opt) = a.next() {
+        if is(&opt, "REPLACE") {
+            copy.replace = true;
+        } else if is(&opt, "DB") && !a.is_empty() {
+            copy.db = Some(a.bytes()?);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(Command::Keys(Cmd::Copy(copy)))
+}
+
+fn parse_move(mut a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Keys(Cmd::Move(a.bytes()?, a.bytes()?)))
+}
+
+/// Table rows.
+pub const ROWS: &[Row] = &[
+    ("del", parse_del),
+    ("unlink", parse_del),
+    ("exists", parse_exists),
+    ("touch", parse_touch),
+    ("type", parse_type),
+    ("keys", parse_keys),
+    ("scan", parse_scan),
+    ("randomkey", parse_randomkey),
+    ("rename", parse_rename),
+    ("renamenx", parse_renamenx),
+    ("copy", parse_copy),
+    ("move", parse_move),
+];
+
+/// Execute a keyspace command.
+pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
+    let now = ctx.now;
+    Ok(match cmd {
+        Cmd::Del(keys) => Frame::Integer(del(ctx.ks(), &keys, now)).into(),
+        Cmd::Exists(keys) | Cmd::Touch(keys) => {
+            let found = ctx.ks().read_many(&keys, now, |e| e.is_some());
+            Frame::Integer(found.into_iter().filter(|&f| f).count() as i64).into()
+        }
+        Cmd::Type(key) => {
+            let t = ctx.ks().read(&key, now, |e| e.map_or("none", |e| e.value.type_name()));
+            Frame::simple(t).into()
+        }
+        Cmd::Keys(pattern) => {
+            let ks = ctx.ks_arc();
+            Reply::Later(Box::new(move || keys(&ks, &pattern, now)))
+        }
+        Cmd::Scan(scan) => scan_keys(ctx.ks(), scan, now).into(),
+        Cmd::RandomKey => {
+            let key = ctx.ks().random_key(rand::next_u64(), now, RANDOMKEY_TRIES);
+            key.map_or(Frame::Null, Frame::Bulk).into()
+        }
+        Cmd::Rename(src, dst, nx) => rename(ctx.ks(), &src, &dst, nx, now)?.into(),
+        Cmd::Copy(c) => copy(ctx, c)?.into(),
+        Cmd::Move(key, db) => move_key(ctx, key, &db)?.into(),
+    })
+}
+
+fn del<S: Store>(ks: &Keyspace<S>, keys: &[Bytes], now: u64) -> i64 {
+    let remove = |cur: Option<&Entry>| (Op::Remove, i64::from(cur.is_some()));
+    if let [key] = keys {
+        return ks.update(key, now, remove);
+    }
+    let guard = ks.lock_keys(keys.iter().map(|k| &k[..]));
+    keys.iter().map(|k| ks.update_locked(&guard, k, now, remove)).sum()
+}
+
+fn keys<S: Store>(ks: &Arc<Keyspace<S>>, pattern: &[u8], now: u64) -> Frame {
+    let all = pattern == b"*";
+    let mut found = Vec::new();
+    let mut batch = Vec::with_capacity(KEYS_BATCH);
+    let mut cursor = 0;
+    loop {
+        // Collect under the map's locks, match outside them.
+        cursor = ks.scan(cursor, KEYS_BATCH, now, |k, _| batch.push(k.clone()));
+        found.extend(batch.drain(..).filter(|k| all || glob_match(pattern, k, false)).map(Frame::Bulk));
+        if cursor == 0 {
+            return Frame::Array(found);
+        }
+    }
+}
+
+fn scan_keys<S: Store>(ks: &Keyspace<S>, scan: Scan, now: u64) -> Frame {
+    let mut keys = Vec::new();
+    let next = ks.scan(scan.cursor, scan.count, now, |k, e| {
+        let pattern_ok = scan.pattern.as_ref().is_none_or(|p| glob_match(p, k, false));
+        let type_ok = scan.type_name.as_ref().is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
+        if pattern_ok && type_ok {
+            keys.push(Frame::Bulk(k.clone()));
+        }
+    });
+    let cursor = Bytes::copy_from_slice(itoa::Buffer::new().format(next).as_bytes());
+    Frame::Array(vec![Frame::Bulk(cursor), Frame::Array(keys)])
+}
+
+fn rename<S: Store>(ks: &Keyspace<S>, src: &Bytes, dst: &Bytes, nx: bool, now: u64) -> Result<Frame, CmdError> {
+    let guard = ks.lock_keys([&src[..], &dst[..]]);
+    let entry = ks.read_locked(&guard, src, now, |e| e.cloned()).ok_or(CmdError::NoSuchKey)?;
+    let done = |ok: bool| if nx { Frame::Integer(i64::from(ok)) } else { Frame::ok() };
+    if src == dst {
+        return Ok(done(false));
+    }
+    if nx && ks.read_locked(&guard, dst, now, |e| e.is_some()) {
+        return Ok(done(false));
+    }
+    ks.insert_locked(&guard, Bytes::copy_from_slice(dst), entry, now);
+    ks.update_locked(&guard, src, now, |_| (Op::Remove, ()));
+    Ok(done(true))
+}
+
+/// Resolve a DB argument the way Redis's `getIntFromObjectOrReply` then
+/// `selectDb` do.
+fn db_arg<'a, S: Store>(ctx: &'a Ctx<'_, S>, arg: &[u8]) -> Result<&'a Arc<Keyspace<S>>, CmdError> {
+    let n = parse_int(arg)?;
+    if i32::try_from(n).is_err() {
+        return Err(CmdError::NotInteger);
+    }
+    ctx.ks_at(n)
+}
+
+/// Move or copy `key` from `src` to `dst` under both keys' stripe locks.
+/// `Ok(false)` when the source is missing or the destination is taken.
+fn transfer<S: Store>(src: &Keyspace<S>, skey: &Bytes, dst: &Keyspace<S>, dkey: &Bytes, replace: bool, remove: bool, now: u64) -> bool {
+    let s_stripes = src.locks().stripes_of([&skey[..]]);
+    let d_stripes = dst.locks().stripes_of([&dkey[..]]);
+    let guard = KeyLocks::lock_pair((src.locks(), &s_stripes), (dst.locks(), &d_stripes));
+    let Some(entry) = src.read_locked(&guard, skey, now, |e| e.cloned()) else {
+        return false;
+    };
+    if !replace && dst.read_locked(&guard, dkey, now, |e| e.is_some()) {
+        return false;
+    }
+    dst.insert_locked(&guard, Bytes::copy_from_slice(dkey), entry, now);
+    if remove {
+        src.update_locked(&guard, skey, now, |_| (Op::Remove, ()));
+    }
+    true
+}
+
+fn copy<S: Store>(ctx: &mut Ctx<'_, S>, c: Copy) -> Result<Frame, CmdError> {
+    let src = ctx.ks();
+    let dst = match &c.db {
+        Some(db) => db_arg(ctx, db)?,
+        None => &ctx.table[ctx.session.db],
+    };
+    if std::ptr::eq(src, &**dst) && c.src == c.dst {
+        return Err(CmdError::SameObject);
+    }
+    Ok(Frame::Integer(i64::from(transfer(src, &c.src, dst, &c.dst, c.replace, false, ctx.now))))
+}
+
+fn move_key<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, db: &[u8]) -> Result<Frame, CmdError> {
+    let dst = db_arg(ctx, db)?;
+    let src = ctx.ks();
+    if std::ptr::eq(src, &**dst) {
+        return Err(CmdError::SameObject);
+    }
+    Ok(Frame::Integer(i64::from(transfer(src, &key, dst, &key, false, true, ctx.now))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::parse_cursor;
+    use crate::protocol::Frame;
+
+    fn sorted_keys(f: Frame) -> Vec<Frame> {
+        let Frame::Array(mut v) = f else { panic!("{f:?}") };
+        v.sort_by_key(|f| format!("{f:?}"));
+        v
+    }
+
+    #[test]
+    fn del_exists_touch_type() {
+        let mut t = TestDb::new();
+        t.run(&["MSET", "a", "1", "b", "2"]);
+        assert_eq!(t.run(&["EXISTS", "a", "a", "x"]), int(2));
+        assert_eq!(t.run(&["TOUCH", "a", "x"]), int(1));
+        assert_eq!(t.run(&["TYPE", "a"]), Frame::simple("string"));
+        assert_eq!(t.run(&["TYPE", "x"]), Frame::simple("none"));
+        assert_eq!(t.run(&["DEL", "a", "b", "x"]), int(2));
+        assert_eq!(t.run(&["UNLINK", "a"]), int(0));
+    }
+
+    #[test]
+    fn keys_matches_globs_and_skips_expired() {
+        let mut t = TestDb::new();
+        t.run(&["MSET", "hello", "1", "hallo", "2", "world", "3"]);
+        t.run(&["SET", "hxllo", "4", "PX", "5"]);
+        t.advance(10);
+        assert_eq!(sorted_keys(t.run(&["KEYS", "h?llo"])), vec![bulk("hallo"), bulk("hello")]);
+        assert_eq!(sorted_keys(t.run(&["KEYS", "*"])).len(), 3);
+        assert_eq!(t.run(&["KEYS", "h[^e]llo"]), arr(vec![bulk("hallo")]));
+    }
+
+    #[test]
+    fn scan_visits_every_key_once_the_cursor_returns_to_zero() {
+        let mut t = TestDb::new();
+        for i in 0..500 {
+            t.run(&["SET", &format!("key:{i}"), "v"]);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let Frame::Array(reply) = t.run(&["SCAN", &cursor, "COUNT", "7", "MATCH", "key:*"]) else { panic!() };
+            let (Frame::Bulk(next), Frame::Array(keys)) = (&reply[0], &reply[1]) else { panic!() };
+            seen.extend(keys.iter().map(|k| format!("{k:?}")));
+            cursor = String::from_utf8(next.to_vec()).unwrap();
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 500);
+    }
+
+    #[test]
+    fn scan_arguments_follow_redis() {
+        let mut t = TestDb::new();
+        assert_eq!(t.run(&["SCAN", "abc"]), err("ERR invalid cursor"));
+        assert_eq!(t.run(&["SCAN", " 1"]), err("ERR invalid cursor"));
+        assert_eq!(t.run(&["SCAN", "0", "COUNT", "0"]), err("ERR syntax error"));
+        assert_eq!(t.run(&["SCAN", "0", "COUNT", "abc"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(t.run(&["SCAN", "0", "MATCH"]), err("ERR syntax error"));
+        assert_eq!(t.run(&["SCAN", "0", "FOO", "x"]), err("ERR syntax error"));
+        assert_eq!(parse_cursor(b""), Ok(0));
+        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
+        assert_eq!(parse_cursor(b"+5"), Ok(5));
+        assert!(parse_cursor(b"18446744073709551616").is_err());
+    }
+
+    #[test]
+    fn rename_and_renamenx() {
+        let mut t = TestDb::new();
+        assert_eq!(t.run(&["RENAME", "x", "y"]), err("ERR no such key"));
+        t.run(&["SET", "x", "1", "EX", "100"]);
+        assert_eq!(t.run(&["RENAME", "x", "x"]), ok());
+        assert_eq!(t.run(&["RENAME", "x", "y"]), ok());
+        assert_eq!(t.run(&["TTL", "y"]), int(100), "the TTL moves with the key");
+        t.run(&["SET", "z", "2"]);
+        assert_eq!(t.run(&["RENAMENX", "y", "z"]), int(0));
+        assert_eq!(t.run(&["RENAMENX", "y", "w"]), int(1));
+        assert_eq!(t.run(&["MGET", "x", "y", "w"]), arr(vec![Frame::Null, Frame::Null, bulk("1")]));
+    }
+
+    #[test]
+    fn copy_and_move_between_databases() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "z", "3"]);
+        assert_eq!(t.run(&["COPY", "z", "z"]), err("ERR source and destination objects are the same"));
+        assert_eq!(t.run(&["COPY", "z", "w"]), int(1));
+        assert_eq!(t.run(&["COPY", "z", "w"]), int(0));
+        assert_eq!(t.run(&["COPY", "z", "w", "REPLACE"]), int(1));
+        assert_eq!(t.run(&["COPY", "z", "w", "DB", "1"]), int(1));
+        assert_eq!(t.run(&["COPY", "z", "w", "DB", "16"]), err("ERR DB index is out of range"));
+        assert_eq!(t.run(&["COPY", "z", "w", "DB", "abc"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(t.run(&["COPY", "z", "w", "FOO"]), err("ERR syntax error"));
+        assert_eq!(t.run(&["MOVE", "w", "0"]), err("ERR source and destination objects are the same"));
+        assert_eq!(t.run(&["MOVE", "w", "1"]), int(0), "taken in db 1");
+        assert_eq!(t.run(&["MOVE", "z", "2"]), int(1));
+        assert_eq!(t.run(&["EXISTS", "z"]), int(0));
+        t.run(&["SELECT", "2"]);
+        assert_eq!(t.run(&["GET", "z"]), bulk("3"));
+    }
+}

@@ -1,0 +1,212 @@
+//! Server commands: INFO, TIME, CONFIG (GET, SET, RESETSTAT, HELP),
+//! FUNCTION FLUSH, SHUTDOWN.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use store_api::Store;
+
+use super::{info, is, Args, CmdError, Command, Ctx, Row};
+use crate::config::SetError;
+use crate::protocol::Frame;
+
+/// Server commands.
+#[derive(Debug)]
+pub enum Cmd {
+    /// `INFO [section ...]`
+    Info(Vec<Bytes>),
+    /// `TIME`
+    Time,
+    /// `CONFIG GET pattern [pattern ...]`
+    ConfigGet(Vec<Bytes>),
+    /// `CONFIG SET name value [name value ...]`
+    ConfigSet(Vec<(String, String)>),
+    /// `CONFIG RESETSTAT`
+    ConfigResetStat,
+    /// `CONFIG HELP`
+    ConfigHelp,
+    /// `FUNCTION FLUSH [ASYNC|SYNC]` (no scripting yet: nothing to flush).
+    FunctionFlush,
+    /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`
+    Shutdown { abort: bool },
+}
+
+fn parse_info(a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Server(Cmd::Info(a.rest())))
+}
+
+fn parse_time(_: Args) -> Result<Command, CmdError> {
+    Ok(Command::Server(Cmd::Time))
+}
+
+fn parse_config_get(a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Server(Cmd::ConfigGet(a.rest())))
+}
+
+fn parse_config_set(a: Args) -> Result<Command, CmdError> {
+    let rest = a.rest();
+    if rest.len() % 2 != 0 {
+        return Err(CmdError::WrongArity("config|set"));
+    }
+    let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+    let pairs = rest.chunks(2).map(|p| (text(&p[0]), text(&p[1]))).collect();
+    Ok(Command::Server(Cmd::ConfigSet(pairs)))
+}
+
+fn parse_config_resetstat(_: Args) -> Result<Command, CmdError> {
+    Ok(Command::Server(Cmd::ConfigResetStat))
+}
+
+fn parse_config_help(_: Args) -> Result<Command, CmdError> {
+    Ok(Command::Server(Cmd::ConfigHelp))
+}
+
+fn parse_function_flush(a: Args) -> Result<Command, CmdError> {
+    match a.rest().as_slice() {
+        [] => {}
+        [mode] if is(mode, "ASYNC") || is(mode, "SYNC") => {}
+        [_] => return Err(CmdError::FunctionFlushOption),
+        _ => return Err(CmdError::SubcommandSyntax(Bytes::from_static(b"flush"), Bytes::from_static(b"function"))),
+    }
+    Ok(Command::Server(Cmd::FunctionFlush))
+}
+
+fn parse_shutdown(a: Args) -> Result<Command, CmdError> {
+    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    for opt in a.rest() {
+        match () {
+            _ if is(&opt, "NOSAVE") => nosave = true,
+            _ if is(&opt, "SAVE") => save = true,
+            _ if is(&opt, "NOW") || is(&opt, "FORCE") => other = true,
+            _ if is(&opt, "ABORT") => abort = true,
+            _ => return Err(CmdError::Syntax),
+        }
+    }
+    if (abort && (nosave || save || other)) || (nosave && save) {
+        return Err(CmdError::Syntax);
+    }
+    Ok(Command::Server(Cmd::Shutdown { abort }))
+}
+
+/// Table rows.
+pub const ROWS: &[Row] = &[
+    ("info", parse_info),
+    ("time", parse_time),
+    ("config|get", parse_config_get),
+    ("config|set", parse_config_set),
+    ("config|resetstat", parse_config_resetstat),
+    ("config|help", parse_config_help),
+    ("function|flush", parse_function_flush),
+    ("shutdown", parse_shutdown),
+];
+
+/// Execute a server command.
+pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
+    match cmd {
+        Cmd::Info(sections) => Ok(Frame::Verbatim("txt", info::render(ctx, &sections).into())),
+        Cmd::Time => {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            let num = |n: u64| Frame::Bulk(Bytes::copy_from_slice(itoa::Buffer::new().format(n).as_bytes()));
+            Ok(Frame::Array(vec![num(now.as_secs()), num(u64::from(now.subsec_micros()))]))
+        }
+        Cmd::ConfigGet(patterns) => {
+            let patterns: Vec<&[u8]> = patterns.iter().map(|p| &p[..]).collect();
+            let config = ctx.state.config();
+            let pairs = config.get_matching(&patterns).into_iter().map(|(k, v)| (Frame::bulk(k), Frame::bulk(v)));
+            Ok(Frame::Map(pairs.collect()))
+        }
+        Cmd::ConfigSet(pairs) => {
+            let next = ctx.state.config().set_many(&pairs).map_err(|e| match e {
+                SetError::Unknown(name) => CmdError::UnknownConfig(name.into()),
+                SetError::Failed(name, why) => CmdError::ConfigSetFailed(name, why),
+            })?;
+            ctx.state.set_config(next);
+            Ok(Frame::ok())
+        }
+        Cmd::ConfigResetStat => {
+            ctx.state.clients.reset_stats();
+            Ok(Frame::ok())
+        }
+        Cmd::ConfigHelp => Ok(help()),
+        Cmd::FunctionFlush => Ok(Frame::ok()),
+        Cmd::Shutdown { abort: true } => Err(CmdError::NoShutdownInProgress),
+        Cmd::Shutdown { abort: false } => {
+            tracing::warn!(client = ctx.session.handle.id, "user requested shutdown");
+            ctx.session.shutdown_requested = true;
+            ctx.state.request_shutdown();
+            Ok(Frame::ok())
+        }
+    }
+}
+
+fn help() -> Frame {
+    const LINES: &[&str] = &[
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "HELP",
+        "    Prints this help.",
+    ];
+    Frame::Array(LINES.iter().map(|l| Frame::simple(l)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use crate::protocol::Frame;
+
+    fn text(f: Frame) -> String {
+        match f {
+            Frame::Verbatim(_, b) | Frame::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn info_has_redis_field_names() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "a", "1"]);
+        t.run(&["SET", "b", "1", "EX", "100"]);
+        let all = text(t.run(&["INFO"]));
+        for field in ["redis_version:", "connected_clients:1", "used_memory:", "total_commands_processed:", "db0:keys=2,expires=1,avg_ttl="] {
+            assert!(all.contains(field), "missing {field} in {all}");
+        }
+        let ks = text(t.run(&["INFO", "keyspace"]));
+        assert!(ks.starts_with("# Keyspace\r\ndb0:keys=2,expires=1"), "{ks}");
+        assert!(!ks.contains("# Server"));
+        assert_eq!(text(t.run(&["INFO", "nosuchsection"])), "");
+    }
+
+    #[test]
+    fn config_get_and_set() {
+        let mut t = TestDb::new();
+        assert_eq!(t.run(&["CONFIG", "GET", "maxclients"]), Frame::Map(vec![(bulk("maxclients"), bulk("10000"))]));
+        assert_eq!(t.run(&["CONFIG", "SET", "maxclients", "50", "timeout", "7"]), ok());
+        assert_eq!(t.run(&["CONFIG", "GET", "timeout"]), Frame::Map(vec![(bulk("timeout"), bulk("7"))]));
+        assert_eq!(
+            t.run(&["CONFIG", "SET", "maxclients", "abc"]),
+            err("ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer")
+        );
+        assert_eq!(t.run(&["CONFIG", "SET", "foo", "bar"]), err("ERR Unknown option or number of arguments for CONFIG SET - 'foo'"));
+        assert_eq!(t.run(&["CONFIG", "SET", "timeout"]), err("ERR wrong number of arguments for 'config|set' command"));
+        assert_eq!(t.run(&["CONFIG", "GET", "nonexist"]), Frame::Map(vec![]));
+        let Frame::Map(save) = t.run(&["CONFIG", "GET", "save", "appendonly"]) else { panic!() };
+        assert_eq!(save, vec![(bulk("save"), bulk("")), (bulk("appendonly"), bulk("no"))]);
+    }
+
+    #[test]
+    fn function_flush_and_shutdown_arguments() {
+        let mut t = TestDb::new();
+        assert_eq!(t.run(&["FUNCTION", "FLUSH"]), ok());
+        assert_eq!(t.run(&["FUNCTION", "FLUSH", "foo"]), err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"));
+        assert_eq!(t.run(&["SHUTDOWN", "ABORT"]), err("ERR No shutdown in progress."));
+        assert_eq!(t.run(&["SHUTDOWN", "NOSAVE", "SAVE"]), err("ERR syntax error"));
+        assert!(!t.session.shutdown_requested);
+        t.run(&["SHUTDOWN", "NOSAVE"]);
+        assert!(t.session.shutdown_requested);
+    }
+}

@@ -1,0 +1,586 @@
+//! String commands: GET, SET (and SETNX, SETEX, PSETEX, GETSET), GETEX,
+//! GETDEL, MSET, MSETNX, MGET, APPEND, STRLEN, GETRANGE, SETRANGE.
+//!
+//! Every read-modify-write here is one `Keyspace::update` call (one atomic
+//! `Store::compute`): SET NX/XX/GET decides and writes in one step, so two
+//! clients can never both win a SET NX. MSET and MSETNX lock their keys'
+//! stripes so no reader sees half of them.
+
+use bytes::Bytes;
+use store_api::{Entry, Op, Store, Value};
+
+use super::{as_str, bulk_or_null, is, owned, str_of, Args, CmdError, Command, Ctx, Row};
+use crate::protocol::Frame;
+
+/// String commands.
+#[derive(Debug)]
+pub enum Cmd {
+    /// `GET key`
+    Get(Bytes),
+    /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]` and
+    /// its older spellings.
+    Set(Set),
+    /// `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]`
+    GetEx(Bytes, Ttl),
+    /// `GETDEL key`
+    GetDel(Bytes),
+    /// `MSET key value [key value ...]`; MSETNX when the flag is set.
+    MSet(Vec<(Bytes, Bytes)>, bool),
+    /// `MGET key [key ...]`
+    MGet(Vec<Bytes>),
+    /// `APPEND key value`
+    Append(Bytes, Bytes),
+    /// `STRLEN key`
+    Strlen(Bytes),
+    /// `GETRANGE key start end`
+    GetRange(Bytes, i64, i64),
+    /// `SETRANGE key offset value`
+    SetRange(Bytes, i64, Bytes),
+}
+
+/// A SET in any of its spellings.
+#[derive(Debug)]
+pub struct Set {
+    key: Bytes,
+    value: Bytes,
+    cond: Cond,
+    ttl: Ttl,
+    reply: SetReply,
+    /// For `invalid expire time in '<name>' command`.
+    name: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cond {
+    Always,
+    Nx,
+    Xx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetReply {
+    /// `+OK`, or null when NX/XX stopped it.
+    Ok,
+    /// `:1` / `:0` (SETNX).
+    Int,
+    /// The old value (GET option, GETSET).
+    Old,
+}
+
+/// What a write does to the TTL: the expiry options of SET and GETEX.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ttl {
+    /// No option: SET clears the TTL, GETEX leaves it.
+    Default,
+    /// KEEPTTL.
+    Keep,
+    /// PERSIST (GETEX).
+    Persist,
+    /// EX/PX/EXAT/PXAT with the number as sent (Redis parses it only when
+    /// it applies the option), its unit and whether it is absolute.
+    Expire { raw: Bytes, millis: bool, absolute: bool },
+}
+
+impl Ttl {
+    /// The absolute deadline in ms, validated as Redis's
+    /// `getExpireMillisecondsOrReply` does.
+    fn deadline(&self, now: u64, name: &'static str) -> Result<Option<u64>, CmdError> {
+        let Ttl::Expire { raw, millis, absolute } = self else {
+            return Ok(None);
+        };
+        let (n, millis, absolute) = (super::parse_int(raw)?, *millis, *absolute);
+        let bad = CmdError::InvalidExpire(name);
+        if n <= 0 || (!millis && n > i64::MAX / 1000) {
+            return Err(bad);
+        }
+        let ms = if millis { n } else { n * 1000 };
+        let at = if absolute { Some(ms) } else { ms.checked_add(now as i64) };
+        match at {
+            Some(at) if at > 0 => Ok(Some(at as u64)),
+            _ => Err(bad),
+        }
+    }
+}
+
+/// Which options a SET-style or GETEX-style command accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Set,
+    GetEx,
+}
+
+/// Redis's `parseExtendedStringArgumentsOrReply`: options in any order, each
+/// expiry option excluding the others but not itself (last one wins).
+fn parse_options(mut args: Args, family: Family) -> Result<(Cond, bool, Ttl), CmdError> {
+    let (mut cond, mut get, mut ttl) = (Cond::Always, false, Ttl::Default);
+    let mut expire_raw: Option<(Bytes, bool, bool)> = None;
+    while let Some(opt) = args.next() {
+        let has_next = !args.is_empty();
+        let expiry_kind = match &expire_raw {
+            Some((_, millis, absolute)) => Some((*millis, *absolute)),
+            None => None,
+        };
+        let other_expiry = |millis: bool, absolute: bool| {
+            matches!(ttl, Ttl::Keep | Ttl::Persist) || expiry_kind.is_some_and(|k| k != (millis, absolute))
+        };
+        if family == Family::Set && is(&opt, "NX") && cond != Cond::Xx {
+            cond = Cond::Nx;
+        } else if family == Family::Set && is(&opt, "XX") && cond != Cond::Nx {
+            cond = Cond::Xx;
+        } else if family == Family::Set && is(&opt, "GET") {
+            get = true;
+        } else if family == Family::Set && is(&opt, "KEEPTTL") && expiry_kind.is_none() && ttl != Ttl::Persist {
+            ttl = Ttl::Keep;
+        } else if family == Family::GetEx && is(&opt, "PERSIST") && expiry_kind.is_none() && ttl != Ttl::Keep {
+            ttl = Ttl::Persist;
+        } else if let Some((millis, absolute)) = expiry_option(&opt).filter(|&(m, a)| has_next && !other_expiry(m, a)) {
+            expire_raw = Some((args.bytes()?, millis, absolute));
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if let Some((raw, millis, absolute)) = expire_raw {
+        ttl = Ttl::Expire { raw, millis, absolute };
+    }
+    Ok((cond, get, ttl))
+}
+
+fn expiry_option(opt: &[u8]) -> Option<(bool, bool)> {
+    [("EX", false, false), ("PX", true, false), ("EXAT", false, true), ("PXAT", true, true)]
+        .into_iter()
+        .find(|(name, _, _)| is(opt, name))
+        .map(|(_, millis, absolute)| (millis, absolute))
+}
+
+fn key_value(args: &mut Args) -> Result<(Bytes, Bytes), CmdError> {
+    Ok((args.bytes()?, args.bytes()?))
+}
+
+fn parse_get(mut a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Strings(Cmd::Get(a.bytes()?)))
+}
+
+fn parse_set(mut a: Args) -> Result<Command, CmdError> {
+    let (key, value) = key_value(&mut a)?;
+    let (cond, get, ttl) = parse_options(a, Family::Set)?;
+    let reply = if get { SetReply::Old } else { SetReply::Ok };
+    Ok(Command::Strings(Cmd::Set(Set { key, value, cond, ttl, reply, name: "set" })))
+}
+
+fn parse_setnx(mut a: Args) -> Result<Command, CmdError> {
+    let (key, value) = key_value(&mut a)?;
+    Ok(Command::Strings(Cmd::Set(Set { key, value, cond: Cond::Nx, ttl: Ttl::Default, reply: SetReply::Int, name: "setnx" })))
+}
+
+fn parse_getset(mut a: Args) -> Result<Command, CmdError> {
+    let (key, value) = key_value(&mut a)?;
+    Ok(Command::Strings(Cmd::Set(Set { key, value, cond: Cond::Always, ttl: Ttl::Default, reply: SetReply::Old, name: "getset" })))
+}
+
+fn parse_setex_generic(mut a: Args, millis: bool, name: &'static str) -> Result<Command, CmdError> {
+    let key = a.bytes()?;
+    let raw = a.bytes()?;
+    let value = a.bytes()?;
+    let ttl = Ttl::Expire { raw, millis, absolute: false };
+    Ok(Command::Strings(Cmd::Set(Set { key, value, cond: Cond::Always, ttl, reply: SetReply::Ok, name })))
+}
+
+fn parse_setex(a: Args) -> Result<Command, CmdError> {
+    parse_setex_generic(a, false, "setex")
+}
+
+fn parse_psetex(a: Args) -> Result<Command, CmdError> {
+    parse_setex_generic(a, true, "psetex")
+}
+
+fn parse_getex(mut a: Args) -> Result<Command, CmdError> {
+    let key = a.bytes()?;
+    let (_, _, ttl) = parse_options(a, Family::GetEx)?;
+    Ok(Command::Strings(Cmd::GetEx(key, ttl)))
+}
+
+fn parse_getdel(mut a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Strings(Cmd::GetDel(a.bytes()?)))
+}
+
+fn parse_mset_generic(a: Args, nx: bool) -> Result<Command, CmdError> {
+    let rest = a.rest();
+    if rest.len() % 2 != 0 {
+        return Err(CmdError::WrongArity(if nx { "msetnx" } else { "mset" }));
+    }
+    let pairs = rest.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect();
+    Ok(Command::Strings(Cmd::MSet(pairs, nx)))
+}
+
+fn parse_mset(a: Args) -> Result<Command, CmdError> {
+    parse_mset_generic(a, false)
+}
+
+fn parse_msetnx(a: Args) -> Result<Command, CmdError> {
+    parse_mset_generic(a, true)
+}
+
+fn parse_mget(a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Strings(Cmd::MGet(a.rest())))
+}
+
+fn parse_append(mut a: Args) -> Result<Command, CmdError> {
+    let (key, value) = key_value(&mut a)?;
+    Ok(Command::Strings(Cmd::Append(key, value)))
+}
+
+fn parse_strlen(mut a: Args) -> Result<Command, CmdError> {
+    Ok(Command::Strings(Cmd::Strlen(a.bytes()?)))
+}
+
+fn parse_getrange(mut a: Args) -> Result<Command, CmdError> {
+    let key = a.bytes()?;
+    let (start, end) = (a.int()?, a.int()?);
+    Ok(Command::Strings(Cmd::GetRange(key, start, end)))
+}
+
+fn parse_setrange(mut a: Args) -> Result<Command, CmdError> {
+    let key = a.bytes()?;
+    let offset = a.int()?;
+    Ok(Command::Strings(Cmd::SetRange(key, offset, a.bytes()?)))
+}
+
+/// Table rows.
+pub const ROWS: &[Row] = &[
+    ("get", parse_get),
+    ("set", parse_set),
+    ("setnx", parse_setnx),
+    ("setex", parse_setex),
+    ("psetex", parse_psetex),
+    ("getset", parse_getset),
+    ("getex", parse_getex),
+    ("getdel", parse_getdel),
+    ("mset", parse_mset),
+    ("msetnx", parse_msetnx),
+    ("mget", parse_mget),
+    ("append", parse_append),
+    ("strlen", parse_strlen),
+    ("getrange", parse_getrange),
+    ("setrange", parse_setrange),
+];
+
+/// Execute a string command.
+pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
+    match cmd {
+        Cmd::Get(key) => {
+            let v = ctx.ks().read(&key, ctx.now, |e| str_of(e).map(|v| v.cloned()))?;
+            Ok(bulk_or_null(v))
+        }
+        Cmd::Set(set) => set_generic(ctx, set),
+        Cmd::GetEx(key, ttl) => getex(ctx, key, ttl),
+        Cmd::GetDel(key) => {
+            let old = ctx.ks().update(&key, ctx.now, |e| match str_of(e) {
+                Ok(Some(v)) => (Op::Remove, Ok(Some(v.clone()))),
+                other => (Op::Keep, other.map(|_| None)),
+            })?;
+            Ok(bulk_or_null(old))
+        }
+        Cmd::MSet(pairs, nx) => Ok(mset(ctx, pairs, nx)),
+        Cmd::MGet(keys) => {
+            let values = ctx.ks().read_many(&keys, ctx.now, |e| match e.map(as_str) {
+                Some(Ok(v)) => Frame::Bulk(v.clone()),
+                _ => Frame::Null,
+            });
+            Ok(Frame::Array(values))
+        }
+        Cmd::Append(key, value) => append(ctx, key, value),
+        Cmd::Strlen(key) => {
+            let len = ctx.ks().read(&key, ctx.now, |e| str_of(e).map(|v| v.map_or(0, |v| v.len())))?;
+            Ok(Frame::Integer(len as i64))
+        }
+        Cmd::GetRange(key, start, end) => {
+            let v = ctx.ks().read(&key, ctx.now, |e| str_of(e).map(|v| v.map(|v| range_of(v, start, end))))?;
+            Ok(Frame::Bulk(v.unwrap_or_default()))
+        }
+        Cmd::SetRange(key, offset, value) => setrange(ctx, key, offset, value),
+    }
+}
+
+/// What a SET did, for the reply.
+struct SetOutcome {
+    done: bool,
+    old: Option<Bytes>,
+}
+
+fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdError> {
+    let deadline = set.ttl.deadline(ctx.now, set.name)?;
+    let value = owned(&set.value);
+    let get = set.reply == SetReply::Old;
+    let outcome = ctx.ks().update(&set.key, ctx.now, |cur| {
+        let old = match get.then(|| str_of(cur)).transpose() {
+            Ok(old) => old.flatten().cloned(),
+            Err(e) => return (Op::Keep, Err(e)),
+        };
+        let found = cur.is_some();
+        if (set.cond == Cond::Nx && found) || (set.cond == Cond::Xx && !found) {
+            return (Op::Keep, Ok(SetOutcome { done: false, old }));
+        }
+        let expires_at = match set.ttl {
+            Ttl::Keep => cur.and_then(|e| e.expires_at),
+            _ => deadline,
+        };
+        let entry = Entry { value: Value::Str(value.clone()), expires_at };
+        (Op::Put(entry), Ok(SetOutcome { done: true, old }))
+    })?;
+    Ok(match set.reply {
+        SetReply::Old => bulk_or_null(outcome.old),
+        SetReply::Int => Frame::Integer(i64::from(outcome.done)),
+        SetReply::Ok if outcome.done => Frame::ok(),
+        SetReply::Ok => Frame::Null,
+    })
+}
+
+fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, CmdError> {
+    let now = ctx.now;
+    let v = ctx.ks().update(&key, now, |cur| {
+        let v = match str_of(cur) {
+            Ok(Some(v)) => v.clone(),
+            other => return (Op::Keep, other.map(|_| None)),
+        };
+        // Redis validates the TTL only once it knows the key is a string.
+        let deadline = match ttl.deadline(now, "getex") {
+            Ok(d) => d,
+            Err(e) => return (Op::Keep, Err(e)),
+        };
+        let expires_at = match (&ttl, deadline) {
+            (Ttl::Persist, _) => None,
+            (_, Some(at)) if at <= now => return (Op::Remove, Ok(Some(v))),
+            (_, Some(at)) => Some(at),
+            (_, None) => return (Op::Keep, Ok(Some(v))),
+        };
+        (Op::Put(Entry { value: Value::Str(v.clone()), expires_at }), Ok(Some(v)))
+    })?;
+    Ok(bulk_or_null(v))
+}
+
+fn mset<S: Store>(ctx: &mut Ctx<'_, S>, pairs: Vec<(Bytes, Bytes)>, nx: bool) -> Frame {
+    let ks = ctx.ks();
+    let guard = ks.lock_keys(pairs.iter().map(|(k, _)| &k[..]));
+    if nx && pairs.iter().any(|(k, _)| ks.read_locked(&guard, k, ctx.now, |e| e.is_some())) {
+        return Frame::Integer(0);
+    }
+    for (k, v) in &pairs {
+        ks.insert_locked(&guard, owned(k), Entry::string(owned(v)), ctx.now);
+    }
+    if nx {
+        Frame::Integer(1)
+    } else {
+        Frame::ok()
+    }
+}
+
+/// `checkStringLength`: would a string of `size + add` bytes be too long?
+fn check_len<S: Store>(ctx: &Ctx<'_, S>, size: u64, add: u64) -> Result<(), CmdError> {
+    match size.checked_add(add) {
+        Some(total) if total <= ctx.state.config().proto_max_bulk_len => Ok(()),
+        _ => Err(CmdError::StringTooLong),
+    }
+}
+
+fn append<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, value: Bytes) -> Result<Frame, CmdError> {
+    let max = ctx.state.config().proto_max_bulk_len;
+    let len = ctx.ks().update(&key, ctx.now, |cur| {
+        let old = match str_of(cur) {
+            Ok(old) => old,
+            Err(e) => return (Op::Keep, Err(e)),
+        };
+        let old_len = old.map_or(0, |o| o.len());
+        if (old_len + value.len()) as u64 > max {
+            return (Op::Keep, Err(CmdError::StringTooLong));
+        }
+        let mut joined = Vec::with_capacity(old_len + value.len());
+        joined.extend_from_slice(old.map_or(&[][..], |o| &o[..]));
+        joined.extend_from_slice(&value);
+        let expires_at = cur.and_then(|e| e.expires_at);
+        let n = joined.len() as i64;
+        (Op::Put(Entry { value: Value::Str(joined.into()), expires_at }), Ok(n))
+    })?;
+    Ok(Frame::Integer(len))
+}
+
+fn setrange<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, offset: i64, value: Bytes) -> Result<Frame, CmdError> {
+    let offset = u64::try_from(offset).map_err(|_| CmdError::OffsetOutOfRange)?;
+    let len_ok = check_len(ctx, offset, value.len() as u64);
+    let len = ctx.ks().update(&key, ctx.now, |cur| {
+        let old = match str_of(cur) {
+            Ok(old) => old,
+            Err(e) => return (Op::Keep, Err(e)),
+        };
+        let old_len = old.map_or(0, |o| o.len());
+        if value.is_empty() {
+            return (Op::Keep, Ok(old_len as i64));
+        }
+        if let Err(e) = &len_ok {
+            return (Op::Keep, Err(e.clone()));
+        }
+        let offset = offset as usize;
+        let mut buf = old.map_or_else(Vec::new, |o| o.to_vec());
+        if buf.len() < offset + value.len() {
+            buf.resize(offset + value.len(), 0);
+        }
+        buf[offset..offset + value.len()].copy_from_slice(&value);
+        let n = buf.len() as i64;
+        let expires_at = cur.and_then(|e| e.expires_at);
+        (Op::Put(Entry { value: Value::Str(buf.into()), expires_at }), Ok(n))
+    })?;
+    Ok(Frame::Integer(len))
+}
+
+/// GETRANGE's index arithmetic, quirks included (`getrangeCommand`).
+fn range_of(v: &Bytes, mut start: i64, mut end: i64) -> Bytes {
+    let len = v.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        return Bytes::new();
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if start > end || len == 0 {
+        return Bytes::new();
+    }
+    v.slice(start as usize..=end as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use crate::protocol::Frame;
+
+    #[test]
+    fn set_and_get_round_trip() {
+        let mut t = TestDb::new();
+        assert_eq!(t.run(&["SET", "k", "v"]), ok());
+        assert_eq!(t.run(&["GET", "k"]), bulk("v"));
+        assert_eq!(t.run(&["GET", "missing"]), Frame::Null);
+    }
+
+    #[test]
+    fn set_nx_on_existing_key_returns_nil() {
+        let mut t = TestDb::new();
+        assert_eq!(t.run(&["SET", "k", "v", "NX"]), ok());
+        assert_eq!(t.run(&["SET", "k", "w", "NX"]), Frame::Null);
+        assert_eq!(t.run(&["SET", "k", "w", "XX"]), ok());
+        assert_eq!(t.run(&["SET", "nokey", "w", "XX"]), Frame::Null);
+        assert_eq!(t.run(&["SET", "k", "x", "NX", "GET"]), bulk("w"));
+        assert_eq!(t.run(&["GET", "k"]), bulk("w"));
+    }
+
+    #[test]
+    fn set_options_conflict_like_redis() {
+        let mut t = TestDb::new();
+        for bad in [
+            &["SET", "k", "v", "NX", "XX"][..],
+            &["SET", "k", "v", "EX", "10", "PX", "10"],
+            &["SET", "k", "v", "KEEPTTL", "EX", "10"],
+            &["SET", "k", "v", "EX"],
+            &["SET", "k", "v", "FOO"],
+        ] {
+            assert_eq!(t.run(bad), err("ERR syntax error"), "{bad:?}");
+        }
+        assert_eq!(t.run(&["SET", "k", "v", "EX", "10", "EX", "20"]), ok());
+        assert_eq!(t.run(&["TTL", "k"]), int(20));
+        assert_eq!(t.run(&["SET", "k", "v", "EX", "abc"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(t.run(&["SET", "k", "v", "EX", "0"]), err("ERR invalid expire time in 'set' command"));
+        assert_eq!(t.run(&["SET", "k", "v", "PX", "9223372036854775807"]), err("ERR invalid expire time in 'set' command"));
+        assert_eq!(t.run(&["SETEX", "k", "-1", "v"]), err("ERR invalid expire time in 'setex' command"));
+    }
+
+    #[test]
+    fn set_clears_ttl_unless_keepttl() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "k", "v", "EX", "100"]);
+        t.run(&["SET", "k", "v2", "KEEPTTL"]);
+        assert_eq!(t.run(&["TTL", "k"]), int(100));
+        t.run(&["SET", "k", "v3"]);
+        assert_eq!(t.run(&["TTL", "k"]), int(-1));
+    }
+
+    #[test]
+    fn keys_expire_lazily_on_access() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "k", "v", "PX", "100"]);
+        t.advance(100);
+        assert_eq!(t.run(&["GET", "k"]), bulk("v"), "alive at its deadline");
+        t.advance(1);
+        assert_eq!(t.run(&["GET", "k"]), Frame::Null);
+        assert_eq!(t.run(&["DBSIZE"]), int(0), "lazily deleted");
+    }
+
+    #[test]
+    fn setnx_getset_and_getdel() {
+        let mut t = TestDb::new();
+        assert_eq!(t.run(&["SETNX", "k", "1"]), int(1));
+        assert_eq!(t.run(&["SETNX", "k", "2"]), int(0));
+        assert_eq!(t.run(&["GETSET", "k", "3"]), bulk("1"));
+        assert_eq!(t.run(&["GETDEL", "k"]), bulk("3"));
+        assert_eq!(t.run(&["GETDEL", "k"]), Frame::Null);
+    }
+
+    #[test]
+    fn getex_changes_or_removes_ttl() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "k", "v"]);
+        assert_eq!(t.run(&["GETEX", "k", "EX", "50"]), bulk("v"));
+        assert_eq!(t.run(&["TTL", "k"]), int(50));
+        assert_eq!(t.run(&["GETEX", "k", "PERSIST"]), bulk("v"));
+        assert_eq!(t.run(&["TTL", "k"]), int(-1));
+        assert_eq!(t.run(&["GETEX", "k", "EX", "0"]), err("ERR invalid expire time in 'getex' command"));
+        assert_eq!(t.run(&["GETEX", "nokey", "EX", "0"]), Frame::Null);
+        assert_eq!(t.run(&["GETEX", "nokey", "EX", "abc"]), Frame::Null, "Redis parses the TTL after the lookup");
+        assert_eq!(t.run(&["GETEX", "k", "PXAT", "1"]), bulk("v"));
+        assert_eq!(t.run(&["EXISTS", "k"]), int(0));
+        assert_eq!(t.run(&["GETEX", "k", "PERSIST", "EX", "1"]), err("ERR syntax error"));
+    }
+
+    #[test]
+    fn mset_msetnx_mget() {
+        let mut t = TestDb::new();
+        assert_eq!(t.run(&["MSET", "a", "1", "b", "2", "a", "3"]), ok());
+        assert_eq!(t.run(&["MGET", "a", "b", "c"]), arr(vec![bulk("3"), bulk("2"), Frame::Null]));
+        assert_eq!(t.run(&["MSETNX", "c", "1", "a", "1"]), int(0));
+        assert_eq!(t.run(&["MSETNX", "c", "1", "d", "1"]), int(1));
+        assert_eq!(t.run(&["MSET", "a"]), err("ERR wrong number of arguments for 'mset' command"));
+        assert_eq!(t.run(&["MSET", "a", "1", "b"]), err("ERR wrong number of arguments for 'mset' command"));
+    }
+
+    #[test]
+    fn append_strlen_getrange_setrange() {
+        let mut t = TestDb::new();
+        assert_eq!(t.run(&["APPEND", "k", "v1"]), int(2));
+        assert_eq!(t.run(&["APPEND", "k", "xyz"]), int(5));
+        assert_eq!(t.run(&["STRLEN", "k"]), int(5));
+        assert_eq!(t.run(&["STRLEN", "nokey"]), int(0));
+        assert_eq!(t.run(&["GETRANGE", "k", "0", "-1"]), bulk("v1xyz"));
+        assert_eq!(t.run(&["GETRANGE", "k", "-3", "-1"]), bulk("xyz"));
+        assert_eq!(t.run(&["GETRANGE", "k", "5", "2"]), bulk(""));
+        assert_eq!(t.run(&["GETRANGE", "k", "0", "-100"]), bulk("v"), "Redis clamps a far negative end to 0");
+        assert_eq!(t.run(&["GETRANGE", "nokey", "0", "-1"]), bulk(""));
+        assert_eq!(t.run(&["SETRANGE", "k", "10", "zz"]), int(12));
+        assert_eq!(t.run(&["GET", "k"]), Frame::Bulk(bytes::Bytes::from_static(b"v1xyz\0\0\0\0\0zz")));
+        assert_eq!(t.run(&["SETRANGE", "k", "-1", "x"]), err("ERR offset is out of range"));
+        assert_eq!(t.run(&["SETRANGE", "k", "536870912", "x"]), err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"));
+        assert_eq!(t.run(&["SETRANGE", "nokey", "0", ""]), int(0));
+        assert_eq!(t.run(&["EXISTS", "nokey"]), int(0));
+    }
+
+    #[test]
+    fn append_keeps_the_ttl() {
+        let mut t = TestDb::new();
+        t.run(&["SET", "k", "v", "EX", "100"]);
+        t.run(&["APPEND", "k", "w"]);
+        assert_eq!(t.run(&["TTL", "k"]), int(100));
+    }
+}

@@ -1,0 +1,293 @@
+//! The command table: name lookup, arity check, and the metadata COMMAND
+//! reports.
+//!
+//! A command has two halves. Its metadata (arity, flags, key positions, ACL
+//! categories, docs) is generated from a real Redis into `meta.rs`, so
+//! COMMAND INFO and the arity errors match Redis's. Its implementation is a
+//! [`Row`] exported by its family file: the name and a parse function that
+//! turns the arguments into a typed [`Command`]. [`CommandTable::new`] joins
+//! the two (every implemented command must have metadata and vice versa;
+//! a unit test checks it) and applies `rename-command`.
+//!
+//! Lookup is case-insensitive and allocation-free: the name is lower-cased
+//! into a stack buffer before the hash lookup. Container commands (CLIENT,
+//! CONFIG, COMMAND, FUNCTION) resolve their subcommand the way Redis's
+//! `lookupCommand` does.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use super::{Args, CmdError, Command};
+use crate::protocol::Frame;
+
+/// Static reply data, as generated from Redis (a `Frame` without heap).
+#[derive(Debug)]
+pub enum M {
+    /// Simple string.
+    S(&'static str),
+    /// Bulk string.
+    B(&'static str),
+    /// Integer.
+    I(i64),
+    /// Null.
+    Null,
+    /// Array.
+    A(&'static [M]),
+    /// RESP3 set (an array in RESP2).
+    Set(&'static [M]),
+    /// RESP3 map (a flat array in RESP2).
+    Map(&'static [(M, M)]),
+}
+
+impl M {
+    /// The reply frame for this data.
+    pub fn to_frame(&self) -> Frame {
+        match self {
+            M::S(s) => Frame::simple(s),
+            M::B(s) => Frame::Bulk(Bytes::from_static(s.as_bytes())),
+            M::I(n) => Frame::Integer(*n),
+            M::Null => Frame::Null,
+            M::A(v) => Frame::Array(v.iter().map(M::to_frame).collect()),
+            M::Set(v) => Frame::Set(v.iter().map(M::to_frame).collect()),
+            M::Map(v) => Frame::Map(v.iter().map(|(k, v)| (k.to_frame(), v.to_frame())).collect()),
+        }
+    }
+}
+
+/// What Redis says about one command.
+#[derive(Debug)]
+pub struct CommandMeta {
+    /// Full lower-case name (`get`, `client|setname`).
+    pub name: &'static str,
+    /// Arity counting the command name: `n` exactly, `-n` at least `n`.
+    pub arity: i32,
+    /// Redis's command flags (`write`, `readonly`, `fast`, `no_auth`...).
+    pub flags: &'static [&'static str],
+    /// Legacy key positions for COMMAND GETKEYS.
+    pub first_key: i32,
+    /// Last key position (negative counts from the end).
+    pub last_key: i32,
+    /// Step between keys.
+    pub step: i32,
+    /// The whole COMMAND INFO entry.
+    pub info: M,
+    /// The whole COMMAND DOCS entry (`Null` for subcommands).
+    pub docs: M,
+    /// Subcommands of a container command.
+    pub subcommands: &'static [CommandMeta],
+}
+
+impl CommandMeta {
+    /// Does Redis give this command `flag`?
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// Does `argc` (name included) satisfy the arity?
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = i64::try_from(argc).unwrap_or(i64::MAX);
+        let arity = i64::from(self.arity);
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+}
+
+/// A command's parse function.
+pub type ParseFn = fn(Args) -> Result<Command, CmdError>;
+
+/// The implementation half of a command, exported by its family file.
+pub type Row = (&'static str, ParseFn);
+
+/// A resolved command: metadata plus parser.
+#[derive(Debug)]
+pub struct Spec {
+    /// What Redis says about it.
+    pub meta: &'static CommandMeta,
+    /// How its arguments are parsed.
+    pub parse: ParseFn,
+    /// Allowed before authentication.
+    pub no_auth: bool,
+    /// Index of the full name in [`CommandTable::name_of`].
+    pub id: usize,
+}
+
+#[derive(Debug)]
+enum Node {
+    Leaf(Spec),
+    /// A container, its subcommands, and its own implementation for when
+    /// it is called alone (only COMMAND has one).
+    Container(&'static CommandMeta, HashMap<&'static [u8], Spec>, Option<Spec>),
+}
+
+/// Longest command name looked up; longer names are unknown.
+const MAX_NAME: usize = 32;
+
+/// Every command the server answers to, by (possibly renamed) name.
+#[derive(Debug)]
+pub struct CommandTable {
+    by_name: HashMap<Box<[u8]>, Node>,
+    /// Full names by [`Spec::id`]; index 0 is "NULL" (no command yet), as
+    /// CLIENT LIST prints it.
+    names: Vec<&'static str>,
+}
+
+fn spec(meta: &'static CommandMeta, rows: &HashMap<&'static str, ParseFn>, names: &mut Vec<&'static str>) -> Option<Spec> {
+    let parse = *rows.get(meta.name)?;
+    names.push(meta.name);
+    Some(Spec {
+        meta,
+        parse,
+        no_auth: meta.has_flag("no_auth"),
+        id: names.len() - 1,
+    })
+}
+
+impl CommandTable {
+    /// Join `meta` with the implementation `rows`, then apply `renames`
+    /// (`(old, new)`; an empty `new` disables the command).
+    pub fn new(meta: &'static [CommandMeta], rows: &[Row], renames: &[(String, String)]) -> CommandTable {
+        let rows: HashMap<&'static str, ParseFn> = rows.iter().copied().collect();
+        let mut by_name: HashMap<Box<[u8]>, Node> = HashMap::new();
+        let mut names = vec!["NULL"];
+        for m in meta {
+            let node = if m.subcommands.is_empty() {
+                match spec(m, &rows, &mut names) {
+                    Some(s) => Node::Leaf(s),
+                    None => continue,
+                }
+            } else {
+                let subs = m
+                    .subcommands
+                    .iter()
+                    .filter_map(|sub| {
+                        let short = sub.name.split_once('|').map_or(sub.name, |(_, s)| s);
+                        Some((short.as_bytes(), spec(sub, &rows, &mut names)?))
+                    })
+                    .collect();
+                Node::Container(m, subs, spec(m, &rows, &mut names))
+            };
+            by_name.insert(m.name.as_bytes().into(), node);
+        }
+        for (old, new) in renames {
+            if let Some(node) = by_name.remove(old.to_ascii_lowercase().as_bytes()) {
+                if !new.is_empty() {
+                    by_name.insert(new.to_ascii_lowercase().into_bytes().into(), node);
+                }
+            }
+        }
+        CommandTable { by_name, names }
+    }
+
+    /// The full name of command `id` ("NULL" for 0).
+    pub fn name_of(&self, id: usize) -> &'static str {
+        self.names.get(id).copied().unwrap_or("NULL")
+    }
+
+    fn node(&self, name: &[u8]) -> Option<&Node> {
+        if name.len() > MAX_NAME {
+            return None;
+        }
+        let mut buf = [0u8; MAX_NAME];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        self.by_name.get(&*lower)
+    }
+
+    /// Resolve `argv` to a command, checking existence and arity as Redis's
+    /// `processCommand` does (in that order).
+    pub fn lookup(&self, argv: &[Bytes]) -> Result<&Spec, CmdError> {
+        let unknown = || CmdError::UnknownCommand(argv[0].clone(), argv[1..].to_vec());
+        let spec = match self.node(&argv[0]).ok_or_else(unknown)? {
+            Node::Leaf(spec) => spec,
+            Node::Container(meta, subs, own) => {
+                if argv.len() == 1 {
+                    return own.as_ref().filter(|s| s.meta.arity_ok(1)).ok_or(CmdError::WrongArity(meta.name));
+                }
+                let sub = &argv[1];
+                let found = (sub.len() <= MAX_NAME)
+                    .then(|| subs.get(&*sub.to_ascii_lowercase()))
+                    .flatten();
+                found.ok_or_else(|| CmdError::UnknownSubcommand(sub.clone(), argv[0].clone()))?
+            }
+        };
+        if !spec.meta.arity_ok(argv.len()) {
+            return Err(CmdError::WrongArity(spec.meta.name));
+        }
+        Ok(spec)
+    }
+
+    /// The metadata of a top-level command, by (renamed) name.
+    pub fn meta(&self, name: &[u8]) -> Option<&'static CommandMeta> {
+        match self.node(name)? {
+            Node::Leaf(s) => Some(s.meta),
+            Node::Container(m, _, _) => Some(m),
+        }
+    }
+
+    /// Every top-level command with the name it answers to.
+    pub fn all(&self) -> impl Iterator<Item = (&[u8], &'static CommandMeta)> {
+        self.by_name.iter().map(|(name, node)| {
+            let meta = match node {
+                Node::Leaf(s) => s.meta,
+                Node::Container(m, _, _) => m,
+            };
+            (&**name, meta)
+        })
+    }
+}
+
+/// Parse `argv` (name first) with `spec`.
+pub fn parse(spec: &Spec, mut argv: Vec<Bytes>) -> Result<Command, CmdError> {
+    let skip = if spec.meta.name.contains('|') { 2 } else { 1 };
+    argv.drain(..skip);
+    (spec.parse)(Args::new(argv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{meta::COMMANDS, ROWS};
+    use super::*;
+
+    fn argv(v: &[&str]) -> Vec<Bytes> {
+        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+    }
+
+    #[test]
+    fn every_command_has_metadata_and_an_implementation() {
+        let table = CommandTable::new(COMMANDS, &ROWS, &[]);
+        // COMMAND alone is the one container with its own implementation.
+        let mut implemented = 1;
+        for m in COMMANDS {
+            for leaf in std::iter::once(m).filter(|m| m.subcommands.is_empty()).chain(m.subcommands) {
+                assert!(ROWS.iter().any(|(n, _)| *n == leaf.name), "{} has metadata but no implementation", leaf.name);
+                implemented += 1;
+            }
+        }
+        assert_eq!(implemented, ROWS.len(), "a row has no metadata");
+        assert!(table.meta(b"GeT").is_some());
+    }
+
+    #[test]
+    fn lookup_checks_existence_then_arity_like_redis() {
+        let t = CommandTable::new(COMMANDS, &ROWS, &[]);
+        assert!(matches!(t.lookup(&argv(&["nope", "a"])), Err(CmdError::UnknownCommand(..))));
+        assert_eq!(t.lookup(&argv(&["GET"])).unwrap_err(), CmdError::WrongArity("get"));
+        assert_eq!(t.lookup(&argv(&["client"])).unwrap_err(), CmdError::WrongArity("client"));
+        assert!(matches!(t.lookup(&argv(&["client", "nope"])), Err(CmdError::UnknownSubcommand(..))));
+        assert_eq!(t.lookup(&argv(&["CLIENT", "id", "x"])).unwrap_err(), CmdError::WrongArity("client|id"));
+        assert_eq!(t.lookup(&argv(&["Client", "ID"])).unwrap().meta.name, "client|id");
+    }
+
+    #[test]
+    fn renamed_commands_answer_only_to_their_new_name() {
+        let t = CommandTable::new(COMMANDS, &ROWS, &[("flushall".into(), "wipe".into()), ("keys".into(), String::new())]);
+        assert!(t.lookup(&argv(&["flushall"])).is_err());
+        assert!(t.lookup(&argv(&["keys", "*"])).is_err());
+        assert_eq!(t.lookup(&argv(&["WIPE"])).unwrap().meta.name, "flushall");
+    }
+}

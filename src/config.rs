@@ -1,0 +1,657 @@
+//! Configuration: Redis's directives, from a config file, the command line
+//! and `CONFIG SET`, through one table.
+//!
+//! `flashkv [/path/to/redis.conf] [--directive value ...]` works as
+//! `redis-server` does: the file is read first, then every `--name value...`
+//! group is appended as one more config line, so the command line overrides
+//! the file. Every directive FlashKV knows is a row of [`DIRECTIVES`]: how to
+//! parse it, how CONFIG GET prints it, whether CONFIG SET may change it. The
+//! same row serves all four paths, so they cannot disagree. (STYLE.md
+//! suggests clap; a clap parser would be a second, diverging definition of
+//! the same options, so this one table replaces it.)
+//!
+//! Unknown directives, wrong argument counts and invalid values are errors
+//! (exit code 1 from `main`), never silently replaced by a default.
+//! Directives of Redis features FlashKV lacks are accepted only with the
+//! value that means "off" (`save ""`, `appendonly no`, `daemonize no`), so a
+//! config file written for Redis with persistence disabled works unchanged
+//! and one that asks for persistence fails loudly.
+
+use std::fmt;
+
+use crate::db::ExpiryConfig;
+use crate::protocol::split_inline;
+use crate::util::glob::glob_match;
+
+/// Default TCP port.
+pub const DEFAULT_PORT: u16 = 6379;
+/// Default bind address: loopback only.
+pub const DEFAULT_BIND: &str = "127.0.0.1";
+/// Default number of databases.
+pub const DEFAULT_DATABASES: usize = 16;
+/// Default `maxclients`.
+pub const DEFAULT_MAXCLIENTS: usize = 10_000;
+/// Default listen backlog (`tcp-backlog`).
+pub const DEFAULT_TCP_BACKLOG: u32 = 511;
+/// Default `tcp-keepalive`, seconds.
+pub const DEFAULT_TCP_KEEPALIVE: u64 = 300;
+/// Default `proto-max-bulk-len`: 512 MiB.
+pub const DEFAULT_PROTO_MAX_BULK_LEN: u64 = 512 * 1024 * 1024;
+/// Default `client-query-buffer-limit`: 1 GiB.
+pub const DEFAULT_QUERY_BUFFER_LIMIT: u64 = 1024 * 1024 * 1024;
+/// Smallest `client-query-buffer-limit` Redis accepts (1 MiB).
+const MIN_QUERY_BUFFER_LIMIT: u64 = 1024 * 1024;
+
+/// Which concurrent map backs the databases.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendKind {
+    /// 64 shards of `RwLock<HashMap>`: the baseline.
+    #[default]
+    Rwlock,
+    /// The flurry crate (Java's ConcurrentHashMap).
+    Flurry,
+    /// FlashKV's own lock-free map on crossbeam-epoch.
+    Epoch,
+    /// scc's HashMap.
+    Scc,
+}
+
+impl BackendKind {
+    /// Every backend, in the order reports list them.
+    pub const ALL: [BackendKind; 4] = [BackendKind::Rwlock, BackendKind::Flurry, BackendKind::Epoch, BackendKind::Scc];
+
+    /// The name used by `--backend` and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Rwlock => "rwlock",
+            BackendKind::Flurry => "flurry",
+            BackendKind::Epoch => "epoch",
+            BackendKind::Scc => "scc",
+        }
+    }
+
+    fn parse(s: &str) -> Option<BackendKind> {
+        BackendKind::ALL.into_iter().find(|b| b.name().eq_ignore_ascii_case(s))
+    }
+}
+
+/// Log verbosity, with Redis's level names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Everything.
+    Debug,
+    /// Much, but not all.
+    Verbose,
+    /// What production wants.
+    #[default]
+    Notice,
+    /// Only warnings and errors.
+    Warning,
+}
+
+impl LogLevel {
+    /// Redis's name for the level.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Verbose => "verbose",
+            LogLevel::Notice => "notice",
+            LogLevel::Warning => "warning",
+        }
+    }
+
+    /// The equivalent `tracing` filter directive.
+    pub fn filter(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Verbose => "debug",
+            LogLevel::Notice => "info",
+            LogLevel::Warning => "warn",
+        }
+    }
+}
+
+/// One class of `client-output-buffer-limit`: close a client whose pending
+/// output exceeds `hard`, or stays above `soft` for `soft_secs` seconds.
+/// Zero disables a limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    /// Bytes; 0 = none.
+    pub hard: u64,
+    /// Bytes; 0 = none.
+    pub soft: u64,
+    /// Seconds above `soft` before closing.
+    pub soft_secs: u64,
+}
+
+/// `client-output-buffer-limit` for the classes Redis has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputLimits {
+    /// Ordinary clients (Redis default: none).
+    pub normal: OutputLimit,
+    /// Replicas (kept for config compatibility; FlashKV has none).
+    pub replica: OutputLimit,
+    /// Pub/sub subscribers.
+    pub pubsub: OutputLimit,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        const MB: u64 = 1024 * 1024;
+        OutputLimits {
+            normal: OutputLimit::default(),
+            replica: OutputLimit { hard: 256 * MB, soft: 64 * MB, soft_secs: 60 },
+            pubsub: OutputLimit { hard: 32 * MB, soft: 8 * MB, soft_secs: 60 },
+        }
+    }
+}
+
+/// Everything configurable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Addresses to listen on.
+    pub bind: Vec<String>,
+    /// TCP port (0 picks a free one; useful for tests and embedding).
+    pub port: u16,
+    /// Map implementation behind the databases.
+    pub backend: BackendKind,
+    /// Number of databases (SELECT 0..n-1).
+    pub databases: usize,
+    /// Most simultaneous clients.
+    pub maxclients: usize,
+    /// Close clients idle this many seconds (0: never).
+    pub timeout: u64,
+    /// TCP keepalive interval in seconds (0: off).
+    pub tcp_keepalive: u64,
+    /// Listen backlog.
+    pub tcp_backlog: u32,
+    /// Longest bulk argument accepted.
+    pub proto_max_bulk_len: u64,
+    /// Most bytes of unparsed input buffered per client.
+    pub client_query_buffer_limit: u64,
+    /// Password of the default user; empty: none.
+    pub requirepass: String,
+    /// Refuse non-loopback clients when no password is set.
+    pub protected_mode: bool,
+    /// Active expiry settings (`hz`, `active-expire-effort`).
+    pub expiry: ExpiryConfig,
+    /// Log verbosity.
+    pub loglevel: LogLevel,
+    /// Log file; empty: standard output.
+    pub logfile: String,
+    /// `rename-command` pairs (config file only).
+    pub rename_commands: Vec<(String, String)>,
+    /// `client-output-buffer-limit`.
+    pub output_limits: OutputLimits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: vec![DEFAULT_BIND.to_string()],
+            port: DEFAULT_PORT,
+            backend: BackendKind::default(),
+            databases: DEFAULT_DATABASES,
+            maxclients: DEFAULT_MAXCLIENTS,
+            timeout: 0,
+            tcp_keepalive: DEFAULT_TCP_KEEPALIVE,
+            tcp_backlog: DEFAULT_TCP_BACKLOG,
+            proto_max_bulk_len: DEFAULT_PROTO_MAX_BULK_LEN,
+            client_query_buffer_limit: DEFAULT_QUERY_BUFFER_LIMIT,
+            requirepass: String::new(),
+            protected_mode: true,
+            expiry: ExpiryConfig::default(),
+            loglevel: LogLevel::default(),
+            logfile: String::new(),
+            rename_commands: Vec::new(),
+            output_limits: OutputLimits::default(),
+        }
+    }
+}
+
+type Setter = fn(&mut Config, &[String]) -> Result<(), String>;
+type Getter = fn(&Config) -> String;
+
+/// One configuration directive.
+pub struct Directive {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Number of values: `Some(n)` exactly, `None` one or more.
+    pub argc: Option<usize>,
+    set: Setter,
+    get: Option<Getter>,
+    /// CONFIG SET may change it at runtime.
+    pub mutable: bool,
+}
+
+fn int_in(v: &str, min: i64, max: i64) -> Result<i64, String> {
+    let n: i64 = v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min || n > max {
+        return Err(format!("argument must be between {min} and {max} inclusive"));
+    }
+    Ok(n)
+}
+
+fn yes_no(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+/// Redis's `memtoull`: a byte count with an optional unit
+/// (`k`=1000, `kb`=1024, `m`, `mb`, `g`, `gb`; case-insensitive).
+pub fn parse_memory(v: &str) -> Result<u64, String> {
+    let lower = v.to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err("argument must be a memory value".into()),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| "argument must be a memory value".into())
+}
+
+fn set_output_limits(c: &mut Config, v: &[String]) -> Result<(), String> {
+    // Values come as one string ("normal 0 0 0 pubsub 32mb 8mb 60") or as
+    // separate words; normalise to words.
+    let words: Vec<String> = v.iter().flat_map(|s| s.split_whitespace().map(str::to_string)).collect();
+    if words.is_empty() || words.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut limits = c.output_limits;
+    for chunk in words.chunks(4) {
+        let limit = OutputLimit {
+            hard: parse_memory(&chunk[1]).map_err(|_| "Error in hard, soft or soft_seconds setting in buffer limit configuration.")?,
+            soft: parse_memory(&chunk[2]).map_err(|_| "Error in hard, soft or soft_seconds setting in buffer limit configuration.")?,
+            soft_secs: chunk[3].parse().map_err(|_| "Error in hard, soft or soft_seconds setting in buffer limit configuration.")?,
+        };
+        match chunk[0].to_ascii_lowercase().as_str() {
+            "normal" => limits.normal = limit,
+            "replica" | "slave" => limits.replica = limit,
+            "pubsub" => limits.pubsub = limit,
+            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+        }
+    }
+    c.output_limits = limits;
+    Ok(())
+}
+
+fn fmt_limit(l: &OutputLimit) -> String {
+    format!("{} {} {}", l.hard, l.soft, l.soft_secs)
+}
+
+/// Accept only the value of a Redis feature FlashKV does not have that
+/// means "off".
+fn only(name: &'static str, off: &'static str, v: &str) -> Result<(), String> {
+    if v.eq_ignore_ascii_case(off) {
+        Ok(())
+    } else {
+        Err(format!("'{name} {v}' is not supported: FlashKV has no such feature, only '{name} {off:?}' is accepted"))
+    }
+}
+
+macro_rules! directive {
+    ($name:literal, $argc:expr, mutable: $m:expr, set: $set:expr, get: $get:expr) => {
+        Directive { name: $name, argc: $argc, set: $set, get: $get, mutable: $m }
+    };
+}
+
+/// Every directive FlashKV understands.
+pub static DIRECTIVES: &[Directive] = &[
+    directive!("bind", None, mutable: false,
+        set: |c, v| { c.bind = v.iter().flat_map(|s| s.split_whitespace().map(str::to_string)).collect(); Ok(()) },
+        get: Some(|c| c.bind.join(" "))),
+    directive!("port", Some(1), mutable: false,
+        set: |c, v| { c.port = int_in(&v[0], 0, 65535)? as u16; Ok(()) },
+        get: Some(|c| c.port.to_string())),
+    directive!("backend", Some(1), mutable: false,
+        set: |c, v| { c.backend = BackendKind::parse(&v[0]).ok_or("must be one of rwlock, flurry, epoch, scc")?; Ok(()) },
+        get: Some(|c| c.backend.name().into())),
+    directive!("databases", Some(1), mutable: false,
+        set: |c, v| { c.databases = int_in(&v[0], 1, i64::from(i32::MAX))? as usize; Ok(()) },
+        get: Some(|c| c.databases.to_string())),
+    directive!("maxclients", Some(1), mutable: true,
+        set: |c, v| { c.maxclients = int_in(&v[0], 1, i64::from(u32::MAX))? as usize; Ok(()) },
+        get: Some(|c| c.maxclients.to_string())),
+    directive!("timeout", Some(1), mutable: true,
+        set: |c, v| { c.timeout = int_in(&v[0], 0, i64::from(i32::MAX))? as u64; Ok(()) },
+        get: Some(|c| c.timeout.to_string())),
+    directive!("tcp-keepalive", Some(1), mutable: true,
+        set: |c, v| { c.tcp_keepalive = int_in(&v[0], 0, i64::from(i32::MAX))? as u64; Ok(()) },
+        get: Some(|c| c.tcp_keepalive.to_string())),
+    directive!("tcp-backlog", Some(1), mutable: false,
+        set: |c, v| { c.tcp_backlog = int_in(&v[0], 0, i64::from(i32::MAX))? as u32; Ok(()) },
+        get: Some(|c| c.tcp_backlog.to_string())),
+    directive!("proto-max-bulk-len", Some(1), mutable: true,
+        set: |c, v| {
+            let n = parse_memory(&v[0])?;
+            if n < 1024 * 1024 { return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into()); }
+            c.proto_max_bulk_len = n; Ok(())
+        },
+        get: Some(|c| c.proto_max_bulk_len.to_string())),
+    directive!("client-query-buffer-limit", Some(1), mutable: true,
+        set: |c, v| {
+            let n = parse_memory(&v[0])?;
+            if n < MIN_QUERY_BUFFER_LIMIT { return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into()); }
+            c.client_query_buffer_limit = n; Ok(())
+        },
+        get: Some(|c| c.client_query_buffer_limit.to_string())),
+    directive!("requirepass", Some(1), mutable: true,
+        set: |c, v| { c.requirepass = v[0].clone(); Ok(()) },
+        get: Some(|c| c.requirepass.clone())),
+    directive!("protected-mode", Some(1), mutable: true,
+        set: |c, v| { c.protected_mode = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| if c.protected_mode { "yes" } else { "no" }.into())),
+    directive!("hz", Some(1), mutable: true,
+        set: |c, v| { c.expiry.hz = int_in(&v[0], i64::MIN, i64::MAX)?.clamp(1, 500) as u32; Ok(()) },
+        get: Some(|c| c.expiry.hz.to_string())),
+    directive!("active-expire-effort", Some(1), mutable: true,
+        set: |c, v| { c.expiry.effort = int_in(&v[0], 1, 10)? as u32; Ok(()) },
+        get: Some(|c| c.expiry.effort.to_string())),
+    directive!("loglevel", Some(1), mutable: false,
+        set: |c, v| {
+            c.loglevel = match v[0].to_ascii_lowercase().as_str() {
+                "debug" => LogLevel::Debug, "verbose" => LogLevel::Verbose,
+                "notice" => LogLevel::Notice, "warning" => LogLevel::Warning,
+                _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning".into()),
+            };
+            Ok(())
+        },
+        get: Some(|c| c.loglevel.name().into())),
+    directive!("logfile", Some(1), mutable: false,
+        set: |c, v| { c.logfile = v[0].clone(); Ok(()) },
+        get: Some(|c| c.logfile.clone())),
+    directive!("rename-command", Some(2), mutable: false,
+        set: |c, v| { c.rename_commands.push((v[0].clone(), v[1].clone())); Ok(()) },
+        get: None),
+    directive!("client-output-buffer-limit", None, mutable: true,
+        set: set_output_limits,
+        get: Some(|c| {
+            let l = &c.output_limits;
+            format!("normal {} slave {} pubsub {}", fmt_limit(&l.normal), fmt_limit(&l.replica), fmt_limit(&l.pubsub))
+        })),
+    directive!("save", None, mutable: true,
+        set: |_, v| only("save", "", &v.join(" ")),
+        get: Some(|_| String::new())),
+    directive!("appendonly", Some(1), mutable: true,
+        set: |_, v| only("appendonly", "no", &v[0]),
+        get: Some(|_| "no".into())),
+    directive!("daemonize", Some(1), mutable: false,
+        set: |_, v| only("daemonize", "no", &v[0]),
+        get: Some(|_| "no".into())),
+];
+
+fn directive(name: &str) -> Option<&'static Directive> {
+    DIRECTIVES.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+/// A configuration that could not be read. Displayed as Redis displays a
+/// fatal config error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// 1-based line of the combined configuration (file, then arguments).
+    pub line: usize,
+    /// The offending line.
+    pub text: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\n*** FATAL CONFIG FILE ERROR (FlashKV {}) ***", env!("CARGO_PKG_VERSION"))?;
+        writeln!(f, "Reading the configuration file, at line {}", self.line)?;
+        writeln!(f, ">>> '{}'", self.text)?;
+        write!(f, "{}", self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// Run a server with this configuration.
+    Run(Config),
+    /// Print usage and exit.
+    Help,
+    /// Print the version and exit.
+    Version,
+}
+
+/// Usage text for `--help`.
+pub fn usage() -> String {
+    let names: Vec<&str> = DIRECTIVES.iter().map(|d| d.name).collect();
+    format!(
+        "Usage: flashkv [/path/to/redis.conf] [options] [-]\n       flashkv -v or --version\n       flashkv -h or --help\n\n\
+         Examples:\n       flashkv (runs on 127.0.0.1:6379 with the rwlock backend)\n       flashkv --port 7000 --backend epoch\n       flashkv /etc/flashkv.conf --loglevel verbose\n       echo 'maxclients 10' | flashkv -\n\n\
+         Directives (in a config file or as --name value):\n       {}\n",
+        names.join(", ")
+    )
+}
+
+impl Config {
+    /// Parse a command line (without the program name), reading the config
+    /// file it names. `stdin` supplies the config when an argument is `-`.
+    pub fn from_args(args: &[String], mut stdin: impl FnMut() -> std::io::Result<String>) -> Result<Invocation, ConfigError> {
+        let mut text = String::new();
+        let mut rest = args;
+        match args.first().map(String::as_str) {
+            Some("-h" | "--help") => return Ok(Invocation::Help),
+            Some("-v" | "--version") => return Ok(Invocation::Version),
+            Some(path) if !path.starts_with('-') => {
+                text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    line: 0,
+                    text: path.to_string(),
+                    reason: format!("Fatal error, can't open config file '{path}': {e}"),
+                })?;
+                rest = &args[1..];
+            }
+            _ => {}
+        }
+        for arg in rest {
+            if arg == "-" {
+                let more = stdin().map_err(|e| ConfigError { line: 0, text: "-".into(), reason: format!("can't read config from stdin: {e}") })?;
+                text.push('\n');
+                text.push_str(&more);
+            } else if let Some(name) = arg.strip_prefix("--") {
+                text.push('\n');
+                text.push_str(name);
+            } else {
+                // A value: quote it so spaces and quotes survive the split.
+                text.push(' ');
+                text.push_str(&quote(arg));
+            }
+        }
+        let mut config = Config::default();
+        config.apply_text(&text)?;
+        Ok(Invocation::Run(config))
+    }
+
+    /// Apply config-file text, line by line.
+    pub fn apply_text(&mut self, text: &str) -> Result<(), ConfigError> {
+        for (i, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let err = |reason: String| ConfigError { line: i + 1, text: trimmed.to_string(), reason };
+            let words = split_inline(trimmed.as_bytes()).ok_or_else(|| err("Unbalanced quotes in configuration line".into()))?;
+            let words: Vec<String> = words.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+            let Some((name, values)) = words.split_first() else { continue };
+            self.apply(name, values).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Apply one directive.
+    pub fn apply(&mut self, name: &str, values: &[String]) -> Result<(), String> {
+        let d = directive(name).ok_or("Bad directive or wrong number of arguments")?;
+        let count_ok = match d.argc {
+            Some(n) => values.len() == n,
+            None => !values.is_empty(),
+        };
+        if !count_ok {
+            return Err("Bad directive or wrong number of arguments".into());
+        }
+        (d.set)(self, values)
+    }
+
+    /// CONFIG GET: every (name, value) whose name matches one of `patterns`
+    /// (Redis glob syntax), each once, in table order.
+    pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
+        DIRECTIVES
+            .iter()
+            .filter_map(|d| Some((d.name, d.get?)))
+            .filter(|(name, _)| patterns.iter().any(|p| glob_match(p, name.as_bytes(), true)))
+            .map(|(name, get)| (name, get(self)))
+            .collect()
+    }
+
+    /// CONFIG SET: apply every `(name, value)` pair or none of them, with
+    /// Redis's error texts as `(parameter, reason)`.
+    pub fn set_many(&self, pairs: &[(String, String)]) -> Result<Config, SetError> {
+        let mut next = self.clone();
+        let mut seen: Vec<&'static str> = Vec::new();
+        for (name, value) in pairs {
+            let d = directive(name).filter(|d| d.get.is_some()).ok_or_else(|| SetError::Unknown(name.clone()))?;
+            if seen.contains(&d.name) {
+                return Err(SetError::Failed(d.name.into(), "duplicate parameter".into()));
+            }
+            seen.push(d.name);
+            if !d.mutable {
+                return Err(SetError::Failed(d.name.into(), "can't set immutable config".into()));
+            }
+            let values: Vec<String> = if d.argc == Some(1) {
+                vec![value.clone()]
+            } else {
+                value.split_whitespace().map(str::to_string).collect()
+            };
+            // `save ""` has no words; it still means "off".
+            let values = if values.is_empty() { vec![String::new()] } else { values };
+            (d.set)(&mut next, &values).map_err(|why| SetError::Failed(d.name.into(), why))?;
+        }
+        Ok(next)
+    }
+}
+
+/// Why CONFIG SET failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetError {
+    /// No such (settable) parameter.
+    Unknown(String),
+    /// The parameter rejected the value: (parameter, reason).
+    Failed(String, String),
+}
+
+/// Quote a command-line value for the config-line splitter.
+fn quote(v: &str) -> String {
+    let mut q = String::from("\"");
+    for c in v.chars() {
+        match c {
+            '"' | '\\' => {
+                q.push('\\');
+                q.push(c);
+            }
+            '\n' => q.push_str("\\n"),
+            '\r' => q.push_str("\\r"),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, ConfigError> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match Config::from_args(&args, || Ok(String::new()))? {
+            Invocation::Run(c) => Ok(c),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_redis() {
+        let c = run(&[]).unwrap();
+        assert_eq!((c.port, c.maxclients, c.tcp_backlog, c.databases), (6379, 10_000, 511, 16));
+        assert_eq!(c.bind, vec!["127.0.0.1"]);
+        assert_eq!(c.proto_max_bulk_len, 512 << 20);
+        assert!(c.protected_mode);
+    }
+
+    #[test]
+    fn command_line_flags_set_directives() {
+        let c = run(&["--port", "7000", "--bind", "127.0.0.1", "::1", "--backend", "epoch", "--databases", "4", "--maxclients", "50"]).unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
+        assert_eq!(c.backend, BackendKind::Epoch);
+        assert_eq!((c.databases, c.maxclients), (4, 50));
+    }
+
+    #[test]
+    fn config_file_is_read_and_flags_override_it() {
+        let dir = std::env::temp_dir().join(format!("flashkv-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("redis.conf");
+        std::fs::write(&path, "# comment\nport 7001\n  maxclients 20\nrequirepass \"se cret\"\nsave \"\"\nclient-output-buffer-limit pubsub 1mb 512kb 10\n").unwrap();
+        let c = run(&[path.to_str().unwrap(), "--port", "7002"]).unwrap();
+        assert_eq!(c.port, 7002);
+        assert_eq!(c.maxclients, 20);
+        assert_eq!(c.requirepass, "se cret");
+        assert_eq!(c.output_limits.pubsub, OutputLimit { hard: 1 << 20, soft: 512 << 10, soft_secs: 10 });
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bad_options_are_errors_with_the_line() {
+        let e = run(&["--port", "7000", "--nosuch", "1"]).unwrap_err();
+        assert_eq!((e.line, e.text.as_str()), (3, "nosuch \"1\""));
+        assert!(run(&["--port", "x"]).unwrap_err().reason.contains("integer"));
+        assert!(run(&["--port"]).is_err());
+        assert!(run(&["--backend", "btree"]).is_err());
+        assert!(run(&["--appendonly", "yes"]).is_err());
+        assert!(run(&["--appendonly", "no"]).is_ok());
+        assert!(run(&["/no/such/file.conf"]).is_err());
+    }
+
+    #[test]
+    fn memory_units_follow_memtoull() {
+        assert_eq!(parse_memory("1k"), Ok(1000));
+        assert_eq!(parse_memory("1KB"), Ok(1024));
+        assert_eq!(parse_memory("512mb"), Ok(512 << 20));
+        assert_eq!(parse_memory("1gb"), Ok(1 << 30));
+        assert!(parse_memory("1xb").is_err());
+        assert!(parse_memory("-1").is_err());
+    }
+
+    #[test]
+    fn config_set_is_all_or_nothing() {
+        let c = Config::default();
+        let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+        let next = c.set_many(&pairs(&[("timeout", "5"), ("hz", "20")])).unwrap();
+        assert_eq!((next.timeout, next.expiry.hz), (5, 20));
+        assert_eq!(c.set_many(&pairs(&[("timeout", "5"), ("maxclients", "x")])).unwrap_err(),
+            SetError::Failed("maxclients".into(), "argument couldn't be parsed into an integer".into()));
+        assert_eq!(c.set_many(&pairs(&[("timeout", "5"), ("timeout", "6")])).unwrap_err(),
+            SetError::Failed("timeout".into(), "duplicate parameter".into()));
+        assert_eq!(c.set_many(&pairs(&[("databases", "4")])).unwrap_err(),
+            SetError::Failed("databases".into(), "can't set immutable config".into()));
+        assert_eq!(c.set_many(&pairs(&[("nope", "1")])).unwrap_err(), SetError::Unknown("nope".into()));
+    }
+}

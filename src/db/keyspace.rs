@@ -1,0 +1,274 @@
+//! One numbered database: the key map, its volatile-key index and its key
+//! locks, with Redis's expiry rules applied on every access.
+//!
+//! The map is a `Store` and knows nothing about time. Here every read treats
+//! an entry past its deadline as absent and deletes it (Redis's lazy expiry,
+//! `expireIfNeeded`), and every update closure sees an expired entry as
+//! absent.
+//!
+//! `volatile` indexes the keys that carry a TTL (Redis's `expires` dict), so
+//! the sweeper samples only those and INFO can count them. It is a hint that
+//! is kept honest by one rule: a writer that gives a key a TTL adds it to the
+//! index *after* the map write, and whoever takes the last TTL away removes
+//! it from the index and then re-checks the map, re-adding it if a TTL came
+//! back meanwhile. So a key with a TTL is never left out of the index; an
+//! index entry without a TTL behind it (rare, after racing writers) is
+//! dropped by the sweeper when it samples it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use store_api::{Entry, Op, Store};
+
+use super::locks::{ExclusiveGuard, KeyLocks};
+
+/// What the sweeper found for one sampled key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swept {
+    /// Past its deadline: deleted.
+    Expired,
+    /// Has a TTL still in the future.
+    Live,
+    /// Absent or without TTL: dropped from the index.
+    Stale,
+}
+
+/// A numbered database.
+pub struct Keyspace<S> {
+    map: S,
+    volatile: S,
+    locks: KeyLocks,
+    /// Keys deleted because they expired; written only on such a deletion.
+    expired: AtomicU64,
+}
+
+impl<S: Store> Default for Keyspace<S> {
+    fn default() -> Self {
+        Keyspace {
+            map: S::default(),
+            volatile: S::default(),
+            locks: KeyLocks::default(),
+            expired: AtomicU64::new(0),
+        }
+    }
+}
+
+fn has_ttl(e: Option<&Entry>) -> bool {
+    e.is_some_and(|e| e.expires_at.is_some())
+}
+
+fn index_marker() -> Entry {
+    Entry::string(Bytes::new())
+}
+
+impl<S: Store> Keyspace<S> {
+    /// Number of keys, including expired ones not yet deleted (as DBSIZE).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when the database holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of keys with a TTL (approximate while writers run).
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    /// Keys deleted because they expired.
+    pub fn expired_count(&self) -> u64 {
+        self.expired.load(Ordering::Relaxed)
+    }
+
+    /// The key locks, for multi-key commands.
+    pub fn locks(&self) -> &KeyLocks {
+        &self.locks
+    }
+
+    /// Run `f` on the live entry of `key` (`None` if absent or expired).
+    ///
+    /// `f` may run more than once (when a multi-key command changes the key
+    /// meanwhile), so it must only compute its result.
+    pub fn read<R>(&self, key: &[u8], now: u64, mut f: impl FnMut(Option<&Entry>) -> R) -> R {
+        let mut expired = false;
+        let r = self.locks.read_one(key, || self.read_unlocked(key, now, &mut expired, &mut f));
+        if expired {
+            self.update(key, now, |_| (Op::Keep, ()));
+        }
+        r
+    }
+
+    /// As [`read`](Self::read), for callers that hold the key's stripe
+    /// (multi-key commands); an expired entry is deleted at once.
+    pub fn read_locked<R>(&self, _held: &ExclusiveGuard<'_>, key: &[u8], now: u64, mut f: impl FnMut(Option<&Entry>) -> R) -> R {
+        let mut expired = false;
+        let r = self.read_unlocked(key, now, &mut expired, &mut f);
+        if expired {
+            self.update_unlocked(key, now, |_| (Op::Keep, ()));
+        }
+        r
+    }
+
+    fn read_unlocked<R>(&self, key: &[u8], now: u64, expired: &mut bool, f: &mut impl FnMut(Option<&Entry>) -> R) -> R {
+        self.map.read(key, |e| {
+            *expired = e.is_some_and(|e| e.is_expired(now));
+            f(e.filter(|_| !*expired))
+        })
+    }
+
+    /// Read several keys as one snapshot: no multi-key command is seen half
+    /// done. `f` maps each key's live entry (in order) and may run again.
+    pub fn read_many<T>(&self, keys: &[Bytes], now: u64, mut f: impl FnMut(Option<&Entry>) -> T) -> Vec<T> {
+        let stripes = self.locks.stripes_of(keys.iter().map(|k| &k[..]));
+        let mut expired = Vec::new();
+        let out = self.locks.read_many(&stripes, || {
+            expired.clear();
+            keys.iter()
+                .map(|k| {
+                    let mut was_expired = false;
+                    let r = self.read_unlocked(k, now, &mut was_expired, &mut f);
+                    if was_expired {
+                        expired.push(k.clone());
+                    }
+                    r
+                })
+                .collect()
+        });
+        for k in expired {
+            self.update(&k, now, |_| (Op::Keep, ()));
+        }
+        out
+    }
+
+    /// Lock the stripes of `keys` exclusively (a multi-key write).
+    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> ExclusiveGuard<'_> {
+        self.locks.lock(&self.locks.stripes_of(keys))
+    }
+
+    /// Atomically read and change `key`. `f` sees the live entry (`None`
+    /// when absent or expired) and may run more than once. Returning
+    /// `Op::Keep` for an expired entry deletes it.
+    pub fn update<R>(&self, key: &[u8], now: u64, f: impl FnMut(Option<&Entry>) -> (Op, R)) -> R {
+        self.locks.write_one(key, || self.update_unlocked(key, now, f))
+    }
+
+    /// As [`update`](Self::update), for callers holding the key's stripe.
+    pub fn update_locked<R>(&self, _held: &ExclusiveGuard<'_>, key: &[u8], now: u64, f: impl FnMut(Option<&Entry>) -> (Op, R)) -> R {
+        self.update_unlocked(key, now, f)
+    }
+
+    fn update_unlocked<R>(&self, key: &[u8], now: u64, mut f: impl FnMut(Option<&Entry>) -> (Op, R)) -> R {
+        let (mut had, mut has, mut reaped) = (false, false, false);
+        let r = self.map.compute(key, |cur| {
+            let expired = cur.is_some_and(|e| e.is_expired(now));
+            let (op, r) = f(cur.filter(|_| !expired));
+            reaped = expired && matches!(op, Op::Keep | Op::Remove);
+            let op = match op {
+                Op::Keep if expired => Op::Remove,
+                op => op,
+            };
+            had = has_ttl(cur);
+            has = match &op {
+                Op::Put(e) => e.expires_at.is_some(),
+                Op::Remove => false,
+                Op::Keep => had,
+            };
+            (op, r)
+        });
+        if reaped {
+            self.expired.fetch_add(1, Ordering::Relaxed);
+        }
+        self.reindex(key, had, has);
+        r
+    }
+
+    /// Store `entry` under `key` (caller holds the stripe), returning the
+    /// live entry it replaced.
+    pub fn insert_locked(&self, _held: &ExclusiveGuard<'_>, key: Bytes, entry: Entry, now: u64) -> Option<Entry> {
+        let has = entry.expires_at.is_some();
+        let old = self.map.insert(key.clone(), entry);
+        self.reindex(&key, has_ttl(old.as_ref()), has);
+        old.filter(|e| !e.is_expired(now))
+    }
+
+    fn reindex(&self, key: &[u8], had: bool, has: bool) {
+        if has && !had {
+            self.volatile.insert(Bytes::copy_from_slice(key), index_marker());
+        } else if had && !has {
+            self.unindex(key);
+        }
+    }
+
+    /// Drop `key` from the index unless the map (re-checked after the
+    /// removal) still gives it a TTL.
+    fn unindex(&self, key: &[u8]) {
+        if self.volatile.remove(key).is_some() && self.map.read(key, has_ttl) {
+            self.volatile.insert(Bytes::copy_from_slice(key), index_marker());
+        }
+    }
+
+    /// Visit live entries from `cursor` (see `Store::scan`), deleting the
+    /// expired ones met on the way. Returns the next cursor.
+    pub fn scan(&self, cursor: u64, count: usize, now: u64, mut f: impl FnMut(&Bytes, &Entry)) -> u64 {
+        let mut expired = Vec::new();
+        let next = self.map.scan(cursor, count, |k, e| {
+            if e.is_expired(now) {
+                expired.push(k.clone());
+            } else {
+                f(k, e);
+            }
+        });
+        for k in expired {
+            self.update(&k, now, |_| (Op::Keep, ()));
+        }
+        next
+    }
+
+    /// A random live key, deleting expired keys drawn on the way (at most
+    /// `tries` draws).
+    pub fn random_key(&self, mut seed: u64, now: u64, tries: usize) -> Option<Bytes> {
+        for _ in 0..tries {
+            let (k, e) = self.map.random_entry(seed)?;
+            if !e.is_expired(now) {
+                return Some(k);
+            }
+            self.update(&k, now, |_| (Op::Keep, ()));
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        }
+        None
+    }
+
+    /// Collect up to about `count` keys of the volatile index from `cursor`.
+    pub fn sample_volatile(&self, cursor: u64, count: usize) -> (Vec<Bytes>, u64) {
+        let mut keys = Vec::with_capacity(count);
+        let next = self.volatile.scan(cursor, count, |k, _| keys.push(k.clone()));
+        (keys, next)
+    }
+
+    /// The sweeper's check of one sampled key.
+    pub fn sweep_key(&self, key: &[u8], now: u64) -> Swept {
+        let state = self.map.read(key, |e| match e {
+            Some(e) if e.is_expired(now) => Swept::Expired,
+            Some(e) if e.expires_at.is_some() => Swept::Live,
+            _ => Swept::Stale,
+        });
+        match state {
+            Swept::Expired => {
+                // Re-checked atomically: a SET that won the race keeps its key.
+                let deleted = self.update(key, now, |cur| (Op::Keep, cur.is_none()));
+                if deleted {
+                    Swept::Expired
+                } else {
+                    Swept::Live
+                }
+            }
+            Swept::Stale => {
+                self.locks.write_one(key, || self.unindex(key));
+                Swept::Stale
+            }
+            Swept::Live => Swept::Live,
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Key locks: what makes multi-key commands atomic without a global lock.
+//!
+//! Every keyspace has [`STRIPES`] stripes; a key belongs to the stripe its
+//! hash selects. A stripe is a reader-writer lock plus a sequence number:
+//!
+//! - single-key writes (SET, INCR, EXPIRE, lazy and active expiry) hold the
+//!   stripe's lock *shared* for the one `Store` call, so they never wait for
+//!   each other, only for a multi-key command on the same stripe;
+//! - single-key reads (GET, TTL, EXISTS...) take no lock: they read the
+//!   sequence number, read the store, and retry if the number changed or was
+//!   odd (a seqlock), so they write no shared memory at all;
+//! - multi-key commands (MSET, MSETNX, DEL of several keys, RENAME, COPY,
+//!   MOVE) lock every stripe they touch *exclusively*, in one global order
+//!   (keyspace, then stripe index) so two of them cannot deadlock, make the
+//!   sequence numbers odd, apply all their changes, then make them even.
+//!   Multi-key reads (MGET, EXISTS of several keys) validate every stripe's
+//!   sequence number and retry, falling back to shared locks.
+//!
+//! So no client can see half of a multi-key command: a reader that could see
+//! a partial state finds an odd or changed sequence number and retries, and
+//! no single-key write can slip in between the parts. FLUSHDB, FLUSHALL and
+//! SWAPDB do not use these locks: they swap whole keyspaces (see `db`).
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Stripes per keyspace. More stripes mean fewer false conflicts between
+/// unrelated multi-key commands; each costs one cache line.
+pub const STRIPES: usize = 512;
+
+/// Attempts at a lock-free multi-key read before falling back to locks.
+const OPTIMISTIC_TRIES: usize = 4;
+
+#[repr(align(64))]
+#[derive(Default)]
+struct Stripe {
+    lock: RwLock<()>,
+    seq: AtomicU64,
+}
+
+/// The stripes of one keyspace.
+pub struct KeyLocks {
+    stripes: Box<[Stripe]>,
+    hasher: std::hash::RandomState,
+}
+
+impl Default for KeyLocks {
+    fn default() -> Self {
+        KeyLocks {
+            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+}
+
+/// Proof that a set of stripes is held exclusively; released on drop.
+pub struct ExclusiveGuard<'a> {
+    held: Vec<(&'a AtomicU64, RwLockWriteGuard<'a, ()>)>,
+}
+
+impl Drop for ExclusiveGuard<'_> {
+    fn drop(&mut self) {
+        for (seq, _guard) in self.held.drain(..).rev() {
+            seq.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+impl KeyLocks {
+    /// The stripe index of `key`.
+    pub fn stripe_of(&self, key: &[u8]) -> usize {
+        let mut h = self.hasher.build_hasher();
+        h.write(key);
+        (h.finish() as usize) % STRIPES
+    }
+
+    /// Hold `key`'s stripe shared while `f` runs (a single-key write).
+    pub fn write_one<R>(&self, key: &[u8], f: impl FnOnce() -> R) -> R {
+        let _guard = self.stripes[self.stripe_of(key)].lock.read();
+        f()
+    }
+
+    /// Run `f` (a single-key read) until it ran with no multi-key command
+    /// changing the key's stripe meanwhile.
+    pub fn read_one<R>(&self, key: &[u8], mut f: impl FnMut() -> R) -> R {
+        let stripe = &self.stripes[self.stripe_of(key)];
+        loop {
+            let before = stripe.seq.load(Ordering::Acquire);
+            if before & 1 == 1 {
+                // A multi-key writer is inside: wait for it to leave.
+                drop(stripe.lock.read());
+                continue;
+            }
+            let r = f();
+            // The seqlock read fence: every load `f` made is ordered before
+            // the validating load (pairs with the fence in `lock_into`).
+            fence(Ordering::Acquire);
+            if stripe.seq.load(Ordering::Relaxed) == before {
+                return r;
+            }
+        }
+    }
+
+    /// Run `f` (a read of several keys) so that it sees all or nothing of
+    /// every multi-key command: optimistically first, then under shared
+    /// locks.
+    pub fn read_many<R>(&self, stripes: &[usize], mut f: impl FnMut() -> R) -> R {
+        for _ in 0..OPTIMISTIC_TRIES {
+            let before: Vec<u64> = stripes.iter().map(|&i| self.stripes[i].seq.load(Ordering::Acquire)).collect();
+            if before.iter().any(|s| s & 1 == 1) {
+                std::thread::yield_now();
+                continue;
+            }
+            let r = f();
+            fence(Ordering::Acquire);
+            let unchanged = stripes
+                .iter()
+                .zip(&before)
+                .all(|(&i, &s)| self.stripes[i].seq.load(Ordering::Relaxed) == s);
+            if unchanged {
+                return r;
+            }
+        }
+        let _guards: Vec<RwLockReadGuard<'_, ()>> = stripes.iter().map(|&i| self.stripes[i].lock.read()).collect();
+        f()
+    }
+
+    /// Sorted, de-duplicated stripe indices of `keys`.
+    pub fn stripes_of<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> Vec<usize> {
+        let mut v: Vec<usize> = keys.into_iter().map(|k| self.stripe_of(k)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Lock `stripes` (sorted, unique) exclusively.
+    pub fn lock(&self, stripes: &[usize]) -> ExclusiveGuard<'_> {
+        let mut guard = ExclusiveGuard { held: Vec::with_capacity(stripes.len()) };
+        self.lock_into(stripes, &mut guard);
+        guard
+    }
+
+    /// Lock `stripes` of two keyspaces in the global order (by address).
+    pub fn lock_pair<'a>(
+        a: (&'a KeyLocks, &[usize]),
+        b: (&'a KeyLocks, &[usize]),
+    ) -> ExclusiveGuard<'a> {
+        if std::ptr::eq(a.0, b.0) {
+            let mut all = [a.1, b.1].concat();
+            all.sort_unstable();
+            all.dedup();
+            return a.0.lock(&all);
+        }
+        let (first, second) = if (a.0 as *const KeyLocks) < (b.0 as *const KeyLocks) { (a, b) } else { (b, a) };
+        let mut guard = ExclusiveGuard {
+            held: Vec::with_capacity(first.1.len() + second.1.len()),
+        };
+        first.0.lock_into(first.1, &mut guard);
+        second.0.lock_into(second.1, &mut guard);
+        guard
+    }
+
+    fn lock_into<'a>(&'a self, stripes: &[usize], guard: &mut ExclusiveGuard<'a>) {
+        for &i in stripes {
+            let stripe = &self.stripes[i];
+            let w = stripe.lock.write();
+            stripe.seq.fetch_add(1, Ordering::Relaxed);
+            // Writes made under the lock are ordered after the odd number,
+            // so a reader that sees one of them also sees the odd number.
+            fence(Ordering::Release);
+            guard.held.push((&stripe.seq, w));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    #[test]
+    fn readers_never_see_half_of_a_locked_update() {
+        // Two cells that a "multi-key command" always sets together.
+        let locks = Arc::new(KeyLocks::default());
+        let cells = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stripes = locks.stripes_of([&b"a"[..], b"b"]);
+        let writer = {
+            let (locks, cells, stop, stripes) = (locks.clone(), cells.clone(), stop.clone(), stripes.clone());
+            std::thread::spawn(move || {
+                for i in 1..=20_000u64 {
+                    let _g = locks.lock(&stripes);
+                    cells[0].store(i, Ordering::Relaxed);
+                    std::hint::spin_loop();
+                    cells[1].store(i, Ordering::Relaxed);
+                }
+                stop.store(true, Ordering::Release);
+            })
+        };
+        let mut reads = 0;
+        while !stop.load(Ordering::Acquire) || reads == 0 {
+            let (a, b) = locks.read_many(&stripes, || (cells[0].load(Ordering::Relaxed), cells[1].load(Ordering::Relaxed)));
+            assert_eq!(a, b, "torn multi-key read");
+            reads += 1;
+        }
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn pair_locking_in_either_order_does_not_deadlock() {
+        let x = Arc::new(KeyLocks::default());
+        let y = Arc::new(KeyLocks::default());
+        let threads: Vec<_> = (0..2)
+            .map(|t| {
+                let (x, y) = (x.clone(), y.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..2_000 {
+                        let (a, b) = if t == 0 { (&*x, &*y) } else { (&*y, &*x) };
+                        let _g = KeyLocks::lock_pair((a, &[1, 2]), (b, &[2, 3]));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+}

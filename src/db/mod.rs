@@ -1,0 +1,174 @@
+//! The database layer: numbered keyspaces over a `Store`, with Redis's TTL
+//! rules, multi-key atomicity and whole-database operations.
+//!
+//! [`Db`] is a cheap handle shared by every connection. It holds the table
+//! of numbered [`Keyspace`]s behind one atomically swapped pointer: a
+//! command loads the table once and uses what it loaded, FLUSHDB and
+//! FLUSHALL install fresh empty keyspaces, and SWAPDB installs a table with
+//! two entries exchanged. Each of those is one pointer swap, so no client
+//! ever sees half of one, and no command takes a lock to find its database.
+//! A command still running on a keyspace that was just replaced finishes on
+//! it and is ordered before the swap. The memory of a flushed keyspace is
+//! freed when its last user lets go (on a background thread for ASYNC).
+//!
+//! [`DbGuard`] owns the active-expiry sweeper (see [`expiry`]); dropping it
+//! stops the sweeper.
+
+mod clock;
+pub mod expiry;
+mod keyspace;
+mod locks;
+
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+use parking_lot::Mutex;
+use store_api::Store;
+
+pub use clock::Clock;
+pub use expiry::ExpiryConfig;
+pub use keyspace::{Keyspace, Swept};
+pub use locks::{ExclusiveGuard, KeyLocks};
+
+/// The numbered databases at one instant.
+pub type Table<S> = Vec<Arc<Keyspace<S>>>;
+
+struct Shared<S> {
+    table: ArcSwap<Table<S>>,
+    clock: Clock,
+    /// Read by the sweeper at the start of every cycle.
+    expiry: Mutex<ExpiryConfig>,
+}
+
+/// A handle to every database of one server.
+pub struct Db<S> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S> Clone for Db<S> {
+    fn clone(&self) -> Self {
+        Db {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+fn fresh_table<S: Store>(n: usize) -> Table<S> {
+    (0..n).map(|_| Arc::new(Keyspace::default())).collect()
+}
+
+impl<S: Store> Db<S> {
+    /// `databases` empty databases reading time from `clock`.
+    pub fn new(databases: usize, clock: Clock, expiry: ExpiryConfig) -> Self {
+        Db {
+            shared: Arc::new(Shared {
+                table: ArcSwap::from_pointee(fresh_table(databases.max(1))),
+                clock,
+                expiry: Mutex::new(expiry),
+            }),
+        }
+    }
+
+    /// Active-expiry settings.
+    pub fn expiry_config(&self) -> ExpiryConfig {
+        *self.shared.expiry.lock()
+    }
+
+    /// Change the active-expiry settings from the next cycle on.
+    pub fn set_expiry_config(&self, cfg: ExpiryConfig) {
+        *self.shared.expiry.lock() = cfg;
+    }
+
+    /// Keys deleted because they expired (lazily or actively), summed over
+    /// the current databases.
+    pub fn expired_keys(&self) -> u64 {
+        self.table().iter().map(|ks| ks.expired_count()).sum()
+    }
+
+    /// The clock TTLs are measured against.
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// Milliseconds since the Unix epoch, now.
+    pub fn now_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
+    }
+
+    /// Number of databases.
+    pub fn count(&self) -> usize {
+        self.table().len()
+    }
+
+    /// The table of databases as of now; hold it for one command.
+    pub fn table(&self) -> Guard<Arc<Table<S>>> {
+        self.shared.table.load()
+    }
+
+    /// Replace database `index` with an empty one; returns the old one so
+    /// the caller decides where its memory is freed.
+    pub fn flush(&self, index: usize) -> Option<Arc<Keyspace<S>>> {
+        let mut old = None;
+        self.shared.table.rcu(|t| {
+            let mut t = Table::clone(t);
+            old = t.get_mut(index).map(|slot| std::mem::replace(slot, Arc::new(Keyspace::default())));
+            t
+        });
+        old
+    }
+
+    /// Replace every database with an empty one; returns the old table.
+    pub fn flush_all(&self) -> Arc<Table<S>> {
+        let n = self.count();
+        self.shared.table.swap(Arc::new(fresh_table(n)))
+    }
+
+    /// Exchange databases `a` and `b` (both must exist).
+    pub fn swap(&self, a: usize, b: usize) {
+        self.shared.table.rcu(|t| {
+            let mut t = Table::clone(t);
+            t.swap(a, b);
+            t
+        });
+    }
+}
+
+/// Drop `garbage` on a background thread (FLUSHDB ASYNC, FLUSHALL ASYNC).
+pub fn drop_in_background<T: Send + 'static>(garbage: T) {
+    let spawned = std::thread::Builder::new()
+        .name("flashkv-lazyfree".into())
+        .spawn(move || drop(garbage));
+    if let Err(e) = spawned {
+        tracing::warn!(cause = %e, "could not start a thread to free memory; freeing inline");
+    }
+}
+
+/// Owns the [`Db`] for a server and its expiry sweeper; dropping it stops
+/// the sweeper (and waits for its current cycle).
+pub struct DbGuard<S: Store> {
+    db: Db<S>,
+    sweeper: Option<expiry::Sweeper>,
+}
+
+impl<S: Store> DbGuard<S> {
+    /// Create the databases and start the sweeper (unless `expiry.hz` is 0,
+    /// which tests use to run expiry cycles by hand).
+    pub fn new(databases: usize, clock: Clock, expiry: ExpiryConfig) -> Self {
+        let db = Db::new(databases, clock, expiry);
+        let sweeper = (expiry.hz > 0).then(|| expiry::Sweeper::start(db.clone())).flatten();
+        DbGuard { db, sweeper }
+    }
+
+    /// The shared handle.
+    pub fn db(&self) -> &Db<S> {
+        &self.db
+    }
+}
+
+impl<S: Store> Drop for DbGuard<S> {
+    fn drop(&mut self) {
+        if let Some(s) = self.sweeper.take() {
+            s.stop();
+        }
+    }
+}

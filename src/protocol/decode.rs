@@ -1,0 +1,367 @@
+//! The request decoder: pure, incremental and zero-copy.
+//!
+//! Requests come in two shapes, chosen by the first byte of each one, as in
+//! Redis's `processInputBuffer`: a multibulk (`*<n>\r\n` then `n` times
+//! `$<len>\r\n<bytes>\r\n`) or an inline line (`SET k v\n`, split by
+//! [`split_inline`]). The decoder reproduces Redis 7's quirks because clients
+//! and tests can observe them: header lines end at the first `\r` and the
+//! byte after it is skipped unchecked, so is the CRLF after a bulk payload;
+//! a header or inline line that contains a NUL byte is never complete (Redis
+//! searches with `strchr`); `*0` and `*-1` lines and empty inline lines are
+//! skipped silently.
+//!
+//! State survives between calls: a frame split at any byte boundary parses
+//! the same, header searches resume where they stopped, and a bulk payload
+//! is never rescanned, so a frame of `n` bytes costs O(n) however it is cut.
+//! The buffer is consumed only a whole request at a time, and the arguments
+//! are slices of the consumed bytes (no copy). A declared length never
+//! reserves memory: the buffer only holds what has arrived.
+
+use bytes::{Bytes, BytesMut};
+
+use super::inline::split_inline;
+use super::ProtocolError;
+use crate::util::numbers::string2ll;
+
+/// Longest inline request or `*`/`$` header line (Redis's
+/// `PROTO_INLINE_MAX_SIZE`).
+pub const MAX_INLINE_LEN: usize = 64 * 1024;
+/// Redis pre-allocates at most this many argument slots for a multibulk,
+/// whatever count the client declares.
+const MAX_PREALLOC_ARGS: usize = 1024;
+/// Unauthenticated clients may send at most this many arguments
+/// (when a password is required).
+const UNAUTH_MAX_ARGS: i64 = 10;
+/// ... and bulks of at most this many bytes.
+const UNAUTH_MAX_BULK: i64 = 16 * 1024;
+
+/// The limits that apply to the next request, from the configuration and
+/// the client's authentication state.
+#[derive(Clone, Copy, Debug)]
+pub struct DecodeLimits {
+    /// `proto-max-bulk-len`: longest accepted bulk argument.
+    pub max_bulk_len: u64,
+    /// The server requires a password and this client has not given it.
+    pub unauthenticated: bool,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_bulk_len: 512 * 1024 * 1024,
+            unauthenticated: false,
+        }
+    }
+}
+
+/// Incremental request decoder; one per connection.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    /// Arguments still expected by the multibulk being read (0 between
+    /// requests).
+    remaining: u64,
+    /// Length of the bulk whose `$` header has been read.
+    bulk_len: Option<usize>,
+    /// Where parsing resumes; the buffer always starts at the current
+    /// request, so this is also the request's size so far.
+    pos: usize,
+    /// How far past `pos` a header or inline line has already been searched
+    /// for its terminator.
+    scanned: usize,
+    /// Argument ranges within the current request.
+    args: Vec<(usize, usize)>,
+}
+
+impl Decoder {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True while a request has been started but not completed.
+    pub fn in_request(&self) -> bool {
+        self.remaining > 0
+    }
+
+    /// Decode the next request from `buf`.
+    ///
+    /// Returns `Ok(None)` when more bytes are needed, and consumes the
+    /// request's bytes from `buf` when it returns one. Requests with no
+    /// arguments are skipped, so a returned request is never empty.
+    pub fn decode(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: DecodeLimits,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        loop {
+            if self.remaining == 0 {
+                let Some(&first) = buf.first() else {
+                    return Ok(None);
+                };
+                if first != b'*' {
+                    match self.inline(buf)? {
+                        None => return Ok(None),
+                        Some(args) if args.is_empty() => continue,
+                        Some(args) => return Ok(Some(args)),
+                    }
+                }
+                match self.multibulk_header(buf, limits)? {
+                    None => return Ok(None),
+                    Some(0) => continue,
+                    Some(n) => {
+                        self.remaining = n;
+                        let prealloc = usize::try_from(n).unwrap_or(usize::MAX);
+                        self.args.reserve(prealloc.min(MAX_PREALLOC_ARGS));
+                    }
+                }
+            }
+            while self.remaining > 0 {
+                let len = match self.bulk_len {
+                    Some(len) => len,
+                    None => match self.bulk_header(buf, limits)? {
+                        Some(len) => len,
+                        None => return Ok(None),
+                    },
+                };
+                // The payload is followed by two bytes Redis skips unread.
+                if buf.len() - self.pos < len + 2 {
+                    return Ok(None);
+                }
+                self.args.push((self.pos, self.pos + len));
+                self.pos += len + 2;
+                self.bulk_len = None;
+                self.remaining -= 1;
+            }
+            let frame = buf.split_to(self.pos).freeze();
+            self.pos = 0;
+            let args = self.args.drain(..).map(|(s, e)| frame.slice(s..e)).collect();
+            return Ok(Some(args));
+        }
+    }
+
+    /// Find the `\r` that ends the header line starting at `self.pos`.
+    /// `Ok(None)` means wait for more bytes; past 64 KiB that is an error.
+    fn header_end(&mut self, buf: &[u8], too_big: ProtocolError) -> Result<Option<usize>, ProtocolError> {
+        let from = self.pos + self.scanned;
+        let found = buf[from..].iter().position(|&b| b == b'\r' || b == 0);
+        match found.map(|i| from + i) {
+            Some(i) if buf[i] == b'\r' => {
+                // Redis also wants the byte after '\r' to have arrived.
+                if i + 1 >= buf.len() {
+                    self.scanned = i - self.pos;
+                    return Ok(None);
+                }
+                self.scanned = 0;
+                Ok(Some(i))
+            }
+            // A NUL stops Redis's strchr: the line can never complete.
+            Some(i) => {
+                self.scanned = i - self.pos;
+                self.too_big_or_wait(buf, too_big)
+            }
+            None => {
+                self.scanned = buf.len() - self.pos;
+                self.too_big_or_wait(buf, too_big)
+            }
+        }
+    }
+
+    fn too_big_or_wait(&self, buf: &[u8], too_big: ProtocolError) -> Result<Option<usize>, ProtocolError> {
+        if buf.len() - self.pos > MAX_INLINE_LEN {
+            Err(too_big)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Parse `*<count>\r\n`; `Some(0)` means a count <= 0, consumed and
+    /// ignored.
+    fn multibulk_header(&mut self, buf: &mut BytesMut, limits: DecodeLimits) -> Result<Option<u64>, ProtocolError> {
+        let Some(cr) = self.header_end(buf, ProtocolError::TooBigMultibulkCount)? else {
+            return Ok(None);
+        };
+        let count = match string2ll(&buf[1..cr]) {
+            Some(n) if n <= i64::from(i32::MAX) => n,
+            _ => return Err(ProtocolError::InvalidMultibulkLength),
+        };
+        if count > UNAUTH_MAX_ARGS && limits.unauthenticated {
+            return Err(ProtocolError::UnauthenticatedMultibulkLength);
+        }
+        if count <= 0 {
+            let _ = buf.split_to(cr + 2);
+            return Ok(Some(0));
+        }
+        self.pos = cr + 2;
+        Ok(Some(count as u64))
+    }
+
+    /// Parse `$<len>\r\n` at `self.pos`.
+    fn bulk_header(&mut self, buf: &[u8], limits: DecodeLimits) -> Result<Option<usize>, ProtocolError> {
+        let Some(cr) = self.header_end(buf, ProtocolError::TooBigBulkCount)? else {
+            return Ok(None);
+        };
+        if buf[self.pos] != b'$' {
+            return Err(ProtocolError::ExpectedDollar(buf[self.pos]));
+        }
+        let len = match string2ll(&buf[self.pos + 1..cr]) {
+            Some(n) if n >= 0 && n as u64 <= limits.max_bulk_len => n,
+            _ => return Err(ProtocolError::InvalidBulkLength),
+        };
+        if len > UNAUTH_MAX_BULK && limits.unauthenticated {
+            return Err(ProtocolError::UnauthenticatedBulkLength);
+        }
+        let len = usize::try_from(len).map_err(|_| ProtocolError::InvalidBulkLength)?;
+        self.pos = cr + 2;
+        self.bulk_len = Some(len);
+        Ok(Some(len))
+    }
+
+    /// Parse one inline line. `Some(vec![])` for a blank line (consumed).
+    fn inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        let from = self.scanned;
+        let found = buf[from..].iter().position(|&b| b == b'\n' || b == 0);
+        let nl = match found.map(|i| from + i) {
+            Some(i) if buf[i] == b'\n' => i,
+            other => {
+                self.scanned = other.unwrap_or(buf.len());
+                if buf.len() > MAX_INLINE_LEN {
+                    return Err(ProtocolError::TooBigInline);
+                }
+                return Ok(None);
+            }
+        };
+        self.scanned = 0;
+        let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+        let args = split_inline(&buf[..line_end]).ok_or(ProtocolError::UnbalancedQuotes)?;
+        let _ = buf.split_to(nl + 1);
+        Ok(Some(args))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(input: &[u8]) -> (Vec<Vec<Bytes>>, Result<(), ProtocolError>, usize) {
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(input);
+        let mut out = vec![];
+        loop {
+            match d.decode(&mut buf, DecodeLimits::default()) {
+                Ok(Some(req)) => out.push(req),
+                Ok(None) => return (out, Ok(()), buf.len()),
+                Err(e) => return (out, Err(e), buf.len()),
+            }
+        }
+    }
+
+    fn args(v: &[&str]) -> Vec<Bytes> {
+        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+    }
+
+    #[test]
+    fn multibulk_and_inline_requests_decode() {
+        let (reqs, res, left) = decode_all(b"*2\r\n$4\r\nECHO\r\n$3\r\nhey\r\nPING\r\nSET a  b\n");
+        assert_eq!(res, Ok(()));
+        assert_eq!(left, 0);
+        assert_eq!(reqs, vec![args(&["ECHO", "hey"]), args(&["PING"]), args(&["SET", "a", "b"])]);
+    }
+
+    #[test]
+    fn empty_and_nonpositive_requests_are_skipped() {
+        let (reqs, res, left) = decode_all(b"*0\r\n*-10\r\n\r\n   \r\n*1\r\n$4\r\nPING\r\n");
+        assert_eq!((res, left), (Ok(()), 0));
+        assert_eq!(reqs, vec![args(&["PING"])]);
+    }
+
+    #[test]
+    fn a_frame_split_at_every_byte_parses_the_same() {
+        let input = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n0123456789\r\nECHO \"a b\"\r\n";
+        let whole = decode_all(input).0;
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::new();
+        let mut got = vec![];
+        for &b in input.iter() {
+            buf.extend_from_slice(&[b]);
+            while let Some(req) = d.decode(&mut buf, DecodeLimits::default()).unwrap() {
+                got.push(req);
+            }
+        }
+        assert_eq!(got, whole);
+        assert_eq!(got.len(), 2);
+    }
+
+    #[test]
+    fn redis_skips_the_two_bytes_after_headers_and_payloads() {
+        let (reqs, res, _) = decode_all(b"*1\r\n$4\r\nPINGXX");
+        assert_eq!((reqs, res), (vec![args(&["PING"])], Ok(())));
+        let (_, res, _) = decode_all(b"*1\r$4\rPING\r\n");
+        assert_eq!(res, Err(ProtocolError::ExpectedDollar(b'4')));
+    }
+
+    #[test]
+    fn protocol_errors_carry_redis_texts() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"*2147483648\r\n", "ERR Protocol error: invalid multibulk length"),
+            (b"*+1\r\n", "ERR Protocol error: invalid multibulk length"),
+            (b"*01\r\n", "ERR Protocol error: invalid multibulk length"),
+            (b"*\r\n", "ERR Protocol error: invalid multibulk length"),
+            (b"*1\r\n$-1\r\n", "ERR Protocol error: invalid bulk length"),
+            (b"*1\r\n$536870913\r\n", "ERR Protocol error: invalid bulk length"),
+            (b"*1\r\nPING\r\n", "ERR Protocol error: expected '$', got 'P'"),
+            (b"*1\r\n\n\r\n", "ERR Protocol error: expected '$', got ' '"),
+            (b"ECHO \"abc\r\n", "ERR Protocol error: unbalanced quotes in request"),
+        ];
+        for (input, text) in cases {
+            let (_, res, _) = decode_all(input);
+            let err = res.expect_err(&String::from_utf8_lossy(input));
+            assert_eq!(String::from_utf8_lossy(&err.reply_text()), *text);
+        }
+    }
+
+    #[test]
+    fn declared_lengths_wait_for_data_without_error() {
+        for input in [&b"*2147483647\r\n"[..], b"*1\r\n$536870912\r\n", b"*1\n$4\nPING\n", b"\0PING\r\n"] {
+            let (reqs, res, left) = decode_all(input);
+            assert!(reqs.is_empty());
+            assert_eq!(res, Ok(()));
+            assert_eq!(left, input.len(), "nothing consumed");
+        }
+    }
+
+    #[test]
+    fn overlong_lines_are_rejected_at_64k() {
+        let line = vec![b'a'; MAX_INLINE_LEN + 1];
+        assert_eq!(decode_all(&line).1, Err(ProtocolError::TooBigInline));
+        assert_eq!(decode_all(&line[..MAX_INLINE_LEN]).1, Ok(()));
+        let mut mb = b"*".to_vec();
+        mb.extend(vec![b'1'; MAX_INLINE_LEN + 1]);
+        assert_eq!(decode_all(&mb).1, Err(ProtocolError::TooBigMultibulkCount));
+        let mut bulk = b"*1\r\n$".to_vec();
+        bulk.extend(vec![b'1'; MAX_INLINE_LEN + 1]);
+        assert_eq!(decode_all(&bulk).1, Err(ProtocolError::TooBigBulkCount));
+    }
+
+    #[test]
+    fn unauthenticated_clients_get_small_limits() {
+        let limits = DecodeLimits {
+            unauthenticated: true,
+            ..DecodeLimits::default()
+        };
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+        assert_eq!(d.decode(&mut buf, limits), Err(ProtocolError::UnauthenticatedMultibulkLength));
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$16385\r\n"[..]);
+        assert_eq!(d.decode(&mut buf, limits), Err(ProtocolError::UnauthenticatedBulkLength));
+    }
+
+    #[test]
+    fn arguments_are_slices_of_the_read_buffer() {
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(&b"*1\r\n$5\r\nhello\r\n"[..]);
+        let base = buf.as_ptr() as usize;
+        let req = d.decode(&mut buf, DecodeLimits::default()).unwrap().unwrap();
+        assert_eq!(req[0].as_ptr() as usize, base + 8);
+    }
+}

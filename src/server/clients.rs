@@ -1,0 +1,259 @@
+//! Connected clients: the registry behind CLIENT LIST / KILL / INFO and
+//! `connected_clients`, and the per-connection [`Session`].
+//!
+//! The registry lock is taken when a client connects or leaves and by the
+//! CLIENT commands, never per command. What CLIENT LIST reports about a
+//! client (last command, idle time, buffer sizes) lives in atomics on its
+//! [`ClientHandle`] that only its own connection writes, once per batch of
+//! pipelined commands, so the hot path touches no shared cache line.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::protocol::Protocol;
+
+/// What other connections may see of, or do to, one client.
+#[derive(Debug)]
+pub struct ClientHandle {
+    /// Unique, increasing client id (CLIENT ID).
+    pub id: u64,
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// Our address the peer connected to.
+    pub laddr: SocketAddr,
+    /// The socket's file descriptor (CLIENT LIST `fd=`).
+    pub fd: i64,
+    created: Instant,
+    name: Mutex<Option<Bytes>>,
+    db: AtomicUsize,
+    resp: AtomicU8,
+    /// Index of the last command's name in the command table's name list.
+    last_cmd: AtomicUsize,
+    last_interaction: AtomicU64,
+    commands: AtomicU64,
+    qbuf: AtomicUsize,
+    omem: AtomicUsize,
+    killed: AtomicBool,
+    kill: Notify,
+}
+
+/// A snapshot of per-batch statistics a connection publishes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Activity {
+    /// Commands run in this batch.
+    pub commands: u64,
+    /// Unparsed input buffered.
+    pub qbuf: usize,
+    /// Unsent output buffered.
+    pub omem: usize,
+}
+
+impl ClientHandle {
+    /// Seconds since the client connected.
+    pub fn age_secs(&self) -> u64 {
+        self.created.elapsed().as_secs()
+    }
+
+    /// Seconds since the client last sent or received anything.
+    pub fn idle_secs(&self, now: Instant) -> u64 {
+        let at = self.last_interaction.load(Ordering::Relaxed);
+        now.saturating_duration_since(self.created).as_millis().saturating_sub(u128::from(at)) as u64 / 1000
+    }
+
+    /// The name set with CLIENT SETNAME.
+    pub fn name(&self) -> Option<Bytes> {
+        self.name.lock().clone()
+    }
+
+    /// Set or clear the name.
+    pub fn set_name(&self, name: Option<Bytes>) {
+        *self.name.lock() = name;
+    }
+
+    /// Selected database.
+    pub fn db(&self) -> usize {
+        self.db.load(Ordering::Relaxed)
+    }
+
+    /// Negotiated protocol version (2 or 3).
+    pub fn resp(&self) -> u8 {
+        self.resp.load(Ordering::Relaxed)
+    }
+
+    /// Index of the last command run (see `CommandTable::names`).
+    pub fn last_cmd(&self) -> usize {
+        self.last_cmd.load(Ordering::Relaxed)
+    }
+
+    /// Unparsed input bytes at the last batch.
+    pub fn qbuf(&self) -> usize {
+        self.qbuf.load(Ordering::Relaxed)
+    }
+
+    /// Unsent output bytes at the last batch.
+    pub fn omem(&self) -> usize {
+        self.omem.load(Ordering::Relaxed)
+    }
+
+    /// Commands this client has run.
+    pub fn commands(&self) -> u64 {
+        self.commands.load(Ordering::Relaxed)
+    }
+
+    /// Publish a batch's activity (called by the client's own connection).
+    pub fn publish(&self, session: &Session, activity: Activity) {
+        self.db.store(session.db, Ordering::Relaxed);
+        self.resp.store(session.proto.version() as u8, Ordering::Relaxed);
+        self.last_cmd.store(session.last_cmd, Ordering::Relaxed);
+        let since = self.created.elapsed().as_millis() as u64;
+        self.last_interaction.store(since, Ordering::Relaxed);
+        if activity.commands > 0 {
+            self.commands.fetch_add(activity.commands, Ordering::Relaxed);
+        }
+        self.qbuf.store(activity.qbuf, Ordering::Relaxed);
+        self.omem.store(activity.omem, Ordering::Relaxed);
+    }
+
+    /// Ask the client's connection to close (CLIENT KILL).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill.notify_one();
+    }
+
+    /// Has the client been killed?
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    /// Resolves once [`kill`](Self::kill) has been called.
+    pub async fn killed(&self) {
+        while !self.is_killed() {
+            self.kill.notified().await;
+        }
+    }
+}
+
+/// Per-connection state that commands read and change.
+#[derive(Debug)]
+pub struct Session {
+    /// This client as others see it.
+    pub handle: Arc<ClientHandle>,
+    /// Selected database.
+    pub db: usize,
+    /// Reply protocol.
+    pub proto: Protocol,
+    /// Has given the password (or none is required).
+    pub authenticated: bool,
+    /// Close once the pending replies are written (QUIT, protocol error,
+    /// CLIENT KILL of oneself).
+    pub close_after_reply: bool,
+    /// SHUTDOWN was accepted: stop the server, send no reply.
+    pub shutdown_requested: bool,
+    /// Index of the last command run.
+    pub last_cmd: usize,
+}
+
+impl Session {
+    /// A fresh session for `handle`.
+    pub fn new(handle: Arc<ClientHandle>) -> Session {
+        Session {
+            handle,
+            db: 0,
+            proto: Protocol::Resp2,
+            authenticated: false,
+            close_after_reply: false,
+            shutdown_requested: false,
+            last_cmd: 0,
+        }
+    }
+}
+
+/// Every connected client.
+#[derive(Debug, Default)]
+pub struct Registry {
+    clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+    next_id: AtomicU64,
+    /// Connections accepted since start.
+    pub connections_received: AtomicU64,
+    /// Connections refused (maxclients).
+    pub rejected: AtomicU64,
+    /// Commands run by clients that have disconnected.
+    commands_of_departed: AtomicU64,
+}
+
+impl Registry {
+    /// Register a new client if fewer than `max` are connected.
+    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr, fd: i64, max: usize) -> Option<Arc<ClientHandle>> {
+        let mut clients = self.clients.lock();
+        if clients.len() >= max {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        self.connections_received.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let handle = Arc::new(ClientHandle {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: Instant::now(),
+            name: Mutex::new(None),
+            db: AtomicUsize::new(0),
+            resp: AtomicU8::new(2),
+            last_cmd: AtomicUsize::new(0),
+            last_interaction: AtomicU64::new(0),
+            commands: AtomicU64::new(0),
+            qbuf: AtomicUsize::new(0),
+            omem: AtomicUsize::new(0),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        });
+        clients.insert(id, handle.clone());
+        Some(handle)
+    }
+
+    /// Remove a client that has disconnected.
+    pub fn unregister(&self, id: u64) {
+        if let Some(h) = self.clients.lock().remove(&id) {
+            self.commands_of_departed.fetch_add(h.commands(), Ordering::Relaxed);
+        }
+    }
+
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    /// True when no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every connected client, by id.
+    pub fn snapshot(&self) -> Vec<Arc<ClientHandle>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    /// Commands processed by all clients, past and present.
+    pub fn total_commands(&self) -> u64 {
+        let live: u64 = self.clients.lock().values().map(|c| c.commands()).sum();
+        live + self.commands_of_departed.load(Ordering::Relaxed)
+    }
+
+    /// Reset the counters CONFIG RESETSTAT resets.
+    pub fn reset_stats(&self) {
+        self.connections_received.store(0, Ordering::Relaxed);
+        self.rejected.store(0, Ordering::Relaxed);
+        self.commands_of_departed.store(0, Ordering::Relaxed);
+        for c in self.clients.lock().values() {
+            c.commands.store(0, Ordering::Relaxed);
+        }
+    }
+}

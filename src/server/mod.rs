@@ -1,0 +1,75 @@
+//! The network front end: listener, connections, shutdown.
+//!
+//! [`run`] binds nothing itself: it takes listeners the caller bound (so
+//! tests bind port 0), serves them until the `shutdown` future resolves or a
+//! client sends SHUTDOWN, then stops accepting, lets every connection finish
+//! its current batch and flush its replies, stops the expiry sweeper, and
+//! returns.
+
+mod clients;
+mod connection;
+mod listener;
+mod shutdown;
+mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use store_api::Store;
+use tokio::net::TcpListener;
+use tracing::info;
+
+pub use clients::{Activity, ClientHandle, Registry, Session};
+pub use connection::{INPUT_PAUSE, OUTPUT_PAUSE};
+pub use listener::{bind, effective_maxclients};
+pub use shutdown::{Coordinator, Shutdown};
+pub use state::ServerState;
+
+use crate::config::Config;
+use crate::db::{Clock, DbGuard};
+
+/// Options beyond the configuration: what embedding programs and tests
+/// inject.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The clock TTLs are measured against.
+    pub clock: Clock,
+    /// Path of the config file, for INFO.
+    pub config_file: String,
+}
+
+/// Serve `listeners` with `config` on backend `S` until `shutdown`
+/// resolves or a client asks for it.
+pub async fn run<S: Store>(listeners: Vec<TcpListener>, config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    run_with::<S>(listeners, config, Options::default(), shutdown).await
+}
+
+/// [`run`] with injected [`Options`].
+pub async fn run_with<S: Store>(
+    listeners: Vec<TcpListener>,
+    config: Config,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let port = listeners.first().map(TcpListener::local_addr).transpose()?.map_or(config.port, |a| a.port());
+    let fd_cap = effective_maxclients(config.maxclients);
+    let guard = DbGuard::<S>::new(config.databases, options.clock, config.expiry);
+    let mut state = ServerState::new(config, guard.db().clone(), port);
+    state.config_file = options.config_file;
+    let state = Arc::new(state);
+    let coordinator = Coordinator::default();
+    for l in listeners {
+        if let Ok(addr) = l.local_addr() {
+            info!(%addr, backend = S::NAME, "ready to accept connections");
+        }
+        tokio::spawn(listener::accept_loop(state.clone(), l, coordinator.subscribe(), fd_cap));
+    }
+    tokio::select! {
+        _ = shutdown => info!("shutdown signal received"),
+        _ = state.shutdown_requested() => info!("SHUTDOWN requested by a client"),
+    }
+    coordinator.shutdown().await;
+    drop(guard);
+    info!("FlashKV is now ready to exit, bye bye...");
+    Ok(())
+}

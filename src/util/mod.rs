@@ -1,0 +1,6 @@
+//! Small pure helpers shared by the protocol and command layers.
+
+pub mod glob;
+pub mod longdouble;
+pub mod numbers;
+pub mod rand;

@@ -1,0 +1,155 @@
+//! Number parsing and printing with Redis's exact rules.
+//!
+//! `string2ll` is Redis's strict integer parser (`util.c`): no sign other
+//! than a leading `-`, no leading zeros, no spaces, at most 20 characters.
+//! Every integer argument and every stored integer goes through it, so
+//! `INCR` on `"-0"`, `" 1"` or `"01"` fails exactly where Redis fails.
+
+/// Parse `s` as a signed 64-bit integer the way Redis's `string2ll` does.
+pub fn string2ll(s: &[u8]) -> Option<i64> {
+    // LONG_STR_SIZE is 21: longer strings are rejected outright.
+    if s.is_empty() || s.len() >= 21 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (negative, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    if negative {
+        if v > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// Parse an unsigned length or count (a `string2ll` that must be >= 0).
+pub fn string2ull(s: &[u8]) -> Option<u64> {
+    string2ll(s).and_then(|v| u64::try_from(v).ok())
+}
+
+/// `v` in decimal, as the bytes Redis stores for an integer.
+pub fn i64_bytes(v: i64) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(itoa::Buffer::new().format(v).as_bytes())
+}
+
+/// Redis's `%.17g` formatting of a double, as `addReplyDouble` writes it
+/// (`inf`, `-inf`, `nan` spelled as glibc spells them).
+pub fn fmt_g17(d: f64) -> String {
+    if d.is_nan() {
+        return if d.is_sign_negative() { "-nan" } else { "nan" }.to_string();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    // 17 significant digits in scientific form: d.dddddddddddddddde±x.
+    let sci = format!("{d:.16e}");
+    let (mantissa, exp) = sci.split_once('e').expect("scientific format has an exponent");
+    let exp: i32 = exp.parse().expect("exponent is an integer");
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    if (-4..17).contains(&exp) {
+        // Fixed notation with 17 significant digits, trailing zeros trimmed.
+        if exp >= 0 {
+            let int_len = exp as usize + 1;
+            out.push_str(&digits[..int_len]);
+            let frac = digits[int_len..].trim_end_matches('0');
+            if !frac.is_empty() {
+                out.push('.');
+                out.push_str(frac);
+            }
+        } else {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+            out.push_str(digits.trim_end_matches('0'));
+        }
+    } else {
+        let frac = digits[1..].trim_end_matches('0');
+        out.push_str(&digits[..1]);
+        if !frac.is_empty() {
+            out.push('.');
+            out.push_str(frac);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let e = exp.unsigned_abs();
+        if e < 10 {
+            out.push('0');
+        }
+        out.push_str(&e.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string2ll_accepts_what_redis_accepts() {
+        assert_eq!(string2ll(b"0"), Some(0));
+        assert_eq!(string2ll(b"-1"), Some(-1));
+        assert_eq!(string2ll(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(string2ll(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(string2ll(b"1234"), Some(1234));
+    }
+
+    #[test]
+    fn string2ll_rejects_what_redis_rejects() {
+        for bad in [
+            &b""[..],
+            b"-",
+            b"-0",
+            b"01",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"1.0",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"18446744073709551616",
+            b"000000000000000000001",
+            b"0x10",
+        ] {
+            assert_eq!(string2ll(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn g17_matches_printf() {
+        assert_eq!(fmt_g17(1.5), "1.5");
+        assert_eq!(fmt_g17(0.1), "0.10000000000000001");
+        assert_eq!(fmt_g17(100.0), "100");
+        assert_eq!(fmt_g17(1e17), "1e+17");
+        assert_eq!(fmt_g17(1e16), "10000000000000000");
+        assert_eq!(fmt_g17(0.0001), "0.0001");
+        assert_eq!(fmt_g17(0.00001), "1.0000000000000001e-05");
+        assert_eq!(fmt_g17(-2.5e-300), "-2.5e-300");
+        assert_eq!(fmt_g17(123456789.123), "123456789.123");
+        assert_eq!(fmt_g17(f64::INFINITY), "inf");
+        assert_eq!(fmt_g17(-0.0), "-0");
+    }
+}
