@@ -83,7 +83,7 @@ def keep_subcommands(name, info, docs):
     """Drop the subcommands FlashKV does not implement, in name order."""
     wanted = ["%s|%s" % (name, s) for s in SUBCOMMANDS.get(name, [])]
     subs = {s[1][0][1]: s for s in info[1][9][1]}
-    info[1][9] = ("A", [subs[w] for w in wanted])
+    info[1][9] = (info[1][9][0], [subs[w] for w in wanted])
     for i, (k, v) in enumerate(docs[1]):
         if k[1] == "subcommands":
             d = dict((kk[1], vv) for kk, vv in v[1])

@@ -58,7 +58,12 @@ pub enum BackendKind {
 
 impl BackendKind {
     /// Every backend, in the order reports list them.
-    pub const ALL: [BackendKind; 4] = [BackendKind::Rwlock, BackendKind::Flurry, BackendKind::Epoch, BackendKind::Scc];
+    pub const ALL: [BackendKind; 4] = [
+        BackendKind::Rwlock,
+        BackendKind::Flurry,
+        BackendKind::Epoch,
+        BackendKind::Scc,
+    ];
 
     /// The name used by `--backend` and in reports.
     pub fn name(self) -> &'static str {
@@ -71,7 +76,9 @@ impl BackendKind {
     }
 
     fn parse(s: &str) -> Option<BackendKind> {
-        BackendKind::ALL.into_iter().find(|b| b.name().eq_ignore_ascii_case(s))
+        BackendKind::ALL
+            .into_iter()
+            .find(|b| b.name().eq_ignore_ascii_case(s))
     }
 }
 
@@ -140,8 +147,16 @@ impl Default for OutputLimits {
         const MB: u64 = 1024 * 1024;
         OutputLimits {
             normal: OutputLimit::default(),
-            replica: OutputLimit { hard: 256 * MB, soft: 64 * MB, soft_secs: 60 },
-            pubsub: OutputLimit { hard: 32 * MB, soft: 8 * MB, soft_secs: 60 },
+            replica: OutputLimit {
+                hard: 256 * MB,
+                soft: 64 * MB,
+                soft_secs: 60,
+            },
+            pubsub: OutputLimit {
+                hard: 32 * MB,
+                soft: 8 * MB,
+                soft_secs: 60,
+            },
         }
     }
 }
@@ -225,9 +240,13 @@ pub struct Directive {
 }
 
 fn int_in(v: &str, min: i64, max: i64) -> Result<i64, String> {
-    let n: i64 = v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    let n: i64 = v
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
     if n < min || n > max {
-        return Err(format!("argument must be between {min} and {max} inclusive"));
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
     }
     Ok(n)
 }
@@ -244,7 +263,9 @@ fn yes_no(v: &str) -> Result<bool, String> {
 /// (`k`=1000, `kb`=1024, `m`, `mb`, `g`, `gb`; case-insensitive).
 pub fn parse_memory(v: &str) -> Result<u64, String> {
     let lower = v.to_ascii_lowercase();
-    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(split);
     let mul: u64 = match unit {
         "" | "b" => 1,
@@ -266,22 +287,33 @@ pub fn parse_memory(v: &str) -> Result<u64, String> {
 fn set_output_limits(c: &mut Config, v: &[String]) -> Result<(), String> {
     // Values come as one string ("normal 0 0 0 pubsub 32mb 8mb 60") or as
     // separate words; normalise to words.
-    let words: Vec<String> = v.iter().flat_map(|s| s.split_whitespace().map(str::to_string)).collect();
+    let words: Vec<String> = v
+        .iter()
+        .flat_map(|s| s.split_whitespace().map(str::to_string))
+        .collect();
     if words.is_empty() || words.len() % 4 != 0 {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut limits = c.output_limits;
     for chunk in words.chunks(4) {
         let limit = OutputLimit {
-            hard: parse_memory(&chunk[1]).map_err(|_| "Error in hard, soft or soft_seconds setting in buffer limit configuration.")?,
-            soft: parse_memory(&chunk[2]).map_err(|_| "Error in hard, soft or soft_seconds setting in buffer limit configuration.")?,
-            soft_secs: chunk[3].parse().map_err(|_| "Error in hard, soft or soft_seconds setting in buffer limit configuration.")?,
+            hard: parse_memory(&chunk[1]).map_err(|_| {
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+            })?,
+            soft: parse_memory(&chunk[2]).map_err(|_| {
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+            })?,
+            soft_secs: chunk[3].parse().map_err(|_| {
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+            })?,
         };
         match chunk[0].to_ascii_lowercase().as_str() {
             "normal" => limits.normal = limit,
             "replica" | "slave" => limits.replica = limit,
             "pubsub" => limits.pubsub = limit,
-            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
         }
     }
     c.output_limits = limits;
@@ -304,7 +336,13 @@ fn only(name: &'static str, off: &'static str, v: &str) -> Result<(), String> {
 
 macro_rules! directive {
     ($name:literal, $argc:expr, mutable: $m:expr, set: $set:expr, get: $get:expr) => {
-        Directive { name: $name, argc: $argc, set: $set, get: $get, mutable: $m }
+        Directive {
+            name: $name,
+            argc: $argc,
+            set: $set,
+            get: $get,
+            mutable: $m,
+        }
     };
 }
 
@@ -377,11 +415,11 @@ pub static DIRECTIVES: &[Directive] = &[
         set: |c, v| { c.rename_commands.push((v[0].clone(), v[1].clone())); Ok(()) },
         get: None),
     directive!("client-output-buffer-limit", None, mutable: true,
-        set: set_output_limits,
-        get: Some(|c| {
-            let l = &c.output_limits;
-            format!("normal {} slave {} pubsub {}", fmt_limit(&l.normal), fmt_limit(&l.replica), fmt_limit(&l.pubsub))
-        })),
+    set: set_output_limits,
+    get: Some(|c| {
+        let l = &c.output_limits;
+        format!("normal {} slave {} pubsub {}", fmt_limit(&l.normal), fmt_limit(&l.replica), fmt_limit(&l.pubsub))
+    })),
     directive!("save", None, mutable: true,
         set: |_, v| only("save", "", &v.join(" ")),
         get: Some(|_| String::new())),
@@ -394,7 +432,9 @@ pub static DIRECTIVES: &[Directive] = &[
 ];
 
 fn directive(name: &str) -> Option<&'static Directive> {
-    DIRECTIVES.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+    DIRECTIVES
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
 }
 
 /// A configuration that could not be read. Displayed as Redis displays a
@@ -411,7 +451,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "\n*** FATAL CONFIG FILE ERROR (FlashKV {}) ***", env!("CARGO_PKG_VERSION"))?;
+        writeln!(
+            f,
+            "\n*** FATAL CONFIG FILE ERROR (FlashKV {}) ***",
+            env!("CARGO_PKG_VERSION")
+        )?;
         writeln!(f, "Reading the configuration file, at line {}", self.line)?;
         writeln!(f, ">>> '{}'", self.text)?;
         write!(f, "{}", self.reason)
@@ -424,7 +468,7 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, PartialEq, Eq)]
 pub enum Invocation {
     /// Run a server with this configuration.
-    Run(Config),
+    Run(Box<Config>),
     /// Print usage and exit.
     Help,
     /// Print the version and exit.
@@ -445,7 +489,10 @@ pub fn usage() -> String {
 impl Config {
     /// Parse a command line (without the program name), reading the config
     /// file it names. `stdin` supplies the config when an argument is `-`.
-    pub fn from_args(args: &[String], mut stdin: impl FnMut() -> std::io::Result<String>) -> Result<Invocation, ConfigError> {
+    pub fn from_args(
+        args: &[String],
+        mut stdin: impl FnMut() -> std::io::Result<String>,
+    ) -> Result<Invocation, ConfigError> {
         let mut text = String::new();
         let mut rest = args;
         match args.first().map(String::as_str) {
@@ -463,7 +510,11 @@ impl Config {
         }
         for arg in rest {
             if arg == "-" {
-                let more = stdin().map_err(|e| ConfigError { line: 0, text: "-".into(), reason: format!("can't read config from stdin: {e}") })?;
+                let more = stdin().map_err(|e| ConfigError {
+                    line: 0,
+                    text: "-".into(),
+                    reason: format!("can't read config from stdin: {e}"),
+                })?;
                 text.push('\n');
                 text.push_str(&more);
             } else if let Some(name) = arg.strip_prefix("--") {
@@ -477,7 +528,7 @@ impl Config {
         }
         let mut config = Config::default();
         config.apply_text(&text)?;
-        Ok(Invocation::Run(config))
+        Ok(Invocation::Run(Box::new(config)))
     }
 
     /// Apply config-file text, line by line.
@@ -487,10 +538,20 @@ impl Config {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let err = |reason: String| ConfigError { line: i + 1, text: trimmed.to_string(), reason };
-            let words = split_inline(trimmed.as_bytes()).ok_or_else(|| err("Unbalanced quotes in configuration line".into()))?;
-            let words: Vec<String> = words.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
-            let Some((name, values)) = words.split_first() else { continue };
+            let err = |reason: String| ConfigError {
+                line: i + 1,
+                text: trimmed.to_string(),
+                reason,
+            };
+            let words = split_inline(trimmed.as_bytes())
+                .ok_or_else(|| err("Unbalanced quotes in configuration line".into()))?;
+            let words: Vec<String> = words
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
+            let Some((name, values)) = words.split_first() else {
+                continue;
+            };
             self.apply(name, values).map_err(err)?;
         }
         Ok(())
@@ -509,15 +570,34 @@ impl Config {
         (d.set)(self, values)
     }
 
-    /// CONFIG GET: every (name, value) whose name matches one of `patterns`
-    /// (Redis glob syntax), each once, in table order.
-    pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
-        DIRECTIVES
-            .iter()
-            .filter_map(|d| Some((d.name, d.get?)))
-            .filter(|(name, _)| patterns.iter().any(|p| glob_match(p, name.as_bytes(), true)))
-            .map(|(name, get)| (name, get(self)))
-            .collect()
+    /// CONFIG GET: every (name, value) matched by one of `patterns`, each
+    /// parameter once. As in Redis, a pattern without glob characters is
+    /// looked up directly and answered under the name as typed; a glob
+    /// answers under the canonical names.
+    pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let seen = |out: &[(String, String)], name: &str| {
+            out.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        for &p in patterns {
+            if !p.iter().any(|c| b"[*?".contains(c)) {
+                let typed = String::from_utf8_lossy(p).into_owned();
+                if let Some(get) = directive(&typed).and_then(|d| d.get) {
+                    if !seen(&out, &typed) {
+                        out.push((typed, get(self)));
+                    }
+                }
+                continue;
+            }
+            for d in DIRECTIVES {
+                if let Some(get) = d.get.filter(|_| glob_match(p, d.name.as_bytes(), true)) {
+                    if !seen(&out, d.name) {
+                        out.push((d.name.to_string(), get(self)));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// CONFIG SET: apply every `(name, value)` pair or none of them, with
@@ -526,13 +606,21 @@ impl Config {
         let mut next = self.clone();
         let mut seen: Vec<&'static str> = Vec::new();
         for (name, value) in pairs {
-            let d = directive(name).filter(|d| d.get.is_some()).ok_or_else(|| SetError::Unknown(name.clone()))?;
+            let d = directive(name)
+                .filter(|d| d.get.is_some())
+                .ok_or_else(|| SetError::Unknown(name.clone()))?;
             if seen.contains(&d.name) {
-                return Err(SetError::Failed(d.name.into(), "duplicate parameter".into()));
+                return Err(SetError::Failed(
+                    d.name.into(),
+                    "duplicate parameter".into(),
+                ));
             }
             seen.push(d.name);
             if !d.mutable {
-                return Err(SetError::Failed(d.name.into(), "can't set immutable config".into()));
+                return Err(SetError::Failed(
+                    d.name.into(),
+                    "can't set immutable config".into(),
+                ));
             }
             let values: Vec<String> = if d.argc == Some(1) {
                 vec![value.clone()]
@@ -540,7 +628,11 @@ impl Config {
                 value.split_whitespace().map(str::to_string).collect()
             };
             // `save ""` has no words; it still means "off".
-            let values = if values.is_empty() { vec![String::new()] } else { values };
+            let values = if values.is_empty() {
+                vec![String::new()]
+            } else {
+                values
+            };
             (d.set)(&mut next, &values).map_err(|why| SetError::Failed(d.name.into(), why))?;
         }
         Ok(next)
@@ -581,7 +673,7 @@ mod tests {
     fn run(args: &[&str]) -> Result<Config, ConfigError> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         match Config::from_args(&args, || Ok(String::new()))? {
-            Invocation::Run(c) => Ok(c),
+            Invocation::Run(c) => Ok(*c),
             other => panic!("{other:?}"),
         }
     }
@@ -589,7 +681,10 @@ mod tests {
     #[test]
     fn defaults_match_redis() {
         let c = run(&[]).unwrap();
-        assert_eq!((c.port, c.maxclients, c.tcp_backlog, c.databases), (6379, 10_000, 511, 16));
+        assert_eq!(
+            (c.port, c.maxclients, c.tcp_backlog, c.databases),
+            (6379, 10_000, 511, 16)
+        );
         assert_eq!(c.bind, vec!["127.0.0.1"]);
         assert_eq!(c.proto_max_bulk_len, 512 << 20);
         assert!(c.protected_mode);
@@ -597,7 +692,20 @@ mod tests {
 
     #[test]
     fn command_line_flags_set_directives() {
-        let c = run(&["--port", "7000", "--bind", "127.0.0.1", "::1", "--backend", "epoch", "--databases", "4", "--maxclients", "50"]).unwrap();
+        let c = run(&[
+            "--port",
+            "7000",
+            "--bind",
+            "127.0.0.1",
+            "::1",
+            "--backend",
+            "epoch",
+            "--databases",
+            "4",
+            "--maxclients",
+            "50",
+        ])
+        .unwrap();
         assert_eq!(c.port, 7000);
         assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
         assert_eq!(c.backend, BackendKind::Epoch);
@@ -614,7 +722,14 @@ mod tests {
         assert_eq!(c.port, 7002);
         assert_eq!(c.maxclients, 20);
         assert_eq!(c.requirepass, "se cret");
-        assert_eq!(c.output_limits.pubsub, OutputLimit { hard: 1 << 20, soft: 512 << 10, soft_secs: 10 });
+        assert_eq!(
+            c.output_limits.pubsub,
+            OutputLimit {
+                hard: 1 << 20,
+                soft: 512 << 10,
+                soft_secs: 10
+            }
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -622,7 +737,10 @@ mod tests {
     fn bad_options_are_errors_with_the_line() {
         let e = run(&["--port", "7000", "--nosuch", "1"]).unwrap_err();
         assert_eq!((e.line, e.text.as_str()), (3, "nosuch \"1\""));
-        assert!(run(&["--port", "x"]).unwrap_err().reason.contains("integer"));
+        assert!(run(&["--port", "x"])
+            .unwrap_err()
+            .reason
+            .contains("integer"));
         assert!(run(&["--port"]).is_err());
         assert!(run(&["--backend", "btree"]).is_err());
         assert!(run(&["--appendonly", "yes"]).is_err());
@@ -643,15 +761,35 @@ mod tests {
     #[test]
     fn config_set_is_all_or_nothing() {
         let c = Config::default();
-        let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
-        let next = c.set_many(&pairs(&[("timeout", "5"), ("hz", "20")])).unwrap();
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let next = c
+            .set_many(&pairs(&[("timeout", "5"), ("hz", "20")]))
+            .unwrap();
         assert_eq!((next.timeout, next.expiry.hz), (5, 20));
-        assert_eq!(c.set_many(&pairs(&[("timeout", "5"), ("maxclients", "x")])).unwrap_err(),
-            SetError::Failed("maxclients".into(), "argument couldn't be parsed into an integer".into()));
-        assert_eq!(c.set_many(&pairs(&[("timeout", "5"), ("timeout", "6")])).unwrap_err(),
-            SetError::Failed("timeout".into(), "duplicate parameter".into()));
-        assert_eq!(c.set_many(&pairs(&[("databases", "4")])).unwrap_err(),
-            SetError::Failed("databases".into(), "can't set immutable config".into()));
-        assert_eq!(c.set_many(&pairs(&[("nope", "1")])).unwrap_err(), SetError::Unknown("nope".into()));
+        assert_eq!(
+            c.set_many(&pairs(&[("timeout", "5"), ("maxclients", "x")]))
+                .unwrap_err(),
+            SetError::Failed(
+                "maxclients".into(),
+                "argument couldn't be parsed into an integer".into()
+            )
+        );
+        assert_eq!(
+            c.set_many(&pairs(&[("timeout", "5"), ("timeout", "6")]))
+                .unwrap_err(),
+            SetError::Failed("timeout".into(), "duplicate parameter".into())
+        );
+        assert_eq!(
+            c.set_many(&pairs(&[("databases", "4")])).unwrap_err(),
+            SetError::Failed("databases".into(), "can't set immutable config".into())
+        );
+        assert_eq!(
+            c.set_many(&pairs(&[("nope", "1")])).unwrap_err(),
+            SetError::Unknown("nope".into())
+        );
     }
 }

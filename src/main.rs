@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use flashkv::backends::{FlurryStore, RwLockStore, SccStore};
 use flashkv::config::{usage, Invocation};
 use flashkv::server::{self, Options};
 use flashkv::{BackendKind, Config};
@@ -14,13 +15,17 @@ use tokio::net::TcpListener;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = match Config::from_args(&args, read_stdin) {
-        Ok(Invocation::Run(config)) => config,
+        Ok(Invocation::Run(config)) => *config,
         Ok(Invocation::Help) => {
             print!("{}", usage());
             return ExitCode::SUCCESS;
         }
         Ok(Invocation::Version) => {
-            println!("FlashKV v={} (Redis {} compatible)", env!("CARGO_PKG_VERSION"), flashkv::REDIS_VERSION);
+            println!(
+                "FlashKV v={} (Redis {} compatible)",
+                env!("CARGO_PKG_VERSION"),
+                flashkv::REDIS_VERSION
+            );
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -28,7 +33,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let config_file = args.first().filter(|a| !a.starts_with('-')).cloned().unwrap_or_default();
+    let config_file = args
+        .first()
+        .filter(|a| !a.starts_with('-'))
+        .cloned()
+        .unwrap_or_default();
     if let Err(e) = init_logging(&config) {
         eprintln!("{e:#}");
         return ExitCode::from(1);
@@ -51,7 +60,8 @@ fn read_stdin() -> std::io::Result<String> {
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(config.loglevel.filter()));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.loglevel.filter()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if config.logfile.is_empty() {
         builder.init();
@@ -61,23 +71,44 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
             .append(true)
             .open(&config.logfile)
             .with_context(|| format!("can't open the log file {}", config.logfile))?;
-        builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+        builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init();
     }
     Ok(())
 }
 
 fn serve(config: Config, config_file: String) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listeners = bind_all(&config)?;
-        let options = Options { config_file, ..Options::default() };
+        let options = Options {
+            config_file,
+            ..Options::default()
+        };
         let shutdown = shutdown_signal();
+        // The one place that names concrete backends: pick one, then every
+        // layer below is monomorphized for it.
         match config.backend {
-            BackendKind::Rwlock => server::run_with::<store_rwlock::RwLockStore>(listeners, config, options, shutdown).await?,
+            BackendKind::Rwlock => run::<RwLockStore>(listeners, config, options, shutdown).await,
+            BackendKind::Flurry => run::<FlurryStore>(listeners, config, options, shutdown).await,
+            BackendKind::Scc => run::<SccStore>(listeners, config, options, shutdown).await,
             other => anyhow::bail!("the {} backend is not built into this binary", other.name()),
         }
-        Ok(())
     })
+}
+
+async fn run<S: flashkv::Store>(
+    listeners: Vec<TcpListener>,
+    config: Config,
+    options: Options,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    server::run_with::<S>(listeners, config, options, shutdown).await?;
+    Ok(())
 }
 
 fn bind_all(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
@@ -85,7 +116,9 @@ fn bind_all(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
         .bind
         .iter()
         .map(|host| {
-            let ip: IpAddr = host.parse().with_context(|| format!("invalid bind address {host:?}"))?;
+            let ip: IpAddr = host
+                .parse()
+                .with_context(|| format!("invalid bind address {host:?}"))?;
             let addr = SocketAddr::new(ip, config.port);
             server::bind(addr, config.tcp_backlog).with_context(|| format!("could not bind {addr}"))
         })

@@ -13,12 +13,32 @@ use crate::util::numbers::string2ll;
 #[derive(Debug)]
 pub struct Args {
     argv: std::vec::IntoIter<Bytes>,
+    /// The command (and subcommand) name as the client typed it.
+    name: Vec<Bytes>,
 }
 
 impl Args {
     /// A cursor over `argv`.
     pub fn new(argv: Vec<Bytes>) -> Args {
-        Args { argv: argv.into_iter() }
+        Args {
+            argv: argv.into_iter(),
+            name: Vec::new(),
+        }
+    }
+
+    /// A cursor over `argv` after its first `skip` words (the name).
+    pub fn after_name(mut argv: Vec<Bytes>, skip: usize) -> Args {
+        let name = argv.drain(..skip.min(argv.len())).collect();
+        Args {
+            argv: argv.into_iter(),
+            name,
+        }
+    }
+
+    /// The last word of the command name as typed (the subcommand for
+    /// CLIENT KILL, the command otherwise): Redis echoes it in some errors.
+    pub fn typed_name(&self) -> Bytes {
+        self.name.last().cloned().unwrap_or_default()
     }
 
     /// The next argument, or `None` at the end.
@@ -67,6 +87,12 @@ pub fn parse_int(b: &[u8]) -> Result<i64, CmdError> {
     string2ll(b).ok_or(CmdError::NotInteger)
 }
 
+/// Parse an argument Redis reads as a C `int` (`getIntFromObjectOrReply`):
+/// not an integer and out of the 32-bit range are different errors.
+pub fn parse_int32(b: &[u8]) -> Result<i32, CmdError> {
+    i32::try_from(parse_int(b)?).map_err(|_| CmdError::IntOutOfRange)
+}
+
 /// Case-insensitive comparison with an ASCII keyword.
 pub fn is(arg: &[u8], keyword: &str) -> bool {
     arg.eq_ignore_ascii_case(keyword.as_bytes())
@@ -77,7 +103,11 @@ mod tests {
     use super::*;
 
     fn args(v: &[&str]) -> Args {
-        Args::new(v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect())
+        Args::new(
+            v.iter()
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect(),
+        )
     }
 
     #[test]

@@ -162,7 +162,10 @@ fn parse_client_help(_: Args) -> Result<Command, CmdError> {
 fn client_type(name: &Bytes) -> Result<bool, CmdError> {
     if is(name, "normal") {
         Ok(true)
-    } else if ["slave", "replica", "pubsub", "master"].iter().any(|t| is(name, t)) {
+    } else if ["slave", "replica", "pubsub", "master"]
+        .iter()
+        .any(|t| is(name, t))
+    {
         Ok(false)
     } else {
         Err(CmdError::UnknownClientType(name.clone()))
@@ -176,7 +179,11 @@ fn parse_client_list(a: Args) -> Result<Command, CmdError> {
         [t, name] if is(t, "TYPE") => ListFilter::Normal(client_type(name)?),
         [t, ids @ ..] if is(t, "ID") && !ids.is_empty() => ListFilter::Ids(
             ids.iter()
-                .map(|id| parse_int(id).map(|n| n as u64).map_err(|_| CmdError::InvalidClientId))
+                .map(|id| {
+                    parse_int(id)
+                        .map(|n| n as u64)
+                        .map_err(|_| CmdError::InvalidClientId)
+                })
                 .collect::<Result<_, _>>()?,
         ),
         _ => return Err(CmdError::Syntax),
@@ -187,14 +194,25 @@ fn parse_client_list(a: Args) -> Result<Command, CmdError> {
 fn parse_client_kill(a: Args) -> Result<Command, CmdError> {
     let rest = a.rest();
     if let [addr] = rest.as_slice() {
-        let filter = KillFilter { addr: Some(addr.clone()), ..KillFilter::default() };
+        let filter = KillFilter {
+            addr: Some(addr.clone()),
+            ..KillFilter::default()
+        };
         return client(Client::Kill(filter, true));
     }
-    let mut f = KillFilter { skipme: true, ..KillFilter::default() };
+    let mut f = KillFilter {
+        skipme: true,
+        ..KillFilter::default()
+    };
     for pair in rest.chunks(2) {
-        let [opt, value] = pair else { return Err(CmdError::Syntax) };
+        let [opt, value] = pair else {
+            return Err(CmdError::Syntax);
+        };
         if is(opt, "ID") {
-            let id = parse_int(value).ok().filter(|&n| n >= 1).ok_or(CmdError::ClientIdNotPositive)?;
+            let id = parse_int(value)
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or(CmdError::ClientIdNotPositive)?;
             f.id = Some(id as u64);
         } else if is(opt, "TYPE") {
             f.normal = Some(client_type(value)?);
@@ -267,7 +285,11 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
 
 /// Check a user name and password against `requirepass` (the default user
 /// is the only user; with no password set it accepts any password).
-fn authenticate<S: Store>(ctx: &mut Ctx<'_, S>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), CmdError> {
+fn authenticate<S: Store>(
+    ctx: &mut Ctx<'_, S>,
+    user: Option<&[u8]>,
+    pass: &[u8],
+) -> Result<(), CmdError> {
     let required = ctx.state.config().requirepass.clone();
     let user_ok = user.is_none_or(|u| u == b"default");
     if user_ok && (required.is_empty() || constant_time_eq(required.as_bytes(), pass)) {
@@ -342,7 +364,10 @@ fn client_cmd<S: Store>(ctx: &mut Ctx<'_, S>, c: Client) -> Result<Frame, CmdErr
             let shown: Vec<&std::sync::Arc<ClientHandle>> = match &filter {
                 ListFilter::All | ListFilter::Normal(true) => clients.iter().collect(),
                 ListFilter::Normal(false) => vec![],
-                ListFilter::Ids(ids) => ids.iter().filter_map(|id| clients.iter().find(|c| c.id == *id)).collect(),
+                ListFilter::Ids(ids) => ids
+                    .iter()
+                    .filter_map(|id| clients.iter().find(|c| c.id == *id))
+                    .collect(),
             };
             let mut out = String::new();
             for c in shown {
@@ -367,8 +392,13 @@ fn kill<S: Store>(ctx: &mut Ctx<'_, S>, f: &KillFilter) -> i64 {
     let me = ctx.session.handle.id;
     let mut killed = 0;
     for c in ctx.state.clients.snapshot() {
-        let matches = f.addr.as_ref().is_none_or(|a| a[..] == *c.addr.to_string().as_bytes())
-            && f.laddr.as_ref().is_none_or(|a| a[..] == *c.laddr.to_string().as_bytes())
+        let matches = f
+            .addr
+            .as_ref()
+            .is_none_or(|a| a[..] == *c.addr.to_string().as_bytes())
+            && f.laddr
+                .as_ref()
+                .is_none_or(|a| a[..] == *c.laddr.to_string().as_bytes())
             && f.id.is_none_or(|id| id == c.id)
             && f.normal.unwrap_or(true)
             && !(f.skipme && c.id == me);
@@ -388,12 +418,19 @@ fn kill<S: Store>(ctx: &mut Ctx<'_, S>, f: &KillFilter) -> i64 {
 fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
     let me = c.id == ctx.session.handle.id;
     let (db, resp, cmd) = if me {
-        (ctx.session.db, ctx.session.proto.version() as u8, ctx.session.last_cmd)
+        (
+            ctx.session.db,
+            ctx.session.proto.version() as u8,
+            ctx.session.last_cmd,
+        )
     } else {
         (c.db(), c.resp(), c.last_cmd())
     };
     let idle = if me { 0 } else { c.idle_secs(Instant::now()) };
-    let name = c.name().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
+    let name = c
+        .name()
+        .map(|n| String::from_utf8_lossy(&n).into_owned())
+        .unwrap_or_default();
     let (qbuf, omem) = (c.qbuf(), c.omem());
     let mut s = String::new();
     let _ = write!(
@@ -464,7 +501,10 @@ mod tests {
         let mut t = TestDb::new();
         assert_eq!(t.run(&["PING"]), Frame::simple("PONG"));
         assert_eq!(t.run(&["PING", "hi"]), bulk("hi"));
-        assert_eq!(t.run(&["PING", "a", "b"]), err("ERR wrong number of arguments for 'ping' command"));
+        assert_eq!(
+            t.run(&["PING", "a", "b"]),
+            err("ERR wrong number of arguments for 'ping' command")
+        );
         assert_eq!(t.run(&["ECHO", "x"]), bulk("x"));
         assert_eq!(t.run(&["QUIT"]), ok());
         assert!(t.session.close_after_reply);
@@ -473,12 +513,23 @@ mod tests {
     #[test]
     fn hello_switches_protocol() {
         let mut t = TestDb::new();
-        let Frame::Map(m) = t.run(&["HELLO", "3"]) else { panic!() };
+        let Frame::Map(m) = t.run(&["HELLO", "3"]) else {
+            panic!()
+        };
         assert_eq!(m[2], (bulk("proto"), int(3)));
         assert_eq!(t.session.proto, crate::protocol::Protocol::Resp3);
-        assert_eq!(t.run(&["HELLO", "4"]), err("NOPROTO unsupported protocol version"));
-        assert_eq!(t.run(&["HELLO", "x"]), err("ERR Protocol version is not an integer or out of range"));
-        assert_eq!(t.run(&["HELLO", "2", "foo"]), err("ERR Syntax error in HELLO option 'foo'"));
+        assert_eq!(
+            t.run(&["HELLO", "4"]),
+            err("NOPROTO unsupported protocol version")
+        );
+        assert_eq!(
+            t.run(&["HELLO", "x"]),
+            err("ERR Protocol version is not an integer or out of range")
+        );
+        assert_eq!(
+            t.run(&["HELLO", "2", "foo"]),
+            err("ERR Syntax error in HELLO option 'foo'")
+        );
         t.run(&["HELLO", "2", "SETNAME", "me"]);
         assert_eq!(t.run(&["CLIENT", "GETNAME"]), bulk("me"));
     }
@@ -491,7 +542,10 @@ mod tests {
             err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
         );
         assert_eq!(t.run(&["AUTH", "default", "anything"]), ok());
-        assert_eq!(t.run(&["AUTH", "bob", "x"]), err("WRONGPASS invalid username-password pair or user is disabled."));
+        assert_eq!(
+            t.run(&["AUTH", "bob", "x"]),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
     }
 
     #[test]
@@ -500,8 +554,14 @@ mod tests {
         assert_eq!(t.run(&["CONFIG", "SET", "requirepass", "s3cret"]), ok());
         t.session.authenticated = false;
         assert_eq!(t.run(&["GET", "k"]), err("NOAUTH Authentication required."));
-        assert_eq!(t.run(&["NOSUCH"]), err("ERR unknown command 'NOSUCH', with args beginning with: "));
-        assert_eq!(t.run(&["AUTH", "wrong"]), err("WRONGPASS invalid username-password pair or user is disabled."));
+        assert_eq!(
+            t.run(&["NOSUCH"]),
+            err("ERR unknown command 'NOSUCH', with args beginning with: ")
+        );
+        assert_eq!(
+            t.run(&["AUTH", "wrong"]),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
         assert_eq!(t.run(&["AUTH", "s3cret"]), ok());
         assert_eq!(t.run(&["GET", "k"]), Frame::Null);
     }
@@ -510,19 +570,36 @@ mod tests {
     fn client_names_and_ids() {
         let mut t = TestDb::new();
         assert_eq!(t.run(&["CLIENT", "GETNAME"]), Frame::Null);
-        assert_eq!(t.run(&["CLIENT", "SETNAME", "a b"]), err("ERR Client names cannot contain spaces, newlines or special characters."));
+        assert_eq!(
+            t.run(&["CLIENT", "SETNAME", "a b"]),
+            err("ERR Client names cannot contain spaces, newlines or special characters.")
+        );
         assert_eq!(t.run(&["CLIENT", "SETNAME", "ab"]), ok());
         assert_eq!(t.run(&["CLIENT", "GETNAME"]), bulk("ab"));
         assert_eq!(t.run(&["CLIENT", "SETNAME", ""]), ok());
         assert_eq!(t.run(&["CLIENT", "GETNAME"]), Frame::Null);
         assert_eq!(t.run(&["CLIENT", "ID"]), int(t.session.handle.id as i64));
-        let Frame::Verbatim(_, line) = t.run(&["CLIENT", "INFO"]) else { panic!() };
+        let Frame::Verbatim(_, line) = t.run(&["CLIENT", "INFO"]) else {
+            panic!()
+        };
         let line = String::from_utf8(line.to_vec()).unwrap();
-        assert!(line.starts_with(&format!("id={} addr=", t.session.handle.id)), "{line}");
+        assert!(
+            line.starts_with(&format!("id={} addr=", t.session.handle.id)),
+            "{line}"
+        );
         assert!(line.contains(" cmd=client|info "), "{line}");
-        assert_eq!(t.run(&["CLIENT", "LIST", "TYPE", "foo"]), err("ERR Unknown client type 'foo'"));
-        assert_eq!(t.run(&["CLIENT", "KILL", "1.2.3.4:5"]), err("ERR No such client"));
-        assert_eq!(t.run(&["CLIENT", "KILL", "ID", "0"]), err("ERR client-id should be greater than 0"));
+        assert_eq!(
+            t.run(&["CLIENT", "LIST", "TYPE", "foo"]),
+            err("ERR Unknown client type 'foo'")
+        );
+        assert_eq!(
+            t.run(&["CLIENT", "KILL", "1.2.3.4:5"]),
+            err("ERR No such client")
+        );
+        assert_eq!(
+            t.run(&["CLIENT", "KILL", "ID", "0"]),
+            err("ERR client-id should be greater than 0")
+        );
         assert_eq!(t.run(&["CLIENT", "KILL", "ID", "99999"]), int(0));
     }
 }

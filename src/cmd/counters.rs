@@ -70,10 +70,12 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             Ok(Frame::Integer(n))
         }
         Cmd::IncrByFloat(key, by) => {
-            let text = ctx.ks().update(&key, ctx.now, |cur| match incr_float(cur, &by) {
-                Ok((entry, text)) => (Op::Put(entry), Ok(text)),
-                Err(e) => (Op::Keep, Err(e)),
-            })?;
+            let text = ctx
+                .ks()
+                .update(&key, ctx.now, |cur| match incr_float(cur, &by) {
+                    Ok((entry, text)) => (Op::Put(entry), Ok(text)),
+                    Err(e) => (Op::Keep, Err(e)),
+                })?;
             Ok(Frame::Bulk(text))
         }
     }
@@ -85,7 +87,13 @@ fn incr(cur: Option<&Entry>, by: i64) -> Result<(Entry, i64), CmdError> {
         None => 0,
     };
     let n = old.checked_add(by).ok_or(CmdError::Overflow)?;
-    Ok((Entry { value: Value::Str(i64_bytes(n)), expires_at: cur.and_then(|e| e.expires_at) }, n))
+    Ok((
+        Entry {
+            value: Value::Str(i64_bytes(n)),
+            expires_at: cur.and_then(|e| e.expires_at),
+        },
+        n,
+    ))
 }
 
 fn incr_float(cur: Option<&Entry>, by: &[u8]) -> Result<(Entry, Bytes), CmdError> {
@@ -99,7 +107,13 @@ fn incr_float(cur: Option<&Entry>, by: &[u8]) -> Result<(Entry, Bytes), CmdError
         return Err(CmdError::NanOrInfinity);
     }
     let text = Bytes::from(longdouble::format_human(sum));
-    Ok((Entry { value: Value::Str(text.clone()), expires_at: cur.and_then(|e| e.expires_at) }, text))
+    Ok((
+        Entry {
+            value: Value::Str(text.clone()),
+            expires_at: cur.and_then(|e| e.expires_at),
+        },
+        text,
+    ))
 }
 
 #[cfg(test)]
@@ -120,16 +134,34 @@ mod tests {
     fn incr_rejects_non_integers_and_overflow() {
         let mut t = TestDb::new();
         t.run(&["SET", "s", " 1"]);
-        assert_eq!(t.run(&["INCR", "s"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            t.run(&["INCR", "s"]),
+            err("ERR value is not an integer or out of range")
+        );
         t.run(&["SET", "q", "1.0"]);
-        assert_eq!(t.run(&["INCR", "q"]), err("ERR value is not an integer or out of range"));
-        assert_eq!(t.run(&["INCRBY", "c", "abc"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            t.run(&["INCR", "q"]),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            t.run(&["INCRBY", "c", "abc"]),
+            err("ERR value is not an integer or out of range")
+        );
         t.run(&["SET", "n", "9223372036854775807"]);
-        assert_eq!(t.run(&["INCR", "n"]), err("ERR increment or decrement would overflow"));
-        assert_eq!(t.run(&["DECRBY", "n", "-9223372036854775808"]), err("ERR decrement would overflow"));
+        assert_eq!(
+            t.run(&["INCR", "n"]),
+            err("ERR increment or decrement would overflow")
+        );
+        assert_eq!(
+            t.run(&["DECRBY", "n", "-9223372036854775808"]),
+            err("ERR decrement would overflow")
+        );
         assert_eq!(t.run(&["DECRBY", "n", "1"]), int(9223372036854775806));
         t.run(&["SET", "m", "-9223372036854775808"]);
-        assert_eq!(t.run(&["DECR", "m"]), err("ERR increment or decrement would overflow"));
+        assert_eq!(
+            t.run(&["DECR", "m"]),
+            err("ERR increment or decrement would overflow")
+        );
     }
 
     #[test]
@@ -145,9 +177,18 @@ mod tests {
         let mut t = TestDb::new();
         t.run(&["SET", "k", "10.50"]);
         assert_eq!(t.run(&["INCRBYFLOAT", "k", "0.1"]), bulk("10.6"));
-        assert_eq!(t.run(&["INCRBYFLOAT", "f", "1000.1"]), bulk("1000.09999999999999998"));
-        assert_eq!(t.run(&["INCRBYFLOAT", "f", "abc"]), err("ERR value is not a valid float"));
-        assert_eq!(t.run(&["INCRBYFLOAT", "f", "inf"]), err("ERR increment would produce NaN or Infinity"));
+        assert_eq!(
+            t.run(&["INCRBYFLOAT", "f", "1000.1"]),
+            bulk("1000.09999999999999998")
+        );
+        assert_eq!(
+            t.run(&["INCRBYFLOAT", "f", "abc"]),
+            err("ERR value is not a valid float")
+        );
+        assert_eq!(
+            t.run(&["INCRBYFLOAT", "f", "inf"]),
+            err("ERR increment would produce NaN or Infinity")
+        );
         t.run(&["SET", "hx", "0x10"]);
         assert_eq!(t.run(&["INCRBYFLOAT", "hx", "1"]), bulk("17"));
         t.run(&["SET", "z", "5"]);

@@ -7,7 +7,7 @@
 
 use store_api::Store;
 
-use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
+use super::{is, parse_int32, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::drop_in_background;
 use crate::protocol::Frame;
 
@@ -27,12 +27,15 @@ pub enum Cmd {
 }
 
 fn parse_select(mut a: Args) -> Result<Command, CmdError> {
-    Ok(Command::Databases(Cmd::Select(int32(&a.bytes()?, CmdError::NotInteger)?)))
+    Ok(Command::Databases(Cmd::Select(i64::from(parse_int32(
+        &a.bytes()?,
+    )?))))
 }
 
-/// Redis's `getIntFromObjectOrReply`: a 64-bit integer that fits in 32.
+/// `getIntFromObjectOrReply` with a custom message: one error for both
+/// "not an integer" and "out of range".
 fn int32(b: &[u8], err: CmdError) -> Result<i64, CmdError> {
-    parse_int(b).ok().filter(|n| i32::try_from(*n).is_ok()).ok_or(err)
+    parse_int32(b).map(i64::from).map_err(|_| err)
 }
 
 fn parse_swapdb(mut a: Args) -> Result<Command, CmdError> {
@@ -94,7 +97,10 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             Frame::ok().into()
         }
         Cmd::SwapDb(a, b) => {
-            let (a, b) = (ctx.ks_at(a).map(|_| a as usize)?, ctx.ks_at(b).map(|_| b as usize)?);
+            let (a, b) = (
+                ctx.ks_at(a).map(|_| a as usize)?,
+                ctx.ks_at(b).map(|_| b as usize)?,
+            );
             ctx.state.db.swap(a, b);
             Frame::ok().into()
         }
@@ -115,14 +121,32 @@ mod tests {
         t.run(&["SET", "a", "0"]);
         assert_eq!(t.run(&["SELECT", "1"]), ok());
         assert_eq!(t.run(&["GET", "a"]), Frame::Null);
-        assert_eq!(t.run(&["SELECT", "16"]), err("ERR DB index is out of range"));
-        assert_eq!(t.run(&["SELECT", "-1"]), err("ERR DB index is out of range"));
-        assert_eq!(t.run(&["SELECT", "abc"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            t.run(&["SELECT", "16"]),
+            err("ERR DB index is out of range")
+        );
+        assert_eq!(
+            t.run(&["SELECT", "-1"]),
+            err("ERR DB index is out of range")
+        );
+        assert_eq!(
+            t.run(&["SELECT", "abc"]),
+            err("ERR value is not an integer or out of range")
+        );
         assert_eq!(t.run(&["SWAPDB", "0", "1"]), ok());
         assert_eq!(t.run(&["GET", "a"]), bulk("0"), "db 1 is the old db 0");
-        assert_eq!(t.run(&["SWAPDB", "abc", "1"]), err("ERR invalid first DB index"));
-        assert_eq!(t.run(&["SWAPDB", "0", "abc"]), err("ERR invalid second DB index"));
-        assert_eq!(t.run(&["SWAPDB", "0", "16"]), err("ERR DB index is out of range"));
+        assert_eq!(
+            t.run(&["SWAPDB", "abc", "1"]),
+            err("ERR invalid first DB index")
+        );
+        assert_eq!(
+            t.run(&["SWAPDB", "0", "abc"]),
+            err("ERR invalid second DB index")
+        );
+        assert_eq!(
+            t.run(&["SWAPDB", "0", "16"]),
+            err("ERR DB index is out of range")
+        );
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub enum CmdError {
     NoSuchKey,
     /// SELECT, MOVE, COPY, SWAPDB to a database that does not exist.
     DbIndexOutOfRange,
+    /// An integer argument outside the 32-bit range where Redis wants an
+    /// `int` (`getIntFromObjectOrReply`).
+    IntOutOfRange,
     /// SWAPDB's first or second index is not an integer.
     InvalidDbIndex(&'static str),
     /// MOVE or COPY onto itself.
@@ -181,6 +184,7 @@ impl CmdError {
             CmdError::WrongArity(name) => format!("ERR wrong number of arguments for '{name}' command"),
             CmdError::Syntax => "ERR syntax error".into(),
             CmdError::NotInteger => "ERR value is not an integer or out of range".into(),
+            CmdError::IntOutOfRange => "ERR value is out of range, value must between -2147483648 and 2147483647".into(),
             CmdError::NotFloat => "ERR value is not a valid float".into(),
             CmdError::Overflow => "ERR increment or decrement would overflow".into(),
             CmdError::DecrementOverflow => "ERR decrement would overflow".into(),
@@ -211,7 +215,7 @@ impl CmdError {
             CmdError::GetKeysInvalidArity => "ERR Invalid number of arguments specified for command".into(),
             CmdError::GetKeysNoKeys => "ERR The command has no key arguments".into(),
             CmdError::NoShutdownInProgress => "ERR No shutdown in progress.".into(),
-            CmdError::HelloNoAuth => "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
+            CmdError::HelloNoAuth => "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
             CmdError::InvalidClientId => "ERR Invalid client ID".into(),
             CmdError::ClientIdNotPositive => "ERR client-id should be greater than 0".into(),
         };
@@ -245,10 +249,19 @@ mod tests {
 
     #[test]
     fn unknown_command_lists_args_like_redis() {
-        let e = CmdError::UnknownCommand(Bytes::from_static(b"FOO"), vec![Bytes::from_static(b"bar"), Bytes::from_static(b"baz")]);
-        assert_eq!(text(e), "ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' ");
+        let e = CmdError::UnknownCommand(
+            Bytes::from_static(b"FOO"),
+            vec![Bytes::from_static(b"bar"), Bytes::from_static(b"baz")],
+        );
+        assert_eq!(
+            text(e),
+            "ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' "
+        );
         let e = CmdError::UnknownCommand(Bytes::from_static(b"$5"), vec![]);
-        assert_eq!(text(e), "ERR unknown command '$5', with args beginning with: ");
+        assert_eq!(
+            text(e),
+            "ERR unknown command '$5', with args beginning with: "
+        );
     }
 
     #[test]
@@ -256,15 +269,32 @@ mod tests {
         let long = Bytes::from(vec![b'x'; 300]);
         let e = CmdError::UnknownCommand(long.clone(), vec![long.clone(), long]);
         let t = text(e);
-        assert_eq!(t, format!("ERR unknown command '{}', with args beginning with: '{}' ", "x".repeat(128), "x".repeat(128)));
-        let e = CmdError::UnknownCommand(Bytes::from_static(b"a\0b"), vec![Bytes::from_static(b"c\r\nd")]);
-        assert_eq!(text(e), "ERR unknown command 'a', with args beginning with: 'c  d' ");
+        assert_eq!(
+            t,
+            format!(
+                "ERR unknown command '{}', with args beginning with: '{}' ",
+                "x".repeat(128),
+                "x".repeat(128)
+            )
+        );
+        let e = CmdError::UnknownCommand(
+            Bytes::from_static(b"a\0b"),
+            vec![Bytes::from_static(b"c\r\nd")],
+        );
+        assert_eq!(
+            text(e),
+            "ERR unknown command 'a', with args beginning with: 'c  d' "
+        );
     }
 
     #[test]
     fn subcommand_errors_name_the_container() {
-        let e = CmdError::UnknownSubcommand(Bytes::from_static(b"foo"), Bytes::from_static(b"client"));
+        let e =
+            CmdError::UnknownSubcommand(Bytes::from_static(b"foo"), Bytes::from_static(b"client"));
         assert_eq!(text(e), "ERR unknown subcommand 'foo'. Try CLIENT HELP.");
-        assert_eq!(text(CmdError::WrongArity("client|setname")), "ERR wrong number of arguments for 'client|setname' command");
+        assert_eq!(
+            text(CmdError::WrongArity("client|setname")),
+            "ERR wrong number of arguments for 'client|setname' command"
+        );
     }
 }

@@ -49,7 +49,12 @@ pub struct TtlKind {
     absolute: bool,
 }
 
-fn parse_expire_generic(mut a: Args, millis: bool, absolute: bool, name: &'static str) -> Result<Command, CmdError> {
+fn parse_expire_generic(
+    mut a: Args,
+    millis: bool,
+    absolute: bool,
+    name: &'static str,
+) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let n = a.bytes()?;
     let mut cond = Cond::default();
@@ -72,7 +77,14 @@ fn parse_expire_generic(mut a: Args, millis: bool, absolute: bool, name: &'stati
     if cond.gt && cond.lt {
         return Err(CmdError::ExpireGtLtConflict);
     }
-    Ok(Command::Expire(Cmd::Expire(Expire { key, n, millis, absolute, cond, name })))
+    Ok(Command::Expire(Cmd::Expire(Expire {
+        key,
+        n,
+        millis,
+        absolute,
+        cond,
+        name,
+    })))
 }
 
 fn parse_expire(a: Args) -> Result<Command, CmdError> {
@@ -92,7 +104,10 @@ fn parse_pexpireat(a: Args) -> Result<Command, CmdError> {
 }
 
 fn ttl_query(mut a: Args, millis: bool, absolute: bool) -> Result<Command, CmdError> {
-    Ok(Command::Expire(Cmd::Ttl(a.bytes()?, TtlKind { millis, absolute })))
+    Ok(Command::Expire(Cmd::Ttl(
+        a.bytes()?,
+        TtlKind { millis, absolute },
+    )))
 }
 
 fn parse_ttl(a: Args) -> Result<Command, CmdError> {
@@ -136,10 +151,19 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             let now = ctx.now;
             let ttl = ctx.ks().read(&key, now, |e| match e {
                 None => -2,
-                Some(Entry { expires_at: None, .. }) => -1,
-                Some(Entry { expires_at: Some(at), .. }) => {
+                Some(Entry {
+                    expires_at: None, ..
+                }) => -1,
+                Some(Entry {
+                    expires_at: Some(at),
+                    ..
+                }) => {
                     let at = *at as i64;
-                    let ms = if kind.absolute { at } else { (at - now as i64).max(0) };
+                    let ms = if kind.absolute {
+                        at
+                    } else {
+                        (at - now as i64).max(0)
+                    };
                     if kind.millis {
                         ms
                     } else {
@@ -151,7 +175,13 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         }
         Cmd::Persist(key) => {
             let removed = ctx.ks().update(&key, ctx.now, |cur| match cur {
-                Some(e) if e.expires_at.is_some() => (Op::Put(Entry { expires_at: None, ..e.clone() }), 1),
+                Some(e) if e.expires_at.is_some() => (
+                    Op::Put(Entry {
+                        expires_at: None,
+                        ..e.clone()
+                    }),
+                    1,
+                ),
                 _ => (Op::Keep, 0),
             });
             Ok(Frame::Integer(removed))
@@ -164,7 +194,7 @@ fn deadline(e: &Expire, now: u64) -> Result<i64, CmdError> {
     let mut when = super::parse_int(&e.n)?;
     let bad = CmdError::InvalidExpire(e.name);
     if !e.millis {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return Err(bad);
         }
         when *= 1000;
@@ -192,7 +222,13 @@ fn expire<S: Store>(ctx: &mut Ctx<'_, S>, e: Expire) -> Result<Frame, CmdError> 
         } else if when <= now {
             (Op::Remove, 1)
         } else {
-            (Op::Put(Entry { expires_at: Some(when as u64), ..cur.clone() }), 1)
+            (
+                Op::Put(Entry {
+                    expires_at: Some(when as u64),
+                    ..cur.clone()
+                }),
+                1,
+            )
         }
     });
     Ok(Frame::Integer(set))
@@ -224,16 +260,29 @@ mod tests {
         let mut t = TestDb::new();
         t.run(&["SET", "a", "1"]);
         assert_eq!(t.run(&["EXPIRE", "a", "100", "XX"]), int(0));
-        assert_eq!(t.run(&["EXPIRE", "a", "100", "GT"]), int(0), "no TTL counts as infinite");
+        assert_eq!(
+            t.run(&["EXPIRE", "a", "100", "GT"]),
+            int(0),
+            "no TTL counts as infinite"
+        );
         assert_eq!(t.run(&["EXPIRE", "a", "100", "NX"]), int(1));
         assert_eq!(t.run(&["EXPIRE", "a", "100", "NX"]), int(0));
         assert_eq!(t.run(&["EXPIRE", "a", "50", "GT"]), int(0));
         assert_eq!(t.run(&["EXPIRE", "a", "50", "LT"]), int(1));
         assert_eq!(t.run(&["EXPIRE", "a", "200", "gt"]), int(1));
         assert_eq!(t.run(&["TTL", "a"]), int(200));
-        assert_eq!(t.run(&["EXPIRE", "a", "10", "foo"]), err("ERR Unsupported option foo"));
-        assert_eq!(t.run(&["EXPIRE", "a", "10", "nx", "xx"]), err("ERR NX and XX, GT or LT options at the same time are not compatible"));
-        assert_eq!(t.run(&["EXPIRE", "a", "10", "gt", "lt"]), err("ERR GT and LT options at the same time are not compatible"));
+        assert_eq!(
+            t.run(&["EXPIRE", "a", "10", "foo"]),
+            err("ERR Unsupported option foo")
+        );
+        assert_eq!(
+            t.run(&["EXPIRE", "a", "10", "nx", "xx"]),
+            err("ERR NX and XX, GT or LT options at the same time are not compatible")
+        );
+        assert_eq!(
+            t.run(&["EXPIRE", "a", "10", "gt", "lt"]),
+            err("ERR GT and LT options at the same time are not compatible")
+        );
     }
 
     #[test]
@@ -253,9 +302,15 @@ mod tests {
         t.run(&["SET", "a", "1"]);
         for cmd in ["EXPIRE", "PEXPIRE", "EXPIREAT"] {
             let name = cmd.to_lowercase();
-            assert_eq!(t.run(&[cmd, "a", "9223372036854775807"]), err(&format!("ERR invalid expire time in '{name}' command")));
+            assert_eq!(
+                t.run(&[cmd, "a", "9223372036854775807"]),
+                err(&format!("ERR invalid expire time in '{name}' command"))
+            );
         }
-        assert_eq!(t.run(&["EXPIRE", "a", "abc"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            t.run(&["EXPIRE", "a", "abc"]),
+            err("ERR value is not an integer or out of range")
+        );
     }
 
     #[test]

@@ -13,12 +13,30 @@ use store_api::Store;
 use super::Ctx;
 use crate::REDIS_VERSION;
 
-const DEFAULT: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
 
 /// Render INFO for `requested` sections (none: the default set).
 pub fn render<S: Store>(ctx: &Ctx<'_, S>, requested: &[Bytes]) -> String {
-    let wanted: Vec<String> = requested.iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();
-    let all = wanted.is_empty() || wanted.iter().any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
+    let wanted: Vec<String> = requested
+        .iter()
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .collect();
+    let all = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
     let mut out = String::new();
     for section in DEFAULT {
         if !all && !wanted.iter().any(|w| w == section) {
@@ -58,7 +76,12 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             kv("uptime_in_days", &(uptime / 86_400));
             kv("hz", &config.expiry.hz);
             kv("configured_hz", &config.expiry.hz);
-            kv("executable", &std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
+            kv(
+                "executable",
+                &std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            );
             kv("config_file", &state.config_file);
             kv("io_threads_active", &0);
             kv("flashkv_version", &env!("CARGO_PKG_VERSION"));
@@ -92,9 +115,21 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             kv("aof_rewrite_in_progress", &0);
         }
         "stats" => {
-            kv("total_connections_received", &state.clients.connections_received.load(std::sync::atomic::Ordering::Relaxed));
+            kv(
+                "total_connections_received",
+                &state
+                    .clients
+                    .connections_received
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            );
             kv("total_commands_processed", &state.clients.total_commands());
-            kv("rejected_connections", &state.clients.rejected.load(std::sync::atomic::Ordering::Relaxed));
+            kv(
+                "rejected_connections",
+                &state
+                    .clients
+                    .rejected
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            );
             kv("expired_keys", &state.db.expired_keys());
             kv("evicted_keys", &0);
         }
@@ -114,7 +149,13 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             for (i, ks) in ctx.table.iter().enumerate() {
                 let keys = ks.len();
                 if keys > 0 {
-                    kv(&format!("db{i}"), &format!("keys={keys},expires={},avg_ttl=0", ks.volatile_len().min(keys)));
+                    kv(
+                        &format!("db{i}"),
+                        &format!(
+                            "keys={keys},expires={},avg_ttl=0",
+                            ks.volatile_len().min(keys)
+                        ),
+                    );
                 }
             }
         }
@@ -158,6 +199,12 @@ fn cpu_seconds() -> (f64, f64) {
     // 12th and 13th of those, in clock ticks (100 per second on Linux).
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
     (ticks(11), ticks(12))
 }

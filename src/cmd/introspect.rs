@@ -95,7 +95,10 @@ pub const ROWS: &[Row] = &[
 fn acl_categories(meta: &CommandMeta) -> Vec<&'static str> {
     match &meta.info {
         M::A(fields) => match fields.get(6) {
-            Some(M::Set(cats)) => cats.iter().filter_map(|c| if let M::S(s) = c { Some(*s) } else { None }).collect(),
+            Some(M::Set(cats)) => cats
+                .iter()
+                .filter_map(|c| if let M::S(s) = c { Some(*s) } else { None })
+                .collect(),
             _ => vec![],
         },
         _ => vec![],
@@ -106,15 +109,29 @@ fn acl_categories(meta: &CommandMeta) -> Vec<&'static str> {
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     let table = &ctx.state.commands;
     Ok(match cmd {
-        Cmd::Info(names) if names.is_empty() => Frame::Array(table.all().map(|(_, m)| m.info.to_frame()).collect()),
-        Cmd::Info(names) => Frame::Array(names.iter().map(|n| table.meta(n).map_or(Frame::Null, |m| m.info.to_frame())).collect()),
+        Cmd::Info(names) if names.is_empty() => {
+            Frame::Array(table.all().map(|(_, m)| m.info.to_frame()).collect())
+        }
+        Cmd::Info(names) => Frame::Array(
+            names
+                .iter()
+                .map(|n| table.meta(n).map_or(Frame::Null, |m| m.info.to_frame()))
+                .collect(),
+        ),
         Cmd::Count => Frame::Integer(table.all().count() as i64),
         Cmd::Docs(names) => {
-            let docs = |name: &[u8], m: &CommandMeta| (Frame::Bulk(Bytes::copy_from_slice(name)), m.docs.to_frame());
+            let docs = |name: &[u8], m: &CommandMeta| {
+                (Frame::Bulk(Bytes::copy_from_slice(name)), m.docs.to_frame())
+            };
             if names.is_empty() {
                 Frame::Map(table.all().map(|(n, m)| docs(n, m)).collect())
             } else {
-                Frame::Map(names.iter().filter_map(|n| Some(docs(n, table.meta(n)?))).collect())
+                Frame::Map(
+                    names
+                        .iter()
+                        .filter_map(|n| Some(docs(n, table.meta(n)?)))
+                        .collect(),
+                )
             }
         }
         Cmd::List(filter) => {
@@ -122,13 +139,22 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             for (name, meta) in table.all() {
                 let cats = acl_categories(meta);
                 for m in std::iter::once(meta).chain(meta.subcommands) {
-                    let full: Vec<u8> = if std::ptr::eq(m, meta) { name.to_vec() } else { m.name.as_bytes().to_vec() };
+                    let full: Vec<u8> = if std::ptr::eq(m, meta) {
+                        name.to_vec()
+                    } else {
+                        m.name.as_bytes().to_vec()
+                    };
                     let keep = match &filter {
                         Filter::None => true,
                         Filter::Module => false,
                         Filter::AclCat(c) => {
-                            let own = if std::ptr::eq(m, meta) { cats.clone() } else { acl_categories(m) };
-                            own.iter().any(|cat| cat[1..].as_bytes().eq_ignore_ascii_case(c))
+                            let own = if std::ptr::eq(m, meta) {
+                                cats.clone()
+                            } else {
+                                acl_categories(m)
+                            };
+                            own.iter()
+                                .any(|cat| cat.as_bytes()[1..].eq_ignore_ascii_case(c))
                         }
                         Filter::Pattern(p) => glob_match(p, &full, true),
                     };
@@ -155,7 +181,11 @@ fn get_keys<S: Store>(ctx: &Ctx<'_, S>, argv: Vec<Bytes>) -> Result<Frame, CmdEr
         return Err(CmdError::GetKeysNoKeys);
     }
     let argc = argv.len() as i64;
-    let last = if m.last_key < 0 { argc + i64::from(m.last_key) } else { i64::from(m.last_key) };
+    let last = if m.last_key < 0 {
+        argc + i64::from(m.last_key)
+    } else {
+        i64::from(m.last_key)
+    };
     let step = i64::from(m.step.max(1));
     let mut keys = Vec::new();
     let mut i = i64::from(m.first_key);
@@ -199,26 +229,56 @@ mod tests {
     #[test]
     fn getkeys_uses_key_positions() {
         let mut t = TestDb::new();
-        assert_eq!(t.run(&["COMMAND", "GETKEYS", "SET", "k", "v"]), arr(vec![bulk("k")]));
-        assert_eq!(t.run(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]), arr(vec![bulk("a"), bulk("b")]));
-        assert_eq!(t.run(&["COMMAND", "GETKEYS", "COPY", "a", "b"]), arr(vec![bulk("a"), bulk("b")]));
-        assert_eq!(t.run(&["COMMAND", "GETKEYS", "nosuch", "a"]), err("ERR Invalid command specified"));
-        assert_eq!(t.run(&["COMMAND", "GETKEYS", "get", "a", "b"]), err("ERR Invalid number of arguments specified for command"));
-        assert_eq!(t.run(&["COMMAND", "GETKEYS", "ping", "x"]), err("ERR The command has no key arguments"));
-        assert_eq!(t.run(&["COMMAND", "GETKEYS", "get"]), err("ERR wrong number of arguments for 'command|getkeys' command"));
+        assert_eq!(
+            t.run(&["COMMAND", "GETKEYS", "SET", "k", "v"]),
+            arr(vec![bulk("k")])
+        );
+        assert_eq!(
+            t.run(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
+            arr(vec![bulk("a"), bulk("b")])
+        );
+        assert_eq!(
+            t.run(&["COMMAND", "GETKEYS", "COPY", "a", "b"]),
+            arr(vec![bulk("a"), bulk("b")])
+        );
+        assert_eq!(
+            t.run(&["COMMAND", "GETKEYS", "nosuch", "a"]),
+            err("ERR Invalid command specified")
+        );
+        assert_eq!(
+            t.run(&["COMMAND", "GETKEYS", "get", "a", "b"]),
+            err("ERR Invalid number of arguments specified for command")
+        );
+        assert_eq!(
+            t.run(&["COMMAND", "GETKEYS", "ping", "x"]),
+            err("ERR The command has no key arguments")
+        );
+        assert_eq!(
+            t.run(&["COMMAND", "GETKEYS", "get"]),
+            err("ERR wrong number of arguments for 'command|getkeys' command")
+        );
     }
 
     #[test]
     fn info_and_count() {
         let mut t = TestDb::new();
-        let Frame::Array(v) = t.run(&["COMMAND", "INFO", "nosuch", "get"]) else { panic!() };
+        let Frame::Array(v) = t.run(&["COMMAND", "INFO", "nosuch", "get"]) else {
+            panic!()
+        };
         assert_eq!(v[0], Frame::Null);
         let Frame::Array(get) = &v[1] else { panic!() };
         assert_eq!(&get[..2], &[bulk("get"), int(2)]);
-        let Frame::Integer(n) = t.run(&["COMMAND", "COUNT"]) else { panic!() };
-        let Frame::Array(all) = t.run(&["COMMAND"]) else { panic!() };
+        let Frame::Integer(n) = t.run(&["COMMAND", "COUNT"]) else {
+            panic!()
+        };
+        let Frame::Array(all) = t.run(&["COMMAND"]) else {
+            panic!()
+        };
         assert_eq!(all.len() as i64, n);
-        let Frame::Array(list) = t.run(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "client*"]) else { panic!() };
+        let Frame::Array(list) = t.run(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "client*"])
+        else {
+            panic!()
+        };
         assert!(list.contains(&bulk("client|setname")));
     }
 }

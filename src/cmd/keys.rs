@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
-use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
+use super::{is, parse_int32, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::{KeyLocks, Keyspace};
 use crate::protocol::Frame;
 use crate::util::glob::glob_match;
@@ -96,26 +96,38 @@ fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
         Some((b'+', rest)) => (false, rest),
         _ => (false, b),
     };
-    if b.first().is_some_and(|c| c.is_ascii_whitespace()) || !digits.iter().all(u8::is_ascii_digit) {
+    if b.first().is_some_and(|c| c.is_ascii_whitespace()) || !digits.iter().all(u8::is_ascii_digit)
+    {
         return Err(CmdError::InvalidCursor);
     }
     let mut v: u64 = 0;
     for d in digits {
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or(CmdError::InvalidCursor)?;
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or(CmdError::InvalidCursor)?;
     }
     Ok(if negative { v.wrapping_neg() } else { v })
 }
 
 fn parse_scan(mut a: Args) -> Result<Command, CmdError> {
     let cursor = parse_cursor(&a.bytes()?)?;
-    let mut scan = Scan { cursor, pattern: None, count: DEFAULT_SCAN_COUNT, type_name: None };
+    let mut scan = Scan {
+        cursor,
+        pattern: None,
+        count: DEFAULT_SCAN_COUNT,
+        type_name: None,
+    };
     while let Some(opt) = a.next() {
         if a.is_empty() {
             return Err(CmdError::Syntax);
         }
         if is(&opt, "COUNT") {
             let n = a.int()?;
-            scan.count = usize::try_from(n).ok().filter(|&n| n >= 1).ok_or(CmdError::Syntax)?;
+            scan.count = usize::try_from(n)
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or(CmdError::Syntax)?;
         } else if is(&opt, "MATCH") {
             scan.pattern = Some(a.bytes()?).filter(|p| &p[..] != b"*");
         } else if is(&opt, "TYPE") {
@@ -141,7 +153,12 @@ fn parse_renamenx(mut a: Args) -> Result<Command, CmdError> {
 
 fn parse_copy(mut a: Args) -> Result<Command, CmdError> {
     let (src, dst) = (a.bytes()?, a.bytes()?);
-    let mut copy = Copy { src, dst, db: None, replace: false };
+    let mut copy = Copy {
+        src,
+        dst,
+        db: None,
+        replace: false,
+    };
     while let Some(opt) = a.next() {
         if is(&opt, "REPLACE") {
             copy.replace = true;
@@ -184,7 +201,9 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             Frame::Integer(found.into_iter().filter(|&f| f).count() as i64).into()
         }
         Cmd::Type(key) => {
-            let t = ctx.ks().read(&key, now, |e| e.map_or("none", |e| e.value.type_name()));
+            let t = ctx
+                .ks()
+                .read(&key, now, |e| e.map_or("none", |e| e.value.type_name()));
             Frame::simple(t).into()
         }
         Cmd::Keys(pattern) => {
@@ -208,7 +227,9 @@ fn del<S: Store>(ks: &Keyspace<S>, keys: &[Bytes], now: u64) -> i64 {
         return ks.update(key, now, remove);
     }
     let guard = ks.lock_keys(keys.iter().map(|k| &k[..]));
-    keys.iter().map(|k| ks.update_locked(&guard, k, now, remove)).sum()
+    keys.iter()
+        .map(|k| ks.update_locked(&guard, k, now, remove))
+        .sum()
 }
 
 fn keys<S: Store>(ks: &Arc<Keyspace<S>>, pattern: &[u8], now: u64) -> Frame {
@@ -219,7 +240,12 @@ fn keys<S: Store>(ks: &Arc<Keyspace<S>>, pattern: &[u8], now: u64) -> Frame {
     loop {
         // Collect under the map's locks, match outside them.
         cursor = ks.scan(cursor, KEYS_BATCH, now, |k, _| batch.push(k.clone()));
-        found.extend(batch.drain(..).filter(|k| all || glob_match(pattern, k, false)).map(Frame::Bulk));
+        found.extend(
+            batch
+                .drain(..)
+                .filter(|k| all || glob_match(pattern, k, false))
+                .map(Frame::Bulk),
+        );
         if cursor == 0 {
             return Frame::Array(found);
         }
@@ -229,8 +255,14 @@ fn keys<S: Store>(ks: &Arc<Keyspace<S>>, pattern: &[u8], now: u64) -> Frame {
 fn scan_keys<S: Store>(ks: &Keyspace<S>, scan: Scan, now: u64) -> Frame {
     let mut keys = Vec::new();
     let next = ks.scan(scan.cursor, scan.count, now, |k, e| {
-        let pattern_ok = scan.pattern.as_ref().is_none_or(|p| glob_match(p, k, false));
-        let type_ok = scan.type_name.as_ref().is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
+        let pattern_ok = scan
+            .pattern
+            .as_ref()
+            .is_none_or(|p| glob_match(p, k, false));
+        let type_ok = scan
+            .type_name
+            .as_ref()
+            .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
         if pattern_ok && type_ok {
             keys.push(Frame::Bulk(k.clone()));
         }
@@ -239,10 +271,24 @@ fn scan_keys<S: Store>(ks: &Keyspace<S>, scan: Scan, now: u64) -> Frame {
     Frame::Array(vec![Frame::Bulk(cursor), Frame::Array(keys)])
 }
 
-fn rename<S: Store>(ks: &Keyspace<S>, src: &Bytes, dst: &Bytes, nx: bool, now: u64) -> Result<Frame, CmdError> {
+fn rename<S: Store>(
+    ks: &Keyspace<S>,
+    src: &Bytes,
+    dst: &Bytes,
+    nx: bool,
+    now: u64,
+) -> Result<Frame, CmdError> {
     let guard = ks.lock_keys([&src[..], &dst[..]]);
-    let entry = ks.read_locked(&guard, src, now, |e| e.cloned()).ok_or(CmdError::NoSuchKey)?;
-    let done = |ok: bool| if nx { Frame::Integer(i64::from(ok)) } else { Frame::ok() };
+    let entry = ks
+        .read_locked(&guard, src, now, |e| e.cloned())
+        .ok_or(CmdError::NoSuchKey)?;
+    let done = |ok: bool| {
+        if nx {
+            Frame::Integer(i64::from(ok))
+        } else {
+            Frame::ok()
+        }
+    };
     if src == dst {
         return Ok(done(false));
     }
@@ -257,16 +303,20 @@ fn rename<S: Store>(ks: &Keyspace<S>, src: &Bytes, dst: &Bytes, nx: bool, now: u
 /// Resolve a DB argument the way Redis's `getIntFromObjectOrReply` then
 /// `selectDb` do.
 fn db_arg<'a, S: Store>(ctx: &'a Ctx<'_, S>, arg: &[u8]) -> Result<&'a Arc<Keyspace<S>>, CmdError> {
-    let n = parse_int(arg)?;
-    if i32::try_from(n).is_err() {
-        return Err(CmdError::NotInteger);
-    }
-    ctx.ks_at(n)
+    ctx.ks_at(i64::from(parse_int32(arg)?))
 }
 
 /// Move or copy `key` from `src` to `dst` under both keys' stripe locks.
 /// `Ok(false)` when the source is missing or the destination is taken.
-fn transfer<S: Store>(src: &Keyspace<S>, skey: &Bytes, dst: &Keyspace<S>, dkey: &Bytes, replace: bool, remove: bool, now: u64) -> bool {
+fn transfer<S: Store>(
+    src: &Keyspace<S>,
+    skey: &Bytes,
+    dst: &Keyspace<S>,
+    dkey: &Bytes,
+    replace: bool,
+    remove: bool,
+    now: u64,
+) -> bool {
     let s_stripes = src.locks().stripes_of([&skey[..]]);
     let d_stripes = dst.locks().stripes_of([&dkey[..]]);
     let guard = KeyLocks::lock_pair((src.locks(), &s_stripes), (dst.locks(), &d_stripes));
@@ -292,7 +342,9 @@ fn copy<S: Store>(ctx: &mut Ctx<'_, S>, c: Copy) -> Result<Frame, CmdError> {
     if std::ptr::eq(src, &**dst) && c.src == c.dst {
         return Err(CmdError::SameObject);
     }
-    Ok(Frame::Integer(i64::from(transfer(src, &c.src, dst, &c.dst, c.replace, false, ctx.now))))
+    Ok(Frame::Integer(i64::from(transfer(
+        src, &c.src, dst, &c.dst, c.replace, false, ctx.now,
+    ))))
 }
 
 fn move_key<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, db: &[u8]) -> Result<Frame, CmdError> {
@@ -301,7 +353,9 @@ fn move_key<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, db: &[u8]) -> Result<Fra
     if std::ptr::eq(src, &**dst) {
         return Err(CmdError::SameObject);
     }
-    Ok(Frame::Integer(i64::from(transfer(src, &key, dst, &key, false, true, ctx.now))))
+    Ok(Frame::Integer(i64::from(transfer(
+        src, &key, dst, &key, false, true, ctx.now,
+    ))))
 }
 
 #[cfg(test)]
@@ -311,7 +365,9 @@ mod tests {
     use crate::protocol::Frame;
 
     fn sorted_keys(f: Frame) -> Vec<Frame> {
-        let Frame::Array(mut v) = f else { panic!("{f:?}") };
+        let Frame::Array(mut v) = f else {
+            panic!("{f:?}")
+        };
         v.sort_by_key(|f| format!("{f:?}"));
         v
     }
@@ -334,7 +390,10 @@ mod tests {
         t.run(&["MSET", "hello", "1", "hallo", "2", "world", "3"]);
         t.run(&["SET", "hxllo", "4", "PX", "5"]);
         t.advance(10);
-        assert_eq!(sorted_keys(t.run(&["KEYS", "h?llo"])), vec![bulk("hallo"), bulk("hello")]);
+        assert_eq!(
+            sorted_keys(t.run(&["KEYS", "h?llo"])),
+            vec![bulk("hallo"), bulk("hello")]
+        );
         assert_eq!(sorted_keys(t.run(&["KEYS", "*"])).len(), 3);
         assert_eq!(t.run(&["KEYS", "h[^e]llo"]), arr(vec![bulk("hallo")]));
     }
@@ -348,8 +407,13 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         let mut cursor = "0".to_string();
         loop {
-            let Frame::Array(reply) = t.run(&["SCAN", &cursor, "COUNT", "7", "MATCH", "key:*"]) else { panic!() };
-            let (Frame::Bulk(next), Frame::Array(keys)) = (&reply[0], &reply[1]) else { panic!() };
+            let Frame::Array(reply) = t.run(&["SCAN", &cursor, "COUNT", "7", "MATCH", "key:*"])
+            else {
+                panic!()
+            };
+            let (Frame::Bulk(next), Frame::Array(keys)) = (&reply[0], &reply[1]) else {
+                panic!()
+            };
             seen.extend(keys.iter().map(|k| format!("{k:?}")));
             cursor = String::from_utf8(next.to_vec()).unwrap();
             if cursor == "0" {
@@ -365,7 +429,10 @@ mod tests {
         assert_eq!(t.run(&["SCAN", "abc"]), err("ERR invalid cursor"));
         assert_eq!(t.run(&["SCAN", " 1"]), err("ERR invalid cursor"));
         assert_eq!(t.run(&["SCAN", "0", "COUNT", "0"]), err("ERR syntax error"));
-        assert_eq!(t.run(&["SCAN", "0", "COUNT", "abc"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            t.run(&["SCAN", "0", "COUNT", "abc"]),
+            err("ERR value is not an integer or out of range")
+        );
         assert_eq!(t.run(&["SCAN", "0", "MATCH"]), err("ERR syntax error"));
         assert_eq!(t.run(&["SCAN", "0", "FOO", "x"]), err("ERR syntax error"));
         assert_eq!(parse_cursor(b""), Ok(0));
@@ -385,22 +452,37 @@ mod tests {
         t.run(&["SET", "z", "2"]);
         assert_eq!(t.run(&["RENAMENX", "y", "z"]), int(0));
         assert_eq!(t.run(&["RENAMENX", "y", "w"]), int(1));
-        assert_eq!(t.run(&["MGET", "x", "y", "w"]), arr(vec![Frame::Null, Frame::Null, bulk("1")]));
+        assert_eq!(
+            t.run(&["MGET", "x", "y", "w"]),
+            arr(vec![Frame::Null, Frame::Null, bulk("1")])
+        );
     }
 
     #[test]
     fn copy_and_move_between_databases() {
         let mut t = TestDb::new();
         t.run(&["SET", "z", "3"]);
-        assert_eq!(t.run(&["COPY", "z", "z"]), err("ERR source and destination objects are the same"));
+        assert_eq!(
+            t.run(&["COPY", "z", "z"]),
+            err("ERR source and destination objects are the same")
+        );
         assert_eq!(t.run(&["COPY", "z", "w"]), int(1));
         assert_eq!(t.run(&["COPY", "z", "w"]), int(0));
         assert_eq!(t.run(&["COPY", "z", "w", "REPLACE"]), int(1));
         assert_eq!(t.run(&["COPY", "z", "w", "DB", "1"]), int(1));
-        assert_eq!(t.run(&["COPY", "z", "w", "DB", "16"]), err("ERR DB index is out of range"));
-        assert_eq!(t.run(&["COPY", "z", "w", "DB", "abc"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            t.run(&["COPY", "z", "w", "DB", "16"]),
+            err("ERR DB index is out of range")
+        );
+        assert_eq!(
+            t.run(&["COPY", "z", "w", "DB", "abc"]),
+            err("ERR value is not an integer or out of range")
+        );
         assert_eq!(t.run(&["COPY", "z", "w", "FOO"]), err("ERR syntax error"));
-        assert_eq!(t.run(&["MOVE", "w", "0"]), err("ERR source and destination objects are the same"));
+        assert_eq!(
+            t.run(&["MOVE", "w", "0"]),
+            err("ERR source and destination objects are the same")
+        );
         assert_eq!(t.run(&["MOVE", "w", "1"]), int(0), "taken in db 1");
         assert_eq!(t.run(&["MOVE", "z", "2"]), int(1));
         assert_eq!(t.run(&["EXISTS", "z"]), int(0));

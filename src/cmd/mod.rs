@@ -30,7 +30,7 @@ use arc_swap::Guard;
 use bytes::Bytes;
 use store_api::{Entry, Store, Value};
 
-pub use args::{is, parse_int, Args};
+pub use args::{is, parse_int, parse_int32, Args};
 pub use error::CmdError;
 pub use table::{CommandTable, Row, Spec};
 
@@ -122,7 +122,10 @@ impl<S: Store> Ctx<'_, S> {
 
     /// Database `index` as Redis's `selectDb` validates it.
     pub fn ks_at(&self, index: i64) -> Result<&Arc<Keyspace<S>>, CmdError> {
-        usize::try_from(index).ok().and_then(|i| self.table.get(i)).ok_or(CmdError::DbIndexOutOfRange)
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.table.get(i))
+            .ok_or(CmdError::DbIndexOutOfRange)
     }
 
     /// Number of databases.
@@ -132,14 +135,22 @@ impl<S: Store> Ctx<'_, S> {
 }
 
 /// Run one request (`argv[0]` is the command name) for `session`.
-pub fn dispatch<S: Store>(state: &Arc<ServerState<S>>, session: &mut Session, argv: Vec<Bytes>) -> Reply {
+pub fn dispatch<S: Store>(
+    state: &Arc<ServerState<S>>,
+    session: &mut Session,
+    argv: Vec<Bytes>,
+) -> Reply {
     match run(state, session, argv) {
         Ok(reply) => reply,
         Err(e) => Reply::Now(e.to_frame()),
     }
 }
 
-fn run<S: Store>(state: &Arc<ServerState<S>>, session: &mut Session, argv: Vec<Bytes>) -> Result<Reply, CmdError> {
+fn run<S: Store>(
+    state: &Arc<ServerState<S>>,
+    session: &mut Session,
+    argv: Vec<Bytes>,
+) -> Result<Reply, CmdError> {
     let spec = state.commands.lookup(&argv)?;
     session.last_cmd = spec.id;
     if !spec.no_auth && state.auth_required(session) {
@@ -228,12 +239,19 @@ pub(crate) mod testing {
             let handle = state.clients.register(addr, addr, -1, usize::MAX).unwrap();
             let mut session = Session::new(handle);
             session.authenticated = true;
-            TestDb { state, session, clock }
+            TestDb {
+                state,
+                session,
+                clock,
+            }
         }
 
         /// Run a command and return its reply frame.
         pub fn run(&mut self, argv: &[&str]) -> Frame {
-            let argv = argv.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+            let argv = argv
+                .iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect();
             match dispatch(&self.state, &mut self.session, argv) {
                 Reply::Now(f) => f,
                 Reply::Later(work) => work(),

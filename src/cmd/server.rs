@@ -62,11 +62,17 @@ fn parse_config_help(_: Args) -> Result<Command, CmdError> {
 }
 
 fn parse_function_flush(a: Args) -> Result<Command, CmdError> {
+    let typed = a.typed_name();
     match a.rest().as_slice() {
         [] => {}
         [mode] if is(mode, "ASYNC") || is(mode, "SYNC") => {}
         [_] => return Err(CmdError::FunctionFlushOption),
-        _ => return Err(CmdError::SubcommandSyntax(Bytes::from_static(b"flush"), Bytes::from_static(b"function"))),
+        _ => {
+            return Err(CmdError::SubcommandSyntax(
+                typed,
+                Bytes::from_static(b"function"),
+            ))
+        }
     }
     Ok(Command::Server(Cmd::FunctionFlush))
 }
@@ -105,14 +111,26 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
     match cmd {
         Cmd::Info(sections) => Ok(Frame::Verbatim("txt", info::render(ctx, &sections).into())),
         Cmd::Time => {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-            let num = |n: u64| Frame::Bulk(Bytes::copy_from_slice(itoa::Buffer::new().format(n).as_bytes()));
-            Ok(Frame::Array(vec![num(now.as_secs()), num(u64::from(now.subsec_micros()))]))
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            let num = |n: u64| {
+                Frame::Bulk(Bytes::copy_from_slice(
+                    itoa::Buffer::new().format(n).as_bytes(),
+                ))
+            };
+            Ok(Frame::Array(vec![
+                num(now.as_secs()),
+                num(u64::from(now.subsec_micros())),
+            ]))
         }
         Cmd::ConfigGet(patterns) => {
             let patterns: Vec<&[u8]> = patterns.iter().map(|p| &p[..]).collect();
             let config = ctx.state.config();
-            let pairs = config.get_matching(&patterns).into_iter().map(|(k, v)| (Frame::bulk(k), Frame::bulk(v)));
+            let pairs = config
+                .get_matching(&patterns)
+                .into_iter()
+                .map(|(k, v)| (Frame::bulk(k), Frame::bulk(v)));
             Ok(Frame::Map(pairs.collect()))
         }
         Cmd::ConfigSet(pairs) => {
@@ -172,7 +190,13 @@ mod tests {
         t.run(&["SET", "a", "1"]);
         t.run(&["SET", "b", "1", "EX", "100"]);
         let all = text(t.run(&["INFO"]));
-        for field in ["redis_version:", "connected_clients:1", "used_memory:", "total_commands_processed:", "db0:keys=2,expires=1,avg_ttl="] {
+        for field in [
+            "redis_version:",
+            "connected_clients:1",
+            "used_memory:",
+            "total_commands_processed:",
+            "db0:keys=2,expires=1,avg_ttl=",
+        ] {
             assert!(all.contains(field), "missing {field} in {all}");
         }
         let ks = text(t.run(&["INFO", "keyspace"]));
@@ -184,27 +208,56 @@ mod tests {
     #[test]
     fn config_get_and_set() {
         let mut t = TestDb::new();
-        assert_eq!(t.run(&["CONFIG", "GET", "maxclients"]), Frame::Map(vec![(bulk("maxclients"), bulk("10000"))]));
-        assert_eq!(t.run(&["CONFIG", "SET", "maxclients", "50", "timeout", "7"]), ok());
-        assert_eq!(t.run(&["CONFIG", "GET", "timeout"]), Frame::Map(vec![(bulk("timeout"), bulk("7"))]));
+        assert_eq!(
+            t.run(&["CONFIG", "GET", "maxclients"]),
+            Frame::Map(vec![(bulk("maxclients"), bulk("10000"))])
+        );
+        assert_eq!(
+            t.run(&["CONFIG", "SET", "maxclients", "50", "timeout", "7"]),
+            ok()
+        );
+        assert_eq!(
+            t.run(&["CONFIG", "GET", "timeout"]),
+            Frame::Map(vec![(bulk("timeout"), bulk("7"))])
+        );
         assert_eq!(
             t.run(&["CONFIG", "SET", "maxclients", "abc"]),
             err("ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer")
         );
-        assert_eq!(t.run(&["CONFIG", "SET", "foo", "bar"]), err("ERR Unknown option or number of arguments for CONFIG SET - 'foo'"));
-        assert_eq!(t.run(&["CONFIG", "SET", "timeout"]), err("ERR wrong number of arguments for 'config|set' command"));
+        assert_eq!(
+            t.run(&["CONFIG", "SET", "foo", "bar"]),
+            err("ERR Unknown option or number of arguments for CONFIG SET - 'foo'")
+        );
+        assert_eq!(
+            t.run(&["CONFIG", "SET", "timeout"]),
+            err("ERR wrong number of arguments for 'config|set' command")
+        );
         assert_eq!(t.run(&["CONFIG", "GET", "nonexist"]), Frame::Map(vec![]));
-        let Frame::Map(save) = t.run(&["CONFIG", "GET", "save", "appendonly"]) else { panic!() };
-        assert_eq!(save, vec![(bulk("save"), bulk("")), (bulk("appendonly"), bulk("no"))]);
+        let Frame::Map(save) = t.run(&["CONFIG", "GET", "save", "appendonly"]) else {
+            panic!()
+        };
+        assert_eq!(
+            save,
+            vec![(bulk("save"), bulk("")), (bulk("appendonly"), bulk("no"))]
+        );
     }
 
     #[test]
     fn function_flush_and_shutdown_arguments() {
         let mut t = TestDb::new();
         assert_eq!(t.run(&["FUNCTION", "FLUSH"]), ok());
-        assert_eq!(t.run(&["FUNCTION", "FLUSH", "foo"]), err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"));
-        assert_eq!(t.run(&["SHUTDOWN", "ABORT"]), err("ERR No shutdown in progress."));
-        assert_eq!(t.run(&["SHUTDOWN", "NOSAVE", "SAVE"]), err("ERR syntax error"));
+        assert_eq!(
+            t.run(&["FUNCTION", "FLUSH", "foo"]),
+            err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
+        );
+        assert_eq!(
+            t.run(&["SHUTDOWN", "ABORT"]),
+            err("ERR No shutdown in progress.")
+        );
+        assert_eq!(
+            t.run(&["SHUTDOWN", "NOSAVE", "SAVE"]),
+            err("ERR syntax error")
+        );
         assert!(!t.session.shutdown_requested);
         t.run(&["SHUTDOWN", "NOSAVE"]);
         assert!(t.session.shutdown_requested);

@@ -78,14 +78,23 @@ pub enum Ttl {
     Persist,
     /// EX/PX/EXAT/PXAT with the number as sent (Redis parses it only when
     /// it applies the option), its unit and whether it is absolute.
-    Expire { raw: Bytes, millis: bool, absolute: bool },
+    Expire {
+        raw: Bytes,
+        millis: bool,
+        absolute: bool,
+    },
 }
 
 impl Ttl {
     /// The absolute deadline in ms, validated as Redis's
     /// `getExpireMillisecondsOrReply` does.
     fn deadline(&self, now: u64, name: &'static str) -> Result<Option<u64>, CmdError> {
-        let Ttl::Expire { raw, millis, absolute } = self else {
+        let Ttl::Expire {
+            raw,
+            millis,
+            absolute,
+        } = self
+        else {
             return Ok(None);
         };
         let (n, millis, absolute) = (super::parse_int(raw)?, *millis, *absolute);
@@ -94,7 +103,11 @@ impl Ttl {
             return Err(bad);
         }
         let ms = if millis { n } else { n * 1000 };
-        let at = if absolute { Some(ms) } else { ms.checked_add(now as i64) };
+        let at = if absolute {
+            Some(ms)
+        } else {
+            ms.checked_add(now as i64)
+        };
         match at {
             Some(at) if at > 0 => Ok(Some(at as u64)),
             _ => Err(bad),
@@ -116,12 +129,12 @@ fn parse_options(mut args: Args, family: Family) -> Result<(Cond, bool, Ttl), Cm
     let mut expire_raw: Option<(Bytes, bool, bool)> = None;
     while let Some(opt) = args.next() {
         let has_next = !args.is_empty();
-        let expiry_kind = match &expire_raw {
-            Some((_, millis, absolute)) => Some((*millis, *absolute)),
-            None => None,
-        };
+        let expiry_kind = expire_raw
+            .as_ref()
+            .map(|(_, millis, absolute)| (*millis, *absolute));
         let other_expiry = |millis: bool, absolute: bool| {
-            matches!(ttl, Ttl::Keep | Ttl::Persist) || expiry_kind.is_some_and(|k| k != (millis, absolute))
+            matches!(ttl, Ttl::Keep | Ttl::Persist)
+                || expiry_kind.is_some_and(|k| k != (millis, absolute))
         };
         if family == Family::Set && is(&opt, "NX") && cond != Cond::Xx {
             cond = Cond::Nx;
@@ -129,27 +142,46 @@ fn parse_options(mut args: Args, family: Family) -> Result<(Cond, bool, Ttl), Cm
             cond = Cond::Xx;
         } else if family == Family::Set && is(&opt, "GET") {
             get = true;
-        } else if family == Family::Set && is(&opt, "KEEPTTL") && expiry_kind.is_none() && ttl != Ttl::Persist {
+        } else if family == Family::Set
+            && is(&opt, "KEEPTTL")
+            && expiry_kind.is_none()
+            && ttl != Ttl::Persist
+        {
             ttl = Ttl::Keep;
-        } else if family == Family::GetEx && is(&opt, "PERSIST") && expiry_kind.is_none() && ttl != Ttl::Keep {
+        } else if family == Family::GetEx
+            && is(&opt, "PERSIST")
+            && expiry_kind.is_none()
+            && ttl != Ttl::Keep
+        {
             ttl = Ttl::Persist;
-        } else if let Some((millis, absolute)) = expiry_option(&opt).filter(|&(m, a)| has_next && !other_expiry(m, a)) {
+        } else if let Some((millis, absolute)) =
+            expiry_option(&opt).filter(|&(m, a)| has_next && !other_expiry(m, a))
+        {
             expire_raw = Some((args.bytes()?, millis, absolute));
         } else {
             return Err(CmdError::Syntax);
         }
     }
     if let Some((raw, millis, absolute)) = expire_raw {
-        ttl = Ttl::Expire { raw, millis, absolute };
+        ttl = Ttl::Expire {
+            raw,
+            millis,
+            absolute,
+        };
     }
     Ok((cond, get, ttl))
 }
 
 fn expiry_option(opt: &[u8]) -> Option<(bool, bool)> {
-    [("EX", false, false), ("PX", true, false), ("EXAT", false, true), ("PXAT", true, true)]
-        .into_iter()
-        .find(|(name, _, _)| is(opt, name))
-        .map(|(_, millis, absolute)| (millis, absolute))
+    [
+        ("EX", false, false),
+        ("PX", true, false),
+        ("EXAT", false, true),
+        ("PXAT", true, true),
+    ]
+    .into_iter()
+    .find(|(name, _, _)| is(opt, name))
+    .map(|(_, millis, absolute)| (millis, absolute))
 }
 
 fn key_value(args: &mut Args) -> Result<(Bytes, Bytes), CmdError> {
@@ -164,25 +196,57 @@ fn parse_set(mut a: Args) -> Result<Command, CmdError> {
     let (key, value) = key_value(&mut a)?;
     let (cond, get, ttl) = parse_options(a, Family::Set)?;
     let reply = if get { SetReply::Old } else { SetReply::Ok };
-    Ok(Command::Strings(Cmd::Set(Set { key, value, cond, ttl, reply, name: "set" })))
+    Ok(Command::Strings(Cmd::Set(Set {
+        key,
+        value,
+        cond,
+        ttl,
+        reply,
+        name: "set",
+    })))
 }
 
 fn parse_setnx(mut a: Args) -> Result<Command, CmdError> {
     let (key, value) = key_value(&mut a)?;
-    Ok(Command::Strings(Cmd::Set(Set { key, value, cond: Cond::Nx, ttl: Ttl::Default, reply: SetReply::Int, name: "setnx" })))
+    Ok(Command::Strings(Cmd::Set(Set {
+        key,
+        value,
+        cond: Cond::Nx,
+        ttl: Ttl::Default,
+        reply: SetReply::Int,
+        name: "setnx",
+    })))
 }
 
 fn parse_getset(mut a: Args) -> Result<Command, CmdError> {
     let (key, value) = key_value(&mut a)?;
-    Ok(Command::Strings(Cmd::Set(Set { key, value, cond: Cond::Always, ttl: Ttl::Default, reply: SetReply::Old, name: "getset" })))
+    Ok(Command::Strings(Cmd::Set(Set {
+        key,
+        value,
+        cond: Cond::Always,
+        ttl: Ttl::Default,
+        reply: SetReply::Old,
+        name: "getset",
+    })))
 }
 
 fn parse_setex_generic(mut a: Args, millis: bool, name: &'static str) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let raw = a.bytes()?;
     let value = a.bytes()?;
-    let ttl = Ttl::Expire { raw, millis, absolute: false };
-    Ok(Command::Strings(Cmd::Set(Set { key, value, cond: Cond::Always, ttl, reply: SetReply::Ok, name })))
+    let ttl = Ttl::Expire {
+        raw,
+        millis,
+        absolute: false,
+    };
+    Ok(Command::Strings(Cmd::Set(Set {
+        key,
+        value,
+        cond: Cond::Always,
+        ttl,
+        reply: SetReply::Ok,
+        name,
+    })))
 }
 
 fn parse_setex(a: Args) -> Result<Command, CmdError> {
@@ -208,7 +272,10 @@ fn parse_mset_generic(a: Args, nx: bool) -> Result<Command, CmdError> {
     if rest.len() % 2 != 0 {
         return Err(CmdError::WrongArity(if nx { "msetnx" } else { "mset" }));
     }
-    let pairs = rest.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect();
+    let pairs = rest
+        .chunks(2)
+        .map(|kv| (kv[0].clone(), kv[1].clone()))
+        .collect();
     Ok(Command::Strings(Cmd::MSet(pairs, nx)))
 }
 
@@ -268,7 +335,9 @@ pub const ROWS: &[Row] = &[
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     match cmd {
         Cmd::Get(key) => {
-            let v = ctx.ks().read(&key, ctx.now, |e| str_of(e).map(|v| v.cloned()))?;
+            let v = ctx
+                .ks()
+                .read(&key, ctx.now, |e| str_of(e).map(|v| v.cloned()))?;
             Ok(bulk_or_null(v))
         }
         Cmd::Set(set) => set_generic(ctx, set),
@@ -290,11 +359,15 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         }
         Cmd::Append(key, value) => append(ctx, key, value),
         Cmd::Strlen(key) => {
-            let len = ctx.ks().read(&key, ctx.now, |e| str_of(e).map(|v| v.map_or(0, |v| v.len())))?;
+            let len = ctx.ks().read(&key, ctx.now, |e| {
+                str_of(e).map(|v| v.map_or(0, |v| v.len()))
+            })?;
             Ok(Frame::Integer(len as i64))
         }
         Cmd::GetRange(key, start, end) => {
-            let v = ctx.ks().read(&key, ctx.now, |e| str_of(e).map(|v| v.map(|v| range_of(v, start, end))))?;
+            let v = ctx.ks().read(&key, ctx.now, |e| {
+                str_of(e).map(|v| v.map(|v| range_of(v, start, end)))
+            })?;
             Ok(Frame::Bulk(v.unwrap_or_default()))
         }
         Cmd::SetRange(key, offset, value) => setrange(ctx, key, offset, value),
@@ -324,7 +397,10 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
             Ttl::Keep => cur.and_then(|e| e.expires_at),
             _ => deadline,
         };
-        let entry = Entry { value: Value::Str(value.clone()), expires_at };
+        let entry = Entry {
+            value: Value::Str(value.clone()),
+            expires_at,
+        };
         (Op::Put(entry), Ok(SetOutcome { done: true, old }))
     })?;
     Ok(match set.reply {
@@ -353,7 +429,13 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
             (_, Some(at)) => Some(at),
             (_, None) => return (Op::Keep, Ok(Some(v))),
         };
-        (Op::Put(Entry { value: Value::Str(v.clone()), expires_at }), Ok(Some(v)))
+        (
+            Op::Put(Entry {
+                value: Value::Str(v.clone()),
+                expires_at,
+            }),
+            Ok(Some(v)),
+        )
     })?;
     Ok(bulk_or_null(v))
 }
@@ -361,7 +443,11 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
 fn mset<S: Store>(ctx: &mut Ctx<'_, S>, pairs: Vec<(Bytes, Bytes)>, nx: bool) -> Frame {
     let ks = ctx.ks();
     let guard = ks.lock_keys(pairs.iter().map(|(k, _)| &k[..]));
-    if nx && pairs.iter().any(|(k, _)| ks.read_locked(&guard, k, ctx.now, |e| e.is_some())) {
+    if nx
+        && pairs
+            .iter()
+            .any(|(k, _)| ks.read_locked(&guard, k, ctx.now, |e| e.is_some()))
+    {
         return Frame::Integer(0);
     }
     for (k, v) in &pairs {
@@ -398,12 +484,23 @@ fn append<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, value: Bytes) -> Result<Fr
         joined.extend_from_slice(&value);
         let expires_at = cur.and_then(|e| e.expires_at);
         let n = joined.len() as i64;
-        (Op::Put(Entry { value: Value::Str(joined.into()), expires_at }), Ok(n))
+        (
+            Op::Put(Entry {
+                value: Value::Str(joined.into()),
+                expires_at,
+            }),
+            Ok(n),
+        )
     })?;
     Ok(Frame::Integer(len))
 }
 
-fn setrange<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, offset: i64, value: Bytes) -> Result<Frame, CmdError> {
+fn setrange<S: Store>(
+    ctx: &mut Ctx<'_, S>,
+    key: Bytes,
+    offset: i64,
+    value: Bytes,
+) -> Result<Frame, CmdError> {
     let offset = u64::try_from(offset).map_err(|_| CmdError::OffsetOutOfRange)?;
     let len_ok = check_len(ctx, offset, value.len() as u64);
     let len = ctx.ks().update(&key, ctx.now, |cur| {
@@ -426,7 +523,13 @@ fn setrange<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, offset: i64, value: Byte
         buf[offset..offset + value.len()].copy_from_slice(&value);
         let n = buf.len() as i64;
         let expires_at = cur.and_then(|e| e.expires_at);
-        (Op::Put(Entry { value: Value::Str(buf.into()), expires_at }), Ok(n))
+        (
+            Op::Put(Entry {
+                value: Value::Str(buf.into()),
+                expires_at,
+            }),
+            Ok(n),
+        )
     })?;
     Ok(Frame::Integer(len))
 }
@@ -492,10 +595,22 @@ mod tests {
         }
         assert_eq!(t.run(&["SET", "k", "v", "EX", "10", "EX", "20"]), ok());
         assert_eq!(t.run(&["TTL", "k"]), int(20));
-        assert_eq!(t.run(&["SET", "k", "v", "EX", "abc"]), err("ERR value is not an integer or out of range"));
-        assert_eq!(t.run(&["SET", "k", "v", "EX", "0"]), err("ERR invalid expire time in 'set' command"));
-        assert_eq!(t.run(&["SET", "k", "v", "PX", "9223372036854775807"]), err("ERR invalid expire time in 'set' command"));
-        assert_eq!(t.run(&["SETEX", "k", "-1", "v"]), err("ERR invalid expire time in 'setex' command"));
+        assert_eq!(
+            t.run(&["SET", "k", "v", "EX", "abc"]),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            t.run(&["SET", "k", "v", "EX", "0"]),
+            err("ERR invalid expire time in 'set' command")
+        );
+        assert_eq!(
+            t.run(&["SET", "k", "v", "PX", "9223372036854775807"]),
+            err("ERR invalid expire time in 'set' command")
+        );
+        assert_eq!(
+            t.run(&["SETEX", "k", "-1", "v"]),
+            err("ERR invalid expire time in 'setex' command")
+        );
     }
 
     #[test]
@@ -537,23 +652,42 @@ mod tests {
         assert_eq!(t.run(&["TTL", "k"]), int(50));
         assert_eq!(t.run(&["GETEX", "k", "PERSIST"]), bulk("v"));
         assert_eq!(t.run(&["TTL", "k"]), int(-1));
-        assert_eq!(t.run(&["GETEX", "k", "EX", "0"]), err("ERR invalid expire time in 'getex' command"));
+        assert_eq!(
+            t.run(&["GETEX", "k", "EX", "0"]),
+            err("ERR invalid expire time in 'getex' command")
+        );
         assert_eq!(t.run(&["GETEX", "nokey", "EX", "0"]), Frame::Null);
-        assert_eq!(t.run(&["GETEX", "nokey", "EX", "abc"]), Frame::Null, "Redis parses the TTL after the lookup");
+        assert_eq!(
+            t.run(&["GETEX", "nokey", "EX", "abc"]),
+            Frame::Null,
+            "Redis parses the TTL after the lookup"
+        );
         assert_eq!(t.run(&["GETEX", "k", "PXAT", "1"]), bulk("v"));
         assert_eq!(t.run(&["EXISTS", "k"]), int(0));
-        assert_eq!(t.run(&["GETEX", "k", "PERSIST", "EX", "1"]), err("ERR syntax error"));
+        assert_eq!(
+            t.run(&["GETEX", "k", "PERSIST", "EX", "1"]),
+            err("ERR syntax error")
+        );
     }
 
     #[test]
     fn mset_msetnx_mget() {
         let mut t = TestDb::new();
         assert_eq!(t.run(&["MSET", "a", "1", "b", "2", "a", "3"]), ok());
-        assert_eq!(t.run(&["MGET", "a", "b", "c"]), arr(vec![bulk("3"), bulk("2"), Frame::Null]));
+        assert_eq!(
+            t.run(&["MGET", "a", "b", "c"]),
+            arr(vec![bulk("3"), bulk("2"), Frame::Null])
+        );
         assert_eq!(t.run(&["MSETNX", "c", "1", "a", "1"]), int(0));
         assert_eq!(t.run(&["MSETNX", "c", "1", "d", "1"]), int(1));
-        assert_eq!(t.run(&["MSET", "a"]), err("ERR wrong number of arguments for 'mset' command"));
-        assert_eq!(t.run(&["MSET", "a", "1", "b"]), err("ERR wrong number of arguments for 'mset' command"));
+        assert_eq!(
+            t.run(&["MSET", "a"]),
+            err("ERR wrong number of arguments for 'mset' command")
+        );
+        assert_eq!(
+            t.run(&["MSET", "a", "1", "b"]),
+            err("ERR wrong number of arguments for 'mset' command")
+        );
     }
 
     #[test]
@@ -566,12 +700,25 @@ mod tests {
         assert_eq!(t.run(&["GETRANGE", "k", "0", "-1"]), bulk("v1xyz"));
         assert_eq!(t.run(&["GETRANGE", "k", "-3", "-1"]), bulk("xyz"));
         assert_eq!(t.run(&["GETRANGE", "k", "5", "2"]), bulk(""));
-        assert_eq!(t.run(&["GETRANGE", "k", "0", "-100"]), bulk("v"), "Redis clamps a far negative end to 0");
+        assert_eq!(
+            t.run(&["GETRANGE", "k", "0", "-100"]),
+            bulk("v"),
+            "Redis clamps a far negative end to 0"
+        );
         assert_eq!(t.run(&["GETRANGE", "nokey", "0", "-1"]), bulk(""));
         assert_eq!(t.run(&["SETRANGE", "k", "10", "zz"]), int(12));
-        assert_eq!(t.run(&["GET", "k"]), Frame::Bulk(bytes::Bytes::from_static(b"v1xyz\0\0\0\0\0zz")));
-        assert_eq!(t.run(&["SETRANGE", "k", "-1", "x"]), err("ERR offset is out of range"));
-        assert_eq!(t.run(&["SETRANGE", "k", "536870912", "x"]), err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"));
+        assert_eq!(
+            t.run(&["GET", "k"]),
+            Frame::Bulk(bytes::Bytes::from_static(b"v1xyz\0\0\0\0\0zz"))
+        );
+        assert_eq!(
+            t.run(&["SETRANGE", "k", "-1", "x"]),
+            err("ERR offset is out of range")
+        );
+        assert_eq!(
+            t.run(&["SETRANGE", "k", "536870912", "x"]),
+            err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+        );
         assert_eq!(t.run(&["SETRANGE", "nokey", "0", ""]), int(0));
         assert_eq!(t.run(&["EXISTS", "nokey"]), int(0));
     }

@@ -50,7 +50,11 @@ impl M {
             M::Null => Frame::Null,
             M::A(v) => Frame::Array(v.iter().map(M::to_frame).collect()),
             M::Set(v) => Frame::Set(v.iter().map(M::to_frame).collect()),
-            M::Map(v) => Frame::Map(v.iter().map(|(k, v)| (k.to_frame(), v.to_frame())).collect()),
+            M::Map(v) => Frame::Map(
+                v.iter()
+                    .map(|(k, v)| (k.to_frame(), v.to_frame()))
+                    .collect(),
+            ),
         }
     }
 }
@@ -120,7 +124,11 @@ enum Node {
     Leaf(Spec),
     /// A container, its subcommands, and its own implementation for when
     /// it is called alone (only COMMAND has one).
-    Container(&'static CommandMeta, HashMap<&'static [u8], Spec>, Option<Spec>),
+    Container(
+        &'static CommandMeta,
+        HashMap<&'static [u8], Spec>,
+        Option<Spec>,
+    ),
 }
 
 /// Longest command name looked up; longer names are unknown.
@@ -135,7 +143,11 @@ pub struct CommandTable {
     names: Vec<&'static str>,
 }
 
-fn spec(meta: &'static CommandMeta, rows: &HashMap<&'static str, ParseFn>, names: &mut Vec<&'static str>) -> Option<Spec> {
+fn spec(
+    meta: &'static CommandMeta,
+    rows: &HashMap<&'static str, ParseFn>,
+    names: &mut Vec<&'static str>,
+) -> Option<Spec> {
     let parse = *rows.get(meta.name)?;
     names.push(meta.name);
     Some(Spec {
@@ -149,7 +161,11 @@ fn spec(meta: &'static CommandMeta, rows: &HashMap<&'static str, ParseFn>, names
 impl CommandTable {
     /// Join `meta` with the implementation `rows`, then apply `renames`
     /// (`(old, new)`; an empty `new` disables the command).
-    pub fn new(meta: &'static [CommandMeta], rows: &[Row], renames: &[(String, String)]) -> CommandTable {
+    pub fn new(
+        meta: &'static [CommandMeta],
+        rows: &[Row],
+        renames: &[(String, String)],
+    ) -> CommandTable {
         let rows: HashMap<&'static str, ParseFn> = rows.iter().copied().collect();
         let mut by_name: HashMap<Box<[u8]>, Node> = HashMap::new();
         let mut names = vec!["NULL"];
@@ -206,7 +222,10 @@ impl CommandTable {
             Node::Leaf(spec) => spec,
             Node::Container(meta, subs, own) => {
                 if argv.len() == 1 {
-                    return own.as_ref().filter(|s| s.meta.arity_ok(1)).ok_or(CmdError::WrongArity(meta.name));
+                    return own
+                        .as_ref()
+                        .filter(|s| s.meta.arity_ok(1))
+                        .ok_or(CmdError::WrongArity(meta.name));
                 }
                 let sub = &argv[1];
                 let found = (sub.len() <= MAX_NAME)
@@ -242,10 +261,9 @@ impl CommandTable {
 }
 
 /// Parse `argv` (name first) with `spec`.
-pub fn parse(spec: &Spec, mut argv: Vec<Bytes>) -> Result<Command, CmdError> {
+pub fn parse(spec: &Spec, argv: Vec<Bytes>) -> Result<Command, CmdError> {
     let skip = if spec.meta.name.contains('|') { 2 } else { 1 };
-    argv.drain(..skip);
-    (spec.parse)(Args::new(argv))
+    (spec.parse)(Args::after_name(argv, skip))
 }
 
 #[cfg(test)]
@@ -254,7 +272,9 @@ mod tests {
     use super::*;
 
     fn argv(v: &[&str]) -> Vec<Bytes> {
-        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+        v.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -263,8 +283,15 @@ mod tests {
         // COMMAND alone is the one container with its own implementation.
         let mut implemented = 1;
         for m in COMMANDS {
-            for leaf in std::iter::once(m).filter(|m| m.subcommands.is_empty()).chain(m.subcommands) {
-                assert!(ROWS.iter().any(|(n, _)| *n == leaf.name), "{} has metadata but no implementation", leaf.name);
+            for leaf in std::iter::once(m)
+                .filter(|m| m.subcommands.is_empty())
+                .chain(m.subcommands)
+            {
+                assert!(
+                    ROWS.iter().any(|(n, _)| *n == leaf.name),
+                    "{} has metadata but no implementation",
+                    leaf.name
+                );
                 implemented += 1;
             }
         }
@@ -275,17 +302,42 @@ mod tests {
     #[test]
     fn lookup_checks_existence_then_arity_like_redis() {
         let t = CommandTable::new(COMMANDS, &ROWS, &[]);
-        assert!(matches!(t.lookup(&argv(&["nope", "a"])), Err(CmdError::UnknownCommand(..))));
-        assert_eq!(t.lookup(&argv(&["GET"])).unwrap_err(), CmdError::WrongArity("get"));
-        assert_eq!(t.lookup(&argv(&["client"])).unwrap_err(), CmdError::WrongArity("client"));
-        assert!(matches!(t.lookup(&argv(&["client", "nope"])), Err(CmdError::UnknownSubcommand(..))));
-        assert_eq!(t.lookup(&argv(&["CLIENT", "id", "x"])).unwrap_err(), CmdError::WrongArity("client|id"));
-        assert_eq!(t.lookup(&argv(&["Client", "ID"])).unwrap().meta.name, "client|id");
+        assert!(matches!(
+            t.lookup(&argv(&["nope", "a"])),
+            Err(CmdError::UnknownCommand(..))
+        ));
+        assert_eq!(
+            t.lookup(&argv(&["GET"])).unwrap_err(),
+            CmdError::WrongArity("get")
+        );
+        assert_eq!(
+            t.lookup(&argv(&["client"])).unwrap_err(),
+            CmdError::WrongArity("client")
+        );
+        assert!(matches!(
+            t.lookup(&argv(&["client", "nope"])),
+            Err(CmdError::UnknownSubcommand(..))
+        ));
+        assert_eq!(
+            t.lookup(&argv(&["CLIENT", "id", "x"])).unwrap_err(),
+            CmdError::WrongArity("client|id")
+        );
+        assert_eq!(
+            t.lookup(&argv(&["Client", "ID"])).unwrap().meta.name,
+            "client|id"
+        );
     }
 
     #[test]
     fn renamed_commands_answer_only_to_their_new_name() {
-        let t = CommandTable::new(COMMANDS, &ROWS, &[("flushall".into(), "wipe".into()), ("keys".into(), String::new())]);
+        let t = CommandTable::new(
+            COMMANDS,
+            &ROWS,
+            &[
+                ("flushall".into(), "wipe".into()),
+                ("keys".into(), String::new()),
+            ],
+        );
         assert!(t.lookup(&argv(&["flushall"])).is_err());
         assert!(t.lookup(&argv(&["keys", "*"])).is_err());
         assert_eq!(t.lookup(&argv(&["WIPE"])).unwrap().meta.name, "flushall");

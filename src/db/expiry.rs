@@ -130,7 +130,8 @@ pub fn run_cycle<S: Store>(db: &Db<S>, state: &mut CycleState, cfg: ExpiryConfig
                 return stats;
             }
             let sampled = keys.len();
-            let repeat = (sampled == 0 && next != 0) || (sampled > 0 && reclaimed * 100 / sampled > cfg.acceptable_stale());
+            let repeat = (sampled == 0 && next != 0)
+                || (sampled > 0 && reclaimed * 100 / sampled > cfg.acceptable_stale());
             if !repeat {
                 break;
             }

@@ -93,7 +93,9 @@ impl<S: Store> Keyspace<S> {
     /// meanwhile), so it must only compute its result.
     pub fn read<R>(&self, key: &[u8], now: u64, mut f: impl FnMut(Option<&Entry>) -> R) -> R {
         let mut expired = false;
-        let r = self.locks.read_one(key, || self.read_unlocked(key, now, &mut expired, &mut f));
+        let r = self
+            .locks
+            .read_one(key, || self.read_unlocked(key, now, &mut expired, &mut f));
         if expired {
             self.update(key, now, |_| (Op::Keep, ()));
         }
@@ -102,7 +104,13 @@ impl<S: Store> Keyspace<S> {
 
     /// As [`read`](Self::read), for callers that hold the key's stripe
     /// (multi-key commands); an expired entry is deleted at once.
-    pub fn read_locked<R>(&self, _held: &ExclusiveGuard<'_>, key: &[u8], now: u64, mut f: impl FnMut(Option<&Entry>) -> R) -> R {
+    pub fn read_locked<R>(
+        &self,
+        _held: &ExclusiveGuard<'_>,
+        key: &[u8],
+        now: u64,
+        mut f: impl FnMut(Option<&Entry>) -> R,
+    ) -> R {
         let mut expired = false;
         let r = self.read_unlocked(key, now, &mut expired, &mut f);
         if expired {
@@ -111,7 +119,13 @@ impl<S: Store> Keyspace<S> {
         r
     }
 
-    fn read_unlocked<R>(&self, key: &[u8], now: u64, expired: &mut bool, f: &mut impl FnMut(Option<&Entry>) -> R) -> R {
+    fn read_unlocked<R>(
+        &self,
+        key: &[u8],
+        now: u64,
+        expired: &mut bool,
+        f: &mut impl FnMut(Option<&Entry>) -> R,
+    ) -> R {
         self.map.read(key, |e| {
             *expired = e.is_some_and(|e| e.is_expired(now));
             f(e.filter(|_| !*expired))
@@ -120,7 +134,12 @@ impl<S: Store> Keyspace<S> {
 
     /// Read several keys as one snapshot: no multi-key command is seen half
     /// done. `f` maps each key's live entry (in order) and may run again.
-    pub fn read_many<T>(&self, keys: &[Bytes], now: u64, mut f: impl FnMut(Option<&Entry>) -> T) -> Vec<T> {
+    pub fn read_many<T>(
+        &self,
+        keys: &[Bytes],
+        now: u64,
+        mut f: impl FnMut(Option<&Entry>) -> T,
+    ) -> Vec<T> {
         let stripes = self.locks.stripes_of(keys.iter().map(|k| &k[..]));
         let mut expired = Vec::new();
         let out = self.locks.read_many(&stripes, || {
@@ -151,15 +170,27 @@ impl<S: Store> Keyspace<S> {
     /// when absent or expired) and may run more than once. Returning
     /// `Op::Keep` for an expired entry deletes it.
     pub fn update<R>(&self, key: &[u8], now: u64, f: impl FnMut(Option<&Entry>) -> (Op, R)) -> R {
-        self.locks.write_one(key, || self.update_unlocked(key, now, f))
+        self.locks
+            .write_one(key, || self.update_unlocked(key, now, f))
     }
 
     /// As [`update`](Self::update), for callers holding the key's stripe.
-    pub fn update_locked<R>(&self, _held: &ExclusiveGuard<'_>, key: &[u8], now: u64, f: impl FnMut(Option<&Entry>) -> (Op, R)) -> R {
+    pub fn update_locked<R>(
+        &self,
+        _held: &ExclusiveGuard<'_>,
+        key: &[u8],
+        now: u64,
+        f: impl FnMut(Option<&Entry>) -> (Op, R),
+    ) -> R {
         self.update_unlocked(key, now, f)
     }
 
-    fn update_unlocked<R>(&self, key: &[u8], now: u64, mut f: impl FnMut(Option<&Entry>) -> (Op, R)) -> R {
+    fn update_unlocked<R>(
+        &self,
+        key: &[u8],
+        now: u64,
+        mut f: impl FnMut(Option<&Entry>) -> (Op, R),
+    ) -> R {
         let (mut had, mut has, mut reaped) = (false, false, false);
         let r = self.map.compute(key, |cur| {
             let expired = cur.is_some_and(|e| e.is_expired(now));
@@ -186,7 +217,13 @@ impl<S: Store> Keyspace<S> {
 
     /// Store `entry` under `key` (caller holds the stripe), returning the
     /// live entry it replaced.
-    pub fn insert_locked(&self, _held: &ExclusiveGuard<'_>, key: Bytes, entry: Entry, now: u64) -> Option<Entry> {
+    pub fn insert_locked(
+        &self,
+        _held: &ExclusiveGuard<'_>,
+        key: Bytes,
+        entry: Entry,
+        now: u64,
+    ) -> Option<Entry> {
         let has = entry.expires_at.is_some();
         let old = self.map.insert(key.clone(), entry);
         self.reindex(&key, has_ttl(old.as_ref()), has);
@@ -195,7 +232,8 @@ impl<S: Store> Keyspace<S> {
 
     fn reindex(&self, key: &[u8], had: bool, has: bool) {
         if has && !had {
-            self.volatile.insert(Bytes::copy_from_slice(key), index_marker());
+            self.volatile
+                .insert(Bytes::copy_from_slice(key), index_marker());
         } else if had && !has {
             self.unindex(key);
         }
@@ -205,13 +243,20 @@ impl<S: Store> Keyspace<S> {
     /// removal) still gives it a TTL.
     fn unindex(&self, key: &[u8]) {
         if self.volatile.remove(key).is_some() && self.map.read(key, has_ttl) {
-            self.volatile.insert(Bytes::copy_from_slice(key), index_marker());
+            self.volatile
+                .insert(Bytes::copy_from_slice(key), index_marker());
         }
     }
 
     /// Visit live entries from `cursor` (see `Store::scan`), deleting the
     /// expired ones met on the way. Returns the next cursor.
-    pub fn scan(&self, cursor: u64, count: usize, now: u64, mut f: impl FnMut(&Bytes, &Entry)) -> u64 {
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        now: u64,
+        mut f: impl FnMut(&Bytes, &Entry),
+    ) -> u64 {
         let mut expired = Vec::new();
         let next = self.map.scan(cursor, count, |k, e| {
             if e.is_expired(now) {
@@ -235,7 +280,9 @@ impl<S: Store> Keyspace<S> {
                 return Some(k);
             }
             self.update(&k, now, |_| (Op::Keep, ()));
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
         }
         None
     }
@@ -243,7 +290,9 @@ impl<S: Store> Keyspace<S> {
     /// Collect up to about `count` keys of the volatile index from `cursor`.
     pub fn sample_volatile(&self, cursor: u64, count: usize) -> (Vec<Bytes>, u64) {
         let mut keys = Vec::with_capacity(count);
-        let next = self.volatile.scan(cursor, count, |k, _| keys.push(k.clone()));
+        let next = self
+            .volatile
+            .scan(cursor, count, |k, _| keys.push(k.clone()));
         (keys, next)
     }
 

@@ -108,7 +108,10 @@ impl KeyLocks {
     /// locks.
     pub fn read_many<R>(&self, stripes: &[usize], mut f: impl FnMut() -> R) -> R {
         for _ in 0..OPTIMISTIC_TRIES {
-            let before: Vec<u64> = stripes.iter().map(|&i| self.stripes[i].seq.load(Ordering::Acquire)).collect();
+            let before: Vec<u64> = stripes
+                .iter()
+                .map(|&i| self.stripes[i].seq.load(Ordering::Acquire))
+                .collect();
             if before.iter().any(|s| s & 1 == 1) {
                 std::thread::yield_now();
                 continue;
@@ -123,7 +126,10 @@ impl KeyLocks {
                 return r;
             }
         }
-        let _guards: Vec<RwLockReadGuard<'_, ()>> = stripes.iter().map(|&i| self.stripes[i].lock.read()).collect();
+        let _guards: Vec<RwLockReadGuard<'_, ()>> = stripes
+            .iter()
+            .map(|&i| self.stripes[i].lock.read())
+            .collect();
         f()
     }
 
@@ -137,7 +143,9 @@ impl KeyLocks {
 
     /// Lock `stripes` (sorted, unique) exclusively.
     pub fn lock(&self, stripes: &[usize]) -> ExclusiveGuard<'_> {
-        let mut guard = ExclusiveGuard { held: Vec::with_capacity(stripes.len()) };
+        let mut guard = ExclusiveGuard {
+            held: Vec::with_capacity(stripes.len()),
+        };
         self.lock_into(stripes, &mut guard);
         guard
     }
@@ -153,7 +161,11 @@ impl KeyLocks {
             all.dedup();
             return a.0.lock(&all);
         }
-        let (first, second) = if (a.0 as *const KeyLocks) < (b.0 as *const KeyLocks) { (a, b) } else { (b, a) };
+        let (first, second) = if (a.0 as *const KeyLocks) < (b.0 as *const KeyLocks) {
+            (a, b)
+        } else {
+            (b, a)
+        };
         let mut guard = ExclusiveGuard {
             held: Vec::with_capacity(first.1.len() + second.1.len()),
         };
@@ -189,7 +201,8 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let stripes = locks.stripes_of([&b"a"[..], b"b"]);
         let writer = {
-            let (locks, cells, stop, stripes) = (locks.clone(), cells.clone(), stop.clone(), stripes.clone());
+            let (locks, cells, stop, stripes) =
+                (locks.clone(), cells.clone(), stop.clone(), stripes.clone());
             std::thread::spawn(move || {
                 for i in 1..=20_000u64 {
                     let _g = locks.lock(&stripes);
@@ -202,7 +215,12 @@ mod tests {
         };
         let mut reads = 0;
         while !stop.load(Ordering::Acquire) || reads == 0 {
-            let (a, b) = locks.read_many(&stripes, || (cells[0].load(Ordering::Relaxed), cells[1].load(Ordering::Relaxed)));
+            let (a, b) = locks.read_many(&stripes, || {
+                (
+                    cells[0].load(Ordering::Relaxed),
+                    cells[1].load(Ordering::Relaxed),
+                )
+            });
             assert_eq!(a, b, "torn multi-key read");
             reads += 1;
         }

@@ -111,7 +111,9 @@ impl<S: Store> Db<S> {
         let mut old = None;
         self.shared.table.rcu(|t| {
             let mut t = Table::clone(t);
-            old = t.get_mut(index).map(|slot| std::mem::replace(slot, Arc::new(Keyspace::default())));
+            old = t
+                .get_mut(index)
+                .map(|slot| std::mem::replace(slot, Arc::new(Keyspace::default())));
             t
         });
         old
@@ -155,7 +157,9 @@ impl<S: Store> DbGuard<S> {
     /// which tests use to run expiry cycles by hand).
     pub fn new(databases: usize, clock: Clock, expiry: ExpiryConfig) -> Self {
         let db = Db::new(databases, clock, expiry);
-        let sweeper = (expiry.hz > 0).then(|| expiry::Sweeper::start(db.clone())).flatten();
+        let sweeper = (expiry.hz > 0)
+            .then(|| expiry::Sweeper::start(db.clone()))
+            .flatten();
         DbGuard { db, sweeper }
     }
 

@@ -134,14 +134,22 @@ impl Decoder {
             }
             let frame = buf.split_to(self.pos).freeze();
             self.pos = 0;
-            let args = self.args.drain(..).map(|(s, e)| frame.slice(s..e)).collect();
+            let args = self
+                .args
+                .drain(..)
+                .map(|(s, e)| frame.slice(s..e))
+                .collect();
             return Ok(Some(args));
         }
     }
 
     /// Find the `\r` that ends the header line starting at `self.pos`.
     /// `Ok(None)` means wait for more bytes; past 64 KiB that is an error.
-    fn header_end(&mut self, buf: &[u8], too_big: ProtocolError) -> Result<Option<usize>, ProtocolError> {
+    fn header_end(
+        &mut self,
+        buf: &[u8],
+        too_big: ProtocolError,
+    ) -> Result<Option<usize>, ProtocolError> {
         let from = self.pos + self.scanned;
         let found = buf[from..].iter().position(|&b| b == b'\r' || b == 0);
         match found.map(|i| from + i) {
@@ -166,7 +174,11 @@ impl Decoder {
         }
     }
 
-    fn too_big_or_wait(&self, buf: &[u8], too_big: ProtocolError) -> Result<Option<usize>, ProtocolError> {
+    fn too_big_or_wait(
+        &self,
+        buf: &[u8],
+        too_big: ProtocolError,
+    ) -> Result<Option<usize>, ProtocolError> {
         if buf.len() - self.pos > MAX_INLINE_LEN {
             Err(too_big)
         } else {
@@ -176,7 +188,11 @@ impl Decoder {
 
     /// Parse `*<count>\r\n`; `Some(0)` means a count <= 0, consumed and
     /// ignored.
-    fn multibulk_header(&mut self, buf: &mut BytesMut, limits: DecodeLimits) -> Result<Option<u64>, ProtocolError> {
+    fn multibulk_header(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: DecodeLimits,
+    ) -> Result<Option<u64>, ProtocolError> {
         let Some(cr) = self.header_end(buf, ProtocolError::TooBigMultibulkCount)? else {
             return Ok(None);
         };
@@ -196,7 +212,11 @@ impl Decoder {
     }
 
     /// Parse `$<len>\r\n` at `self.pos`.
-    fn bulk_header(&mut self, buf: &[u8], limits: DecodeLimits) -> Result<Option<usize>, ProtocolError> {
+    fn bulk_header(
+        &mut self,
+        buf: &[u8],
+        limits: DecodeLimits,
+    ) -> Result<Option<usize>, ProtocolError> {
         let Some(cr) = self.header_end(buf, ProtocolError::TooBigBulkCount)? else {
             return Ok(None);
         };
@@ -231,7 +251,11 @@ impl Decoder {
             }
         };
         self.scanned = 0;
-        let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+        let line_end = if nl > 0 && buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
         let args = split_inline(&buf[..line_end]).ok_or(ProtocolError::UnbalancedQuotes)?;
         let _ = buf.split_to(nl + 1);
         Ok(Some(args))
@@ -256,7 +280,9 @@ mod tests {
     }
 
     fn args(v: &[&str]) -> Vec<Bytes> {
-        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+        v.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -264,7 +290,14 @@ mod tests {
         let (reqs, res, left) = decode_all(b"*2\r\n$4\r\nECHO\r\n$3\r\nhey\r\nPING\r\nSET a  b\n");
         assert_eq!(res, Ok(()));
         assert_eq!(left, 0);
-        assert_eq!(reqs, vec![args(&["ECHO", "hey"]), args(&["PING"]), args(&["SET", "a", "b"])]);
+        assert_eq!(
+            reqs,
+            vec![
+                args(&["ECHO", "hey"]),
+                args(&["PING"]),
+                args(&["SET", "a", "b"])
+            ]
+        );
     }
 
     #[test]
@@ -302,15 +335,27 @@ mod tests {
     #[test]
     fn protocol_errors_carry_redis_texts() {
         let cases: &[(&[u8], &str)] = &[
-            (b"*2147483648\r\n", "ERR Protocol error: invalid multibulk length"),
+            (
+                b"*2147483648\r\n",
+                "ERR Protocol error: invalid multibulk length",
+            ),
             (b"*+1\r\n", "ERR Protocol error: invalid multibulk length"),
             (b"*01\r\n", "ERR Protocol error: invalid multibulk length"),
             (b"*\r\n", "ERR Protocol error: invalid multibulk length"),
             (b"*1\r\n$-1\r\n", "ERR Protocol error: invalid bulk length"),
-            (b"*1\r\n$536870913\r\n", "ERR Protocol error: invalid bulk length"),
-            (b"*1\r\nPING\r\n", "ERR Protocol error: expected '$', got 'P'"),
+            (
+                b"*1\r\n$536870913\r\n",
+                "ERR Protocol error: invalid bulk length",
+            ),
+            (
+                b"*1\r\nPING\r\n",
+                "ERR Protocol error: expected '$', got 'P'",
+            ),
             (b"*1\r\n\n\r\n", "ERR Protocol error: expected '$', got ' '"),
-            (b"ECHO \"abc\r\n", "ERR Protocol error: unbalanced quotes in request"),
+            (
+                b"ECHO \"abc\r\n",
+                "ERR Protocol error: unbalanced quotes in request",
+            ),
         ];
         for (input, text) in cases {
             let (_, res, _) = decode_all(input);
@@ -321,7 +366,12 @@ mod tests {
 
     #[test]
     fn declared_lengths_wait_for_data_without_error() {
-        for input in [&b"*2147483647\r\n"[..], b"*1\r\n$536870912\r\n", b"*1\n$4\nPING\n", b"\0PING\r\n"] {
+        for input in [
+            &b"*2147483647\r\n"[..],
+            b"*1\r\n$536870912\r\n",
+            b"*1\n$4\nPING\n",
+            b"\0PING\r\n",
+        ] {
             let (reqs, res, left) = decode_all(input);
             assert!(reqs.is_empty());
             assert_eq!(res, Ok(()));
@@ -350,10 +400,16 @@ mod tests {
         };
         let mut d = Decoder::new();
         let mut buf = BytesMut::from(&b"*11\r\n"[..]);
-        assert_eq!(d.decode(&mut buf, limits), Err(ProtocolError::UnauthenticatedMultibulkLength));
+        assert_eq!(
+            d.decode(&mut buf, limits),
+            Err(ProtocolError::UnauthenticatedMultibulkLength)
+        );
         let mut d = Decoder::new();
         let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$16385\r\n"[..]);
-        assert_eq!(d.decode(&mut buf, limits), Err(ProtocolError::UnauthenticatedBulkLength));
+        assert_eq!(
+            d.decode(&mut buf, limits),
+            Err(ProtocolError::UnauthenticatedBulkLength)
+        );
     }
 
     #[test]
@@ -361,7 +417,10 @@ mod tests {
         let mut d = Decoder::new();
         let mut buf = BytesMut::from(&b"*1\r\n$5\r\nhello\r\n"[..]);
         let base = buf.as_ptr() as usize;
-        let req = d.decode(&mut buf, DecodeLimits::default()).unwrap().unwrap();
+        let req = d
+            .decode(&mut buf, DecodeLimits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(req[0].as_ptr() as usize, base + 8);
     }
 }

@@ -140,7 +140,10 @@ mod tests {
 
     #[test]
     fn nested_arrays_encode_recursively() {
-        let f = Frame::Array(vec![Frame::Array(vec![Frame::Integer(-3)]), Frame::simple("OK")]);
+        let f = Frame::Array(vec![
+            Frame::Array(vec![Frame::Integer(-3)]),
+            Frame::simple("OK"),
+        ]);
         assert_eq!(enc(&f, Protocol::Resp2), b"*2\r\n*1\r\n:-3\r\n+OK\r\n");
     }
 }

@@ -120,14 +120,20 @@ mod tests {
 
     #[test]
     fn blanks_separate_arguments() {
-        assert_eq!(split(b"  set  a\tb "), Some(vec![b"set".to_vec(), b"a".to_vec(), b"b".to_vec()]));
+        assert_eq!(
+            split(b"  set  a\tb "),
+            Some(vec![b"set".to_vec(), b"a".to_vec(), b"b".to_vec()])
+        );
         assert_eq!(split(b""), Some(vec![]));
         assert_eq!(split(b" \t "), Some(vec![]));
     }
 
     #[test]
     fn double_quotes_unescape() {
-        assert_eq!(split(br#"echo "\x41\n""#), Some(vec![b"echo".to_vec(), b"A\n".to_vec()]));
+        assert_eq!(
+            split(br#"echo "\x41\n""#),
+            Some(vec![b"echo".to_vec(), b"A\n".to_vec()])
+        );
         assert_eq!(split(br#""a\r\x4g""#), Some(vec![b"a\rx4g".to_vec()]));
         assert_eq!(split(br#""""#), Some(vec![b"".to_vec()]));
         assert_eq!(split(br#"a"b c""#), Some(vec![b"ab c".to_vec()]));

@@ -46,7 +46,10 @@ fn bad(what: &'static str) -> Incomplete {
 /// The line at `pos` (without CRLF); advances past the CRLF.
 fn line<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8], Incomplete> {
     let rest = &buf[*pos..];
-    let cr = rest.iter().position(|&b| b == b'\r').ok_or(Incomplete::More)?;
+    let cr = rest
+        .iter()
+        .position(|&b| b == b'\r')
+        .ok_or(Incomplete::More)?;
     match rest.get(cr + 1) {
         None => Err(Incomplete::More),
         Some(b'\n') => {
@@ -113,7 +116,12 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Frame, Incomple
         }
         b'%' => {
             let n = int(buf, pos)?;
-            let flat = items(buf, pos, n.checked_mul(2).ok_or_else(|| bad("map too long"))?, depth)?;
+            let flat = items(
+                buf,
+                pos,
+                n.checked_mul(2).ok_or_else(|| bad("map too long"))?,
+                depth,
+            )?;
             let mut it = flat.into_iter();
             let mut pairs = Vec::new();
             while let (Some(k), Some(v)) = (it.next(), it.next()) {
@@ -167,7 +175,11 @@ mod tests {
         assert_eq!(back, f);
         assert_eq!(used, out.len());
         for cut in 0..out.len() {
-            assert_eq!(parse_frame(&out[..cut]).unwrap(), None, "prefix of {cut} bytes");
+            assert_eq!(
+                parse_frame(&out[..cut]).unwrap(),
+                None,
+                "prefix of {cut} bytes"
+            );
         }
     }
 
@@ -177,7 +189,10 @@ mod tests {
             Frame::bulk("a"),
             Frame::Integer(-7),
             Frame::Null,
-            Frame::Map(vec![(Frame::simple("k"), Frame::Set(vec![Frame::Boolean(false)]))]),
+            Frame::Map(vec![(
+                Frame::simple("k"),
+                Frame::Set(vec![Frame::Boolean(false)]),
+            )]),
             Frame::Double(2.5),
             Frame::Verbatim("txt", Bytes::from_static(b"x\r\ny")),
             Frame::Push(vec![Frame::error("ERR x")]),

@@ -64,7 +64,10 @@ impl ClientHandle {
     /// Seconds since the client last sent or received anything.
     pub fn idle_secs(&self, now: Instant) -> u64 {
         let at = self.last_interaction.load(Ordering::Relaxed);
-        now.saturating_duration_since(self.created).as_millis().saturating_sub(u128::from(at)) as u64 / 1000
+        now.saturating_duration_since(self.created)
+            .as_millis()
+            .saturating_sub(u128::from(at)) as u64
+            / 1000
     }
 
     /// The name set with CLIENT SETNAME.
@@ -110,12 +113,14 @@ impl ClientHandle {
     /// Publish a batch's activity (called by the client's own connection).
     pub fn publish(&self, session: &Session, activity: Activity) {
         self.db.store(session.db, Ordering::Relaxed);
-        self.resp.store(session.proto.version() as u8, Ordering::Relaxed);
+        self.resp
+            .store(session.proto.version() as u8, Ordering::Relaxed);
         self.last_cmd.store(session.last_cmd, Ordering::Relaxed);
         let since = self.created.elapsed().as_millis() as u64;
         self.last_interaction.store(since, Ordering::Relaxed);
         if activity.commands > 0 {
-            self.commands.fetch_add(activity.commands, Ordering::Relaxed);
+            self.commands
+                .fetch_add(activity.commands, Ordering::Relaxed);
         }
         self.qbuf.store(activity.qbuf, Ordering::Relaxed);
         self.omem.store(activity.omem, Ordering::Relaxed);
@@ -190,7 +195,13 @@ pub struct Registry {
 
 impl Registry {
     /// Register a new client if fewer than `max` are connected.
-    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr, fd: i64, max: usize) -> Option<Arc<ClientHandle>> {
+    pub fn register(
+        &self,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        fd: i64,
+        max: usize,
+    ) -> Option<Arc<ClientHandle>> {
         let mut clients = self.clients.lock();
         if clients.len() >= max {
             self.rejected.fetch_add(1, Ordering::Relaxed);
@@ -222,7 +233,8 @@ impl Registry {
     /// Remove a client that has disconnected.
     pub fn unregister(&self, id: u64) {
         if let Some(h) = self.clients.lock().remove(&id) {
-            self.commands_of_departed.fetch_add(h.commands(), Ordering::Relaxed);
+            self.commands_of_departed
+                .fetch_add(h.commands(), Ordering::Relaxed);
         }
     }
 

@@ -37,7 +37,7 @@ use crate::protocol::{encode, DecodeLimits, Decoder, Frame};
 /// Stop running commands while this many reply bytes are unsent.
 pub const OUTPUT_PAUSE: usize = 16 * 1024 * 1024;
 /// While commands are paused, stop reading once this much input waits.
-pub const INPUT_PAUSE: usize = 64 * 1024 * 1024;
+pub const INPUT_PAUSE: usize = 16 * 1024 * 1024;
 /// Bytes read per syscall (Redis's `PROTO_IOBUF_LEN`).
 const READ_CHUNK: usize = 16 * 1024;
 /// Most bytes read in one turn before running commands.
@@ -62,7 +62,12 @@ struct Connection<S: Store> {
 
 /// Serve one accepted client until it leaves, is killed, or the server
 /// shuts down.
-pub async fn serve<S: Store>(state: Arc<ServerState<S>>, stream: TcpStream, handle: Arc<ClientHandle>, shutdown: Shutdown) {
+pub async fn serve<S: Store>(
+    state: Arc<ServerState<S>>,
+    stream: TcpStream,
+    handle: Arc<ClientHandle>,
+    shutdown: Shutdown,
+) {
     let id = handle.id;
     let mut session = Session::new(handle);
     session.authenticated = state.config().requirepass.is_empty();
@@ -149,7 +154,10 @@ impl<S: Store> Connection<S> {
             return Some(Stop::Shutdown);
         }
         if self.output_limit_reached() {
-            warn!(client = self.session.handle.id, "closing client over its output buffer limit");
+            warn!(
+                client = self.session.handle.id,
+                "closing client over its output buffer limit"
+            );
             return Some(Stop::Done);
         }
         let drained = self.output.is_empty();
@@ -161,7 +169,11 @@ impl<S: Store> Connection<S> {
 
     /// `client-output-buffer-limit normal <hard> <soft> <seconds>`.
     fn output_limit_reached(&mut self) -> bool {
-        let OutputLimit { hard, soft, soft_secs } = self.state.config().output_limits.normal;
+        let OutputLimit {
+            hard,
+            soft,
+            soft_secs,
+        } = self.state.config().output_limits.normal;
         let pending = self.output.len() as u64;
         if hard > 0 && pending > hard {
             return true;
@@ -194,7 +206,11 @@ impl<S: Store> Connection<S> {
         }
         let limit = self.state.config().client_query_buffer_limit;
         if self.input.len() as u64 > limit {
-            warn!(client = self.session.handle.id, bytes = self.input.len(), "closing client that reached max query buffer length");
+            warn!(
+                client = self.session.handle.id,
+                bytes = self.input.len(),
+                "closing client that reached max query buffer length"
+            );
             return Err(io::Error::other("query buffer limit"));
         }
         Ok(())
@@ -235,7 +251,11 @@ impl<S: Store> Connection<S> {
                 Ok(None) => break,
                 Err(e) => {
                     debug!(client = self.session.handle.id, cause = %e, "protocol error");
-                    encode(&Frame::Error(e.reply_text().into()), self.session.proto, &mut self.output);
+                    encode(
+                        &Frame::Error(e.reply_text().into()),
+                        self.session.proto,
+                        &mut self.output,
+                    );
                     self.session.close_after_reply = true;
                     break;
                 }
@@ -259,7 +279,11 @@ impl<S: Store> Connection<S> {
                 encode(&frame, self.session.proto, &mut self.output);
             }
         }
-        let activity = Activity { commands, qbuf: self.input.len(), omem: self.output.len() };
+        let activity = Activity {
+            commands,
+            qbuf: self.input.len(),
+            omem: self.output.len(),
+        };
         self.session.handle.publish(&self.session, activity);
     }
 

@@ -25,7 +25,11 @@ const RESERVED_FDS: u64 = 32;
 
 /// Bind a listening socket with the configured backlog.
 pub fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(backlog)
@@ -44,7 +48,10 @@ pub fn effective_maxclients(configured: usize) -> usize {
     match open_files_limit() {
         Some(limit) if (limit.saturating_sub(RESERVED_FDS) as usize) < configured => {
             let lowered = limit.saturating_sub(RESERVED_FDS).max(1) as usize;
-            warn!(configured, lowered, "maxclients lowered to fit the open-files limit (ulimit -n)");
+            warn!(
+                configured,
+                lowered, "maxclients lowered to fit the open-files limit (ulimit -n)"
+            );
             lowered
         }
         _ => configured,
@@ -52,7 +59,12 @@ pub fn effective_maxclients(configured: usize) -> usize {
 }
 
 /// Accept until shutdown, serving each connection on its own task.
-pub async fn accept_loop<S: Store>(state: Arc<ServerState<S>>, listener: TcpListener, mut shutdown: Shutdown, fd_cap: usize) {
+pub async fn accept_loop<S: Store>(
+    state: Arc<ServerState<S>>,
+    listener: TcpListener,
+    mut shutdown: Shutdown,
+    fd_cap: usize,
+) {
     let mut backoff = Duration::from_millis(1);
     loop {
         let accepted = tokio::select! {
@@ -84,7 +96,13 @@ fn refuse(stream: TcpStream, reply: &'static [u8]) {
     });
 }
 
-fn admit<S: Store>(state: &Arc<ServerState<S>>, stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown, fd_cap: usize) {
+fn admit<S: Store>(
+    state: &Arc<ServerState<S>>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: &Shutdown,
+    fd_cap: usize,
+) {
     let config = state.config();
     if config.protected_mode && config.requirepass.is_empty() && !peer.ip().is_loopback() {
         info!(%peer, "refused by protected mode");
@@ -92,7 +110,10 @@ fn admit<S: Store>(state: &Arc<ServerState<S>>, stream: TcpStream, peer: SocketA
     }
     let laddr = stream.local_addr().unwrap_or(peer);
     let fd = raw_fd(&stream);
-    let Some(handle) = state.clients.register(peer, laddr, fd, config.maxclients.min(fd_cap)) else {
+    let Some(handle) = state
+        .clients
+        .register(peer, laddr, fd, config.maxclients.min(fd_cap))
+    else {
         warn!(%peer, "max number of clients reached");
         return refuse(stream, MAX_CLIENTS_REPLY);
     };
@@ -100,7 +121,12 @@ fn admit<S: Store>(state: &Arc<ServerState<S>>, stream: TcpStream, peer: SocketA
         debug!(cause = %e, "could not set socket options");
     }
     debug!(%peer, id = handle.id, "accepted");
-    tokio::spawn(connection::serve(state.clone(), stream, handle, shutdown.clone()));
+    tokio::spawn(connection::serve(
+        state.clone(),
+        stream,
+        handle,
+        shutdown.clone(),
+    ));
 }
 
 #[cfg(unix)]
@@ -121,7 +147,9 @@ fn configure(stream: &TcpStream, keepalive_secs: u64) -> std::io::Result<()> {
         let idle = Duration::from_secs(keepalive_secs);
         let ka = socket2::TcpKeepalive::new().with_time(idle);
         #[cfg(target_os = "linux")]
-        let ka = ka.with_interval(Duration::from_secs((keepalive_secs / 3).max(1))).with_retries(3);
+        let ka = ka
+            .with_interval(Duration::from_secs((keepalive_secs / 3).max(1)))
+            .with_retries(3);
         socket2::SockRef::from(stream).set_tcp_keepalive(&ka)?;
     }
     Ok(())

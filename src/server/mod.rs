@@ -40,7 +40,11 @@ pub struct Options {
 
 /// Serve `listeners` with `config` on backend `S` until `shutdown`
 /// resolves or a client asks for it.
-pub async fn run<S: Store>(listeners: Vec<TcpListener>, config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn run<S: Store>(
+    listeners: Vec<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     run_with::<S>(listeners, config, Options::default(), shutdown).await
 }
 
@@ -51,7 +55,11 @@ pub async fn run_with<S: Store>(
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let port = listeners.first().map(TcpListener::local_addr).transpose()?.map_or(config.port, |a| a.port());
+    let port = listeners
+        .first()
+        .map(TcpListener::local_addr)
+        .transpose()?
+        .map_or(config.port, |a| a.port());
     let fd_cap = effective_maxclients(config.maxclients);
     let guard = DbGuard::<S>::new(config.databases, options.clock, config.expiry);
     let mut state = ServerState::new(config, guard.db().clone(), port);
@@ -62,7 +70,12 @@ pub async fn run_with<S: Store>(
         if let Ok(addr) = l.local_addr() {
             info!(%addr, backend = S::NAME, "ready to accept connections");
         }
-        tokio::spawn(listener::accept_loop(state.clone(), l, coordinator.subscribe(), fd_cap));
+        tokio::spawn(listener::accept_loop(
+            state.clone(),
+            l,
+            coordinator.subscribe(),
+            fd_cap,
+        ));
     }
     tokio::select! {
         _ = shutdown => info!("shutdown signal received"),

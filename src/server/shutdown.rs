@@ -36,7 +36,11 @@ impl Default for Coordinator {
     fn default() -> Self {
         let (signal, _) = watch::channel(false);
         let (alive_tx, alive_rx) = mpsc::channel(1);
-        Coordinator { signal, alive_tx: Some(alive_tx), alive_rx }
+        Coordinator {
+            signal,
+            alive_tx: Some(alive_tx),
+            alive_rx,
+        }
     }
 }
 

@@ -46,7 +46,9 @@ impl<S: Store> ServerState<S> {
             commands,
             clients: Registry::default(),
             started: Instant::now(),
-            started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            started_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             run_id: random_run_id(),
             tcp_port,
             config_file: String::new(),
@@ -91,7 +93,9 @@ impl<S: Store> ServerState<S> {
 fn random_run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut out = String::with_capacity(40);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     for i in 0..3u64 {
         let mut h = std::hash::RandomState::new().build_hasher();
         h.write_u128(nanos);

@@ -25,11 +25,15 @@
 //! * Range bounds and the text byte are compared as C `char`, which is signed
 //!   on x86_64, so bytes `0x80..=0xff` sort below `0x00`; with `nocase` they
 //!   go through glibc's `tolower`, which maps `-128..=-2` to `128..=254`.
+//!   Bounds are lowercased after being ordered, so with `nocase` `[Z-a]`
+//!   becomes the empty range `z..=a`.
 //! * An escaped byte inside a set is compared case-sensitively even when
 //!   `nocase` is set.
 //! * The CVE-2024-31228 recursion guard (`nesting > 1000`): once a match
 //!   would need to look past the 1001st group of `*`, Redis gives up and
-//!   reports no match.
+//!   reports no match. The guard is in Redis >= 7.2.6 and in the patched
+//!   7.0.15 build (Debian 7.0.15-1~deb12u2 and later) this module was
+//!   verified against; an unpatched 7.0.15 recurses without limit instead.
 
 /// Redis's `stringmatchlen_impl` returns "no match" when its recursion depth
 /// (one level per group of consecutive `*`) exceeds this value.
@@ -156,6 +160,10 @@ fn exceeds_nesting_limit(pattern: &[u8]) -> bool {
 /// `nocase` folds ASCII case as Redis does (for example for `CONFIG GET`).
 /// Runs in `O(pattern.len() * text.len())` time and constant stack space
 /// for any input.
+///
+/// Note that `KEYS` and `SCAN ... MATCH` in Redis skip matching entirely
+/// when the pattern is exactly `*`, so there the empty key is listed even
+/// though `glob_match(b"*", b"", false)` is `false`.
 pub fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
     if text.is_empty() {
         return pattern.is_empty();

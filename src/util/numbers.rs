@@ -63,7 +63,9 @@ pub fn fmt_g17(d: f64) -> String {
     }
     // 17 significant digits in scientific form: d.dddddddddddddddde±x.
     let sci = format!("{d:.16e}");
-    let (mantissa, exp) = sci.split_once('e').expect("scientific format has an exponent");
+    let (mantissa, exp) = sci
+        .split_once('e')
+        .expect("scientific format has an exponent");
     let exp: i32 = exp.parse().expect("exponent is an integer");
     let negative = mantissa.starts_with('-');
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();

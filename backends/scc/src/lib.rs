@@ -1,1 +1,227 @@
-//! FlashKV backend: scc (to be written).
+//! `SccStore`: an adapter over [`scc::HashMap`] (scc 3), split into 64 shards
+//! so SCAN has a stable cursor.
+//!
+//! Each key is hashed once here with a randomly seeded `foldhash`; the top
+//! six bits pick the shard, an `scc::HashMap<Bytes, Entry>` (which hashes
+//! again with its own `foldhash` seed: its API takes no pre-computed hash).
+//! scc keeps entries inline in buckets of 32 slots, each bucket with its own
+//! read-write lock; bucket arrays are reached lock-free under an `sdd` epoch
+//! guard and resized incrementally by whichever threads touch them.
+//!
+//! # Why shards
+//! `scc::HashMap::iter_sync` survives a concurrent resize within one call
+//! (it maps its bucket position from the old array onto the new one), but
+//! it cannot start from a position, so there is no `u64` a later SCAN call
+//! could resume from. The cursor is therefore a shard index, and each SCAN
+//! call iterates whole shards. A key never changes shard, and a key present
+//! for the whole iteration is present for the whole visit of its shard.
+//!
+//! # `compute` on scc
+//! scc's entry API holds the bucket's write lock, so `compute` is direct:
+//! `get_sync` locks the key's bucket if the key is present, and the closure
+//! runs once under that lock (Keep, replace, or remove the occupied entry).
+//! If the key is absent and the closure says `Put`, `entry_sync` with a copy
+//! of the key locks the bucket again; if another thread inserted meanwhile
+//! the closure runs once more, on that entry, under the lock. The key is
+//! copied only when an insert is attempted.
+//!
+//! # Guarantees under concurrency
+//! - Single-key operations are linearizable (scc documents its map methods
+//!   as linearizable; every one here is a single locked bucket access).
+//! - `len` is the sum of `scc::HashMap::len` over the shards. scc keeps no
+//!   counter: each call reads every bucket's metadata, so `len` costs
+//!   O(capacity), and while a resize is in flight it may count an entry
+//!   twice (once in the old array). With writers running it is neither a
+//!   snapshot nor exact; once writers stop it is exact.
+//! - `scan` sees every key present for the whole iteration at least once; a
+//!   key can be seen twice if a resize moves it while its shard is being
+//!   read. Keys added or removed meanwhile may or may not appear. A call
+//!   visits whole shards until `count` entries were seen: about n/64 keys
+//!   per call, whatever `count` says. The visit callback runs under a bucket
+//!   read lock and must not call back into the store.
+//! - `retain` and `clear` are per-bucket atomic, not a snapshot: keys
+//!   inserted while they run may survive.
+//! - `random_entry` picks a shard from the seed (the first non-empty one from
+//!   there) and walks it to a seed-chosen position: O(shard capacity).
+//!
+//! # Memory
+//! A removed entry is moved out of its bucket and dropped at once (readers
+//! hold the bucket lock, so no deferral is needed). A bucket array that
+//! becomes sparse is replaced by a smaller one, and the old array is retired
+//! to the `sdd` epoch collector, freed once every thread that could still see
+//! it has moved past the epoch (collectors advance as threads enter and
+//! leave scc operations). Dropping the store frees the arrays the same way.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::hash::BuildHasher;
+
+use bytes::Bytes;
+use foldhash::fast::RandomState;
+use scc::hash_map::{Entry as Slot, OccupiedEntry};
+use store_api::{Entry, Op, Store};
+
+/// Number of shards; a power of two so the top hash bits select one.
+pub const SHARDS: usize = 64;
+const SHARD_BITS: u32 = SHARDS.trailing_zeros();
+
+type Shard = scc::HashMap<Bytes, Entry, RandomState>;
+
+/// 64 shards of `scc::HashMap<Bytes, Entry>`.
+pub struct SccStore {
+    shards: Box<[Shard]>,
+    hasher: RandomState,
+}
+
+impl Default for SccStore {
+    fn default() -> Self {
+        SccStore {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            hasher: RandomState::default(),
+        }
+    }
+}
+
+impl SccStore {
+    fn shard(&self, key: &[u8]) -> &Shard {
+        let hash = self.hasher.hash_one(key);
+        &self.shards[(hash >> (64 - SHARD_BITS)) as usize]
+    }
+}
+
+/// Apply a decision to an entry whose bucket we hold locked.
+fn apply(mut slot: OccupiedEntry<'_, Bytes, Entry, RandomState>, op: Op) {
+    match op {
+        Op::Keep => {}
+        Op::Put(entry) => {
+            let old = slot.insert(entry);
+            drop(slot); // unlock before the old payload is freed
+            drop(old);
+        }
+        Op::Remove => drop(slot.remove_entry()),
+    }
+}
+
+impl Store for SccStore {
+    const NAME: &'static str = "scc";
+
+    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        // `f` is FnOnce: it moves into the reader closure, and comes back
+        // out through `f` only if that closure never ran (key absent).
+        let mut f = Some(f);
+        let found = self
+            .shard(key)
+            .read_sync(key, |_, e| f.take().map(|f| f(Some(e))));
+        match (found.flatten(), f) {
+            (Some(r), _) => r,
+            (None, Some(f)) => f(None),
+            (None, None) => unreachable!("read_sync ran the reader without a result"),
+        }
+    }
+
+    fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry> {
+        self.shard(&key).upsert_sync(key, entry)
+    }
+
+    fn remove(&self, key: &[u8]) -> Option<Entry> {
+        self.shard(key).remove_sync(key).map(|(_, e)| e)
+    }
+
+    fn compute<R, F>(&self, key: &[u8], mut f: F) -> R
+    where
+        F: FnMut(Option<&Entry>) -> (Op, R),
+    {
+        let shard = self.shard(key);
+        if let Some(slot) = shard.get_sync(key) {
+            let (op, r) = f(Some(slot.get()));
+            apply(slot, op);
+            return r;
+        }
+        let (op, r) = f(None);
+        let Op::Put(entry) = op else { return r };
+        match shard.entry_sync(Bytes::copy_from_slice(key)) {
+            Slot::Vacant(slot) => {
+                slot.insert_entry(entry);
+                r
+            }
+            Slot::Occupied(slot) => {
+                // Another thread inserted between our two lookups.
+                let (op, r) = f(Some(slot.get()));
+                apply(slot, op);
+                r
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.is_empty())
+    }
+
+    fn clear(&self) {
+        for shard in self.shards.iter() {
+            shard.clear_sync();
+        }
+    }
+
+    fn retain<F>(&self, mut f: F)
+    where
+        F: FnMut(&[u8], &Entry) -> bool,
+    {
+        for shard in self.shards.iter() {
+            shard.retain_sync(|k, e| f(k, e));
+        }
+    }
+
+    fn scan<F>(&self, cursor: u64, count: usize, mut f: F) -> u64
+    where
+        F: FnMut(&Bytes, &Entry),
+    {
+        let mut shard = usize::try_from(cursor).unwrap_or(usize::MAX);
+        let mut visited = 0usize;
+        while shard < SHARDS {
+            self.shards[shard].iter_sync(|k, e| {
+                f(k, e);
+                visited += 1;
+                true
+            });
+            shard += 1;
+            if visited >= count.max(1) {
+                break;
+            }
+        }
+        if shard >= SHARDS {
+            0
+        } else {
+            shard as u64
+        }
+    }
+
+    fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)> {
+        let start = (seed % SHARDS as u64) as usize;
+        for i in 0..SHARDS {
+            let map = &self.shards[(start + i) % SHARDS];
+            let len = map.len();
+            if len == 0 {
+                continue;
+            }
+            let nth = ((seed >> 8) % len as u64) as usize;
+            // `len` may overcount during a resize: keep the last entry seen
+            // in case the walk ends before `nth`.
+            let mut pos = 0;
+            let mut picked = None;
+            map.iter_sync(|k, e| {
+                picked = Some((k.clone(), e.clone()));
+                pos += 1;
+                pos <= nth
+            });
+            if picked.is_some() {
+                return picked;
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,471 @@
+//! Test support: an in-process server per test, a raw RESP client, a real
+//! `redis-server` for differential tests, and the macro that stamps every
+//! test once per backend.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use flashkv::protocol::{encode_request, parse_frame, split_inline, Frame};
+use flashkv::server::{self, Options};
+use flashkv::{Clock, Config, Store};
+
+/// How long any single read may block before the test fails.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Stamp test bodies once per backend: `backends!(case_a, case_b)` makes a
+/// module per backend (`rwlock::case_a`, `epoch::case_a`, ...), each test
+/// calling `case_a::<ThatStore>()`, so `cargo test epoch::` runs one
+/// backend and a failure names it.
+#[macro_export]
+macro_rules! backends {
+    ($($case:ident),* $(,)?) => {
+        $crate::backend_module!(rwlock, flashkv::backends::RwLockStore, $($case),*);
+        $crate::backend_module!(flurry, flashkv::backends::FlurryStore, $($case),*);
+        $crate::backend_module!(scc, flashkv::backends::SccStore, $($case),*);
+    };
+}
+
+/// One backend's module of stamped tests (used by `backends!`).
+#[macro_export]
+macro_rules! backend_module {
+    ($name:ident, $store:ty, $($case:ident),*) => {
+        mod $name {
+            $(
+                #[test]
+                fn $case() {
+                    super::$case::<$store>()
+                }
+            )*
+        }
+    };
+}
+
+/// A FlashKV server on a free loopback port, stopped on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub clock: Clock,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Default configuration, real clock.
+    pub fn start<S: Store>() -> TestServer {
+        Self::with_config::<S>(Config::default(), Clock::System)
+    }
+
+    /// A manual clock starting at a fixed time, for TTL tests.
+    pub fn with_manual_clock<S: Store>() -> TestServer {
+        Self::with_config::<S>(Config::default(), Clock::manual(1_700_000_000_000))
+    }
+
+    pub fn with_config<S: Store>(mut config: Config, clock: Clock) -> TestServer {
+        config.port = 0;
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        std_listener.set_nonblocking(true).expect("nonblocking");
+        let addr = std_listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let options = Options {
+            clock: clock.clone(),
+            ..Options::default()
+        };
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener)?;
+                server::run_with::<S>(vec![listener], config, options, async {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        });
+        TestServer {
+            addr,
+            clock,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn client(&self) -> RawClient {
+        RawClient::connect(self.addr)
+    }
+
+    /// Stop and wait for the server to return.
+    pub fn stop(mut self) -> std::io::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t.join().expect("server thread panicked"),
+            None => Ok(()),
+        }
+    }
+
+    /// Wait until the server has stopped on its own (SHUTDOWN).
+    pub fn join(mut self) -> std::io::Result<()> {
+        self.stop.take();
+        self.thread
+            .take()
+            .map_or(Ok(()), |t| t.join().expect("server thread panicked"))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// A blocking client that speaks raw RESP, for byte-exact checks.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawClient {
+    pub fn connect(addr: SocketAddr) -> RawClient {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        RawClient {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Send a command given as an inline-style line (quotes allowed).
+    pub fn send_cmd(&mut self, line: &str) {
+        let args = split_inline(line.as_bytes()).expect("balanced quotes");
+        let mut out = BytesMut::new();
+        encode_request(&args, &mut out);
+        self.send(&out);
+    }
+
+    /// Read one reply: the parsed frame and its exact bytes.
+    pub fn read_reply(&mut self) -> (Frame, Vec<u8>) {
+        loop {
+            if let Some((frame, used)) = parse_frame(&self.buf).expect("well-formed reply") {
+                let raw: Vec<u8> = self.buf.drain(..used).collect();
+                return (frame, raw);
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let n = self.stream.read(&mut chunk).expect("read reply");
+            assert!(
+                n > 0,
+                "connection closed while waiting for a reply; got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Run one command and return its reply frame.
+    pub fn cmd(&mut self, line: &str) -> Frame {
+        self.send_cmd(line);
+        self.read_reply().0
+    }
+
+    /// Run one command given as raw arguments.
+    pub fn cmd_args(&mut self, args: &[&[u8]]) -> Frame {
+        let mut out = BytesMut::new();
+        encode_request(args, &mut out);
+        self.send(&out);
+        self.read_reply().0
+    }
+
+    /// Read everything until the server closes the connection.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.buf);
+        let _ = self.stream.read_to_end(&mut out);
+        out
+    }
+
+    /// Has the server closed the connection (within `wait`)?
+    pub fn closed_within(&mut self, wait: Duration) -> bool {
+        self.stream.set_read_timeout(Some(wait)).expect("timeout");
+        let mut b = [0u8; 1];
+        let closed = matches!(self.stream.read(&mut b), Ok(0));
+        self.stream
+            .set_read_timeout(Some(IO_TIMEOUT))
+            .expect("timeout");
+        closed
+    }
+}
+
+/// Send `bytes` raw and collect everything the server answers until it
+/// closes the connection or stays quiet for `quiet`; `<open>` is appended
+/// when the connection is still open.
+pub fn raw_exchange(addr: SocketAddr, bytes: &[u8], quiet: Duration) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(bytes).expect("write");
+    s.set_read_timeout(Some(quiet)).expect("timeout");
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(_) => {
+                out.extend_from_slice(b"<open>");
+                return out;
+            }
+        }
+    }
+}
+
+/// The text of a bulk or verbatim reply (INFO, CLIENT LIST).
+pub fn text(f: &Frame) -> String {
+    match f {
+        Frame::Bulk(b) | Frame::Verbatim(_, b) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+/// CONFIG GET's RESP2 reply for one parameter.
+pub fn config_pair(name: &str, value: &str) -> Frame {
+    Frame::Array(vec![bulk(name), bulk(value)])
+}
+
+/// Shorthands for expected frames.
+pub fn bulk(s: &str) -> Frame {
+    Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
+}
+
+pub fn ok() -> Frame {
+    Frame::ok()
+}
+
+pub fn int(n: i64) -> Frame {
+    Frame::Integer(n)
+}
+
+pub fn err(s: &str) -> Frame {
+    Frame::error(s)
+}
+
+/// Poll `f` until it returns true or `limit` passes.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+/// A real `redis-server` on a free loopback port, for differential tests.
+/// Killed (by its own pid) on drop.
+pub struct RedisServer {
+    pub addr: SocketAddr,
+    child: Child,
+    dir: PathBuf,
+}
+
+/// Is a real Redis available? When `FLASHKV_REQUIRE_REDIS=1` (CI), its
+/// absence fails the test instead of skipping it.
+pub fn redis_server_available(test: &str) -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("FLASHKV_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("{test}: redis-server is required (FLASHKV_REQUIRE_REDIS=1) but not installed");
+        }
+        eprintln!("{test}: SKIPPED: redis-server is not installed (apt-get install redis-server)");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl RedisServer {
+    /// Start one; `None` (after printing why) when redis-server is missing.
+    pub fn start(test: &str) -> Option<RedisServer> {
+        Self::start_with(test, &[])
+    }
+
+    pub fn start_with(test: &str, extra: &[&str]) -> Option<RedisServer> {
+        if !redis_server_available(test) {
+            return None;
+        }
+        for _ in 0..5 {
+            let port = free_port();
+            let dir =
+                std::env::temp_dir().join(format!("flashkv-redis-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let mut args: Vec<String> = [
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            args.extend(["--dir".to_string(), dir.display().to_string()]);
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let child = Command::new("redis-server")
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let mut server = RedisServer { addr, child, dir };
+            if eventually(Duration::from_secs(5), || TcpStream::connect(addr).is_ok()) {
+                return Some(server);
+            }
+            let _ = server.child.kill();
+        }
+        panic!("{test}: redis-server did not start");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How a differential step compares the two replies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    /// Byte for byte.
+    Exact,
+    /// Same reply type only (nondeterministic values: ids, times).
+    Kind,
+    /// Same multiset of array elements (order is Redis's hash order).
+    Sorted,
+    /// Not compared (the step only sets state up).
+    Skip,
+    /// A SCAN command run to completion on each side; the sets of keys
+    /// returned are compared (cursors differ between implementations).
+    ScanAll,
+}
+
+/// Run `script` against FlashKV (backend `S`) and a real Redis, comparing
+/// every reply. Each line is a command in inline syntax, optionally
+/// prefixed with `~ ` (compare reply type only), `sort ` (compare array
+/// elements as a multiset) or `skip ` (do not compare); `#` starts a
+/// comment. Returns false when Redis is unavailable (test skipped).
+pub fn differential<S: Store>(test: &str, script: &str) -> bool {
+    let Some(redis) = RedisServer::start(test) else {
+        return false;
+    };
+    let ours = TestServer::start::<S>();
+    differential_between(test, script, ours.addr, redis.addr);
+    true
+}
+
+/// The comparison loop, between any two servers.
+pub fn differential_between(test: &str, script: &str, ours: SocketAddr, theirs: SocketAddr) {
+    let mut a = RawClient::connect(ours);
+    let mut b = RawClient::connect(theirs);
+    for (n, line) in script.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (check, cmd) = match line.split_once(' ') {
+            Some(("~", rest)) => (Check::Kind, rest),
+            Some(("sort", rest)) => (Check::Sorted, rest),
+            Some(("skip", rest)) => (Check::Skip, rest),
+            Some(("scanall", rest)) => (Check::ScanAll, rest),
+            _ => (Check::Exact, line),
+        };
+        if check == Check::ScanAll {
+            let (ka, kb) = (scan_all(&mut a, cmd), scan_all(&mut b, cmd));
+            assert_eq!(
+                ka,
+                kb,
+                "{test}: line {}: `{cmd}` visited different keys",
+                n + 1
+            );
+            continue;
+        }
+        a.send_cmd(cmd);
+        b.send_cmd(cmd);
+        let (fa, ra) = a.read_reply();
+        let (fb, rb) = b.read_reply();
+        let same = match check {
+            Check::Exact => ra == rb,
+            Check::Kind => ra.first() == rb.first(),
+            Check::Sorted => sorted(&fa) == sorted(&fb),
+            Check::Skip | Check::ScanAll => true,
+        };
+        assert!(
+            same,
+            "{test}: line {}: `{cmd}`\n  flashkv: {}\n  redis:   {}",
+            n + 1,
+            String::from_utf8_lossy(&ra).escape_debug(),
+            String::from_utf8_lossy(&rb).escape_debug()
+        );
+    }
+}
+
+/// Run `SCAN 0 <options>` until the cursor returns to 0; the sorted keys.
+fn scan_all(c: &mut RawClient, options: &str) -> Vec<String> {
+    let mut cursor = "0".to_string();
+    let mut keys = Vec::new();
+    for _ in 0..100_000 {
+        let Frame::Array(reply) = c.cmd(&format!("SCAN {cursor} {options}")) else {
+            panic!("SCAN failed")
+        };
+        let (Frame::Bulk(next), Frame::Array(batch)) = (&reply[0], &reply[1]) else {
+            panic!("bad SCAN reply")
+        };
+        keys.extend(batch.iter().map(|k| format!("{k:?}")));
+        cursor = String::from_utf8(next.to_vec()).expect("cursor");
+        if cursor == "0" {
+            keys.sort();
+            keys.dedup();
+            return keys;
+        }
+    }
+    panic!("SCAN did not finish");
+}
+
+fn sorted(f: &Frame) -> Vec<String> {
+    let mut v: Vec<String> = match f {
+        Frame::Array(items) | Frame::Set(items) => items.iter().map(|i| format!("{i:?}")).collect(),
+        Frame::Map(pairs) => pairs.iter().map(|p| format!("{p:?}")).collect(),
+        other => vec![format!("{other:?}")],
+    };
+    v.sort();
+    v
+}

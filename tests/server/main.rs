@@ -1,0 +1,21 @@
+//! Server-level tests: the real server over TCP loopback, each test stamped
+//! once per backend (`cargo test rwlock::` runs one backend).
+//!
+//! One test binary on purpose: the server is generic over its backend, so
+//! every test binary compiles it once per backend; one binary keeps that
+//! cost paid once.
+//!
+//! Differential tests run the same command script against FlashKV and a
+//! real `redis-server` (spawned on a free loopback port) and compare the
+//! replies byte for byte. Without redis-server they print SKIPPED; with
+//! `FLASHKV_REQUIRE_REDIS=1` (set by `.ci/run`) its absence is a failure.
+
+mod common;
+
+mod clients;
+mod connection;
+mod keys;
+mod process;
+mod protocol;
+mod server;
+mod strings;

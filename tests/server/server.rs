@@ -1,0 +1,249 @@
+//! Server and introspection commands: INFO, CONFIG, COMMAND, TIME,
+//! FUNCTION FLUSH, SHUTDOWN.
+
+use std::time::Duration;
+
+use flashkv::protocol::Frame;
+use flashkv::Store;
+
+use crate::backends;
+use crate::common::*;
+
+fn config_commands_match_redis<S: Store>() {
+    differential::<S>(
+        "config_commands_match_redis",
+        r#"
+        CONFIG GET maxclients
+        CONFIG GET save
+        CONFIG GET appendonly
+        CONFIG GET timeout
+        CONFIG GET tcp-keepalive
+        CONFIG GET proto-max-bulk-len
+        CONFIG GET client-query-buffer-limit
+        CONFIG GET requirepass
+        CONFIG GET protected-mode
+        CONFIG GET databases
+        CONFIG GET tcp-backlog
+        CONFIG GET hz
+        CONFIG GET nonexist
+        CONFIG GET MAXCLIENTS
+        CONFIG GET
+        CONFIG SET timeout 5 hz 20
+        CONFIG GET timeout
+        CONFIG SET timeout 5 timeout 6
+        CONFIG SET maxclients abc
+        CONFIG SET timeout -1
+        CONFIG SET foo bar
+        CONFIG SET databases 4
+        CONFIG SET timeout
+        CONFIG SET save ""
+        CONFIG SET appendonly no
+        CONFIG SET maxclients 5000
+        CONFIG GET maxclients
+        CONFIG SET proto-max-bulk-len 100mb
+        CONFIG GET proto-max-bulk-len
+        CONFIG RESETSTAT
+        CONFIG RESETSTAT foo
+        CONFIG FOO
+        CONFIG
+        "#,
+    );
+}
+
+fn command_introspection_matches_redis<S: Store>() {
+    differential::<S>(
+        "command_introspection_matches_redis",
+        "
+        COMMAND INFO get set mset del keys scan copy nosuch
+        COMMAND INFO expire getex incrbyfloat rename hello auth quit ping
+        COMMAND INFO GET
+        COMMAND DOCS get set
+        COMMAND DOCS nosuch
+        COMMAND GETKEYS get
+        COMMAND GETKEYS nosuch a
+        COMMAND GETKEYS get a b
+        COMMAND GETKEYS ping x
+        COMMAND GETKEYS set k v
+        COMMAND GETKEYS mset a b c d
+        COMMAND GETKEYS copy a b
+        COMMAND GETKEYS rename a b
+        COMMAND GETKEYS expire k 10 nx
+        COMMAND GETKEYS del a b c
+        COMMAND LIST FILTERBY foo x
+        COMMAND LIST FILTERBY
+        COMMAND FOO
+        ",
+    );
+}
+
+fn command_info_agrees_with_redis_for_every_command<S: Store>() {
+    let Some(redis) = RedisServer::start("command_info_for_every_command") else {
+        return;
+    };
+    let ours = TestServer::start::<S>();
+    let mut a = ours.client();
+    let mut b = RawClient::connect(redis.addr);
+    let Frame::Array(all) = a.cmd("COMMAND") else {
+        panic!()
+    };
+    assert!(all.len() >= 55, "only {} commands", all.len());
+    for info in all {
+        let Frame::Array(fields) = &info else {
+            panic!()
+        };
+        let Frame::Bulk(name) = &fields[0] else {
+            panic!()
+        };
+        let name = String::from_utf8_lossy(name).into_owned();
+        let Frame::Array(theirs) = b.cmd(&format!("COMMAND INFO {name}")) else {
+            panic!()
+        };
+        let Frame::Array(theirs) = &theirs[0] else {
+            panic!("redis has no {name}")
+        };
+        // Name, arity, flags, key positions, ACL categories, tips, key specs
+        // must match; the subcommand list only has what FlashKV implements.
+        assert_eq!(&fields[..9], &theirs[..9], "COMMAND INFO {name}");
+        let Frame::Array(subs) = &fields[9] else {
+            panic!()
+        };
+        let Frame::Array(their_subs) = &theirs[9] else {
+            panic!()
+        };
+        for sub in subs {
+            assert!(
+                their_subs.contains(sub),
+                "{name}: subcommand {sub:?} differs from Redis"
+            );
+        }
+    }
+}
+
+fn client_commands_match_redis<S: Store>() {
+    differential::<S>(
+        "client_commands_match_redis",
+        r#"
+        ~ CLIENT ID
+        CLIENT GETNAME
+        CLIENT SETNAME "a b"
+        CLIENT SETNAME "a\nb"
+        CLIENT SETNAME ab
+        CLIENT GETNAME
+        CLIENT SETNAME ""
+        CLIENT GETNAME
+        CLIENT ID foo
+        CLIENT LIST TYPE foo
+        CLIENT LIST TYPE pubsub
+        CLIENT LIST ID abc
+        CLIENT LIST ID 99999
+        CLIENT LIST foo
+        CLIENT KILL 1.2.3.4:5
+        CLIENT KILL ID 99999
+        CLIENT KILL ID 0
+        CLIENT KILL ID abc
+        CLIENT KILL USER bob
+        CLIENT KILL SKIPME maybe
+        CLIENT KILL LADDR 1:2 SKIPME no
+        CLIENT KILL ADDR 1.2.3.4:5 TYPE normal
+        CLIENT KILL foo bar
+        CLIENT KILL
+        CLIENT NO-SUCH
+        CLIENT
+        ~ CLIENT INFO
+        ~ CLIENT LIST
+        "#,
+    );
+}
+
+fn connection_commands_match_redis<S: Store>() {
+    differential::<S>(
+        "connection_commands_match_redis",
+        r#"
+        PING
+        PING hi
+        PING a b
+        ECHO hello
+        ECHO
+        ECHO a b
+        ~ HELLO
+        ~ HELLO 2
+        HELLO 4
+        HELLO abc
+        HELLO 2 foo
+        HELLO 3 SETNAME "a b"
+        HELLO 2 AUTH default
+        AUTH foo
+        AUTH a b
+        AUTH a b c
+        AUTH default anything
+        ~ HELLO 2 AUTH default anything SETNAME me
+        CLIENT GETNAME
+        ~ TIME
+        TIME foo
+        FUNCTION FLUSH
+        FUNCTION FLUSH ASYNC
+        FUNCTION FLUSH SYNC
+        FUNCTION FLUSH foo
+        FUNCTION FLUSH sync extra
+        FUNCTION
+        SHUTDOWN ABORT
+        SHUTDOWN NOSAVE SAVE
+        SHUTDOWN ABORT NOW
+        SHUTDOWN foo
+        SELECT 3
+        CLIENT SETNAME x
+        RESET
+        CLIENT GETNAME
+        GET a
+        QUIT
+        "#,
+    );
+}
+
+fn info_reports_redis_fields<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    c.cmd("SET a 1");
+    c.cmd("SET b 2 EX 100");
+    c.cmd("SELECT 3");
+    c.cmd("SET c 3");
+    let all = text(&c.cmd("INFO"));
+    for needle in [
+        "# Server\r\nredis_version:7.0.15\r\n",
+        "\r\n# Clients\r\nconnected_clients:1\r\n",
+        "used_memory:",
+        "total_commands_processed:",
+        "\r\n# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=",
+        "\r\ndb3:keys=1,expires=0,avg_ttl=",
+    ] {
+        assert!(all.contains(needle), "INFO lacks {needle:?}:\n{all}");
+    }
+    let ks = text(&c.cmd("INFO keyspace"));
+    assert!(
+        ks.starts_with("# Keyspace\r\n") && !ks.contains("# Server"),
+        "{ks}"
+    );
+}
+
+fn shutdown_command_stops_the_server<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut other = server.client();
+    other.cmd("SET k v");
+    let mut c = server.client();
+    c.send_cmd("SHUTDOWN NOSAVE");
+    assert!(
+        c.closed_within(Duration::from_secs(5)),
+        "SHUTDOWN's connection closes without a reply"
+    );
+    server.join().expect("server stopped cleanly");
+}
+
+backends!(
+    config_commands_match_redis,
+    command_introspection_matches_redis,
+    command_info_agrees_with_redis_for_every_command,
+    client_commands_match_redis,
+    connection_commands_match_redis,
+    info_reports_redis_fields,
+    shutdown_command_stops_the_server,
+);

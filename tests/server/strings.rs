@@ -1,0 +1,283 @@
+//! String and counter commands, compared with Redis.
+
+use flashkv::Store;
+
+use crate::backends;
+use crate::common::*;
+
+fn set_and_get_match_redis<S: Store>() {
+    differential::<S>(
+        "set_and_get_match_redis",
+        r#"
+        SET k v
+        GET k
+        GET nokey
+        SET k v2 XX
+        SET nokey v XX
+        SET k v3 NX
+        SET k v4 NX GET
+        SET k v5 GET
+        SET k v6 GET XX
+        GET k
+        SET "" empty
+        GET ""
+        SET bin "a\x00b\r\n"
+        GET bin
+        SET k v nx xx
+        SET k v EX 10 PX 10
+        SET k v KEEPTTL EX 10
+        SET k v EX
+        SET k v FOO
+        SET k v EX abc
+        SET k v EX 0
+        SET k v EX -5
+        SET k v PX 0
+        SET k v EXAT 0
+        SET k v PXAT -1
+        SET k v EX 9223372036854775807
+        SET k v PX 9223372036854775807
+        SET k v EX 9223372036854775
+        SET k v EX 100 EX 200
+        TTL k
+        SET k v KEEPTTL
+        TTL k
+        SET k v
+        TTL k
+        SET k v PXAT 1
+        EXISTS k
+        GET k
+        SET k v nx EX abc
+        SET
+        SET k
+        GET
+        GET a b
+        "#,
+    );
+}
+
+fn set_variants_match_redis<S: Store>() {
+    differential::<S>(
+        "set_variants_match_redis",
+        "
+        SETNX a 1
+        SETNX a 2
+        GET a
+        SETEX b 100 v
+        TTL b
+        SETEX b 0 v
+        SETEX b -1 v
+        SETEX b abc v
+        PSETEX c 100000 v
+        ~ PTTL c
+        PSETEX c 0 v
+        GETSET a 3
+        GETSET nokey 1
+        GETSET a
+        GETDEL a
+        GETDEL a
+        GETDEL
+        SETNX
+        SETEX b 10
+        ",
+    );
+}
+
+fn getex_matches_redis<S: Store>() {
+    differential::<S>(
+        "getex_matches_redis",
+        "
+        SET k v
+        GETEX k
+        GETEX k EX 100
+        TTL k
+        GETEX k PX 50000
+        TTL k
+        GETEX k PERSIST
+        TTL k
+        GETEX k EXAT 99999999999
+        EXPIRETIME k
+        GETEX k PXAT 99999999999001
+        PEXPIRETIME k
+        GETEX k EX 0
+        GETEX k EX abc
+        GETEX nokey EX 0
+        GETEX nokey EX abc
+        GETEX k PERSIST EX 10
+        GETEX k EX 10 PERSIST
+        GETEX k NX
+        GETEX k KEEPTTL
+        GETEX k FOO
+        GETEX k PXAT 1
+        EXISTS k
+        GETEX
+        ",
+    );
+}
+
+fn multi_key_strings_match_redis<S: Store>() {
+    differential::<S>(
+        "multi_key_strings_match_redis",
+        "
+        MSET k1 v1 k2 v2
+        MGET k1 k2 nokey
+        MSET a 1 a 2
+        GET a
+        MSETNX a 1 b 2
+        MSETNX b 1 c 2
+        MGET a b c
+        MSETNX x 1 x 2
+        GET x
+        MSET a
+        MSET a 1 b
+        MSETNX a
+        MGET
+        SET e 1 EX 100
+        MSET e 2
+        TTL e
+        ",
+    );
+}
+
+fn append_and_ranges_match_redis<S: Store>() {
+    differential::<S>(
+        "append_and_ranges_match_redis",
+        r#"
+        APPEND k v1
+        APPEND k xyz
+        APPEND k ""
+        STRLEN k
+        STRLEN nokey
+        GETRANGE k 0 -1
+        GETRANGE k -3 -1
+        GETRANGE k 5 2
+        GETRANGE k -100 100
+        GETRANGE k 0 -100
+        GETRANGE k -1 -5
+        GETRANGE k 2 2
+        GETRANGE k 9223372036854775807 -9223372036854775808
+        GETRANGE nokey 0 -1
+        GETRANGE k abc 1
+        GETRANGE k 0
+        SETRANGE k 10 zz
+        GET k
+        SETRANGE k 0 AB
+        GET k
+        SETRANGE k -1 x
+        SETRANGE k 536870912 x
+        SETRANGE k abc x
+        SETRANGE nokey 0 ""
+        EXISTS nokey
+        SETRANGE nokey 3 ab
+        GET nokey
+        SETRANGE k 0 ""
+        SET t v EX 100
+        APPEND t w
+        SETRANGE t 0 x
+        TTL t
+        APPEND
+        "#,
+    );
+}
+
+fn counters_match_redis<S: Store>() {
+    differential::<S>(
+        "counters_match_redis",
+        r#"
+        INCR c
+        INCRBY c 10
+        DECR c
+        DECRBY c 5
+        INCRBY c -100
+        INCR nokey
+        DECR nokey2
+        INCRBY c abc
+        INCRBY c 1.5
+        INCRBY c 9223372036854775808
+        SET s " 1"
+        INCR s
+        SET s "1 "
+        INCR s
+        SET s 01
+        INCR s
+        SET s -0
+        INCR s
+        SET s 1.0
+        INCR s
+        SET s abc
+        INCR s
+        SET s 123456789012345678901
+        INCR s
+        SET n 9223372036854775807
+        INCR n
+        INCRBY n 0
+        DECRBY n -9223372036854775808
+        DECRBY n 1
+        SET m -9223372036854775808
+        DECR m
+        INCRBY m -1
+        DECRBY m 9223372036854775807
+        SET t 5 EX 100
+        INCR t
+        TTL t
+        INCR
+        INCRBY c
+        "#,
+    );
+}
+
+fn incrbyfloat_matches_redis<S: Store>() {
+    differential::<S>(
+        "incrbyfloat_matches_redis",
+        r#"
+        SET k 10.50
+        INCRBYFLOAT k 0.1
+        INCRBYFLOAT f 1000.1
+        INCRBYFLOAT f 3.0e3
+        INCRBYFLOAT f 1.23456789012345678
+        INCRBYFLOAT g 5.0e3
+        INCRBYFLOAT h 0.3
+        INCRBYFLOAT h -0.1
+        INCRBYFLOAT h abc
+        INCRBYFLOAT h inf
+        INCRBYFLOAT h -inf
+        INCRBYFLOAT h nan
+        INCRBYFLOAT h ""
+        INCRBYFLOAT h " 1"
+        INCRBYFLOAT h "1 "
+        SET big 1e308
+        INCRBYFLOAT big 1e308
+        INCRBYFLOAT newf 1.5e100
+        INCRBYFLOAT tiny 1e-20
+        INCRBYFLOAT tiny 1e-300
+        SET hx 0x10
+        INCRBYFLOAT hx 1
+        INCRBYFLOAT hx 0x1p-2
+        SET z 5
+        INCRBYFLOAT z -5
+        INCRBYFLOAT z -0.0
+        SET q 1.0
+        INCRBYFLOAT q 0
+        SET sp " 1"
+        INCRBYFLOAT sp 1
+        SET e 1e
+        INCRBYFLOAT e 1
+        INCRBYFLOAT neg -.5e-3
+        INCRBYFLOAT dot 5.
+        INCRBYFLOAT plus +5
+        SET t 1 EX 100
+        INCRBYFLOAT t 1
+        TTL t
+        INCRBYFLOAT x
+        "#,
+    );
+}
+
+backends!(
+    set_and_get_match_redis,
+    set_variants_match_redis,
+    getex_matches_redis,
+    multi_key_strings_match_redis,
+    append_and_ranges_match_redis,
+    counters_match_redis,
+    incrbyfloat_matches_redis,
+);
