@@ -14,6 +14,7 @@ mod common;
 
 mod clients;
 mod connection;
+mod hostile;
 mod keys;
 mod process;
 mod protocol;
