@@ -12,6 +12,7 @@
 
 mod common;
 
+mod atomicity;
 mod clients;
 mod connection;
 mod hostile;
