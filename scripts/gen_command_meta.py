@@ -19,7 +19,7 @@ strlen getrange setrange incr incrby decr decrby incrbyfloat del unlink exists
 touch expire pexpire expireat pexpireat ttl pttl expiretime pexpiretime persist
 keys scan randomkey type rename renamenx copy move select swapdb dbsize flushdb
 flushall ping echo quit reset hello auth client info command time config
-function shutdown""".split()
+function shutdown lpush rpush lpop rpop llen lrange lindex""".split()
 SUBCOMMANDS = {
     "client": "id setname getname list info kill help".split(),
     "config": "get set resetstat help".split(),

@@ -88,6 +88,8 @@ pub enum CmdError {
     GetKeysNoKeys,
     /// SHUTDOWN ABORT with no shutdown under way.
     NoShutdownInProgress,
+    /// A count that must not be negative (LPOP/RPOP count).
+    NotPositive,
     /// HELLO with an option it does not know.
     HelloSyntax(Bytes),
     /// HELLO from an unauthenticated client without AUTH.
@@ -214,6 +216,7 @@ impl CmdError {
             CmdError::GetKeysInvalidCommand => "ERR Invalid command specified".into(),
             CmdError::GetKeysInvalidArity => "ERR Invalid number of arguments specified for command".into(),
             CmdError::GetKeysNoKeys => "ERR The command has no key arguments".into(),
+            CmdError::NotPositive => "ERR value is out of range, must be positive".into(),
             CmdError::NoShutdownInProgress => "ERR No shutdown in progress.".into(),
             CmdError::HelloNoAuth => "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
             CmdError::InvalidClientId => "ERR Invalid client ID".into(),

@@ -19,6 +19,7 @@ mod expire;
 mod info;
 mod introspect;
 mod keys;
+mod lists;
 pub mod meta;
 mod server;
 mod strings;
@@ -45,6 +46,8 @@ pub enum Command {
     Strings(strings::Cmd),
     /// INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
     Counters(counters::Cmd),
+    /// LPUSH, RPUSH, LPOP, RPOP, LLEN, LRANGE, LINDEX.
+    Lists(lists::Cmd),
     /// DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE...
     Keys(keys::Cmd),
     /// EXPIRE, TTL, PERSIST and friends.
@@ -64,6 +67,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
     [
         strings::ROWS,
         counters::ROWS,
+        lists::ROWS,
         keys::ROWS,
         expire::ROWS,
         databases::ROWS,
@@ -171,6 +175,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
     match cmd {
         Command::Strings(c) => strings::execute(c, ctx).map(Reply::Now),
         Command::Counters(c) => counters::execute(c, ctx).map(Reply::Now),
+        Command::Lists(c) => lists::execute(c, ctx).map(Reply::Now),
         Command::Keys(c) => keys::execute(c, ctx),
         Command::Expire(c) => expire::execute(c, ctx).map(Reply::Now),
         Command::Databases(c) => databases::execute(c, ctx),
@@ -181,7 +186,6 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
 }
 
 /// The string a value holds, or WRONGTYPE.
-#[allow(unreachable_patterns)]
 fn as_str(e: &Entry) -> Result<&Bytes, CmdError> {
     match &e.value {
         Value::Str(b) => Ok(b),

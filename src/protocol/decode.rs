@@ -83,6 +83,14 @@ impl Decoder {
         self.remaining > 0
     }
 
+    /// Bytes this decoder itself holds between calls (argument slots; the
+    /// request bytes live in the caller's buffer). Bounded by a constant
+    /// plus a multiple of the bytes received, whatever lengths a client
+    /// declares; the `resp_decode` fuzz target asserts it.
+    pub fn held_bytes(&self) -> usize {
+        self.args.capacity() * std::mem::size_of::<(usize, usize)>()
+    }
+
     /// Decode the next request from `buf`.
     ///
     /// Returns `Ok(None)` when more bytes are needed, and consumes the

@@ -3,7 +3,8 @@
 //! A store is a concurrent map from binary keys to [`Entry`] values. It knows
 //! nothing of Redis commands: types, TTL rules, integer parsing and WRONGTYPE
 //! live once, in the server's `db` module, above this trait. This crate depends
-//! on `bytes` only, so no backend type can leak into the API.
+//! on `bytes` and on `imbl` (the persistent vector behind list values) only,
+//! so no backend type can leak into the API.
 //!
 //! # Contract
 //! - Point reads return owned values (`Entry` holds `Bytes`, so a clone is a
@@ -23,12 +24,19 @@
 
 pub use bytes::Bytes;
 
-/// A Redis value. Every key is typed from the start; later issues add lists,
+/// A list value: a persistent vector, so the copy-on-write update a
+/// `compute` closure makes (entries are immutable once stored) costs
+/// O(log n) per push or pop, not a copy of the whole list.
+pub type List = imbl::Vector<Bytes>;
+
+/// A Redis value. Every key is typed from the start; later issues add
 /// hashes, sets and sorted sets as new variants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     /// A binary-safe string (also what INCR and friends operate on).
     Str(Bytes),
+    /// A list of binary-safe strings.
+    List(List),
 }
 
 impl Value {
@@ -36,13 +44,16 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
         }
     }
 
-    /// Bytes of payload this value holds (used for memory estimates).
+    /// Bytes of payload this value holds (used for memory estimates; O(n)
+    /// for lists).
     pub fn payload_len(&self) -> usize {
         match self {
             Value::Str(b) => b.len(),
+            Value::List(l) => l.iter().map(Bytes::len).sum(),
         }
     }
 }
