@@ -155,7 +155,7 @@ fn redis_benchmark_works<S: Store>() {
             "-p",
             &port,
             "-t",
-            "set,get,incr,mset",
+            "set,get,incr,mset,lpush,rpush,lpop,rpop,lrange_100",
             "-n",
             "2000",
             "-c",
@@ -167,7 +167,17 @@ fn redis_benchmark_works<S: Store>() {
         let Some(out) = run_tool("redis-benchmark", &args, None) else {
             return;
         };
-        for test in ["SET", "GET", "INCR", "MSET"] {
+        for test in [
+            "SET",
+            "GET",
+            "INCR",
+            "MSET",
+            "LPUSH",
+            "RPUSH",
+            "LPOP",
+            "RPOP",
+            "LRANGE_100",
+        ] {
             assert!(
                 out.lines()
                     .any(|l| l.contains(test) && l.contains("requests per second")),
