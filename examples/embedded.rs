@@ -52,6 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "rwlock" => demo::<flashkv::backends::RwLockStore>().await?,
         "flurry" => demo::<flashkv::backends::FlurryStore>().await?,
         "scc" => demo::<flashkv::backends::SccStore>().await?,
+        "epoch" => demo::<flashkv::backends::EpochStore>().await?,
         other => return Err(format!("unknown backend {other}").into()),
     };
     println!("{backend}: {greeting}");

@@ -63,6 +63,7 @@ pub const REDIS_VERSION: &str = "7.0.15";
 
 /// The backends, for programs that embed the server.
 pub mod backends {
+    pub use store_epoch::EpochStore;
     pub use store_flurry::FlurryStore;
     pub use store_rwlock::RwLockStore;
     pub use store_scc::SccStore;

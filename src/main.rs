@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use flashkv::backends::{FlurryStore, RwLockStore, SccStore};
+use flashkv::backends::{EpochStore, FlurryStore, RwLockStore, SccStore};
 use flashkv::config::{usage, Invocation};
 use flashkv::server::{self, Options};
 use flashkv::{BackendKind, Config};
@@ -96,7 +96,7 @@ fn serve(config: Config, config_file: String) -> anyhow::Result<()> {
             BackendKind::Rwlock => run::<RwLockStore>(listeners, config, options, shutdown).await,
             BackendKind::Flurry => run::<FlurryStore>(listeners, config, options, shutdown).await,
             BackendKind::Scc => run::<SccStore>(listeners, config, options, shutdown).await,
-            other => anyhow::bail!("the {} backend is not built into this binary", other.name()),
+            BackendKind::Epoch => run::<EpochStore>(listeners, config, options, shutdown).await,
         }
     })
 }

@@ -29,6 +29,7 @@ macro_rules! backends {
         $crate::backend_module!(rwlock, flashkv::backends::RwLockStore, $($case),*);
         $crate::backend_module!(flurry, flashkv::backends::FlurryStore, $($case),*);
         $crate::backend_module!(scc, flashkv::backends::SccStore, $($case),*);
+        $crate::backend_module!(epoch, flashkv::backends::EpochStore, $($case),*);
     };
 }
 

@@ -1,0 +1,217 @@
+//! Focused unit tests of the map (the conformance suite covers the contract).
+
+use super::*;
+
+fn tiny() -> Config {
+    Config {
+        initial_capacity: 4,
+        min_capacity: 4,
+        chunk_size: 2,
+        probe_limit: None,
+        seed: Some(1),
+    }
+}
+
+fn key(i: usize) -> Bytes {
+    Bytes::from(format!("key:{i}"))
+}
+
+#[test]
+fn insert_get_remove() {
+    let s = EpochStore::new();
+    assert_eq!(s.insert(key(1), Entry::string("a")), None);
+    assert_eq!(s.get(b"key:1"), Some(Entry::string("a")));
+    assert_eq!(
+        s.insert(key(1), Entry::string("b")),
+        Some(Entry::string("a"))
+    );
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.remove(b"key:1"), Some(Entry::string("b")));
+    assert_eq!(s.remove(b"key:1"), None);
+    assert_eq!(s.get(b"key:1"), None);
+    assert!(s.is_empty());
+}
+
+#[test]
+fn grows_and_shrinks_through_many_resizes() {
+    let s = EpochStore::<EpochReclaim>::with_config(tiny());
+    for i in 0..2000 {
+        s.insert(key(i), Entry::string(format!("v{i}")));
+    }
+    assert_eq!(s.len(), 2000);
+    assert!(s.capacity() >= 2048);
+    for i in 0..2000 {
+        assert_eq!(s.get(&key(i)), Some(Entry::string(format!("v{i}"))), "{i}");
+    }
+    for i in 0..1990 {
+        assert!(s.remove(&key(i)).is_some());
+    }
+    assert!(s.capacity() <= 1024, "capacity {}", s.capacity());
+    for i in 1990..2000 {
+        assert!(s.get(&key(i)).is_some());
+    }
+    for i in 1990..2000 {
+        assert!(s.remove(&key(i)).is_some());
+    }
+    // Emptying a stripe always checks: an empty map is back to small.
+    assert!(s.capacity() <= 16, "capacity {}", s.capacity());
+    for i in 0..100 {
+        s.insert(key(i), Entry::string("v"));
+    }
+    s.clear();
+    assert!(s.is_empty());
+    assert!(s.capacity() <= 16, "capacity {}", s.capacity());
+}
+
+#[test]
+fn tombstones_are_cleaned_by_same_size_copies() {
+    let s = EpochStore::<EpochReclaim>::with_config(Config {
+        initial_capacity: 64,
+        ..tiny()
+    });
+    // Churn through fresh keys with ~8 live: tombstones pile up, and the
+    // table must stay small instead of doubling each time it clogs.
+    for i in 0..5000 {
+        s.insert(key(i), Entry::string("v"));
+        if i >= 8 {
+            s.remove(&key(i - 8));
+        }
+    }
+    assert_eq!(s.len(), 8);
+    assert!(s.capacity() <= 64, "capacity {}", s.capacity());
+}
+
+#[test]
+fn compute_paths() {
+    let s = EpochStore::new();
+    let incr = |s: &EpochStore| {
+        s.compute(b"n", |cur| {
+            let n: i64 = cur.map_or(0, |e| match &e.value {
+                store_api::Value::Str(b) => std::str::from_utf8(b).unwrap().parse().unwrap(),
+                other => panic!("not a string: {other:?}"),
+            });
+            (Op::Put(Entry::string((n + 1).to_string())), n + 1)
+        })
+    };
+    assert_eq!(incr(&s), 1);
+    assert_eq!(incr(&s), 2);
+    // NX on an existing key keeps it.
+    let won = s.compute(b"n", |cur| match cur {
+        None => (Op::Put(Entry::string("x")), true),
+        Some(_) => (Op::Keep, false),
+    });
+    assert!(!won);
+    // Expiry deletion.
+    let mut e = Entry::string("old");
+    e.expires_at = Some(10);
+    s.insert(key(7), e);
+    let removed = s.compute(&key(7), |cur| match cur {
+        Some(e) if e.is_expired(11) => (Op::Remove, true),
+        _ => (Op::Keep, false),
+    });
+    assert!(removed);
+    assert_eq!(s.get(&key(7)), None);
+    // Remove of an absent key is a no-op.
+    assert!(!s.compute(b"absent", |_| (Op::Remove, false)));
+    assert_eq!(s.len(), 1);
+}
+
+#[test]
+fn scan_visits_every_key_once_without_resizes() {
+    let s = EpochStore::new();
+    for i in 0..500 {
+        s.insert(key(i), Entry::string("v"));
+    }
+    let mut seen = std::collections::HashMap::new();
+    let mut cursor = 0;
+    loop {
+        cursor = s.scan(cursor, 10, |k, _| *seen.entry(k.clone()).or_insert(0) += 1);
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 500);
+    assert!(seen.values().all(|&n| n == 1));
+}
+
+#[test]
+fn scan_survives_resizes_between_calls() {
+    let s = EpochStore::<EpochReclaim>::with_config(tiny());
+    for i in 0..100 {
+        s.insert(key(i), Entry::string("v"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = 0;
+    let mut step = 0usize;
+    loop {
+        cursor = s.scan(cursor, 3, |k, _| {
+            seen.insert(k.clone());
+        });
+        // Grow, then shrink, while iterating.
+        if step < 30 {
+            s.insert(key(1000 + step * 100), Entry::string("grow"));
+            for j in 0..40 {
+                s.insert(key(10_000 + step * 100 + j), Entry::string("x"));
+            }
+        } else {
+            for j in 0..40 {
+                s.remove(&key(10_000 + (step - 30) * 100 + j));
+            }
+        }
+        step += 1;
+        if cursor == 0 {
+            break;
+        }
+    }
+    for i in 0..100 {
+        assert!(seen.contains(&key(i)), "key {i} missed");
+    }
+}
+
+#[test]
+fn retain_and_random_entry() {
+    let s = EpochStore::<EpochReclaim>::with_config(tiny());
+    assert_eq!(s.random_entry(1), None);
+    for i in 0..300 {
+        s.insert(key(i), Entry::string("v"));
+    }
+    s.retain(|k, _| k.ends_with(b"0"));
+    assert_eq!(s.len(), 30);
+    for seed in 0..50 {
+        let (k, _) = s.random_entry(seed).unwrap();
+        assert!(k.ends_with(b"0"));
+    }
+}
+
+#[test]
+fn mock_reclaimer_frees_everything() {
+    let s = EpochStore::<MockReclaim>::with_config(tiny());
+    for i in 0..200 {
+        s.insert(key(i), Entry::string("v"));
+        s.insert(key(i), Entry::string("w"));
+    }
+    for i in 0..200 {
+        s.remove(&key(i));
+    }
+}
+
+#[test]
+fn default_probe_limit_reaches_a_high_load() {
+    // Fill tables with distinct keys and no growth beyond one doubling; the
+    // first resize must come at a decent load factor.
+    for cap in [1usize << 10, 1 << 14, 1 << 17] {
+        let s = EpochStore::<EpochReclaim>::with_config(Config {
+            initial_capacity: cap,
+            min_capacity: cap,
+            ..Config::default()
+        });
+        let mut n = 0;
+        while s.capacity() == cap {
+            s.insert(key(n), Entry::string(""));
+            n += 1;
+        }
+        let load = (n - 1) as f64 / cap as f64;
+        eprintln!("cap {cap}: first resize at load {load:.2}");
+        assert!(load > 0.6, "cap {cap}: resized at load {load:.2}");
+    }
+}
