@@ -149,12 +149,11 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             for (i, ks) in ctx.table.iter().enumerate() {
                 let keys = ks.len();
                 if keys > 0 {
+                    let expires = ks.volatile_len().min(keys);
+                    let avg_ttl = if expires == 0 { 0 } else { ks.avg_ttl() };
                     kv(
                         &format!("db{i}"),
-                        &format!(
-                            "keys={keys},expires={},avg_ttl=0",
-                            ks.volatile_len().min(keys)
-                        ),
+                        &format!("keys={keys},expires={expires},avg_ttl={avg_ttl}"),
                     );
                 }
             }

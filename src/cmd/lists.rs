@@ -123,7 +123,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 let n = list.len() as i64;
                 (
                     Op::Put(Entry {
-                        value: Value::List(list),
+                        value: Value::List(Box::new(list)),
                         expires_at,
                     }),
                     Ok(n),
@@ -202,7 +202,7 @@ fn pop_from(
         Op::Remove
     } else {
         Op::Put(Entry {
-            value: Value::List(list),
+            value: Value::List(Box::new(list)),
             expires_at: cur.and_then(|e| e.expires_at),
         })
     };

@@ -115,14 +115,21 @@ pub fn run_cycle<S: Store>(db: &Db<S>, state: &mut CycleState, cfg: ExpiryConfig
             let (keys, next) = ks.sample_volatile(state.cursors[i], cfg.keys_per_loop());
             state.cursors[i] = next;
             let now = db.now_ms();
-            let mut reclaimed = 0;
+            let (mut reclaimed, mut ttl_sum, mut ttl_samples) = (0, 0u64, 0u64);
             for k in &keys {
                 match ks.sweep_key(k, now) {
                     Swept::Expired => stats.expired += 1,
                     Swept::Stale => stats.stale += 1,
-                    Swept::Live => continue,
+                    Swept::Live(ttl) => {
+                        ttl_sum += ttl;
+                        ttl_samples += 1;
+                        continue;
+                    }
                 }
                 reclaimed += 1;
+            }
+            if ttl_samples > 0 {
+                ks.note_ttl_sample(ttl_sum / ttl_samples);
             }
             stats.sampled += keys.len();
             if start.elapsed() > budget {

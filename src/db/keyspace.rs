@@ -27,8 +27,8 @@ use super::locks::{ExclusiveGuard, KeyLocks};
 pub enum Swept {
     /// Past its deadline: deleted.
     Expired,
-    /// Has a TTL still in the future.
-    Live,
+    /// Has a TTL this many milliseconds in the future.
+    Live(u64),
     /// Absent or without TTL: dropped from the index.
     Stale,
 }
@@ -40,6 +40,9 @@ pub struct Keyspace<S> {
     locks: KeyLocks,
     /// Keys deleted because they expired; written only on such a deletion.
     expired: AtomicU64,
+    /// Running estimate of the TTL of volatile keys (INFO's `avg_ttl`),
+    /// maintained by the sweeper as Redis does.
+    avg_ttl: AtomicU64,
 }
 
 impl<S: Store> Default for Keyspace<S> {
@@ -49,6 +52,7 @@ impl<S: Store> Default for Keyspace<S> {
             volatile: S::default(),
             locks: KeyLocks::default(),
             expired: AtomicU64::new(0),
+            avg_ttl: AtomicU64::new(0),
         }
     }
 }
@@ -75,6 +79,23 @@ impl<S: Store> Keyspace<S> {
     /// Number of keys with a TTL (approximate while writers run).
     pub fn volatile_len(&self) -> usize {
         self.volatile.len()
+    }
+
+    /// The sweeper's estimate of the average TTL of volatile keys, in ms.
+    pub fn avg_ttl(&self) -> u64 {
+        self.avg_ttl.load(Ordering::Relaxed)
+    }
+
+    /// Fold the mean TTL of one sample into the estimate (Redis's
+    /// `activeExpireCycle` weights a new sample 1/50).
+    pub fn note_ttl_sample(&self, mean_ms: u64) {
+        let old = self.avg_ttl.load(Ordering::Relaxed);
+        let next = if old == 0 {
+            mean_ms
+        } else {
+            (old / 50) * 49 + mean_ms / 50
+        };
+        self.avg_ttl.store(next, Ordering::Relaxed);
     }
 
     /// Keys deleted because they expired.
@@ -195,7 +216,9 @@ impl<S: Store> Keyspace<S> {
         let r = self.map.compute(key, |cur| {
             let expired = cur.is_some_and(|e| e.is_expired(now));
             let (op, r) = f(cur.filter(|_| !expired));
-            reaped = expired && matches!(op, Op::Keep | Op::Remove);
+            // An expired entry is gone whatever the closure decided (Redis
+            // deletes it in `lookupKeyWrite` before the command runs).
+            reaped = expired;
             let op = match op {
                 Op::Keep if expired => Op::Remove,
                 op => op,
@@ -300,7 +323,10 @@ impl<S: Store> Keyspace<S> {
     pub fn sweep_key(&self, key: &[u8], now: u64) -> Swept {
         let state = self.map.read(key, |e| match e {
             Some(e) if e.is_expired(now) => Swept::Expired,
-            Some(e) if e.expires_at.is_some() => Swept::Live,
+            Some(Entry {
+                expires_at: Some(at),
+                ..
+            }) => Swept::Live(at - now),
             _ => Swept::Stale,
         });
         match state {
@@ -310,14 +336,14 @@ impl<S: Store> Keyspace<S> {
                 if deleted {
                     Swept::Expired
                 } else {
-                    Swept::Live
+                    Swept::Live(0)
                 }
             }
             Swept::Stale => {
                 self.locks.write_one(key, || self.unindex(key));
                 Swept::Stale
             }
-            Swept::Live => Swept::Live,
+            live @ Swept::Live(_) => live,
         }
     }
 }

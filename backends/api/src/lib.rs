@@ -35,8 +35,9 @@ pub type List = imbl::Vector<Bytes>;
 pub enum Value {
     /// A binary-safe string (also what INCR and friends operate on).
     Str(Bytes),
-    /// A list of binary-safe strings.
-    List(List),
+    /// A list of binary-safe strings. Boxed: the vector is 64 bytes inline,
+    /// and every entry of every type would pay for it otherwise.
+    List(Box<List>),
 }
 
 impl Value {
@@ -172,6 +173,14 @@ pub trait Store: Default + Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_stay_small() {
+        // Memory per key is a product goal: a new variant must not grow
+        // every entry (box large payloads).
+        assert_eq!(std::mem::size_of::<Value>(), 32);
+        assert_eq!(std::mem::size_of::<Entry>(), 48);
+    }
 
     #[test]
     fn expiry_is_strictly_after_the_deadline() {
