@@ -185,3 +185,111 @@ impl Sweeper {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use store_api::{Entry, Op};
+    use store_rwlock::RwLockStore;
+
+    use super::*;
+    use crate::db::Clock;
+
+    const T0: u64 = 1_000_000;
+
+    fn db_with(volatile: usize, expired_share: f64, persistent: usize) -> Db<RwLockStore> {
+        let db = Db::new(1, Clock::manual(T0), ExpiryConfig { hz: 10, effort: 1 });
+        let table = db.table();
+        let ks = &table[0];
+        for i in 0..volatile {
+            let deadline = if (i as f64) < volatile as f64 * expired_share {
+                T0 - 1
+            } else {
+                T0 + 60_000
+            };
+            let e = Entry {
+                expires_at: Some(deadline),
+                ..Entry::string("v")
+            };
+            ks.update(format!("v{i}").as_bytes(), 0, |_| (Op::Put(e.clone()), ()));
+        }
+        for i in 0..persistent {
+            ks.update(format!("p{i}").as_bytes(), 0, |_| {
+                (Op::Put(Entry::string("v")), ())
+            });
+        }
+        db
+    }
+
+    #[test]
+    fn a_cycle_keeps_going_while_many_sampled_keys_are_expired() {
+        let db = db_with(2_000, 1.0, 100);
+        let stats = run_cycle(
+            &db,
+            &mut CycleState::default(),
+            ExpiryConfig { hz: 10, effort: 1 },
+        );
+        // Every sample was 100% expired, so the cycle repeats until the
+        // index is empty (or the time budget runs out on a slow machine).
+        assert!(stats.expired > 20, "{stats:?}");
+        if !stats.timed_out {
+            assert_eq!(stats.expired, 2_000);
+            assert_eq!(db.table()[0].len(), 100, "persistent keys untouched");
+        }
+    }
+
+    #[test]
+    fn a_cycle_stops_early_when_few_keys_are_expired() {
+        let db = db_with(5_000, 0.0, 0);
+        let stats = run_cycle(
+            &db,
+            &mut CycleState::default(),
+            ExpiryConfig { hz: 10, effort: 1 },
+        );
+        assert_eq!(stats.expired, 0);
+        // One sample per database with nothing to reclaim: no full scan of
+        // the 5000 volatile keys.
+        assert!(stats.sampled < 5_000, "{stats:?}");
+        assert_eq!(db.table()[0].len(), 5_000);
+    }
+
+    #[test]
+    fn repeated_cycles_expire_everything_due_and_nothing_else() {
+        let db = db_with(3_000, 0.1, 50);
+        let mut state = CycleState::default();
+        for _ in 0..200 {
+            run_cycle(&db, &mut state, ExpiryConfig { hz: 10, effort: 10 });
+        }
+        let ks = &db.table()[0];
+        assert_eq!(ks.len(), 2_700 + 50);
+        assert_eq!(ks.expired_count(), 300);
+        assert!(
+            ks.avg_ttl() > 0 && ks.avg_ttl() <= 60_000,
+            "avg_ttl {}",
+            ks.avg_ttl()
+        );
+    }
+
+    #[test]
+    fn stale_index_entries_are_dropped() {
+        let db = db_with(100, 0.0, 0);
+        let ks = &db.table()[0];
+        // Take the TTL away from half the keys behind the index's back, the
+        // way PERSIST does, then let the sweeper find out.
+        for i in 0..50 {
+            ks.update(format!("v{i}").as_bytes(), T0, |cur| {
+                (
+                    Op::Put(Entry {
+                        expires_at: None,
+                        ..cur.unwrap().clone()
+                    }),
+                    (),
+                )
+            });
+        }
+        assert_eq!(ks.volatile_len(), 50, "unindexed by the writer itself");
+        let key = Bytes::from_static(b"v70");
+        assert_eq!(ks.sweep_key(&key, T0), Swept::Live(60_000));
+        assert_eq!(ks.sweep_key(b"nokey", T0), Swept::Stale);
+    }
+}
