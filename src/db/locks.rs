@@ -43,14 +43,16 @@ struct Stripe {
 /// The stripes of one keyspace.
 pub struct KeyLocks {
     stripes: Box<[Stripe]>,
-    hasher: std::hash::RandomState,
+    /// Randomly seeded per keyspace; a fast hash because every command
+    /// computes one (the store then hashes the key again with its own).
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Default for KeyLocks {
     fn default() -> Self {
         KeyLocks {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
-            hasher: std::hash::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 }
