@@ -26,10 +26,11 @@ pub fn string_expiring(bytes: impl Into<Bytes>, at: u64) -> Entry {
     }
 }
 
-/// The payload of a string entry.
+/// The payload of a string entry (the suite stores only strings).
 pub fn payload(entry: &Entry) -> &Bytes {
     match &entry.value {
         Value::Str(b) => b,
+        other => panic!("the conformance suite stores strings, found {other:?}"),
     }
 }
 

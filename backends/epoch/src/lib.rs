@@ -27,8 +27,9 @@
 //!   closure against the state that won. The CAS winner retires the old node.
 //! - **Resize** (grow, same-size cleanup, shrink): blocking-cooperative and
 //!   chunked. A writer that cannot place its key within `probe_limit` probes
-//!   (or a remove that samples a sparse table) installs `table.next`. Every
-//!   writer that then touches the table claims chunks of slots, *freezes*
+//!   (or whose probe run is clogged with tombstones, or a remove that finds
+//!   the table sparse) installs `table.next`. Every writer that then touches
+//!   the table claims chunks of slots, *freezes*
 //!   each slot (`fetch_or(FROZEN)`, after which no CAS on it can succeed),
 //!   moves the node pointer (not the node) into the new table and marks the
 //!   slot `MOVED`. Writers wait until every chunk is done, then continue in
@@ -39,9 +40,9 @@
 //!
 //! **Why this design.** The hot path of a Redis server is a point read. Here a
 //! read costs one guard pin (~6 ns with crossbeam), one slot load, and one
-//! node access that brings hash, key and entry together (header plus a short
-//! key span two cache lines, fetched together by the adjacent-line
-//! prefetcher), so it pays one dependent miss beyond the slot, no more. The alternatives:
+//! node access that brings hash, key and entry together (the 64-byte header
+//! plus a short key span one or two adjacent lines), so it pays one dependent
+//! miss beyond the slot, no more. The alternatives:
 //! - *Split-ordered lists* (Shalev & Shavit): nodes never move on resize,
 //!   which is elegant, but every lookup walks a sorted linked list, one
 //!   dependent miss per node, and the bucket array is a second indirection.
@@ -148,16 +149,20 @@
 //! retires the node at once, so the value's memory is returned after the
 //! grace period even though the slot is not. Lookups probe past tombstones;
 //! re-inserting the same key takes a fresh empty slot. Tombstones disappear
-//! when the table is copied: when tombstones make a writer hit the probe limit
-//! while live entries are under a quarter of the slots, the copy is
-//! same-size, which only drops them.
+//! when the table is copied. A writer whose probe run passes half the probe
+//! limit with at least half of it tombstones (or hits the limit with a
+//! quarter of it tombstones) reports the table *clogged*, and the copy is
+//! same-size (unless the live count needs more), which only drops them. The
+//! copy moves pointers; the one dereference per live entry (its stored hash)
+//! is prefetched a few slots ahead.
 //!
 //! # Returning memory (shrinking)
 //!
 //! About one remove in 64 (when its counter stripe crosses a multiple of 64,
 //! and always when it empties its stripe) sums the counter; if fewer than
 //! 1/16 of the slots are live it starts a resize to a table sized for about
-//! twice the live count (never below `min_capacity`). So a map emptied by
+//! twice the live count (never below `min_capacity`, and only if that is
+//! actually smaller). So a map emptied by
 //! removes always shrinks, without every remove summing the stripes. `retain` and
 //! `clear` check at the end of their walk. Old tables and nodes are retired,
 //! not freed in place, so memory comes back after the epoch grace period.
@@ -180,6 +185,18 @@
 //!   atomic, an insert racing it may survive.
 //! - `random_entry` samples random slots, then sweeps: roughly uniform.
 //!
+//! # Known limits
+//!
+//! - Node addresses must fit in 48 bits (x86-64 and AArch64 user space with
+//!   4-level paging); publishing a node asserts it.
+//! - Resizes block writers (readers never): a writer that meets a migration
+//!   helps and then waits for chunks claimed by other threads, so a
+//!   descheduled helper delays writers by at most the chunk it holds.
+//! - Growth is driven by probe length; keys engineered to collide under the
+//!   (random, per-map) seed would force repeated doubling.
+//! - Garbage is freed when threads pin (crossbeam collects every 128 pins);
+//!   a thread that stops using the map leaves its last bag in the collector.
+//!
 //! # Checking it
 //!
 //! - Unit and stress tests, and the shared conformance suite:
@@ -189,11 +206,17 @@
 //! - Loom with crossbeam-epoch's real collector:
 //!   `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom --cfg crossbeam_loom" CARGO_TARGET_DIR=target-cbloom cargo test -p store-epoch --test loom --release -- crossbeam_`
 //! - The planted bug (a `Relaxed` slot load on the read path) must make the
-//!   `planted_bug_is_caught` model fail; under the cfg that test is marked
-//!   `should_panic`:
-//!   `RUSTFLAGS="--cfg loom --cfg flashkv_planted_bug" cargo test -p store-epoch --test loom --release planted_bug_is_caught`
+//!   `planted_bug_is_caught` model fail (loom: "Causality violation"); under
+//!   the cfg that test is marked `should_panic`, so this passes (the resize
+//!   models `get_racing_a_resize` and `get_and_remove_racing_a_resize` fail
+//!   under the cfg too, by design):
+//!   `LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom --cfg flashkv_planted_bug" CARGO_TARGET_DIR=target-loom-bug cargo test -p store-epoch --test loom --release planted_bug_is_caught`
 //! - AddressSanitizer / LeakSanitizer over the unit, stress and conformance
-//!   tests: `RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" cargo test -p store-epoch --target x86_64-unknown-linux-gnu`
+//!   tests (add `--release -- --include-ignored` for the heavy stress):
+//!   `RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=target-asan cargo test -p store-epoch --target x86_64-unknown-linux-gnu`
+//!   LeakSanitizer reports nothing without suppressions: garbage still
+//!   deferred at exit hangs off crossbeam's global collector (reachable), and
+//!   the map's `Drop` frees every live node and the root table.
 #![warn(unsafe_op_in_unsafe_fn, missing_docs)]
 
 mod map;

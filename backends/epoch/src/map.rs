@@ -332,31 +332,41 @@ impl<R: Reclaim> RawMap<R> {
 
     pub(crate) fn shrink_if_sparse(&self, table: &Table, guard: &R::Guard<'_>) {
         let min = self.config.min_capacity.max(1).next_power_of_two();
-        if table.capacity() > min && self.len() * 16 < table.capacity() {
-            self.start_resize(table, Reason::Shrink);
+        if table.capacity() > min
+            && self.len() * 16 < table.capacity()
+            && self.start_resize(table, Reason::Shrink)
+        {
             self.help_resize(table, guard);
         }
     }
 
-    /// Install `table.next` unless a resize already did.
-    fn start_resize(&self, table: &Table, reason: Reason) {
-        if !table.next.load(Acquire).is_null() {
-            return;
-        }
-        let cap = table.capacity();
+    /// The capacity a resize for `reason` should produce.
+    fn target_capacity(&self, cap: usize, reason: Reason) -> usize {
         let live = self.len();
         // Slack for writers that decided to insert before they could see the
         // resize (at most one key each): the new table must hold them too.
         let fit = ((live + live / 8 + 8) * 2).next_power_of_two();
         let min = self.config.min_capacity.max(1).next_power_of_two();
-        let new_cap = match reason {
+        match reason {
             Reason::Full => cap * 2,
             // The copy drops the tombstones; `fit` still grows it if needed.
             Reason::Clogged => cap,
             Reason::Shrink => fit,
         }
         .max(fit)
-        .max(min);
+        .max(min)
+    }
+
+    /// Install `table.next` unless a resize already did. Returns false only
+    /// for a shrink that would not make the table smaller (nothing to do).
+    fn start_resize(&self, table: &Table, reason: Reason) -> bool {
+        if !table.next.load(Acquire).is_null() {
+            return true;
+        }
+        let new_cap = self.target_capacity(table.capacity(), reason);
+        if reason == Reason::Shrink && new_cap >= table.capacity() {
+            return false;
+        }
         let new = Box::into_raw(Box::new(self.new_table(new_cap)));
         // Release publishes the new table to helpers and readers.
         if table
@@ -367,6 +377,7 @@ impl<R: Reclaim> RawMap<R> {
             // SAFETY: our table was never published.
             drop(unsafe { Box::from_raw(new) });
         }
+        true
     }
 
     /// Help migrate `table` into `table.next` until the migration is

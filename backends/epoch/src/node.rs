@@ -1,10 +1,10 @@
 //! Entry nodes: one heap allocation per key holding everything about it.
 //!
 //! Layout (`#[repr(C)]`, 8-byte aligned): the `Entry` the store hands out by
-//! reference (`size_of::<Entry>()`: 80 bytes since `Value::List` holds an
-//! inline `imbl::Vector`, 48 with strings only), the full 64-bit hash (so
-//! resizes never rehash a key), the key length, and then the key bytes
-//! themselves, inline. A lookup therefore touches one slot word and one node (usually one
+//! reference (48 bytes: value + expiry; `store-api` boxes list values to keep
+//! it that size), the full 64-bit hash (so resizes never rehash a key), the
+//! key length, and then the key bytes themselves, inline: a 64-byte header,
+//! so hash and length share the header's line with the value. A lookup therefore touches one slot word and one node (usually one
 //! or two cache lines), never a separate key allocation. A node is immutable
 //! from the moment it is published in a slot until it is retired; an update
 //! publishes a new node.

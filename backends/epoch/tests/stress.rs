@@ -32,7 +32,7 @@ struct Budget {
 }
 
 const LIGHT: Budget = Budget {
-    ops: 20_000,
+    ops: 200_000,
     time: Duration::from_secs(2),
 };
 const HEAVY: Budget = Budget {
@@ -121,15 +121,28 @@ fn mixed_ops_match_models<R: Reclaim>(budget: Budget, writers: usize, keys_per_w
                     }
                 });
                 reads += 1;
-                if reads % 4096 == 0 {
+                if reads.is_multiple_of(4096) {
                     let mut cursor = 0;
                     for _ in 0..4 {
                         cursor = store.scan(cursor, 16, |k, e| {
-                            assert!(k.starts_with(b"ctr") || value_names_key(k, e));
+                            assert!(
+                                k.starts_with(b"ctr")
+                                    || k.starts_with(b"tmp")
+                                    || value_names_key(k, e)
+                            );
                         });
                     }
                     let _ = store.random_entry(reads);
                     let _ = store.len();
+                    // retain racing the writers and their resizes: drops
+                    // only this thread's scratch keys, keeps everything else.
+                    for i in 0..32 {
+                        store.insert(Bytes::from(format!("tmp{i}")), Entry::string("t"));
+                    }
+                    store.retain(|k, _| !k.starts_with(b"tmp"));
+                    for i in 0..32 {
+                        assert_eq!(store.get(format!("tmp{i}").as_bytes()), None);
+                    }
                 }
             }
         })
@@ -144,7 +157,7 @@ fn mixed_ops_match_models<R: Reclaim>(budget: Budget, writers: usize, keys_per_w
                 let mut model: HashMap<Bytes, Entry> = HashMap::new();
                 let mut incrs = [0u64; 4];
                 for op in 0..per_thread_ops {
-                    if op % 256 == 0 && Instant::now() > deadline {
+                    if op.is_multiple_of(256) && Instant::now() > deadline {
                         break;
                     }
                     let k = key(t, rng.below(keys_per_writer));
@@ -318,7 +331,7 @@ fn drop_with_pending_garbage() {
         let store = EpochStore::<EpochReclaim>::with_config(tiny());
         for i in 0..200 {
             store.insert(key(0, i), value_for(b"x", round));
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 store.remove(&key(0, i / 2));
             }
         }
