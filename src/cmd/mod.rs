@@ -203,6 +203,12 @@ fn bulk_or_null(b: Option<Bytes>) -> Frame {
     b.map_or(Frame::Null, Frame::Bulk)
 }
 
+/// A HELP reply: one status line per line of text, as Redis's
+/// `addReplyHelp` sends it.
+fn help_reply(lines: &[&'static str]) -> Frame {
+    Frame::Array(lines.iter().map(|l| Frame::simple(l)).collect())
+}
+
 /// Copy an argument out of the read buffer before storing it, so a stored
 /// value never pins the (much larger) buffer it arrived in.
 fn owned(b: &Bytes) -> Bytes {

@@ -145,7 +145,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             ctx.state.clients.reset_stats();
             Ok(Frame::ok())
         }
-        Cmd::ConfigHelp => Ok(help()),
+        Cmd::ConfigHelp => Ok(super::help_reply(CONFIG_HELP)),
         Cmd::FunctionFlush => Ok(Frame::ok()),
         Cmd::Shutdown { abort: true } => Err(CmdError::NoShutdownInProgress),
         Cmd::Shutdown { abort: false } => {
@@ -157,20 +157,18 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
     }
 }
 
-fn help() -> Frame {
-    const LINES: &[&str] = &[
-        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "GET <pattern>",
-        "    Return parameters matching the glob-like <pattern> and their values.",
-        "SET <directive> <value>",
-        "    Set the configuration <directive> to <value>.",
-        "RESETSTAT",
-        "    Reset statistics reported by the INFO command.",
-        "HELP",
-        "    Prints this help.",
-    ];
-    Frame::Array(LINES.iter().map(|l| Frame::simple(l)).collect())
-}
+/// Lines of the HELP reply.
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "HELP",
+    "    Prints this help.",
+];
 
 #[cfg(test)]
 mod tests {
