@@ -170,9 +170,52 @@ pub trait Store: Default + Send + Sync + 'static {
     fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)>;
 }
 
+/// `Store::scan` for a store split into `shards` sub-maps, with the shard
+/// index as the cursor: visit whole shards from `cursor` until at least
+/// `count` entries were seen, and return the next shard (0 when done).
+///
+/// `visit(i)` visits every entry of shard `i` and returns how many. A key
+/// stays in its shard for life, so a key present for the whole iteration is
+/// visited, whatever happens inside the shards meanwhile (the guarantee
+/// `Store::scan` asks for).
+pub fn scan_shards(
+    shards: usize,
+    cursor: u64,
+    count: usize,
+    mut visit: impl FnMut(usize) -> usize,
+) -> u64 {
+    let mut shard = usize::try_from(cursor).unwrap_or(usize::MAX);
+    let mut visited = 0usize;
+    while shard < shards {
+        visited += visit(shard);
+        shard += 1;
+        if visited >= count.max(1) {
+            break;
+        }
+    }
+    if shard >= shards {
+        0
+    } else {
+        shard as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shard_cursor_stops_after_count_and_ends_at_zero() {
+        let sizes = [3, 0, 0, 5, 1];
+        let mut seen = vec![];
+        let next = scan_shards(5, 0, 4, |i| {
+            seen.push(i);
+            sizes[i]
+        });
+        assert_eq!((next, seen), (4, vec![0, 1, 2, 3]));
+        assert_eq!(scan_shards(5, 4, 4, |i| sizes[i]), 0);
+        assert_eq!(scan_shards(5, u64::MAX, 4, |_| panic!("past the end")), 0);
+    }
 
     #[test]
     fn entries_stay_small() {

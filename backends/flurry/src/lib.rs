@@ -221,25 +221,11 @@ impl Store for FlurryStore {
     where
         F: FnMut(&Bytes, &Entry),
     {
-        let mut shard = usize::try_from(cursor).unwrap_or(usize::MAX);
-        let mut visited = 0usize;
-        while shard < SHARDS {
+        store_api::scan_shards(SHARDS, cursor, count, |shard| {
             let map = &self.shards[shard];
             let guard = map.guard();
-            for (k, e) in map.iter(&guard) {
-                f(k, e);
-                visited += 1;
-            }
-            shard += 1;
-            if visited >= count.max(1) {
-                break;
-            }
-        }
-        if shard >= SHARDS {
-            0
-        } else {
-            shard as u64
-        }
+            map.iter(&guard).map(|(k, e)| f(k, e)).count()
+        })
     }
 
     fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)> {

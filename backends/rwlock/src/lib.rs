@@ -161,24 +161,11 @@ impl Store for RwLockStore {
     where
         F: FnMut(&Bytes, &Entry),
     {
-        let mut shard = usize::try_from(cursor).unwrap_or(usize::MAX);
-        let mut visited = 0usize;
-        while shard < SHARDS {
+        store_api::scan_shards(SHARDS, cursor, count, |shard| {
             let table = self.shards[shard].read();
-            for (k, e) in table.iter() {
-                f(k, e);
-            }
-            visited += table.len();
-            shard += 1;
-            if visited >= count.max(1) {
-                break;
-            }
-        }
-        if shard >= SHARDS {
-            0
-        } else {
-            shard as u64
-        }
+            table.iter().for_each(|(k, e)| f(k, e));
+            table.len()
+        })
     }
 
     fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)> {

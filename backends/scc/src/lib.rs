@@ -180,24 +180,15 @@ impl Store for SccStore {
     where
         F: FnMut(&Bytes, &Entry),
     {
-        let mut shard = usize::try_from(cursor).unwrap_or(usize::MAX);
-        let mut visited = 0usize;
-        while shard < SHARDS {
+        store_api::scan_shards(SHARDS, cursor, count, |shard| {
+            let mut visited = 0;
             self.shards[shard].iter_sync(|k, e| {
                 f(k, e);
                 visited += 1;
                 true
             });
-            shard += 1;
-            if visited >= count.max(1) {
-                break;
-            }
-        }
-        if shard >= SHARDS {
-            0
-        } else {
-            shard as u64
-        }
+            visited
+        })
     }
 
     fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)> {
