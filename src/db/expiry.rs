@@ -128,8 +128,8 @@ pub fn run_cycle<S: Store>(db: &Db<S>, state: &mut CycleState, cfg: ExpiryConfig
                 }
                 reclaimed += 1;
             }
-            if ttl_samples > 0 {
-                ks.note_ttl_sample(ttl_sum / ttl_samples);
+            if let Some(mean) = ttl_sum.checked_div(ttl_samples) {
+                ks.note_ttl_sample(mean);
             }
             stats.sampled += keys.len();
             if start.elapsed() > budget {

@@ -1,0 +1,201 @@
+"""Shared by scripts/bench-* and scripts/report: machine facts, run metadata,
+a load sampler, a progress bar and CSV helpers. Python 3 standard library only.
+
+A run's metadata (`reports/data/<suite>.meta.json`) records what the report
+pages must state: commit (and whether the tree was dirty), UTC date, CPU
+model, core count, memory, kernel, the exact command and environment knobs,
+the 1-minute load average before, during (mean and max, sampled every 5 s)
+and after the run, and any compiler processes seen meanwhile. A run is
+*preliminary* when it was asked to be short (`--quick` /
+`FLASHKV_BENCH_QUICK=1`), when `FLASHKV_PRELIMINARY=1`, or when the machine
+was not quiet (load >= 0.5 at the start or on average, or rustc/cc running).
+"""
+
+import csv
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUIET_LOAD = 0.5
+COMPILERS = ("rustc", "cc1", "cc1plus", "ld", "ld.lld", "clippy-driver")
+
+
+def command_output(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=REPO).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def mem_total_gib():
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+        return round(kb / 1024 / 1024, 1)
+    except (OSError, ValueError):
+        return None
+
+
+def compilers_running():
+    """Names of compiler processes running now (other engineers' builds)."""
+    seen = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        if name in COMPILERS:
+            seen.append(name)
+    return seen
+
+
+class LoadSampler(threading.Thread):
+    """Samples the 1-minute load average and compiler processes every 5 s."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples, self.compilers = [], 0
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            self.samples.append(loadavg()[0])
+            self.compilers = max(self.compilers, len(compilers_running()))
+            self.stopped.wait(5)
+
+    def stop(self):
+        self.stopped.set()
+        self.join(2)
+
+
+def machine():
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "mem_gib": mem_total_gib(),
+        "kernel": platform.release(),
+        "rustc": command_output(["rustc", "--version"]),
+    }
+
+
+def start_meta(suite, argv, quick):
+    """Metadata at the start of a measured run; starts the load sampler."""
+    env = {k: v for k, v in sorted(os.environ.items()) if k.startswith("FLASHKV_")}
+    commit = command_output(["git", "rev-parse", "HEAD"])
+    dirty = bool(command_output(["git", "status", "--porcelain", "--untracked-files=no"]))
+    sampler = LoadSampler()
+    sampler.start()
+    return {
+        "suite": suite,
+        "command": " ".join(argv),
+        "env": env,
+        "commit": commit,
+        "dirty": dirty,
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "start_epoch": time.time(),
+        "machine": machine(),
+        "load_before": loadavg(),
+        "compilers_before": compilers_running(),
+        "quick": bool(quick),
+        "_sampler": sampler,
+    }
+
+
+def finish_meta(meta, path):
+    """Close a run's metadata, decide `preliminary`, write it to `path`."""
+    sampler = meta.pop("_sampler")
+    sampler.stop()
+    samples = sampler.samples or [loadavg()[0]]
+    meta["end_epoch"] = time.time()
+    meta["duration_s"] = round(meta["end_epoch"] - meta["start_epoch"], 1)
+    meta["load_after"] = loadavg()
+    meta["load_during_mean"] = round(sum(samples) / len(samples), 2)
+    meta["load_during_max"] = round(max(samples), 2)
+    meta["compilers_during_max"] = sampler.compilers
+    reasons = []
+    if meta["quick"]:
+        reasons.append("short run (quick settings)")
+    if os.environ.get("FLASHKV_PRELIMINARY") == "1":
+        reasons.append("FLASHKV_PRELIMINARY=1")
+    if meta["load_before"][0] >= QUIET_LOAD or meta["load_during_mean"] >= QUIET_LOAD:
+        reasons.append(f"machine not quiet (load {meta['load_before'][0]:.2f} at start, "
+                       f"{meta['load_during_mean']:.2f} mean during the run)")
+    if meta["compilers_before"] or sampler.compilers:
+        reasons.append("compilers running during the run")
+    meta["preliminary"] = bool(reasons)
+    meta["preliminary_reasons"] = reasons
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return meta
+
+
+class Progress:
+    """A one-line-per-step progress bar with elapsed time and ETA."""
+
+    def __init__(self, total):
+        self.total, self.done, self.t0 = max(total, 1), 0, time.time()
+
+    def step(self, what):
+        self.done += 1
+        el = time.time() - self.t0
+        eta = el / max(self.done - 1, 1) * (self.total - self.done + 1) if self.done > 1 else 0
+        width = 24
+        fill = min(width, self.done * width // self.total)
+        print(f"[{'#' * fill}{'.' * (width - fill)}] {self.done:>3}/{self.total} "
+              f"{int(el) // 60:>3}m{int(el) % 60:02d}s eta {int(eta) // 60}m{int(eta) % 60:02d}s  {what}",
+              flush=True)
+
+    def skip(self, n):
+        self.done += n
+
+    def note(self, text):
+        print(f"    {text}", file=sys.stderr, flush=True)
+
+
+def write_csv(path, rows):
+    fields = list(rows[0].keys())
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def read_csv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_meta(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
