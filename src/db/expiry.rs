@@ -109,7 +109,7 @@ pub fn run_cycle<S: Store>(db: &Db<S>, state: &mut CycleState, cfg: ExpiryConfig
         state.next_db = state.next_db.wrapping_add(1);
         let ks = &table[i];
         loop {
-            if ks.volatile_len() == 0 {
+            if !ks.has_volatile_keys() {
                 break;
             }
             let (keys, next) = ks.sample_volatile(state.cursors[i], cfg.keys_per_loop());
@@ -136,9 +136,10 @@ pub fn run_cycle<S: Store>(db: &Db<S>, state: &mut CycleState, cfg: ExpiryConfig
                 stats.timed_out = true;
                 return stats;
             }
+            // An empty sample with keys still indexed means the pass ended on
+            // empty shards: go round again (the time budget bounds this).
             let sampled = keys.len();
-            let repeat = (sampled == 0 && next != 0)
-                || (sampled > 0 && reclaimed * 100 / sampled > cfg.acceptable_stale());
+            let repeat = sampled == 0 || reclaimed * 100 / sampled > cfg.acceptable_stale();
             if !repeat {
                 break;
             }

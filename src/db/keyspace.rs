@@ -21,6 +21,7 @@ use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
 use super::locks::{ExclusiveGuard, KeyLocks};
+use super::volatile::VolatileIndex;
 
 /// What the sweeper found for one sampled key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +37,7 @@ pub enum Swept {
 /// A numbered database.
 pub struct Keyspace<S> {
     map: S,
-    volatile: S,
+    volatile: VolatileIndex,
     locks: KeyLocks,
     /// Keys deleted because they expired; written only on such a deletion.
     expired: AtomicU64,
@@ -49,7 +50,7 @@ impl<S: Store> Default for Keyspace<S> {
     fn default() -> Self {
         Keyspace {
             map: S::default(),
-            volatile: S::default(),
+            volatile: VolatileIndex::default(),
             locks: KeyLocks::default(),
             expired: AtomicU64::new(0),
             avg_ttl: AtomicU64::new(0),
@@ -59,10 +60,6 @@ impl<S: Store> Default for Keyspace<S> {
 
 fn has_ttl(e: Option<&Entry>) -> bool {
     e.is_some_and(|e| e.expires_at.is_some())
-}
-
-fn index_marker() -> Entry {
-    Entry::string(Bytes::new())
 }
 
 impl<S: Store> Keyspace<S> {
@@ -79,6 +76,11 @@ impl<S: Store> Keyspace<S> {
     /// Number of keys with a TTL (approximate while writers run).
     pub fn volatile_len(&self) -> usize {
         self.volatile.len()
+    }
+
+    /// Does any key have a TTL? (Cheaper than `volatile_len() > 0`.)
+    pub fn has_volatile_keys(&self) -> bool {
+        !self.volatile.is_empty()
     }
 
     /// The sweeper's estimate of the average TTL of volatile keys, in ms.
@@ -255,8 +257,7 @@ impl<S: Store> Keyspace<S> {
 
     fn reindex(&self, key: &[u8], had: bool, has: bool) {
         if has && !had {
-            self.volatile
-                .insert(Bytes::copy_from_slice(key), index_marker());
+            self.volatile.insert(key);
         } else if had && !has {
             self.unindex(key);
         }
@@ -265,9 +266,8 @@ impl<S: Store> Keyspace<S> {
     /// Drop `key` from the index unless the map (re-checked after the
     /// removal) still gives it a TTL.
     fn unindex(&self, key: &[u8]) {
-        if self.volatile.remove(key).is_some() && self.map.read(key, has_ttl) {
-            self.volatile
-                .insert(Bytes::copy_from_slice(key), index_marker());
+        if self.volatile.remove(key) && self.map.read(key, has_ttl) {
+            self.volatile.insert(key);
         }
     }
 
@@ -310,13 +310,9 @@ impl<S: Store> Keyspace<S> {
         None
     }
 
-    /// Collect up to about `count` keys of the volatile index from `cursor`.
+    /// Up to `count` keys of the volatile index from `cursor`.
     pub fn sample_volatile(&self, cursor: u64, count: usize) -> (Vec<Bytes>, u64) {
-        let mut keys = Vec::with_capacity(count);
-        let next = self
-            .volatile
-            .scan(cursor, count, |k, _| keys.push(k.clone()));
-        (keys, next)
+        self.volatile.sample(cursor, count)
     }
 
     /// The sweeper's check of one sampled key.

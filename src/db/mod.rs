@@ -18,6 +18,7 @@ mod clock;
 pub mod expiry;
 mod keyspace;
 mod locks;
+mod volatile;
 
 use std::sync::Arc;
 
