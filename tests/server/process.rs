@@ -17,23 +17,48 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A started server, killed on drop so a failing assertion never leaves it
+/// running.
+struct Server(Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Start the binary and wait until it answers PING.
-fn spawn(args: &[&str], port: u16) -> Child {
-    let child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(
-        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(
-            addr
-        )
-        .is_ok()),
-        "server did not start with {args:?}"
+fn spawn(args: &[&str], port: u16) -> Server {
+    let server = Server(
+        Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
     );
-    child
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let up = eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
+    assert!(up, "server did not start with {args:?}");
+    server
 }
 
 fn wait_exit(child: &mut Child) -> Option<i32> {
