@@ -58,6 +58,9 @@ struct Connection<S: Store> {
     last_activity: Instant,
     /// Since when unsent output has been above the soft limit.
     over_soft: Option<Instant>,
+    /// The last batch stopped at the output budget, so complete requests
+    /// may still wait in `input` with no socket event to announce them.
+    backlog: bool,
 }
 
 /// Serve one accepted client until it leaves, is killed, or the server
@@ -81,6 +84,7 @@ pub async fn serve<S: Store>(
         eof: false,
         last_activity: Instant::now(),
         over_soft: None,
+        backlog: false,
     };
     if let Err(e) = conn.run(shutdown).await {
         debug!(client = id, cause = %e, "connection closed");
@@ -106,8 +110,18 @@ impl<S: Store> Connection<S> {
                     Stop::Shutdown => Err(io::Error::other("server shutting down")),
                 };
             }
+            if self.backlog && self.output.len() < self.output_budget() {
+                // The socket took the whole batch: run the waiting requests
+                // now (after letting other tasks run) instead of waiting for
+                // input that has already arrived.
+                tokio::task::yield_now().await;
+                continue;
+            }
             let timeout = self.state.config().timeout;
             let idle_deadline = self.last_activity + Duration::from_secs(timeout);
+            // A client parked over the soft output limit sends nothing that
+            // would wake us: re-check when its grace period runs out.
+            let soft_deadline = self.soft_limit_deadline();
             let interest = self.interest();
             tokio::select! {
                 _ = shutdown.recv() => return self.flush_before_close().await,
@@ -116,6 +130,8 @@ impl<S: Store> Connection<S> {
                     debug!(client = handle.id, "closing idle client");
                     return Ok(());
                 }
+                _ = tokio::time::sleep_until(soft_deadline.unwrap_or(idle_deadline).into()),
+                    if soft_deadline.is_some() => {}
                 ready = self.stream.ready(interest) => {
                     if ready?.is_readable() {
                         self.read_ready()?;
@@ -186,6 +202,24 @@ impl<S: Store> Connection<S> {
         false
     }
 
+    /// When the soft output limit will have been exceeded for too long.
+    fn soft_limit_deadline(&self) -> Option<Instant> {
+        let limit = self.state.config().output_limits.normal;
+        let since = self.over_soft.filter(|_| limit.soft > 0)?;
+        Some(since + Duration::from_secs(limit.soft_secs) + Duration::from_millis(1))
+    }
+
+    /// Unsent reply bytes at which commands stop running: [`OUTPUT_PAUSE`],
+    /// or the hard output limit when that is lower, so a client cannot
+    /// make one batch overshoot its limit by more than one reply.
+    fn output_budget(&self) -> usize {
+        let hard = self.state.config().output_limits.normal.hard;
+        match usize::try_from(hard) {
+            Ok(hard) if hard > 0 => hard.saturating_add(1).min(OUTPUT_PAUSE),
+            _ => OUTPUT_PAUSE,
+        }
+    }
+
     /// Read what the socket has (up to one turn's worth).
     fn read_ready(&mut self) -> io::Result<()> {
         let mut read = 0;
@@ -241,7 +275,8 @@ impl<S: Store> Connection<S> {
     /// output stays under [`OUTPUT_PAUSE`].
     async fn process(&mut self) {
         let mut commands = 0;
-        while !self.closing() && self.output.len() < OUTPUT_PAUSE {
+        let budget = self.output_budget();
+        while !self.closing() && self.output.len() < budget {
             let limits = DecodeLimits {
                 max_bulk_len: self.state.config().proto_max_bulk_len,
                 unauthenticated: self.state.auth_required(&self.session),
@@ -261,7 +296,8 @@ impl<S: Store> Connection<S> {
                 }
             };
             if is_cross_protocol_attack(&argv[0]) {
-                warn!("Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection aborted.");
+                let peer = self.session.handle.addr;
+                warn!(%peer, "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection aborted.");
                 self.output.clear();
                 self.session.close_after_reply = true;
                 self.eof = true;
@@ -279,6 +315,7 @@ impl<S: Store> Connection<S> {
                 encode(&frame, self.session.proto, &mut self.output);
             }
         }
+        self.backlog = self.output.len() >= budget && !self.closing();
         let activity = Activity {
             commands,
             qbuf: self.input.len(),

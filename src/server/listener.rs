@@ -1,7 +1,7 @@
 //! Accepting connections: maxclients, protected mode, TCP options, and
 //! back-off when accept fails (for example when out of file descriptors).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,26 +35,91 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
-/// The soft limit on open files, from /proc (None where unknown).
-fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+/// What the open-files limit allows, as Redis's `adjustOpenFilesLimit`
+/// decides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FdBudget {
+    /// The soft limit already covers `maxclients` + reserve.
+    Enough,
+    /// The soft limit was raised to this many descriptors.
+    Raised { from: u64, to: u64 },
+    /// Only this many descriptors could be had: `maxclients` must shrink.
+    Short { limit: u64 },
 }
 
-/// `maxclients`, lowered to what the file-descriptor limit allows, as
-/// Redis does at start-up.
+/// Make room for `wanted` descriptors given limits `(soft, hard)`, using
+/// `set(soft, hard)` to change them. Like Redis: ask for exactly what is
+/// needed (raising the hard limit too, which only a privileged process
+/// may), and failing that, go as far as the hard limit allows.
+fn plan_fds(
+    (soft, hard): (u64, u64),
+    wanted: u64,
+    mut set: impl FnMut(u64, u64) -> bool,
+) -> FdBudget {
+    if soft >= wanted {
+        return FdBudget::Enough;
+    }
+    if set(wanted, hard.max(wanted)) {
+        return FdBudget::Raised {
+            from: soft,
+            to: wanted,
+        };
+    }
+    if hard > soft && set(hard, hard) {
+        return FdBudget::Short { limit: hard };
+    }
+    FdBudget::Short { limit: soft }
+}
+
+/// `maxclients`, after trying to raise the open-files limit to fit it, and
+/// lowered to what that limit allows (minus descriptors kept for the
+/// server itself), as Redis does at start-up.
 pub fn effective_maxclients(configured: usize) -> usize {
-    match open_files_limit() {
-        Some(limit) if (limit.saturating_sub(RESERVED_FDS) as usize) < configured => {
-            let lowered = limit.saturating_sub(RESERVED_FDS).max(1) as usize;
+    use rlimit::{getrlimit, setrlimit, Resource};
+    let wanted = (configured as u64).saturating_add(RESERVED_FDS);
+    let Ok(limits) = getrlimit(Resource::NOFILE) else {
+        // Redis assumes 1024 when it cannot read the limit.
+        warn!("unable to obtain the current NOFILE limit, assuming 1024");
+        return configured.min((1024 - RESERVED_FDS) as usize);
+    };
+    let plan = plan_fds(limits, wanted, |soft, hard| {
+        setrlimit(Resource::NOFILE, soft, hard).is_ok()
+    });
+    maxclients_for(configured, plan)
+}
+
+fn maxclients_for(configured: usize, plan: FdBudget) -> usize {
+    match plan {
+        FdBudget::Enough => configured,
+        FdBudget::Raised { from, to } => {
+            info!(
+                "increased maximum number of open files to {to} (it was originally set to {from})"
+            );
+            configured
+        }
+        FdBudget::Short { limit } => {
+            let lowered = usize::try_from(limit.saturating_sub(RESERVED_FDS))
+                .unwrap_or(usize::MAX)
+                .clamp(1, configured);
             warn!(
                 configured,
-                lowered, "maxclients lowered to fit the open-files limit (ulimit -n)"
+                lowered,
+                open_files = limit,
+                "maxclients has been reduced to compensate for low ulimit; if you need higher maxclients increase 'ulimit -n'"
             );
             lowered
         }
-        _ => configured,
+    }
+}
+
+/// Is `ip` one that protected mode lets in? Redis 7.0 compares the peer's
+/// address text with exactly `127.0.0.1` and `::1` (so 127.0.0.2 is
+/// refused); an IPv4 client of a dual-stack IPv6 listener counts as its
+/// IPv4 address.
+fn is_local(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4 == Ipv4Addr::LOCALHOST,
+        IpAddr::V6(v6) => v6 == Ipv6Addr::LOCALHOST,
     }
 }
 
@@ -104,7 +169,7 @@ fn admit<S: Store>(
     fd_cap: usize,
 ) {
     let config = state.config();
-    if config.protected_mode && config.requirepass.is_empty() && !peer.ip().is_loopback() {
+    if config.protected_mode && config.requirepass.is_empty() && !is_local(peer.ip()) {
         info!(%peer, "refused by protected mode");
         return refuse(stream, DENIED_REPLY);
     }
@@ -153,4 +218,67 @@ fn configure(stream: &TcpStream, keepalive_secs: u64) -> std::io::Result<()> {
         socket2::SockRef::from(stream).set_tcp_keepalive(&ka)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake `setrlimit`: succeeds when the new hard limit does not exceed
+    /// `ceiling` (an unprivileged process's hard limit).
+    fn limited(ceiling: u64) -> impl FnMut(u64, u64) -> bool {
+        move |soft, hard| soft <= hard && hard <= ceiling
+    }
+
+    #[test]
+    fn enough_descriptors_change_nothing() {
+        assert_eq!(
+            plan_fds((20_000, 20_000), 10_032, limited(0)),
+            FdBudget::Enough
+        );
+        assert_eq!(maxclients_for(10_000, FdBudget::Enough), 10_000);
+    }
+
+    #[test]
+    fn the_soft_limit_is_raised_when_the_hard_limit_allows() {
+        let plan = plan_fds((1024, 1_048_576), 10_032, limited(1_048_576));
+        assert_eq!(
+            plan,
+            FdBudget::Raised {
+                from: 1024,
+                to: 10_032
+            }
+        );
+        assert_eq!(maxclients_for(10_000, plan), 10_000);
+        // A privileged process may raise the hard limit too.
+        let plan = plan_fds((64, 64), 132, limited(u64::MAX));
+        assert_eq!(plan, FdBudget::Raised { from: 64, to: 132 });
+    }
+
+    #[test]
+    fn maxclients_shrinks_to_the_limit_minus_the_reserve() {
+        let plan = plan_fds((64, 64), 10_032, limited(64));
+        assert_eq!(plan, FdBudget::Short { limit: 64 });
+        assert_eq!(maxclients_for(10_000, plan), 32);
+        // Up to the hard limit, then short.
+        let plan = plan_fds((1024, 4096), 10_032, limited(4096));
+        assert_eq!(plan, FdBudget::Short { limit: 4096 });
+        assert_eq!(maxclients_for(10_000, plan), 4064);
+        // Nothing can be changed at all.
+        let plan = plan_fds((100, 100), 10_032, |_, _| false);
+        assert_eq!(maxclients_for(10_000, plan), 68);
+        // Never below one client.
+        assert_eq!(maxclients_for(10, FdBudget::Short { limit: 8 }), 1);
+    }
+
+    #[test]
+    fn protected_mode_trusts_exactly_the_loopback_addresses_redis_does() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(is_local(ip("127.0.0.1")));
+        assert!(is_local(ip("::1")));
+        assert!(is_local(ip("::ffff:127.0.0.1")));
+        assert!(!is_local(ip("127.0.0.2")));
+        assert!(!is_local(ip("192.0.2.1")));
+        assert!(!is_local(ip("::ffff:192.0.2.1")));
+    }
 }

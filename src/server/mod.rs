@@ -61,6 +61,9 @@ pub async fn run_with<S: Store>(
         .transpose()?
         .map_or(config.port, |a| a.port());
     let fd_cap = effective_maxclients(config.maxclients);
+    // Like Redis, report the lowered value (CONFIG GET maxclients).
+    let mut config = config;
+    config.maxclients = config.maxclients.min(fd_cap);
     let guard = DbGuard::<S>::new(config.databases, options.clock, config.expiry);
     let mut state = ServerState::new(config, guard.db().clone(), port);
     state.config_file = options.config_file;

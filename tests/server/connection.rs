@@ -33,6 +33,8 @@ fn client_kill_closes_the_other_connection<S: Store>() {
     // The old form kills by address and answers OK; SKIPME NO kills oneself
     // after the reply.
     let mut third = server.client();
+    // Make sure the server has accepted (and registered) it first.
+    assert_eq!(third.cmd("PING"), Frame::simple("PONG"));
     let addr = third.stream.local_addr().unwrap().to_string();
     assert_eq!(killer.cmd(&format!("CLIENT KILL {addr}")), ok());
     assert!(third.closed_within(Duration::from_secs(5)));

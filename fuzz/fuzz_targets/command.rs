@@ -1,0 +1,18 @@
+//! Arbitrary command sequences through the real dispatcher, on the
+//! rwlock, scc and epoch backends; see `flashkv_fuzz::command`.
+//!
+//! flurry is left out here: each of its 64 shards builds a `seize`
+//! collector that reads the cgroup CPU quota, so building a server state
+//! costs ~40 ms and would cut this target to a few runs per second.
+//! store_ops covers flurry's map, and the stable replay of
+//! `tests/fuzz_regressions/command/` runs every backend.
+#![no_main]
+
+use flashkv::backends::{EpochStore, RwLockStore, SccStore};
+use flashkv_fuzz::command::check;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    check::<RwLockStore>(data);
+    check::<SccStore>(data);
+    check::<EpochStore>(data);
+});
