@@ -197,7 +197,32 @@ fn a_client_that_never_reads_is_held_back<S: Store>() {
     );
 }
 
+fn shutdown_flushes_pending_replies_as_whole_frames<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    c.cmd("SET k v");
+    // A deep pipeline, unread, while the server is asked to stop.
+    let pipeline = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".repeat(50_000);
+    c.send(&pipeline);
+    std::thread::sleep(Duration::from_millis(50));
+    let stopping = std::thread::spawn(move || server.stop());
+    let all = c.read_to_close();
+    stopping.join().unwrap().expect("server stopped cleanly");
+    // Whatever was answered arrives whole: a run of complete replies, never
+    // a frame cut in half by the shutdown.
+    let reply = b"$1\r\nv\r\n";
+    assert!(!all.is_empty(), "no reply flushed before closing");
+    assert_eq!(
+        all.len() % reply.len(),
+        0,
+        "a reply was cut: {} bytes",
+        all.len()
+    );
+    assert!(all.chunks(reply.len()).all(|r| r == reply));
+}
+
 backends!(
+    shutdown_flushes_pending_replies_as_whole_frames,
     quit_replies_then_closes,
     client_kill_closes_the_other_connection,
     idle_clients_are_closed_after_timeout,
