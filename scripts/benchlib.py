@@ -59,8 +59,31 @@ def mem_total_gib():
         return None
 
 
+def _parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # The command name is in parentheses and may hold spaces.
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _is_ours(pid):
+    """Is `pid` this script or one of its descendants (our own cargo runs,
+    which call `rustc -vV` even when nothing needs building)?"""
+    ours = {os.getpid(), os.getppid()}
+    for _ in range(64):
+        if pid in ours:
+            return True
+        if pid <= 1:
+            return False
+        pid = _parent(pid)
+    return False
+
+
 def compilers_running():
-    """Names of compiler processes running now (other engineers' builds)."""
+    """Names of compiler processes running now that are not ours (other
+    engineers' builds)."""
     seen = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -70,7 +93,7 @@ def compilers_running():
                 name = f.read().strip()
         except OSError:
             continue
-        if name in COMPILERS:
+        if name in COMPILERS and not _is_ours(int(pid)):
             seen.append(name)
     return seen
 
