@@ -300,7 +300,8 @@ pub fn redis_server_available(test: &str) -> bool {
     found
 }
 
-fn free_port() -> u16 {
+/// A loopback port that was free a moment ago; see [`wait_serving`].
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -346,13 +347,63 @@ impl RedisServer {
                 .expect("spawn redis-server");
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             let mut server = RedisServer { addr, child, dir };
-            if eventually(Duration::from_secs(5), || TcpStream::connect(addr).is_ok()) {
+            let password = extra
+                .windows(2)
+                .find(|w| w[0] == "--requirepass")
+                .map(|w| w[1]);
+            let ready = wait_serving(&mut server.child, addr, password, Duration::from_secs(5));
+            if ready {
                 return Some(server);
             }
             let _ = server.child.kill();
         }
         panic!("{test}: redis-server did not start");
     }
+}
+
+/// Wait until `child` (a redis-server or a `flashkv` binary) serves on
+/// `addr`; false when it exited or `limit` passed. `addr` came from
+/// [`free_port`], so until the child binds it another test's server (or a
+/// TCP self-connect) may answer there: only the child's own `process_id`
+/// in `INFO server` proves the probe reached it.
+pub fn wait_serving(
+    child: &mut Child,
+    addr: SocketAddr,
+    password: Option<&str>,
+    limit: Duration,
+) -> bool {
+    let pid = child.id();
+    let mut exited = false;
+    let serving = eventually(limit, || {
+        exited = exited || !matches!(child.try_wait(), Ok(None));
+        exited || serves_pid(addr, pid, password)
+    });
+    serving && !exited
+}
+
+fn serves_pid(addr: SocketAddr, pid: u32, password: Option<&str>) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut probe = BytesMut::new();
+    if let Some(pw) = password {
+        encode_request(&[&b"AUTH"[..], pw.as_bytes()], &mut probe);
+    }
+    encode_request(&[&b"INFO"[..], b"server"], &mut probe);
+    if stream.write_all(&probe).is_err() {
+        return false;
+    }
+    let want = format!("process_id:{pid}\r\n");
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n @ 1..) = stream.read(&mut chunk) {
+        seen.extend_from_slice(&chunk[..n]);
+        if seen.windows(want.len()).any(|w| w == want.as_bytes()) {
+            return true;
+        }
+    }
+    false
 }
 
 impl Drop for RedisServer {

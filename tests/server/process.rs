@@ -9,14 +9,6 @@ use crate::common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_flashkv");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A started server, killed on drop so a failing assertion never leaves it
 /// running.
 struct Server(Child);
@@ -43,9 +35,9 @@ impl Drop for Server {
     }
 }
 
-/// Start the binary and wait until it answers PING.
-fn spawn(args: &[&str], port: u16) -> Server {
-    let server = Server(
+/// Start the binary and wait until it serves on `port`.
+fn spawn(args: &[&str], port: u16, password: Option<&str>) -> Server {
+    let mut server = Server(
         Command::new(BIN)
             .args(args)
             .stdout(Stdio::null())
@@ -54,9 +46,7 @@ fn spawn(args: &[&str], port: u16) -> Server {
             .unwrap(),
     );
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let up = eventually(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(addr).is_ok()
-    });
+    let up = wait_serving(&mut server.0, addr, password, Duration::from_secs(10));
     assert!(up, "server did not start with {args:?}");
     server
 }
@@ -90,6 +80,7 @@ fn flags_configure_the_server_and_sigterm_stops_it_with_exit_0() {
             "100",
         ],
         port,
+        None,
     );
     let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
     assert_eq!(c.cmd("CONFIG GET databases"), config_pair("databases", "4"));
@@ -109,14 +100,14 @@ fn flags_configure_the_server_and_sigterm_stops_it_with_exit_0() {
 #[test]
 fn sigint_and_shutdown_exit_0() {
     let port = free_port();
-    let mut child = spawn(&["--port", &port.to_string()], port);
+    let mut child = spawn(&["--port", &port.to_string()], port, None);
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert_eq!(wait_exit(&mut child), Some(0));
     let port = free_port();
-    let mut child = spawn(&["--port", &port.to_string()], port);
+    let mut child = spawn(&["--port", &port.to_string()], port, None);
     let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
     c.send_cmd("SHUTDOWN");
     assert!(c.closed_within(Duration::from_secs(5)));
@@ -130,7 +121,11 @@ fn a_config_file_is_read_and_flags_override_it() {
     let conf = dir.join("redis.conf");
     let port = free_port();
     std::fs::write(&conf, "# a Redis-style config\nport 1\nbind 127.0.0.1\ntimeout 30\nsave \"\"\nrequirepass \"pw with space\"\n").unwrap();
-    let mut child = spawn(&[conf.to_str().unwrap(), "--port", &port.to_string()], port);
+    let mut child = spawn(
+        &[conf.to_str().unwrap(), "--port", &port.to_string()],
+        port,
+        Some("pw with space"),
+    );
     let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
     assert_eq!(c.cmd("GET k"), err("NOAUTH Authentication required."));
     assert_eq!(c.cmd("AUTH \"pw with space\""), ok());

@@ -2,7 +2,7 @@
 //! `timeout`, `tcp-keepalive`, `client-output-buffer-limit`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,13 +12,6 @@ use flashkv::{Config, Store};
 use super::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_flashkv");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 /// The `flashkv` binary under `sh -c '<prelude>; exec ...'`, killed (by
 /// its own pid) on drop.
@@ -43,9 +36,7 @@ impl Limited {
             .expect("spawn sh");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let mut l = Limited { child, addr };
-        let up = eventually(Duration::from_secs(10), || {
-            matches!(l.child.try_wait(), Ok(None)) && TcpStream::connect(addr).is_ok()
-        });
+        let up = wait_serving(&mut l.child, addr, None, Duration::from_secs(10));
         up.then_some(l)
     }
 
