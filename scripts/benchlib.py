@@ -131,7 +131,8 @@ def start_meta(suite, argv, quick):
     """Metadata at the start of a measured run; starts the load sampler."""
     env = {k: v for k, v in sorted(os.environ.items()) if k.startswith("FLASHKV_")}
     commit = command_output(["git", "rev-parse", "HEAD"])
-    dirty = bool(command_output(["git", "status", "--porcelain", "--untracked-files=no"]))
+    # reports/ is excluded: earlier suites of the same run write their results there.
+    dirty = bool(command_output(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports"]))
     sampler = LoadSampler()
     sampler.start()
     return {
