@@ -241,6 +241,16 @@ pub fn text(f: &Frame) -> String {
     }
 }
 
+/// The largest unsent output (`omem` in CLIENT LIST) of any client.
+pub fn max_omem(c: &mut RawClient) -> usize {
+    text(&c.cmd("CLIENT LIST"))
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("omem=")))
+        .filter_map(|n| n.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
 /// CONFIG GET's RESP2 reply for one parameter.
 pub fn config_pair(name: &str, value: &str) -> Frame {
     Frame::Array(vec![bulk(name), bulk(value)])

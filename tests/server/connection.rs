@@ -185,12 +185,7 @@ fn a_client_that_never_reads_is_held_back<S: Store>() {
         Frame::Null,
         "others are still served"
     );
-    let omem: usize = text(&setup.cmd("CLIENT LIST"))
-        .lines()
-        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("omem=")))
-        .filter_map(|n| n.parse().ok())
-        .max()
-        .unwrap_or(0);
+    let omem = max_omem(&mut setup);
     assert!(
         omem <= flashkv::server::OUTPUT_PAUSE + 64 * 1024 + 1024,
         "unsent output grew to {omem}"

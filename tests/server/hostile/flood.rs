@@ -253,12 +253,7 @@ pub fn clients_that_never_read_stay_bounded<S: Store>() {
         }
         s.spawn(|| served(&target, 20));
     });
-    let omem: usize = text(&setup.cmd("CLIENT LIST"))
-        .lines()
-        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("omem=")))
-        .filter_map(|n| n.parse().ok())
-        .max()
-        .unwrap_or(0);
+    let omem = max_omem(&mut setup);
     assert!(
         omem <= flashkv::server::OUTPUT_PAUSE + 512 * 1024,
         "unsent output grew to {omem}"

@@ -1,0 +1,217 @@
+//! The directive table: one row per configuration directive, shared by
+//! the config file, the command line, CONFIG GET and CONFIG SET.
+
+use super::{BackendKind, Config, LogLevel, OutputLimit, MIN_QUERY_BUFFER_LIMIT};
+
+type Setter = fn(&mut Config, &[String]) -> Result<(), String>;
+type Getter = fn(&Config) -> String;
+
+/// One configuration directive.
+pub struct Directive {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Number of values: `Some(n)` exactly, `None` one or more.
+    pub argc: Option<usize>,
+    pub(super) set: Setter,
+    pub(super) get: Option<Getter>,
+    /// CONFIG SET may change it at runtime.
+    pub mutable: bool,
+}
+
+fn int_in(v: &str, min: i64, max: i64) -> Result<i64, String> {
+    let n: i64 = v
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(n)
+}
+
+fn yes_no(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+/// Redis's `memtoull`: a byte count with an optional unit
+/// (`k`=1000, `kb`=1024, `m`, `mb`, `g`, `gb`; case-insensitive).
+pub fn parse_memory(v: &str) -> Result<u64, String> {
+    let lower = v.to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err("argument must be a memory value".into()),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| "argument must be a memory value".into())
+}
+
+fn set_output_limits(c: &mut Config, v: &[String]) -> Result<(), String> {
+    // Values come as one string ("normal 0 0 0 pubsub 32mb 8mb 60") or as
+    // separate words; normalise to words.
+    let words: Vec<String> = v
+        .iter()
+        .flat_map(|s| s.split_whitespace().map(str::to_string))
+        .collect();
+    if words.is_empty() || words.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut limits = c.output_limits;
+    for chunk in words.chunks(4) {
+        let limit = OutputLimit {
+            hard: parse_memory(&chunk[1]).map_err(|_| {
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+            })?,
+            soft: parse_memory(&chunk[2]).map_err(|_| {
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+            })?,
+            soft_secs: chunk[3].parse().map_err(|_| {
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+            })?,
+        };
+        match chunk[0].to_ascii_lowercase().as_str() {
+            "normal" => limits.normal = limit,
+            "replica" | "slave" => limits.replica = limit,
+            "pubsub" => limits.pubsub = limit,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        }
+    }
+    c.output_limits = limits;
+    Ok(())
+}
+
+fn fmt_limit(l: &OutputLimit) -> String {
+    format!("{} {} {}", l.hard, l.soft, l.soft_secs)
+}
+
+/// Accept only the value of a Redis feature FlashKV does not have that
+/// means "off".
+fn only(name: &'static str, off: &'static str, v: &str) -> Result<(), String> {
+    if v.eq_ignore_ascii_case(off) {
+        Ok(())
+    } else {
+        Err(format!("'{name} {v}' is not supported: FlashKV has no such feature, only '{name} {off:?}' is accepted"))
+    }
+}
+
+macro_rules! directive {
+    ($name:literal, $argc:expr, mutable: $m:expr, set: $set:expr, get: $get:expr) => {
+        Directive {
+            name: $name,
+            argc: $argc,
+            set: $set,
+            get: $get,
+            mutable: $m,
+        }
+    };
+}
+
+/// Every directive FlashKV understands.
+pub static DIRECTIVES: &[Directive] = &[
+    directive!("bind", None, mutable: false,
+        set: |c, v| { c.bind = v.iter().flat_map(|s| s.split_whitespace().map(str::to_string)).collect(); Ok(()) },
+        get: Some(|c| c.bind.join(" "))),
+    directive!("port", Some(1), mutable: false,
+        set: |c, v| { c.port = int_in(&v[0], 0, 65535)? as u16; Ok(()) },
+        get: Some(|c| c.port.to_string())),
+    directive!("backend", Some(1), mutable: false,
+        set: |c, v| { c.backend = BackendKind::parse(&v[0]).ok_or("must be one of rwlock, flurry, epoch, scc")?; Ok(()) },
+        get: Some(|c| c.backend.name().into())),
+    directive!("databases", Some(1), mutable: false,
+        set: |c, v| { c.databases = int_in(&v[0], 1, i64::from(i32::MAX))? as usize; Ok(()) },
+        get: Some(|c| c.databases.to_string())),
+    directive!("maxclients", Some(1), mutable: true,
+        set: |c, v| { c.maxclients = int_in(&v[0], 1, i64::from(u32::MAX))? as usize; Ok(()) },
+        get: Some(|c| c.maxclients.to_string())),
+    directive!("timeout", Some(1), mutable: true,
+        set: |c, v| { c.timeout = int_in(&v[0], 0, i64::from(i32::MAX))? as u64; Ok(()) },
+        get: Some(|c| c.timeout.to_string())),
+    directive!("tcp-keepalive", Some(1), mutable: true,
+        set: |c, v| { c.tcp_keepalive = int_in(&v[0], 0, i64::from(i32::MAX))? as u64; Ok(()) },
+        get: Some(|c| c.tcp_keepalive.to_string())),
+    directive!("tcp-backlog", Some(1), mutable: false,
+        set: |c, v| { c.tcp_backlog = int_in(&v[0], 0, i64::from(i32::MAX))? as u32; Ok(()) },
+        get: Some(|c| c.tcp_backlog.to_string())),
+    directive!("proto-max-bulk-len", Some(1), mutable: true,
+        set: |c, v| {
+            let n = parse_memory(&v[0])?;
+            if n < 1024 * 1024 { return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into()); }
+            c.proto_max_bulk_len = n; Ok(())
+        },
+        get: Some(|c| c.proto_max_bulk_len.to_string())),
+    directive!("client-query-buffer-limit", Some(1), mutable: true,
+        set: |c, v| {
+            let n = parse_memory(&v[0])?;
+            if n < MIN_QUERY_BUFFER_LIMIT { return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into()); }
+            c.client_query_buffer_limit = n; Ok(())
+        },
+        get: Some(|c| c.client_query_buffer_limit.to_string())),
+    directive!("requirepass", Some(1), mutable: true,
+        set: |c, v| { c.requirepass = v[0].clone(); Ok(()) },
+        get: Some(|c| c.requirepass.clone())),
+    directive!("protected-mode", Some(1), mutable: true,
+        set: |c, v| { c.protected_mode = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| if c.protected_mode { "yes" } else { "no" }.into())),
+    directive!("hz", Some(1), mutable: true,
+        set: |c, v| { c.expiry.hz = int_in(&v[0], i64::MIN, i64::MAX)?.clamp(1, 500) as u32; Ok(()) },
+        get: Some(|c| c.expiry.hz.to_string())),
+    directive!("active-expire-effort", Some(1), mutable: true,
+        set: |c, v| { c.expiry.effort = int_in(&v[0], 1, 10)? as u32; Ok(()) },
+        get: Some(|c| c.expiry.effort.to_string())),
+    directive!("loglevel", Some(1), mutable: false,
+        set: |c, v| {
+            c.loglevel = match v[0].to_ascii_lowercase().as_str() {
+                "debug" => LogLevel::Debug, "verbose" => LogLevel::Verbose,
+                "notice" => LogLevel::Notice, "warning" => LogLevel::Warning,
+                _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning".into()),
+            };
+            Ok(())
+        },
+        get: Some(|c| c.loglevel.name().into())),
+    directive!("logfile", Some(1), mutable: false,
+        set: |c, v| { c.logfile = v[0].clone(); Ok(()) },
+        get: Some(|c| c.logfile.clone())),
+    directive!("rename-command", Some(2), mutable: false,
+        set: |c, v| { c.rename_commands.push((v[0].clone(), v[1].clone())); Ok(()) },
+        get: None),
+    directive!("client-output-buffer-limit", None, mutable: true,
+    set: set_output_limits,
+    get: Some(|c| {
+        let l = &c.output_limits;
+        format!("normal {} slave {} pubsub {}", fmt_limit(&l.normal), fmt_limit(&l.replica), fmt_limit(&l.pubsub))
+    })),
+    directive!("save", None, mutable: true,
+        set: |_, v| only("save", "", &v.join(" ")),
+        get: Some(|_| String::new())),
+    directive!("appendonly", Some(1), mutable: true,
+        set: |_, v| only("appendonly", "no", &v[0]),
+        get: Some(|_| "no".into())),
+    directive!("daemonize", Some(1), mutable: false,
+        set: |_, v| only("daemonize", "no", &v[0]),
+        get: Some(|_| "no".into())),
+];
+
+pub(super) fn directive(name: &str) -> Option<&'static Directive> {
+    DIRECTIVES
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
+}

@@ -1,0 +1,124 @@
+use super::*;
+
+fn run(args: &[&str]) -> Result<Config, ConfigError> {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    match Config::from_args(&args, || Ok(String::new()))? {
+        Invocation::Run(c) => Ok(*c),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn defaults_match_redis() {
+    let c = run(&[]).unwrap();
+    assert_eq!(
+        (c.port, c.maxclients, c.tcp_backlog, c.databases),
+        (6379, 10_000, 511, 16)
+    );
+    assert_eq!(c.bind, vec!["127.0.0.1"]);
+    assert_eq!(c.proto_max_bulk_len, 512 << 20);
+    assert!(c.protected_mode);
+}
+
+#[test]
+fn command_line_flags_set_directives() {
+    let c = run(&[
+        "--port",
+        "7000",
+        "--bind",
+        "127.0.0.1",
+        "::1",
+        "--backend",
+        "epoch",
+        "--databases",
+        "4",
+        "--maxclients",
+        "50",
+    ])
+    .unwrap();
+    assert_eq!(c.port, 7000);
+    assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
+    assert_eq!(c.backend, BackendKind::Epoch);
+    assert_eq!((c.databases, c.maxclients), (4, 50));
+}
+
+#[test]
+fn config_file_is_read_and_flags_override_it() {
+    let dir = std::env::temp_dir().join(format!("flashkv-conf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("redis.conf");
+    std::fs::write(&path, "# comment\nport 7001\n  maxclients 20\nrequirepass \"se cret\"\nsave \"\"\nclient-output-buffer-limit pubsub 1mb 512kb 10\n").unwrap();
+    let c = run(&[path.to_str().unwrap(), "--port", "7002"]).unwrap();
+    assert_eq!(c.port, 7002);
+    assert_eq!(c.maxclients, 20);
+    assert_eq!(c.requirepass, "se cret");
+    assert_eq!(
+        c.output_limits.pubsub,
+        OutputLimit {
+            hard: 1 << 20,
+            soft: 512 << 10,
+            soft_secs: 10
+        }
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_options_are_errors_with_the_line() {
+    let e = run(&["--port", "7000", "--nosuch", "1"]).unwrap_err();
+    assert_eq!((e.line, e.text.as_str()), (3, "nosuch \"1\""));
+    assert!(run(&["--port", "x"])
+        .unwrap_err()
+        .reason
+        .contains("integer"));
+    assert!(run(&["--port"]).is_err());
+    assert!(run(&["--backend", "btree"]).is_err());
+    assert!(run(&["--appendonly", "yes"]).is_err());
+    assert!(run(&["--appendonly", "no"]).is_ok());
+    assert!(run(&["/no/such/file.conf"]).is_err());
+}
+
+#[test]
+fn memory_units_follow_memtoull() {
+    assert_eq!(parse_memory("1k"), Ok(1000));
+    assert_eq!(parse_memory("1KB"), Ok(1024));
+    assert_eq!(parse_memory("512mb"), Ok(512 << 20));
+    assert_eq!(parse_memory("1gb"), Ok(1 << 30));
+    assert!(parse_memory("1xb").is_err());
+    assert!(parse_memory("-1").is_err());
+}
+
+#[test]
+fn config_set_is_all_or_nothing() {
+    let c = Config::default();
+    let pairs = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let next = c
+        .set_many(&pairs(&[("timeout", "5"), ("hz", "20")]))
+        .unwrap();
+    assert_eq!((next.timeout, next.expiry.hz), (5, 20));
+    assert_eq!(
+        c.set_many(&pairs(&[("timeout", "5"), ("maxclients", "x")]))
+            .unwrap_err(),
+        SetError::Failed(
+            "maxclients".into(),
+            "argument couldn't be parsed into an integer".into()
+        )
+    );
+    assert_eq!(
+        c.set_many(&pairs(&[("timeout", "5"), ("timeout", "6")]))
+            .unwrap_err(),
+        SetError::Failed("timeout".into(), "duplicate parameter".into())
+    );
+    assert_eq!(
+        c.set_many(&pairs(&[("databases", "4")])).unwrap_err(),
+        SetError::Failed("databases".into(), "can't set immutable config".into())
+    );
+    assert_eq!(
+        c.set_many(&pairs(&[("nope", "1")])).unwrap_err(),
+        SetError::Unknown("nope".into())
+    );
+}
