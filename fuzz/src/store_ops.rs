@@ -3,7 +3,8 @@
 //! The idea is the conformance crate's proptest model (`model.rs`), driven
 //! by the fuzzer instead: arbitrary keys (binary, empty, or one of a few
 //! small ones so operations collide), Redis-shaped `compute` decisions
-//! described once as a pure function and applied to both sides, bulk
+//! made by the conformance model's own `decide` (one description of Redis's
+//! compute semantics for both), applied to both sides, bulk
 //! inserts that force resizes, and a SCAN that advances one step at a time
 //! between other operations. Every answer must equal the model's; a scan
 //! step may only visit live entries as the model has them; and when a scan
@@ -16,6 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use flashkv::{Entry, Op as StoreOp, Store, Value};
+use store_conformance::model::{decide, keeps, ComputeOp, Outcome, RetainRule};
 
 /// Most operations per input.
 const MAX_OPS: usize = 256;
@@ -36,7 +38,8 @@ impl Key {
     }
 }
 
-/// A compute closure shaped like a Redis command.
+/// A compute closure shaped like a Redis command: the conformance model's
+/// [`ComputeOp`], in a form `arbitrary` can build (small deadlines).
 #[derive(Arbitrary, Debug, Clone)]
 enum Decision {
     SetNx(Vec<u8>),
@@ -49,10 +52,11 @@ enum Decision {
     Peek,
 }
 
-/// A retain predicate.
+/// A retain predicate: the conformance model's [`RetainRule`] (variant
+/// order kept, so committed corpora decode as before).
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Rule {
-    OddLastByte,
+    EvenKeys,
     NotExpiredAt(u16),
     ShorterThan(u8),
     Nothing,
@@ -76,16 +80,6 @@ enum Operation {
     Grow(u8),
 }
 
-/// What an operation answered.
-#[derive(Debug, PartialEq)]
-enum Answer {
-    Entry(Option<Entry>),
-    Flag(bool),
-    Int(Option<i64>),
-    Len(usize),
-    Unit,
-}
-
 fn string(bytes: &[u8], expires_at: Option<u64>) -> Entry {
     Entry {
         value: Value::Str(Bytes::copy_from_slice(bytes)),
@@ -93,68 +87,31 @@ fn string(bytes: &[u8], expires_at: Option<u64>) -> Entry {
     }
 }
 
-#[allow(unreachable_patterns)]
-fn payload(e: &Entry) -> &[u8] {
-    match &e.value {
-        Value::Str(b) => b,
-        _ => &[],
+impl Decision {
+    /// The conformance model's decision this one stands for.
+    fn op(&self) -> ComputeOp {
+        match self {
+            Decision::SetNx(v) => ComputeOp::SetNx(v.clone()),
+            Decision::SetXx(v) => ComputeOp::SetXx(v.clone()),
+            Decision::Incr(by) => ComputeOp::Incr(*by),
+            Decision::Append(v) => ComputeOp::Append(v.clone()),
+            Decision::GetDel => ComputeOp::GetDel,
+            Decision::Persist => ComputeOp::Persist,
+            Decision::ExpireAt(at) => ComputeOp::ExpireAt(u64::from(*at)),
+            Decision::Peek => ComputeOp::Peek,
+        }
     }
 }
 
-/// The pure decision both sides apply.
-fn decide(d: &Decision, cur: Option<&Entry>) -> (StoreOp, Answer) {
-    let deadline = cur.and_then(|e| e.expires_at);
-    match (d, cur) {
-        (Decision::SetNx(v), None) => (StoreOp::Put(string(v, None)), Answer::Flag(true)),
-        (Decision::SetNx(_), Some(_)) | (Decision::SetXx(_), None) => {
-            (StoreOp::Keep, Answer::Flag(false))
+impl Rule {
+    /// The conformance model's retain rule this one stands for.
+    fn rule(self) -> RetainRule {
+        match self {
+            Rule::EvenKeys => RetainRule::EvenKeys,
+            Rule::NotExpiredAt(now) => RetainRule::NotExpiredAt(u64::from(now)),
+            Rule::ShorterThan(n) => RetainRule::ShorterThan(usize::from(n)),
+            Rule::Nothing => RetainRule::Nothing,
         }
-        (Decision::SetXx(v), Some(_)) => (StoreOp::Put(string(v, None)), Answer::Flag(true)),
-        (Decision::Incr(by), _) => {
-            let n = match cur {
-                None => Some(0),
-                Some(e) => std::str::from_utf8(payload(e))
-                    .ok()
-                    .and_then(|s| s.parse::<i64>().ok()),
-            };
-            match n.and_then(|n| n.checked_add(*by)) {
-                Some(n) => (
-                    StoreOp::Put(string(n.to_string().as_bytes(), deadline)),
-                    Answer::Int(Some(n)),
-                ),
-                None => (StoreOp::Keep, Answer::Int(None)),
-            }
-        }
-        (Decision::Append(v), _) => {
-            let mut bytes = cur.map(|e| payload(e).to_vec()).unwrap_or_default();
-            bytes.extend_from_slice(v);
-            let len = bytes.len();
-            (StoreOp::Put(string(&bytes, deadline)), Answer::Len(len))
-        }
-        (Decision::GetDel, _) => (StoreOp::Remove, Answer::Entry(cur.cloned())),
-        (Decision::Persist, Some(e)) if e.expires_at.is_some() => {
-            let mut e = e.clone();
-            e.expires_at = None;
-            (StoreOp::Put(e), Answer::Flag(true))
-        }
-        (Decision::Persist, _) | (Decision::ExpireAt(_), None) => {
-            (StoreOp::Keep, Answer::Flag(false))
-        }
-        (Decision::ExpireAt(at), Some(e)) => {
-            let mut e = e.clone();
-            e.expires_at = Some(u64::from(*at));
-            (StoreOp::Put(e), Answer::Flag(true))
-        }
-        (Decision::Peek, _) => (StoreOp::Keep, Answer::Entry(cur.cloned())),
-    }
-}
-
-fn keeps(rule: Rule, key: &[u8], e: &Entry) -> bool {
-    match rule {
-        Rule::OddLastByte => key.last().is_some_and(|b| b % 2 == 1),
-        Rule::NotExpiredAt(now) => !e.is_expired(u64::from(now)),
-        Rule::ShorterThan(n) => payload(e).len() < usize::from(n),
-        Rule::Nothing => false,
     }
 }
 
@@ -184,22 +141,22 @@ impl Model {
         self.scan.stable.remove(key);
     }
 
-    fn apply(&mut self, op: &Operation) -> Answer {
+    fn apply(&mut self, op: &Operation) -> Outcome {
         match op {
             Operation::Get(k) | Operation::Read(k) => {
-                Answer::Entry(self.map.get(&k.bytes()).cloned())
+                Outcome::Entry(self.map.get(&k.bytes()).cloned())
             }
             Operation::Insert(k, v, at) => {
-                Answer::Entry(self.map.insert(k.bytes(), string(v, at.map(u64::from))))
+                Outcome::Entry(self.map.insert(k.bytes(), string(v, at.map(u64::from))))
             }
             Operation::Remove(k) => {
                 let key = k.bytes();
                 self.removed(&key);
-                Answer::Entry(self.map.remove(&key))
+                Outcome::Entry(self.map.remove(&key))
             }
             Operation::Compute(k, d) => {
                 let key = k.bytes();
-                let (op, answer) = decide(d, self.map.get(&key));
+                let (op, answer) = decide(&d.op(), self.map.get(&key));
                 match op {
                     StoreOp::Keep => {}
                     StoreOp::Put(e) => {
@@ -215,58 +172,62 @@ impl Model {
             Operation::Clear => {
                 self.map.clear();
                 self.scan.stable.clear();
-                Answer::Unit
+                Outcome::Unit
             }
             Operation::Retain(rule) => {
                 let gone: Vec<Bytes> = self
                     .map
                     .iter()
-                    .filter(|(k, e)| !keeps(*rule, k, e))
+                    .filter(|(k, e)| !keeps(&rule.rule(), k, e))
                     .map(|(k, _)| k.clone())
                     .collect();
                 for k in gone {
                     self.removed(&k);
                     self.map.remove(&k);
                 }
-                Answer::Unit
+                Outcome::Unit
             }
-            Operation::Len => Answer::Len(self.map.len()),
-            Operation::Random(_) | Operation::ScanStep(_) => Answer::Unit,
+            Operation::Len => Outcome::Len(self.map.len()),
+            Operation::Random(_) | Operation::ScanStep(_) => Outcome::Unit,
             Operation::Grow(n) => {
                 for i in 0..usize::from(*n) * 4 {
                     self.map
                         .insert(grow_key(i), string(i.to_string().as_bytes(), None));
                 }
-                Answer::Unit
+                Outcome::Unit
             }
         }
     }
 }
 
-fn apply_to_store<S: Store>(s: &S, op: &Operation) -> Answer {
+fn apply_to_store<S: Store>(s: &S, op: &Operation) -> Outcome {
     match op {
-        Operation::Get(k) => Answer::Entry(s.get(&k.bytes())),
-        Operation::Read(k) => Answer::Entry(s.read(&k.bytes(), |e| e.cloned())),
+        Operation::Get(k) => Outcome::Entry(s.get(&k.bytes())),
+        Operation::Read(k) => Outcome::Entry(s.read(&k.bytes(), |e| e.cloned())),
         Operation::Insert(k, v, at) => {
-            Answer::Entry(s.insert(k.bytes(), string(v, at.map(u64::from))))
+            Outcome::Entry(s.insert(k.bytes(), string(v, at.map(u64::from))))
         }
-        Operation::Remove(k) => Answer::Entry(s.remove(&k.bytes())),
-        Operation::Compute(k, d) => s.compute(&k.bytes(), |cur| decide(d, cur)),
+        Operation::Remove(k) => Outcome::Entry(s.remove(&k.bytes())),
+        Operation::Compute(k, d) => {
+            let d = d.op();
+            s.compute(&k.bytes(), |cur| decide(&d, cur))
+        }
         Operation::Clear => {
             s.clear();
-            Answer::Unit
+            Outcome::Unit
         }
         Operation::Retain(rule) => {
-            s.retain(|k, e| keeps(*rule, k, e));
-            Answer::Unit
+            let rule = rule.rule();
+            s.retain(|k, e| keeps(&rule, k, e));
+            Outcome::Unit
         }
-        Operation::Len => Answer::Len(s.len()),
-        Operation::Random(_) | Operation::ScanStep(_) => Answer::Unit,
+        Operation::Len => Outcome::Len(s.len()),
+        Operation::Random(_) | Operation::ScanStep(_) => Outcome::Unit,
         Operation::Grow(n) => {
             for i in 0..usize::from(*n) * 4 {
                 s.insert(grow_key(i), string(i.to_string().as_bytes(), None));
             }
-            Answer::Unit
+            Outcome::Unit
         }
     }
 }
