@@ -167,7 +167,11 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                     if kind.millis {
                         ms
                     } else {
-                        (ms + 500) / 1000
+                        // Rounded to the nearest second without overflow:
+                        // a deadline of i64::MAX ms (PEXPIREAT k
+                        // 9223372036854775807) answers 9223372036854776
+                        // in Redis 7, not a wrapped negative number.
+                        ((i128::from(ms) + 500) / 1000) as i64
                     }
                 }
             });
