@@ -48,13 +48,9 @@ pub async fn demo<S: Store>() -> Result<String, Box<dyn std::error::Error + Send
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let backend = std::env::args().nth(1).unwrap_or_else(|| "rwlock".into());
-    let greeting = match backend.as_str() {
-        "rwlock" => demo::<flashkv::backends::RwLockStore>().await?,
-        "flurry" => demo::<flashkv::backends::FlurryStore>().await?,
-        "scc" => demo::<flashkv::backends::SccStore>().await?,
-        "epoch" => demo::<flashkv::backends::EpochStore>().await?,
-        other => return Err(format!("unknown backend {other}").into()),
-    };
+    let kind = flashkv::BackendKind::from_name(&backend)
+        .ok_or_else(|| format!("unknown backend {backend}"))?;
+    let greeting = flashkv::with_backend!(kind, S => demo::<S>().await?);
     println!("{backend}: {greeting}");
     Ok(())
 }

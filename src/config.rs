@@ -47,43 +47,50 @@ pub const DEFAULT_QUERY_BUFFER_LIMIT: u64 = 1024 * 1024 * 1024;
 /// Smallest `client-query-buffer-limit` Redis accepts (1 MiB).
 const MIN_QUERY_BUFFER_LIMIT: u64 = 1024 * 1024;
 
-/// Which concurrent map backs the databases.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum BackendKind {
-    /// 64 shards of `RwLock<HashMap>`: the baseline.
-    #[default]
-    Rwlock,
-    /// The flurry crate (Java's ConcurrentHashMap).
-    Flurry,
-    /// FlashKV's own lock-free map on crossbeam-epoch.
-    Epoch,
-    /// scc's HashMap.
-    Scc,
+macro_rules! backend_kind {
+    ([]; $($name:ident $variant:ident $doc:literal $store:ty),* $(,)?) => {
+        /// Which concurrent map backs the databases (from the one list in
+        /// `crate::backends`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum BackendKind {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl BackendKind {
+            /// Every backend, in the order of the list.
+            pub const ALL: &'static [BackendKind] = &[$(BackendKind::$variant),*];
+
+            /// The name used by `--backend` and in reports.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(BackendKind::$variant => stringify!($name),)*
+                }
+            }
+        }
+    };
+}
+crate::for_each_backend!(backend_kind);
+
+impl Default for BackendKind {
+    /// The first backend of the list (rwlock).
+    fn default() -> Self {
+        BackendKind::ALL[0]
+    }
 }
 
 impl BackendKind {
-    /// Every backend, in the order reports list them.
-    pub const ALL: [BackendKind; 4] = [
-        BackendKind::Rwlock,
-        BackendKind::Flurry,
-        BackendKind::Epoch,
-        BackendKind::Scc,
-    ];
-
-    /// The name used by `--backend` and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendKind::Rwlock => "rwlock",
-            BackendKind::Flurry => "flurry",
-            BackendKind::Epoch => "epoch",
-            BackendKind::Scc => "scc",
-        }
+    /// The backend `--backend` calls `s` (case-insensitive).
+    pub fn from_name(s: &str) -> Option<BackendKind> {
+        BackendKind::ALL
+            .iter()
+            .copied()
+            .find(|b| b.name().eq_ignore_ascii_case(s))
     }
 
-    fn parse(s: &str) -> Option<BackendKind> {
-        BackendKind::ALL
-            .into_iter()
-            .find(|b| b.name().eq_ignore_ascii_case(s))
+    /// The names, as `--backend` takes them: `rwlock, flurry, ...`.
+    pub fn names() -> String {
+        let names: Vec<&str> = BackendKind::ALL.iter().map(|b| b.name()).collect();
+        names.join(", ")
     }
 }
 

@@ -6,10 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use flashkv::backends::{EpochStore, FlurryStore, RwLockStore, SccStore};
 use flashkv::config::{usage, Invocation};
 use flashkv::server::{self, Options};
-use flashkv::{BackendKind, Config};
+use flashkv::Config;
 use tokio::net::TcpListener;
 
 fn main() -> ExitCode {
@@ -64,7 +63,9 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
         .unwrap_or_else(|_| EnvFilter::new(config.loglevel.filter()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if config.logfile.is_empty() {
-        builder.init();
+        // Colour only on a terminal: `flashkv > log` writes plain text.
+        use std::io::IsTerminal;
+        builder.with_ansi(std::io::stdout().is_terminal()).init();
     } else {
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -90,14 +91,9 @@ fn serve(config: Config, config_file: String) -> anyhow::Result<()> {
             ..Options::default()
         };
         let shutdown = shutdown_signal();
-        // The one place that names concrete backends: pick one, then every
-        // layer below is monomorphized for it.
-        match config.backend {
-            BackendKind::Rwlock => run::<RwLockStore>(listeners, config, options, shutdown).await,
-            BackendKind::Flurry => run::<FlurryStore>(listeners, config, options, shutdown).await,
-            BackendKind::Scc => run::<SccStore>(listeners, config, options, shutdown).await,
-            BackendKind::Epoch => run::<EpochStore>(listeners, config, options, shutdown).await,
-        }
+        // The one runtime choice of backend: every layer below is
+        // monomorphized for it.
+        flashkv::with_backend!(config.backend, S => run::<S>(listeners, config, options, shutdown).await)
     })
 }
 

@@ -15,18 +15,19 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::Criterion;
 
-/// Call `$f::<Backend>($args)` once per FlashKV backend, in report order.
-///
-/// This is the one list of backends every bench and report follows; a new
-/// backend is one more line here (and in `for_each_store!` below if it
-/// should also appear beside the outside reference maps).
+/// Call `$f::<Backend>($args)` once per FlashKV backend, in the order of
+/// the one list (`flashkv::for_each_backend!`).
 macro_rules! for_each_backend {
-    ($f:ident ( $($arg:expr),* )) => {{
-        $f::<store_rwlock::RwLockStore>($($arg),*);
-        $f::<store_flurry::FlurryStore>($($arg),*);
-        $f::<store_scc::SccStore>($($arg),*);
-        $f::<store_epoch::EpochStore>($($arg),*);
+    ($f:ident $args:tt) => {{
+        flashkv::for_each_backend!(call_each, [$f, $args]);
     }};
+}
+
+/// `for_each_backend!`'s callback: `$f::<Store>$args` for every backend.
+macro_rules! call_each {
+    ([$f:ident, $args:tt]; $($name:ident $variant:ident $doc:literal $store:ty),* $(,)?) => {
+        $($f::<$store> $args;)*
+    };
 }
 
 /// [`for_each_backend!`] plus the outside reference points (papaya and

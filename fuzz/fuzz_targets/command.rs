@@ -8,11 +8,15 @@
 //! `tests/fuzz_regressions/command/` runs every backend.
 #![no_main]
 
-use flashkv::backends::{EpochStore, RwLockStore, SccStore};
 use flashkv_fuzz::command::check;
 
+/// `check` on every backend of the list.
+macro_rules! check_each {
+    ([$data:ident]; $($name:ident $variant:ident $doc:literal $store:ty),* $(,)?) => {
+        $(check::<$store>($data);)*
+    };
+}
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    check::<RwLockStore>(data);
-    check::<SccStore>(data);
-    check::<EpochStore>(data);
+    flashkv::for_each_backend!(check_each, [data]);
 });

@@ -2,12 +2,15 @@
 //! model; see `flashkv_fuzz::store_ops`.
 #![no_main]
 
-use flashkv::backends::{EpochStore, FlurryStore, RwLockStore, SccStore};
 use flashkv_fuzz::store_ops::check;
 
+/// `check` on every backend of the list.
+macro_rules! check_each {
+    ([$data:ident]; $($name:ident $variant:ident $doc:literal $store:ty),* $(,)?) => {
+        $(check::<$store>($data);)*
+    };
+}
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    check::<RwLockStore>(data);
-    check::<FlurryStore>(data);
-    check::<SccStore>(data);
-    check::<EpochStore>(data);
+    flashkv::for_each_backend!(check_each, [data]);
 });

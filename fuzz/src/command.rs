@@ -28,9 +28,9 @@ use std::sync::{Arc, OnceLock};
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
-use flashkv::cmd::{dispatch, meta::COMMANDS, Reply};
+use flashkv::cmd::{meta::COMMANDS, run_inline, Client, Executor};
 use flashkv::protocol::{encode, parse_frame, DecodeLimits, Decoder, Frame};
-use flashkv::server::{ServerState, Session};
+use flashkv::state::{ServerState, Session};
 use flashkv::{Clock, Config, Db, Store};
 
 /// The prefix of an input that holds captured RESP traffic.
@@ -205,9 +205,9 @@ fn argv(step: &Step) -> Option<Vec<Bytes>> {
     }
 }
 
-/// A server state and one authenticated client session over backend `S`,
-/// on a manual clock; no sockets, no background tasks.
-fn setup<S: Store>() -> (Arc<ServerState<S>>, Session, Clock) {
+/// A server and one authenticated client over backend `S`, on a manual
+/// clock; no sockets, no background tasks.
+fn setup<S: Store>() -> (Executor<S>, Client<S>, Clock) {
     let clock = Clock::manual(1_700_000_000_000);
     // Two databases keep SELECT, MOVE and SWAPDB meaningful; sixteen would
     // make building the state dominate each run.
@@ -225,7 +225,9 @@ fn setup<S: Store>() -> (Arc<ServerState<S>>, Session, Clock) {
         .expect("register");
     let mut session = Session::new(handle);
     session.authenticated = true;
-    (state, session, clock)
+    let exec = Executor::with_all_commands(state);
+    let client = exec.client(session);
+    (exec, client, clock)
 }
 
 /// Every complete request in captured traffic (up to [`MAX_REQUESTS`]).
@@ -244,10 +246,10 @@ pub fn requests(traffic: &[u8]) -> Vec<Vec<Bytes>> {
 
 /// Run one fuzz input against backend `S`.
 pub fn check<S: Store>(data: &[u8]) {
-    let (state, mut session, clock) = setup::<S>();
+    let (exec, mut client, clock) = setup::<S>();
     if let Some(traffic) = data.strip_prefix(TRAFFIC) {
         for argv in requests(traffic) {
-            run(&state, &mut session, argv);
+            run(&exec, &mut client, argv);
         }
         return;
     }
@@ -258,25 +260,23 @@ pub fn check<S: Store>(data: &[u8]) {
         if let Step::Advance(ms) = step {
             clock.advance(u64::from(*ms) * 16);
         } else if let Some(argv) = argv(step) {
-            run(&state, &mut session, argv);
+            run(&exec, &mut client, argv);
         }
     }
 }
 
 /// One request, as a connection runs it, and the checks on its reply.
-fn run<S: Store>(state: &Arc<ServerState<S>>, session: &mut Session, argv: Vec<Bytes>) {
+fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>, argv: Vec<Bytes>) {
     let shown = format!("{argv:?}");
-    let frame = match dispatch(state, session, argv) {
-        Reply::Now(frame) => frame,
-        Reply::Later(work) => work(),
-    };
+    let frame = run_inline(exec, client, argv);
+    let session = &mut client.session;
     // A connection sends nothing after SHUTDOWN and closes after QUIT;
     // this session carries on, so undo both.
     if !std::mem::take(&mut session.shutdown_requested) {
         check_reply(&frame, session, &shown);
     }
     session.close_after_reply = false;
-    keep_bulk_limit(state);
+    keep_bulk_limit(&exec.state);
 }
 
 fn check_reply(frame: &Frame, session: &Session, argv: &str) {

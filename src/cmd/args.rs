@@ -10,46 +10,55 @@ use super::CmdError;
 use crate::util::numbers::string2ll;
 
 /// The arguments after the command name (and subcommand name).
+///
+/// The request's argument vector is kept whole: the name words stay at its
+/// front and arguments are moved out one by one, so parsing allocates
+/// nothing.
 #[derive(Debug)]
 pub struct Args {
-    argv: std::vec::IntoIter<Bytes>,
-    /// The command (and subcommand) name as the client typed it.
-    name: Vec<Bytes>,
+    argv: Vec<Bytes>,
+    /// Index of the next argument.
+    pos: usize,
+    /// Words of the name at the front of `argv`.
+    skip: usize,
 }
 
 impl Args {
     /// A cursor over `argv`.
     pub fn new(argv: Vec<Bytes>) -> Args {
-        Args {
-            argv: argv.into_iter(),
-            name: Vec::new(),
-        }
+        Args::after_name(argv, 0)
     }
 
     /// A cursor over `argv` after its first `skip` words (the name).
-    pub fn after_name(mut argv: Vec<Bytes>, skip: usize) -> Args {
-        let name = argv.drain(..skip.min(argv.len())).collect();
+    pub fn after_name(argv: Vec<Bytes>, skip: usize) -> Args {
+        let skip = skip.min(argv.len());
         Args {
-            argv: argv.into_iter(),
-            name,
+            argv,
+            pos: skip,
+            skip,
         }
     }
 
     /// The last word of the command name as typed (the subcommand for
     /// CLIENT KILL, the command otherwise): Redis echoes it in some errors.
     pub fn typed_name(&self) -> Bytes {
-        self.name.last().cloned().unwrap_or_default()
+        self.skip
+            .checked_sub(1)
+            .map(|i| self.argv[i].clone())
+            .unwrap_or_default()
     }
 
     /// The next argument, or `None` at the end.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Bytes> {
-        self.argv.next()
+        let arg = self.argv.get_mut(self.pos)?;
+        self.pos += 1;
+        Some(std::mem::take(arg))
     }
 
     /// The next argument; a syntax error when there is none.
     pub fn bytes(&mut self) -> Result<Bytes, CmdError> {
-        self.argv.next().ok_or(CmdError::Syntax)
+        self.next().ok_or(CmdError::Syntax)
     }
 
     /// The next argument as a strict 64-bit integer (Redis's `string2ll`).
@@ -59,17 +68,18 @@ impl Args {
 
     /// Number of arguments left.
     pub fn remaining(&self) -> usize {
-        self.argv.len()
+        self.argv.len() - self.pos
     }
 
     /// True when every argument has been read.
     pub fn is_empty(&self) -> bool {
-        self.argv.len() == 0
+        self.remaining() == 0
     }
 
-    /// Everything left, in order.
-    pub fn rest(self) -> Vec<Bytes> {
-        self.argv.collect()
+    /// Everything left, in order (reuses the request's vector).
+    pub fn rest(mut self) -> Vec<Bytes> {
+        self.argv.drain(..self.pos);
+        self.argv
     }
 
     /// Fail with a syntax error unless every argument has been read.
@@ -120,6 +130,19 @@ mod tests {
         assert_eq!(a.bytes().as_deref(), Ok(&b"x"[..]));
         assert_eq!(a.bytes(), Err(CmdError::Syntax));
         assert!(a.finish().is_ok());
+    }
+
+    #[test]
+    fn name_words_are_skipped_and_kept() {
+        let argv = ["CLIENT", "Kill", "a", "b"]
+            .iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect();
+        let mut a = Args::after_name(argv, 2);
+        assert_eq!(&a.typed_name()[..], b"Kill");
+        assert_eq!(a.remaining(), 2);
+        assert_eq!(a.bytes().as_deref(), Ok(&b"a"[..]));
+        assert_eq!(a.rest(), vec![Bytes::from_static(b"b")]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use store_api::Store;
 
 use super::{is, parse_int, Args, CmdError, Command, Ctx, Row};
 use crate::protocol::{Frame, Protocol};
-use crate::server::ClientHandle;
+use crate::state::ClientHandle;
 use crate::REDIS_VERSION;
 
 /// Connection commands.
@@ -53,9 +53,18 @@ pub enum Client {
     /// `CLIENT INFO`
     Info,
     /// `CLIENT KILL addr` (old form, answers OK) or with filters (count).
-    Kill(KillFilter, bool),
+    Kill(KillFilter, KillForm),
     /// `CLIENT HELP`
     Help,
+}
+
+/// The two spellings of CLIENT KILL, which reply differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillForm {
+    /// `CLIENT KILL ip:port`: `+OK`, or an error when nobody matched.
+    Legacy,
+    /// `CLIENT KILL <filter> <value> ...`: the number killed.
+    Filters,
 }
 
 /// Which clients CLIENT LIST shows.
@@ -63,8 +72,9 @@ pub enum Client {
 pub enum ListFilter {
     /// Everyone.
     All,
-    /// Only ordinary clients (FlashKV has no other kind).
-    Normal(bool),
+    /// Clients of one type; true when it is `normal`, the only kind
+    /// FlashKV has (so the others list nobody).
+    Type(bool),
     /// These ids.
     Ids(Vec<u64>),
 }
@@ -176,7 +186,7 @@ fn parse_client_list(a: Args) -> Result<Command, CmdError> {
     let rest = a.rest();
     let filter = match rest.as_slice() {
         [] => ListFilter::All,
-        [t, name] if is(t, "TYPE") => ListFilter::Normal(client_type(name)?),
+        [t, name] if is(t, "TYPE") => ListFilter::Type(client_type(name)?),
         [t, ids @ ..] if is(t, "ID") && !ids.is_empty() => ListFilter::Ids(
             ids.iter()
                 .map(|id| {
@@ -198,7 +208,7 @@ fn parse_client_kill(a: Args) -> Result<Command, CmdError> {
             addr: Some(addr.clone()),
             ..KillFilter::default()
         };
-        return client(Client::Kill(filter, true));
+        return client(Client::Kill(filter, KillForm::Legacy));
     }
     let mut f = KillFilter {
         skipme: true,
@@ -234,7 +244,7 @@ fn parse_client_kill(a: Args) -> Result<Command, CmdError> {
             return Err(CmdError::Syntax);
         }
     }
-    client(Client::Kill(f, false))
+    client(Client::Kill(f, KillForm::Filters))
 }
 
 /// Table rows.
@@ -268,12 +278,12 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             s.db = 0;
             s.proto = Protocol::Resp2;
             s.handle.set_name(None);
-            s.authenticated = ctx.state.config().requirepass.is_empty();
+            s.authenticated = ctx.config.requirepass.is_empty();
             Ok(Frame::simple("RESET"))
         }
         Cmd::Hello(h) => hello(ctx, h),
         Cmd::Auth(user, pass) => {
-            if user.is_none() && ctx.state.config().requirepass.is_empty() {
+            if user.is_none() && ctx.config.requirepass.is_empty() {
                 return Err(CmdError::AuthNotConfigured);
             }
             authenticate(ctx, user.as_deref(), &pass)?;
@@ -290,7 +300,7 @@ fn authenticate<S: Store>(
     user: Option<&[u8]>,
     pass: &[u8],
 ) -> Result<(), CmdError> {
-    let required = ctx.state.config().requirepass.clone();
+    let required = ctx.config.requirepass.clone();
     let user_ok = user.is_none_or(|u| u == b"default");
     if user_ok && (required.is_empty() || constant_time_eq(required.as_bytes(), pass)) {
         ctx.session.authenticated = true;
@@ -313,7 +323,7 @@ fn hello<S: Store>(ctx: &mut Ctx<'_, S>, h: Hello) -> Result<Frame, CmdError> {
     if let Some((user, pass)) = &h.auth {
         authenticate(ctx, Some(user), pass)?;
     }
-    if ctx.state.auth_required(ctx.session) {
+    if ctx.state.auth_required(ctx.session, ctx.config) {
         return Err(CmdError::HelloNoAuth);
     }
     if let Some(name) = h.name {
@@ -362,8 +372,8 @@ fn client_cmd<S: Store>(ctx: &mut Ctx<'_, S>, c: Client) -> Result<Frame, CmdErr
         Client::List(filter) => {
             let clients = ctx.state.clients.snapshot();
             let shown: Vec<&std::sync::Arc<ClientHandle>> = match &filter {
-                ListFilter::All | ListFilter::Normal(true) => clients.iter().collect(),
-                ListFilter::Normal(false) => vec![],
+                ListFilter::All | ListFilter::Type(true) => clients.iter().collect(),
+                ListFilter::Type(false) => vec![],
                 ListFilter::Ids(ids) => ids
                     .iter()
                     .filter_map(|id| clients.iter().find(|c| c.id == *id))
@@ -376,12 +386,12 @@ fn client_cmd<S: Store>(ctx: &mut Ctx<'_, S>, c: Client) -> Result<Frame, CmdErr
             }
             Frame::Verbatim("txt", out.into())
         }
-        Client::Kill(f, old_form) => {
+        Client::Kill(f, form) => {
             let killed = kill(ctx, &f);
-            match (old_form, killed) {
-                (true, 0) => return Err(CmdError::NoSuchClient),
-                (true, _) => Frame::ok(),
-                (false, n) => Frame::Integer(n),
+            match (form, killed) {
+                (KillForm::Legacy, 0) => return Err(CmdError::NoSuchClient),
+                (KillForm::Legacy, _) => Frame::ok(),
+                (KillForm::Filters, n) => Frame::Integer(n),
             }
         }
         Client::Help => super::help_reply(CLIENT_HELP),
@@ -450,7 +460,7 @@ fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
         qbuf,
         omem,
         qbuf + omem,
-        ctx.state.commands.name_of(cmd),
+        ctx.commands.name_of(cmd),
         resp
     );
     s
@@ -505,7 +515,7 @@ mod tests {
         );
         assert_eq!(t.run(&["ECHO", "x"]), bulk("x"));
         assert_eq!(t.run(&["QUIT"]), ok());
-        assert!(t.session.close_after_reply);
+        assert!(t.client.session.close_after_reply);
     }
 
     #[test]
@@ -515,7 +525,7 @@ mod tests {
             panic!()
         };
         assert_eq!(m[2], (bulk("proto"), int(3)));
-        assert_eq!(t.session.proto, crate::protocol::Protocol::Resp3);
+        assert_eq!(t.client.session.proto, crate::protocol::Protocol::Resp3);
         assert_eq!(
             t.run(&["HELLO", "4"]),
             err("NOPROTO unsupported protocol version")
@@ -550,7 +560,7 @@ mod tests {
     fn requirepass_gates_commands() {
         let mut t = TestDb::new();
         assert_eq!(t.run(&["CONFIG", "SET", "requirepass", "s3cret"]), ok());
-        t.session.authenticated = false;
+        t.client.session.authenticated = false;
         assert_eq!(t.run(&["GET", "k"]), err("NOAUTH Authentication required."));
         assert_eq!(
             t.run(&["NOSUCH"]),
@@ -576,13 +586,16 @@ mod tests {
         assert_eq!(t.run(&["CLIENT", "GETNAME"]), bulk("ab"));
         assert_eq!(t.run(&["CLIENT", "SETNAME", ""]), ok());
         assert_eq!(t.run(&["CLIENT", "GETNAME"]), Frame::Null);
-        assert_eq!(t.run(&["CLIENT", "ID"]), int(t.session.handle.id as i64));
+        assert_eq!(
+            t.run(&["CLIENT", "ID"]),
+            int(t.client.session.handle.id as i64)
+        );
         let Frame::Verbatim(_, line) = t.run(&["CLIENT", "INFO"]) else {
             panic!()
         };
         let line = String::from_utf8(line.to_vec()).unwrap();
         assert!(
-            line.starts_with(&format!("id={} addr=", t.session.handle.id)),
+            line.starts_with(&format!("id={} addr=", t.client.session.handle.id)),
             "{line}"
         );
         assert!(line.contains(" cmd=client|info "), "{line}");

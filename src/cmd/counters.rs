@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use store_api::{Entry, Op, Store, Value};
 
-use super::{str_of, Args, CmdError, Command, Ctx, Row};
+use super::{rmw, str_of, Args, CmdError, Command, Ctx, Row};
 use crate::protocol::Frame;
 use crate::util::longdouble;
 use crate::util::numbers::{i64_bytes, string2ll};
@@ -63,40 +63,32 @@ pub const ROWS: &[Row] = &[
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     match cmd {
         Cmd::IncrBy(key, by) => {
-            let n = ctx.ks().update(&key, ctx.now, |cur| match incr(cur, by) {
-                Ok((entry, n)) => (Op::Put(entry), Ok(n)),
-                Err(e) => (Op::Keep, Err(e)),
-            })?;
+            let n = ctx.ks().update(&key, ctx.now, rmw(|cur| incr(cur, by)))?;
             Ok(Frame::Integer(n))
         }
         Cmd::IncrByFloat(key, by) => {
             let text = ctx
                 .ks()
-                .update(&key, ctx.now, |cur| match incr_float(cur, &by) {
-                    Ok((entry, text)) => (Op::Put(entry), Ok(text)),
-                    Err(e) => (Op::Keep, Err(e)),
-                })?;
+                .update(&key, ctx.now, rmw(|cur| incr_float(cur, &by)))?;
             Ok(Frame::Bulk(text))
         }
     }
 }
 
-fn incr(cur: Option<&Entry>, by: i64) -> Result<(Entry, i64), CmdError> {
+fn incr(cur: Option<&Entry>, by: i64) -> Result<(Op, i64), CmdError> {
     let old = match str_of(cur)? {
         Some(v) => string2ll(v).ok_or(CmdError::NotInteger)?,
         None => 0,
     };
     let n = old.checked_add(by).ok_or(CmdError::Overflow)?;
-    Ok((
-        Entry {
-            value: Value::Str(i64_bytes(n)),
-            expires_at: cur.and_then(|e| e.expires_at),
-        },
-        n,
-    ))
+    let entry = Entry {
+        value: Value::Str(i64_bytes(n)),
+        expires_at: cur.and_then(|e| e.expires_at),
+    };
+    Ok((Op::Put(entry), n))
 }
 
-fn incr_float(cur: Option<&Entry>, by: &[u8]) -> Result<(Entry, Bytes), CmdError> {
+fn incr_float(cur: Option<&Entry>, by: &[u8]) -> Result<(Op, Bytes), CmdError> {
     let old = match str_of(cur)? {
         Some(v) => longdouble::parse(v).ok_or(CmdError::NotFloat)?,
         None => longdouble::F80::ZERO,
@@ -107,13 +99,11 @@ fn incr_float(cur: Option<&Entry>, by: &[u8]) -> Result<(Entry, Bytes), CmdError
         return Err(CmdError::NanOrInfinity);
     }
     let text = Bytes::from(longdouble::format_human(sum));
-    Ok((
-        Entry {
-            value: Value::Str(text.clone()),
-            expires_at: cur.and_then(|e| e.expires_at),
-        },
-        text,
-    ))
+    let entry = Entry {
+        value: Value::Str(text.clone()),
+        expires_at: cur.and_then(|e| e.expires_at),
+    };
+    Ok((Op::Put(entry), text))
 }
 
 #[cfg(test)]

@@ -20,10 +20,19 @@ pub enum Cmd {
     SwapDb(i64, i64),
     /// `DBSIZE`
     DbSize,
-    /// `FLUSHDB [ASYNC|SYNC]`: true for ASYNC.
-    FlushDb(bool),
-    /// `FLUSHALL [ASYNC|SYNC]`: true for ASYNC.
-    FlushAll(bool),
+    /// `FLUSHDB [ASYNC|SYNC]`
+    FlushDb(Free),
+    /// `FLUSHALL [ASYNC|SYNC]`
+    FlushAll(Free),
+}
+
+/// Where a flushed database's memory is freed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Free {
+    /// Before the reply (SYNC, the default).
+    Now,
+    /// On a background thread (ASYNC).
+    InBackground,
 }
 
 fn parse_select(mut a: Args) -> Result<Command, CmdError> {
@@ -49,11 +58,11 @@ fn parse_dbsize(_: Args) -> Result<Command, CmdError> {
 }
 
 /// `[ASYNC|SYNC]`, as Redis's `getFlushCommandFlags`.
-fn flush_mode(a: Args) -> Result<bool, CmdError> {
+fn flush_mode(a: Args) -> Result<Free, CmdError> {
     match a.rest().as_slice() {
-        [] => Ok(false),
-        [m] if is(m, "ASYNC") => Ok(true),
-        [m] if is(m, "SYNC") => Ok(false),
+        [] => Ok(Free::Now),
+        [m] if is(m, "ASYNC") => Ok(Free::InBackground),
+        [m] if is(m, "SYNC") => Ok(Free::Now),
         _ => Err(CmdError::Syntax),
     }
 }
@@ -76,15 +85,16 @@ pub const ROWS: &[Row] = &[
 ];
 
 /// Reply OK once `garbage` is freed (SYNC) or at once (ASYNC).
-fn free<T: Send + 'static>(garbage: T, background: bool) -> Reply {
-    if background {
-        drop_in_background(garbage);
-        Frame::ok().into()
-    } else {
-        Reply::Later(Box::new(move || {
+fn free<T: Send + 'static>(garbage: T, how: Free) -> Reply {
+    match how {
+        Free::InBackground => {
+            drop_in_background(garbage);
+            Frame::ok().into()
+        }
+        Free::Now => Reply::Later(Box::new(move || {
             drop(garbage);
             Frame::ok()
-        }))
+        })),
     }
 }
 
@@ -105,8 +115,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             Frame::ok().into()
         }
         Cmd::DbSize => Frame::Integer(ctx.ks().len() as i64).into(),
-        Cmd::FlushDb(background) => free(ctx.state.db.flush(ctx.session.db), background),
-        Cmd::FlushAll(background) => free(ctx.state.db.flush_all(), background),
+        Cmd::FlushDb(how) => free(ctx.state.db.flush(ctx.session.db), how),
+        Cmd::FlushAll(how) => free(ctx.state.db.flush_all(), how),
     })
 }
 

@@ -134,101 +134,116 @@ fn unknown_command(name: &[u8], args: &[Bytes]) -> Vec<u8> {
 }
 
 impl CmdError {
+    /// The reply text of an error that never changes, as static bytes
+    /// (Redis's shared error objects): a flood of WRONGTYPE or NOAUTH
+    /// replies allocates nothing.
+    pub fn static_text(&self) -> Option<&'static str> {
+        Some(match self {
+            CmdError::Syntax => "ERR syntax error",
+            CmdError::NotInteger => "ERR value is not an integer or out of range",
+            CmdError::IntOutOfRange => "ERR value is out of range, value must between -2147483648 and 2147483647",
+            CmdError::NotFloat => "ERR value is not a valid float",
+            CmdError::Overflow => "ERR increment or decrement would overflow",
+            CmdError::DecrementOverflow => "ERR decrement would overflow",
+            CmdError::NanOrInfinity => "ERR increment would produce NaN or Infinity",
+            CmdError::WrongType => "WRONGTYPE Operation against a key holding the wrong kind of value",
+            CmdError::NoSuchKey => "ERR no such key",
+            CmdError::DbIndexOutOfRange => "ERR DB index is out of range",
+            CmdError::SameObject => "ERR source and destination objects are the same",
+            CmdError::StringTooLong => "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+            CmdError::OffsetOutOfRange => "ERR offset is out of range",
+            CmdError::ExpireNxConflict => "ERR NX and XX, GT or LT options at the same time are not compatible",
+            CmdError::ExpireGtLtConflict => "ERR GT and LT options at the same time are not compatible",
+            CmdError::InvalidCursor => "ERR invalid cursor",
+            CmdError::NoAuth => "NOAUTH Authentication required.",
+            CmdError::WrongPass => "WRONGPASS invalid username-password pair or user is disabled.",
+            CmdError::AuthNotConfigured => "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            CmdError::NoProto => "NOPROTO unsupported protocol version",
+            CmdError::HelloVersionNotInteger => "ERR Protocol version is not an integer or out of range",
+            CmdError::BadClientName => "ERR Client names cannot contain spaces, newlines or special characters.",
+            CmdError::NoSuchClient => "ERR No such client",
+            CmdError::FunctionFlushOption => "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+            CmdError::GetKeysInvalidCommand => "ERR Invalid command specified",
+            CmdError::GetKeysInvalidArity => "ERR Invalid number of arguments specified for command",
+            CmdError::GetKeysNoKeys => "ERR The command has no key arguments",
+            CmdError::NotPositive => "ERR value is out of range, must be positive",
+            CmdError::NoShutdownInProgress => "ERR No shutdown in progress.",
+            CmdError::HelloNoAuth => "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            CmdError::InvalidClientId => "ERR Invalid client ID",
+            CmdError::ClientIdNotPositive => "ERR client-id should be greater than 0",
+            _ => return None,
+        })
+    }
+
     /// The reply text (without `-` and CRLF).
     pub fn text(&self) -> Vec<u8> {
-        let s: String = match self {
-            CmdError::UnknownCommand(name, args) => return sanitize(unknown_command(name, args)),
+        if let Some(text) = self.static_text() {
+            return text.as_bytes().to_vec();
+        }
+        let all = usize::MAX;
+        let try_help = |container: &Bytes| {
+            let mut s = b"'. Try ".to_vec();
+            s.extend(c_str_prefix(container, all).to_ascii_uppercase());
+            s.extend_from_slice(b" HELP.");
+            s
+        };
+        let s: Vec<u8> = match self {
+            CmdError::UnknownCommand(name, args) => unknown_command(name, args),
             CmdError::UnknownSubcommand(sub, container) => {
-                let mut s = b"ERR unknown subcommand '".to_vec();
-                s.extend_from_slice(c_str_prefix(sub, 128));
-                s.extend_from_slice(b"'. Try ");
-                s.extend(c_str_prefix(container, usize::MAX).to_ascii_uppercase());
-                s.extend_from_slice(b" HELP.");
-                return sanitize(s);
+                quote("ERR unknown subcommand '", sub, 128, &try_help(container))
             }
-            CmdError::SubcommandSyntax(sub, container) => {
-                let mut s = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
-                s.extend_from_slice(c_str_prefix(sub, 128));
-                s.extend_from_slice(b"'. Try ");
-                s.extend(c_str_prefix(container, usize::MAX).to_ascii_uppercase());
-                s.extend_from_slice(b" HELP.");
-                return sanitize(s);
-            }
+            CmdError::SubcommandSyntax(sub, container) => quote(
+                "ERR unknown subcommand or wrong number of arguments for '",
+                sub,
+                128,
+                &try_help(container),
+            ),
             CmdError::HelloSyntax(opt) => {
-                let mut s = b"ERR Syntax error in HELLO option '".to_vec();
-                s.extend_from_slice(c_str_prefix(opt, usize::MAX));
-                s.push(b'\'');
-                return sanitize(s);
+                quote("ERR Syntax error in HELLO option '", opt, all, b"'")
             }
-            CmdError::NoSuchUser(user) => {
-                let mut s = b"ERR No such user '".to_vec();
-                s.extend_from_slice(c_str_prefix(user, usize::MAX));
-                s.push(b'\'');
-                return sanitize(s);
+            CmdError::NoSuchUser(user) => quote("ERR No such user '", user, all, b"'"),
+            CmdError::UnsupportedOption(opt) => quote("ERR Unsupported option ", opt, all, b""),
+            CmdError::UnknownClientType(t) => quote("ERR Unknown client type '", t, all, b"'"),
+            CmdError::UnknownConfig(name) => quote(
+                "ERR Unknown option or number of arguments for CONFIG SET - '",
+                name,
+                all,
+                b"'",
+            ),
+            CmdError::WrongArity(name) => {
+                format!("ERR wrong number of arguments for '{name}' command").into_bytes()
             }
-            CmdError::UnsupportedOption(opt) => {
-                let mut s = b"ERR Unsupported option ".to_vec();
-                s.extend_from_slice(c_str_prefix(opt, usize::MAX));
-                return sanitize(s);
+            CmdError::InvalidExpire(cmd) => {
+                format!("ERR invalid expire time in '{cmd}' command").into_bytes()
             }
-            CmdError::UnknownClientType(t) => {
-                let mut s = b"ERR Unknown client type '".to_vec();
-                s.extend_from_slice(c_str_prefix(t, usize::MAX));
-                s.push(b'\'');
-                return sanitize(s);
-            }
-            CmdError::UnknownConfig(name) => {
-                let mut s = b"ERR Unknown option or number of arguments for CONFIG SET - '".to_vec();
-                s.extend_from_slice(c_str_prefix(name, usize::MAX));
-                s.push(b'\'');
-                return sanitize(s);
-            }
-            CmdError::WrongArity(name) => format!("ERR wrong number of arguments for '{name}' command"),
-            CmdError::Syntax => "ERR syntax error".into(),
-            CmdError::NotInteger => "ERR value is not an integer or out of range".into(),
-            CmdError::IntOutOfRange => "ERR value is out of range, value must between -2147483648 and 2147483647".into(),
-            CmdError::NotFloat => "ERR value is not a valid float".into(),
-            CmdError::Overflow => "ERR increment or decrement would overflow".into(),
-            CmdError::DecrementOverflow => "ERR decrement would overflow".into(),
-            CmdError::NanOrInfinity => "ERR increment would produce NaN or Infinity".into(),
-            CmdError::InvalidExpire(cmd) => format!("ERR invalid expire time in '{cmd}' command"),
-            CmdError::WrongType => "WRONGTYPE Operation against a key holding the wrong kind of value".into(),
-            CmdError::NoSuchKey => "ERR no such key".into(),
-            CmdError::DbIndexOutOfRange => "ERR DB index is out of range".into(),
-            CmdError::InvalidDbIndex(which) => format!("ERR invalid {which} DB index"),
-            CmdError::SameObject => "ERR source and destination objects are the same".into(),
-            CmdError::StringTooLong => "ERR string exceeds maximum allowed size (proto-max-bulk-len)".into(),
-            CmdError::OffsetOutOfRange => "ERR offset is out of range".into(),
-            CmdError::ExpireNxConflict => "ERR NX and XX, GT or LT options at the same time are not compatible".into(),
-            CmdError::ExpireGtLtConflict => "ERR GT and LT options at the same time are not compatible".into(),
-            CmdError::InvalidCursor => "ERR invalid cursor".into(),
-            CmdError::NoAuth => "NOAUTH Authentication required.".into(),
-            CmdError::WrongPass => "WRONGPASS invalid username-password pair or user is disabled.".into(),
-            CmdError::AuthNotConfigured => "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into(),
-            CmdError::NoProto => "NOPROTO unsupported protocol version".into(),
-            CmdError::HelloVersionNotInteger => "ERR Protocol version is not an integer or out of range".into(),
-            CmdError::BadClientName => "ERR Client names cannot contain spaces, newlines or special characters.".into(),
-            CmdError::NoSuchClient => "ERR No such client".into(),
+            CmdError::InvalidDbIndex(which) => format!("ERR invalid {which} DB index").into_bytes(),
             CmdError::ConfigSetFailed(name, why) => {
                 format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+                    .into_bytes()
             }
-            CmdError::FunctionFlushOption => "ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into(),
-            CmdError::GetKeysInvalidCommand => "ERR Invalid command specified".into(),
-            CmdError::GetKeysInvalidArity => "ERR Invalid number of arguments specified for command".into(),
-            CmdError::GetKeysNoKeys => "ERR The command has no key arguments".into(),
-            CmdError::NotPositive => "ERR value is out of range, must be positive".into(),
-            CmdError::NoShutdownInProgress => "ERR No shutdown in progress.".into(),
-            CmdError::HelloNoAuth => "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
-            CmdError::InvalidClientId => "ERR Invalid client ID".into(),
-            CmdError::ClientIdNotPositive => "ERR client-id should be greater than 0".into(),
+            _ => unreachable!("constant errors have static text"),
         };
-        sanitize(s.into_bytes())
+        sanitize(s)
     }
 
     /// The error as a reply frame.
     pub fn to_frame(&self) -> Frame {
-        Frame::Error(Bytes::from(self.text()))
+        match self.static_text() {
+            Some(text) => Frame::Error(Bytes::from_static(text.as_bytes())),
+            None => Frame::Error(Bytes::from(self.text())),
+        }
     }
+}
+
+/// `prefix`, then `arg` as Redis's `%.<max>s` prints it, then `suffix`: the
+/// one way error texts echo a client's argument.
+fn quote(prefix: &str, arg: &[u8], max: usize, suffix: &[u8]) -> Vec<u8> {
+    let arg = c_str_prefix(arg, max);
+    let mut s = Vec::with_capacity(prefix.len() + arg.len() + suffix.len());
+    s.extend_from_slice(prefix.as_bytes());
+    s.extend_from_slice(arg);
+    s.extend_from_slice(suffix);
+    s
 }
 
 /// Redis's `addReplyErrorFormat` turns CR and LF into spaces so that an
@@ -299,5 +314,18 @@ mod tests {
             text(CmdError::WrongArity("client|setname")),
             "ERR wrong number of arguments for 'client|setname' command"
         );
+    }
+
+    #[test]
+    fn constant_errors_are_static_and_others_sanitized() {
+        let f = CmdError::WrongType.to_frame();
+        let Frame::Error(b) = &f else { panic!() };
+        assert_eq!(
+            b.as_ptr(),
+            CmdError::WrongType.static_text().unwrap().as_ptr(),
+            "no allocation for a constant error"
+        );
+        let e = CmdError::UnsupportedOption(Bytes::from_static(b"a\r\nb"));
+        assert_eq!(text(e), "ERR Unsupported option a  b");
     }
 }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
 use super::{is, Args, CmdError, Command, Ctx, Row};
+use crate::db::ttl::{self, Base, Unit};
 use crate::protocol::Frame;
 
 /// TTL commands.
@@ -18,7 +19,7 @@ pub enum Cmd {
     /// The EXPIRE family.
     Expire(Expire),
     /// TTL, PTTL, EXPIRETIME, PEXPIRETIME.
-    Ttl(Bytes, TtlKind),
+    Ttl(Bytes, Unit, Base),
     /// `PERSIST key`
     Persist(Bytes),
 }
@@ -28,8 +29,8 @@ pub enum Cmd {
 pub struct Expire {
     key: Bytes,
     n: Bytes,
-    millis: bool,
-    absolute: bool,
+    unit: Unit,
+    base: Base,
     cond: Cond,
     name: &'static str,
 }
@@ -42,17 +43,10 @@ struct Cond {
     lt: bool,
 }
 
-/// What a TTL query reports.
-#[derive(Debug, Clone, Copy)]
-pub struct TtlKind {
-    millis: bool,
-    absolute: bool,
-}
-
 fn parse_expire_generic(
     mut a: Args,
-    millis: bool,
-    absolute: bool,
+    unit: Unit,
+    base: Base,
     name: &'static str,
 ) -> Result<Command, CmdError> {
     let key = a.bytes()?;
@@ -80,50 +74,47 @@ fn parse_expire_generic(
     Ok(Command::Expire(Cmd::Expire(Expire {
         key,
         n,
-        millis,
-        absolute,
+        unit,
+        base,
         cond,
         name,
     })))
 }
 
 fn parse_expire(a: Args) -> Result<Command, CmdError> {
-    parse_expire_generic(a, false, false, "expire")
+    parse_expire_generic(a, Unit::Seconds, Base::Relative, "expire")
 }
 
 fn parse_pexpire(a: Args) -> Result<Command, CmdError> {
-    parse_expire_generic(a, true, false, "pexpire")
+    parse_expire_generic(a, Unit::Millis, Base::Relative, "pexpire")
 }
 
 fn parse_expireat(a: Args) -> Result<Command, CmdError> {
-    parse_expire_generic(a, false, true, "expireat")
+    parse_expire_generic(a, Unit::Seconds, Base::Absolute, "expireat")
 }
 
 fn parse_pexpireat(a: Args) -> Result<Command, CmdError> {
-    parse_expire_generic(a, true, true, "pexpireat")
+    parse_expire_generic(a, Unit::Millis, Base::Absolute, "pexpireat")
 }
 
-fn ttl_query(mut a: Args, millis: bool, absolute: bool) -> Result<Command, CmdError> {
-    Ok(Command::Expire(Cmd::Ttl(
-        a.bytes()?,
-        TtlKind { millis, absolute },
-    )))
+fn ttl_query(mut a: Args, unit: Unit, base: Base) -> Result<Command, CmdError> {
+    Ok(Command::Expire(Cmd::Ttl(a.bytes()?, unit, base)))
 }
 
 fn parse_ttl(a: Args) -> Result<Command, CmdError> {
-    ttl_query(a, false, false)
+    ttl_query(a, Unit::Seconds, Base::Relative)
 }
 
 fn parse_pttl(a: Args) -> Result<Command, CmdError> {
-    ttl_query(a, true, false)
+    ttl_query(a, Unit::Millis, Base::Relative)
 }
 
 fn parse_expiretime(a: Args) -> Result<Command, CmdError> {
-    ttl_query(a, false, true)
+    ttl_query(a, Unit::Seconds, Base::Absolute)
 }
 
 fn parse_pexpiretime(a: Args) -> Result<Command, CmdError> {
-    ttl_query(a, true, true)
+    ttl_query(a, Unit::Millis, Base::Absolute)
 }
 
 fn parse_persist(mut a: Args) -> Result<Command, CmdError> {
@@ -147,35 +138,12 @@ pub const ROWS: &[Row] = &[
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     match cmd {
         Cmd::Expire(e) => expire(ctx, e),
-        Cmd::Ttl(key, kind) => {
+        Cmd::Ttl(key, unit, base) => {
             let now = ctx.now;
-            let ttl = ctx.ks().read(&key, now, |e| match e {
-                None => -2,
-                Some(Entry {
-                    expires_at: None, ..
-                }) => -1,
-                Some(Entry {
-                    expires_at: Some(at),
-                    ..
-                }) => {
-                    let at = *at as i64;
-                    let ms = if kind.absolute {
-                        at
-                    } else {
-                        (at - now as i64).max(0)
-                    };
-                    if kind.millis {
-                        ms
-                    } else {
-                        // Rounded to the nearest second without overflow:
-                        // a deadline of i64::MAX ms (PEXPIREAT k
-                        // 9223372036854775807) answers 9223372036854776
-                        // in Redis 7, not a wrapped negative number.
-                        ((i128::from(ms) + 500) / 1000) as i64
-                    }
-                }
+            let reply = ctx.ks().read(&key, now, |e| {
+                e.map_or(-2, |e| ttl::report(e.expires_at, now, unit, base))
             });
-            Ok(Frame::Integer(ttl))
+            Ok(Frame::Integer(reply))
         }
         Cmd::Persist(key) => {
             let removed = ctx.ks().update(&key, ctx.now, |cur| match cur {
@@ -195,19 +163,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
 
 /// The absolute deadline `e.n` asks for, with Redis's overflow checks.
 fn deadline(e: &Expire, now: u64) -> Result<i64, CmdError> {
-    let mut when = super::parse_int(&e.n)?;
-    let bad = CmdError::InvalidExpire(e.name);
-    if !e.millis {
-        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
-            return Err(bad);
-        }
-        when *= 1000;
-    }
-    let base = if e.absolute { 0 } else { now as i64 };
-    if when > i64::MAX - base {
-        return Err(bad);
-    }
-    Ok(when + base)
+    let n = super::parse_int(&e.n)?;
+    ttl::expire_deadline(n, e.unit, e.base, now).ok_or(CmdError::InvalidExpire(e.name))
 }
 
 fn expire<S: Store>(ctx: &mut Ctx<'_, S>, e: Expire) -> Result<Frame, CmdError> {

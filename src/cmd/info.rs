@@ -146,7 +146,7 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             kv("used_cpu_user", &format!("{user:.6}"));
         }
         "keyspace" => {
-            for (i, ks) in ctx.table.iter().enumerate() {
+            for (i, ks) in ctx.databases().iter().enumerate() {
                 let keys = ks.len();
                 if keys > 0 {
                     let expires = ks.volatile_len().min(keys);

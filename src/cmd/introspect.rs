@@ -107,7 +107,7 @@ fn acl_categories(meta: &CommandMeta) -> Vec<&'static str> {
 
 /// Execute a COMMAND subcommand.
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
-    let table = &ctx.state.commands;
+    let table = ctx.commands;
     Ok(match cmd {
         Cmd::Info(names) if names.is_empty() => {
             Frame::Array(table.all().map(|(_, m)| m.info.to_frame()).collect())
@@ -171,7 +171,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
 }
 
 fn get_keys<S: Store>(ctx: &Ctx<'_, S>, argv: Vec<Bytes>) -> Result<Frame, CmdError> {
-    let spec = match ctx.state.commands.lookup(&argv) {
+    let spec = match ctx.commands.lookup(&argv) {
         Ok(spec) => spec,
         Err(CmdError::WrongArity(_)) => return Err(CmdError::GetKeysInvalidArity),
         Err(_) => return Err(CmdError::GetKeysInvalidCommand),

@@ -17,6 +17,15 @@ use crate::protocol::Frame;
 use crate::util::glob::glob_match;
 use crate::util::rand;
 
+/// RENAME replaces the destination; RENAMENX leaves an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenameMode {
+    /// RENAME.
+    Replace,
+    /// RENAMENX.
+    IfAbsent,
+}
+
 /// Keyspace commands.
 #[derive(Debug)]
 pub enum Cmd {
@@ -35,8 +44,8 @@ pub enum Cmd {
     Scan(Scan),
     /// `RANDOMKEY`
     RandomKey,
-    /// `RENAME key newkey` (`RENAMENX` when the flag is set).
-    Rename(Bytes, Bytes, bool),
+    /// `RENAME key newkey` and `RENAMENX`.
+    Rename(Bytes, Bytes, RenameMode),
     /// `COPY source destination [DB n] [REPLACE]`
     Copy(Copy),
     /// `MOVE key db`
@@ -144,11 +153,19 @@ fn parse_randomkey(_: Args) -> Result<Command, CmdError> {
 }
 
 fn parse_rename(mut a: Args) -> Result<Command, CmdError> {
-    Ok(Command::Keys(Cmd::Rename(a.bytes()?, a.bytes()?, false)))
+    Ok(Command::Keys(Cmd::Rename(
+        a.bytes()?,
+        a.bytes()?,
+        RenameMode::Replace,
+    )))
 }
 
 fn parse_renamenx(mut a: Args) -> Result<Command, CmdError> {
-    Ok(Command::Keys(Cmd::Rename(a.bytes()?, a.bytes()?, true)))
+    Ok(Command::Keys(Cmd::Rename(
+        a.bytes()?,
+        a.bytes()?,
+        RenameMode::IfAbsent,
+    )))
 }
 
 fn parse_copy(mut a: Args) -> Result<Command, CmdError> {
@@ -215,7 +232,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             let key = ctx.ks().random_key(rand::next_u64(), now, RANDOMKEY_TRIES);
             key.map_or(Frame::Null, Frame::Bulk).into()
         }
-        Cmd::Rename(src, dst, nx) => rename(ctx.ks(), &src, &dst, nx, now)?.into(),
+        Cmd::Rename(src, dst, mode) => rename(ctx.ks(), &src, &dst, mode, now)?.into(),
         Cmd::Copy(c) => copy(ctx, c)?.into(),
         Cmd::Move(key, db) => move_key(ctx, key, &db)?.into(),
     })
@@ -275,9 +292,10 @@ fn rename<S: Store>(
     ks: &Keyspace<S>,
     src: &Bytes,
     dst: &Bytes,
-    nx: bool,
+    mode: RenameMode,
     now: u64,
 ) -> Result<Frame, CmdError> {
+    let nx = mode == RenameMode::IfAbsent;
     let guard = ks.lock_keys([&src[..], &dst[..]]);
     let entry = ks
         .read_locked(&guard, src, now, |e| e.cloned())
@@ -337,7 +355,7 @@ fn copy<S: Store>(ctx: &mut Ctx<'_, S>, c: Copy) -> Result<Frame, CmdError> {
     let src = ctx.ks();
     let dst = match &c.db {
         Some(db) => db_arg(ctx, db)?,
-        None => &ctx.table[ctx.session.db],
+        None => &ctx.databases()[ctx.session.db],
     };
     if std::ptr::eq(src, &**dst) && c.src == c.dst {
         return Err(CmdError::SameObject);

@@ -7,16 +7,25 @@
 use bytes::Bytes;
 use store_api::{Entry, List, Op, Store, Value};
 
-use super::{parse_int, Args, CmdError, Command, Ctx, Row};
+use super::{list_of, owned, parse_int, rmw, Args, CmdError, Command, Ctx, Row};
 use crate::protocol::Frame;
+
+/// Which end of a list a command works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The head (LPUSH, LPOP).
+    Left,
+    /// The tail (RPUSH, RPOP).
+    Right,
+}
 
 /// List commands.
 #[derive(Debug)]
 pub enum Cmd {
-    /// `LPUSH key element [element ...]` (true) / `RPUSH` (false).
-    Push(Bytes, Vec<Bytes>, bool),
-    /// `LPOP key [count]` (true) / `RPOP` (false).
-    Pop(Bytes, Option<usize>, bool),
+    /// `LPUSH key element [element ...]` / `RPUSH`.
+    Push(Bytes, Vec<Bytes>, End),
+    /// `LPOP key [count]` / `RPOP`.
+    Pop(Bytes, Option<usize>, End),
     /// `LLEN key`
     Len(Bytes),
     /// `LRANGE key start stop`
@@ -25,21 +34,24 @@ pub enum Cmd {
     Index(Bytes, i64),
 }
 
-fn push(mut a: Args, left: bool) -> Result<Command, CmdError> {
+fn push(mut a: Args, end: End) -> Result<Command, CmdError> {
     let key = a.bytes()?;
-    Ok(Command::Lists(Cmd::Push(key, a.rest(), left)))
+    Ok(Command::Lists(Cmd::Push(key, a.rest(), end)))
 }
 
 fn parse_lpush(a: Args) -> Result<Command, CmdError> {
-    push(a, true)
+    push(a, End::Left)
 }
 
 fn parse_rpush(a: Args) -> Result<Command, CmdError> {
-    push(a, false)
+    push(a, End::Right)
 }
 
-fn pop(mut a: Args, left: bool) -> Result<Command, CmdError> {
-    let name = if left { "lpop" } else { "rpop" };
+fn pop(mut a: Args, end: End) -> Result<Command, CmdError> {
+    let name = match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    };
     let key = a.bytes()?;
     let count = match a.rest().as_slice() {
         [] => None,
@@ -53,15 +65,15 @@ fn pop(mut a: Args, left: bool) -> Result<Command, CmdError> {
         ),
         _ => return Err(CmdError::WrongArity(name)),
     };
-    Ok(Command::Lists(Cmd::Pop(key, count, left)))
+    Ok(Command::Lists(Cmd::Pop(key, count, end)))
 }
 
 fn parse_lpop(a: Args) -> Result<Command, CmdError> {
-    pop(a, true)
+    pop(a, End::Left)
 }
 
 fn parse_rpop(a: Args) -> Result<Command, CmdError> {
-    pop(a, false)
+    pop(a, End::Right)
 }
 
 fn parse_llen(mut a: Args) -> Result<Command, CmdError> {
@@ -90,48 +102,37 @@ pub const ROWS: &[Row] = &[
     ("lindex", parse_lindex),
 ];
 
-/// The list a live entry holds (`None` when absent), or WRONGTYPE.
-fn list_of(e: Option<&Entry>) -> Result<Option<&List>, CmdError> {
-    match e.map(|e| &e.value) {
-        None => Ok(None),
-        Some(Value::List(l)) => Ok(Some(l)),
-        Some(_) => Err(CmdError::WrongType),
-    }
-}
-
 /// Execute a list command.
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     let now = ctx.now;
     match cmd {
-        Cmd::Push(key, elements, left) => {
-            let elements: Vec<Bytes> = elements.iter().map(super::owned).collect();
-            let len = ctx.ks().update(&key, now, |cur| {
-                let (mut list, expires_at) = match list_of(cur) {
-                    Ok(l) => (
-                        l.cloned().unwrap_or_default(),
-                        cur.and_then(|e| e.expires_at),
-                    ),
-                    Err(e) => return (Op::Keep, Err(e)),
-                };
-                for e in &elements {
-                    if left {
-                        list.push_front(e.clone());
-                    } else {
-                        list.push_back(e.clone());
+        Cmd::Push(key, elements, end) => {
+            let elements: Vec<Bytes> = elements.iter().map(owned).collect();
+            let len = ctx.ks().update(
+                &key,
+                now,
+                rmw(|cur| {
+                    let mut list = list_of(cur)?.cloned().unwrap_or_default();
+                    for e in &elements {
+                        match end {
+                            End::Left => list.push_front(e.clone()),
+                            End::Right => list.push_back(e.clone()),
+                        }
                     }
-                }
-                let n = list.len() as i64;
-                (
-                    Op::Put(Entry {
+                    let n = list.len() as i64;
+                    let entry = Entry {
                         value: Value::List(Box::new(list)),
-                        expires_at,
-                    }),
-                    Ok(n),
-                )
-            })?;
+                        expires_at: cur.and_then(|e| e.expires_at),
+                    };
+                    Ok((Op::Put(entry), n))
+                }),
+            )?;
             Ok(Frame::Integer(len))
         }
-        Cmd::Pop(key, count, left) => ctx.ks().update(&key, now, |cur| pop_from(cur, count, left)),
+        Cmd::Pop(key, count, end) => {
+            ctx.ks()
+                .update(&key, now, rmw(|cur| pop_from(cur, count, end)))
+        }
         Cmd::Len(key) => Ok(Frame::Integer(
             ctx.ks()
                 .read(&key, now, |e| list_of(e).map(|l| l.map_or(0, |l| l.len())))?
@@ -161,36 +162,25 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
 }
 
 /// One LPOP/RPOP decision: the new state and the reply.
-fn pop_from(
-    cur: Option<&Entry>,
-    count: Option<usize>,
-    left: bool,
-) -> (Op, Result<Frame, CmdError>) {
-    let list = match list_of(cur) {
-        Err(e) => return (Op::Keep, Err(e)),
-        Ok(None) => {
-            return (
-                Op::Keep,
-                Ok(if count.is_some() {
-                    Frame::NullArray
-                } else {
-                    Frame::Null
-                }),
-            )
-        }
-        Ok(Some(l)) => l,
+fn pop_from(cur: Option<&Entry>, count: Option<usize>, end: End) -> Result<(Op, Frame), CmdError> {
+    let Some(list) = list_of(cur)? else {
+        let none = if count.is_some() {
+            Frame::NullArray
+        } else {
+            Frame::Null
+        };
+        return Ok((Op::Keep, none));
     };
     if count == Some(0) {
-        return (Op::Keep, Ok(Frame::Array(vec![])));
+        return Ok((Op::Keep, Frame::Array(vec![])));
     }
     let mut list = list.clone();
     let take = count.unwrap_or(1).min(list.len());
     let mut popped = Vec::with_capacity(take);
     for _ in 0..take {
-        let item = if left {
-            list.pop_front()
-        } else {
-            list.pop_back()
+        let item = match end {
+            End::Left => list.pop_front(),
+            End::Right => list.pop_back(),
         };
         popped.extend(item.map(Frame::Bulk));
     }
@@ -206,7 +196,7 @@ fn pop_from(
             expires_at: cur.and_then(|e| e.expires_at),
         })
     };
-    (op, Ok(reply))
+    Ok((op, reply))
 }
 
 /// LRANGE's index arithmetic (`listTypeGetRange` in Redis).

@@ -1,9 +1,9 @@
 //! Commands: parse once into a typed [`Command`], then execute.
 //!
-//! [`dispatch`] is the whole path for one request: look the name up in the
-//! [`CommandTable`] (existence, then arity), check authentication, parse the
-//! arguments into the family's typed command, and execute it against the
-//! databases. Each family file (named after Redis's command groups) holds
+//! [`Executor::dispatch`] is the whole path for one request: look the name
+//! up in the [`CommandTable`] (existence, then arity), check
+//! authentication, parse the arguments into the family's typed command, and
+//! execute it against the databases. Each family file (named after Redis's command groups) holds
 //! its command structs, its parse functions and rows for the table, its
 //! execute function, and its unit tests.
 //!
@@ -12,6 +12,7 @@
 
 mod args;
 mod connection;
+mod context;
 mod counters;
 mod databases;
 mod error;
@@ -24,20 +25,19 @@ pub mod meta;
 mod server;
 mod strings;
 pub mod table;
+mod value;
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use arc_swap::Guard;
-use bytes::Bytes;
-use store_api::{Entry, Store, Value};
+use store_api::Store;
 
 pub use args::{is, parse_int, parse_int32, Args};
+pub use context::{run_inline, Client, Ctx, Executor};
 pub use error::CmdError;
 pub use table::{CommandTable, Row, Spec};
+use value::{as_str, bulk_or_null, list_of, owned, rmw, str_of};
 
-use crate::db::{Keyspace, Table};
 use crate::protocol::Frame;
-use crate::server::{ServerState, Session};
 
 /// A parsed command, ready to execute.
 #[derive(Debug)]
@@ -102,74 +102,6 @@ impl std::fmt::Debug for Reply {
     }
 }
 
-/// What a command executes against.
-pub struct Ctx<'a, S: Store> {
-    /// The server.
-    pub state: &'a Arc<ServerState<S>>,
-    /// The client's connection state.
-    pub session: &'a mut Session,
-    /// Time of this command (Redis caches one timestamp per command).
-    pub now: u64,
-    table: Guard<Arc<Table<S>>>,
-}
-
-impl<S: Store> Ctx<'_, S> {
-    /// The selected database.
-    pub fn ks(&self) -> &Keyspace<S> {
-        &self.table[self.session.db]
-    }
-
-    /// The selected database, owned (for work moved to another thread).
-    pub fn ks_arc(&self) -> Arc<Keyspace<S>> {
-        self.table[self.session.db].clone()
-    }
-
-    /// Database `index` as Redis's `selectDb` validates it.
-    pub fn ks_at(&self, index: i64) -> Result<&Arc<Keyspace<S>>, CmdError> {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.table.get(i))
-            .ok_or(CmdError::DbIndexOutOfRange)
-    }
-
-    /// Number of databases.
-    pub fn db_count(&self) -> usize {
-        self.table.len()
-    }
-}
-
-/// Run one request (`argv[0]` is the command name) for `session`.
-pub fn dispatch<S: Store>(
-    state: &Arc<ServerState<S>>,
-    session: &mut Session,
-    argv: Vec<Bytes>,
-) -> Reply {
-    match run(state, session, argv) {
-        Ok(reply) => reply,
-        Err(e) => Reply::Now(e.to_frame()),
-    }
-}
-
-fn run<S: Store>(
-    state: &Arc<ServerState<S>>,
-    session: &mut Session,
-    argv: Vec<Bytes>,
-) -> Result<Reply, CmdError> {
-    let spec = state.commands.lookup(&argv)?;
-    session.last_cmd = spec.id;
-    if !spec.no_auth && state.auth_required(session) {
-        return Err(CmdError::NoAuth);
-    }
-    let cmd = table::parse(spec, argv)?;
-    let mut ctx = Ctx {
-        state,
-        session,
-        now: state.db.now_ms(),
-        table: state.db.table(),
-    };
-    execute(cmd, &mut ctx)
-}
-
 /// Execute a parsed command.
 pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
     match cmd {
@@ -185,34 +117,10 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
     }
 }
 
-/// The string a value holds, or WRONGTYPE.
-fn as_str(e: &Entry) -> Result<&Bytes, CmdError> {
-    match &e.value {
-        Value::Str(b) => Ok(b),
-        _ => Err(CmdError::WrongType),
-    }
-}
-
-/// The string under a live entry (`None` when absent), or WRONGTYPE.
-fn str_of(e: Option<&Entry>) -> Result<Option<&Bytes>, CmdError> {
-    e.map(as_str).transpose()
-}
-
-/// A bulk reply, or null when absent.
-fn bulk_or_null(b: Option<Bytes>) -> Frame {
-    b.map_or(Frame::Null, Frame::Bulk)
-}
-
 /// A HELP reply: one status line per line of text, as Redis's
 /// `addReplyHelp` sends it.
 fn help_reply(lines: &[&'static str]) -> Frame {
     Frame::Array(lines.iter().map(|l| Frame::simple(l)).collect())
-}
-
-/// Copy an argument out of the read buffer before storing it, so a stored
-/// value never pins the (much larger) buffer it arrived in.
-fn owned(b: &Bytes) -> Bytes {
-    Bytes::copy_from_slice(b)
 }
 
 #[cfg(test)]
@@ -223,19 +131,20 @@ pub(crate) mod testing {
     use std::net::SocketAddr;
     use std::sync::Arc;
 
+    use bytes::Bytes;
     use store_rwlock::RwLockStore;
 
     use super::*;
     use crate::config::Config;
     use crate::db::{Clock, Db};
     use crate::protocol::Frame;
-    use crate::server::ServerState;
+    use crate::state::{ServerState, Session};
 
     /// One server and one client session over the rwlock backend, with a
     /// manual clock.
     pub struct TestDb {
-        pub state: Arc<ServerState<RwLockStore>>,
-        pub session: Session,
+        pub exec: Executor<RwLockStore>,
+        pub client: Client<RwLockStore>,
         pub clock: Clock,
     }
 
@@ -249,9 +158,11 @@ pub(crate) mod testing {
             let handle = state.clients.register(addr, addr, -1, usize::MAX).unwrap();
             let mut session = Session::new(handle);
             session.authenticated = true;
+            let exec = Executor::with_all_commands(state);
+            let client = exec.client(session);
             TestDb {
-                state,
-                session,
+                exec,
+                client,
                 clock,
             }
         }
@@ -262,10 +173,7 @@ pub(crate) mod testing {
                 .iter()
                 .map(|a| Bytes::copy_from_slice(a.as_bytes()))
                 .collect();
-            match dispatch(&self.state, &mut self.session, argv) {
-                Reply::Now(f) => f,
-                Reply::Later(work) => work(),
-            }
+            run_inline(&self.exec, &mut self.client, argv)
         }
 
         /// Move the clock forward.

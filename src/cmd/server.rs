@@ -256,8 +256,8 @@ mod tests {
             t.run(&["SHUTDOWN", "NOSAVE", "SAVE"]),
             err("ERR syntax error")
         );
-        assert!(!t.session.shutdown_requested);
+        assert!(!t.client.session.shutdown_requested);
         t.run(&["SHUTDOWN", "NOSAVE"]);
-        assert!(t.session.shutdown_requested);
+        assert!(t.client.session.shutdown_requested);
     }
 }

@@ -9,7 +9,8 @@
 use bytes::Bytes;
 use store_api::{Entry, Op, Store, Value};
 
-use super::{as_str, bulk_or_null, is, owned, str_of, Args, CmdError, Command, Ctx, Row};
+use super::{as_str, bulk_or_null, is, owned, rmw, str_of, Args, CmdError, Command, Ctx, Row};
+use crate::db::ttl::{self, Base, Unit};
 use crate::protocol::Frame;
 
 /// String commands.
@@ -24,8 +25,8 @@ pub enum Cmd {
     GetEx(Bytes, Ttl),
     /// `GETDEL key`
     GetDel(Bytes),
-    /// `MSET key value [key value ...]`; MSETNX when the flag is set.
-    MSet(Vec<(Bytes, Bytes)>, bool),
+    /// `MSET key value [key value ...]` and `MSETNX`.
+    MSet(Vec<(Bytes, Bytes)>, MSetMode),
     /// `MGET key [key ...]`
     MGet(Vec<Bytes>),
     /// `APPEND key value`
@@ -36,6 +37,15 @@ pub enum Cmd {
     GetRange(Bytes, i64, i64),
     /// `SETRANGE key offset value`
     SetRange(Bytes, i64, Bytes),
+}
+
+/// MSET writes every pair; MSETNX writes them only if none exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MSetMode {
+    /// MSET.
+    Always,
+    /// MSETNX.
+    NoneExist,
 }
 
 /// A SET in any of its spellings.
@@ -77,41 +87,21 @@ pub enum Ttl {
     /// PERSIST (GETEX).
     Persist,
     /// EX/PX/EXAT/PXAT with the number as sent (Redis parses it only when
-    /// it applies the option), its unit and whether it is absolute.
-    Expire {
-        raw: Bytes,
-        millis: bool,
-        absolute: bool,
-    },
+    /// it applies the option).
+    Expire { raw: Bytes, unit: Unit, base: Base },
 }
 
 impl Ttl {
     /// The absolute deadline in ms, validated as Redis's
     /// `getExpireMillisecondsOrReply` does.
     fn deadline(&self, now: u64, name: &'static str) -> Result<Option<u64>, CmdError> {
-        let Ttl::Expire {
-            raw,
-            millis,
-            absolute,
-        } = self
-        else {
+        let Ttl::Expire { raw, unit, base } = self else {
             return Ok(None);
         };
-        let (n, millis, absolute) = (super::parse_int(raw)?, *millis, *absolute);
-        let bad = CmdError::InvalidExpire(name);
-        if n <= 0 || (!millis && n > i64::MAX / 1000) {
-            return Err(bad);
-        }
-        let ms = if millis { n } else { n * 1000 };
-        let at = if absolute {
-            Some(ms)
-        } else {
-            ms.checked_add(now as i64)
-        };
-        match at {
-            Some(at) if at > 0 => Ok(Some(at as u64)),
-            _ => Err(bad),
-        }
+        let n = super::parse_int(raw)?;
+        ttl::set_deadline(n, *unit, *base, now)
+            .map(Some)
+            .ok_or(CmdError::InvalidExpire(name))
     }
 }
 
@@ -126,15 +116,13 @@ enum Family {
 /// expiry option excluding the others but not itself (last one wins).
 fn parse_options(mut args: Args, family: Family) -> Result<(Cond, bool, Ttl), CmdError> {
     let (mut cond, mut get, mut ttl) = (Cond::Always, false, Ttl::Default);
-    let mut expire_raw: Option<(Bytes, bool, bool)> = None;
+    let mut expire_raw: Option<(Bytes, Unit, Base)> = None;
     while let Some(opt) = args.next() {
         let has_next = !args.is_empty();
-        let expiry_kind = expire_raw
-            .as_ref()
-            .map(|(_, millis, absolute)| (*millis, *absolute));
-        let other_expiry = |millis: bool, absolute: bool| {
+        let expiry_kind = expire_raw.as_ref().map(|(_, unit, base)| (*unit, *base));
+        let other_expiry = |unit: Unit, base: Base| {
             matches!(ttl, Ttl::Keep | Ttl::Persist)
-                || expiry_kind.is_some_and(|k| k != (millis, absolute))
+                || expiry_kind.is_some_and(|k| k != (unit, base))
         };
         if family == Family::Set && is(&opt, "NX") && cond != Cond::Xx {
             cond = Cond::Nx;
@@ -154,34 +142,30 @@ fn parse_options(mut args: Args, family: Family) -> Result<(Cond, bool, Ttl), Cm
             && ttl != Ttl::Keep
         {
             ttl = Ttl::Persist;
-        } else if let Some((millis, absolute)) =
-            expiry_option(&opt).filter(|&(m, a)| has_next && !other_expiry(m, a))
+        } else if let Some((unit, base)) =
+            expiry_option(&opt).filter(|&(u, b)| has_next && !other_expiry(u, b))
         {
-            expire_raw = Some((args.bytes()?, millis, absolute));
+            expire_raw = Some((args.bytes()?, unit, base));
         } else {
             return Err(CmdError::Syntax);
         }
     }
-    if let Some((raw, millis, absolute)) = expire_raw {
-        ttl = Ttl::Expire {
-            raw,
-            millis,
-            absolute,
-        };
+    if let Some((raw, unit, base)) = expire_raw {
+        ttl = Ttl::Expire { raw, unit, base };
     }
     Ok((cond, get, ttl))
 }
 
-fn expiry_option(opt: &[u8]) -> Option<(bool, bool)> {
+fn expiry_option(opt: &[u8]) -> Option<(Unit, Base)> {
     [
-        ("EX", false, false),
-        ("PX", true, false),
-        ("EXAT", false, true),
-        ("PXAT", true, true),
+        ("EX", Unit::Seconds, Base::Relative),
+        ("PX", Unit::Millis, Base::Relative),
+        ("EXAT", Unit::Seconds, Base::Absolute),
+        ("PXAT", Unit::Millis, Base::Absolute),
     ]
     .into_iter()
     .find(|(name, _, _)| is(opt, name))
-    .map(|(_, millis, absolute)| (millis, absolute))
+    .map(|(_, unit, base)| (unit, base))
 }
 
 fn key_value(args: &mut Args) -> Result<(Bytes, Bytes), CmdError> {
@@ -230,14 +214,14 @@ fn parse_getset(mut a: Args) -> Result<Command, CmdError> {
     })))
 }
 
-fn parse_setex_generic(mut a: Args, millis: bool, name: &'static str) -> Result<Command, CmdError> {
+fn parse_setex_generic(mut a: Args, unit: Unit, name: &'static str) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let raw = a.bytes()?;
     let value = a.bytes()?;
     let ttl = Ttl::Expire {
         raw,
-        millis,
-        absolute: false,
+        unit,
+        base: Base::Relative,
     };
     Ok(Command::Strings(Cmd::Set(Set {
         key,
@@ -250,11 +234,11 @@ fn parse_setex_generic(mut a: Args, millis: bool, name: &'static str) -> Result<
 }
 
 fn parse_setex(a: Args) -> Result<Command, CmdError> {
-    parse_setex_generic(a, false, "setex")
+    parse_setex_generic(a, Unit::Seconds, "setex")
 }
 
 fn parse_psetex(a: Args) -> Result<Command, CmdError> {
-    parse_setex_generic(a, true, "psetex")
+    parse_setex_generic(a, Unit::Millis, "psetex")
 }
 
 fn parse_getex(mut a: Args) -> Result<Command, CmdError> {
@@ -267,24 +251,27 @@ fn parse_getdel(mut a: Args) -> Result<Command, CmdError> {
     Ok(Command::Strings(Cmd::GetDel(a.bytes()?)))
 }
 
-fn parse_mset_generic(a: Args, nx: bool) -> Result<Command, CmdError> {
+fn parse_mset_generic(a: Args, mode: MSetMode) -> Result<Command, CmdError> {
     let rest = a.rest();
     if rest.len() % 2 != 0 {
-        return Err(CmdError::WrongArity(if nx { "msetnx" } else { "mset" }));
+        return Err(CmdError::WrongArity(match mode {
+            MSetMode::Always => "mset",
+            MSetMode::NoneExist => "msetnx",
+        }));
     }
     let pairs = rest
         .chunks(2)
         .map(|kv| (kv[0].clone(), kv[1].clone()))
         .collect();
-    Ok(Command::Strings(Cmd::MSet(pairs, nx)))
+    Ok(Command::Strings(Cmd::MSet(pairs, mode)))
 }
 
 fn parse_mset(a: Args) -> Result<Command, CmdError> {
-    parse_mset_generic(a, false)
+    parse_mset_generic(a, MSetMode::Always)
 }
 
 fn parse_msetnx(a: Args) -> Result<Command, CmdError> {
-    parse_mset_generic(a, true)
+    parse_mset_generic(a, MSetMode::NoneExist)
 }
 
 fn parse_mget(a: Args) -> Result<Command, CmdError> {
@@ -384,25 +371,26 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
     let deadline = set.ttl.deadline(ctx.now, set.name)?;
     let value = owned(&set.value);
     let get = set.reply == SetReply::Old;
-    let outcome = ctx.ks().update(&set.key, ctx.now, |cur| {
-        let old = match get.then(|| str_of(cur)).transpose() {
-            Ok(old) => old.flatten().cloned(),
-            Err(e) => return (Op::Keep, Err(e)),
-        };
-        let found = cur.is_some();
-        if (set.cond == Cond::Nx && found) || (set.cond == Cond::Xx && !found) {
-            return (Op::Keep, Ok(SetOutcome { done: false, old }));
-        }
-        let expires_at = match set.ttl {
-            Ttl::Keep => cur.and_then(|e| e.expires_at),
-            _ => deadline,
-        };
-        let entry = Entry {
-            value: Value::Str(value.clone()),
-            expires_at,
-        };
-        (Op::Put(entry), Ok(SetOutcome { done: true, old }))
-    })?;
+    let outcome = ctx.ks().update(
+        &set.key,
+        ctx.now,
+        rmw(|cur| {
+            let old = get.then(|| str_of(cur)).transpose()?.flatten().cloned();
+            let found = cur.is_some();
+            if (set.cond == Cond::Nx && found) || (set.cond == Cond::Xx && !found) {
+                return Ok((Op::Keep, SetOutcome { done: false, old }));
+            }
+            let expires_at = match set.ttl {
+                Ttl::Keep => cur.and_then(|e| e.expires_at),
+                _ => deadline,
+            };
+            let entry = Entry {
+                value: Value::Str(value.clone()),
+                expires_at,
+            };
+            Ok((Op::Put(entry), SetOutcome { done: true, old }))
+        }),
+    )?;
     Ok(match set.reply {
         SetReply::Old => bulk_or_null(outcome.old),
         SetReply::Int => Frame::Integer(i64::from(outcome.done)),
@@ -413,36 +401,34 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
 
 fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, CmdError> {
     let now = ctx.now;
-    let v = ctx.ks().update(&key, now, |cur| {
-        let v = match str_of(cur) {
-            Ok(Some(v)) => v.clone(),
-            other => return (Op::Keep, other.map(|_| None)),
-        };
-        // Redis validates the TTL only once it knows the key is a string.
-        let deadline = match ttl.deadline(now, "getex") {
-            Ok(d) => d,
-            Err(e) => return (Op::Keep, Err(e)),
-        };
-        let expires_at = match (&ttl, deadline) {
-            (Ttl::Persist, _) => None,
-            (_, Some(at)) if at <= now => return (Op::Remove, Ok(Some(v))),
-            (_, Some(at)) => Some(at),
-            (_, None) => return (Op::Keep, Ok(Some(v))),
-        };
-        (
-            Op::Put(Entry {
+    let v = ctx.ks().update(
+        &key,
+        now,
+        rmw(|cur| {
+            let Some(v) = str_of(cur)?.cloned() else {
+                return Ok((Op::Keep, None));
+            };
+            // Redis validates the TTL only once it knows the key is a string.
+            let expires_at = match (&ttl, ttl.deadline(now, "getex")?) {
+                (Ttl::Persist, _) => None,
+                (_, Some(at)) if at <= now => return Ok((Op::Remove, Some(v))),
+                (_, Some(at)) => Some(at),
+                (_, None) => return Ok((Op::Keep, Some(v))),
+            };
+            let entry = Entry {
                 value: Value::Str(v.clone()),
                 expires_at,
-            }),
-            Ok(Some(v)),
-        )
-    })?;
+            };
+            Ok((Op::Put(entry), Some(v)))
+        }),
+    )?;
     Ok(bulk_or_null(v))
 }
 
-fn mset<S: Store>(ctx: &mut Ctx<'_, S>, pairs: Vec<(Bytes, Bytes)>, nx: bool) -> Frame {
+fn mset<S: Store>(ctx: &mut Ctx<'_, S>, pairs: Vec<(Bytes, Bytes)>, mode: MSetMode) -> Frame {
     let ks = ctx.ks();
     let guard = ks.lock_keys(pairs.iter().map(|(k, _)| &k[..]));
+    let nx = mode == MSetMode::NoneExist;
     if nx
         && pairs
             .iter()
@@ -463,35 +449,33 @@ fn mset<S: Store>(ctx: &mut Ctx<'_, S>, pairs: Vec<(Bytes, Bytes)>, nx: bool) ->
 /// `checkStringLength`: would a string of `size + add` bytes be too long?
 fn check_len<S: Store>(ctx: &Ctx<'_, S>, size: u64, add: u64) -> Result<(), CmdError> {
     match size.checked_add(add) {
-        Some(total) if total <= ctx.state.config().proto_max_bulk_len => Ok(()),
+        Some(total) if total <= ctx.config.proto_max_bulk_len => Ok(()),
         _ => Err(CmdError::StringTooLong),
     }
 }
 
 fn append<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, value: Bytes) -> Result<Frame, CmdError> {
-    let max = ctx.state.config().proto_max_bulk_len;
-    let len = ctx.ks().update(&key, ctx.now, |cur| {
-        let old = match str_of(cur) {
-            Ok(old) => old,
-            Err(e) => return (Op::Keep, Err(e)),
-        };
-        let old_len = old.map_or(0, |o| o.len());
-        if (old_len + value.len()) as u64 > max {
-            return (Op::Keep, Err(CmdError::StringTooLong));
-        }
-        let mut joined = Vec::with_capacity(old_len + value.len());
-        joined.extend_from_slice(old.map_or(&[][..], |o| &o[..]));
-        joined.extend_from_slice(&value);
-        let expires_at = cur.and_then(|e| e.expires_at);
-        let n = joined.len() as i64;
-        (
-            Op::Put(Entry {
+    let max = ctx.config.proto_max_bulk_len;
+    let len = ctx.ks().update(
+        &key,
+        ctx.now,
+        rmw(|cur| {
+            let old = str_of(cur)?;
+            let old_len = old.map_or(0, |o| o.len());
+            if (old_len + value.len()) as u64 > max {
+                return Err(CmdError::StringTooLong);
+            }
+            let mut joined = Vec::with_capacity(old_len + value.len());
+            joined.extend_from_slice(old.map_or(&[][..], |o| &o[..]));
+            joined.extend_from_slice(&value);
+            let n = joined.len() as i64;
+            let entry = Entry {
                 value: Value::Str(joined.into()),
-                expires_at,
-            }),
-            Ok(n),
-        )
-    })?;
+                expires_at: cur.and_then(|e| e.expires_at),
+            };
+            Ok((Op::Put(entry), n))
+        }),
+    )?;
     Ok(Frame::Integer(len))
 }
 
@@ -503,34 +487,30 @@ fn setrange<S: Store>(
 ) -> Result<Frame, CmdError> {
     let offset = u64::try_from(offset).map_err(|_| CmdError::OffsetOutOfRange)?;
     let len_ok = check_len(ctx, offset, value.len() as u64);
-    let len = ctx.ks().update(&key, ctx.now, |cur| {
-        let old = match str_of(cur) {
-            Ok(old) => old,
-            Err(e) => return (Op::Keep, Err(e)),
-        };
-        let old_len = old.map_or(0, |o| o.len());
-        if value.is_empty() {
-            return (Op::Keep, Ok(old_len as i64));
-        }
-        if let Err(e) = &len_ok {
-            return (Op::Keep, Err(e.clone()));
-        }
-        let offset = offset as usize;
-        let mut buf = old.map_or_else(Vec::new, |o| o.to_vec());
-        if buf.len() < offset + value.len() {
-            buf.resize(offset + value.len(), 0);
-        }
-        buf[offset..offset + value.len()].copy_from_slice(&value);
-        let n = buf.len() as i64;
-        let expires_at = cur.and_then(|e| e.expires_at);
-        (
-            Op::Put(Entry {
+    let len = ctx.ks().update(
+        &key,
+        ctx.now,
+        rmw(|cur| {
+            let old = str_of(cur)?;
+            let old_len = old.map_or(0, |o| o.len());
+            if value.is_empty() {
+                return Ok((Op::Keep, old_len as i64));
+            }
+            len_ok.clone()?;
+            let offset = offset as usize;
+            let mut buf = old.map_or_else(Vec::new, |o| o.to_vec());
+            if buf.len() < offset + value.len() {
+                buf.resize(offset + value.len(), 0);
+            }
+            buf[offset..offset + value.len()].copy_from_slice(&value);
+            let n = buf.len() as i64;
+            let entry = Entry {
                 value: Value::Str(buf.into()),
-                expires_at,
-            }),
-            Ok(n),
-        )
-    })?;
+                expires_at: cur.and_then(|e| e.expires_at),
+            };
+            Ok((Op::Put(entry), n))
+        }),
+    )?;
     Ok(Frame::Integer(len))
 }
 

@@ -117,18 +117,21 @@ pub struct Spec {
     pub no_auth: bool,
     /// Index of the full name in [`CommandTable::name_of`].
     pub id: usize,
+    /// Words of the name (2 for a subcommand such as CLIENT KILL).
+    pub name_words: usize,
 }
+
+/// The table's map: a fast fixed hash is enough, since the keys are the
+/// server's own command names (clients only look names up).
+type Names<V> = HashMap<Box<[u8]>, V, foldhash::fast::FixedState>;
+type SubNames = HashMap<&'static [u8], Spec, foldhash::fast::FixedState>;
 
 #[derive(Debug)]
 enum Node {
     Leaf(Spec),
     /// A container, its subcommands, and its own implementation for when
     /// it is called alone (only COMMAND has one).
-    Container(
-        &'static CommandMeta,
-        HashMap<&'static [u8], Spec>,
-        Option<Spec>,
-    ),
+    Container(&'static CommandMeta, SubNames, Option<Spec>),
 }
 
 /// Longest command name looked up; longer names are unknown.
@@ -137,7 +140,7 @@ const MAX_NAME: usize = 32;
 /// Every command the server answers to, by (possibly renamed) name.
 #[derive(Debug)]
 pub struct CommandTable {
-    by_name: HashMap<Box<[u8]>, Node>,
+    by_name: Names<Node>,
     /// Full names by [`Spec::id`]; index 0 is "NULL" (no command yet), as
     /// CLIENT LIST prints it.
     names: Vec<&'static str>,
@@ -155,6 +158,7 @@ fn spec(
         parse,
         no_auth: meta.has_flag("no_auth"),
         id: names.len() - 1,
+        name_words: if meta.name.contains('|') { 2 } else { 1 },
     })
 }
 
@@ -167,7 +171,7 @@ impl CommandTable {
         renames: &[(String, String)],
     ) -> CommandTable {
         let rows: HashMap<&'static str, ParseFn> = rows.iter().copied().collect();
-        let mut by_name: HashMap<Box<[u8]>, Node> = HashMap::new();
+        let mut by_name: Names<Node> = Names::default();
         let mut names = vec!["NULL"];
         for m in meta {
             let node = if m.subcommands.is_empty() {
@@ -204,14 +208,8 @@ impl CommandTable {
     }
 
     fn node(&self, name: &[u8]) -> Option<&Node> {
-        if name.len() > MAX_NAME {
-            return None;
-        }
         let mut buf = [0u8; MAX_NAME];
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        self.by_name.get(&*lower)
+        self.by_name.get(lowercase(name, &mut buf)?)
     }
 
     /// Resolve `argv` to a command, checking existence and arity as Redis's
@@ -228,9 +226,8 @@ impl CommandTable {
                         .ok_or(CmdError::WrongArity(meta.name));
                 }
                 let sub = &argv[1];
-                let found = (sub.len() <= MAX_NAME)
-                    .then(|| subs.get(&*sub.to_ascii_lowercase()))
-                    .flatten();
+                let mut buf = [0u8; MAX_NAME];
+                let found = lowercase(sub, &mut buf).and_then(|s| subs.get(s));
                 found.ok_or_else(|| CmdError::UnknownSubcommand(sub.clone(), argv[0].clone()))?
             }
         };
@@ -260,10 +257,18 @@ impl CommandTable {
     }
 }
 
+/// `name` lower-cased into `buf`, or `None` when it is too long to be a
+/// command name.
+fn lowercase<'b>(name: &[u8], buf: &'b mut [u8; MAX_NAME]) -> Option<&'b [u8]> {
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    Some(lower)
+}
+
 /// Parse `argv` (name first) with `spec`.
 pub fn parse(spec: &Spec, argv: Vec<Bytes>) -> Result<Command, CmdError> {
-    let skip = if spec.meta.name.contains('|') { 2 } else { 1 };
-    (spec.parse)(Args::after_name(argv, skip))
+    (spec.parse)(Args::after_name(argv, spec.name_words))
 }
 
 #[cfg(test)]

@@ -134,7 +134,7 @@ pub static DIRECTIVES: &[Directive] = &[
         set: |c, v| { c.port = int_in(&v[0], 0, 65535)? as u16; Ok(()) },
         get: Some(|c| c.port.to_string())),
     directive!("backend", Some(1), mutable: false,
-        set: |c, v| { c.backend = BackendKind::parse(&v[0]).ok_or("must be one of rwlock, flurry, epoch, scc")?; Ok(()) },
+        set: |c, v| { c.backend = BackendKind::from_name(&v[0]).ok_or_else(|| format!("must be one of {}", BackendKind::names()))?; Ok(()) },
         get: Some(|c| c.backend.name().into())),
     directive!("databases", Some(1), mutable: false,
         set: |c, v| { c.databases = int_in(&v[0], 1, i64::from(i32::MAX))? as usize; Ok(()) },

@@ -18,11 +18,13 @@ mod clock;
 pub mod expiry;
 mod keyspace;
 mod locks;
+pub mod ttl;
 mod volatile;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arc_swap::{ArcSwap, Guard};
+use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use store_api::Store;
 
@@ -36,6 +38,9 @@ pub type Table<S> = Vec<Arc<Keyspace<S>>>;
 
 struct Shared<S> {
     table: ArcSwap<Table<S>>,
+    /// Bumped after every change of `table`, so a connection can keep the
+    /// table it last loaded and check it with one load ([`TableCache`]).
+    generation: AtomicU64,
     clock: Clock,
     /// Read by the sweeper at the start of every cycle.
     expiry: Mutex<ExpiryConfig>,
@@ -64,6 +69,7 @@ impl<S: Store> Db<S> {
         Db {
             shared: Arc::new(Shared {
                 table: ArcSwap::from_pointee(fresh_table(databases.max(1))),
+                generation: AtomicU64::new(0),
                 clock,
                 expiry: Mutex::new(expiry),
             }),
@@ -102,8 +108,20 @@ impl<S: Store> Db<S> {
     }
 
     /// The table of databases as of now; hold it for one command.
-    pub fn table(&self) -> Guard<Arc<Table<S>>> {
-        self.shared.table.load()
+    pub fn table(&self) -> Arc<Table<S>> {
+        self.shared.table.load_full()
+    }
+
+    /// The table as of now, in a cache its holder refreshes with one load.
+    pub fn table_cache(&self) -> TableCache<S> {
+        TableCache {
+            generation: self.shared.generation.load(Ordering::Acquire),
+            table: self.table(),
+        }
+    }
+
+    fn changed(&self) {
+        self.shared.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Replace database `index` with an empty one; returns the old one so
@@ -117,13 +135,16 @@ impl<S: Store> Db<S> {
                 .map(|slot| std::mem::replace(slot, Arc::new(Keyspace::default())));
             t
         });
+        self.changed();
         old
     }
 
     /// Replace every database with an empty one; returns the old table.
     pub fn flush_all(&self) -> Arc<Table<S>> {
         let n = self.count();
-        self.shared.table.swap(Arc::new(fresh_table(n)))
+        let old = self.shared.table.swap(Arc::new(fresh_table(n)));
+        self.changed();
+        old
     }
 
     /// Exchange databases `a` and `b` (both must exist).
@@ -133,6 +154,28 @@ impl<S: Store> Db<S> {
             t.swap(a, b);
             t
         });
+        self.changed();
+    }
+}
+
+/// A connection's copy of the table of databases, refreshed with one
+/// atomic load per command instead of an `ArcSwap` load. A command that
+/// starts before a FLUSHDB or SWAPDB finishes on the table it loaded and
+/// is ordered before the swap, as with a direct load.
+pub struct TableCache<S> {
+    generation: u64,
+    table: Arc<Table<S>>,
+}
+
+impl<S: Store> TableCache<S> {
+    /// The current table, refreshed if it changed.
+    pub fn get(&mut self, db: &Db<S>) -> &Arc<Table<S>> {
+        let now = db.shared.generation.load(Ordering::Acquire);
+        if now != self.generation {
+            self.generation = now;
+            self.table = db.table();
+        }
+        &self.table
     }
 }
 

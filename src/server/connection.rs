@@ -6,6 +6,15 @@
 //! and writes are driven by socket readiness, so a client that pipelines a
 //! lot before reading anything still makes progress.
 //!
+//! Cost per request, measured against Redis (`scripts/request-cost`): the
+//! wait is one hand-written future that polls the socket's readiness, the
+//! client's event word (kill, shutdown) and, only when one is armed, a
+//! timer; nothing is registered or dropped per request. A read that returns
+//! less than the buffer's room has drained the socket, so its readiness is
+//! cleared on the spot instead of by a second read that would fail with
+//! `EAGAIN` (what Redis does too: one read per readable event). Buffers are
+//! lent by a per-thread pool while the client is busy ([`super::buffers`]).
+//!
 //! Memory per client is bounded: commands stop running while more than
 //! [`OUTPUT_PAUSE`] bytes of replies are unsent, and reading stops while, in
 //! addition, more than [`INPUT_PAUSE`] bytes of requests wait, so a client
@@ -17,40 +26,40 @@
 //! protocol error is a reply and then the connection closes; an I/O error
 //! closes quietly; a panic ends only this task.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use store_api::Store;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 use tracing::{debug, warn};
 
-use super::clients::{Activity, ClientHandle, Session};
+use super::buffers;
 use super::shutdown::Shutdown;
-use super::ServerState;
-use crate::cmd::{dispatch, Reply};
-use crate::config::OutputLimit;
+use crate::cmd::{Client, Executor, Reply};
+use crate::config::{Config, OutputLimit};
 use crate::protocol::{encode, DecodeLimits, Decoder, Frame};
+use crate::state::{Activity, ClientHandle, Event, Session};
 
 /// Stop running commands while this many reply bytes are unsent.
 pub const OUTPUT_PAUSE: usize = 16 * 1024 * 1024;
 /// While commands are paused, stop reading once this much input waits.
 pub const INPUT_PAUSE: usize = 16 * 1024 * 1024;
-/// Bytes read per syscall (Redis's `PROTO_IOBUF_LEN`).
-const READ_CHUNK: usize = 16 * 1024;
 /// Most bytes read in one turn before running commands.
 const READ_TURN: usize = 1024 * 1024;
-/// Buffers grown beyond this are released once empty.
-const KEEP_CAPACITY: usize = 64 * 1024;
 /// How long shutdown waits for a client to take its last replies.
 const FLUSH_ON_SHUTDOWN: Duration = Duration::from_secs(2);
 
 struct Connection<S: Store> {
-    state: Arc<ServerState<S>>,
+    exec: Arc<Executor<S>>,
     stream: TcpStream,
-    session: Session,
+    client: Client<S>,
     decoder: Decoder,
     input: BytesMut,
     output: BytesMut,
@@ -61,34 +70,44 @@ struct Connection<S: Store> {
     /// The last batch stopped at the output budget, so complete requests
     /// may still wait in `input` with no socket event to announce them.
     backlog: bool,
+    /// Armed only while an idle timeout or a soft output limit applies.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 /// Serve one accepted client until it leaves, is killed, or the server
 /// shuts down.
 pub async fn serve<S: Store>(
-    state: Arc<ServerState<S>>,
+    exec: Arc<Executor<S>>,
     stream: TcpStream,
     handle: Arc<ClientHandle>,
     shutdown: Shutdown,
 ) {
     let id = handle.id;
+    let state = exec.state.clone();
+    if shutdown.is_shutdown() {
+        state.clients.unregister(id);
+        return;
+    }
     let mut session = Session::new(handle);
     session.authenticated = state.config().requirepass.is_empty();
+    let client = exec.client(session);
     let mut conn = Connection {
-        state: state.clone(),
+        exec,
         stream,
-        session,
+        client,
         decoder: Decoder::new(),
-        input: BytesMut::with_capacity(READ_CHUNK),
+        input: BytesMut::new(),
         output: BytesMut::new(),
         eof: false,
         last_activity: Instant::now(),
         over_soft: None,
         backlog: false,
+        timer: None,
     };
-    if let Err(e) = conn.run(shutdown).await {
+    if let Err(e) = conn.run().await {
         debug!(client = id, cause = %e, "connection closed");
     }
+    drop(shutdown);
     state.clients.unregister(id);
 }
 
@@ -98,9 +117,25 @@ enum Stop {
     Shutdown,
 }
 
+/// What ended a wait.
+enum Wake {
+    Readable,
+    Writable,
+    Timer,
+    Killed,
+    Shutdown,
+}
+
 impl<S: Store> Connection<S> {
-    async fn run(&mut self, mut shutdown: Shutdown) -> io::Result<()> {
-        let handle = self.session.handle.clone();
+    fn config(&mut self) -> &Arc<Config> {
+        self.client.config(&self.exec.state)
+    }
+
+    fn handle(&self) -> &Arc<ClientHandle> {
+        &self.client.session.handle
+    }
+
+    async fn run(&mut self) -> io::Result<()> {
         loop {
             self.process().await;
             self.write_ready()?;
@@ -117,41 +152,88 @@ impl<S: Store> Connection<S> {
                 tokio::task::yield_now().await;
                 continue;
             }
-            let timeout = self.state.config().timeout;
-            let idle_deadline = self.last_activity + Duration::from_secs(timeout);
-            // A client parked over the soft output limit sends nothing that
-            // would wake us: re-check when its grace period runs out.
-            let soft_deadline = self.soft_limit_deadline();
-            let interest = self.interest();
-            tokio::select! {
-                _ = shutdown.recv() => return self.flush_before_close().await,
-                _ = handle.killed() => return Ok(()),
-                _ = tokio::time::sleep_until(idle_deadline.into()), if timeout > 0 => {
-                    debug!(client = handle.id, "closing idle client");
-                    return Ok(());
-                }
-                _ = tokio::time::sleep_until(soft_deadline.unwrap_or(idle_deadline).into()),
-                    if soft_deadline.is_some() => {}
-                ready = self.stream.ready(interest) => {
-                    if ready?.is_readable() {
-                        self.read_ready()?;
-                    }
-                }
+            buffers::release(&mut self.input);
+            buffers::release(&mut self.output);
+            self.arm_timer();
+            match self.wait().await? {
+                Wake::Readable => self.read_ready()?,
+                Wake::Writable | Wake::Timer => {}
+                Wake::Killed => return Ok(()),
+                Wake::Shutdown => return self.flush_before_close().await,
+            }
+            if self.idle_timed_out() {
+                debug!(client = self.handle().id, "closing idle client");
+                return Ok(());
             }
         }
     }
 
-    /// What to wait for: input when we may read, output room when we have
-    /// something to send.
-    fn interest(&self) -> Interest {
+    /// Wait for the socket (input when we may read, room when we have
+    /// output), for another thread's event, or for the armed timer.
+    fn wait(&mut self) -> impl Future<Output = io::Result<Wake>> + '_ {
         let read = self.may_read();
-        match (read, !self.output.is_empty()) {
-            (true, true) => Interest::READABLE | Interest::WRITABLE,
-            (false, true) => Interest::WRITABLE,
-            // Nothing to send and nothing we may read: only happens while
-            // closing; readiness for errors still wakes us.
-            _ => Interest::READABLE,
+        let write = !self.output.is_empty();
+        std::future::poll_fn(move |cx| self.poll_wait(cx, read, write))
+    }
+
+    fn poll_wait(
+        &mut self,
+        cx: &mut Context<'_>,
+        read: bool,
+        write: bool,
+    ) -> Poll<io::Result<Wake>> {
+        let handle = &self.client.session.handle;
+        if let Some(wake) = event_wake(handle.events()) {
+            return Poll::Ready(Ok(wake));
         }
+        handle.register_waker(cx.waker());
+        if let Some(wake) = event_wake(handle.events()) {
+            return Poll::Ready(Ok(wake));
+        }
+        if write {
+            if let Poll::Ready(r) = self.stream.poll_write_ready(cx) {
+                return Poll::Ready(r.map(|()| Wake::Writable));
+            }
+        }
+        // With nothing to send and nothing we may read (only while
+        // closing), readiness still reports errors and hang-ups.
+        if read || !write {
+            if let Poll::Ready(r) = self.stream.poll_read_ready(cx) {
+                return Poll::Ready(r.map(|()| Wake::Readable));
+            }
+        }
+        if let Some(timer) = self.timer.as_mut() {
+            if timer.as_mut().poll(cx).is_ready() {
+                self.timer = None;
+                return Poll::Ready(Ok(Wake::Timer));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Arm the timer for the earliest of the idle timeout and the end of
+    /// the soft output limit's grace period, if either applies.
+    fn arm_timer(&mut self) {
+        let timeout = self.config().timeout;
+        let idle = (timeout > 0).then(|| self.last_activity + Duration::from_secs(timeout));
+        let deadline = match (idle, self.soft_limit_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (deadline, self.timer.as_mut()) {
+            (None, _) => self.timer = None,
+            (Some(at), Some(timer)) => {
+                if timer.deadline() != at.into() {
+                    timer.as_mut().reset(at.into());
+                }
+            }
+            (Some(at), None) => self.timer = Some(Box::pin(tokio::time::sleep_until(at.into()))),
+        }
+    }
+
+    fn idle_timed_out(&mut self) -> bool {
+        let timeout = self.config().timeout;
+        timeout > 0 && self.last_activity.elapsed() >= Duration::from_secs(timeout)
     }
 
     fn may_read(&self) -> bool {
@@ -161,23 +243,23 @@ impl<S: Store> Connection<S> {
     }
 
     fn closing(&self) -> bool {
-        self.session.close_after_reply || self.session.shutdown_requested
+        self.client.session.close_after_reply || self.client.session.shutdown_requested
     }
 
     fn should_stop(&mut self) -> Option<Stop> {
-        if self.session.shutdown_requested {
+        if self.client.session.shutdown_requested {
             // SHUTDOWN: Redis exits without answering it.
             return Some(Stop::Shutdown);
         }
         if self.output_limit_reached() {
             warn!(
-                client = self.session.handle.id,
+                client = self.handle().id,
                 "closing client over its output buffer limit"
             );
             return Some(Stop::Done);
         }
         let drained = self.output.is_empty();
-        if drained && (self.session.close_after_reply || self.eof) {
+        if drained && (self.client.session.close_after_reply || self.eof) {
             return Some(Stop::Done);
         }
         None
@@ -189,7 +271,7 @@ impl<S: Store> Connection<S> {
             hard,
             soft,
             soft_secs,
-        } = self.state.config().output_limits.normal;
+        } = self.config().output_limits.normal;
         let pending = self.output.len() as u64;
         if hard > 0 && pending > hard {
             return true;
@@ -203,8 +285,8 @@ impl<S: Store> Connection<S> {
     }
 
     /// When the soft output limit will have been exceeded for too long.
-    fn soft_limit_deadline(&self) -> Option<Instant> {
-        let limit = self.state.config().output_limits.normal;
+    fn soft_limit_deadline(&mut self) -> Option<Instant> {
+        let limit = self.config().output_limits.normal;
         let since = self.over_soft.filter(|_| limit.soft > 0)?;
         Some(since + Duration::from_secs(limit.soft_secs) + Duration::from_millis(1))
     }
@@ -212,8 +294,8 @@ impl<S: Store> Connection<S> {
     /// Unsent reply bytes at which commands stop running: [`OUTPUT_PAUSE`],
     /// or the hard output limit when that is lower, so a client cannot
     /// make one batch overshoot its limit by more than one reply.
-    fn output_budget(&self) -> usize {
-        let hard = self.state.config().output_limits.normal.hard;
+    fn output_budget(&mut self) -> usize {
+        let hard = self.config().output_limits.normal.hard;
         match usize::try_from(hard) {
             Ok(hard) if hard > 0 => hard.saturating_add(1).min(OUTPUT_PAUSE),
             _ => OUTPUT_PAUSE,
@@ -224,24 +306,41 @@ impl<S: Store> Connection<S> {
     fn read_ready(&mut self) -> io::Result<()> {
         let mut read = 0;
         while read < READ_TURN && self.may_read() {
-            self.input.reserve(READ_CHUNK);
-            match self.stream.try_read_buf(&mut self.input) {
+            buffers::ensure(&mut self.input);
+            let room = self.input.capacity() - self.input.len();
+            let Connection { stream, input, .. } = self;
+            let mut got = 0;
+            // A short read drained the socket: answer `WouldBlock` so tokio
+            // clears the readiness now (unless an event arrived meanwhile)
+            // rather than after one more read that would fail.
+            let r = stream.try_io(Interest::READABLE, || {
+                got = stream.try_read_buf(input)?;
+                if got > 0 && got < room {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(got)
+                }
+            });
+            match r {
                 Ok(0) => {
                     self.eof = true;
                     break;
                 }
                 Ok(n) => read += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    read += got;
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }
         if read > 0 {
             self.last_activity = Instant::now();
         }
-        let limit = self.state.config().client_query_buffer_limit;
+        let limit = self.config().client_query_buffer_limit;
         if self.input.len() as u64 > limit {
             warn!(
-                client = self.session.handle.id,
+                client = self.handle().id,
                 bytes = self.input.len(),
                 "closing client that reached max query buffer length"
             );
@@ -253,20 +352,27 @@ impl<S: Store> Connection<S> {
     /// Write as much pending output as the socket takes now.
     fn write_ready(&mut self) -> io::Result<()> {
         while !self.output.is_empty() {
-            match self.stream.try_write(&self.output) {
-                Ok(n) => {
-                    self.output.advance(n);
-                    self.last_activity = Instant::now();
+            let Connection { stream, output, .. } = self;
+            let mut wrote = 0;
+            // A short write means the socket is full: clear its readiness
+            // at once instead of by a write that would fail.
+            let r = stream.try_io(Interest::WRITABLE, || {
+                wrote = stream.try_write(output)?;
+                if wrote < output.len() {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(wrote)
                 }
+            });
+            if wrote > 0 {
+                self.output.advance(wrote);
+                self.last_activity = Instant::now();
+            }
+            match r {
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
             }
-        }
-        if self.output.is_empty() && self.output.capacity() > KEEP_CAPACITY {
-            self.output = BytesMut::new();
-        }
-        if self.input.is_empty() && self.input.capacity() > KEEP_CAPACITY {
-            self.input = BytesMut::with_capacity(READ_CHUNK);
         }
         Ok(())
     }
@@ -276,43 +382,45 @@ impl<S: Store> Connection<S> {
     async fn process(&mut self) {
         let mut commands = 0;
         let budget = self.output_budget();
-        while !self.closing() && self.output.len() < budget {
+        while !self.closing() && self.output.len() < budget && !self.input.is_empty() {
+            let authenticated = self.client.session.authenticated;
+            let config = self.client.config(&self.exec.state);
             let limits = DecodeLimits {
-                max_bulk_len: self.state.config().proto_max_bulk_len,
-                unauthenticated: self.state.auth_required(&self.session),
+                max_bulk_len: config.proto_max_bulk_len,
+                unauthenticated: !authenticated && !config.requirepass.is_empty(),
             };
             let argv = match self.decoder.decode(&mut self.input, limits) {
                 Ok(Some(argv)) => argv,
                 Ok(None) => break,
                 Err(e) => {
-                    debug!(client = self.session.handle.id, cause = %e, "protocol error");
+                    debug!(client = self.handle().id, cause = %e, "protocol error");
                     encode(
                         &Frame::Error(e.reply_text().into()),
-                        self.session.proto,
+                        self.client.session.proto,
                         &mut self.output,
                     );
-                    self.session.close_after_reply = true;
+                    self.client.session.close_after_reply = true;
                     break;
                 }
             };
             if is_cross_protocol_attack(&argv[0]) {
-                let peer = self.session.handle.addr;
+                let peer = self.handle().addr;
                 warn!(%peer, "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection aborted.");
                 self.output.clear();
-                self.session.close_after_reply = true;
+                self.client.session.close_after_reply = true;
                 self.eof = true;
                 break;
             }
             commands += 1;
-            let frame = match dispatch(&self.state, &mut self.session, argv) {
+            let frame = match self.exec.dispatch(&mut self.client, argv) {
                 Reply::Now(frame) => frame,
                 Reply::Later(work) => tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
                     warn!(cause = %e, "a blocking command failed");
                     Frame::error("ERR internal error")
                 }),
             };
-            if !self.session.shutdown_requested {
-                encode(&frame, self.session.proto, &mut self.output);
+            if !self.client.session.shutdown_requested {
+                encode(&frame, self.client.session.proto, &mut self.output);
             }
         }
         self.backlog = self.output.len() >= budget && !self.closing();
@@ -321,7 +429,10 @@ impl<S: Store> Connection<S> {
             qbuf: self.input.len(),
             omem: self.output.len(),
         };
-        self.session.handle.publish(&self.session, activity);
+        self.client
+            .session
+            .handle
+            .publish(&self.client.session, activity);
     }
 
     /// Shutdown: give the client a bounded time to take pending replies.
@@ -335,6 +446,17 @@ impl<S: Store> Connection<S> {
             self.write_ready()?;
         }
         Ok(())
+    }
+}
+
+/// The wake an event word calls for, if any.
+fn event_wake(events: u32) -> Option<Wake> {
+    if events & Event::Kill as u32 != 0 {
+        Some(Wake::Killed)
+    } else if events & Event::Shutdown as u32 != 0 {
+        Some(Wake::Shutdown)
+    } else {
+        None
     }
 }
 

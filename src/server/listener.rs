@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 
 use super::connection;
 use super::shutdown::Shutdown;
-use super::ServerState;
+use crate::cmd::Executor;
 
 /// The reply Redis sends a client over `maxclients`.
 const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
@@ -125,7 +125,7 @@ fn is_local(ip: IpAddr) -> bool {
 
 /// Accept until shutdown, serving each connection on its own task.
 pub async fn accept_loop<S: Store>(
-    state: Arc<ServerState<S>>,
+    exec: Arc<Executor<S>>,
     listener: TcpListener,
     mut shutdown: Shutdown,
     fd_cap: usize,
@@ -139,7 +139,7 @@ pub async fn accept_loop<S: Store>(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(1);
-                admit(&state, stream, peer, &shutdown, fd_cap);
+                admit(&exec, stream, peer, &shutdown, fd_cap);
             }
             Err(e) => {
                 warn!(cause = %e, ?backoff, "accept failed; backing off");
@@ -162,12 +162,13 @@ fn refuse(stream: TcpStream, reply: &'static [u8]) {
 }
 
 fn admit<S: Store>(
-    state: &Arc<ServerState<S>>,
+    exec: &Arc<Executor<S>>,
     stream: TcpStream,
     peer: SocketAddr,
     shutdown: &Shutdown,
     fd_cap: usize,
 ) {
+    let state = &exec.state;
     let config = state.config();
     if config.protected_mode && config.requirepass.is_empty() && !is_local(peer.ip()) {
         info!(%peer, "refused by protected mode");
@@ -187,7 +188,7 @@ fn admit<S: Store>(
     }
     debug!(%peer, id = handle.id, "accepted");
     tokio::spawn(connection::serve(
-        state.clone(),
+        exec.clone(),
         stream,
         handle,
         shutdown.clone(),

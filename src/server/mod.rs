@@ -6,11 +6,10 @@
 //! its current batch and flush its replies, stops the expiry sweeper, and
 //! returns.
 
-mod clients;
+mod buffers;
 mod connection;
 mod listener;
 mod shutdown;
-mod state;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,14 +18,14 @@ use store_api::Store;
 use tokio::net::TcpListener;
 use tracing::info;
 
-pub use clients::{Activity, ClientHandle, Registry, Session};
 pub use connection::{INPUT_PAUSE, OUTPUT_PAUSE};
 pub use listener::{bind, effective_maxclients};
 pub use shutdown::{Coordinator, Shutdown};
-pub use state::ServerState;
 
+use crate::cmd::Executor;
 use crate::config::Config;
 use crate::db::{Clock, DbGuard};
+use crate::state::ServerState;
 
 /// Options beyond the configuration: what embedding programs and tests
 /// inject.
@@ -67,14 +66,15 @@ pub async fn run_with<S: Store>(
     let guard = DbGuard::<S>::new(config.databases, options.clock, config.expiry);
     let mut state = ServerState::new(config, guard.db().clone(), port);
     state.config_file = options.config_file;
-    let state = Arc::new(state);
-    let coordinator = Coordinator::default();
+    let exec = Arc::new(Executor::with_all_commands(Arc::new(state)));
+    let state = exec.state.clone();
+    let coordinator = Coordinator::new(state.clone());
     for l in listeners {
         if let Ok(addr) = l.local_addr() {
             info!(%addr, backend = S::NAME, "ready to accept connections");
         }
         tokio::spawn(listener::accept_loop(
-            state.clone(),
+            exec.clone(),
             l,
             coordinator.subscribe(),
             fd_cap,

@@ -26,17 +26,23 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 #[macro_export]
 macro_rules! backends {
     ($($case:ident),* $(,)?) => {
-        $crate::backend_module!(rwlock, flashkv::backends::RwLockStore, $($case),*);
-        $crate::backend_module!(flurry, flashkv::backends::FlurryStore, $($case),*);
-        $crate::backend_module!(scc, flashkv::backends::SccStore, $($case),*);
-        $crate::backend_module!(epoch, flashkv::backends::EpochStore, $($case),*);
+        flashkv::for_each_backend!($crate::backend_modules, [[$($case),*]]);
     };
 }
 
-/// One backend's module of stamped tests (used by `backends!`).
+/// One module of stamped tests per backend of the list (used by
+/// `backends!`).
+#[macro_export]
+macro_rules! backend_modules {
+    ([$cases:tt]; $($name:ident $variant:ident $doc:literal $store:ty),* $(,)?) => {
+        $($crate::backend_module!($name, $store, $cases);)*
+    };
+}
+
+/// One backend's module of stamped tests.
 #[macro_export]
 macro_rules! backend_module {
-    ($name:ident, $store:ty, $($case:ident),*) => {
+    ($name:ident, $store:ty, [$($case:ident),*]) => {
         mod $name {
             $(
                 #[test]

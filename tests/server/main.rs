@@ -17,6 +17,7 @@ mod clients;
 mod connection;
 mod hostile;
 mod keys;
+mod layers;
 mod lists;
 mod process;
 mod protocol;

@@ -115,6 +115,57 @@ fn sigint_and_shutdown_exit_0() {
 }
 
 #[test]
+fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let port = free_port();
+    let mut child = Server(
+        Command::new(BIN)
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_serving(
+        &mut child.0,
+        addr,
+        None,
+        Duration::from_secs(10)
+    ));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(wait_exit(&mut child), Some(0));
+    let mut log = String::new();
+    for pipe in [
+        child
+            .0
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read>),
+        child
+            .0
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut r = BufReader::new(pipe);
+        while let Ok(n @ 1..) = r.read_line(&mut log) {
+            let _ = n;
+        }
+    }
+    assert!(log.contains("ready to accept connections"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "escape sequences in a piped log: {log:?}"
+    );
+}
+
+#[test]
 fn a_config_file_is_read_and_flags_override_it() {
     let dir = std::env::temp_dir().join(format!("flashkv-proc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -6,16 +6,23 @@
 //! client (last command, idle time, buffer sizes) lives in atomics on its
 //! [`ClientHandle`] that only its own connection writes, once per batch of
 //! pipelined commands, so the hot path touches no shared cache line.
+//!
+//! Other threads reach a connection through its handle's event word and
+//! waker ([`ClientHandle::signal`]): CLIENT KILL, server shutdown, and (as
+//! features arrive) messages and unblocking. The connection task registers
+//! its waker while it waits for its socket, so a signal costs the
+//! signalling thread one atomic OR and a wake, and costs the connection
+//! nothing per command.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use atomic_waker::AtomicWaker;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use crate::protocol::Protocol;
 
@@ -40,8 +47,20 @@ pub struct ClientHandle {
     commands: AtomicU64,
     qbuf: AtomicUsize,
     omem: AtomicUsize,
-    killed: AtomicBool,
-    kill: Notify,
+    /// Pending [`Event`] bits, taken by the connection.
+    events: AtomicU32,
+    /// The connection task's waker, registered while it waits.
+    waker: AtomicWaker,
+}
+
+/// Something another thread tells a connection; bits of the event word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Event {
+    /// CLIENT KILL: close now.
+    Kill = 1,
+    /// The server is shutting down: finish the current batch and close.
+    Shutdown = 2,
 }
 
 /// A snapshot of per-batch statistics a connection publishes.
@@ -128,20 +147,36 @@ impl ClientHandle {
 
     /// Ask the client's connection to close (CLIENT KILL).
     pub fn kill(&self) {
-        self.killed.store(true, Ordering::Release);
-        self.kill.notify_one();
+        self.signal(Event::Kill);
     }
 
     /// Has the client been killed?
     pub fn is_killed(&self) -> bool {
-        self.killed.load(Ordering::Acquire)
+        self.has(Event::Kill)
     }
 
-    /// Resolves once [`kill`](Self::kill) has been called.
-    pub async fn killed(&self) {
-        while !self.is_killed() {
-            self.kill.notified().await;
-        }
+    /// Raise `event` and wake the connection.
+    pub fn signal(&self, event: Event) {
+        self.events.fetch_or(event as u32, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Is `event` raised?
+    pub fn has(&self, event: Event) -> bool {
+        self.events.load(Ordering::Acquire) & event as u32 != 0
+    }
+
+    /// The raised events, as bits (for the connection's wait loop).
+    pub fn events(&self) -> u32 {
+        self.events.load(Ordering::Acquire)
+    }
+
+    /// Register the connection task's waker, to be woken by [`signal`].
+    /// Check [`events`](Self::events) again after registering.
+    ///
+    /// [`signal`]: Self::signal
+    pub fn register_waker(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
     }
 }
 
@@ -223,8 +258,8 @@ impl Registry {
             commands: AtomicU64::new(0),
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
-            killed: AtomicBool::new(false),
-            kill: Notify::new(),
+            events: AtomicU32::new(0),
+            waker: AtomicWaker::new(),
         });
         clients.insert(id, handle.clone());
         Some(handle)
@@ -251,6 +286,13 @@ impl Registry {
     /// Every connected client, by id.
     pub fn snapshot(&self) -> Vec<Arc<ClientHandle>> {
         self.clients.lock().values().cloned().collect()
+    }
+
+    /// Raise `event` on every connected client.
+    pub fn signal_all(&self, event: Event) {
+        for c in self.clients.lock().values() {
+            c.signal(event);
+        }
     }
 
     /// Commands processed by all clients, past and present.

@@ -1,15 +1,23 @@
-//! `ServerState`: what every connection of one server shares.
+//! What every connection of one server shares, below the command layer.
+//!
+//! [`ServerState`] holds the databases, the configuration, the client
+//! registry and the server's identity. It knows nothing of commands: the
+//! command table is built by the server layer and handed to
+//! `cmd::Executor` together with this state, so `cmd` depends on `state`
+//! and never the other way round (see the dependency rule in `lib.rs`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+mod clients;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use arc_swap::{ArcSwap, Guard};
+use arc_swap::ArcSwap;
 use store_api::Store;
 use tokio::sync::Notify;
 
-use super::clients::{Registry, Session};
-use crate::cmd::{meta::COMMANDS, CommandTable, ROWS};
+pub use clients::{Activity, ClientHandle, Event, Registry, Session};
+
 use crate::config::Config;
 use crate::db::Db;
 
@@ -18,8 +26,9 @@ pub struct ServerState<S: Store> {
     /// The databases.
     pub db: Db<S>,
     config: ArcSwap<Config>,
-    /// Command lookup (with `rename-command` applied).
-    pub commands: CommandTable,
+    /// Bumped after every configuration change, so a connection can keep
+    /// its own copy of the configuration and check it with one load.
+    config_generation: AtomicU64,
     /// Connected clients.
     pub clients: Registry,
     /// When the server started.
@@ -39,11 +48,10 @@ pub struct ServerState<S: Store> {
 impl<S: Store> ServerState<S> {
     /// State for a server with `config` over `db`, bound to `tcp_port`.
     pub fn new(config: Config, db: Db<S>, tcp_port: u16) -> Self {
-        let commands = CommandTable::new(COMMANDS, &ROWS, &config.rename_commands);
         ServerState {
             db,
             config: ArcSwap::from_pointee(config),
-            commands,
+            config_generation: AtomicU64::new(0),
             clients: Registry::default(),
             started: Instant::now(),
             started_unix: SystemTime::now()
@@ -58,19 +66,30 @@ impl<S: Store> ServerState<S> {
     }
 
     /// The configuration as of now.
-    pub fn config(&self) -> Guard<Arc<Config>> {
-        self.config.load()
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// A snapshot of the configuration that the caller refreshes cheaply
+    /// with [`ConfigCache::get`].
+    pub fn config_cache(&self) -> ConfigCache {
+        let generation = self.config_generation.load(Ordering::Acquire);
+        ConfigCache {
+            generation,
+            config: self.config(),
+        }
     }
 
     /// Install a new configuration (CONFIG SET) and apply its side effects.
     pub fn set_config(&self, config: Config) {
         self.db.set_expiry_config(config.expiry);
         self.config.store(Arc::new(config));
+        self.config_generation.fetch_add(1, Ordering::Release);
     }
 
     /// Does this session still have to authenticate?
-    pub fn auth_required(&self, session: &Session) -> bool {
-        !session.authenticated && !self.config.load().requirepass.is_empty()
+    pub fn auth_required(&self, session: &Session, config: &Config) -> bool {
+        !session.authenticated && !config.requirepass.is_empty()
     }
 
     /// Ask the server to shut down (SHUTDOWN). Returns false if a shutdown
@@ -86,6 +105,32 @@ impl<S: Store> ServerState<S> {
         while !self.shutdown_requested.load(Ordering::Acquire) {
             self.shutdown.notified().await;
         }
+    }
+}
+
+/// A connection's own copy of the configuration: one atomic load per use
+/// to see whether CONFIG SET changed it (instead of an `ArcSwap` load, which
+/// costs about a hundred instructions).
+#[derive(Debug)]
+pub struct ConfigCache {
+    generation: u64,
+    config: Arc<Config>,
+}
+
+impl ConfigCache {
+    /// The current configuration, refreshed if it changed.
+    pub fn get<S: Store>(&mut self, state: &ServerState<S>) -> &Arc<Config> {
+        let now = state.config_generation.load(Ordering::Acquire);
+        if now != self.generation {
+            self.generation = now;
+            self.config = state.config();
+        }
+        &self.config
+    }
+
+    /// The copy as last refreshed.
+    pub fn current(&self) -> &Arc<Config> {
+        &self.config
     }
 }
 

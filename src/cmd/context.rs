@@ -1,0 +1,151 @@
+//! Where commands run: the [`Executor`] (server state plus the command
+//! table), one [`Client`] per connection, and the [`Ctx`] a command sees.
+//!
+//! The server layer builds the command table and hands it, with the shared
+//! [`ServerState`], to [`Executor::new`]; nothing below imports the server.
+//! A [`Client`] keeps its own copies of the configuration and the table of
+//! databases and refreshes each with one atomic load per request, so the
+//! request path touches no shared `ArcSwap`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use store_api::Store;
+
+use super::table::{self, CommandTable};
+use super::{execute, CmdError, Reply};
+use crate::config::Config;
+use crate::db::{Keyspace, Table, TableCache};
+use crate::protocol::Frame;
+use crate::state::{ConfigCache, ServerState, Session};
+
+/// The command layer of one server: shared state and the command table.
+pub struct Executor<S: Store> {
+    /// The server's shared state.
+    pub state: Arc<ServerState<S>>,
+    /// Command lookup (with `rename-command` applied).
+    pub commands: CommandTable,
+}
+
+impl<S: Store> Executor<S> {
+    /// An executor over `state` with `commands`.
+    pub fn new(state: Arc<ServerState<S>>, commands: CommandTable) -> Self {
+        Executor { state, commands }
+    }
+
+    /// An executor with every implemented command, renamed as the
+    /// configuration says.
+    pub fn with_all_commands(state: Arc<ServerState<S>>) -> Self {
+        let commands = CommandTable::new(
+            super::meta::COMMANDS,
+            &super::ROWS,
+            &state.config().rename_commands,
+        );
+        Executor::new(state, commands)
+    }
+
+    /// A client for `session`, with fresh caches.
+    pub fn client(&self, session: Session) -> Client<S> {
+        Client {
+            session,
+            tables: self.state.db.table_cache(),
+            config: self.state.config_cache(),
+        }
+    }
+
+    /// Run one request (`argv[0]` is the command name) for `client`.
+    pub fn dispatch(&self, client: &mut Client<S>, argv: Vec<Bytes>) -> Reply {
+        match self.run(client, argv) {
+            Ok(reply) => reply,
+            Err(e) => Reply::Now(e.to_frame()),
+        }
+    }
+
+    fn run(&self, client: &mut Client<S>, argv: Vec<Bytes>) -> Result<Reply, CmdError> {
+        let spec = self.commands.lookup(&argv)?;
+        let config = client.config.get(&self.state);
+        client.session.last_cmd = spec.id;
+        if !spec.no_auth && self.state.auth_required(&client.session, config) {
+            return Err(CmdError::NoAuth);
+        }
+        let cmd = table::parse(spec, argv)?;
+        let mut ctx = Ctx {
+            state: &self.state,
+            commands: &self.commands,
+            session: &mut client.session,
+            config,
+            now: self.state.db.now_ms(),
+            table: client.tables.get(&self.state.db),
+        };
+        execute(cmd, &mut ctx)
+    }
+}
+
+/// One connection's state as the command layer sees it.
+pub struct Client<S> {
+    /// The session commands read and change.
+    pub session: Session,
+    tables: TableCache<S>,
+    config: ConfigCache,
+}
+
+impl<S: Store> Client<S> {
+    /// The configuration as of now (refreshed with one load).
+    pub fn config(&mut self, state: &ServerState<S>) -> &Arc<Config> {
+        self.config.get(state)
+    }
+}
+
+/// What a command executes against.
+pub struct Ctx<'a, S: Store> {
+    /// The server.
+    pub state: &'a Arc<ServerState<S>>,
+    /// The command table (COMMAND, CLIENT LIST's `cmd=`).
+    pub commands: &'a CommandTable,
+    /// The client's connection state.
+    pub session: &'a mut Session,
+    /// The configuration as of this command.
+    pub config: &'a Arc<Config>,
+    /// Time of this command (Redis caches one timestamp per command).
+    pub now: u64,
+    table: &'a Arc<Table<S>>,
+}
+
+impl<S: Store> Ctx<'_, S> {
+    /// The selected database.
+    pub fn ks(&self) -> &Keyspace<S> {
+        &self.table[self.session.db]
+    }
+
+    /// The selected database, owned (for work moved to another thread).
+    pub fn ks_arc(&self) -> Arc<Keyspace<S>> {
+        self.table[self.session.db].clone()
+    }
+
+    /// Database `index` as Redis's `selectDb` validates it.
+    pub fn ks_at(&self, index: i64) -> Result<&Arc<Keyspace<S>>, CmdError> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.table.get(i))
+            .ok_or(CmdError::DbIndexOutOfRange)
+    }
+
+    /// Every database as of this command.
+    pub fn databases(&self) -> &Arc<Table<S>> {
+        self.table
+    }
+
+    /// Number of databases.
+    pub fn db_count(&self) -> usize {
+        self.table.len()
+    }
+}
+
+/// Run a request to completion in-process (tests, fuzzing): work a command
+/// hands back as [`Reply::Later`] runs inline.
+pub fn run_inline<S: Store>(exec: &Executor<S>, client: &mut Client<S>, argv: Vec<Bytes>) -> Frame {
+    match exec.dispatch(client, argv) {
+        Reply::Now(f) => f,
+        Reply::Later(work) => work(),
+    }
+}

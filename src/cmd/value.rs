@@ -1,0 +1,89 @@
+//! Typed access to stored values, and the helper that lets
+//! read-modify-write closures use `?`.
+//!
+//! Every command that reads a value goes through one accessor per type
+//! here, which answers WRONGTYPE for any other type, as Redis's
+//! `checkType` does. New value types add their accessor here.
+
+use bytes::Bytes;
+use store_api::{Entry, List, Op, Value};
+
+use super::CmdError;
+use crate::protocol::Frame;
+
+/// The string a value holds, or WRONGTYPE.
+pub fn as_str(e: &Entry) -> Result<&Bytes, CmdError> {
+    match &e.value {
+        Value::Str(b) => Ok(b),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+/// The string under a live entry (`None` when absent), or WRONGTYPE.
+pub fn str_of(e: Option<&Entry>) -> Result<Option<&Bytes>, CmdError> {
+    e.map(as_str).transpose()
+}
+
+/// The list under a live entry (`None` when absent), or WRONGTYPE.
+pub fn list_of(e: Option<&Entry>) -> Result<Option<&List>, CmdError> {
+    match e.map(|e| &e.value) {
+        None => Ok(None),
+        Some(Value::List(l)) => Ok(Some(l)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+/// Adapt a read-modify-write closure written with `?` to what
+/// `Keyspace::update` takes: on error the key is kept as it is and the
+/// error becomes the command's result.
+pub fn rmw<R>(
+    mut f: impl FnMut(Option<&Entry>) -> Result<(Op, R), CmdError>,
+) -> impl FnMut(Option<&Entry>) -> (Op, Result<R, CmdError>) {
+    move |cur| match f(cur) {
+        Ok((op, r)) => (op, Ok(r)),
+        Err(e) => (Op::Keep, Err(e)),
+    }
+}
+
+/// A bulk reply, or null when absent.
+pub fn bulk_or_null(b: Option<Bytes>) -> Frame {
+    b.map_or(Frame::Null, Frame::Bulk)
+}
+
+/// Copy an argument out of the read buffer before storing it, so a stored
+/// value never pins the (much larger) buffer it arrived in.
+pub fn owned(b: &Bytes) -> Bytes {
+    Bytes::copy_from_slice(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors_answer_wrongtype_for_other_types() {
+        let s = Entry::string("v");
+        let l = Entry {
+            value: Value::List(Box::default()),
+            expires_at: None,
+        };
+        assert_eq!(str_of(Some(&s)).unwrap().map(|b| &b[..]), Some(&b"v"[..]));
+        assert_eq!(str_of(Some(&l)), Err(CmdError::WrongType));
+        assert_eq!(list_of(Some(&s)).unwrap_err(), CmdError::WrongType);
+        assert!(list_of(None).unwrap().is_none());
+    }
+
+    #[test]
+    fn rmw_keeps_the_key_on_error() {
+        let mut f = rmw(|cur| {
+            let s = str_of(cur)?;
+            Ok((Op::Remove, s.is_some()))
+        });
+        let l = Entry {
+            value: Value::List(Box::default()),
+            expires_at: None,
+        };
+        assert_eq!(f(Some(&l)), (Op::Keep, Err(CmdError::WrongType)));
+        assert_eq!(f(Some(&Entry::string("v"))), (Op::Remove, Ok(true)));
+    }
+}
