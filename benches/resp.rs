@@ -1,7 +1,10 @@
 //! RESP codec throughput: the request decoder and the reply/request
 //! encoders, for small commands, deep pipelines and large bulk strings.
 //!
-//! IDs are `resp-decode/<case>` and `resp-encode/<case>`. Command-shaped
+//! IDs are `resp-decode/<case>`, `resp-encode/<case>` and
+//! `request-path/<backend>/<case>`; the last runs a request the whole way a
+//! connection runs it, without sockets: decode, dispatch (lookup, parse,
+//! execute on the backend), encode. Command-shaped
 //! cases report `Throughput::Elements` (commands or frames per second);
 //! bulk cases report `Throughput::Bytes`. Decoding inputs are copied into a
 //! fresh `BytesMut` in criterion's untimed batch set-up, except the
@@ -14,8 +17,10 @@ mod common;
 use bytes::{Bytes, BytesMut};
 use common::Settings;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, Throughput};
+use flashkv::cmd::{run_inline, Executor};
 use flashkv::protocol::{encode, encode_request, DecodeLimits, Decoder, Protocol};
-use flashkv::Frame;
+use flashkv::state::{ServerState, Session};
+use flashkv::{Clock, Config, Db, Frame, Store};
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
@@ -157,6 +162,63 @@ fn encode_all(c: &mut Criterion, s: &Settings) {
     g.finish();
 }
 
+/// Decode every request of `input`, run each through the dispatcher and
+/// encode each reply, as a connection's batch does.
+fn request_path<S: Store>(c: &mut Criterion, s: &Settings) {
+    let mut g = c.benchmark_group("request-path");
+    let config = Config::default();
+    let db = Db::<S>::new(
+        config.databases,
+        Clock::manual(1_700_000_000_000),
+        config.expiry,
+    );
+    let state = std::sync::Arc::new(ServerState::new(config, db, 6379));
+    let addr = "127.0.0.1:1".parse().unwrap();
+    let handle = state.clients.register(addr, addr, -1, usize::MAX).unwrap();
+    let mut session = Session::new(handle);
+    session.authenticated = true;
+    let exec = Executor::with_all_commands(state);
+    let mut client = exec.client(session);
+    // Every key the cases read exists, as in a warmed-up server.
+    let mut fill = BytesMut::from(&pipeline(16)[..]);
+    let mut dec = Decoder::new();
+    while let Some(argv) = dec.decode(&mut fill, DecodeLimits::default()).unwrap() {
+        let mut argv = argv;
+        argv[0] = Bytes::from_static(b"SET");
+        argv.truncate(2);
+        argv.push(Bytes::from_static(b"0123456789abcdef"));
+        run_inline(&exec, &mut client, argv);
+    }
+    for (case, input, n) in [
+        ("get-1", pipeline(1), 1),
+        ("set-1", pipeline(2).slice(pipeline(1).len()..), 1),
+        ("pipeline-16", pipeline(16), 16),
+    ] {
+        let id = format!("{}/{case}", S::NAME);
+        if !s.selects(&format!("request-path/{id}")) {
+            continue;
+        }
+        g.throughput(Throughput::Elements(n));
+        let mut out = BytesMut::with_capacity(16 * 1024);
+        g.bench_function(id, |b| {
+            b.iter_batched(
+                || BytesMut::from(&input[..]),
+                |mut buf| {
+                    out.clear();
+                    let mut dec = Decoder::new();
+                    while let Some(argv) = dec.decode(&mut buf, DecodeLimits::default()).unwrap() {
+                        let reply = run_inline(&exec, &mut client, argv);
+                        encode(&reply, Protocol::Resp2, &mut out);
+                    }
+                    out.len()
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 fn main() {
     let mut settings = Settings::from_env();
     if settings.filter.is_none() {
@@ -172,5 +234,6 @@ fn main() {
     let mut c = settings.criterion();
     decode(&mut c, &settings);
     encode_all(&mut c, &settings);
+    for_each_backend!(request_path(&mut c, &settings));
     c.final_summary();
 }

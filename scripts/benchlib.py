@@ -27,6 +27,18 @@ QUIET_LOAD = 0.5
 COMPILERS = ("rustc", "cc1", "cc1plus", "ld", "ld.lld", "clippy-driver")
 
 
+def backends():
+    """The backend names, in order, from the one list in src/backends.rs
+    (the `for_each_backend!` macro), so scripts never keep a copy."""
+    import re
+    with open(os.path.join(REPO, "src", "backends.rs")) as f:
+        text = f.read()
+    names = re.findall(r"^\s+([a-z][a-z0-9_]*) [A-Z]\w* \"[^\"]*\" \$crate::backends::\w+,$", text, re.M)
+    if not names:
+        raise RuntimeError("no backends found in src/backends.rs")
+    return names
+
+
 def command_output(argv):
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=REPO).stdout.strip()

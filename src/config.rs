@@ -182,6 +182,9 @@ pub struct Config {
     pub port: u16,
     /// Map implementation behind the databases.
     pub backend: BackendKind,
+    /// Threads serving connections, each with its own event loop (0: one
+    /// per core).
+    pub worker_threads: usize,
     /// Number of databases (SELECT 0..n-1).
     pub databases: usize,
     /// Most simultaneous clients.
@@ -218,6 +221,7 @@ impl Default for Config {
             bind: vec![DEFAULT_BIND.to_string()],
             port: DEFAULT_PORT,
             backend: BackendKind::default(),
+            worker_threads: 0,
             databases: DEFAULT_DATABASES,
             maxclients: DEFAULT_MAXCLIENTS,
             timeout: 0,

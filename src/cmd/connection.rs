@@ -2,7 +2,6 @@
 //! (ID, SETNAME, GETNAME, LIST, INFO, KILL, HELP).
 
 use std::fmt::Write as _;
-use std::time::Instant;
 
 use bytes::Bytes;
 use store_api::Store;
@@ -436,7 +435,7 @@ fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
     } else {
         (c.db(), c.resp(), c.last_cmd())
     };
-    let idle = if me { 0 } else { c.idle_secs(Instant::now()) };
+    let idle = if me { 0 } else { c.idle_secs(ctx.now) };
     let name = c
         .name()
         .map(|n| String::from_utf8_lossy(&n).into_owned())

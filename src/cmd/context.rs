@@ -69,12 +69,14 @@ impl<S: Store> Executor<S> {
             return Err(CmdError::NoAuth);
         }
         let cmd = table::parse(spec, argv)?;
+        let now = self.state.db.now_ms();
+        client.session.last_command_ms = now;
         let mut ctx = Ctx {
             state: &self.state,
             commands: &self.commands,
             session: &mut client.session,
             config,
-            now: self.state.db.now_ms(),
+            now,
             table: client.tables.get(&self.state.db),
         };
         execute(cmd, &mut ctx)

@@ -169,6 +169,7 @@ pub struct TableCache<S> {
 
 impl<S: Store> TableCache<S> {
     /// The current table, refreshed if it changed.
+    #[inline]
     pub fn get(&mut self, db: &Db<S>) -> &Arc<Table<S>> {
         let now = db.shared.generation.load(Ordering::Acquire);
         if now != self.generation {

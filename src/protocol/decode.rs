@@ -201,13 +201,18 @@ impl Decoder {
         buf: &mut BytesMut,
         limits: DecodeLimits,
     ) -> Result<Option<u64>, ProtocolError> {
-        let Some(cr) = self.header_end(buf, ProtocolError::TooBigMultibulkCount)? else {
-            return Ok(None);
+        let (count, cr) = match self.fast_header(buf, 1) {
+            Some((n, cr)) => (n as i64, cr),
+            None => {
+                let Some(cr) = self.header_end(buf, ProtocolError::TooBigMultibulkCount)? else {
+                    return Ok(None);
+                };
+                (string2ll(&buf[1..cr]).unwrap_or(i64::MAX), cr)
+            }
         };
-        let count = match string2ll(&buf[1..cr]) {
-            Some(n) if n <= i64::from(i32::MAX) => n,
-            _ => return Err(ProtocolError::InvalidMultibulkLength),
-        };
+        if count > i64::from(i32::MAX) {
+            return Err(ProtocolError::InvalidMultibulkLength);
+        }
         if count > UNAUTH_MAX_ARGS && limits.unauthenticated {
             return Err(ProtocolError::UnauthenticatedMultibulkLength);
         }
@@ -225,16 +230,25 @@ impl Decoder {
         buf: &[u8],
         limits: DecodeLimits,
     ) -> Result<Option<usize>, ProtocolError> {
-        let Some(cr) = self.header_end(buf, ProtocolError::TooBigBulkCount)? else {
-            return Ok(None);
+        let fast = match buf.get(self.pos) {
+            Some(b'$') => self.fast_header(buf, self.pos + 1),
+            _ => None,
         };
-        if buf[self.pos] != b'$' {
-            return Err(ProtocolError::ExpectedDollar(buf[self.pos]));
+        let (len, cr) = match fast {
+            Some((n, cr)) => (n as i64, cr),
+            None => {
+                let Some(cr) = self.header_end(buf, ProtocolError::TooBigBulkCount)? else {
+                    return Ok(None);
+                };
+                if buf[self.pos] != b'$' {
+                    return Err(ProtocolError::ExpectedDollar(buf[self.pos]));
+                }
+                (string2ll(&buf[self.pos + 1..cr]).unwrap_or(-1), cr)
+            }
+        };
+        if len < 0 || len as u64 > limits.max_bulk_len {
+            return Err(ProtocolError::InvalidBulkLength);
         }
-        let len = match string2ll(&buf[self.pos + 1..cr]) {
-            Some(n) if n >= 0 && n as u64 <= limits.max_bulk_len => n,
-            _ => return Err(ProtocolError::InvalidBulkLength),
-        };
         if len > UNAUTH_MAX_BULK && limits.unauthenticated {
             return Err(ProtocolError::UnauthenticatedBulkLength);
         }
@@ -242,6 +256,31 @@ impl Decoder {
         self.pos = cr + 2;
         self.bulk_len = Some(len);
         Ok(Some(len))
+    }
+
+    /// The common header line in one pass: digits from `start`, without
+    /// sign or leading zero, then `\r` and the byte after it (what every
+    /// client sends). Returns the number and the index of the `\r`; `None`
+    /// sends the line to the general path (`header_end` + `string2ll`),
+    /// which handles everything else exactly as Redis does.
+    fn fast_header(&self, buf: &[u8], start: usize) -> Option<(u64, usize)> {
+        if self.scanned != 0 {
+            return None;
+        }
+        let digits = buf.get(start..)?;
+        let mut n: u64 = 0;
+        for (i, &c) in digits.iter().enumerate().take(19) {
+            match c {
+                b'\r' if i > 0 && start + i + 1 < buf.len() => return Some((n, start + i)),
+                b'0' if i == 0 => {
+                    return (digits.get(1) == Some(&b'\r') && start + 2 < buf.len())
+                        .then_some((0, start + 1))
+                }
+                b'0'..=b'9' => n = n * 10 + u64::from(c - b'0'),
+                _ => return None,
+            }
+        }
+        None
     }
 
     /// Parse one inline line. `Some(vec![])` for a blank line (consumed).

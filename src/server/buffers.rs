@@ -34,6 +34,16 @@ pub fn ensure(buf: &mut BytesMut) {
     buf.reserve(CHUNK);
 }
 
+/// Give `buf` storage for replies if it has none (no reserve: a reply that
+/// fits the pooled buffer never reallocates, and a large one grows it).
+pub fn ensure_some(buf: &mut BytesMut) {
+    if buf.capacity() == 0 {
+        *buf = POOL
+            .with(|p| p.borrow_mut().pop())
+            .unwrap_or_else(|| BytesMut::with_capacity(CHUNK));
+    }
+}
+
 /// Give an empty buffer's storage back to the pool (or free it).
 pub fn release(buf: &mut BytesMut) {
     if buf.capacity() == 0 || !buf.is_empty() {

@@ -56,8 +56,28 @@ const READ_TURN: usize = 1024 * 1024;
 /// How long shutdown waits for a client to take its last replies.
 const FLUSH_ON_SHUTDOWN: Duration = Duration::from_secs(2);
 
+/// The configuration a connection consults on every turn, refreshed when
+/// CONFIG SET changes it.
+#[derive(Clone, Copy)]
+struct Limits {
+    timeout: u64,
+    output: OutputLimit,
+    query_buffer: u64,
+}
+
+impl Limits {
+    fn of(config: &Config) -> Limits {
+        Limits {
+            timeout: config.timeout,
+            output: config.output_limits.normal,
+            query_buffer: config.client_query_buffer_limit,
+        }
+    }
+}
+
 struct Connection<S: Store> {
     exec: Arc<Executor<S>>,
+    limits: Limits,
     stream: TcpStream,
     client: Client<S>,
     decoder: Decoder,
@@ -90,9 +110,11 @@ pub async fn serve<S: Store>(
     }
     let mut session = Session::new(handle);
     session.authenticated = state.config().requirepass.is_empty();
-    let client = exec.client(session);
+    let mut client = exec.client(session);
+    let limits = Limits::of(client.config(&state));
     let mut conn = Connection {
         exec,
+        limits,
         stream,
         client,
         decoder: Decoder::new(),
@@ -127,8 +149,9 @@ enum Wake {
 }
 
 impl<S: Store> Connection<S> {
-    fn config(&mut self) -> &Arc<Config> {
-        self.client.config(&self.exec.state)
+    /// Refresh [`Limits`] from the configuration (one load when unchanged).
+    fn refresh_limits(&mut self) {
+        self.limits = Limits::of(self.client.config(&self.exec.state));
     }
 
     fn handle(&self) -> &Arc<ClientHandle> {
@@ -137,6 +160,7 @@ impl<S: Store> Connection<S> {
 
     async fn run(&mut self) -> io::Result<()> {
         loop {
+            self.refresh_limits();
             self.process().await;
             self.write_ready()?;
             if let Some(stop) = self.should_stop() {
@@ -183,9 +207,6 @@ impl<S: Store> Connection<S> {
         write: bool,
     ) -> Poll<io::Result<Wake>> {
         let handle = &self.client.session.handle;
-        if let Some(wake) = event_wake(handle.events()) {
-            return Poll::Ready(Ok(wake));
-        }
         handle.register_waker(cx.waker());
         if let Some(wake) = event_wake(handle.events()) {
             return Poll::Ready(Ok(wake));
@@ -214,7 +235,7 @@ impl<S: Store> Connection<S> {
     /// Arm the timer for the earliest of the idle timeout and the end of
     /// the soft output limit's grace period, if either applies.
     fn arm_timer(&mut self) {
-        let timeout = self.config().timeout;
+        let timeout = self.limits.timeout;
         let idle = (timeout > 0).then(|| self.last_activity + Duration::from_secs(timeout));
         let deadline = match (idle, self.soft_limit_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -232,7 +253,7 @@ impl<S: Store> Connection<S> {
     }
 
     fn idle_timed_out(&mut self) -> bool {
-        let timeout = self.config().timeout;
+        let timeout = self.limits.timeout;
         timeout > 0 && self.last_activity.elapsed() >= Duration::from_secs(timeout)
     }
 
@@ -271,7 +292,7 @@ impl<S: Store> Connection<S> {
             hard,
             soft,
             soft_secs,
-        } = self.config().output_limits.normal;
+        } = self.limits.output;
         let pending = self.output.len() as u64;
         if hard > 0 && pending > hard {
             return true;
@@ -286,7 +307,7 @@ impl<S: Store> Connection<S> {
 
     /// When the soft output limit will have been exceeded for too long.
     fn soft_limit_deadline(&mut self) -> Option<Instant> {
-        let limit = self.config().output_limits.normal;
+        let limit = self.limits.output;
         let since = self.over_soft.filter(|_| limit.soft > 0)?;
         Some(since + Duration::from_secs(limit.soft_secs) + Duration::from_millis(1))
     }
@@ -294,8 +315,8 @@ impl<S: Store> Connection<S> {
     /// Unsent reply bytes at which commands stop running: [`OUTPUT_PAUSE`],
     /// or the hard output limit when that is lower, so a client cannot
     /// make one batch overshoot its limit by more than one reply.
-    fn output_budget(&mut self) -> usize {
-        let hard = self.config().output_limits.normal.hard;
+    fn output_budget(&self) -> usize {
+        let hard = self.limits.output.hard;
         match usize::try_from(hard) {
             Ok(hard) if hard > 0 => hard.saturating_add(1).min(OUTPUT_PAUSE),
             _ => OUTPUT_PAUSE,
@@ -334,11 +355,12 @@ impl<S: Store> Connection<S> {
                 Err(e) => return Err(e),
             }
         }
-        if read > 0 {
+        if read > 0 && self.limits.timeout > 0 {
+            // The idle timeout's clock, read only when one is configured
+            // (CLIENT LIST's idle time comes from the command clock).
             self.last_activity = Instant::now();
         }
-        let limit = self.config().client_query_buffer_limit;
-        if self.input.len() as u64 > limit {
+        if self.input.len() as u64 > self.limits.query_buffer {
             warn!(
                 client = self.handle().id,
                 bytes = self.input.len(),
@@ -366,7 +388,12 @@ impl<S: Store> Connection<S> {
             });
             if wrote > 0 {
                 self.output.advance(wrote);
-                self.last_activity = Instant::now();
+                if self.limits.timeout > 0 {
+                    // Writing counts as interaction (Redis's
+                    // `lastinteraction`); the clock is read only when an
+                    // idle timeout is configured.
+                    self.last_activity = Instant::now();
+                }
             }
             match r {
                 Ok(_) => {}
@@ -382,6 +409,9 @@ impl<S: Store> Connection<S> {
     async fn process(&mut self) {
         let mut commands = 0;
         let budget = self.output_budget();
+        if !self.input.is_empty() {
+            buffers::ensure_some(&mut self.output);
+        }
         while !self.closing() && self.output.len() < budget && !self.input.is_empty() {
             let authenticated = self.client.session.authenticated;
             let config = self.client.config(&self.exec.state);

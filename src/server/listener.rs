@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 
 use super::connection;
 use super::shutdown::Shutdown;
+use super::workers::Workers;
 use crate::cmd::Executor;
 
 /// The reply Redis sends a client over `maxclients`.
@@ -126,6 +127,7 @@ fn is_local(ip: IpAddr) -> bool {
 /// Accept until shutdown, serving each connection on its own task.
 pub async fn accept_loop<S: Store>(
     exec: Arc<Executor<S>>,
+    workers: Arc<Workers>,
     listener: TcpListener,
     mut shutdown: Shutdown,
     fd_cap: usize,
@@ -139,7 +141,7 @@ pub async fn accept_loop<S: Store>(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(1);
-                admit(&exec, stream, peer, &shutdown, fd_cap);
+                admit(&exec, &workers, stream, peer, &shutdown, fd_cap);
             }
             Err(e) => {
                 warn!(cause = %e, ?backoff, "accept failed; backing off");
@@ -163,6 +165,7 @@ fn refuse(stream: TcpStream, reply: &'static [u8]) {
 
 fn admit<S: Store>(
     exec: &Arc<Executor<S>>,
+    workers: &Workers,
     stream: TcpStream,
     peer: SocketAddr,
     shutdown: &Shutdown,
@@ -187,12 +190,26 @@ fn admit<S: Store>(
         debug!(cause = %e, "could not set socket options");
     }
     debug!(%peer, id = handle.id, "accepted");
-    tokio::spawn(connection::serve(
-        exec.clone(),
-        stream,
-        handle,
-        shutdown.clone(),
-    ));
+    // The socket moves to a worker's event loop: deregistered here,
+    // registered there.
+    let stream = match stream.into_std() {
+        Ok(s) => s,
+        Err(e) => {
+            debug!(cause = %e, "could not hand the connection to a worker");
+            state.clients.unregister(handle.id);
+            return;
+        }
+    };
+    let (exec, shutdown) = (exec.clone(), shutdown.clone());
+    workers.spawn(async move {
+        match TcpStream::from_std(stream) {
+            Ok(stream) => connection::serve(exec, stream, handle, shutdown).await,
+            Err(e) => {
+                debug!(cause = %e, "could not register the connection");
+                exec.state.clients.unregister(handle.id);
+            }
+        }
+    });
 }
 
 #[cfg(unix)]

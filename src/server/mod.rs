@@ -10,6 +10,7 @@ mod buffers;
 mod connection;
 mod listener;
 mod shutdown;
+mod workers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -69,12 +70,16 @@ pub async fn run_with<S: Store>(
     let exec = Arc::new(Executor::with_all_commands(Arc::new(state)));
     let state = exec.state.clone();
     let coordinator = Coordinator::new(state.clone());
+    let workers = Arc::new(workers::Workers::start(workers::count(
+        state.config().worker_threads,
+    ))?);
     for l in listeners {
         if let Ok(addr) = l.local_addr() {
-            info!(%addr, backend = S::NAME, "ready to accept connections");
+            info!(%addr, backend = S::NAME, workers = workers.len(), "ready to accept connections");
         }
         tokio::spawn(listener::accept_loop(
             exec.clone(),
+            workers.clone(),
             l,
             coordinator.subscribe(),
             fd_cap,
@@ -85,6 +90,8 @@ pub async fn run_with<S: Store>(
         _ = state.shutdown_requested() => info!("SHUTDOWN requested by a client"),
     }
     coordinator.shutdown().await;
+    // Every connection has ended: let the worker threads go.
+    workers.stop().await;
     drop(guard);
     info!("FlashKV is now ready to exit, bye bye...");
     Ok(())

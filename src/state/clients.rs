@@ -64,7 +64,7 @@ pub enum Event {
 }
 
 /// A snapshot of per-batch statistics a connection publishes.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Activity {
     /// Commands run in this batch.
     pub commands: u64,
@@ -81,12 +81,11 @@ impl ClientHandle {
     }
 
     /// Seconds since the client last sent or received anything.
-    pub fn idle_secs(&self, now: Instant) -> u64 {
-        let at = self.last_interaction.load(Ordering::Relaxed);
-        now.saturating_duration_since(self.created)
-            .as_millis()
-            .saturating_sub(u128::from(at)) as u64
-            / 1000
+    pub fn idle_secs(&self, now_ms: u64) -> u64 {
+        match self.last_interaction.load(Ordering::Relaxed) {
+            0 => self.age_secs(),
+            at => now_ms.saturating_sub(at) / 1000,
+        }
     }
 
     /// The name set with CLIENT SETNAME.
@@ -135,11 +134,14 @@ impl ClientHandle {
         self.resp
             .store(session.proto.version() as u8, Ordering::Relaxed);
         self.last_cmd.store(session.last_cmd, Ordering::Relaxed);
-        let since = self.created.elapsed().as_millis() as u64;
-        self.last_interaction.store(since, Ordering::Relaxed);
+        self.last_interaction
+            .store(session.last_command_ms, Ordering::Relaxed);
         if activity.commands > 0 {
-            self.commands
-                .fetch_add(activity.commands, Ordering::Relaxed);
+            // Only this client's connection adds (a plain load and store,
+            // no locked instruction); CONFIG RESETSTAT's racing reset may
+            // be lost, which Redis's own counters allow too.
+            let total = self.commands.load(Ordering::Relaxed) + activity.commands;
+            self.commands.store(total, Ordering::Relaxed);
         }
         self.qbuf.store(activity.qbuf, Ordering::Relaxed);
         self.omem.store(activity.omem, Ordering::Relaxed);
@@ -198,6 +200,9 @@ pub struct Session {
     pub shutdown_requested: bool,
     /// Index of the last command run.
     pub last_cmd: usize,
+    /// When the last command ran (ms since the Unix epoch, the database
+    /// clock): Redis's `lastinteraction`, read by CLIENT LIST's `idle`.
+    pub last_command_ms: u64,
 }
 
 impl Session {
@@ -211,6 +216,7 @@ impl Session {
             close_after_reply: false,
             shutdown_requested: false,
             last_cmd: 0,
+            last_command_ms: 0,
         }
     }
 }

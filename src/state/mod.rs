@@ -119,6 +119,7 @@ pub struct ConfigCache {
 
 impl ConfigCache {
     /// The current configuration, refreshed if it changed.
+    #[inline]
     pub fn get<S: Store>(&mut self, state: &ServerState<S>) -> &Arc<Config> {
         let now = state.config_generation.load(Ordering::Acquire);
         if now != self.generation {
