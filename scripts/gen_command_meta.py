@@ -19,12 +19,18 @@ strlen getrange setrange incr incrby decr decrby incrbyfloat del unlink exists
 touch expire pexpire expireat pexpireat ttl pttl expiretime pexpiretime persist
 keys scan randomkey type rename renamenx copy move select swapdb dbsize flushdb
 flushall ping echo quit reset hello auth client info command time config
-function shutdown lpush rpush lpop rpop llen lrange lindex""".split()
+function shutdown lpush rpush lpop rpop llen lrange lindex lpushx rpushx linsert
+lset lrem ltrim lpos rpoplpush lmove brpoplpush blmove lmpop blmpop blpop
+brpop hset hmset hsetnx hget hmget hdel hlen hstrlen hexists hkeys hvals hgetall
+hincrby hincrbyfloat hrandfield hscan sadd srem smembers sismember smismember
+scard spop srandmember smove sinter sunion sdiff sinterstore sunionstore
+sdiffstore sintercard sscan object""".split()
 SUBCOMMANDS = {
-    "client": "id setname getname list info kill help".split(),
+    "client": "id setname getname list info kill unblock help".split(),
     "config": "get set resetstat help".split(),
     "command": "count info docs list getkeys help".split(),
     "function": "flush".split(),
+    "object": "encoding refcount idletime freq help".split(),
 }
 
 

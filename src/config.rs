@@ -94,6 +94,51 @@ impl BackendKind {
     }
 }
 
+/// Redis's encoding thresholds for collections (CONFIG names in the
+/// field docs; the old `*-ziplist-*` names are aliases).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encodings {
+    /// `hash-max-listpack-entries`.
+    pub hash_max_listpack_entries: usize,
+    /// `hash-max-listpack-value`.
+    pub hash_max_listpack_value: usize,
+    /// `set-max-intset-entries`.
+    pub set_max_intset_entries: usize,
+    /// `list-max-listpack-size`.
+    pub list_max_listpack_size: i64,
+    /// `list-compress-depth` (accepted and reported; nodes are not
+    /// compressed).
+    pub list_compress_depth: i64,
+    /// `zset-max-listpack-entries`.
+    pub zset_max_listpack_entries: usize,
+    /// `zset-max-listpack-value`.
+    pub zset_max_listpack_value: usize,
+}
+
+impl Default for Encodings {
+    fn default() -> Self {
+        Encodings {
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+        }
+    }
+}
+
+impl Encodings {
+    /// The hash thresholds as the value type takes them.
+    pub fn hash(&self) -> store_api::value::HashLimits {
+        store_api::value::HashLimits {
+            max_entries: self.hash_max_listpack_entries,
+            max_value: self.hash_max_listpack_value,
+        }
+    }
+}
+
 /// Log verbosity, with Redis's level names.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogLevel {
@@ -176,6 +221,8 @@ impl Default for OutputLimits {
 /// Everything configurable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    /// Thresholds that decide how collections are encoded.
+    pub encodings: Encodings,
     /// Addresses to listen on.
     pub bind: Vec<String>,
     /// TCP port (0 picks a free one; useful for tests and embedding).
@@ -218,6 +265,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            encodings: Encodings::default(),
             bind: vec![DEFAULT_BIND.to_string()],
             port: DEFAULT_PORT,
             backend: BackendKind::default(),

@@ -302,7 +302,7 @@ fn check_error_codes(frame: &Frame, argv: &str) {
         Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
             items.iter().for_each(|f| check_error_codes(f, argv));
         }
-        Frame::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+        Frame::Map(pairs) | Frame::Pairs(pairs) => pairs.iter().for_each(|(k, v)| {
             check_error_codes(k, argv);
             check_error_codes(v, argv);
         }),

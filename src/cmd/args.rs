@@ -103,6 +103,21 @@ pub fn parse_int32(b: &[u8]) -> Result<i32, CmdError> {
     i32::try_from(parse_int(b)?).map_err(|_| CmdError::IntOutOfRange)
 }
 
+/// A blocking command's timeout in seconds (fractions allowed, 0 = wait
+/// forever) as Redis's `getTimeoutFromObjectOrReply` reads it: a long
+/// double, times 1000, truncated to an integer the way x86 converts (an
+/// out-of-range value becomes `i64::MIN`, hence "negative").
+pub fn parse_timeout(b: &[u8]) -> Result<u64, CmdError> {
+    let secs = crate::util::longdouble::parse(b).ok_or(CmdError::TimeoutNotFloat)?;
+    let ms = secs.to_f64() * 1000.0;
+    let ms = if ms.is_finite() && ms >= -9.223_372_036_854_776e18 && ms < 9.223_372_036_854_776e18 {
+        ms as i64
+    } else {
+        i64::MIN
+    };
+    u64::try_from(ms).map_err(|_| CmdError::TimeoutNegative)
+}
+
 /// Case-insensitive comparison with an ASCII keyword.
 pub fn is(arg: &[u8], keyword: &str) -> bool {
     arg.eq_ignore_ascii_case(keyword.as_bytes())
@@ -143,6 +158,18 @@ mod tests {
         assert_eq!(a.remaining(), 2);
         assert_eq!(a.bytes().as_deref(), Ok(&b"a"[..]));
         assert_eq!(a.rest(), vec![Bytes::from_static(b"b")]);
+    }
+
+    #[test]
+    fn timeouts_follow_redis() {
+        assert_eq!(parse_timeout(b"0"), Ok(0));
+        assert_eq!(parse_timeout(b"0.5"), Ok(500));
+        assert_eq!(parse_timeout(b"1.0019"), Ok(1001));
+        assert_eq!(parse_timeout(b"0x10"), Ok(16_000));
+        assert_eq!(parse_timeout(b"-1"), Err(CmdError::TimeoutNegative));
+        assert_eq!(parse_timeout(b"1e400"), Err(CmdError::TimeoutNegative));
+        assert_eq!(parse_timeout(b"inf"), Err(CmdError::TimeoutNegative));
+        assert_eq!(parse_timeout(b"abc"), Err(CmdError::TimeoutNotFloat));
     }
 
     #[test]

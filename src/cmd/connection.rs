@@ -53,6 +53,8 @@ pub enum Client {
     Info,
     /// `CLIENT KILL addr` (old form, answers OK) or with filters (count).
     Kill(KillFilter, KillForm),
+    /// `CLIENT UNBLOCK client-id [TIMEOUT|ERROR]`: true for ERROR.
+    Unblock(i64, bool),
     /// `CLIENT HELP`
     Help,
 }
@@ -152,6 +154,17 @@ fn parse_client_id(_: Args) -> Result<Command, CmdError> {
 
 fn parse_client_setname(mut a: Args) -> Result<Command, CmdError> {
     client(Client::SetName(a.bytes()?))
+}
+
+fn parse_client_unblock(mut a: Args) -> Result<Command, CmdError> {
+    let id = a.int()?;
+    let error = match a.next() {
+        None => false,
+        Some(m) if is(&m, "TIMEOUT") => false,
+        Some(m) if is(&m, "ERROR") => true,
+        Some(_) => return Err(CmdError::UnblockReason),
+    };
+    client(Client::Unblock(id, error))
 }
 
 fn parse_client_getname(_: Args) -> Result<Command, CmdError> {
@@ -260,6 +273,7 @@ pub const ROWS: &[Row] = &[
     ("client|list", parse_client_list),
     ("client|info", parse_client_info),
     ("client|kill", parse_client_kill),
+    ("client|unblock", parse_client_unblock),
     ("client|help", parse_client_help),
 ];
 
@@ -393,6 +407,12 @@ fn client_cmd<S: Store>(ctx: &mut Ctx<'_, S>, c: Client) -> Result<Frame, CmdErr
                 (KillForm::Filters, n) => Frame::Integer(n),
             }
         }
+        Client::Unblock(id, error) => {
+            let found = u64::try_from(id)
+                .ok()
+                .and_then(|id| ctx.state.clients.get(id));
+            Frame::Integer(i64::from(found.is_some_and(|c| c.unblock(error))))
+        }
         Client::Help => super::help_reply(CLIENT_HELP),
     })
 }
@@ -444,7 +464,7 @@ fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 \
          qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r \
          cmd={} user=default redir=-1 resp={}",
         c.id,
@@ -454,6 +474,7 @@ fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
         name,
         c.age_secs(),
         idle,
+        if c.is_blocked() { "b" } else { "N" },
         db,
         qbuf,
         qbuf,

@@ -13,9 +13,9 @@ use bytes::Bytes;
 use store_api::Store;
 
 use super::table::{self, CommandTable};
-use super::{execute, CmdError, Reply};
+use super::{execute, lists, CmdError, Reply};
 use crate::config::Config;
-use crate::db::{Keyspace, Table, TableCache};
+use crate::db::{Access, Keyspace, Table, TableCache};
 use crate::protocol::Frame;
 use crate::state::{ConfigCache, ServerState, Session};
 
@@ -78,8 +78,12 @@ impl<S: Store> Executor<S> {
             config,
             now,
             table: client.tables.get(&self.state.db),
+            in_transaction: false,
+            ready: Vec::new(),
         };
-        execute(cmd, &mut ctx)
+        let reply = execute(cmd, &mut ctx);
+        ctx.serve_ready();
+        reply
     }
 }
 
@@ -111,12 +115,27 @@ pub struct Ctx<'a, S: Store> {
     /// Time of this command (Redis caches one timestamp per command).
     pub now: u64,
     table: &'a Arc<Table<S>>,
+    /// Inside EXEC: every stripe the commands touch is already held.
+    in_transaction: bool,
+    /// Lists whose blocked clients could not all be served under the
+    /// command's locks: (database, key), finished after the command.
+    ready: Vec<(usize, Bytes)>,
 }
 
 impl<S: Store> Ctx<'_, S> {
-    /// The selected database.
-    pub fn ks(&self) -> &Keyspace<S> {
-        &self.table[self.session.db]
+    /// The selected database, as this command may touch it.
+    pub fn ks(&self) -> Access<'_, S> {
+        self.access(&self.table[self.session.db])
+    }
+
+    /// `ks` as this command may touch it (inside a transaction, without
+    /// taking locks).
+    pub fn access<'k>(&self, ks: &'k Keyspace<S>) -> Access<'k, S> {
+        if self.in_transaction {
+            Access::held(ks)
+        } else {
+            Access::new(ks)
+        }
     }
 
     /// The selected database, owned (for work moved to another thread).
@@ -141,13 +160,35 @@ impl<S: Store> Ctx<'_, S> {
     pub fn db_count(&self) -> usize {
         self.table.len()
     }
+
+    /// Lists of the selected database whose blocked clients still need
+    /// serving once this command's locks are released.
+    pub fn defer_ready(&mut self, keys: Vec<Bytes>) {
+        let db = self.session.db;
+        self.ready.extend(keys.into_iter().map(|k| (db, k)));
+    }
+
+    /// Serve the deferred blocked clients (outside any transaction).
+    fn serve_ready(&mut self) {
+        if self.in_transaction {
+            return;
+        }
+        let limit = self.config.encodings.list_max_listpack_size;
+        for (db, key) in std::mem::take(&mut self.ready) {
+            if let Some(ks) = self.table.get(db) {
+                lists::serve_ready(ks, &key, self.now, limit);
+            }
+        }
+    }
 }
 
 /// Run a request to completion in-process (tests, fuzzing): work a command
-/// hands back as [`Reply::Later`] runs inline.
+/// hands back as [`Reply::Later`] runs inline, and a command that would
+/// block times out at once.
 pub fn run_inline<S: Store>(exec: &Executor<S>, client: &mut Client<S>, argv: Vec<Bytes>) -> Frame {
     match exec.dispatch(client, argv) {
         Reply::Now(f) => f,
         Reply::Later(work) => work(),
+        Reply::Block(b) => (b.cancel)().unwrap_or(b.on_timeout),
     }
 }

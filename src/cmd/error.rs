@@ -100,6 +100,42 @@ pub enum CmdError {
     ClientIdNotPositive,
     /// CLIENT KILL USER with a user that does not exist.
     NoSuchUser(Bytes),
+    /// LSET past the end.
+    IndexOutOfRange,
+    /// LPOS RANK 0.
+    RankZero,
+    /// LPOS COUNT < 0.
+    CountNegative,
+    /// LPOS MAXLEN < 0.
+    MaxlenNegative,
+    /// LMPOP/BLMPOP/ZMPOP numkeys < 1 or not an integer.
+    NumkeysNotPositive,
+    /// A COUNT that must be > 0 (LMPOP).
+    CountNotPositive,
+    /// A blocking command's timeout is not a number.
+    TimeoutNotFloat,
+    /// A blocking command's timeout is negative (or out of range).
+    TimeoutNegative,
+    /// CLIENT UNBLOCK ... ERROR.
+    Unblocked,
+    /// HINCRBY on a field that is not an integer.
+    HashNotInteger,
+    /// HINCRBYFLOAT on a field that is not a float.
+    HashNotFloat,
+    /// `ERR value is out of range` (HRANDFIELD WITHVALUES count...).
+    ValueOutOfRange,
+    /// An increment that is itself NaN or infinite (HINCRBYFLOAT).
+    IncrNanOrInfinity,
+    /// A count outside Redis's `-LONG_MAX..=LONG_MAX` range.
+    LongOutOfRange,
+    /// numkeys larger than the arguments that follow (SINTERCARD...).
+    TooManyKeys,
+    /// SINTERCARD LIMIT < 0 or not an integer.
+    LimitNegative,
+    /// OBJECT FREQ without an LFU maxmemory policy.
+    LfuNotSelected,
+    /// CLIENT UNBLOCK with a reason other than TIMEOUT or ERROR.
+    UnblockReason,
     /// A subcommand given options it does not take (FUNCTION FLUSH a b):
     /// the subcommand as typed and the container.
     SubcommandSyntax(Bytes, Bytes),
@@ -171,6 +207,24 @@ impl CmdError {
             CmdError::HelloNoAuth => "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
             CmdError::InvalidClientId => "ERR Invalid client ID",
             CmdError::ClientIdNotPositive => "ERR client-id should be greater than 0",
+            CmdError::IndexOutOfRange => "ERR index out of range",
+            CmdError::RankZero => "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+            CmdError::CountNegative => "ERR COUNT can't be negative",
+            CmdError::MaxlenNegative => "ERR MAXLEN can't be negative",
+            CmdError::NumkeysNotPositive => "ERR numkeys should be greater than 0",
+            CmdError::CountNotPositive => "ERR count should be greater than 0",
+            CmdError::TimeoutNotFloat => "ERR timeout is not a float or out of range",
+            CmdError::TimeoutNegative => "ERR timeout is negative",
+            CmdError::Unblocked => "UNBLOCKED client unblocked via CLIENT UNBLOCK",
+            CmdError::UnblockReason => "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            CmdError::HashNotInteger => "ERR hash value is not an integer",
+            CmdError::HashNotFloat => "ERR hash value is not a float",
+            CmdError::ValueOutOfRange => "ERR value is out of range",
+            CmdError::IncrNanOrInfinity => "ERR value is NaN or Infinity",
+            CmdError::TooManyKeys => "ERR Number of keys can't be greater than number of args",
+            CmdError::LimitNegative => "ERR LIMIT can't be negative",
+            CmdError::LfuNotSelected => "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            CmdError::LongOutOfRange => "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
             _ => return None,
         })
     }

@@ -91,7 +91,7 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             kv("connected_clients", &state.clients.len());
             kv("cluster_connections", &0);
             kv("maxclients", &config.maxclients);
-            kv("blocked_clients", &0);
+            kv("blocked_clients", &state.clients.blocked_count());
             kv("tracking_clients", &0);
             kv("clients_in_timeout_table", &0);
         }

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
+use super::scan::{self, ScanOpts};
 use super::{is, parse_int32, Args, CmdError, Command, Ctx, Reply, Row};
-use crate::db::{KeyLocks, Keyspace};
+use crate::db::{Access, KeyLocks, KeysGuard, Keyspace};
 use crate::protocol::Frame;
 use crate::util::glob::glob_match;
 use crate::util::rand;
@@ -56,9 +57,7 @@ pub enum Cmd {
 #[derive(Debug)]
 pub struct Scan {
     cursor: u64,
-    pattern: Option<Bytes>,
-    count: usize,
-    type_name: Option<Bytes>,
+    opts: ScanOpts,
 }
 
 /// COPY's arguments.
@@ -71,7 +70,6 @@ pub struct Copy {
 }
 
 /// Redis's default SCAN COUNT.
-const DEFAULT_SCAN_COUNT: usize = 10;
 /// Draws RANDOMKEY makes before answering nil on a keyspace of expired keys.
 const RANDOMKEY_TRIES: usize = 100;
 /// Entries KEYS visits per step of its walk.
@@ -97,55 +95,10 @@ fn parse_keys(mut a: Args) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::Keys(a.bytes()?)))
 }
 
-/// Redis reads the cursor with `strtoull`: an optional sign (a minus
-/// wraps), decimal digits, nothing else; an empty string is 0.
-fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
-    let (negative, digits) = match b.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, b),
-    };
-    if b.first().is_some_and(|c| c.is_ascii_whitespace()) || !digits.iter().all(u8::is_ascii_digit)
-    {
-        return Err(CmdError::InvalidCursor);
-    }
-    let mut v: u64 = 0;
-    for d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or(CmdError::InvalidCursor)?;
-    }
-    Ok(if negative { v.wrapping_neg() } else { v })
-}
-
 fn parse_scan(mut a: Args) -> Result<Command, CmdError> {
-    let cursor = parse_cursor(&a.bytes()?)?;
-    let mut scan = Scan {
-        cursor,
-        pattern: None,
-        count: DEFAULT_SCAN_COUNT,
-        type_name: None,
-    };
-    while let Some(opt) = a.next() {
-        if a.is_empty() {
-            return Err(CmdError::Syntax);
-        }
-        if is(&opt, "COUNT") {
-            let n = a.int()?;
-            scan.count = usize::try_from(n)
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or(CmdError::Syntax)?;
-        } else if is(&opt, "MATCH") {
-            scan.pattern = Some(a.bytes()?).filter(|p| &p[..] != b"*");
-        } else if is(&opt, "TYPE") {
-            scan.type_name = Some(a.bytes()?);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    Ok(Command::Keys(Cmd::Scan(scan)))
+    let cursor = scan::parse_cursor(&a.bytes()?)?;
+    let opts = ScanOpts::parse(&a.rest(), true)?;
+    Ok(Command::Keys(Cmd::Scan(Scan { cursor, opts })))
 }
 
 fn parse_randomkey(_: Args) -> Result<Command, CmdError> {
@@ -227,9 +180,12 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             let ks = ctx.ks_arc();
             Reply::Later(Box::new(move || keys(&ks, &pattern, now)))
         }
-        Cmd::Scan(scan) => scan_keys(ctx.ks(), scan, now).into(),
+        Cmd::Scan(scan) => scan_keys(ctx.ks().keyspace(), scan, now).into(),
         Cmd::RandomKey => {
-            let key = ctx.ks().random_key(rand::next_u64(), now, RANDOMKEY_TRIES);
+            let key = ctx
+                .ks()
+                .keyspace()
+                .random_key(rand::next_u64(), now, RANDOMKEY_TRIES);
             key.map_or(Frame::Null, Frame::Bulk).into()
         }
         Cmd::Rename(src, dst, mode) => rename(ctx.ks(), &src, &dst, mode, now)?.into(),
@@ -238,7 +194,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
     })
 }
 
-fn del<S: Store>(ks: &Keyspace<S>, keys: &[Bytes], now: u64) -> i64 {
+fn del<S: Store>(ks: Access<'_, S>, keys: &[Bytes], now: u64) -> i64 {
     let remove = |cur: Option<&Entry>| (Op::Remove, i64::from(cur.is_some()));
     if let [key] = keys {
         return ks.update(key, now, remove);
@@ -271,25 +227,21 @@ fn keys<S: Store>(ks: &Arc<Keyspace<S>>, pattern: &[u8], now: u64) -> Frame {
 
 fn scan_keys<S: Store>(ks: &Keyspace<S>, scan: Scan, now: u64) -> Frame {
     let mut keys = Vec::new();
-    let next = ks.scan(scan.cursor, scan.count, now, |k, e| {
-        let pattern_ok = scan
-            .pattern
-            .as_ref()
-            .is_none_or(|p| glob_match(p, k, false));
-        let type_ok = scan
+    let opts = &scan.opts;
+    let next = ks.scan(scan.cursor, opts.count, now, |k, e| {
+        let type_ok = opts
             .type_name
             .as_ref()
             .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
-        if pattern_ok && type_ok {
+        if type_ok && opts.matches(k) {
             keys.push(Frame::Bulk(k.clone()));
         }
     });
-    let cursor = Bytes::copy_from_slice(itoa::Buffer::new().format(next).as_bytes());
-    Frame::Array(vec![Frame::Bulk(cursor), Frame::Array(keys)])
+    scan::reply(next, keys)
 }
 
 fn rename<S: Store>(
-    ks: &Keyspace<S>,
+    ks: Access<'_, S>,
     src: &Bytes,
     dst: &Bytes,
     mode: RenameMode,
@@ -325,22 +277,34 @@ fn db_arg<'a, S: Store>(ctx: &'a Ctx<'_, S>, arg: &[u8]) -> Result<&'a Arc<Keysp
 }
 
 /// Move or copy `key` from `src` to `dst` under both keys' stripe locks.
-/// `Ok(false)` when the source is missing or the destination is taken.
+/// `Ok(false)` when the source is missing or the destination is taken. A
+/// copy is deep: the two keys never share a collection.
 fn transfer<S: Store>(
-    src: &Keyspace<S>,
+    src: Access<'_, S>,
     skey: &Bytes,
-    dst: &Keyspace<S>,
+    dst: Access<'_, S>,
     dkey: &Bytes,
     replace: bool,
     remove: bool,
     now: u64,
 ) -> bool {
-    let s_stripes = src.locks().stripes_of([&skey[..]]);
-    let d_stripes = dst.locks().stripes_of([&dkey[..]]);
-    let guard = KeyLocks::lock_pair((src.locks(), &s_stripes), (dst.locks(), &d_stripes));
-    let Some(entry) = src.read_locked(&guard, skey, now, |e| e.cloned()) else {
+    let guard = if src.in_transaction() {
+        KeysGuard::Held
+    } else {
+        let (s, d) = (src.keyspace(), dst.keyspace());
+        let s_stripes = s.locks().stripes_of([&skey[..]]);
+        let d_stripes = d.locks().stripes_of([&dkey[..]]);
+        KeysGuard::Own(KeyLocks::lock_pair(
+            (s.locks(), &s_stripes),
+            (d.locks(), &d_stripes),
+        ))
+    };
+    let Some(mut entry) = src.read_locked(&guard, skey, now, |e| e.cloned()) else {
         return false;
     };
+    if !remove {
+        entry.value = entry.value.deep_clone();
+    }
     if !replace && dst.read_locked(&guard, dkey, now, |e| e.is_some()) {
         return false;
     }
@@ -354,10 +318,10 @@ fn transfer<S: Store>(
 fn copy<S: Store>(ctx: &mut Ctx<'_, S>, c: Copy) -> Result<Frame, CmdError> {
     let src = ctx.ks();
     let dst = match &c.db {
-        Some(db) => db_arg(ctx, db)?,
-        None => &ctx.databases()[ctx.session.db],
+        Some(db) => ctx.access(db_arg(ctx, db)?),
+        None => ctx.ks(),
     };
-    if std::ptr::eq(src, &**dst) && c.src == c.dst {
+    if std::ptr::eq(src.keyspace(), dst.keyspace()) && c.src == c.dst {
         return Err(CmdError::SameObject);
     }
     Ok(Frame::Integer(i64::from(transfer(
@@ -366,9 +330,9 @@ fn copy<S: Store>(ctx: &mut Ctx<'_, S>, c: Copy) -> Result<Frame, CmdError> {
 }
 
 fn move_key<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, db: &[u8]) -> Result<Frame, CmdError> {
-    let dst = db_arg(ctx, db)?;
+    let dst = ctx.access(db_arg(ctx, db)?);
     let src = ctx.ks();
-    if std::ptr::eq(src, &**dst) {
+    if std::ptr::eq(src.keyspace(), dst.keyspace()) {
         return Err(CmdError::SameObject);
     }
     Ok(Frame::Integer(i64::from(transfer(
@@ -379,7 +343,7 @@ fn move_key<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, db: &[u8]) -> Result<Fra
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
-    use super::parse_cursor;
+    use super::scan::parse_cursor;
     use crate::protocol::Frame;
 
     fn sorted_keys(f: Frame) -> Vec<Frame> {

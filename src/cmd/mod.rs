@@ -17,12 +17,16 @@ mod counters;
 mod databases;
 mod error;
 mod expire;
+mod hashes;
 mod info;
 mod introspect;
 mod keys;
 mod lists;
 pub mod meta;
+mod object;
+mod scan;
 mod server;
+mod sets;
 mod strings;
 pub mod table;
 mod value;
@@ -35,7 +39,7 @@ pub use args::{is, parse_int, parse_int32, Args};
 pub use context::{run_inline, Client, Ctx, Executor};
 pub use error::CmdError;
 pub use table::{CommandTable, Row, Spec};
-use value::{as_str, bulk_or_null, list_of, owned, rmw, str_of};
+use value::{as_str, bulk_or_null, owned, rmw, str_of};
 
 use crate::protocol::Frame;
 
@@ -46,8 +50,14 @@ pub enum Command {
     Strings(strings::Cmd),
     /// INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
     Counters(counters::Cmd),
-    /// LPUSH, RPUSH, LPOP, RPOP, LLEN, LRANGE, LINDEX.
+    /// The list family, blocking pops included.
     Lists(lists::Cmd),
+    /// The hash family.
+    Hashes(hashes::Cmd),
+    /// The set family.
+    Sets(sets::Cmd),
+    /// OBJECT and its subcommands.
+    Object(object::Cmd),
     /// DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE...
     Keys(keys::Cmd),
     /// EXPIRE, TTL, PERSIST and friends.
@@ -68,6 +78,9 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         strings::ROWS,
         counters::ROWS,
         lists::ROWS,
+        hashes::ROWS,
+        sets::ROWS,
+        object::ROWS,
         keys::ROWS,
         expire::ROWS,
         databases::ROWS,
@@ -78,13 +91,33 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
     .concat()
 });
 
-/// A command's reply: ready now, or work to run off the async workers
-/// (KEYS over a large keyspace, freeing a flushed database).
+/// A command's reply: ready now, work to run off the async workers (KEYS
+/// over a large keyspace, freeing a flushed database), or a blocked client.
 pub enum Reply {
     /// The reply frame.
     Now(Frame),
     /// Run this on a blocking thread; its result is the reply.
     Later(Box<dyn FnOnce() -> Frame + Send>),
+    /// The client waits (BLPOP and friends); see [`Blocked`].
+    Block(Blocked),
+}
+
+/// A client blocked on keys, as the connection holds it while it waits.
+///
+/// The waiter is served by another client's push (its connection is woken
+/// with `Event::Wake` and takes the reply from the waiter), or the
+/// connection gives up: on timeout, CLIENT UNBLOCK or disconnect it calls
+/// `cancel`, which unregisters the waiter and returns the reply if the
+/// waiter was served meanwhile (that reply must then be sent).
+pub struct Blocked {
+    /// The registered waiter.
+    pub waiter: std::sync::Arc<crate::db::blocking::Waiter>,
+    /// Milliseconds to wait; 0 waits forever.
+    pub timeout_ms: u64,
+    /// The reply on timeout (`*-1`, or `_` in RESP3).
+    pub on_timeout: Frame,
+    /// Give up: unregister, and return the reply if served meanwhile.
+    pub cancel: Box<dyn FnOnce() -> Option<Frame> + Send>,
 }
 
 impl From<Frame> for Reply {
@@ -98,6 +131,7 @@ impl std::fmt::Debug for Reply {
         match self {
             Reply::Now(frame) => f.debug_tuple("Now").field(frame).finish(),
             Reply::Later(_) => f.write_str("Later(..)"),
+            Reply::Block(b) => f.debug_tuple("Block").field(&b.waiter).finish(),
         }
     }
 }
@@ -107,7 +141,10 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
     match cmd {
         Command::Strings(c) => strings::execute(c, ctx).map(Reply::Now),
         Command::Counters(c) => counters::execute(c, ctx).map(Reply::Now),
-        Command::Lists(c) => lists::execute(c, ctx).map(Reply::Now),
+        Command::Lists(c) => lists::execute(c, ctx),
+        Command::Hashes(c) => hashes::execute(c, ctx).map(Reply::Now),
+        Command::Sets(c) => sets::execute(c, ctx).map(Reply::Now),
+        Command::Object(c) => object::execute(c, ctx).map(Reply::Now),
         Command::Keys(c) => keys::execute(c, ctx),
         Command::Expire(c) => expire::execute(c, ctx).map(Reply::Now),
         Command::Databases(c) => databases::execute(c, ctx),

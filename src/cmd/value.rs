@@ -6,7 +6,8 @@
 //! `checkType` does. New value types add their accessor here.
 
 use bytes::Bytes;
-use store_api::{Entry, List, Op, Value};
+use store_api::value::{Hash, List, Set, Shared};
+use store_api::{Coll, Entry, Op, Value};
 
 use super::CmdError;
 use crate::protocol::Frame;
@@ -24,12 +25,40 @@ pub fn str_of(e: Option<&Entry>) -> Result<Option<&Bytes>, CmdError> {
     e.map(as_str).transpose()
 }
 
-/// The list under a live entry (`None` when absent), or WRONGTYPE.
-pub fn list_of(e: Option<&Entry>) -> Result<Option<&List>, CmdError> {
+/// The list under a live entry (`None` when absent), or WRONGTYPE. Lock
+/// it to use it: `.read()` to look, `.write()` (inside
+/// `Access::mutate`) to change.
+pub fn list_of(e: Option<&Entry>) -> Result<Option<&Shared<List>>, CmdError> {
     match e.map(|e| &e.value) {
         None => Ok(None),
-        Some(Value::List(l)) => Ok(Some(l)),
+        Some(Value::Coll(Coll::List(l))) => Ok(Some(l)),
         Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+/// The hash under a live entry (`None` when absent), or WRONGTYPE.
+pub fn hash_of(e: Option<&Entry>) -> Result<Option<&Shared<Hash>>, CmdError> {
+    match e.map(|e| &e.value) {
+        None => Ok(None),
+        Some(Value::Coll(Coll::Hash(h))) => Ok(Some(h)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+/// The set under a live entry (`None` when absent), or WRONGTYPE.
+pub fn set_of(e: Option<&Entry>) -> Result<Option<&Shared<Set>>, CmdError> {
+    match e.map(|e| &e.value) {
+        None => Ok(None),
+        Some(Value::Coll(Coll::Set(s))) => Ok(Some(s)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+/// A new entry holding `value`, without TTL.
+pub fn fresh(value: Value) -> Entry {
+    Entry {
+        value,
+        expires_at: None,
     }
 }
 
@@ -63,10 +92,7 @@ mod tests {
     #[test]
     fn accessors_answer_wrongtype_for_other_types() {
         let s = Entry::string("v");
-        let l = Entry {
-            value: Value::List(Box::default()),
-            expires_at: None,
-        };
+        let l = fresh(Value::list(List::default()));
         assert_eq!(str_of(Some(&s)).unwrap().map(|b| &b[..]), Some(&b"v"[..]));
         assert_eq!(str_of(Some(&l)), Err(CmdError::WrongType));
         assert_eq!(list_of(Some(&s)).unwrap_err(), CmdError::WrongType);
@@ -79,10 +105,7 @@ mod tests {
             let s = str_of(cur)?;
             Ok((Op::Remove, s.is_some()))
         });
-        let l = Entry {
-            value: Value::List(Box::default()),
-            expires_at: None,
-        };
+        let l = fresh(Value::list(List::default()));
         assert_eq!(f(Some(&l)), (Op::Keep, Err(CmdError::WrongType)));
         assert_eq!(f(Some(&Entry::string("v"))), (Op::Remove, Ok(true)));
     }

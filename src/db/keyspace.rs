@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
-use super::locks::{ExclusiveGuard, KeyLocks};
+use super::blocking::Blocked;
+use super::locks::{KeyLocks, KeysGuard};
 use super::volatile::VolatileIndex;
 
 /// What the sweeper found for one sampled key.
@@ -34,11 +35,51 @@ pub enum Swept {
     Stale,
 }
 
+/// One key inside [`Keyspace::mutate`]: its live entry (a handle clone: a
+/// collection found here is the stored one, to be locked and edited in
+/// place) and what the command decided to do with the key.
+pub struct Slot {
+    entry: Option<Entry>,
+    change: Change,
+}
+
+enum Change {
+    Keep,
+    Put(Entry),
+    Remove,
+}
+
+impl Slot {
+    /// The live entry (`None` when absent or expired).
+    pub fn entry(&self) -> Option<&Entry> {
+        match &self.change {
+            Change::Put(e) => Some(e),
+            Change::Remove => None,
+            Change::Keep => self.entry.as_ref(),
+        }
+    }
+
+    /// Store `entry` under the key (a new collection, or a replacement).
+    pub fn put(&mut self, entry: Entry) {
+        self.change = Change::Put(entry);
+    }
+
+    /// Delete the key (a collection that became empty).
+    pub fn remove(&mut self) {
+        self.change = if self.entry.is_some() {
+            Change::Remove
+        } else {
+            Change::Keep
+        };
+    }
+}
+
 /// A numbered database.
 pub struct Keyspace<S> {
     map: S,
     volatile: VolatileIndex,
     locks: KeyLocks,
+    blocked: Blocked,
     /// Keys deleted because they expired; written only on such a deletion.
     expired: AtomicU64,
     /// Running estimate of the TTL of volatile keys (INFO's `avg_ttl`),
@@ -52,6 +93,7 @@ impl<S: Store> Default for Keyspace<S> {
             map: S::default(),
             volatile: VolatileIndex::default(),
             locks: KeyLocks::default(),
+            blocked: Blocked::default(),
             expired: AtomicU64::new(0),
             avg_ttl: AtomicU64::new(0),
         }
@@ -110,6 +152,11 @@ impl<S: Store> Keyspace<S> {
         &self.locks
     }
 
+    /// The clients blocked on keys of this database.
+    pub fn blocked(&self) -> &Blocked {
+        &self.blocked
+    }
+
     /// Run `f` on the live entry of `key` (`None` if absent or expired).
     ///
     /// `f` may run more than once (when a multi-key command changes the key
@@ -129,7 +176,7 @@ impl<S: Store> Keyspace<S> {
     /// (multi-key commands); an expired entry is deleted at once.
     pub fn read_locked<R>(
         &self,
-        _held: &ExclusiveGuard<'_>,
+        _held: &KeysGuard<'_>,
         key: &[u8],
         now: u64,
         mut f: impl FnMut(Option<&Entry>) -> R,
@@ -142,7 +189,7 @@ impl<S: Store> Keyspace<S> {
         r
     }
 
-    fn read_unlocked<R>(
+    pub(super) fn read_unlocked<R>(
         &self,
         key: &[u8],
         now: u64,
@@ -184,9 +231,43 @@ impl<S: Store> Keyspace<S> {
         out
     }
 
+    /// Read several keys as one snapshot and compute from all of them at
+    /// once: `f` sees every key's live entry, in order, and no command
+    /// changes any of them while it computes (if one does, `f` runs again;
+    /// after a few tries the stripes are locked shared). For SINTER and
+    /// friends, which read whole collections.
+    pub fn read_all<R>(
+        &self,
+        keys: &[Bytes],
+        now: u64,
+        mut f: impl FnMut(&[Option<Entry>]) -> R,
+    ) -> R {
+        let stripes = self.locks.stripes_of(keys.iter().map(|k| &k[..]));
+        let mut expired = Vec::new();
+        let out = self.locks.read_many(&stripes, || {
+            expired.clear();
+            let entries: Vec<Option<Entry>> = keys
+                .iter()
+                .map(|k| {
+                    let e = self.map.get(k);
+                    if e.as_ref().is_some_and(|e| e.is_expired(now)) {
+                        expired.push(k.clone());
+                        return None;
+                    }
+                    e
+                })
+                .collect();
+            f(&entries)
+        });
+        for k in expired {
+            self.update(&k, now, |_| (Op::Keep, ()));
+        }
+        out
+    }
+
     /// Lock the stripes of `keys` exclusively (a multi-key write).
-    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> ExclusiveGuard<'_> {
-        self.locks.lock(&self.locks.stripes_of(keys))
+    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeysGuard<'_> {
+        KeysGuard::Own(self.locks.lock(&self.locks.stripes_of(keys)))
     }
 
     /// Atomically read and change `key`. `f` sees the live entry (`None`
@@ -200,7 +281,7 @@ impl<S: Store> Keyspace<S> {
     /// As [`update`](Self::update), for callers holding the key's stripe.
     pub fn update_locked<R>(
         &self,
-        _held: &ExclusiveGuard<'_>,
+        _held: &KeysGuard<'_>,
         key: &[u8],
         now: u64,
         f: impl FnMut(Option<&Entry>) -> (Op, R),
@@ -208,7 +289,7 @@ impl<S: Store> Keyspace<S> {
         self.update_unlocked(key, now, f)
     }
 
-    fn update_unlocked<R>(
+    pub(super) fn update_unlocked<R>(
         &self,
         key: &[u8],
         now: u64,
@@ -244,7 +325,7 @@ impl<S: Store> Keyspace<S> {
     /// live entry it replaced.
     pub fn insert_locked(
         &self,
-        _held: &ExclusiveGuard<'_>,
+        _held: &KeysGuard<'_>,
         key: Bytes,
         entry: Entry,
         now: u64,
@@ -253,6 +334,61 @@ impl<S: Store> Keyspace<S> {
         let old = self.map.insert(key.clone(), entry);
         self.reindex(&key, has_ttl(old.as_ref()), has);
         old.filter(|e| !e.is_expired(now))
+    }
+
+    /// Change `key` in place: hold its stripe exclusively, hand `f` the
+    /// live entry in a [`Slot`], then apply what `f` decided. This is how
+    /// collections change (`f` locks the collection it finds and edits
+    /// it); `f` runs exactly once.
+    pub fn mutate<R>(&self, key: &[u8], now: u64, f: impl FnOnce(&mut Slot) -> R) -> R {
+        let _held = self.locks.lock_one(key);
+        self.mutate_unlocked(key, now, f)
+    }
+
+    /// As [`mutate`](Self::mutate), for callers holding the key's stripe.
+    pub fn mutate_locked<R>(
+        &self,
+        _held: &KeysGuard<'_>,
+        key: &[u8],
+        now: u64,
+        f: impl FnOnce(&mut Slot) -> R,
+    ) -> R {
+        self.mutate_unlocked(key, now, f)
+    }
+
+    pub(super) fn mutate_unlocked<R>(
+        &self,
+        key: &[u8],
+        now: u64,
+        f: impl FnOnce(&mut Slot) -> R,
+    ) -> R {
+        let mut cur = self.map.get(key);
+        if cur.as_ref().is_some_and(|e| e.is_expired(now)) {
+            // Gone before the command runs (Redis's `lookupKeyWrite`).
+            self.map.remove(key);
+            self.expired.fetch_add(1, Ordering::Relaxed);
+            self.reindex(key, true, false);
+            cur = None;
+        }
+        let had = has_ttl(cur.as_ref());
+        let mut slot = Slot {
+            entry: cur,
+            change: Change::Keep,
+        };
+        let r = f(&mut slot);
+        match slot.change {
+            Change::Keep => {}
+            Change::Put(entry) => {
+                let has = entry.expires_at.is_some();
+                self.map.insert(Bytes::copy_from_slice(key), entry);
+                self.reindex(key, had, has);
+            }
+            Change::Remove => {
+                self.map.remove(key);
+                self.reindex(key, had, false);
+            }
+        }
+        r
     }
 
     fn reindex(&self, key: &[u8], had: bool, has: bool) {

@@ -57,16 +57,53 @@ impl Default for KeyLocks {
     }
 }
 
-/// Proof that a set of stripes is held exclusively; released on drop.
+type HeldStripe<'a> = (&'a AtomicU64, RwLockWriteGuard<'a, ()>);
+
+/// Proof that a set of stripes is held exclusively; released on drop. The
+/// first stripe is kept inline so a single-key lock allocates nothing.
 pub struct ExclusiveGuard<'a> {
-    held: Vec<(&'a AtomicU64, RwLockWriteGuard<'a, ()>)>,
+    first: Option<HeldStripe<'a>>,
+    rest: Vec<HeldStripe<'a>>,
+}
+
+impl<'a> ExclusiveGuard<'a> {
+    fn empty() -> Self {
+        ExclusiveGuard {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, held: HeldStripe<'a>) {
+        if self.first.is_none() {
+            self.first = Some(held);
+        } else {
+            self.rest.push(held);
+        }
+    }
 }
 
 impl Drop for ExclusiveGuard<'_> {
     fn drop(&mut self) {
-        for (seq, _guard) in self.held.drain(..).rev() {
+        for (seq, _guard) in self.rest.drain(..).rev().chain(self.first.take()) {
             seq.fetch_add(1, Ordering::Release);
         }
+    }
+}
+
+/// What a `*_locked` keyspace method needs: stripes this command locked
+/// itself, or the word of a transaction (EXEC, a script) that locked every
+/// stripe its commands touch before running them.
+pub enum KeysGuard<'a> {
+    /// Locked by this command; released on drop.
+    Own(ExclusiveGuard<'a>),
+    /// Already held by the enclosing transaction.
+    Held,
+}
+
+impl<'a> From<ExclusiveGuard<'a>> for KeysGuard<'a> {
+    fn from(g: ExclusiveGuard<'a>) -> Self {
+        KeysGuard::Own(g)
     }
 }
 
@@ -135,6 +172,37 @@ impl KeyLocks {
         f()
     }
 
+    /// Hold `key`'s stripe exclusively (a single-key write that changes a
+    /// collection in place), without allocating.
+    pub fn lock_one(&self, key: &[u8]) -> ExclusiveGuard<'_> {
+        let mut guard = ExclusiveGuard::empty();
+        self.lock_into(&[self.stripe_of(key)], &mut guard);
+        guard
+    }
+
+    /// `key`'s stripe exclusively if it is free right now (never waits, so
+    /// it may be taken out of the global order without deadlock).
+    pub fn try_lock_one(&self, key: &[u8]) -> Option<ExclusiveGuard<'_>> {
+        let stripe = &self.stripes[self.stripe_of(key)];
+        let w = stripe.lock.try_write()?;
+        stripe.seq.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        let mut guard = ExclusiveGuard::empty();
+        guard.push((&stripe.seq, w));
+        Some(guard)
+    }
+
+    /// Do `a` and `b` share a stripe?
+    pub fn same_stripe(&self, a: &[u8], b: &[u8]) -> bool {
+        self.stripe_of(a) == self.stripe_of(b)
+    }
+
+    /// Is `key`'s stripe held exclusively (by someone)? For assertions in
+    /// transactions, which must hold every stripe they touch.
+    pub fn is_exclusive(&self, key: &[u8]) -> bool {
+        self.stripes[self.stripe_of(key)].lock.is_locked_exclusive()
+    }
+
     /// Sorted, de-duplicated stripe indices of `keys`.
     pub fn stripes_of<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> Vec<usize> {
         let mut v: Vec<usize> = keys.into_iter().map(|k| self.stripe_of(k)).collect();
@@ -145,9 +213,7 @@ impl KeyLocks {
 
     /// Lock `stripes` (sorted, unique) exclusively.
     pub fn lock(&self, stripes: &[usize]) -> ExclusiveGuard<'_> {
-        let mut guard = ExclusiveGuard {
-            held: Vec::with_capacity(stripes.len()),
-        };
+        let mut guard = ExclusiveGuard::empty();
         self.lock_into(stripes, &mut guard);
         guard
     }
@@ -168,9 +234,7 @@ impl KeyLocks {
         } else {
             (b, a)
         };
-        let mut guard = ExclusiveGuard {
-            held: Vec::with_capacity(first.1.len() + second.1.len()),
-        };
+        let mut guard = ExclusiveGuard::empty();
         first.0.lock_into(first.1, &mut guard);
         second.0.lock_into(second.1, &mut guard);
         guard
@@ -184,7 +248,7 @@ impl KeyLocks {
             // Writes made under the lock are ordered after the odd number,
             // so a reader that sees one of them also sees the odd number.
             fence(Ordering::Release);
-            guard.held.push((&stripe.seq, w));
+            guard.push((&stripe.seq, w));
         }
     }
 }

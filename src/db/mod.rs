@@ -14,6 +14,8 @@
 //! [`DbGuard`] owns the active-expiry sweeper (see [`expiry`]); dropping it
 //! stops the sweeper.
 
+mod access;
+pub mod blocking;
 mod clock;
 pub mod expiry;
 mod keyspace;
@@ -28,10 +30,11 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use store_api::Store;
 
+pub use access::Access;
 pub use clock::Clock;
 pub use expiry::ExpiryConfig;
-pub use keyspace::{Keyspace, Swept};
-pub use locks::{ExclusiveGuard, KeyLocks};
+pub use keyspace::{Keyspace, Slot, Swept};
+pub use locks::{ExclusiveGuard, KeyLocks, KeysGuard};
 
 /// The numbered databases at one instant.
 pub type Table<S> = Vec<Arc<Keyspace<S>>>;

@@ -80,6 +80,22 @@ pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
                 encode(v, proto, out);
             }
         }
+        Frame::Pairs(pairs) => {
+            if resp3 {
+                len_header(out, b'*', pairs.len());
+                for (a, b) in pairs {
+                    out.put_slice(b"*2\r\n");
+                    encode(a, proto, out);
+                    encode(b, proto, out);
+                }
+            } else {
+                len_header(out, b'*', pairs.len() * 2);
+                for (a, b) in pairs {
+                    encode(a, proto, out);
+                    encode(b, proto, out);
+                }
+            }
+        }
         Frame::Set(items) => {
             len_header(out, if resp3 { b'~' } else { b'*' }, items.len());
             items.iter().for_each(|f| encode(f, proto, out));

@@ -36,6 +36,10 @@ pub enum Frame {
     Verbatim(&'static str, Bytes),
     /// RESP3 `>n` push (out-of-band data such as pub/sub messages).
     Push(Vec<Frame>),
+    /// Pairs as Redis sends "field value" or "member score" lists: an array
+    /// of two-element arrays in RESP3, one flat array in RESP2
+    /// (HRANDFIELD WITHVALUES, ZRANGE WITHSCORES...).
+    Pairs(Vec<(Frame, Frame)>),
 }
 
 impl Frame {

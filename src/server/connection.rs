@@ -42,7 +42,7 @@ use tracing::{debug, warn};
 
 use super::buffers;
 use super::shutdown::Shutdown;
-use crate::cmd::{Client, Executor, Reply};
+use crate::cmd::{Blocked, Client, Executor, Reply};
 use crate::config::{Config, OutputLimit};
 use crate::protocol::{encode, DecodeLimits, Decoder, Frame};
 use crate::state::{Activity, ClientHandle, Event, Session};
@@ -90,8 +90,11 @@ struct Connection<S: Store> {
     /// The last batch stopped at the output budget, so complete requests
     /// may still wait in `input` with no socket event to announce them.
     backlog: bool,
-    /// Armed only while an idle timeout or a soft output limit applies.
+    /// Armed only while an idle timeout, a soft output limit or a blocking
+    /// command's timeout applies.
     timer: Option<Pin<Box<Sleep>>>,
+    /// A blocking command waiting to be served, and when it times out.
+    blocked: Option<(Blocked, Option<Instant>)>,
 }
 
 /// Serve one accepted client until it leaves, is killed, or the server
@@ -125,10 +128,14 @@ pub async fn serve<S: Store>(
         over_soft: None,
         backlog: false,
         timer: None,
+        blocked: None,
     };
     if let Err(e) = conn.run().await {
         debug!(client = id, cause = %e, "connection closed");
     }
+    // A client that leaves while blocked gives up its wait, so nothing is
+    // popped for it from now on.
+    conn.unblock(None);
     drop(shutdown);
     state.clients.unregister(id);
 }
@@ -161,6 +168,7 @@ impl<S: Store> Connection<S> {
     async fn run(&mut self) -> io::Result<()> {
         loop {
             self.refresh_limits();
+            self.check_blocked();
             self.process().await;
             self.write_ready()?;
             if let Some(stop) = self.should_stop() {
@@ -183,7 +191,10 @@ impl<S: Store> Connection<S> {
                 Wake::Readable => self.read_ready()?,
                 Wake::Writable | Wake::Timer => {}
                 Wake::Killed => return Ok(()),
-                Wake::Shutdown => return self.flush_before_close().await,
+                Wake::Shutdown => {
+                    self.unblock(None);
+                    return self.flush_before_close().await;
+                }
             }
             if self.idle_timed_out() {
                 debug!(client = self.handle().id, "closing idle client");
@@ -232,15 +243,57 @@ impl<S: Store> Connection<S> {
         Poll::Pending
     }
 
-    /// Arm the timer for the earliest of the idle timeout and the end of
-    /// the soft output limit's grace period, if either applies.
+    /// Settle a blocking command if it can be: served (take the reply),
+    /// unblocked by CLIENT UNBLOCK, or timed out. Blocked clients are not
+    /// closed for idleness, as in Redis.
+    fn check_blocked(&mut self) {
+        let Some((blocked, deadline)) = &self.blocked else {
+            return;
+        };
+        let handle = &self.client.session.handle;
+        handle.clear(Event::Wake);
+        if let Some(reply) = blocked.waiter.take_reply() {
+            return self.unblock(Some(reply));
+        }
+        if let Some(error) = handle.unblock_request() {
+            let reply = if error {
+                crate::cmd::CmdError::Unblocked.to_frame()
+            } else {
+                blocked.on_timeout.clone()
+            };
+            return self.unblock(Some(reply));
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let reply = blocked.on_timeout.clone();
+            self.unblock(Some(reply));
+        }
+    }
+
+    /// End the blocked state: give up the wait (a reply served meanwhile
+    /// wins over `reply`) and send the reply, if any.
+    fn unblock(&mut self, reply: Option<Frame>) {
+        let Some((blocked, _)) = self.blocked.take() else {
+            return;
+        };
+        let served = (blocked.cancel)();
+        self.client.session.handle.set_blocked(false);
+        if let Some(frame) = served.or(reply) {
+            buffers::ensure_some(&mut self.output);
+            encode(&frame, self.client.session.proto, &mut self.output);
+        }
+    }
+
+    /// Arm the timer for the earliest of the idle timeout, the end of the
+    /// soft output limit's grace period and a blocking command's timeout.
     fn arm_timer(&mut self) {
         let timeout = self.limits.timeout;
-        let idle = (timeout > 0).then(|| self.last_activity + Duration::from_secs(timeout));
-        let deadline = match (idle, self.soft_limit_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let idle = (timeout > 0 && self.blocked.is_none())
+            .then(|| self.last_activity + Duration::from_secs(timeout));
+        let block = self.blocked.as_ref().and_then(|(_, d)| *d);
+        let deadline = [idle, self.soft_limit_deadline(), block]
+            .into_iter()
+            .flatten()
+            .min();
         match (deadline, self.timer.as_mut()) {
             (None, _) => self.timer = None,
             (Some(at), Some(timer)) => {
@@ -254,7 +307,9 @@ impl<S: Store> Connection<S> {
 
     fn idle_timed_out(&mut self) -> bool {
         let timeout = self.limits.timeout;
-        timeout > 0 && self.last_activity.elapsed() >= Duration::from_secs(timeout)
+        self.blocked.is_none()
+            && timeout > 0
+            && self.last_activity.elapsed() >= Duration::from_secs(timeout)
     }
 
     fn may_read(&self) -> bool {
@@ -412,7 +467,11 @@ impl<S: Store> Connection<S> {
         if !self.input.is_empty() {
             buffers::ensure_some(&mut self.output);
         }
-        while !self.closing() && self.output.len() < budget && !self.input.is_empty() {
+        while !self.closing()
+            && self.blocked.is_none()
+            && self.output.len() < budget
+            && !self.input.is_empty()
+        {
             let authenticated = self.client.session.authenticated;
             let config = self.client.config(&self.exec.state);
             let limits = DecodeLimits {
@@ -448,6 +507,15 @@ impl<S: Store> Connection<S> {
                     warn!(cause = %e, "a blocking command failed");
                     Frame::error("ERR internal error")
                 }),
+                Reply::Block(blocked) => {
+                    let deadline = (blocked.timeout_ms > 0)
+                        .then(|| Instant::now() + Duration::from_millis(blocked.timeout_ms));
+                    self.client.session.handle.set_blocked(true);
+                    self.blocked = Some((blocked, deadline));
+                    // Served before we even wait? Then reply now.
+                    self.check_blocked();
+                    continue;
+                }
             };
             if !self.client.session.shutdown_requested {
                 encode(&frame, self.client.session.proto, &mut self.output);
@@ -485,6 +553,8 @@ fn event_wake(events: u32) -> Option<Wake> {
         Some(Wake::Killed)
     } else if events & Event::Shutdown as u32 != 0 {
         Some(Wake::Shutdown)
+    } else if events & Event::Wake as u32 != 0 {
+        Some(Wake::Timer)
     } else {
         None
     }

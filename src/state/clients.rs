@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -49,6 +49,10 @@ pub struct ClientHandle {
     omem: AtomicUsize,
     /// Pending [`Event`] bits, taken by the connection.
     events: AtomicU32,
+    /// Waiting in a blocking command (BLPOP...).
+    blocked: AtomicBool,
+    /// CLIENT UNBLOCK's request: 0 none, 1 as a timeout, 2 with an error.
+    unblock: AtomicU8,
     /// The connection task's waker, registered while it waits.
     waker: AtomicWaker,
 }
@@ -61,6 +65,8 @@ pub enum Event {
     Kill = 1,
     /// The server is shutting down: finish the current batch and close.
     Shutdown = 2,
+    /// Something for a blocked client: it was served, or CLIENT UNBLOCK.
+    Wake = 4,
 }
 
 /// A snapshot of per-batch statistics a connection publishes.
@@ -161,6 +167,43 @@ impl ClientHandle {
     pub fn signal(&self, event: Event) {
         self.events.fetch_or(event as u32, Ordering::Release);
         self.waker.wake();
+    }
+
+    /// Mark the client blocked or not (its connection does).
+    pub fn set_blocked(&self, blocked: bool) {
+        self.unblock.store(0, Ordering::Relaxed);
+        self.blocked.store(blocked, Ordering::Release);
+    }
+
+    /// Is the client waiting in a blocking command?
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.load(Ordering::Acquire)
+    }
+
+    /// CLIENT UNBLOCK: ask a blocked client to stop waiting, as if it
+    /// timed out or (`error`) with the UNBLOCKED error. False when it is
+    /// not blocked.
+    pub fn unblock(&self, error: bool) -> bool {
+        if !self.is_blocked() {
+            return false;
+        }
+        self.unblock
+            .store(if error { 2 } else { 1 }, Ordering::Release);
+        self.signal(Event::Wake);
+        true
+    }
+
+    /// The pending CLIENT UNBLOCK request: `Some(error?)`.
+    pub fn unblock_request(&self) -> Option<bool> {
+        match self.unblock.load(Ordering::Acquire) {
+            0 => None,
+            m => Some(m == 2),
+        }
+    }
+
+    /// Lower `event` (the connection took it).
+    pub fn clear(&self, event: Event) {
+        self.events.fetch_and(!(event as u32), Ordering::AcqRel);
     }
 
     /// Is `event` raised?
@@ -265,6 +308,8 @@ impl Registry {
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
             events: AtomicU32::new(0),
+            blocked: AtomicBool::new(false),
+            unblock: AtomicU8::new(0),
             waker: AtomicWaker::new(),
         });
         clients.insert(id, handle.clone());
@@ -292,6 +337,20 @@ impl Registry {
     /// Every connected client, by id.
     pub fn snapshot(&self) -> Vec<Arc<ClientHandle>> {
         self.clients.lock().values().cloned().collect()
+    }
+
+    /// The client with `id`.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.clients.lock().get(&id).cloned()
+    }
+
+    /// Clients waiting in a blocking command (INFO `blocked_clients`).
+    pub fn blocked_count(&self) -> usize {
+        self.clients
+            .lock()
+            .values()
+            .filter(|c| c.is_blocked())
+            .count()
     }
 
     /// Raise `event` on every connected client.

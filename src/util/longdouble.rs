@@ -96,6 +96,23 @@ impl F80 {
         pack(v < 0, m << shift, -i64::from(shift))
     }
 
+    /// The nearest `f64` (infinities and NaN kept; out-of-range values
+    /// become infinities or zero).
+    pub fn to_f64(self) -> f64 {
+        let neg = if self.is_sign_negative() { -1.0 } else { 1.0 };
+        match self.class() {
+            Class::Nan => f64::NAN,
+            Class::Inf(_) => neg * f64::INFINITY,
+            Class::Zero(_) => neg * 0.0,
+            Class::Finite(_, m, e) => {
+                // m * 2^e with m < 2^64: scale in two steps so neither
+                // overflows before the result does.
+                let e = e.clamp(-2200, 2200) as i32;
+                neg * (m as f64) * 2f64.powi(e / 2) * 2f64.powi(e - e / 2)
+            }
+        }
+    }
+
     /// True for negative values, including `-0` and `-inf`.
     pub fn is_sign_negative(self) -> bool {
         self.se & 0x8000 != 0

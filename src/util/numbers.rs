@@ -5,39 +5,9 @@
 //! Every integer argument and every stored integer goes through it, so
 //! `INCR` on `"-0"`, `" 1"` or `"01"` fails exactly where Redis fails.
 
-/// Parse `s` as a signed 64-bit integer the way Redis's `string2ll` does.
-pub fn string2ll(s: &[u8]) -> Option<i64> {
-    // LONG_STR_SIZE is 21: longer strings are rejected outright.
-    if s.is_empty() || s.len() >= 21 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    if negative {
-        if v > i64::MAX as u64 + 1 {
-            return None;
-        }
-        Some((v as i64).wrapping_neg())
-    } else {
-        i64::try_from(v).ok()
-    }
-}
+/// Redis's strict integer parser (lives with the value types, which need
+/// it for integer sets).
+pub use store_api::num::string2ll;
 
 /// Parse an unsigned length or count (a `string2ll` that must be >= 0).
 pub fn string2ull(s: &[u8]) -> Option<u64> {

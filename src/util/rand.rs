@@ -23,3 +23,8 @@ pub fn next_u64() -> u64 {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     })
 }
+
+/// A value in `0..n` (`n > 0`), uniform up to a negligible bias.
+pub fn below(n: usize) -> usize {
+    ((u128::from(next_u64()) * n as u128) >> 64) as usize
+}

@@ -531,7 +531,7 @@ fn scan_all(c: &mut RawClient, options: &str) -> Vec<String> {
 fn sorted(f: &Frame) -> Vec<String> {
     let mut v: Vec<String> = match f {
         Frame::Array(items) | Frame::Set(items) => items.iter().map(|i| format!("{i:?}")).collect(),
-        Frame::Map(pairs) => pairs.iter().map(|p| format!("{p:?}")).collect(),
+        Frame::Map(pairs) | Frame::Pairs(pairs) => pairs.iter().map(|p| format!("{p:?}")).collect(),
         other => vec![format!("{other:?}")],
     };
     v.sort();

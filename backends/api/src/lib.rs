@@ -2,9 +2,10 @@
 //!
 //! A store is a concurrent map from binary keys to [`Entry`] values. It knows
 //! nothing of Redis commands: types, TTL rules, integer parsing and WRONGTYPE
-//! live once, in the server's `db` module, above this trait. This crate depends
-//! on `bytes` and on `imbl` (the persistent vector behind list values) only,
-//! so no backend type can leak into the API.
+//! live once, in the server's `db` module, above this trait. The value
+//! types (the data model: strings, lists, hashes, sets and their compact
+//! encodings) live here too, in [`value`], because the store holds them;
+//! no backend type can leak into the API.
 //!
 //! # Contract
 //! - Point reads return owned values (`Entry` holds `Bytes`, so a clone is a
@@ -24,40 +25,10 @@
 
 pub use bytes::Bytes;
 
-/// A list value: a persistent vector, so the copy-on-write update a
-/// `compute` closure makes (entries are immutable once stored) costs
-/// O(log n) per push or pop, not a copy of the whole list.
-pub type List = imbl::Vector<Bytes>;
+pub mod num;
+pub mod value;
 
-/// A Redis value. Every key is typed from the start; later issues add
-/// hashes, sets and sorted sets as new variants.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
-    /// A binary-safe string (also what INCR and friends operate on).
-    Str(Bytes),
-    /// A list of binary-safe strings. Boxed: the vector is 64 bytes inline,
-    /// and every entry of every type would pay for it otherwise.
-    List(Box<List>),
-}
-
-impl Value {
-    /// The name TYPE replies with.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Str(_) => "string",
-            Value::List(_) => "list",
-        }
-    }
-
-    /// Bytes of payload this value holds (used for memory estimates; O(n)
-    /// for lists).
-    pub fn payload_len(&self) -> usize {
-        match self {
-            Value::Str(b) => b.len(),
-            Value::List(l) => l.iter().map(Bytes::len).sum(),
-        }
-    }
-}
+pub use value::{Coll, Hash, List, Set, Shared, Value};
 
 /// What a store holds for one key.
 #[derive(Clone, Debug, PartialEq, Eq)]

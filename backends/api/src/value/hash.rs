@@ -1,0 +1,257 @@
+//! Hashes: a [`Pack`] of field, value, field, value... while small (Redis's
+//! listpack encoding), a [`table`](super::table) of fields to values once
+//! more than `hash-max-listpack-entries` fields or a field or value longer
+//! than `hash-max-listpack-value` bytes arrive (the hashtable encoding).
+//! As in Redis, a hash never converts back.
+
+use indexmap::IndexMap;
+
+use super::pack::Pack;
+use super::table::{scan_positions, Hasher};
+
+/// The limits that decide a hash's encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashLimits {
+    /// `hash-max-listpack-entries`.
+    pub max_entries: usize,
+    /// `hash-max-listpack-value`.
+    pub max_value: usize,
+}
+
+impl Default for HashLimits {
+    fn default() -> Self {
+        HashLimits {
+            max_entries: 512,
+            max_value: 64,
+        }
+    }
+}
+
+/// A hash value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hash {
+    /// Small: fields and values alternate in one pack, in insertion order.
+    Pack(Pack),
+    /// Large.
+    Table(IndexMap<Box<[u8]>, Box<[u8]>, Hasher>),
+}
+
+impl Default for Hash {
+    fn default() -> Self {
+        Hash::Pack(Pack::new())
+    }
+}
+
+impl Hash {
+    /// OBJECT ENCODING's name.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Hash::Pack(_) => "listpack",
+            Hash::Table(_) => "hashtable",
+        }
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        match self {
+            Hash::Pack(p) => p.len() / 2,
+            Hash::Table(t) => t.len(),
+        }
+    }
+
+    /// True when there is no field.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Position of `field` in a pack (as a field index).
+    fn pack_find(p: &Pack, field: &[u8]) -> Option<usize> {
+        p.iter().step_by(2).position(|f| f == field)
+    }
+
+    /// The value of `field`.
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match self {
+            Hash::Pack(p) => {
+                let mut it = p.iter();
+                while let Some(f) = it.next() {
+                    let v = it.next()?;
+                    if f == field {
+                        return Some(v);
+                    }
+                }
+                None
+            }
+            Hash::Table(t) => t.get(field).map(|v| &v[..]),
+        }
+    }
+
+    /// Does `field` exist?
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
+
+    fn to_table(&mut self) {
+        if let Hash::Pack(p) = self {
+            let mut t = IndexMap::with_capacity_and_hasher(p.len() / 2 + 1, Hasher::default());
+            let mut it = p.iter();
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                t.insert(f.into(), v.into());
+            }
+            *self = Hash::Table(t);
+        }
+    }
+
+    /// Set `field` to `value`; true when the field is new.
+    pub fn insert(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
+        if let Hash::Pack(p) = self {
+            let too_long = field.len() > limits.max_value || value.len() > limits.max_value;
+            match Hash::pack_find(p, field) {
+                Some(i) if !too_long => {
+                    p.set(2 * i + 1, value);
+                    return false;
+                }
+                None if !too_long && p.len() / 2 < limits.max_entries => {
+                    p.push_back(field);
+                    p.push_back(value);
+                    return true;
+                }
+                _ => self.to_table(),
+            }
+        }
+        match self {
+            Hash::Table(t) => t.insert(field.into(), value.into()).is_none(),
+            Hash::Pack(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// Remove `field`; true when it existed.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self {
+            Hash::Pack(p) => match Hash::pack_find(p, field) {
+                Some(i) => {
+                    p.remove_range(2 * i, 2);
+                    true
+                }
+                None => false,
+            },
+            Hash::Table(t) => t.swap_remove(field).is_some(),
+        }
+    }
+
+    /// Every (field, value), in the encoding's order.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
+        match self {
+            Hash::Pack(p) => {
+                let fields = p.iter().step_by(2);
+                let values = p.iter().skip(1).step_by(2);
+                Box::new(fields.zip(values))
+            }
+            Hash::Table(t) => Box::new(t.iter().map(|(f, v)| (&f[..], &v[..]))),
+        }
+    }
+
+    /// The pair at position `i` (for random picks: uniform in `0..len`).
+    pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        match self {
+            Hash::Pack(p) => Some((p.get(2 * i)?, p.get(2 * i + 1)?)),
+            Hash::Table(t) => t.get_index(i).map(|(f, v)| (&f[..], &v[..])),
+        }
+    }
+
+    /// One HSCAN step: a small hash is returned whole with cursor 0 (as
+    /// Redis does for listpacks); a large one about `count` pairs at a time
+    /// under the guarantee described in [`table`](super::table).
+    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<(&[u8], &[u8])>, u64) {
+        match self {
+            Hash::Pack(_) => (self.iter().collect(), 0),
+            Hash::Table(t) => {
+                let (range, next) = scan_positions(cursor, count, t.len());
+                let items = range
+                    .rev()
+                    .filter_map(|i| t.get_index(i))
+                    .map(|(f, v)| (&f[..], &v[..]))
+                    .collect();
+                (items, next)
+            }
+        }
+    }
+
+    /// Heap bytes held (an estimate for MEMORY USAGE).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Hash::Pack(p) => p.heap_bytes(),
+            Hash::Table(t) => {
+                t.capacity() * (std::mem::size_of::<(Box<[u8]>, Box<[u8]>)>() + 16)
+                    + t.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_hashes_stay_packed_in_insertion_order() {
+        let mut h = Hash::default();
+        let lim = HashLimits::default();
+        assert!(h.insert(b"b", b"1", lim));
+        assert!(h.insert(b"a", b"2", lim));
+        assert!(!h.insert(b"b", b"3", lim));
+        assert_eq!(h.encoding(), "listpack");
+        assert_eq!(
+            h.iter().collect::<Vec<_>>(),
+            vec![(&b"b"[..], &b"3"[..]), (b"a", b"2")]
+        );
+        assert_eq!(h.get(b"a"), Some(&b"2"[..]));
+        assert!(h.remove(b"b"));
+        assert!(!h.remove(b"b"));
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
+    fn limits_convert_to_a_table_for_good() {
+        let lim = HashLimits {
+            max_entries: 2,
+            max_value: 4,
+        };
+        let mut h = Hash::default();
+        h.insert(b"a", b"1", lim);
+        h.insert(b"b", b"2", lim);
+        assert_eq!(h.encoding(), "listpack");
+        h.insert(b"c", b"3", lim);
+        assert_eq!(h.encoding(), "hashtable");
+        h.remove(b"c");
+        h.remove(b"b");
+        assert_eq!(h.encoding(), "hashtable", "no conversion back");
+        let mut h = Hash::default();
+        h.insert(b"a", b"12345", lim);
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get(b"a"), Some(&b"12345"[..]));
+    }
+
+    #[test]
+    fn scans_of_tables_come_in_pieces() {
+        let lim = HashLimits {
+            max_entries: 1,
+            max_value: 64,
+        };
+        let mut h = Hash::default();
+        for i in 0..100 {
+            h.insert(format!("f{i}").as_bytes(), b"v", lim);
+        }
+        let (mut cursor, mut seen) = (0, 0);
+        loop {
+            let (items, next) = h.scan(cursor, 10);
+            assert!(items.len() <= 10);
+            seen += items.len();
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen, 100);
+    }
+}

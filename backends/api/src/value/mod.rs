@@ -1,0 +1,144 @@
+//! The value types: how strings, lists, hashes and sets are laid out in
+//! memory and how they change.
+//!
+//! # How a collection changes inside a concurrent map
+//! Entries in a map are immutable once stored (lock-free backends hand
+//! readers a reference that may outlive a concurrent write). A string is
+//! replaced whole by `Store::compute`. A collection instead lives behind a
+//! [`Shared`] handle (a reference-counted reader-writer lock) and is changed
+//! in place: the server takes the key's stripe lock exclusively, finds the
+//! entry, and locks the collection for writing, so no two writers ever
+//! touch one collection at once and a writer never copies it (HSET on a
+//! 1M-field hash and LPUSH on a 10M-element list cost the same as on a
+//! small one). Readers lock the collection for reading, without the
+//! stripe. Cloning an `Entry` clones the handle, not the collection;
+//! COPY and RESTORE use [`Value::deep_clone`].
+//!
+//! Each type keeps Redis 7.0's encodings and thresholds (see the modules):
+//! lists are quicklists of [`Pack`] nodes; hashes are a pack until
+//! `hash-max-listpack-*`, then a table; sets are an integer set until
+//! `set-max-intset-entries` or a non-integer member, then a table.
+
+pub mod hash;
+pub mod list;
+pub mod pack;
+pub mod set;
+pub mod table;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+pub use hash::{Hash, HashLimits};
+pub use list::List;
+pub use pack::Pack;
+pub use set::{IntSet, Member, Set};
+
+/// A collection shared between the map and whoever is reading or changing
+/// it: clone the `Arc` to keep it, lock it to use it.
+pub type Shared<T> = Arc<RwLock<T>>;
+
+/// Wrap a new collection.
+pub fn shared<T>(value: T) -> Shared<T> {
+    Arc::new(RwLock::new(value))
+}
+
+/// A Redis value. Every key is typed from the start.
+///
+/// Two variants so that a value stays 32 bytes: the collection handle and
+/// its tag fit beside the string's niche.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A binary-safe string (also what INCR and friends operate on).
+    Str(Bytes),
+    /// A collection, changed in place behind its lock.
+    Coll(Coll),
+}
+
+/// A collection value.
+#[derive(Clone, Debug)]
+pub enum Coll {
+    /// A list of binary-safe strings.
+    List(Shared<List>),
+    /// A hash of fields to values.
+    Hash(Shared<Hash>),
+    /// A set of binary-safe strings.
+    Set(Shared<Set>),
+}
+
+fn same<T: PartialEq>(a: &Shared<T>, b: &Shared<T>) -> bool {
+    Arc::ptr_eq(a, b) || *a.read() == *b.read()
+}
+
+impl PartialEq for Coll {
+    fn eq(&self, other: &Coll) -> bool {
+        match (self, other) {
+            (Coll::List(a), Coll::List(b)) => same(a, b),
+            (Coll::Hash(a), Coll::Hash(b)) => same(a, b),
+            (Coll::Set(a), Coll::Set(b)) => same(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Coll {}
+
+impl Value {
+    /// The name TYPE replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Coll(Coll::List(_)) => "list",
+            Value::Coll(Coll::Hash(_)) => "hash",
+            Value::Coll(Coll::Set(_)) => "set",
+        }
+    }
+
+    /// A new list value.
+    pub fn list(l: List) -> Value {
+        Value::Coll(Coll::List(shared(l)))
+    }
+
+    /// A new hash value.
+    pub fn hash(h: Hash) -> Value {
+        Value::Coll(Coll::Hash(shared(h)))
+    }
+
+    /// A new set value.
+    pub fn set(s: Set) -> Value {
+        Value::Coll(Coll::Set(shared(s)))
+    }
+
+    /// An independent copy (COPY, RESTORE): a collection is copied, not
+    /// shared.
+    pub fn deep_clone(&self) -> Value {
+        match self {
+            Value::Str(b) => Value::Str(b.clone()),
+            Value::Coll(Coll::List(l)) => Value::list(l.read().clone()),
+            Value::Coll(Coll::Hash(h)) => Value::hash(h.read().clone()),
+            Value::Coll(Coll::Set(s)) => Value::set(s.read().clone()),
+        }
+    }
+
+    /// Bytes of payload this value holds (memory estimates; O(n) for
+    /// collections).
+    pub fn payload_len(&self) -> usize {
+        match self {
+            Value::Str(b) => b.len(),
+            Value::Coll(Coll::List(l)) => l.read().iter().map(<[u8]>::len).sum(),
+            Value::Coll(Coll::Hash(h)) => h.read().iter().map(|(f, v)| f.len() + v.len()).sum(),
+            Value::Coll(Coll::Set(s)) => s.read().iter().map(|m| m.to_vec().len()).sum(),
+        }
+    }
+
+    /// Number of elements of a collection (1 for a string).
+    pub fn element_count(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::Coll(Coll::List(l)) => l.read().len(),
+            Value::Coll(Coll::Hash(h)) => h.read().len(),
+            Value::Coll(Coll::Set(s)) => s.read().len(),
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! Moves between lists, multi-key pops, the blocking forms, and serving
+//! blocked clients (`db::blocking` states the rules).
+//!
+//! A blocking command locks every key it names, pops at once if it can,
+//! and otherwise registers its waiter under those same locks and returns
+//! [`Reply::Block`]; the connection then waits for the waiter to be served,
+//! to time out, or to be unblocked. A push that creates a list serves the
+//! waiters on it, oldest first, while it still holds the list's stripe
+//! ([`serve_created`]). A BLMOVE waiter also needs its destination's
+//! stripe: the pusher takes it if it is free at once; otherwise (or inside
+//! a transaction) serving that key is finished right after the command,
+//! under ordinary locks ([`serve_ready`]).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use store_api::value::list::End;
+use store_api::value::{shared, List};
+use store_api::{Coll, Op, Store, Value};
+
+use super::{MPop, Move};
+use crate::cmd::value::{fresh, list_of};
+use crate::cmd::{Blocked, CmdError, Ctx, Reply};
+use crate::db::blocking::{BlockOp, Waiter};
+use crate::db::{Access, KeysGuard, Keyspace};
+use crate::protocol::Frame;
+use crate::state::Event;
+
+fn bulk(e: Vec<u8>) -> Frame {
+    Frame::Bulk(Bytes::from(e))
+}
+
+fn key_frame(k: &[u8]) -> Frame {
+    Frame::Bulk(Bytes::copy_from_slice(k))
+}
+
+/// Pop from `key`'s list `from` one end and push onto `dst`'s `to` end,
+/// with both stripes held. `Ok(None)` when `key` has no list. A `dst`
+/// created by the push serves its own blocked clients.
+fn move_held<S: Store>(
+    ks: Access<'_, S>,
+    held: &KeysGuard<'_>,
+    (key, dst): (&[u8], &[u8]),
+    (from, to): (End, End),
+    now: u64,
+    limit: i64,
+    ready: &mut Vec<Bytes>,
+) -> Result<Option<Vec<u8>>, CmdError> {
+    let Some(src) = ks.read_locked(held, key, now, |e| list_of(e).map(|l| l.cloned()))? else {
+        return Ok(None);
+    };
+    ks.read_locked(held, dst, now, |e| list_of(e).map(|_| ()))?;
+    let Some(elem) = src.write().pop(from) else {
+        return Ok(None);
+    };
+    push_into(ks, held, dst, to, &elem, now, limit, ready);
+    if key != dst && src.read().is_empty() {
+        ks.update_locked(held, key, now, |_| (Op::Remove, ()));
+    }
+    Ok(Some(elem))
+}
+
+/// Push `elem` onto `key` (stripe held), creating the list and serving its
+/// blocked clients as needed. The caller checked the type.
+#[allow(clippy::too_many_arguments)]
+fn push_into<S: Store>(
+    ks: Access<'_, S>,
+    held: &KeysGuard<'_>,
+    key: &[u8],
+    to: End,
+    elem: &[u8],
+    now: u64,
+    limit: i64,
+    ready: &mut Vec<Bytes>,
+) {
+    ks.mutate_locked(held, key, now, |slot| {
+        let (list, created) = match list_of(slot.entry()) {
+            Ok(Some(l)) => (l.clone(), false),
+            _ => (shared(List::new(limit)), true),
+        };
+        let mut l = list.write();
+        l.push(to, elem);
+        if created {
+            slot.put(fresh(Value::Coll(Coll::List(list.clone()))));
+            serve_created(ks, key, &mut l, (now, limit), ready);
+            if l.is_empty() {
+                slot.remove();
+            }
+        }
+    });
+}
+
+/// Serve the clients blocked on `key`, whose list was just created (its
+/// stripe is held and `list` is locked for writing), oldest first, while
+/// elements last. A BLMOVE waiter whose destination stripe is busy (or
+/// inside a transaction) stops the round: `key` goes to `ready`, to be
+/// finished after the command.
+pub fn serve_created<S: Store>(
+    ks: Access<'_, S>,
+    key: &[u8],
+    list: &mut List,
+    (now, limit): (u64, i64),
+    ready: &mut Vec<Bytes>,
+) {
+    for w in ks.blocked().waiters(key) {
+        if list.is_empty() {
+            return;
+        }
+        let done = match &w.op {
+            BlockOp::Pop { end, count } => w.serve(|| Some(pop_reply(key, list, *end, *count))),
+            BlockOp::Move { dst, from, to } => {
+                if dst[..] == *key {
+                    w.serve(|| {
+                        let e = list.pop(*from)?;
+                        list.push(*to, &e);
+                        Some(bulk(e))
+                    })
+                } else if ks.in_transaction() {
+                    ready.push(Bytes::copy_from_slice(key));
+                    return;
+                } else {
+                    let guard = if ks.locks().same_stripe(key, dst) {
+                        Some(KeysGuard::Held)
+                    } else {
+                        ks.locks().try_lock_one(dst).map(KeysGuard::Own)
+                    };
+                    let Some(guard) = guard else {
+                        ready.push(Bytes::copy_from_slice(key));
+                        return;
+                    };
+                    w.serve(|| serve_move(ks, &guard, list, dst, (*from, *to), now, limit, ready))
+                }
+            }
+        };
+        let _served = done;
+        ks.blocked().remove(&w);
+    }
+}
+
+/// A BLMOVE waiter's move out of `list` (locked) into `dst` (stripe held):
+/// its reply, or WRONGTYPE (without popping) when `dst` holds another type.
+#[allow(clippy::too_many_arguments)]
+fn serve_move<S: Store>(
+    ks: Access<'_, S>,
+    held: &KeysGuard<'_>,
+    list: &mut List,
+    dst: &[u8],
+    (from, to): (End, End),
+    now: u64,
+    limit: i64,
+    ready: &mut Vec<Bytes>,
+) -> Option<Frame> {
+    if let Err(e) = ks.read_locked(held, dst, now, |e| list_of(e).map(|_| ())) {
+        return Some(e.to_frame());
+    }
+    let e = list.pop(from)?;
+    push_into(ks, held, dst, to, &e, now, limit, ready);
+    Some(bulk(e))
+}
+
+/// What BLPOP (`count: None`) or BLMPOP (`Some`) answers after popping.
+fn pop_reply(key: &[u8], list: &mut List, end: End, count: Option<usize>) -> Frame {
+    match count {
+        None => {
+            let e = list.pop(end).unwrap_or_default();
+            Frame::Array(vec![key_frame(key), bulk(e)])
+        }
+        Some(n) => {
+            let n = n.min(list.len());
+            let items = (0..n).filter_map(|_| list.pop(end)).map(bulk).collect();
+            Frame::Array(vec![key_frame(key), Frame::Array(items)])
+        }
+    }
+}
+
+/// Finish serving `key` after a command, under ordinary locks: the key and
+/// the destinations of its BLMOVE waiters.
+pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64) {
+    // Each round either serves every waiter it sees or finds a new one
+    // whose destination it did not lock; a few rounds settle it.
+    for _ in 0..8 {
+        let waiters = ks.blocked().waiters(key);
+        if waiters.is_empty() {
+            return;
+        }
+        let mut keys: Vec<&[u8]> = vec![key];
+        let dsts: Vec<Bytes> = waiters
+            .iter()
+            .filter_map(|w| match &w.op {
+                BlockOp::Move { dst, .. } => Some(dst.clone()),
+                BlockOp::Pop { .. } => None,
+            })
+            .collect();
+        keys.extend(dsts.iter().map(|d| &d[..]));
+        let access = Access::new(ks);
+        let guard = access.lock_keys(keys.iter().copied());
+        let mut again = Vec::new();
+        let settled = access.mutate_locked(&guard, key, now, |slot| {
+            let Ok(Some(list)) = list_of(slot.entry()).map(|l| l.cloned()) else {
+                return true;
+            };
+            let mut l = list.write();
+            for w in ks.blocked().waiters(key) {
+                if l.is_empty() {
+                    break;
+                }
+                match &w.op {
+                    BlockOp::Pop { end, count } => {
+                        w.serve(|| Some(pop_reply(key, &mut l, *end, *count)));
+                    }
+                    BlockOp::Move { dst, from, to } if dst[..] == *key => {
+                        w.serve(|| {
+                            let e = l.pop(*from)?;
+                            l.push(*to, &e);
+                            Some(bulk(e))
+                        });
+                    }
+                    BlockOp::Move { dst, from, to } if dsts.contains(dst) => {
+                        w.serve(|| {
+                            serve_move(
+                                access,
+                                &guard,
+                                &mut l,
+                                dst,
+                                (*from, *to),
+                                now,
+                                limit,
+                                &mut again,
+                            )
+                        });
+                    }
+                    BlockOp::Move { .. } => return false,
+                }
+                ks.blocked().remove(&w);
+            }
+            if l.is_empty() {
+                slot.remove();
+            }
+            true
+        });
+        drop(guard);
+        for k in again {
+            serve_ready(ks, &k, now, limit);
+        }
+        if settled {
+            return;
+        }
+    }
+}
+
+/// LMOVE, RPOPLPUSH, BLMOVE, BRPOPLPUSH.
+pub fn lmove<S: Store>(ctx: &mut Ctx<'_, S>, m: Move) -> Result<Reply, CmdError> {
+    let limit = ctx.config.encodings.list_max_listpack_size;
+    let (ks, now) = (ctx.ks(), ctx.now);
+    let mut ready = Vec::new();
+    let guard = ks.lock_keys([&m.src[..], &m.dst[..]]);
+    if m.block.is_some() {
+        // BLMOVE checks only the source's type before blocking.
+        ks.read_locked(&guard, &m.src, now, |e| list_of(e).map(|_| ()))?;
+    }
+    let moved = move_held(
+        ks,
+        &guard,
+        (&m.src, &m.dst),
+        (m.from, m.to),
+        now,
+        limit,
+        &mut ready,
+    )?;
+    let reply = match (moved, m.block) {
+        (Some(e), _) => Reply::Now(bulk(e)),
+        (None, None) => Reply::Now(Frame::Null),
+        (None, Some(_)) if ks.in_transaction() => Reply::Now(Frame::Null),
+        (None, Some(timeout)) => {
+            let op = BlockOp::Move {
+                dst: m.dst.clone(),
+                from: m.from,
+                to: m.to,
+            };
+            block_on(ctx, vec![m.src.clone()], op, timeout)
+        }
+    };
+    drop(guard);
+    ctx.defer_ready(ready);
+    Ok(reply)
+}
+
+/// LMPOP and BLMPOP: pop from the first non-empty list of `keys`.
+pub fn mpop<S: Store>(ctx: &mut Ctx<'_, S>, m: MPop) -> Result<Reply, CmdError> {
+    let (ks, now) = (ctx.ks(), ctx.now);
+    let guard = ks.lock_keys(m.keys.iter().map(|k| &k[..]));
+    for key in &m.keys {
+        let popped = ks.mutate_locked(&guard, key, now, |slot| {
+            let Some(list) = list_of(slot.entry())?.cloned() else {
+                return Ok(None);
+            };
+            let mut l = list.write();
+            let reply = pop_reply(key, &mut l, m.end, Some(m.count));
+            if l.is_empty() {
+                slot.remove();
+            }
+            Ok::<_, CmdError>(Some(reply))
+        })?;
+        if let Some(reply) = popped {
+            return Ok(Reply::Now(reply));
+        }
+    }
+    Ok(match m.block {
+        Some(timeout) if !ks.in_transaction() => {
+            let op = BlockOp::Pop {
+                end: m.end,
+                count: Some(m.count),
+            };
+            block_on(ctx, m.keys, op, timeout)
+        }
+        _ => Reply::Now(Frame::NullArray),
+    })
+}
+
+/// BLPOP and BRPOP.
+pub fn bpop<S: Store>(
+    ctx: &mut Ctx<'_, S>,
+    keys: Vec<Bytes>,
+    end: End,
+    timeout: u64,
+) -> Result<Reply, CmdError> {
+    let (ks, now) = (ctx.ks(), ctx.now);
+    let guard = ks.lock_keys(keys.iter().map(|k| &k[..]));
+    for key in &keys {
+        let popped = ks.mutate_locked(&guard, key, now, |slot| {
+            let Some(list) = list_of(slot.entry())?.cloned() else {
+                return Ok(None);
+            };
+            let mut l = list.write();
+            let reply = pop_reply(key, &mut l, end, None);
+            if l.is_empty() {
+                slot.remove();
+            }
+            Ok::<_, CmdError>(Some(reply))
+        })?;
+        if let Some(reply) = popped {
+            return Ok(Reply::Now(reply));
+        }
+    }
+    if ks.in_transaction() {
+        return Ok(Reply::Now(Frame::NullArray));
+    }
+    Ok(block_on(
+        ctx,
+        keys,
+        BlockOp::Pop { end, count: None },
+        timeout,
+    ))
+}
+
+/// Register a waiter for this client on `keys` (their stripes are held by
+/// the caller) and hand the connection a [`Reply::Block`].
+fn block_on<S: Store>(ctx: &Ctx<'_, S>, keys: Vec<Bytes>, op: BlockOp, timeout: u64) -> Reply {
+    let handle = ctx.session.handle.clone();
+    let waiter = Waiter::new(keys, op, Box::new(move || handle.signal(Event::Wake)));
+    let ks = ctx.ks_arc();
+    ks.blocked().register(&waiter);
+    let registered: Arc<Waiter> = waiter.clone();
+    Reply::Block(Blocked {
+        waiter,
+        timeout_ms: timeout,
+        on_timeout: Frame::NullArray,
+        cancel: Box::new(move || {
+            let reply = registered.give_up();
+            ks.blocked().remove(&registered);
+            reply
+        }),
+    })
+}

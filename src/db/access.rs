@@ -1,0 +1,180 @@
+//! [`Access`]: how a command reaches its keyspace.
+//!
+//! Outside a transaction every method takes the key locks it needs (shared
+//! for a single-key write through `Store::compute`, exclusive for a change
+//! in place or a multi-key command, a seqlock for reads). Inside a
+//! transaction (EXEC, later scripts) the transaction has already locked,
+//! exclusively and in the global order, every stripe its commands touch;
+//! then the same methods take no lock at all. Commands are written once
+//! against `Access` and are atomic in both settings.
+
+use bytes::Bytes;
+use store_api::{Entry, Op, Store};
+
+use super::keyspace::{Keyspace, Slot};
+use super::locks::KeysGuard;
+
+/// A keyspace as one command sees it.
+pub struct Access<'a, S> {
+    ks: &'a Keyspace<S>,
+    held: bool,
+}
+
+impl<S> Clone for Access<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for Access<'_, S> {}
+
+/// Whole-keyspace operations (DBSIZE, SCAN, RANDOMKEY...) are the
+/// keyspace's own; the key-level methods of `Access` shadow its namesakes.
+impl<S> std::ops::Deref for Access<'_, S> {
+    type Target = Keyspace<S>;
+    fn deref(&self) -> &Keyspace<S> {
+        self.ks
+    }
+}
+
+impl<'a, S: Store> Access<'a, S> {
+    /// Access that takes its own locks.
+    pub fn new(ks: &'a Keyspace<S>) -> Self {
+        Access { ks, held: false }
+    }
+
+    /// Access inside a transaction that holds every stripe it touches.
+    pub fn held(ks: &'a Keyspace<S>) -> Self {
+        Access { ks, held: true }
+    }
+
+    /// The keyspace itself (sizes, iteration, the sweeper's hooks).
+    pub fn keyspace(&self) -> &'a Keyspace<S> {
+        self.ks
+    }
+
+    /// Is this access inside a transaction?
+    pub fn in_transaction(&self) -> bool {
+        self.held
+    }
+
+    fn check_held(&self, key: &[u8]) {
+        debug_assert!(
+            !self.held || self.ks.locks().is_exclusive(key),
+            "a transaction touched a key whose stripe it does not hold"
+        );
+    }
+
+    /// Run `f` on the live entry of `key` (see [`Keyspace::read`]).
+    pub fn read<R>(&self, key: &[u8], now: u64, mut f: impl FnMut(Option<&Entry>) -> R) -> R {
+        if self.held {
+            self.check_held(key);
+            return self.ks.read_locked(&KeysGuard::Held, key, now, f);
+        }
+        self.ks.read(key, now, &mut f)
+    }
+
+    /// Read several keys as one snapshot (see [`Keyspace::read_many`]).
+    pub fn read_many<T>(
+        &self,
+        keys: &[Bytes],
+        now: u64,
+        mut f: impl FnMut(Option<&Entry>) -> T,
+    ) -> Vec<T> {
+        if self.held {
+            return keys
+                .iter()
+                .map(|k| self.read_locked(&KeysGuard::Held, k, now, &mut f))
+                .collect();
+        }
+        self.ks.read_many(keys, now, f)
+    }
+
+    /// Compute from several keys at once (see [`Keyspace::read_all`]).
+    pub fn read_all<R>(
+        &self,
+        keys: &[Bytes],
+        now: u64,
+        mut f: impl FnMut(&[Option<Entry>]) -> R,
+    ) -> R {
+        if self.held {
+            let entries: Vec<Option<Entry>> = keys
+                .iter()
+                .map(|k| self.read_locked(&KeysGuard::Held, k, now, |e| e.cloned()))
+                .collect();
+            return f(&entries);
+        }
+        self.ks.read_all(keys, now, f)
+    }
+
+    /// Atomically read and change `key` (see [`Keyspace::update`]).
+    pub fn update<R>(&self, key: &[u8], now: u64, f: impl FnMut(Option<&Entry>) -> (Op, R)) -> R {
+        if self.held {
+            self.check_held(key);
+            return self.ks.update_locked(&KeysGuard::Held, key, now, f);
+        }
+        self.ks.update(key, now, f)
+    }
+
+    /// Change `key` in place (see [`Keyspace::mutate`]).
+    pub fn mutate<R>(&self, key: &[u8], now: u64, f: impl FnOnce(&mut Slot) -> R) -> R {
+        if self.held {
+            self.check_held(key);
+            return self.ks.mutate_locked(&KeysGuard::Held, key, now, f);
+        }
+        self.ks.mutate(key, now, f)
+    }
+
+    /// Lock the stripes of `keys` exclusively for a multi-key command (a
+    /// no-op inside a transaction).
+    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeysGuard<'a> {
+        if self.held {
+            return KeysGuard::Held;
+        }
+        self.ks.lock_keys(keys)
+    }
+
+    /// [`Keyspace::read_locked`].
+    pub fn read_locked<R>(
+        &self,
+        held: &KeysGuard<'_>,
+        key: &[u8],
+        now: u64,
+        f: impl FnMut(Option<&Entry>) -> R,
+    ) -> R {
+        self.ks.read_locked(held, key, now, f)
+    }
+
+    /// [`Keyspace::update_locked`].
+    pub fn update_locked<R>(
+        &self,
+        held: &KeysGuard<'_>,
+        key: &[u8],
+        now: u64,
+        f: impl FnMut(Option<&Entry>) -> (Op, R),
+    ) -> R {
+        self.ks.update_locked(held, key, now, f)
+    }
+
+    /// [`Keyspace::mutate_locked`].
+    pub fn mutate_locked<R>(
+        &self,
+        held: &KeysGuard<'_>,
+        key: &[u8],
+        now: u64,
+        f: impl FnOnce(&mut Slot) -> R,
+    ) -> R {
+        self.ks.mutate_locked(held, key, now, f)
+    }
+
+    /// [`Keyspace::insert_locked`].
+    pub fn insert_locked(
+        &self,
+        held: &KeysGuard<'_>,
+        key: Bytes,
+        entry: Entry,
+        now: u64,
+    ) -> Option<Entry> {
+        self.ks.insert_locked(held, key, entry, now)
+    }
+}
