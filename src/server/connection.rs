@@ -219,8 +219,16 @@ impl<S: Store> Connection<S> {
     ) -> Poll<io::Result<Wake>> {
         let handle = &self.client.session.handle;
         handle.register_waker(cx.waker());
-        if let Some(wake) = event_wake(handle.events()) {
+        let events = handle.events();
+        if let Some(wake) = event_wake(events) {
             return Poll::Ready(Ok(wake));
+        }
+        if events & Event::Wake as u32 != 0 {
+            if self.blocked.is_some() {
+                return Poll::Ready(Ok(Wake::Timer));
+            }
+            // A wake-up that arrived after its reply was already taken.
+            handle.clear(Event::Wake);
         }
         if write {
             if let Poll::Ready(r) = self.stream.poll_write_ready(cx) {
@@ -553,8 +561,6 @@ fn event_wake(events: u32) -> Option<Wake> {
         Some(Wake::Killed)
     } else if events & Event::Shutdown as u32 != 0 {
         Some(Wake::Shutdown)
-    } else if events & Event::Wake as u32 != 0 {
-        Some(Wake::Timer)
     } else {
         None
     }

@@ -460,6 +460,15 @@ pub fn differential<S: Store>(test: &str, script: &str) -> bool {
     true
 }
 
+/// [`differential`] twice: in RESP2, then after `HELLO 3` (every reply
+/// in its RESP3 shape).
+pub fn differential_resp2_and_3<S: Store>(test: &str, script: &str) -> bool {
+    if !differential::<S>(test, script) {
+        return false;
+    }
+    differential::<S>(&format!("{test} (RESP3)"), &format!("skip HELLO 3\n{script}"))
+}
+
 /// The comparison loop, between any two servers.
 pub fn differential_between(test: &str, script: &str, ours: SocketAddr, theirs: SocketAddr) {
     let mut a = RawClient::connect(ours);

@@ -13,9 +13,11 @@
 mod common;
 
 mod atomicity;
+mod blocking;
 mod clients;
 mod connection;
 mod hostile;
+mod hashes;
 mod keys;
 mod layers;
 mod lists;

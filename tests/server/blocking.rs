@@ -1,0 +1,175 @@
+//! Blocking list pops over TCP: wake-ups, FIFO among blocked clients,
+//! timeouts, CLIENT UNBLOCK, disconnects, and exactly-once delivery under
+//! concurrent producers and consumers.
+
+use std::time::{Duration, Instant};
+
+use flashkv::{Frame, Store};
+
+use crate::backends;
+use crate::common::*;
+
+/// Wait until the server reports `n` blocked clients.
+fn wait_blocked(c: &mut RawClient, n: usize) {
+    let ok = eventually(Duration::from_secs(5), || {
+        text(&c.cmd("INFO clients")).contains(&format!("blocked_clients:{n}\r\n"))
+    });
+    assert!(ok, "expected {n} blocked clients");
+}
+
+fn a_push_wakes_a_blocked_client<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut waiter = server.client();
+    let mut pusher = server.client();
+    waiter.send_cmd("BLPOP q 0");
+    wait_blocked(&mut pusher, 1);
+    assert!(text(&pusher.cmd("CLIENT LIST")).contains("flags=b"));
+    assert_eq!(pusher.cmd("RPUSH q hello"), int(1));
+    assert_eq!(
+        waiter.read_reply().0,
+        Frame::Array(vec![bulk("q"), bulk("hello")])
+    );
+    assert_eq!(pusher.cmd("EXISTS q"), int(0), "served before anyone saw it");
+    wait_blocked(&mut pusher, 0);
+}
+
+fn blocked_clients_are_served_in_order<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut control = server.client();
+    let mut waiters: Vec<RawClient> = (0..3).map(|_| server.client()).collect();
+    for (i, w) in waiters.iter_mut().enumerate() {
+        w.send_cmd("BRPOP q 0");
+        wait_blocked(&mut control, i + 1);
+    }
+    assert_eq!(control.cmd("LPUSH q a b c d"), int(4));
+    // BRPOP takes from the tail: the first blocked client gets "a".
+    for (w, want) in waiters.iter_mut().zip(["a", "b", "c"]) {
+        assert_eq!(w.read_reply().0, Frame::Array(vec![bulk("q"), bulk(want)]));
+    }
+    assert_eq!(control.cmd("LRANGE q 0 -1"), Frame::Array(vec![bulk("d")]));
+}
+
+fn timeouts_unblock_and_disconnects<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    let start = Instant::now();
+    assert_eq!(c.cmd("BLPOP q 0.2"), Frame::NullArray);
+    assert!(start.elapsed() >= Duration::from_millis(190));
+    assert_eq!(c.cmd("BLMOVE q d LEFT LEFT 0.05"), Frame::NullArray);
+    // CLIENT UNBLOCK, both ways.
+    let mut blocked = server.client();
+    let id = match blocked.cmd("CLIENT ID") {
+        Frame::Integer(id) => id,
+        other => panic!("{other:?}"),
+    };
+    blocked.send_cmd("BLPOP q 0");
+    wait_blocked(&mut c, 1);
+    assert_eq!(c.cmd(&format!("CLIENT UNBLOCK {id}")), int(1));
+    assert_eq!(blocked.read_reply().0, Frame::NullArray);
+    blocked.send_cmd("BLPOP q 0");
+    wait_blocked(&mut c, 1);
+    assert_eq!(c.cmd(&format!("CLIENT UNBLOCK {id} ERROR")), int(1));
+    assert_eq!(
+        blocked.read_reply().0,
+        err("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+    );
+    assert_eq!(c.cmd(&format!("CLIENT UNBLOCK {id}")), int(0));
+    // A blocked client that goes away takes nothing with it.
+    let mut gone = server.client();
+    gone.send_cmd("BLPOP q 0");
+    wait_blocked(&mut c, 1);
+    drop(gone);
+    wait_blocked(&mut c, 0);
+    assert_eq!(c.cmd("RPUSH q kept"), int(1));
+    assert_eq!(c.cmd("LRANGE q 0 -1"), Frame::Array(vec![bulk("kept")]));
+}
+
+fn blmove_is_served_into_its_destination<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut waiter = server.client();
+    let mut c = server.client();
+    waiter.send_cmd("BLMOVE src dst RIGHT LEFT 0");
+    wait_blocked(&mut c, 1);
+    assert_eq!(c.cmd("RPUSH src x y"), int(2));
+    assert_eq!(waiter.read_reply().0, bulk("y"));
+    assert_eq!(c.cmd("LRANGE src 0 -1"), Frame::Array(vec![bulk("x")]));
+    assert_eq!(c.cmd("LRANGE dst 0 -1"), Frame::Array(vec![bulk("y")]));
+    // BLMPOP with COUNT.
+    waiter.send_cmd("BLMPOP 0 2 a b LEFT COUNT 2");
+    wait_blocked(&mut c, 1);
+    c.cmd("RPUSH b 1 2 3");
+    assert_eq!(
+        waiter.read_reply().0,
+        Frame::Array(vec![bulk("b"), Frame::Array(vec![bulk("1"), bulk("2")])])
+    );
+}
+
+/// N producers push distinct elements while M consumers BLPOP them: every
+/// element arrives exactly once.
+fn every_element_is_delivered_exactly_once<S: Store>() {
+    const PRODUCERS: usize = 3;
+    const PER_PRODUCER: usize = 300;
+    const CONSUMERS: usize = 4;
+    let server = TestServer::start::<S>();
+    let addr = server.addr;
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = RawClient::connect(addr);
+                let mut got = Vec::new();
+                loop {
+                    match c.cmd("BLPOP q1 q2 0.5") {
+                        Frame::Array(kv) => match &kv[1] {
+                            Frame::Bulk(b) => got.push(String::from_utf8(b.to_vec()).unwrap()),
+                            other => panic!("{other:?}"),
+                        },
+                        Frame::NullArray => return got,
+                        other => panic!("{other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            std::thread::spawn(move || {
+                let mut c = RawClient::connect(addr);
+                for i in 0..PER_PRODUCER {
+                    let q = if i % 2 == 0 { "q1" } else { "q2" };
+                    c.cmd(&format!("RPUSH {q} p{p}-{i}"));
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    let mut all: Vec<String> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    // A consumer may give up while elements remain (a slow machine): those
+    // are still in the lists, not lost.
+    let mut c = server.client();
+    for q in ["q1", "q2"] {
+        if let Frame::Array(left) = c.cmd(&format!("LRANGE {q} 0 -1")) {
+            all.extend(left.iter().map(|f| match f {
+                Frame::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+                other => panic!("{other:?}"),
+            }));
+        }
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "an element was delivered twice");
+    assert_eq!(n, PRODUCERS * PER_PRODUCER, "an element was lost");
+}
+
+backends!(
+    a_push_wakes_a_blocked_client,
+    blocked_clients_are_served_in_order,
+    timeouts_unblock_and_disconnects,
+    blmove_is_served_into_its_destination,
+    every_element_is_delivered_exactly_once
+);
