@@ -165,6 +165,11 @@ impl<S: Store> Ctx<'_, S> {
     /// serving once this command's locks are released.
     pub fn defer_ready(&mut self, keys: Vec<Bytes>) {
         let db = self.session.db;
+        self.defer_ready_in(db, keys);
+    }
+
+    /// [`defer_ready`](Self::defer_ready) for database `db`.
+    pub fn defer_ready_in(&mut self, db: usize, keys: Vec<Bytes>) {
         self.ready.extend(keys.into_iter().map(|k| (db, k)));
     }
 

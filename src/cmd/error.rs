@@ -134,6 +134,8 @@ pub enum CmdError {
     LimitNegative,
     /// OBJECT FREQ without an LFU maxmemory policy.
     LfuNotSelected,
+    /// SORT of a value that is not a number.
+    NotDouble,
     /// CLIENT UNBLOCK with a reason other than TIMEOUT or ERROR.
     UnblockReason,
     /// A subcommand given options it does not take (FUNCTION FLUSH a b):
@@ -223,6 +225,7 @@ impl CmdError {
             CmdError::IncrNanOrInfinity => "ERR value is NaN or Infinity",
             CmdError::TooManyKeys => "ERR Number of keys can't be greater than number of args",
             CmdError::LimitNegative => "ERR LIMIT can't be negative",
+            CmdError::NotDouble => "ERR One or more scores can't be converted into double",
             CmdError::LfuNotSelected => "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
             CmdError::LongOutOfRange => "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
             _ => return None,

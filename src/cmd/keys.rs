@@ -188,9 +188,28 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
                 .random_key(rand::next_u64(), now, RANDOMKEY_TRIES);
             key.map_or(Frame::Null, Frame::Bulk).into()
         }
-        Cmd::Rename(src, dst, mode) => rename(ctx.ks(), &src, &dst, mode, now)?.into(),
-        Cmd::Copy(c) => copy(ctx, c)?.into(),
-        Cmd::Move(key, db) => move_key(ctx, key, &db)?.into(),
+        Cmd::Rename(src, dst, mode) => {
+            let reply = rename(ctx.ks(), &src, &dst, mode, now)?;
+            // A list that arrives under a key serves clients blocked on it.
+            ctx.defer_ready(vec![dst]);
+            reply.into()
+        }
+        Cmd::Copy(c) => {
+            let db = match &c.db {
+                Some(db) => usize::try_from(parse_int32(db)?).unwrap_or(usize::MAX),
+                None => ctx.session.db,
+            };
+            let dst = c.dst.clone();
+            let reply = copy(ctx, c)?;
+            ctx.defer_ready_in(db, vec![dst]);
+            reply.into()
+        }
+        Cmd::Move(key, db) => {
+            let index = usize::try_from(parse_int32(&db)?).unwrap_or(usize::MAX);
+            let reply = move_key(ctx, key.clone(), &db)?;
+            ctx.defer_ready_in(index, vec![key]);
+            reply.into()
+        }
     })
 }
 

@@ -27,6 +27,7 @@ mod object;
 mod scan;
 mod server;
 mod sets;
+mod sort;
 mod strings;
 pub mod table;
 mod value;
@@ -58,6 +59,8 @@ pub enum Command {
     Sets(sets::Cmd),
     /// OBJECT and its subcommands.
     Object(object::Cmd),
+    /// SORT, SORT_RO.
+    Sort(sort::Sort),
     /// DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE...
     Keys(keys::Cmd),
     /// EXPIRE, TTL, PERSIST and friends.
@@ -81,6 +84,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         hashes::ROWS,
         sets::ROWS,
         object::ROWS,
+        sort::ROWS,
         keys::ROWS,
         expire::ROWS,
         databases::ROWS,
@@ -145,6 +149,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Hashes(c) => hashes::execute(c, ctx).map(Reply::Now),
         Command::Sets(c) => sets::execute(c, ctx).map(Reply::Now),
         Command::Object(c) => object::execute(c, ctx).map(Reply::Now),
+        Command::Sort(c) => sort::execute(c, ctx).map(Reply::Now),
         Command::Keys(c) => keys::execute(c, ctx),
         Command::Expire(c) => expire::execute(c, ctx).map(Reply::Now),
         Command::Databases(c) => databases::execute(c, ctx),

@@ -134,6 +134,15 @@ impl<'a, S: Store> Access<'a, S> {
         self.ks.lock_keys(keys)
     }
 
+    /// Lock every stripe of the keyspace exclusively (a no-op inside a
+    /// transaction, which then holds them all).
+    pub fn lock_all(&self) -> KeysGuard<'a> {
+        if self.held {
+            return KeysGuard::Held;
+        }
+        KeysGuard::Own(self.ks.locks().lock_all())
+    }
+
     /// [`Keyspace::read_locked`].
     pub fn read_locked<R>(
         &self,

@@ -218,6 +218,13 @@ impl KeyLocks {
         guard
     }
 
+    /// Every stripe, exclusively: a command whose keys cannot be known in
+    /// advance (SORT with BY or GET patterns) runs alone in the database.
+    pub fn lock_all(&self) -> ExclusiveGuard<'_> {
+        let all: Vec<usize> = (0..STRIPES).collect();
+        self.lock(&all)
+    }
+
     /// Lock `stripes` of two keyspaces in the global order (by address).
     pub fn lock_pair<'a>(
         a: (&'a KeyLocks, &[usize]),

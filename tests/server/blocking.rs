@@ -29,7 +29,11 @@ fn a_push_wakes_a_blocked_client<S: Store>() {
         waiter.read_reply().0,
         Frame::Array(vec![bulk("q"), bulk("hello")])
     );
-    assert_eq!(pusher.cmd("EXISTS q"), int(0), "served before anyone saw it");
+    assert_eq!(
+        pusher.cmd("EXISTS q"),
+        int(0),
+        "served before anyone saw it"
+    );
     wait_blocked(&mut pusher, 0);
 }
 

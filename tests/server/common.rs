@@ -466,7 +466,10 @@ pub fn differential_resp2_and_3<S: Store>(test: &str, script: &str) -> bool {
     if !differential::<S>(test, script) {
         return false;
     }
-    differential::<S>(&format!("{test} (RESP3)"), &format!("skip HELLO 3\n{script}"))
+    differential::<S>(
+        &format!("{test} (RESP3)"),
+        &format!("skip HELLO 3\n{script}"),
+    )
 }
 
 /// The comparison loop, between any two servers.
