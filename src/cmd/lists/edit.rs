@@ -9,7 +9,7 @@ use store_api::{Coll, Store, Value};
 
 use super::block::serve_created;
 use super::{Create, Pos, Side};
-use crate::cmd::value::{fresh, list_of};
+use crate::cmd::value::{bulks, fresh, list_of};
 use crate::cmd::{CmdError, Ctx, Reply};
 use crate::protocol::Frame;
 
@@ -127,7 +127,7 @@ pub fn range<S: Store>(
         };
         let l = list.read();
         Ok(span(l.len(), start, stop)
-            .map(|(from, n)| l.range(from, n).map(bulk).collect())
+            .map(|(from, n)| bulks(l.range(from, n)))
             .unwrap_or_default())
     })?;
     Ok(Frame::Array(items).into())
