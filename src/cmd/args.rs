@@ -110,7 +110,7 @@ pub fn parse_int32(b: &[u8]) -> Result<i32, CmdError> {
 pub fn parse_timeout(b: &[u8]) -> Result<u64, CmdError> {
     let secs = crate::util::longdouble::parse(b).ok_or(CmdError::TimeoutNotFloat)?;
     let ms = secs.to_f64() * 1000.0;
-    let ms = if ms.is_finite() && ms >= -9.223_372_036_854_776e18 && ms < 9.223_372_036_854_776e18 {
+    let ms = if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&ms) {
         ms as i64
     } else {
         i64::MIN

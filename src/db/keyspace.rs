@@ -23,6 +23,7 @@ use store_api::{Entry, Op, Store};
 use super::blocking::Blocked;
 use super::locks::{KeyLocks, KeysGuard};
 use super::volatile::VolatileIndex;
+use super::Faults;
 
 /// What the sweeper found for one sampled key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +78,7 @@ impl Slot {
 /// A numbered database.
 pub struct Keyspace<S> {
     map: S,
+    faults: Faults,
     volatile: VolatileIndex,
     locks: KeyLocks,
     blocked: Blocked,
@@ -89,7 +91,15 @@ pub struct Keyspace<S> {
 
 impl<S: Store> Default for Keyspace<S> {
     fn default() -> Self {
+        Keyspace::new(Faults::default())
+    }
+}
+
+impl<S: Store> Keyspace<S> {
+    /// An empty database with planted `faults` (none outside tests).
+    pub fn new(faults: Faults) -> Self {
         Keyspace {
+            faults,
             map: S::default(),
             volatile: VolatileIndex::default(),
             locks: KeyLocks::default(),
@@ -244,7 +254,7 @@ impl<S: Store> Keyspace<S> {
     ) -> R {
         let stripes = self.locks.stripes_of(keys.iter().map(|k| &k[..]));
         let mut expired = Vec::new();
-        let out = self.locks.read_many(&stripes, || {
+        let mut body = || {
             expired.clear();
             let entries: Vec<Option<Entry>> = keys
                 .iter()
@@ -258,7 +268,13 @@ impl<S: Store> Keyspace<S> {
                 })
                 .collect();
             f(&entries)
-        });
+        };
+        let out = if self.faults.split_updates {
+            // The planted fault: the keys are read one by one, no snapshot.
+            body()
+        } else {
+            self.locks.read_many(&stripes, body)
+        };
         for k in expired {
             self.update(&k, now, |_| (Op::Keep, ()));
         }
@@ -267,6 +283,10 @@ impl<S: Store> Keyspace<S> {
 
     /// Lock the stripes of `keys` exclusively (a multi-key write).
     pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeysGuard<'_> {
+        if self.faults.split_updates {
+            // The planted fault: multi-key commands lock nothing.
+            return KeysGuard::Held;
+        }
         KeysGuard::Own(self.locks.lock(&self.locks.stripes_of(keys)))
     }
 
@@ -295,6 +315,9 @@ impl<S: Store> Keyspace<S> {
         now: u64,
         mut f: impl FnMut(Option<&Entry>) -> (Op, R),
     ) -> R {
+        if self.faults.split_updates {
+            return self.update_split(key, now, f);
+        }
         let (mut had, mut has, mut reaped) = (false, false, false);
         let r = self.map.compute(key, |cur| {
             let expired = cur.is_some_and(|e| e.is_expired(now));
@@ -321,6 +344,32 @@ impl<S: Store> Keyspace<S> {
         r
     }
 
+    /// The planted fault: read, decide, yield, write (check-then-act).
+    fn update_split<R>(
+        &self,
+        key: &[u8],
+        now: u64,
+        mut f: impl FnMut(Option<&Entry>) -> (Op, R),
+    ) -> R {
+        let cur = self.map.get(key).filter(|e| !e.is_expired(now));
+        let (op, r) = f(cur.as_ref());
+        std::thread::yield_now();
+        let had = has_ttl(cur.as_ref());
+        match op {
+            Op::Keep => {}
+            Op::Put(e) => {
+                let has = e.expires_at.is_some();
+                self.map.insert(Bytes::copy_from_slice(key), e);
+                self.reindex(key, had, has);
+            }
+            Op::Remove => {
+                self.map.remove(key);
+                self.reindex(key, had, false);
+            }
+        }
+        r
+    }
+
     /// Store `entry` under `key` (caller holds the stripe), returning the
     /// live entry it replaced.
     pub fn insert_locked(
@@ -341,6 +390,9 @@ impl<S: Store> Keyspace<S> {
     /// collections change (`f` locks the collection it finds and edits
     /// it); `f` runs exactly once.
     pub fn mutate<R>(&self, key: &[u8], now: u64, f: impl FnOnce(&mut Slot) -> R) -> R {
+        if self.faults.split_updates {
+            return self.mutate_unlocked(key, now, f);
+        }
         let _held = self.locks.lock_one(key);
         self.mutate_unlocked(key, now, f)
     }
@@ -363,6 +415,14 @@ impl<S: Store> Keyspace<S> {
         f: impl FnOnce(&mut Slot) -> R,
     ) -> R {
         let mut cur = self.map.get(key);
+        let split = self.faults.split_updates;
+        if split {
+            // The planted fault: change a private copy and write it back.
+            cur = cur.map(|e| Entry {
+                value: e.value.deep_clone(),
+                ..e
+            });
+        }
         if cur.as_ref().is_some_and(|e| e.is_expired(now)) {
             // Gone before the command runs (Redis's `lookupKeyWrite`).
             self.map.remove(key);
@@ -376,6 +436,12 @@ impl<S: Store> Keyspace<S> {
             change: Change::Keep,
         };
         let r = f(&mut slot);
+        if split {
+            std::thread::yield_now();
+            if let (Change::Keep, Some(copy)) = (&slot.change, &slot.entry) {
+                self.map.insert(Bytes::copy_from_slice(key), copy.clone());
+            }
+        }
         match slot.change {
             Change::Keep => {}
             Change::Put(entry) => {

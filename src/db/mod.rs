@@ -39,8 +39,20 @@ pub use locks::{ExclusiveGuard, KeyLocks, KeysGuard};
 /// The numbered databases at one instant.
 pub type Table<S> = Vec<Arc<Keyspace<S>>>;
 
+/// Faults a test can plant in the databases to prove its checks bite. None
+/// is on unless an embedding program (a test) asks through
+/// `server::Options`; the configuration cannot turn them on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Every read-modify-write runs as a separate read and write (a yield
+    /// between them), and changes in place take the key's stripe shared
+    /// instead of exclusively: check-then-act, which race tests must catch.
+    pub split_updates: bool,
+}
+
 struct Shared<S> {
     table: ArcSwap<Table<S>>,
+    faults: Faults,
     /// Bumped after every change of `table`, so a connection can keep the
     /// table it last loaded and check it with one load ([`TableCache`]).
     generation: AtomicU64,
@@ -62,16 +74,27 @@ impl<S> Clone for Db<S> {
     }
 }
 
-fn fresh_table<S: Store>(n: usize) -> Table<S> {
-    (0..n).map(|_| Arc::new(Keyspace::default())).collect()
+fn fresh_table<S: Store>(n: usize, faults: Faults) -> Table<S> {
+    (0..n).map(|_| Arc::new(Keyspace::new(faults))).collect()
 }
 
 impl<S: Store> Db<S> {
     /// `databases` empty databases reading time from `clock`.
     pub fn new(databases: usize, clock: Clock, expiry: ExpiryConfig) -> Self {
+        Self::with_faults(databases, clock, expiry, Faults::default())
+    }
+
+    /// [`new`](Self::new) with planted `faults` (tests only).
+    pub fn with_faults(
+        databases: usize,
+        clock: Clock,
+        expiry: ExpiryConfig,
+        faults: Faults,
+    ) -> Self {
         Db {
             shared: Arc::new(Shared {
-                table: ArcSwap::from_pointee(fresh_table(databases.max(1))),
+                table: ArcSwap::from_pointee(fresh_table(databases.max(1), faults)),
+                faults,
                 generation: AtomicU64::new(0),
                 clock,
                 expiry: Mutex::new(expiry),
@@ -135,7 +158,7 @@ impl<S: Store> Db<S> {
             let mut t = Table::clone(t);
             old = t
                 .get_mut(index)
-                .map(|slot| std::mem::replace(slot, Arc::new(Keyspace::default())));
+                .map(|slot| std::mem::replace(slot, Arc::new(Keyspace::new(self.shared.faults))));
             t
         });
         self.changed();
@@ -145,7 +168,10 @@ impl<S: Store> Db<S> {
     /// Replace every database with an empty one; returns the old table.
     pub fn flush_all(&self) -> Arc<Table<S>> {
         let n = self.count();
-        let old = self.shared.table.swap(Arc::new(fresh_table(n)));
+        let old = self
+            .shared
+            .table
+            .swap(Arc::new(fresh_table(n, self.shared.faults)));
         self.changed();
         old
     }
@@ -203,8 +229,8 @@ pub struct DbGuard<S: Store> {
 impl<S: Store> DbGuard<S> {
     /// Create the databases and start the sweeper (unless `expiry.hz` is 0,
     /// which tests use to run expiry cycles by hand).
-    pub fn new(databases: usize, clock: Clock, expiry: ExpiryConfig) -> Self {
-        let db = Db::new(databases, clock, expiry);
+    pub fn new(databases: usize, clock: Clock, expiry: ExpiryConfig, faults: Faults) -> Self {
+        let db = Db::with_faults(databases, clock, expiry, faults);
         let sweeper = (expiry.hz > 0)
             .then(|| expiry::Sweeper::start(db.clone()))
             .flatten();

@@ -36,6 +36,8 @@ pub struct Options {
     pub clock: Clock,
     /// Path of the config file, for INFO.
     pub config_file: String,
+    /// Planted faults, for tests that must show their checks catch them.
+    pub faults: crate::db::Faults,
 }
 
 /// Serve `listeners` with `config` on backend `S` until `shutdown`
@@ -64,7 +66,12 @@ pub async fn run_with<S: Store>(
     // Like Redis, report the lowered value (CONFIG GET maxclients).
     let mut config = config;
     config.maxclients = config.maxclients.min(fd_cap);
-    let guard = DbGuard::<S>::new(config.databases, options.clock, config.expiry);
+    let guard = DbGuard::<S>::new(
+        config.databases,
+        options.clock,
+        config.expiry,
+        options.faults,
+    );
     let mut state = ServerState::new(config, guard.db().clone(), port);
     state.config_file = options.config_file;
     let exec = Arc::new(Executor::with_all_commands(Arc::new(state)));

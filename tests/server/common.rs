@@ -73,7 +73,17 @@ impl TestServer {
         Self::with_config::<S>(Config::default(), Clock::manual(1_700_000_000_000))
     }
 
-    pub fn with_config<S: Store>(mut config: Config, clock: Clock) -> TestServer {
+    pub fn with_config<S: Store>(config: Config, clock: Clock) -> TestServer {
+        Self::with_faults::<S>(config, clock, flashkv::db::Faults::default())
+    }
+
+    /// A server with planted `faults`, for tests that show their checks
+    /// catch what they are meant to catch.
+    pub fn with_faults<S: Store>(
+        mut config: Config,
+        clock: Clock,
+        faults: flashkv::db::Faults,
+    ) -> TestServer {
         config.port = 0;
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         std_listener.set_nonblocking(true).expect("nonblocking");
@@ -81,6 +91,7 @@ impl TestServer {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let options = Options {
             clock: clock.clone(),
+            faults,
             ..Options::default()
         };
         let thread = std::thread::spawn(move || {

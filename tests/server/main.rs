@@ -23,6 +23,7 @@ mod layers;
 mod lists;
 mod process;
 mod protocol;
+mod races;
 mod server;
 mod sort;
 mod strings;

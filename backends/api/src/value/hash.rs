@@ -27,6 +27,9 @@ impl Default for HashLimits {
     }
 }
 
+/// A field and its value.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// A hash value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Hash {
@@ -91,7 +94,7 @@ impl Hash {
         self.get(field).is_some()
     }
 
-    fn to_table(&mut self) {
+    fn convert_to_table(&mut self) {
         if let Hash::Pack(p) = self {
             let mut t = IndexMap::with_capacity_and_hasher(p.len() / 2 + 1, Hasher::default());
             let mut it = p.iter();
@@ -116,7 +119,7 @@ impl Hash {
                     p.push_back(value);
                     return true;
                 }
-                _ => self.to_table(),
+                _ => self.convert_to_table(),
             }
         }
         match self {
@@ -162,7 +165,7 @@ impl Hash {
     /// One HSCAN step: a small hash is returned whole with cursor 0 (as
     /// Redis does for listpacks); a large one about `count` pairs at a time
     /// under the guarantee described in [`table`](super::table).
-    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<(&[u8], &[u8])>, u64) {
+    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<Pair<'_>>, u64) {
         match self {
             Hash::Pack(_) => (self.iter().collect(), 0),
             Hash::Table(t) => {

@@ -49,7 +49,11 @@ impl IntSet {
 
     /// Member `i` in ascending order.
     pub fn get(&self, i: usize) -> Option<i64> {
-        each_width!(self, v => v.get(i).map(|&x| x as i64))
+        match self {
+            IntSet::I16(v) => v.get(i).map(|&x| i64::from(x)),
+            IntSet::I32(v) => v.get(i).map(|&x| i64::from(x)),
+            IntSet::I64(v) => v.get(i).copied(),
+        }
     }
 
     /// Position of `x`, or where it would go.
@@ -214,7 +218,7 @@ impl Set {
         }
     }
 
-    fn to_table(&mut self) {
+    fn convert_to_table(&mut self) {
         if let Set::Ints(s) = self {
             let mut t = IndexSet::with_capacity_and_hasher(s.len() + 1, Hasher::default());
             for x in s.iter() {
@@ -230,7 +234,7 @@ impl Set {
             match string2ll(m) {
                 Some(x) if s.contains(x) => return false,
                 Some(x) if s.len() < max_intset => return s.insert(x),
-                _ => self.to_table(),
+                _ => self.convert_to_table(),
             }
         }
         match self {

@@ -76,7 +76,7 @@ mod tests {
                 for _ in 0..5 {
                     let i = next(set.len());
                     let v = *set.get_index(i).unwrap();
-                    if v % 3 != 0 || v >= 1000 {
+                    if !v.is_multiple_of(3) || v >= 1000 {
                         set.swap_remove_index(i);
                     }
                     set.insert(fresh);
