@@ -25,6 +25,7 @@
 
 pub use bytes::Bytes;
 
+pub mod keyindex;
 pub mod num;
 pub mod value;
 
@@ -127,18 +128,31 @@ pub trait Store: Default + Send + Sync + 'static {
     /// Visit a batch of entries starting at `cursor` (0 starts an iteration)
     /// and return the cursor to continue from (0 when the iteration is done).
     ///
-    /// `count` is a hint for how many entries to visit; a backend may visit
-    /// more. Guarantee (Redis's SCAN guarantee): a key present for the whole
-    /// iteration, from cursor 0 until 0 comes back, is visited at least once.
-    /// Keys added or removed meanwhile may or may not be visited, and a key
-    /// may be visited more than once.
+    /// `count` is how many entries to visit, about: a call visits at most a
+    /// small multiple of `count` entries (whatever the store's size), and
+    /// may visit fewer, as Redis's SCAN does. Guarantee (Redis's SCAN
+    /// guarantee): a key present for the whole iteration, from cursor 0
+    /// until 0 comes back, is visited at least once. Keys added or removed
+    /// meanwhile may or may not be visited, and a key may be visited more
+    /// than once.
     fn scan<F>(&self, cursor: u64, count: usize, f: F) -> u64
     where
         F: FnMut(&Bytes, &Entry);
 
     /// A key chosen at random (roughly uniformly), using `seed` as the source
-    /// of randomness, or `None` when the store is empty.
+    /// of randomness, or `None` when the store is empty. Expected O(1) work,
+    /// whatever the store's size (RANDOMKEY and eviction sampling call it).
     fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)>;
+}
+
+/// A step of the splitmix64 generator: backends draw their random picks
+/// from the caller's seed with it.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// `Store::scan` for a store split into `shards` sub-maps, with the shard

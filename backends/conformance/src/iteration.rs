@@ -130,6 +130,47 @@ pub fn scan_to_completion_visits_every_key_with_its_entry<S: Store>() {
     }
 }
 
+/// A call visits about COUNT entries whatever the store's size (Redis's
+/// cost per SCAN call), not a whole sub-map: at most a few times COUNT.
+pub fn scan_calls_visit_about_count_entries<S: Store>() {
+    const N: usize = 40_000;
+    let s = S::default();
+    for i in 0..N {
+        s.insert(key("k", i), string("v"));
+    }
+    let (mut cursor, mut calls, mut total, mut most) = (0, 0usize, 0usize, 0usize);
+    loop {
+        let mut n = 0;
+        cursor = s.scan(cursor, 10, |_, _| n += 1);
+        calls += 1;
+        total += n;
+        most = most.max(n);
+        if cursor == 0 || calls > N {
+            break;
+        }
+    }
+    assert!(most <= 50, "one SCAN COUNT 10 call visited {most} entries");
+    assert!(total >= N, "visited {total} of {N}");
+    assert!(calls >= N / 50, "{calls} calls for {N} keys at COUNT 10");
+}
+
+/// Random picks reach keys all over the store, not one region of it.
+pub fn random_entry_spreads_over_the_store<S: Store>() {
+    const N: usize = 20_000;
+    let s = S::default();
+    for i in 0..N {
+        s.insert(key("k", i), string("v"));
+    }
+    let mut seen = HashSet::new();
+    for seed in 0..2_000u64 {
+        // Seeds unrelated to any generator a backend may run on them.
+        if let Some((k, _)) = s.random_entry(seed.wrapping_mul(0xd1b5_4a32_d192_ed03) ^ 0x5555) {
+            seen.insert(k);
+        }
+    }
+    assert!(seen.len() > 1_500, "2000 picks found only {} distinct keys", seen.len());
+}
+
 /// COUNT 0 is a hint like any other: the iteration still ends.
 pub fn scan_with_count_zero_still_makes_progress<S: Store>() {
     let s = S::default();

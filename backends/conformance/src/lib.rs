@@ -144,6 +144,8 @@ macro_rules! conformance_suite {
             scan_of_empty_store_ends_at_once,
             scan_to_completion_visits_every_key_with_its_entry,
             scan_with_count_zero_still_makes_progress,
+            scan_calls_visit_about_count_entries,
+            random_entry_spreads_over_the_store,
             scan_cursors_are_independent,
             scan_visits_every_stable_key_while_others_churn,
             random_entry_of_empty_store_is_none,

@@ -79,6 +79,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use flurry::Guard;
 use foldhash::fast::RandomState;
+use store_api::keyindex::KeyIndex;
 use store_api::{Entry, Op, Store};
 
 /// Number of shards; a power of two so the top hash bits select one.
@@ -96,6 +97,9 @@ type Shard = flurry::HashMap<Bytes, Entry, RandomState>;
 pub struct FlurryStore {
     shards: Box<[OnceLock<Shard>]>,
     hasher: RandomState,
+    /// The keys of each shard by position, for SCAN and random picks
+    /// (flurry iterates only from the start).
+    index: KeyIndex,
 }
 
 impl Default for FlurryStore {
@@ -103,14 +107,26 @@ impl Default for FlurryStore {
         FlurryStore {
             shards: (0..SHARDS).map(|_| OnceLock::new()).collect(),
             hasher: RandomState::default(),
+            index: KeyIndex::new(SHARDS),
         }
     }
 }
 
 impl FlurryStore {
+    fn shard_of(&self, key: &[u8]) -> usize {
+        (self.hasher.hash_one(key) >> (64 - SHARD_BITS)) as usize
+    }
+
     fn shard(&self, key: &[u8]) -> &Shard {
-        let hash = self.hasher.hash_one(key);
-        self.shards[(hash >> (64 - SHARD_BITS)) as usize].get_or_init(Shard::default)
+        self.shards[self.shard_of(key)].get_or_init(Shard::default)
+    }
+
+    /// Tell the index `key` left the map.
+    fn unindex(&self, key: &[u8]) {
+        let shard = self.shard(key);
+        self.index.removed(self.shard_of(key), key, || {
+            shard.contains_key(key, &shard.guard())
+        });
     }
 
     /// The shards built so far (the others are empty).
@@ -168,13 +184,21 @@ impl Store for FlurryStore {
     fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry> {
         let shard = self.shard(&key);
         let guard = shard.guard();
-        shard.insert(key, entry, &guard).cloned()
+        let old = shard.insert(key.clone(), entry, &guard).cloned();
+        if old.is_none() {
+            self.index.added(self.shard_of(&key), &key);
+        }
+        old
     }
 
     fn remove(&self, key: &[u8]) -> Option<Entry> {
         let shard = self.shard(key);
         let guard = shard.guard();
-        shard.remove(key, &guard).cloned()
+        let old = shard.remove(key, &guard).cloned();
+        if old.is_some() {
+            self.unindex(key);
+        }
+        old
     }
 
     fn compute<R, F>(&self, key: &[u8], mut f: F) -> R
@@ -188,15 +212,28 @@ impl Store for FlurryStore {
             match (seen, f(seen)) {
                 (_, (Op::Keep, r)) | (None, (Op::Remove, r)) => return r,
                 (None, (Op::Put(entry), r)) => {
-                    match shard.try_insert(Bytes::copy_from_slice(key), entry, &guard) {
-                        Ok(_) => return r,
+                    let owned = Bytes::copy_from_slice(key);
+                    match shard.try_insert(owned.clone(), entry, &guard) {
+                        Ok(_) => {
+                            self.index.added(self.shard_of(key), &owned);
+                            return r;
+                        }
                         // Another thread inserted first: decide again on its entry.
                         Err(lost) => seen = Some(lost.current),
                     }
                 }
                 (Some(old), decided) => {
+                    let removes = matches!(decided.0, Op::Remove);
                     match update_present(shard, key, old, decided, &mut f, &guard) {
-                        Some(r) => return r,
+                        Some(r) => {
+                            // A removal decided on a re-read is missed here
+                            // and leaves a stale index entry, which the next
+                            // scan or random pick drops.
+                            if removes {
+                                self.unindex(key);
+                            }
+                            return r;
+                        }
                         // Removed between our read and the lock: decide again.
                         None => seen = shard.get(key, &guard),
                     }
@@ -214,6 +251,7 @@ impl Store for FlurryStore {
     }
 
     fn clear(&self) {
+        self.index.clear();
         for shard in self.built() {
             shard.clear(&shard.guard());
         }
@@ -223,8 +261,21 @@ impl Store for FlurryStore {
     where
         F: FnMut(&[u8], &Entry) -> bool,
     {
+        let mut dropped = Vec::new();
         for shard in self.built() {
-            shard.retain(|k, e| f(k, e), &shard.guard());
+            shard.retain(
+                |k, e| {
+                    let keep = f(k, e);
+                    if !keep {
+                        dropped.push(k.clone());
+                    }
+                    keep
+                },
+                &shard.guard(),
+            );
+        }
+        for k in dropped {
+            self.unindex(&k);
         }
     }
 
@@ -232,40 +283,31 @@ impl Store for FlurryStore {
     where
         F: FnMut(&Bytes, &Entry),
     {
-        store_api::scan_shards(SHARDS, cursor, count, |shard| {
-            let Some(map) = self.shards[shard].get() else {
-                return 0;
-            };
-            let guard = map.guard();
-            map.iter(&guard).map(|(k, e)| f(k, e)).count()
+        self.index.scan(cursor, count, |k| {
+            let shard = self.shard(k);
+            let guard = shard.guard();
+            match shard.get(k, &guard) {
+                Some(e) => {
+                    f(k, e);
+                    true
+                }
+                None => false,
+            }
         })
     }
 
     fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)> {
-        let start = (seed % SHARDS as u64) as usize;
-        for i in 0..SHARDS {
-            let Some(map) = self.shards[(start + i) % SHARDS].get() else {
-                continue;
-            };
-            let len = map.len();
-            if len == 0 {
-                continue;
-            }
-            let nth = ((seed >> 8) % len as u64) as usize;
-            let guard = map.guard();
-            // The counter may run ahead of the bins: fall back to the last
-            // entry seen if the walk ends early.
-            let mut last = None;
-            for (pos, (k, e)) in map.iter(&guard).enumerate() {
-                last = Some((k, e));
-                if pos == nth {
-                    break;
-                }
-            }
-            if let Some((k, e)) = last {
-                return Some((k.clone(), e.clone()));
-            }
-        }
-        None
+        let mut state = seed;
+        let mut found = None;
+        self.index.random(
+            || store_api::splitmix64(&mut state),
+            |k| {
+                let shard = self.shard(k);
+                let guard = shard.guard();
+                found = shard.get(k, &guard).map(|e| (k.clone(), e.clone()));
+                found.is_some()
+            },
+        );
+        found
     }
 }

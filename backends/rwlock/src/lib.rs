@@ -13,10 +13,16 @@
 //!   shard lock); `compute` calls its closure exactly once.
 //! - `len` sums the shards one after another: exact when no writer runs,
 //!   otherwise some value between the sizes seen before and after.
-//! - `scan` visits whole shards under their read lock; the cursor is the next
-//!   shard index, so a key present for the whole iteration is always visited
-//!   (it stays in its shard), and never twice. A reply may hold many keys when
-//!   shards are large; COUNT is a hint.
+//! - `scan` walks bucket positions of one shard after another, about COUNT
+//!   entries per call. hashbrown moves entries only when a table is rebuilt
+//!   (grown, rehashed in place, shrunk or cleared), and each shard counts its
+//!   rebuilds (`layout`); the cursor carries the shard, the layout count and
+//!   the next position. A cursor whose shard was rebuilt since restarts that
+//!   shard from position 0, so a key present for the whole iteration is
+//!   always visited (perhaps twice), as Redis's SCAN guarantees.
+//! - `random_entry` probes random bucket positions of random shards: tables
+//!   stay at least an eighth full (they shrink below a quarter), so a probe
+//!   finds an entry in a few tries whatever the size.
 //! - Memory is returned as keys are removed only in the sense that entries are
 //!   dropped at once; shard tables shrink when a shard drops below a quarter
 //!   of its capacity, and `clear` frees every table.
@@ -44,7 +50,29 @@ fn shard_index(hash: u64) -> usize {
     (hash >> SHARD_SHIFT) as usize & (SHARDS - 1)
 }
 
-type Shard = RwLock<HashTable<(Bytes, Entry)>>;
+/// One shard: its table and how many times the table was rebuilt.
+#[derive(Default)]
+struct Table {
+    table: HashTable<(Bytes, Entry)>,
+    layout: u32,
+}
+
+impl Table {
+    /// An insert is about to run: if it may rebuild the table (no room
+    /// left: hashbrown grows or rehashes in place), count a new layout.
+    fn before_insert(&mut self) {
+        if self.table.len() == self.table.capacity() {
+            self.layout = self.layout.wrapping_add(1);
+        }
+    }
+}
+
+type Shard = RwLock<Table>;
+
+/// Cursor layout: shard (6 bits), layout count (16 bits), position.
+const CURSOR_SHARD_SHIFT: u32 = 58;
+const CURSOR_LAYOUT_SHIFT: u32 = 42;
+const CURSOR_POS_MASK: u64 = (1 << CURSOR_LAYOUT_SHIFT) - 1;
 
 /// 64 shards of `RwLock<HashTable<(Bytes, Entry)>>`.
 pub struct RwLockStore {
@@ -55,7 +83,7 @@ pub struct RwLockStore {
 impl Default for RwLockStore {
     fn default() -> Self {
         RwLockStore {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
+            shards: (0..SHARDS).map(|_| RwLock::new(Table::default())).collect(),
             hasher: DefaultHashBuilder::default(),
         }
     }
@@ -76,9 +104,10 @@ impl RwLockStore {
 }
 
 /// Give memory back once a table is mostly empty.
-fn maybe_shrink(table: &mut HashTable<(Bytes, Entry)>, hasher: impl Fn(&(Bytes, Entry)) -> u64) {
-    if table.capacity() > 64 && table.len() < table.capacity() / 4 {
-        table.shrink_to(table.len() * 2, hasher);
+fn maybe_shrink(t: &mut Table, hasher: impl Fn(&(Bytes, Entry)) -> u64) {
+    if t.table.capacity() > 64 && t.table.len() < t.table.capacity() / 4 {
+        t.layout = t.layout.wrapping_add(1);
+        t.table.shrink_to(t.table.len() * 2, hasher);
     }
 }
 
@@ -88,13 +117,14 @@ impl Store for RwLockStore {
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
         let hash = self.hash(key);
         let shard = self.shard(hash).read();
-        f(shard.find(hash, |(k, _)| k.as_ref() == key).map(|(_, e)| e))
+        f(shard.table.find(hash, |(k, _)| k.as_ref() == key).map(|(_, e)| e))
     }
 
     fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry> {
         let hash = self.hash(&key);
         let mut shard = self.shard(hash).write();
-        match shard.entry(hash, |(k, _)| *k == key, self.rehash()) {
+        shard.before_insert();
+        match shard.table.entry(hash, |(k, _)| *k == key, self.rehash()) {
             Slot::Occupied(mut o) => Some(std::mem::replace(&mut o.get_mut().1, entry)),
             Slot::Vacant(v) => {
                 v.insert((key, entry));
@@ -106,7 +136,7 @@ impl Store for RwLockStore {
     fn remove(&self, key: &[u8]) -> Option<Entry> {
         let hash = self.hash(key);
         let mut shard = self.shard(hash).write();
-        let removed = match shard.find_entry(hash, |(k, _)| k.as_ref() == key) {
+        let removed = match shard.table.find_entry(hash, |(k, _)| k.as_ref() == key) {
             Ok(o) => Some(o.remove().0 .1),
             Err(_) => None,
         };
@@ -122,7 +152,8 @@ impl Store for RwLockStore {
     {
         let hash = self.hash(key);
         let mut shard = self.shard(hash).write();
-        match shard.entry(hash, |(k, _)| k.as_ref() == key, self.rehash()) {
+        shard.before_insert();
+        match shard.table.entry(hash, |(k, _)| k.as_ref() == key, self.rehash()) {
             Slot::Occupied(mut o) => {
                 let (op, r) = f(Some(&o.get().1));
                 match op {
@@ -146,13 +177,16 @@ impl Store for RwLockStore {
     }
 
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().len()).sum()
+        self.shards.iter().map(|s| s.read().table.len()).sum()
     }
 
     fn clear(&self) {
         for shard in self.shards.iter() {
             // Swap the table out so its memory is freed outside the lock.
-            let old = std::mem::take(&mut *shard.write());
+            let mut t = shard.write();
+            t.layout = t.layout.wrapping_add(1);
+            let old = std::mem::take(&mut t.table);
+            drop(t);
             drop(old);
         }
     }
@@ -162,9 +196,9 @@ impl Store for RwLockStore {
         F: FnMut(&[u8], &Entry) -> bool,
     {
         for shard in self.shards.iter() {
-            let mut table = shard.write();
-            table.retain(|(k, e)| f(k, e));
-            maybe_shrink(&mut table, self.rehash());
+            let mut t = shard.write();
+            t.table.retain(|(k, e)| f(k, e));
+            maybe_shrink(&mut t, self.rehash());
         }
     }
 
@@ -172,24 +206,62 @@ impl Store for RwLockStore {
     where
         F: FnMut(&Bytes, &Entry),
     {
-        store_api::scan_shards(SHARDS, cursor, count, |shard| {
-            let table = self.shards[shard].read();
-            table.iter().for_each(|(k, e)| f(k, e));
-            table.len()
-        })
+        let budget = count.max(1);
+        let mut shard = (cursor >> CURSOR_SHARD_SHIFT) as usize;
+        let layout = (cursor >> CURSOR_LAYOUT_SHIFT) & 0xffff;
+        let mut pos = (cursor & CURSOR_POS_MASK) as usize;
+        let (mut emitted, mut walked) = (0, 0);
+        while shard < SHARDS {
+            let t = self.shards[shard].read();
+            if pos != 0 && u64::from(t.layout & 0xffff) != layout {
+                // The table was rebuilt since the cursor was made: entries
+                // moved, so walk this shard again from the start.
+                pos = 0;
+            }
+            let buckets = t.table.num_buckets();
+            while pos < buckets {
+                if let Some((k, e)) = t.table.get_bucket(pos) {
+                    f(k, e);
+                    emitted += 1;
+                }
+                pos += 1;
+                walked += 1;
+                if (emitted >= budget || walked >= budget * 10) && pos < buckets {
+                    return ((shard as u64) << CURSOR_SHARD_SHIFT)
+                        | (u64::from(t.layout & 0xffff) << CURSOR_LAYOUT_SHIFT)
+                        | pos as u64;
+                }
+            }
+            shard += 1;
+            pos = 0;
+            if emitted >= budget || walked >= budget * 10 {
+                break;
+            }
+        }
+        if shard >= SHARDS {
+            0
+        } else {
+            (shard as u64) << CURSOR_SHARD_SHIFT
+        }
     }
 
     fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)> {
-        let start = (seed % SHARDS as u64) as usize;
-        for i in 0..SHARDS {
-            let table = self.shards[(start + i) % SHARDS].read();
-            if table.is_empty() {
+        let mut state = seed;
+        for _ in 0..128 {
+            let t = self.shards[(store_api::splitmix64(&mut state) % SHARDS as u64) as usize].read();
+            let buckets = t.table.num_buckets();
+            if t.table.is_empty() || buckets == 0 {
                 continue;
             }
-            let nth = ((seed >> 8) % table.len() as u64) as usize;
-            return table.iter().nth(nth).map(|(k, e)| (k.clone(), e.clone()));
+            let pos = (store_api::splitmix64(&mut state) % buckets as u64) as usize;
+            if let Some((k, e)) = t.table.get_bucket(pos) {
+                return Some((k.clone(), e.clone()));
+            }
         }
-        None
+        // Nearly empty: take any entry.
+        self.shards.iter().find_map(|s| {
+            s.read().table.iter().next().map(|(k, e)| (k.clone(), e.clone()))
+        })
     }
 }
 

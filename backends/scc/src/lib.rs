@@ -59,6 +59,7 @@ use std::hash::BuildHasher;
 use bytes::Bytes;
 use foldhash::fast::RandomState;
 use scc::hash_map::{Entry as Slot, OccupiedEntry};
+use store_api::keyindex::KeyIndex;
 use store_api::{Entry, Op, Store};
 
 /// Number of shards; a power of two so the top hash bits select one.
@@ -71,6 +72,9 @@ type Shard = scc::HashMap<Bytes, Entry, RandomState>;
 pub struct SccStore {
     shards: Box<[Shard]>,
     hasher: RandomState,
+    /// The keys of each shard by position, for SCAN and random picks (scc
+    /// iterates only from the start).
+    index: KeyIndex,
 }
 
 impl Default for SccStore {
@@ -78,27 +82,41 @@ impl Default for SccStore {
         SccStore {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             hasher: RandomState::default(),
+            index: KeyIndex::new(SHARDS),
         }
     }
 }
 
 impl SccStore {
-    fn shard(&self, key: &[u8]) -> &Shard {
-        let hash = self.hasher.hash_one(key);
-        &self.shards[(hash >> (64 - SHARD_BITS)) as usize]
+    fn shard_of(&self, key: &[u8]) -> usize {
+        (self.hasher.hash_one(key) >> (64 - SHARD_BITS)) as usize
     }
-}
 
-/// Apply a decision to an entry whose bucket we hold locked.
-fn apply(mut slot: OccupiedEntry<'_, Bytes, Entry, RandomState>, op: Op) {
-    match op {
-        Op::Keep => {}
-        Op::Put(entry) => {
-            let old = slot.insert(entry);
-            drop(slot); // unlock before the old payload is freed
-            drop(old);
+    fn shard(&self, key: &[u8]) -> &Shard {
+        &self.shards[self.shard_of(key)]
+    }
+
+    /// Tell the index `key` left the map.
+    fn unindex(&self, key: &[u8]) {
+        let shard = self.shard(key);
+        self.index
+            .removed(self.shard_of(key), key, || shard.contains_sync(key));
+    }
+
+    /// Apply a decision to an entry whose bucket we hold locked.
+    fn apply(&self, mut slot: OccupiedEntry<'_, Bytes, Entry, RandomState>, op: Op) {
+        match op {
+            Op::Keep => {}
+            Op::Put(entry) => {
+                let old = slot.insert(entry);
+                drop(slot); // unlock before the old payload is freed
+                drop(old);
+            }
+            Op::Remove => {
+                let (key, _) = slot.remove_entry();
+                self.unindex(&key);
+            }
         }
-        Op::Remove => drop(slot.remove_entry()),
     }
 }
 
@@ -120,11 +138,19 @@ impl Store for SccStore {
     }
 
     fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry> {
-        self.shard(&key).upsert_sync(key, entry)
+        let old = self.shard(&key).upsert_sync(key.clone(), entry);
+        if old.is_none() {
+            self.index.added(self.shard_of(&key), &key);
+        }
+        old
     }
 
     fn remove(&self, key: &[u8]) -> Option<Entry> {
-        self.shard(key).remove_sync(key).map(|(_, e)| e)
+        let old = self.shard(key).remove_sync(key).map(|(_, e)| e);
+        if old.is_some() {
+            self.unindex(key);
+        }
+        old
     }
 
     fn compute<R, F>(&self, key: &[u8], mut f: F) -> R
@@ -134,20 +160,22 @@ impl Store for SccStore {
         let shard = self.shard(key);
         if let Some(slot) = shard.get_sync(key) {
             let (op, r) = f(Some(slot.get()));
-            apply(slot, op);
+            self.apply(slot, op);
             return r;
         }
         let (op, r) = f(None);
         let Op::Put(entry) = op else { return r };
-        match shard.entry_sync(Bytes::copy_from_slice(key)) {
+        let owned = Bytes::copy_from_slice(key);
+        match shard.entry_sync(owned.clone()) {
             Slot::Vacant(slot) => {
                 slot.insert_entry(entry);
+                self.index.added(self.shard_of(key), &owned);
                 r
             }
             Slot::Occupied(slot) => {
                 // Another thread inserted between our two lookups.
                 let (op, r) = f(Some(slot.get()));
-                apply(slot, op);
+                self.apply(slot, op);
                 r
             }
         }
@@ -162,6 +190,7 @@ impl Store for SccStore {
     }
 
     fn clear(&self) {
+        self.index.clear();
         for shard in self.shards.iter() {
             shard.clear_sync();
         }
@@ -171,8 +200,18 @@ impl Store for SccStore {
     where
         F: FnMut(&[u8], &Entry) -> bool,
     {
+        let mut dropped = Vec::new();
         for shard in self.shards.iter() {
-            shard.retain_sync(|k, e| f(k, e));
+            shard.retain_sync(|k, e| {
+                let keep = f(k, e);
+                if !keep {
+                    dropped.push(k.clone());
+                }
+                keep
+            });
+        }
+        for k in dropped {
+            self.unindex(&k);
         }
     }
 
@@ -180,39 +219,21 @@ impl Store for SccStore {
     where
         F: FnMut(&Bytes, &Entry),
     {
-        store_api::scan_shards(SHARDS, cursor, count, |shard| {
-            let mut visited = 0;
-            self.shards[shard].iter_sync(|k, e| {
-                f(k, e);
-                visited += 1;
-                true
-            });
-            visited
+        self.index.scan(cursor, count, |k| {
+            self.shard(k).read_sync(k, |k, e| f(k, e)).is_some()
         })
     }
 
     fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)> {
-        let start = (seed % SHARDS as u64) as usize;
-        for i in 0..SHARDS {
-            let map = &self.shards[(start + i) % SHARDS];
-            let len = map.len();
-            if len == 0 {
-                continue;
-            }
-            let nth = ((seed >> 8) % len as u64) as usize;
-            // `len` may overcount during a resize: keep the last entry seen
-            // in case the walk ends before `nth`.
-            let mut pos = 0;
-            let mut picked = None;
-            map.iter_sync(|k, e| {
-                picked = Some((k.clone(), e.clone()));
-                pos += 1;
-                pos <= nth
-            });
-            if picked.is_some() {
-                return picked;
-            }
-        }
-        None
+        let mut state = seed;
+        let mut found = None;
+        self.index.random(
+            || store_api::splitmix64(&mut state),
+            |k| {
+                found = self.shard(k).read_sync(k, |k, e| (k.clone(), e.clone()));
+                found.is_some()
+            },
+        );
+        found
     }
 }
