@@ -21,6 +21,7 @@ mod hostile;
 mod keys;
 mod layers;
 mod lists;
+mod model;
 mod process;
 mod protocol;
 mod races;

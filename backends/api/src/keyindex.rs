@@ -92,7 +92,10 @@ impl KeyIndex {
                 let index = self.shards[shard].lock();
                 let (range, next) = scan_positions(pos, left, index.len());
                 pos = next;
-                range.rev().filter_map(|i| index.get_index(i).cloned()).collect()
+                range
+                    .rev()
+                    .filter_map(|i| index.get_index(i).cloned())
+                    .collect()
             };
             left = left.saturating_sub(keys.len());
             for k in keys {
@@ -118,7 +121,11 @@ impl KeyIndex {
     /// exactly uniform when shards hold as many keys each), or `None` when
     /// the index is empty. `is_live` checks the map; stale keys are dropped
     /// and another pick is made.
-    pub fn random(&self, mut next: impl FnMut() -> u64, mut is_live: impl FnMut(&Bytes) -> bool) -> Option<Bytes> {
+    pub fn random(
+        &self,
+        mut next: impl FnMut() -> u64,
+        mut is_live: impl FnMut(&Bytes) -> bool,
+    ) -> Option<Bytes> {
         let n = self.shards.len();
         for _ in 0..64 {
             let start = (next() % n as u64) as usize;

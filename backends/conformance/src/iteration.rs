@@ -168,7 +168,11 @@ pub fn random_entry_spreads_over_the_store<S: Store>() {
             seen.insert(k);
         }
     }
-    assert!(seen.len() > 1_500, "2000 picks found only {} distinct keys", seen.len());
+    assert!(
+        seen.len() > 1_500,
+        "2000 picks found only {} distinct keys",
+        seen.len()
+    );
 }
 
 /// COUNT 0 is a hint like any other: the iteration still ends.

@@ -117,7 +117,10 @@ impl Store for RwLockStore {
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
         let hash = self.hash(key);
         let shard = self.shard(hash).read();
-        f(shard.table.find(hash, |(k, _)| k.as_ref() == key).map(|(_, e)| e))
+        f(shard
+            .table
+            .find(hash, |(k, _)| k.as_ref() == key)
+            .map(|(_, e)| e))
     }
 
     fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry> {
@@ -153,7 +156,10 @@ impl Store for RwLockStore {
         let hash = self.hash(key);
         let mut shard = self.shard(hash).write();
         shard.before_insert();
-        match shard.table.entry(hash, |(k, _)| k.as_ref() == key, self.rehash()) {
+        match shard
+            .table
+            .entry(hash, |(k, _)| k.as_ref() == key, self.rehash())
+        {
             Slot::Occupied(mut o) => {
                 let (op, r) = f(Some(&o.get().1));
                 match op {
@@ -248,7 +254,8 @@ impl Store for RwLockStore {
     fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)> {
         let mut state = seed;
         for _ in 0..128 {
-            let t = self.shards[(store_api::splitmix64(&mut state) % SHARDS as u64) as usize].read();
+            let t =
+                self.shards[(store_api::splitmix64(&mut state) % SHARDS as u64) as usize].read();
             let buckets = t.table.num_buckets();
             if t.table.is_empty() || buckets == 0 {
                 continue;
@@ -260,7 +267,11 @@ impl Store for RwLockStore {
         }
         // Nearly empty: take any entry.
         self.shards.iter().find_map(|s| {
-            s.read().table.iter().next().map(|(k, e)| (k.clone(), e.clone()))
+            s.read()
+                .table
+                .iter()
+                .next()
+                .map(|(k, e)| (k.clone(), e.clone()))
         })
     }
 }
