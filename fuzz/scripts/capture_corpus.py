@@ -13,7 +13,7 @@ file per connection and direction, as seeds:
 (`00 00` is resp_decode's header: default limits, no cut points; "RESP"
 tells command and store_ops the rest is traffic.) The clients: redis-cli
 (one command per connection, and --pipe), redis-benchmark
-(-t set,get,incr,mset -n 50), and every differential script in
+(-t set,get,incr,mset,lpush,rpush,lpop,rpop,sadd,hset,spop,lrange_100 -n 50), and every differential script in
 tests/server/*.rs, sent line by line as a client would.
 
 Usage, from the repository root: python3 fuzz/scripts/capture_corpus.py
@@ -98,7 +98,7 @@ def differential_scripts():
         if not name.endswith(".rs"):
             continue
         src = open(os.path.join(tests, name), encoding="utf-8").read()
-        for m in re.finditer(r'differential(?:_between)?(?:::<S>)?\(\s*"([^"]*)",\s*(r#"(.*?)"#|"(.*?)")', src, re.S):
+        for m in re.finditer(r'differential(?:_between|_resp2_and_3)?(?:::<S>)?\(\s*"([^"]*)",\s*(r#"(.*?)"#|"(.*?)")', src, re.S):
             body = m.group(3) if m.group(3) is not None else m.group(4)
             lines = []
             for line in body.splitlines():
@@ -173,12 +173,12 @@ def main():
         subprocess.run(cli + ["--pipe"], input=pipe_in, stdout=subprocess.DEVNULL, timeout=10)
         proxy.label = "redis-benchmark"
         subprocess.run(
-            ["redis-benchmark", "-p", port, "-t", "set,get,incr,mset", "-n", "50", "-c", "2", "-q"],
+            ["redis-benchmark", "-p", port, "-t", "set,get,incr,mset,lpush,rpush,lpop,rpop,sadd,hset,spop,lrange_100", "-n", "50", "-c", "2", "-q"],
             stdout=subprocess.DEVNULL, timeout=60,
         )
         proxy.label = "redis-benchmark-pipelined"
         subprocess.run(
-            ["redis-benchmark", "-p", port, "-t", "set,get,incr,mset", "-n", "50", "-c", "1", "-P", "16", "-q"],
+            ["redis-benchmark", "-p", port, "-t", "set,get,incr,mset,lpush,rpush,lpop,rpop,sadd,hset,spop,lrange_100", "-n", "50", "-c", "1", "-P", "16", "-q"],
             stdout=subprocess.DEVNULL, timeout=60,
         )
         for label, lines in differential_scripts():
