@@ -14,6 +14,8 @@ during it; the benchmark's own threads are not counted against it).
 
 import csv
 import datetime
+import signal
+import socket
 import json
 import os
 import platform
@@ -240,3 +242,89 @@ def read_meta(path):
         return None
     with open(path) as f:
         return json.load(f)
+
+
+# ---------------------------------------------------------------- servers
+
+SERVER_START_TIMEOUT = 10
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One server process we started, stopped only by its pid."""
+
+    def __init__(self, name, argv):
+        self.name = name
+        self.port = free_port()
+        argv = [a.replace("{port}", str(self.port)) for a in argv]
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        deadline = time.time() + SERVER_START_TIMEOUT
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace")
+                raise RuntimeError(f"{name} exited at start: {err.strip()[:400]}")
+            try:
+                if self.command([b"PING"]) == b"+PONG\r\n":
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{name} did not answer PING within {SERVER_START_TIMEOUT}s")
+
+    def command(self, args, timeout=5):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(resp(args))
+            return read_reply(s)
+
+    def rss(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    def used_memory(self):
+        text = self.command([b"INFO", b"memory"]).decode(errors="replace")
+        for line in text.splitlines():
+            if line.startswith("used_memory:"):
+                return int(line.split(":")[1])
+        return None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+def resp(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def read_reply(sock):
+    buf = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise OSError("connection closed")
+        buf += chunk
+        if buf[:1] in (b"+", b"-", b":") and buf.endswith(b"\r\n"):
+            return buf
+        if buf[:1] == b"$":
+            head, _, rest = buf.partition(b"\r\n")
+            n = int(head[1:])
+            if n < 0 or len(rest) >= n + 2:
+                return buf
