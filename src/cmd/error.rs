@@ -86,6 +86,8 @@ pub enum CmdError {
     GetKeysInvalidArity,
     /// COMMAND GETKEYS on a command without key arguments.
     GetKeysNoKeys,
+    /// COMMAND GETKEYS whose arguments do not fit the key specs.
+    GetKeysInvalidArgs,
     /// SHUTDOWN ABORT with no shutdown under way.
     NoShutdownInProgress,
     /// A count that must not be negative (LPOP/RPOP count).
@@ -204,6 +206,7 @@ impl CmdError {
             CmdError::GetKeysInvalidCommand => "ERR Invalid command specified",
             CmdError::GetKeysInvalidArity => "ERR Invalid number of arguments specified for command",
             CmdError::GetKeysNoKeys => "ERR The command has no key arguments",
+            CmdError::GetKeysInvalidArgs => "ERR Invalid arguments specified for command",
             CmdError::NotPositive => "ERR value is out of range, must be positive",
             CmdError::NoShutdownInProgress => "ERR No shutdown in progress.",
             CmdError::HelloNoAuth => "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",

@@ -177,23 +177,11 @@ fn get_keys<S: Store>(ctx: &Ctx<'_, S>, argv: Vec<Bytes>) -> Result<Frame, CmdEr
         Err(_) => return Err(CmdError::GetKeysInvalidCommand),
     };
     let m = spec.meta;
-    if m.first_key <= 0 {
+    if m.key_specs.is_empty() && !m.has_flag("movablekeys") {
         return Err(CmdError::GetKeysNoKeys);
     }
-    let argc = argv.len() as i64;
-    let last = if m.last_key < 0 {
-        argc + i64::from(m.last_key)
-    } else {
-        i64::from(m.last_key)
-    };
-    let step = i64::from(m.step.max(1));
-    let mut keys = Vec::new();
-    let mut i = i64::from(m.first_key);
-    while i <= last && i < argc {
-        keys.push(Frame::Bulk(argv[i as usize].clone()));
-        i += step;
-    }
-    Ok(Frame::Array(keys))
+    let keys = m.all_keys(&argv).ok_or(CmdError::GetKeysInvalidArgs)?;
+    Ok(Frame::Array(keys.into_iter().cloned().map(Frame::Bulk).collect()))
 }
 
 /// Lines of the HELP reply.

@@ -59,6 +59,53 @@ impl M {
     }
 }
 
+/// Where a key spec starts looking (Redis 7's `begin_search`).
+#[derive(Debug, Clone, Copy)]
+pub enum Begin {
+    /// At this argument index.
+    Index(i32),
+    /// After this keyword, searched from `startfrom` (negative: from the
+    /// end, backwards).
+    Keyword(&'static str, i32),
+    /// Not described (the command computes its keys itself).
+    Unknown,
+}
+
+/// How a key spec finds the keys after its start (`find_keys`).
+#[derive(Debug, Clone, Copy)]
+pub enum Find {
+    /// Up to `lastkey` (relative to the start; negative counts from the
+    /// end), every `step` arguments; `limit` divides the rest.
+    Range {
+        /// Last key, relative.
+        lastkey: i32,
+        /// Distance between keys.
+        step: i32,
+        /// Divisor of the remaining arguments when `lastkey` is -1.
+        limit: i32,
+    },
+    /// A count of keys at `keynumidx`, keys from `firstkey` after it.
+    Keynum {
+        /// Index of the count, relative to the start.
+        keynumidx: i32,
+        /// First key, relative to the start.
+        firstkey: i32,
+        /// Distance between keys.
+        step: i32,
+    },
+    /// Not described.
+    Unknown,
+}
+
+/// One of a command's key specifications.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    /// Where to start.
+    pub begin: Begin,
+    /// Which arguments are keys.
+    pub find: Find,
+}
+
 /// What Redis says about one command.
 #[derive(Debug)]
 pub struct CommandMeta {
@@ -74,6 +121,8 @@ pub struct CommandMeta {
     pub last_key: i32,
     /// Step between keys.
     pub step: i32,
+    /// The key specifications (COMMAND INFO's eighth field).
+    pub key_specs: &'static [KeySpec],
     /// The whole COMMAND INFO entry.
     pub info: M,
     /// The whole COMMAND DOCS entry (`Null` for subcommands).
@@ -88,6 +137,97 @@ impl CommandMeta {
         self.flags.contains(&flag)
     }
 
+    /// The keys of `argv` (name first), by the key specs, as Redis's
+    /// `getKeysUsingKeySpecs` finds them; `None` when the arguments do not
+    /// fit a spec (a syntax error the command will report).
+    pub fn keys<'a>(&self, argv: &'a [Bytes]) -> Option<Vec<&'a Bytes>> {
+        let argc = argv.len() as i64;
+        let mut out = Vec::new();
+        for spec in self.key_specs {
+            let first = match spec.begin {
+                Begin::Index(i) => i64::from(i),
+                Begin::Keyword(word, from) => {
+                    let from = i64::from(from);
+                    let (start, end) = if from > 0 {
+                        (from, argc - 1)
+                    } else {
+                        (argc + from, 1)
+                    };
+                    let mut found = None;
+                    let mut i = start;
+                    while i >= 1 && i < argc {
+                        if argv[i as usize].eq_ignore_ascii_case(word.as_bytes()) {
+                            found = Some(i + 1);
+                            break;
+                        }
+                        if i == end {
+                            break;
+                        }
+                        i += if start <= end { 1 } else { -1 };
+                    }
+                    match found {
+                        Some(f) => f,
+                        None => continue,
+                    }
+                }
+                // Described only by the command's own key function
+                // (SORT's STORE): see `proc_keys`.
+                Begin::Unknown => continue,
+            };
+            let (first, last, step) = match spec.find {
+                Find::Range {
+                    lastkey,
+                    step,
+                    limit,
+                } => {
+                    let last = if lastkey >= 0 {
+                        first + i64::from(lastkey)
+                    } else if limit == 0 {
+                        argc + i64::from(lastkey)
+                    } else {
+                        first + ((argc - first) / i64::from(limit) + i64::from(lastkey))
+                    };
+                    (first, last, i64::from(step.max(1)))
+                }
+                Find::Keynum {
+                    keynumidx,
+                    firstkey,
+                    step,
+                } => {
+                    let at = first + i64::from(keynumidx);
+                    if at >= argc {
+                        return None;
+                    }
+                    let n =
+                        crate::util::numbers::string2ll(&argv[at as usize]).filter(|&n| n >= 0)?;
+                    let first = first + i64::from(firstkey);
+                    (first, first + n - 1, i64::from(step.max(1)))
+                }
+                Find::Unknown => continue,
+            };
+            if first >= argc || last >= argc || last < first {
+                return None;
+            }
+            let mut i = first;
+            while i <= last {
+                out.push(&argv[i as usize]);
+                i += step;
+            }
+        }
+        Some(out)
+    }
+
+    /// The keys of `argv`, as COMMAND GETKEYS and transactions need them:
+    /// the key specs, plus the keys of the commands Redis finds with a
+    /// function of their own (`sortGetKeys`).
+    pub fn all_keys<'a>(&self, argv: &'a [Bytes]) -> Option<Vec<&'a Bytes>> {
+        let mut keys = self.keys(argv)?;
+        if self.name == "sort" {
+            keys.extend(sort_store_key(argv));
+        }
+        Some(keys)
+    }
+
     /// Does `argc` (name included) satisfy the arity?
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = i64::try_from(argc).unwrap_or(i64::MAX);
@@ -98,6 +238,26 @@ impl CommandMeta {
             argc >= -arity
         }
     }
+}
+
+/// SORT's STORE destination, as Redis's `sortGetKeys` finds it: options
+/// are skipped with their arguments, the last STORE wins.
+fn sort_store_key(argv: &[Bytes]) -> Option<&Bytes> {
+    let mut store = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let skip = match () {
+            _ if argv[i].eq_ignore_ascii_case(b"limit") => 2,
+            _ if argv[i].eq_ignore_ascii_case(b"get") || argv[i].eq_ignore_ascii_case(b"by") => 1,
+            _ if argv[i].eq_ignore_ascii_case(b"store") => {
+                store = argv.get(i + 1);
+                1
+            }
+            _ => 0,
+        };
+        i += 1 + skip;
+    }
+    store
 }
 
 /// A command's parse function.

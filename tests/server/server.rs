@@ -64,6 +64,18 @@ fn command_introspection_matches_redis<S: Store>() {
         COMMAND GETKEYS get a b
         COMMAND GETKEYS ping x
         COMMAND GETKEYS set k v
+        COMMAND GETKEYS lmpop 0 a left
+        COMMAND GETKEYS lmpop 2 a b left
+        COMMAND GETKEYS sort a by w get x store d
+        COMMAND GETKEYS sort a limit 0 1 store d store e
+        COMMAND GETKEYS sort_ro a
+        COMMAND GETKEYS blpop a b 0
+        COMMAND GETKEYS sintercard 5 a
+        COMMAND GETKEYS lmove a b left right
+        COMMAND GETKEYS blmpop 0 2 a b left
+        COMMAND GETKEYS smove a b m
+        COMMAND GETKEYS sinterstore d a b
+        COMMAND GETKEYS mset a 1 b 2
         COMMAND GETKEYS mset a b c d
         COMMAND GETKEYS copy a b
         COMMAND GETKEYS rename a b
