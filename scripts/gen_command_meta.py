@@ -24,7 +24,7 @@ lset lrem ltrim lpos rpoplpush lmove brpoplpush blmove lmpop blmpop blpop
 brpop hset hmset hsetnx hget hmget hdel hlen hstrlen hexists hkeys hvals hgetall
 hincrby hincrbyfloat hrandfield hscan sadd srem smembers sismember smismember
 scard spop srandmember smove sinter sunion sdiff sinterstore sunionstore
-sdiffstore sintercard sscan object sort sort_ro""".split()
+sdiffstore sintercard sscan object sort sort_ro multi exec discard watch unwatch""".split()
 SUBCOMMANDS = {
     "client": "id setname getname list info kill unblock help".split(),
     "config": "get set resetstat help".split(),

@@ -443,17 +443,28 @@ fn kill<S: Store>(ctx: &mut Ctx<'_, S>, f: &KillFilter) -> i64 {
     killed
 }
 
+/// CLIENT LIST's `flags=`: Redis's letters, or N for none.
+fn flags(multi: i64, c: &ClientHandle) -> &'static str {
+    match (multi >= 0, c.is_blocked()) {
+        (true, true) => "xb",
+        (true, false) => "x",
+        (false, true) => "b",
+        (false, false) => "N",
+    }
+}
+
 /// One CLIENT LIST line, in Redis 7.0's field order.
 fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
     let me = c.id == ctx.session.handle.id;
-    let (db, resp, cmd) = if me {
+    let (db, resp, cmd, multi) = if me {
         (
             ctx.session.db,
             ctx.session.proto.version() as u8,
             ctx.session.last_cmd,
+            ctx.session.multi,
         )
     } else {
-        (c.db(), c.resp(), c.last_cmd())
+        (c.db(), c.resp(), c.last_cmd(), c.multi())
     };
     let idle = if me { 0 } else { c.idle_secs(ctx.now) };
     let name = c
@@ -464,7 +475,7 @@ fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
          qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r \
          cmd={} user=default redir=-1 resp={}",
         c.id,
@@ -474,8 +485,9 @@ fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
         name,
         c.age_secs(),
         idle,
-        if c.is_blocked() { "b" } else { "N" },
+        flags(multi, c),
         db,
+        multi,
         qbuf,
         qbuf,
         omem,

@@ -12,10 +12,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use store_api::Store;
 
-use super::table::{self, CommandTable};
-use super::{execute, lists, CmdError, Reply};
+use super::multi::{self, TxState};
+use super::table::{self, CommandTable, InMulti};
+use super::{execute, lists, CmdError, Command, Reply};
 use crate::config::Config;
-use crate::db::{Access, Keyspace, Table, TableCache};
+use crate::db::{Access, Db, Keyspace, Table, TableCache};
 use crate::protocol::Frame;
 use crate::state::{ConfigCache, ServerState, Session};
 
@@ -50,6 +51,8 @@ impl<S: Store> Executor<S> {
             session,
             tables: self.state.db.table_cache(),
             config: self.state.config_cache(),
+            tx: TxState::default(),
+            db: self.state.db.clone(),
         }
     }
 
@@ -62,13 +65,37 @@ impl<S: Store> Executor<S> {
     }
 
     fn run(&self, client: &mut Client<S>, argv: Vec<Bytes>) -> Result<Reply, CmdError> {
-        let spec = self.commands.lookup(&argv)?;
+        let spec = match self.commands.lookup(&argv) {
+            Ok(spec) => spec,
+            Err(e) => {
+                client.tx.doom();
+                return Err(e);
+            }
+        };
         let config = client.config.get(&self.state);
         client.session.last_cmd = spec.id;
         if !spec.no_auth && self.state.auth_required(&client.session, config) {
+            client.tx.doom();
             return Err(CmdError::NoAuth);
         }
+        match spec.in_multi {
+            InMulti::Queued if client.tx.in_multi() => {
+                let queued = client.tx.queue(*spec, argv);
+                client.session.multi = client.tx.queued();
+                return Ok(queued.into());
+            }
+            InMulti::Reset => {
+                client.tx.clear(client.tables.get(&self.state.db));
+                client.session.multi = -1;
+            }
+            _ => {}
+        }
         let cmd = table::parse(spec, argv)?;
+        let cmd = match cmd {
+            Command::Multi(c) => return multi::execute(c, self, client),
+            cmd => cmd,
+        };
+        let config = client.config.current();
         let now = self.state.db.now_ms();
         client.session.last_command_ms = now;
         let mut ctx = Ctx {
@@ -80,6 +107,7 @@ impl<S: Store> Executor<S> {
             table: client.tables.get(&self.state.db),
             in_transaction: false,
             ready: Vec::new(),
+            swapped: None,
         };
         let reply = execute(cmd, &mut ctx);
         ctx.serve_ready();
@@ -88,11 +116,20 @@ impl<S: Store> Executor<S> {
 }
 
 /// One connection's state as the command layer sees it.
-pub struct Client<S> {
+pub struct Client<S: Store> {
     /// The session commands read and change.
     pub session: Session,
-    tables: TableCache<S>,
-    config: ConfigCache,
+    pub(super) tables: TableCache<S>,
+    pub(super) config: ConfigCache,
+    /// MULTI queue and WATCHed keys.
+    pub(super) tx: TxState,
+    db: Db<S>,
+}
+
+impl<S: Store> Drop for Client<S> {
+    fn drop(&mut self) {
+        self.tx.clear(&self.db.table());
+    }
 }
 
 impl<S: Store> Client<S> {
@@ -114,12 +151,15 @@ pub struct Ctx<'a, S: Store> {
     pub config: &'a Arc<Config>,
     /// Time of this command (Redis caches one timestamp per command).
     pub now: u64,
-    table: &'a Arc<Table<S>>,
+    pub(super) table: &'a Arc<Table<S>>,
     /// Inside EXEC: every stripe the commands touch is already held.
-    in_transaction: bool,
+    pub(super) in_transaction: bool,
     /// Lists whose blocked clients could not all be served under the
     /// command's locks: (database, key), finished after the command.
-    ready: Vec<(usize, Bytes)>,
+    pub(super) ready: Vec<(usize, Bytes)>,
+    /// A SWAPDB inside a transaction exchanged these databases: the
+    /// transaction's own table must follow.
+    pub(super) swapped: Option<(usize, usize)>,
 }
 
 impl<S: Store> Ctx<'_, S> {
@@ -154,6 +194,11 @@ impl<S: Store> Ctx<'_, S> {
     /// Every database as of this command.
     pub fn databases(&self) -> &Arc<Table<S>> {
         self.table
+    }
+
+    /// Is this command running inside EXEC?
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
     }
 
     /// Number of databases.

@@ -1,7 +1,10 @@
 //! Database commands: SELECT, SWAPDB, DBSIZE, FLUSHDB, FLUSHALL.
 //!
 //! FLUSHDB, FLUSHALL and SWAPDB swap whole keyspaces in one atomic pointer
-//! store (see `db`), so they are atomic to every client without locks.
+//! store (see `db`), so they are atomic to every client without locks
+//! (SWAPDB also holds both databases' stripes while WATCH hears of it).
+//! Inside a transaction, which holds every stripe of the databases it
+//! touches, FLUSHDB and FLUSHALL empty those databases in place.
 //! The old keyspaces are freed on a blocking thread: before the reply for
 //! SYNC, in the background for ASYNC.
 
@@ -111,10 +114,27 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
                 ctx.ks_at(a).map(|_| a as usize)?,
                 ctx.ks_at(b).map(|_| b as usize)?,
             );
-            ctx.state.db.swap(a, b);
+            if ctx.in_transaction() {
+                // The transaction holds every stripe of every database.
+                ctx.state.db.swap_held(a, b, ctx.now);
+                ctx.swapped = Some((a, b));
+            } else {
+                ctx.state.db.swap(a, b, ctx.now);
+            }
             Frame::ok().into()
         }
         Cmd::DbSize => Frame::Integer(ctx.ks().len() as i64).into(),
+        // Inside a transaction, empty in place the databases it holds:
+        // installing fresh ones would show the flush to other clients
+        // before the transaction ends.
+        Cmd::FlushDb(_) if ctx.in_transaction() => {
+            ctx.ks().keyspace().clear_in_place();
+            Frame::ok().into()
+        }
+        Cmd::FlushAll(_) if ctx.in_transaction() => {
+            ctx.databases().iter().for_each(|ks| ks.clear_in_place());
+            Frame::ok().into()
+        }
         Cmd::FlushDb(how) => free(ctx.state.db.flush(ctx.session.db), how),
         Cmd::FlushAll(how) => free(ctx.state.db.flush_all(), how),
     })

@@ -140,6 +140,16 @@ pub enum CmdError {
     NotDouble,
     /// CLIENT UNBLOCK with a reason other than TIMEOUT or ERROR.
     UnblockReason,
+    /// EXEC outside a transaction.
+    ExecWithoutMulti,
+    /// DISCARD outside a transaction.
+    DiscardWithoutMulti,
+    /// MULTI inside a transaction.
+    NestedMulti,
+    /// WATCH inside a transaction.
+    WatchInMulti,
+    /// EXEC of a transaction in which a command was rejected while queued.
+    ExecAbort,
     /// A subcommand given options it does not take (FUNCTION FLUSH a b):
     /// the subcommand as typed and the container.
     SubcommandSyntax(Bytes, Bytes),
@@ -230,6 +240,11 @@ impl CmdError {
             CmdError::LimitNegative => "ERR LIMIT can't be negative",
             CmdError::NotDouble => "ERR One or more scores can't be converted into double",
             CmdError::LfuNotSelected => "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            CmdError::ExecWithoutMulti => "ERR EXEC without MULTI",
+            CmdError::DiscardWithoutMulti => "ERR DISCARD without MULTI",
+            CmdError::NestedMulti => "ERR MULTI calls can not be nested",
+            CmdError::WatchInMulti => "ERR WATCH inside MULTI is not allowed",
+            CmdError::ExecAbort => "EXECABORT Transaction discarded because of previous errors.",
             CmdError::LongOutOfRange => "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
             _ => return None,
         })

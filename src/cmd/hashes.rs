@@ -198,12 +198,13 @@ fn bulk(b: &[u8]) -> Frame {
 }
 
 /// Change the hash at `key` in place, creating it when `create`; `f` sees
-/// the hash locked for writing. A hash left empty is deleted.
+/// the hash locked for writing and says whether it changed it. A hash left
+/// empty is deleted.
 fn with_hash<S: Store, R>(
     ctx: &Ctx<'_, S>,
     key: &[u8],
     create: bool,
-    f: impl FnOnce(&mut Hash) -> Result<R, CmdError>,
+    f: impl FnOnce(&mut Hash) -> Result<(R, bool), CmdError>,
 ) -> Result<Option<R>, CmdError> {
     ctx.ks().mutate(key, ctx.now, |slot| {
         let (hash, created) = match hash_of(slot.entry())? {
@@ -212,7 +213,10 @@ fn with_hash<S: Store, R>(
             None => return Ok(None),
         };
         let mut h = hash.write();
-        let r = f(&mut h)?;
+        let (r, changed) = f(&mut h)?;
+        if changed {
+            slot.changed();
+        }
         if created && !h.is_empty() {
             slot.put(fresh(Value::Coll(Coll::Hash(hash.clone()))));
         } else if !created && h.is_empty() {
@@ -242,7 +246,10 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
     match cmd {
         Cmd::Set(key, pairs, reply) => {
             let added = with_hash(ctx, &key, true, |h| {
-                Ok(pairs.iter().filter(|(f, v)| h.insert(f, v, limits)).count())
+                Ok((
+                    pairs.iter().filter(|(f, v)| h.insert(f, v, limits)).count(),
+                    true,
+                ))
             })?;
             Ok(match reply {
                 SetReply::Added => Frame::Integer(added.unwrap_or(0) as i64),
@@ -251,7 +258,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         }
         Cmd::SetNx(key, field, value) => {
             let set = with_hash(ctx, &key, true, |h| {
-                Ok(!h.contains(&field) && h.insert(&field, &value, limits))
+                let set = !h.contains(&field) && h.insert(&field, &value, limits);
+                Ok((set, set))
             })?;
             Ok(Frame::Integer(i64::from(set == Some(true))))
         }
@@ -268,7 +276,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         }),
         Cmd::Del(key, fields) => {
             let n = with_hash(ctx, &key, false, |h| {
-                Ok(fields.iter().filter(|f| h.remove(f)).count())
+                let n = fields.iter().filter(|f| h.remove(f)).count();
+                Ok((n, n > 0))
             })?;
             Ok(Frame::Integer(n.unwrap_or(0) as i64))
         }
@@ -288,7 +297,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 };
                 let n = old.checked_add(by).ok_or(CmdError::Overflow)?;
                 h.insert(&field, itoa::Buffer::new().format(n).as_bytes(), limits);
-                Ok(n)
+                Ok((n, true))
             })?;
             Ok(Frame::Integer(n.unwrap_or(0)))
         }
@@ -308,7 +317,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 }
                 let text = longdouble::format_human(sum);
                 h.insert(&field, text.as_bytes(), limits);
-                Ok(text)
+                Ok((text, true))
             })?;
             Ok(Frame::Bulk(Bytes::from(text.unwrap_or_default())))
         }

@@ -181,7 +181,9 @@ fn get_keys<S: Store>(ctx: &Ctx<'_, S>, argv: Vec<Bytes>) -> Result<Frame, CmdEr
         return Err(CmdError::GetKeysNoKeys);
     }
     let keys = m.all_keys(&argv).ok_or(CmdError::GetKeysInvalidArgs)?;
-    Ok(Frame::Array(keys.into_iter().cloned().map(Frame::Bulk).collect()))
+    Ok(Frame::Array(
+        keys.into_iter().cloned().map(Frame::Bulk).collect(),
+    ))
 }
 
 /// Lines of the HELP reply.

@@ -69,11 +69,8 @@ pub struct Copy {
     replace: bool,
 }
 
-/// Redis's default SCAN COUNT.
 /// Draws RANDOMKEY makes before answering nil on a keyspace of expired keys.
 const RANDOMKEY_TRIES: usize = 100;
-/// Entries KEYS visits per step of its walk.
-const KEYS_BATCH: usize = 1024;
 
 fn parse_del(a: Args) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::Del(a.rest())))
@@ -176,16 +173,15 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
                 .read(&key, now, |e| e.map_or("none", |e| e.value.type_name()));
             Frame::simple(t).into()
         }
+        // A transaction holds the whole database: list it inline.
+        Cmd::Keys(pattern) if ctx.in_transaction() => keys(ctx.ks(), &pattern, now).into(),
         Cmd::Keys(pattern) => {
             let ks = ctx.ks_arc();
-            Reply::Later(Box::new(move || keys(&ks, &pattern, now)))
+            Reply::Later(Box::new(move || keys(Access::new(&ks), &pattern, now)))
         }
-        Cmd::Scan(scan) => scan_keys(ctx.ks().keyspace(), scan, now).into(),
+        Cmd::Scan(scan) => scan_keys(ctx.ks(), scan, now).into(),
         Cmd::RandomKey => {
-            let key = ctx
-                .ks()
-                .keyspace()
-                .random_key(rand::next_u64(), now, RANDOMKEY_TRIES);
+            let key = ctx.ks().random_key(rand::next_u64(), now, RANDOMKEY_TRIES);
             key.map_or(Frame::Null, Frame::Bulk).into()
         }
         Cmd::Rename(src, dst, mode) => {
@@ -224,38 +220,26 @@ fn del<S: Store>(ks: Access<'_, S>, keys: &[Bytes], now: u64) -> i64 {
         .sum()
 }
 
-fn keys<S: Store>(ks: &Arc<Keyspace<S>>, pattern: &[u8], now: u64) -> Frame {
+fn keys<S: Store>(ks: Access<'_, S>, pattern: &[u8], now: u64) -> Frame {
     let all = pattern == b"*";
-    let mut found = Vec::new();
-    let mut batch = Vec::with_capacity(KEYS_BATCH);
-    let mut cursor = 0;
-    loop {
-        // Collect under the map's locks, match outside them.
-        cursor = ks.scan(cursor, KEYS_BATCH, now, |k, _| batch.push(k.clone()));
-        found.extend(
-            batch
-                .drain(..)
-                .filter(|k| all || glob_match(pattern, k, false))
-                .map(Frame::Bulk),
-        );
-        if cursor == 0 {
-            return Frame::Array(found);
-        }
-    }
+    let found = ks.keys(now, |k| all || glob_match(pattern, k, false));
+    Frame::Array(found.into_iter().map(Frame::Bulk).collect())
 }
 
-fn scan_keys<S: Store>(ks: &Keyspace<S>, scan: Scan, now: u64) -> Frame {
-    let mut keys = Vec::new();
+fn scan_keys<S: Store>(ks: Access<'_, S>, scan: Scan, now: u64) -> Frame {
     let opts = &scan.opts;
-    let next = ks.scan(scan.cursor, opts.count, now, |k, e| {
-        let type_ok = opts
-            .type_name
-            .as_ref()
-            .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
-        if type_ok && opts.matches(k) {
-            keys.push(Frame::Bulk(k.clone()));
-        }
-    });
+    let (next, batch) = ks.scan(scan.cursor, opts.count, now);
+    let keys = batch
+        .into_iter()
+        .filter(|(k, type_name)| {
+            let type_ok = opts
+                .type_name
+                .as_ref()
+                .is_none_or(|t| t.eq_ignore_ascii_case(type_name.as_bytes()));
+            type_ok && opts.matches(k)
+        })
+        .map(|(k, _)| Frame::Bulk(k))
+        .collect();
     scan::reply(next, keys)
 }
 

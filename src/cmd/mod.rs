@@ -23,6 +23,7 @@ mod introspect;
 mod keys;
 mod lists;
 pub mod meta;
+mod multi;
 mod object;
 mod scan;
 mod server;
@@ -73,6 +74,9 @@ pub enum Command {
     Server(server::Cmd),
     /// COMMAND and its subcommands.
     Introspect(introspect::Cmd),
+    /// MULTI, EXEC, DISCARD, WATCH, UNWATCH: run by the executor itself,
+    /// since they work on the client rather than on the databases.
+    Multi(multi::Cmd),
 }
 
 /// Every implemented command's table row.
@@ -91,6 +95,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         connection::ROWS,
         server::ROWS,
         introspect::ROWS,
+        multi::ROWS,
     ]
     .concat()
 });
@@ -156,6 +161,9 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Connection(c) => connection::execute(c, ctx).map(Reply::Now),
         Command::Server(c) => server::execute(c, ctx).map(Reply::Now),
         Command::Introspect(c) => introspect::execute(c, ctx).map(Reply::Now),
+        // Transaction commands run in the executor; one that gets here
+        // (it cannot be queued) is a nested MULTI.
+        Command::Multi(_) => Err(CmdError::NestedMulti),
     }
 }
 

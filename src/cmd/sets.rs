@@ -232,7 +232,7 @@ fn with_set<S: Store, R>(
     ctx: &Ctx<'_, S>,
     key: &[u8],
     create: Option<&[u8]>,
-    f: impl FnOnce(&mut Set) -> R,
+    f: impl FnOnce(&mut Set) -> (R, bool),
 ) -> Result<Option<R>, CmdError> {
     let max_intset = ctx.config.encodings.set_max_intset_entries;
     ctx.ks().mutate(key, ctx.now, |slot| {
@@ -242,7 +242,10 @@ fn with_set<S: Store, R>(
             (None, None) => return Ok(None),
         };
         let mut s = set.write();
-        let r = f(&mut s);
+        let (r, changed) = f(&mut s);
+        if changed {
+            slot.changed();
+        }
         if created && !s.is_empty() {
             slot.put(fresh(Value::Coll(Coll::Set(set.clone()))));
         } else if !created && s.is_empty() {
@@ -272,13 +275,15 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
     match cmd {
         Cmd::Add(key, members) => {
             let n = with_set(ctx, &key, Some(&members[0]), |s| {
-                members.iter().filter(|m| s.insert(m, max_intset)).count()
+                let n = members.iter().filter(|m| s.insert(m, max_intset)).count();
+                (n, n > 0)
             })?;
             Ok(Frame::Integer(n.unwrap_or(0) as i64))
         }
         Cmd::Rem(key, members) => {
             let n = with_set(ctx, &key, None, |s| {
-                members.iter().filter(|m| s.remove(m)).count()
+                let n = members.iter().filter(|m| s.remove(m)).count();
+                (n, n > 0)
             })?;
             Ok(Frame::Integer(n.unwrap_or(0) as i64))
         }
@@ -332,20 +337,24 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
 /// SPOP.
 fn pop<S: Store>(ctx: &Ctx<'_, S>, key: &[u8], count: Option<usize>) -> Result<Frame, CmdError> {
     let popped = with_set(ctx, key, None, |s| match count {
-        None => Frame::Bulk(Bytes::from(
-            s.take_index(rand::below(s.len())).unwrap_or_default(),
-        )),
+        None => (
+            Frame::Bulk(Bytes::from(
+                s.take_index(rand::below(s.len())).unwrap_or_default(),
+            )),
+            true,
+        ),
+        Some(0) => (Frame::Set(vec![]), false),
         Some(n) if n >= s.len() => {
             let all = s.iter().map(member).collect();
             *s = Set::default();
-            Frame::Set(all)
+            (Frame::Set(all), true)
         }
         Some(n) => {
             let items = (0..n)
                 .filter_map(|_| s.take_index(rand::below(s.len())))
                 .map(|m| Frame::Bulk(Bytes::from(m)))
                 .collect();
-            Frame::Set(items)
+            (Frame::Set(items), true)
         }
     })?;
     Ok(popped.unwrap_or(match count {
@@ -399,15 +408,25 @@ fn smove<S: Store>(ctx: &Ctx<'_, S>, src: &[u8], dst: &[u8], m: &[u8]) -> Result
     if src == dst {
         return Ok(Frame::Integer(i64::from(from.read().contains(m))));
     }
-    if !from.write().remove(m) {
+    let moved = ks.mutate_locked(&guard, src, now, |slot| {
+        let mut s = from.write();
+        if !s.remove(m) {
+            return false;
+        }
+        slot.changed();
+        if s.is_empty() {
+            slot.remove();
+        }
+        true
+    });
+    if !moved {
         return Ok(Frame::Integer(0));
-    }
-    if from.read().is_empty() {
-        ks.mutate_locked(&guard, src, now, |slot| slot.remove());
     }
     ks.mutate_locked(&guard, dst, now, |slot| match set_of(slot.entry()) {
         Ok(Some(s)) => {
-            s.write().insert(m, max_intset);
+            if s.write().insert(m, max_intset) {
+                slot.changed();
+            }
         }
         _ => {
             let mut s = Set::for_member(m, max_intset);

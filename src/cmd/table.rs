@@ -266,8 +266,20 @@ pub type ParseFn = fn(Args) -> Result<Command, CmdError>;
 /// The implementation half of a command, exported by its family file.
 pub type Row = (&'static str, ParseFn);
 
+/// How a command behaves inside MULTI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InMulti {
+    /// Queued for EXEC (nearly every command).
+    Queued,
+    /// Runs at once: EXEC, DISCARD, MULTI, WATCH, QUIT (Redis's
+    /// `processCommand` list).
+    Immediate,
+    /// Runs at once and ends the transaction (RESET).
+    Reset,
+}
+
 /// A resolved command: metadata plus parser.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Spec {
     /// What Redis says about it.
     pub meta: &'static CommandMeta,
@@ -279,6 +291,8 @@ pub struct Spec {
     pub id: usize,
     /// Words of the name (2 for a subcommand such as CLIENT KILL).
     pub name_words: usize,
+    /// Queued inside MULTI or not.
+    pub in_multi: InMulti,
 }
 
 /// The table's map: a fast fixed hash is enough, since the keys are the
@@ -319,6 +333,11 @@ fn spec(
         no_auth: meta.has_flag("no_auth"),
         id: names.len() - 1,
         name_words: if meta.name.contains('|') { 2 } else { 1 },
+        in_multi: match meta.name {
+            "exec" | "discard" | "multi" | "watch" | "quit" => InMulti::Immediate,
+            "reset" => InMulti::Reset,
+            _ => InMulti::Queued,
+        },
     })
 }
 

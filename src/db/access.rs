@@ -60,7 +60,7 @@ impl<'a, S: Store> Access<'a, S> {
 
     fn check_held(&self, key: &[u8]) {
         debug_assert!(
-            !self.held || self.ks.locks().is_exclusive(key),
+            !self.held || self.ks.faults().unlocked_exec || self.ks.locks().is_exclusive(key),
             "a transaction touched a key whose stripe it does not hold"
         );
     }
@@ -141,6 +141,32 @@ impl<'a, S: Store> Access<'a, S> {
             return KeysGuard::Held;
         }
         KeysGuard::Own(self.ks.locks().lock_all())
+    }
+
+    /// Live keys and their types from `cursor` (see
+    /// [`Keyspace::scan_as`]).
+    pub fn scan(&self, cursor: u64, count: usize, now: u64) -> (u64, Vec<(Bytes, &'static str)>) {
+        self.ks.scan_as(self.held, cursor, count, now)
+    }
+
+    /// Every live key `keep` accepts (see [`Keyspace::keys_as`]).
+    pub fn keys(&self, now: u64, keep: impl FnMut(&[u8]) -> bool) -> Vec<Bytes> {
+        self.ks.keys_as(self.held, now, keep)
+    }
+
+    /// Number of keys (see [`Keyspace::len_as`]).
+    pub fn len(&self) -> usize {
+        self.ks.len_as(self.held)
+    }
+
+    /// True when the keyspace holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A random live key (see [`Keyspace::random_key`]).
+    pub fn random_key(&self, seed: u64, now: u64, tries: usize) -> Option<Bytes> {
+        self.ks.random_key_as(self.held, seed, now, tries)
     }
 
     /// [`Keyspace::read_locked`].

@@ -23,6 +23,7 @@ use store_api::{Entry, Op, Store};
 use super::blocking::Blocked;
 use super::locks::{KeyLocks, KeysGuard};
 use super::volatile::VolatileIndex;
+use super::watch::{After, Now, Replaced, Watches};
 use super::Faults;
 
 /// What the sweeper found for one sampled key.
@@ -42,6 +43,7 @@ pub enum Swept {
 pub struct Slot {
     entry: Option<Entry>,
     change: Change,
+    modified: bool,
 }
 
 enum Change {
@@ -58,6 +60,12 @@ impl Slot {
             Change::Remove => None,
             Change::Keep => self.entry.as_ref(),
         }
+    }
+
+    /// The collection found here was changed in place (WATCH hears it; a
+    /// `put` or `remove` counts by itself).
+    pub fn changed(&mut self) {
+        self.modified = true;
     }
 
     /// Store `entry` under the key (a new collection, or a replacement).
@@ -82,6 +90,7 @@ pub struct Keyspace<S> {
     volatile: VolatileIndex,
     locks: KeyLocks,
     blocked: Blocked,
+    watches: Watches,
     /// Keys deleted because they expired; written only on such a deletion.
     expired: AtomicU64,
     /// Running estimate of the TTL of volatile keys (INFO's `avg_ttl`),
@@ -104,6 +113,7 @@ impl<S: Store> Keyspace<S> {
             volatile: VolatileIndex::default(),
             locks: KeyLocks::default(),
             blocked: Blocked::default(),
+            watches: Watches::default(),
             expired: AtomicU64::new(0),
             avg_ttl: AtomicU64::new(0),
         }
@@ -157,6 +167,11 @@ impl<S: Store> Keyspace<S> {
         self.expired.load(Ordering::Relaxed)
     }
 
+    /// The faults planted in this database (tests only).
+    pub fn faults(&self) -> Faults {
+        self.faults
+    }
+
     /// The key locks, for multi-key commands.
     pub fn locks(&self) -> &KeyLocks {
         &self.locks
@@ -165,6 +180,47 @@ impl<S: Store> Keyspace<S> {
     /// The clients blocked on keys of this database.
     pub fn blocked(&self) -> &Blocked {
         &self.blocked
+    }
+
+    /// The keys clients WATCH in this database.
+    pub fn watches(&self) -> &Watches {
+        &self.watches
+    }
+
+    /// `key` changed (written, deleted, expired): what WATCH (and, later,
+    /// client-side caching) hear about. Called with the key's stripe held.
+    fn touch(&self, key: &[u8], after: After) {
+        self.watches.touch(key, after);
+    }
+
+    /// Empty this database in place, under every stripe held by a
+    /// transaction (FLUSHDB inside EXEC, which must not swap in a database
+    /// the transaction does not hold). Watchers of existing keys hear it.
+    pub fn clear_in_place(&self) {
+        self.replaced_by(None, 0);
+        self.map.clear();
+        self.volatile.clear();
+    }
+
+    /// This database's contents are being replaced by `with`'s (SWAPDB),
+    /// or by nothing (FLUSHDB, FLUSHALL): its watchers hear about every
+    /// key that changes (Redis's `touchAllWatchedKeysInDb`).
+    pub fn replaced_by(&self, with: Option<&Keyspace<S>>, now: u64) {
+        self.watches.touch_all(|k| Replaced {
+            existed: self.map.read(k, |e| e.is_some()),
+            now: with.map_or(Now::Absent, |w| {
+                w.map.read(k, |e| match e {
+                    None => Now::Absent,
+                    Some(e) if e.is_expired(now) => Now::Expired,
+                    Some(_) => Now::Live,
+                })
+            }),
+        });
+    }
+
+    /// Does `key` exist but has expired (Redis's `keyIsExpired`)?
+    pub fn is_expired_key(&self, key: &[u8], now: u64) -> bool {
+        self.map.read(key, |e| e.is_some_and(|e| e.is_expired(now)))
     }
 
     /// Run `f` on the live entry of `key` (`None` if absent or expired).
@@ -318,7 +374,7 @@ impl<S: Store> Keyspace<S> {
         if self.faults.split_updates {
             return self.update_split(key, now, f);
         }
-        let (mut had, mut has, mut reaped) = (false, false, false);
+        let (mut had, mut has, mut reaped, mut after) = (false, false, false, None);
         let r = self.map.compute(key, |cur| {
             let expired = cur.is_some_and(|e| e.is_expired(now));
             let (op, r) = f(cur.filter(|_| !expired));
@@ -328,6 +384,11 @@ impl<S: Store> Keyspace<S> {
             let op = match op {
                 Op::Keep if expired => Op::Remove,
                 op => op,
+            };
+            after = match op {
+                Op::Keep => None,
+                Op::Put(_) => Some(After::Exists),
+                Op::Remove => cur.is_some().then_some(After::Deleted),
             };
             had = has_ttl(cur);
             has = match &op {
@@ -339,6 +400,9 @@ impl<S: Store> Keyspace<S> {
         });
         if reaped {
             self.expired.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(after) = after {
+            self.touch(key, after);
         }
         self.reindex(key, had, has);
         r
@@ -355,6 +419,11 @@ impl<S: Store> Keyspace<S> {
         let (op, r) = f(cur.as_ref());
         std::thread::yield_now();
         let had = has_ttl(cur.as_ref());
+        match op {
+            Op::Keep => {}
+            Op::Put(_) => self.touch(key, After::Exists),
+            Op::Remove => self.touch(key, After::Deleted),
+        }
         match op {
             Op::Keep => {}
             Op::Put(e) => {
@@ -381,6 +450,7 @@ impl<S: Store> Keyspace<S> {
     ) -> Option<Entry> {
         let has = entry.expires_at.is_some();
         let old = self.map.insert(key.clone(), entry);
+        self.touch(&key, After::Exists);
         self.reindex(&key, has_ttl(old.as_ref()), has);
         old.filter(|e| !e.is_expired(now))
     }
@@ -427,6 +497,7 @@ impl<S: Store> Keyspace<S> {
             // Gone before the command runs (Redis's `lookupKeyWrite`).
             self.map.remove(key);
             self.expired.fetch_add(1, Ordering::Relaxed);
+            self.touch(key, After::Deleted);
             self.reindex(key, true, false);
             cur = None;
         }
@@ -434,6 +505,7 @@ impl<S: Store> Keyspace<S> {
         let mut slot = Slot {
             entry: cur,
             change: Change::Keep,
+            modified: false,
         };
         let r = f(&mut slot);
         if split {
@@ -443,14 +515,18 @@ impl<S: Store> Keyspace<S> {
             }
         }
         match slot.change {
+            Change::Keep if slot.modified => self.touch(key, After::Exists),
             Change::Keep => {}
             Change::Put(entry) => {
                 let has = entry.expires_at.is_some();
                 self.map.insert(Bytes::copy_from_slice(key), entry);
+                self.touch(key, After::Exists);
                 self.reindex(key, had, has);
             }
             Change::Remove => {
-                self.map.remove(key);
+                if self.map.remove(key).is_some() {
+                    self.touch(key, After::Deleted);
+                }
                 self.reindex(key, had, false);
             }
         }
@@ -473,38 +549,119 @@ impl<S: Store> Keyspace<S> {
         }
     }
 
-    /// Visit live entries from `cursor` (see `Store::scan`), deleting the
-    /// expired ones met on the way. Returns the next cursor.
-    pub fn scan(
+    /// Live keys (with their type names) from `cursor`, about `count` of
+    /// them (see `Store::scan`), and the next cursor; expired keys met on
+    /// the way are deleted. The batch is one snapshot: no multi-key
+    /// command or transaction is seen half done. `held`: called by a
+    /// transaction holding every stripe.
+    pub fn scan_as(
         &self,
+        held: bool,
         cursor: u64,
         count: usize,
         now: u64,
-        mut f: impl FnMut(&Bytes, &Entry),
-    ) -> u64 {
+    ) -> (u64, Vec<(Bytes, &'static str)>) {
         let mut expired = Vec::new();
-        let next = self.map.scan(cursor, count, |k, e| {
-            if e.is_expired(now) {
-                expired.push(k.clone());
-            } else {
-                f(k, e);
-            }
-        });
+        let batch = || {
+            expired.clear();
+            let mut live = Vec::new();
+            let next = self.map.scan(cursor, count, |k, e| {
+                if e.is_expired(now) {
+                    expired.push(k.clone());
+                } else {
+                    live.push((k.clone(), e.value.type_name()));
+                }
+            });
+            (next, live)
+        };
+        let out = if held {
+            let mut batch = batch;
+            batch()
+        } else {
+            self.locks.read_whole(batch)
+        };
         for k in expired {
-            self.update(&k, now, |_| (Op::Keep, ()));
+            self.reap(&k, now, held);
         }
-        next
+        out
+    }
+
+    /// Every live key for which `keep` holds, as one snapshot (KEYS): the
+    /// stripes are held shared throughout, so multi-key commands wait
+    /// (single-key writes do not). Expired keys met are deleted.
+    pub fn keys_as(&self, held: bool, now: u64, mut keep: impl FnMut(&[u8]) -> bool) -> Vec<Bytes> {
+        const BATCH: usize = 1024;
+        let mut expired = Vec::new();
+        let mut all = || {
+            let mut found = Vec::new();
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut cursor = 0;
+            loop {
+                // Collect under the map's locks, match outside them.
+                cursor = self.map.scan(cursor, BATCH, |k, e| {
+                    if e.is_expired(now) {
+                        expired.push(k.clone());
+                    } else {
+                        batch.push(k.clone());
+                    }
+                });
+                found.extend(batch.drain(..).filter(|k| keep(k)));
+                if cursor == 0 {
+                    return found;
+                }
+            }
+        };
+        let found = if held {
+            all()
+        } else {
+            self.locks.shared_whole(all)
+        };
+        for k in expired {
+            self.reap(&k, now, held);
+        }
+        found
+    }
+
+    /// Number of keys (expired ones not yet deleted included), as one
+    /// snapshot of multi-key commands.
+    pub fn len_as(&self, held: bool) -> usize {
+        if held {
+            self.map.len()
+        } else {
+            self.locks.read_whole(|| self.map.len())
+        }
+    }
+
+    /// Delete `key` if it has expired.
+    fn reap(&self, key: &[u8], now: u64, held: bool) {
+        if held {
+            self.update_unlocked(key, now, |_| (Op::Keep, ()));
+        } else {
+            self.update(key, now, |_| (Op::Keep, ()));
+        }
     }
 
     /// A random live key, deleting expired keys drawn on the way (at most
     /// `tries` draws).
-    pub fn random_key(&self, mut seed: u64, now: u64, tries: usize) -> Option<Bytes> {
+    pub fn random_key(&self, seed: u64, now: u64, tries: usize) -> Option<Bytes> {
+        self.random_key_as(false, seed, now, tries)
+    }
+
+    /// [`random_key`](Self::random_key), by a transaction holding every
+    /// stripe when `held`.
+    pub fn random_key_as(
+        &self,
+        held: bool,
+        mut seed: u64,
+        now: u64,
+        tries: usize,
+    ) -> Option<Bytes> {
         for _ in 0..tries {
             let (k, e) = self.map.random_entry(seed)?;
             if !e.is_expired(now) {
                 return Some(k);
             }
-            self.update(&k, now, |_| (Op::Keep, ()));
+            self.reap(&k, now, held);
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);

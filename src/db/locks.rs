@@ -30,6 +30,17 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// unrelated multi-key commands; each costs one cache line.
 pub const STRIPES: usize = 512;
 
+/// Every stripe index, for whole-keyspace reads.
+static ALL_STRIPES: [usize; STRIPES] = {
+    let mut all = [0; STRIPES];
+    let mut i = 0;
+    while i < STRIPES {
+        all[i] = i;
+        i += 1;
+    }
+    all
+};
+
 /// Attempts at a lock-free multi-key read before falling back to locks.
 const OPTIMISTIC_TRIES: usize = 4;
 
@@ -172,6 +183,22 @@ impl KeyLocks {
         f()
     }
 
+    /// [`read_many`](Self::read_many) over every stripe: a short read of
+    /// the whole keyspace (DBSIZE, one SCAN call) that must not see half
+    /// of a multi-key command or transaction.
+    pub fn read_whole<R>(&self, f: impl FnMut() -> R) -> R {
+        self.read_many(&ALL_STRIPES, f)
+    }
+
+    /// Hold every stripe shared while `f` runs: a long read of the whole
+    /// keyspace (KEYS) as one snapshot. Single-key writes go on (they
+    /// hold stripes shared too); multi-key commands wait.
+    pub fn shared_whole<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guards: Vec<RwLockReadGuard<'_, ()>> =
+            self.stripes.iter().map(|s| s.lock.read()).collect();
+        f()
+    }
+
     /// Hold `key`'s stripe exclusively (a single-key write that changes a
     /// collection in place), without allocating.
     pub fn lock_one(&self, key: &[u8]) -> ExclusiveGuard<'_> {
@@ -244,6 +271,33 @@ impl KeyLocks {
         let mut guard = ExclusiveGuard::empty();
         first.0.lock_into(first.1, &mut guard);
         second.0.lock_into(second.1, &mut guard);
+        guard
+    }
+
+    /// Lock every stripe of several keyspaces (in the global order).
+    pub fn lock_every<'a>(all: impl IntoIterator<Item = &'a KeyLocks>) -> ExclusiveGuard<'a> {
+        let every: Vec<usize> = (0..STRIPES).collect();
+        Self::lock_plan(all.into_iter().map(|l| (l, every.clone())).collect())
+    }
+
+    /// Lock the given stripes of several keyspaces exclusively, in the
+    /// global order (keyspace address, then stripe), as a transaction
+    /// does. A keyspace may appear more than once.
+    pub fn lock_plan(mut plan: Vec<(&KeyLocks, Vec<usize>)>) -> ExclusiveGuard<'_> {
+        plan.sort_by_key(|(l, _)| *l as *const KeyLocks);
+        let mut guard = ExclusiveGuard::empty();
+        let mut i = 0;
+        while i < plan.len() {
+            let locks = plan[i].0;
+            let mut stripes = Vec::new();
+            while i < plan.len() && std::ptr::eq(plan[i].0, locks) {
+                stripes.append(&mut plan[i].1);
+                i += 1;
+            }
+            stripes.sort_unstable();
+            stripes.dedup();
+            locks.lock_into(&stripes, &mut guard);
+        }
         guard
     }
 

@@ -22,6 +22,7 @@ mod keyspace;
 mod locks;
 pub mod ttl;
 mod volatile;
+pub mod watch;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub use access::Access;
 pub use clock::Clock;
 pub use expiry::ExpiryConfig;
 pub use keyspace::{Keyspace, Slot, Swept};
-pub use locks::{ExclusiveGuard, KeyLocks, KeysGuard};
+pub use locks::{ExclusiveGuard, KeyLocks, KeysGuard, STRIPES};
 
 /// The numbered databases at one instant.
 pub type Table<S> = Vec<Arc<Keyspace<S>>>;
@@ -48,6 +49,12 @@ pub struct Faults {
     /// between them), and changes in place take the key's stripe shared
     /// instead of exclusively: check-then-act, which race tests must catch.
     pub split_updates: bool,
+    /// EXEC runs its commands without locking their stripes, so other
+    /// clients can see (and interleave with) half a transaction.
+    pub unlocked_exec: bool,
+    /// EXEC checks its WATCHes, yields, then locks (check-then-act): a
+    /// write in between goes unnoticed.
+    pub watch_before_lock: bool,
 }
 
 struct Shared<S> {
@@ -151,39 +158,66 @@ impl<S: Store> Db<S> {
     }
 
     /// Replace database `index` with an empty one; returns the old one so
-    /// the caller decides where its memory is freed.
+    /// the caller decides where its memory is freed. Its watchers hear
+    /// about every key it held, and move to the new one (watches belong
+    /// to the database number).
     pub fn flush(&self, index: usize) -> Option<Arc<Keyspace<S>>> {
+        let fresh = Arc::new(Keyspace::new(self.shared.faults));
         let mut old = None;
         self.shared.table.rcu(|t| {
             let mut t = Table::clone(t);
             old = t
                 .get_mut(index)
-                .map(|slot| std::mem::replace(slot, Arc::new(Keyspace::new(self.shared.faults))));
+                .map(|slot| std::mem::replace(slot, fresh.clone()));
             t
         });
         self.changed();
+        if let Some(old) = &old {
+            old.replaced_by(None, 0);
+            old.watches().swap(fresh.watches());
+        }
         old
     }
 
     /// Replace every database with an empty one; returns the old table.
     pub fn flush_all(&self) -> Arc<Table<S>> {
         let n = self.count();
-        let old = self
-            .shared
-            .table
-            .swap(Arc::new(fresh_table(n, self.shared.faults)));
+        let fresh = Arc::new(fresh_table(n, self.shared.faults));
+        let old = self.shared.table.swap(fresh.clone());
         self.changed();
+        for (old, new) in old.iter().zip(fresh.iter()) {
+            old.replaced_by(None, 0);
+            old.watches().swap(new.watches());
+        }
         old
     }
 
-    /// Exchange databases `a` and `b` (both must exist).
-    pub fn swap(&self, a: usize, b: usize) {
+    /// Exchange databases `a` and `b` (both must exist), under every
+    /// stripe of both so that no write lands between the watchers hearing
+    /// of it and the exchange.
+    pub fn swap(&self, a: usize, b: usize, now: u64) {
+        let t = self.table();
+        let (x, y) = (&t[a], &t[b]);
+        let _held = KeyLocks::lock_every([x.locks(), y.locks()]);
+        self.swap_held(a, b, now);
+    }
+
+    /// [`swap`](Self::swap) for a transaction that holds every stripe.
+    pub fn swap_held(&self, a: usize, b: usize, now: u64) {
+        let mut pair = None;
         self.shared.table.rcu(|t| {
             let mut t = Table::clone(t);
             t.swap(a, b);
+            pair = Some((t[a].clone(), t[b].clone()));
             t
         });
         self.changed();
+        if let Some((new_a, new_b)) = pair {
+            // `new_b` was database `a`: its watchers see `new_a`'s keys.
+            new_b.replaced_by(Some(&new_a), now);
+            new_a.replaced_by(Some(&new_b), now);
+            new_a.watches().swap(new_b.watches());
+        }
     }
 }
 

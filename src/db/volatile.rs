@@ -65,6 +65,14 @@ impl VolatileIndex {
         removed
     }
 
+    /// Forget every key (the database was emptied in place).
+    pub fn clear(&self) {
+        for s in self.shards.iter() {
+            let old = std::mem::take(&mut *s.lock());
+            drop(old);
+        }
+    }
+
     /// Number of keys (sums the shards; for INFO and the sweeper).
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()

@@ -16,7 +16,9 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,6 +49,8 @@ pub struct ClientHandle {
     commands: AtomicU64,
     qbuf: AtomicUsize,
     omem: AtomicUsize,
+    /// Commands queued in an open MULTI, or -1.
+    multi: AtomicI64,
     /// Pending [`Event`] bits, taken by the connection.
     events: AtomicU32,
     /// Waiting in a blocking command (BLPOP...).
@@ -129,6 +133,11 @@ impl ClientHandle {
         self.omem.load(Ordering::Relaxed)
     }
 
+    /// Commands queued in an open transaction, or -1 (CLIENT LIST).
+    pub fn multi(&self) -> i64 {
+        self.multi.load(Ordering::Relaxed)
+    }
+
     /// Commands this client has run.
     pub fn commands(&self) -> u64 {
         self.commands.load(Ordering::Relaxed)
@@ -137,6 +146,7 @@ impl ClientHandle {
     /// Publish a batch's activity (called by the client's own connection).
     pub fn publish(&self, session: &Session, activity: Activity) {
         self.db.store(session.db, Ordering::Relaxed);
+        self.multi.store(session.multi, Ordering::Relaxed);
         self.resp
             .store(session.proto.version() as u8, Ordering::Relaxed);
         self.last_cmd.store(session.last_cmd, Ordering::Relaxed);
@@ -246,6 +256,8 @@ pub struct Session {
     /// When the last command ran (ms since the Unix epoch, the database
     /// clock): Redis's `lastinteraction`, read by CLIENT LIST's `idle`.
     pub last_command_ms: u64,
+    /// Commands queued in an open MULTI, or -1 (CLIENT LIST's `multi=`).
+    pub multi: i64,
 }
 
 impl Session {
@@ -260,6 +272,7 @@ impl Session {
             shutdown_requested: false,
             last_cmd: 0,
             last_command_ms: 0,
+            multi: -1,
         }
     }
 }
@@ -307,6 +320,7 @@ impl Registry {
             commands: AtomicU64::new(0),
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
+            multi: AtomicI64::new(-1),
             events: AtomicU32::new(0),
             blocked: AtomicBool::new(false),
             unblock: AtomicU8::new(0),

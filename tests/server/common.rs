@@ -461,7 +461,11 @@ enum Check {
 /// every reply. Each line is a command in inline syntax, optionally
 /// prefixed with `~ ` (compare reply type only), `sort ` (compare array
 /// elements as a multiset) or `skip ` (do not compare); `#` starts a
-/// comment. Returns false when Redis is unavailable (test skipped).
+/// comment. `@N ` before all that sends on connection N (1 to 4; 1 is the
+/// default), so scripts can play several clients; `recv` in place of a
+/// command reads the next reply (a pushed message) without sending, and
+/// `sleep <ms>` pauses both sides. Returns false when Redis is
+/// unavailable (test skipped).
 pub fn differential<S: Store>(test: &str, script: &str) -> bool {
     let Some(redis) = RedisServer::start(test) else {
         return false;
@@ -485,13 +489,25 @@ pub fn differential_resp2_and_3<S: Store>(test: &str, script: &str) -> bool {
 
 /// The comparison loop, between any two servers.
 pub fn differential_between(test: &str, script: &str, ours: SocketAddr, theirs: SocketAddr) {
-    let mut a = RawClient::connect(ours);
-    let mut b = RawClient::connect(theirs);
+    let mut conns: Vec<Option<(RawClient, RawClient)>> = (0..4).map(|_| None).collect();
     for (n, line) in script.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        if let Some(ms) = line.strip_prefix("sleep ") {
+            std::thread::sleep(Duration::from_millis(ms.parse().expect("sleep <ms>")));
+            continue;
+        }
+        let (conn, line) = match line.strip_prefix('@') {
+            Some(rest) => {
+                let (n, rest) = rest.split_once(' ').expect("@N command");
+                (n.parse::<usize>().expect("@N") - 1, rest)
+            }
+            None => (0, line),
+        };
+        let (a, b) = conns[conn]
+            .get_or_insert_with(|| (RawClient::connect(ours), RawClient::connect(theirs)));
         let (check, cmd) = match line.split_once(' ') {
             Some(("~", rest)) => (Check::Kind, rest),
             Some(("sort", rest)) => (Check::Sorted, rest),
@@ -500,7 +516,7 @@ pub fn differential_between(test: &str, script: &str, ours: SocketAddr, theirs: 
             _ => (Check::Exact, line),
         };
         if check == Check::ScanAll {
-            let (ka, kb) = (scan_all(&mut a, cmd), scan_all(&mut b, cmd));
+            let (ka, kb) = (scan_all(a, cmd), scan_all(b, cmd));
             assert_eq!(
                 ka,
                 kb,
@@ -509,8 +525,10 @@ pub fn differential_between(test: &str, script: &str, ours: SocketAddr, theirs: 
             );
             continue;
         }
-        a.send_cmd(cmd);
-        b.send_cmd(cmd);
+        if cmd != "recv" {
+            a.send_cmd(cmd);
+            b.send_cmd(cmd);
+        }
         let (fa, ra) = a.read_reply();
         let (fb, rb) = b.read_reply();
         let same = match check {

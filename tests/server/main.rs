@@ -28,3 +28,4 @@ mod races;
 mod server;
 mod sort;
 mod strings;
+mod transactions;

@@ -318,6 +318,7 @@ fn proves<S: Store>(name: &str, check: fn(&TestServer) -> Verdict) {
     }
     let broken = Faults {
         split_updates: true,
+        ..Faults::default()
     };
     for _ in 0..TRIES {
         let server = TestServer::with_faults::<S>(Config::default(), Clock::System, broken);

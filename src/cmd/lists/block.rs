@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use store_api::value::list::End;
 use store_api::value::{shared, List};
-use store_api::{Coll, Op, Store, Value};
+use store_api::{Coll, Store, Value};
 
 use super::{MPop, Move};
 use crate::cmd::value::{fresh, list_of};
@@ -46,17 +46,25 @@ fn move_held<S: Store>(
     limit: i64,
     ready: &mut Vec<Bytes>,
 ) -> Result<Option<Vec<u8>>, CmdError> {
-    let Some(src) = ks.read_locked(held, key, now, |e| list_of(e).map(|l| l.cloned()))? else {
+    if ks.read_locked(held, key, now, |e| list_of(e).map(|l| l.is_none()))? {
         return Ok(None);
-    };
+    }
     ks.read_locked(held, dst, now, |e| list_of(e).map(|_| ()))?;
-    let Some(elem) = src.write().pop(from) else {
+    let popped = ks.mutate_locked(held, key, now, |slot| {
+        let list = list_of(slot.entry()).ok().flatten()?.clone();
+        let mut l = list.write();
+        let elem = l.pop(from)?;
+        slot.changed();
+        // Moving onto the same list: it is never left empty.
+        if l.is_empty() && key != dst {
+            slot.remove();
+        }
+        Some(elem)
+    });
+    let Some(elem) = popped else {
         return Ok(None);
     };
     push_into(ks, held, dst, to, &elem, now, limit, ready);
-    if key != dst && src.read().is_empty() {
-        ks.update_locked(held, key, now, |_| (Op::Remove, ()));
-    }
     Ok(Some(elem))
 }
 
@@ -80,6 +88,7 @@ fn push_into<S: Store>(
         };
         let mut l = list.write();
         l.push(to, elem);
+        slot.changed();
         if created {
             slot.put(fresh(Value::Coll(Coll::List(list.clone()))));
             serve_created(ks, key, &mut l, (now, limit), ready);
@@ -233,6 +242,7 @@ pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64)
                 }
                 ks.blocked().remove(&w);
             }
+            slot.changed();
             if l.is_empty() {
                 slot.remove();
             }
@@ -296,6 +306,7 @@ pub fn mpop<S: Store>(ctx: &mut Ctx<'_, S>, m: MPop) -> Result<Reply, CmdError> 
             };
             let mut l = list.write();
             let reply = pop_reply(key, &mut l, m.end, Some(m.count));
+            slot.changed();
             if l.is_empty() {
                 slot.remove();
             }
@@ -333,6 +344,7 @@ pub fn bpop<S: Store>(
             };
             let mut l = list.write();
             let reply = pop_reply(key, &mut l, end, None);
+            slot.changed();
             if l.is_empty() {
                 slot.remove();
             }

@@ -40,6 +40,7 @@ pub fn push<S: Store>(
         for e in elements {
             l.push(end, e);
         }
+        slot.changed();
         let n = l.len() as i64;
         if created {
             slot.put(fresh(Value::Coll(Coll::List(list.clone()))));
@@ -69,6 +70,9 @@ pub fn pop<S: Store>(
             });
         };
         let mut l = list.write();
+        if count != Some(0) {
+            slot.changed();
+        }
         let reply = match count {
             None => l.pop(end).map_or(Frame::Null, |e| Frame::Bulk(e.into())),
             Some(n) => {
@@ -164,19 +168,23 @@ pub fn insert<S: Store>(
     element: &[u8],
 ) -> Result<Reply, CmdError> {
     let n = ctx.ks().mutate(key, ctx.now, |slot| {
-        let Some(list) = list_of(slot.entry())? else {
-            return Ok(0);
+        let len = {
+            let Some(list) = list_of(slot.entry())? else {
+                return Ok(0);
+            };
+            let mut l = list.write();
+            let Some(at) = l.iter().position(|e| e == pivot) else {
+                return Ok(-1);
+            };
+            let at = match side {
+                Side::Before => at,
+                Side::After => at + 1,
+            };
+            l.insert(at, element);
+            l.len() as i64
         };
-        let mut l = list.write();
-        let Some(at) = l.iter().position(|e| e == pivot) else {
-            return Ok(-1);
-        };
-        let at = match side {
-            Side::Before => at,
-            Side::After => at + 1,
-        };
-        l.insert(at, element);
-        Ok(l.len() as i64)
+        slot.changed();
+        Ok(len)
     })?;
     Ok(Frame::Integer(n).into())
 }
@@ -189,10 +197,13 @@ pub fn set<S: Store>(
     element: &[u8],
 ) -> Result<Reply, CmdError> {
     ctx.ks().mutate(key, ctx.now, |slot| {
-        let list = list_of(slot.entry())?.ok_or(CmdError::NoSuchKey)?;
-        let mut l = list.write();
-        let i = position(l.len(), index).ok_or(CmdError::IndexOutOfRange)?;
-        l.set(i, element);
+        {
+            let list = list_of(slot.entry())?.ok_or(CmdError::NoSuchKey)?;
+            let mut l = list.write();
+            let i = position(l.len(), index).ok_or(CmdError::IndexOutOfRange)?;
+            l.set(i, element);
+        }
+        slot.changed();
         Ok(Frame::ok().into())
     })
 }
@@ -231,6 +242,9 @@ pub fn rem<S: Store>(
             }
             removed = hits.len() as u64;
         }
+        if removed > 0 {
+            slot.changed();
+        }
         if l.is_empty() {
             slot.remove();
         }
@@ -255,6 +269,7 @@ pub fn trim<S: Store>(
             Some((from, n)) => l.trim(from, from + n - 1),
             None => l.trim(1, 0),
         }
+        slot.changed();
         if l.is_empty() {
             slot.remove();
         }

@@ -3,7 +3,8 @@
 //! exists to catch.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::Hasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -12,27 +13,56 @@ use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
 /// One `Mutex<HashMap>`. With `POSITIONAL = false` ([`MutexStore`]) a scan
-/// visits everything in one call: slow, but correct by inspection. With
+/// walks the keys in the order of a fixed hash (kept in a `BTreeSet` beside
+/// the map) and the cursor is the next hash to visit: bounded per call and
+/// correct by inspection, since a key's hash never changes. With
 /// `POSITIONAL = true` ([`PositionCursor`]) the cursor is a position in the
 /// map's iteration order, which a resize reshuffles: the classic way to
 /// break the SCAN guarantee.
 #[derive(Default)]
-pub struct MapStore<const POSITIONAL: bool>(Mutex<HashMap<Bytes, Entry>>);
+pub struct MapStore<const POSITIONAL: bool>(Mutex<Inner>);
+
+#[derive(Default)]
+pub struct Inner {
+    map: HashMap<Bytes, Entry>,
+    /// Every key by its fixed hash: the reference scan order.
+    order: BTreeSet<(u64, Bytes)>,
+}
 
 /// The reference store.
 pub type MutexStore = MapStore<false>;
 /// The reference store with a positional scan cursor.
 pub type PositionCursor = MapStore<true>;
 
-impl<const POSITIONAL: bool> MapStore<POSITIONAL> {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Bytes, Entry>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+/// A hash that never changes (SipHash with zero keys).
+fn fixed_hash(key: &[u8]) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(key);
+    h.finish()
+}
+
+impl Inner {
+    fn insert(&mut self, key: Bytes, entry: Entry) -> Option<Entry> {
+        self.order.insert((fixed_hash(&key), key.clone()));
+        self.map.insert(key, entry)
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let old = self.map.remove(key);
+        if old.is_some() {
+            self.order
+                .remove(&(fixed_hash(key), Bytes::copy_from_slice(key)));
+        }
+        if self.map.capacity() > 64 && self.map.len() < self.map.capacity() / 4 {
+            self.map.shrink_to(self.map.len() * 2);
+        }
+        old
     }
 }
 
-fn shrink(m: &mut HashMap<Bytes, Entry>) {
-    if m.capacity() > 64 && m.len() < m.capacity() / 4 {
-        m.shrink_to(m.len() * 2);
+impl<const POSITIONAL: bool> MapStore<POSITIONAL> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -44,7 +74,7 @@ impl<const POSITIONAL: bool> Store for MapStore<POSITIONAL> {
     };
 
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
-        f(self.lock().get(key))
+        f(self.lock().map.get(key))
     }
 
     fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry> {
@@ -52,10 +82,7 @@ impl<const POSITIONAL: bool> Store for MapStore<POSITIONAL> {
     }
 
     fn remove(&self, key: &[u8]) -> Option<Entry> {
-        let mut m = self.lock();
-        let old = m.remove(key);
-        shrink(&mut m);
-        old
+        self.lock().remove(key)
     }
 
     fn compute<R, F>(&self, key: &[u8], mut f: F) -> R
@@ -63,23 +90,20 @@ impl<const POSITIONAL: bool> Store for MapStore<POSITIONAL> {
         F: FnMut(Option<&Entry>) -> (Op, R),
     {
         let mut m = self.lock();
-        let (op, r) = f(m.get(key));
+        let (op, r) = f(m.map.get(key));
         match op {
             Op::Keep => {}
-            Op::Put(e) => match m.get_mut(key) {
+            Op::Put(e) => match m.map.get_mut(key) {
                 Some(slot) => *slot = e,
                 None => drop(m.insert(Bytes::copy_from_slice(key), e)),
             },
-            Op::Remove => {
-                m.remove(key);
-                shrink(&mut m);
-            }
+            Op::Remove => drop(m.remove(key)),
         }
         r
     }
 
     fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().map.len()
     }
 
     fn clear(&self) {
@@ -92,8 +116,15 @@ impl<const POSITIONAL: bool> Store for MapStore<POSITIONAL> {
         F: FnMut(&[u8], &Entry) -> bool,
     {
         let mut m = self.lock();
-        m.retain(|k, e| f(k, e));
-        shrink(&mut m);
+        let gone: Vec<Bytes> = m
+            .map
+            .iter()
+            .filter(|(k, e)| !f(k, e))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            m.remove(&k);
+        }
     }
 
     fn scan<F>(&self, cursor: u64, count: usize, mut f: F) -> u64
@@ -102,16 +133,24 @@ impl<const POSITIONAL: bool> Store for MapStore<POSITIONAL> {
     {
         let m = self.lock();
         if !POSITIONAL {
-            m.iter().for_each(|(k, e)| f(k, e));
+            // Whole hash groups from `cursor` on, until `count` entries.
+            let mut last = None;
+            for (visited, (h, k)) in m.order.range((cursor, Bytes::new())..).enumerate() {
+                if visited >= count.max(1) && last != Some(*h) {
+                    return *h;
+                }
+                f(k, &m.map[k]);
+                last = Some(*h);
+            }
             return 0;
         }
         let start = cursor as usize;
         let mut visited = 0;
-        for (k, e) in m.iter().skip(start).take(count.max(1)) {
+        for (k, e) in m.map.iter().skip(start).take(count.max(1)) {
             f(k, e);
             visited += 1;
         }
-        if start + visited >= m.len() {
+        if start + visited >= m.map.len() {
             0
         } else {
             (start + visited) as u64
@@ -120,11 +159,11 @@ impl<const POSITIONAL: bool> Store for MapStore<POSITIONAL> {
 
     fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)> {
         let m = self.lock();
-        if m.is_empty() {
+        if m.map.is_empty() {
             return None;
         }
-        let nth = (seed % m.len() as u64) as usize;
-        m.iter().nth(nth).map(|(k, e)| (k.clone(), e.clone()))
+        let nth = (seed % m.map.len() as u64) as usize;
+        m.map.iter().nth(nth).map(|(k, e)| (k.clone(), e.clone()))
     }
 }
 
