@@ -24,13 +24,15 @@ lset lrem ltrim lpos rpoplpush lmove brpoplpush blmove lmpop blmpop blpop
 brpop hset hmset hsetnx hget hmget hdel hlen hstrlen hexists hkeys hvals hgetall
 hincrby hincrbyfloat hrandfield hscan sadd srem smembers sismember smismember
 scard spop srandmember smove sinter sunion sdiff sinterstore sunionstore
-sdiffstore sintercard sscan object sort sort_ro multi exec discard watch unwatch""".split()
+sdiffstore sintercard sscan object sort sort_ro multi exec discard watch unwatch subscribe unsubscribe psubscribe
+punsubscribe ssubscribe sunsubscribe publish spublish pubsub""".split()
 SUBCOMMANDS = {
     "client": "id setname getname list info kill unblock help".split(),
     "config": "get set resetstat help".split(),
     "command": "count info docs list getkeys help".split(),
     "function": "flush".split(),
     "object": "encoding refcount idletime freq help".split(),
+    "pubsub": "channels numsub numpat shardchannels shardnumsub help".split(),
 }
 
 

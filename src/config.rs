@@ -260,6 +260,8 @@ pub struct Config {
     pub rename_commands: Vec<(String, String)>,
     /// `client-output-buffer-limit`.
     pub output_limits: OutputLimits,
+    /// `notify-keyspace-events`, as `db::events::class` bits.
+    pub notify_keyspace_events: u32,
 }
 
 impl Default for Config {
@@ -284,6 +286,7 @@ impl Default for Config {
             logfile: String::new(),
             rename_commands: Vec::new(),
             output_limits: OutputLimits::default(),
+            notify_keyspace_events: 0,
         }
     }
 }

@@ -4,14 +4,18 @@
 //! drawn from the command table's metadata, container commands with one of
 //! their subcommands, or raw bytes) with arguments drawn from keys,
 //! integers, option words and raw bytes; or a move of the manual clock so
-//! keys expire. Each command runs through `flashkv::cmd::dispatch` on one
+//! keys expire; or a transaction (MULTI, commands, EXEC or DISCARD); or
+//! a stretch in subscribed mode (SUBSCRIBE, commands, PUBLISH). Each
+//! command runs through `flashkv::cmd::dispatch` on one
 //! in-memory `ServerState` and `Session`, as a connection would run it;
 //! work handed back as `Reply::Later` (KEYS, FLUSHALL) is run inline.
 //!
 //! Properties: nothing panics; every reply, in the protocol the session
 //! speaks at that moment, encodes to bytes that `parse_frame` reads as
 //! exactly one well-formed frame; every error reply starts with an
-//! upper-case error code, as clients expect (`ERR`, `WRONGTYPE`, ...).
+//! upper-case error code, as clients expect (`ERR`, `WRONGTYPE`, ...);
+//! every message pushed to the client (pub/sub, keyspace events) is one
+//! well-formed frame too.
 //!
 //! Inputs that start with [`TRAFFIC`] are captured client traffic instead:
 //! the rest is decoded as RESP requests, one step each. The committed seed
@@ -48,6 +52,11 @@ const MAX_BULK: u64 = 1024 * 1024;
 enum Step {
     /// A command from the table, with generated arguments.
     Known(u16, Vec<Arg>),
+    /// MULTI, these commands, then EXEC (or DISCARD when the flag says).
+    Transaction(Vec<(u16, Vec<Arg>)>, bool),
+    /// SUBSCRIBE (or PSUBSCRIBE) to channels, then these commands in
+    /// subscribed mode, then PUBLISH to one of the channels.
+    Subscribed(Vec<Arg>, bool, Vec<(u16, Vec<Arg>)>),
     /// A name and arguments of raw bytes.
     Raw(Vec<Vec<u8>>),
     /// Move the clock forward by this many milliseconds (times 16).
@@ -181,6 +190,14 @@ const WORDS: &[&str] = &[
     "stats",
     "default",
     "LIBRARYNAME",
+    "ch",
+    "c*",
+    "__keyspace@0__:*",
+    "KEA",
+    "notify-keyspace-events",
+    "CHANNELS",
+    "NUMSUB",
+    "NUMPAT",
 ];
 
 /// Every command name, and every `container subcommand` pair.
@@ -210,22 +227,49 @@ fn arg_bytes(a: &Arg) -> Bytes {
     }
 }
 
-fn argv(step: &Step) -> Option<Vec<Bytes>> {
+fn known(i: u16, args: &[Arg]) -> Vec<Bytes> {
+    let all = names();
+    let name = &all[usize::from(i) % all.len()];
+    let mut v: Vec<Bytes> = name
+        .iter()
+        .map(|s| Bytes::from_static(s.as_bytes()))
+        .collect();
+    v.extend(args.iter().map(arg_bytes));
+    v
+}
+
+fn words(w: &[&'static str]) -> Vec<Bytes> {
+    w.iter().map(|s| Bytes::from_static(s.as_bytes())).collect()
+}
+
+/// The requests of one step.
+fn requests_of(step: &Step) -> Vec<Vec<Bytes>> {
     match step {
-        Step::Known(i, args) => {
-            let all = names();
-            let name = &all[usize::from(*i) % all.len()];
-            let mut v: Vec<Bytes> = name
-                .iter()
-                .map(|s| Bytes::from_static(s.as_bytes()))
-                .collect();
-            v.extend(args.iter().map(arg_bytes));
-            Some(v)
+        Step::Known(i, args) => vec![known(*i, args)],
+        Step::Transaction(cmds, discard) => {
+            let mut out = vec![words(&["MULTI"])];
+            out.extend(cmds.iter().take(8).map(|(i, a)| known(*i, a)));
+            out.push(words(&[if *discard { "DISCARD" } else { "EXEC" }]));
+            out
+        }
+        Step::Subscribed(channels, pattern, cmds) => {
+            let mut sub = words(&[if *pattern { "PSUBSCRIBE" } else { "SUBSCRIBE" }]);
+            sub.extend(channels.iter().take(4).map(arg_bytes));
+            if sub.len() == 1 {
+                sub.push(Bytes::from_static(b"ch"));
+            }
+            let channel = sub[1].clone();
+            let mut out = vec![sub];
+            out.extend(cmds.iter().take(8).map(|(i, a)| known(*i, a)));
+            let mut publish = words(&["PUBLISH"]);
+            publish.extend([channel, Bytes::from_static(b"hello")]);
+            out.push(publish);
+            out
         }
         Step::Raw(raw) if !raw.is_empty() => {
-            Some(raw.iter().map(|b| Bytes::copy_from_slice(b)).collect())
+            vec![raw.iter().map(|b| Bytes::copy_from_slice(b)).collect()]
         }
-        Step::Raw(_) | Step::Advance(_) => None,
+        Step::Raw(_) | Step::Advance(_) => vec![],
     }
 }
 
@@ -283,7 +327,8 @@ pub fn check<S: Store>(data: &[u8]) {
     for step in steps.iter().take(MAX_STEPS) {
         if let Step::Advance(ms) = step {
             clock.advance(u64::from(*ms) * 16);
-        } else if let Some(argv) = argv(step) {
+        }
+        for argv in requests_of(step) {
             run(&exec, &mut client, argv);
         }
     }
@@ -299,11 +344,30 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>, argv: Vec<Bytes>) {
     if !std::mem::take(&mut session.shutdown_requested) {
         check_reply(&frame, session, &shown);
     }
+    check_pushes(session, &shown);
     session.close_after_reply = false;
     keep_bulk_limit(&exec.state);
 }
 
+/// Messages published to this client (it may subscribe to what it
+/// publishes, or to keyspace events) must each be one well-formed frame.
+fn check_pushes(session: &Session, argv: &str) {
+    let resp3 = session.proto == flashkv::protocol::Protocol::Resp3;
+    session.handle.mailbox().take(usize::MAX, |item| {
+        let mut out = BytesMut::new();
+        item.encode_into(resp3, &mut out);
+        match parse_frame(&out) {
+            Ok(Some((_, used))) if used == out.len() => {}
+            other => panic!("{argv}: pushed {out:?}, which parses as {other:?}"),
+        }
+    });
+}
+
 fn check_reply(frame: &Frame, session: &Session, argv: &str) {
+    if let Frame::Seq(replies) = frame {
+        // Several replies in a row (SUBSCRIBE): each must stand alone.
+        return replies.iter().for_each(|r| check_reply(r, session, argv));
+    }
     let mut out = BytesMut::new();
     encode(frame, session.proto, &mut out);
     match parse_frame(&out) {
@@ -323,7 +387,7 @@ fn check_error_codes(frame: &Frame, argv: &str) {
                 "{argv}: error without a code: {text:?}"
             );
         }
-        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) | Frame::Seq(items) => {
             items.iter().for_each(|f| check_error_codes(f, argv));
         }
         Frame::Map(pairs) | Frame::Pairs(pairs) => pairs.iter().for_each(|(k, v)| {

@@ -280,6 +280,13 @@ pub const ROWS: &[Row] = &[
 /// Execute a connection command.
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     match cmd {
+        // RESP2's subscribed mode answers PING with a message-like array.
+        Cmd::Ping(msg) if ctx.session.proto == Protocol::Resp2 && ctx.session.subs.any() => {
+            Ok(Frame::Array(vec![
+                Frame::Bulk(Bytes::from_static(b"pong")),
+                Frame::Bulk(msg.unwrap_or_default()),
+            ]))
+        }
         Cmd::Ping(None) => Ok(Frame::simple("PONG")),
         Cmd::Ping(Some(msg)) | Cmd::Echo(msg) => Ok(Frame::Bulk(msg)),
         Cmd::Quit => {
@@ -444,27 +451,33 @@ fn kill<S: Store>(ctx: &mut Ctx<'_, S>, f: &KillFilter) -> i64 {
 }
 
 /// CLIENT LIST's `flags=`: Redis's letters, or N for none.
-fn flags(multi: i64, c: &ClientHandle) -> &'static str {
-    match (multi >= 0, c.is_blocked()) {
-        (true, true) => "xb",
-        (true, false) => "x",
-        (false, true) => "b",
-        (false, false) => "N",
+fn flags(subscribed: bool, multi: i64, c: &ClientHandle) -> String {
+    let s: String = [(subscribed, 'P'), (multi >= 0, 'x'), (c.is_blocked(), 'b')]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| *f)
+        .collect();
+    if s.is_empty() {
+        "N".to_string()
+    } else {
+        s
     }
 }
 
 /// One CLIENT LIST line, in Redis 7.0's field order.
 fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
     let me = c.id == ctx.session.handle.id;
-    let (db, resp, cmd, multi) = if me {
+    let (db, resp, cmd, multi, subs) = if me {
+        let s = &ctx.session.subs;
         (
             ctx.session.db,
             ctx.session.proto.version() as u8,
             ctx.session.last_cmd,
             ctx.session.multi,
+            [s.channels.len(), s.patterns.len(), s.shard.len()],
         )
     } else {
-        (c.db(), c.resp(), c.last_cmd(), c.multi())
+        (c.db(), c.resp(), c.last_cmd(), c.multi(), c.subscriptions())
     };
     let idle = if me { 0 } else { c.idle_secs(ctx.now) };
     let name = c
@@ -475,7 +488,7 @@ fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
          qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r \
          cmd={} user=default redir=-1 resp={}",
         c.id,
@@ -485,8 +498,11 @@ fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
         name,
         c.age_secs(),
         idle,
-        flags(multi, c),
+        flags(subs.iter().any(|&n| n > 0), multi, c),
         db,
+        subs[0],
+        subs[1],
+        subs[2],
         multi,
         qbuf,
         qbuf,

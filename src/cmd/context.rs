@@ -16,8 +16,8 @@ use super::multi::{self, TxState};
 use super::table::{self, CommandTable, InMulti};
 use super::{execute, lists, CmdError, Command, Reply};
 use crate::config::Config;
-use crate::db::{Access, Db, Keyspace, Table, TableCache};
-use crate::protocol::Frame;
+use crate::db::{Access, Keyspace, Table, TableCache};
+use crate::protocol::{Frame, Protocol};
 use crate::state::{ConfigCache, ServerState, Session};
 
 /// The command layer of one server: shared state and the command table.
@@ -52,7 +52,7 @@ impl<S: Store> Executor<S> {
             tables: self.state.db.table_cache(),
             config: self.state.config_cache(),
             tx: TxState::default(),
-            db: self.state.db.clone(),
+            state: self.state.clone(),
         }
     }
 
@@ -78,6 +78,13 @@ impl<S: Store> Executor<S> {
             client.tx.doom();
             return Err(CmdError::NoAuth);
         }
+        if !spec.when_subscribed
+            && client.session.proto == Protocol::Resp2
+            && client.session.subs.any()
+        {
+            client.tx.doom();
+            return Err(CmdError::SubscribedContext(spec.meta.name));
+        }
         match spec.in_multi {
             InMulti::Queued if client.tx.in_multi() => {
                 let queued = client.tx.queue(*spec, argv);
@@ -87,6 +94,8 @@ impl<S: Store> Executor<S> {
             InMulti::Reset => {
                 client.tx.clear(client.tables.get(&self.state.db));
                 client.session.multi = -1;
+                let s = &mut client.session;
+                self.state.pubsub.unsubscribe_all(&mut s.subs, &s.handle);
             }
             _ => {}
         }
@@ -123,12 +132,15 @@ pub struct Client<S: Store> {
     pub(super) config: ConfigCache,
     /// MULTI queue and WATCHed keys.
     pub(super) tx: TxState,
-    db: Db<S>,
+    state: Arc<ServerState<S>>,
 }
 
+/// A client that goes away forgets its watches and subscriptions.
 impl<S: Store> Drop for Client<S> {
     fn drop(&mut self) {
-        self.tx.clear(&self.db.table());
+        self.tx.clear(&self.state.db.table());
+        let s = &mut self.session;
+        self.state.pubsub.unsubscribe_all(&mut s.subs, &s.handle);
     }
 }
 
@@ -194,6 +206,25 @@ impl<S: Store> Ctx<'_, S> {
     /// Every database as of this command.
     pub fn databases(&self) -> &Arc<Table<S>> {
         self.table
+    }
+
+    /// Report keyspace event `event` of `class` on `key` of the selected
+    /// database (`notify-keyspace-events`; one load when disabled).
+    #[inline]
+    pub fn notify(&self, class: u32, event: &'static str, key: &[u8]) {
+        self.notify_in(self.session.db, class, event, key);
+    }
+
+    /// [`notify`](Self::notify) for database `db`.
+    #[inline]
+    pub fn notify_in(&self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        self.state.db.events().emit(class, event, db, key);
+    }
+
+    /// A lookup that Redis does with `lookupKeyRead` found nothing, in a
+    /// command that does not read through [`Access::read`].
+    pub fn key_miss(&self, key: &[u8]) {
+        self.notify(crate::db::events::class::KEY_MISS, "keymiss", key);
     }
 
     /// Is this command running inside EXEC?

@@ -6,6 +6,7 @@
 //! x87 80-bit extended precision, like Redis's `long double` on x86-64, so
 //! `INCRBYFLOAT k 0.1` after `SET k 10.5` answers `10.6` byte for byte.
 
+use crate::db::events::class;
 use bytes::Bytes;
 use store_api::{Entry, Op, Store, Value};
 
@@ -64,12 +65,14 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
     match cmd {
         Cmd::IncrBy(key, by) => {
             let n = ctx.ks().update(&key, ctx.now, rmw(|cur| incr(cur, by)))?;
+            ctx.notify(class::STRING, "incrby", &key);
             Ok(Frame::Integer(n))
         }
         Cmd::IncrByFloat(key, by) => {
             let text = ctx
                 .ks()
                 .update(&key, ctx.now, rmw(|cur| incr_float(cur, &by)))?;
+            ctx.notify(class::STRING, "incrbyfloat", &key);
             Ok(Frame::Bulk(text))
         }
     }

@@ -140,6 +140,9 @@ pub enum CmdError {
     NotDouble,
     /// CLIENT UNBLOCK with a reason other than TIMEOUT or ERROR.
     UnblockReason,
+    /// A command other than (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT
+    /// and RESET from a RESP2 client in subscribed mode; its full name.
+    SubscribedContext(&'static str),
     /// EXEC outside a transaction.
     ExecWithoutMulti,
     /// DISCARD outside a transaction.
@@ -292,6 +295,10 @@ impl CmdError {
                 format!("ERR invalid expire time in '{cmd}' command").into_bytes()
             }
             CmdError::InvalidDbIndex(which) => format!("ERR invalid {which} DB index").into_bytes(),
+            CmdError::SubscribedContext(name) => format!(
+                "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            )
+            .into_bytes(),
             CmdError::ConfigSetFailed(name, why) => {
                 format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
                     .into_bytes()

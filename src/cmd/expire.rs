@@ -6,6 +6,7 @@
 //! exactly, overflow checks included, and TTL rounds to the nearest second
 //! (`EXPIRE k 10` then `TTL k` answers 10).
 
+use crate::db::events::class;
 use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
@@ -156,6 +157,9 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 ),
                 _ => (Op::Keep, 0),
             });
+            if removed == 1 {
+                ctx.notify(class::GENERIC, "persist", &key);
+            }
             Ok(Frame::Integer(removed))
         }
     }
@@ -171,28 +175,33 @@ fn expire<S: Store>(ctx: &mut Ctx<'_, S>, e: Expire) -> Result<Frame, CmdError> 
     let when = deadline(&e, ctx.now)?;
     let now = ctx.now as i64;
     let c = e.cond;
-    let set = ctx.ks().update(&e.key, ctx.now, |cur| {
-        let Some(cur) = cur else { return (Op::Keep, 0) };
+    let event = ctx.ks().update(&e.key, ctx.now, |cur| {
+        let Some(cur) = cur else {
+            return (Op::Keep, None);
+        };
         let current = cur.expires_at.map(|at| at as i64);
         let refused = (c.nx && current.is_some())
             || (c.xx && current.is_none())
             || (c.gt && current.is_none_or(|at| when <= at))
             || (c.lt && current.is_some_and(|at| when >= at));
         if refused {
-            (Op::Keep, 0)
+            (Op::Keep, None)
         } else if when <= now {
-            (Op::Remove, 1)
+            (Op::Remove, Some("del"))
         } else {
             (
                 Op::Put(Entry {
                     expires_at: Some(when as u64),
                     ..cur.clone()
                 }),
-                1,
+                Some("expire"),
             )
         }
     });
-    Ok(Frame::Integer(set))
+    if let Some(event) = event {
+        ctx.notify(class::GENERIC, event, &e.key);
+    }
+    Ok(Frame::Integer(i64::from(event.is_some())))
 }
 
 #[cfg(test)]

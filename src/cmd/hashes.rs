@@ -5,6 +5,7 @@
 //! `hash-max-listpack-*` is exceeded, changed in place under its key's
 //! stripe. A hash whose last field is deleted is deleted.
 
+use crate::db::events::class;
 use bytes::Bytes;
 use store_api::value::{shared, Hash};
 use store_api::{Coll, Store, Value};
@@ -204,16 +205,19 @@ fn with_hash<S: Store, R>(
     ctx: &Ctx<'_, S>,
     key: &[u8],
     create: bool,
+    event: &'static str,
     f: impl FnOnce(&mut Hash) -> Result<(R, bool), CmdError>,
 ) -> Result<Option<R>, CmdError> {
-    ctx.ks().mutate(key, ctx.now, |slot| {
+    let (mut changed, mut emptied) = (false, false);
+    let r = ctx.ks().mutate(key, ctx.now, |slot| {
         let (hash, created) = match hash_of(slot.entry())? {
             Some(h) => (h.clone(), false),
             None if create => (shared(Hash::default()), true),
             None => return Ok(None),
         };
         let mut h = hash.write();
-        let (r, changed) = f(&mut h)?;
+        let r;
+        (r, changed) = f(&mut h)?;
         if changed {
             slot.changed();
         }
@@ -221,9 +225,17 @@ fn with_hash<S: Store, R>(
             slot.put(fresh(Value::Coll(Coll::Hash(hash.clone()))));
         } else if !created && h.is_empty() {
             slot.remove();
+            emptied = true;
         }
         Ok(Some(r))
-    })
+    })?;
+    if changed {
+        ctx.notify(class::HASH, event, key);
+    }
+    if emptied {
+        ctx.notify(class::GENERIC, "del", key);
+    }
+    Ok(r)
 }
 
 /// Read the hash at `key` (`None` when absent).
@@ -245,7 +257,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
     let limits = ctx.config.encodings.hash();
     match cmd {
         Cmd::Set(key, pairs, reply) => {
-            let added = with_hash(ctx, &key, true, |h| {
+            let added = with_hash(ctx, &key, true, "hset", |h| {
                 Ok((
                     pairs.iter().filter(|(f, v)| h.insert(f, v, limits)).count(),
                     true,
@@ -257,7 +269,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             })
         }
         Cmd::SetNx(key, field, value) => {
-            let set = with_hash(ctx, &key, true, |h| {
+            let set = with_hash(ctx, &key, true, "hset", |h| {
                 let set = !h.contains(&field) && h.insert(&field, &value, limits);
                 Ok((set, set))
             })?;
@@ -275,7 +287,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             )
         }),
         Cmd::Del(key, fields) => {
-            let n = with_hash(ctx, &key, false, |h| {
+            let n = with_hash(ctx, &key, false, "hdel", |h| {
                 let n = fields.iter().filter(|f| h.remove(f)).count();
                 Ok((n, n > 0))
             })?;
@@ -290,7 +302,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         }),
         Cmd::All(key, part) => read_hash(ctx, &key, |h| all(h, part)),
         Cmd::IncrBy(key, field, by) => {
-            let n = with_hash(ctx, &key, true, |h| {
+            let n = with_hash(ctx, &key, true, "hincrby", |h| {
                 let old = match h.get(&field) {
                     Some(v) => string2ll(v).ok_or(CmdError::HashNotInteger)?,
                     None => 0,
@@ -306,7 +318,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             if !by.is_finite() {
                 return Err(CmdError::IncrNanOrInfinity);
             }
-            let text = with_hash(ctx, &key, true, |h| {
+            let text = with_hash(ctx, &key, true, "hincrbyfloat", |h| {
                 let old = match h.get(&field) {
                     Some(v) => longdouble::parse(v).ok_or(CmdError::HashNotFloat)?,
                     None => longdouble::F80::ZERO,

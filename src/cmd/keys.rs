@@ -6,6 +6,7 @@
 //! other client. KEYS walks the whole database on a blocking thread, never
 //! on an async worker, and lists only live keys.
 
+use crate::db::events::class;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -162,7 +163,18 @@ pub const ROWS: &[Row] = &[
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
     let now = ctx.now;
     Ok(match cmd {
-        Cmd::Del(keys) => Frame::Integer(del(ctx.ks(), &keys, now)).into(),
+        Cmd::Del(keys) => {
+            let deleted = del(ctx.ks(), &keys, now);
+            for k in keys
+                .iter()
+                .zip(&deleted)
+                .filter(|(_, d)| **d)
+                .map(|(k, _)| k)
+            {
+                ctx.notify(class::GENERIC, "del", k);
+            }
+            Frame::Integer(deleted.iter().filter(|&&d| d).count() as i64).into()
+        }
         Cmd::Exists(keys) | Cmd::Touch(keys) => {
             let found = ctx.ks().read_many(&keys, now, |e| e.is_some());
             Frame::Integer(found.into_iter().filter(|&f| f).count() as i64).into()
@@ -185,7 +197,11 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             key.map_or(Frame::Null, Frame::Bulk).into()
         }
         Cmd::Rename(src, dst, mode) => {
-            let reply = rename(ctx.ks(), &src, &dst, mode, now)?;
+            let (reply, done) = rename(ctx.ks(), &src, &dst, mode, now)?;
+            if done {
+                ctx.notify(class::GENERIC, "rename_from", &src);
+                ctx.notify(class::GENERIC, "rename_to", &dst);
+            }
             // A list that arrives under a key serves clients blocked on it.
             ctx.defer_ready(vec![dst]);
             reply.into()
@@ -196,28 +212,36 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
                 None => ctx.session.db,
             };
             let dst = c.dst.clone();
-            let reply = copy(ctx, c)?;
+            let copied = copy(ctx, c)?;
+            if copied {
+                ctx.notify_in(db, class::GENERIC, "copy_to", &dst);
+            }
             ctx.defer_ready_in(db, vec![dst]);
-            reply.into()
+            Frame::Integer(i64::from(copied)).into()
         }
         Cmd::Move(key, db) => {
             let index = usize::try_from(parse_int32(&db)?).unwrap_or(usize::MAX);
-            let reply = move_key(ctx, key.clone(), &db)?;
+            let moved = move_key(ctx, key.clone(), &db)?;
+            if moved {
+                ctx.notify(class::GENERIC, "move_from", &key);
+                ctx.notify_in(index, class::GENERIC, "move_to", &key);
+            }
             ctx.defer_ready_in(index, vec![key]);
-            reply.into()
+            Frame::Integer(i64::from(moved)).into()
         }
     })
 }
 
-fn del<S: Store>(ks: Access<'_, S>, keys: &[Bytes], now: u64) -> i64 {
-    let remove = |cur: Option<&Entry>| (Op::Remove, i64::from(cur.is_some()));
+/// Delete `keys`; which of them existed.
+fn del<S: Store>(ks: Access<'_, S>, keys: &[Bytes], now: u64) -> Vec<bool> {
+    let remove = |cur: Option<&Entry>| (Op::Remove, cur.is_some());
     if let [key] = keys {
-        return ks.update(key, now, remove);
+        return vec![ks.update(key, now, remove)];
     }
     let guard = ks.lock_keys(keys.iter().map(|k| &k[..]));
     keys.iter()
         .map(|k| ks.update_locked(&guard, k, now, remove))
-        .sum()
+        .collect()
 }
 
 fn keys<S: Store>(ks: Access<'_, S>, pattern: &[u8], now: u64) -> Frame {
@@ -249,18 +273,19 @@ fn rename<S: Store>(
     dst: &Bytes,
     mode: RenameMode,
     now: u64,
-) -> Result<Frame, CmdError> {
+) -> Result<(Frame, bool), CmdError> {
     let nx = mode == RenameMode::IfAbsent;
     let guard = ks.lock_keys([&src[..], &dst[..]]);
     let entry = ks
         .read_locked(&guard, src, now, |e| e.cloned())
         .ok_or(CmdError::NoSuchKey)?;
     let done = |ok: bool| {
-        if nx {
+        let reply = if nx {
             Frame::Integer(i64::from(ok))
         } else {
             Frame::ok()
-        }
+        };
+        (reply, ok)
     };
     if src == dst {
         return Ok(done(false));
@@ -268,7 +293,14 @@ fn rename<S: Store>(
     if nx && ks.read_locked(&guard, dst, now, |e| e.is_some()) {
         return Ok(done(false));
     }
-    ks.insert_locked(&guard, Bytes::copy_from_slice(dst), entry, now);
+    // Redis deletes the destination and adds the key anew: a `new` event
+    // even when the destination existed.
+    if ks
+        .insert_locked(&guard, Bytes::copy_from_slice(dst), entry, now)
+        .is_some()
+    {
+        ks.emit(class::NEW, "new", dst);
+    }
     ks.update_locked(&guard, src, now, |_| (Op::Remove, ()));
     Ok(done(true))
 }
@@ -311,14 +343,19 @@ fn transfer<S: Store>(
     if !replace && dst.read_locked(&guard, dkey, now, |e| e.is_some()) {
         return false;
     }
-    dst.insert_locked(&guard, Bytes::copy_from_slice(dkey), entry, now);
+    if dst
+        .insert_locked(&guard, Bytes::copy_from_slice(dkey), entry, now)
+        .is_some()
+    {
+        dst.emit(class::NEW, "new", dkey);
+    }
     if remove {
         src.update_locked(&guard, skey, now, |_| (Op::Remove, ()));
     }
     true
 }
 
-fn copy<S: Store>(ctx: &mut Ctx<'_, S>, c: Copy) -> Result<Frame, CmdError> {
+fn copy<S: Store>(ctx: &mut Ctx<'_, S>, c: Copy) -> Result<bool, CmdError> {
     let src = ctx.ks();
     let dst = match &c.db {
         Some(db) => ctx.access(db_arg(ctx, db)?),
@@ -327,20 +364,18 @@ fn copy<S: Store>(ctx: &mut Ctx<'_, S>, c: Copy) -> Result<Frame, CmdError> {
     if std::ptr::eq(src.keyspace(), dst.keyspace()) && c.src == c.dst {
         return Err(CmdError::SameObject);
     }
-    Ok(Frame::Integer(i64::from(transfer(
+    Ok(transfer(
         src, &c.src, dst, &c.dst, c.replace, false, ctx.now,
-    ))))
+    ))
 }
 
-fn move_key<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, db: &[u8]) -> Result<Frame, CmdError> {
+fn move_key<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, db: &[u8]) -> Result<bool, CmdError> {
     let dst = ctx.access(db_arg(ctx, db)?);
     let src = ctx.ks();
     if std::ptr::eq(src.keyspace(), dst.keyspace()) {
         return Err(CmdError::SameObject);
     }
-    Ok(Frame::Integer(i64::from(transfer(
-        src, &key, dst, &key, false, true, ctx.now,
-    ))))
+    Ok(transfer(src, &key, dst, &key, false, true, ctx.now))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod lists;
 pub mod meta;
 mod multi;
 mod object;
+mod pubsub;
 mod scan;
 mod server;
 mod sets;
@@ -77,6 +78,8 @@ pub enum Command {
     /// MULTI, EXEC, DISCARD, WATCH, UNWATCH: run by the executor itself,
     /// since they work on the client rather than on the databases.
     Multi(multi::Cmd),
+    /// SUBSCRIBE, PUBLISH, PUBSUB and friends.
+    PubSub(pubsub::Cmd),
 }
 
 /// Every implemented command's table row.
@@ -96,6 +99,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         server::ROWS,
         introspect::ROWS,
         multi::ROWS,
+        pubsub::ROWS,
     ]
     .concat()
 });
@@ -161,6 +165,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Connection(c) => connection::execute(c, ctx).map(Reply::Now),
         Command::Server(c) => server::execute(c, ctx).map(Reply::Now),
         Command::Introspect(c) => introspect::execute(c, ctx).map(Reply::Now),
+        Command::PubSub(c) => pubsub::execute(c, ctx).map(Reply::Now),
         // Transaction commands run in the executor; one that gets here
         // (it cannot be queued) is a nested MULTI.
         Command::Multi(_) => Err(CmdError::NestedMulti),

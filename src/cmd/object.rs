@@ -88,18 +88,18 @@ fn refcount(e: &Entry) -> i64 {
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     let (ks, now) = (ctx.ks(), ctx.now);
     Ok(match cmd {
-        Cmd::Encoding(key) => ks.read(&key, now, |e| {
+        Cmd::Encoding(key) => ks.peek(&key, now, |e| {
             e.map_or(Frame::Null, |e| {
                 Frame::Bulk(Bytes::from_static(encoding(&e.value).as_bytes()))
             })
         }),
-        Cmd::RefCount(key) => ks.read(&key, now, |e| {
+        Cmd::RefCount(key) => ks.peek(&key, now, |e| {
             e.map_or(Frame::Null, |e| Frame::Integer(refcount(e)))
         }),
         // No access clock is kept per key yet: every key reads as just used.
-        Cmd::IdleTime(key) => ks.read(&key, now, |e| e.map_or(Frame::Null, |_| Frame::Integer(0))),
+        Cmd::IdleTime(key) => ks.peek(&key, now, |e| e.map_or(Frame::Null, |_| Frame::Integer(0))),
         Cmd::Freq(key) => {
-            if !ks.read(&key, now, |e| e.is_some()) {
+            if !ks.peek(&key, now, |e| e.is_some()) {
                 return Ok(Frame::Null);
             }
             return Err(CmdError::LfuNotSelected);

@@ -7,6 +7,7 @@
 //! Reads of several sets (SINTER...) compute under one snapshot of all of
 //! them (`Access::read_all`); the STORE forms lock every key they name.
 
+use crate::db::events::class;
 use bytes::Bytes;
 use store_api::value::{shared, Member, Set};
 use store_api::{Coll, Entry, Store, Value};
@@ -232,17 +233,20 @@ fn with_set<S: Store, R>(
     ctx: &Ctx<'_, S>,
     key: &[u8],
     create: Option<&[u8]>,
+    event: &'static str,
     f: impl FnOnce(&mut Set) -> (R, bool),
 ) -> Result<Option<R>, CmdError> {
     let max_intset = ctx.config.encodings.set_max_intset_entries;
-    ctx.ks().mutate(key, ctx.now, |slot| {
+    let (mut changed, mut emptied) = (false, false);
+    let r = ctx.ks().mutate(key, ctx.now, |slot| {
         let (set, created) = match (set_of(slot.entry())?, create) {
             (Some(s), _) => (s.clone(), false),
             (None, Some(first)) => (shared(Set::for_member(first, max_intset)), true),
             (None, None) => return Ok(None),
         };
         let mut s = set.write();
-        let (r, changed) = f(&mut s);
+        let r;
+        (r, changed) = f(&mut s);
         if changed {
             slot.changed();
         }
@@ -250,9 +254,17 @@ fn with_set<S: Store, R>(
             slot.put(fresh(Value::Coll(Coll::Set(set.clone()))));
         } else if !created && s.is_empty() {
             slot.remove();
+            emptied = true;
         }
         Ok(Some(r))
-    })
+    })?;
+    if changed {
+        ctx.notify(class::SET, event, key);
+    }
+    if emptied {
+        ctx.notify(class::GENERIC, "del", key);
+    }
+    Ok(r)
 }
 
 /// Read the set at `key` (`None` when absent).
@@ -274,14 +286,14 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
     let max_intset = ctx.config.encodings.set_max_intset_entries;
     match cmd {
         Cmd::Add(key, members) => {
-            let n = with_set(ctx, &key, Some(&members[0]), |s| {
+            let n = with_set(ctx, &key, Some(&members[0]), "sadd", |s| {
                 let n = members.iter().filter(|m| s.insert(m, max_intset)).count();
                 (n, n > 0)
             })?;
             Ok(Frame::Integer(n.unwrap_or(0) as i64))
         }
         Cmd::Rem(key, members) => {
-            let n = with_set(ctx, &key, None, |s| {
+            let n = with_set(ctx, &key, None, "srem", |s| {
                 let n = members.iter().filter(|m| s.remove(m)).count();
                 (n, n > 0)
             })?;
@@ -336,7 +348,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
 
 /// SPOP.
 fn pop<S: Store>(ctx: &Ctx<'_, S>, key: &[u8], count: Option<usize>) -> Result<Frame, CmdError> {
-    let popped = with_set(ctx, key, None, |s| match count {
+    let popped = with_set(ctx, key, None, "spop", |s| match count {
         None => (
             Frame::Bulk(Bytes::from(
                 s.take_index(rand::below(s.len())).unwrap_or_default(),
@@ -411,29 +423,40 @@ fn smove<S: Store>(ctx: &Ctx<'_, S>, src: &[u8], dst: &[u8], m: &[u8]) -> Result
     let moved = ks.mutate_locked(&guard, src, now, |slot| {
         let mut s = from.write();
         if !s.remove(m) {
-            return false;
+            return None;
         }
         slot.changed();
-        if s.is_empty() {
+        let emptied = s.is_empty();
+        if emptied {
             slot.remove();
         }
-        true
+        Some(emptied)
     });
-    if !moved {
+    let Some(emptied) = moved else {
         return Ok(Frame::Integer(0));
+    };
+    ctx.notify(class::SET, "srem", src);
+    if emptied {
+        ctx.notify(class::GENERIC, "del", src);
     }
-    ks.mutate_locked(&guard, dst, now, |slot| match set_of(slot.entry()) {
+    let added = ks.mutate_locked(&guard, dst, now, |slot| match set_of(slot.entry()) {
         Ok(Some(s)) => {
-            if s.write().insert(m, max_intset) {
+            let added = s.write().insert(m, max_intset);
+            if added {
                 slot.changed();
             }
+            added
         }
         _ => {
             let mut s = Set::for_member(m, max_intset);
             s.insert(m, max_intset);
             slot.put(fresh(Value::set(s)));
+            true
         }
     });
+    if added {
+        ctx.notify(class::SET, "sadd", dst);
+    }
     Ok(Frame::Integer(1))
 }
 
@@ -500,19 +523,31 @@ fn store<S: Store>(
         .iter()
         .map(|k| ks.read_locked(&guard, k, now, |e| e.cloned()))
         .collect();
+    for (k, _) in keys.iter().zip(&entries).filter(|(_, e)| e.is_none()) {
+        ctx.key_miss(k);
+    }
     let members = compute(op, &entries)?;
     let n = members.len();
-    ks.mutate_locked(&guard, dst, now, |slot| {
+    let existed = ks.mutate_locked(&guard, dst, now, |slot| {
+        let existed = slot.entry().is_some();
         if members.is_empty() {
             slot.remove();
-            return;
+            return existed;
         }
         let mut s = Set::default();
         for m in &members {
             s.insert(m, max_intset);
         }
         slot.put(fresh(Value::set(s)));
+        existed
     });
+    match (n, op) {
+        (0, _) if existed => ctx.notify(class::GENERIC, "del", dst),
+        (0, _) => {}
+        (_, Op::Inter) => ctx.notify(class::SET, "sinterstore", dst),
+        (_, Op::Union) => ctx.notify(class::SET, "sunionstore", dst),
+        (_, Op::Diff) => ctx.notify(class::SET, "sdiffstore", dst),
+    }
     Ok(Frame::Integer(n as i64))
 }
 

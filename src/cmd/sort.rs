@@ -13,6 +13,7 @@
 //! in advance, so it locks every stripe of the database for its duration,
 //! as Redis runs it alone.
 
+use crate::db::events::class;
 use bytes::Bytes;
 use store_api::value::List;
 use store_api::{Coll, Entry, Store, Value};
@@ -103,10 +104,13 @@ pub fn execute<S: Store>(s: Sort, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErro
     } else {
         ks.lock_keys([&s.key[..]].into_iter().chain(s.store.as_deref()))
     };
-    let (elements, is_set) = ks.read_locked(&guard, &s.key, now, |e| {
+    let (elements, is_set, found) = ks.read_locked(&guard, &s.key, now, |e| {
         let set = matches!(e.map(|e| &e.value), Some(Value::Coll(Coll::Set(_))));
-        elements_of(e).map(|v| (v, set))
+        elements_of(e).map(|v| (v, set, e.is_some()))
     })?;
+    if !found {
+        ks.key_miss(&s.key);
+    }
     let mut items: Vec<(Vec<u8>, Weight)> =
         elements.into_iter().map(|e| (e, Weight::None)).collect();
     let mut dontsort = s.by.is_some() && sorted_by.is_none();
@@ -163,7 +167,12 @@ pub fn execute<S: Store>(s: Sort, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErro
         ),
         Some(dst) => {
             let n = out.len();
-            store(ks, &guard, dst, out, now, limit);
+            let existed = store(ks, &guard, dst, out, now, limit);
+            if n > 0 {
+                ctx.notify(class::LIST, "sortstore", dst);
+            } else if existed {
+                ctx.notify(class::GENERIC, "del", dst);
+            }
             Frame::Integer(n as i64)
         }
     };
@@ -264,13 +273,20 @@ fn lookup<S: Store>(
     let mut key = pattern[..star].to_vec();
     key.extend_from_slice(element);
     key.extend_from_slice(post);
-    ks.read_locked(held, &key, now, |e| match field {
-        None => str_of(e).ok().flatten().map(|v| v.to_vec()),
-        Some(f) => hash_of(e)
-            .ok()
-            .flatten()
-            .and_then(|h| h.read().get(f).map(<[u8]>::to_vec)),
-    })
+    let (found, value) = ks.read_locked(held, &key, now, |e| {
+        let value = match field {
+            None => str_of(e).ok().flatten().map(|v| v.to_vec()),
+            Some(f) => hash_of(e)
+                .ok()
+                .flatten()
+                .and_then(|h| h.read().get(f).map(<[u8]>::to_vec)),
+        };
+        (e.is_some(), value)
+    });
+    if !found {
+        ks.key_miss(&key);
+    }
+    value
 }
 
 /// C's `strtod` as SORT uses it: leading white space allowed, the whole
@@ -308,18 +324,20 @@ fn store<S: Store>(
     out: Vec<Option<Vec<u8>>>,
     now: u64,
     limit: i64,
-) {
+) -> bool {
     ks.mutate_locked(held, dst, now, |slot| {
+        let existed = slot.entry().is_some();
         if out.is_empty() {
             slot.remove();
-            return;
+            return existed;
         }
         let mut l = List::new(limit);
         for v in &out {
             l.push_back(v.as_deref().unwrap_or_default());
         }
         slot.put(fresh(Value::list(l)));
-    });
+        existed
+    })
 }
 
 #[cfg(test)]

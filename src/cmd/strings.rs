@@ -6,6 +6,7 @@
 //! clients can never both win a SET NX. MSET and MSETNX lock their keys'
 //! stripes so no reader sees half of them.
 
+use crate::db::events::class;
 use bytes::Bytes;
 use store_api::{Entry, Op, Store, Value};
 
@@ -334,6 +335,10 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 Ok(Some(v)) => (Op::Remove, Ok(Some(v.clone()))),
                 other => (Op::Keep, other.map(|_| None)),
             })?;
+            match old {
+                Some(_) => ctx.notify(class::GENERIC, "del", &key),
+                None => ctx.key_miss(&key),
+            }
             Ok(bulk_or_null(old))
         }
         Cmd::MSet(pairs, nx) => Ok(mset(ctx, pairs, nx)),
@@ -391,6 +396,12 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
             Ok((Op::Put(entry), SetOutcome { done: true, old }))
         }),
     )?;
+    if outcome.done {
+        ctx.notify(class::STRING, "set", &set.key);
+        if matches!(set.ttl, Ttl::Expire { .. }) {
+            ctx.notify(class::GENERIC, "expire", &set.key);
+        }
+    }
     Ok(match set.reply {
         SetReply::Old => bulk_or_null(outcome.old),
         SetReply::Int => Frame::Integer(i64::from(outcome.done)),
@@ -401,27 +412,35 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
 
 fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, CmdError> {
     let now = ctx.now;
-    let v = ctx.ks().update(
+    let (v, event) = ctx.ks().update(
         &key,
         now,
         rmw(|cur| {
             let Some(v) = str_of(cur)?.cloned() else {
-                return Ok((Op::Keep, None));
+                return Ok((Op::Keep, (None, None)));
             };
             // Redis validates the TTL only once it knows the key is a string.
-            let expires_at = match (&ttl, ttl.deadline(now, "getex")?) {
-                (Ttl::Persist, _) => None,
-                (_, Some(at)) if at <= now => return Ok((Op::Remove, Some(v))),
-                (_, Some(at)) => Some(at),
-                (_, None) => return Ok((Op::Keep, Some(v))),
+            let (expires_at, event) = match (&ttl, ttl.deadline(now, "getex")?) {
+                (Ttl::Persist, _) if cur.is_some_and(|e| e.expires_at.is_some()) => {
+                    (None, "persist")
+                }
+                (Ttl::Persist, _) => return Ok((Op::Keep, (Some(v), None))),
+                (_, Some(at)) if at <= now => return Ok((Op::Remove, (Some(v), Some("del")))),
+                (_, Some(at)) => (Some(at), "expire"),
+                (_, None) => return Ok((Op::Keep, (Some(v), None))),
             };
             let entry = Entry {
                 value: Value::Str(v.clone()),
                 expires_at,
             };
-            Ok((Op::Put(entry), Some(v)))
+            Ok((Op::Put(entry), (Some(v), Some(event))))
         }),
     )?;
+    match (&v, event) {
+        (None, _) => ctx.key_miss(&key),
+        (Some(_), Some(event)) => ctx.notify(class::GENERIC, event, &key),
+        _ => {}
+    }
     Ok(bulk_or_null(v))
 }
 
@@ -438,6 +457,7 @@ fn mset<S: Store>(ctx: &mut Ctx<'_, S>, pairs: Vec<(Bytes, Bytes)>, mode: MSetMo
     }
     for (k, v) in &pairs {
         ks.insert_locked(&guard, owned(k), Entry::string(owned(v)), ctx.now);
+        ctx.notify(class::STRING, "set", k);
     }
     if nx {
         Frame::Integer(1)
@@ -476,6 +496,7 @@ fn append<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, value: Bytes) -> Result<Fr
             Ok((Op::Put(entry), n))
         }),
     )?;
+    ctx.notify(class::STRING, "append", &key);
     Ok(Frame::Integer(len))
 }
 
@@ -487,14 +508,14 @@ fn setrange<S: Store>(
 ) -> Result<Frame, CmdError> {
     let offset = u64::try_from(offset).map_err(|_| CmdError::OffsetOutOfRange)?;
     let len_ok = check_len(ctx, offset, value.len() as u64);
-    let len = ctx.ks().update(
+    let (len, wrote) = ctx.ks().update(
         &key,
         ctx.now,
         rmw(|cur| {
             let old = str_of(cur)?;
             let old_len = old.map_or(0, |o| o.len());
             if value.is_empty() {
-                return Ok((Op::Keep, old_len as i64));
+                return Ok((Op::Keep, (old_len as i64, false)));
             }
             len_ok.clone()?;
             let offset = offset as usize;
@@ -508,9 +529,12 @@ fn setrange<S: Store>(
                 value: Value::Str(buf.into()),
                 expires_at: cur.and_then(|e| e.expires_at),
             };
-            Ok((Op::Put(entry), n))
+            Ok((Op::Put(entry), (n, true)))
         }),
     )?;
+    if wrote {
+        ctx.notify(class::STRING, "setrange", &key);
+    }
     Ok(Frame::Integer(len))
 }
 

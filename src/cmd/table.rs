@@ -293,6 +293,9 @@ pub struct Spec {
     pub name_words: usize,
     /// Queued inside MULTI or not.
     pub in_multi: InMulti,
+    /// Allowed in RESP2's subscribed mode ((P|S)SUBSCRIBE,
+    /// (P|S)UNSUBSCRIBE, PING, QUIT, RESET).
+    pub when_subscribed: bool,
 }
 
 /// The table's map: a fast fixed hash is enough, since the keys are the
@@ -338,6 +341,18 @@ fn spec(
             "reset" => InMulti::Reset,
             _ => InMulti::Queued,
         },
+        when_subscribed: matches!(
+            meta.name,
+            "subscribe"
+                | "psubscribe"
+                | "ssubscribe"
+                | "unsubscribe"
+                | "punsubscribe"
+                | "sunsubscribe"
+                | "ping"
+                | "quit"
+                | "reset"
+        ),
     })
 }
 

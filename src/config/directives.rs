@@ -238,6 +238,13 @@ pub static DIRECTIVES: &[Directive] = &[
         let l = &c.output_limits;
         format!("normal {} slave {} pubsub {}", fmt_limit(&l.normal), fmt_limit(&l.replica), fmt_limit(&l.pubsub))
     })),
+    directive!("notify-keyspace-events", Some(1), mutable: true,
+        set: |c, v| {
+            c.notify_keyspace_events = crate::db::events::parse_classes(&v[0])
+                .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+            Ok(())
+        },
+        get: Some(|c| crate::db::events::format_classes(c.notify_keyspace_events))),
     directive!("save", None, mutable: true,
         set: |_, v| only("save", "", &v.join(" ")),
         get: Some(|_| String::new())),

@@ -66,7 +66,28 @@ impl<'a, S: Store> Access<'a, S> {
     }
 
     /// Run `f` on the live entry of `key` (see [`Keyspace::read`]).
+    /// A miss is a `keymiss` event, as Redis's `lookupKeyRead` reports.
     pub fn read<R>(&self, key: &[u8], now: u64, mut f: impl FnMut(Option<&Entry>) -> R) -> R {
+        let mut missed = false;
+        let mut f = |e: Option<&Entry>| {
+            missed = e.is_none();
+            f(e)
+        };
+        let r = if self.held {
+            self.check_held(key);
+            self.ks.read_locked(&KeysGuard::Held, key, now, f)
+        } else {
+            self.ks.read(key, now, &mut f)
+        };
+        if missed {
+            self.ks.key_miss(key);
+        }
+        r
+    }
+
+    /// [`read`](Self::read) without the `keymiss` event (Redis's
+    /// `LOOKUP_NONOTIFY`: OBJECT, and reads that are part of a write).
+    pub fn peek<R>(&self, key: &[u8], now: u64, mut f: impl FnMut(Option<&Entry>) -> R) -> R {
         if self.held {
             self.check_held(key);
             return self.ks.read_locked(&KeysGuard::Held, key, now, f);
@@ -81,13 +102,24 @@ impl<'a, S: Store> Access<'a, S> {
         now: u64,
         mut f: impl FnMut(Option<&Entry>) -> T,
     ) -> Vec<T> {
-        if self.held {
-            return keys
-                .iter()
+        let mut missed = vec![false; keys.len()];
+        let mut i = 0;
+        let mut f = |e: Option<&Entry>| {
+            missed[i % keys.len()] = e.is_none();
+            i += 1;
+            f(e)
+        };
+        let out = if self.held {
+            keys.iter()
                 .map(|k| self.read_locked(&KeysGuard::Held, k, now, &mut f))
-                .collect();
+                .collect()
+        } else {
+            self.ks.read_many(keys, now, &mut f)
+        };
+        for (k, _) in keys.iter().zip(&missed).filter(|(_, m)| **m) {
+            self.ks.key_miss(k);
         }
-        self.ks.read_many(keys, now, f)
+        out
     }
 
     /// Compute from several keys at once (see [`Keyspace::read_all`]).
@@ -97,14 +129,24 @@ impl<'a, S: Store> Access<'a, S> {
         now: u64,
         mut f: impl FnMut(&[Option<Entry>]) -> R,
     ) -> R {
-        if self.held {
+        let mut missed = Vec::new();
+        let mut f = |entries: &[Option<Entry>]| {
+            missed = entries.iter().map(Option::is_none).collect();
+            f(entries)
+        };
+        let r = if self.held {
             let entries: Vec<Option<Entry>> = keys
                 .iter()
                 .map(|k| self.read_locked(&KeysGuard::Held, k, now, |e| e.cloned()))
                 .collect();
-            return f(&entries);
+            f(&entries)
+        } else {
+            self.ks.read_all(keys, now, &mut f)
+        };
+        for (k, _) in keys.iter().zip(&missed).filter(|(_, m)| **m) {
+            self.ks.key_miss(k);
         }
-        self.ks.read_all(keys, now, f)
+        r
     }
 
     /// Atomically read and change `key` (see [`Keyspace::update`]).

@@ -15,12 +15,14 @@
 //! index entry without a TTL behind it (rare, after racing writers) is
 //! dropped by the sweeper when it samples it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
 use super::blocking::Blocked;
+use super::events::{class, KeyEvents};
 use super::locks::{KeyLocks, KeysGuard};
 use super::volatile::VolatileIndex;
 use super::watch::{After, Now, Replaced, Watches};
@@ -96,18 +98,25 @@ pub struct Keyspace<S> {
     /// Running estimate of the TTL of volatile keys (INFO's `avg_ttl`),
     /// maintained by the sweeper as Redis does.
     avg_ttl: AtomicU64,
+    /// Where `new`, `expired` and `keymiss` events go.
+    events: Arc<KeyEvents>,
+    /// This keyspace's database number (changes with SWAPDB).
+    index: AtomicUsize,
 }
 
 impl<S: Store> Default for Keyspace<S> {
     fn default() -> Self {
-        Keyspace::new(Faults::default())
+        Keyspace::new(Faults::default(), Arc::default(), 0)
     }
 }
 
 impl<S: Store> Keyspace<S> {
-    /// An empty database with planted `faults` (none outside tests).
-    pub fn new(faults: Faults) -> Self {
+    /// An empty database number `index` with planted `faults` (none
+    /// outside tests), reporting events to `events`.
+    pub fn new(faults: Faults, events: Arc<KeyEvents>, index: usize) -> Self {
         Keyspace {
+            events,
+            index: AtomicUsize::new(index),
             faults,
             map: S::default(),
             volatile: VolatileIndex::default(),
@@ -165,6 +174,26 @@ impl<S: Store> Keyspace<S> {
     /// Keys deleted because they expired.
     pub fn expired_count(&self) -> u64 {
         self.expired.load(Ordering::Relaxed)
+    }
+
+    /// This keyspace's database number.
+    pub fn index(&self) -> usize {
+        self.index.load(Ordering::Relaxed)
+    }
+
+    /// It became database `index` (SWAPDB).
+    pub(super) fn set_index(&self, index: usize) {
+        self.index.store(index, Ordering::Relaxed);
+    }
+
+    /// Report `event` of `class` on `key` of this database.
+    pub fn emit(&self, class: u32, event: &'static str, key: &[u8]) {
+        self.events.emit(class, event, self.index(), key);
+    }
+
+    /// A read found no `key` (Redis's `keymiss` event).
+    pub fn key_miss(&self, key: &[u8]) {
+        self.emit(class::KEY_MISS, "keymiss", key);
     }
 
     /// The faults planted in this database (tests only).
@@ -375,6 +404,7 @@ impl<S: Store> Keyspace<S> {
             return self.update_split(key, now, f);
         }
         let (mut had, mut has, mut reaped, mut after) = (false, false, false, None);
+        let mut created = false;
         let r = self.map.compute(key, |cur| {
             let expired = cur.is_some_and(|e| e.is_expired(now));
             let (op, r) = f(cur.filter(|_| !expired));
@@ -390,6 +420,7 @@ impl<S: Store> Keyspace<S> {
                 Op::Put(_) => Some(After::Exists),
                 Op::Remove => cur.is_some().then_some(After::Deleted),
             };
+            created = matches!(op, Op::Put(_)) && (cur.is_none() || expired);
             had = has_ttl(cur);
             has = match &op {
                 Op::Put(e) => e.expires_at.is_some(),
@@ -400,6 +431,10 @@ impl<S: Store> Keyspace<S> {
         });
         if reaped {
             self.expired.fetch_add(1, Ordering::Relaxed);
+            self.emit(class::EXPIRED, "expired", key);
+        }
+        if created {
+            self.emit(class::NEW, "new", key);
         }
         if let Some(after) = after {
             self.touch(key, after);
@@ -450,9 +485,14 @@ impl<S: Store> Keyspace<S> {
     ) -> Option<Entry> {
         let has = entry.expires_at.is_some();
         let old = self.map.insert(key.clone(), entry);
+        let had = has_ttl(old.as_ref());
+        let old = old.filter(|e| !e.is_expired(now));
+        if old.is_none() {
+            self.emit(class::NEW, "new", &key);
+        }
         self.touch(&key, After::Exists);
-        self.reindex(&key, has_ttl(old.as_ref()), has);
-        old.filter(|e| !e.is_expired(now))
+        self.reindex(&key, had, has);
+        old
     }
 
     /// Change `key` in place: hold its stripe exclusively, hand `f` the
@@ -497,6 +537,7 @@ impl<S: Store> Keyspace<S> {
             // Gone before the command runs (Redis's `lookupKeyWrite`).
             self.map.remove(key);
             self.expired.fetch_add(1, Ordering::Relaxed);
+            self.emit(class::EXPIRED, "expired", key);
             self.touch(key, After::Deleted);
             self.reindex(key, true, false);
             cur = None;
@@ -519,7 +560,13 @@ impl<S: Store> Keyspace<S> {
             Change::Keep => {}
             Change::Put(entry) => {
                 let has = entry.expires_at.is_some();
-                self.map.insert(Bytes::copy_from_slice(key), entry);
+                if self
+                    .map
+                    .insert(Bytes::copy_from_slice(key), entry)
+                    .is_none()
+                {
+                    self.emit(class::NEW, "new", key);
+                }
                 self.touch(key, After::Exists);
                 self.reindex(key, had, has);
             }

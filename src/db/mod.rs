@@ -17,6 +17,7 @@
 mod access;
 pub mod blocking;
 mod clock;
+pub mod events;
 pub mod expiry;
 mod keyspace;
 mod locks;
@@ -33,6 +34,7 @@ use store_api::Store;
 
 pub use access::Access;
 pub use clock::Clock;
+pub use events::KeyEvents;
 pub use expiry::ExpiryConfig;
 pub use keyspace::{Keyspace, Slot, Swept};
 pub use locks::{ExclusiveGuard, KeyLocks, KeysGuard, STRIPES};
@@ -60,6 +62,7 @@ pub struct Faults {
 struct Shared<S> {
     table: ArcSwap<Table<S>>,
     faults: Faults,
+    events: Arc<KeyEvents>,
     /// Bumped after every change of `table`, so a connection can keep the
     /// table it last loaded and check it with one load ([`TableCache`]).
     generation: AtomicU64,
@@ -81,8 +84,10 @@ impl<S> Clone for Db<S> {
     }
 }
 
-fn fresh_table<S: Store>(n: usize, faults: Faults) -> Table<S> {
-    (0..n).map(|_| Arc::new(Keyspace::new(faults))).collect()
+fn fresh_table<S: Store>(n: usize, faults: Faults, events: &Arc<KeyEvents>) -> Table<S> {
+    (0..n)
+        .map(|i| Arc::new(Keyspace::new(faults, events.clone(), i)))
+        .collect()
 }
 
 impl<S: Store> Db<S> {
@@ -98,10 +103,12 @@ impl<S: Store> Db<S> {
         expiry: ExpiryConfig,
         faults: Faults,
     ) -> Self {
+        let events = Arc::new(KeyEvents::default());
         Db {
             shared: Arc::new(Shared {
-                table: ArcSwap::from_pointee(fresh_table(databases.max(1), faults)),
+                table: ArcSwap::from_pointee(fresh_table(databases.max(1), faults, &events)),
                 faults,
+                events,
                 generation: AtomicU64::new(0),
                 clock,
                 expiry: Mutex::new(expiry),
@@ -123,6 +130,11 @@ impl<S: Store> Db<S> {
     /// the current databases.
     pub fn expired_keys(&self) -> u64 {
         self.table().iter().map(|ks| ks.expired_count()).sum()
+    }
+
+    /// Where keyspace events go (`notify-keyspace-events`).
+    pub fn events(&self) -> &Arc<KeyEvents> {
+        &self.shared.events
     }
 
     /// The clock TTLs are measured against.
@@ -162,7 +174,11 @@ impl<S: Store> Db<S> {
     /// about every key it held, and move to the new one (watches belong
     /// to the database number).
     pub fn flush(&self, index: usize) -> Option<Arc<Keyspace<S>>> {
-        let fresh = Arc::new(Keyspace::new(self.shared.faults));
+        let fresh = Arc::new(Keyspace::new(
+            self.shared.faults,
+            self.shared.events.clone(),
+            index,
+        ));
         let mut old = None;
         self.shared.table.rcu(|t| {
             let mut t = Table::clone(t);
@@ -182,7 +198,7 @@ impl<S: Store> Db<S> {
     /// Replace every database with an empty one; returns the old table.
     pub fn flush_all(&self) -> Arc<Table<S>> {
         let n = self.count();
-        let fresh = Arc::new(fresh_table(n, self.shared.faults));
+        let fresh = Arc::new(fresh_table(n, self.shared.faults, &self.shared.events));
         let old = self.shared.table.swap(fresh.clone());
         self.changed();
         for (old, new) in old.iter().zip(fresh.iter()) {
@@ -213,6 +229,8 @@ impl<S: Store> Db<S> {
         });
         self.changed();
         if let Some((new_a, new_b)) = pair {
+            new_a.set_index(a);
+            new_b.set_index(b);
             // `new_b` was database `a`: its watchers see `new_a`'s keys.
             new_b.replaced_by(Some(&new_a), now);
             new_a.replaced_by(Some(&new_b), now);

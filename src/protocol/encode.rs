@@ -104,6 +104,7 @@ pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
             len_header(out, if resp3 { b'>' } else { b'*' }, items.len());
             items.iter().for_each(|f| encode(f, proto, out));
         }
+        Frame::Seq(items) => items.iter().for_each(|f| encode(f, proto, out)),
         Frame::Double(d) if resp3 => line(out, b',', fmt_g17(*d).as_bytes()),
         Frame::Double(d) => bulk(out, fmt_g17(*d).as_bytes()),
         Frame::Boolean(b) if resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),

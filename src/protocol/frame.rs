@@ -40,6 +40,10 @@ pub enum Frame {
     /// of two-element arrays in RESP3, one flat array in RESP2
     /// (HRANDFIELD WITHVALUES, ZRANGE WITHSCORES...).
     Pairs(Vec<(Frame, Frame)>),
+    /// Several replies to one command, sent one after the other (SUBSCRIBE
+    /// confirms each channel separately). Never nested in another frame
+    /// except where Redis does the same (SUBSCRIBE inside EXEC).
+    Seq(Vec<Frame>),
 }
 
 impl Frame {

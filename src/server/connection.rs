@@ -44,7 +44,7 @@ use super::buffers;
 use super::shutdown::Shutdown;
 use crate::cmd::{Blocked, Client, Executor, Reply};
 use crate::config::{Config, OutputLimit};
-use crate::protocol::{encode, DecodeLimits, Decoder, Frame};
+use crate::protocol::{encode, DecodeLimits, Decoder, Frame, Protocol};
 use crate::state::{Activity, ClientHandle, Event, Session};
 
 /// Stop running commands while this many reply bytes are unsent.
@@ -66,10 +66,16 @@ struct Limits {
 }
 
 impl Limits {
-    fn of(config: &Config) -> Limits {
+    /// The limits for a client, subscribed to something or not (Redis's
+    /// `pubsub` output-limit class).
+    fn of(config: &Config, subscriber: bool) -> Limits {
         Limits {
             timeout: config.timeout,
-            output: config.output_limits.normal,
+            output: if subscriber {
+                config.output_limits.pubsub
+            } else {
+                config.output_limits.normal
+            },
             query_buffer: config.client_query_buffer_limit,
         }
     }
@@ -95,6 +101,9 @@ struct Connection<S: Store> {
     timer: Option<Pin<Box<Sleep>>>,
     /// A blocking command waiting to be served, and when it times out.
     blocked: Option<(Blocked, Option<Instant>)>,
+    /// Pushes still in the mailbox after the last drain stopped at the
+    /// output budget.
+    mail_left: usize,
 }
 
 /// Serve one accepted client until it leaves, is killed, or the server
@@ -114,7 +123,7 @@ pub async fn serve<S: Store>(
     let mut session = Session::new(handle);
     session.authenticated = state.config().requirepass.is_empty();
     let mut client = exec.client(session);
-    let limits = Limits::of(client.config(&state));
+    let limits = Limits::of(client.config(&state), false);
     let mut conn = Connection {
         exec,
         limits,
@@ -129,6 +138,7 @@ pub async fn serve<S: Store>(
         backlog: false,
         timer: None,
         blocked: None,
+        mail_left: 0,
     };
     if let Err(e) = conn.run().await {
         debug!(client = id, cause = %e, "connection closed");
@@ -151,6 +161,7 @@ enum Wake {
     Readable,
     Writable,
     Timer,
+    Message,
     Killed,
     Shutdown,
 }
@@ -158,7 +169,8 @@ enum Wake {
 impl<S: Store> Connection<S> {
     /// Refresh [`Limits`] from the configuration (one load when unchanged).
     fn refresh_limits(&mut self) {
-        self.limits = Limits::of(self.client.config(&self.exec.state));
+        let subscriber = self.client.session.subs.any();
+        self.limits = Limits::of(self.client.config(&self.exec.state), subscriber);
     }
 
     fn handle(&self) -> &Arc<ClientHandle> {
@@ -169,7 +181,12 @@ impl<S: Store> Connection<S> {
         loop {
             self.refresh_limits();
             self.check_blocked();
+            // Pushes queued before this batch's requests arrived go out
+            // before its replies (a keyspace event before the reply to a
+            // PING sent after the command that caused it).
+            self.drain_mailbox();
             self.process().await;
+            self.drain_mailbox();
             self.write_ready()?;
             if let Some(stop) = self.should_stop() {
                 return match stop {
@@ -189,7 +206,7 @@ impl<S: Store> Connection<S> {
             self.arm_timer();
             match self.wait().await? {
                 Wake::Readable => self.read_ready()?,
-                Wake::Writable | Wake::Timer => {}
+                Wake::Writable | Wake::Timer | Wake::Message => {}
                 Wake::Killed => return Ok(()),
                 Wake::Shutdown => {
                     self.unblock(None);
@@ -223,6 +240,9 @@ impl<S: Store> Connection<S> {
         if let Some(wake) = event_wake(events) {
             return Poll::Ready(Ok(wake));
         }
+        if events & Event::Message as u32 != 0 {
+            return Poll::Ready(Ok(Wake::Message));
+        }
         if events & Event::Wake as u32 != 0 {
             if self.blocked.is_some() {
                 return Poll::Ready(Ok(Wake::Timer));
@@ -249,6 +269,25 @@ impl<S: Store> Connection<S> {
             }
         }
         Poll::Pending
+    }
+
+    /// Move waiting pushes (pub/sub messages...) into the output, up to the
+    /// output budget; what does not fit waits for the socket to drain.
+    fn drain_mailbox(&mut self) {
+        let handle = &self.client.session.handle;
+        if self.mail_left == 0 && !handle.has(Event::Message) {
+            return;
+        }
+        handle.clear(Event::Message);
+        let room = self.output_budget().saturating_sub(self.output.len());
+        let resp3 = self.client.session.proto == Protocol::Resp3;
+        let mut mailbox = handle.mailbox();
+        if room > 0 && !mailbox.is_empty() {
+            buffers::ensure_some(&mut self.output);
+            let out = &mut self.output;
+            mailbox.take(room, |item| item.encode_into(resp3, out));
+        }
+        self.mail_left = mailbox.len();
     }
 
     /// Settle a blocking command if it can be: served (take the reply),
@@ -356,7 +395,7 @@ impl<S: Store> Connection<S> {
             soft,
             soft_secs,
         } = self.limits.output;
-        let pending = self.output.len() as u64;
+        let pending = (self.output.len() + self.mail_left) as u64;
         if hard > 0 && pending > hard {
             return true;
         }

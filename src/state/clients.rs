@@ -26,6 +26,7 @@ use atomic_waker::AtomicWaker;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
+use super::pubsub::{Mailbox, Subscriptions};
 use crate::protocol::Protocol;
 
 /// What other connections may see of, or do to, one client.
@@ -59,6 +60,10 @@ pub struct ClientHandle {
     unblock: AtomicU8,
     /// The connection task's waker, registered while it waits.
     waker: AtomicWaker,
+    /// Pub/sub messages and other pushes waiting to be sent.
+    pub(super) mailbox: Mutex<Mailbox>,
+    /// Subscription counts as of the last batch (CLIENT LIST).
+    subs: [AtomicUsize; 3],
 }
 
 /// Something another thread tells a connection; bits of the event word.
@@ -71,6 +76,8 @@ pub enum Event {
     Shutdown = 2,
     /// Something for a blocked client: it was served, or CLIENT UNBLOCK.
     Wake = 4,
+    /// Pushes (pub/sub messages...) wait in the mailbox.
+    Message = 8,
 }
 
 /// A snapshot of per-batch statistics a connection publishes.
@@ -138,6 +145,12 @@ impl ClientHandle {
         self.multi.load(Ordering::Relaxed)
     }
 
+    /// Channels, patterns and shard channels subscribed, as of the last
+    /// batch (CLIENT LIST's `sub=`, `psub=`, `ssub=`).
+    pub fn subscriptions(&self) -> [usize; 3] {
+        self.subs.each_ref().map(|n| n.load(Ordering::Relaxed))
+    }
+
     /// Commands this client has run.
     pub fn commands(&self) -> u64 {
         self.commands.load(Ordering::Relaxed)
@@ -147,6 +160,14 @@ impl ClientHandle {
     pub fn publish(&self, session: &Session, activity: Activity) {
         self.db.store(session.db, Ordering::Relaxed);
         self.multi.store(session.multi, Ordering::Relaxed);
+        let s = &session.subs;
+        for (slot, n) in self
+            .subs
+            .iter()
+            .zip([s.channels.len(), s.patterns.len(), s.shard.len()])
+        {
+            slot.store(n, Ordering::Relaxed);
+        }
         self.resp
             .store(session.proto.version() as u8, Ordering::Relaxed);
         self.last_cmd.store(session.last_cmd, Ordering::Relaxed);
@@ -258,6 +279,8 @@ pub struct Session {
     pub last_command_ms: u64,
     /// Commands queued in an open MULTI, or -1 (CLIENT LIST's `multi=`).
     pub multi: i64,
+    /// Pub/sub subscriptions.
+    pub subs: Subscriptions,
 }
 
 impl Session {
@@ -273,6 +296,7 @@ impl Session {
             last_cmd: 0,
             last_command_ms: 0,
             multi: -1,
+            subs: Subscriptions::default(),
         }
     }
 }
@@ -321,6 +345,8 @@ impl Registry {
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
             multi: AtomicI64::new(-1),
+            mailbox: Mutex::new(Mailbox::default()),
+            subs: Default::default(),
             events: AtomicU32::new(0),
             blocked: AtomicBool::new(false),
             unblock: AtomicU8::new(0),

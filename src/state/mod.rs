@@ -7,6 +7,7 @@
 //! and never the other way round (see the dependency rule in `lib.rs`).
 
 mod clients;
+pub mod pubsub;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use store_api::Store;
 use tokio::sync::Notify;
 
 pub use clients::{Activity, ClientHandle, Event, Registry, Session};
+pub use pubsub::PubSub;
 
 use crate::config::Config;
 use crate::db::Db;
@@ -41,6 +43,8 @@ pub struct ServerState<S: Store> {
     pub tcp_port: u16,
     /// Path of the config file, if one was given (INFO config_file).
     pub config_file: String,
+    /// Channels, patterns and their subscribers.
+    pub pubsub: Arc<PubSub>,
     shutdown_requested: AtomicBool,
     shutdown: Notify,
 }
@@ -48,7 +52,12 @@ pub struct ServerState<S: Store> {
 impl<S: Store> ServerState<S> {
     /// State for a server with `config` over `db`, bound to `tcp_port`.
     pub fn new(config: Config, db: Db<S>, tcp_port: u16) -> Self {
+        let pubsub = Arc::new(PubSub::default());
+        pubsub.set_hard_limit(config.output_limits.pubsub.hard);
+        db.events().set_classes(config.notify_keyspace_events);
+        db.events().set_sink(pubsub::keyspace_sink(pubsub.clone()));
         ServerState {
+            pubsub,
             db,
             config: ArcSwap::from_pointee(config),
             config_generation: AtomicU64::new(0),
@@ -83,6 +92,8 @@ impl<S: Store> ServerState<S> {
     /// Install a new configuration (CONFIG SET) and apply its side effects.
     pub fn set_config(&self, config: Config) {
         self.db.set_expiry_config(config.expiry);
+        self.pubsub.set_hard_limit(config.output_limits.pubsub.hard);
+        self.db.events().set_classes(config.notify_keyspace_events);
         self.config.store(Arc::new(config));
         self.config_generation.fetch_add(1, Ordering::Release);
     }

@@ -22,12 +22,56 @@ use super::{MPop, Move};
 use crate::cmd::value::{fresh, list_of};
 use crate::cmd::{Blocked, CmdError, Ctx, Reply};
 use crate::db::blocking::{BlockOp, Waiter};
+use crate::db::events::class;
 use crate::db::{Access, KeysGuard, Keyspace};
 use crate::protocol::Frame;
 use crate::state::Event;
 
 fn bulk(e: Vec<u8>) -> Frame {
     Frame::Bulk(Bytes::from(e))
+}
+
+/// The keyspace event of a pop from `end`.
+pub fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+/// The keyspace event of a push onto `end`.
+pub fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+/// What a command that serves blocked clients leaves for after its own
+/// work: lists whose waiters still need serving, and the keyspace events
+/// of what it did for them (reported after the command's own, as Redis
+/// serves blocked clients after the command).
+#[derive(Default)]
+pub struct Aftermath {
+    /// Lists to finish serving once the command's locks are released.
+    pub ready: Vec<Bytes>,
+    /// Keyspace events, in order: (class, event, key).
+    pub events: Vec<(u32, &'static str, Bytes)>,
+}
+
+impl Aftermath {
+    fn event(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        self.events
+            .push((class, event, Bytes::copy_from_slice(key)));
+    }
+
+    /// Report the events and queue the ready lists of database `ks`.
+    pub fn finish<S: Store>(self, ctx: &mut Ctx<'_, S>) {
+        for (class, event, key) in &self.events {
+            ctx.notify(*class, event, key);
+        }
+        ctx.defer_ready(self.ready);
+    }
 }
 
 fn key_frame(k: &[u8]) -> Frame {
@@ -44,7 +88,7 @@ fn move_held<S: Store>(
     (from, to): (End, End),
     now: u64,
     limit: i64,
-    ready: &mut Vec<Bytes>,
+    after: &mut Aftermath,
 ) -> Result<Option<Vec<u8>>, CmdError> {
     if ks.read_locked(held, key, now, |e| list_of(e).map(|l| l.is_none()))? {
         return Ok(None);
@@ -56,15 +100,22 @@ fn move_held<S: Store>(
         let elem = l.pop(from)?;
         slot.changed();
         // Moving onto the same list: it is never left empty.
-        if l.is_empty() && key != dst {
+        let emptied = l.is_empty() && key != dst;
+        if emptied {
             slot.remove();
         }
-        Some(elem)
+        Some((elem, emptied))
     });
-    let Some(elem) = popped else {
+    let Some((elem, emptied)) = popped else {
         return Ok(None);
     };
-    push_into(ks, held, dst, to, &elem, now, limit, ready);
+    push_into(ks, held, dst, to, &elem, now, limit, after);
+    // Redis's order: the push, then the pop, then the deletion.
+    after.event(class::LIST, push_event(to), dst);
+    after.event(class::LIST, pop_event(from), key);
+    if emptied {
+        after.event(class::GENERIC, "del", key);
+    }
     Ok(Some(elem))
 }
 
@@ -79,7 +130,7 @@ fn push_into<S: Store>(
     elem: &[u8],
     now: u64,
     limit: i64,
-    ready: &mut Vec<Bytes>,
+    after: &mut Aftermath,
 ) {
     ks.mutate_locked(held, key, now, |slot| {
         let (list, created) = match list_of(slot.entry()) {
@@ -91,9 +142,10 @@ fn push_into<S: Store>(
         slot.changed();
         if created {
             slot.put(fresh(Value::Coll(Coll::List(list.clone()))));
-            serve_created(ks, key, &mut l, (now, limit), ready);
+            serve_created(ks, key, &mut l, (now, limit), after);
             if l.is_empty() {
                 slot.remove();
+                after.event(class::GENERIC, "del", key);
             }
         }
     });
@@ -102,30 +154,38 @@ fn push_into<S: Store>(
 /// Serve the clients blocked on `key`, whose list was just created (its
 /// stripe is held and `list` is locked for writing), oldest first, while
 /// elements last. A BLMOVE waiter whose destination stripe is busy (or
-/// inside a transaction) stops the round: `key` goes to `ready`, to be
-/// finished after the command.
+/// inside a transaction) stops the round: `key` goes to `after.ready`, to
+/// be finished after the command.
 pub fn serve_created<S: Store>(
     ks: Access<'_, S>,
     key: &[u8],
     list: &mut List,
     (now, limit): (u64, i64),
-    ready: &mut Vec<Bytes>,
+    after: &mut Aftermath,
 ) {
     for w in ks.blocked().waiters(key) {
         if list.is_empty() {
             return;
         }
-        let done = match &w.op {
-            BlockOp::Pop { end, count } => w.serve(|| Some(pop_reply(key, list, *end, *count))),
+        match &w.op {
+            BlockOp::Pop { end, count } => {
+                if w.serve(|| Some(pop_reply(key, list, *end, *count))) {
+                    after.event(class::LIST, pop_event(*end), key);
+                }
+            }
             BlockOp::Move { dst, from, to } => {
                 if dst[..] == *key {
-                    w.serve(|| {
+                    let served = w.serve(|| {
                         let e = list.pop(*from)?;
                         list.push(*to, &e);
                         Some(bulk(e))
-                    })
+                    });
+                    if served {
+                        after.event(class::LIST, push_event(*to), key);
+                        after.event(class::LIST, pop_event(*from), key);
+                    }
                 } else if ks.in_transaction() {
-                    ready.push(Bytes::copy_from_slice(key));
+                    after.ready.push(Bytes::copy_from_slice(key));
                     return;
                 } else {
                     let guard = if ks.locks().same_stripe(key, dst) {
@@ -134,14 +194,24 @@ pub fn serve_created<S: Store>(
                         ks.locks().try_lock_one(dst).map(KeysGuard::Own)
                     };
                     let Some(guard) = guard else {
-                        ready.push(Bytes::copy_from_slice(key));
+                        after.ready.push(Bytes::copy_from_slice(key));
                         return;
                     };
-                    w.serve(|| serve_move(ks, &guard, list, dst, (*from, *to), now, limit, ready))
+                    w.serve(|| {
+                        serve_move(
+                            ks,
+                            &guard,
+                            list,
+                            (key, dst),
+                            (*from, *to),
+                            now,
+                            limit,
+                            after,
+                        )
+                    });
                 }
             }
-        };
-        let _served = done;
+        }
         ks.blocked().remove(&w);
     }
 }
@@ -153,17 +223,19 @@ fn serve_move<S: Store>(
     ks: Access<'_, S>,
     held: &KeysGuard<'_>,
     list: &mut List,
-    dst: &[u8],
+    (key, dst): (&[u8], &[u8]),
     (from, to): (End, End),
     now: u64,
     limit: i64,
-    ready: &mut Vec<Bytes>,
+    after: &mut Aftermath,
 ) -> Option<Frame> {
     if let Err(e) = ks.read_locked(held, dst, now, |e| list_of(e).map(|_| ())) {
         return Some(e.to_frame());
     }
     let e = list.pop(from)?;
-    push_into(ks, held, dst, to, &e, now, limit, ready);
+    push_into(ks, held, dst, to, &e, now, limit, after);
+    after.event(class::LIST, push_event(to), dst);
+    after.event(class::LIST, pop_event(from), key);
     Some(bulk(e))
 }
 
@@ -203,7 +275,7 @@ pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64)
         keys.extend(dsts.iter().map(|d| &d[..]));
         let access = Access::new(ks);
         let guard = access.lock_keys(keys.iter().copied());
-        let mut again = Vec::new();
+        let mut after = Aftermath::default();
         let settled = access.mutate_locked(&guard, key, now, |slot| {
             let Ok(Some(list)) = list_of(slot.entry()).map(|l| l.cloned()) else {
                 return true;
@@ -215,14 +287,20 @@ pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64)
                 }
                 match &w.op {
                     BlockOp::Pop { end, count } => {
-                        w.serve(|| Some(pop_reply(key, &mut l, *end, *count)));
+                        if w.serve(|| Some(pop_reply(key, &mut l, *end, *count))) {
+                            after.event(class::LIST, pop_event(*end), key);
+                        }
                     }
                     BlockOp::Move { dst, from, to } if dst[..] == *key => {
-                        w.serve(|| {
+                        let served = w.serve(|| {
                             let e = l.pop(*from)?;
                             l.push(*to, &e);
                             Some(bulk(e))
                         });
+                        if served {
+                            after.event(class::LIST, push_event(*to), key);
+                            after.event(class::LIST, pop_event(*from), key);
+                        }
                     }
                     BlockOp::Move { dst, from, to } if dsts.contains(dst) => {
                         w.serve(|| {
@@ -230,11 +308,11 @@ pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64)
                                 access,
                                 &guard,
                                 &mut l,
-                                dst,
+                                (key, dst),
                                 (*from, *to),
                                 now,
                                 limit,
-                                &mut again,
+                                &mut after,
                             )
                         });
                     }
@@ -245,11 +323,15 @@ pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64)
             slot.changed();
             if l.is_empty() {
                 slot.remove();
+                after.event(class::GENERIC, "del", key);
             }
             true
         });
         drop(guard);
-        for k in again {
+        for (class, event, k) in &after.events {
+            ks.emit(*class, event, k);
+        }
+        for k in after.ready {
             serve_ready(ks, &k, now, limit);
         }
         if settled {
@@ -262,7 +344,7 @@ pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64)
 pub fn lmove<S: Store>(ctx: &mut Ctx<'_, S>, m: Move) -> Result<Reply, CmdError> {
     let limit = ctx.config.encodings.list_max_listpack_size;
     let (ks, now) = (ctx.ks(), ctx.now);
-    let mut ready = Vec::new();
+    let mut after = Aftermath::default();
     let guard = ks.lock_keys([&m.src[..], &m.dst[..]]);
     if m.block.is_some() {
         // BLMOVE checks only the source's type before blocking.
@@ -275,7 +357,7 @@ pub fn lmove<S: Store>(ctx: &mut Ctx<'_, S>, m: Move) -> Result<Reply, CmdError>
         (m.from, m.to),
         now,
         limit,
-        &mut ready,
+        &mut after,
     )?;
     let reply = match (moved, m.block) {
         (Some(e), _) => Reply::Now(bulk(e)),
@@ -291,7 +373,7 @@ pub fn lmove<S: Store>(ctx: &mut Ctx<'_, S>, m: Move) -> Result<Reply, CmdError>
         }
     };
     drop(guard);
-    ctx.defer_ready(ready);
+    after.finish(ctx);
     Ok(reply)
 }
 
@@ -307,12 +389,15 @@ pub fn mpop<S: Store>(ctx: &mut Ctx<'_, S>, m: MPop) -> Result<Reply, CmdError> 
             let mut l = list.write();
             let reply = pop_reply(key, &mut l, m.end, Some(m.count));
             slot.changed();
-            if l.is_empty() {
+            let emptied = l.is_empty();
+            if emptied {
                 slot.remove();
             }
-            Ok::<_, CmdError>(Some(reply))
+            Ok::<_, CmdError>(Some((reply, emptied)))
         })?;
-        if let Some(reply) = popped {
+        if let Some((reply, emptied)) = popped {
+            drop(guard);
+            popped_events(ctx, key, m.end, emptied);
             return Ok(Reply::Now(reply));
         }
     }
@@ -345,12 +430,15 @@ pub fn bpop<S: Store>(
             let mut l = list.write();
             let reply = pop_reply(key, &mut l, end, None);
             slot.changed();
-            if l.is_empty() {
+            let emptied = l.is_empty();
+            if emptied {
                 slot.remove();
             }
-            Ok::<_, CmdError>(Some(reply))
+            Ok::<_, CmdError>(Some((reply, emptied)))
         })?;
-        if let Some(reply) = popped {
+        if let Some((reply, emptied)) = popped {
+            drop(guard);
+            popped_events(ctx, key, end, emptied);
             return Ok(Reply::Now(reply));
         }
     }
@@ -363,6 +451,14 @@ pub fn bpop<S: Store>(
         BlockOp::Pop { end, count: None },
         timeout,
     ))
+}
+
+/// The events of a pop from `key`'s `end` that may have emptied it.
+pub fn popped_events<S: Store>(ctx: &Ctx<'_, S>, key: &[u8], end: End, emptied: bool) {
+    ctx.notify(class::LIST, pop_event(end), key);
+    if emptied {
+        ctx.notify(class::GENERIC, "del", key);
+    }
 }
 
 /// Register a waiter for this client on `keys` (their stripes are held by

@@ -7,10 +7,11 @@ use store_api::value::list::End;
 use store_api::value::{shared, List};
 use store_api::{Coll, Store, Value};
 
-use super::block::serve_created;
+use super::block::{popped_events, push_event, serve_created, Aftermath};
 use super::{Create, Pos, Side};
 use crate::cmd::value::{bulks, fresh, list_of};
 use crate::cmd::{CmdError, Ctx, Reply};
+use crate::db::events::class;
 use crate::protocol::Frame;
 
 fn bulk(e: &[u8]) -> Frame {
@@ -29,7 +30,8 @@ pub fn push<S: Store>(
     let limit = ctx.config.encodings.list_max_listpack_size;
     let ks = ctx.ks();
     let now = ctx.now;
-    let mut ready = Vec::new();
+    let mut after = Aftermath::default();
+    let mut consumed = false;
     let len = ks.mutate(key, now, |slot| {
         let (list, created) = match list_of(slot.entry())? {
             Some(l) => (l.clone(), false),
@@ -44,14 +46,28 @@ pub fn push<S: Store>(
         let n = l.len() as i64;
         if created {
             slot.put(fresh(Value::Coll(Coll::List(list.clone()))));
-            serve_created(ks, key, &mut l, (now, limit), &mut ready);
+            serve_created(ks, key, &mut l, (now, limit), &mut after);
             if l.is_empty() {
                 slot.remove();
+                consumed = true;
             }
         }
         Ok(n)
     })?;
-    ctx.defer_ready(ready);
+    if len > 0 {
+        if consumed {
+            // Created and emptied by blocked clients at once: the keyspace
+            // never stored it, but Redis did.
+            ctx.notify(class::NEW, "new", key);
+        }
+        ctx.notify(class::LIST, push_event(end), key);
+        if consumed {
+            after
+                .events
+                .push((class::GENERIC, "del", Bytes::copy_from_slice(key)));
+        }
+    }
+    after.finish(ctx);
     Ok(Frame::Integer(len).into())
 }
 
@@ -62,6 +78,7 @@ pub fn pop<S: Store>(
     count: Option<usize>,
     end: End,
 ) -> Result<Reply, CmdError> {
+    let (mut popped, mut emptied) = (false, false);
     let reply = ctx.ks().mutate(key, ctx.now, |slot| {
         let Some(list) = list_of(slot.entry())?.cloned() else {
             return Ok(match count {
@@ -72,6 +89,7 @@ pub fn pop<S: Store>(
         let mut l = list.write();
         if count != Some(0) {
             slot.changed();
+            popped = true;
         }
         let reply = match count {
             None => l.pop(end).map_or(Frame::Null, |e| Frame::Bulk(e.into())),
@@ -87,9 +105,13 @@ pub fn pop<S: Store>(
         };
         if l.is_empty() {
             slot.remove();
+            emptied = true;
         }
         Ok(reply)
     })?;
+    if popped {
+        popped_events(ctx, key, end, emptied);
+    }
     Ok(reply.into())
 }
 
@@ -186,6 +208,9 @@ pub fn insert<S: Store>(
         slot.changed();
         Ok(len)
     })?;
+    if n > 0 {
+        ctx.notify(class::LIST, "linsert", key);
+    }
     Ok(Frame::Integer(n).into())
 }
 
@@ -204,8 +229,10 @@ pub fn set<S: Store>(
             l.set(i, element);
         }
         slot.changed();
-        Ok(Frame::ok().into())
-    })
+        Ok(())
+    })?;
+    ctx.notify(class::LIST, "lset", key);
+    Ok(Frame::ok().into())
 }
 
 /// LREM: `count` > 0 removes from the head, < 0 from the tail, 0 all.
@@ -215,9 +242,9 @@ pub fn rem<S: Store>(
     count: i64,
     element: &[u8],
 ) -> Result<Reply, CmdError> {
-    let removed = ctx.ks().mutate(key, ctx.now, |slot| {
+    let (removed, emptied) = ctx.ks().mutate(key, ctx.now, |slot| {
         let Some(list) = list_of(slot.entry())?.cloned() else {
-            return Ok(0);
+            return Ok((0, false));
         };
         let mut l = list.write();
         let limit = count.unsigned_abs();
@@ -245,11 +272,18 @@ pub fn rem<S: Store>(
         if removed > 0 {
             slot.changed();
         }
-        if l.is_empty() {
+        let emptied = l.is_empty();
+        if emptied {
             slot.remove();
         }
-        Ok(removed as i64)
+        Ok((removed as i64, emptied))
     })?;
+    if removed > 0 {
+        ctx.notify(class::LIST, "lrem", key);
+    }
+    if emptied {
+        ctx.notify(class::GENERIC, "del", key);
+    }
     Ok(Frame::Integer(removed).into())
 }
 
@@ -260,9 +294,9 @@ pub fn trim<S: Store>(
     start: i64,
     stop: i64,
 ) -> Result<Reply, CmdError> {
-    ctx.ks().mutate(key, ctx.now, |slot| {
+    let trimmed = ctx.ks().mutate(key, ctx.now, |slot| {
         let Some(list) = list_of(slot.entry())?.cloned() else {
-            return Ok(Frame::ok().into());
+            return Ok(None);
         };
         let mut l = list.write();
         match span(l.len(), start, stop) {
@@ -270,11 +304,19 @@ pub fn trim<S: Store>(
             None => l.trim(1, 0),
         }
         slot.changed();
-        if l.is_empty() {
+        let emptied = l.is_empty();
+        if emptied {
             slot.remove();
         }
-        Ok(Frame::ok().into())
-    })
+        Ok::<_, CmdError>(Some(emptied))
+    })?;
+    if let Some(emptied) = trimmed {
+        ctx.notify(class::LIST, "ltrim", key);
+        if emptied {
+            ctx.notify(class::GENERIC, "del", key);
+        }
+    }
+    Ok(Frame::ok().into())
 }
 
 /// LPOS, as Redis's `lposCommand` counts (including its treatment of

@@ -1,0 +1,179 @@
+//! Keyspace events: what `notify-keyspace-events` publishes.
+//!
+//! Commands report their own events (`set`, `lpush`, `del`...) through
+//! [`KeyEvents::emit`]; the databases report the events no command owns:
+//! `new` when a key is created, `expired` when one is deleted because it
+//! expired (lazily or by the sweeper), `keymiss` when a read finds no key.
+//! The sink that turns events into pub/sub messages belongs to the server
+//! state; this module only holds the enabled classes (one load decides
+//! whether an event is wanted, so with notifications off, the default, an
+//! event costs one branch) and calls the sink.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+/// Event classes, with Redis's `NOTIFY_*` bit values.
+pub mod class {
+    /// `K`: publish to `__keyspace@<db>__:<key>`.
+    pub const KEYSPACE: u32 = 1 << 0;
+    /// `E`: publish to `__keyevent@<db>__:<event>`.
+    pub const KEYEVENT: u32 = 1 << 1;
+    /// `g`: generic commands (DEL, EXPIRE, RENAME...).
+    pub const GENERIC: u32 = 1 << 2;
+    /// `$`: string commands.
+    pub const STRING: u32 = 1 << 3;
+    /// `l`: list commands.
+    pub const LIST: u32 = 1 << 4;
+    /// `s`: set commands.
+    pub const SET: u32 = 1 << 5;
+    /// `h`: hash commands.
+    pub const HASH: u32 = 1 << 6;
+    /// `z`: sorted set commands.
+    pub const ZSET: u32 = 1 << 7;
+    /// `x`: expired keys.
+    pub const EXPIRED: u32 = 1 << 8;
+    /// `e`: evicted keys.
+    pub const EVICTED: u32 = 1 << 9;
+    /// `t`: stream commands.
+    pub const STREAM: u32 = 1 << 10;
+    /// `m`: key misses (not part of `A`).
+    pub const KEY_MISS: u32 = 1 << 11;
+    /// `d`: module key types.
+    pub const MODULE: u32 = 1 << 13;
+    /// `n`: new keys (not part of `A`).
+    pub const NEW: u32 = 1 << 14;
+    /// `A`: every class but `m` and `n`.
+    pub const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+}
+
+/// Parse a `notify-keyspace-events` value (Redis's
+/// `keyspaceEventsStringToFlags`); `None` on an unknown character.
+pub fn parse_classes(s: &str) -> Option<u32> {
+    let mut flags = 0;
+    for c in s.chars() {
+        flags |= match c {
+            'A' => class::ALL,
+            'g' => class::GENERIC,
+            '$' => class::STRING,
+            'l' => class::LIST,
+            's' => class::SET,
+            'h' => class::HASH,
+            'z' => class::ZSET,
+            'x' => class::EXPIRED,
+            'e' => class::EVICTED,
+            'K' => class::KEYSPACE,
+            'E' => class::KEYEVENT,
+            't' => class::STREAM,
+            'm' => class::KEY_MISS,
+            'd' => class::MODULE,
+            'n' => class::NEW,
+            _ => return None,
+        };
+    }
+    Some(flags)
+}
+
+/// The canonical spelling of `flags` (Redis's
+/// `keyspaceEventsFlagsToString`), as CONFIG GET shows it.
+pub fn format_classes(flags: u32) -> String {
+    let mut s = String::new();
+    if flags & class::ALL == class::ALL {
+        s.push('A');
+    } else {
+        for (bit, c) in [
+            (class::GENERIC, 'g'),
+            (class::STRING, '$'),
+            (class::LIST, 'l'),
+            (class::SET, 's'),
+            (class::HASH, 'h'),
+            (class::ZSET, 'z'),
+            (class::EXPIRED, 'x'),
+            (class::EVICTED, 'e'),
+            (class::STREAM, 't'),
+            (class::MODULE, 'd'),
+            (class::NEW, 'n'),
+        ] {
+            if flags & bit != 0 {
+                s.push(c);
+            }
+        }
+    }
+    for (bit, c) in [
+        (class::KEYSPACE, 'K'),
+        (class::KEYEVENT, 'E'),
+        (class::KEY_MISS, 'm'),
+    ] {
+        if flags & bit != 0 {
+            s.push(c);
+        }
+    }
+    s
+}
+
+/// Receives every wanted event: (enabled classes, event name, database,
+/// key).
+pub type Sink = Box<dyn Fn(u32, &'static str, usize, &[u8]) + Send + Sync>;
+
+/// The enabled classes and the sink, shared by every keyspace of a server.
+#[derive(Default)]
+pub struct KeyEvents {
+    flags: AtomicU32,
+    sink: OnceLock<Sink>,
+}
+
+impl KeyEvents {
+    /// Install the sink (once, at server start).
+    pub fn set_sink(&self, sink: Sink) {
+        let _ = self.sink.set(sink);
+    }
+
+    /// Enable exactly `flags` (CONFIG SET notify-keyspace-events).
+    pub fn set_classes(&self, flags: u32) {
+        self.flags.store(flags, Ordering::Relaxed);
+    }
+
+    /// Is an event of `class` published at all? (K or E must be on too.)
+    #[inline]
+    pub fn wants(&self, class: u32) -> bool {
+        let f = self.flags.load(Ordering::Relaxed);
+        f & class != 0 && f & (class::KEYSPACE | class::KEYEVENT) != 0
+    }
+
+    /// Report `event` of `class` on `key` in database `db`.
+    #[inline]
+    pub fn emit(&self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        if self.wants(class) {
+            self.publish(event, db, key);
+        }
+    }
+
+    #[cold]
+    fn publish(&self, event: &'static str, db: usize, key: &[u8]) {
+        if let Some(sink) = self.sink.get() {
+            sink(self.classes(), event, db, key);
+        }
+    }
+
+    /// The enabled classes.
+    pub fn classes(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_parse_and_print_like_redis() {
+        assert_eq!(parse_classes("KEA"), Some(class::ALL | 3));
+        assert_eq!(format_classes(parse_classes("KEA").unwrap()), "AKE");
+        assert_eq!(format_classes(parse_classes("Elg$").unwrap()), "g$lE");
+        assert_eq!(format_classes(parse_classes("nmKx").unwrap()), "xnKm");
+        // Redis drops `n` when it prints `A`.
+        assert_eq!(format_classes(parse_classes("KEAnm").unwrap()), "AKEm");
+        assert_eq!(parse_classes("Kq"), None);
+        assert_eq!(format_classes(0), "");
+    }
+}
