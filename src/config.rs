@@ -219,7 +219,7 @@ impl Default for OutputLimits {
 }
 
 /// Everything configurable.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Thresholds that decide how collections are encoded.
     pub encodings: Encodings,
@@ -262,6 +262,19 @@ pub struct Config {
     pub output_limits: OutputLimits,
     /// `notify-keyspace-events`, as `db::events::class` bits.
     pub notify_keyspace_events: u32,
+    /// `slowlog-log-slower-than`, microseconds (negative: off).
+    pub slowlog_log_slower_than: i64,
+    /// `slowlog-max-len`.
+    pub slowlog_max_len: usize,
+    /// `latency-monitor-threshold`, milliseconds (0: off).
+    pub latency_monitor_threshold: u64,
+    /// `latency-tracking`: per-command latency histograms (INFO
+    /// latencystats).
+    pub latency_tracking: bool,
+    /// `latency-tracking-info-percentiles`.
+    pub latency_percentiles: Vec<f64>,
+    /// `tracking-table-max-keys`.
+    pub tracking_table_max_keys: usize,
 }
 
 impl Default for Config {
@@ -287,6 +300,12 @@ impl Default for Config {
             rename_commands: Vec::new(),
             output_limits: OutputLimits::default(),
             notify_keyspace_events: 0,
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
+            latency_tracking: true,
+            latency_percentiles: vec![50.0, 99.0, 99.9],
+            tracking_table_max_keys: 1_000_000,
         }
     }
 }
@@ -319,7 +338,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// What the command line asks for.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Invocation {
     /// Run a server with this configuration.
     Run(Box<Config>),

@@ -11,26 +11,27 @@ use crate::util::numbers::string2ll;
 
 /// The arguments after the command name (and subcommand name).
 ///
-/// The request's argument vector is kept whole: the name words stay at its
-/// front and arguments are moved out one by one, so parsing allocates
-/// nothing.
+/// A cursor over the request's argument vector, which the executor keeps
+/// (MONITOR and SLOWLOG show it after the command ran): each argument
+/// taken is a clone of the shared buffer's handle (a reference count, no
+/// copy), so parsing allocates nothing but what `rest` returns.
 #[derive(Debug)]
-pub struct Args {
-    argv: Vec<Bytes>,
+pub struct Args<'a> {
+    argv: &'a [Bytes],
     /// Index of the next argument.
     pos: usize,
     /// Words of the name at the front of `argv`.
     skip: usize,
 }
 
-impl Args {
+impl<'a> Args<'a> {
     /// A cursor over `argv`.
-    pub fn new(argv: Vec<Bytes>) -> Args {
+    pub fn new(argv: &'a [Bytes]) -> Args<'a> {
         Args::after_name(argv, 0)
     }
 
     /// A cursor over `argv` after its first `skip` words (the name).
-    pub fn after_name(argv: Vec<Bytes>, skip: usize) -> Args {
+    pub fn after_name(argv: &'a [Bytes], skip: usize) -> Args<'a> {
         let skip = skip.min(argv.len());
         Args {
             argv,
@@ -51,9 +52,9 @@ impl Args {
     /// The next argument, or `None` at the end.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Bytes> {
-        let arg = self.argv.get_mut(self.pos)?;
+        let arg = self.argv.get(self.pos)?;
         self.pos += 1;
-        Some(std::mem::take(arg))
+        Some(arg.clone())
     }
 
     /// The next argument; a syntax error when there is none.
@@ -76,10 +77,9 @@ impl Args {
         self.remaining() == 0
     }
 
-    /// Everything left, in order (reuses the request's vector).
-    pub fn rest(mut self) -> Vec<Bytes> {
-        self.argv.drain(..self.pos);
-        self.argv
+    /// Everything left, in order.
+    pub fn rest(self) -> Vec<Bytes> {
+        self.argv[self.pos..].to_vec()
     }
 
     /// Fail with a syntax error unless every argument has been read.
@@ -127,17 +127,16 @@ pub fn is(arg: &[u8], keyword: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn args(v: &[&str]) -> Args {
-        Args::new(
-            v.iter()
-                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-                .collect(),
-        )
+    fn argv(v: &[&str]) -> Vec<Bytes> {
+        v.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
     }
 
     #[test]
     fn typed_getters_follow_redis_rules() {
-        let mut a = args(&["12", "-0", "x"]);
+        let v = argv(&["12", "-0", "x"]);
+        let mut a = Args::new(&v);
         assert_eq!(a.int(), Ok(12));
         assert_eq!(a.int(), Err(CmdError::NotInteger));
         assert_eq!(a.remaining(), 1);
@@ -149,11 +148,8 @@ mod tests {
 
     #[test]
     fn name_words_are_skipped_and_kept() {
-        let argv = ["CLIENT", "Kill", "a", "b"]
-            .iter()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect();
-        let mut a = Args::after_name(argv, 2);
+        let v = argv(&["CLIENT", "Kill", "a", "b"]);
+        let mut a = Args::after_name(&v, 2);
         assert_eq!(&a.typed_name()[..], b"Kill");
         assert_eq!(a.remaining(), 2);
         assert_eq!(a.bytes().as_deref(), Ok(&b"a"[..]));

@@ -8,16 +8,19 @@
 //! request path touches no shared `ArcSwap`.
 
 use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use store_api::Store;
 
 use super::multi::{self, TxState};
-use super::table::{self, CommandTable, InMulti};
+use super::table::{self, CommandTable, InMulti, Spec};
 use super::{execute, lists, CmdError, Command, Reply};
 use crate::config::Config;
-use crate::db::{Access, Keyspace, Table, TableCache};
+use crate::db::{Access, Keyspace, Lookups, Table, TableCache};
 use crate::protocol::{Frame, Protocol};
+use crate::state::stats::Pending;
+use crate::state::{slowlog, tracking};
 use crate::state::{ConfigCache, ServerState, Session};
 
 /// The command layer of one server: shared state and the command table.
@@ -52,55 +55,132 @@ impl<S: Store> Executor<S> {
             tables: self.state.db.table_cache(),
             config: self.state.config_cache(),
             tx: TxState::default(),
+            stats: Pending::default(),
             state: self.state.clone(),
         }
     }
 
-    /// Run one request (`argv[0]` is the command name) for `client`.
+    /// Run one request (`argv[0]` is the command name) for `client`, as
+    /// Redis's `processCommand` and `call` do: look it up, admit it (or
+    /// reject it, counting the rejection), queue it inside MULTI, or run
+    /// it; then account for it (INFO commandstats and errorstats, SLOWLOG,
+    /// LATENCY, MONITOR).
     pub fn dispatch(&self, client: &mut Client<S>, argv: Vec<Bytes>) -> Reply {
-        match self.run(client, argv) {
-            Ok(reply) => reply,
-            Err(e) => Reply::Now(e.to_frame()),
-        }
+        self.dispatch_as(client, argv, true)
     }
 
-    fn run(&self, client: &mut Client<S>, argv: Vec<Bytes>) -> Result<Reply, CmdError> {
+    /// [`dispatch`](Self::dispatch), ignoring CLIENT PAUSE when `pausable`
+    /// is false (in-process runs, which have nobody to wait for).
+    fn dispatch_as(&self, client: &mut Client<S>, argv: Vec<Bytes>, pausable: bool) -> Reply {
         let spec = match self.commands.lookup(&argv) {
             Ok(spec) => spec,
             Err(e) => {
-                client.tx.doom();
-                return Err(e);
+                // An arity error is a rejected call of a known command.
+                let id = match &e {
+                    CmdError::WrongArity(name) => self.commands.id_of(name),
+                    _ => None,
+                };
+                return self.reject(client, id, e);
             }
         };
-        let config = client.config.get(&self.state);
         client.session.last_cmd = spec.id;
-        if !spec.no_auth && self.state.auth_required(&client.session, config) {
-            client.tx.doom();
-            return Err(CmdError::NoAuth);
+        if let Err(e) = self.admit(client, spec) {
+            return self.reject(client, Some(spec.id), e);
         }
-        if !spec.when_subscribed
-            && client.session.proto == Protocol::Resp2
-            && client.session.subs.any()
-        {
-            client.tx.doom();
-            return Err(CmdError::SubscribedContext(spec.meta.name));
+        if pausable && !client.session.monitor {
+            let write = spec.flags.write || (spec.meta.name == "exec" && client.tx.writes());
+            if let Some(until) = self.state.paused_until(write) {
+                return Reply::Postpone(argv, until);
+            }
         }
         match spec.in_multi {
             InMulti::Queued if client.tx.in_multi() => {
                 let queued = client.tx.queue(*spec, argv);
                 client.session.multi = client.tx.queued();
-                return Ok(queued.into());
+                return queued.into();
             }
             InMulti::Reset => {
                 client.tx.clear(client.tables.get(&self.state.db));
                 client.session.multi = -1;
                 let s = &mut client.session;
                 self.state.pubsub.unsubscribe_all(&mut s.subs, &s.handle);
+                if std::mem::take(&mut s.monitor) {
+                    self.state.monitors.remove(s.handle.id);
+                }
             }
             _ => {}
         }
-        let cmd = table::parse(spec, argv)?;
-        let cmd = match cmd {
+        let start = Instant::now();
+        let id = client.session.handle.id;
+        let reply = tracking::as_client(id, || match self.call(client, spec, &argv) {
+            Ok(reply) => reply,
+            Err(e) => Reply::Now(e.to_frame()),
+        });
+        let nanos = start.elapsed().as_nanos() as u64;
+        if self.state.tracking.active() {
+            self.track_reads(&client.session, spec, &argv);
+            self.state.tracking.flush_pending(&self.state.clients);
+        }
+        if !client.tx.in_multi() && spec.meta.name != "client|caching" {
+            client.session.caching = None;
+        }
+        let failed = match &reply {
+            Reply::Now(Frame::Error(text)) => {
+                client.stats.error(text);
+                true
+            }
+            _ => false,
+        };
+        let config = client.config.current();
+        self.account(
+            &mut client.stats,
+            &client.session,
+            config,
+            spec,
+            &argv,
+            nanos,
+            failed,
+        );
+        reply
+    }
+
+    /// Reply with a rejection: counted for command `id` (if it was found)
+    /// and in errorstats, and the open transaction is doomed.
+    fn reject(&self, client: &mut Client<S>, id: Option<usize>, e: CmdError) -> Reply {
+        client.tx.doom();
+        if let Some(id) = id {
+            client.stats.reject(id);
+        }
+        let frame = e.to_frame();
+        if let Frame::Error(text) = &frame {
+            client.stats.error(text);
+        }
+        Reply::Now(frame)
+    }
+
+    /// The checks between lookup and execution, in `processCommand`'s
+    /// order.
+    fn admit(&self, client: &mut Client<S>, spec: &Spec) -> Result<(), CmdError> {
+        let config = client.config.get(&self.state);
+        let session = &client.session;
+        if !spec.no_auth && self.state.auth_required(session, config) {
+            return Err(CmdError::NoAuth);
+        }
+        if spec.flags.no_multi && client.tx.in_multi() {
+            return Err(CmdError::NotInMulti);
+        }
+        if !spec.when_subscribed && session.proto == Protocol::Resp2 && session.subs.any() {
+            return Err(CmdError::SubscribedContext(spec.meta.name));
+        }
+        if session.monitor && spec.flags.keyspace() {
+            return Err(CmdError::ReplicaKeyspace);
+        }
+        Ok(())
+    }
+
+    /// Parse and execute.
+    fn call(&self, client: &mut Client<S>, spec: &Spec, argv: &[Bytes]) -> Result<Reply, CmdError> {
+        let cmd = match table::parse(spec, argv)? {
             Command::Multi(c) => return multi::execute(c, self, client),
             cmd => cmd,
         };
@@ -117,10 +197,141 @@ impl<S: Store> Executor<S> {
             in_transaction: false,
             ready: Vec::new(),
             swapped: None,
+            lookups: Lookups::default(),
         };
         let reply = execute(cmd, &mut ctx);
         ctx.serve_ready();
+        let (hits, misses) = ctx.lookups.take();
+        client.stats.lookups(hits, misses);
         reply
+    }
+
+    /// Count a command that ran for `nanos` (commandstats and the latency
+    /// histogram), and log it where it goes: SLOWLOG when slow enough,
+    /// LATENCY when over the threshold, MONITOR unless it is an admin
+    /// command.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn account(
+        &self,
+        stats: &mut Pending,
+        session: &Session,
+        config: &Config,
+        spec: &Spec,
+        argv: &[Bytes],
+        nanos: u64,
+        failed: bool,
+    ) {
+        stats.call(spec.id, nanos, failed);
+        let usec = nanos / 1000;
+        let slow = config.slowlog_log_slower_than;
+        let slow = slow >= 0 && usec >= slow as u64 && !spec.flags.skip_slowlog;
+        let latency = config.latency_monitor_threshold;
+        let lagged = latency > 0 && usec / 1000 >= latency;
+        let monitored = self.state.monitors.any() && !spec.flags.admin;
+        if !(slow || lagged || monitored) {
+            return;
+        }
+        let shown = redact(spec, argv);
+        let unix_micros = unix_micros();
+        if slow {
+            let entry = slowlog::Entry {
+                id: 0,
+                time: unix_micros / 1_000_000,
+                usec,
+                argv: slowlog::trim_argv(&shown),
+                addr: session.handle.addr.to_string(),
+                name: session.handle.name().unwrap_or_default(),
+            };
+            self.state.slowlog.push(config.slowlog_max_len, entry);
+        }
+        if lagged {
+            let event = if spec.flags.fast {
+                "fast-command"
+            } else {
+                "command"
+            };
+            self.state
+                .latency
+                .add(event, unix_micros / 1_000_000, usec / 1000);
+        }
+        if monitored {
+            let addr = session.handle.addr.to_string();
+            let hard = config.output_limits.replica.hard;
+            self.state
+                .monitors
+                .feed(unix_micros, session.db, &addr, &shown, hard);
+        }
+    }
+
+    /// Remember the keys a read-only command read for its client, if the
+    /// client tracks them (CLIENT TRACKING, default mode; OPTIN only after
+    /// CLIENT CACHING yes, OPTOUT unless CLIENT CACHING no).
+    pub(super) fn track_reads(&self, session: &Session, spec: &Spec, argv: &[Bytes]) {
+        let Some(mode) = &session.tracking else {
+            return;
+        };
+        let wanted = !mode.bcast
+            && spec.flags.readonly
+            && (!mode.optin || session.caching == Some(true))
+            && (!mode.optout || session.caching != Some(false));
+        if !wanted {
+            return;
+        }
+        if let Some(keys) = spec.meta.all_keys(argv) {
+            let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+            let max = session_config_max_keys(self);
+            self.state
+                .tracking
+                .remember(session.handle.id, &keys, max, &self.state.clients);
+        }
+    }
+
+    /// Add what `client` counted to the server's statistics (the
+    /// connection calls this once per batch; in-process runs after every
+    /// command).
+    pub fn flush_stats(&self, client: &mut Client<S>) {
+        self.state.stats.flush(&mut client.stats);
+    }
+}
+
+/// `tracking-table-max-keys` as of now.
+fn session_config_max_keys<S: Store>(exec: &Executor<S>) -> usize {
+    exec.state.config().tracking_table_max_keys
+}
+
+/// Microseconds since the Unix epoch.
+fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// `argv` as MONITOR and SLOWLOG show it: passwords replaced by
+/// `(redacted)`, as Redis's `redactClientCommandArgument` does for AUTH
+/// and HELLO ... AUTH.
+fn redact<'a>(spec: &Spec, argv: &'a [Bytes]) -> std::borrow::Cow<'a, [Bytes]> {
+    const REDACTED: Bytes = Bytes::from_static(b"(redacted)");
+    match spec.meta.name {
+        "auth" => {
+            let mut v = argv.to_vec();
+            v[1..].fill(REDACTED);
+            v.into()
+        }
+        "hello" => {
+            let mut v = argv.to_vec();
+            let mut i = 2;
+            while i < v.len() {
+                if super::is(&v[i], "AUTH") && i + 2 < v.len() {
+                    v[i + 1] = REDACTED;
+                    v[i + 2] = REDACTED;
+                    i += 3;
+                } else {
+                    i += 1;
+                }
+            }
+            v.into()
+        }
+        _ => argv.into(),
     }
 }
 
@@ -132,6 +343,8 @@ pub struct Client<S: Store> {
     pub(super) config: ConfigCache,
     /// MULTI queue and WATCHed keys.
     pub(super) tx: TxState,
+    /// What this client counted since the last flush.
+    pub(super) stats: Pending,
     state: Arc<ServerState<S>>,
 }
 
@@ -141,10 +354,19 @@ impl<S: Store> Drop for Client<S> {
         self.tx.clear(&self.state.db.table());
         let s = &mut self.session;
         self.state.pubsub.unsubscribe_all(&mut s.subs, &s.handle);
+        if s.monitor {
+            self.state.monitors.remove(s.handle.id);
+        }
+        self.state.stats.flush(&mut self.stats);
     }
 }
 
 impl<S: Store> Client<S> {
+    /// Count network traffic: bytes in and out, reads and writes made.
+    pub fn count_net(&mut self, input: u64, output: u64, reads: u64, writes: u64) {
+        self.stats.net(input, output, reads, writes);
+    }
+
     /// The configuration as of now (refreshed with one load).
     pub fn config(&mut self, state: &ServerState<S>) -> &Arc<Config> {
         self.config.get(state)
@@ -172,6 +394,9 @@ pub struct Ctx<'a, S: Store> {
     /// A SWAPDB inside a transaction exchanged these databases: the
     /// transaction's own table must follow.
     pub(super) swapped: Option<(usize, usize)>,
+    /// Reads that found their key, and that did not (keyspace_hits and
+    /// keyspace_misses).
+    pub(super) lookups: Lookups,
 }
 
 impl<S: Store> Ctx<'_, S> {
@@ -181,13 +406,14 @@ impl<S: Store> Ctx<'_, S> {
     }
 
     /// `ks` as this command may touch it (inside a transaction, without
-    /// taking locks).
-    pub fn access<'k>(&self, ks: &'k Keyspace<S>) -> Access<'k, S> {
-        if self.in_transaction {
+    /// taking locks); its reads are counted as this command's lookups.
+    pub fn access<'k>(&'k self, ks: &'k Keyspace<S>) -> Access<'k, S> {
+        let access = if self.in_transaction {
             Access::held(ks)
         } else {
             Access::new(ks)
-        }
+        };
+        access.counting(&self.lookups)
     }
 
     /// The selected database, owned (for work moved to another thread).
@@ -267,9 +493,12 @@ impl<S: Store> Ctx<'_, S> {
 /// hands back as [`Reply::Later`] runs inline, and a command that would
 /// block times out at once.
 pub fn run_inline<S: Store>(exec: &Executor<S>, client: &mut Client<S>, argv: Vec<Bytes>) -> Frame {
-    match exec.dispatch(client, argv) {
+    let frame = match exec.dispatch_as(client, argv, false) {
         Reply::Now(f) => f,
         Reply::Later(work) => work(),
         Reply::Block(b) => (b.cancel)().unwrap_or(b.on_timeout),
-    }
+        Reply::Postpone(..) => unreachable!("in-process runs are not paused"),
+    };
+    exec.flush_stats(client);
+    frame
 }

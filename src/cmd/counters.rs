@@ -25,20 +25,20 @@ pub enum Cmd {
     IncrByFloat(Bytes, Bytes),
 }
 
-fn parse_incr(mut a: Args) -> Result<Command, CmdError> {
+fn parse_incr(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Counters(Cmd::IncrBy(a.bytes()?, 1)))
 }
 
-fn parse_decr(mut a: Args) -> Result<Command, CmdError> {
+fn parse_decr(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Counters(Cmd::IncrBy(a.bytes()?, -1)))
 }
 
-fn parse_incrby(mut a: Args) -> Result<Command, CmdError> {
+fn parse_incrby(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     Ok(Command::Counters(Cmd::IncrBy(key, a.int()?)))
 }
 
-fn parse_decrby(mut a: Args) -> Result<Command, CmdError> {
+fn parse_decrby(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let by = a.int()?;
     // The one decrement that cannot be negated has its own message.
@@ -46,7 +46,7 @@ fn parse_decrby(mut a: Args) -> Result<Command, CmdError> {
     Ok(Command::Counters(Cmd::IncrBy(key, by)))
 }
 
-fn parse_incrbyfloat(mut a: Args) -> Result<Command, CmdError> {
+fn parse_incrbyfloat(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     Ok(Command::Counters(Cmd::IncrByFloat(key, a.bytes()?)))
 }

@@ -38,7 +38,7 @@ pub enum Free {
     InBackground,
 }
 
-fn parse_select(mut a: Args) -> Result<Command, CmdError> {
+fn parse_select(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Databases(Cmd::Select(i64::from(parse_int32(
         &a.bytes()?,
     )?))))
@@ -50,18 +50,18 @@ fn int32(b: &[u8], err: CmdError) -> Result<i64, CmdError> {
     parse_int32(b).map(i64::from).map_err(|_| err)
 }
 
-fn parse_swapdb(mut a: Args) -> Result<Command, CmdError> {
+fn parse_swapdb(mut a: Args<'_>) -> Result<Command, CmdError> {
     let first = int32(&a.bytes()?, CmdError::InvalidDbIndex("first"))?;
     let second = int32(&a.bytes()?, CmdError::InvalidDbIndex("second"))?;
     Ok(Command::Databases(Cmd::SwapDb(first, second)))
 }
 
-fn parse_dbsize(_: Args) -> Result<Command, CmdError> {
+fn parse_dbsize(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Databases(Cmd::DbSize))
 }
 
 /// `[ASYNC|SYNC]`, as Redis's `getFlushCommandFlags`.
-fn flush_mode(a: Args) -> Result<Free, CmdError> {
+fn flush_mode(a: Args<'_>) -> Result<Free, CmdError> {
     match a.rest().as_slice() {
         [] => Ok(Free::Now),
         [m] if is(m, "ASYNC") => Ok(Free::InBackground),
@@ -70,11 +70,11 @@ fn flush_mode(a: Args) -> Result<Free, CmdError> {
     }
 }
 
-fn parse_flushdb(a: Args) -> Result<Command, CmdError> {
+fn parse_flushdb(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Databases(Cmd::FlushDb(flush_mode(a)?)))
 }
 
-fn parse_flushall(a: Args) -> Result<Command, CmdError> {
+fn parse_flushall(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Databases(Cmd::FlushAll(flush_mode(a)?)))
 }
 

@@ -143,6 +143,38 @@ pub enum CmdError {
     /// A command other than (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT
     /// and RESET from a RESP2 client in subscribed mode; its full name.
     SubscribedContext(&'static str),
+    /// CLIENT PAUSE's timeout is not an integer.
+    TimeoutNotInteger,
+    /// CLIENT PAUSE with a mode other than WRITE or ALL.
+    PauseMode,
+    /// CLIENT CACHING outside OPTIN and OPTOUT modes.
+    CachingWithoutOptMode,
+    /// CLIENT CACHING NO outside OPTOUT mode.
+    CachingNoNeedsOptout,
+    /// CLIENT CACHING YES outside OPTIN mode.
+    CachingYesNeedsOptin,
+    /// CLIENT TRACKING REDIRECT to a client that does not exist.
+    NoRedirectClient,
+    /// CLIENT TRACKING switching BCAST on or off while tracking.
+    TrackingBcastSwitch,
+    /// CLIENT TRACKING with both OPTIN and OPTOUT.
+    TrackingOptinOptout,
+    /// CLIENT TRACKING BCAST with OPTIN or OPTOUT.
+    TrackingBcastOpt,
+    /// CLIENT TRACKING PREFIX without BCAST.
+    PrefixWithoutBcast,
+    /// CLIENT TRACKING prefixes that overlap: the new one and the other.
+    OverlappingPrefix(Bytes, Bytes),
+    /// SLOWLOG GET with a count below -1.
+    CountBelowMinusOne,
+    /// MONITOR inside a transaction.
+    MonitorDenyBlocking,
+    /// LATENCY GRAPH of an event without samples.
+    NoLatencySamples(Bytes),
+    /// A `no_multi` command (SHUTDOWN) inside MULTI.
+    NotInMulti,
+    /// A read or write from a MONITOR client.
+    ReplicaKeyspace,
     /// EXEC outside a transaction.
     ExecWithoutMulti,
     /// DISCARD outside a transaction.
@@ -244,6 +276,20 @@ impl CmdError {
             CmdError::NotDouble => "ERR One or more scores can't be converted into double",
             CmdError::LfuNotSelected => "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
             CmdError::ExecWithoutMulti => "ERR EXEC without MULTI",
+            CmdError::TimeoutNotInteger => "ERR timeout is not an integer or out of range",
+            CmdError::PauseMode => "ERR CLIENT PAUSE mode must be WRITE or ALL",
+            CmdError::CachingWithoutOptMode => "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+            CmdError::CachingNoNeedsOptout => "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            CmdError::CachingYesNeedsOptin => "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            CmdError::NoRedirectClient => "ERR The client ID you want redirect to does not exist",
+            CmdError::TrackingBcastSwitch => "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+            CmdError::TrackingOptinOptout => "ERR You can't specify both OPTIN mode and OPTOUT mode",
+            CmdError::TrackingBcastOpt => "ERR OPTIN and OPTOUT are not compatible with BCAST",
+            CmdError::PrefixWithoutBcast => "ERR PREFIX option requires BCAST mode to be enabled",
+            CmdError::CountBelowMinusOne => "ERR count should be greater than or equal to -1",
+            CmdError::MonitorDenyBlocking => "ERR MONITOR isn't allowed for DENY BLOCKING client",
+            CmdError::NotInMulti => "ERR Command not allowed inside a transaction",
+            CmdError::ReplicaKeyspace => "ERR Replica can't interact with the keyspace",
             CmdError::DiscardWithoutMulti => "ERR DISCARD without MULTI",
             CmdError::NestedMulti => "ERR MULTI calls can not be nested",
             CmdError::WatchInMulti => "ERR WATCH inside MULTI is not allowed",
@@ -280,6 +326,15 @@ impl CmdError {
                 quote("ERR Syntax error in HELLO option '", opt, all, b"'")
             }
             CmdError::NoSuchUser(user) => quote("ERR No such user '", user, all, b"'"),
+            CmdError::OverlappingPrefix(p, q) => {
+                let mut s = quote("ERR Prefix '", p, all, b"' overlaps with another provided prefix '");
+                s.extend_from_slice(q);
+                s.extend_from_slice(b"'. Prefixes for a single client must not overlap.");
+                s
+            }
+            CmdError::NoLatencySamples(event) => {
+                quote("ERR No samples available for event '", event, all, b"'")
+            }
             CmdError::UnsupportedOption(opt) => quote("ERR Unsupported option ", opt, all, b""),
             CmdError::UnknownClientType(t) => quote("ERR Unknown client type '", t, all, b"'"),
             CmdError::UnknownConfig(name) => quote(

@@ -45,7 +45,7 @@ struct Cond {
 }
 
 fn parse_expire_generic(
-    mut a: Args,
+    mut a: Args<'_>,
     unit: Unit,
     base: Base,
     name: &'static str,
@@ -82,43 +82,43 @@ fn parse_expire_generic(
     })))
 }
 
-fn parse_expire(a: Args) -> Result<Command, CmdError> {
+fn parse_expire(a: Args<'_>) -> Result<Command, CmdError> {
     parse_expire_generic(a, Unit::Seconds, Base::Relative, "expire")
 }
 
-fn parse_pexpire(a: Args) -> Result<Command, CmdError> {
+fn parse_pexpire(a: Args<'_>) -> Result<Command, CmdError> {
     parse_expire_generic(a, Unit::Millis, Base::Relative, "pexpire")
 }
 
-fn parse_expireat(a: Args) -> Result<Command, CmdError> {
+fn parse_expireat(a: Args<'_>) -> Result<Command, CmdError> {
     parse_expire_generic(a, Unit::Seconds, Base::Absolute, "expireat")
 }
 
-fn parse_pexpireat(a: Args) -> Result<Command, CmdError> {
+fn parse_pexpireat(a: Args<'_>) -> Result<Command, CmdError> {
     parse_expire_generic(a, Unit::Millis, Base::Absolute, "pexpireat")
 }
 
-fn ttl_query(mut a: Args, unit: Unit, base: Base) -> Result<Command, CmdError> {
+fn ttl_query(mut a: Args<'_>, unit: Unit, base: Base) -> Result<Command, CmdError> {
     Ok(Command::Expire(Cmd::Ttl(a.bytes()?, unit, base)))
 }
 
-fn parse_ttl(a: Args) -> Result<Command, CmdError> {
+fn parse_ttl(a: Args<'_>) -> Result<Command, CmdError> {
     ttl_query(a, Unit::Seconds, Base::Relative)
 }
 
-fn parse_pttl(a: Args) -> Result<Command, CmdError> {
+fn parse_pttl(a: Args<'_>) -> Result<Command, CmdError> {
     ttl_query(a, Unit::Millis, Base::Relative)
 }
 
-fn parse_expiretime(a: Args) -> Result<Command, CmdError> {
+fn parse_expiretime(a: Args<'_>) -> Result<Command, CmdError> {
     ttl_query(a, Unit::Seconds, Base::Absolute)
 }
 
-fn parse_pexpiretime(a: Args) -> Result<Command, CmdError> {
+fn parse_pexpiretime(a: Args<'_>) -> Result<Command, CmdError> {
     ttl_query(a, Unit::Millis, Base::Absolute)
 }
 
-fn parse_persist(mut a: Args) -> Result<Command, CmdError> {
+fn parse_persist(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Expire(Cmd::Persist(a.bytes()?)))
 }
 

@@ -83,69 +83,69 @@ fn pairs(rest: Vec<Bytes>, name: &'static str) -> Result<Vec<(Bytes, Bytes)>, Cm
         .collect())
 }
 
-fn parse_hset(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hset(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     cmd(Cmd::Set(key, pairs(a.rest(), "hset")?, SetReply::Added))
 }
 
-fn parse_hmset(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hmset(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     cmd(Cmd::Set(key, pairs(a.rest(), "hmset")?, SetReply::Ok))
 }
 
-fn parse_hsetnx(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hsetnx(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::SetNx(a.bytes()?, a.bytes()?, a.bytes()?))
 }
 
-fn parse_hget(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hget(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::Get(a.bytes()?, a.bytes()?))
 }
 
-fn parse_hmget(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hmget(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     cmd(Cmd::MGet(key, a.rest()))
 }
 
-fn parse_hdel(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hdel(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     cmd(Cmd::Del(key, a.rest()))
 }
 
-fn parse_hlen(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hlen(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::Len(a.bytes()?))
 }
 
-fn parse_hstrlen(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hstrlen(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::StrLen(a.bytes()?, a.bytes()?))
 }
 
-fn parse_hexists(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hexists(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::Exists(a.bytes()?, a.bytes()?))
 }
 
-fn parse_hkeys(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hkeys(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::All(a.bytes()?, Part::Fields))
 }
 
-fn parse_hvals(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hvals(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::All(a.bytes()?, Part::Values))
 }
 
-fn parse_hgetall(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hgetall(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::All(a.bytes()?, Part::Both))
 }
 
-fn parse_hincrby(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hincrby(mut a: Args<'_>) -> Result<Command, CmdError> {
     let (key, field) = (a.bytes()?, a.bytes()?);
     cmd(Cmd::IncrBy(key, field, a.int()?))
 }
 
-fn parse_hincrbyfloat(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hincrbyfloat(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::IncrByFloat(a.bytes()?, a.bytes()?, a.bytes()?))
 }
 
 /// Redis's `hrandfieldCommand` argument checks, in its order.
-fn parse_hrandfield(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hrandfield(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let Some(count) = a.next() else {
         return cmd(Cmd::RandField(key, None));
@@ -168,7 +168,7 @@ fn parse_hrandfield(mut a: Args) -> Result<Command, CmdError> {
     cmd(Cmd::RandField(key, Some((count, withvalues))))
 }
 
-fn parse_hscan(mut a: Args) -> Result<Command, CmdError> {
+fn parse_hscan(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let cursor = scan::parse_cursor(&a.bytes()?)?;
     cmd(Cmd::Scan(key, cursor, a.rest()))

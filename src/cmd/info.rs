@@ -1,74 +1,94 @@
-//! The text INFO returns: Redis's sections and field names.
+//! The text INFO returns: every section and field Redis 7.0 prints, in its
+//! order, so that tools parsing INFO find what they look for.
 //!
-//! Fields FlashKV has no equivalent for (replication offsets, RDB state) are
-//! reported with the values a Redis without those features reports, so
-//! tools that parse INFO keep working; `flashkv_version` and
-//! `flashkv_backend` say what is really answering.
+//! Fields FlashKV has a concept for carry real values (clients, commands,
+//! errors, keyspace hits, pub/sub, tracking, rates, CPU, memory as the
+//! operating system sees it). Fields for features it does not have
+//! (replication, RDB/AOF until persistence lands, Lua until scripting
+//! does, active defrag) carry the values a Redis with those features idle
+//! prints. `flashkv_version` and `flashkv_backend` say what is really
+//! answering.
 
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use store_api::Store;
 
 use super::Ctx;
+use crate::util::sys;
 use crate::REDIS_VERSION;
 
-const DEFAULT: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
+/// The sections, in Redis's order; `true` when part of the default set.
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("cpu", true),
+    ("modules", true),
+    ("commandstats", false),
+    ("errorstats", true),
+    ("latencystats", false),
+    ("cluster", true),
+    ("keyspace", true),
 ];
 
-/// Render INFO for `requested` sections (none: the default set).
+/// Render INFO for `requested` sections (none: the default set; `all`,
+/// `everything`, `default` as in Redis; unknown names add nothing).
 pub fn render<S: Store>(ctx: &Ctx<'_, S>, requested: &[Bytes]) -> String {
     let wanted: Vec<String> = requested
         .iter()
         .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
         .collect();
-    let all = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
+    let has = |w: &str| wanted.iter().any(|x| x == w);
+    let everything = has("all") || has("everything");
+    let default = wanted.is_empty() || has("default");
     let mut out = String::new();
-    for section in DEFAULT {
-        if !all && !wanted.iter().any(|w| w == section) {
+    for (section, in_default) in SECTIONS {
+        if !(everything || (default && *in_default) || has(section)) {
             continue;
         }
-        let body = section_body(ctx, section);
         if !out.is_empty() {
             out.push_str("\r\n");
         }
-        out.push_str(&body);
+        out.push_str(&section_body(ctx, section));
     }
     out
 }
 
+fn title(section: &str) -> String {
+    match section {
+        "cpu" => "CPU".into(),
+        other => format!("{}{}", other[..1].to_ascii_uppercase(), &other[1..]),
+    }
+}
+
 fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
-    let mut s = String::new();
+    let mut s = format!("# {}\r\n", title(section));
     let mut kv = |k: &str, v: &dyn std::fmt::Display| {
         let _ = write!(s, "{k}:{v}\r\n");
     };
     let state = ctx.state;
-    let config = state.config();
+    let config = ctx.config;
     match section {
         "server" => {
             let uptime = state.started.elapsed().as_secs();
             kv("redis_version", &REDIS_VERSION);
             kv("redis_git_sha1", &"00000000");
             kv("redis_git_dirty", &0);
+            kv("redis_build_id", &"0");
             kv("redis_mode", &"standalone");
-            kv("os", &std::env::consts::OS);
-            kv("arch_bits", &(usize::BITS));
+            kv("os", &sys::os_line());
+            kv("arch_bits", &usize::BITS);
+            kv("monotonic_clock", &"POSIX clock_gettime");
             kv("multiplexing_api", &"epoll");
+            kv("atomicvar_api", &"c11-builtin");
+            kv("gcc_version", &"0.0.0");
             kv("process_id", &std::process::id());
+            kv("process_supervised", &"no");
             kv("run_id", &state.run_id);
             kv("tcp_port", &state.tcp_port);
             kv("server_time_usec", &(ctx.now * 1000));
@@ -76,6 +96,7 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             kv("uptime_in_days", &(uptime / 86_400));
             kv("hz", &config.expiry.hz);
             kv("configured_hz", &config.expiry.hz);
+            kv("lru_clock", &((ctx.now / 1000) & ((1 << 24) - 1)));
             kv(
                 "executable",
                 &std::env::current_exe()
@@ -88,63 +109,137 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             kv("flashkv_backend", &S::NAME);
         }
         "clients" => {
-            kv("connected_clients", &state.clients.len());
+            let clients = state.clients.snapshot();
+            kv("connected_clients", &clients.len());
             kv("cluster_connections", &0);
             kv("maxclients", &config.maxclients);
+            kv(
+                "client_recent_max_input_buffer",
+                &clients.iter().map(|c| c.qbuf()).max().unwrap_or(0),
+            );
+            kv(
+                "client_recent_max_output_buffer",
+                &clients.iter().map(|c| c.omem_reported()).max().unwrap_or(0),
+            );
             kv("blocked_clients", &state.clients.blocked_count());
-            kv("tracking_clients", &0);
-            kv("clients_in_timeout_table", &0);
+            kv("tracking_clients", &state.tracking.clients());
+            kv("clients_in_timeout_table", &state.clients.blocked_count());
         }
-        "memory" => {
-            let rss = resident_bytes();
-            kv("used_memory", &rss);
-            kv("used_memory_human", &human(rss));
-            kv("used_memory_rss", &rss);
-            kv("used_memory_rss_human", &human(rss));
-            kv("maxmemory", &0);
-            kv("maxmemory_human", &"0B");
-            kv("maxmemory_policy", &"noeviction");
-            kv("mem_allocator", &"libc");
-        }
+        "memory" => memory(ctx, &mut kv),
         "persistence" => {
-            kv("loading", &0);
-            kv("async_loading", &0);
-            kv("rdb_changes_since_last_save", &0);
-            kv("rdb_bgsave_in_progress", &0);
-            kv("aof_enabled", &0);
-            kv("aof_rewrite_in_progress", &0);
+            for (k, v) in [
+                ("loading", "0"),
+                ("async_loading", "0"),
+                ("current_cow_peak", "0"),
+                ("current_cow_size", "0"),
+                ("current_cow_size_age", "0"),
+                ("current_fork_perc", "0.00"),
+                ("current_save_keys_processed", "0"),
+                ("current_save_keys_total", "0"),
+                ("rdb_changes_since_last_save", "0"),
+                ("rdb_bgsave_in_progress", "0"),
+            ] {
+                kv(k, &v);
+            }
+            kv("rdb_last_save_time", &state.started_unix);
+            for (k, v) in [
+                ("rdb_last_bgsave_status", "ok"),
+                ("rdb_last_bgsave_time_sec", "-1"),
+                ("rdb_current_bgsave_time_sec", "-1"),
+                ("rdb_saves", "0"),
+                ("rdb_last_cow_size", "0"),
+                ("rdb_last_load_keys_expired", "0"),
+                ("rdb_last_load_keys_loaded", "0"),
+                ("aof_enabled", "0"),
+                ("aof_rewrite_in_progress", "0"),
+                ("aof_rewrite_scheduled", "0"),
+                ("aof_last_rewrite_time_sec", "-1"),
+                ("aof_current_rewrite_time_sec", "-1"),
+                ("aof_last_bgrewrite_status", "ok"),
+                ("aof_rewrites", "0"),
+                ("aof_rewrites_consecutive_failures", "0"),
+                ("aof_last_write_status", "ok"),
+                ("aof_last_cow_size", "0"),
+                ("module_fork_in_progress", "0"),
+                ("module_fork_last_cow_size", "0"),
+            ] {
+                kv(k, &v);
+            }
         }
-        "stats" => {
-            kv(
-                "total_connections_received",
-                &state
-                    .clients
-                    .connections_received
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            );
-            kv("total_commands_processed", &state.clients.total_commands());
-            kv(
-                "rejected_connections",
-                &state
-                    .clients
-                    .rejected
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            );
-            kv("expired_keys", &state.db.expired_keys());
-            kv("evicted_keys", &0);
-        }
+        "stats" => stats(ctx, &mut kv),
         "replication" => {
             kv("role", &"master");
             kv("connected_slaves", &0);
             kv("master_failover_state", &"no-failover");
             kv("master_replid", &state.run_id);
+            kv(
+                "master_replid2",
+                &"0000000000000000000000000000000000000000",
+            );
             kv("master_repl_offset", &0);
+            kv("second_repl_offset", &-1);
+            kv("repl_backlog_active", &0);
+            kv("repl_backlog_size", &1_048_576);
+            kv("repl_backlog_first_byte_offset", &0);
+            kv("repl_backlog_histlen", &0);
         }
         "cpu" => {
-            let (user, sys) = cpu_seconds();
+            let (user, sys) = sys::cpu_seconds();
             kv("used_cpu_sys", &format!("{sys:.6}"));
             kv("used_cpu_user", &format!("{user:.6}"));
+            kv("used_cpu_sys_children", &"0.000000");
+            kv("used_cpu_user_children", &"0.000000");
+            kv("used_cpu_sys_main_thread", &format!("{sys:.6}"));
+            kv("used_cpu_user_main_thread", &format!("{user:.6}"));
         }
+        "commandstats" => {
+            for (name, id) in ctx.commands.ids() {
+                let Some(c) = state.stats.command(id) else {
+                    continue;
+                };
+                let calls = c.calls.load(Ordering::Relaxed);
+                let rejected = c.rejected.load(Ordering::Relaxed);
+                let failed = c.failed.load(Ordering::Relaxed);
+                if calls + rejected + failed == 0 {
+                    continue;
+                }
+                let usec = c.nanos.load(Ordering::Relaxed) / 1000;
+                let per_call = if calls == 0 {
+                    0.0
+                } else {
+                    usec as f64 / calls as f64
+                };
+                kv(
+                    &format!("cmdstat_{name}"),
+                    &format!(
+                        "calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}"
+                    ),
+                );
+            }
+        }
+        "errorstats" => {
+            for (code, n) in state.stats.errors() {
+                kv(&format!("errorstat_{code}"), &format!("count={n}"));
+            }
+        }
+        "latencystats" if config.latency_tracking => {
+            for (name, id) in ctx.commands.ids() {
+                let Some(p) = state.stats.percentiles(id, &config.latency_percentiles) else {
+                    continue;
+                };
+                let parts: Vec<String> = config
+                    .latency_percentiles
+                    .iter()
+                    .zip(p)
+                    .map(|(q, v)| format!("p{q}={v:.3}"))
+                    .collect();
+                kv(
+                    &format!("latency_percentiles_usec_{name}"),
+                    &parts.join(","),
+                );
+            }
+        }
+        "cluster" => kv("cluster_enabled", &0),
         "keyspace" => {
             for (i, ks) in ctx.databases().iter().enumerate() {
                 let keys = ks.len();
@@ -160,12 +255,161 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
         }
         _ => {}
     }
-    let title = match section {
-        "cpu" => "CPU".to_string(),
-        "errorstats" => "Errorstats".to_string(),
-        other => format!("{}{}", other[..1].to_ascii_uppercase(), &other[1..]),
+    s
+}
+
+fn memory<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Display)) {
+    let state = ctx.state;
+    // Without an allocator that reports (see issue 16), the resident set
+    // is the best figure: it is what the machine pays.
+    let used = sys::resident_bytes();
+    let peak = state
+        .memory_peak
+        .fetch_max(used, Ordering::Relaxed)
+        .max(used);
+    let startup = state.memory_at_start;
+    let total = sys::total_memory();
+    let dataset = used.saturating_sub(startup);
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
     };
-    format!("# {title}\r\n{s}")
+    kv("used_memory", &used);
+    kv("used_memory_human", &human(used));
+    kv("used_memory_rss", &used);
+    kv("used_memory_rss_human", &human(used));
+    kv("used_memory_peak", &peak);
+    kv("used_memory_peak_human", &human(peak));
+    kv("used_memory_peak_perc", &format!("{:.2}%", pct(used, peak)));
+    kv("used_memory_overhead", &startup);
+    kv("used_memory_startup", &startup);
+    kv("used_memory_dataset", &dataset);
+    kv(
+        "used_memory_dataset_perc",
+        &format!("{:.2}%", pct(dataset, used)),
+    );
+    kv("allocator_allocated", &used);
+    kv("allocator_active", &used);
+    kv("allocator_resident", &used);
+    kv("total_system_memory", &total);
+    kv("total_system_memory_human", &human(total));
+    kv("used_memory_lua", &0);
+    kv("used_memory_vm_eval", &0);
+    kv("used_memory_lua_human", &human(0));
+    kv("used_memory_scripts_eval", &0);
+    kv("number_of_cached_scripts", &0);
+    kv("number_of_functions", &0);
+    kv("number_of_libraries", &0);
+    kv("used_memory_vm_functions", &0);
+    kv("used_memory_vm_total", &0);
+    kv("used_memory_vm_total_human", &human(0));
+    kv("used_memory_functions", &0);
+    kv("used_memory_scripts", &0);
+    kv("used_memory_scripts_human", &human(0));
+    kv("maxmemory", &0);
+    kv("maxmemory_human", &human(0));
+    kv("maxmemory_policy", &"noeviction");
+    for k in [
+        "allocator_frag",
+        "allocator_rss",
+        "rss_overhead",
+        "mem_fragmentation",
+    ] {
+        kv(&format!("{k}_ratio"), &"1.00");
+        kv(&format!("{k}_bytes"), &0);
+    }
+    for k in [
+        "mem_not_counted_for_evict",
+        "mem_replication_backlog",
+        "mem_total_replication_buffers",
+        "mem_clients_slaves",
+    ] {
+        kv(k, &0);
+    }
+    let clients = state.clients.snapshot();
+    kv(
+        "mem_clients_normal",
+        &clients.iter().map(|c| c.qbuf() + c.omem()).sum::<usize>(),
+    );
+    kv("mem_cluster_links", &0);
+    kv("mem_aof_buffer", &0);
+    kv("mem_allocator", &"libc");
+    kv("active_defrag_running", &0);
+    kv("lazyfree_pending_objects", &0);
+    kv("lazyfreed_objects", &0);
+}
+
+fn stats<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Display)) {
+    let state = ctx.state;
+    let [ops, in_bps, out_bps] = state.rates.per_second();
+    let [net_in, net_out, reads, writes] = state.stats.net();
+    let (hits, misses) = state.stats.lookups();
+    let (tkeys, titems, tprefixes) = state.tracking.totals();
+    kv(
+        "total_connections_received",
+        &state.clients.connections_received.load(Ordering::Relaxed),
+    );
+    kv("total_commands_processed", &state.clients.total_commands());
+    kv("instantaneous_ops_per_sec", &ops);
+    kv("total_net_input_bytes", &net_in);
+    kv("total_net_output_bytes", &net_out);
+    kv("total_net_repl_input_bytes", &0);
+    kv("total_net_repl_output_bytes", &0);
+    kv(
+        "instantaneous_input_kbps",
+        &format!("{:.2}", in_bps as f64 / 1024.0),
+    );
+    kv(
+        "instantaneous_output_kbps",
+        &format!("{:.2}", out_bps as f64 / 1024.0),
+    );
+    kv("instantaneous_input_repl_kbps", &"0.00");
+    kv("instantaneous_output_repl_kbps", &"0.00");
+    kv(
+        "rejected_connections",
+        &state.clients.rejected.load(Ordering::Relaxed),
+    );
+    kv("sync_full", &0);
+    kv("sync_partial_ok", &0);
+    kv("sync_partial_err", &0);
+    kv("expired_keys", &state.db.expired_keys());
+    kv("expired_stale_perc", &"0.00");
+    kv("expired_time_cap_reached_count", &0);
+    kv("expire_cycle_cpu_milliseconds", &0);
+    kv("evicted_keys", &0);
+    kv("evicted_clients", &0);
+    kv("total_eviction_exceeded_time", &0);
+    kv("current_eviction_exceeded_time", &0);
+    kv("keyspace_hits", &hits);
+    kv("keyspace_misses", &misses);
+    kv("pubsub_channels", &state.pubsub.channel_count());
+    kv("pubsub_patterns", &state.pubsub.pattern_count());
+    kv("pubsubshard_channels", &state.pubsub.shard_channel_count());
+    kv("latest_fork_usec", &0);
+    kv("total_forks", &0);
+    kv("migrate_cached_sockets", &0);
+    kv("slave_expires_tracked_keys", &0);
+    kv("active_defrag_hits", &0);
+    kv("active_defrag_misses", &0);
+    kv("active_defrag_key_hits", &0);
+    kv("active_defrag_key_misses", &0);
+    kv("total_active_defrag_time", &0);
+    kv("current_active_defrag_time", &0);
+    kv("tracking_total_keys", &tkeys);
+    kv("tracking_total_items", &titems);
+    kv("tracking_total_prefixes", &tprefixes);
+    kv("unexpected_error_replies", &0);
+    kv("total_error_replies", &state.stats.total_errors());
+    kv("dump_payload_sanitizations", &0);
+    kv("total_reads_processed", &reads);
+    kv("total_writes_processed", &writes);
+    kv("io_threaded_reads_processed", &0);
+    kv("io_threaded_writes_processed", &0);
+    kv("reply_buffer_shrinks", &0);
+    kv("reply_buffer_expands", &0);
 }
 
 /// Redis's `bytesToHuman`.
@@ -181,29 +425,4 @@ fn human(n: u64) -> String {
     } else {
         format!("{:.2}G", n / (K * K * K))
     }
-}
-
-/// Resident set size from /proc (0 where unavailable).
-pub fn resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
-}
-
-/// User and system CPU seconds from /proc/self/stat (0 where unavailable).
-fn cpu_seconds() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the
-    // 12th and 13th of those, in clock ticks (100 per second on Linux).
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 100.0
-    };
-    (ticks(11), ticks(12))
 }

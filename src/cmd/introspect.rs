@@ -23,6 +23,8 @@ pub enum Cmd {
     List(Filter),
     /// `COMMAND GETKEYS command [arg ...]`
     GetKeys(Vec<Bytes>),
+    /// `COMMAND GETKEYSANDFLAGS command [arg ...]`
+    GetKeysAndFlags(Vec<Bytes>),
     /// `COMMAND HELP`
     Help,
 }
@@ -40,19 +42,19 @@ pub enum Filter {
     Pattern(Bytes),
 }
 
-fn parse_command_info(a: Args) -> Result<Command, CmdError> {
+fn parse_command_info(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Introspect(Cmd::Info(a.rest())))
 }
 
-fn parse_command_count(_: Args) -> Result<Command, CmdError> {
+fn parse_command_count(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Introspect(Cmd::Count))
 }
 
-fn parse_command_docs(a: Args) -> Result<Command, CmdError> {
+fn parse_command_docs(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Introspect(Cmd::Docs(a.rest())))
 }
 
-fn parse_command_list(a: Args) -> Result<Command, CmdError> {
+fn parse_command_list(a: Args<'_>) -> Result<Command, CmdError> {
     let filter = match a.rest().as_slice() {
         [] => Filter::None,
         [f, kind, value] if is(f, "FILTERBY") => match () {
@@ -66,17 +68,17 @@ fn parse_command_list(a: Args) -> Result<Command, CmdError> {
     Ok(Command::Introspect(Cmd::List(filter)))
 }
 
-fn parse_command_getkeys(a: Args) -> Result<Command, CmdError> {
+fn parse_command_getkeys(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Introspect(Cmd::GetKeys(a.rest())))
 }
 
-fn parse_command_help(_: Args) -> Result<Command, CmdError> {
+fn parse_command_help(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Introspect(Cmd::Help))
 }
 
 /// `COMMAND` alone is `COMMAND INFO` for everything. Redis models it as
 /// the container's own implementation; here it is the `command` row.
-fn parse_command(a: Args) -> Result<Command, CmdError> {
+fn parse_command(a: Args<'_>) -> Result<Command, CmdError> {
     parse_command_info(a)
 }
 
@@ -88,6 +90,9 @@ pub const ROWS: &[Row] = &[
     ("command|docs", parse_command_docs),
     ("command|list", parse_command_list),
     ("command|getkeys", parse_command_getkeys),
+    ("command|getkeysandflags", |a| {
+        Ok(Command::Introspect(Cmd::GetKeysAndFlags(a.rest())))
+    }),
     ("command|help", parse_command_help),
 ];
 
@@ -165,12 +170,13 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             }
             Frame::Array(out)
         }
-        Cmd::GetKeys(argv) => get_keys(ctx, argv)?,
+        Cmd::GetKeys(argv) => get_keys(ctx, argv, false)?,
+        Cmd::GetKeysAndFlags(argv) => get_keys(ctx, argv, true)?,
         Cmd::Help => super::help_reply(COMMAND_HELP),
     })
 }
 
-fn get_keys<S: Store>(ctx: &Ctx<'_, S>, argv: Vec<Bytes>) -> Result<Frame, CmdError> {
+fn get_keys<S: Store>(ctx: &Ctx<'_, S>, argv: Vec<Bytes>, flags: bool) -> Result<Frame, CmdError> {
     let spec = match ctx.commands.lookup(&argv) {
         Ok(spec) => spec,
         Err(CmdError::WrongArity(_)) => return Err(CmdError::GetKeysInvalidArity),
@@ -179,6 +185,19 @@ fn get_keys<S: Store>(ctx: &Ctx<'_, S>, argv: Vec<Bytes>) -> Result<Frame, CmdEr
     let m = spec.meta;
     if m.key_specs.is_empty() && !m.has_flag("movablekeys") {
         return Err(CmdError::GetKeysNoKeys);
+    }
+    if flags {
+        let keys = m
+            .keys_and_flags(&argv)
+            .ok_or(CmdError::GetKeysInvalidArgs)?;
+        return Ok(Frame::Array(
+            keys.into_iter()
+                .map(|(k, f)| {
+                    let f = f.into_iter().map(Frame::simple).collect();
+                    Frame::Array(vec![Frame::Bulk(k.clone()), Frame::Set(f)])
+                })
+                .collect(),
+        ));
     }
     let keys = m.all_keys(&argv).ok_or(CmdError::GetKeysInvalidArgs)?;
     Ok(Frame::Array(

@@ -73,37 +73,37 @@ pub struct Copy {
 /// Draws RANDOMKEY makes before answering nil on a keyspace of expired keys.
 const RANDOMKEY_TRIES: usize = 100;
 
-fn parse_del(a: Args) -> Result<Command, CmdError> {
+fn parse_del(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::Del(a.rest())))
 }
 
-fn parse_exists(a: Args) -> Result<Command, CmdError> {
+fn parse_exists(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::Exists(a.rest())))
 }
 
-fn parse_touch(a: Args) -> Result<Command, CmdError> {
+fn parse_touch(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::Touch(a.rest())))
 }
 
-fn parse_type(mut a: Args) -> Result<Command, CmdError> {
+fn parse_type(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::Type(a.bytes()?)))
 }
 
-fn parse_keys(mut a: Args) -> Result<Command, CmdError> {
+fn parse_keys(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::Keys(a.bytes()?)))
 }
 
-fn parse_scan(mut a: Args) -> Result<Command, CmdError> {
+fn parse_scan(mut a: Args<'_>) -> Result<Command, CmdError> {
     let cursor = scan::parse_cursor(&a.bytes()?)?;
     let opts = ScanOpts::parse(&a.rest(), true)?;
     Ok(Command::Keys(Cmd::Scan(Scan { cursor, opts })))
 }
 
-fn parse_randomkey(_: Args) -> Result<Command, CmdError> {
+fn parse_randomkey(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::RandomKey))
 }
 
-fn parse_rename(mut a: Args) -> Result<Command, CmdError> {
+fn parse_rename(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::Rename(
         a.bytes()?,
         a.bytes()?,
@@ -111,7 +111,7 @@ fn parse_rename(mut a: Args) -> Result<Command, CmdError> {
     )))
 }
 
-fn parse_renamenx(mut a: Args) -> Result<Command, CmdError> {
+fn parse_renamenx(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::Rename(
         a.bytes()?,
         a.bytes()?,
@@ -119,7 +119,7 @@ fn parse_renamenx(mut a: Args) -> Result<Command, CmdError> {
     )))
 }
 
-fn parse_copy(mut a: Args) -> Result<Command, CmdError> {
+fn parse_copy(mut a: Args<'_>) -> Result<Command, CmdError> {
     let (src, dst) = (a.bytes()?, a.bytes()?);
     let mut copy = Copy {
         src,
@@ -139,7 +139,7 @@ fn parse_copy(mut a: Args) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::Copy(copy)))
 }
 
-fn parse_move(mut a: Args) -> Result<Command, CmdError> {
+fn parse_move(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Keys(Cmd::Move(a.bytes()?, a.bytes()?)))
 }
 

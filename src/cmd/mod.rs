@@ -11,6 +11,7 @@
 //! reads a value checks its type first and answers WRONGTYPE as Redis does.
 
 mod args;
+mod client;
 mod connection;
 mod context;
 mod counters;
@@ -23,6 +24,7 @@ mod introspect;
 mod keys;
 mod lists;
 pub mod meta;
+mod monitoring;
 mod multi;
 mod object;
 mod pubsub;
@@ -36,6 +38,7 @@ mod value;
 
 use std::sync::LazyLock;
 
+use bytes::Bytes;
 use store_api::Store;
 
 pub use args::{is, parse_int, parse_int32, Args};
@@ -69,8 +72,10 @@ pub enum Command {
     Expire(expire::Cmd),
     /// SELECT, SWAPDB, DBSIZE, FLUSHDB, FLUSHALL.
     Databases(databases::Cmd),
-    /// PING, ECHO, QUIT, RESET, HELLO, AUTH, CLIENT.
+    /// PING, ECHO, QUIT, RESET, HELLO, AUTH.
     Connection(connection::Cmd),
+    /// CLIENT and its subcommands.
+    Client(client::Cmd),
     /// INFO, TIME, CONFIG, FUNCTION FLUSH, SHUTDOWN.
     Server(server::Cmd),
     /// COMMAND and its subcommands.
@@ -80,6 +85,8 @@ pub enum Command {
     Multi(multi::Cmd),
     /// SUBSCRIBE, PUBLISH, PUBSUB and friends.
     PubSub(pubsub::Cmd),
+    /// MONITOR, SLOWLOG, LATENCY.
+    Monitoring(monitoring::Cmd),
 }
 
 /// Every implemented command's table row.
@@ -96,10 +103,12 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         expire::ROWS,
         databases::ROWS,
         connection::ROWS,
+        client::ROWS,
         server::ROWS,
         introspect::ROWS,
         multi::ROWS,
         pubsub::ROWS,
+        monitoring::ROWS,
     ]
     .concat()
 });
@@ -113,6 +122,9 @@ pub enum Reply {
     Later(Box<dyn FnOnce() -> Frame + Send>),
     /// The client waits (BLPOP and friends); see [`Blocked`].
     Block(Blocked),
+    /// CLIENT PAUSE holds this request back until the instant (or an
+    /// earlier UNPAUSE): the connection runs it again then.
+    Postpone(Vec<Bytes>, std::time::Instant),
 }
 
 /// A client blocked on keys, as the connection holds it while it waits.
@@ -145,6 +157,9 @@ impl std::fmt::Debug for Reply {
             Reply::Now(frame) => f.debug_tuple("Now").field(frame).finish(),
             Reply::Later(_) => f.write_str("Later(..)"),
             Reply::Block(b) => f.debug_tuple("Block").field(&b.waiter).finish(),
+            Reply::Postpone(argv, until) => {
+                f.debug_tuple("Postpone").field(argv).field(until).finish()
+            }
         }
     }
 }
@@ -163,9 +178,11 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Expire(c) => expire::execute(c, ctx).map(Reply::Now),
         Command::Databases(c) => databases::execute(c, ctx),
         Command::Connection(c) => connection::execute(c, ctx).map(Reply::Now),
+        Command::Client(c) => client::execute(ctx, c).map(Reply::Now),
         Command::Server(c) => server::execute(c, ctx).map(Reply::Now),
         Command::Introspect(c) => introspect::execute(c, ctx).map(Reply::Now),
         Command::PubSub(c) => pubsub::execute(c, ctx).map(Reply::Now),
+        Command::Monitoring(c) => monitoring::execute(c, ctx).map(Reply::Now),
         // Transaction commands run in the executor; one that gets here
         // (it cannot be queued) is a nested MULTI.
         Command::Multi(_) => Err(CmdError::NestedMulti),

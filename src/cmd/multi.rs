@@ -26,6 +26,7 @@
 //! runs in parallel with every command that does not touch its stripes.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use store_api::Store;
@@ -34,7 +35,7 @@ use super::context::Ctx;
 use super::table::{self, Spec};
 use super::{lists, parse_int32, Args, Client, CmdError, Command, Executor, Reply, Row};
 use crate::db::watch::WatchFlag;
-use crate::db::{KeyLocks, Keyspace, Table, STRIPES};
+use crate::db::{KeyLocks, Keyspace, Lookups, Table, STRIPES};
 use crate::protocol::Frame;
 
 /// Transaction commands.
@@ -52,23 +53,23 @@ pub enum Cmd {
     Unwatch,
 }
 
-fn parse_multi(_: Args) -> Result<Command, CmdError> {
+fn parse_multi(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Multi(Cmd::Multi))
 }
 
-fn parse_exec(_: Args) -> Result<Command, CmdError> {
+fn parse_exec(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Multi(Cmd::Exec))
 }
 
-fn parse_discard(_: Args) -> Result<Command, CmdError> {
+fn parse_discard(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Multi(Cmd::Discard))
 }
 
-fn parse_watch(a: Args) -> Result<Command, CmdError> {
+fn parse_watch(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Multi(Cmd::Watch(a.rest())))
 }
 
-fn parse_unwatch(_: Args) -> Result<Command, CmdError> {
+fn parse_unwatch(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Multi(Cmd::Unwatch))
 }
 
@@ -125,6 +126,14 @@ impl TxState {
         if let Some(q) = &mut self.queue {
             q.doomed = true;
         }
+    }
+
+    /// Does the open transaction hold a write (CLIENT PAUSE WRITE holds
+    /// its EXEC back)?
+    pub fn writes(&self) -> bool {
+        self.queue
+            .as_ref()
+            .is_some_and(|q| q.commands.iter().any(|(s, _)| s.flags.write))
     }
 
     /// Number of commands queued (CLIENT LIST's `multi=`; -1 outside a
@@ -275,12 +284,13 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
     // CLIENT LIST inside EXEC shows the transaction (flags=x, multi=n,
     // cmd=exec), as in Redis.
     client.session.multi = queue.commands.len() as i64;
-    for (spec, argv) in queue.commands {
+    for (spec, argv) in &queue.commands {
         if faults.unlocked_exec {
             // Let other clients in between the commands, as preemption
             // would.
             std::thread::yield_now();
         }
+        let start = Instant::now();
         let mut ctx = Ctx {
             state: &exec.state,
             commands: &exec.commands,
@@ -291,23 +301,48 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             in_transaction: true,
             ready: Vec::new(),
             swapped: None,
+            lookups: Lookups::default(),
         };
-        let reply = match table::parse(&spec, argv) {
+        let reply = match table::parse(spec, argv) {
             // EXEC, MULTI and WATCH never reach the queue.
             Ok(Command::Multi(_)) => Err(CmdError::NestedMulti),
             Ok(cmd) => super::execute(cmd, &mut ctx),
             Err(e) => Err(e),
         };
         ready.append(&mut ctx.ready);
-        if let Some((a, b)) = ctx.swapped.take() {
+        let swapped = ctx.swapped.take();
+        let (hits, misses) = ctx.lookups.take();
+        drop(ctx);
+        if let Some((a, b)) = swapped {
             Arc::make_mut(&mut table).swap(a, b);
         }
-        replies.push(match reply {
+        client.stats.lookups(hits, misses);
+        let frame = match reply {
             Ok(Reply::Now(f)) => f,
             Ok(Reply::Later(work)) => work(),
             Ok(Reply::Block(b)) => (b.cancel)().unwrap_or(b.on_timeout),
+            // Only a whole request is held back by CLIENT PAUSE.
+            Ok(Reply::Postpone(..)) => Frame::Null,
             Err(e) => e.to_frame(),
-        });
+        };
+        let failed = if let Frame::Error(text) = &frame {
+            client.stats.error(text);
+            true
+        } else {
+            false
+        };
+        let nanos = start.elapsed().as_nanos() as u64;
+        exec.track_reads(&client.session, spec, argv);
+        exec.account(
+            &mut client.stats,
+            &client.session,
+            &config,
+            spec,
+            argv,
+            nanos,
+            failed,
+        );
+        replies.push(frame);
     }
     drop(held);
     let limit = config.encodings.list_max_listpack_size;

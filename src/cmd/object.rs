@@ -29,23 +29,23 @@ pub enum Cmd {
     Help,
 }
 
-fn parse_encoding(mut a: Args) -> Result<Command, CmdError> {
+fn parse_encoding(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Object(Cmd::Encoding(a.bytes()?)))
 }
 
-fn parse_refcount(mut a: Args) -> Result<Command, CmdError> {
+fn parse_refcount(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Object(Cmd::RefCount(a.bytes()?)))
 }
 
-fn parse_idletime(mut a: Args) -> Result<Command, CmdError> {
+fn parse_idletime(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Object(Cmd::IdleTime(a.bytes()?)))
 }
 
-fn parse_freq(mut a: Args) -> Result<Command, CmdError> {
+fn parse_freq(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Object(Cmd::Freq(a.bytes()?)))
 }
 
-fn parse_help(_: Args) -> Result<Command, CmdError> {
+fn parse_help(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Object(Cmd::Help))
 }
 

@@ -75,7 +75,7 @@ pub const ROWS: &[Row] = &[
     ("pubsub|help", |_| cmd(Cmd::Help)),
 ];
 
-fn publish(kind: Kind, mut a: Args) -> Result<Command, CmdError> {
+fn publish(kind: Kind, mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::Publish(kind, a.bytes()?, a.bytes()?))
 }
 

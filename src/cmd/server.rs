@@ -31,19 +31,19 @@ pub enum Cmd {
     Shutdown { abort: bool },
 }
 
-fn parse_info(a: Args) -> Result<Command, CmdError> {
+fn parse_info(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Server(Cmd::Info(a.rest())))
 }
 
-fn parse_time(_: Args) -> Result<Command, CmdError> {
+fn parse_time(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Server(Cmd::Time))
 }
 
-fn parse_config_get(a: Args) -> Result<Command, CmdError> {
+fn parse_config_get(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Server(Cmd::ConfigGet(a.rest())))
 }
 
-fn parse_config_set(a: Args) -> Result<Command, CmdError> {
+fn parse_config_set(a: Args<'_>) -> Result<Command, CmdError> {
     let rest = a.rest();
     if rest.len() % 2 != 0 {
         return Err(CmdError::WrongArity("config|set"));
@@ -53,15 +53,15 @@ fn parse_config_set(a: Args) -> Result<Command, CmdError> {
     Ok(Command::Server(Cmd::ConfigSet(pairs)))
 }
 
-fn parse_config_resetstat(_: Args) -> Result<Command, CmdError> {
+fn parse_config_resetstat(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Server(Cmd::ConfigResetStat))
 }
 
-fn parse_config_help(_: Args) -> Result<Command, CmdError> {
+fn parse_config_help(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Server(Cmd::ConfigHelp))
 }
 
-fn parse_function_flush(a: Args) -> Result<Command, CmdError> {
+fn parse_function_flush(a: Args<'_>) -> Result<Command, CmdError> {
     let typed = a.typed_name();
     match a.rest().as_slice() {
         [] => {}
@@ -77,7 +77,7 @@ fn parse_function_flush(a: Args) -> Result<Command, CmdError> {
     Ok(Command::Server(Cmd::FunctionFlush))
 }
 
-fn parse_shutdown(a: Args) -> Result<Command, CmdError> {
+fn parse_shutdown(a: Args<'_>) -> Result<Command, CmdError> {
     let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
     for opt in a.rest() {
         match () {
@@ -143,6 +143,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         }
         Cmd::ConfigResetStat => {
             ctx.state.clients.reset_stats();
+            ctx.state.stats.reset();
             Ok(Frame::ok())
         }
         Cmd::ConfigHelp => Ok(super::help_reply(CONFIG_HELP)),

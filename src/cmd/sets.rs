@@ -63,39 +63,39 @@ fn cmd(c: Cmd) -> Result<Command, CmdError> {
     Ok(Command::Sets(c))
 }
 
-fn key_rest(mut a: Args) -> Result<(Bytes, Vec<Bytes>), CmdError> {
+fn key_rest(mut a: Args<'_>) -> Result<(Bytes, Vec<Bytes>), CmdError> {
     let key = a.bytes()?;
     Ok((key, a.rest()))
 }
 
-fn parse_sadd(a: Args) -> Result<Command, CmdError> {
+fn parse_sadd(a: Args<'_>) -> Result<Command, CmdError> {
     let (k, m) = key_rest(a)?;
     cmd(Cmd::Add(k, m))
 }
 
-fn parse_srem(a: Args) -> Result<Command, CmdError> {
+fn parse_srem(a: Args<'_>) -> Result<Command, CmdError> {
     let (k, m) = key_rest(a)?;
     cmd(Cmd::Rem(k, m))
 }
 
-fn parse_smembers(mut a: Args) -> Result<Command, CmdError> {
+fn parse_smembers(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::Members(a.bytes()?))
 }
 
-fn parse_sismember(mut a: Args) -> Result<Command, CmdError> {
+fn parse_sismember(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::IsMember(a.bytes()?, a.bytes()?))
 }
 
-fn parse_smismember(a: Args) -> Result<Command, CmdError> {
+fn parse_smismember(a: Args<'_>) -> Result<Command, CmdError> {
     let (k, m) = key_rest(a)?;
     cmd(Cmd::MIsMember(k, m))
 }
 
-fn parse_scard(mut a: Args) -> Result<Command, CmdError> {
+fn parse_scard(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::Card(a.bytes()?))
 }
 
-fn parse_spop(mut a: Args) -> Result<Command, CmdError> {
+fn parse_spop(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let count = match a.rest().as_slice() {
         [] => None,
@@ -110,7 +110,7 @@ fn parse_spop(mut a: Args) -> Result<Command, CmdError> {
     cmd(Cmd::Pop(key, count))
 }
 
-fn parse_srandmember(mut a: Args) -> Result<Command, CmdError> {
+fn parse_srandmember(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let count = match a.rest().as_slice() {
         [] => None,
@@ -129,45 +129,45 @@ fn parse_srandmember(mut a: Args) -> Result<Command, CmdError> {
     cmd(Cmd::RandMember(key, count))
 }
 
-fn parse_smove(mut a: Args) -> Result<Command, CmdError> {
+fn parse_smove(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::Move(a.bytes()?, a.bytes()?, a.bytes()?))
 }
 
-fn algebra(a: Args, op: Op) -> Result<Command, CmdError> {
+fn algebra(a: Args<'_>, op: Op) -> Result<Command, CmdError> {
     cmd(Cmd::Algebra(op, a.rest(), None))
 }
 
-fn algebra_store(a: Args, op: Op) -> Result<Command, CmdError> {
+fn algebra_store(a: Args<'_>, op: Op) -> Result<Command, CmdError> {
     let (dst, keys) = key_rest(a)?;
     cmd(Cmd::Algebra(op, keys, Some(dst)))
 }
 
-fn parse_sinter(a: Args) -> Result<Command, CmdError> {
+fn parse_sinter(a: Args<'_>) -> Result<Command, CmdError> {
     algebra(a, Op::Inter)
 }
 
-fn parse_sunion(a: Args) -> Result<Command, CmdError> {
+fn parse_sunion(a: Args<'_>) -> Result<Command, CmdError> {
     algebra(a, Op::Union)
 }
 
-fn parse_sdiff(a: Args) -> Result<Command, CmdError> {
+fn parse_sdiff(a: Args<'_>) -> Result<Command, CmdError> {
     algebra(a, Op::Diff)
 }
 
-fn parse_sinterstore(a: Args) -> Result<Command, CmdError> {
+fn parse_sinterstore(a: Args<'_>) -> Result<Command, CmdError> {
     algebra_store(a, Op::Inter)
 }
 
-fn parse_sunionstore(a: Args) -> Result<Command, CmdError> {
+fn parse_sunionstore(a: Args<'_>) -> Result<Command, CmdError> {
     algebra_store(a, Op::Union)
 }
 
-fn parse_sdiffstore(a: Args) -> Result<Command, CmdError> {
+fn parse_sdiffstore(a: Args<'_>) -> Result<Command, CmdError> {
     algebra_store(a, Op::Diff)
 }
 
 /// `numkeys key [key ...] [LIMIT limit]`, as `sinterCardCommand` reads it.
-fn parse_sintercard(mut a: Args) -> Result<Command, CmdError> {
+fn parse_sintercard(mut a: Args<'_>) -> Result<Command, CmdError> {
     let numkeys = parse_int(&a.bytes()?)
         .ok()
         .filter(|&n| n > 0)
@@ -192,7 +192,7 @@ fn parse_sintercard(mut a: Args) -> Result<Command, CmdError> {
     cmd(Cmd::InterCard(rest[..numkeys].to_vec(), limit))
 }
 
-fn parse_sscan(mut a: Args) -> Result<Command, CmdError> {
+fn parse_sscan(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let cursor = scan::parse_cursor(&a.bytes()?)?;
     cmd(Cmd::Scan(key, cursor, a.rest()))

@@ -35,7 +35,7 @@ pub struct Sort {
     store: Option<Bytes>,
 }
 
-fn parse(mut a: Args, read_only: bool) -> Result<Command, CmdError> {
+fn parse(mut a: Args<'_>, read_only: bool) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let mut s = Sort {
         key,
@@ -77,11 +77,11 @@ fn parse(mut a: Args, read_only: bool) -> Result<Command, CmdError> {
     Ok(Command::Sort(s))
 }
 
-fn parse_sort(a: Args) -> Result<Command, CmdError> {
+fn parse_sort(a: Args<'_>) -> Result<Command, CmdError> {
     parse(a, false)
 }
 
-fn parse_sort_ro(a: Args) -> Result<Command, CmdError> {
+fn parse_sort_ro(a: Args<'_>) -> Result<Command, CmdError> {
     parse(a, true)
 }
 

@@ -115,7 +115,7 @@ enum Family {
 
 /// Redis's `parseExtendedStringArgumentsOrReply`: options in any order, each
 /// expiry option excluding the others but not itself (last one wins).
-fn parse_options(mut args: Args, family: Family) -> Result<(Cond, bool, Ttl), CmdError> {
+fn parse_options(mut args: Args<'_>, family: Family) -> Result<(Cond, bool, Ttl), CmdError> {
     let (mut cond, mut get, mut ttl) = (Cond::Always, false, Ttl::Default);
     let mut expire_raw: Option<(Bytes, Unit, Base)> = None;
     while let Some(opt) = args.next() {
@@ -169,15 +169,15 @@ fn expiry_option(opt: &[u8]) -> Option<(Unit, Base)> {
     .map(|(_, unit, base)| (unit, base))
 }
 
-fn key_value(args: &mut Args) -> Result<(Bytes, Bytes), CmdError> {
+fn key_value(args: &mut Args<'_>) -> Result<(Bytes, Bytes), CmdError> {
     Ok((args.bytes()?, args.bytes()?))
 }
 
-fn parse_get(mut a: Args) -> Result<Command, CmdError> {
+fn parse_get(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Strings(Cmd::Get(a.bytes()?)))
 }
 
-fn parse_set(mut a: Args) -> Result<Command, CmdError> {
+fn parse_set(mut a: Args<'_>) -> Result<Command, CmdError> {
     let (key, value) = key_value(&mut a)?;
     let (cond, get, ttl) = parse_options(a, Family::Set)?;
     let reply = if get { SetReply::Old } else { SetReply::Ok };
@@ -191,7 +191,7 @@ fn parse_set(mut a: Args) -> Result<Command, CmdError> {
     })))
 }
 
-fn parse_setnx(mut a: Args) -> Result<Command, CmdError> {
+fn parse_setnx(mut a: Args<'_>) -> Result<Command, CmdError> {
     let (key, value) = key_value(&mut a)?;
     Ok(Command::Strings(Cmd::Set(Set {
         key,
@@ -203,7 +203,7 @@ fn parse_setnx(mut a: Args) -> Result<Command, CmdError> {
     })))
 }
 
-fn parse_getset(mut a: Args) -> Result<Command, CmdError> {
+fn parse_getset(mut a: Args<'_>) -> Result<Command, CmdError> {
     let (key, value) = key_value(&mut a)?;
     Ok(Command::Strings(Cmd::Set(Set {
         key,
@@ -215,7 +215,11 @@ fn parse_getset(mut a: Args) -> Result<Command, CmdError> {
     })))
 }
 
-fn parse_setex_generic(mut a: Args, unit: Unit, name: &'static str) -> Result<Command, CmdError> {
+fn parse_setex_generic(
+    mut a: Args<'_>,
+    unit: Unit,
+    name: &'static str,
+) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let raw = a.bytes()?;
     let value = a.bytes()?;
@@ -234,25 +238,25 @@ fn parse_setex_generic(mut a: Args, unit: Unit, name: &'static str) -> Result<Co
     })))
 }
 
-fn parse_setex(a: Args) -> Result<Command, CmdError> {
+fn parse_setex(a: Args<'_>) -> Result<Command, CmdError> {
     parse_setex_generic(a, Unit::Seconds, "setex")
 }
 
-fn parse_psetex(a: Args) -> Result<Command, CmdError> {
+fn parse_psetex(a: Args<'_>) -> Result<Command, CmdError> {
     parse_setex_generic(a, Unit::Millis, "psetex")
 }
 
-fn parse_getex(mut a: Args) -> Result<Command, CmdError> {
+fn parse_getex(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let (_, _, ttl) = parse_options(a, Family::GetEx)?;
     Ok(Command::Strings(Cmd::GetEx(key, ttl)))
 }
 
-fn parse_getdel(mut a: Args) -> Result<Command, CmdError> {
+fn parse_getdel(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Strings(Cmd::GetDel(a.bytes()?)))
 }
 
-fn parse_mset_generic(a: Args, mode: MSetMode) -> Result<Command, CmdError> {
+fn parse_mset_generic(a: Args<'_>, mode: MSetMode) -> Result<Command, CmdError> {
     let rest = a.rest();
     if rest.len() % 2 != 0 {
         return Err(CmdError::WrongArity(match mode {
@@ -267,34 +271,34 @@ fn parse_mset_generic(a: Args, mode: MSetMode) -> Result<Command, CmdError> {
     Ok(Command::Strings(Cmd::MSet(pairs, mode)))
 }
 
-fn parse_mset(a: Args) -> Result<Command, CmdError> {
+fn parse_mset(a: Args<'_>) -> Result<Command, CmdError> {
     parse_mset_generic(a, MSetMode::Always)
 }
 
-fn parse_msetnx(a: Args) -> Result<Command, CmdError> {
+fn parse_msetnx(a: Args<'_>) -> Result<Command, CmdError> {
     parse_mset_generic(a, MSetMode::NoneExist)
 }
 
-fn parse_mget(a: Args) -> Result<Command, CmdError> {
+fn parse_mget(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Strings(Cmd::MGet(a.rest())))
 }
 
-fn parse_append(mut a: Args) -> Result<Command, CmdError> {
+fn parse_append(mut a: Args<'_>) -> Result<Command, CmdError> {
     let (key, value) = key_value(&mut a)?;
     Ok(Command::Strings(Cmd::Append(key, value)))
 }
 
-fn parse_strlen(mut a: Args) -> Result<Command, CmdError> {
+fn parse_strlen(mut a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Strings(Cmd::Strlen(a.bytes()?)))
 }
 
-fn parse_getrange(mut a: Args) -> Result<Command, CmdError> {
+fn parse_getrange(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let (start, end) = (a.int()?, a.int()?);
     Ok(Command::Strings(Cmd::GetRange(key, start, end)))
 }
 
-fn parse_setrange(mut a: Args) -> Result<Command, CmdError> {
+fn parse_setrange(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let offset = a.int()?;
     Ok(Command::Strings(Cmd::SetRange(key, offset, a.bytes()?)))

@@ -141,9 +141,20 @@ impl CommandMeta {
     /// `getKeysUsingKeySpecs` finds them; `None` when the arguments do not
     /// fit a spec (a syntax error the command will report).
     pub fn keys<'a>(&self, argv: &'a [Bytes]) -> Option<Vec<&'a Bytes>> {
+        Some(
+            self.keys_by_spec(argv)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect(),
+        )
+    }
+
+    /// [`keys`](Self::keys), each with the index of the key spec that
+    /// found it.
+    fn keys_by_spec<'a>(&self, argv: &'a [Bytes]) -> Option<Vec<(&'a Bytes, usize)>> {
         let argc = argv.len() as i64;
         let mut out = Vec::new();
-        for spec in self.key_specs {
+        for (index, spec) in self.key_specs.iter().enumerate() {
             let first = match spec.begin {
                 Begin::Index(i) => i64::from(i),
                 Begin::Keyword(word, from) => {
@@ -210,8 +221,71 @@ impl CommandMeta {
             }
             let mut i = first;
             while i <= last {
-                out.push(&argv[i as usize]);
+                out.push((&argv[i as usize], index));
                 i += step;
+            }
+        }
+        Some(out)
+    }
+
+    /// The flags of key spec `index` (`RW`, `access`...), from COMMAND
+    /// INFO's key specs.
+    fn spec_flags(&self, index: usize) -> Vec<&'static str> {
+        let M::A(fields) = &self.info else {
+            return vec![];
+        };
+        let specs = match fields.get(8) {
+            Some(M::A(specs) | M::Set(specs)) => specs,
+            _ => return vec![],
+        };
+        let Some(M::Map(spec)) = specs.get(index) else {
+            return vec![];
+        };
+        spec.iter()
+            .find(|(k, _)| matches!(k, M::B("flags")))
+            .and_then(|(_, v)| match v {
+                M::Set(flags) => Some(
+                    flags
+                        .iter()
+                        .filter_map(|f| if let M::S(s) = f { Some(*s) } else { None })
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// COMMAND GETKEYSANDFLAGS: every key of `argv` with its spec's flags
+    /// (SORT's STORE key is `OW update`, as `sortGetKeys` says).
+    pub fn keys_and_flags<'a>(
+        &self,
+        argv: &'a [Bytes],
+    ) -> Option<Vec<(&'a Bytes, Vec<&'static str>)>> {
+        let mut out: Vec<(&Bytes, Vec<&'static str>)> = self
+            .keys_by_spec(argv)?
+            .into_iter()
+            .map(|(k, i)| {
+                let flags = self.spec_flags(i);
+                if !flags.contains(&"variable_flags") {
+                    return (k, flags);
+                }
+                // The flags the command's own key function decides
+                // (`setGetKeys`: RW and access only with GET).
+                let get = argv[3..].iter().any(|a| a.eq_ignore_ascii_case(b"get"));
+                let flags = if self.name == "set" && !get {
+                    vec!["OW", "update"]
+                } else {
+                    flags
+                        .into_iter()
+                        .filter(|f| *f != "variable_flags")
+                        .collect()
+                };
+                (k, flags)
+            })
+            .collect();
+        if self.name == "sort" {
+            if let Some(store) = sort_store_key(argv) {
+                out.push((store, vec!["OW", "update"]));
             }
         }
         Some(out)
@@ -261,7 +335,7 @@ fn sort_store_key(argv: &[Bytes]) -> Option<&Bytes> {
 }
 
 /// A command's parse function.
-pub type ParseFn = fn(Args) -> Result<Command, CmdError>;
+pub type ParseFn = for<'a> fn(Args<'a>) -> Result<Command, CmdError>;
 
 /// The implementation half of a command, exported by its family file.
 pub type Row = (&'static str, ParseFn);
@@ -296,6 +370,43 @@ pub struct Spec {
     /// Allowed in RESP2's subscribed mode ((P|S)SUBSCRIBE,
     /// (P|S)UNSUBSCRIBE, PING, QUIT, RESET).
     pub when_subscribed: bool,
+    /// Redis's flags that decide how the executor treats the command.
+    pub flags: Flags,
+}
+
+/// The command flags the executor acts on, read once from the metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flags {
+    /// `admin`: hidden from MONITOR.
+    pub admin: bool,
+    /// `no_multi`: refused inside MULTI.
+    pub no_multi: bool,
+    /// `readonly`: the keys it reads are tracked for client-side caching.
+    pub readonly: bool,
+    /// `write` or `may_replicate`: held back by CLIENT PAUSE WRITE.
+    pub write: bool,
+    /// `fast`: its latency is a `fast-command` event.
+    pub fast: bool,
+    /// `skip_slowlog`: never in the slow log (EXEC).
+    pub skip_slowlog: bool,
+}
+
+impl Flags {
+    fn of(meta: &CommandMeta) -> Flags {
+        Flags {
+            admin: meta.has_flag("admin"),
+            no_multi: meta.has_flag("no_multi"),
+            readonly: meta.has_flag("readonly"),
+            write: meta.has_flag("write") || meta.has_flag("may_replicate"),
+            fast: meta.has_flag("fast"),
+            skip_slowlog: meta.has_flag("skip_slowlog"),
+        }
+    }
+
+    /// Does it read or write the keyspace (refused to MONITOR clients)?
+    pub fn keyspace(&self) -> bool {
+        self.readonly || self.write
+    }
 }
 
 /// The table's map: a fast fixed hash is enough, since the keys are the
@@ -353,6 +464,7 @@ fn spec(
                 | "quit"
                 | "reset"
         ),
+        flags: Flags::of(meta),
     })
 }
 
@@ -431,6 +543,20 @@ impl CommandTable {
         Ok(spec)
     }
 
+    /// Every implemented command (subcommands included) with its id.
+    pub fn ids(&self) -> impl Iterator<Item = (&'static str, usize)> + '_ {
+        self.names.iter().enumerate().skip(1).map(|(i, n)| (*n, i))
+    }
+
+    /// The id of the command with full name `name` (`client|list`).
+    pub fn id_of(&self, name: &str) -> Option<usize> {
+        self.names
+            .iter()
+            .skip(1)
+            .position(|n| *n == name)
+            .map(|i| i + 1)
+    }
+
     /// The metadata of a top-level command, by (renamed) name.
     pub fn meta(&self, name: &[u8]) -> Option<&'static CommandMeta> {
         match self.node(name)? {
@@ -461,7 +587,7 @@ fn lowercase<'b>(name: &[u8], buf: &'b mut [u8; MAX_NAME]) -> Option<&'b [u8]> {
 }
 
 /// Parse `argv` (name first) with `spec`.
-pub fn parse(spec: &Spec, argv: Vec<Bytes>) -> Result<Command, CmdError> {
+pub fn parse(spec: &Spec, argv: &[Bytes]) -> Result<Command, CmdError> {
     (spec.parse)(Args::after_name(argv, spec.name_words))
 }
 

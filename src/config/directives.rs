@@ -245,6 +245,35 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: Some(|c| crate::db::events::format_classes(c.notify_keyspace_events))),
+    directive!("slowlog-log-slower-than", Some(1), mutable: true,
+        set: |c, v| { c.slowlog_log_slower_than = int_in(&v[0], -1, i64::MAX)?; Ok(()) },
+        get: Some(|c| c.slowlog_log_slower_than.to_string())),
+    directive!("slowlog-max-len", Some(1), mutable: true,
+        set: |c, v| { c.slowlog_max_len = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
+        get: Some(|c| c.slowlog_max_len.to_string())),
+    directive!("latency-monitor-threshold", Some(1), mutable: true,
+        set: |c, v| { c.latency_monitor_threshold = int_in(&v[0], 0, i64::MAX)? as u64; Ok(()) },
+        get: Some(|c| c.latency_monitor_threshold.to_string())),
+    directive!("latency-tracking", Some(1), mutable: true,
+        set: |c, v| { c.latency_tracking = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| if c.latency_tracking { "yes" } else { "no" }.into())),
+    directive!("latency-tracking-info-percentiles", None, mutable: true,
+        set: |c, v| {
+            let mut ps = Vec::new();
+            for p in v.iter().flat_map(|s| s.split_whitespace()) {
+                let p: f64 = p.parse().map_err(|_| "Invalid latency-tracking-info-percentiles parameters")?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into());
+                }
+                ps.push(p);
+            }
+            c.latency_percentiles = ps;
+            Ok(())
+        },
+        get: Some(|c| c.latency_percentiles.iter().map(|p| format!("{p}")).collect::<Vec<_>>().join(" "))),
+    directive!("tracking-table-max-keys", Some(1), mutable: true,
+        set: |c, v| { c.tracking_table_max_keys = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
+        get: Some(|c| c.tracking_table_max_keys.to_string())),
     directive!("save", None, mutable: true,
         set: |_, v| only("save", "", &v.join(" ")),
         get: Some(|_| String::new())),

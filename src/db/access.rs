@@ -8,6 +8,8 @@
 //! then the same methods take no lock at all. Commands are written once
 //! against `Access` and are atomic in both settings.
 
+use std::cell::Cell;
+
 use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
@@ -18,6 +20,27 @@ use super::locks::KeysGuard;
 pub struct Access<'a, S> {
     ks: &'a Keyspace<S>,
     held: bool,
+    lookups: Option<&'a Lookups>,
+}
+
+/// Reads that found their key and reads that did not, counted by one
+/// command (INFO's `keyspace_hits` and `keyspace_misses`).
+#[derive(Debug, Default)]
+pub struct Lookups {
+    hits: Cell<u64>,
+    misses: Cell<u64>,
+}
+
+impl Lookups {
+    fn count(&self, found: bool) {
+        let c = if found { &self.hits } else { &self.misses };
+        c.set(c.get() + 1);
+    }
+
+    /// (hits, misses) so far, resetting both.
+    pub fn take(&self) -> (u64, u64) {
+        (self.hits.take(), self.misses.take())
+    }
 }
 
 impl<S> Clone for Access<'_, S> {
@@ -40,12 +63,37 @@ impl<S> std::ops::Deref for Access<'_, S> {
 impl<'a, S: Store> Access<'a, S> {
     /// Access that takes its own locks.
     pub fn new(ks: &'a Keyspace<S>) -> Self {
-        Access { ks, held: false }
+        Access {
+            ks,
+            held: false,
+            lookups: None,
+        }
     }
 
     /// Access inside a transaction that holds every stripe it touches.
     pub fn held(ks: &'a Keyspace<S>) -> Self {
-        Access { ks, held: true }
+        Access {
+            ks,
+            held: true,
+            lookups: None,
+        }
+    }
+
+    /// This access, counting its reads' hits and misses into `lookups`.
+    pub fn counting(self, lookups: &'a Lookups) -> Self {
+        Access {
+            lookups: Some(lookups),
+            ..self
+        }
+    }
+
+    fn looked_up(&self, key: &[u8], found: bool) {
+        if let Some(l) = self.lookups {
+            l.count(found);
+        }
+        if !found {
+            self.ks.key_miss(key);
+        }
     }
 
     /// The keyspace itself (sizes, iteration, the sweeper's hooks).
@@ -79,9 +127,7 @@ impl<'a, S: Store> Access<'a, S> {
         } else {
             self.ks.read(key, now, &mut f)
         };
-        if missed {
-            self.ks.key_miss(key);
-        }
+        self.looked_up(key, !missed);
         r
     }
 
@@ -116,8 +162,8 @@ impl<'a, S: Store> Access<'a, S> {
         } else {
             self.ks.read_many(keys, now, &mut f)
         };
-        for (k, _) in keys.iter().zip(&missed).filter(|(_, m)| **m) {
-            self.ks.key_miss(k);
+        for (k, m) in keys.iter().zip(&missed) {
+            self.looked_up(k, !m);
         }
         out
     }
@@ -143,8 +189,8 @@ impl<'a, S: Store> Access<'a, S> {
         } else {
             self.ks.read_all(keys, now, &mut f)
         };
-        for (k, _) in keys.iter().zip(&missed).filter(|(_, m)| **m) {
-            self.ks.key_miss(k);
+        for (k, m) in keys.iter().zip(&missed) {
+            self.looked_up(k, !m);
         }
         r
     }

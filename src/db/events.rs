@@ -9,7 +9,7 @@
 //! whether an event is wanted, so with notifications off, the default, an
 //! event costs one branch) and calls the sink.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 /// Event classes, with Redis's `NOTIFY_*` bit values.
@@ -115,11 +115,21 @@ pub fn format_classes(flags: u32) -> String {
 /// key).
 pub type Sink = Box<dyn Fn(u32, &'static str, usize, &[u8]) + Send + Sync>;
 
-/// The enabled classes and the sink, shared by every keyspace of a server.
+/// Hears every change to a key (client-side caching invalidation).
+pub type ModifyHook = Box<dyn Fn(&[u8]) + Send + Sync>;
+/// Hears FLUSHDB and FLUSHALL.
+pub type FlushHook = Box<dyn Fn() + Send + Sync>;
+
+/// The enabled classes and the sink, shared by every keyspace of a server,
+/// and the hooks client-side caching listens with.
 #[derive(Default)]
 pub struct KeyEvents {
     flags: AtomicU32,
     sink: OnceLock<Sink>,
+    /// Some client tracks keys: call the hooks.
+    tracking: AtomicBool,
+    on_modify: OnceLock<ModifyHook>,
+    on_flush: OnceLock<FlushHook>,
 }
 
 impl KeyEvents {
@@ -158,6 +168,36 @@ impl KeyEvents {
     /// The enabled classes.
     pub fn classes(&self) -> u32 {
         self.flags.load(Ordering::Relaxed)
+    }
+
+    /// Install the tracking hooks (once, at server start).
+    pub fn set_hooks(&self, modified: ModifyHook, flushed: FlushHook) {
+        let _ = self.on_modify.set(modified);
+        let _ = self.on_flush.set(flushed);
+    }
+
+    /// Call the hooks from now on (some client tracks) or not.
+    pub fn set_tracking(&self, on: bool) {
+        self.tracking.store(on, Ordering::Relaxed);
+    }
+
+    /// `key` changed (one load when nobody tracks).
+    #[inline]
+    pub fn modified(&self, key: &[u8]) {
+        if self.tracking.load(Ordering::Relaxed) {
+            if let Some(hook) = self.on_modify.get() {
+                hook(key);
+            }
+        }
+    }
+
+    /// A database was emptied.
+    pub fn flushed(&self) {
+        if self.tracking.load(Ordering::Relaxed) {
+            if let Some(hook) = self.on_flush.get() {
+                hook();
+            }
+        }
     }
 }
 

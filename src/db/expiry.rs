@@ -165,9 +165,13 @@ impl Sweeper {
                 let mut state = CycleState::default();
                 while !stopped.load(Ordering::Acquire) {
                     let cfg = db.expiry_config();
-                    let stats = run_cycle(&db, &mut state, cfg);
-                    if stats.expired > 0 {
-                        tracing::trace!(?stats, "active expiry cycle");
+                    // CLIENT PAUSE holds expiry back too (Redis keeps the
+                    // dataset static while paused).
+                    if !db.is_paused() {
+                        let stats = run_cycle(&db, &mut state, cfg);
+                        if stats.expired > 0 {
+                            tracing::trace!(?stats, "active expiry cycle");
+                        }
                     }
                     std::thread::park_timeout(cfg.period());
                 }

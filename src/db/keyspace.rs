@@ -220,12 +220,14 @@ impl<S: Store> Keyspace<S> {
     /// client-side caching) hear about. Called with the key's stripe held.
     fn touch(&self, key: &[u8], after: After) {
         self.watches.touch(key, after);
+        self.events.modified(key);
     }
 
     /// Empty this database in place, under every stripe held by a
     /// transaction (FLUSHDB inside EXEC, which must not swap in a database
     /// the transaction does not hold). Watchers of existing keys hear it.
     pub fn clear_in_place(&self) {
+        self.events.flushed();
         self.replaced_by(None, 0);
         self.map.clear();
         self.volatile.clear();

@@ -32,7 +32,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use store_api::Store;
 
-pub use access::Access;
+pub use access::{Access, Lookups};
 pub use clock::Clock;
 pub use events::KeyEvents;
 pub use expiry::ExpiryConfig;
@@ -69,6 +69,8 @@ struct Shared<S> {
     clock: Clock,
     /// Read by the sweeper at the start of every cycle.
     expiry: Mutex<ExpiryConfig>,
+    /// CLIENT PAUSE is on: the sweeper waits.
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// A handle to every database of one server.
@@ -112,6 +114,7 @@ impl<S: Store> Db<S> {
                 generation: AtomicU64::new(0),
                 clock,
                 expiry: Mutex::new(expiry),
+                paused: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -119,6 +122,16 @@ impl<S: Store> Db<S> {
     /// Active-expiry settings.
     pub fn expiry_config(&self) -> ExpiryConfig {
         *self.shared.expiry.lock()
+    }
+
+    /// Hold active expiry back (CLIENT PAUSE) or let it go on.
+    pub fn set_paused(&self, paused: bool) {
+        self.shared.paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// Is active expiry held back?
+    pub fn is_paused(&self) -> bool {
+        self.shared.paused.load(Ordering::Relaxed)
     }
 
     /// Change the active-expiry settings from the next cycle on.
@@ -188,6 +201,7 @@ impl<S: Store> Db<S> {
             t
         });
         self.changed();
+        self.shared.events.flushed();
         if let Some(old) = &old {
             old.replaced_by(None, 0);
             old.watches().swap(fresh.watches());
@@ -201,6 +215,7 @@ impl<S: Store> Db<S> {
         let fresh = Arc::new(fresh_table(n, self.shared.faults, &self.shared.events));
         let old = self.shared.table.swap(fresh.clone());
         self.changed();
+        self.shared.events.flushed();
         for (old, new) in old.iter().zip(fresh.iter()) {
             old.replaced_by(None, 0);
             old.watches().swap(new.watches());

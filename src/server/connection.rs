@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use store_api::Store;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -104,6 +104,8 @@ struct Connection<S: Store> {
     /// Pushes still in the mailbox after the last drain stopped at the
     /// output budget.
     mail_left: usize,
+    /// A request CLIENT PAUSE holds back, and until when.
+    postponed: Option<(Vec<Bytes>, Instant)>,
 }
 
 /// Serve one accepted client until it leaves, is killed, or the server
@@ -139,6 +141,7 @@ pub async fn serve<S: Store>(
         timer: None,
         blocked: None,
         mail_left: 0,
+        postponed: None,
     };
     if let Err(e) = conn.run().await {
         debug!(client = id, cause = %e, "connection closed");
@@ -244,7 +247,7 @@ impl<S: Store> Connection<S> {
             return Poll::Ready(Ok(Wake::Message));
         }
         if events & Event::Wake as u32 != 0 {
-            if self.blocked.is_some() {
+            if self.blocked.is_some() || self.postponed.is_some() {
                 return Poll::Ready(Ok(Wake::Timer));
             }
             // A wake-up that arrived after its reply was already taken.
@@ -337,7 +340,8 @@ impl<S: Store> Connection<S> {
         let idle = (timeout > 0 && self.blocked.is_none())
             .then(|| self.last_activity + Duration::from_secs(timeout));
         let block = self.blocked.as_ref().and_then(|(_, d)| *d);
-        let deadline = [idle, self.soft_limit_deadline(), block]
+        let pause = self.postponed.as_ref().map(|(_, until)| *until);
+        let deadline = [idle, self.soft_limit_deadline(), block, pause]
             .into_iter()
             .flatten()
             .min();
@@ -457,6 +461,9 @@ impl<S: Store> Connection<S> {
                 Err(e) => return Err(e),
             }
         }
+        if read > 0 {
+            self.client.count_net(read as u64, 0, 1, 0);
+        }
         if read > 0 && self.limits.timeout > 0 {
             // The idle timeout's clock, read only when one is configured
             // (CLIENT LIST's idle time comes from the command clock).
@@ -490,6 +497,7 @@ impl<S: Store> Connection<S> {
             });
             if wrote > 0 {
                 self.output.advance(wrote);
+                self.client.count_net(0, wrote as u64, 0, 1);
                 if self.limits.timeout > 0 {
                     // Writing counts as interaction (Redis's
                     // `lastinteraction`); the clock is read only when an
@@ -514,11 +522,23 @@ impl<S: Store> Connection<S> {
         if !self.input.is_empty() {
             buffers::ensure_some(&mut self.output);
         }
+        // A request held back by CLIENT PAUSE goes first (it is asked
+        // again whether the pause still holds it).
+        let mut retry = self.postponed.take().map(|(argv, _)| {
+            self.client.session.handle.set_blocked(false);
+            argv
+        });
         while !self.closing()
             && self.blocked.is_none()
+            && self.postponed.is_none()
             && self.output.len() < budget
-            && !self.input.is_empty()
+            && (retry.is_some() || !self.input.is_empty())
         {
+            if let Some(argv) = retry.take() {
+                commands += 1;
+                self.run_request(argv).await;
+                continue;
+            }
             let authenticated = self.client.session.authenticated;
             let config = self.client.config(&self.exec.state);
             let limits = DecodeLimits {
@@ -548,25 +568,7 @@ impl<S: Store> Connection<S> {
                 break;
             }
             commands += 1;
-            let frame = match self.exec.dispatch(&mut self.client, argv) {
-                Reply::Now(frame) => frame,
-                Reply::Later(work) => tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-                    warn!(cause = %e, "a blocking command failed");
-                    Frame::error("ERR internal error")
-                }),
-                Reply::Block(blocked) => {
-                    let deadline = (blocked.timeout_ms > 0)
-                        .then(|| Instant::now() + Duration::from_millis(blocked.timeout_ms));
-                    self.client.session.handle.set_blocked(true);
-                    self.blocked = Some((blocked, deadline));
-                    // Served before we even wait? Then reply now.
-                    self.check_blocked();
-                    continue;
-                }
-            };
-            if !self.client.session.shutdown_requested {
-                encode(&frame, self.client.session.proto, &mut self.output);
-            }
+            self.run_request(argv).await;
         }
         self.backlog = self.output.len() >= budget && !self.closing();
         let activity = Activity {
@@ -578,6 +580,37 @@ impl<S: Store> Connection<S> {
             .session
             .handle
             .publish(&self.client.session, activity);
+        self.exec.flush_stats(&mut self.client);
+    }
+
+    /// Run one request and queue its reply (or start waiting: a blocking
+    /// command, a pause).
+    async fn run_request(&mut self, argv: Vec<Bytes>) {
+        let frame = match self.exec.dispatch(&mut self.client, argv) {
+            Reply::Now(frame) => frame,
+            Reply::Later(work) => tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+                warn!(cause = %e, "a blocking command failed");
+                Frame::error("ERR internal error")
+            }),
+            Reply::Block(blocked) => {
+                let deadline = (blocked.timeout_ms > 0)
+                    .then(|| Instant::now() + Duration::from_millis(blocked.timeout_ms));
+                self.client.session.handle.set_blocked(true);
+                self.blocked = Some((blocked, deadline));
+                // Served before we even wait? Then reply now.
+                self.check_blocked();
+                return;
+            }
+            Reply::Postpone(argv, until) => {
+                self.client.session.handle.set_blocked(true);
+                self.postponed = Some((argv, until));
+                return;
+            }
+        };
+        if self.client.session.drop_reply() || self.client.session.shutdown_requested {
+            return;
+        }
+        encode(&frame, self.client.session.proto, &mut self.output);
     }
 
     /// Shutdown: give the client a bounded time to take pending replies.

@@ -66,6 +66,8 @@ pub async fn run_with<S: Store>(
     // Like Redis, report the lowered value (CONFIG GET maxclients).
     let mut config = config;
     config.maxclients = config.maxclients.min(fd_cap);
+    // CONFIG GET port tells the port actually bound (asked for as 0).
+    config.port = port;
     let guard = DbGuard::<S>::new(
         config.databases,
         options.clock,
@@ -92,10 +94,21 @@ pub async fn run_with<S: Store>(
             fd_cap,
         ));
     }
+    let cron = tokio::spawn({
+        let state = state.clone();
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                state.cron();
+            }
+        }
+    });
     tokio::select! {
         _ = shutdown => info!("shutdown signal received"),
         _ = state.shutdown_requested() => info!("SHUTDOWN requested by a client"),
     }
+    cron.abort();
     coordinator.shutdown().await;
     // Every connection has ended: let the worker threads go.
     workers.stop().await;

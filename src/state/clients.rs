@@ -27,6 +27,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::pubsub::{Mailbox, Subscriptions};
+use super::tracking::Mode;
 use crate::protocol::Protocol;
 
 /// What other connections may see of, or do to, one client.
@@ -64,6 +65,10 @@ pub struct ClientHandle {
     pub(super) mailbox: Mutex<Mailbox>,
     /// Subscription counts as of the last batch (CLIENT LIST).
     subs: [AtomicUsize; 3],
+    /// [`ClientFlag`] bits as of the last batch.
+    flags: AtomicU32,
+    /// The tracking redirect (-1: not tracking), as of the last batch.
+    redirect: AtomicI64,
 }
 
 /// Something another thread tells a connection; bits of the event word.
@@ -140,6 +145,13 @@ impl ClientHandle {
         self.omem.load(Ordering::Relaxed)
     }
 
+    /// Unsent output as Redis reports it (CLIENT LIST `omem`, INFO's
+    /// `client_recent_max_output_buffer`): beyond the 16 KiB every client
+    /// has as its fixed reply buffer.
+    pub fn omem_reported(&self) -> usize {
+        self.omem().saturating_sub(16 * 1024)
+    }
+
     /// Commands queued in an open transaction, or -1 (CLIENT LIST).
     pub fn multi(&self) -> i64 {
         self.multi.load(Ordering::Relaxed)
@@ -151,6 +163,16 @@ impl ClientHandle {
         self.subs.each_ref().map(|n| n.load(Ordering::Relaxed))
     }
 
+    /// [`ClientFlag`] bits as of the last batch.
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// The tracking redirect (-1: not tracking), as of the last batch.
+    pub fn redirect(&self) -> i64 {
+        self.redirect.load(Ordering::Relaxed)
+    }
+
     /// Commands this client has run.
     pub fn commands(&self) -> u64 {
         self.commands.load(Ordering::Relaxed)
@@ -160,6 +182,9 @@ impl ClientHandle {
     pub fn publish(&self, session: &Session, activity: Activity) {
         self.db.store(session.db, Ordering::Relaxed);
         self.multi.store(session.multi, Ordering::Relaxed);
+        self.flags.store(session.flags(false), Ordering::Relaxed);
+        let redirect = session.tracking.as_ref().map_or(-1, |m| m.redirect as i64);
+        self.redirect.store(redirect, Ordering::Relaxed);
         let s = &session.subs;
         for (slot, n) in self
             .subs
@@ -281,6 +306,86 @@ pub struct Session {
     pub multi: i64,
     /// Pub/sub subscriptions.
     pub subs: Subscriptions,
+    /// In MONITOR mode.
+    pub monitor: bool,
+    /// CLIENT TRACKING mode, when on.
+    pub tracking: Option<Mode>,
+    /// CLIENT CACHING for the next command (OPTIN yes / OPTOUT no).
+    pub caching: Option<bool>,
+    /// CLIENT REPLY.
+    pub reply: ReplyMode,
+    /// CLIENT NO-EVICT.
+    pub no_evict: bool,
+}
+
+/// CLIENT REPLY's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    On,
+    /// No reply is sent.
+    Off,
+    /// The next `n` replies are dropped (SKIP: this one and the next).
+    Skip(u8),
+}
+
+impl Session {
+    /// Should the reply to the command that just ran be dropped (CLIENT
+    /// REPLY OFF or SKIP)? Counts a SKIP down.
+    pub fn drop_reply(&mut self) -> bool {
+        match self.reply {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::Skip(n) => {
+                self.reply = if n <= 1 {
+                    ReplyMode::On
+                } else {
+                    ReplyMode::Skip(n - 1)
+                };
+                true
+            }
+        }
+    }
+
+    /// The [`ClientFlag`] bits of this session (`broken`: its tracking
+    /// redirect target is gone).
+    pub fn flags(&self, broken: bool) -> u32 {
+        let mut f = 0;
+        for (on, flag) in [
+            (self.monitor, ClientFlag::Monitor),
+            (self.tracking.is_some(), ClientFlag::Tracking),
+            (broken, ClientFlag::BrokenRedirect),
+            (
+                self.tracking.as_ref().is_some_and(|m| m.bcast),
+                ClientFlag::Bcast,
+            ),
+            (self.close_after_reply, ClientFlag::CloseAfterReply),
+            (self.no_evict, ClientFlag::NoEvict),
+        ] {
+            if on {
+                f |= flag as u32;
+            }
+        }
+        f
+    }
+}
+
+/// Client states CLIENT LIST shows as flag letters, as bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ClientFlag {
+    /// `O`: MONITOR.
+    Monitor = 1,
+    /// `t`: CLIENT TRACKING on.
+    Tracking = 2,
+    /// `R`: the tracking redirect target is gone.
+    BrokenRedirect = 4,
+    /// `B`: tracking in BCAST mode.
+    Bcast = 8,
+    /// `c`: closing after this reply.
+    CloseAfterReply = 16,
+    /// `e`: CLIENT NO-EVICT on.
+    NoEvict = 32,
 }
 
 impl Session {
@@ -297,6 +402,11 @@ impl Session {
             last_command_ms: 0,
             multi: -1,
             subs: Subscriptions::default(),
+            monitor: false,
+            tracking: None,
+            caching: None,
+            reply: ReplyMode::On,
+            no_evict: false,
         }
     }
 }
@@ -347,6 +457,8 @@ impl Registry {
             multi: AtomicI64::new(-1),
             mailbox: Mutex::new(Mailbox::default()),
             subs: Default::default(),
+            flags: AtomicU32::new(0),
+            redirect: AtomicI64::new(-1),
             events: AtomicU32::new(0),
             blocked: AtomicBool::new(false),
             unblock: AtomicU8::new(0),

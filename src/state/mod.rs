@@ -7,18 +7,35 @@
 //! and never the other way round (see the dependency rule in `lib.rs`).
 
 mod clients;
+pub mod latency;
+pub mod monitor;
 pub mod pubsub;
+pub mod rates;
+pub mod slowlog;
+pub mod stats;
+pub mod tracking;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 use store_api::Store;
 use tokio::sync::Notify;
 
-pub use clients::{Activity, ClientHandle, Event, Registry, Session};
+pub use clients::{Activity, ClientFlag, ClientHandle, Event, Registry, ReplyMode, Session};
 pub use pubsub::PubSub;
+pub use tracking::Tracking;
+
+/// What CLIENT PAUSE holds back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PauseMode {
+    /// Write commands (and those that may replicate, like PUBLISH).
+    Write,
+    /// Every command.
+    All,
+}
 
 use crate::config::Config;
 use crate::db::Db;
@@ -32,7 +49,7 @@ pub struct ServerState<S: Store> {
     /// its own copy of the configuration and check it with one load.
     config_generation: AtomicU64,
     /// Connected clients.
-    pub clients: Registry,
+    pub clients: Arc<Registry>,
     /// When the server started.
     pub started: Instant,
     /// Unix time (seconds) the server started.
@@ -45,6 +62,26 @@ pub struct ServerState<S: Store> {
     pub config_file: String,
     /// Channels, patterns and their subscribers.
     pub pubsub: Arc<PubSub>,
+    /// Command, error and keyspace statistics.
+    pub stats: stats::Stats,
+    /// SLOWLOG.
+    pub slowlog: slowlog::SlowLog,
+    /// LATENCY.
+    pub latency: latency::LatencyMonitor,
+    /// MONITOR clients.
+    pub monitors: monitor::Monitors,
+    /// INFO's instantaneous rates.
+    pub rates: rates::Rates,
+    /// Client-side caching.
+    pub tracking: Arc<Tracking>,
+    /// CLIENT PAUSE.
+    pause: Mutex<Option<(PauseMode, Instant)>>,
+    /// A pause is (or may still be) on: the one load every command pays.
+    paused: AtomicBool,
+    /// The largest memory figure INFO has seen (used_memory_peak).
+    pub memory_peak: AtomicU64,
+    /// Memory in use when the server started (used_memory_startup).
+    pub memory_at_start: u64,
     shutdown_requested: AtomicBool,
     shutdown: Notify,
 }
@@ -53,15 +90,35 @@ impl<S: Store> ServerState<S> {
     /// State for a server with `config` over `db`, bound to `tcp_port`.
     pub fn new(config: Config, db: Db<S>, tcp_port: u16) -> Self {
         let pubsub = Arc::new(PubSub::default());
+        let clients = Arc::new(Registry::default());
+        let tracking = Arc::new(Tracking::default());
+        {
+            let (t, c) = (tracking.clone(), clients.clone());
+            let (t2, c2) = (tracking.clone(), clients.clone());
+            db.events().set_hooks(
+                Box::new(move |key| t.modified(key, &c)),
+                Box::new(move || t2.flushed(&c2)),
+            );
+        }
         pubsub.set_hard_limit(config.output_limits.pubsub.hard);
         db.events().set_classes(config.notify_keyspace_events);
         db.events().set_sink(pubsub::keyspace_sink(pubsub.clone()));
         ServerState {
             pubsub,
+            stats: stats::Stats::default(),
+            slowlog: slowlog::SlowLog::default(),
+            latency: latency::LatencyMonitor::default(),
+            monitors: monitor::Monitors::default(),
+            rates: rates::Rates::default(),
+            tracking,
+            pause: Mutex::new(None),
+            paused: AtomicBool::new(false),
+            memory_peak: AtomicU64::new(0),
+            memory_at_start: crate::util::sys::resident_bytes(),
             db,
             config: ArcSwap::from_pointee(config),
             config_generation: AtomicU64::new(0),
-            clients: Registry::default(),
+            clients,
             started: Instant::now(),
             started_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -96,6 +153,63 @@ impl<S: Store> ServerState<S> {
         self.db.events().set_classes(config.notify_keyspace_events);
         self.config.store(Arc::new(config));
         self.config_generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The server's periodic chores (every 100 ms): sample the rates.
+    pub fn cron(&self) {
+        let [input, output, _, _] = self.stats.net();
+        self.rates
+            .sample([self.clients.total_commands(), input, output]);
+    }
+
+    /// CLIENT PAUSE: hold back clients' commands (all, or writes) for
+    /// `how_long`; a longer or stronger pause wins over the current one.
+    pub fn pause(&self, mode: PauseMode, how_long: Duration) {
+        let until = Instant::now() + how_long;
+        let mut p = self.pause.lock();
+        *p = Some(match *p {
+            Some((m, u)) => (m.max(mode), u.max(until)),
+            None => (mode, until),
+        });
+        self.paused.store(true, Ordering::Release);
+        self.db.set_paused(true);
+    }
+
+    /// CLIENT UNPAUSE (or the pause ran out): release everyone waiting.
+    pub fn unpause(&self) {
+        *self.pause.lock() = None;
+        self.paused.store(false, Ordering::Release);
+        self.db.set_paused(false);
+        self.clients.signal_all(Event::Wake);
+    }
+
+    /// Must a command (a write, or not) wait for a pause? Until when.
+    pub fn paused_until(&self, write: bool) -> Option<Instant> {
+        if !self.paused.load(Ordering::Acquire) {
+            return None;
+        }
+        let p = *self.pause.lock();
+        match p {
+            Some((_, until)) if until <= Instant::now() => {
+                self.unpause();
+                None
+            }
+            Some((PauseMode::All, until)) => Some(until),
+            Some((PauseMode::Write, until)) if write => Some(until),
+            _ => None,
+        }
+    }
+
+    /// `client` tracks keys in `mode` (CLIENT TRACKING on).
+    pub fn tracking_on(&self, client: &Arc<ClientHandle>, mode: tracking::Mode) {
+        self.tracking.enable(client, mode);
+        self.db.events().set_tracking(self.tracking.active());
+    }
+
+    /// Client `id` stops tracking.
+    pub fn tracking_off(&self, id: u64) {
+        self.tracking.disable(id);
+        self.db.events().set_tracking(self.tracking.active());
     }
 
     /// Does this session still have to authenticate?

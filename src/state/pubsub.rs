@@ -42,12 +42,17 @@ pub struct Outbound {
     pub bytes: Bytes,
     /// A push: RESP3 connections send it with `>` instead of `*`.
     pub push: bool,
+    /// The whole RESP3 encoding, where it differs by more than the first
+    /// byte (a null inside).
+    pub resp3: Option<Bytes>,
 }
 
 impl Outbound {
     /// Append this item to `out` for a connection speaking `resp3` or not.
     pub fn encode_into(&self, resp3: bool, out: &mut BytesMut) {
-        if self.push && resp3 {
+        if let (true, Some(b)) = (resp3, &self.resp3) {
+            out.extend_from_slice(b);
+        } else if self.push && resp3 {
             out.put_u8(b'>');
             out.extend_from_slice(&self.bytes[1..]);
         } else {
@@ -362,6 +367,7 @@ impl PubSub {
             || Outbound {
                 bytes: encode_array(&[b"message", channel, message]),
                 push: true,
+                resp3: None,
             },
             hard,
         );
@@ -369,7 +375,14 @@ impl PubSub {
             for (pattern, client) in self.patterns.read().iter() {
                 if glob_match(pattern, channel, false) {
                     let bytes = encode_array(&[b"pmessage", pattern, channel, message]);
-                    client.deliver(Outbound { bytes, push: true }, hard);
+                    client.deliver(
+                        Outbound {
+                            bytes,
+                            push: true,
+                            resp3: None,
+                        },
+                        hard,
+                    );
                     n += 1;
                 }
             }
@@ -385,6 +398,7 @@ impl PubSub {
             || Outbound {
                 bytes: encode_array(&[b"smessage", channel, message]),
                 push: true,
+                resp3: None,
             },
             hard,
         )

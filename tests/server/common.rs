@@ -455,12 +455,80 @@ enum Check {
     /// A SCAN command run to completion on each side; the sets of keys
     /// returned are compared (cursors differ between implementations).
     ScanAll,
+    /// Exactly, after masking what differs between any two runs: MONITOR
+    /// timestamps and addresses, commandstats times ([`mask`]).
+    Masked,
+    /// As [`Check::Masked`], with the lines of each text sorted (INFO
+    /// commandstats lists commands in hash order).
+    MaskedLines,
+    /// Sent, and no reply read (CLIENT REPLY OFF and SKIP answer nothing).
+    NoReply,
+}
+
+/// [`mask`], then the lines of every text sorted.
+fn mask_lines(f: &Frame) -> Frame {
+    let sort = |b: &bytes::Bytes| {
+        let s = String::from_utf8_lossy(b);
+        let mut lines: Vec<&str> = s.lines().collect();
+        lines.sort_unstable();
+        bytes::Bytes::from(lines.join("\n"))
+    };
+    match mask(f) {
+        Frame::Bulk(s) => Frame::Bulk(sort(&s)),
+        Frame::Verbatim(k, s) => Frame::Verbatim(k, sort(&s)),
+        other => other,
+    }
+}
+
+/// `f` with run-dependent text replaced: a MONITOR line's
+/// `+<secs>.<micros> [<db> <addr>]` becomes `+T [<db> A]`, and the values
+/// of `usec=` and `usec_per_call=` become `X`.
+pub fn mask(f: &Frame) -> Frame {
+    fn text(s: &str) -> String {
+        let mut out = Vec::new();
+        for line in s.split_inclusive('\n') {
+            let mut line = line.to_string();
+            let stamp = line.strip_prefix('+').unwrap_or(&line);
+            if stamp.starts_with(|c: char| c.is_ascii_digit()) && line.contains(" [") {
+                let open = line.find(" [").unwrap();
+                let db_end = line[open + 2..].find(' ').map(|i| open + 2 + i);
+                let close = line.find(']');
+                if let (Some(db_end), Some(close)) = (db_end, close) {
+                    line = format!("T [{} A]{}", &line[open + 2..db_end], &line[close + 1..]);
+                }
+            }
+            for key in ["usec_per_call=", "usec="] {
+                let mut from = 0;
+                while let Some(i) = line[from..].find(key) {
+                    let start = from + i + key.len();
+                    let end = line[start..]
+                        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                        .map_or(line.len(), |e| start + e);
+                    line.replace_range(start..end, "X");
+                    from = start + 1;
+                }
+            }
+            out.push(line);
+        }
+        out.concat()
+    }
+    let t = |b: &bytes::Bytes| bytes::Bytes::from(text(&String::from_utf8_lossy(b)));
+    match f {
+        Frame::Simple(s) => Frame::Simple(t(s)),
+        Frame::Bulk(s) => Frame::Bulk(t(s)),
+        Frame::Verbatim(k, s) => Frame::Verbatim(k, t(s)),
+        Frame::Array(v) => Frame::Array(v.iter().map(mask).collect()),
+        Frame::Push(v) => Frame::Push(v.iter().map(mask).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Run `script` against FlashKV (backend `S`) and a real Redis, comparing
 /// every reply. Each line is a command in inline syntax, optionally
 /// prefixed with `~ ` (compare reply type only), `sort ` (compare array
-/// elements as a multiset) or `skip ` (do not compare); `#` starts a
+/// elements as a multiset), `mask ` (compare after [`mask`]),
+/// `masklines ` (and sort lines), `skip ` (do not compare) or `noreply `
+/// (send and read nothing); `#` starts a
 /// comment. `@N ` before all that sends on connection N (1 to 4; 1 is the
 /// default), so scripts can play several clients; `recv` in place of a
 /// command reads the next reply (a pushed message) without sending, and
@@ -473,6 +541,27 @@ pub fn differential<S: Store>(test: &str, script: &str) -> bool {
     let ours = TestServer::start::<S>();
     differential_between(test, script, ours.addr, redis.addr);
     true
+}
+
+/// Run `scenario` against FlashKV (backend `S`) and a real Redis; the
+/// transcripts it returns must be equal. For stories a script cannot
+/// tell (client ids that differ between servers, timing).
+pub fn same_on_both<S: Store>(test: &str, scenario: fn(SocketAddr) -> Vec<String>) -> bool {
+    let Some(redis) = RedisServer::start(test) else {
+        return false;
+    };
+    let ours = TestServer::start::<S>();
+    let (a, b) = (scenario(ours.addr), scenario(redis.addr));
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(x, y, "{test}: step {i} differs (left flashkv, right redis)");
+    }
+    assert_eq!(a.len(), b.len(), "{test}: transcripts differ in length");
+    true
+}
+
+/// A reply as a transcript line: its RESP bytes, escaped.
+pub fn shown(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).escape_debug().to_string()
 }
 
 /// [`differential`] twice: in RESP2, then after `HELLO 3` (every reply
@@ -513,6 +602,9 @@ pub fn differential_between(test: &str, script: &str, ours: SocketAddr, theirs: 
             Some(("sort", rest)) => (Check::Sorted, rest),
             Some(("skip", rest)) => (Check::Skip, rest),
             Some(("scanall", rest)) => (Check::ScanAll, rest),
+            Some(("mask", rest)) => (Check::Masked, rest),
+            Some(("masklines", rest)) => (Check::MaskedLines, rest),
+            Some(("noreply", rest)) => (Check::NoReply, rest),
             _ => (Check::Exact, line),
         };
         if check == Check::ScanAll {
@@ -529,13 +621,18 @@ pub fn differential_between(test: &str, script: &str, ours: SocketAddr, theirs: 
             a.send_cmd(cmd);
             b.send_cmd(cmd);
         }
+        if check == Check::NoReply {
+            continue;
+        }
         let (fa, ra) = a.read_reply();
         let (fb, rb) = b.read_reply();
         let same = match check {
             Check::Exact => ra == rb,
             Check::Kind => ra.first() == rb.first(),
             Check::Sorted => sorted(&fa) == sorted(&fb),
-            Check::Skip | Check::ScanAll => true,
+            Check::Masked => mask(&fa) == mask(&fb),
+            Check::MaskedLines => mask_lines(&fa) == mask_lines(&fb),
+            Check::Skip | Check::ScanAll | Check::NoReply => true,
         };
         assert!(
             same,

@@ -18,6 +18,7 @@ mod clients;
 mod connection;
 mod hashes;
 mod hostile;
+mod introspection;
 mod keys;
 mod layers;
 mod lists;

@@ -106,28 +106,28 @@ fn cmd(c: Cmd) -> Result<Command, CmdError> {
     Ok(Command::Lists(c))
 }
 
-fn push(mut a: Args, end: End, create: Create) -> Result<Command, CmdError> {
+fn push(mut a: Args<'_>, end: End, create: Create) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     cmd(Cmd::Push(key, a.rest(), end, create))
 }
 
-fn parse_lpush(a: Args) -> Result<Command, CmdError> {
+fn parse_lpush(a: Args<'_>) -> Result<Command, CmdError> {
     push(a, End::Left, Create::Always)
 }
 
-fn parse_rpush(a: Args) -> Result<Command, CmdError> {
+fn parse_rpush(a: Args<'_>) -> Result<Command, CmdError> {
     push(a, End::Right, Create::Always)
 }
 
-fn parse_lpushx(a: Args) -> Result<Command, CmdError> {
+fn parse_lpushx(a: Args<'_>) -> Result<Command, CmdError> {
     push(a, End::Left, Create::IfExists)
 }
 
-fn parse_rpushx(a: Args) -> Result<Command, CmdError> {
+fn parse_rpushx(a: Args<'_>) -> Result<Command, CmdError> {
     push(a, End::Right, Create::IfExists)
 }
 
-fn pop(mut a: Args, end: End) -> Result<Command, CmdError> {
+fn pop(mut a: Args<'_>, end: End) -> Result<Command, CmdError> {
     let name = match end {
         End::Left => "lpop",
         End::Right => "rpop",
@@ -148,30 +148,30 @@ fn pop(mut a: Args, end: End) -> Result<Command, CmdError> {
     cmd(Cmd::Pop(key, count, end))
 }
 
-fn parse_lpop(a: Args) -> Result<Command, CmdError> {
+fn parse_lpop(a: Args<'_>) -> Result<Command, CmdError> {
     pop(a, End::Left)
 }
 
-fn parse_rpop(a: Args) -> Result<Command, CmdError> {
+fn parse_rpop(a: Args<'_>) -> Result<Command, CmdError> {
     pop(a, End::Right)
 }
 
-fn parse_llen(mut a: Args) -> Result<Command, CmdError> {
+fn parse_llen(mut a: Args<'_>) -> Result<Command, CmdError> {
     cmd(Cmd::Len(a.bytes()?))
 }
 
-fn parse_lrange(mut a: Args) -> Result<Command, CmdError> {
+fn parse_lrange(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let (start, stop) = (a.int()?, a.int()?);
     cmd(Cmd::Range(key, start, stop))
 }
 
-fn parse_lindex(mut a: Args) -> Result<Command, CmdError> {
+fn parse_lindex(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     cmd(Cmd::Index(key, a.int()?))
 }
 
-fn parse_linsert(mut a: Args) -> Result<Command, CmdError> {
+fn parse_linsert(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let where_ = a.bytes()?;
     let side = if is(&where_, "BEFORE") {
@@ -185,25 +185,25 @@ fn parse_linsert(mut a: Args) -> Result<Command, CmdError> {
     cmd(Cmd::Insert(key, side, pivot, a.bytes()?))
 }
 
-fn parse_lset(mut a: Args) -> Result<Command, CmdError> {
+fn parse_lset(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let index = a.int()?;
     cmd(Cmd::Set(key, index, a.bytes()?))
 }
 
-fn parse_lrem(mut a: Args) -> Result<Command, CmdError> {
+fn parse_lrem(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let count = a.int()?;
     cmd(Cmd::Rem(key, count, a.bytes()?))
 }
 
-fn parse_ltrim(mut a: Args) -> Result<Command, CmdError> {
+fn parse_ltrim(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let (start, stop) = (a.int()?, a.int()?);
     cmd(Cmd::Trim(key, start, stop))
 }
 
-fn parse_lpos(mut a: Args) -> Result<Command, CmdError> {
+fn parse_lpos(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let element = a.bytes()?;
     let (mut rank, mut count, mut maxlen) = (1, None, 0);
@@ -246,7 +246,7 @@ fn end_arg(b: &[u8]) -> Result<End, CmdError> {
     }
 }
 
-fn parse_rpoplpush(mut a: Args) -> Result<Command, CmdError> {
+fn parse_rpoplpush(mut a: Args<'_>) -> Result<Command, CmdError> {
     let (src, dst) = (a.bytes()?, a.bytes()?);
     cmd(Cmd::Move(Move {
         src,
@@ -257,7 +257,7 @@ fn parse_rpoplpush(mut a: Args) -> Result<Command, CmdError> {
     }))
 }
 
-fn parse_lmove(mut a: Args) -> Result<Command, CmdError> {
+fn parse_lmove(mut a: Args<'_>) -> Result<Command, CmdError> {
     let (src, dst) = (a.bytes()?, a.bytes()?);
     let from = end_arg(&a.bytes()?)?;
     let to = end_arg(&a.bytes()?)?;
@@ -270,7 +270,7 @@ fn parse_lmove(mut a: Args) -> Result<Command, CmdError> {
     }))
 }
 
-fn parse_brpoplpush(mut a: Args) -> Result<Command, CmdError> {
+fn parse_brpoplpush(mut a: Args<'_>) -> Result<Command, CmdError> {
     let (src, dst) = (a.bytes()?, a.bytes()?);
     let timeout = parse_timeout(&a.bytes()?)?;
     cmd(Cmd::Move(Move {
@@ -282,7 +282,7 @@ fn parse_brpoplpush(mut a: Args) -> Result<Command, CmdError> {
     }))
 }
 
-fn parse_blmove(mut a: Args) -> Result<Command, CmdError> {
+fn parse_blmove(mut a: Args<'_>) -> Result<Command, CmdError> {
     let (src, dst) = (a.bytes()?, a.bytes()?);
     let from = end_arg(&a.bytes()?)?;
     let to = end_arg(&a.bytes()?)?;
@@ -298,7 +298,7 @@ fn parse_blmove(mut a: Args) -> Result<Command, CmdError> {
 
 /// `numkeys key [key ...] LEFT|RIGHT [COUNT count]`, as Redis's
 /// `lmpopGenericCommand` reads it.
-fn mpop_args(mut a: Args) -> Result<(Vec<Bytes>, End, usize), CmdError> {
+fn mpop_args(mut a: Args<'_>) -> Result<(Vec<Bytes>, End, usize), CmdError> {
     let numkeys = parse_int(&a.bytes()?)
         .ok()
         .filter(|&n| n > 0)
@@ -325,7 +325,7 @@ fn mpop_args(mut a: Args) -> Result<(Vec<Bytes>, End, usize), CmdError> {
     Ok((rest[..numkeys].to_vec(), end, count.unwrap_or(1)))
 }
 
-fn parse_lmpop(a: Args) -> Result<Command, CmdError> {
+fn parse_lmpop(a: Args<'_>) -> Result<Command, CmdError> {
     let (keys, end, count) = mpop_args(a)?;
     cmd(Cmd::MPop(MPop {
         keys,
@@ -335,7 +335,7 @@ fn parse_lmpop(a: Args) -> Result<Command, CmdError> {
     }))
 }
 
-fn parse_blmpop(mut a: Args) -> Result<Command, CmdError> {
+fn parse_blmpop(mut a: Args<'_>) -> Result<Command, CmdError> {
     // Redis parses the timeout after the rest (`blockingPopGenericCommand`),
     // so a bad numkeys is reported first.
     let timeout = a.bytes()?;
@@ -349,18 +349,18 @@ fn parse_blmpop(mut a: Args) -> Result<Command, CmdError> {
     }))
 }
 
-fn bpop(a: Args, end: End) -> Result<Command, CmdError> {
+fn bpop(a: Args<'_>, end: End) -> Result<Command, CmdError> {
     let mut keys = a.rest();
     let timeout = keys.pop().ok_or(CmdError::Syntax)?;
     let timeout = parse_timeout(&timeout)?;
     cmd(Cmd::BPop(keys, end, timeout))
 }
 
-fn parse_blpop(a: Args) -> Result<Command, CmdError> {
+fn parse_blpop(a: Args<'_>) -> Result<Command, CmdError> {
     bpop(a, End::Left)
 }
 
-fn parse_brpop(a: Args) -> Result<Command, CmdError> {
+fn parse_brpop(a: Args<'_>) -> Result<Command, CmdError> {
     bpop(a, End::Right)
 }
 

@@ -1,0 +1,514 @@
+//! Watching the server: MONITOR's lines, SLOWLOG, LATENCY, INFO's
+//! sections and statistics, COMMAND GETKEYSANDFLAGS, and the CLIENT
+//! subcommands of Redis 7.0 (PAUSE, REPLY, NO-EVICT, TRACKING and
+//! friends), against a real Redis where the reply is deterministic.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use flashkv::protocol::Frame;
+use flashkv::Store;
+
+use crate::backends;
+use crate::common::*;
+
+fn monitor_lines_match_redis<S: Store>() {
+    differential::<S>(
+        "monitor",
+        "
+        @2 MONITOR
+        SET k \"a b\\n\"
+        @2 mask recv
+        GET k
+        @2 mask recv
+        SELECT 3
+        @2 mask recv
+        SET x 1
+        @2 mask recv
+        SELECT 0
+        @2 mask recv
+        MULTI
+        @2 mask recv
+        SET y 2
+        INCR y
+        EXEC
+        @2 mask recv
+        @2 mask recv
+        @2 mask recv
+        # admin commands and rejected ones are not shown; AUTH is redacted
+        CONFIG GET maxclients
+        NOPE
+        GET
+        AUTH foo
+        @2 mask recv
+        ~ HELLO 2 AUTH default secret
+        @2 mask recv
+        CLIENT SETNAME n
+        @2 mask recv
+        # a MONITOR client may not touch the keyspace; RESET ends MONITOR
+        @2 GET x
+        @2 PING
+        @2 mask recv
+        # a second MONITOR answers nothing
+        @2 noreply MONITOR
+        @2 RESET
+        @2 GET x
+        @3 MULTI
+        @3 MONITOR
+        @3 EXEC
+        @4 MULTI
+        @4 SHUTDOWN
+        @4 EXEC
+        ",
+    );
+}
+
+fn latency_and_slowlog_replies_match_redis<S: Store>() {
+    differential::<S>(
+        "latency and slowlog",
+        "
+        LATENCY HELP
+        LATENCY DOCTOR
+        LATENCY LATEST
+        LATENCY HISTORY command
+        LATENCY RESET
+        LATENCY RESET command other
+        LATENCY GRAPH command
+        ~ LATENCY HISTOGRAM set
+        CONFIG SET latency-monitor-threshold 100
+        LATENCY DOCTOR
+        CONFIG SET latency-monitor-threshold 0
+        SLOWLOG HELP
+        SLOWLOG GET -2
+        SLOWLOG GET abc
+        SLOWLOG GET 0
+        SLOWLOG RESET
+        SLOWLOG LEN
+        CONFIG SET slowlog-log-slower-than 0
+        sort CONFIG GET slowlog-*
+        ~ SLOWLOG LEN
+        CONFIG SET slowlog-log-slower-than -1
+        SLOWLOG RESET
+        SET k v
+        SLOWLOG LEN
+        sort CONFIG GET latency-tracking*
+        CONFIG SET latency-tracking-info-percentiles \"50 99.9 100\"
+        CONFIG GET latency-tracking-info-percentiles
+        CONFIG SET latency-tracking-info-percentiles \"101\"
+        ",
+    );
+}
+
+/// SLOWLOG entries carry the command, trimmed as Redis trims it, the
+/// client's address and name.
+fn slowlog_keeps_trimmed_commands<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    c.cmd("CONFIG SET slowlog-log-slower-than 0");
+    c.cmd("CONFIG SET slowlog-max-len 3");
+    c.cmd("CLIENT SETNAME slowpoke");
+    c.cmd("SLOWLOG RESET");
+    let long = "x".repeat(200);
+    let many: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    c.cmd(&format!("SET k {long}"));
+    c.cmd(&format!("RPUSH l {}", many.join(" ")));
+    c.cmd("AUTH secret");
+    let Frame::Array(entries) = c.cmd("SLOWLOG GET") else {
+        panic!()
+    };
+    assert_eq!(entries.len(), 3, "slowlog-max-len holds");
+    let fields = |e: &Frame| match e {
+        Frame::Array(f) => f.clone(),
+        other => panic!("{other:?}"),
+    };
+    let args = |e: &Frame| match &fields(e)[3] {
+        Frame::Array(a) => a.iter().map(text).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    // Newest first: AUTH (redacted), RPUSH (32 arguments), SET (trimmed).
+    assert_eq!(args(&entries[0]), ["AUTH", "(redacted)"]);
+    let rpush = args(&entries[1]);
+    assert_eq!(rpush.len(), 32);
+    assert_eq!(rpush[31], "... (11 more arguments)");
+    let set = args(&entries[2]);
+    assert_eq!(set[2], format!("{}... (72 more bytes)", "x".repeat(128)));
+    let e = fields(&entries[0]);
+    assert_eq!(text(&e[5]), "slowpoke");
+    assert!(text(&e[4]).starts_with("127.0.0.1:"));
+    assert_eq!(c.cmd("SLOWLOG LEN"), int(3));
+}
+
+/// The field names of `section` in INFO's reply.
+fn info_fields(c: &mut RawClient, section: &str) -> Vec<String> {
+    let reply = text(&c.cmd(&format!("INFO {section}")));
+    reply
+        .lines()
+        .filter(|l| !l.is_empty())
+        .filter(|l| {
+            ![
+                "cmdstat_",
+                "latency_percentiles_usec_",
+                "errorstat_",
+                "flashkv_",
+                "db",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .map(|l| l.split(':').next().unwrap().to_string())
+        .collect()
+}
+
+/// Every section Redis prints, with every field, in Redis's order.
+fn info_sections_and_fields_match_redis<S: Store>() {
+    let Some(redis) = RedisServer::start("info fields") else {
+        return;
+    };
+    let ours = TestServer::start::<S>();
+    let (mut a, mut b) = (ours.client(), RawClient::connect(redis.addr));
+    for section in [
+        "",
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "modules",
+        "commandstats",
+        "errorstats",
+        "latencystats",
+        "cluster",
+        "keyspace",
+        "default",
+        "all",
+        "everything",
+        "server clients",
+        "nonsense",
+    ] {
+        assert_eq!(
+            info_fields(&mut a, section),
+            info_fields(&mut b, section),
+            "INFO {section}"
+        );
+    }
+}
+
+/// commandstats (calls, rejected and failed calls), errorstats and the
+/// keyspace hits and misses count what Redis counts.
+fn command_and_error_stats_match_redis<S: Store>() {
+    differential::<S>(
+        "commandstats",
+        "
+        CONFIG RESETSTAT
+        SET a 1
+        GET a
+        GET nothere
+        MGET a nothere nothere2
+        LPUSH a x
+        GET
+        NOSUCH command
+        MULTI
+        SET b
+        EXEC
+        MULTI
+        INCR a
+        GET a
+        EXEC
+        HGET nohash f
+        masklines INFO commandstats
+        INFO errorstats
+        skip CONFIG SET slowlog-log-slower-than 10000
+        ",
+    );
+    let Some(redis) = RedisServer::start("keyspace hits") else {
+        return;
+    };
+    let ours = TestServer::start::<S>();
+    for addr in [ours.addr, redis.addr] {
+        let mut c = RawClient::connect(addr);
+        c.cmd("CONFIG RESETSTAT");
+        for cmd in [
+            "SET a 1",
+            "GET a",
+            "GET b",
+            "MGET a b c",
+            "EXISTS a b",
+            "TYPE b",
+            "SET c 1",
+        ] {
+            c.cmd(cmd);
+        }
+        let stats = text(&c.cmd("INFO stats"));
+        let field = |name: &str| {
+            stats
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                .map(str::to_string)
+        };
+        assert_eq!(field("keyspace_hits").as_deref(), Some("3"), "{addr}");
+        assert_eq!(field("keyspace_misses").as_deref(), Some("5"), "{addr}");
+    }
+}
+
+fn client_subcommands_match_redis<S: Store>() {
+    differential::<S>(
+        "client subcommands",
+        "
+        CLIENT HELP
+        CLIENT PAUSE abc
+        CLIENT PAUSE -1
+        CLIENT PAUSE 100 FOO
+        CLIENT PAUSE 10 WRITE extra
+        CLIENT UNPAUSE
+        CLIENT REPLY foo
+        CLIENT NO-EVICT maybe
+        CLIENT NO-EVICT on
+        CLIENT NO-EVICT off
+        CLIENT TRACKING on REDIRECT 99999
+        CLIENT TRACKING on OPTIN OPTOUT
+        CLIENT TRACKING on PREFIX a
+        CLIENT TRACKING on BCAST OPTIN
+        CLIENT TRACKING foo
+        CLIENT TRACKING on FOO
+        CLIENT CACHING yes
+        CLIENT CACHING maybe
+        CLIENT TRACKINGINFO
+        CLIENT GETREDIR
+        CLIENT TRACKING on
+        CLIENT TRACKINGINFO
+        CLIENT GETREDIR
+        CLIENT CACHING yes
+        CLIENT TRACKING on OPTIN
+        CLIENT TRACKING off
+        CLIENT TRACKING on OPTIN
+        CLIENT CACHING no
+        CLIENT CACHING maybe
+        CLIENT CACHING yes
+        CLIENT TRACKINGINFO
+        CLIENT TRACKING on BCAST PREFIX a PREFIX b
+        CLIENT TRACKING off
+        CLIENT TRACKING on BCAST PREFIX a PREFIX ab
+        CLIENT TRACKING on BCAST PREFIX a PREFIX b NOLOOP
+        CLIENT TRACKINGINFO
+        CLIENT TRACKING off
+        CLIENT TRACKING on OPTOUT
+        CLIENT CACHING yes
+        CLIENT CACHING no
+        CLIENT TRACKINGINFO
+        noreply CLIENT REPLY SKIP
+        noreply PING a
+        PING b
+        noreply CLIENT REPLY OFF
+        noreply PING c
+        CLIENT REPLY ON
+        PING d
+        COMMAND GETKEYSANDFLAGS set a b
+        COMMAND GETKEYSANDFLAGS lmove a b left right
+        COMMAND GETKEYSANDFLAGS sort a store b
+        COMMAND GETKEYSANDFLAGS get
+        COMMAND GETKEYSANDFLAGS ping x
+        COMMAND GETKEYSANDFLAGS mset a 1 b 2
+        ",
+    );
+}
+
+fn client_side_caching_matches_redis<S: Store>() {
+    differential::<S>(
+        "tracking",
+        "
+        # default mode, RESP3 pushes
+        @1 skip HELLO 3
+        @1 CLIENT TRACKING on
+        @1 GET k
+        @1 MGET k k2
+        @3 SET k 1
+        @1 recv
+        @3 SET k 2
+        @1 GET k
+        @1 SET k 3
+        @1 recv
+        @1 GET k2
+        @3 FLUSHALL
+        @1 recv
+        ",
+    );
+    same_on_both::<S>("tracking redirect", tracking_redirect);
+    differential::<S>(
+        "tracking modes",
+        "
+        # BCAST: every key under the prefixes, batched per command
+        @1 skip HELLO 3
+        @1 CLIENT TRACKING on BCAST PREFIX user:
+        @3 SET user:1 x
+        @3 SET other 1
+        @1 recv
+        @3 MSET user:2 a user:3 b
+        @1 recv
+        # NOLOOP: not about one's own writes
+        @2 skip HELLO 3
+        @2 CLIENT TRACKING on NOLOOP
+        @2 GET nk
+        @2 SET nk 1
+        @2 GET nk
+        @3 SET nk 2
+        @2 recv
+        # OPTIN and OPTOUT
+        @4 skip HELLO 3
+        @4 CLIENT TRACKING on OPTIN
+        @4 GET o1
+        @4 CLIENT CACHING yes
+        @4 GET o2
+        @4 GET o3
+        @3 MSET o1 1 o2 2 o3 3
+        @4 recv
+        @4 CLIENT TRACKING off
+        @4 CLIENT TRACKING on OPTOUT
+        @4 GET p1
+        @4 CLIENT CACHING no
+        @4 GET p2
+        @4 GET p3
+        @3 MSET p1 1 p2 2 p3 3
+        @4 recv
+        @4 recv
+        @3 INFO clients
+        ",
+    );
+}
+
+/// Invalidations redirected to a RESP2 subscriber of
+/// `__redis__:invalidate` and to a RESP3 client, and the push a tracking
+/// client gets when its redirect target leaves.
+fn tracking_redirect(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut log = |c: &mut RawClient, cmd: &str| {
+        if !cmd.is_empty() {
+            c.send_cmd(cmd);
+        }
+        let (_, raw) = c.read_reply();
+        out.push(format!("{cmd} -> {}", shown(&raw)));
+    };
+    let id = |c: &mut RawClient| match c.cmd("CLIENT ID") {
+        Frame::Integer(n) => n,
+        other => panic!("{other:?}"),
+    };
+    let (mut target, mut tracker, mut writer) = (
+        RawClient::connect(addr),
+        RawClient::connect(addr),
+        RawClient::connect(addr),
+    );
+    let target_id = id(&mut target);
+    log(&mut target, "SUBSCRIBE __redis__:invalidate");
+    tracker.cmd(&format!("CLIENT TRACKING on REDIRECT {target_id}"));
+    log(&mut tracker, "GET rk");
+    log(&mut writer, "SET rk 1");
+    log(&mut target, "");
+    log(&mut tracker, "GET rk");
+    log(&mut writer, "FLUSHDB");
+    log(&mut target, "");
+    assert_eq!(tracker.cmd("CLIENT GETREDIR"), int(target_id));
+    // A RESP3 target gets plain pushes.
+    let mut target3 = RawClient::connect(addr);
+    target3.cmd("HELLO 3");
+    let t3 = id(&mut target3);
+    let mut tracker3 = RawClient::connect(addr);
+    tracker3.cmd("HELLO 3");
+    tracker3.cmd(&format!("CLIENT TRACKING on REDIRECT {t3}"));
+    log(&mut tracker3, "GET k3");
+    log(&mut writer, "SET k3 1");
+    log(&mut target3, "");
+    // The target leaves: the next invalidation tells the tracker.
+    log(&mut tracker3, "GET k4");
+    drop(target3);
+    std::thread::sleep(Duration::from_millis(100));
+    log(&mut writer, "SET k4 1");
+    let (_, raw) = tracker3.read_reply();
+    out.push(shown(&raw).replace(&t3.to_string(), "<id>"));
+    tracker3.send_cmd("CLIENT TRACKINGINFO");
+    let (_, raw) = tracker3.read_reply();
+    out.push(shown(&raw).replace(&t3.to_string(), "<id>"));
+    out
+}
+
+/// CLIENT PAUSE WRITE holds writes back (reads go on) until UNPAUSE; the
+/// held write then runs.
+fn client_pause_holds_writes_until_unpause<S: Store>() {
+    let server = TestServer::start::<S>();
+    let (mut admin, mut writer, mut reader) = (server.client(), server.client(), server.client());
+    assert_eq!(admin.cmd("CLIENT PAUSE 20000 WRITE"), ok());
+    writer.send_cmd("SET k v");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        reader.cmd("GET k"),
+        Frame::Null,
+        "the write ran during the pause"
+    );
+    assert!(
+        text(&admin.cmd("INFO clients")).contains("blocked_clients:1"),
+        "the held client counts as blocked"
+    );
+    assert_eq!(admin.cmd("CLIENT UNPAUSE"), ok());
+    assert_eq!(writer.read_reply().0, ok());
+    assert_eq!(reader.cmd("GET k"), bulk("v"));
+    // ALL holds reads too; the pause ends by itself.
+    assert_eq!(admin.cmd("CLIENT PAUSE 300 ALL"), ok());
+    let start = std::time::Instant::now();
+    assert_eq!(reader.cmd("GET k"), bulk("v"));
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "the read was not held"
+    );
+}
+
+/// CLIENT LIST and INFO show what each client is doing.
+fn client_list_shows_flags_and_types<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut admin = server.client();
+    let mut sub = server.client();
+    sub.cmd("SUBSCRIBE c");
+    let mut tracker = server.client();
+    tracker.cmd("HELLO 3");
+    tracker.cmd("CLIENT TRACKING on BCAST");
+    tracker.cmd("CLIENT NO-EVICT on");
+    let mut mon = server.client();
+    mon.cmd("MONITOR");
+    let mut tx = server.client();
+    tx.cmd("MULTI");
+    tx.cmd("SET a 1");
+    let list = text(&admin.cmd("CLIENT LIST"));
+    let flags: BTreeSet<String> = list
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("flags=")))
+        .map(str::to_string)
+        .collect();
+    for want in ["N", "P", "tBe", "O", "x"] {
+        assert!(
+            flags.contains(want),
+            "no client with flags={want} in\n{list}"
+        );
+    }
+    assert!(list.contains(" multi=1 "), "{list}");
+    assert!(list.contains(" sub=1 psub=0 ssub=0 "), "{list}");
+    assert!(list.contains(" redir=0 "), "{list}");
+    let pubsub = text(&admin.cmd("CLIENT LIST TYPE pubsub"));
+    assert_eq!(pubsub.lines().count(), 1, "{pubsub}");
+    assert_eq!(admin.cmd("CLIENT KILL TYPE pubsub"), int(1));
+    assert!(eventually(Duration::from_secs(5), || {
+        text(&admin.cmd("CLIENT LIST TYPE pubsub")).is_empty()
+    }));
+    let info = text(&admin.cmd("INFO clients"));
+    assert!(info.contains("tracking_clients:1"), "{info}");
+}
+
+backends!(
+    monitor_lines_match_redis,
+    latency_and_slowlog_replies_match_redis,
+    slowlog_keeps_trimmed_commands,
+    info_sections_and_fields_match_redis,
+    command_and_error_stats_match_redis,
+    client_subcommands_match_redis,
+    client_side_caching_matches_redis,
+    client_pause_holds_writes_until_unpause,
+    client_list_shows_flags_and_types
+);
