@@ -105,9 +105,13 @@ def differential_scripts():
                 line = line.strip()
                 if not line or line.startswith("#") or "SHUTDOWN" in line.upper():
                     continue
-                for prefix in ("~ ", "sort ", "skip ", "scanall "):
+                # Several connections' lines become one client's traffic.
+                line = re.sub(r"^@\d+ ", "", line)
+                for prefix in ("~ ", "sort ", "skip ", "scanall ", "mask ", "masklines ", "noreply "):
                     if line.startswith(prefix):
                         line = line[len(prefix):]
+                if line == "recv" or line.startswith("sleep ") or line.upper() == "MONITOR":
+                    continue
                 lines.append(line)
             if lines:
                 scripts.append((f"{name[:-3]}-{m.group(1)}", lines))

@@ -517,6 +517,7 @@ impl<S: Store> Connection<S> {
     /// Run every complete request in the input buffer, as long as the
     /// output stays under [`OUTPUT_PAUSE`].
     async fn process(&mut self) {
+        crate::state::pubsub::begin_batch();
         let mut commands = 0;
         let budget = self.output_budget();
         if !self.input.is_empty() {
@@ -581,6 +582,7 @@ impl<S: Store> Connection<S> {
             .handle
             .publish(&self.client.session, activity);
         self.exec.flush_stats(&mut self.client);
+        crate::state::pubsub::end_batch();
     }
 
     /// Run one request and queue its reply (or start waiting: a blocking
@@ -588,10 +590,18 @@ impl<S: Store> Connection<S> {
     async fn run_request(&mut self, argv: Vec<Bytes>) {
         let frame = match self.exec.dispatch(&mut self.client, argv) {
             Reply::Now(frame) => frame,
-            Reply::Later(work) => tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-                warn!(cause = %e, "a blocking command failed");
-                Frame::error("ERR internal error")
-            }),
+            Reply::Later(work) => {
+                // Nothing published so far waits for the blocking work, and
+                // no batch stays behind on this thread while the task is
+                // away (it may resume on another).
+                crate::state::pubsub::end_batch();
+                let frame = tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+                    warn!(cause = %e, "a blocking command failed");
+                    Frame::error("ERR internal error")
+                });
+                crate::state::pubsub::begin_batch();
+                frame
+            }
             Reply::Block(blocked) => {
                 let deadline = (blocked.timeout_ms > 0)
                     .then(|| Instant::now() + Duration::from_millis(blocked.timeout_ms));

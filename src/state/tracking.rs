@@ -30,7 +30,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 
 use super::clients::{ClientHandle, Registry};
-use super::pubsub::Outbound;
+use super::pubsub::{send, Outbound};
 
 /// The channel RESP2 redirect targets subscribe to.
 pub const CHANNEL: &[u8] = b"__redis__:invalidate";
@@ -306,17 +306,17 @@ impl Tracking {
     fn send(&self, t: &Tracker, keys: Option<&[Bytes]>, registry: &Registry) {
         if t.mode.redirect == 0 {
             if t.handle.resp() == 3 {
-                t.handle.deliver(invalidation(keys), 0);
+                send(&t.handle, invalidation(keys), 0);
             }
             return;
         }
         match registry.get(t.mode.redirect) {
             Some(target) if target.resp() == 3 => {
-                target.deliver(invalidation(keys), 0);
+                send(&target, invalidation(keys), 0);
             }
             Some(target) => {
                 if target.subscriptions().iter().any(|&n| n > 0) {
-                    target.deliver(as_message(keys), 0);
+                    send(&target, as_message(keys), 0);
                 }
             }
             None => {
@@ -330,7 +330,7 @@ impl Tracking {
                         push: true,
                         resp3: None,
                     };
-                    t.handle.deliver(item, 0);
+                    send(&t.handle, item, 0);
                 }
             }
         }

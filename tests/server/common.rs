@@ -482,7 +482,8 @@ fn mask_lines(f: &Frame) -> Frame {
 
 /// `f` with run-dependent text replaced: a MONITOR line's
 /// `+<secs>.<micros> [<db> <addr>]` becomes `+T [<db> A]`, and the values
-/// of `usec=` and `usec_per_call=` become `X`.
+/// of `usec=`, `usec_per_call=` and INFO's `client_recent_max_*` (Redis
+/// samples them in its cron) become `X`.
 pub fn mask(f: &Frame) -> Frame {
     fn text(s: &str) -> String {
         let mut out = Vec::new();
@@ -497,7 +498,12 @@ pub fn mask(f: &Frame) -> Frame {
                     line = format!("T [{} A]{}", &line[open + 2..db_end], &line[close + 1..]);
                 }
             }
-            for key in ["usec_per_call=", "usec="] {
+            for key in [
+                "usec_per_call=",
+                "usec=",
+                "client_recent_max_input_buffer:",
+                "client_recent_max_output_buffer:",
+            ] {
                 let mut from = 0;
                 while let Some(i) = line[from..].find(key) {
                     let start = from + i + key.len();

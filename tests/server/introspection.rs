@@ -372,7 +372,7 @@ fn client_side_caching_matches_redis<S: Store>() {
         @3 MSET p1 1 p2 2 p3 3
         @4 recv
         @4 recv
-        @3 INFO clients
+        @3 mask INFO clients
         ",
     );
 }
