@@ -262,6 +262,9 @@ class Server:
         self.name = name
         self.port = free_port()
         argv = [a.replace("{port}", str(self.port)) for a in argv]
+        if "flashkv" in os.path.basename(argv[0]) and "--save" not in argv:
+            # As redis-server runs here (--save ""): no snapshot at stop.
+            argv += ["--save", ""]
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )

@@ -25,7 +25,8 @@ brpop hset hmset hsetnx hget hmget hdel hlen hstrlen hexists hkeys hvals hgetall
 hincrby hincrbyfloat hrandfield hscan sadd srem smembers sismember smismember
 scard spop srandmember smove sinter sunion sdiff sinterstore sunionstore
 sdiffstore sintercard sscan object sort sort_ro multi exec discard watch unwatch subscribe unsubscribe psubscribe
-punsubscribe ssubscribe sunsubscribe publish spublish pubsub monitor slowlog latency""".split()
+punsubscribe ssubscribe sunsubscribe publish spublish pubsub monitor slowlog latency
+save bgsave lastsave dump restore debug""".split()
 SUBCOMMANDS = {
     "client": ("id setname getname list info kill unblock pause unpause reply no-evict "
                "tracking trackinginfo getredir caching help").split(),
@@ -36,6 +37,7 @@ SUBCOMMANDS = {
     "pubsub": "channels numsub numpat shardchannels shardnumsub help".split(),
     "slowlog": "get len reset help".split(),
     "latency": "latest history reset doctor graph histogram help".split(),
+    "debug": [],
 }
 
 

@@ -275,7 +275,30 @@ pub struct Config {
     pub latency_percentiles: Vec<f64>,
     /// `tracking-table-max-keys`.
     pub tracking_table_max_keys: usize,
+    /// `save` points: BGSAVE after this many seconds with at least this
+    /// many changes. Empty: no automatic saves (and none at shutdown).
+    pub save: Vec<(u64, u64)>,
+    /// `dir`: where the RDB file lives (absolute; empty: the working
+    /// directory).
+    pub dir: String,
+    /// `dbfilename`.
+    pub dbfilename: String,
+    /// `rdbcompression`: LZF for strings over 20 bytes.
+    pub rdbcompression: bool,
+    /// `rdbchecksum`: write and verify the CRC64 trailer.
+    pub rdbchecksum: bool,
+    /// `stop-writes-on-bgsave-error`: refuse writes (MISCONF) while the
+    /// last background save failed.
+    pub stop_writes_on_bgsave_error: bool,
+    /// `enable-debug-command`: `no`, `yes` or `local`.
+    pub enable_debug_command: String,
+    /// `enable-protected-configs` (CONFIG SET dir, dbfilename): `no`,
+    /// `yes` or `local`.
+    pub enable_protected_configs: String,
 }
+
+/// Redis's `save` points when no configuration names any.
+pub const REDIS_SAVE_POINTS: [(u64, u64); 3] = [(3600, 1), (300, 100), (60, 10000)];
 
 impl Default for Config {
     fn default() -> Self {
@@ -306,7 +329,23 @@ impl Default for Config {
             latency_tracking: true,
             latency_percentiles: vec![50.0, 99.0, 99.9],
             tracking_table_max_keys: 1_000_000,
+            save: Vec::new(),
+            dir: String::new(),
+            dbfilename: "dump.rdb".into(),
+            rdbcompression: true,
+            rdbchecksum: true,
+            stop_writes_on_bgsave_error: true,
+            enable_debug_command: "no".into(),
+            enable_protected_configs: "no".into(),
         }
+    }
+}
+
+impl Config {
+    /// The RDB file's path (`dir` joined with `dbfilename`).
+    pub fn rdb_path(&self) -> std::path::PathBuf {
+        let dir = if self.dir.is_empty() { "." } else { &self.dir };
+        std::path::Path::new(dir).join(&self.dbfilename)
     }
 }
 
@@ -399,7 +438,16 @@ impl Config {
                 text.push_str(&quote(arg));
             }
         }
-        let mut config = Config::default();
+        // As redis-server: Redis's save points and the working directory
+        // unless the configuration says otherwise. (`Config::default()`,
+        // for embedding, saves nothing by itself.)
+        let mut config = Config {
+            save: REDIS_SAVE_POINTS.to_vec(),
+            dir: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            ..Config::default()
+        };
         config.apply_text(&text)?;
         Ok(Invocation::Run(Box::new(config)))
     }

@@ -88,6 +88,7 @@ fn serve(config: Config, config_file: String) -> anyhow::Result<()> {
         let listeners = bind_all(&config)?;
         let options = Options {
             config_file,
+            load_at_start: true,
             ..Options::default()
         };
         let shutdown = shutdown_signal();

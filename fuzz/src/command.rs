@@ -368,6 +368,15 @@ fn check_reply(frame: &Frame, session: &Session, argv: &str) {
         // Several replies in a row (SUBSCRIBE): each must stand alone.
         return replies.iter().for_each(|r| check_reply(r, session, argv));
     }
+    if let Frame::Array(items) = frame {
+        if items.iter().any(|i| matches!(i, Frame::Seq(_))) {
+            // EXEC of a (P|S)SUBSCRIBE of several channels: Redis 7.0
+            // counts one reply per queued command but sends one per
+            // channel, and so does FlashKV (byte for byte); each reply
+            // still stands alone.
+            return items.iter().for_each(|r| check_reply(r, session, argv));
+        }
+    }
     let mut out = BytesMut::new();
     encode(frame, session.proto, &mut out);
     match parse_frame(&out) {

@@ -169,6 +169,11 @@ impl<S: Store> Executor<S> {
         if spec.flags.no_multi && client.tx.in_multi() {
             return Err(CmdError::NotInMulti);
         }
+        if (spec.flags.write || spec.meta.name == "ping")
+            && self.state.persist.refuses_writes(config)
+        {
+            return Err(CmdError::Misconf);
+        }
         if !spec.when_subscribed && session.proto == Protocol::Resp2 && session.subs.any() {
             return Err(CmdError::SubscribedContext(spec.meta.name));
         }

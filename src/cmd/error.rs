@@ -90,6 +90,28 @@ pub enum CmdError {
     GetKeysInvalidArgs,
     /// SHUTDOWN ABORT with no shutdown under way.
     NoShutdownInProgress,
+    /// SHUTDOWN whose save failed.
+    ShutdownSaveFailed,
+    /// DEBUG while `enable-debug-command` forbids it.
+    DebugNotAllowed,
+    /// SAVE or BGSAVE while a save runs.
+    SaveInProgress,
+    /// SAVE could not write the file (Redis answers a bare `-ERR`).
+    SaveFailed,
+    /// Writes refused because the last background save failed.
+    Misconf,
+    /// RESTORE onto an existing key without REPLACE.
+    BusyKey,
+    /// RESTORE of a payload with a wrong version or checksum.
+    BadPayload,
+    /// RESTORE of a payload whose value does not parse.
+    BadDataFormat,
+    /// RESTORE with a negative TTL.
+    InvalidTtl,
+    /// RESTORE with a negative IDLETIME.
+    InvalidIdletime,
+    /// RESTORE with a FREQ outside 0..=255.
+    InvalidFreq,
     /// A count that must not be negative (LPOP/RPOP count).
     NotPositive,
     /// HELLO with an option it does not know.
@@ -254,6 +276,17 @@ impl CmdError {
             CmdError::GetKeysInvalidArgs => "ERR Invalid arguments specified for command",
             CmdError::NotPositive => "ERR value is out of range, must be positive",
             CmdError::NoShutdownInProgress => "ERR No shutdown in progress.",
+            CmdError::ShutdownSaveFailed => "ERR Errors trying to SHUTDOWN. Check logs.",
+            CmdError::SaveInProgress => "ERR Background save already in progress",
+            CmdError::DebugNotAllowed => "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+            CmdError::SaveFailed => "ERR",
+            CmdError::Misconf => "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.",
+            CmdError::BusyKey => "BUSYKEY Target key name already exists.",
+            CmdError::BadPayload => "ERR DUMP payload version or checksum are wrong",
+            CmdError::BadDataFormat => "ERR Bad data format",
+            CmdError::InvalidTtl => "ERR Invalid TTL value, must be >= 0",
+            CmdError::InvalidIdletime => "ERR Invalid IDLETIME value, must be >= 0",
+            CmdError::InvalidFreq => "ERR Invalid FREQ value, must be >= 0 and <= 255",
             CmdError::HelloNoAuth => "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
             CmdError::InvalidClientId => "ERR Invalid client ID",
             CmdError::ClientIdNotPositive => "ERR client-id should be greater than 0",

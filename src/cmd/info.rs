@@ -136,20 +136,13 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
                 ("current_fork_perc", "0.00"),
                 ("current_save_keys_processed", "0"),
                 ("current_save_keys_total", "0"),
-                ("rdb_changes_since_last_save", "0"),
-                ("rdb_bgsave_in_progress", "0"),
             ] {
                 kv(k, &v);
             }
-            kv("rdb_last_save_time", &state.started_unix);
+            for (k, v) in state.persist.info(&state.db) {
+                kv(k, &v);
+            }
             for (k, v) in [
-                ("rdb_last_bgsave_status", "ok"),
-                ("rdb_last_bgsave_time_sec", "-1"),
-                ("rdb_current_bgsave_time_sec", "-1"),
-                ("rdb_saves", "0"),
-                ("rdb_last_cow_size", "0"),
-                ("rdb_last_load_keys_expired", "0"),
-                ("rdb_last_load_keys_loaded", "0"),
                 ("aof_enabled", "0"),
                 ("aof_rewrite_in_progress", "0"),
                 ("aof_rewrite_scheduled", "0"),

@@ -27,6 +27,7 @@ pub mod meta;
 mod monitoring;
 mod multi;
 mod object;
+mod persist;
 mod pubsub;
 mod scan;
 mod server;
@@ -87,6 +88,8 @@ pub enum Command {
     PubSub(pubsub::Cmd),
     /// MONITOR, SLOWLOG, LATENCY.
     Monitoring(monitoring::Cmd),
+    /// SAVE, BGSAVE, LASTSAVE, DUMP, RESTORE, DEBUG RELOAD.
+    Persist(persist::Cmd),
 }
 
 /// Every implemented command's table row.
@@ -109,6 +112,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         multi::ROWS,
         pubsub::ROWS,
         monitoring::ROWS,
+        persist::ROWS,
     ]
     .concat()
 });
@@ -183,6 +187,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Introspect(c) => introspect::execute(c, ctx).map(Reply::Now),
         Command::PubSub(c) => pubsub::execute(c, ctx).map(Reply::Now),
         Command::Monitoring(c) => monitoring::execute(c, ctx).map(Reply::Now),
+        Command::Persist(c) => persist::execute(c, ctx),
         // Transaction commands run in the executor; one that gets here
         // (it cannot be queued) is a nested MULTI.
         Command::Multi(_) => Err(CmdError::NestedMulti),

@@ -27,8 +27,13 @@ pub enum Cmd {
     ConfigHelp,
     /// `FUNCTION FLUSH [ASYNC|SYNC]` (no scripting yet: nothing to flush).
     FunctionFlush,
-    /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`
-    Shutdown { abort: bool },
+    /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: `save` is SAVE
+    /// (`Some(true)`), NOSAVE (`Some(false)`) or neither.
+    Shutdown {
+        abort: bool,
+        save: Option<bool>,
+        force: bool,
+    },
 }
 
 fn parse_info(a: Args<'_>) -> Result<Command, CmdError> {
@@ -79,11 +84,13 @@ fn parse_function_flush(a: Args<'_>) -> Result<Command, CmdError> {
 
 fn parse_shutdown(a: Args<'_>) -> Result<Command, CmdError> {
     let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    let mut force = false;
     for opt in a.rest() {
         match () {
             _ if is(&opt, "NOSAVE") => nosave = true,
             _ if is(&opt, "SAVE") => save = true,
-            _ if is(&opt, "NOW") || is(&opt, "FORCE") => other = true,
+            _ if is(&opt, "NOW") => other = true,
+            _ if is(&opt, "FORCE") => (other, force) = (true, true),
             _ if is(&opt, "ABORT") => abort = true,
             _ => return Err(CmdError::Syntax),
         }
@@ -91,7 +98,12 @@ fn parse_shutdown(a: Args<'_>) -> Result<Command, CmdError> {
     if (abort && (nosave || save || other)) || (nosave && save) {
         return Err(CmdError::Syntax);
     }
-    Ok(Command::Server(Cmd::Shutdown { abort }))
+    let save = match (save, nosave) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    Ok(Command::Server(Cmd::Shutdown { abort, save, force }))
 }
 
 /// Table rows.
@@ -134,6 +146,22 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             Ok(Frame::Map(pairs.collect()))
         }
         Cmd::ConfigSet(pairs) => {
+            // Redis 7's protected configs: where files go.
+            let allowed = match ctx.config.enable_protected_configs.as_str() {
+                "yes" => true,
+                "local" => ctx.session.handle.addr.ip().is_loopback(),
+                _ => false,
+            };
+            if !allowed {
+                if let Some((name, _)) = pairs.iter().find(|(n, _)| {
+                    n.eq_ignore_ascii_case("dir") || n.eq_ignore_ascii_case("dbfilename")
+                }) {
+                    return Err(CmdError::ConfigSetFailed(
+                        name.to_ascii_lowercase(),
+                        "can't set protected config".into(),
+                    ));
+                }
+            }
             let next = ctx.state.config().set_many(&pairs).map_err(|e| match e {
                 SetError::Unknown(name) => CmdError::UnknownConfig(name.into()),
                 SetError::Failed(name, why) => CmdError::ConfigSetFailed(name, why),
@@ -148,9 +176,23 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         }
         Cmd::ConfigHelp => Ok(super::help_reply(CONFIG_HELP)),
         Cmd::FunctionFlush => Ok(Frame::ok()),
-        Cmd::Shutdown { abort: true } => Err(CmdError::NoShutdownInProgress),
-        Cmd::Shutdown { abort: false } => {
+        Cmd::Shutdown { abort: true, .. } => Err(CmdError::NoShutdownInProgress),
+        Cmd::Shutdown { save, force, .. } => {
             tracing::warn!(client = ctx.session.handle.id, "user requested shutdown");
+            // Redis's rule: save when asked to, or when save points are
+            // configured and NOSAVE was not given.
+            if save.unwrap_or(!ctx.config.save.is_empty()) {
+                let state = ctx.state;
+                state.persist.wait();
+                tracing::info!("Saving the final RDB snapshot before exiting.");
+                if let Err(e) = state.persist.save(&state.db, ctx.config) {
+                    tracing::warn!(cause = ?e, "Error trying to save the DB, can't exit.");
+                    if !force {
+                        return Err(CmdError::ShutdownSaveFailed);
+                    }
+                }
+            }
+            ctx.state.persist.set_saved_for_shutdown();
             ctx.session.shutdown_requested = true;
             ctx.state.request_shutdown();
             Ok(Frame::ok())

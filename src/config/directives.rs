@@ -105,6 +105,15 @@ fn fmt_limit(l: &OutputLimit) -> String {
 
 /// Accept only the value of a Redis feature FlashKV does not have that
 /// means "off".
+/// An I/O error as Redis words it (`strerror`).
+fn io_reason(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "No such file or directory",
+        std::io::ErrorKind::PermissionDenied => "Permission denied",
+        _ => "Input/output error",
+    }
+}
+
 fn only(name: &'static str, off: &'static str, v: &str) -> Result<(), String> {
     if v.eq_ignore_ascii_case(off) {
         Ok(())
@@ -275,8 +284,74 @@ pub static DIRECTIVES: &[Directive] = &[
         set: |c, v| { c.tracking_table_max_keys = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.tracking_table_max_keys.to_string())),
     directive!("save", None, mutable: true,
-        set: |_, v| only("save", "", &v.join(" ")),
-        get: Some(|_| String::new())),
+        set: |c, v| {
+            let words: Vec<&str> = v.iter().flat_map(|s| s.split_whitespace()).collect();
+            if words.len() % 2 != 0 {
+                return Err("Invalid save parameters".into());
+            }
+            let mut points = Vec::new();
+            for pair in words.chunks(2) {
+                let secs: u64 = pair[0].parse().map_err(|_| "Invalid save parameters")?;
+                let changes: u64 = pair[1].parse().map_err(|_| "Invalid save parameters")?;
+                points.push((secs, changes));
+            }
+            c.save = points;
+            Ok(())
+        },
+        get: Some(|c| c.save.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(" "))),
+    directive!("dir", Some(1), mutable: true,
+    set: |c, v| {
+        let path = std::path::Path::new(&v[0]);
+        let abs = std::fs::canonicalize(path).map_err(|e| io_reason(&e).to_string())?;
+        if !abs.is_dir() {
+            return Err("Not a directory".into());
+        }
+        c.dir = abs.display().to_string();
+        Ok(())
+    },
+    get: Some(|c| if c.dir.is_empty() {
+        std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+    } else {
+        c.dir.clone()
+    })),
+    directive!("dbfilename", Some(1), mutable: true,
+        set: |c, v| {
+            if v[0].contains('/') {
+                return Err("dbfilename can't be a path, just a filename".into());
+            }
+            c.dbfilename = v[0].clone();
+            Ok(())
+        },
+        get: Some(|c| c.dbfilename.clone())),
+    directive!("rdbcompression", Some(1), mutable: true,
+        set: |c, v| { c.rdbcompression = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| if c.rdbcompression { "yes" } else { "no" }.into())),
+    directive!("rdbchecksum", Some(1), mutable: false,
+        set: |c, v| { c.rdbchecksum = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| if c.rdbchecksum { "yes" } else { "no" }.into())),
+    directive!("enable-protected-configs", Some(1), mutable: false,
+        set: |c, v| {
+            let v = v[0].to_ascii_lowercase();
+            if !matches!(v.as_str(), "no" | "yes" | "local") {
+                return Err("argument(s) must be one of the following: no, yes, local".into());
+            }
+            c.enable_protected_configs = v;
+            Ok(())
+        },
+        get: Some(|c| c.enable_protected_configs.clone())),
+    directive!("enable-debug-command", Some(1), mutable: false,
+        set: |c, v| {
+            let v = v[0].to_ascii_lowercase();
+            if !matches!(v.as_str(), "no" | "yes" | "local") {
+                return Err("argument(s) must be one of the following: no, yes, local".into());
+            }
+            c.enable_debug_command = v;
+            Ok(())
+        },
+        get: Some(|c| c.enable_debug_command.clone())),
+    directive!("stop-writes-on-bgsave-error", Some(1), mutable: true,
+        set: |c, v| { c.stop_writes_on_bgsave_error = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| if c.stop_writes_on_bgsave_error { "yes" } else { "no" }.into())),
     directive!("appendonly", Some(1), mutable: true,
         set: |_, v| only("appendonly", "no", &v[0]),
         get: Some(|_| "no".into())),

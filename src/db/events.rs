@@ -12,6 +12,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 
+use super::snapshot::Changes;
+
 /// Event classes, with Redis's `NOTIFY_*` bit values.
 pub mod class {
     /// `K`: publish to `__keyspace@<db>__:<key>`.
@@ -130,6 +132,8 @@ pub struct KeyEvents {
     tracking: AtomicBool,
     on_modify: OnceLock<ModifyHook>,
     on_flush: OnceLock<FlushHook>,
+    /// Every change to a key, for the save schedule and INFO.
+    changes: Changes,
 }
 
 impl KeyEvents {
@@ -181,14 +185,21 @@ impl KeyEvents {
         self.tracking.store(on, Ordering::Relaxed);
     }
 
-    /// `key` changed (one load when nobody tracks).
+    /// `key` changed (counted; one load when nobody tracks).
     #[inline]
     pub fn modified(&self, key: &[u8]) {
+        self.changes.add(1);
         if self.tracking.load(Ordering::Relaxed) {
             if let Some(hook) = self.on_modify.get() {
                 hook(key);
             }
         }
+    }
+
+    /// Changes to the data so far (`rdb_changes_since_last_save` counts
+    /// from a save's start).
+    pub fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     /// A database was emptied.

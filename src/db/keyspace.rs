@@ -24,6 +24,8 @@ use store_api::{Entry, Op, Store};
 use super::blocking::Blocked;
 use super::events::{class, KeyEvents};
 use super::locks::{KeyLocks, KeysGuard};
+use super::rdb;
+use super::snapshot::{copy_entry, Capture};
 use super::volatile::VolatileIndex;
 use super::watch::{After, Now, Replaced, Watches};
 use super::Faults;
@@ -102,6 +104,8 @@ pub struct Keyspace<S> {
     events: Arc<KeyEvents>,
     /// This keyspace's database number (changes with SWAPDB).
     index: AtomicUsize,
+    /// A running snapshot's copies of keys changed since it started.
+    capture: Capture,
 }
 
 impl<S: Store> Default for Keyspace<S> {
@@ -125,6 +129,7 @@ impl<S: Store> Keyspace<S> {
             watches: Watches::default(),
             expired: AtomicU64::new(0),
             avg_ttl: AtomicU64::new(0),
+            capture: Capture::new(faults.snapshot_no_capture),
         }
     }
 }
@@ -227,6 +232,23 @@ impl<S: Store> Keyspace<S> {
     /// transaction (FLUSHDB inside EXEC, which must not swap in a database
     /// the transaction does not hold). Watchers of existing keys hear it.
     pub fn clear_in_place(&self) {
+        if self.capture.is_active() {
+            // A snapshot still needs what it has not visited yet.
+            let mut cursor = 0;
+            loop {
+                let mut batch = Vec::new();
+                cursor = self
+                    .map
+                    .scan(cursor, 256, |k, e| batch.push((k.to_vec(), copy_entry(e))));
+                for (k, e) in batch {
+                    self.capture.before_write(&k, || Some(e));
+                }
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        self.events.changes().add(self.map.len() as u64);
         self.events.flushed();
         self.replaced_by(None, 0);
         self.map.clear();
@@ -405,6 +427,8 @@ impl<S: Store> Keyspace<S> {
         if self.faults.split_updates {
             return self.update_split(key, now, f);
         }
+        self.capture
+            .before_write(key, || self.map.read(key, |e| e.map(copy_entry)));
         let (mut had, mut has, mut reaped, mut after) = (false, false, false, None);
         let mut created = false;
         let r = self.map.compute(key, |cur| {
@@ -452,6 +476,8 @@ impl<S: Store> Keyspace<S> {
         now: u64,
         mut f: impl FnMut(Option<&Entry>) -> (Op, R),
     ) -> R {
+        self.capture
+            .before_write(key, || self.map.read(key, |e| e.map(copy_entry)));
         let cur = self.map.get(key).filter(|e| !e.is_expired(now));
         let (op, r) = f(cur.as_ref());
         std::thread::yield_now();
@@ -486,6 +512,8 @@ impl<S: Store> Keyspace<S> {
         now: u64,
     ) -> Option<Entry> {
         let has = entry.expires_at.is_some();
+        self.capture
+            .before_write(&key, || self.map.read(&key, |e| e.map(copy_entry)));
         let old = self.map.insert(key.clone(), entry);
         let had = has_ttl(old.as_ref());
         let old = old.filter(|e| !e.is_expired(now));
@@ -526,6 +554,8 @@ impl<S: Store> Keyspace<S> {
         now: u64,
         f: impl FnOnce(&mut Slot) -> R,
     ) -> R {
+        self.capture
+            .before_write(key, || self.map.read(key, |e| e.map(copy_entry)));
         let mut cur = self.map.get(key);
         let split = self.faults.split_updates;
         if split {
@@ -716,6 +746,79 @@ impl<S: Store> Keyspace<S> {
                 .wrapping_add(1442695040888963407);
         }
         None
+    }
+
+    /// Add a key loaded from a file (nobody else sees this keyspace yet);
+    /// false when the key is already here.
+    pub fn insert_loaded(&self, key: Bytes, entry: Entry) -> bool {
+        if self.map.read(&key, |e| e.is_some()) {
+            return false;
+        }
+        if entry.expires_at.is_some() {
+            self.volatile.insert(&key);
+        }
+        self.map.insert(key, entry);
+        true
+    }
+
+    /// The running snapshot's side of this keyspace.
+    pub fn capture(&self) -> &Capture {
+        &self.capture
+    }
+
+    /// Write every key as of the running snapshot's instant as RDB
+    /// records, handing them to `out` in batches; returns the number of
+    /// keys written. See `db::snapshot` for why this is that instant.
+    pub fn write_snapshot(
+        &self,
+        compress: bool,
+        mut out: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<u64> {
+        const BATCH: usize = 64 * 1024;
+        let (mut cursor, mut written) = (0, 0u64);
+        let mut buf = Vec::with_capacity(BATCH * 2);
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        loop {
+            keys.clear();
+            cursor = self.map.scan(cursor, 256, |k, _| keys.push(k.to_vec()));
+            for k in &keys {
+                self.capture.visit(k, || {
+                    // A string is written while the map shows it; a
+                    // collection is written from its handle, outside the
+                    // map's lock.
+                    let coll = self.map.read(k, |e| match e {
+                        Some(
+                            e @ Entry {
+                                value: store_api::Value::Str(_),
+                                ..
+                            },
+                        ) => {
+                            rdb::put_entry(&mut buf, k, e, compress);
+                            written += 1;
+                            None
+                        }
+                        other => other.cloned(),
+                    });
+                    if let Some(e) = coll {
+                        rdb::put_entry(&mut buf, k, &e, compress);
+                        written += 1;
+                    }
+                });
+                if buf.len() >= BATCH {
+                    out(&buf)?;
+                    buf.clear();
+                }
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        self.capture.drain_kept(|k, e| {
+            rdb::put_entry(&mut buf, k, e, compress);
+            written += 1;
+        });
+        out(&buf)?;
+        Ok(written)
     }
 
     /// Up to `count` keys of the volatile index from `cursor`.

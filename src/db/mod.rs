@@ -21,6 +21,8 @@ pub mod events;
 pub mod expiry;
 mod keyspace;
 mod locks;
+pub mod rdb;
+pub mod snapshot;
 pub mod ttl;
 mod volatile;
 pub mod watch;
@@ -57,6 +59,9 @@ pub struct Faults {
     /// EXEC checks its WATCHes, yields, then locks (check-then-act): a
     /// write in between goes unnoticed.
     pub watch_before_lock: bool,
+    /// Writers do not keep what a running snapshot has not visited yet,
+    /// so a snapshot mixes instants.
+    pub snapshot_no_capture: bool,
 }
 
 struct Shared<S> {
@@ -71,6 +76,8 @@ struct Shared<S> {
     expiry: Mutex<ExpiryConfig>,
     /// CLIENT PAUSE is on: the sweeper waits.
     paused: std::sync::atomic::AtomicBool,
+    /// A snapshot is running (one at a time).
+    snapshotting: std::sync::atomic::AtomicBool,
 }
 
 /// A handle to every database of one server.
@@ -115,6 +122,7 @@ impl<S: Store> Db<S> {
                 clock,
                 expiry: Mutex::new(expiry),
                 paused: std::sync::atomic::AtomicBool::new(false),
+                snapshotting: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -182,6 +190,12 @@ impl<S: Store> Db<S> {
         self.shared.generation.fetch_add(1, Ordering::Release);
     }
 
+    /// Changes to the data since start (every key written, deleted or
+    /// expired; a flush counts the keys it removed).
+    pub fn changes(&self) -> u64 {
+        self.shared.events.changes().total()
+    }
+
     /// Replace database `index` with an empty one; returns the old one so
     /// the caller decides where its memory is freed. Its watchers hear
     /// about every key it held, and move to the new one (watches belong
@@ -203,6 +217,7 @@ impl<S: Store> Db<S> {
         self.changed();
         self.shared.events.flushed();
         if let Some(old) = &old {
+            self.shared.events.changes().add(old.len() as u64);
             old.replaced_by(None, 0);
             old.watches().swap(fresh.watches());
         }
@@ -217,6 +232,7 @@ impl<S: Store> Db<S> {
         self.changed();
         self.shared.events.flushed();
         for (old, new) in old.iter().zip(fresh.iter()) {
+            self.shared.events.changes().add(old.len() as u64);
             old.replaced_by(None, 0);
             old.watches().swap(new.watches());
         }

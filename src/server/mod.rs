@@ -38,6 +38,9 @@ pub struct Options {
     pub config_file: String,
     /// Planted faults, for tests that must show their checks catch them.
     pub faults: crate::db::Faults,
+    /// Load `dir/dbfilename` before serving, as redis-server does (the
+    /// binary sets this; embedding programs and tests opt in).
+    pub load_at_start: bool,
 }
 
 /// Serve `listeners` with `config` on backend `S` until `shutdown`
@@ -76,6 +79,20 @@ pub async fn run_with<S: Store>(
     );
     let mut state = ServerState::new(config, guard.db().clone(), port);
     state.config_file = options.config_file;
+    if options.load_at_start {
+        let config = state.config();
+        match state.persist.load_at_start(&state.db, &config) {
+            Ok(true) => {}
+            Ok(false) => info!(path = %config.rdb_path().display(), "no RDB file to load"),
+            Err(e) => {
+                tracing::error!(path = %config.rdb_path().display(), "{e}");
+                return Err(std::io::Error::other(format!(
+                    "could not load {}: {e}",
+                    config.rdb_path().display()
+                )));
+            }
+        }
+    }
     let exec = Arc::new(Executor::with_all_commands(Arc::new(state)));
     let state = exec.state.clone();
     let coordinator = Coordinator::new(state.clone());
@@ -107,6 +124,23 @@ pub async fn run_with<S: Store>(
     tokio::select! {
         _ = shutdown => info!("shutdown signal received"),
         _ = state.shutdown_requested() => info!("SHUTDOWN requested by a client"),
+    }
+    // A signal: save as Redis does before exiting. If that fails, Redis
+    // refuses to exit (acknowledged writes would be lost): keep serving
+    // until a client's SHUTDOWN (NOSAVE, or a save that works) ends it.
+    loop {
+        let config = state.config();
+        let saved = state.persist.save_on_exit(&state.db, &config);
+        match saved {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::error!(cause = ?e, "Error trying to save the DB, can't exit.");
+                state.shutdown_requested().await;
+                if state.persist.shutdown_handled() {
+                    break;
+                }
+            }
+        }
     }
     cron.abort();
     coordinator.shutdown().await;

@@ -9,6 +9,7 @@
 mod clients;
 pub mod latency;
 pub mod monitor;
+pub mod persist;
 pub mod pubsub;
 pub mod rates;
 pub mod slowlog;
@@ -78,6 +79,8 @@ pub struct ServerState<S: Store> {
     pause: Mutex<Option<(PauseMode, Instant)>>,
     /// A pause is (or may still be) on: the one load every command pays.
     paused: AtomicBool,
+    /// RDB saves and loads.
+    pub persist: Arc<persist::Persistence>,
     /// The largest memory figure INFO has seen (used_memory_peak).
     pub memory_peak: AtomicU64,
     /// Memory in use when the server started (used_memory_startup).
@@ -113,6 +116,7 @@ impl<S: Store> ServerState<S> {
             tracking,
             pause: Mutex::new(None),
             paused: AtomicBool::new(false),
+            persist: Arc::default(),
             memory_peak: AtomicU64::new(0),
             memory_at_start: crate::util::sys::resident_bytes(),
             db,
@@ -157,6 +161,7 @@ impl<S: Store> ServerState<S> {
 
     /// The server's periodic chores (every 100 ms): sample the rates.
     pub fn cron(&self) {
+        self.persist.cron(&self.db, &self.config());
         let [input, output, _, _] = self.stats.net();
         self.rates
             .sample([self.clients.total_commands(), input, output]);

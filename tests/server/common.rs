@@ -80,20 +80,26 @@ impl TestServer {
     /// A server with planted `faults`, for tests that show their checks
     /// catch what they are meant to catch.
     pub fn with_faults<S: Store>(
-        mut config: Config,
+        config: Config,
         clock: Clock,
         faults: flashkv::db::Faults,
     ) -> TestServer {
+        let options = Options {
+            clock,
+            faults,
+            ..Options::default()
+        };
+        Self::with_options::<S>(config, options)
+    }
+
+    /// A server with any [`Options`] (loading the RDB file at start...).
+    pub fn with_options<S: Store>(mut config: Config, options: Options) -> TestServer {
+        let clock = options.clock.clone();
         config.port = 0;
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let addr = std_listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let options = Options {
-            clock: clock.clone(),
-            faults,
-            ..Options::default()
-        };
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -328,6 +334,29 @@ pub fn redis_server_available(test: &str) -> bool {
 }
 
 /// A loopback port that was free a moment ago; see [`wait_serving`].
+/// A fresh empty directory under the system temp directory.
+pub fn fresh_dir(what: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "flashkv-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The `flashkv` binary, run in a fresh directory of its own: it loads
+/// and saves `dump.rdb` in its working directory, as redis-server does,
+/// and must never touch the repository's.
+pub fn bin_command() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_flashkv"));
+    c.current_dir(fresh_dir("bin"));
+    c
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")

@@ -24,6 +24,7 @@ mod layers;
 mod lists;
 mod model;
 mod notifications;
+mod persistence;
 mod process;
 mod protocol;
 mod pubsub;

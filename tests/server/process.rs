@@ -5,9 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::common::*;
+use flashkv::Frame;
 
-const BIN: &str = env!("CARGO_BIN_EXE_flashkv");
+use crate::common::*;
 
 /// A started server, killed on drop so a failing assertion never leaves it
 /// running.
@@ -38,7 +38,7 @@ impl Drop for Server {
 /// Start the binary and wait until it serves on `port`.
 fn spawn(args: &[&str], port: u16, password: Option<&str>) -> Server {
     let mut server = Server(
-        Command::new(BIN)
+        bin_command()
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -118,7 +118,7 @@ fn sigint_and_shutdown_exit_0() {
 fn logs_written_to_a_pipe_carry_no_colour_codes() {
     let port = free_port();
     let mut child = Server(
-        Command::new(BIN)
+        bin_command()
             .args(["--port", &port.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -196,7 +196,7 @@ fn invalid_options_exit_1_with_a_clear_error() {
         &["--appendonly", "yes"],
         &["/nonexistent/redis.conf"],
     ] {
-        let out = Command::new(BIN).args(args).output().unwrap();
+        let out = bin_command().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -204,9 +204,9 @@ fn invalid_options_exit_1_with_a_clear_error() {
             "{args:?}: {stderr}"
         );
     }
-    let version = Command::new(BIN).arg("--version").output().unwrap();
+    let version = bin_command().arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("FlashKV v="));
-    let help = Command::new(BIN).arg("--help").output().unwrap();
+    let help = bin_command().arg("--help").output().unwrap();
     assert!(
         help.status.success() && String::from_utf8_lossy(&help.stdout).contains("Usage: flashkv")
     );
@@ -216,7 +216,7 @@ fn invalid_options_exit_1_with_a_clear_error() {
 fn binding_a_port_in_use_fails_with_exit_1() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let mut child = Command::new(BIN)
+    let mut child = bin_command()
         .args(["--port", &port])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -229,4 +229,125 @@ fn binding_a_port_in_use_fails_with_exit_1() {
     }
     assert_eq!(code, Some(1), "{msg}");
     assert!(msg.contains("could not bind"), "{msg}");
+}
+
+/// Start the binary in `dir` (which holds its dump.rdb) on a free port.
+fn spawn_in(dir: &std::path::Path, extra: &[&str]) -> (Server, u16) {
+    let port = free_port();
+    let mut args = vec!["--port".to_string(), port.to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut server = Server(
+        Command::new(env!("CARGO_BIN_EXE_flashkv"))
+            .args(&args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_serving(
+        &mut server.0,
+        addr,
+        None,
+        Duration::from_secs(10)
+    ));
+    (server, port)
+}
+
+/// Redis's rules: with save points (the default), SIGTERM and SHUTDOWN
+/// save and the next start loads; SHUTDOWN NOSAVE does not save.
+#[test]
+fn shutdown_saves_and_the_next_start_loads() {
+    let dir = fresh_dir("shutdown-save");
+    let (mut child, port) = spawn_in(&dir, &[]);
+    let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    assert_eq!(c.cmd("SET k v"), ok());
+    assert_eq!(c.cmd("RPUSH l a b c"), int(3));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(wait_exit(&mut child), Some(0));
+    assert!(dir.join("dump.rdb").exists());
+    let (mut child, port) = spawn_in(&dir, &[]);
+    let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    assert_eq!(c.cmd("GET k"), Frame::Bulk("v".into()));
+    assert_eq!(c.cmd("LLEN l"), int(3));
+    assert_eq!(c.cmd("SET k2 v2"), ok());
+    c.send_cmd("SHUTDOWN NOSAVE");
+    assert!(c.closed_within(Duration::from_secs(5)));
+    assert_eq!(wait_exit(&mut child), Some(0));
+    let (mut child, port) = spawn_in(&dir, &[]);
+    let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    assert_eq!(c.cmd("EXISTS k2"), int(0), "NOSAVE saved");
+    assert_eq!(c.cmd("SET k3 v3"), ok());
+    c.send_cmd("SHUTDOWN");
+    assert!(c.closed_within(Duration::from_secs(5)));
+    assert_eq!(wait_exit(&mut child), Some(0));
+    let (_child, port) = spawn_in(&dir, &["--save", ""]);
+    let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    assert_eq!(c.cmd("GET k3"), Frame::Bulk("v3".into()));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A damaged dump.rdb stops the server with exit code 1 and a clear
+/// error: never a panic, never an empty start.
+#[test]
+fn damaged_rdb_files_are_refused() {
+    let dir = fresh_dir("bad-rdb");
+    let (mut child, port) = spawn_in(&dir, &[]);
+    let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    for i in 0..200 {
+        c.cmd(&format!("SET key{i} value-{i}"));
+    }
+    c.cmd("SADD set a b c");
+    assert_eq!(c.cmd("SAVE"), ok());
+    c.send_cmd("SHUTDOWN NOSAVE");
+    assert_eq!(wait_exit(&mut child), Some(0));
+    let good = std::fs::read(dir.join("dump.rdb")).unwrap();
+    let mut huge = b"REDIS0010".to_vec();
+    huge.extend_from_slice(&[0, 1, b'k', 0x80, 0xff, 0xff, 0xff, 0xf0]);
+    let mut newer = good.clone();
+    newer[5..9].copy_from_slice(b"0099");
+    // A bit of a value's text: only the checksum can tell.
+    let at = good.windows(9).position(|w| w == b"value-100").unwrap();
+    let mut flipped = good.clone();
+    flipped[at + 2] ^= 0x01;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated", good[..good.len() / 2].to_vec(), "Short read"),
+        ("bit flip", flipped, "checksum"),
+        ("newer version", newer, "Can't handle RDB format version 99"),
+        ("huge length", huge, "Short read"),
+        (
+            "not rdb",
+            b"hello world, not a database".to_vec(),
+            "Wrong signature",
+        ),
+    ];
+    for (what, bytes, expect) in cases {
+        std::fs::write(dir.join("dump.rdb"), &bytes).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flashkv"))
+            .args(["--port", &free_port().to_string()])
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let code = wait_exit(&mut child);
+        let mut log = String::new();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            for line in BufReader::new(stream).lines() {
+                log.push_str(&line.unwrap());
+                log.push('\n');
+            }
+        }
+        assert_eq!(code, Some(1), "{what}: {log}");
+        assert!(log.contains(expect), "{what}: expected {expect:?} in {log}");
+        assert!(!log.contains("panicked"), "{what}: {log}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

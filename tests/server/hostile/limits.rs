@@ -11,8 +11,6 @@ use flashkv::{Config, Store};
 
 use super::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_flashkv");
-
 /// The `flashkv` binary under `sh -c '<prelude>; exec ...'`, killed (by
 /// its own pid) on drop.
 struct Limited {
@@ -27,8 +25,9 @@ impl Limited {
         let child = Command::new("sh")
             .args(["-c", &script, "sh"])
             .args(prelude_exec(prelude))
-            .arg(BIN)
+            .arg(env!("CARGO_BIN_EXE_flashkv"))
             .args(args)
+            .current_dir(fresh_dir("limits"))
             .args(["--port", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,0 +1,241 @@
+//! Persistence commands: SAVE, BGSAVE, LASTSAVE, DUMP, RESTORE and DEBUG
+//! RELOAD. The work is in `state::persist` (saves and loads) and
+//! `db::rdb` (the format).
+
+use bytes::Bytes;
+use store_api::{Entry, Store};
+
+use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
+use crate::db::events::class;
+use crate::db::rdb;
+use crate::protocol::Frame;
+use crate::state::persist::{shapes, SaveError};
+
+/// Persistence commands.
+#[derive(Debug)]
+pub enum Cmd {
+    /// `SAVE`
+    Save,
+    /// `BGSAVE [SCHEDULE]`
+    BgSave { schedule: bool },
+    /// `LASTSAVE`
+    LastSave,
+    /// `DUMP key`
+    Dump(Bytes),
+    /// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]`
+    Restore(Restore),
+    /// `DEBUG subcommand ...` (RELOAD is the one offered).
+    Debug(Vec<Bytes>),
+}
+
+/// RESTORE's arguments.
+#[derive(Debug)]
+pub struct Restore {
+    key: Bytes,
+    ttl: Bytes,
+    payload: Bytes,
+    replace: bool,
+    absttl: bool,
+}
+
+fn parse_save(_: Args<'_>) -> Result<Command, CmdError> {
+    Ok(Command::Persist(Cmd::Save))
+}
+
+fn parse_bgsave(a: Args<'_>) -> Result<Command, CmdError> {
+    let schedule = match a.rest().as_slice() {
+        [] => false,
+        [s] if is(s, "SCHEDULE") => true,
+        _ => return Err(CmdError::Syntax),
+    };
+    Ok(Command::Persist(Cmd::BgSave { schedule }))
+}
+
+fn parse_lastsave(_: Args<'_>) -> Result<Command, CmdError> {
+    Ok(Command::Persist(Cmd::LastSave))
+}
+
+fn parse_dump(a: Args<'_>) -> Result<Command, CmdError> {
+    Ok(Command::Persist(Cmd::Dump(a.rest().swap_remove(0))))
+}
+
+fn parse_restore(a: Args<'_>) -> Result<Command, CmdError> {
+    let rest = a.rest();
+    let (key, ttl, payload) = (rest[0].clone(), rest[1].clone(), rest[2].clone());
+    let (mut replace, mut absttl) = (false, false);
+    let mut i = 3;
+    while i < rest.len() {
+        let opt = &rest[i];
+        let more = i + 1 < rest.len();
+        if is(opt, "REPLACE") {
+            replace = true;
+        } else if is(opt, "ABSTTL") {
+            absttl = true;
+        } else if is(opt, "IDLETIME") && more {
+            i += 1;
+            if parse_int(&rest[i])? < 0 {
+                return Err(CmdError::InvalidIdletime);
+            }
+        } else if is(opt, "FREQ") && more {
+            i += 1;
+            let f = parse_int(&rest[i])?;
+            if !(0..=255).contains(&f) {
+                return Err(CmdError::InvalidFreq);
+            }
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    Ok(Command::Persist(Cmd::Restore(Restore {
+        key,
+        ttl,
+        payload,
+        replace,
+        absttl,
+    })))
+}
+
+fn parse_debug(a: Args<'_>) -> Result<Command, CmdError> {
+    // Checked when it runs: Redis refuses DEBUG (enable-debug-command)
+    // before looking at its arguments.
+    Ok(Command::Persist(Cmd::Debug(a.rest())))
+}
+
+/// Table rows.
+pub const ROWS: &[Row] = &[
+    ("save", parse_save),
+    ("bgsave", parse_bgsave),
+    ("lastsave", parse_lastsave),
+    ("dump", parse_dump),
+    ("restore", parse_restore),
+    ("debug", parse_debug),
+];
+
+/// Execute a persistence command.
+pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
+    let state = ctx.state;
+    match cmd {
+        Cmd::Save => match state.persist.save(&state.db, ctx.config) {
+            Ok(_) => Ok(Frame::ok().into()),
+            Err(SaveError::InProgress) => Err(CmdError::SaveInProgress),
+            Err(SaveError::Io(_)) => Err(CmdError::SaveFailed),
+        },
+        Cmd::BgSave { schedule } => {
+            if state.persist.in_progress() {
+                return Err(CmdError::SaveInProgress);
+            }
+            if ctx.in_transaction() {
+                // EXEC holds stripes a snapshot's start needs: run it after.
+                state.persist.schedule();
+                return Ok(Frame::simple("Background saving scheduled").into());
+            }
+            let _ = schedule;
+            match state.persist.bgsave(&state.db, ctx.config.clone()) {
+                Ok(()) => Ok(Frame::simple("Background saving started").into()),
+                Err(SaveError::InProgress) => Err(CmdError::SaveInProgress),
+                Err(SaveError::Io(_)) => Err(CmdError::SaveFailed),
+            }
+        }
+        Cmd::LastSave => Ok(Frame::Integer(state.persist.last_save() as i64).into()),
+        Cmd::Dump(key) => {
+            let compress = ctx.config.rdbcompression;
+            let payload = ctx.ks().read(&key, ctx.now, |e| {
+                e.map(|e| rdb::dump_payload(&e.value, compress))
+            });
+            Ok(match payload {
+                Some(p) => Frame::Bulk(Bytes::from(p)),
+                None => {
+                    ctx.key_miss(&key);
+                    Frame::Null
+                }
+            }
+            .into())
+        }
+        Cmd::Restore(r) => restore(r, ctx).map(Reply::Now),
+        Cmd::Debug(args) => {
+            let allowed = match ctx.config.enable_debug_command.as_str() {
+                "yes" => true,
+                "local" => ctx.session.handle.addr.ip().is_loopback(),
+                _ => false,
+            };
+            if !allowed {
+                return Err(CmdError::DebugNotAllowed);
+            }
+            match args.as_slice() {
+                [sub] if is(sub, "RELOAD") => debug_reload(ctx).map(Reply::Now),
+                [sub, ..] => Err(CmdError::UnknownSubcommand(
+                    sub.clone(),
+                    Bytes::from_static(b"DEBUG"),
+                )),
+                [] => Err(CmdError::WrongArity("debug")),
+            }
+        }
+    }
+}
+
+/// DEBUG RELOAD: save, then replace the databases with what was saved.
+fn debug_reload<S: Store>(ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
+    if ctx.in_transaction() {
+        return Err(CmdError::NotInMulti);
+    }
+    let state = ctx.state;
+    let config = ctx.config.clone();
+    match state.persist.save(&state.db, &config) {
+        Ok(_) => {}
+        Err(SaveError::InProgress) => return Err(CmdError::SaveInProgress),
+        Err(SaveError::Io(_)) => return Err(CmdError::SaveFailed),
+    }
+    let bytes = std::fs::read(config.rdb_path()).map_err(|_| CmdError::SaveFailed)?;
+    state
+        .persist
+        .load_bytes(&state.db, &config, &bytes)
+        .map_err(|e| {
+            tracing::warn!(cause = %e, "DEBUG RELOAD could not load the file it saved");
+            CmdError::SaveFailed
+        })?;
+    Ok(Frame::ok())
+}
+
+fn restore<S: Store>(r: Restore, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
+    // Redis looks for the key before it looks at the payload.
+    if !r.replace && ctx.ks().read(&r.key, ctx.now, |e| e.is_some()) {
+        return Err(CmdError::BusyKey);
+    }
+    let ttl = parse_int(&r.ttl)?;
+    if ttl < 0 {
+        return Err(CmdError::InvalidTtl);
+    }
+    let value = match rdb::restore_payload(&r.payload, &shapes(ctx.config)) {
+        None => return Err(CmdError::BadPayload),
+        Some(Err(_)) | Some(Ok(None)) => return Err(CmdError::BadDataFormat),
+        Some(Ok(Some(v))) => v,
+    };
+    let expires_at = match (ttl, r.absttl) {
+        (0, _) => None,
+        (t, true) => Some(t as u64),
+        (t, false) => Some(ctx.now.saturating_add(t as u64)),
+    };
+    let expired = expires_at.is_some_and(|at| at <= ctx.now);
+    let outcome = ctx.ks().mutate(&r.key, ctx.now, |slot| {
+        let exists = slot.entry().is_some();
+        if exists && !r.replace {
+            return Err(CmdError::BusyKey);
+        }
+        if expired {
+            // Already expired: the key is gone (if REPLACE found one).
+            slot.remove();
+            return Ok(exists);
+        }
+        slot.put(Entry { value, expires_at });
+        Ok(false)
+    })?;
+    if expired {
+        if outcome {
+            ctx.notify(class::GENERIC, "del", &r.key);
+        }
+    } else {
+        ctx.notify(class::GENERIC, "restore", &r.key);
+    }
+    Ok(Frame::ok())
+}

@@ -1,0 +1,426 @@
+//! Reading RDB: files written by Redis 1.x to 7.0 (versions 1 to 10) and
+//! by FlashKV, and DUMP payloads. Every length is checked against the
+//! bytes that remain before anything is allocated, so a corrupt or
+//! hostile input is an error, never a panic and never a huge allocation.
+
+use bytes::Bytes;
+use store_api::value::{Hash, HashLimits, List, Set};
+use store_api::{Entry, Value};
+
+use super::packed::{read_intset, read_listpack, read_ziplist, read_zipmap, Elem};
+use super::{lzf, op, ty, RdbError, CRC64, RDB_VERSION};
+
+/// The shapes loaded collections take (the encoding thresholds).
+#[derive(Clone, Copy, Debug)]
+pub struct Shapes {
+    /// `list-max-listpack-size`.
+    pub list_limit: i64,
+    /// `hash-max-listpack-entries` / `-value`.
+    pub hash: HashLimits,
+    /// `set-max-intset-entries`.
+    pub max_intset: usize,
+}
+
+impl Default for Shapes {
+    fn default() -> Self {
+        Shapes {
+            list_limit: store_api::value::list::DEFAULT_NODE_LIMIT,
+            hash: HashLimits::default(),
+            max_intset: 512,
+        }
+    }
+}
+
+/// A cursor over RDB bytes.
+pub struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+type R<T> = Result<T, RdbError>;
+
+fn corrupt(what: &str) -> RdbError {
+    RdbError::Corrupt(what.to_string())
+}
+
+impl<'a> Reader<'a> {
+    /// Read from the start of `b`.
+    pub fn new(b: &'a [u8]) -> Self {
+        Reader { b, pos: 0 }
+    }
+
+    /// Bytes consumed so far.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    fn left(&self) -> usize {
+        self.b.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        if n > self.left() {
+            return Err(RdbError::Short);
+        }
+        let s = &self.b[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn byte(&mut self) -> R<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    /// A length, or the special encoding of a string (`Err(special)`).
+    fn len_or_special(&mut self) -> R<Result<u64, u8>> {
+        let first = self.byte()?;
+        Ok(match first >> 6 {
+            0 => Ok(u64::from(first & 0x3f)),
+            1 => Ok((u64::from(first & 0x3f) << 8) | u64::from(self.byte()?)),
+            2 => match first {
+                0x80 => Ok(u64::from(u32::from_be_bytes(
+                    self.take(4)?.try_into().unwrap_or_default(),
+                ))),
+                0x81 => Ok(u64::from_be_bytes(
+                    self.take(8)?.try_into().unwrap_or_default(),
+                )),
+                _ => return Err(corrupt("unknown length encoding")),
+            },
+            _ => Err(first & 0x3f),
+        })
+    }
+
+    /// A length.
+    pub fn length(&mut self) -> R<u64> {
+        self.len_or_special()?
+            .map_err(|_| corrupt("a string encoding where a length belongs"))
+    }
+
+    /// A count of things each at least `min_bytes` long: never more than
+    /// the input could hold, so no allocation outgrows the input.
+    fn count(&mut self, min_bytes: usize) -> R<usize> {
+        let n = self.length()?;
+        if n > (self.left() / min_bytes.max(1)) as u64 {
+            return Err(RdbError::Short);
+        }
+        Ok(n as usize)
+    }
+
+    /// A string in any of its encodings.
+    pub fn string(&mut self) -> R<Vec<u8>> {
+        match self.len_or_special()? {
+            Ok(n) => {
+                let n = usize::try_from(n).map_err(|_| RdbError::Short)?;
+                Ok(self.take(n)?.to_vec())
+            }
+            Err(0) => Ok(itoa::Buffer::new()
+                .format(self.byte()? as i8)
+                .as_bytes()
+                .to_vec()),
+            Err(1) => {
+                let v = i16::from_le_bytes(self.take(2)?.try_into().unwrap_or_default());
+                Ok(itoa::Buffer::new().format(v).as_bytes().to_vec())
+            }
+            Err(2) => {
+                let v = i32::from_le_bytes(self.take(4)?.try_into().unwrap_or_default());
+                Ok(itoa::Buffer::new().format(v).as_bytes().to_vec())
+            }
+            Err(3) => {
+                let clen = self.length()?;
+                let len = self.length()?;
+                let clen = usize::try_from(clen).map_err(|_| RdbError::Short)?;
+                let compressed = self.take(clen)?;
+                // LZF expands at most about 256 times (a 3-byte reference
+                // makes up to 264 bytes): a larger claim is a lie.
+                if len > (clen as u64).saturating_mul(264) + 32 {
+                    return Err(corrupt("LZF length"));
+                }
+                lzf::decompress(compressed, len as usize).ok_or_else(|| corrupt("LZF data"))
+            }
+            Err(_) => Err(corrupt("unknown string encoding")),
+        }
+    }
+
+    /// One value of RDB type `t`; `None` for an empty collection (Redis
+    /// skips those with a notice).
+    pub fn value(&mut self, t: u8, shapes: &Shapes) -> R<Option<Value>> {
+        let v = match t {
+            ty::STRING => Value::Str(Bytes::from(self.string()?)),
+            ty::LIST => {
+                let n = self.count(1)?;
+                let mut l = List::new(shapes.list_limit);
+                for _ in 0..n {
+                    l.push_back(&self.string()?);
+                }
+                Value::list(l)
+            }
+            ty::LIST_ZIPLIST => list_of(
+                read_ziplist(&self.string()?).ok_or_else(|| corrupt("ziplist"))?,
+                shapes,
+            ),
+            ty::LIST_QUICKLIST | ty::LIST_QUICKLIST_2 => {
+                let nodes = self.count(2)?;
+                let mut l = List::new(shapes.list_limit);
+                for _ in 0..nodes {
+                    let elems = if t == ty::LIST_QUICKLIST {
+                        read_ziplist(&self.string()?).ok_or_else(|| corrupt("quicklist ziplist"))?
+                    } else {
+                        match self.length()? {
+                            1 => vec![self.string()?], // PLAIN: one big element
+                            2 => read_listpack(&self.string()?)
+                                .ok_or_else(|| corrupt("quicklist listpack"))?,
+                            _ => return Err(corrupt("quicklist container")),
+                        }
+                    };
+                    for e in elems {
+                        l.push_back(&e);
+                    }
+                }
+                Value::list(l)
+            }
+            ty::SET => {
+                let n = self.count(1)?;
+                let mut s: Option<Set> = None;
+                for _ in 0..n {
+                    let m = self.string()?;
+                    let set = s.get_or_insert_with(|| Set::for_member(&m, shapes.max_intset));
+                    if !set.insert(&m, shapes.max_intset) {
+                        return Err(corrupt("duplicate set member"));
+                    }
+                }
+                match s {
+                    Some(s) => Value::set(s),
+                    None => return Ok(None),
+                }
+            }
+            ty::SET_INTSET => {
+                let ints = read_intset(&self.string()?).ok_or_else(|| corrupt("intset"))?;
+                let mut s: Option<Set> = None;
+                for v in ints {
+                    let m = itoa::Buffer::new().format(v).as_bytes().to_vec();
+                    let set = s.get_or_insert_with(|| Set::for_member(&m, shapes.max_intset));
+                    set.insert(&m, shapes.max_intset);
+                }
+                match s {
+                    Some(s) => Value::set(s),
+                    None => return Ok(None),
+                }
+            }
+            ty::HASH => {
+                let n = self.count(2)?;
+                let mut h = Hash::default();
+                for _ in 0..n {
+                    let f = self.string()?;
+                    let v = self.string()?;
+                    if !h.insert(&f, &v, shapes.hash) {
+                        return Err(corrupt("duplicate hash field"));
+                    }
+                }
+                Value::hash(h)
+            }
+            ty::HASH_ZIPMAP => hash_of(
+                read_zipmap(&self.string()?).ok_or_else(|| corrupt("zipmap"))?,
+                shapes,
+            )?,
+            ty::HASH_ZIPLIST => hash_of(
+                read_ziplist(&self.string()?).ok_or_else(|| corrupt("ziplist"))?,
+                shapes,
+            )?,
+            ty::HASH_LISTPACK => hash_of(
+                read_listpack(&self.string()?).ok_or_else(|| corrupt("listpack"))?,
+                shapes,
+            )?,
+            ty::ZSET | ty::ZSET_2 | ty::ZSET_ZIPLIST | ty::ZSET_LISTPACK => {
+                return Err(RdbError::Unsupported("sorted set values".into()))
+            }
+            ty::STREAM_LISTPACKS | ty::STREAM_LISTPACKS_2 | ty::STREAM_LISTPACKS_3 => {
+                return Err(RdbError::Unsupported("stream values".into()))
+            }
+            ty::MODULE | ty::MODULE_2 => return Err(RdbError::Unsupported("module values".into())),
+            other => return Err(corrupt(&format!("unknown value type {other}"))),
+        };
+        Ok((v.element_count() > 0).then_some(v))
+    }
+}
+
+fn list_of(elems: Vec<Elem>, shapes: &Shapes) -> Value {
+    let mut l = List::new(shapes.list_limit);
+    for e in elems {
+        l.push_back(&e);
+    }
+    Value::list(l)
+}
+
+fn hash_of(elems: Vec<Elem>, shapes: &Shapes) -> R<Value> {
+    if elems.len() % 2 != 0 {
+        return Err(corrupt("hash with an odd number of elements"));
+    }
+    let mut h = Hash::default();
+    for pair in elems.chunks_exact(2) {
+        if !h.insert(&pair[0], &pair[1], shapes.hash) {
+            return Err(corrupt("duplicate hash field"));
+        }
+    }
+    Ok(Value::hash(h))
+}
+
+/// What [`load`] hands its sink for every key.
+pub struct Loaded {
+    /// Database number.
+    pub db: usize,
+    /// The key.
+    pub key: Bytes,
+    /// Its value and expiry.
+    pub entry: Entry,
+}
+
+/// What a load found besides keys.
+#[derive(Debug, Default)]
+pub struct LoadSummary {
+    /// The file's RDB version.
+    pub version: u32,
+    /// AUX fields, in order.
+    pub aux: Vec<(String, String)>,
+    /// Keys handed to the sink.
+    pub keys: u64,
+    /// Keys skipped because they had already expired.
+    pub expired: u64,
+    /// Empty collections skipped.
+    pub empty: u64,
+    /// Function libraries skipped (FlashKV has no scripting yet).
+    pub functions: u64,
+}
+
+/// Parse a whole RDB file, handing every live key to `sink` (keys whose
+/// expiry is at or before `now` are skipped, as a Redis master does).
+/// `checksum`: verify the trailer (`rdbchecksum yes`).
+pub fn load(
+    file: &[u8],
+    shapes: &Shapes,
+    now: u64,
+    checksum: bool,
+    mut sink: impl FnMut(Loaded) -> R<()>,
+) -> R<LoadSummary> {
+    let mut r = Reader::new(file);
+    let magic = r.take(9).map_err(|_| RdbError::Signature)?;
+    if &magic[..5] != b"REDIS" {
+        return Err(RdbError::Signature);
+    }
+    let version: u32 = std::str::from_utf8(&magic[5..])
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or(RdbError::Signature)?;
+    if version < 1 || version > u32::from(RDB_VERSION) {
+        return Err(RdbError::Version(version));
+    }
+    let mut summary = LoadSummary {
+        version,
+        ..LoadSummary::default()
+    };
+    let (mut db, mut expires_at) = (0usize, None);
+    loop {
+        let t = r.byte()?;
+        match t {
+            op::EXPIRETIME_MS => {
+                expires_at = Some(u64::from_le_bytes(
+                    r.take(8)?.try_into().unwrap_or_default(),
+                ));
+                continue;
+            }
+            op::EXPIRETIME => {
+                let secs = u32::from_le_bytes(r.take(4)?.try_into().unwrap_or_default());
+                expires_at = Some(u64::from(secs) * 1000);
+                continue;
+            }
+            op::FREQ => {
+                r.byte()?;
+                continue;
+            }
+            op::IDLE => {
+                r.length()?;
+                continue;
+            }
+            op::EOF => break,
+            op::SELECTDB => {
+                db = usize::try_from(r.length()?).map_err(|_| RdbError::Databases(usize::MAX))?;
+                continue;
+            }
+            op::RESIZEDB => {
+                r.length()?;
+                r.length()?;
+                continue;
+            }
+            op::AUX => {
+                let k = r.string()?;
+                let v = r.string()?;
+                summary.aux.push((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                ));
+                continue;
+            }
+            op::MODULE_AUX => return Err(RdbError::Unsupported("module data".into())),
+            op::FUNCTION2 => {
+                r.string()?;
+                summary.functions += 1;
+                continue;
+            }
+            op::FUNCTION_PRE_GA => {
+                return Err(RdbError::Unsupported("pre-release function data".into()))
+            }
+            _ => {}
+        }
+        let key = Bytes::from(r.string()?);
+        let value = r.value(t, shapes)?;
+        let at = expires_at.take();
+        let Some(value) = value else {
+            summary.empty += 1;
+            continue;
+        };
+        if at.is_some_and(|at| at < now) {
+            summary.expired += 1;
+            continue;
+        }
+        summary.keys += 1;
+        sink(Loaded {
+            db,
+            key,
+            entry: Entry {
+                value,
+                expires_at: at,
+            },
+        })?;
+    }
+    if version >= 5 {
+        let end = r.pos();
+        let stored = u64::from_le_bytes(r.take(8)?.try_into().unwrap_or_default());
+        if checksum && stored != 0 {
+            let computed = CRC64.checksum(&file[..end]);
+            if computed != stored {
+                return Err(RdbError::Checksum {
+                    expected: stored,
+                    got: computed,
+                });
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Check and decode a DUMP payload (RESTORE): `None` when its version or
+/// checksum is wrong, `Some(Err)` when its value is malformed.
+pub fn restore_payload(payload: &[u8], shapes: &Shapes) -> Option<R<Option<Value>>> {
+    if payload.len() < 10 {
+        return None;
+    }
+    let (body, crc) = payload.split_at(payload.len() - 8);
+    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
+    if version > RDB_VERSION {
+        return None;
+    }
+    if CRC64.checksum(body) != u64::from_le_bytes(crc.try_into().ok()?) {
+        return None;
+    }
+    let mut r = Reader::new(&body[..body.len() - 2]);
+    Some(r.byte().and_then(|t| r.value(t, shapes)))
+}

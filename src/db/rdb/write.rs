@@ -1,0 +1,218 @@
+//! Writing RDB: records for keys (the snapshot builds them under its
+//! capture lock), the file around them, and DUMP payloads.
+
+use std::io::{self, Write};
+
+use store_api::value::{Coll, Hash, List, Set};
+use store_api::{Entry, Value};
+
+use super::packed::{canonical_int, intset, listpack};
+use super::{lzf, op, ty, CRC64, RDB_VERSION};
+
+/// Bytes of elements per list node written (Redis's default node size).
+const NODE_BYTES: usize = 8 * 1024;
+
+/// Append an RDB length.
+pub fn put_len(buf: &mut Vec<u8>, n: u64) {
+    if n < 64 {
+        buf.push(n as u8);
+    } else if n < 16384 {
+        buf.extend_from_slice(&[0x40 | (n >> 8) as u8, n as u8]);
+    } else if n <= u64::from(u32::MAX) {
+        buf.push(0x80);
+        buf.extend_from_slice(&(n as u32).to_be_bytes());
+    } else {
+        buf.push(0x81);
+        buf.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+/// Append a string as Redis's `rdbSaveRawString` does: small canonical
+/// integers as integers, strings over 20 bytes LZF-compressed when that
+/// saves at least 4 bytes (`compress`), others as they are.
+pub fn put_string(buf: &mut Vec<u8>, s: &[u8], compress: bool) {
+    if s.len() <= 11 {
+        match canonical_int(s) {
+            Some(v @ -128..=127) => return buf.extend_from_slice(&[0xc0, v as u8]),
+            Some(v @ -32768..=32767) => {
+                buf.push(0xc1);
+                return buf.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            Some(v @ -2_147_483_648..=2_147_483_647) => {
+                buf.push(0xc2);
+                return buf.extend_from_slice(&(v as i32).to_le_bytes());
+            }
+            _ => {}
+        }
+    }
+    if compress && s.len() > 20 {
+        if let Some(c) = lzf::compress(s, s.len() - 4) {
+            buf.push(0xc3);
+            put_len(buf, c.len() as u64);
+            put_len(buf, s.len() as u64);
+            buf.extend_from_slice(&c);
+            return;
+        }
+    }
+    put_len(buf, s.len() as u64);
+    buf.extend_from_slice(s);
+}
+
+/// Append `value`'s type byte and encoding, as Redis 7.0 writes them.
+pub fn put_value(buf: &mut Vec<u8>, value: &Value, compress: bool) {
+    match value {
+        Value::Str(s) => {
+            buf.push(ty::STRING);
+            put_string(buf, s, compress);
+        }
+        Value::Coll(Coll::List(l)) => put_list(buf, &l.read(), compress),
+        Value::Coll(Coll::Hash(h)) => put_hash(buf, &h.read(), compress),
+        Value::Coll(Coll::Set(s)) => put_set(buf, &s.read(), compress),
+    }
+}
+
+fn put_list(buf: &mut Vec<u8>, l: &List, compress: bool) {
+    // Nodes of about NODE_BYTES of elements, each a listpack.
+    let mut nodes: Vec<Vec<&[u8]>> = vec![Vec::new()];
+    let mut bytes = 0;
+    for e in l.iter() {
+        if bytes + e.len() > NODE_BYTES && !nodes.last().is_some_and(Vec::is_empty) {
+            nodes.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += e.len() + 2;
+        if let Some(n) = nodes.last_mut() {
+            n.push(e);
+        }
+    }
+    nodes.retain(|n| !n.is_empty());
+    buf.push(ty::LIST_QUICKLIST_2);
+    put_len(buf, nodes.len() as u64);
+    for n in nodes {
+        put_len(buf, 2); // PACKED container
+        put_string(buf, &listpack(n), compress);
+    }
+}
+
+fn put_hash(buf: &mut Vec<u8>, h: &Hash, compress: bool) {
+    if h.encoding() == "listpack" {
+        buf.push(ty::HASH_LISTPACK);
+        let lp = listpack(h.iter().flat_map(|(f, v)| [f, v]));
+        put_string(buf, &lp, compress);
+    } else {
+        buf.push(ty::HASH);
+        put_len(buf, h.len() as u64);
+        for (f, v) in h.iter() {
+            put_string(buf, f, compress);
+            put_string(buf, v, compress);
+        }
+    }
+}
+
+fn put_set(buf: &mut Vec<u8>, s: &Set, compress: bool) {
+    match s {
+        Set::Ints(ints) => {
+            buf.push(ty::SET_INTSET);
+            let vals: Vec<i64> = ints.iter().collect();
+            put_string(buf, &intset(&vals), compress);
+        }
+        Set::Table(_) => {
+            buf.push(ty::SET);
+            put_len(buf, s.len() as u64);
+            for m in s.iter() {
+                put_string(buf, &m.to_vec(), compress);
+            }
+        }
+    }
+}
+
+/// Append one key's record: its expiry, type, name and value.
+pub fn put_entry(buf: &mut Vec<u8>, key: &[u8], entry: &Entry, compress: bool) {
+    if let Some(at) = entry.expires_at {
+        buf.push(op::EXPIRETIME_MS);
+        buf.extend_from_slice(&at.to_le_bytes());
+    }
+    let start = buf.len();
+    put_value(buf, &entry.value, compress);
+    // The type byte goes first, then the key, then the value.
+    let value = buf.split_off(start + 1);
+    put_string(buf, key, compress);
+    buf.extend_from_slice(&value);
+}
+
+/// DUMP's payload: type and value, the RDB version (2 bytes) and a
+/// CRC64 of all that (8 bytes), both little-endian.
+pub fn dump_payload(value: &Value, compress: bool) -> Vec<u8> {
+    let mut buf = Vec::new();
+    put_value(&mut buf, value, compress);
+    buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = CRC64.checksum(&buf);
+    buf.extend_from_slice(&crc.to_le_bytes());
+    buf
+}
+
+/// An RDB file being written: the header on creation, records in
+/// between, the EOF marker and checksum on [`finish`](Self::finish).
+pub struct RdbWriter<W: Write> {
+    out: W,
+    crc: crc::Digest<'static, u64>,
+    checksum: bool,
+    written: u64,
+}
+
+impl<W: Write> RdbWriter<W> {
+    /// Start a file: the magic and version, then Redis's AUX fields.
+    pub fn new(out: W, checksum: bool, aux: &[(&str, String)]) -> io::Result<Self> {
+        let mut w = RdbWriter {
+            out,
+            crc: CRC64.digest(),
+            checksum,
+            written: 0,
+        };
+        w.put(format!("REDIS{RDB_VERSION:04}").as_bytes())?;
+        let mut buf = Vec::new();
+        for (k, v) in aux {
+            buf.push(op::AUX);
+            put_string(&mut buf, k.as_bytes(), false);
+            put_string(&mut buf, v.as_bytes(), false);
+        }
+        w.put(&buf)?;
+        Ok(w)
+    }
+
+    /// Write raw bytes (records built with [`put_entry`]).
+    pub fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.crc.update(bytes);
+        self.written += bytes.len() as u64;
+        self.out.write_all(bytes)
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Start database `index`, announcing its size and volatile keys.
+    pub fn select_db(&mut self, index: usize, keys: usize, volatile: usize) -> io::Result<()> {
+        let mut buf = vec![op::SELECTDB];
+        put_len(&mut buf, index as u64);
+        buf.push(op::RESIZEDB);
+        put_len(&mut buf, keys as u64);
+        put_len(&mut buf, volatile as u64);
+        self.put(&buf)
+    }
+
+    /// End the file: EOF and the checksum (zero when checksums are off,
+    /// as Redis writes with `rdbchecksum no`); returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.put(&[op::EOF])?;
+        let crc = if self.checksum {
+            self.crc.finalize()
+        } else {
+            0
+        };
+        self.out.write_all(&crc.to_le_bytes())?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}

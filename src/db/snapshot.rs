@@ -1,0 +1,411 @@
+//! Point-in-time snapshots while writers keep running (BGSAVE, SAVE).
+//!
+//! Redis forks and lets the kernel copy pages as they are written. FlashKV
+//! copies keys instead, one at a time, only when they are written while a
+//! snapshot runs:
+//!
+//! 1. **Start (the instant T).** Every stripe of every database is locked
+//!    exclusively for a moment (no write is half done), each keyspace's
+//!    [`Capture`] is switched on, and the table of databases is kept.
+//! 2. **Writers.** Every change to a key goes through `Keyspace` with the
+//!    key's stripe held, and asks the capture first
+//!    ([`Capture::before_write`]): if the snapshot has not visited the key
+//!    yet and no one kept it already, its current entry (its value at T,
+//!    since no one changed it since) is copied aside, `None` if absent.
+//! 3. **The snapshot** scans each database. For each key it meets, under
+//!    the same per-key capture lock ([`Capture::visit`]): a key someone
+//!    kept is skipped (its copy goes out at the end), a key already visited
+//!    is skipped (scans may repeat keys), any other key is unchanged since
+//!    T and is written from the map and marked visited. Then the kept
+//!    copies of keys that existed at T are written (keys deleted or
+//!    changed since, including those the scan never met).
+//!
+//! Each key that existed at T is written exactly once with its value at
+//! T: unchanged keys are present for the whole scan, so the scan meets
+//! them (the `Store::scan` guarantee); changed or deleted ones were kept
+//! by their first writer. Keys created after T were kept as absent and
+//! are not written. FLUSHDB, FLUSHALL and SWAPDB install new keyspaces and
+//! leave the kept ones alone; FLUSHDB inside a transaction (which clears
+//! in place) keeps every unvisited key first.
+//!
+//! Cost per write while a snapshot runs: one mutex (one of 64 per
+//! keyspace) and a hash lookup, plus a copy of the key's value the first
+//! time it changes (a whole collection for a collection). Extra memory:
+//! a copy of every visited key's name until the snapshot ends, and the
+//! kept values; [`Capture::extra_bytes`] tracks both. Outside snapshots a
+//! write pays one relaxed atomic load.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use store_api::{Entry, Store, Value};
+
+use super::rdb::{self, LoadSummary, RdbError, RdbWriter, Shapes};
+use super::{Db, KeyLocks, Keyspace, Table};
+
+const SHARDS: usize = 64;
+
+#[derive(Default)]
+struct Shard {
+    visited: HashSet<Box<[u8]>>,
+    kept: HashMap<Box<[u8]>, Option<Entry>>,
+}
+
+/// One keyspace's side of a running snapshot.
+pub struct Capture {
+    active: AtomicBool,
+    shards: Box<[Mutex<Shard>]>,
+    hasher: foldhash::fast::RandomState,
+    extra: AtomicUsize,
+    /// The planted fault `Faults::snapshot_no_capture`.
+    broken: bool,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Capture::new(false)
+    }
+}
+
+/// An independent copy of `e`: string bytes copied (a clone could turn a
+/// stored key's value into a shared one for good), collections copied.
+pub fn copy_entry(e: &Entry) -> Entry {
+    let value = match &e.value {
+        Value::Str(b) => Value::Str(Bytes::copy_from_slice(b)),
+        v => v.deep_clone(),
+    };
+    Entry {
+        value,
+        expires_at: e.expires_at,
+    }
+}
+
+fn weight(e: &Option<Entry>) -> usize {
+    e.as_ref().map_or(0, |e| 48 + e.value.payload_len())
+}
+
+impl Capture {
+    /// A capture; `broken` plants the fault that keeps nothing.
+    pub fn new(broken: bool) -> Self {
+        Capture {
+            active: AtomicBool::new(false),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+            extra: AtomicUsize::new(0),
+            broken,
+        }
+    }
+
+    fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+    }
+
+    /// Is a snapshot running?
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Called with `key`'s stripe held, before changing it: keep its
+    /// current entry (`current` reads it) unless the snapshot visited or
+    /// kept it already.
+    #[inline]
+    pub fn before_write(&self, key: &[u8], current: impl FnOnce() -> Option<Entry>) {
+        if self.is_active() {
+            self.keep(key, current);
+        }
+    }
+
+    #[cold]
+    fn keep(&self, key: &[u8], current: impl FnOnce() -> Option<Entry>) {
+        if self.broken {
+            return;
+        }
+        let mut s = self.shard(key).lock();
+        if s.visited.contains(key) || s.kept.contains_key(key) {
+            return;
+        }
+        let copy = current();
+        self.extra
+            .fetch_add(key.len() + 64 + weight(&copy), Ordering::Relaxed);
+        s.kept.insert(key.into(), copy);
+    }
+
+    /// The snapshot meets `key`: unless it was visited or kept, mark it
+    /// visited and run `write` (which reads the key from the map and
+    /// writes it out) with no writer able to change it meanwhile.
+    pub fn visit(&self, key: &[u8], write: impl FnOnce()) {
+        let mut s = self.shard(key).lock();
+        if s.visited.contains(key) || s.kept.contains_key(key) {
+            return;
+        }
+        self.extra.fetch_add(key.len() + 48, Ordering::Relaxed);
+        s.visited.insert(key.into());
+        write();
+    }
+
+    /// Hand every kept entry that existed at T to `f` (after the scan),
+    /// and mark those keys visited.
+    pub fn drain_kept(&self, mut f: impl FnMut(&[u8], &Entry)) {
+        for shard in self.shards.iter() {
+            let mut s = shard.lock();
+            let kept = std::mem::take(&mut s.kept);
+            for (k, e) in kept {
+                if let Some(e) = &e {
+                    f(&k, e);
+                }
+                s.visited.insert(k);
+            }
+        }
+    }
+
+    /// Switch on, empty (called with every stripe held: T).
+    pub fn start(&self) {
+        self.clear();
+        self.active.store(true, Ordering::Release);
+    }
+
+    /// Switch off and free what was kept.
+    pub fn stop(&self) {
+        self.active.store(false, Ordering::Release);
+        self.clear();
+    }
+
+    fn clear(&self) {
+        for shard in self.shards.iter() {
+            *shard.lock() = Shard::default();
+        }
+        self.extra.store(0, Ordering::Relaxed);
+    }
+
+    /// Estimated bytes the running snapshot holds for this keyspace.
+    pub fn extra_bytes(&self) -> usize {
+        self.extra.load(Ordering::Relaxed)
+    }
+}
+
+/// Changes to the data since start (Redis's `server.dirty`): a counter
+/// striped by thread so that every write can bump it without sharing a
+/// cache line with writers on other threads.
+pub struct Changes {
+    slots: Box<[Slot]>,
+}
+
+#[repr(align(64))]
+#[derive(Default)]
+struct Slot(std::sync::atomic::AtomicU64);
+
+const CHANGE_SLOTS: usize = 16;
+
+thread_local! {
+    static THREAD_SLOT: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % CHANGE_SLOTS
+    };
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes {
+            slots: (0..CHANGE_SLOTS).map(|_| Slot::default()).collect(),
+        }
+    }
+}
+
+impl Changes {
+    /// Count `n` changes.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        let i = THREAD_SLOT.with(|s| *s);
+        self.slots[i].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Changes counted so far.
+    pub fn total(&self) -> u64 {
+        self.slots.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// A running snapshot: the databases as they were at its start. Only one
+/// runs at a time; dropping it switches the captures off.
+pub struct Snapshot<S: Store> {
+    table: Arc<Table<S>>,
+    db: Db<S>,
+    /// Changes counted when it started (what a successful save resets
+    /// `rdb_changes_since_last_save` to count from).
+    pub changes_at_start: u64,
+}
+
+impl<S: Store> Db<S> {
+    /// Start a snapshot (the instant T); `None` when one is running.
+    pub fn begin_snapshot(&self) -> Option<Snapshot<S>> {
+        if self.shared.snapshotting.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let table = loop {
+            let generation = self.shared.generation.load(Ordering::Acquire);
+            let table = self.table();
+            {
+                let _all = KeyLocks::lock_every(table.iter().map(|ks| ks.locks()));
+                if self.shared.generation.load(Ordering::Acquire) != generation {
+                    continue; // FLUSHALL or SWAPDB meanwhile: take the new table
+                }
+                for ks in table.iter() {
+                    ks.capture().start();
+                }
+            }
+            break table;
+        };
+        Some(Snapshot {
+            changes_at_start: self.shared.events.changes().total(),
+            table,
+            db: self.clone(),
+        })
+    }
+
+    /// Is a snapshot running?
+    pub fn snapshot_running(&self) -> bool {
+        self.shared.snapshotting.load(Ordering::Acquire)
+    }
+
+    /// Replace every database with the keys of an RDB file (at start, and
+    /// DEBUG RELOAD): the file is parsed completely before anything is
+    /// replaced, so a bad file changes nothing.
+    pub fn load_rdb(
+        &self,
+        file: &[u8],
+        shapes: &Shapes,
+        checksum: bool,
+    ) -> Result<LoadSummary, RdbError> {
+        let now = self.now_ms();
+        let fresh: Table<S> = (0..self.count())
+            .map(|i| {
+                Arc::new(Keyspace::new(
+                    self.shared.faults,
+                    self.shared.events.clone(),
+                    i,
+                ))
+            })
+            .collect();
+        let summary = rdb::load(file, shapes, now, checksum, |l| {
+            let ks = fresh.get(l.db).ok_or(RdbError::Databases(fresh.len()))?;
+            if !ks.insert_loaded(l.key.clone(), l.entry) {
+                return Err(RdbError::Duplicate(
+                    String::from_utf8_lossy(&l.key).into_owned(),
+                    l.db,
+                ));
+            }
+            Ok(())
+        })?;
+        let old = self.shared.table.swap(Arc::new(fresh));
+        self.changed();
+        self.shared.events.flushed();
+        let new = self.table();
+        for (old, new) in old.iter().zip(new.iter()) {
+            old.replaced_by(Some(new), now);
+            old.watches().swap(new.watches());
+        }
+        Ok(summary)
+    }
+}
+
+/// What a save wrote.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Saved {
+    /// Keys written.
+    pub keys: u64,
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// Most extra memory the snapshot held (kept copies and visited
+    /// names), estimated.
+    pub peak_extra: usize,
+}
+
+impl<S: Store> Snapshot<S> {
+    /// Estimated extra memory held now.
+    pub fn extra_bytes(&self) -> usize {
+        self.table.iter().map(|ks| ks.capture().extra_bytes()).sum()
+    }
+
+    /// Write the snapshot as an RDB file at `path`: into a temporary file
+    /// beside it, synced, then renamed over `path` (so a crash leaves the
+    /// old file or the new one, never half of one).
+    pub fn save(
+        &self,
+        path: &Path,
+        compress: bool,
+        checksum: bool,
+        aux: &[(&str, String)],
+    ) -> io::Result<Saved> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let temp = dir.join(format!(
+            "temp-{}-{}.rdb",
+            std::process::id(),
+            TEMP.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = self
+            .write_file(&temp, compress, checksum, aux)
+            .and_then(|saved| {
+                std::fs::rename(&temp, path)?;
+                // The rename itself must survive a crash.
+                std::fs::File::open(dir)?.sync_all()?;
+                Ok(saved)
+            });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
+
+    fn write_file(
+        &self,
+        temp: &Path,
+        compress: bool,
+        checksum: bool,
+        aux: &[(&str, String)],
+    ) -> io::Result<Saved> {
+        let file = std::fs::File::create(temp)?;
+        let mut w = RdbWriter::new(io::BufWriter::with_capacity(1 << 20, file), checksum, aux)?;
+        let mut saved = Saved::default();
+        for (i, ks) in self.table.iter().enumerate() {
+            let mut started = false;
+            let (keys, volatile) = (ks.len(), ks.volatile_len());
+            saved.keys += ks.write_snapshot(compress, |bytes| {
+                if bytes.is_empty() {
+                    return Ok(());
+                }
+                if !started {
+                    started = true;
+                    w.select_db(i, keys, volatile)?;
+                }
+                saved.peak_extra = saved.peak_extra.max(self.extra_bytes());
+                w.put(bytes)
+            })?;
+        }
+        saved.bytes = w.written() + 8;
+        let out = w.finish()?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(saved)
+    }
+}
+
+static TEMP: AtomicUsize = AtomicUsize::new(0);
+
+impl<S: Store> Drop for Snapshot<S> {
+    fn drop(&mut self) {
+        for ks in self.table.iter() {
+            ks.capture().stop();
+        }
+        self.db.shared.snapshotting.store(false, Ordering::Release);
+    }
+}
