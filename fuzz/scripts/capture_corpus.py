@@ -110,7 +110,7 @@ def differential_scripts():
                 for prefix in ("~ ", "sort ", "skip ", "scanall ", "mask ", "masklines ", "noreply "):
                     if line.startswith(prefix):
                         line = line[len(prefix):]
-                if line == "recv" or line.startswith("sleep ") or line.upper() == "MONITOR":
+                if line == "recv" or line.startswith("recv ") or line.startswith("sleep ") or line.upper() == "MONITOR":
                     continue
                 lines.append(line)
             if lines:

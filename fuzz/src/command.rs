@@ -282,6 +282,9 @@ fn setup<S: Store>() -> (Executor<S>, Client<S>, Clock) {
     let config = Config {
         proto_max_bulk_len: MAX_BULK,
         databases: 2,
+        // SAVE and BGSAVE write here, never into the working directory.
+        dir: std::env::temp_dir().display().to_string(),
+        dbfilename: format!("flashkv-fuzz-{}.rdb", std::process::id()),
         ..Config::default()
     };
     let db = Db::new(config.databases, clock.clone(), config.expiry);

@@ -48,6 +48,8 @@ pub struct Slot {
     entry: Option<Entry>,
     change: Change,
     modified: bool,
+    /// The caller reports the `new` event itself (in its own order).
+    quiet_new: bool,
 }
 
 enum Change {
@@ -75,6 +77,14 @@ impl Slot {
     /// Store `entry` under the key (a new collection, or a replacement).
     pub fn put(&mut self, entry: Entry) {
         self.change = Change::Put(entry);
+    }
+
+    /// [`put`](Self::put), leaving the `new` event to the caller (a list
+    /// created while serving blocked clients reports it where Redis
+    /// does: after the command's own events).
+    pub fn put_new_later(&mut self, entry: Entry) {
+        self.change = Change::Put(entry);
+        self.quiet_new = true;
     }
 
     /// Delete the key (a collection that became empty).
@@ -579,6 +589,7 @@ impl<S: Store> Keyspace<S> {
             entry: cur,
             change: Change::Keep,
             modified: false,
+            quiet_new: false,
         };
         let r = f(&mut slot);
         if split {
@@ -596,6 +607,7 @@ impl<S: Store> Keyspace<S> {
                     .map
                     .insert(Bytes::copy_from_slice(key), entry)
                     .is_none()
+                    && !slot.quiet_new
                 {
                     self.emit(class::NEW, "new", key);
                 }

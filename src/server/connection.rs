@@ -612,7 +612,7 @@ impl<S: Store> Connection<S> {
                 return;
             }
             Reply::Postpone(argv, until) => {
-                self.client.session.handle.set_blocked(true);
+                self.client.session.handle.set_postponed();
                 self.postponed = Some((argv, until));
                 return;
             }

@@ -57,6 +57,8 @@ pub struct ClientHandle {
     events: AtomicU32,
     /// Waiting in a blocking command (BLPOP...).
     blocked: AtomicBool,
+    /// Held by CLIENT PAUSE (blocked too, but CLIENT UNBLOCK leaves it).
+    postponed: AtomicBool,
     /// CLIENT UNBLOCK's request: 0 none, 1 as a timeout, 2 with an error.
     unblock: AtomicU8,
     /// The connection task's waker, registered while it waits.
@@ -228,7 +230,16 @@ impl ClientHandle {
     /// Mark the client blocked or not (its connection does).
     pub fn set_blocked(&self, blocked: bool) {
         self.unblock.store(0, Ordering::Relaxed);
+        self.postponed.store(false, Ordering::Relaxed);
         self.blocked.store(blocked, Ordering::Release);
+    }
+
+    /// Mark the client held by CLIENT PAUSE (its connection does): blocked
+    /// for CLIENT LIST and INFO, but not something CLIENT UNBLOCK ends, as
+    /// in Redis.
+    pub fn set_postponed(&self) {
+        self.set_blocked(true);
+        self.postponed.store(true, Ordering::Release);
     }
 
     /// Is the client waiting in a blocking command?
@@ -240,7 +251,7 @@ impl ClientHandle {
     /// timed out or (`error`) with the UNBLOCKED error. False when it is
     /// not blocked.
     pub fn unblock(&self, error: bool) -> bool {
-        if !self.is_blocked() {
+        if !self.is_blocked() || self.postponed.load(Ordering::Acquire) {
             return false;
         }
         self.unblock
@@ -461,6 +472,7 @@ impl Registry {
             redirect: AtomicI64::new(-1),
             events: AtomicU32::new(0),
             blocked: AtomicBool::new(false),
+            postponed: AtomicBool::new(false),
             unblock: AtomicU8::new(0),
             waker: AtomicWaker::new(),
         });

@@ -96,6 +96,10 @@ impl TestServer {
     pub fn with_options<S: Store>(mut config: Config, options: Options) -> TestServer {
         let clock = options.clock.clone();
         config.port = 0;
+        if config.dir.is_empty() {
+            // A SAVE in a test writes here, never into the repository.
+            config.dir = fresh_dir("server").display().to_string();
+        }
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let addr = std_listener.local_addr().expect("addr");
@@ -566,7 +570,8 @@ pub fn mask(f: &Frame) -> Frame {
 /// (send and read nothing); `#` starts a
 /// comment. `@N ` before all that sends on connection N (1 to 4; 1 is the
 /// default), so scripts can play several clients; `recv` in place of a
-/// command reads the next reply (a pushed message) without sending, and
+/// command reads the next reply (a pushed message) without sending
+/// (`recv N`: the next N), and
 /// `sleep <ms>` pauses both sides. Returns false when Redis is
 /// unavailable (test skipped).
 pub fn differential<S: Store>(test: &str, script: &str) -> bool {
@@ -614,8 +619,25 @@ pub fn differential_resp2_and_3<S: Store>(test: &str, script: &str) -> bool {
 /// The comparison loop, between any two servers.
 pub fn differential_between(test: &str, script: &str, ours: SocketAddr, theirs: SocketAddr) {
     let mut conns: Vec<Option<(RawClient, RawClient)>> = (0..4).map(|_| None).collect();
-    for (n, line) in script.lines().enumerate() {
-        let line = line.trim();
+    // `recv N` reads N pushed messages.
+    let lines: Vec<String> = script
+        .lines()
+        .flat_map(|l| {
+            let l = l.trim();
+            match l.rsplit_once(' ') {
+                Some((head, n))
+                    if head == "recv"
+                        || (head.starts_with('@')
+                            && head.split_once(' ').map(|h| h.1) == Some("recv")) =>
+                {
+                    vec![head.to_string(); n.parse().expect("recv N")]
+                }
+                _ => vec![l.to_string()],
+            }
+        })
+        .collect();
+    for (n, line) in lines.iter().enumerate() {
+        let line = line.as_str();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }

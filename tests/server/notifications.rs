@@ -278,7 +278,28 @@ fn notify_config_matches_redis<S: Store>() {
     );
 }
 
+/// A push that serves a blocked BLMOVE creating its destination: Redis
+/// reports the pusher's events, then the move's (`new` for the
+/// destination with its push), then the source's pop and deletion.
+fn served_blmove_events_match_redis<S: Store>() {
+    differential::<S>(
+        "served blmove events",
+        "
+        @1 FLUSHALL
+        @1 CONFIG SET notify-keyspace-events KEAn
+        @2 PSUBSCRIBE __key*__:*
+        @3 noreply BLMOVE src dst LEFT LEFT 0
+        sleep 100
+        @1 RPUSH src x
+        @3 recv
+        @2 recv 12
+        @1 CONFIG SET notify-keyspace-events \"\"
+        ",
+    );
+}
+
 backends!(
+    served_blmove_events_match_redis,
     keyspace_events_match_redis,
     new_and_keymiss_events_match_redis,
     event_classes_filter_like_redis,

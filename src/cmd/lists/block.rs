@@ -141,7 +141,10 @@ fn push_into<S: Store>(
         l.push(to, elem);
         slot.changed();
         if created {
-            slot.put(fresh(Value::Coll(Coll::List(list.clone()))));
+            // Redis reports `new` with the push (after the command's own
+            // events when this push serves a blocked client).
+            slot.put_new_later(fresh(Value::Coll(Coll::List(list.clone()))));
+            after.event(class::NEW, "new", key);
             serve_created(ks, key, &mut l, (now, limit), after);
             if l.is_empty() {
                 slot.remove();
