@@ -30,7 +30,7 @@ save bgsave lastsave dump restore debug""".split()
 SUBCOMMANDS = {
     "client": ("id setname getname list info kill unblock pause unpause reply no-evict "
                "tracking trackinginfo getredir caching help").split(),
-    "config": "get set resetstat help".split(),
+    "config": "get set resetstat rewrite help".split(),
     "command": "count info docs list getkeys getkeysandflags help".split(),
     "function": "flush".split(),
     "object": "encoding refcount idletime freq help".split(),

@@ -92,6 +92,10 @@ pub enum CmdError {
     NoShutdownInProgress,
     /// SHUTDOWN whose save failed.
     ShutdownSaveFailed,
+    /// CONFIG REWRITE of a server started without a config file.
+    NoConfigFile,
+    /// CONFIG REWRITE could not write the file.
+    RewriteFailed(std::io::ErrorKind),
     /// DEBUG while `enable-debug-command` forbids it.
     DebugNotAllowed,
     /// SAVE or BGSAVE while a save runs.
@@ -278,6 +282,10 @@ impl CmdError {
             CmdError::NoShutdownInProgress => "ERR No shutdown in progress.",
             CmdError::ShutdownSaveFailed => "ERR Errors trying to SHUTDOWN. Check logs.",
             CmdError::SaveInProgress => "ERR Background save already in progress",
+            CmdError::NoConfigFile => "ERR The server is running without a config file",
+            CmdError::RewriteFailed(std::io::ErrorKind::NotFound) => "ERR Rewriting config file: No such file or directory",
+            CmdError::RewriteFailed(std::io::ErrorKind::PermissionDenied) => "ERR Rewriting config file: Permission denied",
+            CmdError::RewriteFailed(_) => "ERR Rewriting config file: Input/output error",
             CmdError::DebugNotAllowed => "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
             CmdError::SaveFailed => "ERR",
             CmdError::Misconf => "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.",

@@ -23,6 +23,8 @@ pub enum Cmd {
     ConfigSet(Vec<(String, String)>),
     /// `CONFIG RESETSTAT`
     ConfigResetStat,
+    /// `CONFIG REWRITE`
+    ConfigRewrite,
     /// `CONFIG HELP`
     ConfigHelp,
     /// `FUNCTION FLUSH [ASYNC|SYNC]` (no scripting yet: nothing to flush).
@@ -60,6 +62,10 @@ fn parse_config_set(a: Args<'_>) -> Result<Command, CmdError> {
 
 fn parse_config_resetstat(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Server(Cmd::ConfigResetStat))
+}
+
+fn parse_config_rewrite(_: Args<'_>) -> Result<Command, CmdError> {
+    Ok(Command::Server(Cmd::ConfigRewrite))
 }
 
 fn parse_config_help(_: Args<'_>) -> Result<Command, CmdError> {
@@ -113,6 +119,7 @@ pub const ROWS: &[Row] = &[
     ("config|get", parse_config_get),
     ("config|set", parse_config_set),
     ("config|resetstat", parse_config_resetstat),
+    ("config|rewrite", parse_config_rewrite),
     ("config|help", parse_config_help),
     ("function|flush", parse_function_flush),
     ("shutdown", parse_shutdown),
@@ -174,6 +181,22 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             ctx.state.stats.reset();
             Ok(Frame::ok())
         }
+        Cmd::ConfigRewrite => {
+            let path = &ctx.state.config_file;
+            if path.is_empty() {
+                return Err(CmdError::NoConfigFile);
+            }
+            let write = || -> std::io::Result<()> {
+                let old = std::fs::read_to_string(path)?;
+                let text = ctx.state.config().rewrite_text(&old);
+                let temp = format!("{path}.rewrite-{}", std::process::id());
+                std::fs::write(&temp, text)?;
+                std::fs::File::open(&temp)?.sync_all()?;
+                std::fs::rename(&temp, path)
+            };
+            write().map_err(|e| CmdError::RewriteFailed(e.kind()))?;
+            Ok(Frame::ok())
+        }
         Cmd::ConfigHelp => Ok(super::help_reply(CONFIG_HELP)),
         Cmd::FunctionFlush => Ok(Frame::ok()),
         Cmd::Shutdown { abort: true, .. } => Err(CmdError::NoShutdownInProgress),
@@ -209,6 +232,8 @@ const CONFIG_HELP: &[&str] = &[
     "    Set the configuration <directive> to <value>.",
     "RESETSTAT",
     "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
     "HELP",
     "    Prints this help.",
 ];
