@@ -231,10 +231,12 @@ fn binding_a_port_in_use_fails_with_exit_1() {
     assert!(msg.contains("could not bind"), "{msg}");
 }
 
-/// Start the binary in `dir` (which holds its dump.rdb) on a free port.
-fn spawn_in(dir: &std::path::Path, extra: &[&str]) -> (Server, u16) {
+/// Start the binary in `dir` (which holds its dump.rdb) on a free port,
+/// with the config file `conf` if given.
+fn spawn_in(dir: &std::path::Path, conf: Option<&str>, extra: &[&str]) -> (Server, u16) {
     let port = free_port();
-    let mut args = vec!["--port".to_string(), port.to_string()];
+    let mut args: Vec<String> = conf.map(str::to_string).into_iter().collect();
+    args.extend(["--port".to_string(), port.to_string()]);
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut server = Server(
         Command::new(env!("CARGO_BIN_EXE_flashkv"))
@@ -260,7 +262,7 @@ fn spawn_in(dir: &std::path::Path, extra: &[&str]) -> (Server, u16) {
 #[test]
 fn shutdown_saves_and_the_next_start_loads() {
     let dir = fresh_dir("shutdown-save");
-    let (mut child, port) = spawn_in(&dir, &[]);
+    let (mut child, port) = spawn_in(&dir, None, &[]);
     let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
     assert_eq!(c.cmd("SET k v"), ok());
     assert_eq!(c.cmd("RPUSH l a b c"), int(3));
@@ -270,7 +272,7 @@ fn shutdown_saves_and_the_next_start_loads() {
         .unwrap();
     assert_eq!(wait_exit(&mut child), Some(0));
     assert!(dir.join("dump.rdb").exists());
-    let (mut child, port) = spawn_in(&dir, &[]);
+    let (mut child, port) = spawn_in(&dir, None, &[]);
     let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
     assert_eq!(c.cmd("GET k"), Frame::Bulk("v".into()));
     assert_eq!(c.cmd("LLEN l"), int(3));
@@ -278,14 +280,14 @@ fn shutdown_saves_and_the_next_start_loads() {
     c.send_cmd("SHUTDOWN NOSAVE");
     assert!(c.closed_within(Duration::from_secs(5)));
     assert_eq!(wait_exit(&mut child), Some(0));
-    let (mut child, port) = spawn_in(&dir, &[]);
+    let (mut child, port) = spawn_in(&dir, None, &[]);
     let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
     assert_eq!(c.cmd("EXISTS k2"), int(0), "NOSAVE saved");
     assert_eq!(c.cmd("SET k3 v3"), ok());
     c.send_cmd("SHUTDOWN");
     assert!(c.closed_within(Duration::from_secs(5)));
     assert_eq!(wait_exit(&mut child), Some(0));
-    let (_child, port) = spawn_in(&dir, &["--save", ""]);
+    let (_child, port) = spawn_in(&dir, None, &["--save", ""]);
     let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
     assert_eq!(c.cmd("GET k3"), Frame::Bulk("v3".into()));
     let _ = std::fs::remove_dir_all(dir);
@@ -296,7 +298,7 @@ fn shutdown_saves_and_the_next_start_loads() {
 #[test]
 fn damaged_rdb_files_are_refused() {
     let dir = fresh_dir("bad-rdb");
-    let (mut child, port) = spawn_in(&dir, &[]);
+    let (mut child, port) = spawn_in(&dir, None, &[]);
     let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
     for i in 0..200 {
         c.cmd(&format!("SET key{i} value-{i}"));
@@ -365,7 +367,7 @@ fn config_rewrite_updates_the_file_in_place() {
     )
     .unwrap();
     let conf_s = conf.display().to_string();
-    let (mut child, port) = spawn_in(&dir, &[]);
+    let (mut child, port) = spawn_in(&dir, None, &[]);
     let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
     assert_eq!(
         c.cmd("CONFIG REWRITE"),
@@ -373,23 +375,8 @@ fn config_rewrite_updates_the_file_in_place() {
     );
     c.send_cmd("SHUTDOWN NOSAVE");
     assert_eq!(wait_exit(&mut child), Some(0));
-    let port = free_port();
-    let mut child = Server(
-        Command::new(env!("CARGO_BIN_EXE_flashkv"))
-            .args([conf_s.as_str(), "--port", &port.to_string()])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (mut child, port) = spawn_in(&dir, Some(&conf_s), &[]);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(wait_serving(
-        &mut child.0,
-        addr,
-        None,
-        Duration::from_secs(10)
-    ));
     let mut c = RawClient::connect(addr);
     assert_eq!(c.cmd("CONFIG SET timeout 30"), ok());
     assert_eq!(c.cmd("CONFIG SET save \"\""), ok());
@@ -403,26 +390,7 @@ fn config_rewrite_updates_the_file_in_place() {
     );
     c.send_cmd("SHUTDOWN NOSAVE");
     assert_eq!(wait_exit(&mut child), Some(0));
-    let port = free_port();
-    let (_child, port) = {
-        let mut child = Server(
-            Command::new(env!("CARGO_BIN_EXE_flashkv"))
-                .args([conf_s.as_str(), "--port", &port.to_string()])
-                .current_dir(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        assert!(wait_serving(
-            &mut child.0,
-            addr,
-            None,
-            Duration::from_secs(10)
-        ));
-        (child, port)
-    };
+    let (_child, port) = spawn_in(&dir, Some(&conf_s), &[]);
     let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
     assert_eq!(c.cmd("CONFIG GET timeout"), config_pair("timeout", "30"));
     assert_eq!(c.cmd("CONFIG GET save"), config_pair("save", ""));
