@@ -791,10 +791,9 @@ impl<S: Store> Keyspace<S> {
         let mut buf = Vec::with_capacity(BATCH * 2);
         let mut keys: Vec<Vec<u8>> = Vec::new();
         loop {
-            keys.clear();
             cursor = self.map.scan(cursor, 256, |k, _| keys.push(k.to_vec()));
-            for k in &keys {
-                self.capture.visit(k, || {
+            for k in keys.drain(..) {
+                self.capture.visit(k, |k| {
                     // A string is written while the map shows it; a
                     // collection is written from its handle, outside the
                     // map's lock.

@@ -140,14 +140,15 @@ impl Capture {
     /// The snapshot meets `key`: unless it was visited or kept, mark it
     /// visited and run `write` (which reads the key from the map and
     /// writes it out) with no writer able to change it meanwhile.
-    pub fn visit(&self, key: &[u8], write: impl FnOnce()) {
-        let mut s = self.shard(key).lock();
-        if s.visited.contains(key) || s.kept.contains_key(key) {
+    pub fn visit(&self, key: Vec<u8>, write: impl FnOnce(&[u8])) {
+        let mut s = self.shard(&key).lock();
+        if s.visited.contains(&key[..]) || s.kept.contains_key(&key[..]) {
             return;
         }
         self.extra.fetch_add(key.len() + 48, Ordering::Relaxed);
-        s.visited.insert(key.into());
-        write();
+        write(&key);
+        // The scan's copy of the name becomes the mark (no second copy).
+        s.visited.insert(key.into_boxed_slice());
     }
 
     /// Hand every kept entry that existed at T to `f` (after the scan),

@@ -60,14 +60,52 @@ pub fn put_string(buf: &mut Vec<u8>, s: &[u8], compress: bool) {
 
 /// Append `value`'s type byte and encoding, as Redis 7.0 writes them.
 pub fn put_value(buf: &mut Vec<u8>, value: &Value, compress: bool) {
+    put_typed(buf, value, None, compress);
+}
+
+/// The type byte, `key` if given, then the encoding: a collection is read
+/// under one lock, so its type and its contents agree.
+fn put_typed(buf: &mut Vec<u8>, value: &Value, key: Option<&[u8]>, compress: bool) {
+    let head = |buf: &mut Vec<u8>, t: u8| {
+        buf.push(t);
+        if let Some(k) = key {
+            put_string(buf, k, compress);
+        }
+    };
     match value {
         Value::Str(s) => {
-            buf.push(ty::STRING);
+            head(buf, ty::STRING);
             put_string(buf, s, compress);
         }
-        Value::Coll(Coll::List(l)) => put_list(buf, &l.read(), compress),
-        Value::Coll(Coll::Hash(h)) => put_hash(buf, &h.read(), compress),
-        Value::Coll(Coll::Set(s)) => put_set(buf, &s.read(), compress),
+        Value::Coll(Coll::List(l)) => {
+            let l = l.read();
+            head(buf, ty::LIST_QUICKLIST_2);
+            put_list(buf, &l, compress);
+        }
+        Value::Coll(Coll::Hash(h)) => {
+            let h = h.read();
+            head(
+                buf,
+                if h.encoding() == "listpack" {
+                    ty::HASH_LISTPACK
+                } else {
+                    ty::HASH
+                },
+            );
+            put_hash(buf, &h, compress);
+        }
+        Value::Coll(Coll::Set(s)) => {
+            let s = s.read();
+            head(
+                buf,
+                if matches!(*s, Set::Ints(_)) {
+                    ty::SET_INTSET
+                } else {
+                    ty::SET
+                },
+            );
+            put_set(buf, &s, compress);
+        }
     }
 }
 
@@ -86,7 +124,6 @@ fn put_list(buf: &mut Vec<u8>, l: &List, compress: bool) {
         }
     }
     nodes.retain(|n| !n.is_empty());
-    buf.push(ty::LIST_QUICKLIST_2);
     put_len(buf, nodes.len() as u64);
     for n in nodes {
         put_len(buf, 2); // PACKED container
@@ -96,11 +133,9 @@ fn put_list(buf: &mut Vec<u8>, l: &List, compress: bool) {
 
 fn put_hash(buf: &mut Vec<u8>, h: &Hash, compress: bool) {
     if h.encoding() == "listpack" {
-        buf.push(ty::HASH_LISTPACK);
         let lp = listpack(h.iter().flat_map(|(f, v)| [f, v]));
         put_string(buf, &lp, compress);
     } else {
-        buf.push(ty::HASH);
         put_len(buf, h.len() as u64);
         for (f, v) in h.iter() {
             put_string(buf, f, compress);
@@ -112,12 +147,10 @@ fn put_hash(buf: &mut Vec<u8>, h: &Hash, compress: bool) {
 fn put_set(buf: &mut Vec<u8>, s: &Set, compress: bool) {
     match s {
         Set::Ints(ints) => {
-            buf.push(ty::SET_INTSET);
             let vals: Vec<i64> = ints.iter().collect();
             put_string(buf, &intset(&vals), compress);
         }
         Set::Table(_) => {
-            buf.push(ty::SET);
             put_len(buf, s.len() as u64);
             for m in s.iter() {
                 put_string(buf, &m.to_vec(), compress);
@@ -132,12 +165,7 @@ pub fn put_entry(buf: &mut Vec<u8>, key: &[u8], entry: &Entry, compress: bool) {
         buf.push(op::EXPIRETIME_MS);
         buf.extend_from_slice(&at.to_le_bytes());
     }
-    let start = buf.len();
-    put_value(buf, &entry.value, compress);
-    // The type byte goes first, then the key, then the value.
-    let value = buf.split_off(start + 1);
-    put_string(buf, key, compress);
-    buf.extend_from_slice(&value);
+    put_typed(buf, &entry.value, Some(key), compress);
 }
 
 /// DUMP's payload: type and value, the RDB version (2 bytes) and a
