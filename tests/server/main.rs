@@ -16,6 +16,7 @@ mod atomicity;
 mod blocking;
 mod clients;
 mod connection;
+mod differential;
 mod hashes;
 mod hostile;
 mod introspection;

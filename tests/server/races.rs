@@ -7,35 +7,12 @@
 //! so a check that cannot fail does not pass for a proof.
 
 use std::collections::HashSet;
-use std::sync::Barrier;
 
 use flashkv::db::Faults;
 use flashkv::{Clock, Config, Frame, Store};
 
 use crate::backends;
 use crate::common::*;
-
-const CLIENTS: usize = 6;
-/// Attempts at catching the planted fault before the check counts as blind.
-const TRIES: usize = 20;
-
-/// What a race check reports: `Err` describes a violated invariant.
-type Verdict = Result<(), String>;
-
-/// Run `each(client, thread)` on `CLIENTS` connections at once.
-fn all_at_once(server: &TestServer, each: &(dyn Fn(&mut RawClient, usize) + Sync)) {
-    let barrier = Barrier::new(CLIENTS);
-    std::thread::scope(|s| {
-        for t in 0..CLIENTS {
-            let (barrier, addr) = (&barrier, server.addr);
-            s.spawn(move || {
-                let mut c = RawClient::connect(addr);
-                barrier.wait();
-                each(&mut c, t);
-            });
-        }
-    });
-}
 
 fn num(f: &Frame) -> i64 {
     match f {

@@ -8,7 +8,6 @@
 //! for WATCH.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::Barrier;
 
 use flashkv::db::Faults;
 use flashkv::{Clock, Config, Frame, Store};
@@ -250,27 +249,6 @@ fn watch_matches_redis<S: Store>() {
         EXEC
         ",
     );
-}
-
-const CLIENTS: usize = 6;
-/// Runs with a planted fault before the check counts as blind.
-const TRIES: usize = 20;
-
-type Verdict = Result<(), String>;
-
-/// Run `each(client, thread)` on `CLIENTS` connections at once.
-fn all_at_once(server: &TestServer, each: &(dyn Fn(&mut RawClient, usize) + Sync)) {
-    let barrier = Barrier::new(CLIENTS);
-    std::thread::scope(|s| {
-        for t in 0..CLIENTS {
-            let (barrier, addr) = (&barrier, server.addr);
-            s.spawn(move || {
-                let mut c = RawClient::connect(addr);
-                barrier.wait();
-                each(&mut c, t);
-            });
-        }
-    });
 }
 
 fn int_of(f: &Frame) -> i64 {
