@@ -295,6 +295,68 @@ pub struct Config {
     /// `enable-protected-configs` (CONFIG SET dir, dbfilename): `no`,
     /// `yes` or `local`.
     pub enable_protected_configs: String,
+    /// The append-only file's directives.
+    pub aof: AofConfig,
+}
+
+/// When the append-only file is synced to disk (`appendfsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    /// Before replying to every write.
+    Always,
+    /// Once a second, in the background.
+    EverySec,
+    /// When the kernel decides.
+    No,
+}
+
+/// The append-only file's directives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AofConfig {
+    /// `appendonly`.
+    pub enabled: bool,
+    /// `appendfsync`.
+    pub fsync: Fsync,
+    /// `appendfilename`: the prefix of every file of the AOF.
+    pub filename: String,
+    /// `appenddirname`: the AOF's directory under `dir`.
+    pub dirname: String,
+    /// `auto-aof-rewrite-percentage`: rewrite once the AOF grew this much
+    /// over its size after the last rewrite (0: never).
+    pub auto_percentage: u64,
+    /// `auto-aof-rewrite-min-size`: and only when it is at least this big.
+    pub auto_min_size: u64,
+    /// `aof-load-truncated`: load an AOF whose last command is torn
+    /// (dropping it) instead of refusing to start.
+    pub load_truncated: bool,
+    /// `aof-use-rdb-preamble`: rewrites write the base as RDB.
+    pub use_rdb_preamble: bool,
+    /// `aof-rewrite-incremental-fsync`, `no-appendfsync-on-rewrite`,
+    /// `aof-timestamp-enabled`: accepted and shown (the first two change
+    /// nothing here; timestamps are not written).
+    pub incremental_fsync: bool,
+    /// See `incremental_fsync`.
+    pub no_fsync_on_rewrite: bool,
+    /// See `incremental_fsync`.
+    pub timestamps: bool,
+}
+
+impl Default for AofConfig {
+    fn default() -> Self {
+        AofConfig {
+            enabled: false,
+            fsync: Fsync::EverySec,
+            filename: "appendonly.aof".into(),
+            dirname: "appendonlydir".into(),
+            auto_percentage: 100,
+            auto_min_size: 64 * 1024 * 1024,
+            load_truncated: true,
+            use_rdb_preamble: true,
+            incremental_fsync: true,
+            no_fsync_on_rewrite: false,
+            timestamps: false,
+        }
+    }
 }
 
 /// Redis's `save` points when no configuration names any.
@@ -337,6 +399,7 @@ impl Default for Config {
             stop_writes_on_bgsave_error: true,
             enable_debug_command: "no".into(),
             enable_protected_configs: "no".into(),
+            aof: AofConfig::default(),
         }
     }
 }
@@ -346,6 +409,13 @@ impl Config {
     pub fn rdb_path(&self) -> std::path::PathBuf {
         let dir = if self.dir.is_empty() { "." } else { &self.dir };
         std::path::Path::new(dir).join(&self.dbfilename)
+    }
+
+    /// The append-only file's directory (`dir` joined with
+    /// `appenddirname`).
+    pub fn aof_dir(&self) -> std::path::PathBuf {
+        let dir = if self.dir.is_empty() { "." } else { &self.dir };
+        std::path::Path::new(dir).join(&self.aof.dirname)
     }
 }
 

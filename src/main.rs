@@ -135,6 +135,10 @@ async fn shutdown_signal() {
                 return;
             }
         };
+        // A write past the file-size limit (RLIMIT_FSIZE) must fail with
+        // EFBIG, which the append-only file handles like a full disk,
+        // instead of killing the process: SIGXFSZ is caught and ignored.
+        let _file_size_limit = signal(SignalKind::from_raw(25));
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::warn!("received SIGINT, scheduling shutdown..."),
             _ = term.recv() => tracing::warn!("received SIGTERM, scheduling shutdown..."),

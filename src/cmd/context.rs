@@ -17,7 +17,7 @@ use super::multi::{self, TxState};
 use super::table::{self, CommandTable, InMulti, Spec};
 use super::{execute, lists, CmdError, Command, Reply};
 use crate::config::Config;
-use crate::db::{Access, Keyspace, Lookups, Table, TableCache};
+use crate::db::{journal, Access, Keyspace, Lookups, Table, TableCache};
 use crate::protocol::{Frame, Protocol};
 use crate::state::stats::Pending;
 use crate::state::{slowlog, tracking};
@@ -169,10 +169,13 @@ impl<S: Store> Executor<S> {
         if spec.flags.no_multi && client.tx.in_multi() {
             return Err(CmdError::NotInMulti);
         }
-        if (spec.flags.write || spec.meta.name == "ping")
-            && self.state.persist.refuses_writes(config)
-        {
-            return Err(CmdError::Misconf);
+        if spec.flags.write || spec.meta.name == "ping" {
+            if self.state.persist.refuses_writes(config) {
+                return Err(CmdError::Misconf);
+            }
+            if let Some(e) = self.state.db.journal().failure() {
+                return Err(CmdError::AofMisconf(e));
+            }
         }
         if !spec.when_subscribed && session.proto == Protocol::Resp2 && session.subs.any() {
             return Err(CmdError::SubscribedContext(spec.meta.name));
@@ -183,8 +186,24 @@ impl<S: Store> Executor<S> {
         Ok(())
     }
 
-    /// Parse and execute.
+    /// Parse and execute; a command that may write runs in the write
+    /// journal's order (see `db::journal`) when the append-only file is on.
     fn call(&self, client: &mut Client<S>, spec: &Spec, argv: &[Bytes]) -> Result<Reply, CmdError> {
+        let journal = self.state.db.journal();
+        if spec.flags.write || spec.meta.name == "exec" {
+            let (reply, end) = journal.ordered(|| self.call_now(client, spec, argv));
+            client.session.journaled = client.session.journaled.max(end);
+            return reply;
+        }
+        self.call_now(client, spec, argv)
+    }
+
+    fn call_now(
+        &self,
+        client: &mut Client<S>,
+        spec: &Spec,
+        argv: &[Bytes],
+    ) -> Result<Reply, CmdError> {
         let cmd = match table::parse(spec, argv)? {
             Command::Multi(c) => return multi::execute(c, self, client),
             cmd => cmd,
@@ -204,7 +223,10 @@ impl<S: Store> Executor<S> {
             swapped: None,
             lookups: Lookups::default(),
         };
+        let (mark, db) = (journal::mark(), ctx.session.db);
         let reply = execute(cmd, &mut ctx);
+        journal::command_done(mark, db, argv, always_logged(spec));
+        // Pops for the clients a push served are logged after the push.
         ctx.serve_ready();
         let (hits, misses) = ctx.lookups.take();
         client.stats.lookups(hits, misses);
@@ -297,6 +319,12 @@ impl<S: Store> Executor<S> {
     pub fn flush_stats(&self, client: &mut Client<S>) {
         self.state.stats.flush(&mut client.stats);
     }
+}
+
+/// Commands the append-only file records even when they changed nothing
+/// (Redis counts them as changes whatever they found).
+pub(super) fn always_logged(spec: &Spec) -> bool {
+    matches!(spec.meta.name, "flushall" | "flushdb" | "swapdb")
 }
 
 /// `tracking-table-max-keys` as of now.

@@ -7,6 +7,7 @@
 //! `INCRBYFLOAT k 0.1` after `SET k 10.5` answers `10.6` byte for byte.
 
 use crate::db::events::class;
+use crate::db::journal;
 use bytes::Bytes;
 use store_api::{Entry, Op, Store, Value};
 
@@ -72,6 +73,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             let text = ctx
                 .ks()
                 .update(&key, ctx.now, rmw(|cur| incr_float(cur, &by)))?;
+            // Logged as the value it made, so replay cannot round apart.
+            journal::rewrite(|| vec![journal::words(&[b"SET", &key, &text, b"KEEPTTL"])]);
             ctx.notify(class::STRING, "incrbyfloat", &key);
             Ok(Frame::Bulk(text))
         }

@@ -100,10 +100,19 @@ pub enum CmdError {
     DebugNotAllowed,
     /// SAVE or BGSAVE while a save runs.
     SaveInProgress,
+    /// BGSAVE while an AOF rewrite runs.
+    ChildActive,
+    /// BGREWRITEAOF while one runs.
+    RewriteInProgress,
+    /// BGREWRITEAOF could not start.
+    RewriteFailedToStart,
     /// SAVE could not write the file (Redis answers a bare `-ERR`).
     SaveFailed,
     /// Writes refused because the last background save failed.
     Misconf,
+    /// Writes refused because the last append-only file write failed
+    /// (the system's error text).
+    AofMisconf(String),
     /// RESTORE onto an existing key without REPLACE.
     BusyKey,
     /// RESTORE of a payload with a wrong version or checksum.
@@ -288,6 +297,9 @@ impl CmdError {
             CmdError::RewriteFailed(_) => "ERR Rewriting config file: Input/output error",
             CmdError::DebugNotAllowed => "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
             CmdError::SaveFailed => "ERR",
+            CmdError::ChildActive => "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+            CmdError::RewriteInProgress => "ERR Background append only file rewriting already in progress",
+            CmdError::RewriteFailedToStart => "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.",
             CmdError::Misconf => "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.",
             CmdError::BusyKey => "BUSYKEY Target key name already exists.",
             CmdError::BadPayload => "ERR DUMP payload version or checksum are wrong",
@@ -395,6 +407,9 @@ impl CmdError {
                 "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
             )
             .into_bytes(),
+            CmdError::AofMisconf(why) => {
+                format!("MISCONF Errors writing to the AOF file: {why}").into_bytes()
+            }
             CmdError::ConfigSetFailed(name, why) => {
                 format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
                     .into_bytes()

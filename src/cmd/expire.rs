@@ -7,6 +7,7 @@
 //! (`EXPIRE k 10` then `TTL k` answers 10).
 
 use crate::db::events::class;
+use crate::db::journal;
 use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
@@ -199,6 +200,14 @@ fn expire<S: Store>(ctx: &mut Ctx<'_, S>, e: Expire) -> Result<Frame, CmdError> 
         }
     });
     if let Some(event) = event {
+        // Logged as Redis propagates it: an absolute deadline, or the DEL.
+        journal::rewrite(|| {
+            vec![if event == "del" {
+                journal::words(&[b"DEL", &e.key])
+            } else {
+                journal::words(&[b"PEXPIREAT", &e.key, when.to_string().as_bytes()])
+            }]
+        });
         ctx.notify(class::GENERIC, event, &e.key);
     }
     Ok(Frame::Integer(i64::from(event.is_some())))

@@ -6,6 +6,7 @@
 //! stripe. A hash whose last field is deleted is deleted.
 
 use crate::db::events::class;
+use crate::db::journal;
 use bytes::Bytes;
 use store_api::value::{shared, Hash};
 use store_api::{Coll, Store, Value};
@@ -331,6 +332,11 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 h.insert(&field, text.as_bytes(), limits);
                 Ok((text, true))
             })?;
+            if let Some(text) = &text {
+                journal::rewrite(|| {
+                    vec![journal::words(&[b"HSET", &key, &field, text.as_bytes()])]
+                });
+            }
             Ok(Frame::Bulk(Bytes::from(text.unwrap_or_default())))
         }
         Cmd::RandField(key, count) => rand_field(ctx, &key, count),

@@ -142,20 +142,7 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             for (k, v) in state.persist.info(&state.db) {
                 kv(k, &v);
             }
-            for (k, v) in [
-                ("aof_enabled", "0"),
-                ("aof_rewrite_in_progress", "0"),
-                ("aof_rewrite_scheduled", "0"),
-                ("aof_last_rewrite_time_sec", "-1"),
-                ("aof_current_rewrite_time_sec", "-1"),
-                ("aof_last_bgrewrite_status", "ok"),
-                ("aof_rewrites", "0"),
-                ("aof_rewrites_consecutive_failures", "0"),
-                ("aof_last_write_status", "ok"),
-                ("aof_last_cow_size", "0"),
-                ("module_fork_in_progress", "0"),
-                ("module_fork_last_cow_size", "0"),
-            ] {
+            for (k, v) in state.aof.info(&state.db, ctx.config) {
                 kv(k, &v);
             }
         }

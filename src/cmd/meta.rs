@@ -1290,4 +1290,11 @@ CommandMeta {
         info: M::A(&[M::B("debug"), M::I(-2), M::Set(&[M::S("admin"), M::S("noscript"), M::S("loading"), M::S("stale")]), M::I(0), M::I(0), M::I(0), M::Set(&[M::S("@admin"), M::S("@slow"), M::S("@dangerous")]), M::Set(&[]), M::Set(&[]), M::Set(&[])]),
         docs: M::Map(&[(M::B("summary"), M::B("A container for debugging commands")), (M::B("since"), M::B("1.0.0")), (M::B("group"), M::B("server")), (M::B("complexity"), M::B("Depends on subcommand.")), (M::B("doc_flags"), M::Set(&[M::S("syscmd")]))]),
         subcommands: &[],
+    },
+CommandMeta {
+        name: "bgrewriteaof", arity: 1, flags: &["admin", "noscript", "no_async_loading"], first_key: 0, last_key: 0, step: 0,
+        key_specs: &[],
+        info: M::A(&[M::B("bgrewriteaof"), M::I(1), M::Set(&[M::S("admin"), M::S("noscript"), M::S("no_async_loading")]), M::I(0), M::I(0), M::I(0), M::Set(&[M::S("@admin"), M::S("@slow"), M::S("@dangerous")]), M::Set(&[]), M::Set(&[]), M::Set(&[])]),
+        docs: M::Map(&[(M::B("summary"), M::B("Asynchronously rewrite the append-only file")), (M::B("since"), M::B("1.0.0")), (M::B("group"), M::B("server")), (M::B("complexity"), M::B("O(1)"))]),
+        subcommands: &[],
     }];

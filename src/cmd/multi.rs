@@ -34,6 +34,7 @@ use store_api::Store;
 use super::context::Ctx;
 use super::table::{self, Spec};
 use super::{lists, parse_int32, Args, Client, CmdError, Command, Executor, Reply, Row};
+use crate::db::journal;
 use crate::db::watch::WatchFlag;
 use crate::db::{KeyLocks, Keyspace, Lookups, Table, STRIPES};
 use crate::protocol::Frame;
@@ -291,6 +292,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             std::thread::yield_now();
         }
         let start = Instant::now();
+        let (mark, db) = (journal::mark(), client.session.db);
         let mut ctx = Ctx {
             state: &exec.state,
             commands: &exec.commands,
@@ -325,6 +327,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             Ok(Reply::Postpone(..)) => Frame::Null,
             Err(e) => e.to_frame(),
         };
+        journal::command_done(mark, db, argv, super::context::always_logged(spec));
         let failed = if let Frame::Error(text) = &frame {
             client.stats.error(text);
             true

@@ -7,8 +7,9 @@ use store_api::{Entry, Store};
 
 use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::events::class;
-use crate::db::rdb;
+use crate::db::{journal, rdb};
 use crate::protocol::Frame;
+use crate::state::aof::{Rewrite, RewriteError};
 use crate::state::persist::{shapes, SaveError};
 
 /// Persistence commands.
@@ -26,6 +27,8 @@ pub enum Cmd {
     Restore(Restore),
     /// `DEBUG subcommand ...` (RELOAD is the one offered).
     Debug(Vec<Bytes>),
+    /// `BGREWRITEAOF`
+    BgRewriteAof,
 }
 
 /// RESTORE's arguments.
@@ -49,6 +52,10 @@ fn parse_bgsave(a: Args<'_>) -> Result<Command, CmdError> {
         _ => return Err(CmdError::Syntax),
     };
     Ok(Command::Persist(Cmd::BgSave { schedule }))
+}
+
+fn parse_bgrewriteaof(_: Args<'_>) -> Result<Command, CmdError> {
+    Ok(Command::Persist(Cmd::BgRewriteAof))
 }
 
 fn parse_lastsave(_: Args<'_>) -> Result<Command, CmdError> {
@@ -110,6 +117,7 @@ pub const ROWS: &[Row] = &[
     ("dump", parse_dump),
     ("restore", parse_restore),
     ("debug", parse_debug),
+    ("bgrewriteaof", parse_bgrewriteaof),
 ];
 
 /// Execute a persistence command.
@@ -125,6 +133,13 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             if state.persist.in_progress() {
                 return Err(CmdError::SaveInProgress);
             }
+            if state.aof.rewriting() {
+                if !schedule {
+                    return Err(CmdError::ChildActive);
+                }
+                state.persist.schedule();
+                return Ok(Frame::simple("Background saving scheduled").into());
+            }
             if ctx.in_transaction() {
                 // EXEC holds stripes a snapshot's start needs: run it after.
                 state.persist.schedule();
@@ -135,6 +150,26 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
                 Ok(()) => Ok(Frame::simple("Background saving started").into()),
                 Err(SaveError::InProgress) => Err(CmdError::SaveInProgress),
                 Err(SaveError::Io(_)) => Err(CmdError::SaveFailed),
+            }
+        }
+        Cmd::BgRewriteAof => {
+            if state.aof.rewriting() {
+                return Err(CmdError::RewriteInProgress);
+            }
+            if ctx.in_transaction() {
+                // EXEC holds what the rewrite's start needs: run it after.
+                state.aof.schedule();
+                return Ok(Frame::simple("Background append only file rewriting scheduled").into());
+            }
+            match state.aof.rewrite(&state.db, ctx.config.clone()) {
+                Ok(Rewrite::Started) => {
+                    Ok(Frame::simple("Background append only file rewriting started").into())
+                }
+                Ok(Rewrite::Scheduled) => {
+                    Ok(Frame::simple("Background append only file rewriting scheduled").into())
+                }
+                Err(RewriteError::InProgress) => Err(CmdError::RewriteInProgress),
+                Err(RewriteError::Io(_)) => Err(CmdError::RewriteFailedToStart),
             }
         }
         Cmd::LastSave => Ok(Frame::Integer(state.persist.last_save() as i64).into()),
@@ -232,9 +267,22 @@ fn restore<S: Store>(r: Restore, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError
     })?;
     if expired {
         if outcome {
+            journal::rewrite(|| vec![journal::words(&[b"DEL", &r.key])]);
             ctx.notify(class::GENERIC, "del", &r.key);
         }
     } else {
+        if let (Some(at), false) = (expires_at, r.absttl) {
+            // Logged with an absolute TTL, as Redis propagates it.
+            journal::rewrite(|| {
+                let at = at.to_string();
+                let mut argv = journal::words(&[b"RESTORE", &r.key, at.as_bytes(), &r.payload]);
+                if r.replace {
+                    argv.push(Bytes::from_static(b"REPLACE"));
+                }
+                argv.push(Bytes::from_static(b"ABSTTL"));
+                vec![argv]
+            });
+        }
         ctx.notify(class::GENERIC, "restore", &r.key);
     }
     Ok(Frame::ok())

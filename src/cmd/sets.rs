@@ -8,6 +8,7 @@
 //! them (`Access::read_all`); the STORE forms lock every key they name.
 
 use crate::db::events::class;
+use crate::db::journal;
 use bytes::Bytes;
 use store_api::value::{shared, Member, Set};
 use store_api::{Coll, Entry, Store, Value};
@@ -369,6 +370,25 @@ fn pop<S: Store>(ctx: &Ctx<'_, S>, key: &[u8], count: Option<usize>) -> Result<F
             (Frame::Set(items), true)
         }
     })?;
+    if let Some(frame) = &popped {
+        // Logged as the members it took (SPOP is random; SREM is not).
+        journal::rewrite(|| {
+            let items = match frame {
+                Frame::Set(items) => &items[..],
+                one => std::slice::from_ref(one),
+            };
+            let mut argv = journal::words(&[b"SREM", key]);
+            argv.extend(items.iter().filter_map(|f| match f {
+                Frame::Bulk(m) => Some(m.clone()),
+                _ => None,
+            }));
+            if argv.len() > 2 {
+                vec![argv]
+            } else {
+                vec![]
+            }
+        });
+    }
     Ok(popped.unwrap_or(match count {
         None => Frame::Null,
         Some(_) => Frame::Set(vec![]),

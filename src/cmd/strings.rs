@@ -11,6 +11,7 @@ use bytes::Bytes;
 use store_api::{Entry, Op, Store, Value};
 
 use super::{as_str, bulk_or_null, is, owned, rmw, str_of, Args, CmdError, Command, Ctx, Row};
+use crate::db::journal;
 use crate::db::ttl::{self, Base, Unit};
 use crate::protocol::Frame;
 
@@ -340,7 +341,10 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 other => (Op::Keep, other.map(|_| None)),
             })?;
             match old {
-                Some(_) => ctx.notify(class::GENERIC, "del", &key),
+                Some(_) => {
+                    journal::rewrite(|| vec![journal::words(&[b"DEL", &key])]);
+                    ctx.notify(class::GENERIC, "del", &key)
+                }
                 None => ctx.key_miss(&key),
             }
             Ok(bulk_or_null(old))
@@ -401,6 +405,18 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
         }),
     )?;
     if outcome.done {
+        if let Some(at) = deadline {
+            // Logged with an absolute deadline, as Redis propagates it.
+            journal::rewrite(|| {
+                vec![journal::words(&[
+                    b"SET",
+                    &set.key,
+                    &set.value,
+                    b"PXAT",
+                    at.to_string().as_bytes(),
+                ])]
+            });
+        }
         ctx.notify(class::STRING, "set", &set.key);
         if matches!(set.ttl, Ttl::Expire { .. }) {
             ctx.notify(class::GENERIC, "expire", &set.key);
@@ -442,7 +458,21 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
     )?;
     match (&v, event) {
         (None, _) => ctx.key_miss(&key),
-        (Some(_), Some(event)) => ctx.notify(class::GENERIC, event, &key),
+        (Some(_), Some(event)) => {
+            // Logged as Redis propagates it: an absolute deadline.
+            if let (Some(at), "expire") = (ttl.deadline(now, "getex")?, event) {
+                journal::rewrite(|| {
+                    vec![journal::words(&[
+                        b"PEXPIREAT",
+                        &key,
+                        at.to_string().as_bytes(),
+                    ])]
+                });
+            } else if event == "del" {
+                journal::rewrite(|| vec![journal::words(&[b"DEL", &key])]);
+            }
+            ctx.notify(class::GENERIC, event, &key)
+        }
         _ => {}
     }
     Ok(bulk_or_null(v))

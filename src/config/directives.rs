@@ -1,7 +1,7 @@
 //! The directive table: one row per configuration directive, shared by
 //! the config file, the command line, CONFIG GET and CONFIG SET.
 
-use super::{BackendKind, Config, LogLevel, OutputLimit, MIN_QUERY_BUFFER_LIMIT};
+use super::{BackendKind, Config, Fsync, LogLevel, OutputLimit, MIN_QUERY_BUFFER_LIMIT};
 
 type Setter = fn(&mut Config, &[String]) -> Result<(), String>;
 type Getter = fn(&Config) -> String;
@@ -28,6 +28,10 @@ fn int_in(v: &str, min: i64, max: i64) -> Result<i64, String> {
         ));
     }
     Ok(n)
+}
+
+fn yes_no_text(on: bool) -> String {
+    if on { "yes" } else { "no" }.into()
 }
 
 fn yes_no(v: &str) -> Result<bool, String> {
@@ -353,8 +357,62 @@ pub static DIRECTIVES: &[Directive] = &[
         set: |c, v| { c.stop_writes_on_bgsave_error = yes_no(&v[0])?; Ok(()) },
         get: Some(|c| if c.stop_writes_on_bgsave_error { "yes" } else { "no" }.into())),
     directive!("appendonly", Some(1), mutable: true,
-        set: |_, v| only("appendonly", "no", &v[0]),
-        get: Some(|_| "no".into())),
+        set: |c, v| { c.aof.enabled = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| yes_no_text(c.aof.enabled))),
+    directive!("appendfsync", Some(1), mutable: true,
+        set: |c, v| {
+            c.aof.fsync = match v[0].to_ascii_lowercase().as_str() {
+                "always" => Fsync::Always,
+                "everysec" => Fsync::EverySec,
+                "no" => Fsync::No,
+                _ => return Err("argument(s) must be one of the following: always, everysec, no".into()),
+            };
+            Ok(())
+        },
+        get: Some(|c| match c.aof.fsync {
+            Fsync::Always => "always",
+            Fsync::EverySec => "everysec",
+            Fsync::No => "no",
+        }.into())),
+    directive!("appendfilename", Some(1), mutable: false,
+        set: |c, v| {
+            if v[0].contains('/') {
+                return Err("appendfilename can't be a path, just a filename".into());
+            }
+            c.aof.filename = v[0].clone();
+            Ok(())
+        },
+        get: Some(|c| c.aof.filename.clone())),
+    directive!("appenddirname", Some(1), mutable: false,
+        set: |c, v| {
+            if v[0].contains('/') {
+                return Err("appenddirname can't be a path, just a dirname".into());
+            }
+            c.aof.dirname = v[0].clone();
+            Ok(())
+        },
+        get: Some(|c| c.aof.dirname.clone())),
+    directive!("auto-aof-rewrite-percentage", Some(1), mutable: true,
+        set: |c, v| { c.aof.auto_percentage = int_in(&v[0], 0, i64::from(i32::MAX))? as u64; Ok(()) },
+        get: Some(|c| c.aof.auto_percentage.to_string())),
+    directive!("auto-aof-rewrite-min-size", Some(1), mutable: true,
+        set: |c, v| { c.aof.auto_min_size = parse_memory(&v[0])?; Ok(()) },
+        get: Some(|c| c.aof.auto_min_size.to_string())),
+    directive!("aof-load-truncated", Some(1), mutable: true,
+        set: |c, v| { c.aof.load_truncated = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| yes_no_text(c.aof.load_truncated))),
+    directive!("aof-use-rdb-preamble", Some(1), mutable: true,
+        set: |c, v| { c.aof.use_rdb_preamble = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| yes_no_text(c.aof.use_rdb_preamble))),
+    directive!("aof-rewrite-incremental-fsync", Some(1), mutable: true,
+        set: |c, v| { c.aof.incremental_fsync = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| yes_no_text(c.aof.incremental_fsync))),
+    directive!("no-appendfsync-on-rewrite", Some(1), mutable: true,
+        set: |c, v| { c.aof.no_fsync_on_rewrite = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| yes_no_text(c.aof.no_fsync_on_rewrite))),
+    directive!("aof-timestamp-enabled", Some(1), mutable: true,
+        set: |c, v| { c.aof.timestamps = yes_no(&v[0])?; Ok(()) },
+        get: Some(|c| yes_no_text(c.aof.timestamps))),
     directive!("daemonize", Some(1), mutable: false,
         set: |_, v| only("daemonize", "no", &v[0]),
         get: Some(|_| "no".into())),

@@ -73,7 +73,7 @@ fn bad_options_are_errors_with_the_line() {
         .contains("integer"));
     assert!(run(&["--port"]).is_err());
     assert!(run(&["--backend", "btree"]).is_err());
-    assert!(run(&["--appendonly", "yes"]).is_err());
+    assert!(run(&["--appendonly", "maybe"]).is_err());
     assert!(run(&["--appendonly", "no"]).is_ok());
     assert!(run(&["/no/such/file.conf"]).is_err());
 }

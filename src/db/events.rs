@@ -12,6 +12,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 
+use super::journal::{self, Journal};
 use super::snapshot::Changes;
 
 /// Event classes, with Redis's `NOTIFY_*` bit values.
@@ -134,6 +135,8 @@ pub struct KeyEvents {
     on_flush: OnceLock<FlushHook>,
     /// Every change to a key, for the save schedule and INFO.
     changes: Changes,
+    /// The append-only file's journal (off unless `appendonly yes`).
+    journal: Journal,
 }
 
 impl KeyEvents {
@@ -189,6 +192,9 @@ impl KeyEvents {
     #[inline]
     pub fn modified(&self, key: &[u8]) {
         self.changes.add(1);
+        if self.journal.enabled() {
+            journal::dirty();
+        }
         if self.tracking.load(Ordering::Relaxed) {
             if let Some(hook) = self.on_modify.get() {
                 hook(key);
@@ -200,6 +206,11 @@ impl KeyEvents {
     /// from a save's start).
     pub fn changes(&self) -> &Changes {
         &self.changes
+    }
+
+    /// The write journal every change is recorded in.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     /// A database was emptied.

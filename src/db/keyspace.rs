@@ -23,6 +23,7 @@ use store_api::{Entry, Op, Store};
 
 use super::blocking::Blocked;
 use super::events::{class, KeyEvents};
+use super::journal;
 use super::locks::{KeyLocks, KeysGuard};
 use super::rdb;
 use super::snapshot::{copy_entry, Capture};
@@ -296,7 +297,7 @@ impl<S: Store> Keyspace<S> {
             .locks
             .read_one(key, || self.read_unlocked(key, now, &mut expired, &mut f));
         if expired {
-            self.update(key, now, |_| (Op::Keep, ()));
+            self.reap(key, now, false);
         }
         r
     }
@@ -313,7 +314,7 @@ impl<S: Store> Keyspace<S> {
         let mut expired = false;
         let r = self.read_unlocked(key, now, &mut expired, &mut f);
         if expired {
-            self.update_unlocked(key, now, |_| (Op::Keep, ()));
+            self.reap(key, now, true);
         }
         r
     }
@@ -355,7 +356,7 @@ impl<S: Store> Keyspace<S> {
                 .collect()
         });
         for k in expired {
-            self.update(&k, now, |_| (Op::Keep, ()));
+            self.reap(&k, now, false);
         }
         out
     }
@@ -395,7 +396,7 @@ impl<S: Store> Keyspace<S> {
             self.locks.read_many(&stripes, body)
         };
         for k in expired {
-            self.update(&k, now, |_| (Op::Keep, ()));
+            self.reap(&k, now, false);
         }
         out
     }
@@ -466,8 +467,7 @@ impl<S: Store> Keyspace<S> {
             (op, r)
         });
         if reaped {
-            self.expired.fetch_add(1, Ordering::Relaxed);
-            self.emit(class::EXPIRED, "expired", key);
+            self.reaped(key);
         }
         if created {
             self.emit(class::NEW, "new", key);
@@ -578,8 +578,7 @@ impl<S: Store> Keyspace<S> {
         if cur.as_ref().is_some_and(|e| e.is_expired(now)) {
             // Gone before the command runs (Redis's `lookupKeyWrite`).
             self.map.remove(key);
-            self.expired.fetch_add(1, Ordering::Relaxed);
-            self.emit(class::EXPIRED, "expired", key);
+            self.reaped(key);
             self.touch(key, After::Deleted);
             self.reindex(key, true, false);
             cur = None;
@@ -622,6 +621,17 @@ impl<S: Store> Keyspace<S> {
             }
         }
         r
+    }
+
+    /// `key` was deleted because it expired: counted, announced, and
+    /// journaled as the `DEL` Redis propagates.
+    fn reaped(&self, key: &[u8]) {
+        self.expired.fetch_add(1, Ordering::Relaxed);
+        self.emit(class::EXPIRED, "expired", key);
+        journal::record(
+            self.index(),
+            vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
+        );
     }
 
     fn reindex(&self, key: &[u8], had: bool, has: bool) {
@@ -723,8 +733,14 @@ impl<S: Store> Keyspace<S> {
         }
     }
 
-    /// Delete `key` if it has expired.
+    /// Delete `key` if it has expired. With the journal on, only inside
+    /// an ordered section, where the deletion gets its place in the log
+    /// (see `journal`); elsewhere the key stays for the sweeper (it is
+    /// invisible either way).
     fn reap(&self, key: &[u8], now: u64, held: bool) {
+        if self.events.journal().enabled() && !journal::in_section() {
+            return;
+        }
         if held {
             self.update_unlocked(key, now, |_| (Op::Keep, ()));
         } else {
@@ -850,7 +866,11 @@ impl<S: Store> Keyspace<S> {
         match state {
             Swept::Expired => {
                 // Re-checked atomically: a SET that won the race keeps its key.
-                let deleted = self.update(key, now, |cur| (Op::Keep, cur.is_none()));
+                // In the journal's order, so the `DEL` has its place.
+                let (deleted, _) = self
+                    .events
+                    .journal()
+                    .ordered(|| self.update(key, now, |cur| (Op::Keep, cur.is_none())));
                 if deleted {
                     Swept::Expired
                 } else {

@@ -19,6 +19,7 @@ pub mod blocking;
 mod clock;
 pub mod events;
 pub mod expiry;
+pub mod journal;
 mod keyspace;
 mod locks;
 pub mod rdb;
@@ -62,6 +63,10 @@ pub struct Faults {
     /// Writers do not keep what a running snapshot has not visited yet,
     /// so a snapshot mixes instants.
     pub snapshot_no_capture: bool,
+    /// The journal takes its order lock only to append, after a command
+    /// ran: concurrent writers can be logged in another order than they
+    /// were applied, which the append-only file's replay tests must catch.
+    pub journal_unordered: bool,
 }
 
 struct Shared<S> {
@@ -78,6 +83,10 @@ struct Shared<S> {
     paused: std::sync::atomic::AtomicBool,
     /// A snapshot is running (one at a time).
     snapshotting: std::sync::atomic::AtomicBool,
+    /// An append-only file is being replayed: time stands still at 0, so
+    /// nothing expires before its logged `DEL` (Redis expires nothing
+    /// while loading).
+    replaying: std::sync::atomic::AtomicBool,
 }
 
 /// A handle to every database of one server.
@@ -113,6 +122,7 @@ impl<S: Store> Db<S> {
         faults: Faults,
     ) -> Self {
         let events = Arc::new(KeyEvents::default());
+        events.journal().set_unordered(faults.journal_unordered);
         Db {
             shared: Arc::new(Shared {
                 table: ArcSwap::from_pointee(fresh_table(databases.max(1), faults, &events)),
@@ -123,6 +133,7 @@ impl<S: Store> Db<S> {
                 expiry: Mutex::new(expiry),
                 paused: std::sync::atomic::AtomicBool::new(false),
                 snapshotting: std::sync::atomic::AtomicBool::new(false),
+                replaying: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -165,7 +176,20 @@ impl<S: Store> Db<S> {
 
     /// Milliseconds since the Unix epoch, now.
     pub fn now_ms(&self) -> u64 {
+        if self.shared.replaying.load(Ordering::Relaxed) {
+            return 0;
+        }
         self.shared.clock.now_ms()
+    }
+
+    /// Replaying an append-only file (see `now_ms`), or done.
+    pub fn set_replaying(&self, on: bool) {
+        self.shared.replaying.store(on, Ordering::Release);
+    }
+
+    /// The write journal (the append-only file's order).
+    pub fn journal(&self) -> &journal::Journal {
+        self.shared.events.journal()
     }
 
     /// Number of databases.

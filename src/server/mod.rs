@@ -9,6 +9,7 @@
 mod buffers;
 mod connection;
 mod listener;
+mod replay;
 mod shutdown;
 mod workers;
 
@@ -79,7 +80,17 @@ pub async fn run_with<S: Store>(
     );
     let mut state = ServerState::new(config, guard.db().clone(), port);
     state.config_file = options.config_file;
-    if options.load_at_start {
+    let aof_files = if state.config().aof.enabled {
+        // With the AOF on, it alone is loaded (as in Redis).
+        let config = state.config();
+        Some(state.aof.files_at_start(&config).map_err(|e| {
+            tracing::error!("{e}");
+            std::io::Error::other(e)
+        })?)
+    } else {
+        None
+    };
+    if options.load_at_start && aof_files.is_none() {
         let config = state.config();
         match state.persist.load_at_start(&state.db, &config) {
             Ok(true) => {}
@@ -95,6 +106,13 @@ pub async fn run_with<S: Store>(
     }
     let exec = Arc::new(Executor::with_all_commands(Arc::new(state)));
     let state = exec.state.clone();
+    if let Some(files) = aof_files {
+        replay::load(&exec, files).map_err(|e| {
+            tracing::error!("{e}");
+            std::io::Error::other(e)
+        })?;
+        state.aof.open_at_start(&state.db, &state.config())?;
+    }
     let coordinator = Coordinator::new(state.clone());
     let workers = Arc::new(workers::Workers::start(workers::count(
         state.config().worker_threads,
@@ -144,6 +162,14 @@ pub async fn run_with<S: Store>(
     }
     cron.abort();
     coordinator.shutdown().await;
+    // What the AOF holds reaches the disk before the process ends.
+    state.aof.wait();
+    state.aof.stop_syncer();
+    if state.db.journal().enabled() {
+        if let Err(e) = state.db.journal().disable() {
+            tracing::error!(cause = %e, "Error writing the append only file at shutdown");
+        }
+    }
     // Every connection has ended: let the worker threads go.
     workers.stop().await;
     drop(guard);

@@ -327,6 +327,9 @@ pub struct Session {
     pub reply: ReplyMode,
     /// CLIENT NO-EVICT.
     pub no_evict: bool,
+    /// Journal position of this client's last logged write: its replies
+    /// wait until the append-only file holds that much.
+    pub journaled: u64,
 }
 
 /// CLIENT REPLY's state.
@@ -418,6 +421,7 @@ impl Session {
             caching: None,
             reply: ReplyMode::On,
             no_evict: false,
+            journaled: 0,
         }
     }
 }

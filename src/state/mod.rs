@@ -6,6 +6,7 @@
 //! `cmd::Executor` together with this state, so `cmd` depends on `state`
 //! and never the other way round (see the dependency rule in `lib.rs`).
 
+pub mod aof;
 mod clients;
 pub mod latency;
 pub mod monitor;
@@ -81,6 +82,8 @@ pub struct ServerState<S: Store> {
     paused: AtomicBool,
     /// RDB saves and loads.
     pub persist: Arc<persist::Persistence>,
+    /// The append-only file.
+    pub aof: Arc<aof::Aof>,
     /// The largest memory figure INFO has seen (used_memory_peak).
     pub memory_peak: AtomicU64,
     /// Memory in use when the server started (used_memory_startup).
@@ -117,6 +120,7 @@ impl<S: Store> ServerState<S> {
             pause: Mutex::new(None),
             paused: AtomicBool::new(false),
             persist: Arc::default(),
+            aof: Arc::default(),
             memory_peak: AtomicU64::new(0),
             memory_at_start: crate::util::sys::resident_bytes(),
             db,
@@ -152,16 +156,30 @@ impl<S: Store> ServerState<S> {
 
     /// Install a new configuration (CONFIG SET) and apply its side effects.
     pub fn set_config(&self, config: Config) {
+        let before = self.config();
         self.db.set_expiry_config(config.expiry);
+        self.aof.set_fsync(config.aof.fsync);
+        let (was, is) = (before.aof.enabled, config.aof.enabled);
         self.pubsub.set_hard_limit(config.output_limits.pubsub.hard);
         self.db.events().set_classes(config.notify_keyspace_events);
         self.config.store(Arc::new(config));
         self.config_generation.fetch_add(1, Ordering::Release);
+        // Redis's `startAppendOnly` / `stopAppendOnly`.
+        let result = match (was, is) {
+            (false, true) => self.aof.turn_on(&self.db, self.config()),
+            (true, false) => self.aof.turn_off(&self.db),
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(cause = %e, "could not switch the append only file");
+        }
     }
 
     /// The server's periodic chores (every 100 ms): sample the rates.
     pub fn cron(&self) {
-        self.persist.cron(&self.db, &self.config());
+        let config = self.config();
+        self.persist.cron(&self.db, &config);
+        self.aof.cron(&self.db, &config);
         let [input, output, _, _] = self.stats.net();
         self.rates
             .sample([self.clients.total_commands(), input, output]);

@@ -92,7 +92,7 @@ pub fn shapes(config: &Config) -> Shapes {
     }
 }
 
-fn aux() -> Vec<(&'static str, String)> {
+pub(super) fn aux() -> Vec<(&'static str, String)> {
     vec![
         ("redis-ver", "7.0.15".into()),
         ("redis-bits", "64".into()),
@@ -288,7 +288,7 @@ impl Persistence {
         db: &Db<S>,
         config: &Config,
         bytes: &[u8],
-    ) -> Result<(), RdbError> {
+    ) -> Result<crate::db::rdb::LoadSummary, RdbError> {
         let start = Instant::now();
         let summary = db.load_rdb(bytes, &shapes(config), config.rdbchecksum)?;
         if summary.functions > 0 {
@@ -307,7 +307,7 @@ impl Persistence {
             "DB loaded from disk: {:.3} seconds",
             start.elapsed().as_secs_f64()
         );
-        Ok(())
+        Ok(summary)
     }
 
     /// INFO persistence's RDB fields, in Redis's order.

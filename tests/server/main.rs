@@ -12,6 +12,7 @@
 
 mod common;
 
+mod aof;
 mod atomicity;
 mod blocking;
 mod clients;

@@ -23,6 +23,7 @@ use crate::cmd::value::{fresh, list_of};
 use crate::cmd::{Blocked, CmdError, Ctx, Reply};
 use crate::db::blocking::{BlockOp, Waiter};
 use crate::db::events::class;
+use crate::db::journal;
 use crate::db::{Access, KeysGuard, Keyspace};
 use crate::protocol::Frame;
 use crate::state::Event;
@@ -173,6 +174,7 @@ pub fn serve_created<S: Store>(
         match &w.op {
             BlockOp::Pop { end, count } => {
                 if w.serve(|| Some(pop_reply(key, list, *end, *count))) {
+                    journal::record_served(ks.index(), pop_record(key, *end, *count));
                     after.event(class::LIST, pop_event(*end), key);
                 }
             }
@@ -181,6 +183,7 @@ pub fn serve_created<S: Store>(
                     let served = w.serve(|| {
                         let e = list.pop(*from)?;
                         list.push(*to, &e);
+                        journal::record_served(ks.index(), move_record(key, dst, *from, *to));
                         Some(bulk(e))
                     });
                     if served {
@@ -236,10 +239,43 @@ fn serve_move<S: Store>(
         return Some(e.to_frame());
     }
     let e = list.pop(from)?;
+    journal::record_served(ks.index(), move_record(key, dst, from, to));
     push_into(ks, held, dst, to, &e, now, limit, after);
     after.event(class::LIST, push_event(to), dst);
     after.event(class::LIST, pop_event(from), key);
     Some(bulk(e))
+}
+
+/// How the append-only file records a pop (a served or immediate BLPOP,
+/// BRPOP or BLMPOP), as Redis propagates it.
+fn pop_record(key: &[u8], end: End, count: Option<usize>) -> Vec<Bytes> {
+    let name: &'static [u8] = match end {
+        End::Left => b"LPOP",
+        End::Right => b"RPOP",
+    };
+    let mut argv = vec![Bytes::from_static(name), Bytes::copy_from_slice(key)];
+    if let Some(n) = count {
+        argv.push(Bytes::from(n.to_string()));
+    }
+    argv
+}
+
+/// How the append-only file records a move (LMOVE and its blocking and
+/// RPOPLPUSH spellings).
+fn move_record(src: &[u8], dst: &[u8], from: End, to: End) -> Vec<Bytes> {
+    let word = |e: End| -> Bytes {
+        Bytes::from_static(match e {
+            End::Left => b"LEFT",
+            End::Right => b"RIGHT",
+        })
+    };
+    vec![
+        Bytes::from_static(b"LMOVE"),
+        Bytes::copy_from_slice(src),
+        Bytes::copy_from_slice(dst),
+        word(from),
+        word(to),
+    ]
 }
 
 /// What BLPOP (`count: None`) or BLMPOP (`Some`) answers after popping.
@@ -291,6 +327,7 @@ pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64)
                 match &w.op {
                     BlockOp::Pop { end, count } => {
                         if w.serve(|| Some(pop_reply(key, &mut l, *end, *count))) {
+                            journal::record_served(ks.index(), pop_record(key, *end, *count));
                             after.event(class::LIST, pop_event(*end), key);
                         }
                     }
@@ -298,6 +335,7 @@ pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64)
                         let served = w.serve(|| {
                             let e = l.pop(*from)?;
                             l.push(*to, &e);
+                            journal::record_served(ks.index(), move_record(key, dst, *from, *to));
                             Some(bulk(e))
                         });
                         if served {
@@ -362,6 +400,9 @@ pub fn lmove<S: Store>(ctx: &mut Ctx<'_, S>, m: Move) -> Result<Reply, CmdError>
         limit,
         &mut after,
     )?;
+    if moved.is_some() && m.block.is_some() {
+        journal::rewrite(|| vec![move_record(&m.src, &m.dst, m.from, m.to)]);
+    }
     let reply = match (moved, m.block) {
         (Some(e), _) => Reply::Now(bulk(e)),
         (None, None) => Reply::Now(Frame::Null),
@@ -400,6 +441,9 @@ pub fn mpop<S: Store>(ctx: &mut Ctx<'_, S>, m: MPop) -> Result<Reply, CmdError> 
         })?;
         if let Some((reply, emptied)) = popped {
             drop(guard);
+            if m.block.is_some() {
+                journal::rewrite(|| vec![pop_record(key, m.end, Some(m.count))]);
+            }
             popped_events(ctx, key, m.end, emptied);
             return Ok(Reply::Now(reply));
         }
@@ -441,6 +485,7 @@ pub fn bpop<S: Store>(
         })?;
         if let Some((reply, emptied)) = popped {
             drop(guard);
+            journal::rewrite(|| vec![pop_record(key, end, None)]);
             popped_events(ctx, key, end, emptied);
             return Ok(Reply::Now(reply));
         }

@@ -289,6 +289,9 @@ pub struct LoadSummary {
     pub empty: u64,
     /// Function libraries skipped (FlashKV has no scripting yet).
     pub functions: u64,
+    /// Bytes of the file the RDB took (an AOF base may go on with
+    /// commands after it).
+    pub consumed: usize,
 }
 
 /// Parse a whole RDB file, handing every live key to `sink` (keys whose
@@ -404,6 +407,7 @@ pub fn load(
             }
         }
     }
+    summary.consumed = r.pos();
     Ok(summary)
 }
 

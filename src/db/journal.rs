@@ -1,0 +1,578 @@
+//! The write journal: every change in one order, as Redis's AOF records it.
+//!
+//! While the append-only file is on, every change to the data is recorded
+//! as the command that replays it (Redis's propagation: `SET k v PXAT t`
+//! for `SET k v EX 10`, `SREM` for `SPOP`, `DEL` for a key found expired,
+//! `LPOP` for a served `BLPOP`...). The file must replay to the state
+//! clients saw, so two writers to one key must be logged in the order
+//! their effects were applied. FlashKV gets that order the simple way:
+//!
+//! - **One order lock.** A command that may write runs inside
+//!   [`Journal::ordered`]: it takes the journal's order lock, runs, and
+//!   appends what it recorded to the journal's tail before letting go.
+//!   The log order is therefore exactly the apply order. Reads, which
+//!   write nothing, never take it; with the journal off nobody does (one
+//!   relaxed load per write command).
+//! - **Records** are gathered per thread while a section runs
+//!   ([`record`], [`command_done`]): the keyspace records `DEL` for an
+//!   expired key it deletes, commands record themselves (or the rewrite
+//!   they ask for), and a push that serves blocked clients records their
+//!   pops after itself. A section with more than one record is wrapped in
+//!   MULTI/EXEC, as Redis 7.0 wraps them, so a torn tail never replays
+//!   half of it.
+//! - **Expired keys are deleted only inside a section** (or by the
+//!   sweeper, which opens one), so each deletion has its place in the
+//!   order; a reader that meets an expired key outside a section leaves it
+//!   to them (it is invisible either way).
+//! - **Durability** ([`Journal::flush`]): a connection, before it sends a
+//!   batch's replies, makes sure its last record reached the file
+//!   (`everysec`, `no`) or the disk (`always`). Whoever comes first writes
+//!   (and syncs) everything appended so far while the others wait on the
+//!   file lock and then find their records already done: group commit,
+//!   one write and one fsync for every client that arrived meanwhile.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+/// One record: the database it applies to and the command that replays it.
+pub type Record = (usize, Vec<Bytes>);
+
+#[derive(Default)]
+struct Section {
+    records: Vec<Record>,
+    dirty: u64,
+    rewritten: Option<Vec<Vec<Bytes>>>,
+    /// A command is running (between [`mark`] and [`command_done`]).
+    open: bool,
+    /// Records that must follow the running command's own.
+    after: Vec<Record>,
+}
+
+thread_local! {
+    static SECTION: RefCell<Option<Section>> = const { RefCell::new(None) };
+}
+
+/// Is this thread inside an ordered section (its records are kept)?
+pub fn in_section() -> bool {
+    SECTION.with(|s| s.borrow().is_some())
+}
+
+fn with_section(f: impl FnOnce(&mut Section)) {
+    SECTION.with(|s| {
+        if let Some(s) = s.borrow_mut().as_mut() {
+            f(s)
+        }
+    })
+}
+
+/// The data changed (called for every changed key).
+#[inline]
+pub fn dirty() {
+    with_section(|s| s.dirty += 1);
+}
+
+/// Record `argv` for database `db` now.
+pub fn record(db: usize, argv: Vec<Bytes>) {
+    with_section(|s| s.records.push((db, argv)));
+}
+
+/// Record the pop of a blocked client a push served: after the pushing
+/// command's own record if it is still running, else now.
+pub fn record_served(db: usize, argv: Vec<Bytes>) {
+    with_section(|s| {
+        if s.open {
+            s.after.push((db, argv));
+        } else {
+            s.records.push((db, argv));
+        }
+    });
+}
+
+/// The running command asks to be logged as what `argvs` builds instead
+/// of itself (empty: not at all); built only inside a section.
+pub fn rewrite(argvs: impl FnOnce() -> Vec<Vec<Bytes>>) {
+    with_section(|s| s.rewritten = Some(argvs()));
+}
+
+/// A command's words for a record.
+pub fn words(parts: &[&[u8]]) -> Vec<Bytes> {
+    parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()
+}
+
+/// Where a command started: what it changed is counted from here.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mark {
+    dirty: u64,
+}
+
+/// Mark the start of a command.
+pub fn mark() -> Mark {
+    let mut m = Mark::default();
+    SECTION.with(|s| {
+        if let Some(s) = s.borrow_mut().as_mut() {
+            s.rewritten = None;
+            s.open = true;
+            m.dirty = s.dirty;
+        }
+    });
+    m
+}
+
+/// A command (started at `mark`, on database `db`) has run: record it as
+/// it asked, or as `argv` if it changed anything (or `always`).
+pub fn command_done(mark: Mark, db: usize, argv: &[Bytes], always: bool) {
+    with_section(|s| {
+        match s.rewritten.take() {
+            Some(argvs) => s.records.extend(argvs.into_iter().map(|a| (db, a))),
+            None if always || s.dirty > mark.dirty => s.records.push((db, argv.to_vec())),
+            None => {}
+        }
+        s.open = false;
+        s.records.append(&mut s.after);
+    });
+}
+
+/// Clears the thread's section even if the section's work panics.
+struct SectionGuard;
+
+impl Drop for SectionGuard {
+    fn drop(&mut self) {
+        SECTION.with(|s| s.borrow_mut().take());
+    }
+}
+
+/// How many unjournaled writes each thread is running (see
+/// [`Journal::enable`]); each thread writes only its own counter.
+static UNJOURNALED: Mutex<Vec<std::sync::Arc<AtomicU64>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static MINE: std::sync::Arc<AtomicU64> = {
+        let c = std::sync::Arc::new(AtomicU64::new(0));
+        UNJOURNALED.lock().push(c.clone());
+        c
+    };
+}
+
+/// A write running while the journal is off.
+struct Unjournaled;
+
+impl Unjournaled {
+    fn enter() -> Self {
+        MINE.with(|c| c.store(c.load(Ordering::Relaxed) + 1, Ordering::SeqCst));
+        Unjournaled
+    }
+}
+
+impl Drop for Unjournaled {
+    fn drop(&mut self) {
+        MINE.with(|c| c.store(c.load(Ordering::Relaxed) - 1, Ordering::Release));
+    }
+}
+
+/// Wait until no thread runs a write that began with the journal off.
+fn wait_unjournaled() {
+    let all = UNJOURNALED.lock().clone();
+    let me = MINE.with(|c| c.clone());
+    for c in all {
+        // The caller may itself be inside one (CONFIG SET in EXEC).
+        while !std::sync::Arc::ptr_eq(&c, &me) && c.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Records appended and not yet written.
+#[derive(Default)]
+struct Tail {
+    buf: Vec<u8>,
+    /// The database the last SELECT in the file chose.
+    selected: Option<usize>,
+}
+
+/// The file the journal is written to.
+#[derive(Default)]
+struct Sink {
+    file: Option<File>,
+    /// Bytes in the file.
+    size: u64,
+}
+
+/// The server's write journal (see the module documentation).
+#[derive(Default)]
+pub struct Journal {
+    enabled: AtomicBool,
+    order: Mutex<Tail>,
+    sink: Mutex<Sink>,
+    /// Journal bytes appended, written to the file, made durable (counted
+    /// from the journal's creation, across files).
+    appended: AtomicU64,
+    written: AtomicU64,
+    synced: AtomicU64,
+    /// The last write failed with this error (cleared by a good write).
+    failure: Mutex<Option<String>>,
+    failed: AtomicBool,
+    /// The planted fault `Faults::journal_unordered`.
+    unordered: AtomicBool,
+}
+
+/// RESP for one command, as Redis writes it to the AOF.
+pub fn encode_command(out: &mut Vec<u8>, argv: &[impl AsRef<[u8]>]) {
+    out.push(b'*');
+    out.extend_from_slice(argv.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in argv {
+        let a = a.as_ref();
+        out.push(b'$');
+        out.extend_from_slice(a.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn select(out: &mut Vec<u8>, db: usize) {
+    let n = db.to_string();
+    encode_command(out, &[b"SELECT".as_slice(), n.as_bytes()]);
+}
+
+impl Journal {
+    /// Plant (or remove) the fault `Faults::journal_unordered`.
+    pub fn set_unordered(&self, on: bool) {
+        self.unordered.store(on, Ordering::Relaxed);
+    }
+
+    /// Is the journal on?
+    #[inline]
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    /// Start journaling into `file` (which holds `size` bytes already);
+    /// `at_switch` runs at the instant from which every write is
+    /// journaled, with no write running (a rewrite takes its snapshot
+    /// there). Writes that began unjournaled are waited for first.
+    pub fn enable<R>(&self, file: File, size: u64, at_switch: impl FnOnce() -> R) -> R {
+        let mut tail = self.order.lock();
+        // From here every new write queues on the order lock...
+        self.enabled.store(true, Ordering::SeqCst);
+        // ...and those that started before it was on end first.
+        wait_unjournaled();
+        let mut sink = self.sink.lock();
+        sink.file = Some(file);
+        sink.size = size;
+        tail.selected = None;
+        at_switch()
+    }
+
+    /// Stop journaling: what is appended is written and synced first.
+    pub fn disable(&self) -> io::Result<()> {
+        let mut tail = self.order.lock();
+        self.enabled.store(false, Ordering::Release);
+        let mut sink = self.sink.lock();
+        let r = self.write_tail(&mut tail, &mut sink, true);
+        sink.file = None;
+        tail.buf.clear();
+        r
+    }
+
+    /// Run `f` (a command that may write) in the journal's order; returns
+    /// its result and the journal position its records end at (0 when it
+    /// recorded nothing or the journal is off).
+    pub fn ordered<R>(&self, f: impl FnOnce() -> R) -> (R, u64) {
+        if in_section() || MINE.with(|c| c.load(Ordering::Relaxed)) > 0 {
+            // Inside a section (or an unjournaled write) already.
+            return (f(), 0);
+        }
+        {
+            // Dekker with `enable`: announce the write, then look.
+            let _busy = Unjournaled::enter();
+            if !self.enabled.load(Ordering::SeqCst) {
+                return (f(), 0);
+            }
+        }
+        let unordered = self.unordered.load(Ordering::Relaxed);
+        let mut tail = (!unordered).then(|| self.order.lock());
+        if !self.enabled() {
+            drop(tail);
+            return (f(), 0);
+        }
+        SECTION.with(|s| *s.borrow_mut() = Some(Section::default()));
+        let guard = SectionGuard;
+        let r = f();
+        if unordered {
+            // The planted fault: the command ran unlocked; append now.
+            std::thread::yield_now();
+            tail = Some(self.order.lock());
+        }
+        let Some(mut tail) = tail else {
+            unreachable!("the tail is locked by now")
+        };
+        let records = SECTION
+            .with(|s| s.borrow_mut().take())
+            .map(|s| s.records)
+            .unwrap_or_default();
+        drop(guard);
+        if records.is_empty() {
+            return (r, 0);
+        }
+        let before = tail.buf.len();
+        let wrap = records.len() > 1;
+        if wrap {
+            encode_command(&mut tail.buf, &[b"MULTI".as_slice()]);
+        }
+        for (db, argv) in &records {
+            if tail.selected != Some(*db) {
+                select(&mut tail.buf, *db);
+                tail.selected = Some(*db);
+            }
+            encode_command(&mut tail.buf, argv);
+        }
+        if wrap {
+            encode_command(&mut tail.buf, &[b"EXEC".as_slice()]);
+        }
+        let added = (tail.buf.len() - before) as u64;
+        let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
+        (r, end)
+    }
+
+    /// Journal position of everything appended so far.
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Acquire)
+    }
+
+    /// Make sure everything up to `upto` is written to the file, and with
+    /// `sync` also on disk (group commit: see the module documentation).
+    pub fn flush(&self, upto: u64, sync: bool) -> io::Result<()> {
+        let done = |j: &Self| {
+            j.written.load(Ordering::Acquire) >= upto
+                && (!sync || j.synced.load(Ordering::Acquire) >= upto)
+        };
+        if done(self) {
+            return Ok(());
+        }
+        let mut sink = self.sink.lock();
+        if done(self) {
+            return Ok(());
+        }
+        let mut tail = self.order.lock();
+        let buf = std::mem::take(&mut tail.buf);
+        let end = self.appended.load(Ordering::Acquire);
+        drop(tail);
+        if let Err(e) = self.write_buf(&mut sink, &buf) {
+            // Keep what could not be written, ahead of what came since.
+            let mut tail = self.order.lock();
+            let newer = std::mem::replace(&mut tail.buf, buf);
+            tail.buf.extend_from_slice(&newer);
+            return Err(e);
+        }
+        self.written.store(end, Ordering::Release);
+        if sync {
+            if let Some(f) = &sink.file {
+                f.sync_data()?;
+            }
+            self.synced.store(end, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Write `buf` at the end of the file; a partial write is cut off
+    /// again (as Redis does), so the file never ends in half a command
+    /// that a later good write would follow.
+    fn write_buf(&self, sink: &mut Sink, buf: &[u8]) -> io::Result<()> {
+        let Some(file) = sink.file.as_mut() else {
+            return Ok(());
+        };
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match file.write_all(buf) {
+            Ok(()) => {
+                sink.size += buf.len() as u64;
+                if self.failed.swap(false, Ordering::AcqRel) {
+                    tracing::warn!("AOF write error looks solved, Redis can write again.");
+                    *self.failure.lock() = None;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let _ = file.set_len(sink.size);
+                if !self.failed.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(cause = %e, "Error writing to the AOF file");
+                }
+                // The system's text, as Redis's strerror() shows it.
+                let text = e.to_string();
+                let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+                *self.failure.lock() = Some(text);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_tail(&self, tail: &mut Tail, sink: &mut Sink, sync: bool) -> io::Result<()> {
+        let buf = std::mem::take(&mut tail.buf);
+        let end = self.appended.load(Ordering::Acquire);
+        if let Err(e) = self.write_buf(sink, &buf) {
+            tail.buf = buf;
+            return Err(e);
+        }
+        self.written.store(end, Ordering::Release);
+        if sync {
+            if let Some(f) = &sink.file {
+                f.sync_data()?;
+            }
+            self.synced.store(end, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// `appendfsync everysec`: write what is pending, then sync the file
+    /// without holding the file lock while the disk works.
+    pub fn sync_pending(&self) -> io::Result<()> {
+        let end = self.appended();
+        self.flush(end, false)?;
+        if self.synced.load(Ordering::Acquire) >= end {
+            return Ok(());
+        }
+        let file = {
+            let sink = self.sink.lock();
+            match &sink.file {
+                Some(f) => f.try_clone()?,
+                None => return Ok(()),
+            }
+        };
+        file.sync_data()?;
+        self.synced.fetch_max(end, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Switch to a new file at one instant of the order: what is appended
+    /// so far goes to the old file (synced), later records to `file`, and
+    /// `at_switch` runs while no write can happen (a rewrite starts its
+    /// snapshot there).
+    pub fn rotate<R>(&self, file: File, at_switch: impl FnOnce() -> R) -> io::Result<R> {
+        let mut tail = self.order.lock();
+        let mut sink = self.sink.lock();
+        self.write_tail(&mut tail, &mut sink, true)?;
+        sink.file = Some(file);
+        sink.size = 0;
+        tail.selected = None;
+        Ok(at_switch())
+    }
+
+    /// Bytes in the current file.
+    pub fn file_size(&self) -> u64 {
+        self.sink.lock().size
+    }
+
+    /// Bytes appended and not yet written.
+    pub fn pending(&self) -> u64 {
+        self.appended()
+            .saturating_sub(self.written.load(Ordering::Acquire))
+    }
+
+    /// The last write's error, if it failed.
+    pub fn failure(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.failure.lock().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn journal_in(dir: &std::path::Path) -> (Journal, std::path::PathBuf) {
+        let path = dir.join("j.aof");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let j = Journal::default();
+        j.enable(file, 0, || ());
+        (j, path)
+    }
+
+    #[test]
+    fn records_are_selected_wrapped_and_written_in_order() {
+        let dir = tempdir();
+        let (j, path) = journal_in(&dir);
+        let (_, end1) = j.ordered(|| {
+            let m = mark();
+            dirty();
+            command_done(m, 0, &[b("set"), b("a"), b("1")], false);
+        });
+        let (_, none) = j.ordered(|| {
+            let m = mark();
+            command_done(m, 0, &[b("set"), b("a"), b("1"), b("NX")], false);
+        });
+        assert_eq!(none, 0, "a command that changed nothing is not logged");
+        let (_, end2) = j.ordered(|| {
+            let m = mark();
+            record(3, vec![b("DEL"), b("k")]);
+            dirty();
+            rewrite(|| vec![words(&[b"SET", b"k", b"v", b"PXAT", b"5"])]);
+            command_done(m, 3, &[b("setex"), b("k"), b("1"), b("v")], false);
+        });
+        assert!(end2 > end1 && end1 > 0);
+        j.flush(end2, true).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nset\r\n$1\r\na\r\n$1\r\n1\r\n\
+             *1\r\n$5\r\nMULTI\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n\
+             *5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$4\r\nPXAT\r\n$1\r\n5\r\n*1\r\n$4\r\nEXEC\r\n"
+        );
+        assert_eq!(j.file_size(), text.len() as u64);
+        assert!(!in_section());
+    }
+
+    #[test]
+    fn nothing_is_recorded_with_the_journal_off_or_outside_a_section() {
+        let j = Journal::default();
+        let (_, end) = j.ordered(|| {
+            assert!(!in_section());
+            record(0, vec![b("DEL"), b("k")]);
+        });
+        assert_eq!(end, 0);
+        record(0, vec![b("DEL"), b("k")]);
+        assert!(!in_section());
+    }
+
+    #[test]
+    fn a_panicking_section_leaves_the_thread_clean() {
+        let dir = tempdir();
+        let (j, _) = journal_in(&dir);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            j.ordered(|| panic!("boom"));
+        }));
+        assert!(r.is_err());
+        assert!(!in_section());
+        let (_, end) = j.ordered(|| record(0, vec![b("DEL"), b("x")]));
+        assert!(end > 0, "the order lock was released");
+    }
+
+    fn tempdir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "flashkv-journal-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
