@@ -33,7 +33,7 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -400,7 +400,9 @@ impl Journal {
                 Ok(())
             }
             Err(e) => {
+                // Cut the partial write off and write next at the cut.
                 let _ = file.set_len(sink.size);
+                let _ = file.seek(io::SeekFrom::Start(sink.size));
                 if !self.failed.swap(true, Ordering::AcqRel) {
                     tracing::warn!(cause = %e, "Error writing to the AOF file");
                 }

@@ -710,11 +710,10 @@ fn incr_name(config: &Config, seq: u64) -> String {
 /// Create increment `seq` (empty) for appending.
 fn new_incr(dir: &Path, config: &Config, seq: u64) -> io::Result<(Part, File)> {
     let name = incr_name(config, seq);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(dir.join(&name))?;
+    let path = dir.join(&name);
+    let file = OpenOptions::new().create(true).append(true).open(&path)?;
+    // A leftover of a rewrite that never finished is not history.
+    file.set_len(0)?;
     Ok((Part { name, seq }, file))
 }
 

@@ -137,7 +137,7 @@ fn wait_rewritten(c: &mut RawClient) {
     }
 }
 
-fn check_aof(dir: &Path) {
+pub fn check_aof(dir: &Path) {
     let manifest = dir.join("appendonlydir").join("appendonly.aof.manifest");
     match Command::new("redis-check-aof").arg(&manifest).output() {
         Ok(out) => {

@@ -18,6 +18,7 @@ mod blocking;
 mod clients;
 mod connection;
 mod differential;
+mod durability;
 mod hashes;
 mod hostile;
 mod introspection;
