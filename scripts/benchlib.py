@@ -331,3 +331,42 @@ def read_reply(sock):
             n = int(head[1:])
             if n < 0 or len(rest) >= n + 2:
                 return buf
+
+
+# Servers driven by redis-cli (the persistence and AOF scripts).
+
+
+def fill_strings(path, keys):
+    """KEYS SET commands (16-byte names, 16-byte values) as RESP in path."""
+    with open(path, "wb") as out:
+        for i in range(keys):
+            k = b"key:%012d" % i
+            out.write(b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$16\r\n%s\r\n" % (k, b"v" * 16))
+
+
+def spawn_logged(argv, log):
+    """Start argv with its output appended to log, in its own session."""
+    proc = subprocess.Popen(argv, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    return proc
+
+
+def wait_ping(port, proc, timeout=120):
+    """Wait until the server on port answers PING (or proc exits)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on {port} exited")
+        r = subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True)
+        if r.stdout.strip() == "PONG":
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server on {port} did not start")
+
+
+def kill(proc):
+    """SIGKILL proc (by its pid) and reap it."""
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()

@@ -800,6 +800,16 @@ impl<S: Store> Keyspace<S> {
     pub fn write_snapshot(
         &self,
         compress: bool,
+        out: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<u64> {
+        self.write_snapshot_as(|buf, k, e| rdb::put_entry(buf, k, e, compress), out)
+    }
+
+    /// [`write_snapshot`](Self::write_snapshot), each key encoded by `put`
+    /// (RDB records, or the commands of an AOF base).
+    pub fn write_snapshot_as(
+        &self,
+        mut put: impl FnMut(&mut Vec<u8>, &[u8], &Entry),
         mut out: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<u64> {
         const BATCH: usize = 64 * 1024;
@@ -820,14 +830,14 @@ impl<S: Store> Keyspace<S> {
                                 ..
                             },
                         ) => {
-                            rdb::put_entry(&mut buf, k, e, compress);
+                            put(&mut buf, k, e);
                             written += 1;
                             None
                         }
                         other => other.cloned(),
                     });
                     if let Some(e) = coll {
-                        rdb::put_entry(&mut buf, k, &e, compress);
+                        put(&mut buf, k, &e);
                         written += 1;
                     }
                 });
@@ -841,7 +851,7 @@ impl<S: Store> Keyspace<S> {
             }
         }
         self.capture.drain_kept(|k, e| {
-            rdb::put_entry(&mut buf, k, e, compress);
+            put(&mut buf, k, e);
             written += 1;
         });
         out(&buf)?;

@@ -23,6 +23,7 @@ pub mod journal;
 mod keyspace;
 mod locks;
 pub mod rdb;
+mod rewrite;
 pub mod snapshot;
 pub mod ttl;
 mod volatile;

@@ -37,7 +37,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -47,6 +47,7 @@ use parking_lot::Mutex;
 use store_api::{Entry, Store, Value};
 
 use super::rdb::{self, LoadSummary, RdbError, RdbWriter, Shapes};
+use super::rewrite;
 use super::{Db, KeyLocks, Keyspace, Table};
 
 const SHARDS: usize = 64;
@@ -344,6 +345,47 @@ impl<S: Store> Snapshot<S> {
         checksum: bool,
         aux: &[(&str, String)],
     ) -> io::Result<Saved> {
+        replace_file(path, |temp| self.write_file(temp, compress, checksum, aux))
+    }
+
+    /// Write the snapshot as commands (an AOF base with
+    /// `aof-use-rdb-preamble no`), replacing `path` as [`save`](Self::save)
+    /// does.
+    pub fn save_commands(&self, path: &Path) -> io::Result<Saved> {
+        replace_file(path, |temp| {
+            let file = std::fs::File::create(temp)?;
+            let mut w = io::BufWriter::with_capacity(1 << 20, file);
+            let mut saved = Saved::default();
+            for (i, ks) in self.table.iter().enumerate() {
+                let mut started = false;
+                saved.keys += ks.write_snapshot_as(rewrite::put_commands, |bytes| {
+                    if bytes.is_empty() {
+                        return Ok(());
+                    }
+                    if !started {
+                        started = true;
+                        let mut select = Vec::new();
+                        rewrite::put_select(&mut select, i);
+                        w.write_all(&select)?;
+                        saved.bytes += select.len() as u64;
+                    }
+                    saved.peak_extra = saved.peak_extra.max(self.extra_bytes());
+                    saved.bytes += bytes.len() as u64;
+                    w.write_all(bytes)
+                })?;
+            }
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok(saved)
+        })
+    }
+}
+
+/// Write a file through `write` into a temporary name beside `path`,
+/// then rename it over `path` and sync the directory: a crash leaves the
+/// old file or the new one, never half of one.
+fn replace_file(path: &Path, write: impl FnOnce(&Path) -> io::Result<Saved>) -> io::Result<Saved> {
+    {
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -353,20 +395,20 @@ impl<S: Store> Snapshot<S> {
             std::process::id(),
             TEMP.fetch_add(1, Ordering::Relaxed)
         ));
-        let result = self
-            .write_file(&temp, compress, checksum, aux)
-            .and_then(|saved| {
-                std::fs::rename(&temp, path)?;
-                // The rename itself must survive a crash.
-                std::fs::File::open(dir)?.sync_all()?;
-                Ok(saved)
-            });
+        let result = write(&temp).and_then(|saved| {
+            std::fs::rename(&temp, path)?;
+            // The rename itself must survive a crash.
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(saved)
+        });
         if result.is_err() {
             let _ = std::fs::remove_file(&temp);
         }
         result
     }
+}
 
+impl<S: Store> Snapshot<S> {
     fn write_file(
         &self,
         temp: &Path,

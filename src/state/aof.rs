@@ -725,7 +725,9 @@ fn write_base<S: Store>(
     seq: u64,
 ) -> io::Result<Part> {
     if !config.aof.use_rdb_preamble {
-        tracing::warn!("aof-use-rdb-preamble no: FlashKV writes the AOF base as RDB all the same");
+        let name = format!("{}.{seq}.base.aof", config.aof.filename);
+        snap.save_commands(&dir.join(&name))?;
+        return Ok(Part { name, seq });
     }
     let name = format!("{}.{seq}.base.rdb", config.aof.filename);
     let mut aux = super::persist::aux();

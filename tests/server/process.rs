@@ -193,7 +193,7 @@ fn invalid_options_exit_1_with_a_clear_error() {
         &["--port", "notaport"],
         &["--port"],
         &["--backend", "btree"],
-        &["--appendonly", "yes"],
+        &["--appendonly", "maybe"],
         &["/nonexistent/redis.conf"],
     ] {
         let out = bin_command().args(args).output().unwrap();

@@ -1,0 +1,104 @@
+//! An AOF base written as commands (`aof-use-rdb-preamble no`), as
+//! Redis's `rewriteAppendOnlyFileRio` writes one: SET for strings, RPUSH,
+//! SADD and HMSET for collections (at most 64 items per command, Redis's
+//! `AOF_REWRITE_ITEMS_PER_CMD`), then PEXPIREAT for a key with a TTL.
+
+use bytes::Bytes;
+use store_api::value::set::Member;
+use store_api::{Coll, Entry, Value};
+
+use super::journal::encode_command;
+
+/// Items per RPUSH, SADD or HMSET.
+const ITEMS_PER_COMMAND: usize = 64;
+
+fn batched(
+    buf: &mut Vec<u8>,
+    name: &[u8],
+    key: &[u8],
+    items: impl Iterator<Item = Vec<u8>>,
+    per: usize,
+) {
+    let mut argv: Vec<Vec<u8>> = Vec::new();
+    let head = |argv: &mut Vec<Vec<u8>>| {
+        argv.clear();
+        argv.push(name.to_vec());
+        argv.push(key.to_vec());
+    };
+    head(&mut argv);
+    for item in items {
+        argv.push(item);
+        if argv.len() - 2 == ITEMS_PER_COMMAND * per {
+            encode_command(buf, &argv);
+            head(&mut argv);
+        }
+    }
+    if argv.len() > 2 {
+        encode_command(buf, &argv);
+    }
+}
+
+/// The commands that rebuild `key` as `entry` holds it.
+pub fn put_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry) {
+    match &entry.value {
+        Value::Str(v) => encode_command(buf, &[b"SET".as_slice(), key, v]),
+        Value::Coll(Coll::List(l)) => {
+            let l = l.read();
+            batched(buf, b"RPUSH", key, l.iter().map(<[u8]>::to_vec), 1);
+        }
+        Value::Coll(Coll::Set(s)) => {
+            let s = s.read();
+            let members = s.iter().map(|m| match m {
+                Member::Int(n) => n.to_string().into_bytes(),
+                Member::Bytes(b) => b.to_vec(),
+            });
+            batched(buf, b"SADD", key, members, 1);
+        }
+        Value::Coll(Coll::Hash(h)) => {
+            let h = h.read();
+            let pairs = h.iter().flat_map(|(f, v)| [f.to_vec(), v.to_vec()]);
+            batched(buf, b"HMSET", key, pairs, 2);
+        }
+    }
+    if let Some(at) = entry.expires_at {
+        encode_command(
+            buf,
+            &[b"PEXPIREAT".as_slice(), key, at.to_string().as_bytes()],
+        );
+    }
+}
+
+/// `SELECT db` as a command.
+pub fn put_select(buf: &mut Vec<u8>, db: usize) {
+    encode_command(
+        buf,
+        &[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store_api::value::{shared, List};
+
+    #[test]
+    fn long_lists_are_written_64_items_a_command_then_the_ttl() {
+        let mut l = List::default();
+        for i in 0..130 {
+            l.push(store_api::value::list::End::Right, i.to_string().as_bytes());
+        }
+        let e = Entry {
+            value: Value::Coll(Coll::List(shared(l))),
+            expires_at: Some(42),
+        };
+        let mut buf = Vec::new();
+        put_commands(&mut buf, b"k", &e);
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(text.matches("RPUSH").count(), 3);
+        assert!(text.starts_with("*66\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n$1\r\n0\r\n"));
+        assert!(text.ends_with("*3\r\n$9\r\nPEXPIREAT\r\n$1\r\nk\r\n$2\r\n42\r\n"));
+        let mut buf = Vec::new();
+        put_commands(&mut buf, b"s", &Entry::string(Bytes::from_static(b"v")));
+        assert_eq!(buf, b"*3\r\n$3\r\nSET\r\n$1\r\ns\r\n$1\r\nv\r\n");
+    }
+}
