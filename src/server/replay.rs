@@ -178,7 +178,6 @@ pub fn load<S: Store>(exec: &Executor<S>, files: Files) -> Result<(), String> {
         }
     }
     state.db.set_replaying(false);
-    drop(run);
     state.clients.unregister(id);
     result?;
     tracing::info!(

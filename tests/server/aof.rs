@@ -381,8 +381,39 @@ fn appendonly_at_runtime_and_auto_rewrite<S: Store>() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// With `aof-use-rdb-preamble no` the base is commands (SET, RPUSH,
+/// SADD, HMSET, PEXPIREAT) and reloads to the same data.
+fn command_bases_reload<S: Store>() {
+    let dir = fresh_dir("aof-commands");
+    let mut config = aof_config(&dir, Fsync::EverySec);
+    config.aof.use_rdb_preamble = false;
+    let server = TestServer::with_config::<S>(config.clone(), Clock::System);
+    let mut c = server.client();
+    for line in SCRIPT {
+        c.cmd(line);
+    }
+    for i in 0..150 {
+        c.cmd(&format!("RPUSH big {i}"));
+        c.cmd(&format!("HSET bigh f{i} {i}"));
+    }
+    c.cmd("BGREWRITEAOF");
+    wait_rewritten(&mut c);
+    c.cmd("SET after 1");
+    let live = everything(&mut c);
+    drop(c);
+    server.stop().unwrap();
+    let base = dir.join("appendonlydir/appendonly.aof.2.base.aof");
+    assert!(base.exists(), "the base is commands");
+    check_aof(&dir);
+    let again = TestServer::with_config::<S>(config, Clock::System);
+    assert_eq!(everything(&mut again.client()), live);
+    drop(again);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 backends!(
     aof_moves_both_ways_with_redis,
+    command_bases_reload,
     concurrent_writers_replay_in_apply_order,
     expired_keys_replay_as_deletes,
     appendonly_at_runtime_and_auto_rewrite

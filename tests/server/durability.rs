@@ -190,6 +190,9 @@ fn exit_code(args: &[String]) -> Option<i32> {
     }
 }
 
+/// A way to damage an AOF, named; given the last increment's path.
+type Damage = (&'static str, fn(&Path));
+
 #[test]
 fn damaged_aof_files_are_cut_back_or_refused() {
     // A torn last command: dropped (the file cut back) by default...
@@ -228,7 +231,7 @@ fn damaged_aof_files_are_cut_back_or_refused() {
 
     // Garbage, a missing file, a bad manifest, a bad base: exit 1, never
     // an empty start.
-    let damages: [(&str, fn(&Path)); 4] = [
+    let damages: [Damage; 4] = [
         ("garbage", |incr| {
             let mut f = std::fs::OpenOptions::new().append(true).open(incr).unwrap();
             f.write_all(b"SET x y\r\n*1\r\n$4\r\nPING\r\n").unwrap();
