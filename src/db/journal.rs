@@ -218,6 +218,11 @@ pub struct Journal {
     failed: AtomicBool,
     /// The planted fault `Faults::journal_unordered`.
     unordered: AtomicBool,
+    /// `always`: connections waiting for a sync ask the syncer thread...
+    sync_wanted: Mutex<bool>,
+    sync_ask: parking_lot::Condvar,
+    /// ...and hear here when `synced` moved.
+    sync_done: tokio::sync::Notify,
 }
 
 /// RESP for one command, as Redis writes it to the AOF.
@@ -277,6 +282,9 @@ impl Journal {
         let r = self.write_tail(&mut tail, &mut sink, true);
         sink.file = None;
         tail.buf.clear();
+        // Nobody waits for a sync that will not come.
+        self.synced.store(self.appended(), Ordering::Release);
+        self.synced_now();
         r
     }
 
@@ -430,6 +438,45 @@ impl Journal {
             self.synced.store(end, Ordering::Release);
         }
         Ok(())
+    }
+
+    /// `appendfsync always`: wait (without holding a thread) until
+    /// everything up to `upto` is on disk. The syncer thread syncs for
+    /// every connection that asked meanwhile: while one fsync runs, the
+    /// workers go on serving and the next fsync covers all they wrote.
+    pub async fn wait_synced(&self, upto: u64) {
+        loop {
+            let notified = self.sync_done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.synced.load(Ordering::Acquire) >= upto {
+                return;
+            }
+            *self.sync_wanted.lock() = true;
+            self.sync_ask.notify_one();
+            notified.await;
+        }
+    }
+
+    /// The syncer thread's wait: true when a connection asked for a sync
+    /// (within `timeout`).
+    pub fn sync_requested(&self, timeout: std::time::Duration) -> bool {
+        let mut wanted = self.sync_wanted.lock();
+        if !*wanted {
+            self.sync_ask.wait_for(&mut wanted, timeout);
+        }
+        std::mem::take(&mut *wanted)
+    }
+
+    /// Wake every connection waiting in [`wait_synced`](Self::wait_synced)
+    /// (after a sync, or when syncing failed for good).
+    pub fn synced_now(&self) {
+        self.sync_done.notify_waiters();
+    }
+
+    /// Is everything appended so far on disk?
+    pub fn all_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire) >= self.appended()
     }
 
     /// `appendfsync everysec`: write what is pending, then sync the file

@@ -189,7 +189,7 @@ impl<S: Store> Connection<S> {
             // PING sent after the command that caused it).
             self.drain_mailbox();
             self.process().await;
-            self.settle_journal();
+            self.settle_journal().await;
             self.drain_mailbox();
             self.write_ready()?;
             if let Some(stop) = self.should_stop() {
@@ -307,7 +307,6 @@ impl<S: Store> Connection<S> {
             // Served by a push: its pop is journaled by now; the reply
             // waits for it like a write's.
             self.client.session.journaled = self.exec.state.db.journal().appended();
-            self.settle_journal();
             return self.unblock(Some(reply));
         }
         if let Some(error) = handle.unblock_request() {
@@ -524,17 +523,21 @@ impl<S: Store> Connection<S> {
     /// with every client that arrived meanwhile (see `db::journal`).
     /// With `always`, a write that cannot reach the disk stops the
     /// server, as Redis does: nothing unsaved is ever acknowledged.
-    fn settle_journal(&mut self) {
+    async fn settle_journal(&mut self) {
         let upto = std::mem::take(&mut self.client.session.journaled);
         if upto == 0 {
             return;
         }
         let always = self.client.config(&self.exec.state).aof.fsync == crate::config::Fsync::Always;
-        if let Err(e) = self.exec.state.db.journal().flush(upto, always) {
+        let journal = self.exec.state.db.journal();
+        if let Err(e) = journal.flush(upto, false) {
             if always {
                 tracing::error!(cause = %e, "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
                 std::process::exit(1);
             }
+        }
+        if always && journal.enabled() {
+            journal.wait_synced(upto).await;
         }
     }
 

@@ -239,17 +239,25 @@ impl Aof {
             .spawn(move || {
                 let mut last_sync = Instant::now();
                 while !flag.load(Ordering::Acquire) {
-                    std::thread::sleep(Duration::from_millis(100));
                     let journal = events.journal();
+                    let asked = journal.sync_requested(Duration::from_millis(100));
                     if !journal.enabled() {
+                        journal.synced_now();
                         continue;
                     }
-                    // Writes that failed (a full disk) are retried here.
-                    let everysec = me.fsync.load(Ordering::Relaxed) == 1;
-                    if everysec && last_sync.elapsed() >= Duration::from_secs(1) {
+                    let policy = me.fsync.load(Ordering::Relaxed);
+                    if asked || (policy == 0 && !journal.all_synced()) {
+                        // `always`: one fsync for every connection waiting.
+                        if let Err(e) = journal.sync_pending() {
+                            tracing::error!(cause = %e, "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
+                            std::process::exit(1);
+                        }
+                        journal.synced_now();
+                    } else if policy == 1 && last_sync.elapsed() >= Duration::from_secs(1) {
                         last_sync = Instant::now();
                         let _ = journal.sync_pending();
                     } else if journal.failure().is_some() {
+                        // Writes that failed (a full disk) are retried here.
                         let _ = journal.flush(journal.appended(), false);
                     }
                 }
