@@ -126,7 +126,17 @@ const SCRIPT: &[&str] = &[
     "EXEC",
     "SELECT 3",
     "SET d3 x",
+    "SELECT 5",
+    "SET mv 1",
+    "MOVE mv 6",
+    "SWAPDB 6 7",
+    "SET gone 1",
+    "FLUSHDB",
     "SELECT 0",
+    "COPY s scopy DB 4",
+    "RENAME q q2",
+    "SORT l2 ALPHA STORE sorted",
+    "SUNIONSTORE su set set",
 ];
 
 fn wait_rewritten(c: &mut RawClient) {
