@@ -420,7 +420,8 @@ fn check_error_codes(frame: &Frame, argv: &str) {
 
 /// CONFIG SET appendonly (any value: a config line may repeat it).
 fn turns_aof_on(argv: &[Bytes]) -> bool {
-    argv.first().is_some_and(|c| c.eq_ignore_ascii_case(b"config"))
+    argv.first()
+        .is_some_and(|c| c.eq_ignore_ascii_case(b"config"))
         && argv.iter().any(|a| a.eq_ignore_ascii_case(b"appendonly"))
 }
 

@@ -179,6 +179,9 @@ pub fn load<S: Store>(exec: &Executor<S>, files: Files) -> Result<(), String> {
     }
     state.db.set_replaying(false);
     state.clients.unregister(id);
+    // Loading is not serving: INFO's statistics start after it (Redis's
+    // loader does not go through `call()`).
+    state.stats.reset();
     result?;
     tracing::info!(
         commands,
