@@ -77,6 +77,10 @@ fn fsync_code(f: Fsync) -> u8 {
 #[derive(Default)]
 pub struct Aof {
     manifest: Mutex<Manifest>,
+    /// Turning the AOF on or off, one at a time; `wanted` is the last
+    /// CONFIG SET's word (a turn-on thread that comes late obeys it).
+    switching: Mutex<()>,
+    wanted: AtomicBool,
     /// Bytes in the closed files the manifest lists (base and increments
     /// before the journal's current one).
     closed_size: AtomicU64,
@@ -280,6 +284,7 @@ impl Aof {
     /// It runs on a thread of its own: the CONFIG SET may run inside EXEC,
     /// which holds stripes the switch needs.
     pub fn turn_on<S: Store>(self: &Arc<Self>, db: &Db<S>, config: Arc<Config>) -> io::Result<()> {
+        self.wanted.store(true, Ordering::Release);
         let (me, db) = (self.clone(), db.clone());
         std::thread::Builder::new()
             .name("flashkv-aof-on".into())
@@ -292,6 +297,10 @@ impl Aof {
     }
 
     fn switch_on<S: Store>(self: &Arc<Self>, db: &Db<S>, config: Arc<Config>) -> io::Result<()> {
+        let _one_at_a_time = self.switching.lock();
+        if !self.wanted.load(Ordering::Acquire) || db.journal().enabled() {
+            return Ok(()); // turned off again meanwhile, or on already
+        }
         self.set_fsync(config.aof.fsync);
         if let Ok(Files::Load { .. }) = self.files_at_start(&config) {
             // An older AOF: its files go once the new base is written.
@@ -307,16 +316,25 @@ impl Aof {
 
     /// CONFIG SET appendonly no: what is journaled is written and synced,
     /// and journaling stops.
-    pub fn turn_off<S: Store>(&self, db: &Db<S>) -> io::Result<()> {
-        self.stop_syncer();
+    pub fn turn_off<S: Store>(self: &Arc<Self>, db: &Db<S>) -> io::Result<()> {
+        self.wanted.store(false, Ordering::Release);
         if crate::db::journal::in_section() {
             // Inside EXEC, which holds the journal's order: after it.
-            let db = db.clone();
+            let (me, db) = (self.clone(), db.clone());
             std::thread::Builder::new()
                 .name("flashkv-aof-off".into())
-                .spawn(move || db.journal().disable())?;
+                .spawn(move || me.switch_off(&db))?;
             return Ok(());
         }
+        self.switch_off(db)
+    }
+
+    fn switch_off<S: Store>(&self, db: &Db<S>) -> io::Result<()> {
+        let _one_at_a_time = self.switching.lock();
+        if self.wanted.load(Ordering::Acquire) {
+            return Ok(()); // turned on again meanwhile
+        }
+        self.stop_syncer();
         db.journal().disable()
     }
 
