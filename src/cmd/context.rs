@@ -225,7 +225,7 @@ impl<S: Store> Executor<S> {
         };
         let (mark, db) = (journal::mark(), ctx.session.db);
         let reply = execute(cmd, &mut ctx);
-        journal::command_done(mark, db, argv, always_logged(spec));
+        journal::command_done(mark, db, argv);
         // Pops for the clients a push served are logged after the push.
         ctx.serve_ready();
         let (hits, misses) = ctx.lookups.take();
@@ -319,12 +319,6 @@ impl<S: Store> Executor<S> {
     pub fn flush_stats(&self, client: &mut Client<S>) {
         self.state.stats.flush(&mut client.stats);
     }
-}
-
-/// Commands the append-only file records even when they changed nothing
-/// (Redis counts them as changes whatever they found).
-pub(super) fn always_logged(spec: &Spec) -> bool {
-    matches!(spec.meta.name, "flushall" | "flushdb" | "swapdb")
 }
 
 /// `tracking-table-max-keys` as of now.

@@ -327,7 +327,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             Ok(Reply::Postpone(..)) => Frame::Null,
             Err(e) => e.to_frame(),
         };
-        journal::command_done(mark, db, argv, super::context::always_logged(spec));
+        journal::command_done(mark, db, argv);
         let failed = if let Frame::Error(text) = &frame {
             client.stats.error(text);
             true

@@ -127,6 +127,19 @@ fn only(name: &'static str, off: &'static str, v: &str) -> Result<(), String> {
 }
 
 macro_rules! directive {
+    // A yes/no directive stored in one `bool` field.
+    ($name:literal, flag: $($field:ident).+, mutable: $m:expr) => {
+        Directive {
+            name: $name,
+            argc: Some(1),
+            set: |c, v| {
+                c.$($field).+ = yes_no(&v[0])?;
+                Ok(())
+            },
+            get: Some(|c| yes_no_text(c.$($field).+)),
+            mutable: $m,
+        }
+    };
     ($name:literal, $argc:expr, mutable: $m:expr, set: $set:expr, get: $get:expr) => {
         Directive {
             name: $name,
@@ -184,9 +197,7 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("requirepass", Some(1), mutable: true,
         set: |c, v| { c.requirepass = v[0].clone(); Ok(()) },
         get: Some(|c| c.requirepass.clone())),
-    directive!("protected-mode", Some(1), mutable: true,
-        set: |c, v| { c.protected_mode = yes_no(&v[0])?; Ok(()) },
-        get: Some(|c| if c.protected_mode { "yes" } else { "no" }.into())),
+    directive!("protected-mode", flag: protected_mode, mutable: true),
     directive!("hash-max-listpack-entries", Some(1), mutable: true,
         set: |c, v| { c.encodings.hash_max_listpack_entries = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.hash_max_listpack_entries.to_string())),
@@ -267,9 +278,7 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("latency-monitor-threshold", Some(1), mutable: true,
         set: |c, v| { c.latency_monitor_threshold = int_in(&v[0], 0, i64::MAX)? as u64; Ok(()) },
         get: Some(|c| c.latency_monitor_threshold.to_string())),
-    directive!("latency-tracking", Some(1), mutable: true,
-        set: |c, v| { c.latency_tracking = yes_no(&v[0])?; Ok(()) },
-        get: Some(|c| if c.latency_tracking { "yes" } else { "no" }.into())),
+    directive!("latency-tracking", flag: latency_tracking, mutable: true),
     directive!("latency-tracking-info-percentiles", None, mutable: true,
         set: |c, v| {
             let mut ps = Vec::new();
@@ -327,12 +336,8 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: Some(|c| c.dbfilename.clone())),
-    directive!("rdbcompression", Some(1), mutable: true,
-        set: |c, v| { c.rdbcompression = yes_no(&v[0])?; Ok(()) },
-        get: Some(|c| if c.rdbcompression { "yes" } else { "no" }.into())),
-    directive!("rdbchecksum", Some(1), mutable: false,
-        set: |c, v| { c.rdbchecksum = yes_no(&v[0])?; Ok(()) },
-        get: Some(|c| if c.rdbchecksum { "yes" } else { "no" }.into())),
+    directive!("rdbcompression", flag: rdbcompression, mutable: true),
+    directive!("rdbchecksum", flag: rdbchecksum, mutable: false),
     directive!("enable-protected-configs", Some(1), mutable: false,
         set: |c, v| {
             let v = v[0].to_ascii_lowercase();
@@ -353,12 +358,8 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: Some(|c| c.enable_debug_command.clone())),
-    directive!("stop-writes-on-bgsave-error", Some(1), mutable: true,
-        set: |c, v| { c.stop_writes_on_bgsave_error = yes_no(&v[0])?; Ok(()) },
-        get: Some(|c| if c.stop_writes_on_bgsave_error { "yes" } else { "no" }.into())),
-    directive!("appendonly", Some(1), mutable: true,
-        set: |c, v| { c.aof.enabled = yes_no(&v[0])?; Ok(()) },
-        get: Some(|c| yes_no_text(c.aof.enabled))),
+    directive!("stop-writes-on-bgsave-error", flag: stop_writes_on_bgsave_error, mutable: true),
+    directive!("appendonly", flag: aof.enabled, mutable: true),
     directive!("appendfsync", Some(1), mutable: true,
         set: |c, v| {
             c.aof.fsync = match v[0].to_ascii_lowercase().as_str() {
@@ -398,21 +399,11 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("auto-aof-rewrite-min-size", Some(1), mutable: true,
         set: |c, v| { c.aof.auto_min_size = parse_memory(&v[0])?; Ok(()) },
         get: Some(|c| c.aof.auto_min_size.to_string())),
-    directive!("aof-load-truncated", Some(1), mutable: true,
-        set: |c, v| { c.aof.load_truncated = yes_no(&v[0])?; Ok(()) },
-        get: Some(|c| yes_no_text(c.aof.load_truncated))),
-    directive!("aof-use-rdb-preamble", Some(1), mutable: true,
-        set: |c, v| { c.aof.use_rdb_preamble = yes_no(&v[0])?; Ok(()) },
-        get: Some(|c| yes_no_text(c.aof.use_rdb_preamble))),
-    directive!("aof-rewrite-incremental-fsync", Some(1), mutable: true,
-        set: |c, v| { c.aof.incremental_fsync = yes_no(&v[0])?; Ok(()) },
-        get: Some(|c| yes_no_text(c.aof.incremental_fsync))),
-    directive!("no-appendfsync-on-rewrite", Some(1), mutable: true,
-        set: |c, v| { c.aof.no_fsync_on_rewrite = yes_no(&v[0])?; Ok(()) },
-        get: Some(|c| yes_no_text(c.aof.no_fsync_on_rewrite))),
-    directive!("aof-timestamp-enabled", Some(1), mutable: true,
-        set: |c, v| { c.aof.timestamps = yes_no(&v[0])?; Ok(()) },
-        get: Some(|c| yes_no_text(c.aof.timestamps))),
+    directive!("aof-load-truncated", flag: aof.load_truncated, mutable: true),
+    directive!("aof-use-rdb-preamble", flag: aof.use_rdb_preamble, mutable: true),
+    directive!("aof-rewrite-incremental-fsync", flag: aof.incremental_fsync, mutable: true),
+    directive!("no-appendfsync-on-rewrite", flag: aof.no_fsync_on_rewrite, mutable: true),
+    directive!("aof-timestamp-enabled", flag: aof.timestamps, mutable: true),
     directive!("daemonize", Some(1), mutable: false,
         set: |_, v| only("daemonize", "no", &v[0]),
         get: Some(|_| "no".into())),

@@ -213,6 +213,16 @@ impl KeyEvents {
         &self.journal
     }
 
+    /// A whole database changed at once (FLUSHDB, FLUSHALL, SWAPDB),
+    /// taking `keys` keys with it: counted, and always a change the
+    /// journal logs (Redis propagates them even for an empty database).
+    pub fn whole_db_changed(&self, keys: u64) {
+        self.changes.add(keys);
+        if self.journal.enabled() {
+            journal::dirty();
+        }
+    }
+
     /// A database was emptied.
     pub fn flushed(&self) {
         if self.tracking.load(Ordering::Relaxed) {

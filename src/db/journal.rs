@@ -39,6 +39,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
+use crate::protocol::encode_request;
+
 /// One record: the database it applies to and the command that replays it.
 pub type Record = (usize, Vec<Bytes>);
 
@@ -124,12 +126,12 @@ pub fn mark() -> Mark {
 }
 
 /// A command (started at `mark`, on database `db`) has run: record it as
-/// it asked, or as `argv` if it changed anything (or `always`).
-pub fn command_done(mark: Mark, db: usize, argv: &[Bytes], always: bool) {
+/// it asked, or as `argv` if it changed anything.
+pub fn command_done(mark: Mark, db: usize, argv: &[Bytes]) {
     with_section(|s| {
         match s.rewritten.take() {
             Some(argvs) => s.records.extend(argvs.into_iter().map(|a| (db, a))),
-            None if always || s.dirty > mark.dirty => s.records.push((db, argv.to_vec())),
+            None if s.dirty > mark.dirty => s.records.push((db, argv.to_vec())),
             None => {}
         }
         s.open = false;
@@ -200,6 +202,14 @@ struct Sink {
     file: Option<File>,
     /// Bytes in the file.
     size: u64,
+    /// The buffer last written, cleared, to become the next tail.
+    spare: Vec<u8>,
+}
+
+/// Put bytes that could not be written back ahead of what came since.
+fn put_back(tail: &mut Tail, buf: Vec<u8>) {
+    let newer = std::mem::replace(&mut tail.buf, buf);
+    tail.buf.extend_from_slice(&newer);
 }
 
 /// The server's write journal (see the module documentation).
@@ -225,24 +235,9 @@ pub struct Journal {
     sync_done: tokio::sync::Notify,
 }
 
-/// RESP for one command, as Redis writes it to the AOF.
-pub fn encode_command(out: &mut Vec<u8>, argv: &[impl AsRef<[u8]>]) {
-    out.push(b'*');
-    out.extend_from_slice(argv.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in argv {
-        let a = a.as_ref();
-        out.push(b'$');
-        out.extend_from_slice(a.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
 fn select(out: &mut Vec<u8>, db: usize) {
-    let n = db.to_string();
-    encode_command(out, &[b"SELECT".as_slice(), n.as_bytes()]);
+    let n = itoa::Buffer::new().format(db).to_owned();
+    encode_request(&[b"SELECT".as_slice(), n.as_bytes()], out);
 }
 
 impl Journal {
@@ -331,17 +326,17 @@ impl Journal {
         let before = tail.buf.len();
         let wrap = records.len() > 1;
         if wrap {
-            encode_command(&mut tail.buf, &[b"MULTI".as_slice()]);
+            encode_request(&[b"MULTI".as_slice()], &mut tail.buf);
         }
         for (db, argv) in &records {
             if tail.selected != Some(*db) {
                 select(&mut tail.buf, *db);
                 tail.selected = Some(*db);
             }
-            encode_command(&mut tail.buf, argv);
+            encode_request(argv, &mut tail.buf);
         }
         if wrap {
-            encode_command(&mut tail.buf, &[b"EXEC".as_slice()]);
+            encode_request(&[b"EXEC".as_slice()], &mut tail.buf);
         }
         let added = (tail.buf.len() - before) as u64;
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
@@ -367,17 +362,32 @@ impl Journal {
         if done(self) {
             return Ok(());
         }
-        let mut tail = self.order.lock();
-        let buf = std::mem::take(&mut tail.buf);
-        let end = self.appended.load(Ordering::Acquire);
-        drop(tail);
+        // The tail is taken out, so writers go on appending meanwhile.
+        let (buf, end) = self.take_tail(&mut self.order.lock(), &mut sink);
         if let Err(e) = self.write_buf(&mut sink, &buf) {
-            // Keep what could not be written, ahead of what came since.
-            let mut tail = self.order.lock();
-            let newer = std::mem::replace(&mut tail.buf, buf);
-            tail.buf.extend_from_slice(&newer);
+            put_back(&mut self.order.lock(), buf);
             return Err(e);
         }
+        self.written_up_to(&mut sink, buf, end, sync)
+    }
+
+    /// The tail's bytes (a spare buffer takes their place, so the tail
+    /// keeps its capacity) and the journal position they end at.
+    fn take_tail(&self, tail: &mut Tail, sink: &mut Sink) -> (Vec<u8>, u64) {
+        let buf = std::mem::replace(&mut tail.buf, std::mem::take(&mut sink.spare));
+        (buf, self.appended.load(Ordering::Acquire))
+    }
+
+    /// `buf` (now written) reached journal position `end`; sync if asked.
+    fn written_up_to(
+        &self,
+        sink: &mut Sink,
+        mut buf: Vec<u8>,
+        end: u64,
+        sync: bool,
+    ) -> io::Result<()> {
+        buf.clear();
+        sink.spare = buf;
         self.written.store(end, Ordering::Release);
         if sync {
             if let Some(f) = &sink.file {
@@ -423,21 +433,14 @@ impl Journal {
         }
     }
 
+    /// [`flush`](Self::flush) with the tail's lock held (switching files).
     fn write_tail(&self, tail: &mut Tail, sink: &mut Sink, sync: bool) -> io::Result<()> {
-        let buf = std::mem::take(&mut tail.buf);
-        let end = self.appended.load(Ordering::Acquire);
+        let (buf, end) = self.take_tail(tail, sink);
         if let Err(e) = self.write_buf(sink, &buf) {
-            tail.buf = buf;
+            put_back(tail, buf);
             return Err(e);
         }
-        self.written.store(end, Ordering::Release);
-        if sync {
-            if let Some(f) = &sink.file {
-                f.sync_data()?;
-            }
-            self.synced.store(end, Ordering::Release);
-        }
-        Ok(())
+        self.written_up_to(sink, buf, end, sync)
     }
 
     /// `appendfsync always`: wait (without holding a thread) until
@@ -560,11 +563,11 @@ mod tests {
         let (_, end1) = j.ordered(|| {
             let m = mark();
             dirty();
-            command_done(m, 0, &[b("set"), b("a"), b("1")], false);
+            command_done(m, 0, &[b("set"), b("a"), b("1")]);
         });
         let (_, none) = j.ordered(|| {
             let m = mark();
-            command_done(m, 0, &[b("set"), b("a"), b("1"), b("NX")], false);
+            command_done(m, 0, &[b("set"), b("a"), b("1"), b("NX")]);
         });
         assert_eq!(none, 0, "a command that changed nothing is not logged");
         let (_, end2) = j.ordered(|| {
@@ -572,7 +575,7 @@ mod tests {
             record(3, vec![b("DEL"), b("k")]);
             dirty();
             rewrite(|| vec![words(&[b"SET", b"k", b"v", b"PXAT", b"5"])]);
-            command_done(m, 3, &[b("setex"), b("k"), b("1"), b("v")], false);
+            command_done(m, 3, &[b("setex"), b("k"), b("1"), b("v")]);
         });
         assert!(end2 > end1 && end1 > 0);
         j.flush(end2, true).unwrap();

@@ -242,7 +242,7 @@ impl<S: Store> Db<S> {
         self.changed();
         self.shared.events.flushed();
         if let Some(old) = &old {
-            self.shared.events.changes().add(old.len() as u64);
+            self.shared.events.whole_db_changed(old.len() as u64);
             old.replaced_by(None, 0);
             old.watches().swap(fresh.watches());
         }
@@ -257,7 +257,7 @@ impl<S: Store> Db<S> {
         self.changed();
         self.shared.events.flushed();
         for (old, new) in old.iter().zip(fresh.iter()) {
-            self.shared.events.changes().add(old.len() as u64);
+            self.shared.events.whole_db_changed(old.len() as u64);
             old.replaced_by(None, 0);
             old.watches().swap(new.watches());
         }
@@ -284,6 +284,7 @@ impl<S: Store> Db<S> {
             t
         });
         self.changed();
+        self.shared.events.whole_db_changed(0);
         if let Some((new_a, new_b)) = pair {
             new_a.set_index(a);
             new_b.set_index(b);

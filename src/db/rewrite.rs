@@ -7,7 +7,7 @@ use bytes::Bytes;
 use store_api::value::set::Member;
 use store_api::{Coll, Entry, Value};
 
-use super::journal::encode_command;
+use crate::protocol::encode_request;
 
 /// Items per RPUSH, SADD or HMSET.
 const ITEMS_PER_COMMAND: usize = 64;
@@ -29,19 +29,19 @@ fn batched(
     for item in items {
         argv.push(item);
         if argv.len() - 2 == ITEMS_PER_COMMAND * per {
-            encode_command(buf, &argv);
+            encode_request(&argv, buf);
             head(&mut argv);
         }
     }
     if argv.len() > 2 {
-        encode_command(buf, &argv);
+        encode_request(&argv, buf);
     }
 }
 
 /// The commands that rebuild `key` as `entry` holds it.
 pub fn put_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry) {
     match &entry.value {
-        Value::Str(v) => encode_command(buf, &[b"SET".as_slice(), key, v]),
+        Value::Str(v) => encode_request(&[b"SET".as_slice(), key, v], buf),
         Value::Coll(Coll::List(l)) => {
             let l = l.read();
             batched(buf, b"RPUSH", key, l.iter().map(<[u8]>::to_vec), 1);
@@ -61,18 +61,18 @@ pub fn put_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry) {
         }
     }
     if let Some(at) = entry.expires_at {
-        encode_command(
-            buf,
+        encode_request(
             &[b"PEXPIREAT".as_slice(), key, at.to_string().as_bytes()],
+            buf,
         );
     }
 }
 
 /// `SELECT db` as a command.
 pub fn put_select(buf: &mut Vec<u8>, db: usize) {
-    encode_command(
-        buf,
+    encode_request(
         &[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())],
+        buf,
     );
 }
 

@@ -355,29 +355,44 @@ impl<S: Store> Snapshot<S> {
         replace_file(path, |temp| {
             let file = std::fs::File::create(temp)?;
             let mut w = io::BufWriter::with_capacity(1 << 20, file);
-            let mut saved = Saved::default();
-            for (i, ks) in self.table.iter().enumerate() {
-                let mut started = false;
-                saved.keys += ks.write_snapshot_as(rewrite::put_commands, |bytes| {
-                    if bytes.is_empty() {
-                        return Ok(());
-                    }
-                    if !started {
-                        started = true;
-                        let mut select = Vec::new();
-                        rewrite::put_select(&mut select, i);
-                        w.write_all(&select)?;
-                        saved.bytes += select.len() as u64;
-                    }
-                    saved.peak_extra = saved.peak_extra.max(self.extra_bytes());
-                    saved.bytes += bytes.len() as u64;
-                    w.write_all(bytes)
-                })?;
-            }
+            let mut bytes_out = 0;
+            let mut saved = self.write_dbs(rewrite::put_commands, |db, bytes| {
+                if let Some(i) = db {
+                    let mut select = Vec::new();
+                    rewrite::put_select(&mut select, i);
+                    w.write_all(&select)?;
+                    bytes_out += select.len() as u64;
+                }
+                bytes_out += bytes.len() as u64;
+                w.write_all(bytes)
+            })?;
+            saved.bytes = bytes_out;
             let file = w.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
             Ok(saved)
         })
+    }
+
+    /// Every database's keys, each encoded by `put`, handed to `out` in
+    /// batches; a database's first batch comes with its number (for the
+    /// format's database header).
+    fn write_dbs(
+        &self,
+        mut put: impl FnMut(&mut Vec<u8>, &[u8], &Entry),
+        mut out: impl FnMut(Option<usize>, &[u8]) -> io::Result<()>,
+    ) -> io::Result<Saved> {
+        let mut saved = Saved::default();
+        for (i, ks) in self.table.iter().enumerate() {
+            let mut first = Some(i);
+            saved.keys += ks.write_snapshot(&mut put, |bytes| {
+                if bytes.is_empty() {
+                    return Ok(());
+                }
+                saved.peak_extra = saved.peak_extra.max(self.extra_bytes());
+                out(first.take(), bytes)
+            })?;
+        }
+        Ok(saved)
     }
 }
 
@@ -385,27 +400,25 @@ impl<S: Store> Snapshot<S> {
 /// then rename it over `path` and sync the directory: a crash leaves the
 /// old file or the new one, never half of one.
 fn replace_file(path: &Path, write: impl FnOnce(&Path) -> io::Result<Saved>) -> io::Result<Saved> {
-    {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let temp = dir.join(format!(
-            "temp-{}-{}.rdb",
-            std::process::id(),
-            TEMP.fetch_add(1, Ordering::Relaxed)
-        ));
-        let result = write(&temp).and_then(|saved| {
-            std::fs::rename(&temp, path)?;
-            // The rename itself must survive a crash.
-            std::fs::File::open(dir)?.sync_all()?;
-            Ok(saved)
-        });
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        result
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temp = dir.join(format!(
+        "temp-{}-{}.rdb",
+        std::process::id(),
+        TEMP.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = write(&temp).and_then(|saved| {
+        std::fs::rename(&temp, path)?;
+        // The rename itself must survive a crash.
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(saved)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
     }
+    result
 }
 
 impl<S: Store> Snapshot<S> {
@@ -418,22 +431,14 @@ impl<S: Store> Snapshot<S> {
     ) -> io::Result<Saved> {
         let file = std::fs::File::create(temp)?;
         let mut w = RdbWriter::new(io::BufWriter::with_capacity(1 << 20, file), checksum, aux)?;
-        let mut saved = Saved::default();
-        for (i, ks) in self.table.iter().enumerate() {
-            let mut started = false;
-            let (keys, volatile) = (ks.len(), ks.volatile_len());
-            saved.keys += ks.write_snapshot(compress, |bytes| {
-                if bytes.is_empty() {
-                    return Ok(());
-                }
-                if !started {
-                    started = true;
-                    w.select_db(i, keys, volatile)?;
-                }
-                saved.peak_extra = saved.peak_extra.max(self.extra_bytes());
-                w.put(bytes)
-            })?;
-        }
+        let put = |buf: &mut Vec<u8>, k: &[u8], e: &Entry| rdb::put_entry(buf, k, e, compress);
+        let mut saved = self.write_dbs(put, |db, bytes| {
+            if let Some(i) = db {
+                let ks = &self.table[i];
+                w.select_db(i, ks.len(), ks.volatile_len())?;
+            }
+            w.put(bytes)
+        })?;
         saved.bytes = w.written() + 8;
         let out = w.finish()?;
         let file = out.into_inner().map_err(|e| e.into_error())?;

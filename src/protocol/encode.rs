@@ -31,17 +31,17 @@ impl Protocol {
     }
 }
 
-fn header(out: &mut BytesMut, prefix: u8, n: i64) {
+fn header(out: &mut impl BufMut, prefix: u8, n: i64) {
     out.put_u8(prefix);
     out.put_slice(itoa::Buffer::new().format(n).as_bytes());
     out.put_slice(b"\r\n");
 }
 
-fn len_header(out: &mut BytesMut, prefix: u8, n: usize) {
+fn len_header(out: &mut impl BufMut, prefix: u8, n: usize) {
     header(out, prefix, i64::try_from(n).unwrap_or(i64::MAX));
 }
 
-fn bulk(out: &mut BytesMut, data: &[u8]) {
+fn bulk(out: &mut impl BufMut, data: &[u8]) {
     len_header(out, b'$', data.len());
     out.put_slice(data);
     out.put_slice(b"\r\n");
@@ -120,8 +120,9 @@ pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
     }
 }
 
-/// Encode a request (an array of bulk strings), as clients send commands.
-pub fn encode_request<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
+/// Encode a request (an array of bulk strings), as clients send commands
+/// and as the append-only file records them.
+pub fn encode_request<A: AsRef<[u8]>>(args: &[A], out: &mut impl BufMut) {
     len_header(out, b'*', args.len());
     for a in args {
         bulk(out, a.as_ref());

@@ -260,7 +260,7 @@ impl<S: Store> Keyspace<S> {
                 }
             }
         }
-        self.events.changes().add(self.map.len() as u64);
+        self.events.whole_db_changed(self.map.len() as u64);
         self.events.flushed();
         self.replaced_by(None, 0);
         self.map.clear();

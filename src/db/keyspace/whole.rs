@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
-use super::super::rdb;
 use super::super::snapshot::Capture;
 use super::{Keyspace, Swept};
 
@@ -138,20 +137,11 @@ impl<S: Store> Keyspace<S> {
         &self.capture
     }
 
-    /// Write every key as of the running snapshot's instant as RDB
-    /// records, handing them to `out` in batches; returns the number of
-    /// keys written. See `db::snapshot` for why this is that instant.
+    /// Write every key as of the running snapshot's instant, each encoded
+    /// by `put` (RDB records, or the commands of an AOF base), handing
+    /// them to `out` in batches; returns the number of keys written. See
+    /// `db::snapshot` for why this is that instant.
     pub fn write_snapshot(
-        &self,
-        compress: bool,
-        out: impl FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> std::io::Result<u64> {
-        self.write_snapshot_as(|buf, k, e| rdb::put_entry(buf, k, e, compress), out)
-    }
-
-    /// [`write_snapshot`](Self::write_snapshot), each key encoded by `put`
-    /// (RDB records, or the commands of an AOF base).
-    pub fn write_snapshot_as(
         &self,
         mut put: impl FnMut(&mut Vec<u8>, &[u8], &Entry),
         mut out: impl FnMut(&[u8]) -> std::io::Result<()>,
