@@ -26,7 +26,12 @@ hincrby hincrbyfloat hrandfield hscan sadd srem smembers sismember smismember
 scard spop srandmember smove sinter sunion sdiff sinterstore sunionstore
 sdiffstore sintercard sscan object sort sort_ro multi exec discard watch unwatch subscribe unsubscribe psubscribe
 punsubscribe ssubscribe sunsubscribe publish spublish pubsub monitor slowlog latency
-save bgsave lastsave dump restore debug bgrewriteaof""".split()
+save bgsave lastsave dump restore debug bgrewriteaof
+zadd zincrby zrem zcard zcount zlexcount zscore zmscore zrank zrevrank zrange
+zrangestore zrevrange zrangebyscore zrevrangebyscore zrangebylex zrevrangebylex
+zremrangebyrank zremrangebyscore zremrangebylex zpopmin zpopmax bzpopmin bzpopmax
+zmpop bzmpop zrandmember zunion zinter zdiff zunionstore zinterstore zdiffstore
+zintercard zscan""".split()
 SUBCOMMANDS = {
     "client": ("id setname getname list info kill unblock pause unpause reply no-evict "
                "tracking trackinginfo getredir caching help").split(),

@@ -15,7 +15,7 @@ use store_api::Store;
 
 use super::multi::{self, TxState};
 use super::table::{self, CommandTable, InMulti, Spec};
-use super::{execute, lists, CmdError, Command, Reply};
+use super::{execute, CmdError, Command, Reply};
 use crate::config::Config;
 use crate::db::{journal, Access, Keyspace, Lookups, Table, TableCache};
 use crate::protocol::{Frame, Protocol};
@@ -510,7 +510,7 @@ impl<S: Store> Ctx<'_, S> {
         let limit = self.config.encodings.list_max_listpack_size;
         for (db, key) in std::mem::take(&mut self.ready) {
             if let Some(ks) = self.table.get(db) {
-                lists::serve_ready(ks, &key, self.now, limit);
+                super::serve_ready(ks, &key, self.now, limit);
             }
         }
     }

@@ -165,6 +165,26 @@ pub enum CmdError {
     IncrNanOrInfinity,
     /// A count outside Redis's `-LONG_MAX..=LONG_MAX` range.
     LongOutOfRange,
+    /// A score range bound that is not a float.
+    MinMaxNotFloat,
+    /// A lex range bound without `[`, `(`, `-` or `+`.
+    MinMaxNotLex,
+    /// ZADD NX with XX.
+    ZaddNxXx,
+    /// ZADD with two of GT, LT, NX.
+    ZaddGtLtNx,
+    /// ZADD INCR with more than one pair.
+    ZaddIncrPair,
+    /// A sorted-set score became NaN (inf + -inf).
+    ScoreNan,
+    /// ZUNION/ZINTER WEIGHTS with a non-float.
+    WeightNotFloat,
+    /// ZUNION... numkeys < 1; carries the command's name.
+    NoInputKeys(&'static str),
+    /// ZRANGE LIMIT without BYSCORE or BYLEX.
+    LimitNeedsByScore,
+    /// ZRANGE BYLEX WITHSCORES.
+    WithscoresByLex,
     /// numkeys larger than the arguments that follow (SINTERCARD...).
     TooManyKeys,
     /// SINTERCARD LIMIT < 0 or not an integer.
@@ -348,6 +368,15 @@ impl CmdError {
             CmdError::WatchInMulti => "ERR WATCH inside MULTI is not allowed",
             CmdError::ExecAbort => "EXECABORT Transaction discarded because of previous errors.",
             CmdError::LongOutOfRange => "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+            CmdError::MinMaxNotFloat => "ERR min or max is not a float",
+            CmdError::MinMaxNotLex => "ERR min or max not valid string range item",
+            CmdError::ZaddNxXx => "ERR XX and NX options at the same time are not compatible",
+            CmdError::ZaddGtLtNx => "ERR GT, LT, and/or NX options at the same time are not compatible",
+            CmdError::ZaddIncrPair => "ERR INCR option supports a single increment-element pair",
+            CmdError::ScoreNan => "ERR resulting score is not a number (NaN)",
+            CmdError::WeightNotFloat => "ERR weight value is not a float",
+            CmdError::LimitNeedsByScore => "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+            CmdError::WithscoresByLex => "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
             _ => return None,
         })
     }
@@ -403,6 +432,9 @@ impl CmdError {
                 format!("ERR invalid expire time in '{cmd}' command").into_bytes()
             }
             CmdError::InvalidDbIndex(which) => format!("ERR invalid {which} DB index").into_bytes(),
+            CmdError::NoInputKeys(name) => {
+                format!("ERR at least 1 input key is needed for '{name}' command").into_bytes()
+            }
             CmdError::SubscribedContext(name) => format!(
                 "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
             )

@@ -36,6 +36,7 @@ mod sort;
 mod strings;
 pub mod table;
 mod value;
+mod zsets;
 
 use std::sync::LazyLock;
 
@@ -63,6 +64,8 @@ pub enum Command {
     Hashes(hashes::Cmd),
     /// The set family.
     Sets(sets::Cmd),
+    /// Sorted-set commands.
+    ZSets(zsets::Cmd),
     /// OBJECT and its subcommands.
     Object(object::Cmd),
     /// SORT, SORT_RO.
@@ -100,6 +103,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         lists::ROWS,
         hashes::ROWS,
         sets::ROWS,
+        zsets::ROWS,
         object::ROWS,
         sort::ROWS,
         keys::ROWS,
@@ -176,6 +180,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Lists(c) => lists::execute(c, ctx),
         Command::Hashes(c) => hashes::execute(c, ctx).map(Reply::Now),
         Command::Sets(c) => sets::execute(c, ctx).map(Reply::Now),
+        Command::ZSets(c) => zsets::execute(c, ctx),
         Command::Object(c) => object::execute(c, ctx).map(Reply::Now),
         Command::Sort(c) => sort::execute(c, ctx).map(Reply::Now),
         Command::Keys(c) => keys::execute(c, ctx),
@@ -196,6 +201,13 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
 
 /// A HELP reply: one status line per line of text, as Redis's
 /// `addReplyHelp` sends it.
+/// Serve the clients blocked on `key` of `ks` that a command made ready
+/// (a list or a sorted set created by a store, a rename, a transaction).
+pub fn serve_ready<S: Store>(ks: &crate::db::Keyspace<S>, key: &[u8], now: u64, limit: i64) {
+    lists::serve_ready(ks, key, now, limit);
+    zsets::serve_ready(ks, key, now);
+}
+
 fn help_reply(lines: &[&'static str]) -> Frame {
     Frame::Array(lines.iter().map(|l| Frame::simple(l)).collect())
 }

@@ -33,7 +33,7 @@ use store_api::Store;
 
 use super::context::Ctx;
 use super::table::{self, Spec};
-use super::{lists, parse_int32, Args, Client, CmdError, Command, Executor, Reply, Row};
+use super::{parse_int32, Args, Client, CmdError, Command, Executor, Reply, Row};
 use crate::db::journal;
 use crate::db::watch::WatchFlag;
 use crate::db::{KeyLocks, Keyspace, Lookups, Table, STRIPES};
@@ -351,7 +351,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
     let limit = config.encodings.list_max_listpack_size;
     for (db, key) in ready {
         if let Some(ks) = table.get(db) {
-            lists::serve_ready(ks, &key, now, limit);
+            super::serve_ready(ks, &key, now, limit);
         }
     }
     Ok(Frame::Array(replies))

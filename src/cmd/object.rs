@@ -72,6 +72,7 @@ pub fn encoding(v: &Value) -> &'static str {
         Value::Coll(Coll::List(_)) => "quicklist",
         Value::Coll(Coll::Hash(h)) => h.read().encoding(),
         Value::Coll(Coll::Set(s)) => s.read().encoding(),
+        Value::Coll(Coll::ZSet(z)) => z.read().encoding(),
     }
 }
 

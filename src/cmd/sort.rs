@@ -244,13 +244,14 @@ fn window(len: usize, limit: Option<(i64, i64)>) -> (usize, usize) {
     }
 }
 
-/// The elements of a list or set (missing key: none; other types:
+/// The elements of a list, set or sorted set (in score order; missing key: none; other types:
 /// WRONGTYPE).
 fn elements_of(e: Option<&Entry>) -> Result<Vec<Vec<u8>>, CmdError> {
     Ok(match e.map(|e| &e.value) {
         None => Vec::new(),
         Some(Value::Coll(Coll::List(l))) => l.read().iter().map(<[u8]>::to_vec).collect(),
         Some(Value::Coll(Coll::Set(s))) => s.read().iter().map(|m| m.to_vec()).collect(),
+        Some(Value::Coll(Coll::ZSet(z))) => z.read().iter().map(|(m, _)| m.to_vec()).collect(),
         Some(_) => return Err(CmdError::WrongType),
     })
 }

@@ -1,4 +1,5 @@
-//! Clients blocked on keys (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP): one
+//! Clients blocked on keys (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP,
+//! BZPOPMIN, BZPOPMAX, BZMPOP): one
 //! FIFO queue of [`Waiter`]s per key, per keyspace.
 //!
 //! The rules that make this exact, without a global lock:
@@ -47,6 +48,15 @@ pub enum BlockOp {
         from: End,
         /// Push end.
         to: End,
+    },
+    /// BZPOPMIN / BZPOPMAX (`count: None`, reply `[key, member, score]`)
+    /// and BZMPOP (`count: Some`, reply `[key, [[member, score]...]]`).
+    /// List pushes pass these by; sorted-set writes serve them.
+    ZPop {
+        /// From the top.
+        max: bool,
+        /// BZMPOP's COUNT.
+        count: Option<usize>,
     },
 }
 

@@ -8,6 +8,7 @@ use store_api::value::set::Member;
 use store_api::{Coll, Entry, Value};
 
 use crate::protocol::encode_request;
+use crate::util::numbers::fmt_g17;
 
 /// Items per RPUSH, SADD or HMSET.
 const ITEMS_PER_COMMAND: usize = 64;
@@ -58,6 +59,13 @@ pub fn put_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry) {
             let h = h.read();
             let pairs = h.iter().flat_map(|(f, v)| [f.to_vec(), v.to_vec()]);
             batched(buf, b"HMSET", key, pairs, 2);
+        }
+        Value::Coll(Coll::ZSet(z)) => {
+            let z = z.read();
+            let pairs = z
+                .iter()
+                .flat_map(|(m, s)| [fmt_g17(s).into_bytes(), m.to_vec()]);
+            batched(buf, b"ZADD", key, pairs, 2);
         }
     }
     if let Some(at) = entry.expires_at {

@@ -89,6 +89,10 @@ pub fn shapes(config: &Config) -> Shapes {
             max_value: e.hash_max_listpack_value,
         },
         max_intset: e.set_max_intset_entries,
+        zset: store_api::value::ZLimits {
+            max_entries: e.zset_max_listpack_entries,
+            max_value: e.zset_max_listpack_value,
+        },
     }
 }
 

@@ -96,6 +96,31 @@ impl F80 {
         pack(v < 0, m << shift, -i64::from(shift))
     }
 
+    /// Exact conversion of a double, like C's `(long double)d`.
+    pub fn from_f64(d: f64) -> F80 {
+        let neg = d.is_sign_negative();
+        if d.is_nan() {
+            return F80::NAN;
+        }
+        if d.is_infinite() {
+            return [F80::INFINITY, F80::NEG_INFINITY][usize::from(neg)];
+        }
+        if d == 0.0 {
+            return [F80::ZERO, F80::NEG_ZERO][usize::from(neg)];
+        }
+        let bits = d.to_bits();
+        let exp = ((bits >> 52) & 0x7ff) as i64;
+        let frac = bits & ((1 << 52) - 1);
+        // value = m * 2^e with m an integer.
+        let (m, e) = if exp == 0 {
+            (frac, -1074)
+        } else {
+            (frac | (1 << 52), exp - 1075)
+        };
+        let shift = m.leading_zeros();
+        pack(neg, m << shift, e - i64::from(shift))
+    }
+
     /// The nearest `f64` (infinities and NaN kept; out-of-range values
     /// become infinities or zero).
     pub fn to_f64(self) -> f64 {

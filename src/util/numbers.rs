@@ -76,6 +76,56 @@ pub fn fmt_g17(d: f64) -> String {
     out
 }
 
+/// C's `strtod` over the whole of `b`: the value, and whether it was out
+/// of range (`ERANGE`: overflow to infinity or underflow to zero). `None`
+/// when something other than a number is left over. Like `strtod`, leading
+/// whitespace is skipped and an empty input reads as 0 (what Redis's
+/// range parsers accept); `inf`/`infinity`/`nan` in any case, and `0x` hex.
+pub fn strtod(b: &[u8]) -> Option<(f64, bool)> {
+    let is_space = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    if b.is_empty() {
+        return Some((0.0, false));
+    }
+    let t = &b[b.iter().take_while(|c| is_space(c)).count()..];
+    let unsigned = t.strip_prefix(b"-").or_else(|| t.strip_prefix(b"+")).unwrap_or(t);
+    if unsigned.len() > 2 && unsigned[0] == b'0' && (unsigned[1] | 0x20) == b'x' {
+        let v = crate::util::longdouble::parse(t)?.to_f64();
+        return Some((v, v.is_infinite() || v == 0.0 && unsigned[2..].iter().any(|&c| c.is_ascii_hexdigit() && c != b'0')));
+    }
+    let s = std::str::from_utf8(t).ok()?;
+    if s.bytes().any(|c| c == b'_') {
+        return None;
+    }
+    let v: f64 = s.parse().ok()?;
+    let literal_inf = unsigned.first().is_some_and(|c| c | 0x20 == b'i');
+    let mantissa = unsigned.split(|&c| c | 0x20 == b'e').next().unwrap_or_default();
+    let erange = (v.is_infinite() && !literal_inf)
+        || (v == 0.0 && mantissa.iter().any(|c| (b'1'..=b'9').contains(c)));
+    Some((v, erange))
+}
+
+/// Redis's `getDoubleFromObject` / `string2d`: a whole, finite-or-infinite
+/// double with no leading space, not NaN, not out of range.
+pub fn string2d(b: &[u8]) -> Option<f64> {
+    if b.is_empty() || b[0].is_ascii_whitespace() || b[0] == 0x0b {
+        return None;
+    }
+    match strtod(b)? {
+        (v, false) if !v.is_nan() => Some(v),
+        _ => None,
+    }
+}
+
+/// Redis's `d2string`: integral values within 2^52 as integers, others
+/// with `%.17g` (what a listpack holds for a sorted-set score).
+pub fn d2string(d: f64) -> String {
+    if d.is_finite() && d != 0.0 && d > -4503599627370495.0 && d < 4503599627370496.0 && d == (d as i64) as f64 {
+        (d as i64).to_string()
+    } else {
+        fmt_g17(d)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +173,27 @@ mod tests {
         assert_eq!(fmt_g17(123456789.123), "123456789.123");
         assert_eq!(fmt_g17(f64::INFINITY), "inf");
         assert_eq!(fmt_g17(-0.0), "-0");
+    }
+
+    #[test]
+    fn doubles_parse_as_redis_reads_them() {
+        assert_eq!(string2d(b"1.5"), Some(1.5));
+        assert_eq!(string2d(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(string2d(b"+Infinity"), Some(f64::INFINITY));
+        assert_eq!(string2d(b"0x10"), Some(16.0));
+        assert_eq!(string2d(b"1e400"), None, "overflow");
+        assert_eq!(string2d(b"1e-400"), None, "underflow to zero");
+        assert!(string2d(b"4e-320").is_some(), "subnormals are kept");
+        assert_eq!(string2d(b"nan"), None);
+        assert_eq!(string2d(b" 1"), None);
+        assert_eq!(string2d(b""), None);
+        assert_eq!(string2d(b"1x"), None);
+        assert_eq!(strtod(b""), Some((0.0, false)));
+        assert_eq!(strtod(b" 2"), Some((2.0, false)));
+        assert_eq!(strtod(b"1e400"), Some((f64::INFINITY, true)));
+        assert_eq!(d2string(3.0), "3");
+        assert_eq!(d2string(0.1), "0.10000000000000001");
+        assert_eq!(d2string(-0.0), "-0");
+        assert_eq!(d2string(1e20), "1e+20");
     }
 }

@@ -36,3 +36,4 @@ mod server;
 mod sort;
 mod strings;
 mod transactions;
+mod zsets;

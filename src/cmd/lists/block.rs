@@ -172,6 +172,7 @@ pub fn serve_created<S: Store>(
             return;
         }
         match &w.op {
+            BlockOp::ZPop { .. } => continue,
             BlockOp::Pop { end, count } => {
                 if w.serve(|| Some(pop_reply(key, list, *end, *count))) {
                     journal::record_served(ks.index(), pop_record(key, *end, *count));
@@ -308,7 +309,7 @@ pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64)
             .iter()
             .filter_map(|w| match &w.op {
                 BlockOp::Move { dst, .. } => Some(dst.clone()),
-                BlockOp::Pop { .. } => None,
+                BlockOp::Pop { .. } | BlockOp::ZPop { .. } => None,
             })
             .collect();
         keys.extend(dsts.iter().map(|d| &d[..]));
@@ -325,6 +326,7 @@ pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64)
                     break;
                 }
                 match &w.op {
+                    BlockOp::ZPop { .. } => continue,
                     BlockOp::Pop { end, count } => {
                         if w.serve(|| Some(pop_reply(key, &mut l, *end, *count))) {
                             journal::record_served(ks.index(), pop_record(key, *end, *count));
@@ -511,7 +513,7 @@ pub fn popped_events<S: Store>(ctx: &Ctx<'_, S>, key: &[u8], end: End, emptied: 
 
 /// Register a waiter for this client on `keys` (their stripes are held by
 /// the caller) and hand the connection a [`Reply::Block`].
-fn block_on<S: Store>(ctx: &Ctx<'_, S>, keys: Vec<Bytes>, op: BlockOp, timeout: u64) -> Reply {
+pub fn block_on<S: Store>(ctx: &Ctx<'_, S>, keys: Vec<Bytes>, op: BlockOp, timeout: u64) -> Reply {
     let handle = ctx.session.handle.clone();
     let waiter = Waiter::new(keys, op, Box::new(move || handle.signal(Event::Wake)));
     let ks = ctx.ks_arc();

@@ -20,7 +20,7 @@ use store_api::Store;
 use super::args::parse_timeout;
 use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
 
-pub use block::serve_ready;
+pub use block::{block_on, serve_ready};
 
 /// Which keys a push may create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,7 +298,13 @@ fn parse_blmove(mut a: Args<'_>) -> Result<Command, CmdError> {
 
 /// `numkeys key [key ...] LEFT|RIGHT [COUNT count]`, as Redis's
 /// `lmpopGenericCommand` reads it.
-fn mpop_args(mut a: Args<'_>) -> Result<(Vec<Bytes>, End, usize), CmdError> {
+/// `numkeys key [key ...] <side> [COUNT count]` of LMPOP and ZMPOP (and
+/// their blocking forms), checked in Redis's order; `side` reads the
+/// LEFT|RIGHT or MIN|MAX word.
+pub fn mpop_args<T>(
+    mut a: Args<'_>,
+    side: fn(&[u8]) -> Result<T, CmdError>,
+) -> Result<(Vec<Bytes>, T, usize), CmdError> {
     let numkeys = parse_int(&a.bytes()?)
         .ok()
         .filter(|&n| n > 0)
@@ -307,7 +313,7 @@ fn mpop_args(mut a: Args<'_>) -> Result<(Vec<Bytes>, End, usize), CmdError> {
     if numkeys >= rest.len() {
         return Err(CmdError::Syntax);
     }
-    let end = end_arg(&rest[numkeys])?;
+    let end = side(&rest[numkeys])?;
     let mut count = None;
     let mut opts = rest[numkeys + 1..].iter();
     while let Some(opt) = opts.next() {
@@ -326,7 +332,7 @@ fn mpop_args(mut a: Args<'_>) -> Result<(Vec<Bytes>, End, usize), CmdError> {
 }
 
 fn parse_lmpop(a: Args<'_>) -> Result<Command, CmdError> {
-    let (keys, end, count) = mpop_args(a)?;
+    let (keys, end, count) = mpop_args(a, end_arg)?;
     cmd(Cmd::MPop(MPop {
         keys,
         end,
@@ -339,7 +345,7 @@ fn parse_blmpop(mut a: Args<'_>) -> Result<Command, CmdError> {
     // Redis parses the timeout after the rest (`blockingPopGenericCommand`),
     // so a bad numkeys is reported first.
     let timeout = a.bytes()?;
-    let (keys, end, count) = mpop_args(a)?;
+    let (keys, end, count) = mpop_args(a, end_arg)?;
     let timeout = parse_timeout(&timeout)?;
     cmd(Cmd::MPop(MPop {
         keys,

@@ -4,11 +4,12 @@
 //! hostile input is an error, never a panic and never a huge allocation.
 
 use bytes::Bytes;
-use store_api::value::{Hash, HashLimits, List, Set};
+use store_api::value::{Hash, HashLimits, List, Set, ZLimits, ZSet};
 use store_api::{Entry, Value};
 
 use super::packed::{read_intset, read_listpack, read_ziplist, read_zipmap, Elem};
 use super::{lzf, op, ty, RdbError, CRC64, RDB_VERSION};
+use crate::util::numbers::strtod;
 
 /// The shapes loaded collections take (the encoding thresholds).
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +20,8 @@ pub struct Shapes {
     pub hash: HashLimits,
     /// `set-max-intset-entries`.
     pub max_intset: usize,
+    /// `zset-max-listpack-entries` / `-value`.
+    pub zset: ZLimits,
 }
 
 impl Default for Shapes {
@@ -27,6 +30,7 @@ impl Default for Shapes {
             list_limit: store_api::value::list::DEFAULT_NODE_LIMIT,
             hash: HashLimits::default(),
             max_intset: 512,
+            zset: ZLimits::default(),
         }
     }
 }
@@ -104,6 +108,20 @@ impl<'a> Reader<'a> {
             return Err(RdbError::Short);
         }
         Ok(n as usize)
+    }
+
+    /// A score in the old text form (`RDB_TYPE_ZSET`): a length byte, 253
+    /// NaN, 254 +inf, 255 -inf, else that many bytes of `%.17g` text.
+    fn old_double(&mut self) -> R<f64> {
+        Ok(match self.byte()? {
+            253 => f64::NAN,
+            254 => f64::INFINITY,
+            255 => f64::NEG_INFINITY,
+            n => match strtod(self.take(usize::from(n))?) {
+                Some((v, _)) => v,
+                None => return Err(corrupt("sorted set score")),
+            },
+        })
     }
 
     /// A string in any of its encodings.
@@ -230,9 +248,33 @@ impl<'a> Reader<'a> {
                 read_listpack(&self.string()?).ok_or_else(|| corrupt("listpack"))?,
                 shapes,
             )?,
-            ty::ZSET | ty::ZSET_2 | ty::ZSET_ZIPLIST | ty::ZSET_LISTPACK => {
-                return Err(RdbError::Unsupported("sorted set values".into()))
+            ty::ZSET | ty::ZSET_2 => {
+                let n = self.count(2)?;
+                let mut z = ZSet::with_hint(n, 0, shapes.zset);
+                for _ in 0..n {
+                    let m = self.string()?;
+                    let score = if t == ty::ZSET_2 {
+                        f64::from_le_bytes(self.take(8)?.try_into().unwrap_or_default())
+                    } else {
+                        self.old_double()?
+                    };
+                    if score.is_nan() {
+                        return Err(corrupt("sorted set with a NaN score"));
+                    }
+                    if !z.insert(&m, score, shapes.zset) {
+                        return Err(corrupt("duplicate sorted set member"));
+                    }
+                }
+                Value::zset(z)
             }
+            ty::ZSET_ZIPLIST => zset_of(
+                read_ziplist(&self.string()?).ok_or_else(|| corrupt("ziplist"))?,
+                shapes,
+            )?,
+            ty::ZSET_LISTPACK => zset_of(
+                read_listpack(&self.string()?).ok_or_else(|| corrupt("listpack"))?,
+                shapes,
+            )?,
             ty::STREAM_LISTPACKS | ty::STREAM_LISTPACKS_2 | ty::STREAM_LISTPACKS_3 => {
                 return Err(RdbError::Unsupported("stream values".into()))
             }
@@ -249,6 +291,24 @@ fn list_of(elems: Vec<Elem>, shapes: &Shapes) -> Value {
         l.push_back(&e);
     }
     Value::list(l)
+}
+
+fn zset_of(elems: Vec<Elem>, shapes: &Shapes) -> R<Value> {
+    if elems.len() % 2 != 0 {
+        return Err(corrupt("sorted set with an odd number of elements"));
+    }
+    let longest = elems.iter().step_by(2).map(|m| m.len()).max().unwrap_or(0);
+    let mut z = ZSet::with_hint(elems.len() / 2, longest, shapes.zset);
+    for pair in elems.chunks_exact(2) {
+        let score = match strtod(&pair[1]) {
+            Some((s, _)) if !s.is_nan() && !pair[1].is_empty() => s,
+            _ => return Err(corrupt("sorted set score")),
+        };
+        if !z.insert(&pair[0], score, shapes.zset) {
+            return Err(corrupt("duplicate sorted set member"));
+        }
+    }
+    Ok(Value::zset(z))
 }
 
 fn hash_of(elems: Vec<Elem>, shapes: &Shapes) -> R<Value> {

@@ -8,6 +8,7 @@ use store_api::{Entry, Value};
 
 use super::packed::{canonical_int, intset, listpack};
 use super::{lzf, op, ty, CRC64, RDB_VERSION};
+use crate::util::numbers::d2string;
 
 /// Bytes of elements per list node written (Redis's default node size).
 const NODE_BYTES: usize = 8 * 1024;
@@ -105,6 +106,28 @@ fn put_typed(buf: &mut Vec<u8>, value: &Value, key: Option<&[u8]>, compress: boo
                 },
             );
             put_set(buf, &s, compress);
+        }
+        Value::Coll(Coll::ZSet(z)) => {
+            let z = z.read();
+            if z.encoding() == "listpack" {
+                head(buf, ty::ZSET_LISTPACK);
+                let scores: Vec<String> = z.iter().map(|(_, s)| d2string(s)).collect();
+                let lp = listpack(
+                    z.iter()
+                        .zip(&scores)
+                        .flat_map(|((m, _), s)| [m, s.as_bytes()]),
+                );
+                put_string(buf, &lp, compress);
+            } else {
+                // Greatest first, as Redis writes a skiplist (its loader
+                // then always inserts at the head).
+                head(buf, ty::ZSET_2);
+                put_len(buf, z.len() as u64);
+                for (m, s) in z.iter().rev() {
+                    put_string(buf, m, compress);
+                    buf.extend_from_slice(&s.to_le_bytes());
+                }
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The value types: how strings, lists, hashes and sets are laid out in
+//! The value types: how strings, lists, hashes, sets and sorted sets are laid out in
 //! memory and how they change.
 //!
 //! # How a collection changes inside a concurrent map
@@ -17,13 +17,16 @@
 //! Each type keeps Redis 7.0's encodings and thresholds (see the modules):
 //! lists are quicklists of [`Pack`] nodes; hashes are a pack until
 //! `hash-max-listpack-*`, then a table; sets are an integer set until
-//! `set-max-intset-entries` or a non-integer member, then a table.
+//! `set-max-intset-entries` or a non-integer member, then a table; sorted
+//! sets are a pack until `zset-max-listpack-*`, then a member table plus
+//! a ranked order.
 
 pub mod hash;
 pub mod list;
 pub mod pack;
 pub mod set;
 pub mod table;
+pub mod zset;
 
 use std::sync::Arc;
 
@@ -34,6 +37,7 @@ pub use hash::{Hash, HashLimits};
 pub use list::List;
 pub use pack::Pack;
 pub use set::{IntSet, Member, Set};
+pub use zset::{ZLimits, ZSet};
 
 /// A collection shared between the map and whoever is reading or changing
 /// it: clone the `Arc` to keep it, lock it to use it.
@@ -65,6 +69,8 @@ pub enum Coll {
     Hash(Shared<Hash>),
     /// A set of binary-safe strings.
     Set(Shared<Set>),
+    /// A sorted set: members ordered by score.
+    ZSet(Shared<ZSet>),
 }
 
 fn same<T: PartialEq>(a: &Shared<T>, b: &Shared<T>) -> bool {
@@ -77,6 +83,7 @@ impl PartialEq for Coll {
             (Coll::List(a), Coll::List(b)) => same(a, b),
             (Coll::Hash(a), Coll::Hash(b)) => same(a, b),
             (Coll::Set(a), Coll::Set(b)) => same(a, b),
+            (Coll::ZSet(a), Coll::ZSet(b)) => same(a, b),
             _ => false,
         }
     }
@@ -92,6 +99,7 @@ impl Value {
             Value::Coll(Coll::List(_)) => "list",
             Value::Coll(Coll::Hash(_)) => "hash",
             Value::Coll(Coll::Set(_)) => "set",
+            Value::Coll(Coll::ZSet(_)) => "zset",
         }
     }
 
@@ -110,6 +118,11 @@ impl Value {
         Value::Coll(Coll::Set(shared(s)))
     }
 
+    /// A new sorted set value.
+    pub fn zset(z: ZSet) -> Value {
+        Value::Coll(Coll::ZSet(shared(z)))
+    }
+
     /// An independent copy (COPY, RESTORE): a collection is copied, not
     /// shared.
     pub fn deep_clone(&self) -> Value {
@@ -118,6 +131,7 @@ impl Value {
             Value::Coll(Coll::List(l)) => Value::list(l.read().clone()),
             Value::Coll(Coll::Hash(h)) => Value::hash(h.read().clone()),
             Value::Coll(Coll::Set(s)) => Value::set(s.read().clone()),
+            Value::Coll(Coll::ZSet(z)) => Value::zset(z.read().clone()),
         }
     }
 
@@ -129,6 +143,7 @@ impl Value {
             Value::Coll(Coll::List(l)) => l.read().iter().map(<[u8]>::len).sum(),
             Value::Coll(Coll::Hash(h)) => h.read().iter().map(|(f, v)| f.len() + v.len()).sum(),
             Value::Coll(Coll::Set(s)) => s.read().iter().map(|m| m.to_vec().len()).sum(),
+            Value::Coll(Coll::ZSet(z)) => z.read().iter().map(|(m, _)| m.len() + 8).sum(),
         }
     }
 
@@ -139,6 +154,7 @@ impl Value {
             Value::Coll(Coll::List(l)) => l.read().len(),
             Value::Coll(Coll::Hash(h)) => h.read().len(),
             Value::Coll(Coll::Set(s)) => s.read().len(),
+            Value::Coll(Coll::ZSet(z)) => z.read().len(),
         }
     }
 }
