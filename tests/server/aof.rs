@@ -83,6 +83,8 @@ pub fn everything(c: &mut RawClient) -> Vec<String> {
                     v.sort();
                     v.join(",")
                 }
+                "zset" => parts(c.cmd_args(&[b"ZRANGE", k.as_bytes(), b"0", b"-1", b"WITHSCORES"]))
+                    .join(","),
                 _ => String::new(),
             };
             let ttl = match c.cmd_args(&[b"PEXPIRETIME", k.as_bytes()]) {
@@ -137,6 +139,13 @@ const SCRIPT: &[&str] = &[
     "RENAME q q2",
     "SORT l2 ALPHA STORE sorted",
     "SUNIONSTORE su set set",
+    "ZADD z 1 a 2 b 3 c 4 d 5 e",
+    "ZINCRBY z 0.5 a",
+    "ZPOPMIN z",
+    "BZPOPMAX z 0",
+    "ZMPOP 1 z MIN COUNT 1",
+    "ZUNIONSTORE zu 2 z set WEIGHTS 2 1",
+    "ZREMRANGEBYSCORE zu 1 1",
 ];
 
 fn wait_rewritten(c: &mut RawClient) {

@@ -1,4 +1,4 @@
-//! Blocking list pops over TCP: wake-ups, FIFO among blocked clients,
+//! Blocking list and sorted-set pops over TCP: wake-ups, FIFO among blocked clients,
 //! timeouts, CLIENT UNBLOCK, disconnects, and exactly-once delivery under
 //! concurrent producers and consumers.
 
@@ -170,7 +170,102 @@ fn every_element_is_delivered_exactly_once<S: Store>() {
     assert_eq!(n, PRODUCERS * PER_PRODUCER, "an element was lost");
 }
 
+/// BZPOPMIN/BZPOPMAX/BZMPOP: served by the ZADD that creates the key,
+/// oldest waiter first, before anyone else sees the members; a list push
+/// does not serve them.
+fn sorted_set_pops_block_and_are_served_in_order<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut control = server.client();
+    let mut waiters: Vec<RawClient> = (0..3).map(|_| server.client()).collect();
+    waiters[0].send_cmd("BZPOPMIN z 0");
+    wait_blocked(&mut control, 1);
+    waiters[1].send_cmd("BZPOPMAX z other 0");
+    wait_blocked(&mut control, 2);
+    waiters[2].send_cmd("BZMPOP 0 1 z MIN COUNT 5");
+    wait_blocked(&mut control, 3);
+    assert_eq!(control.cmd("LPUSH z x"), int(1), "a list does not serve them");
+    assert_eq!(control.cmd("DEL z"), int(1));
+    assert_eq!(control.cmd("ZADD z 1 a 2 b 3 c 4 d"), int(4));
+    let got: Vec<Frame> = waiters.iter_mut().map(|w| w.read_reply().0).collect();
+    assert_eq!(
+        got[0],
+        Frame::Array(vec![bulk("z"), bulk("a"), bulk("1")])
+    );
+    assert_eq!(
+        got[1],
+        Frame::Array(vec![bulk("z"), bulk("d"), bulk("4")])
+    );
+    let pair = |m: &str, s: &str| Frame::Array(vec![bulk(m), bulk(s)]);
+    assert_eq!(
+        got[2],
+        Frame::Array(vec![
+            bulk("z"),
+            Frame::Array(vec![pair("b", "2"), pair("c", "3")])
+        ])
+    );
+    assert_eq!(control.cmd("EXISTS z"), int(0), "served before anyone saw it");
+    // A timeout answers a null array.
+    let start = Instant::now();
+    assert_eq!(waiters[0].cmd("BZPOPMIN nokey 0.1"), Frame::NullArray);
+    assert!(start.elapsed() >= Duration::from_millis(100));
+}
+
+/// Producers ZADD distinct members while consumers BZPOPMIN them: every
+/// member arrives exactly once.
+fn every_member_is_popped_exactly_once<S: Store>() {
+    const PRODUCERS: usize = 3;
+    const PER_PRODUCER: usize = 200;
+    let server = TestServer::start::<S>();
+    let addr = server.addr;
+    let consumers: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = RawClient::connect(addr);
+                let mut got = Vec::new();
+                loop {
+                    match c.cmd("BZPOPMIN z1 z2 0.5") {
+                        Frame::Array(v) => got.push(format!("{:?}", v[1])),
+                        Frame::NullArray => return got,
+                        other => panic!("{other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            std::thread::spawn(move || {
+                let mut c = RawClient::connect(addr);
+                for i in 0..PER_PRODUCER {
+                    let z = if i % 2 == 0 { "z1" } else { "z2" };
+                    c.cmd(&format!("ZADD {z} {i} p{p}-{i}"));
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    let mut all: Vec<String> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let mut c = server.client();
+    for z in ["z1", "z2"] {
+        if let Frame::Array(left) = c.cmd(&format!("ZRANGE {z} 0 -1")) {
+            all.extend(left.iter().map(|f| format!("{f:?}")));
+        }
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "a member was delivered twice");
+    assert_eq!(n, PRODUCERS * PER_PRODUCER, "a member was lost");
+}
+
 backends!(
+    sorted_set_pops_block_and_are_served_in_order,
+    every_member_is_popped_exactly_once,
     a_push_wakes_a_blocked_client,
     blocked_clients_are_served_in_order,
     timeouts_unblock_and_disconnects,

@@ -30,6 +30,7 @@ const FILL: &[&str] = &[
     "HSET h f1 v1 f2 2",
     "SADD si 1 2 3 -100 70000",
     "SADD ss a b c",
+    "ZADD zs 1 a 2.5 b -inf c 0.1 d 12345678901 e",
     "SELECT 3",
     "SET d3 x",
     "SELECT 0",
@@ -49,6 +50,8 @@ fn fill(c: &mut RawClient) {
         c.cmd_args(&[b"HSET", b"bigh", f.as_bytes(), v.as_bytes()]);
         c.cmd_args(&[b"SADD", b"bigs", m.as_bytes()]);
         c.cmd_args(&[b"RPUSH", b"bigl", v.as_bytes()]);
+        let score = format!("{}.{i}", i % 37);
+        c.cmd_args(&[b"ZADD", b"bigz", score.as_bytes(), m.as_bytes()]);
     }
 }
 
@@ -81,6 +84,7 @@ fn describe(c: &mut RawClient, db: usize, key: &str) -> String {
         "list" => sorted_not(c.cmd(&format!("LRANGE {key} 0 -1"))),
         "hash" => sorted(c.cmd(&format!("HGETALL {key}"))),
         "set" => sorted(c.cmd(&format!("SMEMBERS {key}"))),
+        "zset" => sorted_not(c.cmd(&format!("ZRANGE {key} 0 -1 WITHSCORES"))),
         _ => String::new(),
     };
     let ttl = matches!(c.cmd(&format!("PTTL {key}")), Frame::Integer(n) if n > 0);
@@ -110,6 +114,8 @@ const KEYS: &[(usize, &str)] = &[
     (0, "bigh"),
     (0, "bigs"),
     (0, "bigl"),
+    (0, "zs"),
+    (0, "bigz"),
     (3, "d3"),
 ];
 
@@ -181,7 +187,7 @@ fn rdb_moves_both_ways_with_redis<S: Store>() {
     let loaded = loading::<S>(&dir2);
     same_data(loaded.addr, redis.addr);
     let info = text(&loaded.client().cmd("INFO persistence"));
-    assert!(info.contains("rdb_last_load_keys_loaded:14\r\n"), "{info}");
+    assert!(info.contains("rdb_last_load_keys_loaded:16\r\n"), "{info}");
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(dir2);
 }

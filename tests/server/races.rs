@@ -286,6 +286,83 @@ fn set_algebra_snapshots(s: &TestServer) -> Verdict {
     expect(b == 0, || format!("{b} torn set-algebra snapshots"))
 }
 
+/// A hot leaderboard: ZINCRBY on a few members of one key, ZADD INCR,
+/// and ZPOPMIN of distinct members: no increment lost, nothing popped
+/// twice.
+fn leaderboard(s: &TestServer) -> Verdict {
+    const N: usize = 80;
+    all_at_once(s, &|c, t| {
+        for i in 0..N {
+            c.cmd(&format!("ZINCRBY lb 1 m{}", i % 3));
+            c.cmd(&format!("ZADD lb2 INCR 2 m{}", (i + t) % 2));
+            c.cmd(&format!("ZADD q {i} {t}-{i}"));
+        }
+    });
+    let mut c = s.client();
+    let total = (N * CLIENTS) as i64;
+    let sum = |c: &mut RawClient, key: &str| -> i64 {
+        match c.cmd(&format!("ZRANGE {key} 0 -1 WITHSCORES")) {
+            Frame::Array(v) => v.chunks(2).map(|p| num(&p[1])).sum(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let (a, b) = (sum(&mut c, "lb"), sum(&mut c, "lb2"));
+    expect(a == total, || format!("ZINCRBY kept {a} of {total} increments"))?;
+    expect(b == 2 * total, || format!("ZADD INCR kept {b} of {}", 2 * total))?;
+    let n = num(&c.cmd("ZCARD q"));
+    expect(n == total, || format!("ZADD kept {n} of {total} members"))?;
+    let popped = std::sync::Mutex::new(Vec::new());
+    all_at_once(s, &|c, t| {
+        let mut mine = Vec::new();
+        loop {
+            let got = match c.cmd(if t % 2 == 0 { "ZPOPMIN q 3" } else { "ZPOPMAX q 2" }) {
+                Frame::Array(v) => v,
+                other => panic!("{other:?}"),
+            };
+            if got.is_empty() {
+                break;
+            }
+            mine.extend(got.chunks(2).map(|p| format!("{:?}", p[0])));
+        }
+        popped.lock().unwrap().extend(mine);
+    });
+    let all = popped.into_inner().unwrap();
+    let unique: HashSet<&String> = all.iter().collect();
+    expect(unique.len() == all.len(), || {
+        format!("{} members popped twice", all.len() - unique.len())
+    })
+}
+
+/// While a member hops between two sorted sets in transactions,
+/// ZUNIONSTORE of the pair always holds it and ZINTERSTORE never does,
+/// and ZRANGESTORE copies one whole set (each reads one snapshot).
+fn zset_algebra_snapshots(s: &TestServer) -> Verdict {
+    let mut c = s.client();
+    c.cmd("ZADD x 1 hop 2 base");
+    c.cmd("ZADD y 2 base 3 other");
+    let bad = std::sync::atomic::AtomicUsize::new(0);
+    all_at_once(s, &|c, t| {
+        for _ in 0..100 {
+            if t < 2 {
+                for (from, to) in [("x", "y"), ("y", "x")] {
+                    c.cmd("MULTI");
+                    c.cmd(&format!("ZREM {from} hop"));
+                    c.cmd(&format!("ZADD {to} 1 hop"));
+                    c.cmd("EXEC");
+                }
+            } else {
+                let n = num(&c.cmd(&format!("ZUNIONSTORE u{t} 2 x y")));
+                let i = num(&c.cmd(&format!("ZINTERSTORE i{t} 2 x y")));
+                if n != 3 || i != 1 {
+                    bad.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    let b = bad.into_inner();
+    expect(b == 0, || format!("{b} torn sorted-set algebra snapshots"))
+}
+
 /// Run `check` on the real server (it must hold) and on a server with the
 /// planted fault (it must be caught within `TRIES` runs).
 fn proves<S: Store>(name: &str, check: fn(&TestServer) -> Verdict) {
@@ -334,7 +411,17 @@ fn set_algebra_reads_one_snapshot<S: Store>() {
     proves::<S>("set_algebra_snapshots", set_algebra_snapshots);
 }
 
+fn leaderboard_loses_no_increment<S: Store>() {
+    proves::<S>("leaderboard", leaderboard);
+}
+
+fn zset_algebra_reads_one_snapshot<S: Store>() {
+    proves::<S>("zset_algebra_snapshots", zset_algebra_snapshots);
+}
+
 backends!(
+    leaderboard_loses_no_increment,
+    zset_algebra_reads_one_snapshot,
     set_nx_has_one_winner,
     counters_sum_exactly,
     appends_and_setranges_keep_every_byte,
