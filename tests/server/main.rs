@@ -36,4 +36,5 @@ mod server;
 mod sort;
 mod strings;
 mod transactions;
+mod zmodel;
 mod zsets;

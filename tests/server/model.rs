@@ -419,7 +419,7 @@ fn argv(op: &Op) -> Vec<String> {
     v
 }
 
-fn server<S: Store>() -> (Executor<S>, Client<S>) {
+pub fn server<S: Store>() -> (Executor<S>, Client<S>) {
     let config = Config::default();
     let db = Db::new(
         config.databases,
@@ -436,7 +436,7 @@ fn server<S: Store>() -> (Executor<S>, Client<S>) {
     (exec, client)
 }
 
-fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>, args: &[String]) -> Frame {
+pub fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>, args: &[String]) -> Frame {
     let argv = args
         .iter()
         .map(|a| Bytes::copy_from_slice(a.as_bytes()))
