@@ -31,6 +31,10 @@ pub fn fmt_g17(d: f64) -> String {
     if d == 0.0 {
         return if d.is_sign_negative() { "-0" } else { "0" }.to_string();
     }
+    if d.fract() == 0.0 && d.abs() < 1e17 {
+        // An integer of at most 17 digits prints as itself.
+        return itoa::Buffer::new().format(d as i64).to_string();
+    }
     // 17 significant digits in scientific form: d.dddddddddddddddde±x.
     let sci = format!("{d:.16e}");
     let (mantissa, exp) = sci

@@ -84,6 +84,9 @@ pub fn score_text(score: f64) -> String {
 
 /// A score read back from a pack.
 pub fn parse_score(text: &[u8]) -> f64 {
+    if let Some(n) = crate::num::string2ll(text) {
+        return n as f64;
+    }
     std::str::from_utf8(text)
         .ok()
         .and_then(|s| s.parse().ok())
@@ -94,6 +97,20 @@ fn pairs(p: &Pack) -> impl DoubleEndedIterator<Item = Scored<'_>> + ExactSizeIte
     let members = p.iter().step_by(2);
     let scores = p.iter().skip(1).step_by(2).map(parse_score);
     members.zip(scores)
+}
+
+/// The position and score of `member` in a pack (only the matching
+/// score is parsed).
+fn pack_find(p: &Pack, member: &[u8]) -> Option<(usize, f64)> {
+    let mut it = p.iter();
+    let mut i = 0;
+    while let (Some(m), Some(s)) = (it.next(), it.next()) {
+        if m == member {
+            return Some((i, parse_score(s)));
+        }
+        i += 1;
+    }
+    None
 }
 
 impl ZSet {
@@ -131,7 +148,7 @@ impl ZSet {
     /// The score of `member`.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSet::Pack(p) => pairs(p).find(|(m, _)| *m == member).map(|(_, s)| s),
+            ZSet::Pack(p) => pack_find(p, member).map(|(_, s)| s),
             ZSet::Skip(ix) => ix.scores.get(member).copied(),
         }
     }
@@ -154,8 +171,7 @@ impl ZSet {
     /// Set `member`'s score; true when the member is new.
     pub fn insert(&mut self, member: &[u8], score: f64, limits: ZLimits) -> bool {
         if let ZSet::Pack(p) = self {
-            let at = pairs(p).position(|(m, _)| m == member);
-            if let Some(i) = at {
+            if let Some((i, _)) = pack_find(p, member) {
                 p.remove_range(2 * i, 2);
                 pack_insert(p, member, score);
                 return false;
@@ -192,7 +208,7 @@ impl ZSet {
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match self {
             ZSet::Pack(p) => {
-                let (i, (_, s)) = pairs(p).enumerate().find(|(_, (m, _))| *m == member)?;
+                let (i, s) = pack_find(p, member)?;
                 p.remove_range(2 * i, 2);
                 Some(s)
             }
@@ -207,10 +223,7 @@ impl ZSet {
     /// The 0-based rank (ascending) and score of `member`.
     pub fn rank(&self, member: &[u8]) -> Option<(usize, f64)> {
         match self {
-            ZSet::Pack(p) => pairs(p)
-                .enumerate()
-                .find(|(_, (m, _))| *m == member)
-                .map(|(i, (_, s))| (i, s)),
+            ZSet::Pack(p) => pack_find(p, member),
             ZSet::Skip(ix) => {
                 let s = *ix.scores.get(member)?;
                 ix.order.rank(s, member).map(|r| (r, s))

@@ -150,21 +150,12 @@ impl Ranked {
         true
     }
 
-    /// Merge a small chunk into a neighbour or drop an empty one; true
+    /// Drop an empty chunk or merge a small one into a neighbour; true
     /// when the chunk list changed (and the tree was rebuilt).
     fn mend(&mut self, ci: usize) -> bool {
-        let len = self.chunks[ci].len();
-        if len == 0 {
+        if self.chunks[ci].is_empty() {
             self.chunks.remove(ci);
-        } else if len < CHUNK / 4 && ci + 1 < self.chunks.len()
-            && len + self.chunks[ci + 1].len() <= CHUNK
-        {
-            let next = self.chunks.remove(ci + 1);
-            self.chunks[ci].extend(next);
-        } else if len < CHUNK / 4 && ci > 0 && len + self.chunks[ci - 1].len() <= CHUNK {
-            let this = self.chunks.remove(ci);
-            self.chunks[ci - 1].extend(this);
-        } else {
+        } else if !self.merge_small(ci) {
             return false;
         }
         self.rebuild();
@@ -217,7 +208,9 @@ impl Ranked {
         }
     }
 
-    /// Remove the elements of ranks `start..end` and return them.
+    /// Remove the elements of ranks `start..end` and return them. Only a
+    /// chunk that empties or shrinks below B/4 changes the chunk list (and
+    /// costs a tree rebuild); ZPOPMIN on a huge set stays O(log n).
     pub fn remove_range(&mut self, start: usize, end: usize) -> Vec<Elem> {
         let end = end.min(self.len);
         if start >= end {
@@ -227,29 +220,53 @@ impl Ranked {
         let (mut ci, pos) = self.seek(start);
         let mut left = end - start;
         let mut from = pos;
+        let mut restructured = false;
         while left > 0 {
             let take = (self.chunks[ci].len() - from).min(left);
             out.extend(self.chunks[ci].drain(from..from + take));
             left -= take;
             if self.chunks[ci].is_empty() {
                 self.chunks.remove(ci);
+                restructured = true;
             } else {
+                if !restructured {
+                    self.add(ci, -(take as isize));
+                }
                 ci += 1;
             }
             from = 0;
         }
         self.len -= out.len();
-        if ci < self.chunks.len() {
-            self.mend_quietly(ci);
+        // The chunk where the run ended (or the one before) may be small.
+        let edge = ci.min(self.chunks.len().saturating_sub(1));
+        if restructured {
+            if !self.chunks.is_empty() {
+                self.merge_small(edge);
+            }
+            self.rebuild();
+        } else if self.merge_small(edge) {
+            self.rebuild();
         }
-        self.rebuild();
         out
     }
 
-    fn mend_quietly(&mut self, ci: usize) {
-        if ci > 0 && self.chunks[ci - 1].len() + self.chunks[ci].len() <= CHUNK {
+    /// Merge chunk `ci` into a neighbour when it is below B/4 and they fit
+    /// in one chunk; true when merged (the caller rebuilds the tree).
+    fn merge_small(&mut self, ci: usize) -> bool {
+        let len = self.chunks[ci].len();
+        if len >= CHUNK / 4 {
+            return false;
+        }
+        if ci + 1 < self.chunks.len() && len + self.chunks[ci + 1].len() <= CHUNK {
+            let next = self.chunks.remove(ci + 1);
+            self.chunks[ci].extend(next);
+            true
+        } else if ci > 0 && len + self.chunks[ci - 1].len() <= CHUNK {
             let this = self.chunks.remove(ci);
             self.chunks[ci - 1].extend(this);
+            true
+        } else {
+            false
         }
     }
 
