@@ -31,7 +31,8 @@ zadd zincrby zrem zcard zcount zlexcount zscore zmscore zrank zrevrank zrange
 zrangestore zrevrange zrangebyscore zrevrangebyscore zrangebylex zrevrangebylex
 zremrangebyrank zremrangebyscore zremrangebylex zpopmin zpopmax bzpopmin bzpopmax
 zmpop bzmpop zrandmember zunion zinter zdiff zunionstore zinterstore zdiffstore
-zintercard zscan""".split()
+zintercard zscan
+setbit getbit bitcount bitpos bitop bitfield bitfield_ro lcs substr""".split()
 SUBCOMMANDS = {
     "client": ("id setname getname list info kill unblock pause unpause reply no-evict "
                "tracking trackinginfo getredir caching help").split(),

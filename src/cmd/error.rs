@@ -185,6 +185,28 @@ pub enum CmdError {
     LimitNeedsByScore,
     /// ZRANGE BYLEX WITHSCORES.
     WithscoresByLex,
+    /// A bit offset that is not an integer, negative or too large.
+    BitOffset,
+    /// SETBIT's value is not 0 or 1.
+    BitValue,
+    /// BITPOS's bit is not 0 or 1.
+    BitArgument,
+    /// BITOP NOT with other than one source.
+    BitopNot,
+    /// A BITFIELD type other than i1..i64, u1..u63.
+    BitfieldType,
+    /// BITFIELD OVERFLOW with an unknown mode.
+    OverflowType,
+    /// BITFIELD_RO with SET or INCRBY.
+    BitfieldRoWrite,
+    /// LCS over a key that is not a string.
+    LcsNotStrings,
+    /// LCS with both IDX and LEN.
+    LcsIdxAndLen,
+    /// LCS over a string of 4 GB or more.
+    LcsTooLong,
+    /// LCS's table would exceed `proto-max-bulk-len`.
+    LcsMemory,
     /// numkeys larger than the arguments that follow (SINTERCARD...).
     TooManyKeys,
     /// SINTERCARD LIMIT < 0 or not an integer.
@@ -377,6 +399,17 @@ impl CmdError {
             CmdError::WeightNotFloat => "ERR weight value is not a float",
             CmdError::LimitNeedsByScore => "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
             CmdError::WithscoresByLex => "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+            CmdError::BitOffset => "ERR bit offset is not an integer or out of range",
+            CmdError::BitValue => "ERR bit is not an integer or out of range",
+            CmdError::BitArgument => "ERR The bit argument must be 1 or 0.",
+            CmdError::BitopNot => "ERR BITOP NOT must be called with a single source key.",
+            CmdError::BitfieldType => "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.",
+            CmdError::OverflowType => "ERR Invalid OVERFLOW type specified",
+            CmdError::BitfieldRoWrite => "ERR BITFIELD_RO only supports the GET subcommand",
+            CmdError::LcsNotStrings => "ERR The specified keys must contain string values",
+            CmdError::LcsIdxAndLen => "ERR If you want both the length and indexes, please just use IDX.",
+            CmdError::LcsTooLong => "ERR String too long for LCS",
+            CmdError::LcsMemory => "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
             _ => return None,
         })
     }

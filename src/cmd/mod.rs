@@ -11,6 +11,7 @@
 //! reads a value checks its type first and answers WRONGTYPE as Redis does.
 
 mod args;
+mod bits;
 mod client;
 mod connection;
 mod context;
@@ -22,6 +23,7 @@ mod hashes;
 mod info;
 mod introspect;
 mod keys;
+mod lcs;
 mod lists;
 pub mod meta;
 mod monitoring;
@@ -56,6 +58,10 @@ use crate::protocol::Frame;
 pub enum Command {
     /// GET, SET and friends.
     Strings(strings::Cmd),
+    /// Bitmap commands.
+    Bits(bits::Cmd),
+    /// LCS.
+    Lcs(lcs::Lcs),
     /// INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
     Counters(counters::Cmd),
     /// The list family, blocking pops included.
@@ -99,6 +105,8 @@ pub enum Command {
 pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
     [
         strings::ROWS,
+        bits::ROWS,
+        lcs::ROWS,
         counters::ROWS,
         lists::ROWS,
         hashes::ROWS,
@@ -176,6 +184,8 @@ impl std::fmt::Debug for Reply {
 pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
     match cmd {
         Command::Strings(c) => strings::execute(c, ctx).map(Reply::Now),
+        Command::Bits(c) => bits::execute(c, ctx).map(Reply::Now),
+        Command::Lcs(c) => lcs::execute(c, ctx).map(Reply::Now),
         Command::Counters(c) => counters::execute(c, ctx).map(Reply::Now),
         Command::Lists(c) => lists::execute(c, ctx),
         Command::Hashes(c) => hashes::execute(c, ctx).map(Reply::Now),

@@ -321,6 +321,7 @@ pub const ROWS: &[Row] = &[
     ("append", parse_append),
     ("strlen", parse_strlen),
     ("getrange", parse_getrange),
+    ("substr", parse_getrange),
     ("setrange", parse_setrange),
 ];
 

@@ -272,6 +272,169 @@ fn incrbyfloat_matches_redis<S: Store>() {
     );
 }
 
+
+fn bitmaps_match_redis<S: Store>() {
+    differential_resp2_and_3::<S>(
+        "bitmaps_match_redis",
+        "
+        SETBIT b 7 1
+        GET b
+        SETBIT b 7 1
+        SETBIT b 7 0
+        SETBIT b 100 1
+        STRLEN b
+        GETBIT b 100
+        GETBIT b 101
+        GETBIT b 100000
+        GETBIT nokey 5
+        SETBIT b -1 1
+        SETBIT b abc 1
+        SETBIT b 1 2
+        SETBIT b 1 x
+        SETBIT b 4294967296 1
+        SETBIT b abc x
+        GETBIT b -1
+        SET s foobar
+        BITCOUNT s
+        BITCOUNT s 0 0
+        BITCOUNT s 1 1
+        BITCOUNT s 1 -1
+        BITCOUNT s -2 -1
+        BITCOUNT s -1 -2
+        BITCOUNT s 5 30 BIT
+        BITCOUNT s 0 -1 BIT
+        BITCOUNT s 3 3 BIT
+        BITCOUNT s 1 2 BYTE
+        BITCOUNT s 1 2 WORD
+        BITCOUNT s 1
+        BITCOUNT s a b
+        BITCOUNT nokey 1
+        BITCOUNT nokey
+        BITCOUNT s 100 200
+        BITCOUNT s -100 -50
+        SET z \"\\x00\\xff\\xf0\"
+        BITPOS z 1
+        BITPOS z 0
+        BITPOS z 1 2
+        BITPOS z 0 1
+        BITPOS z 1 0 0
+        BITPOS z 0 1 1
+        BITPOS z 1 7 15 BIT
+        BITPOS z 0 8 19 BIT
+        BITPOS z 0 8 15 BIT
+        BITPOS z 1 20 23 BIT
+        BITPOS z 0 -3 -1 BIT
+        BITPOS z 1 -1
+        BITPOS z 2
+        BITPOS z x
+        BITPOS nokey 1
+        BITPOS nokey 0
+        BITPOS z 1 0 1 WORD
+        BITPOS z 1 5 1
+        SET ones \"\\xff\\xff\"
+        BITPOS ones 0
+        BITPOS ones 0 0 -1
+        BITPOS ones 0 0
+        SET k1 foobar
+        SET k2 abcdef
+        BITOP AND d k1 k2
+        GET d
+        BITOP OR d k1 k2 nokey
+        GET d
+        BITOP XOR d k1 k2
+        GET d
+        BITOP NOT d k1
+        GET d
+        BITOP NOT d k1 k2
+        BITOP NAND d k1
+        BITOP AND d nokey
+        EXISTS d
+        SET short ab
+        BITOP AND d k1 short
+        GET d
+        LPUSH lst a
+        BITOP AND d k1 lst
+        SETBIT lst 1 1
+        GETBIT lst 1
+        BITCOUNT lst
+        BITPOS lst 1
+        BITFIELD bf SET i8 0 100 GET i8 0
+        BITFIELD bf INCRBY i8 0 100
+        BITFIELD bf OVERFLOW SAT INCRBY i8 0 100 INCRBY i8 0 -500
+        BITFIELD bf OVERFLOW FAIL INCRBY i8 0 -200 GET i8 0
+        BITFIELD bf OVERFLOW WRAP INCRBY u4 100 15 INCRBY u4 100 1
+        BITFIELD bf SET u8 #1 255 GET u8 #1 GET i8 #1 GET u16 4
+        BITFIELD bf SET i64 0 -1 GET i64 0 GET u63 1 INCRBY i64 0 1
+        BITFIELD bf OVERFLOW SAT SET u8 0 300 SET i8 0 -300 GET i8 0
+        BITFIELD bf OVERFLOW WRAP SET u8 0 -1 GET u8 0
+        BITFIELD bf SET u8 0 1 OVERFLOW
+        BITFIELD bf GET u64 0
+        BITFIELD bf GET i65 0
+        BITFIELD bf GET x8 0
+        BITFIELD bf GET I8 0
+        BITFIELD bf GET u8 -1
+        BITFIELD bf GET u8 #-1
+        BITFIELD bf SET u8 0 x
+        BITFIELD bf OVERFLOW MAYBE
+        BITFIELD bf BOGUS
+        BITFIELD bf GET u8
+        BITFIELD bf
+        BITFIELD nokey GET u8 0 GET i4 4
+        BITFIELD_RO bf GET u8 0 GET i16 3
+        BITFIELD_RO bf SET u8 0 1
+        BITFIELD_RO nokey GET u8 0
+        BITFIELD lst GET u8 0
+        BITFIELD newkey OVERFLOW FAIL SET u2 0 9
+        GET newkey
+        BITFIELD bf2 INCRBY u2 #3 7
+        GET bf2
+        SET bits abc
+        SETRANGE bits 1 \"\\x00\"
+        BITCOUNT bits
+        APPEND bits \"\\xff\"
+        BITCOUNT bits
+        GET bits
+        ",
+    );
+}
+
+fn lcs_and_substr_match_redis<S: Store>() {
+    differential_resp2_and_3::<S>(
+        "lcs_and_substr_match_redis",
+        "
+        MSET a ohmytext b mynewtext
+        LCS a b
+        LCS a b LEN
+        LCS a b IDX
+        LCS a b IDX MINMATCHLEN 4
+        LCS a b IDX MINMATCHLEN 4 WITHMATCHLEN
+        LCS a b IDX WITHMATCHLEN MINMATCHLEN -5
+        LCS a b IDX LEN
+        LCS a b LEN IDX
+        LCS a b BOGUS
+        LCS a b MINMATCHLEN
+        LCS a b MINMATCHLEN x
+        LCS a nokey
+        LCS nokey nokey IDX
+        LCS a a IDX WITHMATCHLEN
+        RPUSH l x
+        LCS a l
+        LCS l a
+        MSET x 123456789 y 918273645
+        LCS x y IDX WITHMATCHLEN
+        SET s hello-world
+        SUBSTR s 0 4
+        SUBSTR s -5 -1
+        SUBSTR s 5 2
+        SUBSTR s 0 100
+        SUBSTR nokey 0 1
+        SUBSTR s a 1
+        SUBSTR l 0 1
+        SUBSTR s 0
+        ",
+    );
+}
+
 backends!(
     set_and_get_match_redis,
     set_variants_match_redis,
@@ -280,4 +443,6 @@ backends!(
     append_and_ranges_match_redis,
     counters_match_redis,
     incrbyfloat_matches_redis,
+    bitmaps_match_redis,
+    lcs_and_substr_match_redis,
 );
