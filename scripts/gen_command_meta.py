@@ -32,7 +32,8 @@ zrangestore zrevrange zrangebyscore zrevrangebyscore zrangebylex zrevrangebylex
 zremrangebyrank zremrangebyscore zremrangebylex zpopmin zpopmax bzpopmin bzpopmax
 zmpop bzmpop zrandmember zunion zinter zdiff zunionstore zinterstore zdiffstore
 zintercard zscan
-setbit getbit bitcount bitpos bitop bitfield bitfield_ro lcs substr""".split()
+setbit getbit bitcount bitpos bitop bitfield bitfield_ro lcs substr
+pfadd pfcount pfmerge""".split()
 SUBCOMMANDS = {
     "client": ("id setname getname list info kill unblock pause unpause reply no-evict "
                "tracking trackinginfo getredir caching help").split(),

@@ -207,6 +207,10 @@ pub enum CmdError {
     LcsTooLong,
     /// LCS's table would exceed `proto-max-bulk-len`.
     LcsMemory,
+    /// A string that is not a HyperLogLog where one is needed.
+    NotHll,
+    /// A HyperLogLog whose sparse opcodes are damaged.
+    CorruptHll,
     /// numkeys larger than the arguments that follow (SINTERCARD...).
     TooManyKeys,
     /// SINTERCARD LIMIT < 0 or not an integer.
@@ -410,6 +414,8 @@ impl CmdError {
             CmdError::LcsIdxAndLen => "ERR If you want both the length and indexes, please just use IDX.",
             CmdError::LcsTooLong => "ERR String too long for LCS",
             CmdError::LcsMemory => "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+            CmdError::NotHll => "WRONGTYPE Key is not a valid HyperLogLog string value.",
+            CmdError::CorruptHll => "INVALIDOBJ Corrupted HLL object detected",
             _ => return None,
         })
     }

@@ -20,6 +20,7 @@ mod databases;
 mod error;
 mod expire;
 mod hashes;
+mod hll;
 mod info;
 mod introspect;
 mod keys;
@@ -62,6 +63,8 @@ pub enum Command {
     Bits(bits::Cmd),
     /// LCS.
     Lcs(lcs::Lcs),
+    /// HyperLogLog commands.
+    Hll(hll::Cmd),
     /// INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
     Counters(counters::Cmd),
     /// The list family, blocking pops included.
@@ -107,6 +110,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         strings::ROWS,
         bits::ROWS,
         lcs::ROWS,
+        hll::ROWS,
         counters::ROWS,
         lists::ROWS,
         hashes::ROWS,
@@ -186,6 +190,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Strings(c) => strings::execute(c, ctx).map(Reply::Now),
         Command::Bits(c) => bits::execute(c, ctx).map(Reply::Now),
         Command::Lcs(c) => lcs::execute(c, ctx).map(Reply::Now),
+        Command::Hll(c) => hll::execute(c, ctx).map(Reply::Now),
         Command::Counters(c) => counters::execute(c, ctx).map(Reply::Now),
         Command::Lists(c) => lists::execute(c, ctx),
         Command::Hashes(c) => hashes::execute(c, ctx).map(Reply::Now),

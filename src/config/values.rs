@@ -59,6 +59,8 @@ pub struct Encodings {
     pub hash_max_listpack_value: usize,
     /// `set-max-intset-entries`.
     pub set_max_intset_entries: usize,
+    /// `hll-sparse-max-bytes`: a HyperLogLog turns dense beyond it.
+    pub hll_sparse_max_bytes: usize,
     /// `list-max-listpack-size`.
     pub list_max_listpack_size: i64,
     /// `list-compress-depth` (accepted and reported; nodes are not
@@ -76,6 +78,7 @@ impl Default for Encodings {
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
+            hll_sparse_max_bytes: 3000,
             list_max_listpack_size: -2,
             list_compress_depth: 0,
             zset_max_listpack_entries: 128,

@@ -20,6 +20,7 @@ mod connection;
 mod differential;
 mod durability;
 mod hashes;
+mod hll;
 mod hostile;
 mod introspection;
 mod keys;
