@@ -33,7 +33,9 @@ zremrangebyrank zremrangebyscore zremrangebylex zpopmin zpopmax bzpopmin bzpopma
 zmpop bzmpop zrandmember zunion zinter zdiff zunionstore zinterstore zdiffstore
 zintercard zscan
 setbit getbit bitcount bitpos bitop bitfield bitfield_ro lcs substr
-pfadd pfcount pfmerge""".split()
+pfadd pfcount pfmerge
+geoadd geodist geohash geopos georadius georadius_ro georadiusbymember
+georadiusbymember_ro geosearch geosearchstore""".split()
 SUBCOMMANDS = {
     "client": ("id setname getname list info kill unblock pause unpause reply no-evict "
                "tracking trackinginfo getredir caching help").split(),

@@ -211,6 +211,28 @@ pub enum CmdError {
     NotHll,
     /// A HyperLogLog whose sparse opcodes are damaged.
     CorruptHll,
+    /// A position outside what Redis indexes; carries "lon,lat" as `%f`.
+    BadLonLat(String),
+    /// A distance unit other than m, km, ft, mi.
+    GeoUnit,
+    /// FROMMEMBER / BYMEMBER of a member that is not there.
+    GeoMemberDecode,
+    /// A radius, width or height that is not a number; carries which.
+    GeoNeed(&'static str),
+    /// A negative radius.
+    GeoRadiusNegative,
+    /// A negative box side.
+    GeoBoxNegative,
+    /// Geo COUNT <= 0.
+    GeoCountPositive,
+    /// STORE with WITHDIST/WITHHASH/WITHCOORD (true: GEOSEARCHSTORE).
+    GeoStoreWith(bool),
+    /// GEOSEARCH without exactly one of FROMMEMBER/FROMLONLAT; the name.
+    GeoFrom(String),
+    /// GEOSEARCH without exactly one of BYRADIUS/BYBOX; the name.
+    GeoBy(String),
+    /// ANY without COUNT.
+    GeoAnyCount,
     /// numkeys larger than the arguments that follow (SINTERCARD...).
     TooManyKeys,
     /// SINTERCARD LIMIT < 0 or not an integer.
@@ -416,6 +438,12 @@ impl CmdError {
             CmdError::LcsMemory => "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
             CmdError::NotHll => "WRONGTYPE Key is not a valid HyperLogLog string value.",
             CmdError::CorruptHll => "INVALIDOBJ Corrupted HLL object detected",
+            CmdError::GeoUnit => "ERR unsupported unit provided. please use M, KM, FT, MI",
+            CmdError::GeoMemberDecode => "ERR could not decode requested zset member",
+            CmdError::GeoRadiusNegative => "ERR radius cannot be negative",
+            CmdError::GeoBoxNegative => "ERR height or width cannot be negative",
+            CmdError::GeoCountPositive => "ERR COUNT must be > 0",
+            CmdError::GeoAnyCount => "ERR the ANY argument requires COUNT argument",
             _ => return None,
         })
     }
@@ -471,6 +499,20 @@ impl CmdError {
                 format!("ERR invalid expire time in '{cmd}' command").into_bytes()
             }
             CmdError::InvalidDbIndex(which) => format!("ERR invalid {which} DB index").into_bytes(),
+            CmdError::BadLonLat(pair) => format!("ERR invalid longitude,latitude pair {pair}").into_bytes(),
+            CmdError::GeoNeed(what) => format!("ERR need numeric {what}").into_bytes(),
+            CmdError::GeoStoreWith(search) => format!(
+                "ERR {} is not compatible with WITHDIST, WITHHASH and WITHCOORD options",
+                if *search { "GEOSEARCHSTORE" } else { "STORE option in GEORADIUS" }
+            )
+            .into_bytes(),
+            CmdError::GeoFrom(name) => format!(
+                "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}"
+            )
+            .into_bytes(),
+            CmdError::GeoBy(name) => {
+                format!("ERR exactly one of BYRADIUS and BYBOX can be specified for {name}").into_bytes()
+            }
             CmdError::NoInputKeys(name) => {
                 format!("ERR at least 1 input key is needed for '{name}' command").into_bytes()
             }

@@ -19,6 +19,7 @@ mod counters;
 mod databases;
 mod error;
 mod expire;
+mod geo;
 mod hashes;
 mod hll;
 mod info;
@@ -65,6 +66,8 @@ pub enum Command {
     Lcs(lcs::Lcs),
     /// HyperLogLog commands.
     Hll(hll::Cmd),
+    /// Geo commands.
+    Geo(geo::Cmd),
     /// INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
     Counters(counters::Cmd),
     /// The list family, blocking pops included.
@@ -111,6 +114,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         bits::ROWS,
         lcs::ROWS,
         hll::ROWS,
+        geo::ROWS,
         counters::ROWS,
         lists::ROWS,
         hashes::ROWS,
@@ -191,6 +195,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Bits(c) => bits::execute(c, ctx).map(Reply::Now),
         Command::Lcs(c) => lcs::execute(c, ctx).map(Reply::Now),
         Command::Hll(c) => hll::execute(c, ctx).map(Reply::Now),
+        Command::Geo(c) => geo::execute(c, ctx),
         Command::Counters(c) => counters::execute(c, ctx).map(Reply::Now),
         Command::Lists(c) => lists::execute(c, ctx),
         Command::Hashes(c) => hashes::execute(c, ctx).map(Reply::Now),

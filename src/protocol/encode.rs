@@ -107,6 +107,8 @@ pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
         Frame::Seq(items) => items.iter().for_each(|f| encode(f, proto, out)),
         Frame::Double(d) if resp3 => line(out, b',', fmt_g17(*d).as_bytes()),
         Frame::Double(d) => bulk(out, fmt_g17(*d).as_bytes()),
+        Frame::DoubleText(t) if resp3 => line(out, b',', t),
+        Frame::DoubleText(t) => bulk(out, t),
         Frame::Boolean(b) if resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
         Frame::Boolean(b) => header(out, b':', i64::from(*b)),
         Frame::Verbatim(format, text) if resp3 => {

@@ -30,6 +30,9 @@ pub enum Frame {
     Set(Vec<Frame>),
     /// RESP3 `,` double.
     Double(f64),
+    /// A double already formatted (GEOPOS's long-double "human" text):
+    /// `,text` in RESP3, a bulk string in RESP2.
+    DoubleText(Bytes),
     /// RESP3 `#t` / `#f`.
     Boolean(bool),
     /// RESP3 `=len` verbatim string with a three-letter format (`txt`, `mkd`).

@@ -19,6 +19,7 @@ mod clients;
 mod connection;
 mod differential;
 mod durability;
+mod geo;
 mod hashes;
 mod hll;
 mod hostile;

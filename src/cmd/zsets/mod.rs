@@ -27,7 +27,8 @@ use crate::protocol::Frame;
 use crate::util::longdouble::{format_human, F80};
 use crate::util::numbers::d2string;
 use crate::util::rand;
-pub use parse::ROWS;
+pub use algebra::store_result;
+pub use parse::{parse_zadd, ROWS};
 pub use pop::serve_ready;
 use range::{ranks, window, Span};
 
@@ -104,7 +105,7 @@ pub struct RangeCmd {
 }
 
 /// The limits of the configuration.
-fn limits<S: Store>(ctx: &Ctx<'_, S>) -> ZLimits {
+pub fn limits<S: Store>(ctx: &Ctx<'_, S>) -> ZLimits {
     ZLimits {
         max_entries: ctx.config.encodings.zset_max_listpack_entries,
         max_value: ctx.config.encodings.zset_max_listpack_value,

@@ -20,7 +20,8 @@ fn float(b: &[u8]) -> Result<f64, CmdError> {
     string2d(b).ok_or(CmdError::NotFloat)
 }
 
-fn parse_zadd(mut a: Args<'_>) -> Result<Command, CmdError> {
+/// ZADD's parser (GEOADD hands it the encoded positions).
+pub fn parse_zadd(mut a: Args<'_>) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let rest = a.rest();
     let mut f = AddFlags::default();
