@@ -363,6 +363,60 @@ fn zset_algebra_snapshots(s: &TestServer) -> Verdict {
     expect(b == 0, || format!("{b} torn sorted-set algebra snapshots"))
 }
 
+/// Transactions flip two keys between complementary states while readers
+/// combine them: BITOP over two bitmaps, PFMERGE over two HyperLogLogs,
+/// GEOSEARCHSTORE over a set whose members swap. Each combination reads
+/// one snapshot, so its result never mixes the two states.
+fn combined_snapshots(s: &TestServer) -> Verdict {
+    let mut c = s.client();
+    c.cmd("PFADD ha a b c");
+    c.cmd("PFADD hb d e f g h");
+    let hll = |c: &mut RawClient, k: &str| match c.cmd(&format!("GET {k}")) {
+        Frame::Bulk(b) => b,
+        other => panic!("{other:?}"),
+    };
+    let (ha, hb) = (hll(&mut c, "ha"), hll(&mut c, "hb"));
+    c.cmd("SET x \"\\xf0\"");
+    c.cmd("SET y \"\\x0f\"");
+    c.cmd("GEOADD g 13.36 38.11 p1");
+    let bad = std::sync::atomic::AtomicUsize::new(0);
+    let flip = |c: &mut RawClient, round: usize| {
+        let (x, y) = if round % 2 == 0 { ("\\x0f", "\\xf0") } else { ("\\xf0", "\\x0f") };
+        let (h1, h2) = if round % 2 == 0 { (&hb, &ha) } else { (&ha, &hb) };
+        let (add, rem) = if round % 2 == 0 { ("p2", "p1") } else { ("p1", "p2") };
+        c.cmd("MULTI");
+        c.cmd(&format!("SET x \"{x}\""));
+        c.cmd(&format!("SET y \"{y}\""));
+        c.cmd_args(&[b"SET", b"h1", h1]);
+        c.cmd_args(&[b"SET", b"h2", h2]);
+        c.cmd(&format!("GEOADD g 13.36 38.11 {add}"));
+        c.cmd(&format!("ZREM g {rem}"));
+        c.cmd("EXEC");
+    };
+    flip(&mut c, 1);
+    all_at_once(s, &|c, t| {
+        for round in 0..80 {
+            if t < 2 {
+                flip(c, round + t);
+                continue;
+            }
+            c.cmd(&format!("BITOP AND and{t} x y"));
+            c.cmd(&format!("BITOP OR or{t} x y"));
+            let and_ok = c.cmd(&format!("GET and{t}")) == Frame::Bulk(bytes::Bytes::from_static(b"\x00"));
+            let or_ok = c.cmd(&format!("GET or{t}")) == Frame::Bulk(bytes::Bytes::from_static(b"\xff"));
+            c.cmd(&format!("DEL m{t}"));
+            c.cmd(&format!("PFMERGE m{t} h1 h2"));
+            let pf_ok = num(&c.cmd(&format!("PFCOUNT m{t}"))) == 8;
+            let found = num(&c.cmd(&format!("GEOSEARCHSTORE gs{t} g FROMLONLAT 13.36 38.11 BYRADIUS 1 km")));
+            if !(and_ok && or_ok && pf_ok && found == 1) {
+                bad.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    let b = bad.into_inner();
+    expect(b == 0, || format!("{b} torn BITOP/PFMERGE/GEOSEARCHSTORE snapshots"))
+}
+
 /// Run `check` on the real server (it must hold) and on a server with the
 /// planted fault (it must be caught within `TRIES` runs).
 fn proves<S: Store>(name: &str, check: fn(&TestServer) -> Verdict) {
@@ -419,7 +473,12 @@ fn zset_algebra_reads_one_snapshot<S: Store>() {
     proves::<S>("zset_algebra_snapshots", zset_algebra_snapshots);
 }
 
+fn bitop_pfmerge_geosearchstore_read_one_snapshot<S: Store>() {
+    proves::<S>("combined_snapshots", combined_snapshots);
+}
+
 backends!(
+    bitop_pfmerge_geosearchstore_read_one_snapshot,
     leaderboard_loses_no_increment,
     zset_algebra_reads_one_snapshot,
     set_nx_has_one_winner,
