@@ -3,7 +3,9 @@
 //! encoding: at most `zset-max-listpack-entries` members, none longer than
 //! `zset-max-listpack-value`); once larger, an [`Index`]: a member table
 //! (member -> score, O(1) ZSCORE, and the SCAN cursor of every large
-//! collection here) plus the [`Ranked`] order (O(log n) rank, range and
+//! collection here) plus the [`Ranked`] order, each holding its own copy
+//! of the member ([`ZMember`]: inline up to 22 bytes, so a short member
+//! costs no allocation at all) (O(log n) rank, range and
 //! update). OBJECT ENCODING calls the large form "skiplist", as Redis
 //! does; the structure is described in [`ranked`]. As in Redis, a sorted
 //! set never converts back on its own.
@@ -13,14 +15,14 @@
 //! back to the same double. Scores are never NaN (the command layer
 //! refuses them).
 
+pub mod member;
 pub mod ranked;
-
-use std::sync::Arc;
 
 use indexmap::IndexMap;
 
 use super::pack::Pack;
 use super::table::{scan_positions, Hasher};
+pub use member::ZMember;
 pub use ranked::{cmp, Ranked};
 
 /// The limits that decide a sorted set's encoding.
@@ -47,7 +49,7 @@ pub type Scored<'a> = (&'a [u8], f64);
 /// The large encoding.
 #[derive(Clone, Debug, Default)]
 pub struct Index {
-    scores: IndexMap<Arc<[u8]>, f64, Hasher>,
+    scores: IndexMap<ZMember, f64, Hasher>,
     order: Ranked,
 }
 
@@ -160,7 +162,7 @@ impl ZSet {
                 order: Ranked::default(),
             };
             for (m, s) in pairs(p) {
-                let m: Arc<[u8]> = Arc::from(m);
+                let m = ZMember::new(m);
                 ix.scores.insert(m.clone(), s);
                 ix.order.insert(s, m);
             }
@@ -196,7 +198,7 @@ impl ZSet {
                 false
             }
             None => {
-                let m: Arc<[u8]> = Arc::from(member);
+                let m = ZMember::new(member);
                 ix.scores.insert(m.clone(), score);
                 ix.order.insert(score, m);
                 true
@@ -319,8 +321,8 @@ impl ZSet {
         match self {
             ZSet::Pack(p) => p.heap_bytes(),
             ZSet::Skip(ix) => {
-                ix.scores.capacity() * (std::mem::size_of::<(Arc<[u8]>, f64)>() + 8 + 9)
-                    + ix.scores.keys().map(|m| m.len() + 16).sum::<usize>()
+                ix.scores.capacity() * (std::mem::size_of::<(ZMember, f64)>() + 8 + 9)
+                    + ix.scores.keys().map(ZMember::heap_bytes).sum::<usize>()
                     + ix.order.heap_bytes()
             }
         }

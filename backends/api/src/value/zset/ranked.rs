@@ -4,8 +4,9 @@
 //!
 //! Why not Redis's skiplist: a skiplist node costs a pointer per level
 //! plus a span per level plus a backward pointer (about 50 bytes per
-//! element with its allocation); a chunk costs the 24-byte element and
-//! nothing else, and walking a range is a walk along contiguous memory.
+//! element with its allocation); a chunk costs the 32-byte element (score
+//! and a member, inline when short) and nothing else, and walking a range
+//! is a walk along contiguous memory.
 //! Costs (n elements, B = [`CHUNK`]):
 //! - find the chunk: binary search over the chunks' last elements,
 //!   O(log n); inside the chunk: binary search, O(log B);
@@ -18,13 +19,14 @@
 //!   changes: amortized O(n/B²), a few operations even at 10M elements.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
+
+use super::member::ZMember;
 
 /// Elements per chunk before it splits.
 pub const CHUNK: usize = 256;
 
-/// One element: its score and its member (shared with the member table).
-pub type Elem = (f64, Arc<[u8]>);
+/// One element: its score and its member.
+pub type Elem = (f64, ZMember);
 
 /// Redis's order: by score, then by member bytes. Scores are never NaN.
 pub fn cmp(a_score: f64, a: &[u8], b_score: f64, b: &[u8]) -> Ordering {
@@ -119,7 +121,7 @@ impl Ranked {
     }
 
     /// Add an element that is not present.
-    pub fn insert(&mut self, score: f64, member: Arc<[u8]>) {
+    pub fn insert(&mut self, score: f64, member: ZMember) {
         let (ci, pos) = self.locate(score, &member);
         let at = pos.unwrap_or_else(|p| p);
         if self.chunks.is_empty() {
@@ -279,7 +281,11 @@ impl Ranked {
     pub fn heap_bytes(&self) -> usize {
         self.chunks
             .iter()
-            .map(|c| c.capacity() * std::mem::size_of::<Elem>() + 24)
+            .map(|c| {
+                c.capacity() * std::mem::size_of::<Elem>()
+                    + 24
+                    + c.iter().map(|(_, m)| m.heap_bytes()).sum::<usize>()
+            })
             .sum::<usize>()
             + self.tree.capacity() * 8
     }
@@ -341,8 +347,8 @@ impl ExactSizeIterator for Range<'_> {}
 mod tests {
     use super::*;
 
-    fn arc(s: &str) -> Arc<[u8]> {
-        Arc::from(s.as_bytes())
+    fn arc(s: &str) -> ZMember {
+        ZMember::new(s.as_bytes())
     }
 
     /// A naive model: a sorted Vec.
