@@ -317,6 +317,7 @@ fn add<S: Store>(ctx: &mut Ctx<'_, S>, a: Add) -> Result<Frame, CmdError> {
             }
             last = Some(new);
         }
+        zs.trim();
         let mut defer = false;
         if added + updated > 0 {
             slot.changed();

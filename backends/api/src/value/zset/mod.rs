@@ -316,6 +316,17 @@ impl ZSet {
         }
     }
 
+    /// Give back a pack's spare capacity when it is more than an eighth
+    /// (called once per writing command: a listpack in Redis is always
+    /// exactly its size).
+    pub fn trim(&mut self) {
+        if let ZSet::Pack(p) = self {
+            if p.heap_bytes() > p.bytes() + p.bytes() / 8 + 8 {
+                p.shrink();
+            }
+        }
+    }
+
     /// Heap bytes held (an estimate for MEMORY USAGE).
     pub fn heap_bytes(&self) -> usize {
         match self {
