@@ -254,6 +254,50 @@ fn event_classes_filter_like_redis<S: Store>() {
     }
 }
 
+/// The events of the sorted-set, bitmap, HyperLogLog and geo commands.
+const SCRIPT_ZSETS: &str = "
+    ZADD z 1 a 2 b 3 c
+    ZADD z 1 a
+    ZADD z XX 5 nope
+    ZINCRBY z 1 a
+    ZADD z INCR 1 b
+    ZREM z nope
+    ZREM z a
+    ZREMRANGEBYRANK z 0 0
+    ZADD z 1 x 2 y 3 w
+    ZREMRANGEBYSCORE z 1 1
+    ZREMRANGEBYLEX z - +
+    ZADD z 1 a 2 b 3 c
+    ZPOPMIN z
+    ZPOPMAX z 5
+    ZADD s1 1 a 2 b
+    ZADD s2 2 b 3 c
+    ZUNIONSTORE u 2 s1 s2
+    ZINTERSTORE i 2 s1 s2
+    ZDIFFSTORE d 2 s1 s2
+    ZINTERSTORE d 2 s1 nokey
+    ZRANGESTORE r s1 0 -1
+    ZRANGESTORE r nokey 0 -1
+    ZMPOP 2 nokey s1 MIN COUNT 5
+    SETBIT bits 3 1
+    SETBIT bits 3 1
+    BITFIELD bits SET u8 0 7
+    BITOP NOT bits2 bits
+    BITOP AND bits2 nokey
+    PFADD h a b
+    PFADD h a
+    PFMERGE h2 h
+    PFCOUNT h
+    GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania
+    GEOSEARCHSTORE gs g FROMLONLAT 15 37 BYRADIUS 200 km
+    GEORADIUS g 15 37 200 km STORE gr
+    GEOSEARCHSTORE gs g FROMLONLAT 0 0 BYRADIUS 1 km
+";
+
+fn new_type_events_match_redis<S: Store>() {
+    compare::<S>("notifications zsets KEA", "KEA", SCRIPT_ZSETS);
+}
+
 fn notify_config_matches_redis<S: Store>() {
     differential::<S>(
         "notify-keyspace-events config",
@@ -299,6 +343,7 @@ fn served_blmove_events_match_redis<S: Store>() {
 }
 
 backends!(
+    new_type_events_match_redis,
     served_blmove_events_match_redis,
     keyspace_events_match_redis,
     new_and_keymiss_events_match_redis,
