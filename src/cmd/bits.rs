@@ -270,7 +270,11 @@ fn set_unsigned(p: &mut [u8], offset: u64, bits: u32, value: u64) {
 /// `checkUnsignedBitfieldOverflow`: 0, or ±1 with the value to store
 /// (wrapped or saturated) in `limit`.
 fn unsigned_overflow(value: u64, incr: i64, bits: u32, ow: Overflow) -> (i32, u64) {
-    let max = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let max = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
     let maxincr = max.wrapping_sub(value) as i64;
     let minincr = value.wrapping_neg() as i64;
     let wrap = || value.wrapping_add(incr as u64) & !(u64::MAX.checked_shl(bits).unwrap_or(0));
@@ -321,7 +325,9 @@ fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> (i32, i64)
             Overflow::Fail => 0,
         };
         (1, limit)
-    } else if value < min || (bits != 64 && incr < minincr) || (value < 0 && incr < 0 && incr < minincr)
+    } else if value < min
+        || (bits != 64 && incr < minincr)
+        || (value < 0 && incr < 0 && incr < minincr)
     {
         let limit = match ow {
             Overflow::Wrap => wrap(),
@@ -340,7 +346,11 @@ fn write_field(p: &mut [u8], op: &FieldOp) -> Frame {
         let old = get_signed(p, op.offset, op.bits);
         let (overflow, new, reply) = if op.kind == FieldKind::IncrBy {
             let (o, w) = signed_overflow(old, op.value, op.bits, op.overflow);
-            let new = if o != 0 { w } else { old.wrapping_add(op.value) };
+            let new = if o != 0 {
+                w
+            } else {
+                old.wrapping_add(op.value)
+            };
             (o, new, new)
         } else {
             let (o, w) = signed_overflow(op.value, 0, op.bits, op.overflow);
@@ -355,7 +365,11 @@ fn write_field(p: &mut [u8], op: &FieldOp) -> Frame {
         let old = get_unsigned(p, op.offset, op.bits);
         let (overflow, new, reply) = if op.kind == FieldKind::IncrBy {
             let (o, w) = unsigned_overflow(old, op.value, op.bits, op.overflow);
-            let new = if o != 0 { w } else { old.wrapping_add(op.value as u64) };
+            let new = if o != 0 {
+                w
+            } else {
+                old.wrapping_add(op.value as u64)
+            };
             (o, new, new)
         } else {
             let v = op.value as u64;
@@ -426,14 +440,18 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             })
         }
         Cmd::Count(key, args) => {
-            let s = ctx.ks().read(&key, ctx.now, |e| str_of(e).map(|s| s.cloned()))?;
+            let s = ctx
+                .ks()
+                .read(&key, ctx.now, |e| str_of(e).map(|s| s.cloned()))?;
             let Some(s) = s else {
                 return Ok(Frame::Integer(0));
             };
             bitcount(&s, &args)
         }
         Cmd::Pos(key, bit, args) => {
-            let s = ctx.ks().read(&key, ctx.now, |e| str_of(e).map(|s| s.cloned()))?;
+            let s = ctx
+                .ks()
+                .read(&key, ctx.now, |e| str_of(e).map(|s| s.cloned()))?;
             let Some(s) = s else {
                 return Ok(Frame::Integer(if bit { -1 } else { 0 }));
             };
@@ -571,7 +589,11 @@ fn bitpos(s: &[u8], bit: bool, args: &[Bytes]) -> Result<Frame, CmdError> {
     if end_given && !bit && pos == bytes << 3 {
         return Ok(Frame::Integer(-1));
     }
-    Ok(Frame::Integer(if pos != -1 { pos + (start << 3) } else { pos }))
+    Ok(Frame::Integer(if pos != -1 {
+        pos + (start << 3)
+    } else {
+        pos
+    }))
 }
 
 /// BITOP: the result replaces `dst` (without TTL), or deletes it when
@@ -589,7 +611,8 @@ fn bitop<S: Store>(
         srcs.push(ks.read_locked(&guard, k, now, |e| str_of(e).map(|s| s.cloned()))?);
     }
     let maxlen = srcs.iter().flatten().map(Bytes::len).max().unwrap_or(0);
-    let byte = |s: &Option<Bytes>, j: usize| s.as_ref().and_then(|s| s.get(j).copied()).unwrap_or(0);
+    let byte =
+        |s: &Option<Bytes>, j: usize| s.as_ref().and_then(|s| s.get(j).copied()).unwrap_or(0);
     let existed = if maxlen > 0 {
         let mut out = vec![0u8; maxlen];
         for (j, o) in out.iter_mut().enumerate() {
@@ -645,9 +668,13 @@ fn bitfield<S: Store>(
     }
     let writes = ops.iter().any(|o| o.kind != FieldKind::Get);
     if !writes {
-        let s = ctx.ks().read(key, ctx.now, |e| str_of(e).map(|s| s.cloned()))?;
+        let s = ctx
+            .ks()
+            .read(key, ctx.now, |e| str_of(e).map(|s| s.cloned()))?;
         let s = s.unwrap_or_default();
-        return Ok(Frame::Array(ops.iter().map(|o| read_field(&s, o)).collect()));
+        return Ok(Frame::Array(
+            ops.iter().map(|o| read_field(&s, o)).collect(),
+        ));
     }
     if read_only {
         return Err(CmdError::BitfieldRoWrite);
@@ -698,7 +725,10 @@ mod tests {
         assert_eq!(unsigned_overflow(0, -1, 8, Overflow::Wrap), (-1, 255));
         assert_eq!(signed_overflow(127, 1, 8, Overflow::Wrap), (1, -128));
         assert_eq!(signed_overflow(-128, -1, 8, Overflow::Sat), (-1, -128));
-        assert_eq!(signed_overflow(i64::MAX, 1, 64, Overflow::Wrap), (1, i64::MIN));
+        assert_eq!(
+            signed_overflow(i64::MAX, 1, 64, Overflow::Wrap),
+            (1, i64::MIN)
+        );
         assert_eq!(signed_overflow(5, 3, 8, Overflow::Fail), (0, 0));
     }
 

@@ -168,8 +168,7 @@ fn new_hll() -> Vec<u8> {
 
 /// `isHLLObjectOrReply`.
 fn check(s: &[u8]) -> Result<(), CmdError> {
-    if s.len() < HDR || &s[..4] != b"HYLL" || s[4] > 1 || (s[4] == DENSE && s.len() != DENSE_SIZE)
-    {
+    if s.len() < HDR || &s[..4] != b"HYLL" || s[4] > 1 || (s[4] == DENSE && s.len() != DENSE_SIZE) {
         return Err(CmdError::NotHll);
     }
     Ok(())
@@ -517,7 +516,9 @@ fn merge<S: Store>(
     max_bytes: usize,
 ) -> Result<Frame, CmdError> {
     let (ks, now) = (ctx.ks(), ctx.now);
-    let all: Vec<&[u8]> = std::iter::once(&dst[..]).chain(sources.iter().map(|k| &k[..])).collect();
+    let all: Vec<&[u8]> = std::iter::once(&dst[..])
+        .chain(sources.iter().map(|k| &k[..]))
+        .collect();
     let guard = ks.lock_keys(all.iter().copied());
     let mut max = [0u8; REGISTERS];
     let mut dense = false;

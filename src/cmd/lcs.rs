@@ -121,7 +121,9 @@ pub fn execute<S: Store>(l: Lcs, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError
         let match_len = (a_end - a_start + 1) as i64;
         if emit {
             if minlen == 0 || match_len >= minlen {
-                let pair = |x: usize, y: usize| Frame::Array(vec![Frame::Integer(x as i64), Frame::Integer(y as i64)]);
+                let pair = |x: usize, y: usize| {
+                    Frame::Array(vec![Frame::Integer(x as i64), Frame::Integer(y as i64)])
+                };
                 let mut r = vec![pair(a_start, a_end), pair(b_start, b_end)];
                 if withlen {
                     r.push(Frame::Integer(match_len));

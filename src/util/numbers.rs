@@ -91,10 +91,20 @@ pub fn strtod(b: &[u8]) -> Option<(f64, bool)> {
         return Some((0.0, false));
     }
     let t = &b[b.iter().take_while(|c| is_space(c)).count()..];
-    let unsigned = t.strip_prefix(b"-").or_else(|| t.strip_prefix(b"+")).unwrap_or(t);
+    let unsigned = t
+        .strip_prefix(b"-")
+        .or_else(|| t.strip_prefix(b"+"))
+        .unwrap_or(t);
     if unsigned.len() > 2 && unsigned[0] == b'0' && (unsigned[1] | 0x20) == b'x' {
         let v = crate::util::longdouble::parse(t)?.to_f64();
-        return Some((v, v.is_infinite() || v == 0.0 && unsigned[2..].iter().any(|&c| c.is_ascii_hexdigit() && c != b'0')));
+        return Some((
+            v,
+            v.is_infinite()
+                || v == 0.0
+                    && unsigned[2..]
+                        .iter()
+                        .any(|&c| c.is_ascii_hexdigit() && c != b'0'),
+        ));
     }
     let s = std::str::from_utf8(t).ok()?;
     if s.bytes().any(|c| c == b'_') {
@@ -102,7 +112,10 @@ pub fn strtod(b: &[u8]) -> Option<(f64, bool)> {
     }
     let v: f64 = s.parse().ok()?;
     let literal_inf = unsigned.first().is_some_and(|c| c | 0x20 == b'i');
-    let mantissa = unsigned.split(|&c| c | 0x20 == b'e').next().unwrap_or_default();
+    let mantissa = unsigned
+        .split(|&c| c | 0x20 == b'e')
+        .next()
+        .unwrap_or_default();
     let erange = (v.is_infinite() && !literal_inf)
         || (v == 0.0 && mantissa.iter().any(|c| (b'1'..=b'9').contains(c)));
     Some((v, erange))
@@ -123,7 +136,12 @@ pub fn string2d(b: &[u8]) -> Option<f64> {
 /// Redis's `d2string`: integral values within 2^52 as integers, others
 /// with `%.17g` (what a listpack holds for a sorted-set score).
 pub fn d2string(d: f64) -> String {
-    if d.is_finite() && d != 0.0 && d > -4503599627370495.0 && d < 4503599627370496.0 && d == (d as i64) as f64 {
+    if d.is_finite()
+        && d != 0.0
+        && d > -4503599627370495.0
+        && d < 4503599627370496.0
+        && d == (d as i64) as f64
+    {
         (d as i64).to_string()
     } else {
         fmt_g17(d)

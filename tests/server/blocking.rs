@@ -183,18 +183,16 @@ fn sorted_set_pops_block_and_are_served_in_order<S: Store>() {
     wait_blocked(&mut control, 2);
     waiters[2].send_cmd("BZMPOP 0 1 z MIN COUNT 5");
     wait_blocked(&mut control, 3);
-    assert_eq!(control.cmd("LPUSH z x"), int(1), "a list does not serve them");
+    assert_eq!(
+        control.cmd("LPUSH z x"),
+        int(1),
+        "a list does not serve them"
+    );
     assert_eq!(control.cmd("DEL z"), int(1));
     assert_eq!(control.cmd("ZADD z 1 a 2 b 3 c 4 d"), int(4));
     let got: Vec<Frame> = waiters.iter_mut().map(|w| w.read_reply().0).collect();
-    assert_eq!(
-        got[0],
-        Frame::Array(vec![bulk("z"), bulk("a"), bulk("1")])
-    );
-    assert_eq!(
-        got[1],
-        Frame::Array(vec![bulk("z"), bulk("d"), bulk("4")])
-    );
+    assert_eq!(got[0], Frame::Array(vec![bulk("z"), bulk("a"), bulk("1")]));
+    assert_eq!(got[1], Frame::Array(vec![bulk("z"), bulk("d"), bulk("4")]));
     let pair = |m: &str, s: &str| Frame::Array(vec![bulk(m), bulk(s)]);
     assert_eq!(
         got[2],
@@ -203,7 +201,11 @@ fn sorted_set_pops_block_and_are_served_in_order<S: Store>() {
             Frame::Array(vec![pair("b", "2"), pair("c", "3")])
         ])
     );
-    assert_eq!(control.cmd("EXISTS z"), int(0), "served before anyone saw it");
+    assert_eq!(
+        control.cmd("EXISTS z"),
+        int(0),
+        "served before anyone saw it"
+    );
     // A timeout answers a null array.
     let start = Instant::now();
     assert_eq!(waiters[0].cmd("BZPOPMIN nokey 0.1"), Frame::NullArray);

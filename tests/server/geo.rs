@@ -110,9 +110,15 @@ fn geo_searches_over_many_points_match_redis<S: Store>() {
         script.push_str(&format!("GEOADD pts {lon:.3} {lat:.3} p{i}\n"));
     }
     for (r, unit) in [(5, "km"), (50, "km"), (300, "km"), (2000, "mi")] {
-        script.push_str(&format!("GEOSEARCH pts FROMLONLAT -1 45 BYRADIUS {r} {unit}\n"));
-        script.push_str(&format!("GEOSEARCH pts FROMLONLAT -1 45 BYRADIUS {r} {unit} ASC WITHDIST COUNT 7\n"));
-        script.push_str(&format!("GEOSEARCH pts FROMMEMBER p17 BYBOX {r} {r} {unit} DESC WITHCOORD\n"));
+        script.push_str(&format!(
+            "GEOSEARCH pts FROMLONLAT -1 45 BYRADIUS {r} {unit}\n"
+        ));
+        script.push_str(&format!(
+            "GEOSEARCH pts FROMLONLAT -1 45 BYRADIUS {r} {unit} ASC WITHDIST COUNT 7\n"
+        ));
+        script.push_str(&format!(
+            "GEOSEARCH pts FROMMEMBER p17 BYBOX {r} {r} {unit} DESC WITHCOORD\n"
+        ));
         script.push_str(&format!("GEORADIUS pts 0 44 {r} {unit} WITHHASH\n"));
     }
     differential::<S>("geo_searches_over_many_points_match_redis", &script);

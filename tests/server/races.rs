@@ -307,15 +307,23 @@ fn leaderboard(s: &TestServer) -> Verdict {
         }
     };
     let (a, b) = (sum(&mut c, "lb"), sum(&mut c, "lb2"));
-    expect(a == total, || format!("ZINCRBY kept {a} of {total} increments"))?;
-    expect(b == 2 * total, || format!("ZADD INCR kept {b} of {}", 2 * total))?;
+    expect(a == total, || {
+        format!("ZINCRBY kept {a} of {total} increments")
+    })?;
+    expect(b == 2 * total, || {
+        format!("ZADD INCR kept {b} of {}", 2 * total)
+    })?;
     let n = num(&c.cmd("ZCARD q"));
     expect(n == total, || format!("ZADD kept {n} of {total} members"))?;
     let popped = std::sync::Mutex::new(Vec::new());
     all_at_once(s, &|c, t| {
         let mut mine = Vec::new();
         loop {
-            let got = match c.cmd(if t % 2 == 0 { "ZPOPMIN q 3" } else { "ZPOPMAX q 2" }) {
+            let got = match c.cmd(if t % 2 == 0 {
+                "ZPOPMIN q 3"
+            } else {
+                "ZPOPMAX q 2"
+            }) {
                 Frame::Array(v) => v,
                 other => panic!("{other:?}"),
             };
@@ -381,9 +389,21 @@ fn combined_snapshots(s: &TestServer) -> Verdict {
     c.cmd("GEOADD g 13.36 38.11 p1");
     let bad = std::sync::atomic::AtomicUsize::new(0);
     let flip = |c: &mut RawClient, round: usize| {
-        let (x, y) = if round % 2 == 0 { ("\\x0f", "\\xf0") } else { ("\\xf0", "\\x0f") };
-        let (h1, h2) = if round % 2 == 0 { (&hb, &ha) } else { (&ha, &hb) };
-        let (add, rem) = if round % 2 == 0 { ("p2", "p1") } else { ("p1", "p2") };
+        let (x, y) = if round % 2 == 0 {
+            ("\\x0f", "\\xf0")
+        } else {
+            ("\\xf0", "\\x0f")
+        };
+        let (h1, h2) = if round % 2 == 0 {
+            (&hb, &ha)
+        } else {
+            (&ha, &hb)
+        };
+        let (add, rem) = if round % 2 == 0 {
+            ("p2", "p1")
+        } else {
+            ("p1", "p2")
+        };
         c.cmd("MULTI");
         c.cmd(&format!("SET x \"{x}\""));
         c.cmd(&format!("SET y \"{y}\""));
@@ -402,19 +422,25 @@ fn combined_snapshots(s: &TestServer) -> Verdict {
             }
             c.cmd(&format!("BITOP AND and{t} x y"));
             c.cmd(&format!("BITOP OR or{t} x y"));
-            let and_ok = c.cmd(&format!("GET and{t}")) == Frame::Bulk(bytes::Bytes::from_static(b"\x00"));
-            let or_ok = c.cmd(&format!("GET or{t}")) == Frame::Bulk(bytes::Bytes::from_static(b"\xff"));
+            let and_ok =
+                c.cmd(&format!("GET and{t}")) == Frame::Bulk(bytes::Bytes::from_static(b"\x00"));
+            let or_ok =
+                c.cmd(&format!("GET or{t}")) == Frame::Bulk(bytes::Bytes::from_static(b"\xff"));
             c.cmd(&format!("DEL m{t}"));
             c.cmd(&format!("PFMERGE m{t} h1 h2"));
             let pf_ok = num(&c.cmd(&format!("PFCOUNT m{t}"))) == 8;
-            let found = num(&c.cmd(&format!("GEOSEARCHSTORE gs{t} g FROMLONLAT 13.36 38.11 BYRADIUS 1 km")));
+            let found = num(&c.cmd(&format!(
+                "GEOSEARCHSTORE gs{t} g FROMLONLAT 13.36 38.11 BYRADIUS 1 km"
+            )));
             if !(and_ok && or_ok && pf_ok && found == 1) {
                 bad.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
     });
     let b = bad.into_inner();
-    expect(b == 0, || format!("{b} torn BITOP/PFMERGE/GEOSEARCHSTORE snapshots"))
+    expect(b == 0, || {
+        format!("{b} torn BITOP/PFMERGE/GEOSEARCHSTORE snapshots")
+    })
 }
 
 /// Run `check` on the real server (it must hold) and on a server with the

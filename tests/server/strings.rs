@@ -272,7 +272,6 @@ fn incrbyfloat_matches_redis<S: Store>() {
     );
 }
 
-
 fn bitmaps_match_redis<S: Store>() {
     differential_resp2_and_3::<S>(
         "bitmaps_match_redis",

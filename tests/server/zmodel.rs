@@ -169,7 +169,12 @@ fn apply(model: &mut Model, op: &Op) -> (Vec<String>, Frame) {
 }
 
 /// Every query, with what the model answers.
-fn queries(model: &Model, (a, b): (i8, i8), (ax, bx): (bool, bool), limit: (i8, i8)) -> Vec<(Vec<String>, Frame)> {
+fn queries(
+    model: &Model,
+    (a, b): (i8, i8),
+    (ax, bx): (bool, bool),
+    limit: (i8, i8),
+) -> Vec<(Vec<String>, Frame)> {
     let z = &model.0;
     let mut out = Vec::new();
     let span = if z.is_empty() {
@@ -207,12 +212,16 @@ fn queries(model: &Model, (a, b): (i8, i8), (ax, bx): (bool, bool), limit: (i8, 
     };
     let fwd = window(hits.clone());
     out.push((
-        w(&format!("ZRANGEBYSCORE z {min} {max} WITHSCORES LIMIT {off} {cnt}")),
+        w(&format!(
+            "ZRANGEBYSCORE z {min} {max} WITHSCORES LIMIT {off} {cnt}"
+        )),
         bulks(fwd.iter(), true),
     ));
     let back = window(hits.iter().rev().copied().collect());
     out.push((
-        w(&format!("ZRANGE z {max} {min} BYSCORE REV LIMIT {off} {cnt}")),
+        w(&format!(
+            "ZRANGE z {max} {min} BYSCORE REV LIMIT {off} {cnt}"
+        )),
         bulks(back.iter(), false),
     ));
     // Lex ranges over the members that share the lowest score.
@@ -221,10 +230,15 @@ fn queries(model: &Model, (a, b): (i8, i8), (ax, bx): (bool, bool), limit: (i8, 
         let (x, y) = (member(a.unsigned_abs() * 3), member(b.unsigned_abs() * 3));
         let lex: Vec<(f64, String)> = flat
             .iter()
-            .filter(|(_, m)| (if ax { *m > x } else { *m >= x }) && (if bx { *m < y } else { *m <= y }))
+            .filter(|(_, m)| {
+                (if ax { *m > x } else { *m >= x }) && (if bx { *m < y } else { *m <= y })
+            })
             .map(|e| (*e).clone())
             .collect();
-        let (lmin, lmax) = (format!("{}{x}", if ax { "(" } else { "[" }), format!("{}{y}", if bx { "(" } else { "[" }));
+        let (lmin, lmax) = (
+            format!("{}{x}", if ax { "(" } else { "[" }),
+            format!("{}{y}", if bx { "(" } else { "[" }),
+        );
         let top = fmt(*low);
         out.push((
             w(&format!("ZRANGESTORE flat z {top} {top} BYSCORE")),
@@ -241,7 +255,10 @@ fn queries(model: &Model, (a, b): (i8, i8), (ax, bx): (bool, bool), limit: (i8, 
     }
     for (i, (_, m)) in z.iter().enumerate().step_by(3) {
         out.push((w(&format!("ZRANK z {m}")), Frame::Integer(i as i64)));
-        out.push((w(&format!("ZREVRANK z {m}")), Frame::Integer((n - 1 - i) as i64)));
+        out.push((
+            w(&format!("ZREVRANK z {m}")),
+            Frame::Integer((n - 1 - i) as i64),
+        ));
     }
     out.push((w("ZCARD z"), Frame::Integer(n as i64)));
     out
@@ -265,11 +282,20 @@ fn sorted_set_ranges_follow_the_model<S: Store>() {
         failure_persistence: None,
         ..PtConfig::default()
     });
-    let step = (op(), (-8i8..8, -8i8..8), (any::<bool>(), any::<bool>()), (-1i8..4, -1i8..5));
+    let step = (
+        op(),
+        (-8i8..8, -8i8..8),
+        (any::<bool>(), any::<bool>()),
+        (-1i8..4, -1i8..5),
+    );
     runner
         .run(&prop::collection::vec(step, 1..80), |steps| {
             let (exec, mut client) = server::<S>();
-            run(&exec, &mut client, &w("CONFIG SET zset-max-listpack-entries 8"));
+            run(
+                &exec,
+                &mut client,
+                &w("CONFIG SET zset-max-listpack-entries 8"),
+            );
             let mut model = Model::default();
             for (op, range, excl, limit) in &steps {
                 let (cmd, want) = apply(&mut model, op);

@@ -66,7 +66,13 @@ fn squash(mut x: u64) -> u32 {
 
 /// `geohashEncode` over the given ranges; `None` outside them (or outside
 /// Redis's indexable limits).
-pub fn encode(lon_range: (f64, f64), lat_range: (f64, f64), lon: f64, lat: f64, step: u8) -> Option<Bits> {
+pub fn encode(
+    lon_range: (f64, f64),
+    lat_range: (f64, f64),
+    lon: f64,
+    lat: f64,
+    step: u8,
+) -> Option<Bits> {
     if !(LONG_MIN..=LONG_MAX).contains(&lon) || !(LAT_MIN..=LAT_MAX).contains(&lat) {
         return None;
     }
@@ -260,8 +266,16 @@ pub fn search_cells(shape: Shape, (lon, lat): (f64, f64)) -> [Bits; 9] {
     let lon_delta_top = rad_deg(half_w / EARTH_RADIUS / deg_rad(lat + lat_delta).cos());
     let lon_delta_bottom = rad_deg(half_w / EARTH_RADIUS / deg_rad(lat - lat_delta).cos());
     let south = lat < 0.0;
-    let min_lon = if south { lon - lon_delta_bottom } else { lon - lon_delta_top };
-    let max_lon = if south { lon + lon_delta_bottom } else { lon + lon_delta_top };
+    let min_lon = if south {
+        lon - lon_delta_bottom
+    } else {
+        lon - lon_delta_top
+    };
+    let max_lon = if south {
+        lon + lon_delta_bottom
+    } else {
+        lon + lon_delta_top
+    };
     let (min_lat, max_lat) = (lat - lat_delta, lat + lat_delta);
     let radius = match shape {
         Shape::Radius(r) => r,

@@ -103,7 +103,12 @@ fn parse_geodist(mut a: Args<'_>) -> Result<Command, CmdError> {
     if rest.len() > 1 {
         return Err(CmdError::Syntax);
     }
-    Ok(Command::Geo(Cmd::Dist(key, m1, m2, rest.into_iter().next())))
+    Ok(Command::Geo(Cmd::Dist(
+        key,
+        m1,
+        m2,
+        rest.into_iter().next(),
+    )))
 }
 
 fn parse_geohash(mut a: Args<'_>) -> Result<Command, CmdError> {
@@ -266,7 +271,6 @@ struct Query {
     store: Option<(Bytes, bool)>,
 }
 
-
 /// One match.
 struct Point {
     member: Vec<u8>,
@@ -280,7 +284,13 @@ struct Point {
 /// (if any) at hand for FROMMEMBER and BYMEMBER.
 fn parse_query(s: &Search, z: Option<&ZSet>) -> Result<Query, CmdError> {
     let a = &s.argv;
-    let need = |n: usize| if a.len() < n { Err(CmdError::Syntax) } else { Ok(()) };
+    let need = |n: usize| {
+        if a.len() < n {
+            Err(CmdError::Syntax)
+        } else {
+            Ok(())
+        }
+    };
     let decode = |m: &[u8]| -> Result<(f64, f64), CmdError> {
         z.and_then(|z| z.score(m))
             .map(hash::position)
@@ -327,7 +337,10 @@ fn parse_query(s: &Search, z: Option<&ZSet>) -> Result<Query, CmdError> {
             (2, true)
         }
     };
-    let no_store = matches!(s.kind, Kind::Radius { ro: true } | Kind::ByMember { ro: true });
+    let no_store = matches!(
+        s.kind,
+        Kind::Radius { ro: true } | Kind::ByMember { ro: true }
+    );
     let (mut frommember, mut fromloc, mut byradius, mut bybox) = (false, false, false, false);
     let rest = a.get(base..).unwrap_or_default();
     let mut i = 0;
@@ -453,8 +466,16 @@ fn find(z: &ZSet, q: &Query) -> Vec<Point> {
         q.sort
     };
     match sort {
-        Sort::Asc => out.sort_by(|a, b| a.dist.partial_cmp(&b.dist).unwrap_or(std::cmp::Ordering::Equal)),
-        Sort::Desc => out.sort_by(|a, b| b.dist.partial_cmp(&a.dist).unwrap_or(std::cmp::Ordering::Equal)),
+        Sort::Asc => out.sort_by(|a, b| {
+            a.dist
+                .partial_cmp(&b.dist)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        }),
+        Sort::Desc => out.sort_by(|a, b| {
+            b.dist
+                .partial_cmp(&a.dist)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        }),
         Sort::None => {}
     }
     if q.count > 0 {

@@ -235,8 +235,12 @@ pub fn execute<S: Store>(ctx: &mut Ctx<'_, S>, a: Algebra) -> Result<Frame, CmdE
             ))
         }
         Output::Card(limit) => {
-            let n = ks.read_all(&a.keys, now, |entries| compute(&a, entries))?.len();
-            Ok(Frame::Integer(if *limit == 0 { n } else { n.min(*limit) } as i64))
+            let n = ks
+                .read_all(&a.keys, now, |entries| compute(&a, entries))?
+                .len();
+            Ok(Frame::Integer(
+                if *limit == 0 { n } else { n.min(*limit) } as i64
+            ))
         }
         Output::Store(dst) => {
             let limits = limits(ctx);

@@ -204,12 +204,16 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             Frame::Integer(z.map_or(0, |z| ranks(z, &span).len()) as i64)
         })?,
         Cmd::Score(key, m) => read_zset(ctx, &key, |z| {
-            z.and_then(|z| z.score(&m)).map_or(Frame::Null, Frame::Double)
+            z.and_then(|z| z.score(&m))
+                .map_or(Frame::Null, Frame::Double)
         })?,
         Cmd::MScore(key, ms) => read_zset(ctx, &key, |z| {
             Frame::Array(
                 ms.iter()
-                    .map(|m| z.and_then(|z| z.score(m)).map_or(Frame::Null, Frame::Double))
+                    .map(|m| {
+                        z.and_then(|z| z.score(m))
+                            .map_or(Frame::Null, Frame::Double)
+                    })
                     .collect(),
             )
         })?,
@@ -338,7 +342,11 @@ fn add<S: Store>(ctx: &mut Ctx<'_, S>, a: Add) -> Result<Frame, CmdError> {
         Ok(Some((added, updated, last, failed, defer)))
     })?;
     let Some((added, updated, last, failed, defer)) = outcome else {
-        return Ok(if f.incr { Frame::Null } else { Frame::Integer(0) });
+        return Ok(if f.incr {
+            Frame::Null
+        } else {
+            Frame::Integer(0)
+        });
     };
     if added + updated > 0 {
         ctx.notify(class::ZSET, a.event, &a.key);

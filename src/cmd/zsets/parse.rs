@@ -1,7 +1,6 @@
 //! Argument parsing for the sorted-set commands, in the order Redis checks
 //! (the first error Redis would report is the one we report).
 
-
 use super::algebra::{Aggregate, Algebra, Op, Output};
 use super::pop::{Pop, Shape};
 use super::range::{parse_lex_range, parse_score_range, Span};
@@ -45,7 +44,7 @@ pub fn parse_zadd(mut a: Args<'_>) -> Result<Command, CmdError> {
     if f.nx && f.xx {
         return Err(CmdError::ZaddNxXx);
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(CmdError::ZaddGtLtNx);
     }
     if f.incr && args.len() > 2 {

@@ -147,10 +147,7 @@ pub fn execute<S: Store>(ctx: &mut Ctx<'_, S>, p: Pop) -> Result<Reply, CmdError
     Ok(match p.block {
         Some(timeout) if !ks.in_transaction() => {
             let count = (p.shape == Shape::Multi).then_some(p.count);
-            let op = BlockOp::ZPop {
-                max: p.max,
-                count,
-            };
+            let op = BlockOp::ZPop { max: p.max, count };
             block_on(ctx, p.keys, op, timeout)
         }
         _ if p.block.is_some() || p.shape == Shape::Multi => Reply::Now(Frame::NullArray),

@@ -115,8 +115,7 @@ pub fn ranks(z: &ZSet, span: &Span) -> Range<usize> {
     let (lo, hi) = match span {
         Span::Rank(start, end) => return rank_range(z.len(), *start, *end),
         Span::Score(min, max) => {
-            if min.value > max.value
-                || (min.value == max.value && (min.exclusive || max.exclusive))
+            if min.value > max.value || (min.value == max.value && (min.exclusive || max.exclusive))
             {
                 return 0..0;
             }
@@ -200,7 +199,10 @@ mod tests {
         let span = parse_score_range(b"3", b"1").unwrap();
         assert_eq!(ranks(&z, &span), 0..0);
         assert_eq!(parse_score_range(b"x", b"1"), Err(CmdError::MinMaxNotFloat));
-        assert_eq!(parse_score_range(b"nan", b"1"), Err(CmdError::MinMaxNotFloat));
+        assert_eq!(
+            parse_score_range(b"nan", b"1"),
+            Err(CmdError::MinMaxNotFloat)
+        );
         let flat = zset(&[(0.0, "a"), (0.0, "b"), (0.0, "c")]);
         let span = parse_lex_range(b"(a", b"+").unwrap();
         assert_eq!(ranks(&flat, &span), 1..3);

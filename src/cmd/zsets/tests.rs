@@ -26,20 +26,26 @@ fn add_score_rank_range() {
         Frame::Pairs(vec![(bulk("a"), dbl(5.0)), (bulk("d"), dbl(4.0))])
     );
     assert_eq!(t.run(&["ZCOUNT", "z", "2", "(4"]), int(2));
-    assert_eq!(t.run(&["ZINCRBY", "z", "-inf", "a"]), dbl(f64::NEG_INFINITY));
+    assert_eq!(
+        t.run(&["ZINCRBY", "z", "-inf", "a"]),
+        dbl(f64::NEG_INFINITY)
+    );
     assert_eq!(
         t.run(&["ZINCRBY", "z", "+inf", "a"]),
         err("ERR resulting score is not a number (NaN)")
     );
     assert_eq!(t.run(&["ZADD", "z", "GT", "1", "b"]), int(0));
     assert_eq!(t.run(&["ZSCORE", "z", "b"]), dbl(2.0));
-    assert_eq!(t.run(&["ZADD", "z", "XX", "INCR", "1", "nope"]), Frame::Null);
+    assert_eq!(
+        t.run(&["ZADD", "z", "XX", "INCR", "1", "nope"]),
+        Frame::Null
+    );
     assert_eq!(t.run(&["ZREMRANGEBYSCORE", "z", "-inf", "2"]), int(2));
     assert_eq!(t.run(&["ZCARD", "z"]), int(2));
-    assert_eq!(t.run(&["ZPOPMIN", "z", "5"]), Frame::Pairs(vec![
-        (bulk("c"), dbl(3.0)),
-        (bulk("d"), dbl(4.0)),
-    ]));
+    assert_eq!(
+        t.run(&["ZPOPMIN", "z", "5"]),
+        Frame::Pairs(vec![(bulk("c"), dbl(3.0)), (bulk("d"), dbl(4.0)),])
+    );
     assert_eq!(t.run(&["EXISTS", "z"]), int(0));
 }
 
@@ -54,7 +60,17 @@ fn algebra_weights_and_aggregates() {
         Frame::Pairs(vec![(bulk("y"), dbl(13.0))])
     );
     assert_eq!(
-        t.run(&["ZUNION", "2", "a", "b", "WEIGHTS", "2", "1", "AGGREGATE", "MAX"]),
+        t.run(&[
+            "ZUNION",
+            "2",
+            "a",
+            "b",
+            "WEIGHTS",
+            "2",
+            "1",
+            "AGGREGATE",
+            "MAX"
+        ]),
         arr(vec![bulk("x"), bulk("y"), bulk("z")])
     );
     assert_eq!(t.run(&["ZDIFFSTORE", "d", "2", "a", "b"]), int(1));

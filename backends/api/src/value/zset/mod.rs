@@ -413,7 +413,17 @@ mod tests {
 
     #[test]
     fn score_text_reads_back_exactly() {
-        for s in [0.0, 1.0, -17.0, 0.1, 1e300, -2.5e-300, f64::INFINITY, 1e17, 123456789.125] {
+        for s in [
+            0.0,
+            1.0,
+            -17.0,
+            0.1,
+            1e300,
+            -2.5e-300,
+            f64::INFINITY,
+            1e17,
+            123456789.125,
+        ] {
             let back = parse_score(score_text(s).as_bytes());
             assert_eq!(back.to_bits(), s.to_bits(), "{s}");
         }
