@@ -364,6 +364,22 @@ fn all(h: Option<&Hash>, part: Part) -> Frame {
 /// this, so memory stays bounded.
 pub const MAX_RANDOM_REPLY: u64 = 1 << 24;
 
+/// The positions HRANDFIELD, SRANDMEMBER and ZRANDMEMBER pick from a
+/// collection of `len` for `count`: a negative count, that many uniform
+/// picks with repeats; a count covering the collection, all of it in
+/// order; a smaller one, that many distinct positions.
+pub fn random_positions(len: usize, count: i64) -> Vec<usize> {
+    if count < 0 {
+        (0..count.unsigned_abs())
+            .map(|_| rand::below(len))
+            .collect()
+    } else if count as usize >= len {
+        (0..len).collect()
+    } else {
+        distinct(len, count as usize)
+    }
+}
+
 /// HRANDFIELD, with Redis's cases: no count (one field or null), a
 /// negative count (repeats allowed), a count covering the hash (all of
 /// it), and a smaller count (distinct fields).
@@ -382,19 +398,10 @@ fn rand_field<S: Store>(
         let Some(h) = h else {
             return Frame::Array(vec![]);
         };
-        let pick = |i: usize| h.get_index(i).unwrap_or_default();
-        let picked: Vec<(&[u8], &[u8])> = if count < 0 {
-            (0..count.unsigned_abs())
-                .map(|_| pick(rand::below(h.len())))
-                .collect()
-        } else if count as usize >= h.len() {
-            h.iter().collect()
-        } else {
-            distinct(h.len(), count as usize)
-                .into_iter()
-                .map(pick)
-                .collect()
-        };
+        let picked: Vec<(&[u8], &[u8])> = random_positions(h.len(), count)
+            .into_iter()
+            .map(|i| h.get_index(i).unwrap_or_default())
+            .collect();
         pairs_reply(picked, withvalues)
     })
 }

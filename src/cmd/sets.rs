@@ -13,7 +13,7 @@ use bytes::Bytes;
 use store_api::value::{shared, Member, Set};
 use store_api::{Coll, Entry, Store, Value};
 
-use super::hashes::{distinct, MAX_RANDOM_REPLY};
+use super::hashes::{random_positions, MAX_RANDOM_REPLY};
 use super::scan::{self, ScanOpts};
 use super::value::{fresh, set_of};
 use super::{is, parse_int, Args, CmdError, Command, Ctx, Row};
@@ -412,18 +412,12 @@ fn rand_member<S: Store>(
             return Frame::Array(vec![]);
         };
         let pick = |i: usize| s.get_index(i).map_or(Frame::Null, member);
-        Frame::Array(if count < 0 {
-            (0..count.unsigned_abs())
-                .map(|_| pick(rand::below(s.len())))
-                .collect()
-        } else if count as usize >= s.len() {
-            s.iter().map(member).collect()
-        } else {
-            distinct(s.len(), count as usize)
+        Frame::Array(
+            random_positions(s.len(), count)
                 .into_iter()
                 .map(pick)
-                .collect()
-        })
+                .collect(),
+        )
     })
 }
 

@@ -108,25 +108,28 @@ fn blmove_is_served_into_its_destination<S: Store>() {
     );
 }
 
-/// N producers push distinct elements while M consumers BLPOP them: every
-/// element arrives exactly once.
-fn every_element_is_delivered_exactly_once<S: Store>() {
+/// Producers add distinct elements to `q1`/`q2` with `add` (`{q}`, `{e}`
+/// replaced) while consumers run `pop` until it times out; what is left is
+/// read with `rest` (`{q}` replaced). Every element arrives exactly once.
+fn delivered_exactly_once<S: Store>(pop: &'static str, add: &'static str, rest: &'static str) {
     const PRODUCERS: usize = 3;
     const PER_PRODUCER: usize = 300;
     const CONSUMERS: usize = 4;
     let server = TestServer::start::<S>();
     let addr = server.addr;
+    let element = |f: &Frame| match f {
+        Frame::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+        other => panic!("{other:?}"),
+    };
     let consumers: Vec<_> = (0..CONSUMERS)
         .map(|_| {
             std::thread::spawn(move || {
                 let mut c = RawClient::connect(addr);
                 let mut got = Vec::new();
                 loop {
-                    match c.cmd("BLPOP q1 q2 0.5") {
-                        Frame::Array(kv) => match &kv[1] {
-                            Frame::Bulk(b) => got.push(String::from_utf8(b.to_vec()).unwrap()),
-                            other => panic!("{other:?}"),
-                        },
+                    match c.cmd(pop) {
+                        // [key, element] or [key, member, score].
+                        Frame::Array(kv) => got.push(element(&kv[1])),
                         Frame::NullArray => return got,
                         other => panic!("{other:?}"),
                     }
@@ -140,7 +143,7 @@ fn every_element_is_delivered_exactly_once<S: Store>() {
                 let mut c = RawClient::connect(addr);
                 for i in 0..PER_PRODUCER {
                     let q = if i % 2 == 0 { "q1" } else { "q2" };
-                    c.cmd(&format!("RPUSH {q} p{p}-{i}"));
+                    c.cmd(&add.replace("{q}", q).replace("{e}", &format!("p{p}-{i}")));
                 }
             })
         })
@@ -153,14 +156,11 @@ fn every_element_is_delivered_exactly_once<S: Store>() {
         .flat_map(|c| c.join().unwrap())
         .collect();
     // A consumer may give up while elements remain (a slow machine): those
-    // are still in the lists, not lost.
+    // are still in the keys, not lost.
     let mut c = server.client();
     for q in ["q1", "q2"] {
-        if let Frame::Array(left) = c.cmd(&format!("LRANGE {q} 0 -1")) {
-            all.extend(left.iter().map(|f| match f {
-                Frame::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
-                other => panic!("{other:?}"),
-            }));
+        if let Frame::Array(left) = c.cmd(&rest.replace("{q}", q)) {
+            all.extend(left.iter().map(element));
         }
     }
     let n = all.len();
@@ -168,6 +168,14 @@ fn every_element_is_delivered_exactly_once<S: Store>() {
     all.dedup();
     assert_eq!(all.len(), n, "an element was delivered twice");
     assert_eq!(n, PRODUCERS * PER_PRODUCER, "an element was lost");
+}
+
+fn every_element_is_delivered_exactly_once<S: Store>() {
+    delivered_exactly_once::<S>("BLPOP q1 q2 0.5", "RPUSH {q} {e}", "LRANGE {q} 0 -1");
+}
+
+fn every_member_is_popped_exactly_once<S: Store>() {
+    delivered_exactly_once::<S>("BZPOPMIN q1 q2 0.5", "ZADD {q} 1 {e}", "ZRANGE {q} 0 -1");
 }
 
 /// BZPOPMIN/BZPOPMAX/BZMPOP: served by the ZADD that creates the key,
@@ -210,59 +218,6 @@ fn sorted_set_pops_block_and_are_served_in_order<S: Store>() {
     let start = Instant::now();
     assert_eq!(waiters[0].cmd("BZPOPMIN nokey 0.1"), Frame::NullArray);
     assert!(start.elapsed() >= Duration::from_millis(100));
-}
-
-/// Producers ZADD distinct members while consumers BZPOPMIN them: every
-/// member arrives exactly once.
-fn every_member_is_popped_exactly_once<S: Store>() {
-    const PRODUCERS: usize = 3;
-    const PER_PRODUCER: usize = 200;
-    let server = TestServer::start::<S>();
-    let addr = server.addr;
-    let consumers: Vec<_> = (0..4)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let mut c = RawClient::connect(addr);
-                let mut got = Vec::new();
-                loop {
-                    match c.cmd("BZPOPMIN z1 z2 0.5") {
-                        Frame::Array(v) => got.push(format!("{:?}", v[1])),
-                        Frame::NullArray => return got,
-                        other => panic!("{other:?}"),
-                    }
-                }
-            })
-        })
-        .collect();
-    let producers: Vec<_> = (0..PRODUCERS)
-        .map(|p| {
-            std::thread::spawn(move || {
-                let mut c = RawClient::connect(addr);
-                for i in 0..PER_PRODUCER {
-                    let z = if i % 2 == 0 { "z1" } else { "z2" };
-                    c.cmd(&format!("ZADD {z} {i} p{p}-{i}"));
-                }
-            })
-        })
-        .collect();
-    for p in producers {
-        p.join().unwrap();
-    }
-    let mut all: Vec<String> = consumers
-        .into_iter()
-        .flat_map(|c| c.join().unwrap())
-        .collect();
-    let mut c = server.client();
-    for z in ["z1", "z2"] {
-        if let Frame::Array(left) = c.cmd(&format!("ZRANGE {z} 0 -1")) {
-            all.extend(left.iter().map(|f| format!("{f:?}")));
-        }
-    }
-    let n = all.len();
-    all.sort();
-    all.dedup();
-    assert_eq!(all.len(), n, "a member was delivered twice");
-    assert_eq!(n, PRODUCERS * PER_PRODUCER, "a member was lost");
 }
 
 backends!(

@@ -456,17 +456,22 @@ fn card<S: Store>(exec: &Executor<S>, client: &mut Client<S>, key: &str) -> Fram
     run(exec, client, &[cmd.into(), key.into()])
 }
 
-fn collections_follow_the_model<S: Store>() {
+/// A proptest runner for `cases` cases (`FLASHKV_PROPTEST_CASES`
+/// overrides), without failure files.
+pub fn runner(cases: u32) -> TestRunner {
     let cases = std::env::var("FLASHKV_PROPTEST_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(CASES);
-    let mut runner = TestRunner::new(PtConfig {
+        .unwrap_or(cases);
+    TestRunner::new(PtConfig {
         cases,
         failure_persistence: None,
         ..PtConfig::default()
-    });
-    runner
+    })
+}
+
+fn collections_follow_the_model<S: Store>() {
+    runner(CASES)
         .run(&prop::collection::vec(op(), 1..60), |ops| {
             let (exec, mut client) = server::<S>();
             let mut model = Model::default();

@@ -9,10 +9,9 @@
 
 use flashkv::{Frame, Store};
 use proptest::prelude::*;
-use proptest::test_runner::{Config as PtConfig, TestRunner};
 
 use crate::backends;
-use crate::model::{run, server};
+use crate::model::{run, runner, server};
 
 const CASES: u32 = 128;
 
@@ -273,22 +272,13 @@ fn norm(f: Frame) -> Frame {
 }
 
 fn sorted_set_ranges_follow_the_model<S: Store>() {
-    let cases = std::env::var("FLASHKV_PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(CASES);
-    let mut runner = TestRunner::new(PtConfig {
-        cases,
-        failure_persistence: None,
-        ..PtConfig::default()
-    });
     let step = (
         op(),
         (-8i8..8, -8i8..8),
         (any::<bool>(), any::<bool>()),
         (-1i8..4, -1i8..5),
     );
-    runner
+    runner(CASES)
         .run(&prop::collection::vec(step, 1..80), |steps| {
             let (exec, mut client) = server::<S>();
             run(

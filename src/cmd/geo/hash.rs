@@ -212,44 +212,33 @@ fn estimate_steps(mut range: f64, lat: f64) -> u8 {
     step.clamp(1, 26) as u8
 }
 
-fn move_x(h: &mut Bits, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let mut x = h.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let y = h.bits & 0x5555_5555_5555_5555;
-    let zz = 0x5555_5555_5555_5555u64 >> (64 - u32::from(h.step) * 2);
-    if d > 0 {
-        x = x.wrapping_add(zz + 1);
-    } else {
-        x |= zz;
-        x = x.wrapping_sub(zz + 1);
-    }
-    x &= 0xaaaa_aaaa_aaaa_aaaau64 >> (64 - u32::from(h.step) * 2);
-    h.bits = x | y;
-}
+const LON_BITS: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+const LAT_BITS: u64 = 0x5555_5555_5555_5555;
 
-fn move_y(h: &mut Bits, d: i8) {
+/// `geohash_move_x` / `geohash_move_y`: step one cell along the axis whose
+/// bits are `axis` (the odd bits are longitude, the even ones latitude).
+fn move_axis(h: &mut Bits, d: i8, axis: u64) {
     if d == 0 {
         return;
     }
-    let x = h.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let mut y = h.bits & 0x5555_5555_5555_5555;
-    let zz = 0xaaaa_aaaa_aaaa_aaaau64 >> (64 - u32::from(h.step) * 2);
+    let shift = 64 - u32::from(h.step) * 2;
+    let other = !axis;
+    let mut v = h.bits & axis;
+    let zz = other >> shift;
     if d > 0 {
-        y = y.wrapping_add(zz + 1);
+        v = v.wrapping_add(zz + 1);
     } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
+        v |= zz;
+        v = v.wrapping_sub(zz + 1);
     }
-    y &= 0x5555_5555_5555_5555u64 >> (64 - u32::from(h.step) * 2);
-    h.bits = x | y;
+    v &= axis >> shift;
+    h.bits = v | (h.bits & other);
 }
 
 fn moved(h: Bits, dx: i8, dy: i8) -> Bits {
     let mut n = h;
-    move_x(&mut n, dx);
-    move_y(&mut n, dy);
+    move_axis(&mut n, dx, LON_BITS);
+    move_axis(&mut n, dy, LAT_BITS);
     n
 }
 
@@ -297,25 +286,19 @@ pub fn search_cells(shape: Shape, (lon, lat): (f64, f64)) -> [Bits; 9] {
     }
     let area = dec(hash);
     if steps >= 2 {
-        // Indexes: 1 N, 2 S, 3 E, 4 W, 5 NE, 6 NW, 7 SE, 8 SW.
-        if area.lat.0 < min_lat {
-            for i in [2, 8, 7] {
-                n[i] = ZERO;
-            }
-        }
-        if area.lat.1 > max_lat {
-            for i in [1, 5, 6] {
-                n[i] = ZERO;
-            }
-        }
-        if area.lon.0 < min_lon {
-            for i in [4, 8, 6] {
-                n[i] = ZERO;
-            }
-        }
-        if area.lon.1 > max_lon {
-            for i in [3, 7, 5] {
-                n[i] = ZERO;
+        // Cells beyond an edge of the search box: 1 N, 2 S, 3 E, 4 W,
+        // 5 NE, 6 NW, 7 SE, 8 SW.
+        let edges = [
+            (area.lat.0 < min_lat, [2, 8, 7]),
+            (area.lat.1 > max_lat, [1, 5, 6]),
+            (area.lon.0 < min_lon, [4, 8, 6]),
+            (area.lon.1 > max_lon, [3, 7, 5]),
+        ];
+        for (beyond, cells) in edges {
+            if beyond {
+                for i in cells {
+                    n[i] = ZERO;
+                }
             }
         }
     }

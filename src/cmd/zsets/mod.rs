@@ -18,7 +18,7 @@ use bytes::Bytes;
 use store_api::value::{shared, ZLimits, ZSet};
 use store_api::{Coll, Entry, Store, Value};
 
-use super::hashes::distinct;
+use super::hashes::random_positions;
 use super::scan::{self, ScanOpts};
 use super::value::fresh;
 use super::{CmdError, Ctx, Reply};
@@ -417,15 +417,7 @@ fn rand_member<S: Store>(
         let Some(z) = z else {
             return Frame::Array(vec![]);
         };
-        let picks: Vec<usize> = if count < 0 {
-            (0..count.unsigned_abs())
-                .map(|_| rand::below(z.len()))
-                .collect()
-        } else if count as usize >= z.len() {
-            (0..z.len()).collect()
-        } else {
-            distinct(z.len(), count as usize)
-        };
+        let picks = random_positions(z.len(), count);
         members_reply(picks.into_iter().filter_map(|i| z.get(i)), withscores)
     })
 }
