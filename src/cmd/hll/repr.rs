@@ -1,71 +1,22 @@
-//! HyperLogLog: PFADD, PFCOUNT, PFMERGE over Redis 7.0's exact string
-//! representation (`hyperloglog.c`), so GET of an HLL key returns the
-//! same bytes as Redis and every estimate equals Redis's.
-//!
-//! Layout: a 16-byte header ("HYLL", encoding 0 dense / 1 sparse, three
-//! unused bytes, the cached cardinality as 8 little-endian bytes whose top
-//! bit marks it stale), then the registers: 16384 six-bit registers packed
-//! little-endian (dense, 12288 bytes), or runs of opcodes (sparse: ZERO
-//! `00xxxxxx` 1-64 zero registers, XZERO `01xxxxxx yyyyyyyy` up to 16384,
-//! VAL `1vvvvvxx` a value 1-32 repeated 1-4 times). A sparse HLL turns
-//! dense when it would outgrow `hll-sparse-max-bytes` or a register
-//! exceeds 32. Elements are hashed with MurmurHash64A (seed 0xadc83b19);
-//! the estimate is Ertl's improved estimator, as Redis 7.0 computes it.
+//! The HyperLogLog string itself, as `hyperloglog.c` lays it out and
+//! changes it (see the module above for the layout).
 
-use bytes::Bytes;
-use store_api::{Entry, Op, Store, Value};
+use crate::cmd::CmdError;
 
-use super::value::{rmw, str_of};
-use super::{Args, CmdError, Command, Ctx, Row};
-use crate::db::events::class;
-use crate::protocol::Frame;
-
-const P: u32 = 14;
-const REGISTERS: usize = 1 << P;
-const Q: usize = 64 - P as usize;
-const BITS: usize = 6;
-const REGISTER_MAX: u8 = (1 << BITS) - 1;
-const HDR: usize = 16;
-const DENSE_SIZE: usize = HDR + (REGISTERS * BITS).div_ceil(8);
-const DENSE: u8 = 0;
-const SPARSE: u8 = 1;
-const VAL_MAX_VALUE: u8 = 32;
-const VAL_MAX_LEN: usize = 4;
-const ZERO_MAX_LEN: usize = 64;
-const XZERO_MAX_LEN: usize = 16384;
-const ALPHA_INF: f64 = 0.721_347_520_444_481_7;
-
-/// HyperLogLog commands.
-#[derive(Debug)]
-pub enum Cmd {
-    /// `PFADD key [element ...]`
-    Add(Bytes, Vec<Bytes>),
-    /// `PFCOUNT key [key ...]`
-    Count(Vec<Bytes>),
-    /// `PFMERGE destkey [sourcekey ...]`
-    Merge(Bytes, Vec<Bytes>),
-}
-
-fn parse_pfadd(mut a: Args<'_>) -> Result<Command, CmdError> {
-    let key = a.bytes()?;
-    Ok(Command::Hll(Cmd::Add(key, a.rest())))
-}
-
-fn parse_pfcount(a: Args<'_>) -> Result<Command, CmdError> {
-    Ok(Command::Hll(Cmd::Count(a.rest())))
-}
-
-fn parse_pfmerge(mut a: Args<'_>) -> Result<Command, CmdError> {
-    let key = a.bytes()?;
-    Ok(Command::Hll(Cmd::Merge(key, a.rest())))
-}
-
-/// Table rows.
-pub const ROWS: &[Row] = &[
-    ("pfadd", parse_pfadd),
-    ("pfcount", parse_pfcount),
-    ("pfmerge", parse_pfmerge),
-];
+pub const P: u32 = 14;
+pub const REGISTERS: usize = 1 << P;
+pub const Q: usize = 64 - P as usize;
+pub const BITS: usize = 6;
+pub const REGISTER_MAX: u8 = (1 << BITS) - 1;
+pub const HDR: usize = 16;
+pub const DENSE_SIZE: usize = HDR + (REGISTERS * BITS).div_ceil(8);
+pub const DENSE: u8 = 0;
+pub const SPARSE: u8 = 1;
+pub const VAL_MAX_VALUE: u8 = 32;
+pub const VAL_MAX_LEN: usize = 4;
+pub const ZERO_MAX_LEN: usize = 64;
+pub const XZERO_MAX_LEN: usize = 16384;
+pub const ALPHA_INF: f64 = 0.721_347_520_444_481_7;
 
 /// Redis's MurmurHash64A (little-endian reads).
 pub fn murmur64a(key: &[u8], seed: u64) -> u64 {
@@ -95,7 +46,7 @@ pub fn murmur64a(key: &[u8], seed: u64) -> u64 {
 }
 
 /// `hllPatLen`: the register an element lands in and its run length.
-fn pattern(ele: &[u8]) -> (usize, u8) {
+pub fn pattern(ele: &[u8]) -> (usize, u8) {
     let mut hash = murmur64a(ele, 0xadc8_3b19);
     let index = (hash & (REGISTERS as u64 - 1)) as usize;
     hash >>= P;
@@ -103,7 +54,7 @@ fn pattern(ele: &[u8]) -> (usize, u8) {
     (index, hash.trailing_zeros() as u8 + 1)
 }
 
-fn dense_get(regs: &[u8], i: usize) -> u8 {
+pub fn dense_get(regs: &[u8], i: usize) -> u8 {
     let byte = i * BITS / 8;
     let fb = (i * BITS) & 7;
     let b0 = u16::from(regs[byte]);
@@ -111,7 +62,7 @@ fn dense_get(regs: &[u8], i: usize) -> u8 {
     (((b0 >> fb) | (b1 << (8 - fb))) & u16::from(REGISTER_MAX)) as u8
 }
 
-fn dense_set(regs: &mut [u8], i: usize, v: u8) {
+pub fn dense_set(regs: &mut [u8], i: usize, v: u8) {
     let byte = i * BITS / 8;
     let fb = (i * BITS) & 7;
     let v = u16::from(v);
@@ -124,7 +75,7 @@ fn dense_set(regs: &mut [u8], i: usize, v: u8) {
 }
 
 /// One sparse opcode: (registers covered, value, bytes).
-fn opcode(p: &[u8], at: usize) -> Option<(usize, u8, usize)> {
+pub fn opcode(p: &[u8], at: usize) -> Option<(usize, u8, usize)> {
     let b = *p.get(at)?;
     Some(if b & 0xc0 == 0 {
         (usize::from(b & 0x3f) + 1, 0, 1)
@@ -136,7 +87,7 @@ fn opcode(p: &[u8], at: usize) -> Option<(usize, u8, usize)> {
     })
 }
 
-fn put_zero(out: &mut Vec<u8>, len: usize) {
+pub fn put_zero(out: &mut Vec<u8>, len: usize) {
     if len > ZERO_MAX_LEN {
         let l = len - 1;
         out.push((l >> 8) as u8 | 0x40);
@@ -146,12 +97,12 @@ fn put_zero(out: &mut Vec<u8>, len: usize) {
     }
 }
 
-fn val_op(value: u8, len: usize) -> u8 {
+pub fn val_op(value: u8, len: usize) -> u8 {
     0x80 | ((value - 1) << 2) | (len - 1) as u8
 }
 
 /// A new, empty HLL (sparse, cache valid at 0), as `createHLLObject`.
-fn new_hll() -> Vec<u8> {
+pub fn new_hll() -> Vec<u8> {
     let mut s = b"HYLL".to_vec();
     s.push(SPARSE);
     s.extend_from_slice(&[0; 11]);
@@ -167,20 +118,20 @@ fn new_hll() -> Vec<u8> {
 }
 
 /// `isHLLObjectOrReply`.
-fn check(s: &[u8]) -> Result<(), CmdError> {
+pub fn check(s: &[u8]) -> Result<(), CmdError> {
     if s.len() < HDR || &s[..4] != b"HYLL" || s[4] > 1 || (s[4] == DENSE && s.len() != DENSE_SIZE) {
         return Err(CmdError::NotHll);
     }
     Ok(())
 }
 
-fn invalidate(s: &mut [u8]) {
+pub fn invalidate(s: &mut [u8]) {
     s[15] |= 0x80;
 }
 
 /// `hllSparseToDense`: `None` when the opcodes do not cover exactly
 /// 16384 registers.
-fn to_dense(s: &[u8]) -> Option<Vec<u8>> {
+pub fn to_dense(s: &[u8]) -> Option<Vec<u8>> {
     if s[4] == DENSE {
         return Some(s.to_vec());
     }
@@ -208,7 +159,7 @@ fn to_dense(s: &[u8]) -> Option<Vec<u8>> {
 
 /// `hllSparseSet`: set register `index` to `count` if larger. Returns
 /// Ok(changed); the string may turn dense. Err: corrupt.
-fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Result<bool, ()> {
+pub fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Result<bool, ()> {
     if count > VAL_MAX_VALUE {
         return promote(s, index, count);
     }
@@ -279,7 +230,7 @@ fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Res
 
 /// Step 4 of `hllSparseSet`: merge adjacent VAL opcodes of equal value,
 /// scanning up to five opcodes from `from`.
-fn merge_vals(s: &mut Vec<u8>, from: usize) {
+pub fn merge_vals(s: &mut Vec<u8>, from: usize) {
     let mut p = from;
     let mut scan = 5;
     while p < s.len() && scan > 0 {
@@ -308,7 +259,7 @@ fn merge_vals(s: &mut Vec<u8>, from: usize) {
     }
 }
 
-fn promote(s: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, ()> {
+pub fn promote(s: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, ()> {
     let mut d = to_dense(s).ok_or(())?;
     dense_set(&mut d[HDR..], index, count);
     *s = d;
@@ -316,7 +267,7 @@ fn promote(s: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, ()> {
 }
 
 /// `hllAdd`: Ok(changed), Err on a corrupt sparse HLL.
-fn add(s: &mut Vec<u8>, ele: &[u8], max_bytes: usize) -> Result<bool, ()> {
+pub fn add(s: &mut Vec<u8>, ele: &[u8], max_bytes: usize) -> Result<bool, ()> {
     let (index, count) = pattern(ele);
     if s[4] == DENSE {
         let regs = &mut s[HDR..];
@@ -330,7 +281,7 @@ fn add(s: &mut Vec<u8>, ele: &[u8], max_bytes: usize) -> Result<bool, ()> {
 }
 
 /// `hllMerge`: raise `max` to this HLL's registers; Err when corrupt.
-fn merge_into(max: &mut [u8; REGISTERS], s: &[u8]) -> Result<(), ()> {
+pub fn merge_into(max: &mut [u8; REGISTERS], s: &[u8]) -> Result<(), ()> {
     if s[4] == DENSE {
         for (i, m) in max.iter_mut().enumerate() {
             *m = (*m).max(dense_get(&s[HDR..], i));
@@ -358,7 +309,7 @@ fn merge_into(max: &mut [u8; REGISTERS], s: &[u8]) -> Result<(), ()> {
     }
 }
 
-fn sigma(mut x: f64) -> f64 {
+pub fn sigma(mut x: f64) -> f64 {
     if x == 1.0 {
         return f64::INFINITY;
     }
@@ -374,7 +325,7 @@ fn sigma(mut x: f64) -> f64 {
     }
 }
 
-fn tau(mut x: f64) -> f64 {
+pub fn tau(mut x: f64) -> f64 {
     if x == 0.0 || x == 1.0 {
         return 0.0;
     }
@@ -391,7 +342,7 @@ fn tau(mut x: f64) -> f64 {
 }
 
 /// `hllCount` from a register histogram.
-fn estimate(histo: &[u32; 64]) -> u64 {
+pub fn estimate(histo: &[u32; 64]) -> u64 {
     let m = REGISTERS as f64;
     let mut z = m * tau((m - f64::from(histo[Q + 1])) / m);
     for j in (1..=Q).rev() {
@@ -403,7 +354,7 @@ fn estimate(histo: &[u32; 64]) -> u64 {
 }
 
 /// The histogram of a stored HLL; Err when a sparse one is corrupt.
-fn histogram(s: &[u8]) -> Result<[u32; 64], ()> {
+pub fn histogram(s: &[u8]) -> Result<[u32; 64], ()> {
     let mut h = [0u32; 64];
     if s[4] == DENSE {
         for i in 0..REGISTERS {
@@ -423,144 +374,6 @@ fn histogram(s: &[u8]) -> Result<[u32; 64], ()> {
     } else {
         Err(())
     }
-}
-
-/// Execute a HyperLogLog command.
-pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
-    let max_bytes = ctx.config.encodings.hll_sparse_max_bytes;
-    match cmd {
-        Cmd::Add(key, elements) => {
-            let updated = ctx.ks().update(
-                &key,
-                ctx.now,
-                rmw(|cur| {
-                    let (mut s, mut updated) = match str_of(cur)? {
-                        None => (new_hll(), true),
-                        Some(s) => {
-                            check(s)?;
-                            (s.to_vec(), false)
-                        }
-                    };
-                    for e in &elements {
-                        updated |= add(&mut s, e, max_bytes).map_err(|_| CmdError::CorruptHll)?;
-                    }
-                    if !updated {
-                        return Ok((Op::Keep, false));
-                    }
-                    invalidate(&mut s);
-                    let entry = Entry {
-                        value: Value::Str(s.into()),
-                        expires_at: cur.and_then(|e| e.expires_at),
-                    };
-                    Ok((Op::Put(entry), true))
-                }),
-            )?;
-            if updated {
-                ctx.notify(class::STRING, "pfadd", &key);
-            }
-            Ok(Frame::Integer(i64::from(updated)))
-        }
-        Cmd::Count(keys) if keys.len() == 1 => {
-            // One key: answer the cached estimate, or compute and cache it
-            // (a write, as in Redis).
-            ctx.ks().update(
-                &keys[0],
-                ctx.now,
-                rmw(|cur| {
-                    let Some(s) = str_of(cur)? else {
-                        return Ok((Op::Keep, Frame::Integer(0)));
-                    };
-                    check(s)?;
-                    if s[15] & 0x80 == 0 {
-                        let card = u64::from_le_bytes(s[8..16].try_into().unwrap_or_default());
-                        return Ok((Op::Keep, Frame::Integer(card as i64)));
-                    }
-                    let card = estimate(&histogram(s).map_err(|_| CmdError::CorruptHll)?);
-                    let mut s = s.to_vec();
-                    s[8..16].copy_from_slice(&card.to_le_bytes());
-                    let entry = Entry {
-                        value: Value::Str(s.into()),
-                        expires_at: cur.and_then(|e| e.expires_at),
-                    };
-                    Ok((Op::Put(entry), Frame::Integer(card as i64)))
-                }),
-            )
-        }
-        Cmd::Count(keys) => {
-            let max = ctx.ks().read_all(&keys, ctx.now, |entries| {
-                let mut max = [0u8; REGISTERS];
-                for e in entries {
-                    if let Some(s) = str_of(e.as_ref())? {
-                        check(s)?;
-                        merge_into(&mut max, s).map_err(|_| CmdError::CorruptHll)?;
-                    }
-                }
-                Ok::<_, CmdError>(max)
-            })?;
-            let mut h = [0u32; 64];
-            for &r in max.iter() {
-                h[usize::from(r)] += 1;
-            }
-            Ok(Frame::Integer(estimate(&h) as i64))
-        }
-        Cmd::Merge(dst, sources) => merge(ctx, &dst, &sources, max_bytes),
-    }
-}
-
-/// PFMERGE: the registers' maximum over `dst` and every source, written
-/// into `dst` (dense if any input was dense).
-fn merge<S: Store>(
-    ctx: &mut Ctx<'_, S>,
-    dst: &Bytes,
-    sources: &[Bytes],
-    max_bytes: usize,
-) -> Result<Frame, CmdError> {
-    let (ks, now) = (ctx.ks(), ctx.now);
-    let all: Vec<&[u8]> = std::iter::once(&dst[..])
-        .chain(sources.iter().map(|k| &k[..]))
-        .collect();
-    let guard = ks.lock_keys(all.iter().copied());
-    let mut max = [0u8; REGISTERS];
-    let mut dense = false;
-    for k in &all {
-        let s = ks.read_locked(&guard, k, now, |e| str_of(e).map(|s| s.cloned()))?;
-        if let Some(s) = s {
-            check(&s)?;
-            dense |= s[4] == DENSE;
-            merge_into(&mut max, &s).map_err(|_| CmdError::CorruptHll)?;
-        }
-    }
-    ks.mutate_locked(&guard, dst, now, |slot| {
-        let (mut s, ttl) = match slot.entry() {
-            Some(Entry {
-                value: Value::Str(s),
-                expires_at,
-            }) => (s.to_vec(), *expires_at),
-            _ => (new_hll(), None),
-        };
-        if dense {
-            s = to_dense(&s).ok_or(CmdError::CorruptHll)?;
-        }
-        for (i, &m) in max.iter().enumerate() {
-            if m == 0 {
-                continue;
-            }
-            if s[4] == DENSE {
-                dense_set(&mut s[HDR..], i, m);
-            } else {
-                sparse_set(&mut s, i, m, max_bytes).map_err(|_| CmdError::CorruptHll)?;
-            }
-        }
-        invalidate(&mut s);
-        slot.put(Entry {
-            value: Value::Str(s.into()),
-            expires_at: ttl,
-        });
-        Ok::<_, CmdError>(())
-    })?;
-    drop(guard);
-    ctx.notify(class::STRING, "pfadd", dst);
-    Ok(Frame::ok())
 }
 
 #[cfg(test)]
