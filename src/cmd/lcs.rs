@@ -118,8 +118,9 @@ pub fn execute<S: Store>(l: Lcs, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError
                 emit = true;
             }
         }
-        let match_len = (a_end - a_start + 1) as i64;
         if emit {
+            // A range is open whenever one is emitted.
+            let match_len = (a_end - a_start + 1) as i64;
             if minlen == 0 || match_len >= minlen {
                 let pair = |x: usize, y: usize| {
                     Frame::Array(vec![Frame::Integer(x as i64), Frame::Integer(y as i64)])
