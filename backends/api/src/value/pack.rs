@@ -245,6 +245,34 @@ impl Pack {
         self.remove_range(i, 1);
     }
 
+    /// Each element with where it starts and where the next one starts, in
+    /// bytes (for edits in one pass, [`splice_elems`](Self::splice_elems)).
+    pub fn spans(&self) -> impl Iterator<Item = (usize, &[u8], usize)> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            if at >= self.buf.len() {
+                return None;
+            }
+            let (e, next) = self.at(at);
+            let start = at;
+            at = next;
+            Some((start, e, next))
+        })
+    }
+
+    /// Replace the bytes `range` (whole elements, `removed` of them, as
+    /// [`spans`](Self::spans) reports them) with `elems`.
+    pub fn splice_elems(&mut self, range: std::ops::Range<usize>, removed: usize, elems: &[&[u8]]) {
+        let mut enc = Vec::with_capacity(elems.iter().map(|e| encoded_len(e.len())).sum());
+        for e in elems {
+            put_varint(&mut enc, e.len());
+            enc.extend_from_slice(e);
+            put_back(&mut enc, varint_len(e.len()) + e.len());
+        }
+        self.buf.splice(range, enc);
+        self.count = self.count - removed as u32 + elems.len() as u32;
+    }
+
     /// Keep the elements for which `keep` returns true, in order.
     pub fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
         let mut out = Pack::new();

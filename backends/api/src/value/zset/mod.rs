@@ -173,14 +173,9 @@ impl ZSet {
     /// Set `member`'s score; true when the member is new.
     pub fn insert(&mut self, member: &[u8], score: f64, limits: ZLimits) -> bool {
         if let ZSet::Pack(p) = self {
-            if let Some((i, _)) = pack_find(p, member) {
-                p.remove_range(2 * i, 2);
-                pack_insert(p, member, score);
-                return false;
-            }
-            if p.len() / 2 < limits.max_entries && member.len() <= limits.max_value {
-                pack_insert(p, member, score);
-                return true;
+            let fits = p.len() / 2 < limits.max_entries && member.len() <= limits.max_value;
+            if let Some(new) = pack_upsert(p, member, score, fits) {
+                return new;
             }
             self.convert();
         }
@@ -340,13 +335,55 @@ impl ZSet {
     }
 }
 
-/// Put (member, score) in its place in a pack.
-fn pack_insert(p: &mut Pack, member: &[u8], score: f64) {
-    let at = pairs(p)
-        .position(|(m, s)| cmp(s, m, score, member) == std::cmp::Ordering::Greater)
-        .unwrap_or(p.len() / 2);
-    p.insert(2 * at, member);
-    p.insert(2 * at + 1, score_text(score).as_bytes());
+/// Set `member`'s score in a pack in one pass over it (Redis's
+/// `zzlDelete` + `zzlInsert`): the pair is rewritten where it stands when
+/// its place in the order does not change, moved otherwise. A new member
+/// is added only when `may_add`; `None` then means "convert first".
+/// Returns whether the member is new.
+fn pack_upsert(p: &mut Pack, member: &[u8], score: f64, may_add: bool) -> Option<bool> {
+    let (mut found, mut pos) = (None, None);
+    {
+        let mut it = p.spans();
+        while let (Some((start, m, _)), Some((_, s, end))) = (it.next(), it.next()) {
+            if m == member {
+                found = Some((start, end));
+            } else if pos.is_none()
+                && cmp(parse_score(s), m, score, member) == std::cmp::Ordering::Greater
+            {
+                pos = Some(start);
+            }
+            if found.is_some() && pos.is_some() {
+                break;
+            }
+        }
+    }
+    if found.is_none() && !may_add {
+        return None;
+    }
+    let pos = pos.unwrap_or(p.bytes());
+    let text = score_text(score);
+    let pair: [&[u8]; 2] = [member, text.as_bytes()];
+    match found {
+        None => {
+            p.splice_elems(pos..pos, 0, &pair);
+            Some(true)
+        }
+        // Its successor is still the first greater pair: same place.
+        Some((start, end)) if pos == end => {
+            p.splice_elems(start..end, 2, &pair);
+            Some(false)
+        }
+        Some((start, end)) if pos > end => {
+            p.splice_elems(pos..pos, 0, &pair);
+            p.splice_elems(start..end, 2, &[]);
+            Some(false)
+        }
+        Some((start, end)) => {
+            p.splice_elems(start..end, 2, &[]);
+            p.splice_elems(pos..pos, 0, &pair);
+            Some(false)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -409,6 +446,34 @@ mod tests {
         assert_eq!(small.remove_range(1, 3), big.remove_range(1, 3));
         assert_eq!(small, big);
         assert_eq!(big.scan(0, 100).0.len(), 4);
+    }
+
+    #[test]
+    fn pack_updates_in_place_or_move_and_keep_the_order() {
+        let mut seed = 99u64;
+        let mut rnd = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut z = ZSet::default();
+        let mut model: Vec<(f64, String)> = Vec::new();
+        for step in 0..3000 {
+            let m = format!("m{}", rnd(12));
+            let s = rnd(6) as f64 - 2.5;
+            let new = !model.iter().any(|(_, x)| *x == m);
+            model.retain(|(_, x)| *x != m);
+            model.push((s, m.clone()));
+            model.sort_by(|a, b| cmp(a.0, a.1.as_bytes(), b.0, b.1.as_bytes()));
+            assert_eq!(z.insert(m.as_bytes(), s, ZLimits::default()), new, "step {step}");
+            let got: Vec<(f64, String)> = z
+                .iter()
+                .map(|(m, s)| (s, String::from_utf8_lossy(m).into_owned()))
+                .collect();
+            assert_eq!(got, model, "step {step}");
+        }
+        assert_eq!(z.encoding(), "listpack");
     }
 
     #[test]
