@@ -19,6 +19,7 @@
 //!   changes: amortized O(n/B²), a few operations even at 10M elements.
 
 use std::cmp::Ordering;
+use std::collections::VecDeque;
 
 use super::member::ZMember;
 
@@ -39,7 +40,9 @@ pub fn cmp(a_score: f64, a: &[u8], b_score: f64, b: &[u8]) -> Ordering {
 /// The ordered index.
 #[derive(Clone, Debug, Default)]
 pub struct Ranked {
-    chunks: Vec<Vec<Elem>>,
+    /// Ring buffers, so popping the lowest element (ZPOPMIN) moves
+    /// nothing.
+    chunks: Vec<VecDeque<Elem>>,
     /// Fenwick tree (1-based) over `chunks[i].len()`.
     tree: Vec<usize>,
     len: usize,
@@ -112,7 +115,7 @@ impl Ranked {
         let ci = self
             .chunks
             .partition_point(|c| {
-                c.last()
+                c.back()
                     .is_some_and(|(s, m)| cmp(*s, m, score, member) == Ordering::Less)
             })
             .min(self.chunks.len() - 1);
@@ -125,7 +128,7 @@ impl Ranked {
         let (ci, pos) = self.locate(score, &member);
         let at = pos.unwrap_or_else(|p| p);
         if self.chunks.is_empty() {
-            self.chunks.push(Vec::with_capacity(4));
+            self.chunks.push(VecDeque::with_capacity(4));
             self.tree = vec![0, 0];
         }
         self.chunks[ci].insert(at, (score, member));
@@ -175,7 +178,7 @@ impl Ranked {
     pub fn count_while(&self, below: impl Fn(f64, &[u8]) -> bool) -> usize {
         let ci = self
             .chunks
-            .partition_point(|c| c.last().is_some_and(|(s, m)| below(*s, m)));
+            .partition_point(|c| c.back().is_some_and(|(s, m)| below(*s, m)));
         match self.chunks.get(ci) {
             None => self.len,
             Some(c) => self.before(ci) + c.partition_point(|(s, m)| below(*s, m)),
@@ -293,7 +296,7 @@ impl Ranked {
 
 /// A run of ranks, walkable from both ends.
 pub struct Range<'a> {
-    chunks: &'a [Vec<Elem>],
+    chunks: &'a [VecDeque<Elem>],
     /// Next element from the front: (chunk, position).
     front: (usize, usize),
     /// One past the next element from the back.
