@@ -466,7 +466,11 @@ mod tests {
             model.retain(|(_, x)| *x != m);
             model.push((s, m.clone()));
             model.sort_by(|a, b| cmp(a.0, a.1.as_bytes(), b.0, b.1.as_bytes()));
-            assert_eq!(z.insert(m.as_bytes(), s, ZLimits::default()), new, "step {step}");
+            assert_eq!(
+                z.insert(m.as_bytes(), s, ZLimits::default()),
+                new,
+                "step {step}"
+            );
             let got: Vec<(f64, String)> = z
                 .iter()
                 .map(|(m, s)| (s, String::from_utf8_lossy(m).into_owned()))
