@@ -256,7 +256,7 @@ fn names() -> &'static [Vec<&'static str>] {
     static NAMES: OnceLock<Vec<Vec<&'static str>>> = OnceLock::new();
     NAMES.get_or_init(|| {
         let mut v = Vec::new();
-        for m in COMMANDS {
+        for m in COMMANDS.iter() {
             v.push(vec![m.name]);
             for sub in m.subcommands {
                 let short = sub.name.split_once('|').map_or(sub.name, |(_, s)| s);

@@ -41,7 +41,7 @@ impl<S: Store> Executor<S> {
     /// configuration says.
     pub fn with_all_commands(state: Arc<ServerState<S>>) -> Self {
         let commands = CommandTable::new(
-            super::meta::COMMANDS,
+            &super::meta::COMMANDS,
             &super::ROWS,
             &state.config().rename_commands,
         );

@@ -1,6 +1,6 @@
 //! COMMAND and its subcommands (COUNT, INFO, DOCS, LIST, GETKEYS, HELP):
 //! what clients learn about the commands FlashKV implements, in Redis's own
-//! words (the metadata is generated from Redis, see `meta.rs`).
+//! words (the metadata is generated from Redis, see `meta/`).
 
 use bytes::Bytes;
 use store_api::Store;

@@ -449,7 +449,7 @@ mod tests {
     use crate::cmd::{CommandTable, ROWS};
 
     fn plan_of(cmds: &[&[&str]]) -> (Vec<Vec<String>>, Vec<bool>) {
-        let t = CommandTable::new(COMMANDS, &ROWS, &[]);
+        let t = CommandTable::new(&COMMANDS, &ROWS, &[]);
         let queued: Vec<(Spec, Vec<Bytes>)> = cmds
             .iter()
             .map(|c| {

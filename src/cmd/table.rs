@@ -2,8 +2,9 @@
 //! reports.
 //!
 //! A command has two halves. Its metadata (arity, flags, key positions, ACL
-//! categories, docs) is generated from a real Redis into `meta.rs`, so
-//! COMMAND INFO and the arity errors match Redis's. Its implementation is a
+//! categories, docs) is generated from a real Redis into `meta/` (one file
+//! per Redis command group), so COMMAND INFO and the arity errors match
+//! Redis's. Its implementation is a
 //! [`Row`] exported by its family file: the name and a parse function that
 //! turns the arguments into a typed [`Command`]. [`CommandTable::new`] joins
 //! the two (every implemented command must have metadata and vice versa;
@@ -22,7 +23,7 @@ use super::{Args, CmdError, Command};
 use crate::protocol::Frame;
 
 /// Static reply data, as generated from Redis (a `Frame` without heap).
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub enum M {
     /// Simple string.
     S(&'static str),
@@ -107,7 +108,7 @@ pub struct KeySpec {
 }
 
 /// What Redis says about one command.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CommandMeta {
     /// Full lower-case name (`get`, `client|setname`).
     pub name: &'static str,
@@ -604,10 +605,10 @@ mod tests {
 
     #[test]
     fn every_command_has_metadata_and_an_implementation() {
-        let table = CommandTable::new(COMMANDS, &ROWS, &[]);
+        let table = CommandTable::new(&COMMANDS, &ROWS, &[]);
         // COMMAND alone is the one container with its own implementation.
         let mut implemented = 1;
-        for m in COMMANDS {
+        for m in COMMANDS.iter() {
             for leaf in std::iter::once(m)
                 .filter(|m| m.subcommands.is_empty())
                 .chain(m.subcommands)
@@ -626,7 +627,7 @@ mod tests {
 
     #[test]
     fn lookup_checks_existence_then_arity_like_redis() {
-        let t = CommandTable::new(COMMANDS, &ROWS, &[]);
+        let t = CommandTable::new(&COMMANDS, &ROWS, &[]);
         assert!(matches!(
             t.lookup(&argv(&["nope", "a"])),
             Err(CmdError::UnknownCommand(..))
@@ -656,7 +657,7 @@ mod tests {
     #[test]
     fn renamed_commands_answer_only_to_their_new_name() {
         let t = CommandTable::new(
-            COMMANDS,
+            &COMMANDS,
             &ROWS,
             &[
                 ("flushall".into(), "wipe".into()),
