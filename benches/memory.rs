@@ -81,10 +81,10 @@ fn measure<S: Store>(wanted: &str, ttl: bool, keys: usize) {
     for i in 0..keys {
         common::key_for(i, &mut key);
         key_bytes += key.len();
-        let entry = Entry {
-            value: Value::Str(Bytes::copy_from_slice(&value)),
-            expires_at: ttl.then_some(4_102_444_800_000 + i as u64),
-        };
+        let entry = Entry::new(
+            Value::Str(Bytes::copy_from_slice(&value)),
+            ttl.then_some(4_102_444_800_000 + i as u64),
+        );
         map.compute(&key, |_| (Op::Put(entry.clone()), ()));
     }
     common::drain_epoch_garbage();

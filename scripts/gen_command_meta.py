@@ -28,7 +28,7 @@ lset lrem ltrim lpos rpoplpush lmove brpoplpush blmove lmpop blmpop blpop
 brpop hset hmset hsetnx hget hmget hdel hlen hstrlen hexists hkeys hvals hgetall
 hincrby hincrbyfloat hrandfield hscan sadd srem smembers sismember smismember
 scard spop srandmember smove sinter sunion sdiff sinterstore sunionstore
-sdiffstore sintercard sscan object sort sort_ro multi exec discard watch unwatch subscribe unsubscribe psubscribe
+sdiffstore sintercard sscan object memory sort sort_ro multi exec discard watch unwatch subscribe unsubscribe psubscribe
 punsubscribe ssubscribe sunsubscribe publish spublish pubsub monitor slowlog latency
 save bgsave lastsave dump restore debug bgrewriteaof
 zadd zincrby zrem zcard zcount zlexcount zscore zmscore zrank zrevrank zrange
@@ -47,6 +47,7 @@ SUBCOMMANDS = {
     "command": "count info docs list getkeys getkeysandflags help".split(),
     "function": "flush".split(),
     "object": "encoding refcount idletime freq help".split(),
+    "memory": "usage stats doctor malloc-stats purge help".split(),
     "pubsub": "channels numsub numpat shardchannels shardnumsub help".split(),
     "slowlog": "get len reset help".split(),
     "latency": "latest history reset doctor graph histogram help".split(),

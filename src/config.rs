@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use crate::db::ExpiryConfig;
+use crate::db::{EvictionPolicy, ExpiryConfig, MemoryConfig};
 use crate::protocol::split_inline;
 use crate::util::glob::glob_match;
 
@@ -128,6 +128,8 @@ pub struct Config {
     pub enable_protected_configs: String,
     /// The append-only file's directives.
     pub aof: AofConfig,
+    /// `maxmemory` and the eviction directives.
+    pub memory: MemoryConfig,
 }
 
 /// Redis's `save` points when no configuration names any.
@@ -171,6 +173,7 @@ impl Default for Config {
             enable_debug_command: "no".into(),
             enable_protected_configs: "no".into(),
             aof: AofConfig::default(),
+            memory: MemoryConfig::default(),
         }
     }
 }

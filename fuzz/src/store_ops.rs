@@ -86,10 +86,7 @@ enum Operation {
 }
 
 fn string(bytes: &[u8], expires_at: Option<u64>) -> Entry {
-    Entry {
-        value: Value::Str(Bytes::copy_from_slice(bytes)),
-        expires_at,
-    }
+    Entry::new(Value::Str(Bytes::copy_from_slice(bytes)), expires_at)
 }
 
 impl Decision {

@@ -17,7 +17,7 @@ use super::multi::{self, TxState};
 use super::table::{self, CommandTable, InMulti, Spec};
 use super::{execute, CmdError, Command, Reply};
 use crate::config::Config;
-use crate::db::{journal, Access, Keyspace, Lookups, Table, TableCache};
+use crate::db::{journal, Access, Eviction, Keyspace, Lookups, Table, TableCache};
 use crate::protocol::{Frame, Protocol};
 use crate::state::stats::Pending;
 use crate::state::{slowlog, tracking};
@@ -168,6 +168,21 @@ impl<S: Store> Executor<S> {
         }
         if spec.flags.no_multi && client.tx.in_multi() {
             return Err(CmdError::NotInMulti);
+        }
+        if config.memory.maxmemory > 0 {
+            // Redis's `processCommand`: evict first; refuse a deny-oom
+            // command (or anything queued in MULTI) if memory is still over.
+            let name = spec.meta.name;
+            let queued =
+                client.tx.in_multi() && !matches!(name, "exec" | "discard" | "quit" | "reset");
+            let deny = spec.flags.deny_oom || queued || (name == "exec" && client.tx.denies_oom());
+            // Reads leave eviction to the next write and the background.
+            if (deny || spec.flags.write)
+                && self.state.db.perform_evictions(None) == Eviction::Fail
+                && deny
+            {
+                return Err(CmdError::Oom);
+            }
         }
         if spec.flags.write || spec.meta.name == "ping" {
             if self.state.persist.refuses_writes(config) {

@@ -87,10 +87,7 @@ fn incr(cur: Option<&Entry>, by: i64) -> Result<(Op, i64), CmdError> {
         None => 0,
     };
     let n = old.checked_add(by).ok_or(CmdError::Overflow)?;
-    let entry = Entry {
-        value: Value::Str(i64_bytes(n)),
-        expires_at: cur.and_then(|e| e.expires_at),
-    };
+    let entry = Entry::new(Value::Str(i64_bytes(n)), cur.and_then(|e| e.expires_at()));
     Ok((Op::Put(entry), n))
 }
 
@@ -105,10 +102,7 @@ fn incr_float(cur: Option<&Entry>, by: &[u8]) -> Result<(Op, Bytes), CmdError> {
         return Err(CmdError::NanOrInfinity);
     }
     let text = Bytes::from(longdouble::format_human(sum));
-    let entry = Entry {
-        value: Value::Str(text.clone()),
-        expires_at: cur.and_then(|e| e.expires_at),
-    };
+    let entry = Entry::new(Value::Str(text.clone()), cur.and_then(|e| e.expires_at()));
     Ok((Op::Put(entry), text))
 }
 

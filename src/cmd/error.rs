@@ -60,6 +60,10 @@ pub enum CmdError {
     InvalidCursor,
     /// A password is required and the client has not authenticated.
     NoAuth,
+    /// OBJECT IDLETIME under an LFU maxmemory policy.
+    LfuSelected,
+    /// Over `maxmemory` with nothing left to evict (deny-oom commands).
+    Oom,
     /// AUTH / HELLO AUTH with a wrong user or password.
     WrongPass,
     /// AUTH <password> with no password configured.
@@ -344,6 +348,8 @@ impl CmdError {
             CmdError::ExpireGtLtConflict => "ERR GT and LT options at the same time are not compatible",
             CmdError::InvalidCursor => "ERR invalid cursor",
             CmdError::NoAuth => "NOAUTH Authentication required.",
+            CmdError::LfuSelected => "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            CmdError::Oom => "OOM command not allowed when used memory > 'maxmemory'.",
             CmdError::WrongPass => "WRONGPASS invalid username-password pair or user is disabled.",
             CmdError::AuthNotConfigured => "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             CmdError::NoProto => "NOPROTO unsupported protocol version",

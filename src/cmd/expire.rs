@@ -143,19 +143,15 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         Cmd::Ttl(key, unit, base) => {
             let now = ctx.now;
             let reply = ctx.ks().read(&key, now, |e| {
-                e.map_or(-2, |e| ttl::report(e.expires_at, now, unit, base))
+                e.map_or(-2, |e| ttl::report(e.expires_at(), now, unit, base))
             });
             Ok(Frame::Integer(reply))
         }
         Cmd::Persist(key) => {
             let removed = ctx.ks().update(&key, ctx.now, |cur| match cur {
-                Some(e) if e.expires_at.is_some() => (
-                    Op::Put(Entry {
-                        expires_at: None,
-                        ..e.clone()
-                    }),
-                    1,
-                ),
+                Some(e) if e.expires_at().is_some() => {
+                    (Op::Put(Entry::new(e.value.clone(), None)), 1)
+                }
                 _ => (Op::Keep, 0),
             });
             if removed == 1 {
@@ -180,7 +176,7 @@ fn expire<S: Store>(ctx: &mut Ctx<'_, S>, e: Expire) -> Result<Frame, CmdError> 
         let Some(cur) = cur else {
             return (Op::Keep, None);
         };
-        let current = cur.expires_at.map(|at| at as i64);
+        let current = cur.expires_at().map(|at| at as i64);
         let refused = (c.nx && current.is_some())
             || (c.xx && current.is_none())
             || (c.gt && current.is_none_or(|at| when <= at))
@@ -191,10 +187,7 @@ fn expire<S: Store>(ctx: &mut Ctx<'_, S>, e: Expire) -> Result<Frame, CmdError> 
             (Op::Remove, Some("del"))
         } else {
             (
-                Op::Put(Entry {
-                    expires_at: Some(when as u64),
-                    ..cur.clone()
-                }),
+                Op::Put(Entry::new(cur.value.clone(), Some(when as u64))),
                 Some("expire"),
             )
         }

@@ -240,16 +240,12 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
 
 fn memory<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Display)) {
     let state = ctx.state;
-    // Without an allocator that reports (see issue 16), the resident set
-    // is the best figure: it is what the machine pays.
-    let used = sys::resident_bytes();
+    let m = MemoryFigures::now(ctx);
     let peak = state
         .memory_peak
-        .fetch_max(used, Ordering::Relaxed)
-        .max(used);
-    let startup = state.memory_at_start;
+        .fetch_max(m.used, Ordering::Relaxed)
+        .max(m.used);
     let total = sys::total_memory();
-    let dataset = used.saturating_sub(startup);
     let pct = |a: u64, b: u64| {
         if b == 0 {
             0.0
@@ -257,23 +253,29 @@ fn memory<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Di
             a as f64 * 100.0 / b as f64
         }
     };
-    kv("used_memory", &used);
-    kv("used_memory_human", &human(used));
-    kv("used_memory_rss", &used);
-    kv("used_memory_rss_human", &human(used));
+    let ratio = |a: u64, b: u64| format!("{:.2}", if b == 0 { 0.0 } else { a as f64 / b as f64 });
+    let diff = |a: u64, b: u64| a as i64 - b as i64;
+    kv("used_memory", &m.used);
+    kv("used_memory_human", &human(m.used));
+    kv("used_memory_rss", &m.rss);
+    kv("used_memory_rss_human", &human(m.rss));
     kv("used_memory_peak", &peak);
     kv("used_memory_peak_human", &human(peak));
-    kv("used_memory_peak_perc", &format!("{:.2}%", pct(used, peak)));
-    kv("used_memory_overhead", &startup);
-    kv("used_memory_startup", &startup);
-    kv("used_memory_dataset", &dataset);
+    kv(
+        "used_memory_peak_perc",
+        &format!("{:.2}%", pct(m.used, peak)),
+    );
+    kv("used_memory_overhead", &m.overhead);
+    kv("used_memory_startup", &m.startup);
+    kv("used_memory_dataset", &m.dataset());
     kv(
         "used_memory_dataset_perc",
-        &format!("{:.2}%", pct(dataset, used)),
+        &format!("{:.2}%", pct(m.dataset(), m.used.saturating_sub(m.startup))),
     );
-    kv("allocator_allocated", &used);
-    kv("allocator_active", &used);
-    kv("allocator_resident", &used);
+    let a = m.allocator;
+    kv("allocator_allocated", &a.allocated);
+    kv("allocator_active", &a.active);
+    kv("allocator_resident", &a.resident);
     kv("total_system_memory", &total);
     kv("total_system_memory_human", &human(total));
     kv("used_memory_lua", &0);
@@ -289,18 +291,18 @@ fn memory<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Di
     kv("used_memory_functions", &0);
     kv("used_memory_scripts", &0);
     kv("used_memory_scripts_human", &human(0));
-    kv("maxmemory", &0);
-    kv("maxmemory_human", &human(0));
-    kv("maxmemory_policy", &"noeviction");
-    for k in [
-        "allocator_frag",
-        "allocator_rss",
-        "rss_overhead",
-        "mem_fragmentation",
-    ] {
-        kv(&format!("{k}_ratio"), &"1.00");
-        kv(&format!("{k}_bytes"), &0);
-    }
+    let max = ctx.config.memory.maxmemory;
+    kv("maxmemory", &max);
+    kv("maxmemory_human", &human(max));
+    kv("maxmemory_policy", &ctx.config.memory.policy.name());
+    kv("allocator_frag_ratio", &ratio(a.active, a.allocated));
+    kv("allocator_frag_bytes", &diff(a.active, a.allocated));
+    kv("allocator_rss_ratio", &ratio(a.resident, a.active));
+    kv("allocator_rss_bytes", &diff(a.resident, a.active));
+    kv("rss_overhead_ratio", &ratio(m.rss, a.resident));
+    kv("rss_overhead_bytes", &diff(m.rss, a.resident));
+    kv("mem_fragmentation_ratio", &ratio(m.rss, m.used));
+    kv("mem_fragmentation_bytes", &diff(m.rss, m.used));
     for k in [
         "mem_not_counted_for_evict",
         "mem_replication_backlog",
@@ -309,17 +311,71 @@ fn memory<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Di
     ] {
         kv(k, &0);
     }
-    let clients = state.clients.snapshot();
-    kv(
-        "mem_clients_normal",
-        &clients.iter().map(|c| c.qbuf() + c.omem()).sum::<usize>(),
-    );
+    kv("mem_clients_normal", &m.clients);
     kv("mem_cluster_links", &0);
     kv("mem_aof_buffer", &0);
-    kv("mem_allocator", &"libc");
+    kv("mem_allocator", &m.allocator_name);
     kv("active_defrag_running", &0);
     kv("lazyfree_pending_objects", &0);
     kv("lazyfreed_objects", &0);
+}
+
+/// The memory figures INFO memory and MEMORY STATS share.
+pub(super) struct MemoryFigures {
+    /// Bytes the allocator handed out and nobody freed (`used_memory`).
+    pub used: u64,
+    /// Resident set.
+    pub rss: u64,
+    /// `used_memory` when the server started.
+    pub startup: u64,
+    /// Client query and output buffers.
+    pub clients: u64,
+    /// Startup plus clients: what is not data.
+    pub overhead: u64,
+    /// The allocator's own view.
+    pub allocator: flashkv_alloc::Stats,
+    /// `mem_allocator`.
+    pub allocator_name: String,
+}
+
+impl MemoryFigures {
+    pub(super) fn now<S: Store>(ctx: &Ctx<'_, S>) -> MemoryFigures {
+        let used = crate::db::evict::used_memory();
+        let rss = sys::resident_bytes();
+        let (allocator, allocator_name) = if flashkv_alloc::active() {
+            (flashkv_alloc::stats(), flashkv_alloc::name())
+        } else {
+            let s = flashkv_alloc::Stats {
+                allocated: rss,
+                active: rss,
+                resident: rss,
+                ..Default::default()
+            };
+            (s, "libc".to_string())
+        };
+        let clients: u64 = ctx
+            .state
+            .clients
+            .snapshot()
+            .iter()
+            .map(|c| (c.qbuf() + c.omem()) as u64)
+            .sum();
+        let startup = ctx.state.memory_at_start.min(used);
+        MemoryFigures {
+            used,
+            rss,
+            startup,
+            clients,
+            overhead: startup + clients,
+            allocator,
+            allocator_name,
+        }
+    }
+
+    /// `used_memory_dataset`: what the keys take.
+    pub(super) fn dataset(&self) -> u64 {
+        self.used.saturating_sub(self.overhead)
+    }
 }
 
 fn stats<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Display)) {
@@ -359,7 +415,7 @@ fn stats<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Dis
     kv("expired_stale_perc", &"0.00");
     kv("expired_time_cap_reached_count", &0);
     kv("expire_cycle_cpu_milliseconds", &0);
-    kv("evicted_keys", &0);
+    kv("evicted_keys", &state.db.evictor().evicted());
     kv("evicted_clients", &0);
     kv("total_eviction_exceeded_time", &0);
     kv("current_eviction_exceeded_time", &0);

@@ -27,6 +27,7 @@ mod introspect;
 mod keys;
 mod lcs;
 mod lists;
+mod memory;
 pub mod meta;
 mod monitoring;
 mod multi;
@@ -80,6 +81,8 @@ pub enum Command {
     ZSets(zsets::Cmd),
     /// OBJECT and its subcommands.
     Object(object::Cmd),
+    /// MEMORY subcommands.
+    Memory(memory::Cmd),
     /// SORT, SORT_RO.
     Sort(sort::Sort),
     /// DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE...
@@ -121,6 +124,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         sets::ROWS,
         zsets::ROWS,
         object::ROWS,
+        memory::ROWS,
         sort::ROWS,
         keys::ROWS,
         expire::ROWS,
@@ -202,6 +206,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Sets(c) => sets::execute(c, ctx).map(Reply::Now),
         Command::ZSets(c) => zsets::execute(c, ctx),
         Command::Object(c) => object::execute(c, ctx).map(Reply::Now),
+        Command::Memory(c) => memory::execute(c, ctx).map(Reply::Now),
         Command::Sort(c) => sort::execute(c, ctx).map(Reply::Now),
         Command::Keys(c) => keys::execute(c, ctx),
         Command::Expire(c) => expire::execute(c, ctx).map(Reply::Now),

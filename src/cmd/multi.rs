@@ -137,6 +137,14 @@ impl TxState {
             .is_some_and(|q| q.commands.iter().any(|(s, _)| s.flags.write))
     }
 
+    /// Does the open transaction queue a deny-oom command (so EXEC is
+    /// one too)?
+    pub fn denies_oom(&self) -> bool {
+        self.queue
+            .as_ref()
+            .is_some_and(|q| q.commands.iter().any(|(s, _)| s.flags.deny_oom))
+    }
+
     /// Number of commands queued (CLIENT LIST's `multi=`; -1 outside a
     /// transaction).
     pub fn queued(&self) -> i64 {

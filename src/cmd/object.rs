@@ -11,6 +11,7 @@ use bytes::Bytes;
 use store_api::{Coll, Entry, Store, Value};
 
 use super::{help_reply, Args, CmdError, Command, Ctx, Row};
+use crate::db::evict;
 use crate::protocol::Frame;
 use crate::util::numbers::string2ll;
 
@@ -89,21 +90,32 @@ fn refcount(e: &Entry) -> i64 {
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     let (ks, now) = (ctx.ks(), ctx.now);
     Ok(match cmd {
-        Cmd::Encoding(key) => ks.peek(&key, now, |e| {
+        Cmd::Encoding(key) => ks.peek_untouched(&key, now, |e| {
             e.map_or(Frame::Null, |e| {
                 Frame::Bulk(Bytes::from_static(encoding(&e.value).as_bytes()))
             })
         }),
-        Cmd::RefCount(key) => ks.peek(&key, now, |e| {
+        Cmd::RefCount(key) => ks.peek_untouched(&key, now, |e| {
             e.map_or(Frame::Null, |e| Frame::Integer(refcount(e)))
         }),
-        // No access clock is kept per key yet: every key reads as just used.
-        Cmd::IdleTime(key) => ks.peek(&key, now, |e| e.map_or(Frame::Null, |_| Frame::Integer(0))),
-        Cmd::Freq(key) => {
-            if !ks.peek(&key, now, |e| e.is_some()) {
+        Cmd::IdleTime(key) => {
+            let Some(clock) = ks.peek_untouched(&key, now, |e| e.map(|e| e.access().get())) else {
                 return Ok(Frame::Null);
+            };
+            if ctx.config.memory.policy.is_lfu() {
+                return Err(CmdError::LfuSelected);
             }
-            return Err(CmdError::LfuNotSelected);
+            Frame::Integer((evict::idle_ms(clock, now) / 1000) as i64)
+        }
+        Cmd::Freq(key) => {
+            let Some(clock) = ks.peek_untouched(&key, now, |e| e.map(|e| e.access().get())) else {
+                return Ok(Frame::Null);
+            };
+            if !ctx.config.memory.policy.is_lfu() {
+                return Err(CmdError::LfuNotSelected);
+            }
+            let counter = ctx.state.db.events().access_clock().decayed(clock, now);
+            Frame::Integer(i64::from(counter))
         }
         Cmd::Help => help_reply(HELP),
     })

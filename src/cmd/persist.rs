@@ -262,7 +262,7 @@ fn restore<S: Store>(r: Restore, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError
             slot.remove();
             return Ok(exists);
         }
-        slot.put(Entry { value, expires_at });
+        slot.put(Entry::new(value, expires_at));
         Ok(false)
     })?;
     if expired {

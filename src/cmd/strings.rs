@@ -395,13 +395,10 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
                 return Ok((Op::Keep, SetOutcome { done: false, old }));
             }
             let expires_at = match set.ttl {
-                Ttl::Keep => cur.and_then(|e| e.expires_at),
+                Ttl::Keep => cur.and_then(|e| e.expires_at()),
                 _ => deadline,
             };
-            let entry = Entry {
-                value: Value::Str(value.clone()),
-                expires_at,
-            };
+            let entry = Entry::new(Value::Str(value.clone()), expires_at);
             Ok((Op::Put(entry), SetOutcome { done: true, old }))
         }),
     )?;
@@ -442,7 +439,7 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
             };
             // Redis validates the TTL only once it knows the key is a string.
             let (expires_at, event) = match (&ttl, ttl.deadline(now, "getex")?) {
-                (Ttl::Persist, _) if cur.is_some_and(|e| e.expires_at.is_some()) => {
+                (Ttl::Persist, _) if cur.is_some_and(|e| e.expires_at().is_some()) => {
                     (None, "persist")
                 }
                 (Ttl::Persist, _) => return Ok((Op::Keep, (Some(v), None))),
@@ -450,10 +447,7 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
                 (_, Some(at)) => (Some(at), "expire"),
                 (_, None) => return Ok((Op::Keep, (Some(v), None))),
             };
-            let entry = Entry {
-                value: Value::Str(v.clone()),
-                expires_at,
-            };
+            let entry = Entry::new(Value::Str(v.clone()), expires_at);
             Ok((Op::Put(entry), (Some(v), Some(event))))
         }),
     )?;
@@ -524,10 +518,7 @@ fn append<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, value: Bytes) -> Result<Fr
             joined.extend_from_slice(old.map_or(&[][..], |o| &o[..]));
             joined.extend_from_slice(&value);
             let n = joined.len() as i64;
-            let entry = Entry {
-                value: Value::Str(joined.into()),
-                expires_at: cur.and_then(|e| e.expires_at),
-            };
+            let entry = Entry::new(Value::Str(joined.into()), cur.and_then(|e| e.expires_at()));
             Ok((Op::Put(entry), n))
         }),
     )?;
@@ -560,10 +551,7 @@ fn setrange<S: Store>(
             }
             buf[offset..offset + value.len()].copy_from_slice(&value);
             let n = buf.len() as i64;
-            let entry = Entry {
-                value: Value::Str(buf.into()),
-                expires_at: cur.and_then(|e| e.expires_at),
-            };
+            let entry = Entry::new(Value::Str(buf.into()), cur.and_then(|e| e.expires_at()));
             Ok((Op::Put(entry), (n, true)))
         }),
     )?;

@@ -390,6 +390,8 @@ pub struct Flags {
     pub fast: bool,
     /// `skip_slowlog`: never in the slow log (EXEC).
     pub skip_slowlog: bool,
+    /// `denyoom`: refused over `maxmemory` when nothing can be evicted.
+    pub deny_oom: bool,
 }
 
 impl Flags {
@@ -401,6 +403,7 @@ impl Flags {
             write: meta.has_flag("write") || meta.has_flag("may_replicate"),
             fast: meta.has_flag("fast"),
             skip_slowlog: meta.has_flag("skip_slowlog"),
+            deny_oom: meta.has_flag("denyoom"),
         }
     }
 

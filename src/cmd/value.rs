@@ -56,10 +56,7 @@ pub fn set_of(e: Option<&Entry>) -> Result<Option<&Shared<Set>>, CmdError> {
 
 /// A new entry holding `value`, without TTL.
 pub fn fresh(value: Value) -> Entry {
-    Entry {
-        value,
-        expires_at: None,
-    }
+    Entry::new(value, None)
 }
 
 /// Adapt a read-modify-write closure written with `?` to what

@@ -1,7 +1,9 @@
 //! The directive table: one row per configuration directive, shared by
 //! the config file, the command line, CONFIG GET and CONFIG SET.
 
-use super::{BackendKind, Config, Fsync, LogLevel, OutputLimit, MIN_QUERY_BUFFER_LIMIT};
+use super::{
+    BackendKind, Config, EvictionPolicy, Fsync, LogLevel, OutputLimit, MIN_QUERY_BUFFER_LIMIT,
+};
 
 type Setter = fn(&mut Config, &[String]) -> Result<(), String>;
 type Getter = fn(&Config) -> String;
@@ -210,6 +212,30 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("hash-max-ziplist-value", Some(1), mutable: true,
         set: |c, v| { c.encodings.hash_max_listpack_value = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.hash_max_listpack_value.to_string())),
+    directive!("maxmemory", Some(1), mutable: true,
+        set: |c, v| { c.memory.maxmemory = parse_memory(&v[0])?; Ok(()) },
+        get: Some(|c| c.memory.maxmemory.to_string())),
+    directive!("maxmemory-policy", Some(1), mutable: true,
+        set: |c, v| {
+            c.memory.policy = EvictionPolicy::parse(&v[0]).ok_or_else(|| {
+                let names: Vec<&str> = EvictionPolicy::ALL.iter().map(|(n, _)| *n).collect();
+                format!("argument(s) must be one of the following: {}", names.join(", "))
+            })?;
+            Ok(())
+        },
+        get: Some(|c| c.memory.policy.name().into())),
+    directive!("maxmemory-samples", Some(1), mutable: true,
+        set: |c, v| { c.memory.samples = int_in(&v[0], 1, 64)? as usize; Ok(()) },
+        get: Some(|c| c.memory.samples.to_string())),
+    directive!("maxmemory-eviction-tenacity", Some(1), mutable: true,
+        set: |c, v| { c.memory.tenacity = int_in(&v[0], 0, 100)? as u32; Ok(()) },
+        get: Some(|c| c.memory.tenacity.to_string())),
+    directive!("lfu-log-factor", Some(1), mutable: true,
+        set: |c, v| { c.memory.lfu_log_factor = int_in(&v[0], 0, i64::from(i32::MAX))? as u32; Ok(()) },
+        get: Some(|c| c.memory.lfu_log_factor.to_string())),
+    directive!("lfu-decay-time", Some(1), mutable: true,
+        set: |c, v| { c.memory.lfu_decay_time = int_in(&v[0], 0, i64::from(i32::MAX))? as u32; Ok(()) },
+        get: Some(|c| c.memory.lfu_decay_time.to_string())),
     directive!("hll-sparse-max-bytes", Some(1), mutable: true,
         set: |c, v| { c.encodings.hll_sparse_max_bytes = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.hll_sparse_max_bytes.to_string())),

@@ -141,6 +141,19 @@ impl<'a, S: Store> Access<'a, S> {
         self.ks.read(key, now, &mut f)
     }
 
+    /// [`peek`](Self::peek) without counting an access (`LOOKUP_NOTOUCH`).
+    pub fn peek_untouched<R>(
+        &self,
+        key: &[u8],
+        now: u64,
+        f: impl FnOnce(Option<&Entry>) -> R,
+    ) -> R {
+        if self.held {
+            self.check_held(key);
+        }
+        self.ks.read_untouched(key, now, f)
+    }
+
     /// Read several keys as one snapshot (see [`Keyspace::read_many`]).
     pub fn read_many<T>(
         &self,

@@ -137,6 +137,8 @@ pub struct KeyEvents {
     changes: Changes,
     /// The append-only file's journal (off unless `appendonly yes`).
     journal: Journal,
+    /// How lookups update each key's access clock (maxmemory-policy).
+    access_clock: super::evict::ClockPolicy,
 }
 
 impl KeyEvents {
@@ -211,6 +213,11 @@ impl KeyEvents {
     /// The write journal every change is recorded in.
     pub fn journal(&self) -> &Journal {
         &self.journal
+    }
+
+    /// How lookups update each key's access clock.
+    pub fn access_clock(&self) -> &super::evict::ClockPolicy {
+        &self.access_clock
     }
 
     /// A whole database changed at once (FLUSHDB, FLUSHALL, SWAPDB),

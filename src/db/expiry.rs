@@ -11,6 +11,9 @@
 //! period. Stale index entries (a key that lost its TTL) count as expired
 //! for that decision, since cleaning them is also work to be done.
 //!
+//! The same thread evicts in the background when memory is over
+//! `maxmemory` (see `evict`).
+//!
 //! The sweeper is its own OS thread, not a runtime task: it may wait briefly
 //! on a key's stripe lock while a multi-key command runs, and that must
 //! never stall a Tokio worker. TTL decisions use the injected [`Clock`]
@@ -167,13 +170,20 @@ impl Sweeper {
                     let cfg = db.expiry_config();
                     // CLIENT PAUSE holds expiry back too (Redis keeps the
                     // dataset static while paused).
+                    let mut period = cfg.period();
                     if !db.is_paused() {
                         let stats = run_cycle(&db, &mut state, cfg);
                         if stats.expired > 0 {
                             tracing::trace!(?stats, "active expiry cycle");
                         }
+                        // Memory over maxmemory when the load stops is
+                        // brought down here (Redis's `evictionTimeProc`):
+                        // a quarter of each period, until done.
+                        if db.perform_evictions(Some(period / 4)) == super::Eviction::Running {
+                            period = Duration::from_millis(1);
+                        }
                     }
-                    std::thread::park_timeout(cfg.period());
+                    std::thread::park_timeout(period);
                 }
             })
             .map_err(|e| tracing::error!(cause = %e, "could not start the expiry sweeper; keys expire lazily only"))
@@ -194,7 +204,7 @@ impl Sweeper {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use store_api::{Entry, Op};
+    use store_api::{Entry, Op, Value};
     use store_rwlock::RwLockStore;
 
     use super::*;
@@ -212,10 +222,7 @@ mod tests {
             } else {
                 T0 + 60_000
             };
-            let e = Entry {
-                expires_at: Some(deadline),
-                ..Entry::string("v")
-            };
+            let e = Entry::new(Value::Str("v".into()), Some(deadline));
             ks.update(format!("v{i}").as_bytes(), 0, |_| (Op::Put(e.clone()), ()));
         }
         for i in 0..persistent {
@@ -283,13 +290,7 @@ mod tests {
         // way PERSIST does, then let the sweeper find out.
         for i in 0..50 {
             ks.update(format!("v{i}").as_bytes(), T0, |cur| {
-                (
-                    Op::Put(Entry {
-                        expires_at: None,
-                        ..cur.unwrap().clone()
-                    }),
-                    (),
-                )
+                (Op::Put(Entry::new(cur.unwrap().value.clone(), None)), ())
             });
         }
         assert_eq!(ks.volatile_len(), 50, "unindexed by the writer itself");

@@ -18,6 +18,7 @@ mod access;
 pub mod blocking;
 mod clock;
 pub mod events;
+pub mod evict;
 pub mod expiry;
 pub mod journal;
 mod keyspace;
@@ -39,6 +40,7 @@ use store_api::Store;
 pub use access::{Access, Lookups};
 pub use clock::Clock;
 pub use events::KeyEvents;
+pub use evict::{Eviction, EvictionPolicy, MemoryConfig};
 pub use expiry::ExpiryConfig;
 pub use keyspace::{Keyspace, Slot, Swept};
 pub use locks::{ExclusiveGuard, KeyLocks, KeysGuard, STRIPES};
@@ -88,6 +90,8 @@ struct Shared<S> {
     /// nothing expires before its logged `DEL` (Redis expires nothing
     /// while loading).
     replaying: std::sync::atomic::AtomicBool,
+    /// maxmemory and eviction.
+    evictor: evict::Evictor,
 }
 
 /// A handle to every database of one server.
@@ -135,6 +139,7 @@ impl<S: Store> Db<S> {
                 paused: std::sync::atomic::AtomicBool::new(false),
                 snapshotting: std::sync::atomic::AtomicBool::new(false),
                 replaying: std::sync::atomic::AtomicBool::new(false),
+                evictor: evict::Evictor::default(),
             }),
         }
     }

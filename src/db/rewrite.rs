@@ -68,7 +68,7 @@ pub fn put_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry) {
             batched(buf, b"ZADD", key, pairs, 2);
         }
     }
-    if let Some(at) = entry.expires_at {
+    if let Some(at) = entry.expires_at() {
         encode_request(
             &[b"PEXPIREAT".as_slice(), key, at.to_string().as_bytes()],
             buf,
@@ -95,10 +95,7 @@ mod tests {
         for i in 0..130 {
             l.push(store_api::value::list::End::Right, i.to_string().as_bytes());
         }
-        let e = Entry {
-            value: Value::Coll(Coll::List(shared(l))),
-            expires_at: Some(42),
-        };
+        let e = Entry::new(Value::Coll(Coll::List(shared(l))), Some(42));
         let mut buf = Vec::new();
         put_commands(&mut buf, b"k", &e);
         let text = String::from_utf8(buf).unwrap();

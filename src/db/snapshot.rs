@@ -81,10 +81,7 @@ pub fn copy_entry(e: &Entry) -> Entry {
         Value::Str(b) => Value::Str(Bytes::copy_from_slice(b)),
         v => v.deep_clone(),
     };
-    Entry {
-        value,
-        expires_at: e.expires_at,
-    }
+    Entry::new(value, e.expires_at())
 }
 
 fn weight(e: &Option<Entry>) -> usize {

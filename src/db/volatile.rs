@@ -73,6 +73,17 @@ impl VolatileIndex {
         }
     }
 
+    /// A key chosen at random from `seed` (eviction's `volatile-*`
+    /// sampling): a random shard, the next non-empty one, a random slot.
+    pub fn random(&self, seed: u64) -> Option<Bytes> {
+        let first = (seed >> 58) as usize % SHARDS;
+        (0..SHARDS).find_map(|i| {
+            let set = self.shards[(first + i) % SHARDS].lock();
+            let n = set.len();
+            (n > 0).then(|| Bytes::copy_from_slice(&set[(seed as usize) % n]))
+        })
+    }
+
     /// Number of keys (sums the shards; for INFO and the sweeper).
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()

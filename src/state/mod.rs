@@ -108,6 +108,7 @@ impl<S: Store> ServerState<S> {
         }
         pubsub.set_hard_limit(config.output_limits.pubsub.hard);
         db.events().set_classes(config.notify_keyspace_events);
+        db.set_memory_config(config.memory);
         db.events().set_sink(pubsub::keyspace_sink(pubsub.clone()));
         ServerState {
             pubsub,
@@ -122,7 +123,7 @@ impl<S: Store> ServerState<S> {
             persist: Arc::default(),
             aof: Arc::default(),
             memory_peak: AtomicU64::new(0),
-            memory_at_start: crate::util::sys::resident_bytes(),
+            memory_at_start: crate::db::evict::used_memory(),
             db,
             config: ArcSwap::from_pointee(config),
             config_generation: AtomicU64::new(0),
@@ -158,6 +159,7 @@ impl<S: Store> ServerState<S> {
     pub fn set_config(&self, config: Config) {
         let before = self.config();
         self.db.set_expiry_config(config.expiry);
+        self.db.set_memory_config(config.memory);
         self.aof.set_fsync(config.aof.fsync);
         let (was, is) = (before.aof.enabled, config.aof.enabled);
         self.pubsub.set_hard_limit(config.output_limits.pubsub.hard);

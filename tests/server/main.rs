@@ -27,6 +27,7 @@ mod introspection;
 mod keys;
 mod layers;
 mod lists;
+mod memory;
 mod model;
 mod notifications;
 mod persistence;

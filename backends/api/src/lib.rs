@@ -16,12 +16,15 @@
 //!   atomically with respect to every other operation on that key. Lock-free
 //!   backends may call the closure more than once (after a failed CAS), so it
 //!   must be pure apart from what it returns.
-//! - Expiry is data: an entry carries `expires_at`, and the store never looks
+//! - Expiry is data: an entry carries its deadline, and the store never looks
 //!   at the clock. Deciding that an entry is expired is the caller's job.
 //! - Whatever a backend cannot promise under concurrency (an exact `len`, what
 //!   a scan sees while writers run) is stated in that backend's crate docs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use bytes::Bytes;
 
@@ -32,28 +35,98 @@ pub mod value;
 pub use value::{Coll, Hash, List, Set, Shared, Value};
 
 /// What a store holds for one key.
+///
+/// 48 bytes: the value (32), the deadline (8: `NonZeroU64`, so `None` costs
+/// nothing) and the access clock (4, plus padding).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The typed value.
     pub value: Value,
-    /// Absolute expiry time in milliseconds since the Unix epoch; `None` means
-    /// the key persists.
-    pub expires_at: Option<u64>,
+    expiry: Option<NonZeroU64>,
+    access: Access,
 }
 
 impl Entry {
+    /// An entry holding `value`, expiring at `expires_at` (absolute
+    /// milliseconds since the Unix epoch; `None`: the key persists).
+    pub fn new(value: Value, expires_at: Option<u64>) -> Self {
+        Entry {
+            value,
+            expiry: expiry(expires_at),
+            access: Access::default(),
+        }
+    }
+
     /// A string entry without expiry.
     pub fn string(bytes: impl Into<Bytes>) -> Self {
-        Entry {
-            value: Value::Str(bytes.into()),
-            expires_at: None,
-        }
+        Entry::new(Value::Str(bytes.into()), None)
+    }
+
+    /// Absolute expiry time in milliseconds since the Unix epoch; `None`
+    /// means the key persists. (A deadline of 0 is kept as 1: both are
+    /// decades past.)
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expiry.map(NonZeroU64::get)
+    }
+
+    /// Set or clear the deadline.
+    pub fn set_expires_at(&mut self, at: Option<u64>) {
+        self.expiry = expiry(at);
     }
 
     /// Is this entry logically gone at `now_ms`? Redis treats a key as expired
     /// strictly after its deadline (`now > when` in `keyIsExpired`).
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        matches!(self.expires_at, Some(when) if now_ms > when)
+        matches!(self.expires_at(), Some(when) if now_ms > when)
+    }
+
+    /// The key's access clock (see [`Access`]).
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+}
+
+fn expiry(at: Option<u64>) -> Option<NonZeroU64> {
+    at.map(|ms| NonZeroU64::new(ms.max(1)).expect("at least 1"))
+}
+
+/// A key's access clock: 32 bits the server's eviction policy owns (Redis's
+/// 24 `lru` bits of an object: an LRU clock, or an LFU counter with its
+/// decay time). Atomic, so a reader can update it through the shared
+/// reference [`Store::read`] hands out; relaxed, because it is a hint.
+/// Equality ignores it and a clone copies it.
+#[derive(Default)]
+pub struct Access(AtomicU32);
+
+impl Access {
+    /// The current clock.
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Set the clock.
+    pub fn set(&self, v: u32) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+}
+
+impl Clone for Access {
+    fn clone(&self) -> Self {
+        Access(AtomicU32::new(self.get()))
+    }
+}
+
+impl PartialEq for Access {
+    fn eq(&self, _: &Access) -> bool {
+        true
+    }
+}
+
+impl Eq for Access {}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Access({})", self.get())
     }
 }
 
@@ -75,6 +148,13 @@ pub enum Op {
 pub trait Store: Default + Send + Sync + 'static {
     /// A short name for reports and test names (`"rwlock"`, `"epoch"`, ...).
     const NAME: &'static str;
+
+    /// Bytes one key costs in this map beyond its key and value payloads
+    /// (slot or node, headers, the table's slack at a typical load), as
+    /// measured for 1M small keys (`scripts/bench-vs-redis --memory-only`).
+    /// MEMORY USAGE adds it to each key's estimate; 0 (test wrappers,
+    /// outside maps) means not measured.
+    const KEY_OVERHEAD: usize = 0;
 
     /// Run `f` on the entry stored under `key` (expired or not) and return
     /// its result.
@@ -214,7 +294,7 @@ mod tests {
     fn expiry_is_strictly_after_the_deadline() {
         let mut e = Entry::string("v");
         assert!(!e.is_expired(u64::MAX));
-        e.expires_at = Some(100);
+        e.set_expires_at(Some(100));
         assert!(!e.is_expired(99));
         assert!(!e.is_expired(100));
         assert!(e.is_expired(101));

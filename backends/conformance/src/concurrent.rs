@@ -252,7 +252,7 @@ fn assert_consistent(name: &str, e: Option<&Entry>) {
     assert_eq!(a, b, "{name}: torn payload {p:?}");
     let n = u64::from_le_bytes(a.try_into().unwrap());
     assert_eq!(
-        e.expires_at,
+        e.expires_at(),
         Some(n),
         "{name}: deadline from another write than the payload"
     );

@@ -13,9 +13,9 @@ pub fn insert_stores_the_deadline<S: Store>() {
         Bytes::from_static(b"k"),
         string_expiring("v", 1_700_000_000_000),
     );
-    assert_eq!(s.get(b"k").unwrap().expires_at, Some(1_700_000_000_000));
+    assert_eq!(s.get(b"k").unwrap().expires_at(), Some(1_700_000_000_000));
     assert_eq!(
-        s.read(b"k", |e| e.unwrap().expires_at),
+        s.read(b"k", |e| e.unwrap().expires_at()),
         Some(1_700_000_000_000)
     );
 }
@@ -25,8 +25,8 @@ pub fn insert_without_deadline_clears_the_old_one<S: Store>() {
     let s = S::default();
     s.insert(Bytes::from_static(b"k"), string_expiring("v", 10));
     let old = s.insert(Bytes::from_static(b"k"), string("w"));
-    assert_eq!(old.unwrap().expires_at, Some(10));
-    assert_eq!(s.get(b"k").unwrap().expires_at, None);
+    assert_eq!(old.unwrap().expires_at(), Some(10));
+    assert_eq!(s.get(b"k").unwrap().expires_at(), None);
 }
 
 /// EXPIRE done as compute sets a deadline on the current value.
@@ -35,7 +35,7 @@ pub fn compute_put_can_set_a_deadline<S: Store>() {
     s.insert(Bytes::from_static(b"k"), string("v"));
     s.compute(b"k", |e| {
         let mut e = e.cloned().unwrap();
-        e.expires_at = Some(99);
+        e.set_expires_at(Some(99));
         (Op::Put(e), ())
     });
     assert_eq!(s.get(b"k"), Some(string_expiring("v", 99)));
@@ -47,7 +47,8 @@ pub fn compute_put_can_clear_a_deadline<S: Store>() {
     s.insert(Bytes::from_static(b"k"), string_expiring("v", 99));
     let had = s.compute(b"k", |e| {
         let mut e = e.cloned().unwrap();
-        let had = e.expires_at.take().is_some();
+        let had = e.expires_at().is_some();
+        e.set_expires_at(None);
         (Op::Put(e), had)
     });
     assert!(had);
@@ -59,7 +60,7 @@ pub fn compute_keep_preserves_the_deadline<S: Store>() {
     let s = S::default();
     s.insert(Bytes::from_static(b"k"), string_expiring("v", 5));
     s.compute(b"k", |_| (Op::Keep, ()));
-    assert_eq!(s.get(b"k").unwrap().expires_at, Some(5));
+    assert_eq!(s.get(b"k").unwrap().expires_at(), Some(5));
 }
 
 /// An entry whose deadline is long past is still there: get, read, len,
@@ -85,11 +86,11 @@ pub fn extreme_deadlines_round_trip<S: Store>() {
         s.insert(key("k", i), string_expiring("v", at));
     }
     for (i, at) in [0, 1, u64::MAX - 1, u64::MAX].into_iter().enumerate() {
-        assert_eq!(s.get(&key("k", i)).unwrap().expires_at, Some(at));
+        assert_eq!(s.get(&key("k", i)).unwrap().expires_at(), Some(at));
     }
     let mut seen: Vec<Option<u64>> = scan_all(&s, 10)
         .into_iter()
-        .map(|(_, e)| e.expires_at)
+        .map(|(_, e)| e.expires_at())
         .collect();
     seen.sort();
     assert_eq!(seen, [Some(0), Some(1), Some(u64::MAX - 1), Some(u64::MAX)]);

@@ -108,10 +108,10 @@ pub enum Outcome {
 }
 
 fn with_payload(old: Option<&Entry>, bytes: Vec<u8>, keep_deadline: bool) -> Entry {
-    Entry {
-        value: Value::Str(Bytes::from(bytes)),
-        expires_at: old.and_then(|e| e.expires_at).filter(|_| keep_deadline),
-    }
+    Entry::new(
+        Value::Str(Bytes::from(bytes)),
+        old.and_then(|e| e.expires_at()).filter(|_| keep_deadline),
+    )
 }
 
 /// The pure decision a [`ComputeOp`] makes on the current entry.
@@ -142,9 +142,9 @@ pub fn decide(op: &ComputeOp, cur: Option<&Entry>) -> (Op, Outcome) {
             (Op::Put(with_payload(cur, bytes, true)), Outcome::Len(len))
         }
         (ComputeOp::GetDel, _) => (Op::Remove, Outcome::Entry(cur.cloned())),
-        (ComputeOp::Persist, Some(e)) if e.expires_at.is_some() => {
+        (ComputeOp::Persist, Some(e)) if e.expires_at().is_some() => {
             let mut e = e.clone();
-            e.expires_at = None;
+            e.set_expires_at(None);
             (Op::Put(e), Outcome::Bool(true))
         }
         (ComputeOp::Persist, _) | (ComputeOp::ExpireAt(_), None) => {
@@ -152,7 +152,7 @@ pub fn decide(op: &ComputeOp, cur: Option<&Entry>) -> (Op, Outcome) {
         }
         (ComputeOp::ExpireAt(at), Some(e)) => {
             let mut e = e.clone();
-            e.expires_at = Some(*at);
+            e.set_expires_at(Some(*at));
             (Op::Put(e), Outcome::Bool(true))
         }
         (ComputeOp::Peek, _) => (Op::Keep, Outcome::Entry(cur.cloned())),
@@ -207,10 +207,7 @@ fn run_on_store<S: Store>(s: &S, op: &ModelOp) -> Outcome {
 }
 
 fn entry(v: &[u8], at: Option<u64>) -> Entry {
-    Entry {
-        value: Value::Str(Bytes::copy_from_slice(v)),
-        expires_at: at,
-    }
+    Entry::new(Value::Str(Bytes::copy_from_slice(v)), at)
 }
 
 /// Apply one op to the model.

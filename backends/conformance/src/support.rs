@@ -20,10 +20,7 @@ pub fn string(bytes: impl Into<Bytes>) -> Entry {
 
 /// A string entry with a deadline.
 pub fn string_expiring(bytes: impl Into<Bytes>, at: u64) -> Entry {
-    Entry {
-        value: Value::Str(bytes.into()),
-        expires_at: Some(at),
-    }
+    Entry::new(Value::Str(bytes.into()), Some(at))
 }
 
 /// The payload of a string entry (the suite stores only strings).

@@ -309,6 +309,8 @@ impl<R: Reclaim> Default for EpochStore<R> {
 
 impl<R: Reclaim> Store for EpochStore<R> {
     const NAME: &'static str = "epoch";
+    // node with the key inline, bucket array.
+    const KEY_OVERHEAD: usize = 135;
 
     #[inline]
     fn read<T>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> T) -> T {

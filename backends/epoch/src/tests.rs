@@ -103,7 +103,7 @@ fn compute_paths() {
     assert!(!won);
     // Expiry deletion.
     let mut e = Entry::string("old");
-    e.expires_at = Some(10);
+    e.set_expires_at(Some(10));
     s.insert(key(7), e);
     let removed = s.compute(&key(7), |cur| match cur {
         Some(e) if e.is_expired(11) => (Op::Remove, true),

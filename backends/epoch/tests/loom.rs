@@ -356,7 +356,7 @@ fn expiry_deletion_vs_set() {
     model(|| {
         let m = mock(4);
         let mut old = s("old");
-        old.expires_at = Some(5);
+        old.set_expires_at(Some(5));
         m.insert(k("a"), old);
         let m2 = m.clone();
         let t = spawn(move || {

@@ -194,7 +194,7 @@ fn mixed_ops_match_models<R: Reclaim>(budget: Budget, writers: usize, keys_per_w
                         }
                         90..=94 => {
                             let mut e = value_for(&k, version);
-                            e.expires_at = Some(version + rng.below(1000));
+                            e.set_expires_at(Some(version + rng.below(1000)));
                             assert_eq!(store.insert(k.clone(), e.clone()), model.insert(k, e));
                         }
                         _ => {

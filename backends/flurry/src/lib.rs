@@ -174,6 +174,8 @@ where
 
 impl Store for FlurryStore {
     const NAME: &'static str = "flurry";
+    // node, table, key index.
+    const KEY_OVERHEAD: usize = 370;
 
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
         let shard = self.shard(key);

@@ -113,6 +113,8 @@ fn maybe_shrink(t: &mut Table, hasher: impl Fn(&(Bytes, Entry)) -> u64) {
 
 impl Store for RwLockStore {
     const NAME: &'static str = "rwlock";
+    // table slot (key handle + entry) at hashbrown load, key allocation header.
+    const KEY_OVERHEAD: usize = 250;
 
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
         let hash = self.hash(key);

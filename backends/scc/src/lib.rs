@@ -122,6 +122,8 @@ impl SccStore {
 
 impl Store for SccStore {
     const NAME: &'static str = "scc";
+    // bucket entry, key index.
+    const KEY_OVERHEAD: usize = 345;
 
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
         // `f` is FnOnce: it moves into the reader closure, and comes back

@@ -308,10 +308,7 @@ pub fn bitfield<S: Store>(
                     _ => write_field(&mut buf, o),
                 })
                 .collect();
-            let entry = Entry {
-                value: Value::Str(buf.into()),
-                expires_at: cur.and_then(|e| e.expires_at),
-            };
+            let entry = Entry::new(Value::Str(buf.into()), cur.and_then(|e| e.expires_at()));
             Ok((Op::Put(entry), replies))
         }),
     )?;

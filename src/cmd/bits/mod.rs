@@ -172,10 +172,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                         buf.resize(byte + 1, 0);
                     }
                     field::set_unsigned(&mut buf, offset, 1, u64::from(on));
-                    let entry = Entry {
-                        value: Value::Str(buf.into()),
-                        expires_at: cur.and_then(|e| e.expires_at),
-                    };
+                    let entry =
+                        Entry::new(Value::Str(buf.into()), cur.and_then(|e| e.expires_at()));
                     Ok((Op::Put(entry), (old, true)))
                 }),
             )?;
@@ -384,10 +382,7 @@ fn bitop<S: Store>(
             }
             *o = v;
         }
-        let entry = Entry {
-            value: Value::Str(out.into()),
-            expires_at: None,
-        };
+        let entry = Entry::new(Value::Str(out.into()), None);
         ks.mutate_locked(&guard, dst, now, |slot| {
             slot.put(entry);
             true

@@ -82,10 +82,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                         return Ok((Op::Keep, false));
                     }
                     invalidate(&mut s);
-                    let entry = Entry {
-                        value: Value::Str(s.into()),
-                        expires_at: cur.and_then(|e| e.expires_at),
-                    };
+                    let entry = Entry::new(Value::Str(s.into()), cur.and_then(|e| e.expires_at()));
                     Ok((Op::Put(entry), true))
                 }),
             )?;
@@ -112,10 +109,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                     let card = estimate(&histogram(s).map_err(|_| CmdError::CorruptHll)?);
                     let mut s = s.to_vec();
                     s[8..16].copy_from_slice(&card.to_le_bytes());
-                    let entry = Entry {
-                        value: Value::Str(s.into()),
-                        expires_at: cur.and_then(|e| e.expires_at),
-                    };
+                    let entry = Entry::new(Value::Str(s.into()), cur.and_then(|e| e.expires_at()));
                     Ok((Op::Put(entry), Frame::Integer(card as i64)))
                 }),
             )
@@ -166,10 +160,12 @@ fn merge<S: Store>(
     }
     ks.mutate_locked(&guard, dst, now, |slot| {
         let (mut s, ttl) = match slot.entry() {
-            Some(Entry {
-                value: Value::Str(s),
-                expires_at,
-            }) => (s.to_vec(), *expires_at),
+            Some(
+                e @ Entry {
+                    value: Value::Str(s),
+                    ..
+                },
+            ) => (s.to_vec(), e.expires_at()),
             _ => (new_hll(), None),
         };
         if dense {
@@ -186,10 +182,7 @@ fn merge<S: Store>(
             }
         }
         invalidate(&mut s);
-        slot.put(Entry {
-            value: Value::Str(s.into()),
-            expires_at: ttl,
-        });
+        slot.put(Entry::new(Value::Str(s.into()), ttl));
         Ok::<_, CmdError>(())
     })?;
     drop(guard);

@@ -147,7 +147,7 @@ impl<S: Store> Keyspace<S> {
 }
 
 fn has_ttl(e: Option<&Entry>) -> bool {
-    e.is_some_and(|e| e.expires_at.is_some())
+    e.is_some_and(|e| e.expires_at().is_some())
 }
 
 impl<S: Store> Keyspace<S> {
@@ -329,8 +329,35 @@ impl<S: Store> Keyspace<S> {
     ) -> R {
         self.map.read(key, |e| {
             *expired = e.is_some_and(|e| e.is_expired(now));
-            f(e.filter(|_| !*expired))
+            let live = e.filter(|_| !*expired);
+            if let Some(e) = live {
+                self.events.access_clock().touch(e.access(), now);
+            }
+            f(live)
         })
+    }
+
+    /// Run `f` on the live entry of `key` without counting an access
+    /// (Redis's `LOOKUP_NOTOUCH`: OBJECT, MEMORY USAGE).
+    pub fn read_untouched<R>(
+        &self,
+        key: &[u8],
+        now: u64,
+        f: impl FnOnce(Option<&Entry>) -> R,
+    ) -> R {
+        self.map.read(key, |e| f(e.filter(|e| !e.is_expired(now))))
+    }
+
+    /// The access clock a write gives the entry it stores, given the live
+    /// entry it replaces (`createObject`; an LFU counter survives an
+    /// overwrite, as in `dbSetValue`).
+    fn stamp(&self, new: &Entry, old: Option<&Entry>, now: u64) {
+        let clock = self.events.access_clock();
+        let v = match old {
+            Some(old) => clock.accessed(old.access().get(), now),
+            None => clock.fresh(now),
+        };
+        new.access().set(v);
     }
 
     /// Read several keys as one snapshot: no multi-key command is seen half
@@ -445,7 +472,13 @@ impl<S: Store> Keyspace<S> {
         let mut created = false;
         let r = self.map.compute(key, |cur| {
             let expired = cur.is_some_and(|e| e.is_expired(now));
-            let (op, r) = f(cur.filter(|_| !expired));
+            let live = cur.filter(|_| !expired);
+            let (op, r) = f(live);
+            match (&op, live) {
+                (Op::Put(e), old) => self.stamp(e, old, now),
+                (Op::Keep, Some(e)) => self.events.access_clock().touch(e.access(), now),
+                _ => {}
+            }
             // An expired entry is gone whatever the closure decided (Redis
             // deletes it in `lookupKeyWrite` before the command runs).
             reaped = expired;
@@ -461,7 +494,7 @@ impl<S: Store> Keyspace<S> {
             created = matches!(op, Op::Put(_)) && (cur.is_none() || expired);
             had = has_ttl(cur);
             has = match &op {
-                Op::Put(e) => e.expires_at.is_some(),
+                Op::Put(e) => e.expires_at().is_some(),
                 Op::Remove => false,
                 Op::Keep => had,
             };
@@ -501,7 +534,7 @@ impl<S: Store> Keyspace<S> {
         match op {
             Op::Keep => {}
             Op::Put(e) => {
-                let has = e.expires_at.is_some();
+                let has = e.expires_at().is_some();
                 self.map.insert(Bytes::copy_from_slice(key), e);
                 self.reindex(key, had, has);
             }
@@ -522,9 +555,10 @@ impl<S: Store> Keyspace<S> {
         entry: Entry,
         now: u64,
     ) -> Option<Entry> {
-        let has = entry.expires_at.is_some();
+        let has = entry.expires_at().is_some();
         self.capture
             .before_write(&key, || self.map.read(&key, |e| e.map(copy_entry)));
+        self.stamp(&entry, None, now);
         let old = self.map.insert(key.clone(), entry);
         let had = has_ttl(old.as_ref());
         let old = old.filter(|e| !e.is_expired(now));
@@ -567,13 +601,18 @@ impl<S: Store> Keyspace<S> {
     ) -> R {
         self.capture
             .before_write(key, || self.map.read(key, |e| e.map(copy_entry)));
-        let mut cur = self.map.get(key);
+        let mut cur = self.map.read(key, |e| {
+            if let Some(e) = e {
+                self.events.access_clock().touch(e.access(), now);
+            }
+            e.cloned()
+        });
         let split = self.faults.split_updates;
         if split {
             // The planted fault: change a private copy and write it back.
-            cur = cur.map(|e| Entry {
-                value: e.value.deep_clone(),
-                ..e
+            cur = cur.map(|mut e| {
+                e.value = e.value.deep_clone();
+                e
             });
         }
         if cur.as_ref().is_some_and(|e| e.is_expired(now)) {
@@ -602,7 +641,8 @@ impl<S: Store> Keyspace<S> {
             Change::Keep if slot.modified => self.touch(key, After::Exists),
             Change::Keep => {}
             Change::Put(entry) => {
-                let has = entry.expires_at.is_some();
+                self.stamp(&entry, slot.entry.as_ref(), now);
+                let has = entry.expires_at().is_some();
                 if self
                     .map
                     .insert(Bytes::copy_from_slice(key), entry)

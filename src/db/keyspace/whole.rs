@@ -4,6 +4,8 @@
 use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
+use super::super::events::class;
+use super::super::journal;
 use super::super::snapshot::Capture;
 use super::{Keyspace, Swept};
 
@@ -125,9 +127,13 @@ impl<S: Store> Keyspace<S> {
         if self.map.read(&key, |e| e.is_some()) {
             return false;
         }
-        if entry.expires_at.is_some() {
+        if entry.expires_at().is_some() {
             self.volatile.insert(&key);
         }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        entry.access().set(self.events.access_clock().fresh(now));
         self.map.insert(key, entry);
         true
     }
@@ -197,14 +203,52 @@ impl<S: Store> Keyspace<S> {
         self.volatile.sample(cursor, count)
     }
 
+    /// A key for eviction to consider and its entry: any key, or one with
+    /// a TTL when `volatile`.
+    pub fn sample_key(&self, volatile: bool, seed: u64) -> Option<(Bytes, Entry)> {
+        if !volatile {
+            return self.map.random_entry(seed);
+        }
+        let key = self.volatile.random(seed)?;
+        let entry = self.map.get(&key)?;
+        Some((key, entry))
+    }
+
+    /// Is `key` still here for eviction to take (with a TTL when
+    /// `volatile`)?
+    pub fn holds_evictable(&self, key: &[u8], volatile: bool) -> bool {
+        self.map.read(key, |e| {
+            e.is_some_and(|e| !volatile || e.expires_at().is_some())
+        })
+    }
+
+    /// Delete `key` to free memory (`performEvictions`): under its stripe
+    /// like any write, so a command changing it finishes first; WATCH
+    /// hears it, an `evicted` event goes out and the journal logs a `DEL`
+    /// in its place. False when the key was already gone.
+    pub fn evict(&self, key: &[u8], now: u64) -> bool {
+        let (gone, _) = self.events.journal().ordered(|| {
+            let gone = self.update(key, now, |cur| match cur {
+                Some(_) => (Op::Remove, true),
+                None => (Op::Keep, false),
+            });
+            if gone {
+                self.emit(class::EVICTED, "evicted", key);
+                journal::record(
+                    self.index(),
+                    vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
+                );
+            }
+            gone
+        });
+        gone
+    }
+
     /// The sweeper's check of one sampled key.
     pub fn sweep_key(&self, key: &[u8], now: u64) -> Swept {
         let state = self.map.read(key, |e| match e {
             Some(e) if e.is_expired(now) => Swept::Expired,
-            Some(Entry {
-                expires_at: Some(at),
-                ..
-            }) => Swept::Live(at - now),
+            Some(e) if e.expires_at().is_some() => Swept::Live(e.expires_at().unwrap_or(now) - now),
             _ => Swept::Stale,
         });
         match state {

@@ -173,46 +173,13 @@ mod tests {
             (b"long".to_vec(), Entry::string(b"x".repeat(1000))),
             (
                 b"text".to_vec(),
-                Entry {
-                    value: Value::Str("hello".into()),
-                    expires_at: Some(4_000_000_000_000),
-                },
+                Entry::new(Value::Str("hello".into()), Some(4_000_000_000_000)),
             ),
-            (
-                b"list".to_vec(),
-                Entry {
-                    value: Value::list(l),
-                    expires_at: None,
-                },
-            ),
-            (
-                b"small".to_vec(),
-                Entry {
-                    value: Value::hash(small),
-                    expires_at: None,
-                },
-            ),
-            (
-                b"big".to_vec(),
-                Entry {
-                    value: Value::hash(big),
-                    expires_at: None,
-                },
-            ),
-            (
-                b"ints".to_vec(),
-                Entry {
-                    value: Value::set(ints),
-                    expires_at: None,
-                },
-            ),
-            (
-                b"words".to_vec(),
-                Entry {
-                    value: Value::set(words),
-                    expires_at: None,
-                },
-            ),
+            (b"list".to_vec(), Entry::new(Value::list(l), None)),
+            (b"small".to_vec(), Entry::new(Value::hash(small), None)),
+            (b"big".to_vec(), Entry::new(Value::hash(big), None)),
+            (b"ints".to_vec(), Entry::new(Value::set(ints), None)),
+            (b"words".to_vec(), Entry::new(Value::set(words), None)),
         ]
     }
 

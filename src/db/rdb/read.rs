@@ -448,10 +448,7 @@ pub fn load(
         sink(Loaded {
             db,
             key,
-            entry: Entry {
-                value,
-                expires_at: at,
-            },
+            entry: Entry::new(value, at),
         })?;
     }
     if version >= 5 {

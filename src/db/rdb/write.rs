@@ -184,7 +184,7 @@ fn put_set(buf: &mut Vec<u8>, s: &Set, compress: bool) {
 
 /// Append one key's record: its expiry, type, name and value.
 pub fn put_entry(buf: &mut Vec<u8>, key: &[u8], entry: &Entry, compress: bool) {
-    if let Some(at) = entry.expires_at {
+    if let Some(at) = entry.expires_at() {
         buf.push(op::EXPIRETIME_MS);
         buf.extend_from_slice(&at.to_le_bytes());
     }

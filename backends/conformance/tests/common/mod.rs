@@ -294,10 +294,7 @@ impl<S: Store> Store for Torn<S> {
 
     fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry> {
         let old = self.0.compute(&key, |cur| {
-            let half = Entry {
-                value: entry.value.clone(),
-                expires_at: cur.and_then(|e| e.expires_at),
-            };
+            let half = Entry::new(entry.value.clone(), cur.and_then(|e| e.expires_at()));
             (Op::Put(half), cur.cloned())
         });
         thread::yield_now();
@@ -311,10 +308,7 @@ impl<S: Store> Store for Torn<S> {
     {
         let (full, r) = self.0.compute(key, |cur| match f(cur) {
             (Op::Put(e), r) => {
-                let half = Entry {
-                    value: e.value.clone(),
-                    expires_at: cur.and_then(|c| c.expires_at),
-                };
+                let half = Entry::new(e.value.clone(), cur.and_then(|c| c.expires_at()));
                 (Op::Put(half), (Some(e), r))
             }
             (op, r) => (op, (None, r)),

@@ -1,0 +1,259 @@
+//! maxmemory, eviction, INFO memory, MEMORY and OBJECT IDLETIME/FREQ.
+//!
+//! Eviction reads the process's allocator count, so the eviction tests run
+//! the `flashkv` binary (one process per test), not an in-process server
+//! whose neighbours' allocations would count too.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use flashkv::protocol::Frame;
+use store_api::Store;
+
+use crate::common::*;
+use crate::differential::{differential, same_on_both};
+
+backends!(
+    oom_errors_memory_and_object_rules_match_redis,
+    info_memory_names_the_fields_redis_names,
+    allkeys_lru_keeps_memory_under_the_limit_and_keeps_recent_keys,
+    volatile_policies_never_evict_keys_without_ttl,
+    eviction_under_concurrent_writers_loses_no_surviving_write,
+);
+
+struct Proc(Child, RawClient, std::net::SocketAddr);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The binary with backend `S`, maxmemory `over` bytes above what it uses
+/// idle, and `policy`.
+fn start<S: Store>(policy: &str, over: u64) -> (Proc, u64) {
+    let port = free_port();
+    let mut child = bin_command()
+        .args([
+            "--port",
+            &port.to_string(),
+            "--backend",
+            S::NAME,
+            "--save",
+            "",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_serving(
+        &mut child,
+        addr,
+        None,
+        Duration::from_secs(10)
+    ));
+    let mut c = RawClient::connect(addr);
+    let limit = info_field(&mut c, "used_memory") + over;
+    assert_eq!(
+        c.cmd(&format!("CONFIG SET maxmemory-policy {policy}")),
+        ok()
+    );
+    assert_eq!(c.cmd(&format!("CONFIG SET maxmemory {limit}")), ok());
+    (Proc(child, c, addr), limit)
+}
+
+fn info_field(c: &mut RawClient, name: &str) -> u64 {
+    let info = text(&c.cmd("INFO"));
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in INFO"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// SET `n` keys `prefix:i` with 100-byte values (and `extra` options),
+/// pipelined; returns how many replies were errors.
+fn load(c: &mut RawClient, prefix: &str, n: usize, extra: &str) -> usize {
+    let value = "x".repeat(100);
+    let mut errors = 0;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let mut out = String::new();
+        for i in chunk {
+            out.push_str(&format!("SET {prefix}:{i} {value} {extra}\r\n"));
+        }
+        c.send(out.as_bytes());
+        for _ in chunk {
+            if matches!(c.read_reply().0, Frame::Error(_)) {
+                errors += 1;
+            }
+        }
+    }
+    errors
+}
+
+fn oom_errors_memory_and_object_rules_match_redis<S: Store>() {
+    differential::<S>(
+        "oom_errors_memory_and_object_rules_match_redis",
+        "SET k v
+         CONFIG SET maxmemory-policy noeviction
+         CONFIG SET maxmemory 1
+         SET k2 v
+         INCR n
+         GET k
+         MULTI
+         GET k
+         EXEC
+         DEL k
+         CONFIG SET maxmemory 0
+         SET k2 v
+         OBJECT FREQ k2
+         OBJECT FREQ nokey
+         OBJECT IDLETIME k2
+         CONFIG SET maxmemory-policy allkeys-lfu
+         SET k3 v
+         OBJECT FREQ k3
+         GET k3
+         OBJECT FREQ k3
+         OBJECT IDLETIME k3
+         CONFIG SET maxmemory-policy allkeys-lru
+         SET k4 v
+         OBJECT IDLETIME k4
+         MEMORY USAGE
+         MEMORY USAGE k4 SAMPLES
+         MEMORY USAGE k4 SAMPLES x
+         MEMORY USAGE k4 SAMPLES -1
+         MEMORY USAGE k4 FOO 1
+         MEMORY USAGE nokey
+         ~ MEMORY USAGE k4 SAMPLES 0
+         MEMORY FOO
+         MEMORY STATS x
+         MEMORY PURGE
+         MEMORY HELP
+         CONFIG GET maxmemory-samples
+         CONFIG SET maxmemory-samples 0
+         CONFIG SET maxmemory-samples 65
+         CONFIG SET maxmemory-policy bogus
+         CONFIG SET maxmemory-eviction-tenacity 101
+         CONFIG SET lfu-log-factor -1
+         CONFIG GET lfu-decay-time
+         CONFIG GET maxmemory-eviction-tenacity
+         CONFIG SET maxmemory 10gb
+         CONFIG GET maxmemory
+         CONFIG SET maxmemory 0",
+    );
+}
+
+fn info_memory_names_the_fields_redis_names<S: Store>() {
+    same_on_both::<S>("info_memory_names_the_fields_redis_names", |addr| {
+        let mut c = RawClient::connect(addr);
+        let info = text(&c.cmd("INFO memory"));
+        let mut names: Vec<String> = info
+            .lines()
+            .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+            .collect();
+        names.sort();
+        let stats = match c.cmd("MEMORY STATS") {
+            Frame::Array(items) => items.iter().step_by(2).map(text).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        names.extend(stats);
+        names
+    });
+}
+
+fn allkeys_lru_keeps_memory_under_the_limit_and_keeps_recent_keys<S: Store>() {
+    let (mut p, limit) = start::<S>("allkeys-lru", 8 << 20);
+    let c = &mut p.1;
+    assert_eq!(
+        load(c, "k", 100_000, ""),
+        0,
+        "allkeys-lru never refuses a SET"
+    );
+    let used = info_field(c, "used_memory");
+    let evicted = info_field(c, "evicted_keys");
+    let keys = match c.cmd("DBSIZE") {
+        Frame::Integer(n) => n as u64,
+        f => panic!("{f:?}"),
+    };
+    assert!(
+        evicted > 0 && keys + evicted == 100_000,
+        "{keys} + {evicted}"
+    );
+    // Within one thread's unflushed allocator delta and a victim's size.
+    assert!(used <= limit + (1 << 20), "used {used} over limit {limit}");
+    // The newest keys were the most recently used: LRU kept them.
+    for i in 99_900..100_000 {
+        assert_eq!(c.cmd(&format!("EXISTS k:{i}")), int(1), "k:{i} evicted");
+    }
+}
+
+fn volatile_policies_never_evict_keys_without_ttl<S: Store>() {
+    for policy in [
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] {
+        let (mut p, _) = start::<S>(policy, 4 << 20);
+        let c = &mut p.1;
+        assert_eq!(load(c, "p", 5_000, ""), 0);
+        // Volatile keys are evicted to make room, until none is left;
+        // then SET is refused with Redis's OOM error.
+        let refused = load(c, "v", 60_000, "EX 1000");
+        assert!(refused > 0, "{policy}: memory never ran out");
+        assert!(info_field(c, "evicted_keys") > 0, "{policy}");
+        for i in 0..5_000 {
+            assert_eq!(
+                c.cmd(&format!("EXISTS p:{i}")),
+                int(1),
+                "{policy}: p:{i} evicted"
+            );
+        }
+        assert_eq!(
+            c.cmd("SET one-more x"),
+            err("OOM command not allowed when used memory > 'maxmemory'.")
+        );
+        assert_eq!(c.cmd("GET p:1"), bulk(&"x".repeat(100)));
+        assert_eq!(c.cmd("DEL p:1"), int(1));
+    }
+}
+
+/// Writers increment their own counters while eviction deletes other
+/// keys: every counter that survives holds exactly what its writer was
+/// told. A victim is deleted under its stripe like any write, so an
+/// acknowledged INCR is never rolled back by an eviction of another key.
+fn eviction_under_concurrent_writers_loses_no_surviving_write<S: Store>() {
+    let (mut p, _) = start::<S>("allkeys-random", 4 << 20);
+    let addr = p.2;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut c = RawClient::connect(addr);
+            load(&mut c, "filler", 80_000, "");
+        });
+        for w in 0..2 {
+            s.spawn(move || {
+                let mut c = RawClient::connect(addr);
+                let mut told = vec![0i64; 50];
+                for round in 0..40 {
+                    for (i, t) in told.iter_mut().enumerate() {
+                        if let Frame::Integer(n) = c.cmd(&format!("INCR w{w}:{i}")) {
+                            assert!(n == *t + 1 || n == 1, "w{w}:{i} went from {t} to {n}");
+                            *t = n;
+                        }
+                    }
+                    let _ = round;
+                }
+                for (i, t) in told.iter().enumerate() {
+                    match c.cmd(&format!("GET w{w}:{i}")) {
+                        Frame::Null => {}
+                        f => assert_eq!(f, bulk(&t.to_string()), "w{w}:{i}"),
+                    }
+                }
+            });
+        }
+    });
+    assert!(info_field(&mut p.1, "evicted_keys") > 0);
+}
