@@ -182,9 +182,9 @@ fn stats<S: Store>(ctx: &Ctx<'_, S>) -> Frame {
             "allocator-fragmentation.bytes",
             int(a.active as i64 - a.allocated as i64),
         ),
-        ("allocator.rss-ratio", double(ratio(a.resident, a.active))),
+        ("allocator-rss.ratio", double(ratio(a.resident, a.active))),
         (
-            "allocator.rss-bytes",
+            "allocator-rss.bytes",
             int(a.resident as i64 - a.active as i64),
         ),
         ("rss-overhead.ratio", double(ratio(m.rss, a.resident))),

@@ -225,7 +225,7 @@ pub static DIRECTIVES: &[Directive] = &[
         },
         get: Some(|c| c.memory.policy.name().into())),
     directive!("maxmemory-samples", Some(1), mutable: true,
-        set: |c, v| { c.memory.samples = int_in(&v[0], 1, 64)? as usize; Ok(()) },
+        set: |c, v| { c.memory.samples = int_in(&v[0], 1, i64::from(i32::MAX))?.min(64) as usize; Ok(()) },
         get: Some(|c| c.memory.samples.to_string())),
     directive!("maxmemory-eviction-tenacity", Some(1), mutable: true,
         set: |c, v| { c.memory.tenacity = int_in(&v[0], 0, 100)? as u32; Ok(()) },

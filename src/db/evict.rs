@@ -26,11 +26,12 @@
 //! the command run and leaves the rest to the background.
 //!
 //! # Concurrency
-//! One evictor at a time: the pool's mutex, taken with `try_lock`. A
-//! command that finds eviction running goes ahead, as Redis lets commands
-//! through while eviction is still in progress (`EVICT_RUNNING`); only a
-//! command that finds memory over the limit with nothing left to evict is
-//! refused. No global lock is taken: a victim is deleted through
+//! One evictor at a time: the pool's mutex. A writer that finds memory
+//! over the limit waits for it, then evicts itself until memory is under
+//! the limit or its time budget is spent; then it goes ahead, as Redis
+//! lets a command through while eviction is still in progress
+//! (`EVICT_RUNNING`). Only a command that finds memory over the limit
+//! with nothing left to evict is refused. No other lock is taken: a victim is deleted through
 //! [`Keyspace::evict`], under its key's stripe like any write, so a
 //! command in the middle of changing that key finishes first, and no other
 //! key is touched.
@@ -42,7 +43,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use store_api::{Access, Entry, Store};
 
-use super::{Db, Keyspace};
+use super::Db;
 use crate::util::{rand, sys};
 
 /// `LRU_CLOCK_MAX`: the LRU clock has 24 bits.
@@ -332,14 +333,21 @@ impl<S: Store> Db<S> {
         if cfg.policy == EvictionPolicy::NoEviction {
             return Eviction::Fail;
         }
-        let Some(mut pool) = ev.pool.try_lock() else {
-            return Eviction::Running;
-        };
+        // Writers over the limit queue here: each goes on once memory is
+        // under the limit again or its own time budget ran out, so writes
+        // cannot outrun eviction on another thread.
+        let mut pool = ev.pool.lock();
         let (start, limit) = (Instant::now(), limit.unwrap_or_else(|| cfg.time_limit()));
         let mut victims = 0u64;
+        let mut dbs = Vec::new();
         while used_memory() > max {
             let now = self.now_ms();
-            let Some((db, key)) = self.pick(&mut pool, &cfg, now) else {
+            if victims % 64 == 0 {
+                // Which databases hold keys the policy may take (counting
+                // is the costly part of a step, so it is redone rarely).
+                dbs = self.evictable_dbs(&cfg);
+            }
+            let Some((db, key)) = self.pick(&mut pool, &cfg, &dbs, now) else {
                 return Eviction::Fail;
             };
             if let Some(ks) = self.table().get(db) {
@@ -361,22 +369,19 @@ impl<S: Store> Db<S> {
         &self,
         pool: &mut Vec<Candidate>,
         cfg: &MemoryConfig,
+        dbs: &[usize],
         now: u64,
     ) -> Option<(usize, Bytes)> {
         let table = self.table();
         let volatile = cfg.policy.volatile_only();
-        let size = |ks: &Keyspace<S>| {
-            if volatile {
-                ks.volatile_len()
-            } else {
-                ks.len()
-            }
-        };
+        if dbs.is_empty() {
+            return None;
+        }
         if cfg.policy.random() {
             let ev = &self.shared.evictor;
-            for _ in 0..table.len() {
-                let db = ev.next_db.fetch_add(1, Ordering::Relaxed) % table.len();
-                if size(&table[db]) == 0 {
+            for _ in 0..dbs.len() {
+                let db = dbs[ev.next_db.fetch_add(1, Ordering::Relaxed) % dbs.len()];
+                if db >= table.len() {
                     continue;
                 }
                 for _ in 0..8 {
@@ -389,10 +394,10 @@ impl<S: Store> Db<S> {
         }
         for _attempt in 0..4 {
             let mut any = false;
-            for (db, ks) in table.iter().enumerate() {
-                if size(ks) == 0 {
+            for &db in dbs {
+                let Some(ks) = table.get(db) else {
                     continue;
-                }
+                };
                 any = true;
                 for _ in 0..cfg.samples.max(1) {
                     let Some((key, e)) = ks.sample_key(volatile, rand::next_u64()) else {
@@ -415,6 +420,23 @@ impl<S: Store> Db<S> {
             }
         }
         None
+    }
+
+    /// The databases that hold keys `cfg`'s policy may evict.
+    fn evictable_dbs(&self, cfg: &MemoryConfig) -> Vec<usize> {
+        let volatile = cfg.policy.volatile_only();
+        self.table()
+            .iter()
+            .enumerate()
+            .filter(|(_, ks)| {
+                if volatile {
+                    ks.has_volatile_keys()
+                } else {
+                    !ks.is_empty()
+                }
+            })
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Higher is a better victim (`evictionPoolPopulate`'s `idle`).
