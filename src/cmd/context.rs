@@ -177,11 +177,11 @@ impl<S: Store> Executor<S> {
                 client.tx.in_multi() && !matches!(name, "exec" | "discard" | "quit" | "reset");
             let deny = spec.flags.deny_oom || queued || (name == "exec" && client.tx.denies_oom());
             // Reads leave eviction to the next write and the background.
-            if (deny || spec.flags.write)
-                && self.state.db.perform_evictions(None) == Eviction::Fail
-                && deny
-            {
-                return Err(CmdError::Oom);
+            if deny || spec.flags.write {
+                let outcome = self.state.db.perform_evictions(None);
+                if deny && outcome == Eviction::Fail {
+                    return Err(CmdError::Oom);
+                }
             }
         }
         if spec.flags.write || spec.meta.name == "ping" {

@@ -239,21 +239,11 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
 }
 
 fn memory<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Display)) {
-    let state = ctx.state;
     let m = MemoryFigures::now(ctx);
-    let peak = state
-        .memory_peak
-        .fetch_max(m.used, Ordering::Relaxed)
-        .max(m.used);
+    let peak = m.peak;
     let total = sys::total_memory();
-    let pct = |a: u64, b: u64| {
-        if b == 0 {
-            0.0
-        } else {
-            a as f64 * 100.0 / b as f64
-        }
-    };
-    let ratio = |a: u64, b: u64| format!("{:.2}", if b == 0 { 0.0 } else { a as f64 / b as f64 });
+    let pct = percent;
+    let ratio = |a: u64, b: u64| format!("{:.2}", ratio(a, b));
     let diff = |a: u64, b: u64| a as i64 - b as i64;
     kv("used_memory", &m.used);
     kv("used_memory_human", &human(m.used));
@@ -320,12 +310,28 @@ fn memory<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Di
     kv("lazyfreed_objects", &0);
 }
 
+/// `a / b`, 0 when `b` is 0 (the memory ratios).
+pub(super) fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// `a` as a percentage of `b`, 0 when `b` is 0.
+pub(super) fn percent(a: u64, b: u64) -> f64 {
+    ratio(a, b) * 100.0
+}
+
 /// The memory figures INFO memory and MEMORY STATS share.
 pub(super) struct MemoryFigures {
     /// Bytes the allocator handed out and nobody freed (`used_memory`).
     pub used: u64,
     /// Resident set.
     pub rss: u64,
+    /// The most `used` has been (`used_memory_peak`).
+    pub peak: u64,
     /// `used_memory` when the server started.
     pub startup: u64,
     /// Client query and output buffers.
@@ -361,9 +367,15 @@ impl MemoryFigures {
             .map(|c| (c.qbuf() + c.omem()) as u64)
             .sum();
         let startup = ctx.state.memory_at_start.min(used);
+        let peak = ctx
+            .state
+            .memory_peak
+            .fetch_max(used, Ordering::Relaxed)
+            .max(used);
         MemoryFigures {
             used,
             rss,
+            peak,
             startup,
             clients,
             overhead: startup + clients,

@@ -13,7 +13,7 @@
 use bytes::Bytes;
 use store_api::{Entry, Store, Value};
 
-use super::info::MemoryFigures;
+use super::info::{percent, ratio, MemoryFigures};
 use super::object::encoding;
 use super::{help_reply, Args, CmdError, Command, Ctx, Row};
 use crate::protocol::Frame;
@@ -102,11 +102,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
 
 fn stats<S: Store>(ctx: &Ctx<'_, S>) -> Frame {
     let m = MemoryFigures::now(ctx);
-    let peak = ctx
-        .state
-        .memory_peak
-        .load(std::sync::atomic::Ordering::Relaxed)
-        .max(m.used);
+    let peak = m.peak;
     let mut out: Vec<(Frame, Frame)> = Vec::new();
     let mut int = |k: &'static str, v: i64| out.push((Frame::bulk(k), Frame::Integer(v)));
     int("peak.allocated", peak as i64);
@@ -151,14 +147,7 @@ fn stats<S: Store>(ctx: &Ctx<'_, S>) -> Frame {
     let dataset = m.dataset();
     let net = m.used.saturating_sub(m.startup);
     let a = m.allocator;
-    let pct = |x: u64, y: u64| {
-        if y == 0 {
-            0.0
-        } else {
-            x as f64 * 100.0 / y as f64
-        }
-    };
-    let ratio = |x: u64, y: u64| if y == 0 { 0.0 } else { x as f64 / y as f64 };
+    let pct = percent;
     let double = |d: f64| Frame::DoubleText(Bytes::from(fmt_g17(f64::from(d as f32))));
     let int = |v: i64| Frame::Integer(v);
     let rows: Vec<(&str, Frame)> = vec![
@@ -203,10 +192,7 @@ fn doctor<S: Store>(ctx: &Ctx<'_, S>) -> String {
     if m.used < 5 << 20 {
         return "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n".into();
     }
-    let peak = ctx
-        .state
-        .memory_peak
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let peak = m.peak;
     let a = m.allocator;
     let over =
         |x: u64, y: u64, r: f64| y > 0 && x as f64 / y as f64 > r && x.saturating_sub(y) > 10 << 20;

@@ -146,9 +146,11 @@ pub const fn active() -> bool {
 }
 
 /// Bytes allocated and not yet freed, in jemalloc size classes (Redis's
-/// `used_memory`); 0 when [`active`] is false.
+/// `used_memory`), including the calling thread's unflushed delta (so an
+/// evicting thread sees its own frees at once); 0 when [`active`] is false.
 pub fn used() -> u64 {
-    USED.load(Ordering::Relaxed).max(0) as u64
+    let own = LOCAL.try_with(|l| l.0.get()).unwrap_or(0);
+    (USED.load(Ordering::Relaxed) + own).max(0) as u64
 }
 
 /// jemalloc's own view of the heap (refreshed by each call).

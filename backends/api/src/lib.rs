@@ -23,7 +23,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use bytes::Bytes;
@@ -36,14 +35,18 @@ pub use value::{Coll, Hash, List, Set, Shared, Value};
 
 /// What a store holds for one key.
 ///
-/// 48 bytes: the value (32), the deadline (8: `NonZeroU64`, so `None` costs
-/// nothing) and the access clock (4, plus padding).
+/// 48 bytes: the value (32), the deadline (8), the access clock (4) and
+/// whether there is a deadline (1, in what would be padding; an
+/// `Option<u64>` would take 16). Every `u64` deadline, 0 and `u64::MAX`
+/// included, is kept exactly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The typed value.
     pub value: Value,
-    expiry: Option<NonZeroU64>,
+    /// The deadline; 0 when `has_deadline` is false.
+    deadline: u64,
     access: Access,
+    has_deadline: bool,
 }
 
 impl Entry {
@@ -52,8 +55,9 @@ impl Entry {
     pub fn new(value: Value, expires_at: Option<u64>) -> Self {
         Entry {
             value,
-            expiry: expiry(expires_at),
+            deadline: expires_at.unwrap_or(0),
             access: Access::default(),
+            has_deadline: expires_at.is_some(),
         }
     }
 
@@ -63,15 +67,15 @@ impl Entry {
     }
 
     /// Absolute expiry time in milliseconds since the Unix epoch; `None`
-    /// means the key persists. (A deadline of 0 is kept as 1: both are
-    /// decades past.)
+    /// means the key persists.
     pub fn expires_at(&self) -> Option<u64> {
-        self.expiry.map(NonZeroU64::get)
+        self.has_deadline.then_some(self.deadline)
     }
 
     /// Set or clear the deadline.
     pub fn set_expires_at(&mut self, at: Option<u64>) {
-        self.expiry = expiry(at);
+        self.deadline = at.unwrap_or(0);
+        self.has_deadline = at.is_some();
     }
 
     /// Is this entry logically gone at `now_ms`? Redis treats a key as expired
@@ -84,10 +88,6 @@ impl Entry {
     pub fn access(&self) -> &Access {
         &self.access
     }
-}
-
-fn expiry(at: Option<u64>) -> Option<NonZeroU64> {
-    at.map(|ms| NonZeroU64::new(ms.max(1)).expect("at least 1"))
 }
 
 /// A key's access clock: 32 bits the server's eviction policy owns (Redis's

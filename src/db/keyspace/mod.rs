@@ -28,9 +28,11 @@ use super::locks::{KeyLocks, KeysGuard};
 use super::snapshot::{copy_entry, Capture};
 use super::volatile::VolatileIndex;
 
+mod slot;
 mod whole;
 use super::watch::{After, Now, Replaced, Watches};
 use super::Faults;
+pub use slot::Slot;
 
 /// What the sweeper found for one sampled key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,62 +43,6 @@ pub enum Swept {
     Live(u64),
     /// Absent or without TTL: dropped from the index.
     Stale,
-}
-
-/// One key inside [`Keyspace::mutate`]: its live entry (a handle clone: a
-/// collection found here is the stored one, to be locked and edited in
-/// place) and what the command decided to do with the key.
-pub struct Slot {
-    entry: Option<Entry>,
-    change: Change,
-    modified: bool,
-    /// The caller reports the `new` event itself (in its own order).
-    quiet_new: bool,
-}
-
-enum Change {
-    Keep,
-    Put(Entry),
-    Remove,
-}
-
-impl Slot {
-    /// The live entry (`None` when absent or expired).
-    pub fn entry(&self) -> Option<&Entry> {
-        match &self.change {
-            Change::Put(e) => Some(e),
-            Change::Remove => None,
-            Change::Keep => self.entry.as_ref(),
-        }
-    }
-
-    /// The collection found here was changed in place (WATCH hears it; a
-    /// `put` or `remove` counts by itself).
-    pub fn changed(&mut self) {
-        self.modified = true;
-    }
-
-    /// Store `entry` under the key (a new collection, or a replacement).
-    pub fn put(&mut self, entry: Entry) {
-        self.change = Change::Put(entry);
-    }
-
-    /// [`put`](Self::put), leaving the `new` event to the caller (a list
-    /// created while serving blocked clients reports it where Redis
-    /// does: after the command's own events).
-    pub fn put_new_later(&mut self, entry: Entry) {
-        self.change = Change::Put(entry);
-        self.quiet_new = true;
-    }
-
-    /// Delete the key (a collection that became empty).
-    pub fn remove(&mut self) {
-        self.change = if self.entry.is_some() {
-            Change::Remove
-        } else {
-            Change::Keep
-        };
-    }
 }
 
 /// A numbered database.
@@ -570,105 +516,17 @@ impl<S: Store> Keyspace<S> {
         old
     }
 
-    /// Change `key` in place: hold its stripe exclusively, hand `f` the
-    /// live entry in a [`Slot`], then apply what `f` decided. This is how
-    /// collections change (`f` locks the collection it finds and edits
-    /// it); `f` runs exactly once.
-    pub fn mutate<R>(&self, key: &[u8], now: u64, f: impl FnOnce(&mut Slot) -> R) -> R {
-        if self.faults.split_updates {
-            return self.mutate_unlocked(key, now, f);
-        }
-        let _held = self.locks.lock_one(key);
-        self.mutate_unlocked(key, now, f)
-    }
-
-    /// As [`mutate`](Self::mutate), for callers holding the key's stripe.
-    pub fn mutate_locked<R>(
-        &self,
-        _held: &KeysGuard<'_>,
-        key: &[u8],
-        now: u64,
-        f: impl FnOnce(&mut Slot) -> R,
-    ) -> R {
-        self.mutate_unlocked(key, now, f)
-    }
-
-    pub(super) fn mutate_unlocked<R>(
-        &self,
-        key: &[u8],
-        now: u64,
-        f: impl FnOnce(&mut Slot) -> R,
-    ) -> R {
-        self.capture
-            .before_write(key, || self.map.read(key, |e| e.map(copy_entry)));
-        let mut cur = self.map.read(key, |e| {
-            if let Some(e) = e {
-                self.events.access_clock().touch(e.access(), now);
-            }
-            e.cloned()
-        });
-        let split = self.faults.split_updates;
-        if split {
-            // The planted fault: change a private copy and write it back.
-            cur = cur.map(|mut e| {
-                e.value = e.value.deep_clone();
-                e
-            });
-        }
-        if cur.as_ref().is_some_and(|e| e.is_expired(now)) {
-            // Gone before the command runs (Redis's `lookupKeyWrite`).
-            self.map.remove(key);
-            self.reaped(key);
-            self.touch(key, After::Deleted);
-            self.reindex(key, true, false);
-            cur = None;
-        }
-        let had = has_ttl(cur.as_ref());
-        let mut slot = Slot {
-            entry: cur,
-            change: Change::Keep,
-            modified: false,
-            quiet_new: false,
-        };
-        let r = f(&mut slot);
-        if split {
-            std::thread::yield_now();
-            if let (Change::Keep, Some(copy)) = (&slot.change, &slot.entry) {
-                self.map.insert(Bytes::copy_from_slice(key), copy.clone());
-            }
-        }
-        match slot.change {
-            Change::Keep if slot.modified => self.touch(key, After::Exists),
-            Change::Keep => {}
-            Change::Put(entry) => {
-                self.stamp(&entry, slot.entry.as_ref(), now);
-                let has = entry.expires_at().is_some();
-                if self
-                    .map
-                    .insert(Bytes::copy_from_slice(key), entry)
-                    .is_none()
-                    && !slot.quiet_new
-                {
-                    self.emit(class::NEW, "new", key);
-                }
-                self.touch(key, After::Exists);
-                self.reindex(key, had, has);
-            }
-            Change::Remove => {
-                if self.map.remove(key).is_some() {
-                    self.touch(key, After::Deleted);
-                }
-                self.reindex(key, had, false);
-            }
-        }
-        r
-    }
-
     /// `key` was deleted because it expired: counted, announced, and
     /// journaled as the `DEL` Redis propagates.
     fn reaped(&self, key: &[u8]) {
         self.expired.fetch_add(1, Ordering::Relaxed);
         self.emit(class::EXPIRED, "expired", key);
+        self.journal_del(key);
+    }
+
+    /// Log the `DEL` Redis propagates for a key the server deleted by
+    /// itself (expired or evicted).
+    fn journal_del(&self, key: &[u8]) {
         journal::record(
             self.index(),
             vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],

@@ -5,7 +5,6 @@ use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
 use super::super::events::class;
-use super::super::journal;
 use super::super::snapshot::Capture;
 use super::{Keyspace, Swept};
 
@@ -234,10 +233,7 @@ impl<S: Store> Keyspace<S> {
             });
             if gone {
                 self.emit(class::EVICTED, "evicted", key);
-                journal::record(
-                    self.index(),
-                    vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
-                );
+                self.journal_del(key);
             }
             gone
         });
@@ -248,8 +244,10 @@ impl<S: Store> Keyspace<S> {
     pub fn sweep_key(&self, key: &[u8], now: u64) -> Swept {
         let state = self.map.read(key, |e| match e {
             Some(e) if e.is_expired(now) => Swept::Expired,
-            Some(e) if e.expires_at().is_some() => Swept::Live(e.expires_at().unwrap_or(now) - now),
-            _ => Swept::Stale,
+            Some(e) => e
+                .expires_at()
+                .map_or(Swept::Stale, |at| Swept::Live(at - now)),
+            None => Swept::Stale,
         });
         match state {
             Swept::Expired => {
