@@ -94,6 +94,9 @@ pub struct Config {
     /// `notify-keyspace-events`, as `db::events::class` bits.
     pub notify_keyspace_events: u32,
     /// `slowlog-log-slower-than`, microseconds (negative: off).
+    /// `busy-reply-threshold` (alias `lua-time-limit`): milliseconds a
+    /// script runs before other clients get BUSY and SCRIPT KILL works.
+    pub busy_reply_threshold: u64,
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`.
     pub slowlog_max_len: usize,
@@ -158,6 +161,7 @@ impl Default for Config {
             rename_commands: Vec::new(),
             output_limits: OutputLimits::default(),
             notify_keyspace_events: 0,
+            busy_reply_threshold: 5000,
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,

@@ -19,6 +19,7 @@ use super::{execute, CmdError, Command, Reply};
 use crate::config::Config;
 use crate::db::{journal, Access, Eviction, Keyspace, Lookups, Table, TableCache};
 use crate::protocol::{Frame, Protocol};
+use crate::state::scripts::Busy;
 use crate::state::stats::Pending;
 use crate::state::{slowlog, tracking};
 use crate::state::{ConfigCache, ServerState, Session};
@@ -168,6 +169,13 @@ impl<S: Store> Executor<S> {
         }
         if spec.flags.no_multi && client.tx.in_multi() {
             return Err(CmdError::NotInMulti);
+        }
+        if !spec.flags.allow_busy {
+            if let Some(Busy::Script(function)) =
+                self.state.scripts.busy(config.busy_reply_threshold)
+            {
+                return Err(CmdError::Busy(function));
+            }
         }
         if config.memory.maxmemory > 0 {
             // Redis's `processCommand`: evict first; refuse a deny-oom

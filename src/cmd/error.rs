@@ -62,6 +62,20 @@ pub enum CmdError {
     NoAuth,
     /// OBJECT IDLETIME under an LFU maxmemory policy.
     LfuSelected,
+    /// EVALSHA of a script not in the cache.
+    NoScript,
+    /// EVAL's numkeys below zero.
+    NumKeysNegative,
+    /// EVAL's numkeys beyond its arguments.
+    NumKeysTooMany,
+    /// A script has run past `busy-reply-threshold` (`true`: a function).
+    Busy(bool),
+    /// SCRIPT KILL with no script running.
+    NotBusy,
+    /// SCRIPT KILL of a script that has written.
+    Unkillable,
+    /// An error text built elsewhere (a script's error reply), sent as is.
+    Reply(Bytes),
     /// Over `maxmemory` with nothing left to evict (deny-oom commands).
     Oom,
     /// AUTH / HELLO AUTH with a wrong user or password.
@@ -350,6 +364,13 @@ impl CmdError {
             CmdError::NoAuth => "NOAUTH Authentication required.",
             CmdError::LfuSelected => "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
             CmdError::Oom => "OOM command not allowed when used memory > 'maxmemory'.",
+            CmdError::NoScript => "NOSCRIPT No matching script. Please use EVAL.",
+            CmdError::NumKeysNegative => "ERR Number of keys can't be negative",
+            CmdError::NumKeysTooMany => "ERR Number of keys can't be greater than number of args",
+            CmdError::Busy(false) => "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+            CmdError::Busy(true) => "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.",
+            CmdError::NotBusy => "NOTBUSY No scripts in execution right now.",
+            CmdError::Unkillable => "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
             CmdError::WrongPass => "WRONGPASS invalid username-password pair or user is disabled.",
             CmdError::AuthNotConfigured => "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             CmdError::NoProto => "NOPROTO unsupported protocol version",
@@ -467,6 +488,7 @@ impl CmdError {
             s
         };
         let s: Vec<u8> = match self {
+            CmdError::Reply(text) => text.to_vec(),
             CmdError::UnknownCommand(name, args) => unknown_command(name, args),
             CmdError::UnknownSubcommand(sub, container) => {
                 quote("ERR unknown subcommand '", sub, 128, &try_help(container))

@@ -35,6 +35,7 @@ mod object;
 mod persist;
 mod pubsub;
 mod scan;
+mod scripting;
 mod server;
 mod sets;
 mod sort;
@@ -108,6 +109,8 @@ pub enum Command {
     Monitoring(monitoring::Cmd),
     /// SAVE, BGSAVE, LASTSAVE, DUMP, RESTORE, DEBUG RELOAD.
     Persist(persist::Cmd),
+    /// EVAL, EVALSHA, SCRIPT.
+    Scripting(scripting::Cmd),
 }
 
 /// Every implemented command's table row.
@@ -137,6 +140,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         pubsub::ROWS,
         monitoring::ROWS,
         persist::ROWS,
+        scripting::ROWS,
     ]
     .concat()
 });
@@ -218,6 +222,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::PubSub(c) => pubsub::execute(c, ctx).map(Reply::Now),
         Command::Monitoring(c) => monitoring::execute(c, ctx).map(Reply::Now),
         Command::Persist(c) => persist::execute(c, ctx),
+        Command::Scripting(c) => scripting::execute(c, ctx).map(Reply::Now),
         // Transaction commands run in the executor; one that gets here
         // (it cannot be queued) is a nested MULTI.
         Command::Multi(_) => Err(CmdError::NestedMulti),

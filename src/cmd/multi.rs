@@ -266,6 +266,23 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
     }
     let now = exec.state.db.now_ms();
     let plan = Plan::of(&queue.commands, client.session.db, locked.len());
+    // Scripts inside: the VM first, then the stripes (the lock order).
+    let scripts = queue.commands.iter().any(|(spec, _)| {
+        matches!(
+            spec.meta.name,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro"
+        )
+    });
+    let threshold = client.config.get(&exec.state).busy_reply_threshold;
+    let _vm = match scripts {
+        true => Some(
+            exec.state
+                .scripts
+                .enter(threshold)
+                .map_err(|crate::state::scripts::Busy::Script(f)| CmdError::Busy(f))?,
+        ),
+        false => None,
+    };
     let faults = locked[0].faults();
     let mut failed = false;
     if faults.watch_before_lock {
@@ -391,7 +408,11 @@ impl<'a> Plan<'a> {
             let meta = spec.meta;
             match meta.name {
                 "select" => db = index(&argv[1]).unwrap_or(db),
-                "swapdb" | "flushall" => plan.whole.fill(true),
+                // A script may touch any key of any database: it runs with
+                // every stripe held.
+                "swapdb" | "flushall" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
+                    plan.whole.fill(true)
+                }
                 "flushdb" | "keys" | "scan" | "randomkey" | "dbsize" => plan.whole[db] = true,
                 "sort" | "sort_ro"
                     if argv[2..]
@@ -440,7 +461,9 @@ impl<'a> Plan<'a> {
         KeyLocks::lock_plan(parts)
     }
 
-    fn stripes<S: Store>(&self, db: usize, ks: &Keyspace<S>) -> Option<Vec<usize>> {
+    /// The stripes of database `db` (whose keyspace is `ks`) the plan
+    /// needs, if any.
+    pub(super) fn stripes<S: Store>(&self, db: usize, ks: &Keyspace<S>) -> Option<Vec<usize>> {
         if self.whole.get(db) == Some(&true) {
             return Some((0..STRIPES).collect());
         }

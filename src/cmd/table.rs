@@ -392,6 +392,12 @@ pub struct Flags {
     pub skip_slowlog: bool,
     /// `denyoom`: refused over `maxmemory` when nothing can be evicted.
     pub deny_oom: bool,
+    /// `noscript`: refused inside scripts.
+    pub no_script: bool,
+    /// `allow_busy`: runs while a script is busy.
+    pub allow_busy: bool,
+    /// `write` (alone, without `may_replicate`).
+    pub writes: bool,
 }
 
 impl Flags {
@@ -404,6 +410,9 @@ impl Flags {
             fast: meta.has_flag("fast"),
             skip_slowlog: meta.has_flag("skip_slowlog"),
             deny_oom: meta.has_flag("denyoom"),
+            no_script: meta.has_flag("noscript"),
+            allow_busy: meta.has_flag("allow_busy"),
+            writes: meta.has_flag("write"),
         }
     }
 

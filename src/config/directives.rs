@@ -298,6 +298,12 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: Some(|c| crate::db::events::format_classes(c.notify_keyspace_events))),
+    directive!("busy-reply-threshold", Some(1), mutable: true,
+        set: |c, v| { c.busy_reply_threshold = int_in(&v[0], 0, i64::MAX)? as u64; Ok(()) },
+        get: Some(|c| c.busy_reply_threshold.to_string())),
+    directive!("lua-time-limit", Some(1), mutable: true,
+        set: |c, v| { c.busy_reply_threshold = int_in(&v[0], 0, i64::MAX)? as u64; Ok(()) },
+        get: Some(|c| c.busy_reply_threshold.to_string())),
     directive!("slowlog-log-slower-than", Some(1), mutable: true,
         set: |c, v| { c.slowlog_log_slower_than = int_in(&v[0], -1, i64::MAX)?; Ok(()) },
         get: Some(|c| c.slowlog_log_slower_than.to_string())),

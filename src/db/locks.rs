@@ -20,9 +20,26 @@
 //! a partial state finds an odd or changed sequence number and retries, and
 //! no single-key write can slip in between the parts. FLUSHDB, FLUSHALL and
 //! SWAPDB do not use these locks: they swap whole keyspaces (see `db`).
+//!
+//! **No deadlock, even out of order.** A script may touch keys it did not
+//! declare, so it locks more stripes while it already holds some, in no
+//! particular order ([`ScriptGuard`]). That is safe because every other
+//! holder of several stripes takes them *all or nothing*: it waits a short
+//! while for each, and if one stays busy it lets go of everything, waits
+//! for that one alone, and starts over ([`KeyLocks::lock_plan`],
+//! [`KeyLocks::read_many`], [`KeyLocks::shared_whole`]). Only one script runs
+//! at a time (they share one Lua VM), so the script is the only party that
+//! ever waits for ever while holding stripes, and a cycle needs two.
+//!
+//! A wait longer than [`LONG_WAIT`] (behind a long script, KEYS, a SORT BY)
+//! hands the thread's other work to another runtime thread first, so a busy
+//! script never starves the server of threads to answer BUSY and SCRIPT
+//! KILL on.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use std::time::Duration;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -43,6 +60,23 @@ static ALL_STRIPES: [usize; STRIPES] = {
 
 /// Attempts at a lock-free multi-key read before falling back to locks.
 const OPTIMISTIC_TRIES: usize = 4;
+
+/// How long an all-or-nothing acquirer waits for one stripe while holding
+/// others before it lets go of them.
+const HOLDING_WAIT: Duration = Duration::from_micros(200);
+
+/// A wait longer than this moves the thread's other tasks elsewhere.
+pub const LONG_WAIT: Duration = Duration::from_millis(10);
+
+/// Wait for a lock with `timed` (a `try_*_for`); if it is still busy after
+/// [`LONG_WAIT`], wait with `forever` as a blocking section of the async
+/// runtime (its other tasks move to another thread meanwhile).
+fn wait_long<G>(timed: impl FnOnce(Duration) -> Option<G>, forever: impl FnOnce() -> G) -> G {
+    if let Some(g) = timed(LONG_WAIT) {
+        return g;
+    }
+    crate::util::blocking_section(forever)
+}
 
 #[repr(align(64))]
 #[derive(Default)]
@@ -92,6 +126,15 @@ impl<'a> ExclusiveGuard<'a> {
             self.rest.push(held);
         }
     }
+
+    /// Take over what `other` holds.
+    fn absorb(&mut self, mut other: ExclusiveGuard<'a>) {
+        let first = other.first.take();
+        let rest = std::mem::take(&mut other.rest);
+        for held in first.into_iter().chain(rest) {
+            self.push(held);
+        }
+    }
 }
 
 impl Drop for ExclusiveGuard<'_> {
@@ -128,7 +171,7 @@ impl KeyLocks {
 
     /// Hold `key`'s stripe shared while `f` runs (a single-key write).
     pub fn write_one<R>(&self, key: &[u8], f: impl FnOnce() -> R) -> R {
-        let _guard = self.stripes[self.stripe_of(key)].lock.read();
+        let _guard = self.stripes[self.stripe_of(key)].read_waiting();
         f()
     }
 
@@ -140,7 +183,7 @@ impl KeyLocks {
             let before = stripe.seq.load(Ordering::Acquire);
             if before & 1 == 1 {
                 // A multi-key writer is inside: wait for it to leave.
-                drop(stripe.lock.read());
+                drop(stripe.read_waiting());
                 continue;
             }
             let r = f();
@@ -176,10 +219,7 @@ impl KeyLocks {
                 return r;
             }
         }
-        let _guards: Vec<RwLockReadGuard<'_, ()>> = stripes
-            .iter()
-            .map(|&i| self.stripes[i].lock.read())
-            .collect();
+        let _guards = self.read_all(stripes.iter().copied());
         f()
     }
 
@@ -194,8 +234,7 @@ impl KeyLocks {
     /// keyspace (KEYS) as one snapshot. Single-key writes go on (they
     /// hold stripes shared too); multi-key commands wait.
     pub fn shared_whole<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guards: Vec<RwLockReadGuard<'_, ()>> =
-            self.stripes.iter().map(|s| s.lock.read()).collect();
+        let _guards = self.read_all(0..STRIPES);
         f()
     }
 
@@ -212,10 +251,8 @@ impl KeyLocks {
     pub fn try_lock_one(&self, key: &[u8]) -> Option<ExclusiveGuard<'_>> {
         let stripe = &self.stripes[self.stripe_of(key)];
         let w = stripe.lock.try_write()?;
-        stripe.seq.fetch_add(1, Ordering::Relaxed);
-        fence(Ordering::Release);
         let mut guard = ExclusiveGuard::empty();
-        guard.push((&stripe.seq, w));
+        guard.push(stripe.enter(w));
         Some(guard)
     }
 
@@ -257,21 +294,7 @@ impl KeyLocks {
         a: (&'a KeyLocks, &[usize]),
         b: (&'a KeyLocks, &[usize]),
     ) -> ExclusiveGuard<'a> {
-        if std::ptr::eq(a.0, b.0) {
-            let mut all = [a.1, b.1].concat();
-            all.sort_unstable();
-            all.dedup();
-            return a.0.lock(&all);
-        }
-        let (first, second) = if (a.0 as *const KeyLocks) < (b.0 as *const KeyLocks) {
-            (a, b)
-        } else {
-            (b, a)
-        };
-        let mut guard = ExclusiveGuard::empty();
-        first.0.lock_into(first.1, &mut guard);
-        second.0.lock_into(second.1, &mut guard);
-        guard
+        Self::lock_plan(vec![(a.0, a.1.to_vec()), (b.0, b.1.to_vec())])
     }
 
     /// Lock every stripe of several keyspaces (in the global order).
@@ -280,37 +303,158 @@ impl KeyLocks {
         Self::lock_plan(all.into_iter().map(|l| (l, every.clone())).collect())
     }
 
-    /// Lock the given stripes of several keyspaces exclusively, in the
-    /// global order (keyspace address, then stripe), as a transaction
-    /// does. A keyspace may appear more than once.
+    /// Lock the given stripes of several keyspaces exclusively, all or
+    /// nothing (see the module doc), in the global order (keyspace address,
+    /// then stripe), as a transaction does. A keyspace may appear more than
+    /// once.
     pub fn lock_plan(mut plan: Vec<(&KeyLocks, Vec<usize>)>) -> ExclusiveGuard<'_> {
         plan.sort_by_key(|(l, _)| *l as *const KeyLocks);
-        let mut guard = ExclusiveGuard::empty();
-        let mut i = 0;
-        while i < plan.len() {
-            let locks = plan[i].0;
-            let mut stripes = Vec::new();
-            while i < plan.len() && std::ptr::eq(plan[i].0, locks) {
-                stripes.append(&mut plan[i].1);
-                i += 1;
+        let mut merged: Vec<(&KeyLocks, Vec<usize>)> = Vec::with_capacity(plan.len());
+        for (locks, mut stripes) in plan {
+            match merged.last_mut() {
+                Some((l, s)) if std::ptr::eq(*l, locks) => s.append(&mut stripes),
+                _ => merged.push((locks, stripes)),
             }
+        }
+        for (_, stripes) in &mut merged {
             stripes.sort_unstable();
             stripes.dedup();
-            locks.lock_into(&stripes, &mut guard);
         }
-        guard
+        Self::acquire(&merged)
     }
 
     fn lock_into<'a>(&'a self, stripes: &[usize], guard: &mut ExclusiveGuard<'a>) {
-        for &i in stripes {
-            let stripe = &self.stripes[i];
-            let w = stripe.lock.write();
-            stripe.seq.fetch_add(1, Ordering::Relaxed);
-            // Writes made under the lock are ordered after the odd number,
-            // so a reader that sees one of them also sees the odd number.
-            fence(Ordering::Release);
-            guard.push((&stripe.seq, w));
+        let held = Self::acquire(&[(self, stripes.to_vec())]);
+        guard.absorb(held);
+    }
+
+    /// Take every listed stripe exclusively, all or nothing: wait a short
+    /// while for each; if one stays busy, let go of everything, wait for
+    /// that one alone, and start over. So this never waits long while
+    /// holding a stripe (which is what lets a script lock out of order).
+    fn acquire<'a>(parts: &[(&'a KeyLocks, Vec<usize>)]) -> ExclusiveGuard<'a> {
+        'attempt: loop {
+            let mut guard = ExclusiveGuard::empty();
+            for (locks, stripes) in parts {
+                for &i in stripes {
+                    let stripe = &locks.stripes[i];
+                    let w = match stripe.lock.try_write() {
+                        Some(w) => w,
+                        None if guard.first.is_none() => stripe.write_waiting(),
+                        None => match stripe.lock.try_write_for(HOLDING_WAIT) {
+                            Some(w) => w,
+                            None => {
+                                drop(guard);
+                                drop(stripe.write_waiting());
+                                continue 'attempt;
+                            }
+                        },
+                    };
+                    guard.push(stripe.enter(w));
+                }
+            }
+            return guard;
         }
+    }
+
+    /// Hold `stripes` (ascending) shared, all or nothing as [`acquire`].
+    fn read_all(
+        &self,
+        stripes: impl Iterator<Item = usize> + Clone,
+    ) -> Vec<RwLockReadGuard<'_, ()>> {
+        'attempt: loop {
+            let mut guards = Vec::new();
+            for i in stripes.clone() {
+                let stripe = &self.stripes[i];
+                let r = match stripe.lock.try_read() {
+                    Some(r) => r,
+                    None if guards.is_empty() => stripe.read_waiting(),
+                    None => match stripe.lock.try_read_for(HOLDING_WAIT) {
+                        Some(r) => r,
+                        None => {
+                            drop(guards);
+                            drop(stripe.read_waiting());
+                            continue 'attempt;
+                        }
+                    },
+                };
+                guards.push(r);
+            }
+            return guards;
+        }
+    }
+}
+
+impl Stripe {
+    fn read_waiting(&self) -> RwLockReadGuard<'_, ()> {
+        self.lock
+            .try_read()
+            .unwrap_or_else(|| wait_long(|t| self.lock.try_read_for(t), || self.lock.read()))
+    }
+
+    fn write_waiting(&self) -> RwLockWriteGuard<'_, ()> {
+        self.lock
+            .try_write()
+            .unwrap_or_else(|| wait_long(|t| self.lock.try_write_for(t), || self.lock.write()))
+    }
+
+    /// Mark the stripe as being changed (odd sequence number) under `w`.
+    fn enter<'a>(&'a self, w: RwLockWriteGuard<'a, ()>) -> HeldStripe<'a> {
+        self.seq.fetch_add(1, Ordering::Relaxed);
+        // Writes made under the lock are ordered after the odd number,
+        // so a reader that sees one of them also sees the odd number.
+        fence(Ordering::Release);
+        (&self.seq, w)
+    }
+}
+
+/// The stripes a running script holds: its declared keys' stripes from
+/// the start, and more as it touches keys it did not declare. It may wait
+/// for a stripe while holding others, in any order; that is deadlock-free
+/// only because one script runs at a time and every other multi-stripe
+/// acquirer is all-or-nothing (see the module doc).
+pub struct ScriptGuard<'a> {
+    held: Vec<(&'a KeyLocks, [u64; STRIPES / 64])>,
+    guard: ExclusiveGuard<'a>,
+}
+
+impl<'a> Default for ScriptGuard<'a> {
+    fn default() -> Self {
+        ScriptGuard {
+            held: Vec::new(),
+            guard: ExclusiveGuard::empty(),
+        }
+    }
+}
+
+impl<'a> ScriptGuard<'a> {
+    /// Make sure `stripes` of `locks` are held, waiting for those that are
+    /// not (first all that are free at once, in order, then the rest).
+    pub fn hold(&mut self, locks: &'a KeyLocks, stripes: &[usize]) {
+        let slot = match self.held.iter().position(|(l, _)| std::ptr::eq(*l, locks)) {
+            Some(i) => i,
+            None => {
+                self.held.push((locks, [0; STRIPES / 64]));
+                self.held.len() - 1
+            }
+        };
+        for &i in stripes {
+            let bits = &mut self.held[slot].1;
+            if bits[i / 64] & (1 << (i % 64)) != 0 {
+                continue;
+            }
+            bits[i / 64] |= 1 << (i % 64);
+            let stripe = &locks.stripes[i];
+            let w = stripe.write_waiting();
+            self.guard.push(stripe.enter(w));
+        }
+    }
+
+    /// Does it hold `stripe` of `locks`?
+    pub fn holds(&self, locks: &KeyLocks, stripe: usize) -> bool {
+        self.held.iter().any(|(l, bits)| {
+            std::ptr::eq(*l, locks) && bits[stripe / 64] & (1 << (stripe % 64)) != 0
+        })
     }
 }
 

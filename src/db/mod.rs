@@ -43,7 +43,7 @@ pub use events::KeyEvents;
 pub use evict::{Eviction, EvictionPolicy, MemoryConfig};
 pub use expiry::ExpiryConfig;
 pub use keyspace::{Keyspace, Slot, Swept};
-pub use locks::{ExclusiveGuard, KeyLocks, KeysGuard, STRIPES};
+pub use locks::{ExclusiveGuard, KeyLocks, KeysGuard, ScriptGuard, STRIPES};
 
 /// The numbered databases at one instant.
 pub type Table<S> = Vec<Arc<Keyspace<S>>>;
@@ -60,6 +60,9 @@ pub struct Faults {
     /// EXEC runs its commands without locking their stripes, so other
     /// clients can see (and interleave with) half a transaction.
     pub unlocked_exec: bool,
+    /// Scripts lock nothing: other clients can see (and interleave with)
+    /// half a script.
+    pub unlocked_script: bool,
     /// EXEC checks its WATCHes, yields, then locks (check-then-act): a
     /// write in between goes unnoticed.
     pub watch_before_lock: bool,

@@ -119,6 +119,8 @@ pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
             out.put_slice(b"\r\n");
         }
         Frame::Verbatim(_, text) => bulk(out, text),
+        Frame::BigNumber(t) if resp3 => line(out, b'(', t),
+        Frame::BigNumber(t) => bulk(out, t),
     }
 }
 

@@ -33,6 +33,9 @@ pub enum Frame {
     /// A double already formatted (GEOPOS's long-double "human" text):
     /// `,text` in RESP3, a bulk string in RESP2.
     DoubleText(Bytes),
+    /// RESP3 `(` big number (a script's `{big_number=...}`): a bulk
+    /// string in RESP2.
+    BigNumber(Bytes),
     /// RESP3 `#t` / `#f`.
     Boolean(bool),
     /// RESP3 `=len` verbatim string with a three-letter format (`txt`, `mkd`).

@@ -135,6 +135,7 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Frame, Incomple
             }
             Frame::Null
         }
+        b'(' => Frame::BigNumber(Bytes::copy_from_slice(line(buf, pos)?)),
         b'#' => match line(buf, pos)? {
             b"t" => Frame::Boolean(true),
             b"f" => Frame::Boolean(false),

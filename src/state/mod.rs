@@ -13,6 +13,7 @@ pub mod monitor;
 pub mod persist;
 pub mod pubsub;
 pub mod rates;
+pub mod scripts;
 pub mod slowlog;
 pub mod stats;
 pub mod tracking;
@@ -84,6 +85,8 @@ pub struct ServerState<S: Store> {
     pub persist: Arc<persist::Persistence>,
     /// The append-only file.
     pub aof: Arc<aof::Aof>,
+    /// The Lua VM, the script cache, and the running script.
+    pub scripts: scripts::Scripts,
     /// The largest memory figure INFO has seen (used_memory_peak).
     pub memory_peak: AtomicU64,
     /// Memory in use when the server started (used_memory_startup).
@@ -122,6 +125,7 @@ impl<S: Store> ServerState<S> {
             paused: AtomicBool::new(false),
             persist: Arc::default(),
             aof: Arc::default(),
+            scripts: scripts::Scripts::default(),
             memory_peak: AtomicU64::new(0),
             memory_at_start: crate::db::evict::used_memory(),
             db,

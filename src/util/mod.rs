@@ -6,3 +6,28 @@ pub mod longdouble;
 pub mod numbers;
 pub mod rand;
 pub mod sys;
+
+/// Run `f`, which may wait a long time, as a blocking section of the async
+/// runtime when called on one of its worker threads: the worker's other
+/// tasks move to another thread meanwhile, so a long wait for a lock (behind
+/// a busy script) never leaves the server without a thread to answer on.
+/// Outside a multi-threaded runtime it just runs `f`.
+pub fn blocking_section<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// The lower-case hex SHA1 of `data` (script names, `redis.sha1hex`).
+pub fn sha1_hex(data: &[u8]) -> [u8; 40] {
+    let digest = sha1_smol::Sha1::from(data).digest().bytes();
+    let mut out = [0u8; 40];
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in digest.iter().enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 15) as usize];
+    }
+    out
+}

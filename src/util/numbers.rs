@@ -22,6 +22,13 @@ pub fn i64_bytes(v: i64) -> bytes::Bytes {
 /// Redis's `%.17g` formatting of a double, as `addReplyDouble` writes it
 /// (`inf`, `-inf`, `nan` spelled as glibc spells them).
 pub fn fmt_g17(d: f64) -> String {
+    fmt_g(d, 17)
+}
+
+/// C's `%.<precision>g` of a double (1 <= precision <= 17), glibc's
+/// spelling of `inf` and `nan` (Lua 5.1's `tostring` is `%.14g`).
+pub fn fmt_g(d: f64, precision: usize) -> String {
+    let precision = precision.clamp(1, 17);
     if d.is_nan() {
         return if d.is_sign_negative() { "-nan" } else { "nan" }.to_string();
     }
@@ -31,12 +38,12 @@ pub fn fmt_g17(d: f64) -> String {
     if d == 0.0 {
         return if d.is_sign_negative() { "-0" } else { "0" }.to_string();
     }
-    if d.fract() == 0.0 && d.abs() < 1e17 {
-        // An integer of at most 17 digits prints as itself.
+    if d.fract() == 0.0 && d.abs() < 10f64.powi(precision as i32) {
+        // An integer of at most `precision` digits prints as itself.
         return itoa::Buffer::new().format(d as i64).to_string();
     }
-    // 17 significant digits in scientific form: d.dddddddddddddddde±x.
-    let sci = format!("{d:.16e}");
+    // `precision` significant digits in scientific form: d.ddde±x.
+    let sci = format!("{d:.*e}", precision - 1);
     let (mantissa, exp) = sci
         .split_once('e')
         .expect("scientific format has an exponent");
@@ -47,8 +54,8 @@ pub fn fmt_g17(d: f64) -> String {
     if negative {
         out.push('-');
     }
-    if (-4..17).contains(&exp) {
-        // Fixed notation with 17 significant digits, trailing zeros trimmed.
+    if (-4..precision as i32).contains(&exp) {
+        // Fixed notation, trailing zeros trimmed.
         if exp >= 0 {
             let int_len = exp as usize + 1;
             out.push_str(&digits[..int_len]);

@@ -35,6 +35,7 @@ mod process;
 mod protocol;
 mod pubsub;
 mod races;
+mod scripting;
 mod server;
 mod sort;
 mod strings;

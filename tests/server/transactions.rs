@@ -251,7 +251,7 @@ fn watch_matches_redis<S: Store>() {
     );
 }
 
-fn int_of(f: &Frame) -> i64 {
+pub fn int_of(f: &Frame) -> i64 {
     match f {
         Frame::Integer(n) => *n,
         Frame::Bulk(b) => std::str::from_utf8(b).unwrap().parse().unwrap(),

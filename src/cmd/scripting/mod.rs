@@ -1,0 +1,357 @@
+//! Scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT.
+//!
+//! One Lua 5.1 VM runs every script, one at a time, as in Redis (its
+//! environment and the reply conversions are in [`vm`]; how a script runs
+//! atomically without stopping the server is in [`run`]). Scripts are
+//! cached by SHA1. The cache is bounded as Redis 7.4 bounds it: scripts
+//! that arrived by EVAL (not SCRIPT LOAD) beyond [`EVAL_CACHE_MAX`] are
+//! evicted least recently used first, so clients that generate a new
+//! script per call cannot grow it without end.
+
+mod run;
+mod vm;
+
+use bytes::Bytes;
+use store_api::Store;
+
+use super::context::Ctx;
+use super::{help_reply, parse_int, Args, CmdError, Command, Row};
+use crate::protocol::Frame;
+use crate::state::scripts::{Busy, Cached, Engine, KillRefused};
+use crate::state::ServerState;
+
+/// Scripts loaded by EVAL kept at most (older ones are evicted).
+pub const EVAL_CACHE_MAX: usize = 500;
+
+/// Scripting commands.
+#[derive(Debug)]
+pub enum Cmd {
+    /// `EVAL`, `EVALSHA` and their `_RO` forms.
+    Eval(Eval),
+    /// `SCRIPT LOAD script`
+    Load(Bytes),
+    /// `SCRIPT EXISTS sha1 [sha1 ...]`
+    Exists(Vec<Bytes>),
+    /// `SCRIPT FLUSH [ASYNC|SYNC]`
+    Flush,
+    /// `SCRIPT KILL`
+    Kill,
+    /// `SCRIPT HELP`
+    Help,
+}
+
+/// An EVAL-family call.
+#[derive(Debug)]
+pub struct Eval {
+    /// The body (EVAL) or the SHA1 (EVALSHA).
+    script: Bytes,
+    by_sha: bool,
+    read_only: bool,
+    keys: Vec<Bytes>,
+    args: Vec<Bytes>,
+}
+
+/// A script's flags (the `#!lua flags=` shebang; EVAL_RO adds no-writes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// `no-writes`
+    pub no_writes: bool,
+    /// `allow-oom`
+    pub allow_oom: bool,
+}
+
+fn parse_eval(mut a: Args<'_>, by_sha: bool, read_only: bool) -> Result<Command, CmdError> {
+    let script = a.bytes()?;
+    let numkeys = parse_int(&a.bytes()?)?;
+    if numkeys < 0 {
+        return Err(CmdError::NumKeysNegative);
+    }
+    let mut keys = a.rest();
+    if numkeys as u64 > keys.len() as u64 {
+        return Err(CmdError::NumKeysTooMany);
+    }
+    let args = keys.split_off(numkeys as usize);
+    Ok(Command::Scripting(Cmd::Eval(Eval {
+        script,
+        by_sha,
+        read_only,
+        keys,
+        args,
+    })))
+}
+
+fn parse_script_flush(a: Args<'_>) -> Result<Command, CmdError> {
+    match a.rest().as_slice() {
+        [] => {}
+        [mode] if super::is(mode, "ASYNC") || super::is(mode, "SYNC") => {}
+        _ => {
+            return Err(CmdError::Reply(Bytes::from_static(
+                b"ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+            )))
+        }
+    }
+    Ok(Command::Scripting(Cmd::Flush))
+}
+
+/// Table rows.
+pub const ROWS: &[Row] = &[
+    ("eval", |a| parse_eval(a, false, false)),
+    ("evalsha", |a| parse_eval(a, true, false)),
+    ("eval_ro", |a| parse_eval(a, false, true)),
+    ("evalsha_ro", |a| parse_eval(a, true, true)),
+    ("script|load", |mut a| {
+        Ok(Command::Scripting(Cmd::Load(a.bytes()?)))
+    }),
+    ("script|exists", |a| {
+        Ok(Command::Scripting(Cmd::Exists(a.rest())))
+    }),
+    ("script|flush", parse_script_flush),
+    ("script|kill", |_| Ok(Command::Scripting(Cmd::Kill))),
+    ("script|help", |_| Ok(Command::Scripting(Cmd::Help))),
+];
+
+const HELP: &[&str] = &[
+    "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DEBUG (YES|SYNC|NO)",
+    "    Set the debug mode for subsequent scripts executed.",
+    "EXISTS <sha1> [<sha1> ...]",
+    "    Return information about the existence of the scripts in the script cache.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the scripts cache.",
+    "    * SYNC: Synchronously flush the scripts cache.",
+    "KILL",
+    "    Kill the currently executing Lua script.",
+    "LOAD <script>",
+    "    Load a script into the scripts cache without executing it.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// Run a scripting command.
+pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
+    let threshold = ctx.config.busy_reply_threshold;
+    match cmd {
+        Cmd::Help => Ok(help_reply(HELP)),
+        Cmd::Kill => match ctx.state.scripts.kill(false) {
+            Ok(()) => Ok(Frame::ok()),
+            Err(KillRefused::NotBusy) => Err(CmdError::NotBusy),
+            Err(KillRefused::Unkillable) => Err(CmdError::Unkillable),
+            Err(KillRefused::OtherKind(f)) => Err(CmdError::Busy(f)),
+        },
+        Cmd::Exists(shas) => {
+            let engine = enter(ctx.state, threshold)?;
+            let engine = engine.borrow();
+            Ok(Frame::Array(
+                shas.iter()
+                    .map(|sha| {
+                        Frame::Integer(i64::from(
+                            lookup_key(sha).is_some_and(|k| engine.cache.contains_key(&k)),
+                        ))
+                    })
+                    .collect(),
+            ))
+        }
+        Cmd::Flush => {
+            let guard = enter(ctx.state, threshold)?;
+            let mut engine = guard.borrow_mut();
+            engine.cache.clear();
+            let _ = engine.lua.gc_collect();
+            publish_sizes(ctx, &engine);
+            Ok(Frame::ok())
+        }
+        Cmd::Load(body) => {
+            let guard = enter(ctx.state, threshold)?;
+            let mut engine = guard.borrow_mut();
+            let sha = crate::util::sha1_hex(&body);
+            compile(&mut engine, sha, &body, false)?;
+            publish_sizes(ctx, &engine);
+            Ok(Frame::Bulk(Bytes::copy_from_slice(&sha)))
+        }
+        Cmd::Eval(e) => eval(ctx, e, threshold),
+    }
+}
+
+/// Lock the VM (set up on first use).
+fn enter<S: Store>(
+    state: &ServerState<S>,
+    threshold: u64,
+) -> Result<crate::state::scripts::EngineGuard<'_>, CmdError> {
+    let guard = state
+        .scripts
+        .enter(threshold)
+        .map_err(|Busy::Script(f)| CmdError::Busy(f))?;
+    {
+        let mut engine = guard.borrow_mut();
+        if !engine.ready {
+            vm::install(&engine.lua).map_err(|e| {
+                CmdError::Reply(Bytes::from(format!("ERR Lua environment failed: {e}")))
+            })?;
+            engine.ready = true;
+        }
+    }
+    Ok(guard)
+}
+
+/// A client's SHA1 argument as a cache key (lower case), if it can be one.
+fn lookup_key(sha: &[u8]) -> Option<[u8; 40]> {
+    let mut key: [u8; 40] = sha.try_into().ok()?;
+    key.make_ascii_lowercase();
+    Some(key)
+}
+
+/// Compile `body` into the cache under `sha` (if it is not there yet).
+fn compile(
+    engine: &mut Engine,
+    sha: [u8; 40],
+    body: &Bytes,
+    from_eval: bool,
+) -> Result<(), CmdError> {
+    let tick = engine.tick();
+    if let Some(c) = engine.cache.get_mut(&sha) {
+        c.used = tick;
+        if !from_eval {
+            c.from_eval = false;
+        }
+        return Ok(());
+    }
+    let (flags, chunk) = shebang(body)?;
+    let func = engine
+        .lua
+        .load(chunk)
+        .set_name(vm::SCRIPT_CHUNK)
+        .into_function()
+        .map_err(|e| {
+            let msg = match &e {
+                mlua::Error::SyntaxError { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            CmdError::Reply(Bytes::from(format!(
+                "ERR Error compiling script (new function): {}",
+                msg.replace(['\r', '\n'], " ")
+            )))
+        })?;
+    if from_eval {
+        evict_eval_scripts(engine);
+    }
+    engine.cache.insert(
+        sha,
+        Cached {
+            body: body.clone(),
+            func,
+            flags: (flags.no_writes as u8) | ((flags.allow_oom as u8) << 1),
+            from_eval,
+            used: tick,
+        },
+    );
+    Ok(())
+}
+
+/// Make room for one more EVAL-loaded script.
+fn evict_eval_scripts(engine: &mut Engine) {
+    let from_eval = engine.cache.values().filter(|c| c.from_eval).count();
+    if from_eval < EVAL_CACHE_MAX {
+        return;
+    }
+    let oldest = engine
+        .cache
+        .iter()
+        .filter(|(_, c)| c.from_eval)
+        .min_by_key(|(_, c)| c.used)
+        .map(|(k, _)| *k);
+    if let Some(k) = oldest {
+        engine.cache.remove(&k);
+    }
+}
+
+/// Split a `#!lua flags=...` first line off `body`: the flags, and the
+/// chunk to compile (the shebang line left empty, so line numbers stay).
+fn shebang(body: &[u8]) -> Result<(Flags, &[u8]), CmdError> {
+    let mut flags = Flags::default();
+    if !body.starts_with(b"#!") {
+        return Ok((flags, body));
+    }
+    let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
+    let line = &body[..end];
+    let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or_default();
+    if engine != b"#!lua" {
+        return Err(CmdError::Reply(Bytes::from(
+            [&b"ERR Unexpected engine in script shebang: "[..], engine].concat(),
+        )));
+    }
+    for part in parts {
+        let Some(list) = part.strip_prefix(b"flags=") else {
+            return Err(CmdError::Reply(Bytes::from(
+                [&b"ERR Unknown lua shebang option: "[..], part].concat(),
+            )));
+        };
+        for flag in list.split(|&b| b == b',').filter(|f| !f.is_empty()) {
+            match flag {
+                b"no-writes" => flags.no_writes = true,
+                b"allow-oom" => flags.allow_oom = true,
+                b"allow-stale" | b"no-cluster" | b"allow-cross-slot-keys" => {}
+                other => {
+                    return Err(CmdError::Reply(Bytes::from(
+                        [&b"ERR Unexpected flag in script shebang: "[..], other].concat(),
+                    )))
+                }
+            }
+        }
+    }
+    Ok((flags, &body[end..]))
+}
+
+fn publish_sizes<S: Store>(ctx: &Ctx<'_, S>, engine: &Engine) {
+    let bytes: usize = engine
+        .cache
+        .values()
+        .map(|c| c.body.len() + std::mem::size_of::<Cached>() + 40)
+        .sum();
+    ctx.state
+        .scripts
+        .set_sizes(engine.cache.len(), bytes, engine.lua.used_memory());
+}
+
+fn eval<S: Store>(ctx: &mut Ctx<'_, S>, e: Eval, threshold: u64) -> Result<Frame, CmdError> {
+    let state = ctx.state.clone();
+    let guard = enter(&state, threshold)?;
+    let (func, sha, mut flags) = {
+        let mut engine = guard.borrow_mut();
+        let sha = if e.by_sha {
+            lookup_key(&e.script).ok_or(CmdError::NoScript)?
+        } else {
+            let sha = crate::util::sha1_hex(&e.script);
+            compile(&mut engine, sha, &e.script, true)?;
+            sha
+        };
+        let tick = engine.tick();
+        let cached = engine.cache.get_mut(&sha).ok_or(CmdError::NoScript)?;
+        cached.used = tick;
+        let flags = Flags {
+            no_writes: cached.flags & 1 != 0,
+            allow_oom: cached.flags & 2 != 0,
+        };
+        let func = cached.func.clone();
+        if !e.by_sha {
+            publish_sizes(ctx, &engine);
+        }
+        (func, sha, flags)
+    };
+    flags.no_writes |= e.read_only;
+    let lua = guard.borrow().lua.clone();
+    let frame = run::run(
+        &lua,
+        ctx,
+        run::Invocation {
+            func,
+            name: &sha,
+            flags,
+            keys: &e.keys,
+            args: &e.args,
+        },
+    );
+    Ok(frame)
+}

@@ -1,0 +1,347 @@
+//! Running one script: atomically, with `redis.call` executing commands.
+//!
+//! **Atomicity.** A script holds the VM (one script at a time) and, before
+//! its first line, the stripes of the keys it declared, exclusively. Each
+//! `redis.call` first makes sure the stripes of that command's keys are
+//! held too (its key specs, as EXEC plans them; a whole database for KEYS,
+//! SCAN, FLUSHDB...), waiting for them if needed, and keeps them to the end.
+//! So no other client sees part of a script's effects (a reader of a held
+//! stripe retries or waits), and nothing another client does to a key the
+//! script has touched can show up later in the script. A script that
+//! declares its keys locks only those, and the rest of the server runs on;
+//! a script that touches undeclared keys is just as atomic, it merely
+//! takes their stripes as it goes (see `db::locks` for why that cannot
+//! deadlock). Inside EXEC every stripe is already held.
+//!
+//! The deliberate fault `unlocked_script` (tests) skips all of it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mlua::{HookTriggers, Lua, MultiValue, Value, VmState};
+use store_api::Store;
+
+use super::vm::{self, Raised};
+use super::Flags;
+use crate::cmd::context::Ctx;
+use crate::cmd::multi::Plan;
+use crate::cmd::table::{self, Spec};
+use crate::cmd::{CmdError, Command, Reply};
+use crate::db::{journal, Lookups, ScriptGuard, Table};
+use crate::protocol::{Frame, Protocol};
+
+/// Instructions between checks for SCRIPT KILL.
+const HOOK_EVERY: u32 = 100_000;
+
+/// One invocation.
+pub struct Invocation<'s> {
+    /// The compiled script.
+    pub func: mlua::Function,
+    /// Its name in errors (the SHA1).
+    pub name: &'s [u8],
+    /// Its flags (shebang, or EVAL_RO's no-writes).
+    pub flags: Flags,
+    /// KEYS.
+    pub keys: &'s [Bytes],
+    /// ARGV.
+    pub args: &'s [Bytes],
+}
+
+/// What `redis.call` needs while a script runs.
+struct Runner<'c, 'a, S: Store> {
+    ctx: &'c mut Ctx<'a, S>,
+    /// The databases as they were when the script started: the stripes
+    /// held belong to these keyspaces.
+    locked: &'c Arc<Table<S>>,
+    /// The databases as the script sees them (its SWAPDBs reorder them).
+    table: Arc<Table<S>>,
+    guard: ScriptGuard<'c>,
+    flags: Flags,
+    /// Memory was over `maxmemory` when the script started.
+    oom: bool,
+    locking: bool,
+    unlocked_fault: bool,
+    ready: Vec<(usize, Bytes)>,
+}
+
+/// Run `inv` for the client of `ctx` with the VM `lua` (held by the
+/// caller); the reply is the script's result or error.
+pub fn run<S: Store>(lua: &Lua, ctx: &mut Ctx<'_, S>, inv: Invocation<'_>) -> Frame {
+    let state = ctx.state.clone();
+    let locked = ctx.databases().clone();
+    let faults = locked[0].faults();
+    let locking = !ctx.in_transaction() && !faults.unlocked_script;
+    let maxmemory = ctx.config.memory.maxmemory;
+    let oom = maxmemory > 0 && crate::db::evict::used_memory() > maxmemory;
+    let (db, proto) = (ctx.session.db, ctx.session.proto);
+    let mut runner = Runner {
+        table: locked.clone(),
+        locked: &locked,
+        guard: ScriptGuard::default(),
+        flags: inv.flags,
+        oom,
+        locking,
+        unlocked_fault: faults.unlocked_script,
+        ready: Vec::new(),
+        ctx,
+    };
+    if locking && !inv.keys.is_empty() {
+        let ks = &runner.locked[db];
+        let stripes = ks.locks().stripes_of(inv.keys.iter().map(|k| &k[..]));
+        runner.guard.hold(ks.locks(), &stripes);
+    }
+    state.scripts.started(false);
+    if runner.ctx.config.busy_reply_threshold > 0 {
+        let state = state.clone();
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            move |lua, _| {
+                if !state.scripts.kill_requested() {
+                    return Ok(VmState::Continue);
+                }
+                tracing::warn!("Lua script killed by user with SCRIPT KILL.");
+                // From now on every line raises, so a pcall cannot keep
+                // the script alive.
+                lua.set_hook(HookTriggers::EVERY_LINE, |_, _| Err(killed()));
+                Err(killed())
+            },
+        );
+    }
+    let result = invoke(lua, &mut runner, &inv);
+    lua.remove_hook();
+    let resp = vm::run_table(lua)
+        .and_then(|t| {
+            let resp = t.raw_get::<Option<i64>>("resp")?.unwrap_or(2);
+            t.raw_set("resp", Value::Nil)?;
+            t.raw_set("call", Value::Nil)?;
+            Ok(resp)
+        })
+        .unwrap_or(2);
+    let frame = match result {
+        Ok((true, value)) => vm::lua_to_frame(&value, resp),
+        Ok((false, value)) => error_frame(&value, inv.name),
+        Err(e) => error_frame(&Value::Error(Box::new(e)), inv.name),
+    };
+    let Runner {
+        guard, ready, ctx, ..
+    } = runner;
+    drop(guard);
+    state.scripts.finished();
+    ctx.session.db = db;
+    ctx.session.proto = proto;
+    let limit = ctx.config.encodings.list_max_listpack_size;
+    let now = ctx.now;
+    if ctx.in_transaction() {
+        for (db, key) in ready {
+            ctx.defer_ready_in(db, vec![key]);
+        }
+    } else {
+        for (db, key) in ready {
+            if let Some(ks) = ctx.databases().get(db) {
+                crate::cmd::serve_ready(ks, &key, now, limit);
+            }
+        }
+    }
+    frame
+}
+
+fn killed() -> mlua::Error {
+    Raised::err("ERR Script killed by user with SCRIPT KILL...".into())
+}
+
+/// Set KEYS and ARGV, install `redis.call` for this run, and call the
+/// script under the error handler: (succeeded, result or error object).
+fn invoke<S: Store>(
+    lua: &Lua,
+    runner: &mut Runner<'_, '_, S>,
+    inv: &Invocation<'_>,
+) -> mlua::Result<(bool, Value)> {
+    let globals = vm::globals_store(lua)?;
+    globals.raw_set(
+        "KEYS",
+        lua.create_sequence_from(inv.keys.iter().map(|k| BytesArg(k)))?,
+    )?;
+    globals.raw_set(
+        "ARGV",
+        lua.create_sequence_from(inv.args.iter().map(|a| BytesArg(a)))?,
+    )?;
+    let handler = vm::handler(lua)?;
+    let xpcall: mlua::Function = globals.raw_get("xpcall")?;
+    let run_table = vm::run_table(lua)?;
+    lua.scope(|scope| {
+        let call = scope.create_function_mut(|lua, args: MultiValue| {
+            let resp = run_table.raw_get::<Option<i64>>("resp")?.unwrap_or(2);
+            let frame = match vm::args_to_argv(lua, &args) {
+                Ok(argv) => runner.call(argv, resp),
+                Err(msg) => Frame::Error(Bytes::from(format!("ERR {msg}"))),
+            };
+            let failed = matches!(frame, Frame::Error(_));
+            Ok((vm::frame_to_lua(lua, frame, resp)?, failed))
+        })?;
+        run_table.raw_set("call", call)?;
+        let out = xpcall.call::<(bool, Value)>((inv.func.clone(), handler));
+        run_table.raw_set("call", Value::Nil)?;
+        out
+    })
+}
+
+/// A `Bytes` as a Lua string.
+struct BytesArg<'b>(&'b Bytes);
+
+impl mlua::IntoLua for BytesArg<'_> {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        lua.create_string(&self.0[..]).map(Value::String)
+    }
+}
+
+/// The reply for a script that failed with `err` (Redis's
+/// `luaCallFunction`): the error text, placed at its script line.
+fn error_frame(err: &Value, name: &[u8]) -> Frame {
+    let Value::Table(t) = err else {
+        let msg = match err {
+            Value::String(s) => s.to_string_lossy(),
+            Value::Error(e) => match e.as_ref() {
+                mlua::Error::MemoryError(_) => "not enough memory".to_string(),
+                other => other.to_string(),
+            },
+            _ => "execution failure".to_string(),
+        };
+        let msg: String = msg.chars().take(100).collect();
+        let text = format!(
+            "ERR Error running script {}, {} ",
+            String::from_utf8_lossy(name),
+            msg.replace(['\r', '\n'], " ")
+        );
+        return Frame::Error(text.into());
+    };
+    let field = |k: &str| -> Option<Vec<u8>> {
+        match t.raw_get::<Value>(k).ok()? {
+            Value::String(s) => Some(s.as_bytes().to_vec()),
+            Value::Integer(n) => Some(n.to_string().into_bytes()),
+            Value::Number(n) => Some(vm::lua_number_text(n).into_bytes()),
+            _ => None,
+        }
+    };
+    let mut text = field("err").unwrap_or_default();
+    if let (Some(source), Some(line)) = (field("source"), field("line")) {
+        text.extend_from_slice(b" script: ");
+        text.extend_from_slice(name);
+        text.extend_from_slice(b", on ");
+        text.extend_from_slice(&source);
+        text.push(b':');
+        text.extend_from_slice(&line);
+        text.push(b'.');
+    }
+    for b in &mut text {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+    Frame::Error(text.into())
+}
+
+impl<S: Store> Runner<'_, '_, S> {
+    /// One `redis.call`: Redis's `scriptCall` checks, then the command,
+    /// under the locks it needs. Errors come back as error frames.
+    fn call(&mut self, argv: Vec<Bytes>, resp: i64) -> Frame {
+        let spec = match self.ctx.commands.lookup(&argv) {
+            Ok(spec) => *spec,
+            Err(CmdError::WrongArity(_)) => {
+                return script_error("Wrong number of args calling Redis command from script")
+            }
+            Err(_) => return script_error("Unknown Redis command called from script"),
+        };
+        if spec.flags.no_script {
+            return script_error("This Redis command is not allowed from script");
+        }
+        if spec.flags.writes {
+            if self.flags.no_writes {
+                return script_error("Write commands are not allowed from read-only scripts.");
+            }
+            let state = self.ctx.state;
+            if state.persist.refuses_writes(self.ctx.config) {
+                return CmdError::Misconf.to_frame();
+            }
+            if let Some(e) = state.db.journal().failure() {
+                return CmdError::AofMisconf(e).to_frame();
+            }
+            if self.oom && spec.flags.deny_oom && !self.flags.allow_oom {
+                return CmdError::Oom.to_frame();
+            }
+            state.scripts.wrote();
+        }
+        if self.locking {
+            self.lock_for(&spec, &argv);
+        } else if self.unlocked_fault {
+            // The planted fault: let other clients in between the calls.
+            std::thread::yield_now();
+        }
+        self.execute(&spec, argv, resp)
+    }
+
+    /// Hold the stripes `argv` will touch.
+    fn lock_for(&mut self, spec: &Spec, argv: &[Bytes]) {
+        let db = self.ctx.session.db;
+        let cmds = [(*spec, argv.to_vec())];
+        let plan = Plan::of(&cmds, db, self.table.len());
+        for (i, ks) in self.table.iter().enumerate() {
+            let Some(stripes) = plan.stripes(i, ks) else {
+                continue;
+            };
+            // The same keyspace in the table the locks were taken from.
+            if let Some(held) = self.locked.iter().find(|k| Arc::ptr_eq(k, ks)) {
+                self.guard.hold(held.locks(), &stripes);
+            }
+        }
+    }
+
+    fn execute(&mut self, spec: &Spec, argv: Vec<Bytes>, resp: i64) -> Frame {
+        let (mark, db) = (journal::mark(), self.ctx.session.db);
+        let saved_proto = self.ctx.session.proto;
+        self.ctx.session.proto = if resp == 3 {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        };
+        let mut inner = Ctx {
+            state: self.ctx.state,
+            commands: self.ctx.commands,
+            session: &mut *self.ctx.session,
+            config: self.ctx.config,
+            now: self.ctx.now,
+            table: &self.table,
+            in_transaction: true,
+            ready: Vec::new(),
+            swapped: None,
+            lookups: Lookups::default(),
+        };
+        let reply = match table::parse(spec, &argv) {
+            Ok(Command::Multi(_)) => Err(CmdError::NestedMulti),
+            Ok(cmd) => crate::cmd::execute(cmd, &mut inner),
+            Err(e) => Err(e),
+        };
+        self.ready.append(&mut inner.ready);
+        let swapped = inner.swapped.take();
+        let (hits, misses) = inner.lookups.take();
+        drop(inner);
+        self.ctx.lookups.add(hits, misses);
+        if let Some((a, b)) = swapped {
+            Arc::make_mut(&mut self.table).swap(a, b);
+        }
+        let frame = match reply {
+            Ok(Reply::Now(f)) => f,
+            Ok(Reply::Later(work)) => work(),
+            Ok(Reply::Block(b)) => (b.cancel)().unwrap_or(b.on_timeout),
+            Ok(Reply::Postpone(..)) => Frame::Null,
+            Err(e) => e.to_frame(),
+        };
+        journal::command_done(mark, db, &argv);
+        self.ctx.session.proto = saved_proto;
+        frame
+    }
+}
+
+/// An error from the script layer's own checks (`ERR <msg>`).
+fn script_error(msg: &str) -> Frame {
+    Frame::Error(Bytes::from(format!("ERR {msg}")))
+}

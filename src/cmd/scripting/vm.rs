@@ -1,0 +1,774 @@
+//! The Lua environment a script sees, as Redis 7.0 sets it up, and the
+//! conversions between Lua values and replies.
+//!
+//! The environment: Lua 5.1's base, table, string and math libraries (no
+//! os, io, package, dofile, loadfile or print), the `redis` API, and the
+//! `bit` library. The globals are read-only as in Redis 7.0: every global
+//! lives in a hidden table behind the thread's (empty) globals table, whose
+//! metatable answers a missing name with Redis's "nonexistent global
+//! variable" error and refuses any assignment ("Attempt to modify a
+//! readonly table"), and so do the library tables. `rawset` refuses the
+//! protected tables too.
+
+use bytes::Bytes;
+use mlua::{Function, Lua, MultiValue, Table, Value, Variadic};
+
+use crate::protocol::Frame;
+
+/// The chunk name of EVAL scripts (errors say `user_script:1:`).
+pub const SCRIPT_CHUNK: &str = "@user_script";
+/// The chunk name of FlashKV's own Lua code, skipped when an error is
+/// placed.
+const PRELUDE_CHUNK: &str = "@flashkv_api";
+
+/// Registry names.
+const RUN: &str = "flashkv.run";
+const GLOBALS: &str = "flashkv.globals";
+const HANDLER: &str = "flashkv.handler";
+
+/// Tables deeper than this in a reply become an error element (Redis stops
+/// at its Lua stack limit).
+const MAX_DEPTH: usize = 1000;
+
+/// The VM's memory limit: a script that allocates without bound fails
+/// with Lua's "not enough memory" instead of taking the server's memory.
+pub const MEMORY_LIMIT: usize = 1 << 30;
+
+/// What Redis's API looks like from Lua, on top of the Rust functions.
+/// `run.call` is set for the duration of each script invocation.
+const PRELUDE: &str = r#"
+local raw_pcall, error_text, type = ...
+-- Redis 7's pcall hands back the message of a {err=...} error.
+local function fix(ok, ...)
+  if ok then return true, ... end
+  local e = ...
+  if type(e) == 'table' then
+    local m = e.err
+    if type(m) == 'string' or type(m) == 'number' then return false, m end
+  elseif type(e) == 'userdata' then
+    local m = error_text(e)
+    if m then return false, m end
+  end
+  return false, e
+end
+pcall = function(...) return fix(raw_pcall(...)) end
+"#;
+
+/// Set up `lua` as Redis 7.0 does (once per VM).
+pub fn install(lua: &Lua) -> mlua::Result<()> {
+    lua.set_memory_limit(MEMORY_LIMIT)?;
+    let g = lua.globals();
+    for name in ["dofile", "loadfile", "print", "newproxy"] {
+        g.raw_set(name, Value::Nil)?;
+    }
+    let run = lua.create_table()?;
+    lua.set_named_registry_value(RUN, &run)?;
+    let redis = lua.create_table()?;
+    install_redis_api(lua, &redis)?;
+    install_call(lua, &redis, &run)?;
+    g.raw_set("redis", redis)?;
+    g.raw_set("bit", bit_library(lua)?)?;
+    let raw_pcall: Function = g.raw_get("pcall")?;
+    let type_of: Function = g.raw_get("type")?;
+    let caught = lua.create_function(|lua, e: Value| match e {
+        Value::Error(e) => Ok(Some(lua.create_string(raised_text(&e))?)),
+        _ => Ok(None),
+    })?;
+    lua.load(PRELUDE)
+        .set_name(PRELUDE_CHUNK)
+        .call::<()>((raw_pcall, caught, type_of))?;
+    lua.set_named_registry_value(HANDLER, lua.create_function(error_handler)?)?;
+    protect_globals(lua)
+}
+
+/// `redis.call` and `redis.pcall`: Rust (C) functions, as in Redis, so a
+/// `return redis.call(...)` is no tail call and errors are placed at the
+/// script's line. Both run `run.call`, which each invocation installs;
+/// `redis.call` raises the error reply, `redis.pcall` returns it.
+fn install_call(lua: &Lua, redis: &Table, run: &Table) -> mlua::Result<()> {
+    for raise_errors in [true, false] {
+        let run = run.clone();
+        let f = lua.create_function(move |_, args: MultiValue| {
+            let Some(call) = run.raw_get::<Option<Function>>("call")? else {
+                return Err(Raised::err(
+                    "ERR redis.call/pcall can only be called inside a script invocation".into(),
+                ));
+            };
+            let (reply, failed): (Value, bool) = call.call(args)?;
+            if failed && raise_errors {
+                let text = match &reply {
+                    Value::Table(t) => t
+                        .raw_get::<Option<mlua::String>>("err")?
+                        .map(|s| s.to_string_lossy())
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                return Err(Raised::err(text));
+            }
+            Ok(reply)
+        })?;
+        redis.raw_set(if raise_errors { "call" } else { "pcall" }, f)?;
+    }
+    Ok(())
+}
+
+fn install_redis_api(lua: &Lua, redis: &Table) -> mlua::Result<()> {
+    redis.set(
+        "sha1hex",
+        lua.create_function(|lua, args: Variadic<Value>| {
+            if args.len() != 1 {
+                return Err(raise(lua, "wrong number of arguments"));
+            }
+            let bytes = match &args[0] {
+                Value::String(s) => s.as_bytes().to_vec(),
+                Value::Integer(n) => n.to_string().into_bytes(),
+                Value::Number(n) => lua_number_text(*n).into_bytes(),
+                _ => Vec::new(),
+            };
+            Ok(crate::util::sha1_hex(&bytes).to_vec()).and_then(|hex| lua.create_string(hex))
+        })?,
+    )?;
+    redis.set(
+        "error_reply",
+        lua.create_function(|lua, args: Variadic<Value>| match args.as_slice() {
+            [Value::String(s)] => {
+                let text = s.as_bytes();
+                let text = if text.first() == Some(&b'-') {
+                    text.to_vec()
+                } else {
+                    [&b"-"[..], &text].concat()
+                };
+                error_table(lua, &text)
+            }
+            _ => error_table(lua, b"wrong number or type of arguments"),
+        })?,
+    )?;
+    redis.set(
+        "status_reply",
+        lua.create_function(|lua, args: Variadic<Value>| match args.as_slice() {
+            [Value::String(s)] => {
+                let t = lua.create_table()?;
+                t.raw_set("ok", s.clone())?;
+                Ok(t)
+            }
+            _ => error_table(lua, b"wrong number or type of arguments"),
+        })?,
+    )?;
+    redis.set(
+        "log",
+        lua.create_function(|lua, args: Variadic<Value>| {
+            if args.len() < 2 {
+                return Err(raise(lua, "redis.log() requires two arguments or more."));
+            }
+            let level = match lua.coerce_number(args[0].clone())? {
+                Some(n) => n as i64,
+                None => return Err(raise(lua, "First argument must be a number (log level).")),
+            };
+            if !(0..=3).contains(&level) {
+                return Err(raise(lua, "Invalid debug level."));
+            }
+            let mut text = Vec::new();
+            for (i, v) in args[1..].iter().enumerate() {
+                if let Some(s) = lua.coerce_string(v.clone())? {
+                    if i > 0 {
+                        text.push(b' ');
+                    }
+                    text.extend_from_slice(&s.as_bytes());
+                }
+            }
+            let text = String::from_utf8_lossy(&text);
+            match level {
+                0 => tracing::debug!(target: "script", "{text}"),
+                1 => tracing::info!(target: "script", "{text}"),
+                2 => tracing::info!(target: "script", "{text}"),
+                _ => tracing::warn!(target: "script", "{text}"),
+            }
+            Ok(())
+        })?,
+    )?;
+    for (name, level) in [
+        ("LOG_DEBUG", 0),
+        ("LOG_VERBOSE", 1),
+        ("LOG_NOTICE", 2),
+        ("LOG_WARNING", 3),
+    ] {
+        redis.set(name, level)?;
+    }
+    redis.set("REDIS_VERSION", crate::REDIS_VERSION)?;
+    redis.set("REDIS_VERSION_NUM", redis_version_num())?;
+    redis.set(
+        "set_repl",
+        lua.create_function(|lua, args: Variadic<Value>| {
+            if args.len() != 1 {
+                return Err(raise(lua, "redis.set_repl() requires two arguments."));
+            }
+            let flags = lua.coerce_number(args[0].clone())?.unwrap_or(0.0) as i64;
+            if flags & !3 != 0 {
+                return Err(raise(
+                    lua,
+                    "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+                ));
+            }
+            Ok(())
+        })?,
+    )?;
+    for (name, flags) in [
+        ("REPL_NONE", 0),
+        ("REPL_AOF", 1),
+        ("REPL_SLAVE", 2),
+        ("REPL_REPLICA", 2),
+        ("REPL_ALL", 3),
+    ] {
+        redis.set(name, flags)?;
+    }
+    redis.set(
+        "replicate_commands",
+        lua.create_function(|_, _: MultiValue| Ok(true))?,
+    )?;
+    redis.set(
+        "breakpoint",
+        lua.create_function(|_, _: MultiValue| Ok(false))?,
+    )?;
+    redis.set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    redis.set(
+        "setresp",
+        lua.create_function(|lua, args: Variadic<Value>| {
+            if args.len() != 1 {
+                return Err(raise(lua, "redis.setresp() requires one argument."));
+            }
+            let resp = lua.coerce_number(args[0].clone())?.unwrap_or(0.0) as i64;
+            if resp != 2 && resp != 3 {
+                return Err(raise(lua, "RESP version must be 2 or 3."));
+            }
+            lua.named_registry_value::<Table>(RUN)?
+                .raw_set("resp", resp)?;
+            Ok(())
+        })?,
+    )?;
+    Ok(())
+}
+
+/// Redis's version as a number (7.0.15 -> 0x07000f).
+fn redis_version_num() -> i64 {
+    let mut parts = crate::REDIS_VERSION
+        .split('.')
+        .map(|p| p.parse::<i64>().unwrap_or(0));
+    let (a, b, c) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    (a << 16) | (b << 8) | c
+}
+
+/// An error raised from a Rust function, as Redis's `luaPushError` +
+/// `lua_error` raise it: the reply text `ERR <msg>`, kept as it is.
+fn raise(_: &Lua, msg: &str) -> mlua::Error {
+    Raised::err(format!("ERR {msg}"))
+}
+
+/// An error whose text is already a reply (`CODE message`): the handler
+/// uses it as it is, where a plain runtime error gets `ERR ` in front.
+#[derive(Debug)]
+pub struct Raised(pub String);
+
+impl Raised {
+    /// As an mlua error.
+    pub fn err(text: String) -> mlua::Error {
+        mlua::Error::external(Raised(text))
+    }
+}
+
+impl std::fmt::Display for Raised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Raised {}
+
+/// Redis's `luaPushErrorBuff`: `-CODE msg` keeps its code, `msg` gets ERR;
+/// trailing CR/LF trimmed.
+pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
+    let mut out = Vec::with_capacity(text.len() + 4);
+    if let Some(rest) = text.strip_prefix(b"-") {
+        match rest.iter().position(|&b| b == b' ') {
+            Some(i) => {
+                out.extend_from_slice(&rest[..i]);
+                out.push(b' ');
+                out.extend_from_slice(trim_crlf(&rest[i + 1..]));
+            }
+            None => {
+                out.extend_from_slice(b"ERR ");
+                out.extend_from_slice(trim_crlf(rest));
+            }
+        }
+    } else {
+        out.extend_from_slice(b"ERR ");
+        out.extend_from_slice(trim_crlf(text));
+    }
+    let t = lua.create_table()?;
+    t.raw_set("err", lua.create_string(&out)?)?;
+    Ok(t)
+}
+
+fn trim_crlf(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !b"\r\n".contains(b))
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b"\r\n".contains(b))
+        .map_or(start, |e| e + 1);
+    &s[start..end.max(start)]
+}
+
+/// The error handler scripts run under (Redis's `__redis__err__handler`):
+/// turn any error into a table `{err=..., source=..., line=...}` placed at
+/// the script line that raised it.
+fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Value> {
+    let table = match err {
+        Value::Table(t) => t,
+        Value::Error(e) => {
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string(error_text(&e))?)?;
+            t
+        }
+        other => {
+            let text = match lua.coerce_string(other.clone())? {
+                Some(s) => s.as_bytes().to_vec(),
+                None => other.to_string().unwrap_or_default().into_bytes(),
+            };
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string([&b"ERR "[..], &text].concat())?)?;
+            t
+        }
+    };
+    // The first frame that is the user's code (not a C function and not
+    // FlashKV's wrappers): where Redis's handler looks (level 2, or 3
+    // when 2 is a C function).
+    let mut level = 1;
+    while let Some(frame) = lua.inspect_stack(level) {
+        let source = frame.source();
+        if source.what != "C" && source.source.as_deref() != Some(PRELUDE_CHUNK) {
+            if let Some(src) = source.source {
+                table.raw_set("source", src.to_string())?;
+            }
+            table.raw_set("line", frame.curr_line())?;
+            break;
+        }
+        level += 1;
+    }
+    Ok(Value::Table(table))
+}
+
+/// What Lua's `pcall` hands a script for an error raised from Rust: the
+/// reply text of a raised reply, the message of a runtime error.
+fn raised_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::MemoryError(_) => "not enough memory".into(),
+        mlua::Error::RuntimeError(s) => s.clone(),
+        mlua::Error::CallbackError { cause, .. } => raised_text(cause),
+        mlua::Error::WithContext { cause, .. } => raised_text(cause),
+        mlua::Error::ExternalError(ext) => match ext.downcast_ref::<Raised>() {
+            Some(r) => r.0.clone(),
+            None => ext.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The text of an error that reached the handler as a Rust error.
+fn error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::MemoryError(_) => "ERR not enough memory".into(),
+        mlua::Error::RuntimeError(s) => format!("ERR {s}"),
+        mlua::Error::ExternalError(ext) => match ext.downcast_ref::<Raised>() {
+            Some(r) => r.0.clone(),
+            None => format!("ERR {ext}"),
+        },
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        mlua::Error::WithContext { cause, .. } => error_text(cause),
+        other => format!("ERR {other}"),
+    }
+}
+
+/// The per-invocation table the prelude reads `run.call` from.
+pub fn run_table(lua: &Lua) -> mlua::Result<Table> {
+    lua.named_registry_value(RUN)
+}
+
+/// The error handler to run scripts under.
+pub fn handler(lua: &Lua) -> mlua::Result<Function> {
+    lua.named_registry_value(HANDLER)
+}
+
+/// The hidden table that holds the globals (KEYS and ARGV are set there).
+pub fn globals_store(lua: &Lua) -> mlua::Result<Table> {
+    lua.named_registry_value(GLOBALS)
+}
+
+/// Make the globals and the library tables read-only (see the module doc).
+fn protect_globals(lua: &Lua) -> mlua::Result<()> {
+    let g = lua.globals();
+    let store = lua.create_table()?;
+    let mut names = Vec::new();
+    for pair in g.clone().pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        names.push(k.clone());
+        store.raw_set(k, v)?;
+    }
+    for k in names {
+        g.raw_set(k, Value::Nil)?;
+    }
+    let protected = lua.create_table()?;
+    let weak = lua.create_table()?;
+    weak.raw_set("__mode", "k")?;
+    protected.set_metatable(Some(weak));
+    let readonly = lua.create_function(|lua, _: MultiValue| -> mlua::Result<()> {
+        Err(positioned(lua, "Attempt to modify a readonly table"))
+    })?;
+    // Library tables become empty proxies over their contents.
+    for lib in ["string", "math", "table", "coroutine", "redis", "bit"] {
+        let real: Table = store.raw_get(lib)?;
+        let proxy = lua.create_table()?;
+        let meta = lua.create_table()?;
+        meta.raw_set("__index", real)?;
+        meta.raw_set("__newindex", readonly.clone())?;
+        meta.raw_set("__metatable", false)?;
+        proxy.set_metatable(Some(meta));
+        protected.raw_set(proxy.clone(), true)?;
+        if lib == "string" {
+            // Method calls on strings go through the read-only view too.
+            let get_meta: Function = store.raw_get("getmetatable")?;
+            let meta: Table = get_meta.call("")?;
+            meta.raw_set("__index", proxy.clone())?;
+        }
+        store.raw_set(lib, proxy)?;
+    }
+    store.raw_set("_G", g.clone())?;
+    let missing = {
+        let store = store.clone();
+        lua.create_function(move |lua, (_, name): (Value, Value)| {
+            let v: Value = store.raw_get(name.clone())?;
+            if v.is_nil() {
+                let name = match lua.coerce_string(name.clone())? {
+                    Some(s) => s.to_string_lossy(),
+                    None => name.to_string().unwrap_or_default(),
+                };
+                return Err(positioned(
+                    lua,
+                    &format!("Script attempted to access nonexistent global variable '{name}'"),
+                ));
+            }
+            Ok(v)
+        })?
+    };
+    let meta = lua.create_table()?;
+    meta.raw_set("__index", missing)?;
+    meta.raw_set("__newindex", readonly)?;
+    meta.raw_set("__metatable", false)?;
+    g.set_metatable(Some(meta));
+    protected.raw_set(g, true)?;
+    // rawset on a protected table is refused too.
+    let raw_set: Function = store.raw_get("rawset")?;
+    let guarded = lua.create_function(move |lua, args: MultiValue| {
+        if let Some(Value::Table(t)) = args.front() {
+            if protected.raw_get::<bool>(t.clone()).unwrap_or(false) {
+                let _ = lua;
+                return Err(mlua::Error::RuntimeError(
+                    "Attempt to modify a readonly table".into(),
+                ));
+            }
+        }
+        raw_set.call::<MultiValue>(args)
+    })?;
+    store.raw_set("rawset", guarded)?;
+    lua.set_named_registry_value(GLOBALS, store)
+}
+
+/// A runtime error placed at the calling script line, as `luaL_error`
+/// places it (`user_script:1: msg`).
+fn positioned(lua: &Lua, msg: &str) -> mlua::Error {
+    let mut level = 1;
+    while let Some(frame) = lua.inspect_stack(level) {
+        let source = frame.source();
+        if source.what != "C" {
+            let short = source.short_src.unwrap_or_default();
+            return mlua::Error::RuntimeError(format!("{short}:{}: {msg}", frame.curr_line()));
+        }
+        level += 1;
+    }
+    mlua::Error::RuntimeError(msg.to_string())
+}
+
+/// Lua 5.1's `%.14g` number text (tostring of a number).
+pub fn lua_number_text(n: f64) -> String {
+    crate::util::numbers::fmt_g(n, 14)
+}
+
+/// A command reply as Lua sees it (Redis's `redisProtocolToLuaType`).
+/// `resp` is the script's protocol: RESP3 nulls are nil, RESP2's false.
+pub fn frame_to_lua(lua: &Lua, frame: Frame, resp: i64) -> mlua::Result<Value> {
+    Ok(match frame {
+        Frame::Simple(s) => {
+            let t = lua.create_table()?;
+            t.raw_set("ok", lua.create_string(&s)?)?;
+            Value::Table(t)
+        }
+        Frame::Error(e) => {
+            let t = error_table(lua, &[&b"-"[..], &e].concat())?;
+            Value::Table(t)
+        }
+        Frame::Integer(n) => Value::Number(n as f64),
+        Frame::Bulk(b) => Value::String(lua.create_string(&b)?),
+        Frame::Null | Frame::NullArray if resp == 3 => Value::Nil,
+        Frame::Null | Frame::NullArray => Value::Boolean(false),
+        Frame::Array(items) | Frame::Seq(items) | Frame::Push(items) => {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, f) in items.into_iter().enumerate() {
+                t.raw_set(i + 1, frame_to_lua(lua, f, resp)?)?;
+            }
+            Value::Table(t)
+        }
+        Frame::Pairs(pairs) => {
+            let t = lua.create_table_with_capacity(pairs.len() * 2, 0)?;
+            let mut i = 1;
+            for (a, b) in pairs {
+                t.raw_set(i, frame_to_lua(lua, a, resp)?)?;
+                t.raw_set(i + 1, frame_to_lua(lua, b, resp)?)?;
+                i += 2;
+            }
+            Value::Table(t)
+        }
+        Frame::Map(pairs) => {
+            let inner = lua.create_table()?;
+            for (k, v) in pairs {
+                inner.raw_set(frame_to_lua(lua, k, resp)?, frame_to_lua(lua, v, resp)?)?;
+            }
+            let t = lua.create_table()?;
+            t.raw_set("map", inner)?;
+            Value::Table(t)
+        }
+        Frame::Set(items) => {
+            let inner = lua.create_table()?;
+            for f in items {
+                inner.raw_set(frame_to_lua(lua, f, resp)?, true)?;
+            }
+            let t = lua.create_table()?;
+            t.raw_set("set", inner)?;
+            Value::Table(t)
+        }
+        Frame::Double(d) => {
+            let t = lua.create_table()?;
+            t.raw_set("double", d)?;
+            Value::Table(t)
+        }
+        Frame::DoubleText(text) => {
+            let d = std::str::from_utf8(&text)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            let t = lua.create_table()?;
+            t.raw_set("double", d)?;
+            Value::Table(t)
+        }
+        Frame::Boolean(b) => Value::Boolean(b),
+        Frame::BigNumber(n) => {
+            let t = lua.create_table()?;
+            t.raw_set("big_number", lua.create_string(&n)?)?;
+            Value::Table(t)
+        }
+        Frame::Verbatim(format, text) => {
+            let inner = lua.create_table()?;
+            inner.raw_set("string", lua.create_string(&text)?)?;
+            inner.raw_set("format", format)?;
+            let t = lua.create_table()?;
+            t.raw_set("verbatim_string", inner)?;
+            Value::Table(t)
+        }
+    })
+}
+
+/// A script's result as a reply (Redis's `luaReplyToRedisReply`). `resp`
+/// is the script's protocol (`redis.setresp`), which decides booleans.
+pub fn lua_to_frame(value: &Value, resp: i64) -> Frame {
+    to_frame(value, resp, 0)
+}
+
+fn to_frame(value: &Value, resp: i64, depth: usize) -> Frame {
+    if depth > MAX_DEPTH {
+        return Frame::error("ERR reached lua stack limit");
+    }
+    match value {
+        Value::String(s) => Frame::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Boolean(b) if resp == 2 => {
+            if *b {
+                Frame::Integer(1)
+            } else {
+                Frame::Null
+            }
+        }
+        Value::Boolean(b) => Frame::Boolean(*b),
+        Value::Integer(n) => Frame::Integer(*n),
+        Value::Number(n) => Frame::Integer(truncate(*n)),
+        Value::Table(t) => table_to_frame(t, resp, depth),
+        _ => Frame::Null,
+    }
+}
+
+/// C's `(long long)` of a double as x86 does it: truncation, and the
+/// "integer indefinite" value for what does not fit.
+fn truncate(n: f64) -> i64 {
+    if n.is_nan() || n >= 9.223372036854776e18 || n < -9.223372036854776e18 {
+        i64::MIN
+    } else {
+        n as i64
+    }
+}
+
+fn table_to_frame(t: &Table, resp: i64, depth: usize) -> Frame {
+    let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
+    if let Value::String(e) = field("err") {
+        return Frame::Error(Bytes::copy_from_slice(&e.as_bytes()));
+    }
+    if let Value::String(s) = field("ok") {
+        let text: Vec<u8> = s
+            .as_bytes()
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+            .collect();
+        return Frame::Simple(text.into());
+    }
+    match field("double") {
+        Value::Number(d) => return Frame::Double(d),
+        Value::Integer(n) => return Frame::Double(n as f64),
+        _ => {}
+    }
+    if let Value::String(s) = field("big_number") {
+        let text: Vec<u8> = s
+            .as_bytes()
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+            .collect();
+        return Frame::BigNumber(text.into());
+    }
+    if let Value::Table(v) = field("verbatim_string") {
+        if let (Ok(Value::String(format)), Ok(Value::String(s))) =
+            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
+        {
+            let format = match &*format.as_bytes() {
+                b"mkd" => "mkd",
+                _ => "txt",
+            };
+            return Frame::Verbatim(format, Bytes::copy_from_slice(&s.as_bytes()));
+        }
+    }
+    if let Value::Table(m) = field("map") {
+        let pairs = m
+            .pairs::<Value, Value>()
+            .filter_map(Result::ok)
+            .map(|(k, v)| (to_frame(&k, resp, depth + 1), to_frame(&v, resp, depth + 1)))
+            .collect();
+        return Frame::Map(pairs);
+    }
+    if let Value::Table(s) = field("set") {
+        let items = s
+            .pairs::<Value, Value>()
+            .filter_map(Result::ok)
+            .map(|(k, _)| to_frame(&k, resp, depth + 1))
+            .collect();
+        return Frame::Set(items);
+    }
+    let mut items = Vec::new();
+    for i in 1.. {
+        match t.raw_get::<Value>(i) {
+            Ok(Value::Nil) | Err(_) => break,
+            Ok(v) => items.push(to_frame(&v, resp, depth + 1)),
+        }
+    }
+    Frame::Array(items)
+}
+
+/// The arguments of `redis.call` as command arguments (Redis's
+/// `luaArgsToRedisArgv`): strings as they are, numbers as `%.17g`.
+pub fn args_to_argv(lua: &Lua, args: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
+    if args.is_empty() {
+        return Err("Please specify at least one argument for this redis lib call");
+    }
+    let _ = lua;
+    let mut argv = Vec::with_capacity(args.len());
+    for v in args {
+        match v {
+            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
+            Value::Number(n) => argv.push(Bytes::from(crate::util::numbers::fmt_g(*n, 17))),
+            _ => return Err("Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    Ok(argv)
+}
+
+/// The `bit` library (LuaBitOp's API): 32-bit operations on numbers.
+fn bit_library(lua: &Lua) -> mlua::Result<Table> {
+    fn tobit(v: &Value) -> i32 {
+        let n = match v {
+            Value::Integer(n) => *n as f64,
+            Value::Number(n) => *n,
+            Value::String(s) => s
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0.0),
+            _ => 0.0,
+        };
+        // LuaBitOp adds 2^52 + 2^51 and keeps the low 32 bits: rounding to
+        // nearest even, then wrapping.
+        (n.round_ties_even() as i64) as i32
+    }
+    let t = lua.create_table()?;
+    let unary = |f: fn(i32) -> i32| lua.create_function(move |_, v: Value| Ok(f(tobit(&v)) as f64));
+    t.set("tobit", unary(|x| x)?)?;
+    t.set("bnot", unary(|x| !x)?)?;
+    t.set("bswap", unary(|x| x.swap_bytes())?)?;
+    let fold = |f: fn(i32, i32) -> i32| {
+        lua.create_function(move |_, args: Variadic<Value>| {
+            let mut it = args.iter();
+            let first = it.next().map_or(0, tobit);
+            Ok(it.fold(first, |acc, v| f(acc, tobit(v))) as f64)
+        })
+    };
+    t.set("band", fold(|a, b| a & b)?)?;
+    t.set("bor", fold(|a, b| a | b)?)?;
+    t.set("bxor", fold(|a, b| a ^ b)?)?;
+    let shift = |f: fn(i32, u32) -> i32| {
+        lua.create_function(move |_, (x, n): (Value, Value)| {
+            Ok(f(tobit(&x), (tobit(&n) & 31) as u32) as f64)
+        })
+    };
+    t.set("lshift", shift(|x, n| ((x as u32) << n) as i32)?)?;
+    t.set("rshift", shift(|x, n| ((x as u32) >> n) as i32)?)?;
+    t.set("arshift", shift(|x, n| x >> n)?)?;
+    t.set("rol", shift(|x, n| (x as u32).rotate_left(n) as i32)?)?;
+    t.set("ror", shift(|x, n| (x as u32).rotate_right(n) as i32)?)?;
+    t.set(
+        "tohex",
+        lua.create_function(|_, (x, n): (Value, Option<Value>)| {
+            let x = tobit(&x) as u32;
+            let mut n = n.as_ref().map_or(8, tobit);
+            let upper = n < 0;
+            if upper {
+                n = -n;
+            }
+            let n = n.clamp(0, 8) as usize;
+            let digits = if upper {
+                format!("{x:08X}")
+            } else {
+                format!("{x:08x}")
+            };
+            Ok(digits[8 - n..].to_string())
+        })?,
+    )?;
+    Ok(t)
+}

@@ -1,0 +1,204 @@
+//! What scripting shares between connections: the Lua VM with its script
+//! cache, and the running script's status (for BUSY and SCRIPT KILL).
+//!
+//! Scripts run one at a time, as in Redis: the VM sits behind one mutex. It
+//! is reentrant because EXEC takes it before locking its stripes and then
+//! runs the EVALs it queued. Lock order, always: the journal's order lock,
+//! then the VM, then key stripes (`db::locks`).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
+
+/// The Lua VM and what it has compiled.
+pub struct Engine {
+    /// The interpreter (set up by the command layer on first use).
+    pub lua: mlua::Lua,
+    /// Has the command layer installed its environment yet?
+    pub ready: bool,
+    /// Scripts by lower-case hex SHA1: the body and its compiled function.
+    pub cache: HashMap<[u8; 40], Cached>,
+    clock: u64,
+}
+
+impl Engine {
+    /// A fresh use stamp (for least-recently-used eviction).
+    pub fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+}
+
+/// One cached script.
+pub struct Cached {
+    /// The source, as loaded.
+    pub body: Bytes,
+    /// The compiled chunk.
+    pub func: mlua::Function,
+    /// Shebang flags (bit 0 no-writes, bit 1 allow-oom).
+    pub flags: u8,
+    /// Loaded by EVAL (evictable), not SCRIPT LOAD.
+    pub from_eval: bool,
+    /// Last use stamp ([`Engine::tick`]).
+    pub used: u64,
+}
+
+/// The VM, locked.
+pub type EngineGuard<'a> = ReentrantMutexGuard<'a, RefCell<Engine>>;
+
+/// Scripting state.
+pub struct Scripts {
+    engine: ReentrantMutex<RefCell<Engine>>,
+    base: Instant,
+    /// Milliseconds since `base` (plus one) when the running script
+    /// started; 0 when none runs.
+    started: AtomicU64,
+    kill: AtomicBool,
+    wrote: AtomicBool,
+    function: AtomicBool,
+    cached: AtomicU64,
+    cached_bytes: AtomicU64,
+    vm_bytes: AtomicU64,
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Scripts {
+            engine: ReentrantMutex::new(RefCell::new(Engine {
+                lua: mlua::Lua::new_with(
+                    mlua::StdLib::TABLE | mlua::StdLib::STRING | mlua::StdLib::MATH,
+                    mlua::LuaOptions::default(),
+                )
+                .expect("a Lua state with the safe standard libraries"),
+                ready: false,
+                cache: HashMap::new(),
+                clock: 0,
+            })),
+            base: Instant::now(),
+            started: AtomicU64::new(0),
+            kill: AtomicBool::new(false),
+            wrote: AtomicBool::new(false),
+            function: AtomicBool::new(false),
+            cached: AtomicU64::new(0),
+            cached_bytes: AtomicU64::new(0),
+            vm_bytes: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Why the VM could not be had.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Busy {
+    /// A script has run longer than `busy-reply-threshold`: a script (or,
+    /// with `true`, a function).
+    Script(bool),
+}
+
+impl Scripts {
+    /// Lock the VM, waiting for a running script unless it has become
+    /// busy (then BUSY, as Redis answers everyone but SCRIPT KILL).
+    pub fn enter(&self, threshold_ms: u64) -> Result<EngineGuard<'_>, Busy> {
+        if let Some(g) = self.engine.try_lock() {
+            return Ok(g);
+        }
+        crate::util::blocking_section(|| loop {
+            if let Some(g) = self.engine.try_lock_for(Duration::from_millis(5)) {
+                return Ok(g);
+            }
+            if let Some(busy) = self.busy(threshold_ms) {
+                return Err(busy);
+            }
+        })
+    }
+
+    /// Is a script running for longer than `threshold_ms` (0: never busy)?
+    pub fn busy(&self, threshold_ms: u64) -> Option<Busy> {
+        let started = self.started.load(Ordering::Acquire);
+        if started == 0 || threshold_ms == 0 {
+            return None;
+        }
+        let elapsed = self.now_ms().saturating_sub(started - 1);
+        (elapsed >= threshold_ms).then(|| Busy::Script(self.function.load(Ordering::Relaxed)))
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
+    /// A script starts (`function`: FCALL).
+    pub fn started(&self, function: bool) {
+        self.kill.store(false, Ordering::Relaxed);
+        self.wrote.store(false, Ordering::Relaxed);
+        self.function.store(function, Ordering::Relaxed);
+        self.started.store(self.now_ms() + 1, Ordering::Release);
+    }
+
+    /// The running script ended.
+    pub fn finished(&self) {
+        self.started.store(0, Ordering::Release);
+        self.kill.store(false, Ordering::Relaxed);
+    }
+
+    /// Milliseconds the running script has run, if one runs.
+    pub fn running_ms(&self) -> Option<u64> {
+        let started = self.started.load(Ordering::Acquire);
+        (started != 0).then(|| self.now_ms().saturating_sub(started - 1))
+    }
+
+    /// The running script wrote (it can no longer be killed).
+    pub fn wrote(&self) {
+        self.wrote.store(true, Ordering::Relaxed);
+    }
+
+    /// SCRIPT KILL / FUNCTION KILL: ask the running script to stop.
+    pub fn kill(&self, function: bool) -> Result<(), KillRefused> {
+        if self.started.load(Ordering::Acquire) == 0 {
+            return Err(KillRefused::NotBusy);
+        }
+        if self.function.load(Ordering::Relaxed) != function {
+            return Err(KillRefused::OtherKind(!function));
+        }
+        if self.wrote.load(Ordering::Relaxed) {
+            return Err(KillRefused::Unkillable);
+        }
+        self.kill.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Has the running script been asked to stop?
+    pub fn kill_requested(&self) -> bool {
+        self.kill.load(Ordering::Acquire)
+    }
+
+    /// Publish the cache and VM sizes for INFO.
+    pub fn set_sizes(&self, cached: usize, cached_bytes: usize, vm_bytes: usize) {
+        self.cached.store(cached as u64, Ordering::Relaxed);
+        self.cached_bytes
+            .store(cached_bytes as u64, Ordering::Relaxed);
+        self.vm_bytes.store(vm_bytes as u64, Ordering::Relaxed);
+    }
+
+    /// (cached scripts, bytes of their sources and bookkeeping, VM bytes).
+    pub fn sizes(&self) -> (u64, u64, u64) {
+        (
+            self.cached.load(Ordering::Relaxed),
+            self.cached_bytes.load(Ordering::Relaxed),
+            self.vm_bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Why SCRIPT KILL / FUNCTION KILL did nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KillRefused {
+    /// Nothing runs.
+    NotBusy,
+    /// The script has written.
+    Unkillable,
+    /// A function runs and SCRIPT KILL was asked (`true`), or the reverse.
+    OtherKind(bool),
+}

@@ -1,0 +1,339 @@
+//! EVAL, EVALSHA, SCRIPT: Redis's replies byte for byte (conversions,
+//! error texts, the sandbox, the bit library), atomicity under concurrent
+//! clients on every backend (with `Faults::unlocked_script`, scripts that
+//! lock nothing, as the variant the check must catch), BUSY and SCRIPT
+//! KILL, the bounded cache, and runaway scripts.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use flashkv::db::Faults;
+use flashkv::{Clock, Config, Frame, Store};
+
+use crate::backends;
+use crate::common::*;
+use crate::differential::{differential, differential_resp2_and_3};
+use crate::transactions::int_of;
+
+backends!(
+    scripts_match_redis,
+    script_errors_and_sandbox_match_redis,
+    scripts_are_atomic_to_every_reader,
+    a_busy_script_gets_busy_replies_and_is_killed,
+    the_eval_cache_is_bounded,
+    runaway_scripts_fail_cleanly,
+);
+
+fn scripts_match_redis<S: Store>() {
+    differential_resp2_and_3::<S>(
+        "scripting",
+        r##"
+        FLUSHALL
+        SCRIPT FLUSH
+        # Lua -> reply: integers truncate, tables stop at the first nil
+        EVAL "return {1,2,3.7,'a',nil,4}" 0
+        EVAL "return 3.99" 0
+        EVAL "return -3.99" 0
+        EVAL "return true" 0
+        EVAL "return false" 0
+        EVAL "return nil" 0
+        EVAL "return {1,{2,{3}},{}}" 0
+        EVAL "return {err='boom'}" 0
+        EVAL "return {ok='fine'}" 0
+        EVAL "return redis.status_reply('x')" 0
+        EVAL "return redis.error_reply('MY err')" 0
+        EVAL "return redis.error_reply('boom')" 0
+        EVAL "return {double=3.5}" 0
+        EVAL "return {big_number='123456789012345678901234567890'}" 0
+        EVAL "return {map={a=1}}" 0
+        EVAL "return {set={a=true}}" 0
+        EVAL "return {verbatim_string={format='txt', string='hi'}}" 0
+        EVAL "return loadstring" 0
+        # reply -> Lua, RESP2 and RESP3 (redis.setresp)
+        EVAL "return redis.call('set', KEYS[1], ARGV[1])" 1 k v
+        EVAL "return redis.call('get', KEYS[1])" 1 k
+        EVAL "return redis.call('get', 'missing')" 0
+        EVAL "return type(redis.call('get', 'missing'))" 0
+        EVAL "return redis.call('incr', KEYS[1])" 1 n
+        EVAL "return redis.call('ping')" 0
+        EVAL "return redis.pcall('incr', KEYS[1])" 1 k
+        EVAL "local t = redis.pcall('incr', KEYS[1]); return t.err" 1 k
+        EVAL "redis.call('hset', 'h', 'f', 'v'); redis.setresp(3); return redis.call('hgetall', 'h')" 0
+        EVAL "redis.setresp(3); return redis.call('get', 'missing')" 0
+        EVAL "redis.setresp(3); return {true, false}" 0
+        EVAL "return redis.call('set', 'f', 1.5)" 0
+        GET f
+        EVAL "return redis.call('set', 'f', 1e20)" 0
+        GET f
+        EVAL "return redis.call('blpop', 'nolist', 0)" 0
+        EVAL "redis.call('select', 3); return redis.call('set', 'sel', '1')" 0
+        GET sel
+        SELECT 3
+        GET sel
+        SELECT 0
+        # library functions
+        EVAL "return redis.sha1hex('')" 0
+        EVAL "return redis.sha1hex('abc')" 0
+        EVAL "return redis.REDIS_VERSION" 0
+        EVAL "return redis.REDIS_VERSION_NUM" 0
+        EVAL "return {bit.band(0xff, 0x0f), bit.bor(1, 2, 4), bit.bxor(5, 3), bit.bnot(0)}" 0
+        EVAL "return {bit.lshift(1, 31), bit.rshift(-1, 28), bit.arshift(-256, 4), bit.rol(1, 33), bit.ror(1, 1)}" 0
+        EVAL "return {bit.tohex(255), bit.tohex(-1, -4), bit.tohex(305419896, 2), bit.tobit(4294967297), bit.bswap(305419896)}" 0
+        EVAL "return tostring(0.1)" 0
+        EVAL "return string.rep('ab', 3)" 0
+        EVAL "return getmetatable('').__index == string" 0
+        EVAL "return {unpack({1,2,3})}" 0
+        # the cache
+        SCRIPT LOAD "return 'loaded'"
+        EVALSHA 83e4b4abcd4f7da0de9efee53e6fd25ee5d4d848 0
+        EVALSHA 83E4B4ABCD4F7DA0DE9EFEE53E6FD25EE5D4D848 0
+        SCRIPT EXISTS 83e4b4abcd4f7da0de9efee53e6fd25ee5d4d848 ffffffffffffffffffffffffffffffffffffffff x
+        EVAL_RO "return redis.call('get', KEYS[1])" 1 k
+        EVALSHA_RO 83e4b4abcd4f7da0de9efee53e6fd25ee5d4d848 0
+        SCRIPT FLUSH ASYNC
+        SCRIPT EXISTS 83e4b4abcd4f7da0de9efee53e6fd25ee5d4d848
+        SCRIPT FLUSH SYNC
+        SCRIPT FLUSH BOTH
+        SCRIPT KILL
+        SCRIPT HELP
+        SCRIPT NOPE
+        MULTI
+        EVAL "return redis.call('incr', KEYS[1])" 1 n
+        EVAL "return redis.call('incr', 'undeclared')" 0
+        EXEC
+        "##,
+    );
+}
+
+fn script_errors_and_sandbox_match_redis<S: Store>() {
+    differential::<S>(
+        "scripting-errors",
+        r##"
+        FLUSHALL
+        EVAL "return x" 0
+        EVAL "x = 1" 0
+        EVAL "rawset(_G, 'y', 1)" 0
+        EVAL "string.x = 1" 0
+        EVAL "redis.call = nil" 0
+        EVAL "os.exit()" 0
+        EVAL "return print" 0
+        EVAL "return type(newproxy)" 0
+        EVAL "return {type(debug), type(module), type(require), type(loadfile), type(dofile)}" 0
+        EVAL "error('x')" 0
+        EVAL "error({err='CUSTOM thing'})" 0
+        EVAL "local function f(n) return 1 + f(n + 1) end return f(1)" 0
+        EVAL "return redis.call('nosuch')" 0
+        EVAL "return redis.pcall('nosuch')" 0
+        EVAL "return redis.call('set', 'a')" 0
+        EVAL "return redis.call('eval', 'return 1', 0)" 0
+        EVAL "return redis.call()" 0
+        EVAL "return redis.pcall()" 0
+        EVAL "return redis.call('get', {})" 0
+        EVAL "return redis.sha1hex()" 0
+        EVAL "return redis.log(1)" 0
+        EVAL "redis.setresp(4)" 0
+        EVAL "local ok, e = pcall(function() redis.call('nosuch') end) return e" 0
+        EVAL "local ok, e = pcall(redis.call, 'nosuch') return {ok, e}" 0
+        EVAL "redis.call('set', 'z', 'x') return redis.call('incr', 'z')" 0
+        EVAL "return pcall(error, 'x')" 0
+        EVAL_RO "return redis.call('set', 'a', 'b')" 0
+        EVAL "#!lua flags=no-writes\nreturn redis.call('set', 'a', 'b')" 0
+        EVAL "#!lua flags=no-writes,bad\nreturn 1" 0
+        EVAL "#!luax\nreturn 1" 0
+        EVAL "#!lua name=x\nreturn 1" 0
+        EVAL "#!lua\nreturn redis.call('get', KEYS[1])" 0
+        EVAL "#!lua\nreturn redis.call('set', 'a', 'b')" 0
+        EVAL "syntax error here" 0
+        SCRIPT LOAD "retur 1"
+        EVALSHA abc 0
+        EVALSHA ffffffffffffffffffffffffffffffffffffffff 0
+        EVAL "return 1" 2 a
+        EVAL "return 1" -1
+        EVAL "return 1" x
+        EVAL "return 1"
+        SCRIPT EXISTS
+        "##,
+    );
+}
+
+/// Transfers between two counters by script (declared keys, undeclared
+/// keys, and both at once) while readers sum them with MGET and with a
+/// reading script: every sum must be 0, and the totals exact.
+fn transfers(s: &TestServer) -> Verdict {
+    const ROUNDS: usize = 300;
+    const MOVE: &str = "local v = tonumber(ARGV[1]) \
+        redis.call('decrby', KEYS[1], v) redis.call('incrby', KEYS[2], v) \
+        redis.call('decrby', 'ua', v) redis.call('incrby', 'ub', v)";
+    const READ: &str = "return {redis.call('get', 'ua'), redis.call('get', 'ub')}";
+    let torn = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    all_at_once(s, &|c, t| {
+        if t < CLIENTS / 2 {
+            for i in 0..ROUNDS {
+                let n = (i % 7 + 1).to_string();
+                let r = c.cmd_args(&[b"EVAL", MOVE.as_bytes(), b"2", b"a", b"b", n.as_bytes()]);
+                assert!(matches!(r, Frame::Null), "transfer: {r:?}");
+            }
+            done.fetch_add(1, Ordering::Release);
+            return;
+        }
+        while done.load(Ordering::Acquire) < CLIENTS / 2 {
+            let pair = |f: Frame| match f {
+                Frame::Array(v) => int_of(&v[0]) + int_of(&v[1]),
+                other => panic!("{other:?}"),
+            };
+            let sums = [
+                pair(c.cmd("MGET a b")),
+                pair(c.cmd("MGET ua ub")),
+                pair(c.cmd_args(&[b"EVAL", READ.as_bytes(), b"0"])),
+            ];
+            if sums.iter().any(|&s| s != 0) {
+                torn.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let n = torn.into_inner();
+    if n > 0 {
+        return Err(format!("{n} reads saw half a script"));
+    }
+    let want = (CLIENTS / 2 * (0..ROUNDS).map(|i| i % 7 + 1).sum::<usize>()) as i64;
+    let mut c = s.client();
+    for key in ["b", "ub"] {
+        let got = int_of(&c.cmd(&format!("GET {key}")));
+        if got != want {
+            return Err(format!("{key} = {got}, want {want}"));
+        }
+    }
+    Ok(())
+}
+
+fn scripts_are_atomic_to_every_reader<S: Store>() {
+    let server = TestServer::start::<S>();
+    if let Err(e) = transfers(&server) {
+        panic!("transfers: {e}");
+    }
+    let fault = Faults {
+        unlocked_script: true,
+        ..Faults::default()
+    };
+    for _ in 0..TRIES {
+        let server = TestServer::with_faults::<S>(Config::default(), Clock::System, fault);
+        if transfers(&server).is_err() {
+            return;
+        }
+    }
+    panic!("transfers: never caught scripts that lock nothing in {TRIES} runs");
+}
+
+fn a_busy_script_gets_busy_replies_and_is_killed<S: Store>() {
+    let config = Config {
+        busy_reply_threshold: 100,
+        ..Config::default()
+    };
+    let server = TestServer::with_config::<S>(config, Clock::System);
+    let (mut a, mut b) = (server.client(), server.client());
+    // A loop that even pcall cannot keep alive, on a declared key.
+    let looping = "while true do pcall(function() while true do end end) end";
+    a.send_cmd(&format!("EVAL \"{looping}\" 1 k"));
+    std::thread::sleep(Duration::from_millis(300));
+    let busy =
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+    assert_eq!(b.cmd("PING"), Frame::error(busy));
+    assert_eq!(b.cmd("GET k"), Frame::error(busy));
+    assert_eq!(b.cmd("EVAL \"return 1\" 0"), Frame::error(busy));
+    assert_eq!(b.cmd("SCRIPT KILL"), ok());
+    match a.read_reply().0 {
+        Frame::Error(e) => assert!(
+            e.starts_with(b"ERR Script killed by user with SCRIPT KILL..."),
+            "{e:?}"
+        ),
+        other => panic!("killed script replied {other:?}"),
+    }
+    assert_eq!(b.cmd("PING"), Frame::Simple("PONG".into()));
+    assert_eq!(
+        b.cmd("SCRIPT KILL"),
+        Frame::error("NOTBUSY No scripts in execution right now.")
+    );
+    // A script that wrote cannot be killed; it ends on its own here.
+    let start = Instant::now();
+    a.send_cmd("EVAL \"redis.call('set', 'w', 1) local t = redis.call('time') while redis.call('time')[1] - t[1] < 2 do end return 'done'\" 0");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(matches!(b.cmd("SCRIPT KILL"), Frame::Error(e) if e.starts_with(b"UNKILLABLE")));
+    assert_eq!(a.read_reply().0, Frame::Bulk("done".into()));
+    assert!(start.elapsed() >= Duration::from_millis(900));
+    assert_eq!(b.cmd("GET w"), Frame::Bulk("1".into()));
+}
+
+fn the_eval_cache_is_bounded<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    let loaded = c.cmd("SCRIPT LOAD \"return 'kept'\"");
+    for i in 0..600 {
+        assert_eq!(c.cmd(&format!("EVAL \"return {i}\" 0")), Frame::Integer(i));
+    }
+    let info = info_field(&mut c, "number_of_cached_scripts");
+    assert_eq!(info, "501", "500 EVAL scripts and the loaded one");
+    let Frame::Bulk(sha) = loaded else { panic!() };
+    let sha = String::from_utf8_lossy(&sha).to_string();
+    assert_eq!(
+        c.cmd(&format!("EVALSHA {sha} 0")),
+        Frame::Bulk("kept".into())
+    );
+    // The oldest EVAL scripts went first, the newest stayed.
+    let first = c.cmd_args(&[
+        b"SCRIPT",
+        b"EXISTS",
+        sha1(b"return 0").as_bytes(),
+        sha1(b"return 599").as_bytes(),
+    ]);
+    assert_eq!(
+        first,
+        Frame::Array(vec![Frame::Integer(0), Frame::Integer(1)])
+    );
+    assert!(
+        info_field(&mut c, "used_memory_scripts")
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+}
+
+fn runaway_scripts_fail_cleanly<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    let hog = "local s = 'x' while true do s = s .. s end";
+    match c.cmd_args(&[b"EVAL", hog.as_bytes(), b"0"]) {
+        Frame::Error(e) => assert!(
+            String::from_utf8_lossy(&e).contains("not enough memory"),
+            "{e:?}"
+        ),
+        other => panic!("an unbounded script replied {other:?}"),
+    }
+    // The VM recovers its memory and keeps working.
+    assert_eq!(c.cmd("EVAL \"return 1\" 0"), Frame::Integer(1));
+    let big = "local t = {} for i = 1, 200000 do t[i] = i end return t";
+    match c.cmd_args(&[b"EVAL", big.as_bytes(), b"0"]) {
+        Frame::Array(v) => assert_eq!(v.len(), 200_000),
+        other => panic!("{other:?}"),
+    }
+    let binary: &[u8] = b"return ARGV[1]";
+    assert_eq!(
+        c.cmd_args(&[b"EVAL", binary, b"0", b"a\0b\r\n\xff"]),
+        Frame::Bulk(bytes::Bytes::from_static(b"a\0b\r\n\xff"))
+    );
+    assert_eq!(c.cmd("PING"), Frame::Simple("PONG".into()));
+}
+
+fn info_field(c: &mut RawClient, name: &str) -> String {
+    let Frame::Bulk(info) = c.cmd("INFO memory") else {
+        panic!("INFO")
+    };
+    let text = String::from_utf8_lossy(&info).to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("{name} missing"))
+}
+
+fn sha1(body: &[u8]) -> String {
+    String::from_utf8(flashkv::util::sha1_hex(body).to_vec()).unwrap()
+}
