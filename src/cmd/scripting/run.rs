@@ -159,11 +159,11 @@ fn invoke<S: Store>(
     let globals = vm::globals_store(lua)?;
     globals.raw_set(
         "KEYS",
-        lua.create_sequence_from(inv.keys.iter().map(|k| BytesArg(k)))?,
+        lua.create_sequence_from(inv.keys.iter().map(BytesArg))?,
     )?;
     globals.raw_set(
         "ARGV",
-        lua.create_sequence_from(inv.args.iter().map(|a| BytesArg(a)))?,
+        lua.create_sequence_from(inv.args.iter().map(BytesArg))?,
     )?;
     let handler = vm::handler(lua)?;
     let xpcall: mlua::Function = globals.raw_get("xpcall")?;

@@ -621,7 +621,7 @@ fn to_frame(value: &Value, resp: i64, depth: usize) -> Frame {
 /// C's `(long long)` of a double as x86 does it: truncation, and the
 /// "integer indefinite" value for what does not fit.
 fn truncate(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223372036854776e18 || n < -9.223372036854776e18 {
+    if n.is_nan() || !(-9.223372036854776e18..9.223372036854776e18).contains(&n) {
         i64::MIN
     } else {
         n as i64
