@@ -8,6 +8,7 @@
 //! evicted least recently used first, so clients that generate a new
 //! script per call cannot grow it without end.
 
+mod convert;
 mod run;
 mod vm;
 

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use mlua::{HookTriggers, Lua, MultiValue, Value, VmState};
 use store_api::Store;
 
+use super::convert;
 use super::vm::{self, Raised};
 use super::Flags;
 use crate::cmd::context::Ctx;
@@ -118,7 +119,7 @@ pub fn run<S: Store>(lua: &Lua, ctx: &mut Ctx<'_, S>, inv: Invocation<'_>) -> Fr
         })
         .unwrap_or(2);
     let frame = match result {
-        Ok((true, value)) => vm::lua_to_frame(&value, resp),
+        Ok((true, value)) => convert::lua_to_frame(&value, resp),
         Ok((false, value)) => error_frame(&value, inv.name),
         Err(e) => error_frame(&Value::Error(Box::new(e)), inv.name),
     };
@@ -171,12 +172,12 @@ fn invoke<S: Store>(
     lua.scope(|scope| {
         let call = scope.create_function_mut(|lua, args: MultiValue| {
             let resp = run_table.raw_get::<Option<i64>>("resp")?.unwrap_or(2);
-            let frame = match vm::args_to_argv(lua, &args) {
+            let frame = match convert::args_to_argv(lua, &args) {
                 Ok(argv) => runner.call(argv, resp),
                 Err(msg) => Frame::Error(Bytes::from(format!("ERR {msg}"))),
             };
             let failed = matches!(frame, Frame::Error(_));
-            Ok((vm::frame_to_lua(lua, frame, resp)?, failed))
+            Ok((convert::frame_to_lua(lua, frame, resp)?, failed))
         })?;
         run_table.raw_set("call", call)?;
         let out = xpcall.call::<(bool, Value)>((inv.func.clone(), handler));
