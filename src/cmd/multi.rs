@@ -461,6 +461,30 @@ impl<'a> Plan<'a> {
         KeyLocks::lock_plan(parts)
     }
 
+    /// Does [`Plan::of`] treat `name` other than by its key specs (other
+    /// databases, whole databases)?
+    pub(super) fn special(name: &str) -> bool {
+        matches!(
+            name,
+            "select"
+                | "swapdb"
+                | "flushall"
+                | "eval"
+                | "evalsha"
+                | "eval_ro"
+                | "evalsha_ro"
+                | "flushdb"
+                | "keys"
+                | "scan"
+                | "randomkey"
+                | "dbsize"
+                | "sort"
+                | "sort_ro"
+                | "move"
+                | "copy"
+        )
+    }
+
     /// The stripes of database `db` (whose keyspace is `ks`) the plan
     /// needs, if any.
     pub(super) fn stripes<S: Store>(&self, db: usize, ks: &Keyspace<S>) -> Option<Vec<usize>> {

@@ -43,7 +43,7 @@ pub use events::KeyEvents;
 pub use evict::{Eviction, EvictionPolicy, MemoryConfig};
 pub use expiry::ExpiryConfig;
 pub use keyspace::{Keyspace, Slot, Swept};
-pub use locks::{ExclusiveGuard, KeyLocks, KeysGuard, ScriptGuard, STRIPES};
+pub use locks::{ExclusiveGuard, KeyLocks, KeysGuard, ScriptGuard, LONG_WAIT, STRIPES};
 
 /// The numbered databases at one instant.
 pub type Table<S> = Vec<Arc<Keyspace<S>>>;

@@ -545,6 +545,7 @@ impl<S: Store> Connection<S> {
     /// output stays under [`OUTPUT_PAUSE`].
     async fn process(&mut self) {
         crate::state::pubsub::begin_batch();
+        crate::state::scripts::begin_batch();
         let mut commands = 0;
         let budget = self.output_budget();
         if !self.input.is_empty() {
@@ -610,6 +611,7 @@ impl<S: Store> Connection<S> {
             .publish(&self.client.session, activity);
         self.exec.flush_stats(&mut self.client);
         crate::state::pubsub::end_batch();
+        crate::state::scripts::end_batch();
     }
 
     /// Run one request and queue its reply (or start waiting: a blocking
@@ -622,11 +624,13 @@ impl<S: Store> Connection<S> {
                 // no batch stays behind on this thread while the task is
                 // away (it may resume on another).
                 crate::state::pubsub::end_batch();
+                crate::state::scripts::end_batch();
                 let frame = tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
                     warn!(cause = %e, "a blocking command failed");
                     Frame::error("ERR internal error")
                 });
                 crate::state::pubsub::begin_batch();
+                crate::state::scripts::begin_batch();
                 frame
             }
             Reply::Block(blocked) => {

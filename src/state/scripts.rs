@@ -6,20 +6,22 @@
 //! runs the EVALs it queued. Lock order, always: the journal's order lock,
 //! then the VM, then key stripes (`db::locks`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
+use parking_lot::lock_api::ArcReentrantMutexGuard;
+use parking_lot::{RawMutex, RawThreadId, ReentrantMutex, ReentrantMutexGuard};
 
 /// The Lua VM and what it has compiled.
 pub struct Engine {
     /// The interpreter (set up by the command layer on first use).
     pub lua: mlua::Lua,
-    /// Has the command layer installed its environment yet?
-    pub ready: bool,
+    /// The environment's handles, once the command layer has installed it.
+    pub handles: Option<Handles>,
     /// Scripts by lower-case hex SHA1: the body and its compiled function.
     pub cache: HashMap<[u8; 40], Cached>,
     clock: u64,
@@ -32,6 +34,30 @@ impl Engine {
         self.clock
     }
 }
+
+/// What running a script needs from the environment, looked up once.
+#[derive(Clone)]
+pub struct Handles {
+    /// Per-invocation state the API functions read (`call`, `resp`).
+    pub run: mlua::Table,
+    /// The hidden table behind the read-only globals (KEYS, ARGV go here).
+    pub globals: mlua::Table,
+    /// KEYS and ARGV, refilled for each call.
+    pub keys: mlua::Table,
+    /// See `keys`.
+    pub argv: mlua::Table,
+    /// The error handler scripts run under.
+    pub handler: mlua::Function,
+    /// Lua's `xpcall`.
+    pub xpcall: mlua::Function,
+    /// Set when a kill switched the hook to every line (restore it after).
+    pub killed: std::sync::Arc<AtomicBool>,
+    /// Has SCRIPT KILL been asked (polled by the hook)?
+    pub kill_check: KillCheck,
+}
+
+/// The hook's question: has SCRIPT KILL been asked?
+pub type KillCheck = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// One cached script.
 pub struct Cached {
@@ -52,7 +78,7 @@ pub type EngineGuard<'a> = ReentrantMutexGuard<'a, RefCell<Engine>>;
 
 /// Scripting state.
 pub struct Scripts {
-    engine: ReentrantMutex<RefCell<Engine>>,
+    engine: Arc<ReentrantMutex<RefCell<Engine>>>,
     base: Instant,
     /// Milliseconds since `base` (plus one) when the running script
     /// started; 0 when none runs.
@@ -68,16 +94,16 @@ pub struct Scripts {
 impl Default for Scripts {
     fn default() -> Self {
         Scripts {
-            engine: ReentrantMutex::new(RefCell::new(Engine {
+            engine: Arc::new(ReentrantMutex::new(RefCell::new(Engine {
                 lua: mlua::Lua::new_with(
                     mlua::StdLib::TABLE | mlua::StdLib::STRING | mlua::StdLib::MATH,
                     mlua::LuaOptions::default(),
                 )
                 .expect("a Lua state with the safe standard libraries"),
-                ready: false,
+                handles: None,
                 cache: HashMap::new(),
                 clock: 0,
-            })),
+            }))),
             base: Instant::now(),
             started: AtomicU64::new(0),
             kill: AtomicBool::new(false),
@@ -102,17 +128,37 @@ impl Scripts {
     /// Lock the VM, waiting for a running script unless it has become
     /// busy (then BUSY, as Redis answers everyone but SCRIPT KILL).
     pub fn enter(&self, threshold_ms: u64) -> Result<EngineGuard<'_>, Busy> {
-        if let Some(g) = self.engine.try_lock() {
+        // Scripts are short as a rule: wait in place first, and hand the
+        // thread's other work elsewhere only if the wait drags on.
+        if let Some(g) = self.engine.try_lock_for(crate::db::LONG_WAIT) {
+            self.keep_for_batch();
             return Ok(g);
         }
         crate::util::blocking_section(|| loop {
             if let Some(g) = self.engine.try_lock_for(Duration::from_millis(5)) {
+                self.keep_for_batch();
                 return Ok(g);
             }
             if let Some(busy) = self.busy(threshold_ms) {
                 return Err(busy);
             }
         })
+    }
+
+    /// While a connection runs a batch of pipelined requests on this
+    /// thread, keep the VM once it has it: the next script of the batch
+    /// finds it held (a reentrant count, no contention with the other
+    /// threads' scripts) until [`end_batch`].
+    fn keep_for_batch(&self) {
+        if !BATCHING.get() {
+            return;
+        }
+        KEPT.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.is_none() {
+                *k = Some(self.engine.lock_arc());
+            }
+        });
     }
 
     /// Is a script running for longer than `threshold_ms` (0: never busy)?
@@ -182,6 +228,11 @@ impl Scripts {
         self.vm_bytes.store(vm_bytes as u64, Ordering::Relaxed);
     }
 
+    /// Publish the VM's size for INFO.
+    pub fn set_vm_bytes(&self, vm_bytes: usize) {
+        self.vm_bytes.store(vm_bytes as u64, Ordering::Relaxed);
+    }
+
     /// (cached scripts, bytes of their sources and bookkeeping, VM bytes).
     pub fn sizes(&self) -> (u64, u64, u64) {
         (
@@ -201,4 +252,22 @@ pub enum KillRefused {
     Unkillable,
     /// A function runs and SCRIPT KILL was asked (`true`), or the reverse.
     OtherKind(bool),
+}
+
+type KeptGuard = ArcReentrantMutexGuard<RawMutex, RawThreadId, RefCell<Engine>>;
+
+thread_local! {
+    static BATCHING: Cell<bool> = const { Cell::new(false) };
+    static KEPT: RefCell<Option<KeptGuard>> = const { RefCell::new(None) };
+}
+
+/// A connection starts running a batch of requests on this thread.
+pub fn begin_batch() {
+    BATCHING.set(true);
+}
+
+/// The batch ends (or is about to wait): give the VM back.
+pub fn end_batch() {
+    BATCHING.set(false);
+    KEPT.with(|k| k.borrow_mut().take());
 }

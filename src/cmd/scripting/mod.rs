@@ -8,9 +8,12 @@
 //! evicted least recently used first, so clients that generate a new
 //! script per call cannot grow it without end.
 
+mod cjson;
 mod convert;
 mod run;
 mod vm;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use store_api::Store;
@@ -177,7 +180,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
 
 /// Lock the VM (set up on first use).
 fn enter<S: Store>(
-    state: &ServerState<S>,
+    state: &Arc<ServerState<S>>,
     threshold: u64,
 ) -> Result<crate::state::scripts::EngineGuard<'_>, CmdError> {
     let guard = state
@@ -186,11 +189,14 @@ fn enter<S: Store>(
         .map_err(|Busy::Script(f)| CmdError::Busy(f))?;
     {
         let mut engine = guard.borrow_mut();
-        if !engine.ready {
-            vm::install(&engine.lua).map_err(|e| {
+        if engine.handles.is_none() {
+            let state = Arc::downgrade(state);
+            let kill_requested =
+                move || state.upgrade().is_some_and(|s| s.scripts.kill_requested());
+            let handles = vm::install(&engine.lua, kill_requested).map_err(|e| {
                 CmdError::Reply(Bytes::from(format!("ERR Lua environment failed: {e}")))
             })?;
-            engine.ready = true;
+            engine.handles = Some(handles);
         }
     }
     Ok(guard)
@@ -203,20 +209,21 @@ fn lookup_key(sha: &[u8]) -> Option<[u8; 40]> {
     Some(key)
 }
 
-/// Compile `body` into the cache under `sha` (if it is not there yet).
+/// Compile `body` into the cache under `sha` (if it is not there yet):
+/// true when it was compiled now.
 fn compile(
     engine: &mut Engine,
     sha: [u8; 40],
     body: &Bytes,
     from_eval: bool,
-) -> Result<(), CmdError> {
+) -> Result<bool, CmdError> {
     let tick = engine.tick();
     if let Some(c) = engine.cache.get_mut(&sha) {
         c.used = tick;
         if !from_eval {
             c.from_eval = false;
         }
-        return Ok(());
+        return Ok(false);
     }
     let (flags, chunk) = shebang(body)?;
     let func = engine
@@ -237,6 +244,7 @@ fn compile(
     if from_eval {
         evict_eval_scripts(engine);
     }
+
     engine.cache.insert(
         sha,
         Cached {
@@ -247,7 +255,7 @@ fn compile(
             used: tick,
         },
     );
-    Ok(())
+    Ok(true)
 }
 
 /// Make room for one more EVAL-loaded script.
@@ -325,7 +333,9 @@ fn eval<S: Store>(ctx: &mut Ctx<'_, S>, e: Eval, threshold: u64) -> Result<Frame
             lookup_key(&e.script).ok_or(CmdError::NoScript)?
         } else {
             let sha = crate::util::sha1_hex(&e.script);
-            compile(&mut engine, sha, &e.script, true)?;
+            if compile(&mut engine, sha, &e.script, true)? {
+                publish_sizes(ctx, &engine);
+            }
             sha
         };
         let tick = engine.tick();
@@ -336,15 +346,19 @@ fn eval<S: Store>(ctx: &mut Ctx<'_, S>, e: Eval, threshold: u64) -> Result<Frame
             allow_oom: cached.flags & 2 != 0,
         };
         let func = cached.func.clone();
-        if !e.by_sha {
-            publish_sizes(ctx, &engine);
-        }
         (func, sha, flags)
     };
     flags.no_writes |= e.read_only;
-    let lua = guard.borrow().lua.clone();
+    let (lua, handles) = {
+        let engine = guard.borrow();
+        (
+            engine.lua.clone(),
+            engine.handles.clone().expect("installed on entry"),
+        )
+    };
     let frame = run::run(
         &lua,
+        &handles,
         ctx,
         run::Invocation {
             func,

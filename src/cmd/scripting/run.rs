@@ -18,11 +18,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mlua::{HookTriggers, Lua, MultiValue, Value, VmState};
+use mlua::{Lua, MultiValue, Value};
 use store_api::Store;
 
 use super::convert;
-use super::vm::{self, Raised};
+use super::vm;
 use super::Flags;
 use crate::cmd::context::Ctx;
 use crate::cmd::multi::Plan;
@@ -30,9 +30,7 @@ use crate::cmd::table::{self, Spec};
 use crate::cmd::{CmdError, Command, Reply};
 use crate::db::{journal, Lookups, ScriptGuard, Table};
 use crate::protocol::{Frame, Protocol};
-
-/// Instructions between checks for SCRIPT KILL.
-const HOOK_EVERY: u32 = 100_000;
+use crate::state::scripts::Handles;
 
 /// One invocation.
 pub struct Invocation<'s> {
@@ -67,7 +65,12 @@ struct Runner<'c, 'a, S: Store> {
 
 /// Run `inv` for the client of `ctx` with the VM `lua` (held by the
 /// caller); the reply is the script's result or error.
-pub fn run<S: Store>(lua: &Lua, ctx: &mut Ctx<'_, S>, inv: Invocation<'_>) -> Frame {
+pub fn run<S: Store>(
+    lua: &Lua,
+    handles: &Handles,
+    ctx: &mut Ctx<'_, S>,
+    inv: Invocation<'_>,
+) -> Frame {
     let state = ctx.state.clone();
     let locked = ctx.databases().clone();
     let faults = locked[0].faults();
@@ -92,32 +95,15 @@ pub fn run<S: Store>(lua: &Lua, ctx: &mut Ctx<'_, S>, inv: Invocation<'_>) -> Fr
         runner.guard.hold(ks.locks(), &stripes);
     }
     state.scripts.started(false);
-    if runner.ctx.config.busy_reply_threshold > 0 {
-        let state = state.clone();
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            move |lua, _| {
-                if !state.scripts.kill_requested() {
-                    return Ok(VmState::Continue);
-                }
-                tracing::warn!("Lua script killed by user with SCRIPT KILL.");
-                // From now on every line raises, so a pcall cannot keep
-                // the script alive.
-                lua.set_hook(HookTriggers::EVERY_LINE, |_, _| Err(killed()));
-                Err(killed())
-            },
-        );
-    }
-    let result = invoke(lua, &mut runner, &inv);
-    lua.remove_hook();
-    let resp = vm::run_table(lua)
-        .and_then(|t| {
-            let resp = t.raw_get::<Option<i64>>("resp")?.unwrap_or(2);
-            t.raw_set("resp", Value::Nil)?;
-            t.raw_set("call", Value::Nil)?;
-            Ok(resp)
-        })
+    let result = invoke(lua, handles, &mut runner, &inv);
+    vm::restore_hook(lua, handles);
+    let resp = handles
+        .run
+        .raw_get::<Option<i64>>("resp")
+        .ok()
+        .flatten()
         .unwrap_or(2);
+    let _ = handles.run.raw_set("resp", Value::Nil);
     let frame = match result {
         Ok((true, value)) => convert::lua_to_frame(&value, resp),
         Ok((false, value)) => error_frame(&value, inv.name),
@@ -128,6 +114,7 @@ pub fn run<S: Store>(lua: &Lua, ctx: &mut Ctx<'_, S>, inv: Invocation<'_>) -> Fr
     } = runner;
     drop(guard);
     state.scripts.finished();
+    state.scripts.set_vm_bytes(lua.used_memory());
     ctx.session.db = db;
     ctx.session.proto = proto;
     let limit = ctx.config.encodings.list_max_listpack_size;
@@ -146,29 +133,17 @@ pub fn run<S: Store>(lua: &Lua, ctx: &mut Ctx<'_, S>, inv: Invocation<'_>) -> Fr
     frame
 }
 
-fn killed() -> mlua::Error {
-    Raised::err("ERR Script killed by user with SCRIPT KILL...".into())
-}
-
 /// Set KEYS and ARGV, install `redis.call` for this run, and call the
 /// script under the error handler: (succeeded, result or error object).
 fn invoke<S: Store>(
     lua: &Lua,
+    handles: &Handles,
     runner: &mut Runner<'_, '_, S>,
     inv: &Invocation<'_>,
 ) -> mlua::Result<(bool, Value)> {
-    let globals = vm::globals_store(lua)?;
-    globals.raw_set(
-        "KEYS",
-        lua.create_sequence_from(inv.keys.iter().map(BytesArg))?,
-    )?;
-    globals.raw_set(
-        "ARGV",
-        lua.create_sequence_from(inv.args.iter().map(BytesArg))?,
-    )?;
-    let handler = vm::handler(lua)?;
-    let xpcall: mlua::Function = globals.raw_get("xpcall")?;
-    let run_table = vm::run_table(lua)?;
+    fill(lua, &handles.keys, inv.keys)?;
+    fill(lua, &handles.argv, inv.args)?;
+    let run_table = &handles.run;
     lua.scope(|scope| {
         let call = scope.create_function_mut(|lua, args: MultiValue| {
             let resp = run_table.raw_get::<Option<i64>>("resp")?.unwrap_or(2);
@@ -180,19 +155,23 @@ fn invoke<S: Store>(
             Ok((convert::frame_to_lua(lua, frame, resp)?, failed))
         })?;
         run_table.raw_set("call", call)?;
-        let out = xpcall.call::<(bool, Value)>((inv.func.clone(), handler));
+        let out = handles
+            .xpcall
+            .call::<(bool, Value)>((inv.func.clone(), handles.handler.clone()));
         run_table.raw_set("call", Value::Nil)?;
         out
     })
 }
 
-/// A `Bytes` as a Lua string.
-struct BytesArg<'b>(&'b Bytes);
-
-impl mlua::IntoLua for BytesArg<'_> {
-    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
-        lua.create_string(&self.0[..]).map(Value::String)
+/// Make `t` (KEYS or ARGV, reused between calls) exactly the array
+/// `items`: whatever the last script put in it, or on it, is gone.
+fn fill(lua: &Lua, t: &mlua::Table, items: &[Bytes]) -> mlua::Result<()> {
+    t.clear()?;
+    t.set_metatable(None);
+    for (i, item) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(&item[..])?)?;
     }
+    Ok(())
 }
 
 /// The reply for a script that failed with `err` (Redis's
@@ -283,6 +262,20 @@ impl<S: Store> Runner<'_, '_, S> {
     /// Hold the stripes `argv` will touch.
     fn lock_for(&mut self, spec: &Spec, argv: &[Bytes]) {
         let db = self.ctx.session.db;
+        if !Plan::special(spec.meta.name) {
+            // The common case: the command's keys, in the selected database.
+            if let Some(keys) = spec.meta.all_keys(argv) {
+                let ks = &self.table[db];
+                if let Some(held) = self.locked.iter().find(|k| Arc::ptr_eq(k, ks)) {
+                    let locks = held.locks();
+                    let mut stripes: Vec<usize> = keys.iter().map(|k| locks.stripe_of(k)).collect();
+                    stripes.sort_unstable();
+                    stripes.dedup();
+                    self.guard.hold(locks, &stripes);
+                }
+                return;
+            }
+        }
         let cmds = [(*spec, argv.to_vec())];
         let plan = Plan::of(&cmds, db, self.table.len());
         for (i, ks) in self.table.iter().enumerate() {

@@ -10,7 +10,12 @@
 //! readonly table"), and so do the library tables. `rawset` refuses the
 //! protected tables too.
 
-use mlua::{Function, Lua, MultiValue, Table, Value, Variadic};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Value, Variadic, VmState};
+
+use crate::state::scripts::{Handles, KillCheck};
 
 /// The chunk name of EVAL scripts (errors say `user_script:1:`).
 pub const SCRIPT_CHUNK: &str = "@user_script";
@@ -47,9 +52,17 @@ end
 pcall = function(...) return fix(raw_pcall(...)) end
 "#;
 
-/// Set up `lua` as Redis 7.0 does (once per VM).
-pub fn install(lua: &Lua) -> mlua::Result<()> {
+/// Set up `lua` as Redis 7.0 does (once per VM); `kill_requested` is
+/// polled every [`HOOK_EVERY`] instructions (SCRIPT KILL).
+pub fn install(
+    lua: &Lua,
+    kill_requested: impl Fn() -> bool + Send + Sync + 'static,
+) -> mlua::Result<Handles> {
     lua.set_memory_limit(MEMORY_LIMIT)?;
+    // Every call leaves a little garbage (argument tables, strings): a
+    // full cycle when the heap has grown 4x rather than 2x halves the
+    // collector's share of a short script's cost.
+    lua.gc_set_pause(400);
     let g = lua.globals();
     for name in ["dofile", "loadfile", "print", "newproxy"] {
         g.raw_set(name, Value::Nil)?;
@@ -61,6 +74,7 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     install_call(lua, &redis, &run)?;
     g.raw_set("redis", redis)?;
     g.raw_set("bit", bit_library(lua)?)?;
+    g.raw_set("cjson", super::cjson::library(lua)?)?;
     let raw_pcall: Function = g.raw_get("pcall")?;
     let type_of: Function = g.raw_get("type")?;
     let caught = lua.create_function(|lua, e: Value| match e {
@@ -70,8 +84,59 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     lua.load(PRELUDE)
         .set_name(PRELUDE_CHUNK)
         .call::<()>((raw_pcall, caught, type_of))?;
-    lua.set_named_registry_value(HANDLER, lua.create_function(error_handler)?)?;
-    protect_globals(lua)
+    let handler = lua.create_function(error_handler)?;
+    lua.set_named_registry_value(HANDLER, &handler)?;
+    protect_globals(lua)?;
+    let globals: Table = lua.named_registry_value(GLOBALS)?;
+    let killed = Arc::new(AtomicBool::new(false));
+    let kill_check: KillCheck = Arc::new(kill_requested);
+    set_kill_hook(lua, kill_check.clone(), killed.clone());
+    let (keys, argv) = (lua.create_table()?, lua.create_table()?);
+    globals.raw_set("KEYS", &keys)?;
+    globals.raw_set("ARGV", &argv)?;
+    Ok(Handles {
+        run,
+        keys,
+        argv,
+        xpcall: globals.raw_get("xpcall")?,
+        globals,
+        handler,
+        killed,
+        kill_check,
+    })
+}
+
+/// Instructions between checks for SCRIPT KILL.
+pub const HOOK_EVERY: u32 = 100_000;
+
+/// The hook that stops a script SCRIPT KILL asked to stop. Once it fires
+/// it raises on every line, so a pcall cannot keep the script alive;
+/// [`restore_hook`] puts the counting hook back after the script.
+fn set_kill_hook(lua: &Lua, check: KillCheck, killed: Arc<AtomicBool>) {
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        move |lua, _| {
+            if !check() {
+                return Ok(VmState::Continue);
+            }
+            tracing::warn!("Lua script killed by user with SCRIPT KILL.");
+            killed.store(true, Ordering::Relaxed);
+            lua.set_hook(HookTriggers::EVERY_LINE, |_, _| Err(killed_error()));
+            Err(killed_error())
+        },
+    );
+}
+
+/// After a script that was killed: the counting hook again.
+pub fn restore_hook(lua: &Lua, handles: &Handles) {
+    if handles.killed.swap(false, Ordering::Relaxed) {
+        set_kill_hook(lua, handles.kill_check.clone(), handles.killed.clone());
+    }
+}
+
+/// The error a killed script stops with.
+pub fn killed_error() -> mlua::Error {
+    Raised::err("ERR Script killed by user with SCRIPT KILL...".into())
 }
 
 /// `redis.call` and `redis.pcall`: Rust (C) functions, as in Redis, so a
@@ -387,21 +452,6 @@ fn error_text(e: &mlua::Error) -> String {
     }
 }
 
-/// The per-invocation table the prelude reads `run.call` from.
-pub fn run_table(lua: &Lua) -> mlua::Result<Table> {
-    lua.named_registry_value(RUN)
-}
-
-/// The error handler to run scripts under.
-pub fn handler(lua: &Lua) -> mlua::Result<Function> {
-    lua.named_registry_value(HANDLER)
-}
-
-/// The hidden table that holds the globals (KEYS and ARGV are set there).
-pub fn globals_store(lua: &Lua) -> mlua::Result<Table> {
-    lua.named_registry_value(GLOBALS)
-}
-
 /// Make the globals and the library tables read-only (see the module doc).
 fn protect_globals(lua: &Lua) -> mlua::Result<()> {
     let g = lua.globals();
@@ -423,7 +473,15 @@ fn protect_globals(lua: &Lua) -> mlua::Result<()> {
         Err(positioned(lua, "Attempt to modify a readonly table"))
     })?;
     // Library tables become empty proxies over their contents.
-    for lib in ["string", "math", "table", "coroutine", "redis", "bit"] {
+    for lib in [
+        "string",
+        "math",
+        "table",
+        "coroutine",
+        "redis",
+        "bit",
+        "cjson",
+    ] {
         let real: Table = store.raw_get(lib)?;
         let proxy = lua.create_table()?;
         let meta = lua.create_table()?;
@@ -483,7 +541,7 @@ fn protect_globals(lua: &Lua) -> mlua::Result<()> {
 
 /// A runtime error placed at the calling script line, as `luaL_error`
 /// places it (`user_script:1: msg`).
-fn positioned(lua: &Lua, msg: &str) -> mlua::Error {
+pub fn positioned(lua: &Lua, msg: &str) -> mlua::Error {
     let mut level = 1;
     while let Some(frame) = lua.inspect_stack(level) {
         let source = frame.source();
