@@ -40,13 +40,13 @@ setbit getbit bitcount bitpos bitop bitfield bitfield_ro lcs substr
 pfadd pfcount pfmerge
 geoadd geodist geohash geopos georadius georadius_ro georadiusbymember
 georadiusbymember_ro geosearch geosearchstore
-eval evalsha eval_ro evalsha_ro script""".split()
+eval evalsha eval_ro evalsha_ro script fcall fcall_ro""".split()
 SUBCOMMANDS = {
     "client": ("id setname getname list info kill unblock pause unpause reply no-evict "
                "tracking trackinginfo getredir caching help").split(),
     "config": "get set resetstat rewrite help".split(),
     "command": "count info docs list getkeys getkeysandflags help".split(),
-    "function": "flush".split(),
+    "function": "load list delete flush dump restore stats kill help".split(),
     "script": "load exists flush kill help".split(),
     "object": "encoding refcount idletime freq help".split(),
     "memory": "usage stats doctor malloc-stats purge help".split(),

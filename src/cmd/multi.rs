@@ -270,7 +270,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
     let scripts = queue.commands.iter().any(|(spec, _)| {
         matches!(
             spec.meta.name,
-            "eval" | "evalsha" | "eval_ro" | "evalsha_ro"
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
         )
     });
     let threshold = client.config.get(&exec.state).busy_reply_threshold;
@@ -410,9 +410,8 @@ impl<'a> Plan<'a> {
                 "select" => db = index(&argv[1]).unwrap_or(db),
                 // A script may touch any key of any database: it runs with
                 // every stripe held.
-                "swapdb" | "flushall" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
-                    plan.whole.fill(true)
-                }
+                "swapdb" | "flushall" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall"
+                | "fcall_ro" => plan.whole.fill(true),
                 "flushdb" | "keys" | "scan" | "randomkey" | "dbsize" => plan.whole[db] = true,
                 "sort" | "sort_ro"
                     if argv[2..]
@@ -473,6 +472,8 @@ impl<'a> Plan<'a> {
                 | "evalsha"
                 | "eval_ro"
                 | "evalsha_ro"
+                | "fcall"
+                | "fcall_ro"
                 | "flushdb"
                 | "keys"
                 | "scan"

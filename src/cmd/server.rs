@@ -27,8 +27,6 @@ pub enum Cmd {
     ConfigRewrite,
     /// `CONFIG HELP`
     ConfigHelp,
-    /// `FUNCTION FLUSH [ASYNC|SYNC]` (no scripting yet: nothing to flush).
-    FunctionFlush,
     /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: `save` is SAVE
     /// (`Some(true)`), NOSAVE (`Some(false)`) or neither.
     Shutdown {
@@ -72,22 +70,6 @@ fn parse_config_help(_: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Server(Cmd::ConfigHelp))
 }
 
-fn parse_function_flush(a: Args<'_>) -> Result<Command, CmdError> {
-    let typed = a.typed_name();
-    match a.rest().as_slice() {
-        [] => {}
-        [mode] if is(mode, "ASYNC") || is(mode, "SYNC") => {}
-        [_] => return Err(CmdError::FunctionFlushOption),
-        _ => {
-            return Err(CmdError::SubcommandSyntax(
-                typed,
-                Bytes::from_static(b"function"),
-            ))
-        }
-    }
-    Ok(Command::Server(Cmd::FunctionFlush))
-}
-
 fn parse_shutdown(a: Args<'_>) -> Result<Command, CmdError> {
     let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
     let mut force = false;
@@ -121,7 +103,6 @@ pub const ROWS: &[Row] = &[
     ("config|resetstat", parse_config_resetstat),
     ("config|rewrite", parse_config_rewrite),
     ("config|help", parse_config_help),
-    ("function|flush", parse_function_flush),
     ("shutdown", parse_shutdown),
 ];
 
@@ -198,7 +179,6 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             Ok(Frame::ok())
         }
         Cmd::ConfigHelp => Ok(super::help_reply(CONFIG_HELP)),
-        Cmd::FunctionFlush => Ok(Frame::ok()),
         Cmd::Shutdown { abort: true, .. } => Err(CmdError::NoShutdownInProgress),
         Cmd::Shutdown { save, force, .. } => {
             tracing::warn!(client = ctx.session.handle.id, "user requested shutdown");

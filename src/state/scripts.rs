@@ -24,6 +24,10 @@ pub struct Engine {
     pub handles: Option<Handles>,
     /// Scripts by lower-case hex SHA1: the body and its compiled function.
     pub cache: HashMap<[u8; 40], Cached>,
+    /// Function libraries by name.
+    pub libraries: std::collections::BTreeMap<String, Library>,
+    /// Function name -> its library's name.
+    pub functions: HashMap<String, String>,
     clock: u64,
 }
 
@@ -54,10 +58,42 @@ pub struct Handles {
     pub killed: std::sync::Arc<AtomicBool>,
     /// Has SCRIPT KILL been asked (polled by the hook)?
     pub kill_check: KillCheck,
+    /// Where libraries load and their functions run.
+    pub library_env: mlua::Table,
+    /// What the library being loaded registered.
+    pub pending: std::sync::Arc<parking_lot::Mutex<Vec<Registered>>>,
+    /// A library is loading (its `redis` is registration-only).
+    pub loading: std::sync::Arc<AtomicBool>,
+    /// `f(keys, args)` under the error handler: FCALL's call.
+    pub fcall: mlua::Function,
 }
 
 /// The hook's question: has SCRIPT KILL been asked?
 pub type KillCheck = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// A function library (FUNCTION LOAD).
+pub struct Library {
+    /// Its name (`#!lua name=...`).
+    pub name: String,
+    /// Its code, as loaded.
+    pub code: Bytes,
+    /// Its functions, in registration order.
+    pub functions: Vec<Registered>,
+}
+
+/// A function a library registered.
+pub struct Registered {
+    /// Its name.
+    pub name: String,
+    /// The callback.
+    pub func: mlua::Function,
+    /// `no-writes`
+    pub no_writes: bool,
+    /// `allow-oom`
+    pub allow_oom: bool,
+    /// Its description, if given.
+    pub description: Option<Bytes>,
+}
 
 /// One cached script.
 pub struct Cached {
@@ -102,6 +138,8 @@ impl Default for Scripts {
                 .expect("a Lua state with the safe standard libraries"),
                 handles: None,
                 cache: HashMap::new(),
+                libraries: Default::default(),
+                functions: HashMap::new(),
                 clock: 0,
             }))),
             base: Instant::now(),

@@ -19,6 +19,8 @@ backends!(
     scripts_match_redis,
     script_errors_and_sandbox_match_redis,
     cjson_matches_redis,
+    functions_match_redis,
+    function_dump_moves_between_servers,
     scripts_are_atomic_to_every_reader,
     a_busy_script_gets_busy_replies_and_is_killed,
     the_eval_cache_is_bounded,
@@ -198,6 +200,105 @@ fn cjson_matches_redis<S: Store>() {
     );
 }
 
+fn functions_match_redis<S: Store>() {
+    differential_resp2_and_3::<S>(
+        "scripting-functions",
+        r##"
+        FUNCTION FLUSH
+        FUNCTION LOAD "return 1"
+        FUNCTION LOAD "#!lua name=mylib\nredis.register_function('f1', function(keys, args) return redis.call('incr', keys[1]) end)"
+        FUNCTION LOAD "#!lua name=mylib\nreturn 1"
+        FUNCTION LOAD "#!lua name=other\nreturn 1"
+        FUNCTION LOAD "#!lua name=bad-name\nredis.register_function('x', function() end)"
+        FUNCTION LOAD "#!lua name=lib2\nredis.register_function('bad name', function() end)"
+        FUNCTION LOAD "#!lua name=lib2\nredis.register_function('f1', function() end)"
+        FUNCTION LOAD "#!lua name=lib2\nredis.call('ping')"
+        FUNCTION LOAD "#!lua name=lib2\nx = 1"
+        FUNCTION LOAD "#!lua name=lib2\nsyntax error"
+        FUNCTION LOAD "#!lua\nreturn 1"
+        FUNCTION LOAD "#!lua name=lib3 flags=x\nreturn 1"
+        FUNCTION LOAD "#!lua name=lib3\nredis.register_function{function_name='g', callback=function() return 1 end, flags={'bad'}}"
+        FUNCTION LOAD "#!lua name=xx\nlocal function a() end\nredis.register_function('a1', a)\nredis.register_function('a1', a)"
+        FUNCTION LOAD "#!lua name=xx\nredis.register_function{function_name='a2'}"
+        FUNCTION LOAD "#!lua name=xx\nredis.register_function('a2')"
+        FUNCTION LOAD "#!lua name=xx\nredis.register_function{function_name='a2', callback=function() end, bad=1}"
+        FCALL f1 1 k
+        FCALL f1 1 k
+        FCALL_RO f1 1 k
+        FCALL nosuch 0
+        FCALL f1 x
+        FCALL f1 0
+        FCALL f1 -1
+        FCALL f1 3 a
+        FUNCTION LOAD "#!lua name=ro\nredis.register_function{function_name='r1', callback=function(k, a) return {k[1], a[1]} end, flags={'no-writes'}, description='desc'}"
+        FCALL_RO r1 1 key arg
+        FCALL r1 0 arg
+        FUNCTION LIST LIBRARYNAME ro
+        FUNCTION LIST WITHCODE LIBRARYNAME my*
+        FUNCTION LIST WITHCODE WITHCODE
+        FUNCTION LIST LIBRARYNAME
+        FUNCTION LIST foo
+        FUNCTION STATS
+        # two libraries: Redis dumps them in its dict's order
+        ~ FUNCTION DUMP
+        FUNCTION DELETE nolib
+        FUNCTION DELETE ro
+        FUNCTION DUMP
+        FUNCTION RESTORE abc
+        FUNCTION RESTORE abc BAD
+        FUNCTION KILL
+        FUNCTION LOAD REPLACE "#!lua name=mylib\nredis.register_function('f3', function() return 3 end)"
+        FCALL f1 1 k
+        FCALL f3 0
+        FUNCTION LOAD BAD "#!lua name=z\nreturn 1"
+        MULTI
+        FCALL f3 0
+        EXEC
+        FUNCTION FLUSH
+        FUNCTION LIST
+        "##,
+    );
+}
+
+/// FUNCTION DUMP from Redis restores here and back, byte for byte.
+fn function_dump_moves_between_servers<S: Store>() {
+    let Some(redis) = RedisServer::start("scripting-dump") else {
+        return;
+    };
+    let ours = TestServer::start::<S>();
+    let (mut r, mut o) = (RawClient::connect(redis.addr), ours.client());
+    let lib = "#!lua name=moved\nredis.register_function('m1', function(k, a) return 'moved' end)";
+    assert!(matches!(
+        r.cmd_args(&[&b"FUNCTION"[..], b"LOAD", lib.as_bytes()]),
+        Frame::Bulk(_)
+    ));
+    let Frame::Bulk(payload) = r.cmd("FUNCTION DUMP") else {
+        panic!("dump")
+    };
+    assert_eq!(o.cmd_args(&[&b"FUNCTION"[..], b"RESTORE", &payload]), ok());
+    assert_eq!(o.cmd("FCALL m1 0"), Frame::Bulk("moved".into()));
+    assert_eq!(
+        o.cmd("FUNCTION DUMP"),
+        Frame::Bulk(payload.clone()),
+        "same bytes as Redis's dump"
+    );
+    assert_eq!(
+        o.cmd_args(&[&b"FUNCTION"[..], b"RESTORE", &payload]),
+        Frame::error("ERR Library 'moved' already exists")
+    );
+    assert_eq!(
+        o.cmd_args(&[&b"FUNCTION"[..], b"RESTORE", &payload, b"REPLACE"]),
+        ok()
+    );
+    let mut bad = payload.to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(
+        o.cmd_args(&[&b"FUNCTION"[..], b"RESTORE", &bad]),
+        Frame::error("ERR DUMP payload version or checksum are wrong")
+    );
+}
+
 /// Transfers between two counters by script (declared keys, undeclared
 /// keys, and both at once) while readers sum them with MGET and with a
 /// reading script: every sum must be 0, and the totals exact.
@@ -207,13 +308,25 @@ fn transfers(s: &TestServer) -> Verdict {
         redis.call('decrby', KEYS[1], v) redis.call('incrby', KEYS[2], v) \
         redis.call('decrby', 'ua', v) redis.call('incrby', 'ub', v)";
     const READ: &str = "return {redis.call('get', 'ua'), redis.call('get', 'ub')}";
+    let lib = format!(
+        "#!lua name=moves\nredis.register_function('move', function(KEYS, ARGV) {MOVE} end)"
+    );
+    let loaded = s
+        .client()
+        .cmd_args(&[b"FUNCTION", b"LOAD", b"REPLACE", lib.as_bytes()]);
+    assert!(matches!(loaded, Frame::Bulk(_)), "{loaded:?}");
     let torn = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     all_at_once(s, &|c, t| {
         if t < CLIENTS / 2 {
             for i in 0..ROUNDS {
                 let n = (i % 7 + 1).to_string();
-                let r = c.cmd_args(&[b"EVAL", MOVE.as_bytes(), b"2", b"a", b"b", n.as_bytes()]);
+                // Scripts and functions alike.
+                let r = if i % 2 == 0 {
+                    c.cmd_args(&[b"EVAL", MOVE.as_bytes(), b"2", b"a", b"b", n.as_bytes()])
+                } else {
+                    c.cmd_args(&[b"FCALL", b"move", b"2", b"a", b"b", n.as_bytes()])
+                };
                 assert!(matches!(r, Frame::Null), "transfer: {r:?}");
             }
             done.fetch_add(1, Ordering::Release);

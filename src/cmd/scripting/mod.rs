@@ -10,6 +10,7 @@
 
 mod cjson;
 mod convert;
+mod functions;
 mod run;
 mod vm;
 
@@ -42,6 +43,37 @@ pub enum Cmd {
     Kill,
     /// `SCRIPT HELP`
     Help,
+    /// `FCALL` / `FCALL_RO`
+    Fcall(Eval),
+    /// `FUNCTION LOAD [REPLACE] code`
+    FunctionLoad(bool, Bytes),
+    /// `FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]`
+    FunctionList(Option<Bytes>, bool),
+    /// `FUNCTION DELETE library`
+    FunctionDelete(Bytes),
+    /// `FUNCTION FLUSH [ASYNC|SYNC]`
+    FunctionFlush,
+    /// `FUNCTION DUMP`
+    FunctionDump,
+    /// `FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]`
+    FunctionRestore(Bytes, Restore),
+    /// `FUNCTION STATS`
+    FunctionStats,
+    /// `FUNCTION KILL`
+    FunctionKill,
+    /// `FUNCTION HELP`
+    FunctionHelp,
+}
+
+/// FUNCTION RESTORE's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restore {
+    /// Drop every library first.
+    Flush,
+    /// Add; a library that exists fails the whole restore.
+    Append,
+    /// Add, replacing libraries of the same name.
+    Replace,
 }
 
 /// An EVAL-family call.
@@ -84,6 +116,102 @@ fn parse_eval(mut a: Args<'_>, by_sha: bool, read_only: bool) -> Result<Command,
     })))
 }
 
+fn parse_fcall(mut a: Args<'_>, read_only: bool) -> Result<Command, CmdError> {
+    let name = a.bytes()?;
+    let numkeys = parse_int(&a.bytes()?).map_err(|_| reply("ERR Bad number of keys provided"))?;
+    if numkeys < 0 {
+        return Err(CmdError::NumKeysNegative);
+    }
+    let mut keys = a.rest();
+    if numkeys as u64 > keys.len() as u64 {
+        return Err(CmdError::NumKeysTooMany);
+    }
+    let args = keys.split_off(numkeys as usize);
+    Ok(Command::Scripting(Cmd::Fcall(Eval {
+        script: name,
+        by_sha: false,
+        read_only,
+        keys,
+        args,
+    })))
+}
+
+fn reply(text: &'static str) -> CmdError {
+    CmdError::Reply(Bytes::from_static(text.as_bytes()))
+}
+
+fn parse_function_load(a: Args<'_>) -> Result<Command, CmdError> {
+    let mut args = a.rest();
+    let code = args.pop().unwrap_or_default();
+    let mut replace = false;
+    for opt in &args {
+        if super::is(opt, "REPLACE") {
+            replace = true;
+        } else {
+            return Err(CmdError::Reply(Bytes::from(
+                [&b"ERR Unknown option given: "[..], opt].concat(),
+            )));
+        }
+    }
+    Ok(Command::Scripting(Cmd::FunctionLoad(replace, code)))
+}
+
+fn parse_function_list(a: Args<'_>) -> Result<Command, CmdError> {
+    let args = a.rest();
+    let (mut pattern, mut with_code) = (None, false);
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        if super::is(arg, "WITHCODE") && !with_code {
+            with_code = true;
+        } else if super::is(arg, "LIBRARYNAME") && pattern.is_none() {
+            i += 1;
+            let p = args
+                .get(i)
+                .ok_or_else(|| reply("ERR library name argument was not given"))?;
+            pattern = Some(p.clone());
+        } else {
+            return Err(CmdError::Reply(Bytes::from(
+                [&b"ERR Unknown argument "[..], arg].concat(),
+            )));
+        }
+        i += 1;
+    }
+    Ok(Command::Scripting(Cmd::FunctionList(pattern, with_code)))
+}
+
+fn parse_function_flush(a: Args<'_>) -> Result<Command, CmdError> {
+    let typed = a.typed_name();
+    match a.rest().as_slice() {
+        [] => {}
+        [mode] if super::is(mode, "ASYNC") || super::is(mode, "SYNC") => {}
+        [_] => return Err(CmdError::FunctionFlushOption),
+        _ => {
+            return Err(CmdError::SubcommandSyntax(
+                typed,
+                Bytes::from_static(b"function"),
+            ))
+        }
+    }
+    Ok(Command::Scripting(Cmd::FunctionFlush))
+}
+
+fn parse_function_restore(mut a: Args<'_>) -> Result<Command, CmdError> {
+    let payload = a.bytes()?;
+    let policy =
+        match a.rest().as_slice() {
+            [] => Restore::Append,
+            [p] if super::is(p, "FLUSH") => Restore::Flush,
+            [p] if super::is(p, "APPEND") => Restore::Append,
+            [p] if super::is(p, "REPLACE") => Restore::Replace,
+            [_] => return Err(reply(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            )),
+            _ => return Err(CmdError::Syntax),
+        };
+    Ok(Command::Scripting(Cmd::FunctionRestore(payload, policy)))
+}
+
 fn parse_script_flush(a: Args<'_>) -> Result<Command, CmdError> {
     match a.rest().as_slice() {
         [] => {}
@@ -112,6 +240,70 @@ pub const ROWS: &[Row] = &[
     ("script|flush", parse_script_flush),
     ("script|kill", |_| Ok(Command::Scripting(Cmd::Kill))),
     ("script|help", |_| Ok(Command::Scripting(Cmd::Help))),
+    ("fcall", |a| parse_fcall(a, false)),
+    ("fcall_ro", |a| parse_fcall(a, true)),
+    ("function|load", parse_function_load),
+    ("function|list", parse_function_list),
+    ("function|delete", |mut a| {
+        Ok(Command::Scripting(Cmd::FunctionDelete(a.bytes()?)))
+    }),
+    ("function|flush", parse_function_flush),
+    ("function|dump", |_| {
+        Ok(Command::Scripting(Cmd::FunctionDump))
+    }),
+    ("function|restore", parse_function_restore),
+    ("function|stats", |_| {
+        Ok(Command::Scripting(Cmd::FunctionStats))
+    }),
+    ("function|kill", |_| {
+        Ok(Command::Scripting(Cmd::FunctionKill))
+    }),
+    ("function|help", |_| {
+        Ok(Command::Scripting(Cmd::FunctionHelp))
+    }),
+];
+
+const FUNCTION_HELP: &[&str] = &[
+    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LOAD [REPLACE] <FUNCTION CODE>",
+    "    Create a new library with the given library name and code.",
+    "DELETE <LIBRARY NAME>",
+    "    Delete the given library.",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "    Return general information on all the libraries:",
+    "    * Library name",
+    "    * The engine used to run the Library",
+    "    * Library description",
+    "    * Functions list",
+    "    * Library code (if WITHCODE is given)",
+    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+    "STATS",
+    "    Return information about the current function running:",
+    "    * Function name",
+    "    * Command used to run the function",
+    "    * Duration in MS that the function is running",
+    "    If no function is running, return nil",
+    "    In addition, returns a list of available engines.",
+    "KILL",
+    "    Kill the current running function.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Delete all the libraries.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the libraries.",
+    "    * SYNC: Synchronously flush the libraries.",
+    "DUMP",
+    "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+    "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+    "    control how to handle existing libraries (default APPEND):",
+    "    * FLUSH: delete all existing libraries.",
+    "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+    "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+    "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+    "      in case of functions name collision with another library).",
+    "HELP",
+    "    Prints this help.",
 ];
 
 const HELP: &[&str] = &[
@@ -175,7 +367,152 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             Ok(Frame::Bulk(Bytes::copy_from_slice(&sha)))
         }
         Cmd::Eval(e) => eval(ctx, e, threshold),
+        Cmd::Fcall(f) => fcall(ctx, f, threshold),
+        Cmd::FunctionHelp => Ok(help_reply(FUNCTION_HELP)),
+        Cmd::FunctionKill => match ctx.state.scripts.kill(true) {
+            Ok(()) => Ok(Frame::ok()),
+            Err(KillRefused::NotBusy) => Err(CmdError::NotBusy),
+            Err(KillRefused::Unkillable) => Err(CmdError::Unkillable),
+            Err(KillRefused::OtherKind(f)) => Err(CmdError::Busy(f)),
+        },
+        Cmd::FunctionStats => {
+            let guard = enter(ctx.state, threshold)?;
+            let engine = guard.borrow();
+            let (libs, funcs) = functions::counts(&engine);
+            Ok(Frame::Map(vec![
+                (Frame::Bulk("running_script".into()), Frame::Null),
+                (
+                    Frame::Bulk("engines".into()),
+                    Frame::Map(vec![(
+                        Frame::Bulk("LUA".into()),
+                        Frame::Map(vec![
+                            (
+                                Frame::Bulk("libraries_count".into()),
+                                Frame::Integer(libs as i64),
+                            ),
+                            (
+                                Frame::Bulk("functions_count".into()),
+                                Frame::Integer(funcs as i64),
+                            ),
+                        ]),
+                    )]),
+                ),
+            ]))
+        }
+        Cmd::FunctionList(pattern, with_code) => {
+            let guard = enter(ctx.state, threshold)?;
+            let engine = guard.borrow();
+            Ok(functions::list(&engine, pattern.as_deref(), with_code))
+        }
+        Cmd::FunctionDelete(name) => {
+            let guard = enter(ctx.state, threshold)?;
+            let mut engine = guard.borrow_mut();
+            let name = String::from_utf8_lossy(&name).into_owned();
+            if !functions::remove(&mut engine, &name) {
+                return Err(reply("ERR Library not found"));
+            }
+            publish_sizes(ctx, &engine);
+            Ok(Frame::ok())
+        }
+        Cmd::FunctionFlush => {
+            let guard = enter(ctx.state, threshold)?;
+            let mut engine = guard.borrow_mut();
+            engine.libraries.clear();
+            engine.functions.clear();
+            publish_sizes(ctx, &engine);
+            Ok(Frame::ok())
+        }
+        Cmd::FunctionDump => {
+            let guard = enter(ctx.state, threshold)?;
+            let engine = guard.borrow();
+            Ok(Frame::Bulk(functions::dump(&engine)))
+        }
+        Cmd::FunctionLoad(replace, code) => {
+            let guard = enter(ctx.state, threshold)?;
+            let handles = guard.borrow().handles.clone().expect("installed on entry");
+            let lib = functions::load(&guard.borrow(), &handles, &code, replace)?;
+            let name = lib.name.clone();
+            let mut engine = guard.borrow_mut();
+            functions::install(&mut engine, lib);
+            publish_sizes(ctx, &engine);
+            Ok(Frame::Bulk(name.into()))
+        }
+        Cmd::FunctionRestore(payload, policy) => {
+            let codes = functions::parse_dump(&payload)?;
+            let guard = enter(ctx.state, threshold)?;
+            let handles = guard.borrow().handles.clone().expect("installed on entry");
+            // Load everything first; install only if all of it loads.
+            let mut libs = Vec::new();
+            {
+                let engine = guard.borrow();
+                for code in &codes {
+                    let lib = functions::load(&engine, &handles, code, policy != Restore::Append)?;
+                    libs.push(lib);
+                }
+            }
+            let mut engine = guard.borrow_mut();
+            if policy == Restore::Flush {
+                engine.libraries.clear();
+                engine.functions.clear();
+            }
+            for lib in libs {
+                functions::install(&mut engine, lib);
+            }
+            publish_sizes(ctx, &engine);
+            Ok(Frame::ok())
+        }
     }
+}
+
+fn fcall<S: Store>(ctx: &mut Ctx<'_, S>, f: Eval, threshold: u64) -> Result<Frame, CmdError> {
+    let state = ctx.state.clone();
+    let guard = enter(&state, threshold)?;
+    let name = String::from_utf8_lossy(&f.script).into_owned();
+    let (func, flags) = {
+        let engine = guard.borrow();
+        let lib = engine
+            .functions
+            .get(&name)
+            .and_then(|l| engine.libraries.get(l))
+            .ok_or_else(|| reply("ERR Function not found"))?;
+        let r = lib
+            .functions
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| reply("ERR Function not found"))?;
+        (
+            r.func.clone(),
+            Flags {
+                no_writes: r.no_writes,
+                allow_oom: r.allow_oom,
+            },
+        )
+    };
+    if f.read_only && !flags.no_writes {
+        return Err(reply(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    let (lua, handles) = {
+        let engine = guard.borrow();
+        (
+            engine.lua.clone(),
+            engine.handles.clone().expect("installed on entry"),
+        )
+    };
+    Ok(run::run(
+        &lua,
+        &handles,
+        ctx,
+        run::Invocation {
+            func,
+            name: name.as_bytes(),
+            flags,
+            keys: &f.keys,
+            args: &f.args,
+            function: true,
+        },
+    ))
 }
 
 /// Lock the VM (set up on first use).
@@ -366,6 +703,7 @@ fn eval<S: Store>(ctx: &mut Ctx<'_, S>, e: Eval, threshold: u64) -> Result<Frame
             flags,
             keys: &e.keys,
             args: &e.args,
+            function: false,
         },
     );
     Ok(frame)

@@ -44,6 +44,8 @@ pub struct Invocation<'s> {
     pub keys: &'s [Bytes],
     /// ARGV.
     pub args: &'s [Bytes],
+    /// A function (FCALL): KEYS and ARGV are its arguments, not globals.
+    pub function: bool,
 }
 
 /// What `redis.call` needs while a script runs.
@@ -94,7 +96,7 @@ pub fn run<S: Store>(
         let stripes = ks.locks().stripes_of(inv.keys.iter().map(|k| &k[..]));
         runner.guard.hold(ks.locks(), &stripes);
     }
-    state.scripts.started(false);
+    state.scripts.started(inv.function);
     let result = invoke(lua, handles, &mut runner, &inv);
     vm::restore_hook(lua, handles);
     let resp = handles
@@ -141,8 +143,13 @@ fn invoke<S: Store>(
     runner: &mut Runner<'_, '_, S>,
     inv: &Invocation<'_>,
 ) -> mlua::Result<(bool, Value)> {
-    fill(lua, &handles.keys, inv.keys)?;
-    fill(lua, &handles.argv, inv.args)?;
+    let (keys, argv) = if inv.function {
+        (lua.create_table()?, lua.create_table()?)
+    } else {
+        (handles.keys.clone(), handles.argv.clone())
+    };
+    fill(lua, &keys, inv.keys)?;
+    fill(lua, &argv, inv.args)?;
     let run_table = &handles.run;
     lua.scope(|scope| {
         let call = scope.create_function_mut(|lua, args: MultiValue| {
@@ -155,9 +162,16 @@ fn invoke<S: Store>(
             Ok((convert::frame_to_lua(lua, frame, resp)?, failed))
         })?;
         run_table.raw_set("call", call)?;
-        let out = handles
-            .xpcall
-            .call::<(bool, Value)>((inv.func.clone(), handles.handler.clone()));
+        let handler = handles.handler.clone();
+        let out = if inv.function {
+            handles
+                .fcall
+                .call::<(bool, Value)>((inv.func.clone(), handler, keys, argv))
+        } else {
+            handles
+                .xpcall
+                .call::<(bool, Value)>((inv.func.clone(), handler))
+        };
         run_table.raw_set("call", Value::Nil)?;
         out
     })

@@ -94,16 +94,77 @@ pub fn install(
     let (keys, argv) = (lua.create_table()?, lua.create_table()?);
     globals.raw_set("KEYS", &keys)?;
     globals.raw_set("ARGV", &argv)?;
+    let pending: super::functions::Pending = Arc::default();
+    let loading = Arc::new(AtomicBool::new(false));
+    let load_redis = load_time_redis(lua, &globals, pending.clone())?;
+    let library_env = super::functions::library_env(lua, &globals, load_redis, loading.clone())?;
+    let fcall: Function = lua
+        .load("local xpcall = ... return function(f, h, k, a) return xpcall(function() return f(k, a) end, h) end")
+        .set_name(PRELUDE_CHUNK)
+        .call(globals.raw_get::<Function>("xpcall")?)?;
     Ok(Handles {
         run,
         keys,
         argv,
+        library_env,
+        pending,
+        loading,
+        fcall,
         xpcall: globals.raw_get("xpcall")?,
         globals,
         handler,
         killed,
         kill_check,
     })
+}
+
+/// `redis` while a library loads: registration, logging and the version;
+/// anything else is a nonexistent global, as in Redis.
+fn load_time_redis(
+    lua: &Lua,
+    store: &Table,
+    pending: super::functions::Pending,
+) -> mlua::Result<Table> {
+    let full: Table = store.raw_get("redis")?;
+    let t = lua.create_table()?;
+    t.raw_set(
+        "register_function",
+        super::functions::register_function(lua, pending)?,
+    )?;
+    for name in [
+        "log",
+        "LOG_DEBUG",
+        "LOG_VERBOSE",
+        "LOG_NOTICE",
+        "LOG_WARNING",
+        "REDIS_VERSION",
+        "REDIS_VERSION_NUM",
+    ] {
+        t.raw_set(name, full.get::<Value>(name)?)?;
+    }
+    let meta = lua.create_table()?;
+    meta.raw_set(
+        "__index",
+        lua.create_function(|lua, (_, name): (Value, Value)| -> mlua::Result<()> {
+            let shown = match &name {
+                Value::String(s) => s.to_string_lossy(),
+                other => format!("{other:?}"),
+            };
+            Err(positioned(
+                lua,
+                &format!("Script attempted to access nonexistent global variable '{shown}'"),
+            ))
+        })?,
+    )?;
+    meta.raw_set(
+        "__newindex",
+        lua.create_function(|lua, _: MultiValue| -> mlua::Result<()> {
+            Err(positioned(lua, "Attempt to modify a readonly table"))
+        })?,
+    )?;
+    meta.raw_set("__metatable", false)?;
+    t.set_metatable(Some(meta));
+    Ok(t)
 }
 
 /// Instructions between checks for SCRIPT KILL.

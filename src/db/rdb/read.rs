@@ -485,3 +485,30 @@ pub fn restore_payload(payload: &[u8], shapes: &Shapes) -> Option<R<Option<Value
     let mut r = Reader::new(&body[..body.len() - 2]);
     Some(r.byte().and_then(|t| r.value(t, shapes)))
 }
+
+/// The body of a DUMP-style payload (without its version and CRC64), if
+/// the version is one this build reads and the checksum holds.
+pub fn open_payload(payload: &[u8]) -> Option<&[u8]> {
+    if payload.len() < 10 {
+        return None;
+    }
+    let (body, crc) = payload.split_at(payload.len() - 8);
+    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
+    if version > RDB_VERSION || CRC64.checksum(body) != u64::from_le_bytes(crc.try_into().ok()?) {
+        return None;
+    }
+    Some(&body[..body.len() - 2])
+}
+
+/// The library codes of a FUNCTION DUMP body: function records only.
+pub fn function_records(body: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut r = Reader::new(body);
+    let mut out = Vec::new();
+    while r.pos() < body.len() {
+        if r.byte().ok()? != op::FUNCTION2 {
+            return None;
+        }
+        out.push(r.string().ok()?);
+    }
+    Some(out)
+}

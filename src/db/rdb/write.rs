@@ -196,10 +196,15 @@ pub fn put_entry(buf: &mut Vec<u8>, key: &[u8], entry: &Entry, compress: bool) {
 pub fn dump_payload(value: &Value, compress: bool) -> Vec<u8> {
     let mut buf = Vec::new();
     put_value(&mut buf, value, compress);
-    buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = CRC64.checksum(&buf);
-    buf.extend_from_slice(&crc.to_le_bytes());
+    seal_payload(&mut buf);
     buf
+}
+
+/// End a DUMP-style payload: the RDB version and a CRC64 of everything.
+pub fn seal_payload(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = CRC64.checksum(buf);
+    buf.extend_from_slice(&crc.to_le_bytes());
 }
 
 /// An RDB file being written: the header on creation, records in

@@ -1,0 +1,365 @@
+//! Redis 7 functions: FUNCTION LOAD / LIST / DELETE / FLUSH / DUMP /
+//! RESTORE / STATS / KILL / HELP, FCALL and FCALL_RO.
+//!
+//! A library is Lua code whose first line is `#!lua name=<library>`; run
+//! once at load, it registers its functions with
+//! `redis.register_function`. While it loads, `redis` offers only
+//! registration and logging (so `redis.call` is a nonexistent global, as in
+//! Redis); the functions it registers run later with the full API, in the
+//! same read-only globals as EVAL scripts, and get KEYS and ARGV as their
+//! two arguments. Functions run exactly like scripts (`run`): one at a
+//! time, atomically, BUSY after `busy-reply-threshold`, FUNCTION KILL.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mlua::{Function, Lua, Table, Value, Variadic};
+use parking_lot::Mutex;
+
+use super::vm::{self, positioned};
+use super::Flags;
+use crate::cmd::CmdError;
+use crate::protocol::Frame;
+use crate::state::scripts::{Engine, Handles, Library, Registered};
+
+/// The chunk name of library code (errors say `user_function:2:`).
+pub const LIBRARY_CHUNK: &str = "@user_function";
+
+/// Functions registered by the library being loaded.
+pub type Pending = Arc<Mutex<Vec<Registered>>>;
+
+fn err(text: impl Into<String>) -> CmdError {
+    CmdError::Reply(Bytes::from(text.into()))
+}
+
+/// `redis.register_function` (only while a library loads).
+pub fn register_function(lua: &Lua, pending: Pending) -> mlua::Result<Function> {
+    lua.create_function(move |lua, args: Variadic<Value>| {
+        let fail = |msg: &str| Err(vm::Raised::err(format!("ERR {msg}")));
+        let (name, callback, flags, description) = match args.as_slice() {
+            [Value::Table(t)] => {
+                let mut name = None;
+                let mut callback = None;
+                let mut flags = Flags::default();
+                let mut description = None;
+                for pair in t.clone().pairs::<Value, Value>() {
+                    let (k, v) = pair?;
+                    let key = match &k {
+                        Value::String(s) => s.to_string_lossy(),
+                        _ => return fail("named argument key given to redis.register_function is not a string"),
+                    };
+                    match (key.as_str(), v) {
+                        ("function_name", Value::String(s)) => name = Some(s.as_bytes().to_vec()),
+                        ("function_name", _) => return fail("function_name argument given to redis.register_function must be a string"),
+                        ("callback", Value::Function(f)) => callback = Some(f),
+                        ("callback", _) => return fail("callback argument given to redis.register_function must be a function"),
+                        ("description", Value::String(s)) => description = Some(Bytes::copy_from_slice(&s.as_bytes())),
+                        ("description", _) => return fail("description argument given to redis.register_function must be a string"),
+                        ("flags", Value::Table(f)) => {
+                            for flag in f.sequence_values::<Value>() {
+                                let Value::String(flag) = flag? else {
+                                    return fail("unknown flag given");
+                                };
+                                match &*flag.as_bytes() {
+                                    b"no-writes" => flags.no_writes = true,
+                                    b"allow-oom" => flags.allow_oom = true,
+                                    b"allow-stale" | b"no-cluster" | b"allow-cross-slot-keys" => {}
+                                    _ => return fail("unknown flag given"),
+                                }
+                            }
+                        }
+                        ("flags", _) => return fail("flags argument to redis.register_function must be a table representing function flags"),
+                        _ => return fail("unknown argument given to redis.register_function"),
+                    }
+                }
+                let Some(name) = name else {
+                    return fail("redis.register_function must get a function name argument");
+                };
+                let Some(callback) = callback else {
+                    return fail("redis.register_function must get a callback argument");
+                };
+                (name, callback, flags, description)
+            }
+            [_] => return fail("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments)."),
+            [Value::String(name), Value::Function(f)] => {
+                (name.as_bytes().to_vec(), f.clone(), Flags::default(), None)
+            }
+            [Value::String(_), _] => return fail("second argument to redis.register_function must be a function"),
+            [_, _] => return fail("first argument to redis.register_function must be a string"),
+            _ => return fail("wrong number of arguments to redis.register_function"),
+        };
+        if !valid_name(&name) {
+            // Redis 7.0 says "Library" here too.
+            return fail("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long");
+        }
+        let name = String::from_utf8_lossy(&name).into_owned();
+        let mut pending = pending.lock();
+        if pending.iter().any(|r| r.name == name) {
+            return fail("Function already exists in the library");
+        }
+        let _ = lua;
+        pending.push(Registered {
+            name,
+            func: callback,
+            no_writes: flags.no_writes,
+            allow_oom: flags.allow_oom,
+            description,
+        });
+        Ok(())
+    })
+}
+
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+/// The library name from `#!lua name=<name>` on the first line.
+fn metadata(code: &[u8]) -> Result<(String, usize), CmdError> {
+    if !code.starts_with(b"#!") {
+        return Err(err("ERR Missing library metadata"));
+    }
+    let end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
+    let mut parts = code[2..end].split(|&b| b == b' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or_default();
+    if !engine.eq_ignore_ascii_case(b"lua") {
+        return Err(err(format!(
+            "ERR Engine '{}' not found",
+            String::from_utf8_lossy(engine)
+        )));
+    }
+    let mut name = None;
+    for part in parts {
+        match part.strip_prefix(b"name=") {
+            Some(n) => name = Some(n.to_vec()),
+            None => {
+                return Err(err(format!(
+                    "ERR Invalid metadata value given: {}",
+                    String::from_utf8_lossy(part)
+                )))
+            }
+        }
+    }
+    let name = name.ok_or_else(|| err("ERR Library name was not given"))?;
+    if !valid_name(&name) {
+        return Err(err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"));
+    }
+    Ok((String::from_utf8_lossy(&name).into_owned(), end))
+}
+
+/// Compile and run `code`, returning the library it defines (not yet
+/// installed). `replace` allows an existing library of the same name.
+pub fn load(
+    engine: &Engine,
+    handles: &Handles,
+    code: &Bytes,
+    replace: bool,
+) -> Result<Library, CmdError> {
+    let (name, shebang_end) = metadata(code)?;
+    if !replace && engine.libraries.contains_key(&name) {
+        return Err(err(format!("ERR Library '{name}' already exists")));
+    }
+    let lua = &engine.lua;
+    let chunk = lua
+        .load(&code[shebang_end..])
+        .set_name(LIBRARY_CHUNK)
+        .set_environment(handles.library_env.clone())
+        .into_function()
+        .map_err(|e| {
+            let msg = match &e {
+                mlua::Error::SyntaxError { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            err(format!("ERR Error compiling function: {msg}"))
+        })?;
+    handles.pending.lock().clear();
+    handles.loading.store(true, Ordering::Release);
+    let outcome = handles
+        .xpcall
+        .call::<(bool, Value)>((chunk, handles.handler.clone()));
+    handles.loading.store(false, Ordering::Release);
+    let registered = std::mem::take(&mut *handles.pending.lock());
+    match outcome {
+        Ok((true, _)) => {}
+        Ok((false, e)) => {
+            return Err(err(format!(
+                "ERR Error registering functions: {}",
+                error_message(&e)
+            )))
+        }
+        Err(e) => return Err(err(format!("ERR Error registering functions: {e}"))),
+    }
+    if registered.is_empty() {
+        return Err(err("ERR No functions registered"));
+    }
+    for r in &registered {
+        if let Some(owner) = engine.functions.get(&r.name) {
+            if *owner != name {
+                return Err(err(format!("ERR Function {} already exists", r.name)));
+            }
+        }
+    }
+    Ok(Library {
+        name,
+        code: code.clone(),
+        functions: registered,
+    })
+}
+
+/// An error object's message (the handler's `err` field).
+fn error_message(e: &Value) -> String {
+    match e {
+        Value::Table(t) => t
+            .raw_get::<Option<mlua::String>>("err")
+            .ok()
+            .flatten()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default(),
+        Value::String(s) => s.to_string_lossy(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Install `lib`, replacing a library of the same name.
+pub fn install(engine: &mut Engine, lib: Library) {
+    remove(engine, &lib.name.clone());
+    for f in &lib.functions {
+        engine.functions.insert(f.name.clone(), lib.name.clone());
+    }
+    engine.libraries.insert(lib.name.clone(), lib);
+}
+
+/// Remove library `name`; false if there is none.
+pub fn remove(engine: &mut Engine, name: &str) -> bool {
+    let Some(lib) = engine.libraries.remove(name) else {
+        return false;
+    };
+    for f in &lib.functions {
+        engine.functions.remove(&f.name);
+    }
+    true
+}
+
+/// FUNCTION LIST's reply.
+pub fn list(engine: &Engine, pattern: Option<&[u8]>, with_code: bool) -> Frame {
+    let libs = engine.libraries.values().filter(|l| {
+        pattern.is_none_or(|p| crate::util::glob::glob_match(p, l.name.as_bytes(), false))
+    });
+    Frame::Array(
+        libs.map(|l| {
+            let functions = l
+                .functions
+                .iter()
+                .map(|f| {
+                    let mut flags = Vec::new();
+                    if f.no_writes {
+                        flags.push(Frame::Simple("no-writes".into()));
+                    }
+                    if f.allow_oom {
+                        flags.push(Frame::Simple("allow-oom".into()));
+                    }
+                    Frame::Map(vec![
+                        (
+                            Frame::Bulk("name".into()),
+                            Frame::Bulk(f.name.clone().into()),
+                        ),
+                        (
+                            Frame::Bulk("description".into()),
+                            f.description.clone().map_or(Frame::Null, Frame::Bulk),
+                        ),
+                        (Frame::Bulk("flags".into()), Frame::Set(flags)),
+                    ])
+                })
+                .collect();
+            let mut fields = vec![
+                (
+                    Frame::Bulk("library_name".into()),
+                    Frame::Bulk(l.name.clone().into()),
+                ),
+                (Frame::Bulk("engine".into()), Frame::Bulk("LUA".into())),
+                (Frame::Bulk("functions".into()), Frame::Array(functions)),
+            ];
+            if with_code {
+                fields.push((
+                    Frame::Bulk("library_code".into()),
+                    Frame::Bulk(l.code.clone()),
+                ));
+            }
+            Frame::Map(fields)
+        })
+        .collect(),
+    )
+}
+
+/// FUNCTION DUMP's payload: each library as an RDB function record,
+/// then the RDB version and a CRC64, as Redis writes it.
+pub fn dump(engine: &Engine) -> Bytes {
+    let mut buf = Vec::new();
+    for lib in engine.libraries.values() {
+        buf.push(crate::db::rdb::op::FUNCTION2);
+        crate::db::rdb::put_string(&mut buf, &lib.code, true);
+    }
+    crate::db::rdb::seal_payload(&mut buf);
+    buf.into()
+}
+
+/// The library codes in a FUNCTION DUMP payload.
+pub fn parse_dump(payload: &[u8]) -> Result<Vec<Bytes>, CmdError> {
+    let body = crate::db::rdb::open_payload(payload)
+        .ok_or_else(|| err("ERR DUMP payload version or checksum are wrong"))?;
+    crate::db::rdb::function_records(body)
+        .map(|codes| codes.into_iter().map(Bytes::from).collect())
+        .ok_or_else(|| err("ERR given type is not a function"))
+}
+
+/// Count of (libraries, functions).
+pub fn counts(engine: &Engine) -> (usize, usize) {
+    (engine.libraries.len(), engine.functions.len())
+}
+
+/// The environment libraries load and their functions run in: the
+/// read-only globals, except that while a library loads `redis` is the
+/// registration-only table.
+pub fn library_env(
+    lua: &Lua,
+    store: &Table,
+    load_redis: Table,
+    loading: Arc<std::sync::atomic::AtomicBool>,
+) -> mlua::Result<Table> {
+    let env = lua.create_table()?;
+    let meta = lua.create_table()?;
+    let store = store.clone();
+    meta.raw_set(
+        "__index",
+        lua.create_function(move |lua, (_, name): (Value, Value)| {
+            if loading.load(Ordering::Acquire) {
+                if let Value::String(s) = &name {
+                    if &*s.as_bytes() == b"redis" {
+                        return Ok(Value::Table(load_redis.clone()));
+                    }
+                }
+            }
+            let v: Value = store.raw_get(name.clone())?;
+            if v.is_nil() {
+                let shown = match &name {
+                    Value::String(s) => s.to_string_lossy(),
+                    other => format!("{other:?}"),
+                };
+                return Err(positioned(
+                    lua,
+                    &format!("Script attempted to access nonexistent global variable '{shown}'"),
+                ));
+            }
+            Ok(v)
+        })?,
+    )?;
+    meta.raw_set(
+        "__newindex",
+        lua.create_function(|lua, _: Variadic<Value>| -> mlua::Result<()> {
+            Err(positioned(lua, "Attempt to modify a readonly table"))
+        })?,
+    )?;
+    meta.raw_set("__metatable", false)?;
+    env.set_metatable(Some(meta));
+    Ok(env)
+}
