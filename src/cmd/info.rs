@@ -274,8 +274,9 @@ fn memory<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Di
     kv("used_memory_lua_human", &human(vm));
     kv("used_memory_scripts_eval", &script_bytes);
     kv("number_of_cached_scripts", &scripts);
-    kv("number_of_functions", &0);
-    kv("number_of_libraries", &0);
+    let (libraries, functions) = ctx.state.scripts.function_counts();
+    kv("number_of_functions", &functions);
+    kv("number_of_libraries", &libraries);
     kv("used_memory_vm_functions", &0);
     kv("used_memory_vm_total", &vm);
     kv("used_memory_vm_total_human", &human(vm));

@@ -95,6 +95,17 @@ struct Shared<S> {
     replaying: std::sync::atomic::AtomicBool,
     /// maxmemory and eviction.
     evictor: evict::Evictor,
+    /// Function libraries' code: what the scripting layer has loaded
+    /// (snapshots write it), and what an RDB file brought that scripting
+    /// has not taken yet.
+    functions: Mutex<Functions>,
+}
+
+/// Function library code as the dataset carries it.
+#[derive(Default)]
+struct Functions {
+    current: Vec<bytes::Bytes>,
+    loaded: Option<Vec<bytes::Bytes>>,
 }
 
 /// A handle to every database of one server.
@@ -143,6 +154,7 @@ impl<S: Store> Db<S> {
                 snapshotting: std::sync::atomic::AtomicBool::new(false),
                 replaying: std::sync::atomic::AtomicBool::new(false),
                 evictor: evict::Evictor::default(),
+                functions: Mutex::default(),
             }),
         }
     }
@@ -365,5 +377,23 @@ impl<S: Store> Drop for DbGuard<S> {
         if let Some(s) = self.sweeper.take() {
             s.stop();
         }
+    }
+}
+
+impl<S> Db<S> {
+    /// The libraries the scripting layer now has (written into snapshots).
+    pub fn set_function_codes(&self, codes: Vec<bytes::Bytes>) {
+        self.shared.functions.lock().current = codes;
+    }
+
+    /// The libraries' code as of now.
+    pub fn function_codes(&self) -> Vec<bytes::Bytes> {
+        self.shared.functions.lock().current.clone()
+    }
+
+    /// Libraries an RDB load brought, for the scripting layer to install
+    /// (once).
+    pub fn take_loaded_functions(&self) -> Option<Vec<bytes::Bytes>> {
+        self.shared.functions.lock().loaded.take()
     }
 }

@@ -235,6 +235,8 @@ impl Changes {
 /// runs at a time; dropping it switches the captures off.
 pub struct Snapshot<S: Store> {
     table: Arc<Table<S>>,
+    /// The function libraries at the instant T.
+    functions: Vec<bytes::Bytes>,
     db: Db<S>,
     /// Changes counted when it started (what a successful save resets
     /// `rdb_changes_since_last_save` to count from).
@@ -263,6 +265,7 @@ impl<S: Store> Db<S> {
         };
         Some(Snapshot {
             changes_at_start: self.shared.events.changes().total(),
+            functions: self.function_codes(),
             table,
             db: self.clone(),
         })
@@ -303,6 +306,18 @@ impl<S: Store> Db<S> {
             Ok(())
         })?;
         let old = self.shared.table.swap(Arc::new(fresh));
+        {
+            // The file's libraries replace the current ones (as Redis's
+            // load does), once the scripting layer takes them.
+            let codes: Vec<bytes::Bytes> = summary
+                .function_codes
+                .iter()
+                .map(|c| c.clone().into())
+                .collect();
+            let mut f = self.shared.functions.lock();
+            f.current = codes.clone();
+            f.loaded = Some(codes);
+        }
         self.changed();
         self.shared.events.flushed();
         let new = self.table();
@@ -428,6 +443,11 @@ impl<S: Store> Snapshot<S> {
     ) -> io::Result<Saved> {
         let file = std::fs::File::create(temp)?;
         let mut w = RdbWriter::new(io::BufWriter::with_capacity(1 << 20, file), checksum, aux)?;
+        for code in &self.functions {
+            let mut buf = vec![rdb::op::FUNCTION2];
+            rdb::put_string(&mut buf, code, compress);
+            w.put(&buf)?;
+        }
         let put = |buf: &mut Vec<u8>, k: &[u8], e: &Entry| rdb::put_entry(buf, k, e, compress);
         let mut saved = self.write_dbs(put, |db, bytes| {
             if let Some(i) = db {

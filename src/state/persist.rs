@@ -296,10 +296,7 @@ impl Persistence {
         let start = Instant::now();
         let summary = db.load_rdb(bytes, &shapes(config), config.rdbchecksum)?;
         if summary.functions > 0 {
-            tracing::warn!(
-                libraries = summary.functions,
-                "the RDB file holds function libraries; FlashKV has no scripting yet and skipped them"
-            );
+            tracing::info!(libraries = summary.functions, "function libraries loaded");
         }
         self.loaded_keys.store(summary.keys, Ordering::Relaxed);
         self.loaded_expired

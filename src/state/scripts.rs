@@ -125,6 +125,8 @@ pub struct Scripts {
     cached: AtomicU64,
     cached_bytes: AtomicU64,
     vm_bytes: AtomicU64,
+    libraries: AtomicU64,
+    functions: AtomicU64,
 }
 
 impl Default for Scripts {
@@ -150,6 +152,8 @@ impl Default for Scripts {
             cached: AtomicU64::new(0),
             cached_bytes: AtomicU64::new(0),
             vm_bytes: AtomicU64::new(0),
+            libraries: AtomicU64::new(0),
+            functions: AtomicU64::new(0),
         }
     }
 }
@@ -264,6 +268,20 @@ impl Scripts {
         self.cached_bytes
             .store(cached_bytes as u64, Ordering::Relaxed);
         self.vm_bytes.store(vm_bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Publish the function counts for INFO.
+    pub fn set_function_counts(&self, libraries: usize, functions: usize) {
+        self.libraries.store(libraries as u64, Ordering::Relaxed);
+        self.functions.store(functions as u64, Ordering::Relaxed);
+    }
+
+    /// (libraries, functions) for INFO.
+    pub fn function_counts(&self) -> (u64, u64) {
+        (
+            self.libraries.load(Ordering::Relaxed),
+            self.functions.load(Ordering::Relaxed),
+        )
     }
 
     /// Publish the VM's size for INFO.

@@ -41,6 +41,10 @@ fn fill(c: &mut RawClient) {
         let r = c.cmd(line);
         assert!(!matches!(r, Frame::Error(_)), "{line}: {r:?}");
     }
+    // A function library travels with the data.
+    let lib = "#!lua name=keep\nredis.register_function('keep', function() return 'kept' end)";
+    let r = c.cmd_args(&[&b"FUNCTION"[..], b"LOAD", b"REPLACE", lib.as_bytes()]);
+    assert_eq!(r, Frame::Bulk("keep".into()));
     // Long values: compressible strings, multi-node lists, hash tables,
     // large sets.
     let long = "abc".repeat(500);
@@ -133,6 +137,18 @@ fn same_data(a: SocketAddr, b: SocketAddr) {
         y.cmd(&format!("SELECT {db}"));
         assert_eq!(x.cmd("DBSIZE"), y.cmd("DBSIZE"), "db {db}");
     }
+    x.cmd("SELECT 0");
+    y.cmd("SELECT 0");
+    assert_eq!(
+        x.cmd("FCALL keep 0"),
+        Frame::Bulk("kept".into()),
+        "function library"
+    );
+    assert_eq!(
+        y.cmd("FCALL keep 0"),
+        Frame::Bulk("kept".into()),
+        "function library"
+    );
 }
 
 fn config_in(dir: &Path) -> Config {

@@ -312,6 +312,11 @@ pub fn parse_dump(payload: &[u8]) -> Result<Vec<Bytes>, CmdError> {
         .ok_or_else(|| err("ERR given type is not a function"))
 }
 
+/// The libraries' code (for snapshots).
+pub fn codes(engine: &Engine) -> Vec<Bytes> {
+    engine.libraries.values().map(|l| l.code.clone()).collect()
+}
+
 /// Count of (libraries, functions).
 pub fn counts(engine: &Engine) -> (usize, usize) {
     (engine.libraries.len(), engine.functions.len())

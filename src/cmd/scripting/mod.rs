@@ -411,7 +411,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             if !functions::remove(&mut engine, &name) {
                 return Err(reply("ERR Library not found"));
             }
-            publish_sizes(ctx, &engine);
+            functions_changed(ctx, &engine);
             Ok(Frame::ok())
         }
         Cmd::FunctionFlush => {
@@ -419,7 +419,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             let mut engine = guard.borrow_mut();
             engine.libraries.clear();
             engine.functions.clear();
-            publish_sizes(ctx, &engine);
+            functions_changed(ctx, &engine);
             Ok(Frame::ok())
         }
         Cmd::FunctionDump => {
@@ -434,7 +434,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             let name = lib.name.clone();
             let mut engine = guard.borrow_mut();
             functions::install(&mut engine, lib);
-            publish_sizes(ctx, &engine);
+            functions_changed(ctx, &engine);
             Ok(Frame::Bulk(name.into()))
         }
         Cmd::FunctionRestore(payload, policy) => {
@@ -458,7 +458,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             for lib in libs {
                 functions::install(&mut engine, lib);
             }
-            publish_sizes(ctx, &engine);
+            functions_changed(ctx, &engine);
             Ok(Frame::ok())
         }
     }
@@ -534,6 +534,21 @@ fn enter<S: Store>(
                 CmdError::Reply(Bytes::from(format!("ERR Lua environment failed: {e}")))
             })?;
             engine.handles = Some(handles);
+        }
+        if let Some(codes) = state.db.take_loaded_functions() {
+            // Libraries an RDB file brought replace the current ones.
+            engine.libraries.clear();
+            engine.functions.clear();
+            let handles = engine.handles.clone().expect("installed above");
+            for code in codes {
+                match functions::load(&engine, &handles, &code, true) {
+                    Ok(lib) => functions::install(&mut engine, lib),
+                    Err(e) => tracing::warn!(
+                        error = %String::from_utf8_lossy(&e.text()),
+                        "a function library from the RDB file failed to load"
+                    ),
+                }
+            }
         }
     }
     Ok(guard)
@@ -650,6 +665,14 @@ fn shebang(body: &[u8]) -> Result<(Flags, &[u8]), CmdError> {
     Ok((flags, &body[end..]))
 }
 
+/// After a change to the libraries: the dataset's copy (for snapshots)
+/// and the AOF record.
+fn functions_changed<S: Store>(ctx: &Ctx<'_, S>, engine: &Engine) {
+    ctx.state.db.set_function_codes(functions::codes(engine));
+    crate::db::journal::dirty();
+    publish_sizes(ctx, engine);
+}
+
 fn publish_sizes<S: Store>(ctx: &Ctx<'_, S>, engine: &Engine) {
     let bytes: usize = engine
         .cache
@@ -659,6 +682,8 @@ fn publish_sizes<S: Store>(ctx: &Ctx<'_, S>, engine: &Engine) {
     ctx.state
         .scripts
         .set_sizes(engine.cache.len(), bytes, engine.lua.used_memory());
+    let (libs, funcs) = functions::counts(engine);
+    ctx.state.scripts.set_function_counts(libs, funcs);
 }
 
 fn eval<S: Store>(ctx: &mut Ctx<'_, S>, e: Eval, threshold: u64) -> Result<Frame, CmdError> {

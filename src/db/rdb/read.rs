@@ -349,6 +349,8 @@ pub struct LoadSummary {
     pub empty: u64,
     /// Function libraries skipped (FlashKV has no scripting yet).
     pub functions: u64,
+    /// Their code.
+    pub function_codes: Vec<Vec<u8>>,
     /// Bytes of the file the RDB took (an AOF base may go on with
     /// commands after it).
     pub consumed: usize,
@@ -424,7 +426,7 @@ pub fn load(
             }
             op::MODULE_AUX => return Err(RdbError::Unsupported("module data".into())),
             op::FUNCTION2 => {
-                r.string()?;
+                summary.function_codes.push(r.string()?);
                 summary.functions += 1;
                 continue;
             }
