@@ -46,10 +46,6 @@ pub struct Handles {
     pub run: mlua::Table,
     /// The hidden table behind the read-only globals (KEYS, ARGV go here).
     pub globals: mlua::Table,
-    /// KEYS and ARGV, refilled for each call.
-    pub keys: mlua::Table,
-    /// See `keys`.
-    pub argv: mlua::Table,
     /// The error handler scripts run under.
     pub handler: mlua::Function,
     /// Lua's `xpcall`.

@@ -24,6 +24,7 @@ backends!(
     scripts_are_atomic_to_every_reader,
     a_busy_script_gets_busy_replies_and_is_killed,
     the_eval_cache_is_bounded,
+    many_calls_leak_nothing,
     runaway_scripts_fail_cleanly,
 );
 
@@ -451,6 +452,38 @@ fn the_eval_cache_is_bounded<S: Store>() {
             .unwrap()
             > 0
     );
+}
+
+/// Tens of thousands of calls on one server: anything a call leaves on
+/// the Lua stack would exhaust it (LUAI_MAXCSTACK is 8000 slots).
+fn many_calls_leak_nothing<S: Store>() {
+    const CALLS: usize = 12_000;
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    let lib = "#!lua name=count\nredis.register_function('bump', function(k, a) return redis.call('incr', k[1]) end)";
+    assert!(matches!(
+        c.cmd_args(&[&b"FUNCTION"[..], b"LOAD", lib.as_bytes()]),
+        Frame::Bulk(_)
+    ));
+    let script = "return redis.call('incr', KEYS[1])";
+    for i in 0..CALLS {
+        if i % 2 == 0 {
+            c.send_cmd(&format!("EVAL \"{script}\" 1 n"));
+        } else {
+            c.send_cmd("FCALL bump 1 n");
+        }
+    }
+    for i in 0..CALLS {
+        assert_eq!(c.read_reply().0, Frame::Integer(i as i64 + 1), "call {i}");
+    }
+    let err = "return redis.call('nosuch')";
+    for _ in 0..CALLS / 2 {
+        c.send_cmd(&format!("EVAL \"{err}\" 0"));
+    }
+    for _ in 0..CALLS / 2 {
+        assert!(matches!(c.read_reply().0, Frame::Error(_)));
+    }
+    assert_eq!(c.cmd("EVAL \"return 1\" 0"), Frame::Integer(1));
 }
 
 fn runaway_scripts_fail_cleanly<S: Store>() {

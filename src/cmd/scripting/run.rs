@@ -143,13 +143,14 @@ fn invoke<S: Store>(
     runner: &mut Runner<'_, '_, S>,
     inv: &Invocation<'_>,
 ) -> mlua::Result<(bool, Value)> {
-    let (keys, argv) = if inv.function {
-        (lua.create_table()?, lua.create_table()?)
-    } else {
-        (handles.keys.clone(), handles.argv.clone())
-    };
-    fill(lua, &keys, inv.keys)?;
-    fill(lua, &argv, inv.args)?;
+    // Fresh tables for every call, as Redis makes them (nothing a script
+    // did to them can reach the next one).
+    let keys = array(lua, inv.keys)?;
+    let argv = array(lua, inv.args)?;
+    if !inv.function {
+        handles.globals.raw_set("KEYS", &keys)?;
+        handles.globals.raw_set("ARGV", &argv)?;
+    }
     let run_table = &handles.run;
     lua.scope(|scope| {
         let call = scope.create_function_mut(|lua, args: MultiValue| {
@@ -177,15 +178,13 @@ fn invoke<S: Store>(
     })
 }
 
-/// Make `t` (KEYS or ARGV, reused between calls) exactly the array
-/// `items`: whatever the last script put in it, or on it, is gone.
-fn fill(lua: &Lua, t: &mlua::Table, items: &[Bytes]) -> mlua::Result<()> {
-    t.clear()?;
-    t.set_metatable(None);
+/// `items` as a Lua array of strings.
+fn array(lua: &Lua, items: &[Bytes]) -> mlua::Result<mlua::Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
     for (i, item) in items.iter().enumerate() {
         t.raw_set(i + 1, lua.create_string(&item[..])?)?;
     }
-    Ok(())
+    Ok(t)
 }
 
 /// The reply for a script that failed with `err` (Redis's

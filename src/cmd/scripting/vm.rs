@@ -91,9 +91,6 @@ pub fn install(
     let killed = Arc::new(AtomicBool::new(false));
     let kill_check: KillCheck = Arc::new(kill_requested);
     set_kill_hook(lua, kill_check.clone(), killed.clone());
-    let (keys, argv) = (lua.create_table()?, lua.create_table()?);
-    globals.raw_set("KEYS", &keys)?;
-    globals.raw_set("ARGV", &argv)?;
     let pending: super::functions::Pending = Arc::default();
     let loading = Arc::new(AtomicBool::new(false));
     let load_redis = load_time_redis(lua, &globals, pending.clone())?;
@@ -104,8 +101,6 @@ pub fn install(
         .call(globals.raw_get::<Function>("xpcall")?)?;
     Ok(Handles {
         run,
-        keys,
-        argv,
         library_env,
         pending,
         loading,
