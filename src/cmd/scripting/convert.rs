@@ -135,7 +135,13 @@ fn truncate(n: f64) -> i64 {
 fn table_to_frame(t: &Table, resp: i64, depth: usize) -> Frame {
     let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
     if let Value::String(e) = field("err") {
-        return Frame::Error(Bytes::copy_from_slice(&e.as_bytes()));
+        // As Redis's addReplyErrorFormat: no CR or LF inside an error.
+        let text: Vec<u8> = e
+            .as_bytes()
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+            .collect();
+        return Frame::Error(text.into());
     }
     if let Value::String(s) = field("ok") {
         let text: Vec<u8> = s
