@@ -99,14 +99,7 @@ pub struct Flags {
 fn parse_eval(mut a: Args<'_>, by_sha: bool, read_only: bool) -> Result<Command, CmdError> {
     let script = a.bytes()?;
     let numkeys = parse_int(&a.bytes()?)?;
-    if numkeys < 0 {
-        return Err(CmdError::NumKeysNegative);
-    }
-    let mut keys = a.rest();
-    if numkeys as u64 > keys.len() as u64 {
-        return Err(CmdError::NumKeysTooMany);
-    }
-    let args = keys.split_off(numkeys as usize);
+    let (keys, args) = split_keys(numkeys, a.rest())?;
     Ok(Command::Scripting(Cmd::Eval(Eval {
         script,
         by_sha,
@@ -116,17 +109,23 @@ fn parse_eval(mut a: Args<'_>, by_sha: bool, read_only: bool) -> Result<Command,
     })))
 }
 
-fn parse_fcall(mut a: Args<'_>, read_only: bool) -> Result<Command, CmdError> {
-    let name = a.bytes()?;
-    let numkeys = parse_int(&a.bytes()?).map_err(|_| reply("ERR Bad number of keys provided"))?;
+/// `numkeys` keys, then the arguments, with Redis's errors for a count
+/// that does not fit.
+fn split_keys(numkeys: i64, mut keys: Vec<Bytes>) -> Result<(Vec<Bytes>, Vec<Bytes>), CmdError> {
     if numkeys < 0 {
         return Err(CmdError::NumKeysNegative);
     }
-    let mut keys = a.rest();
     if numkeys as u64 > keys.len() as u64 {
         return Err(CmdError::NumKeysTooMany);
     }
     let args = keys.split_off(numkeys as usize);
+    Ok((keys, args))
+}
+
+fn parse_fcall(mut a: Args<'_>, read_only: bool) -> Result<Command, CmdError> {
+    let name = a.bytes()?;
+    let numkeys = parse_int(&a.bytes()?).map_err(|_| reply("ERR Bad number of keys provided"))?;
+    let (keys, args) = split_keys(numkeys, a.rest())?;
     Ok(Command::Scripting(Cmd::Fcall(Eval {
         script: name,
         by_sha: false,
