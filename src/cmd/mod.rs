@@ -183,6 +183,22 @@ impl From<Frame> for Reply {
     }
 }
 
+impl Reply {
+    /// The frame of a command run where nothing may wait (inside EXEC or
+    /// a script): work meant for a blocking thread runs here, a blocking
+    /// command times out at once, and CLIENT PAUSE (which holds back only
+    /// whole requests) answers nil.
+    pub(crate) fn settle(reply: Result<Reply, CmdError>) -> Frame {
+        match reply {
+            Ok(Reply::Now(f)) => f,
+            Ok(Reply::Later(work)) => work(),
+            Ok(Reply::Block(b)) => (b.cancel)().unwrap_or(b.on_timeout),
+            Ok(Reply::Postpone(..)) => Frame::Null,
+            Err(e) => e.to_frame(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -344,14 +344,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             Arc::make_mut(&mut table).swap(a, b);
         }
         client.stats.lookups(hits, misses);
-        let frame = match reply {
-            Ok(Reply::Now(f)) => f,
-            Ok(Reply::Later(work)) => work(),
-            Ok(Reply::Block(b)) => (b.cancel)().unwrap_or(b.on_timeout),
-            // Only a whole request is held back by CLIENT PAUSE.
-            Ok(Reply::Postpone(..)) => Frame::Null,
-            Err(e) => e.to_frame(),
-        };
+        let frame = Reply::settle(reply);
         journal::command_done(mark, db, argv);
         let failed = if let Frame::Error(text) = &frame {
             client.stats.error(text);

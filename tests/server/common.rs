@@ -487,6 +487,23 @@ pub const TRIES: usize = 20;
 /// What a race check reports: `Err` describes a violated invariant.
 pub type Verdict = Result<(), String>;
 
+/// A race check that must hold on the real server and must be caught on
+/// servers with `fault` planted (within `TRIES` runs): a check that could
+/// not fail would fail here.
+pub fn proves<S: Store>(name: &str, check: fn(&TestServer) -> Verdict, fault: flashkv::db::Faults) {
+    let server = TestServer::start::<S>();
+    if let Err(e) = check(&server) {
+        panic!("{name}: {e}");
+    }
+    for _ in 0..TRIES {
+        let server = TestServer::with_faults::<S>(Config::default(), Clock::System, fault);
+        if check(&server).is_err() {
+            return;
+        }
+    }
+    panic!("{name}: never caught the planted fault in {TRIES} runs");
+}
+
 /// Run `each(client, thread)` on `CLIENTS` connections at once.
 pub fn all_at_once(server: &TestServer, each: &(dyn Fn(&mut RawClient, usize) + Sync)) {
     let barrier = std::sync::Barrier::new(CLIENTS);

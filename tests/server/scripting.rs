@@ -364,21 +364,11 @@ fn transfers(s: &TestServer) -> Verdict {
 }
 
 fn scripts_are_atomic_to_every_reader<S: Store>() {
-    let server = TestServer::start::<S>();
-    if let Err(e) = transfers(&server) {
-        panic!("transfers: {e}");
-    }
     let fault = Faults {
         unlocked_script: true,
         ..Faults::default()
     };
-    for _ in 0..TRIES {
-        let server = TestServer::with_faults::<S>(Config::default(), Clock::System, fault);
-        if transfers(&server).is_err() {
-            return;
-        }
-    }
-    panic!("transfers: never caught scripts that lock nothing in {TRIES} runs");
+    proves::<S>("transfers by script", transfers, fault);
 }
 
 fn a_busy_script_gets_busy_replies_and_is_killed<S: Store>() {

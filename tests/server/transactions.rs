@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 use flashkv::db::Faults;
-use flashkv::{Clock, Config, Frame, Store};
+use flashkv::{Frame, Store};
 
 use crate::backends;
 use crate::common::*;
@@ -375,20 +375,6 @@ fn optimistic_increments(s: &TestServer) -> Verdict {
         ));
     }
     Ok(())
-}
-
-fn proves<S: Store>(name: &str, check: fn(&TestServer) -> Verdict, fault: Faults) {
-    let server = TestServer::start::<S>();
-    if let Err(e) = check(&server) {
-        panic!("{name}: {e}");
-    }
-    for _ in 0..TRIES {
-        let server = TestServer::with_faults::<S>(Config::default(), Clock::System, fault);
-        if check(&server).is_err() {
-            return;
-        }
-    }
-    panic!("{name}: never caught the planted fault in {TRIES} runs");
 }
 
 fn exec_is_atomic_to_every_reader<S: Store>() {

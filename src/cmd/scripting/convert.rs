@@ -136,19 +136,11 @@ fn table_to_frame(t: &Table, resp: i64, depth: usize) -> Frame {
     let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
     if let Value::String(e) = field("err") {
         // As Redis's addReplyErrorFormat: no CR or LF inside an error.
-        let text: Vec<u8> = e
-            .as_bytes()
-            .iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
-            .collect();
+        let text: Vec<u8> = e.as_bytes().iter().map(no_crlf).collect();
         return Frame::Error(text.into());
     }
     if let Value::String(s) = field("ok") {
-        let text: Vec<u8> = s
-            .as_bytes()
-            .iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
-            .collect();
+        let text: Vec<u8> = s.as_bytes().iter().map(no_crlf).collect();
         return Frame::Simple(text.into());
     }
     match field("double") {
@@ -157,11 +149,7 @@ fn table_to_frame(t: &Table, resp: i64, depth: usize) -> Frame {
         _ => {}
     }
     if let Value::String(s) = field("big_number") {
-        let text: Vec<u8> = s
-            .as_bytes()
-            .iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
-            .collect();
+        let text: Vec<u8> = s.as_bytes().iter().map(no_crlf).collect();
         return Frame::BigNumber(text.into());
     }
     if let Value::Table(v) = field("verbatim_string") {
@@ -218,4 +206,13 @@ pub fn args_to_argv(lua: &Lua, args: &MultiValue) -> Result<Vec<Bytes>, &'static
         }
     }
     Ok(argv)
+}
+
+/// CR and LF as spaces (Redis keeps them out of status and error lines).
+fn no_crlf(b: &u8) -> u8 {
+    if *b == b'\r' || *b == b'\n' {
+        b' '
+    } else {
+        *b
+    }
 }

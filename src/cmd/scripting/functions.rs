@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mlua::{Function, Lua, Table, Value, Variadic};
+use mlua::{Function, Lua, MultiValue, Table, Value, Variadic};
 use parking_lot::Mutex;
 
 use super::vm::{self, positioned};
@@ -367,4 +367,46 @@ pub fn library_env(
     meta.raw_set("__metatable", false)?;
     env.set_metatable(Some(meta));
     Ok(env)
+}
+
+/// `redis` while a library loads: registration, logging and the version;
+/// anything else is a nonexistent global, as in Redis.
+pub fn load_time_redis(lua: &Lua, store: &Table, pending: Pending) -> mlua::Result<Table> {
+    let full: Table = store.raw_get("redis")?;
+    let t = lua.create_table()?;
+    t.raw_set("register_function", register_function(lua, pending)?)?;
+    for name in [
+        "log",
+        "LOG_DEBUG",
+        "LOG_VERBOSE",
+        "LOG_NOTICE",
+        "LOG_WARNING",
+        "REDIS_VERSION",
+        "REDIS_VERSION_NUM",
+    ] {
+        t.raw_set(name, full.get::<Value>(name)?)?;
+    }
+    let meta = lua.create_table()?;
+    meta.raw_set(
+        "__index",
+        lua.create_function(|lua, (_, name): (Value, Value)| -> mlua::Result<()> {
+            let shown = match &name {
+                Value::String(s) => s.to_string_lossy(),
+                other => format!("{other:?}"),
+            };
+            Err(positioned(
+                lua,
+                &format!("Script attempted to access nonexistent global variable '{shown}'"),
+            ))
+        })?,
+    )?;
+    meta.raw_set(
+        "__newindex",
+        lua.create_function(|lua, _: MultiValue| -> mlua::Result<()> {
+            Err(positioned(lua, "Attempt to modify a readonly table"))
+        })?,
+    )?;
+    meta.raw_set("__metatable", false)?;
+    t.set_metatable(Some(meta));
+    Ok(t)
 }

@@ -335,13 +335,7 @@ impl<S: Store> Runner<'_, '_, S> {
         if let Some((a, b)) = swapped {
             Arc::make_mut(&mut self.table).swap(a, b);
         }
-        let frame = match reply {
-            Ok(Reply::Now(f)) => f,
-            Ok(Reply::Later(work)) => work(),
-            Ok(Reply::Block(b)) => (b.cancel)().unwrap_or(b.on_timeout),
-            Ok(Reply::Postpone(..)) => Frame::Null,
-            Err(e) => e.to_frame(),
-        };
+        let frame = Reply::settle(reply);
         journal::command_done(mark, db, &argv);
         self.ctx.session.proto = saved_proto;
         frame

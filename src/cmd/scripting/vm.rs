@@ -77,7 +77,7 @@ pub fn install(
     install_redis_api(lua, &redis)?;
     install_call(lua, &redis, &run)?;
     g.raw_set("redis", redis)?;
-    g.raw_set("bit", bit_library(lua)?)?;
+    g.raw_set("bit", super::bit::library(lua)?)?;
     g.raw_set("cjson", super::cjson::library(lua)?)?;
     let raw_pcall: Function = g.raw_get("pcall")?;
     let type_of: Function = g.raw_get("type")?;
@@ -97,7 +97,7 @@ pub fn install(
     set_kill_hook(lua, kill_check.clone(), killed.clone());
     let pending: super::functions::Pending = Arc::default();
     let loading = Arc::new(AtomicBool::new(false));
-    let load_redis = load_time_redis(lua, &globals, pending.clone())?;
+    let load_redis = super::functions::load_time_redis(lua, &globals, pending.clone())?;
     let library_env = super::functions::library_env(lua, &globals, load_redis, loading.clone())?;
     let fcall: Function = lua
         .load("local xpcall = ... return function(f, h, k, a) return xpcall(function() return f(k, a) end, h) end")
@@ -115,55 +115,6 @@ pub fn install(
         killed,
         kill_check,
     })
-}
-
-/// `redis` while a library loads: registration, logging and the version;
-/// anything else is a nonexistent global, as in Redis.
-fn load_time_redis(
-    lua: &Lua,
-    store: &Table,
-    pending: super::functions::Pending,
-) -> mlua::Result<Table> {
-    let full: Table = store.raw_get("redis")?;
-    let t = lua.create_table()?;
-    t.raw_set(
-        "register_function",
-        super::functions::register_function(lua, pending)?,
-    )?;
-    for name in [
-        "log",
-        "LOG_DEBUG",
-        "LOG_VERBOSE",
-        "LOG_NOTICE",
-        "LOG_WARNING",
-        "REDIS_VERSION",
-        "REDIS_VERSION_NUM",
-    ] {
-        t.raw_set(name, full.get::<Value>(name)?)?;
-    }
-    let meta = lua.create_table()?;
-    meta.raw_set(
-        "__index",
-        lua.create_function(|lua, (_, name): (Value, Value)| -> mlua::Result<()> {
-            let shown = match &name {
-                Value::String(s) => s.to_string_lossy(),
-                other => format!("{other:?}"),
-            };
-            Err(positioned(
-                lua,
-                &format!("Script attempted to access nonexistent global variable '{shown}'"),
-            ))
-        })?,
-    )?;
-    meta.raw_set(
-        "__newindex",
-        lua.create_function(|lua, _: MultiValue| -> mlua::Result<()> {
-            Err(positioned(lua, "Attempt to modify a readonly table"))
-        })?,
-    )?;
-    meta.raw_set("__metatable", false)?;
-    t.set_metatable(Some(meta));
-    Ok(t)
 }
 
 /// Instructions between checks for SCRIPT KILL.
@@ -617,67 +568,4 @@ pub fn positioned(lua: &Lua, msg: &str) -> mlua::Error {
 /// Lua 5.1's `%.14g` number text (tostring of a number).
 pub fn lua_number_text(n: f64) -> String {
     crate::util::numbers::fmt_g(n, 14)
-}
-
-/// The `bit` library (LuaBitOp's API): 32-bit operations on numbers.
-fn bit_library(lua: &Lua) -> mlua::Result<Table> {
-    fn tobit(v: &Value) -> i32 {
-        let n = match v {
-            Value::Integer(n) => *n as f64,
-            Value::Number(n) => *n,
-            Value::String(s) => s
-                .to_str()
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0.0),
-            _ => 0.0,
-        };
-        // LuaBitOp adds 2^52 + 2^51 and keeps the low 32 bits: rounding to
-        // nearest even, then wrapping.
-        (n.round_ties_even() as i64) as i32
-    }
-    let t = lua.create_table()?;
-    let unary = |f: fn(i32) -> i32| lua.create_function(move |_, v: Value| Ok(f(tobit(&v)) as f64));
-    t.set("tobit", unary(|x| x)?)?;
-    t.set("bnot", unary(|x| !x)?)?;
-    t.set("bswap", unary(|x| x.swap_bytes())?)?;
-    let fold = |f: fn(i32, i32) -> i32| {
-        lua.create_function(move |_, args: Variadic<Value>| {
-            let mut it = args.iter();
-            let first = it.next().map_or(0, tobit);
-            Ok(it.fold(first, |acc, v| f(acc, tobit(v))) as f64)
-        })
-    };
-    t.set("band", fold(|a, b| a & b)?)?;
-    t.set("bor", fold(|a, b| a | b)?)?;
-    t.set("bxor", fold(|a, b| a ^ b)?)?;
-    let shift = |f: fn(i32, u32) -> i32| {
-        lua.create_function(move |_, (x, n): (Value, Value)| {
-            Ok(f(tobit(&x), (tobit(&n) & 31) as u32) as f64)
-        })
-    };
-    t.set("lshift", shift(|x, n| ((x as u32) << n) as i32)?)?;
-    t.set("rshift", shift(|x, n| ((x as u32) >> n) as i32)?)?;
-    t.set("arshift", shift(|x, n| x >> n)?)?;
-    t.set("rol", shift(|x, n| (x as u32).rotate_left(n) as i32)?)?;
-    t.set("ror", shift(|x, n| (x as u32).rotate_right(n) as i32)?)?;
-    t.set(
-        "tohex",
-        lua.create_function(|_, (x, n): (Value, Option<Value>)| {
-            let x = tobit(&x) as u32;
-            let mut n = n.as_ref().map_or(8, tobit);
-            let upper = n < 0;
-            if upper {
-                n = -n;
-            }
-            let n = n.clamp(0, 8) as usize;
-            let digits = if upper {
-                format!("{x:08X}")
-            } else {
-                format!("{x:08x}")
-            };
-            Ok(digits[8 - n..].to_string())
-        })?,
-    )?;
-    Ok(t)
 }
