@@ -40,7 +40,8 @@ setbit getbit bitcount bitpos bitop bitfield bitfield_ro lcs substr
 pfadd pfcount pfmerge
 geoadd geodist geohash geopos georadius georadius_ro georadiusbymember
 georadiusbymember_ro geosearch geosearchstore
-eval evalsha eval_ro evalsha_ro script fcall fcall_ro""".split()
+eval evalsha eval_ro evalsha_ro script fcall fcall_ro
+cluster readonly readwrite asking migrate restore-asking""".split()
 SUBCOMMANDS = {
     "client": ("id setname getname list info kill unblock pause unpause reply no-evict "
                "tracking trackinginfo getredir caching help").split(),
@@ -54,6 +55,10 @@ SUBCOMMANDS = {
     "slowlog": "get len reset help".split(),
     "latency": "latest history reset doctor graph histogram help".split(),
     "debug": [],
+    "cluster": ("addslots addslotsrange bumpepoch count-failure-reports countkeysinslot "
+                "delslots delslotsrange failover flushslots forget getkeysinslot help info "
+                "keyslot links meet myid nodes replicas replicate reset saveconfig "
+                "set-config-epoch setslot shards slaves slots").split(),
 }
 
 

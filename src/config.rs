@@ -28,7 +28,9 @@ mod values;
 
 use directives::directive;
 pub use directives::{parse_memory, Directive, DIRECTIVES};
-pub use values::{AofConfig, BackendKind, Encodings, Fsync, LogLevel, OutputLimit, OutputLimits};
+pub use values::{
+    AofConfig, BackendKind, ClusterConfig, Encodings, Fsync, LogLevel, OutputLimit, OutputLimits,
+};
 
 /// Default TCP port.
 pub const DEFAULT_PORT: u16 = 6379;
@@ -93,10 +95,10 @@ pub struct Config {
     pub output_limits: OutputLimits,
     /// `notify-keyspace-events`, as `db::events::class` bits.
     pub notify_keyspace_events: u32,
-    /// `slowlog-log-slower-than`, microseconds (negative: off).
     /// `busy-reply-threshold` (alias `lua-time-limit`): milliseconds a
     /// script runs before other clients get BUSY and SCRIPT KILL works.
     pub busy_reply_threshold: u64,
+    /// `slowlog-log-slower-than`, microseconds (negative: off).
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`.
     pub slowlog_max_len: usize,
@@ -133,6 +135,8 @@ pub struct Config {
     pub aof: AofConfig,
     /// `maxmemory` and the eviction directives.
     pub memory: MemoryConfig,
+    /// The cluster directives.
+    pub cluster: ClusterConfig,
 }
 
 /// Redis's `save` points when no configuration names any.
@@ -178,6 +182,7 @@ impl Default for Config {
             enable_protected_configs: "no".into(),
             aof: AofConfig::default(),
             memory: MemoryConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -187,6 +192,22 @@ impl Config {
     pub fn rdb_path(&self) -> std::path::PathBuf {
         let dir = if self.dir.is_empty() { "." } else { &self.dir };
         std::path::Path::new(dir).join(&self.dbfilename)
+    }
+
+    /// The cluster configuration file's path (`cluster-config-file`
+    /// under `dir`).
+    pub fn cluster_config_path(&self) -> std::path::PathBuf {
+        let dir = if self.dir.is_empty() { "." } else { &self.dir };
+        std::path::Path::new(dir).join(&self.cluster.config_file)
+    }
+
+    /// The cluster bus port: `cluster-port`, or the client port + 10000.
+    pub fn cluster_bus_port(&self, port: u16) -> u16 {
+        if self.cluster.port != 0 {
+            self.cluster.port
+        } else {
+            port.wrapping_add(10_000)
+        }
     }
 
     /// The append-only file's directory (`dir` joined with

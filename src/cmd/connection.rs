@@ -123,6 +123,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             s.authenticated = ctx.config.requirepass.is_empty();
             s.reply = ReplyMode::On;
             s.no_evict = false;
+            s.asking = false;
+            s.readonly = false;
             s.caching = None;
             if s.tracking.take().is_some() {
                 ctx.state.tracking_off(s.handle.id);

@@ -70,9 +70,21 @@ impl<S: Store> Executor<S> {
         self.dispatch_as(client, argv, true)
     }
 
+
     /// [`dispatch`](Self::dispatch), ignoring CLIENT PAUSE when `pausable`
     /// is false (in-process runs, which have nobody to wait for).
     fn dispatch_as(&self, client: &mut Client<S>, argv: Vec<Bytes>, pausable: bool) -> Reply {
+        // ASKING lasts for one command (the whole transaction inside
+        // MULTI), as Redis's `resetClient` says.
+        let asked = client.session.asking && !argv[0].eq_ignore_ascii_case(b"asking");
+        let reply = self.dispatch_looked_up(client, argv, pausable);
+        if asked && !client.tx.in_multi() {
+            client.session.asking = false;
+        }
+        reply
+    }
+
+    fn dispatch_looked_up(&self, client: &mut Client<S>, argv: Vec<Bytes>, pausable: bool) -> Reply {
         let spec = match self.commands.lookup(&argv) {
             Ok(spec) => spec,
             Err(e) => {
@@ -85,7 +97,7 @@ impl<S: Store> Executor<S> {
             }
         };
         client.session.last_cmd = spec.id;
-        if let Err(e) = self.admit(client, spec) {
+        if let Err(e) = self.admit(client, spec, &argv) {
             return self.reject(client, Some(spec.id), e);
         }
         if pausable && !client.session.monitor {
@@ -161,7 +173,7 @@ impl<S: Store> Executor<S> {
 
     /// The checks between lookup and execution, in `processCommand`'s
     /// order.
-    fn admit(&self, client: &mut Client<S>, spec: &Spec) -> Result<(), CmdError> {
+    fn admit(&self, client: &mut Client<S>, spec: &Spec, argv: &[Bytes]) -> Result<(), CmdError> {
         let config = client.config.get(&self.state);
         let session = &client.session;
         if !spec.no_auth && self.state.auth_required(session, config) {
@@ -170,6 +182,12 @@ impl<S: Store> Executor<S> {
         if spec.flags.no_multi && client.tx.in_multi() {
             return Err(CmdError::NotInMulti);
         }
+        if self.state.cluster.enabled && !client.session.must_obey {
+            let now = self.state.db.now_ms();
+            super::cluster::route::admit(self, client, spec, argv, now)?;
+        }
+        let config = client.config.current();
+        let session = &client.session;
         if !spec.flags.allow_busy {
             if let Some(Busy::Script(function)) =
                 self.state.scripts.busy(config.busy_reply_threshold)

@@ -10,6 +10,7 @@
 
 use store_api::Store;
 
+use super::error::ClusterError;
 use super::{is, parse_int32, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::drop_in_background;
 use crate::protocol::Frame;
@@ -105,9 +106,15 @@ fn free<T: Send + 'static>(garbage: T, how: Free) -> Reply {
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
     Ok(match cmd {
         Cmd::Select(i) => {
+            if ctx.state.cluster.enabled && i != 0 {
+                return Err(CmdError::Cluster(ClusterError::NotAllowed("SELECT")));
+            }
             ctx.ks_at(i)?;
             ctx.session.db = i as usize;
             Frame::ok().into()
+        }
+        Cmd::SwapDb(_, _) if ctx.state.cluster.enabled => {
+            return Err(CmdError::Cluster(ClusterError::NotAllowed("SWAPDB")));
         }
         Cmd::SwapDb(a, b) => {
             let (a, b) = (

@@ -80,7 +80,7 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             kv("redis_git_sha1", &"00000000");
             kv("redis_git_dirty", &0);
             kv("redis_build_id", &"0");
-            kv("redis_mode", &"standalone");
+            kv("redis_mode", &if state.cluster.enabled { "cluster" } else { "standalone" });
             kv("os", &sys::os_line());
             kv("arch_bits", &usize::BITS);
             kv("monotonic_clock", &"POSIX clock_gettime");
@@ -111,7 +111,13 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
         "clients" => {
             let clients = state.clients.snapshot();
             kv("connected_clients", &clients.len());
-            kv("cluster_connections", &0);
+            let links = state.cluster.enabled.then(|| {
+                let t = state.cluster.view();
+                t.live()
+                    .map(|(_, n)| usize::from(n.linked) + usize::from(n.inbound_since != 0))
+                    .sum::<usize>()
+            });
+            kv("cluster_connections", &links.unwrap_or(0));
             kv("maxclients", &config.maxclients);
             kv(
                 "client_recent_max_input_buffer",
@@ -219,7 +225,7 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
                 );
             }
         }
-        "cluster" => kv("cluster_enabled", &0),
+        "cluster" => kv("cluster_enabled", &u8::from(state.cluster.enabled)),
         "keyspace" => {
             for (i, ks) in ctx.databases().iter().enumerate() {
                 let keys = ks.len();

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
 use super::scan::{self, ScanOpts};
+use super::error::ClusterError;
 use super::{is, parse_int32, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::{Access, KeyLocks, KeysGuard, Keyspace};
 use crate::protocol::Frame;
@@ -211,6 +212,9 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
                 Some(db) => usize::try_from(parse_int32(db)?).unwrap_or(usize::MAX),
                 None => ctx.session.db,
             };
+            if ctx.state.cluster.enabled && (db != 0 || ctx.session.db != 0) {
+                return Err(CmdError::Cluster(ClusterError::CopyDb));
+            }
             let dst = c.dst.clone();
             let copied = copy(ctx, c)?;
             if copied {
@@ -218,6 +222,9 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             }
             ctx.defer_ready_in(db, vec![dst]);
             Frame::Integer(i64::from(copied)).into()
+        }
+        Cmd::Move(..) if ctx.state.cluster.enabled => {
+            return Err(CmdError::Cluster(ClusterError::NotAllowed("MOVE")));
         }
         Cmd::Move(key, db) => {
             let index = usize::try_from(parse_int32(&db)?).unwrap_or(usize::MAX);

@@ -13,6 +13,7 @@
 mod args;
 mod bits;
 mod client;
+mod cluster;
 mod connection;
 mod context;
 mod counters;
@@ -28,6 +29,7 @@ mod keys;
 mod lcs;
 mod lists;
 mod memory;
+mod migrate;
 pub mod meta;
 mod monitoring;
 mod multi;
@@ -111,6 +113,10 @@ pub enum Command {
     Persist(persist::Cmd),
     /// EVAL, EVALSHA, SCRIPT.
     Scripting(scripting::Cmd),
+    /// CLUSTER, READONLY, READWRITE, ASKING.
+    Cluster(cluster::Cmd),
+    /// MIGRATE.
+    Migrate(migrate::Migrate),
 }
 
 /// Every implemented command's table row.
@@ -141,6 +147,8 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         monitoring::ROWS,
         persist::ROWS,
         scripting::ROWS,
+        cluster::ROWS,
+        migrate::ROWS,
     ]
     .concat()
 });
@@ -239,6 +247,8 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Monitoring(c) => monitoring::execute(c, ctx).map(Reply::Now),
         Command::Persist(c) => persist::execute(c, ctx),
         Command::Scripting(c) => scripting::execute(c, ctx).map(Reply::Now),
+        Command::Cluster(c) => cluster::execute(c, ctx),
+        Command::Migrate(m) => migrate::execute(m, ctx),
         // Transaction commands run in the executor; one that gets here
         // (it cannot be queued) is a nested MULTI.
         Command::Multi(_) => Err(CmdError::NestedMulti),

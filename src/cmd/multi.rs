@@ -145,6 +145,11 @@ impl TxState {
             .is_some_and(|q| q.commands.iter().any(|(s, _)| s.flags.deny_oom))
     }
 
+    /// The commands queued so far (none outside a transaction).
+    pub fn commands(&self) -> &[(Spec, Vec<Bytes>)] {
+        self.queue.as_ref().map_or(&[], |q| &q.commands)
+    }
+
     /// Number of commands queued (CLIENT LIST's `multi=`; -1 outside a
     /// transaction).
     pub fn queued(&self) -> i64 {

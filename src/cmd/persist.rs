@@ -116,6 +116,7 @@ pub const ROWS: &[Row] = &[
     ("lastsave", parse_lastsave),
     ("dump", parse_dump),
     ("restore", parse_restore),
+    ("restore-asking", parse_restore),
     ("debug", parse_debug),
     ("bgrewriteaof", parse_bgrewriteaof),
 ];

@@ -14,6 +14,7 @@ use store_api::Store;
 use super::Args;
 use super::{help_reply, CmdError, Command, Ctx, Row};
 use crate::protocol::Frame;
+use crate::state::cluster::BusRequest;
 use crate::state::pubsub::Kind;
 
 /// Pub/sub commands.
@@ -143,7 +144,13 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             Frame::Integer(pubsub.spublish(&channel, &message) as i64)
         }
         Cmd::Publish(_, channel, message) => {
-            Frame::Integer(pubsub.publish(&channel, &message) as i64)
+            let n = pubsub.publish(&channel, &message);
+            // In a cluster every node's subscribers hear it (the reply
+            // counts the local ones, as Redis's does).
+            if ctx.state.cluster.enabled {
+                ctx.state.cluster.to_bus(BusRequest::Publish(channel, message));
+            }
+            Frame::Integer(n as i64)
         }
         Cmd::Channels(kind, pattern) => Frame::Array(
             pubsub

@@ -296,6 +296,9 @@ impl CommandMeta {
     /// the key specs, plus the keys of the commands Redis finds with a
     /// function of their own (`sortGetKeys`).
     pub fn all_keys<'a>(&self, argv: &'a [Bytes]) -> Option<Vec<&'a Bytes>> {
+        if self.name == "migrate" {
+            return migrate_keys(argv);
+        }
         let mut keys = self.keys(argv)?;
         if self.name == "sort" {
             keys.extend(sort_store_key(argv));
@@ -333,6 +336,28 @@ fn sort_store_key(argv: &[Bytes]) -> Option<&Bytes> {
         i += 1 + skip;
     }
     store
+}
+
+/// MIGRATE's keys, as Redis's `migrateGetKeys` finds them: the key
+/// argument, or with the KEYS option every argument after it (and the
+/// key argument, then empty, is not one).
+fn migrate_keys(argv: &[Bytes]) -> Option<Vec<&Bytes>> {
+    let mut i = 6;
+    while i < argv.len() {
+        let a = &argv[i];
+        if a.eq_ignore_ascii_case(b"keys") {
+            if !argv[3].is_empty() {
+                return None;
+            }
+            return Some(argv[i + 1..].iter().collect());
+        }
+        i += match () {
+            _ if a.eq_ignore_ascii_case(b"auth") => 2,
+            _ if a.eq_ignore_ascii_case(b"auth2") => 3,
+            _ => 1,
+        };
+    }
+    argv.get(3).map(|k| vec![k])
 }
 
 /// A command's parse function.

@@ -235,3 +235,39 @@ impl Default for AofConfig {
         }
     }
 }
+
+/// The cluster directives (`cluster-*`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterConfig {
+    /// `cluster-enabled`: speak Redis Cluster (slots, redirects, the bus).
+    pub enabled: bool,
+    /// `cluster-config-file`: where the node keeps its view of the
+    /// cluster (Redis's nodes.conf format), under `dir`.
+    pub config_file: String,
+    /// `cluster-node-timeout`, milliseconds: a node silent this long is
+    /// suspected (PFAIL).
+    pub node_timeout: u64,
+    /// `cluster-port`: the bus port (0: the client port + 10000).
+    pub port: u16,
+    /// `cluster-require-full-coverage`: the cluster is down while any slot
+    /// has no live owner.
+    pub require_full_coverage: bool,
+    /// `cluster-allow-reads-when-down`.
+    pub allow_reads_when_down: bool,
+    /// `cluster-announce-ip` (empty: learnt from the peers).
+    pub announce_ip: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            enabled: false,
+            config_file: "nodes.conf".into(),
+            node_timeout: 15_000,
+            port: 0,
+            require_full_coverage: true,
+            allow_reads_when_down: false,
+            announce_ip: String::new(),
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! returns.
 
 mod buffers;
+mod bus;
 mod connection;
 mod listener;
 mod replay;
@@ -14,6 +15,7 @@ mod shutdown;
 mod workers;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use store_api::Store;
@@ -78,8 +80,26 @@ pub async fn run_with<S: Store>(
         config.expiry,
         options.faults,
     );
+    let bus_addr = listeners.first().map(TcpListener::local_addr).transpose()?;
     let mut state = ServerState::new(config, guard.db().clone(), port);
     state.config_file = options.config_file;
+    // Cluster mode: the node's view of the cluster from its file, and the
+    // bus port bound before any client is served.
+    state.cluster = crate::state::cluster::Cluster::open(&state.config(), port).map_err(|e| {
+        tracing::error!("{e}");
+        std::io::Error::other(e.to_string())
+    })?;
+    let bus_listener = match (state.cluster.enabled, bus_addr) {
+        (true, Some(addr)) => {
+            let config = state.config();
+            let addr = SocketAddr::new(addr.ip(), config.cluster_bus_port(port));
+            Some(listener::bind(addr, config.tcp_backlog).map_err(|e| {
+                tracing::error!(%addr, cause = %e, "could not bind the cluster bus port");
+                e
+            })?)
+        }
+        _ => None,
+    };
     let aof_files = if state.config().aof.enabled {
         // With the AOF on, it alone is loaded (as in Redis).
         let config = state.config();
@@ -113,6 +133,7 @@ pub async fn run_with<S: Store>(
         })?;
         state.aof.open_at_start(&state.db, &state.config())?;
     }
+    let bus = bus_listener.map(|l| tokio::spawn(bus::run(exec.clone(), l)));
     let coordinator = Coordinator::new(state.clone());
     let workers = Arc::new(workers::Workers::start(workers::count(
         state.config().worker_threads,
@@ -161,6 +182,10 @@ pub async fn run_with<S: Store>(
         }
     }
     cron.abort();
+    if let Some(bus) = bus {
+        bus.abort();
+    }
+    state.cluster.save_if_dirty();
     coordinator.shutdown().await;
     // What the AOF holds reaches the disk before the process ends.
     state.aof.wait();

@@ -142,6 +142,7 @@ pub fn load<S: Store>(exec: &Executor<S>, files: Files) -> Result<(), String> {
     let id = handle.id;
     let mut session = Session::new(handle);
     session.authenticated = true;
+    session.must_obey = true;
     let mut client = exec.client(session);
     let start = std::time::Instant::now();
     state.db.set_replaying(true);

@@ -327,6 +327,12 @@ pub struct Session {
     pub reply: ReplyMode,
     /// CLIENT NO-EVICT.
     pub no_evict: bool,
+    /// ASKING: the next command may use a slot this node is importing.
+    pub asking: bool,
+    /// READONLY (cluster): reads may be served by a replica.
+    pub readonly: bool,
+    /// The AOF loader (Redis's `mustObeyClient`): never redirected.
+    pub must_obey: bool,
     /// Journal position of this client's last logged write: its replies
     /// wait until the append-only file holds that much.
     pub journaled: u64,
@@ -421,6 +427,9 @@ impl Session {
             caching: None,
             reply: ReplyMode::On,
             no_evict: false,
+            asking: false,
+            readonly: false,
+            must_obey: false,
             journaled: 0,
         }
     }

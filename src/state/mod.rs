@@ -8,6 +8,7 @@
 
 pub mod aof;
 mod clients;
+pub mod cluster;
 pub mod latency;
 pub mod monitor;
 pub mod persist;
@@ -87,6 +88,9 @@ pub struct ServerState<S: Store> {
     pub aof: Arc<aof::Aof>,
     /// The Lua VM, the script cache, and the running script.
     pub scripts: scripts::Scripts,
+    /// Redis Cluster: slots, the other nodes, the bus's rules (inert
+    /// unless `cluster-enabled yes`).
+    pub cluster: cluster::Cluster,
     /// The largest memory figure INFO has seen (used_memory_peak).
     pub memory_peak: AtomicU64,
     /// Memory in use when the server started (used_memory_startup).
@@ -126,6 +130,7 @@ impl<S: Store> ServerState<S> {
             persist: Arc::default(),
             aof: Arc::default(),
             scripts: scripts::Scripts::default(),
+            cluster: cluster::Cluster::default(),
             memory_peak: AtomicU64::new(0),
             memory_at_start: crate::db::evict::used_memory(),
             db,
@@ -136,7 +141,7 @@ impl<S: Store> ServerState<S> {
             started_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
-            run_id: random_run_id(),
+            run_id: random_name(),
             tcp_port,
             config_file: String::new(),
             shutdown_requested: AtomicBool::new(false),
@@ -289,8 +294,9 @@ impl ConfigCache {
     }
 }
 
-/// 40 hex digits from the process's randomly seeded hasher and the clock.
-fn random_run_id() -> String {
+/// 40 hex digits from the process's randomly seeded hasher and the clock:
+/// run ids and cluster node names.
+pub(crate) fn random_name() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut out = String::with_capacity(40);
     let nanos = SystemTime::now()

@@ -3,6 +3,7 @@
 //! one file per Redis command group.
 
 mod bitmap;
+mod cluster;
 mod connection;
 mod generic;
 mod geo;
@@ -38,6 +39,7 @@ pub static COMMANDS: LazyLock<Vec<CommandMeta>> = LazyLock::new(|| {
         bitmap::COMMANDS,
         hyperloglog::COMMANDS,
         geo::COMMANDS,
+        cluster::COMMANDS,
     ]
     .concat()
 });

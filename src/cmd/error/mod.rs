@@ -5,7 +5,10 @@
 //! [`CmdError::to_frame`] spells it (compare Redis's `shared.*err` objects in
 //! `createSharedObjects` and dragonfly's `op_status.cc`).
 
+mod cluster;
+
 use bytes::Bytes;
+pub use cluster::ClusterError;
 
 use crate::protocol::Frame;
 
@@ -76,6 +79,8 @@ pub enum CmdError {
     Unkillable,
     /// An error text built elsewhere (a script's error reply), sent as is.
     Reply(Bytes),
+    /// Redirections and the cluster's refusals.
+    Cluster(ClusterError),
     /// Over `maxmemory` with nothing left to evict (deny-oom commands).
     Oom,
     /// AUTH / HELLO AUTH with a wrong user or password.
@@ -489,6 +494,7 @@ impl CmdError {
         };
         let s: Vec<u8> = match self {
             CmdError::Reply(text) => text.to_vec(),
+            CmdError::Cluster(e) => e.text().into_bytes(),
             CmdError::UnknownCommand(name, args) => unknown_command(name, args),
             CmdError::UnknownSubcommand(sub, container) => {
                 quote("ERR unknown subcommand '", sub, 128, &try_help(container))
