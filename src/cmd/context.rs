@@ -57,6 +57,7 @@ impl<S: Store> Executor<S> {
             config: self.state.config_cache(),
             tx: TxState::default(),
             stats: Pending::default(),
+            gate: None,
             state: self.state.clone(),
         }
     }
@@ -70,7 +71,6 @@ impl<S: Store> Executor<S> {
         self.dispatch_as(client, argv, true)
     }
 
-
     /// [`dispatch`](Self::dispatch), ignoring CLIENT PAUSE when `pausable`
     /// is false (in-process runs, which have nobody to wait for).
     fn dispatch_as(&self, client: &mut Client<S>, argv: Vec<Bytes>, pausable: bool) -> Reply {
@@ -78,13 +78,19 @@ impl<S: Store> Executor<S> {
         // MULTI), as Redis's `resetClient` says.
         let asked = client.session.asking && !argv[0].eq_ignore_ascii_case(b"asking");
         let reply = self.dispatch_looked_up(client, argv, pausable);
+        client.gate = None;
         if asked && !client.tx.in_multi() {
             client.session.asking = false;
         }
         reply
     }
 
-    fn dispatch_looked_up(&self, client: &mut Client<S>, argv: Vec<Bytes>, pausable: bool) -> Reply {
+    fn dispatch_looked_up(
+        &self,
+        client: &mut Client<S>,
+        argv: Vec<Bytes>,
+        pausable: bool,
+    ) -> Reply {
         let spec = match self.commands.lookup(&argv) {
             Ok(spec) => spec,
             Err(e) => {
@@ -413,8 +419,13 @@ pub struct Client<S: Store> {
     pub(super) tx: TxState,
     /// What this client counted since the last flush.
     pub(super) stats: Pending,
+    /// Cluster: the gate of the moving slot the running command uses.
+    pub(super) gate: Option<SlotGate>,
     state: Arc<ServerState<S>>,
 }
+
+/// A shared hold on a moving slot's gate (`state::cluster::Cluster::gate`).
+pub type SlotGate = parking_lot::ArcRwLockReadGuard<parking_lot::RawRwLock, ()>;
 
 /// A client that goes away forgets its watches and subscriptions.
 impl<S: Store> Drop for Client<S> {

@@ -80,7 +80,14 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             kv("redis_git_sha1", &"00000000");
             kv("redis_git_dirty", &0);
             kv("redis_build_id", &"0");
-            kv("redis_mode", &if state.cluster.enabled { "cluster" } else { "standalone" });
+            kv(
+                "redis_mode",
+                &if state.cluster.enabled {
+                    "cluster"
+                } else {
+                    "standalone"
+                },
+            );
             kv("os", &sys::os_line());
             kv("arch_bits", &usize::BITS);
             kv("monotonic_clock", &"POSIX clock_gettime");

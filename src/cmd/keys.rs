@@ -12,8 +12,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
-use super::scan::{self, ScanOpts};
 use super::error::ClusterError;
+use super::scan::{self, ScanOpts};
 use super::{is, parse_int32, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::{Access, KeyLocks, KeysGuard, Keyspace};
 use crate::protocol::Frame;

@@ -18,6 +18,7 @@ use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::events::class;
 use crate::db::{journal, rdb};
 use crate::protocol::Frame;
+use crate::state::cluster::key_slot;
 
 /// `MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw]
 /// [AUTH2 user pw] [KEYS key...]`
@@ -103,7 +104,13 @@ impl Io {
 }
 
 /// Send `request` to `host:port` and read `replies` reply lines.
-fn exchange(host: &str, port: u16, timeout: Duration, request: &[u8], replies: usize) -> Result<Vec<String>, Io> {
+fn exchange(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    request: &[u8],
+    replies: usize,
+) -> Result<Vec<String>, Io> {
     let addr = (host, port)
         .to_socket_addrs()
         .ok()
@@ -111,8 +118,12 @@ fn exchange(host: &str, port: u16, timeout: Duration, request: &[u8], replies: u
         .ok_or(Io::Connect)?;
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|_| Io::Connect)?;
     let _ = stream.set_nodelay(true);
-    stream.set_write_timeout(Some(timeout)).map_err(|_| Io::Write)?;
-    stream.set_read_timeout(Some(timeout)).map_err(|_| Io::Read)?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|_| Io::Write)?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|_| Io::Read)?;
     stream.write_all(request).map_err(|_| Io::Write)?;
     let mut reader = BufReader::new(stream);
     let mut lines = Vec::with_capacity(replies);
@@ -133,8 +144,23 @@ pub fn execute<S: Store>(m: Migrate, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
     let timeout = Duration::from_millis(if timeout <= 0 { 1000 } else { timeout as u64 });
     let now = ctx.now;
     let compress = ctx.config.rdbcompression;
+    let unlocked = ctx.ks().keyspace().faults().unlocked_migrate;
+    // In a cluster, commands on the slot wait while its keys move.
+    let gate = match m.keys.first() {
+        Some(k) if ctx.state.cluster.enabled && !unlocked => {
+            Some(ctx.state.cluster.gate(key_slot(k)))
+        }
+        _ => None,
+    };
+    let _moving = gate
+        .as_ref()
+        .map(|g| crate::util::blocking_section(|| g.write()));
     let ks = ctx.ks();
-    let guard = ks.lock_keys(m.keys.iter().map(|k| &k[..]));
+    let mut guard = ks.lock_keys(m.keys.iter().map(|k| &k[..]));
+    if unlocked {
+        // The planted fault: read now, lock only to delete, later.
+        guard = crate::db::KeysGuard::Held;
+    }
     // (key, ttl ms or 0, payload) of the keys that exist.
     let found: Vec<(Bytes, u64, Vec<u8>)> = m
         .keys
@@ -182,10 +208,16 @@ pub fn execute<S: Store>(m: Migrate, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
         .ok_or(CmdError::Cluster(ClusterError::MigrateConnect))?;
     let lines = crate::util::blocking_section(|| exchange(&host, port, timeout, &request, replies))
         .map_err(Io::error)?;
+    if unlocked {
+        std::thread::sleep(Duration::from_millis(2));
+        guard = ks.lock_keys(found.iter().map(|(k, _, _)| &k[..]));
+    }
     // AUTH and SELECT first: an error there means nothing was restored.
     let preamble = replies - found.len();
     if let Some(line) = lines[..preamble].iter().find(|l| l.starts_with('-')) {
-        return Err(CmdError::Cluster(ClusterError::MigrateTarget(line[1..].to_string())));
+        return Err(CmdError::Cluster(ClusterError::MigrateTarget(
+            line[1..].to_string(),
+        )));
     }
     let mut error = None;
     let mut deleted = Vec::new();

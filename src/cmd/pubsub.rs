@@ -148,7 +148,9 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             // In a cluster every node's subscribers hear it (the reply
             // counts the local ones, as Redis's does).
             if ctx.state.cluster.enabled {
-                ctx.state.cluster.to_bus(BusRequest::Publish(channel, message));
+                ctx.state
+                    .cluster
+                    .to_bus(BusRequest::Publish(channel, message));
             }
             Frame::Integer(n as i64)
         }

@@ -73,6 +73,9 @@ pub struct Faults {
     /// ran: concurrent writers can be logged in another order than they
     /// were applied, which the append-only file's replay tests must catch.
     pub journal_unordered: bool,
+    /// MIGRATE reads its keys without holding their stripes and deletes
+    /// them a moment later: a write in between is lost with the key.
+    pub unlocked_migrate: bool,
 }
 
 struct Shared<S> {

@@ -90,7 +90,10 @@ impl<S: Store> Bus<S> {
             argv.extend(chunk.iter().cloned());
             run_inline(&self.exec, &mut self.cleaner.lock(), argv);
         }
-        info!(keys = keys.len(), "deleted the keys of slots now served elsewhere");
+        info!(
+            keys = keys.len(),
+            "deleted the keys of slots now served elsewhere"
+        );
     }
 
     /// Process one message that arrived on `link`.
@@ -128,9 +131,12 @@ async fn read_message(r: &mut OwnedReadHalf) -> std::io::Result<Option<Vec<u8>>>
         Err(e) => return Err(e),
     }
     let len = Message::announced_len(&first).map_err(std::io::Error::other)?;
-    let mut buf = vec![0u8; len];
-    buf[..8].copy_from_slice(&first);
-    r.read_exact(&mut buf[8..]).await?;
+    // Grown as bytes arrive: an announced length costs nothing until sent.
+    let mut buf = first.to_vec();
+    r.take((len - 8) as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Some(buf))
 }
 
@@ -166,7 +172,13 @@ async fn inbound<S: Store>(bus: Arc<Bus<S>>, stream: TcpStream) {
 
 /// Our link to node `i` (at `addr`): greet it, then send what the cron and
 /// the commands queue, and process its answers.
-async fn outbound<S: Store>(bus: Arc<Bus<S>>, i: usize, ctime: u64, addr: String, mut rx: UnboundedReceiver<Vec<u8>>) {
+async fn outbound<S: Store>(
+    bus: Arc<Bus<S>>,
+    i: usize,
+    ctime: u64,
+    addr: String,
+    mut rx: UnboundedReceiver<Vec<u8>>,
+) {
     let state = bus.exec.state.clone();
     let timeout = Duration::from_millis(state.config().cluster.node_timeout.max(1000));
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
@@ -194,7 +206,11 @@ async fn outbound<S: Store>(bus: Arc<Bus<S>>, i: usize, ctime: u64, addr: String
     let time = bus.timing();
     let mut rng = time.now ^ (i as u64).rotate_left(17);
     let hello = state.cluster.update(&config, |t| {
-        let alive = t.nodes.get(i).and_then(Option::as_ref).is_some_and(|n| n.ctime == ctime);
+        let alive = t
+            .nodes
+            .get(i)
+            .and_then(Option::as_ref)
+            .is_some_and(|n| n.ctime == ctime);
         if !alive {
             return (None, false);
         }
@@ -272,7 +288,10 @@ fn cron<S: Store>(bus: &Arc<Bus<S>>, iteration: u64) {
         // Links whose node was forgotten (or replaced at that index).
         let t = state.cluster.view();
         bus.links.lock().retain(|&i, (ctime, _)| {
-            t.nodes.get(i).and_then(Option::as_ref).is_some_and(|n| n.ctime == *ctime)
+            t.nodes
+                .get(i)
+                .and_then(Option::as_ref)
+                .is_some_and(|n| n.ctime == *ctime)
         });
     }
     for i in tick.drop_links {
@@ -291,6 +310,9 @@ fn cron<S: Store>(bus: &Arc<Bus<S>>, iteration: u64) {
     for (i, m) in tick.send {
         bus.send(i, m.encode());
     }
+    if iteration % 10 == 0 {
+        state.cluster.prune_gates();
+    }
     state.cluster.save_if_dirty();
 }
 
@@ -299,9 +321,12 @@ pub async fn run<S: Store>(exec: Arc<Executor<S>>, listener: TcpListener) {
     let state = exec.state.clone();
     let (tx, mut requests) = mpsc::unbounded_channel::<BusRequest>();
     state.cluster.attach_bus(tx);
-    let handle = state
-        .clients
-        .register("127.0.0.1:0".parse().expect("address"), "127.0.0.1:0".parse().expect("address"), -1, usize::MAX);
+    let handle = state.clients.register(
+        "127.0.0.1:0".parse().expect("address"),
+        "127.0.0.1:0".parse().expect("address"),
+        -1,
+        usize::MAX,
+    );
     let mut session = Session::new(handle.expect("room for the cluster's own client"));
     session.authenticated = true;
     session.must_obey = true;
@@ -351,7 +376,9 @@ pub async fn run<S: Store>(exec: Arc<Executor<S>>, listener: TcpListener) {
                         body: Body::Publish(channel.to_vec(), message.to_vec()),
                     }
                     .encode(),
-                    BusRequest::PongAll => gossip::ping(&t, kind::PONG, None, &mut now_ms()).encode(),
+                    BusRequest::PongAll => {
+                        gossip::ping(&t, kind::PONG, None, &mut now_ms()).encode()
+                    }
                 };
                 drop(t);
                 bus.broadcast(&bytes);

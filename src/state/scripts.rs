@@ -83,12 +83,59 @@ pub struct Registered {
     pub name: String,
     /// The callback.
     pub func: mlua::Function,
+    /// Its flags.
+    pub flags: Flags,
+    /// Its description, if given.
+    pub description: Option<Bytes>,
+}
+
+/// A script's or a function's flags (`#!lua flags=...`, the `flags` of
+/// `redis.register_function`; EVAL_RO adds no-writes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
     /// `no-writes`
     pub no_writes: bool,
     /// `allow-oom`
     pub allow_oom: bool,
-    /// Its description, if given.
-    pub description: Option<Bytes>,
+    /// `allow-stale`
+    pub allow_stale: bool,
+    /// `no-cluster`
+    pub no_cluster: bool,
+    /// `allow-cross-slot-keys`
+    pub allow_cross_slot: bool,
+    /// An EVAL script without a shebang (Redis's compatibility mode: it
+    /// may touch keys of several slots, as long as they are all here).
+    pub compat: bool,
+}
+
+impl Flags {
+    /// Set the flag `name`; false if there is no such flag.
+    pub fn set(&mut self, name: &[u8]) -> bool {
+        let field = match name {
+            b"no-writes" => &mut self.no_writes,
+            b"allow-oom" => &mut self.allow_oom,
+            b"allow-stale" => &mut self.allow_stale,
+            b"no-cluster" => &mut self.no_cluster,
+            b"allow-cross-slot-keys" => &mut self.allow_cross_slot,
+            _ => return false,
+        };
+        *field = true;
+        true
+    }
+
+    /// The declared flags' names, in Redis's order (FUNCTION LIST).
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.no_writes, "no-writes"),
+            (self.allow_oom, "allow-oom"),
+            (self.allow_stale, "allow-stale"),
+            (self.no_cluster, "no-cluster"),
+            (self.allow_cross_slot, "allow-cross-slot-keys"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
 }
 
 /// One cached script.
@@ -97,8 +144,8 @@ pub struct Cached {
     pub body: Bytes,
     /// The compiled chunk.
     pub func: mlua::Function,
-    /// Shebang flags (bit 0 no-writes, bit 1 allow-oom).
-    pub flags: u8,
+    /// Shebang flags.
+    pub flags: Flags,
     /// Loaded by EVAL (evictable), not SCRIPT LOAD.
     pub from_eval: bool,
     /// Last use stamp ([`Engine::tick`]).

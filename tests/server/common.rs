@@ -94,14 +94,28 @@ impl TestServer {
     }
 
     /// A server with any [`Options`] (loading the RDB file at start...).
-    pub fn with_options<S: Store>(mut config: Config, options: Options) -> TestServer {
+    pub fn with_options<S: Store>(config: Config, options: Options) -> TestServer {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::on_listener::<S>(std_listener, config, options)
+    }
+
+    /// A server on `addr` (a restart on the same port).
+    pub fn at<S: Store>(addr: SocketAddr, config: Config, options: Options) -> TestServer {
+        let std_listener = std::net::TcpListener::bind(addr).expect("bind");
+        Self::on_listener::<S>(std_listener, config, options)
+    }
+
+    fn on_listener<S: Store>(
+        std_listener: std::net::TcpListener,
+        mut config: Config,
+        options: Options,
+    ) -> TestServer {
         let clock = options.clock.clone();
         config.port = 0;
         if config.dir.is_empty() {
             // A SAVE in a test writes here, never into the repository.
             config.dir = fresh_dir("server").display().to_string();
         }
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let addr = std_listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -338,7 +352,6 @@ pub fn redis_server_available(test: &str) -> bool {
     found
 }
 
-/// A loopback port that was free a moment ago; see [`wait_serving`].
 /// A fresh empty directory under the system temp directory.
 pub fn fresh_dir(what: &str) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -362,6 +375,7 @@ pub fn bin_command() -> std::process::Command {
     c
 }
 
+/// A loopback port that was free a moment ago; see [`wait_serving`].
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")

@@ -16,6 +16,7 @@ mod aof;
 mod atomicity;
 mod blocking;
 mod clients;
+mod cluster;
 mod connection;
 mod differential;
 mod durability;

@@ -19,7 +19,7 @@ use crate::state::cluster::{flag, gossip, key_slot, BusRequest, Topology, NONE, 
 pub enum Cmd {
     /// `CLUSTER <subcommand> args...`: validated when it runs, since in
     /// non-cluster mode every subcommand answers the same error first.
-    Cluster(&'static str, Vec<Bytes>),
+    Cluster(&'static str, Bytes, Vec<Bytes>),
     /// `READONLY`
     ReadOnly,
     /// `READWRITE`
@@ -31,7 +31,11 @@ pub enum Cmd {
 macro_rules! sub {
     ($name:literal) => {
         |a: Args<'_>| -> Result<Command, CmdError> {
-            Ok(Command::Cluster(Cmd::Cluster($name, a.rest())))
+            Ok(Command::Cluster(Cmd::Cluster(
+                $name,
+                a.typed_name(),
+                a.rest(),
+            )))
         }
     };
 }
@@ -41,7 +45,10 @@ pub const ROWS: &[Row] = &[
     ("cluster|addslots", sub!("addslots")),
     ("cluster|addslotsrange", sub!("addslotsrange")),
     ("cluster|bumpepoch", sub!("bumpepoch")),
-    ("cluster|count-failure-reports", sub!("count-failure-reports")),
+    (
+        "cluster|count-failure-reports",
+        sub!("count-failure-reports"),
+    ),
     ("cluster|countkeysinslot", sub!("countkeysinslot")),
     ("cluster|delslots", sub!("delslots")),
     ("cluster|delslotsrange", sub!("delslotsrange")),
@@ -108,8 +115,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             ctx.session.asking = true;
             Ok(Frame::ok().into())
         }
-        Cmd::Cluster(sub, args) => {
-            let reply = cluster(ctx, sub, &args)?;
+        Cmd::Cluster(sub, typed, args) => {
+            let reply = cluster(ctx, sub, typed, &args)?;
             // Redis saves the file before the reply leaves.
             ctx.state.cluster.save_if_dirty();
             Ok(reply.into())
@@ -117,16 +124,24 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
     }
 }
 
-fn cluster<S: Store>(ctx: &mut Ctx<'_, S>, sub: &'static str, a: &[Bytes]) -> Result<Frame, CmdError> {
+fn cluster<S: Store>(
+    ctx: &mut Ctx<'_, S>,
+    sub: &'static str,
+    typed: Bytes,
+    a: &[Bytes],
+) -> Result<Frame, CmdError> {
     let cluster = &ctx.state.cluster;
     let config = ctx.config.clone();
-    let wrong_args = || CmdError::SubcommandSyntax(Bytes::from(sub), Bytes::from_static(b"CLUSTER"));
+    let wrong_args = || CmdError::SubcommandSyntax(typed.clone(), Bytes::from_static(b"CLUSTER"));
     let now = crate::state::cluster::now_ms();
     match sub {
         "help" => Ok(super::help_reply(replies::HELP)),
         "info" => Ok(replies::info(&cluster.view())),
         "myid" => Ok(Frame::bulk(cluster.view().me().id.clone())),
-        "nodes" => Ok(Frame::Verbatim("txt", cluster.view().describe_all(true).into())),
+        "nodes" => Ok(Frame::Verbatim(
+            "txt",
+            cluster.view().describe_all(true).into(),
+        )),
         "slots" => Ok(replies::slots(&cluster.view())),
         "shards" => Ok(replies::shards(&cluster.view())),
         "links" => Ok(replies::links(&cluster.view())),
@@ -137,7 +152,9 @@ fn cluster<S: Store>(ctx: &mut Ctx<'_, S>, sub: &'static str, a: &[Bytes]) -> Re
                 .ok()
                 .filter(|&s| s < SLOTS)
                 .ok_or(CmdError::Cluster(ClusterError::InvalidSlot))?;
-            Ok(Frame::Integer(keys_in_slot(ctx, slot, usize::MAX).len() as i64))
+            Ok(Frame::Integer(
+                keys_in_slot(ctx, slot, usize::MAX).len() as i64
+            ))
         }
         "getkeysinslot" => {
             let (slot, count) = (parse_int(&a[0])?, parse_int(&a[1])?);
@@ -162,13 +179,18 @@ fn cluster<S: Store>(ctx: &mut Ctx<'_, S>, sub: &'static str, a: &[Bytes]) -> Re
                 for pair in a.chunks(2) {
                     let (start, end) = (slot_arg(&pair[0])?, slot_arg(&pair[1])?);
                     if start > end {
-                        return Err(CmdError::Cluster(ClusterError::RangeOrder(start as u16, end as u16)));
+                        return Err(CmdError::Cluster(ClusterError::RangeOrder(
+                            start as u16,
+                            end as u16,
+                        )));
                     }
                     slots.extend(start..=end);
                 }
                 slots
             } else {
-                a.iter().map(|s| slot_arg(s)).collect::<Result<Vec<_>, _>>()?
+                a.iter()
+                    .map(|s| slot_arg(s))
+                    .collect::<Result<Vec<_>, _>>()?
             };
             cluster.update(&config, |t| (change_slots(t, &slots, del), true))?;
             Ok(Frame::ok())
@@ -194,9 +216,11 @@ fn cluster<S: Store>(ctx: &mut Ctx<'_, S>, sub: &'static str, a: &[Bytes]) -> Re
             }
             let port_of = |b: &Bytes| parse_int(b).ok();
             let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
-            let port = port_of(&a[1]).ok_or_else(|| CmdError::Cluster(ClusterError::BadPort(text(&a[1]))))?;
+            let port = port_of(&a[1])
+                .ok_or_else(|| CmdError::Cluster(ClusterError::BadPort(text(&a[1]))))?;
             let cport = match a.get(2) {
-                Some(c) => port_of(c).ok_or_else(|| CmdError::Cluster(ClusterError::BadBusPort(text(c))))?,
+                Some(c) => port_of(c)
+                    .ok_or_else(|| CmdError::Cluster(ClusterError::BadBusPort(text(c))))?,
                 None => port + 10_000,
             };
             let ip = std::str::from_utf8(&a[0])
@@ -204,7 +228,10 @@ fn cluster<S: Store>(ctx: &mut Ctx<'_, S>, sub: &'static str, a: &[Bytes]) -> Re
                 .and_then(|s| s.parse::<std::net::IpAddr>().ok());
             let valid = |p: i64| (1..=65535).contains(&p);
             let (Some(ip), true, true) = (ip, valid(port), valid(cport)) else {
-                return Err(CmdError::Cluster(ClusterError::BadAddress(text(&a[0]), text(&a[1]))));
+                return Err(CmdError::Cluster(ClusterError::BadAddress(
+                    text(&a[0]),
+                    text(&a[1]),
+                )));
             };
             cluster.update(&config, |t| {
                 gossip::start_handshake(t, &ip.to_string(), port as u16, cport as u16, now);
@@ -214,28 +241,31 @@ fn cluster<S: Store>(ctx: &mut Ctx<'_, S>, sub: &'static str, a: &[Bytes]) -> Re
         }
         "forget" => {
             let id = String::from_utf8_lossy(&a[0]).into_owned();
-            cluster.update(&config, |t| {
-                let result = match t.find(&id) {
-                    None => Err(ClusterError::UnknownNode(id.clone())),
-                    Some(i) if i == t.myself => Err(ClusterError::ForgetMyself),
-                    Some(i) => {
-                        // Kept out of gossip for a minute (Redis's blacklist).
-                        t.forgotten.insert(id.clone(), now + 60_000);
-                        t.remove(i);
-                        Ok(())
-                    }
-                };
-                let ok = result.is_ok();
-                (result, ok)
-            })
-            .map_err(CmdError::Cluster)?;
+            cluster
+                .update(&config, |t| {
+                    let result = match t.find(&id) {
+                        None => Err(ClusterError::UnknownNode(id.clone())),
+                        Some(i) if i == t.myself => Err(ClusterError::ForgetMyself),
+                        Some(i) => {
+                            // Kept out of gossip for a minute (Redis's blacklist).
+                            t.forgotten.insert(id.clone(), now + 60_000);
+                            t.remove(i);
+                            Ok(())
+                        }
+                    };
+                    let ok = result.is_ok();
+                    (result, ok)
+                })
+                .map_err(CmdError::Cluster)?;
             Ok(Frame::ok())
         }
         "count-failure-reports" => {
             let id = String::from_utf8_lossy(&a[0]).into_owned();
             let timeout = config.cluster.node_timeout;
             let t = cluster.view();
-            let i = t.find(&id).ok_or(CmdError::Cluster(ClusterError::UnknownNode(id)))?;
+            let i = t
+                .find(&id)
+                .ok_or(CmdError::Cluster(ClusterError::UnknownNode(id)))?;
             let valid = t
                 .node(i)
                 .fail_reports
@@ -247,7 +277,9 @@ fn cluster<S: Store>(ctx: &mut Ctx<'_, S>, sub: &'static str, a: &[Bytes]) -> Re
         "replicas" | "slaves" => {
             let id = String::from_utf8_lossy(&a[0]).into_owned();
             let t = cluster.view();
-            let i = t.find(&id).ok_or(CmdError::Cluster(ClusterError::UnknownNode(id)))?;
+            let i = t
+                .find(&id)
+                .ok_or(CmdError::Cluster(ClusterError::UnknownNode(id)))?;
             if !t.node(i).is(flag::MASTER) {
                 return Err(CmdError::Cluster(ClusterError::NotAMaster));
             }
@@ -294,22 +326,23 @@ fn cluster<S: Store>(ctx: &mut Ctx<'_, S>, sub: &'static str, a: &[Bytes]) -> Re
         },
         "set-config-epoch" => {
             let epoch = parse_int(&a[0])?;
-            cluster.update(&config, |t| {
-                let result = if epoch < 0 {
-                    Err(ClusterError::InvalidEpoch(epoch))
-                } else if t.live().count() > 1 {
-                    Err(ClusterError::EpochKnowsOthers)
-                } else if t.me().config_epoch != 0 {
-                    Err(ClusterError::EpochNonZero)
-                } else {
-                    t.me_mut().config_epoch = epoch as u64;
-                    t.current_epoch = t.current_epoch.max(epoch as u64);
-                    Ok(())
-                };
-                let ok = result.is_ok();
-                (result, ok)
-            })
-            .map_err(CmdError::Cluster)?;
+            cluster
+                .update(&config, |t| {
+                    let result = if epoch < 0 {
+                        Err(ClusterError::InvalidEpoch(epoch))
+                    } else if t.live().count() > 1 {
+                        Err(ClusterError::EpochKnowsOthers)
+                    } else if t.me().config_epoch != 0 {
+                        Err(ClusterError::EpochNonZero)
+                    } else {
+                        t.me_mut().config_epoch = epoch as u64;
+                        t.current_epoch = t.current_epoch.max(epoch as u64);
+                        Ok(())
+                    };
+                    let ok = result.is_ok();
+                    (result, ok)
+                })
+                .map_err(CmdError::Cluster)?;
             Ok(Frame::ok())
         }
         "bumpepoch" => {
@@ -378,7 +411,11 @@ fn reset(t: &mut Topology, hard: bool, now: u64) {
     for slot in 0..SLOTS {
         t.unassign(slot);
     }
-    let others: Vec<usize> = t.live().map(|(i, _)| i).filter(|&i| i != t.myself).collect();
+    let others: Vec<usize> = t
+        .live()
+        .map(|(i, _)| i)
+        .filter(|&i| i != t.myself)
+        .collect();
     for i in others {
         t.remove(i);
     }

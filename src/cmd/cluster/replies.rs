@@ -93,7 +93,7 @@ pub fn info(t: &Topology) -> Frame {
          cluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\n",
         if t.ok { "ok" } else { "fail" },
         t.live().count(),
-        t.size().max(1),
+        t.shown_size,
         t.current_epoch,
         t.me().config_epoch,
     );
@@ -131,7 +131,10 @@ pub fn slots(t: &Topology) -> Frame {
         while end + 1 < SLOTS && t.slots[end + 1] == owner {
             end += 1;
         }
-        if let Some(n) = (owner != NONE).then(|| t.nodes[owner as usize].as_ref()).flatten() {
+        if let Some(n) = (owner != NONE)
+            .then(|| t.nodes[owner as usize].as_ref())
+            .flatten()
+        {
             out.push(Frame::Array(vec![
                 Frame::Integer(start as i64),
                 Frame::Integer(end as i64),

@@ -10,7 +10,11 @@ use store_api::Store;
 use super::super::context::Client;
 use super::super::error::ClusterError;
 use super::super::{CmdError, Executor, Spec};
-use crate::db::{Access, Keyspace};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::db::{Access, Keyspace, LONG_WAIT};
 use crate::state::cluster::{key_slot, Routing, NONE};
 
 /// What the request is, for the rules that depend on it.
@@ -105,6 +109,14 @@ pub fn decide<'k>(
     Ok(Some(slot))
 }
 
+/// Take `gate` shared; a long wait leaves the runtime's thread to others.
+fn hold_shared(gate: &Arc<RwLock<()>>) -> super::super::context::SlotGate {
+    if let Some(g) = gate.try_read_arc_for(LONG_WAIT) {
+        return g;
+    }
+    crate::util::blocking_section(|| gate.read_arc())
+}
+
 /// Is `key` a live key of `ks` (no touch, no expiry event)?
 pub fn key_exists<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64) -> bool {
     Access::new(ks).peek_untouched(key, now, |e| e.is_some())
@@ -131,7 +143,7 @@ pub fn admit<S: Store>(
     let config = client.config.current().clone();
     let q = Query {
         asking: client.session.asking || meta.has_flag("asking"),
-        write: spec.flags.write || (is_exec && client.tx.writes()),
+        write: spec.flags.writes || (is_exec && client.tx.writes()),
         migrate: meta.name == "migrate",
         shard_channel: matches!(meta.name, "ssubscribe" | "sunsubscribe" | "spublish"),
         reads_when_down: config.cluster.allow_reads_when_down,
@@ -149,6 +161,15 @@ pub fn admit<S: Store>(
         .collect();
     let table = client.tables.get(&exec.state.db).clone();
     let routing = exec.state.cluster.routing();
+    if let Some(first) = keys.first() {
+        let slot = key_slot(first);
+        let moving = routing.migrating.contains_key(&slot) || routing.importing.contains_key(&slot);
+        if moving && !q.migrate {
+            // Held until the command has run (see `Cluster::gate`).
+            let gate = exec.state.cluster.gate(slot);
+            client.gate = Some(hold_shared(&gate));
+        }
+    }
     let verdict = decide(&routing, keys, q, |k| key_exists(&table[0], k, now));
     match verdict {
         Ok(_) => Ok(()),
@@ -169,7 +190,14 @@ mod tests {
 
     fn routing(setup: impl FnOnce(&mut Topology)) -> Routing {
         let mut t = Topology::new("a".repeat(40), 7000, 17000, 0);
-        let b = t.add(Node::new("b".repeat(40), "10.0.0.2".into(), 7001, 17001, 1, 0));
+        let b = t.add(Node::new(
+            "b".repeat(40),
+            "10.0.0.2".into(),
+            7001,
+            17001,
+            1,
+            0,
+        ));
         for s in 0..SLOTS {
             t.assign(s, if s < 8192 { 0 } else { b });
         }
@@ -178,7 +206,12 @@ mod tests {
         t.routing()
     }
 
-    fn run(r: &Routing, keys: &[&str], q: Query, present: &[&str]) -> Result<Option<u16>, ClusterError> {
+    fn run(
+        r: &Routing,
+        keys: &[&str],
+        q: Query,
+        present: &[&str],
+    ) -> Result<Option<u16>, ClusterError> {
         decide(r, keys.iter().map(|k| k.as_bytes()), q, |k| {
             present.iter().any(|p| p.as_bytes() == k)
         })
@@ -188,24 +221,42 @@ mod tests {
     fn redirects_as_redis() {
         let r = routing(|_| {});
         // foo is slot 12182 (node b), {user} 5474 (here).
-        assert_eq!(run(&r, &["{user}a", "{user}b"], Query::default(), &[]), Ok(Some(5474)));
+        assert_eq!(
+            run(&r, &["{user}a", "{user}b"], Query::default(), &[]),
+            Ok(Some(5474))
+        );
         assert_eq!(
             run(&r, &["foo"], Query::default(), &[]),
             Err(ClusterError::Moved(12182, "10.0.0.2:7001".into()))
         );
-        assert_eq!(run(&r, &["{user}a", "foo"], Query::default(), &[]), Err(ClusterError::CrossSlot));
+        assert_eq!(
+            run(&r, &["{user}a", "foo"], Query::default(), &[]),
+            Err(ClusterError::CrossSlot)
+        );
         assert_eq!(run(&r, &[], Query::default(), &[]), Ok(None));
         let down = routing(|t| t.ok = false);
-        assert_eq!(run(&down, &["{user}a"], Query::default(), &[]), Err(ClusterError::Down));
+        assert_eq!(
+            run(&down, &["{user}a"], Query::default(), &[]),
+            Err(ClusterError::Down)
+        );
         let reads = Query {
             reads_when_down: true,
             ..Query::default()
         };
         assert_eq!(run(&down, &["{user}a"], reads, &[]), Ok(Some(5474)));
-        let write = Query { write: true, ..reads };
-        assert_eq!(run(&down, &["{user}a"], write, &[]), Err(ClusterError::DownReadOnly));
+        let write = Query {
+            write: true,
+            ..reads
+        };
+        assert_eq!(
+            run(&down, &["{user}a"], write, &[]),
+            Err(ClusterError::DownReadOnly)
+        );
         let unbound = routing(|t| t.unassign(5474));
-        assert_eq!(run(&unbound, &["{user}a"], Query::default(), &[]), Err(ClusterError::Unbound));
+        assert_eq!(
+            run(&unbound, &["{user}a"], Query::default(), &[]),
+            Err(ClusterError::Unbound)
+        );
     }
 
     #[test]
@@ -214,23 +265,39 @@ mod tests {
             t.migrating.insert(5474, 1);
         });
         let q = Query::default();
-        assert_eq!(run(&r, &["{user}a"], q, &["{user}a"]), Ok(Some(5474)), "still here");
+        assert_eq!(
+            run(&r, &["{user}a"], q, &["{user}a"]),
+            Ok(Some(5474)),
+            "still here"
+        );
         assert_eq!(
             run(&r, &["{user}a"], q, &[]),
             Err(ClusterError::Ask(5474, "10.0.0.2:7001".into()))
         );
-        assert_eq!(run(&r, &["{user}a", "{user}b"], q, &["{user}a"]), Err(ClusterError::TryAgain));
+        assert_eq!(
+            run(&r, &["{user}a", "{user}b"], q, &["{user}a"]),
+            Err(ClusterError::TryAgain)
+        );
         let migrate = Query { migrate: true, ..q };
         assert_eq!(run(&r, &["{user}a"], migrate, &[]), Ok(Some(5474)));
 
         let r = routing(|t| {
             t.importing.insert(12182, 1);
         });
-        assert!(matches!(run(&r, &["foo"], q, &[]), Err(ClusterError::Moved(..))), "no ASKING");
+        assert!(
+            matches!(run(&r, &["foo"], q, &[]), Err(ClusterError::Moved(..))),
+            "no ASKING"
+        );
         let asking = Query { asking: true, ..q };
         assert_eq!(run(&r, &["foo"], asking, &[]), Ok(Some(12182)));
         // "{foo}x" shares foo's slot.
-        assert_eq!(run(&r, &["foo", "{foo}x"], asking, &["foo"]), Err(ClusterError::TryAgain));
-        assert_eq!(run(&r, &["foo", "{foo}x"], asking, &["foo", "{foo}x"]), Ok(Some(12182)));
+        assert_eq!(
+            run(&r, &["foo", "{foo}x"], asking, &["foo"]),
+            Err(ClusterError::TryAgain)
+        );
+        assert_eq!(
+            run(&r, &["foo", "{foo}x"], asking, &["foo", "{foo}x"]),
+            Ok(Some(12182))
+        );
     }
 }

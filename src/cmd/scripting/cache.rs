@@ -57,7 +57,7 @@ pub(super) fn compile(
         Cached {
             body: body.clone(),
             func,
-            flags: (flags.no_writes as u8) | ((flags.allow_oom as u8) << 1),
+            flags,
             from_eval,
             used: tick,
         },
@@ -87,6 +87,7 @@ pub(super) fn evict_eval_scripts(engine: &mut Engine) {
 pub(super) fn shebang(body: &[u8]) -> Result<(Flags, &[u8]), CmdError> {
     let mut flags = Flags::default();
     if !body.starts_with(b"#!") {
+        flags.compat = true;
         return Ok((flags, body));
     }
     let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
@@ -105,15 +106,10 @@ pub(super) fn shebang(body: &[u8]) -> Result<(Flags, &[u8]), CmdError> {
             )));
         };
         for flag in list.split(|&b| b == b',').filter(|f| !f.is_empty()) {
-            match flag {
-                b"no-writes" => flags.no_writes = true,
-                b"allow-oom" => flags.allow_oom = true,
-                b"allow-stale" | b"no-cluster" | b"allow-cross-slot-keys" => {}
-                other => {
-                    return Err(CmdError::Reply(Bytes::from(
-                        [&b"ERR Unexpected flag in script shebang: "[..], other].concat(),
-                    )))
-                }
+            if !flags.set(flag) {
+                return Err(CmdError::Reply(Bytes::from(
+                    [&b"ERR Unexpected flag in script shebang: "[..], flag].concat(),
+                )));
             }
         }
     }

@@ -61,11 +61,8 @@ pub fn register_function(lua: &Lua, pending: Pending) -> mlua::Result<Function> 
                                 let Value::String(flag) = flag? else {
                                     return fail("unknown flag given");
                                 };
-                                match &*flag.as_bytes() {
-                                    b"no-writes" => flags.no_writes = true,
-                                    b"allow-oom" => flags.allow_oom = true,
-                                    b"allow-stale" | b"no-cluster" | b"allow-cross-slot-keys" => {}
-                                    _ => return fail("unknown flag given"),
+                                if !flags.set(&flag.as_bytes()) {
+                                    return fail("unknown flag given");
                                 }
                             }
                         }
@@ -102,8 +99,7 @@ pub fn register_function(lua: &Lua, pending: Pending) -> mlua::Result<Function> 
         pending.push(Registered {
             name,
             func: callback,
-            no_writes: flags.no_writes,
-            allow_oom: flags.allow_oom,
+            flags,
             description,
         });
         Ok(())
@@ -251,13 +247,12 @@ pub fn list(engine: &Engine, pattern: Option<&[u8]>, with_code: bool) -> Frame {
                 .functions
                 .iter()
                 .map(|f| {
-                    let mut flags = Vec::new();
-                    if f.no_writes {
-                        flags.push(Frame::Simple("no-writes".into()));
-                    }
-                    if f.allow_oom {
-                        flags.push(Frame::Simple("allow-oom".into()));
-                    }
+                    let flags = f
+                        .flags
+                        .names()
+                        .into_iter()
+                        .map(|n| Frame::Simple(n.into()))
+                        .collect();
                     Frame::Map(vec![
                         (
                             Frame::Bulk("name".into()),

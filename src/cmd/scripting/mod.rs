@@ -27,6 +27,7 @@ use bytes::Bytes;
 use store_api::Store;
 
 use super::context::Ctx;
+use super::error::ClusterError;
 use super::{help_reply, CmdError};
 use crate::protocol::Frame;
 use crate::state::scripts::{Busy, KillRefused};
@@ -94,14 +95,7 @@ pub struct Eval {
     args: Vec<Bytes>,
 }
 
-/// A script's flags (the `#!lua flags=` shebang; EVAL_RO adds no-writes).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Flags {
-    /// `no-writes`
-    pub no_writes: bool,
-    /// `allow-oom`
-    pub allow_oom: bool,
-}
+pub use crate::state::scripts::Flags;
 
 /// Run a scripting command.
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
@@ -257,14 +251,11 @@ fn fcall<S: Store>(ctx: &mut Ctx<'_, S>, f: Eval, threshold: u64) -> Result<Fram
             .iter()
             .find(|r| r.name == name)
             .ok_or_else(|| reply("ERR Function not found"))?;
-        (
-            r.func.clone(),
-            Flags {
-                no_writes: r.no_writes,
-                allow_oom: r.allow_oom,
-            },
-        )
+        (r.func.clone(), r.flags)
     };
+    if flags.no_cluster && ctx.state.cluster.enabled {
+        return Err(CmdError::Cluster(ClusterError::ScriptNoCluster));
+    }
     if f.read_only && !flags.no_writes {
         return Err(reply(
             "ERR Can not execute a script with write flag using *_ro command.",
@@ -354,13 +345,13 @@ fn eval<S: Store>(ctx: &mut Ctx<'_, S>, e: Eval, threshold: u64) -> Result<Frame
         let tick = engine.tick();
         let cached = engine.cache.get_mut(&sha).ok_or(CmdError::NoScript)?;
         cached.used = tick;
-        let flags = Flags {
-            no_writes: cached.flags & 1 != 0,
-            allow_oom: cached.flags & 2 != 0,
-        };
+        let flags = cached.flags;
         let func = cached.func.clone();
         (func, sha, flags)
     };
+    if flags.no_cluster && !flags.compat && ctx.state.cluster.enabled {
+        return Err(CmdError::Cluster(ClusterError::ScriptNoCluster));
+    }
     flags.no_writes |= e.read_only;
     let (lua, handles) = {
         let engine = guard.borrow();

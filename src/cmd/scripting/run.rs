@@ -24,12 +24,15 @@ use store_api::Store;
 use super::convert;
 use super::vm;
 use super::Flags;
+use crate::cmd::cluster::route::{decide, key_exists, Query};
 use crate::cmd::context::Ctx;
+use crate::cmd::error::ClusterError;
 use crate::cmd::multi::Plan;
 use crate::cmd::table::{self, Spec};
 use crate::cmd::{CmdError, Command, Reply};
 use crate::db::{journal, Lookups, ScriptGuard, Table};
 use crate::protocol::{Frame, Protocol};
+use crate::state::cluster::key_slot;
 use crate::state::scripts::Handles;
 
 /// One invocation.
@@ -63,6 +66,10 @@ struct Runner<'c, 'a, S: Store> {
     locking: bool,
     unlocked_fault: bool,
     ready: Vec<(usize, Bytes)>,
+    /// Cluster mode: every key must be served here.
+    cluster: bool,
+    /// The slot the script's keys are in (declared, or first touched).
+    slot: Option<u16>,
 }
 
 /// Run `inv` for the client of `ctx` with the VM `lua` (held by the
@@ -89,6 +96,8 @@ pub fn run<S: Store>(
         locking,
         unlocked_fault: faults.unlocked_script,
         ready: Vec::new(),
+        cluster: state.cluster.enabled && !ctx.session.must_obey,
+        slot: inv.keys.first().map(|k| key_slot(k)),
         ctx,
     };
     if locking && !inv.keys.is_empty() {
@@ -269,7 +278,52 @@ impl<S: Store> Runner<'_, '_, S> {
             // The planted fault: let other clients in between the calls.
             std::thread::yield_now();
         }
+        // After the keys are held: a MIGRATE cannot take one away between
+        // this look and the command.
+        if self.cluster {
+            if let Err(text) = self.check_cluster(&spec, &argv) {
+                return script_error(&text);
+            }
+        }
         self.execute(&spec, argv, resp)
+    }
+
+    /// Redis's `scriptVerifyClusterState`: the command's keys must be
+    /// served here, and (unless the script may cross slots) be in the
+    /// script's one slot.
+    fn check_cluster(&mut self, spec: &Spec, argv: &[Bytes]) -> Result<(), String> {
+        let state = self.ctx.state;
+        let keys = spec.meta.all_keys(argv).unwrap_or_default();
+        let q = Query {
+            asking: self.ctx.session.asking,
+            write: spec.flags.writes,
+            migrate: false,
+            shard_channel: matches!(spec.meta.name, "ssubscribe" | "sunsubscribe" | "spublish"),
+            reads_when_down: self.ctx.config.cluster.allow_reads_when_down,
+        };
+        let routing = state.cluster.routing();
+        let (table, now) = (&self.table, self.ctx.now);
+        let slot = decide(&routing, keys.iter().map(|k| &k[..]), q, |k| {
+            key_exists(&table[0], k, now)
+        })
+        .map_err(|e| {
+            match e {
+                ClusterError::Down => ClusterError::ScriptDown,
+                ClusterError::DownReadOnly => ClusterError::ScriptDownReadOnly,
+                _ => ClusterError::ScriptNonLocal,
+            }
+            .text()
+        })?;
+        let Some(slot) = slot else { return Ok(()) };
+        if self.flags.compat || self.flags.allow_cross_slot {
+            return Ok(());
+        }
+        match self.slot {
+            None => self.slot = Some(slot),
+            Some(pinned) if pinned != slot => return Err(ClusterError::ScriptCrossSlot.text()),
+            Some(_) => {}
+        }
+        Ok(())
     }
 
     /// Hold the stripes `argv` will touch.

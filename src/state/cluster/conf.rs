@@ -42,7 +42,11 @@ fn parse_addr(text: &str) -> Option<(String, u16, u16)> {
     };
     let (ip, port) = hostport.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
-    Some((ip.to_string(), port, cport.unwrap_or(port.wrapping_add(10_000))))
+    Some((
+        ip.to_string(),
+        port,
+        cport.unwrap_or(port.wrapping_add(10_000)),
+    ))
 }
 
 fn parse_flags(text: &str) -> Option<u16> {

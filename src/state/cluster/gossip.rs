@@ -293,14 +293,24 @@ fn gossip_section(
             None => {
                 // Gossip from a known node introduces the others by their
                 // real names (7.0 never starts a handshake from gossip).
-                let forgotten = t.forgotten.get(&g.id).is_some_and(|&until| until > time.now);
+                let forgotten = t
+                    .forgotten
+                    .get(&g.id)
+                    .is_some_and(|&until| until > time.now);
                 if sender.is_some()
                     && g.flags & flag::NOADDR == 0
                     && !forgotten
                     && super::conf::valid_name(&g.id)
                 {
                     let flags = g.flags & !(flag::MYSELF | flag::HANDSHAKE | flag::MEET);
-                    t.add(Node::new(g.id.clone(), g.ip.clone(), g.port, g.cport, flags, time.now));
+                    t.add(Node::new(
+                        g.id.clone(),
+                        g.ip.clone(),
+                        g.port,
+                        g.cport,
+                        flags,
+                        time.now,
+                    ));
                     out.persist = true;
                 }
             }

@@ -12,6 +12,7 @@ pub mod msg;
 pub mod slots;
 pub mod topology;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,7 +20,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use slots::{key_slot, SLOTS};
@@ -50,6 +51,8 @@ pub struct Cluster {
     dirty: AtomicBool,
     /// Requests to the bus (set when the bus starts).
     bus: OnceLock<UnboundedSender<BusRequest>>,
+    /// Gates of the slots being moved (see [`Cluster::gate`]).
+    gates: Mutex<HashMap<u16, Arc<RwLock<()>>>>,
     started: Instant,
 }
 
@@ -81,6 +84,7 @@ impl Default for Cluster {
             path: PathBuf::new(),
             dirty: AtomicBool::new(false),
             bus: OnceLock::new(),
+            gates: Mutex::default(),
             started: Instant::now(),
         }
     }
@@ -116,6 +120,7 @@ impl Cluster {
             path,
             dirty: AtomicBool::new(fresh),
             bus: OnceLock::new(),
+            gates: Mutex::default(),
             started: Instant::now(),
         };
         cluster.save_if_dirty();
@@ -148,9 +153,13 @@ impl Cluster {
     /// Recompute `cluster_state` (Redis's `clusterUpdateState`) and publish
     /// the routing snapshot.
     pub fn publish(&self, t: &mut Topology, config: &Config) {
-        let ok = t.compute_state(config.cluster.require_full_coverage);
-        // A fresh master waits before saying ok; failing is immediate.
-        t.ok = ok && (t.ok || self.started.elapsed().as_millis() >= WRITABLE_DELAY_MS);
+        // A fresh master leaves its state alone for a moment, so it hears
+        // from the others before it says ok (Redis's writable delay).
+        let waiting = !t.ok && self.started.elapsed().as_millis() < WRITABLE_DELAY_MS;
+        if !waiting {
+            t.ok = t.compute_state(config.cluster.require_full_coverage);
+            t.shown_size = t.size();
+        }
         self.routing.store(Arc::new(t.routing()));
     }
 
@@ -165,6 +174,26 @@ impl Cluster {
             tracing::warn!(cause = %e, path = %self.path.display(), "could not save the cluster config");
             self.dirty.store(true, Ordering::Release);
         }
+    }
+
+    /// The gate of a slot that is being moved. A command on a key of such
+    /// a slot holds it shared from the moment it looks for its keys (to
+    /// decide between serving and ASK) until it has run; MIGRATE holds it
+    /// exclusively. So no command can find a key here, then run after
+    /// MIGRATE took that key away (and recreate it on the wrong node).
+    /// Redis gets this for free from running one command at a time.
+    pub fn gate(&self, slot: u16) -> Arc<RwLock<()>> {
+        self.gates.lock().entry(slot).or_default().clone()
+    }
+
+    /// Drop the gates of slots that are no longer moving.
+    pub fn prune_gates(&self) {
+        let r = self.routing();
+        self.gates.lock().retain(|slot, g| {
+            r.migrating.contains_key(slot)
+                || r.importing.contains_key(slot)
+                || Arc::strong_count(g) > 1
+        });
     }
 
     /// Connect the bus: requests go to `tx` from now on.

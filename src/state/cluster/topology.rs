@@ -215,6 +215,9 @@ pub struct Topology {
     pub last_vote_epoch: u64,
     /// `cluster_state:ok`.
     pub ok: bool,
+    /// `cluster_size` as INFO shows it: Redis starts it at 1 and first
+    /// computes it when the state is first updated (after its 2 s delay).
+    pub shown_size: usize,
     /// Names FORGET keeps out of gossip until the time (ms).
     pub forgotten: HashMap<String, u64>,
     /// Bus messages sent and received, by Redis's type number.
@@ -243,6 +246,7 @@ impl Topology {
             current_epoch: 0,
             last_vote_epoch: 0,
             ok: false,
+            shown_size: 1,
             forgotten: HashMap::new(),
             sent: [0; 11],
             received: [0; 11],

@@ -1,0 +1,242 @@
+//! One FlashKV node against one redis-server node, both in cluster mode:
+//! every CLUSTER subcommand's replies and errors, the redirection errors a
+//! node can give alone, transactions and scripts confined to one slot.
+
+use std::time::Duration;
+
+use flashkv::Store;
+
+use super::*;
+use crate::differential::differential_between;
+
+/// Before any slot is assigned: arguments, errors, an unserved cluster.
+const ALONE: &str = r##"
+CLUSTER KEYSLOT foo
+CLUSTER KEYSLOT {user}a
+CLUSTER KEYSLOT a{b}c{d}
+CLUSTER KEYSLOT {}x
+CLUSTER KEYSLOT ""
+CLUSTER COUNTKEYSINSLOT 16384
+CLUSTER COUNTKEYSINSLOT -1
+CLUSTER COUNTKEYSINSLOT x
+CLUSTER COUNTKEYSINSLOT 5
+CLUSTER GETKEYSINSLOT 1 -1
+CLUSTER GETKEYSINSLOT 16384 1
+CLUSTER GETKEYSINSLOT x 1
+CLUSTER GETKEYSINSLOT 1 x
+CLUSTER GETKEYSINSLOT 5 10
+CLUSTER INFO
+~ CLUSTER MYID
+~ CLUSTER NODES
+CLUSTER SLOTS
+~ CLUSTER SHARDS
+CLUSTER LINKS
+CLUSTER HELP
+CLUSTER NOSUCH
+CLUSTER
+CLUSTER ADDSLOTS
+CLUSTER ADDSLOTS 16384
+CLUSTER ADDSLOTS x
+CLUSTER ADDSLOTS -1
+CLUSTER ADDSLOTS 1 2 1
+CLUSTER ADDSLOTSRANGE 1 2 3
+CLUSTER ADDSLOTSRANGE 5 1
+CLUSTER ADDSLOTSRANGE 1 3 2 4
+CLUSTER ADDSLOTSRANGE 1 99999
+CLUSTER DELSLOTS 7
+CLUSTER DELSLOTSRANGE 1 5
+CLUSTER SETSLOT 1 FOO
+CLUSTER SETSLOT 1 MIGRATING abc
+CLUSTER SETSLOT 1 IMPORTING abc
+CLUSTER SETSLOT 1 NODE abc
+CLUSTER SETSLOT 1 STABLE
+CLUSTER SETSLOT 1 STABLE extra
+CLUSTER SETSLOT 99999 STABLE
+CLUSTER SETSLOT x STABLE
+CLUSTER MEET 1.2.3 5
+CLUSTER MEET 127.0.0.1 x
+CLUSTER MEET 127.0.0.1 1 x
+CLUSTER MEET 127.0.0.1 70000
+CLUSTER MEET 127.0.0.1 0
+CLUSTER MEET 127.0.0.1 1 2 3
+CLUSTER FORGET abc
+CLUSTER COUNT-FAILURE-REPORTS abc
+CLUSTER REPLICAS abc
+CLUSTER SLAVES abc
+CLUSTER REPLICATE abc
+CLUSTER FAILOVER
+CLUSTER FAILOVER FORCE
+CLUSTER FAILOVER bogus
+CLUSTER FAILOVER FORCE extra
+CLUSTER RESET bogus
+CLUSTER SET-CONFIG-EPOCH -1
+CLUSTER SET-CONFIG-EPOCH x
+CLUSTER BUMPEPOCH
+CLUSTER BUMPEPOCH
+CLUSTER SET-CONFIG-EPOCH 5
+CLUSTER SAVECONFIG
+READONLY
+READWRITE
+ASKING
+SELECT 1
+SELECT 0
+SELECT x
+SWAPDB 0 1
+SET foo bar
+GET foo
+MSET a 1 b 2
+MSET {t}a 1 b 2
+EXISTS foo
+PING
+DBSIZE
+KEYS *
+CLUSTER ADDSLOTSRANGE 0 16383
+CLUSTER ADDSLOTS 0
+CLUSTER DELSLOTS 0 0
+"##;
+
+/// Once the node serves every slot.
+const SERVING: &str = r##"
+SET foo bar
+GET foo
+MSET a 1 b 2
+MSET {t}a 1 {t}b 2
+MGET {t}a {t}b
+MGET {t}a foo
+CLUSTER KEYSLOT {t}
+CLUSTER COUNTKEYSINSLOT 15891
+sort CLUSTER GETKEYSINSLOT 15891 10
+~ CLUSTER GETKEYSINSLOT 15891 1
+CLUSTER GETKEYSINSLOT 15891 0
+CLUSTER INFO
+COPY {t}a {t}c DB 1
+COPY {t}a {t}c DB 0
+COPY {t}a foo
+MOVE {t}a 1
+RENAME {t}a foo
+RENAME {t}a {t}z
+MULTI
+SET {t}a 2
+SET foo 3
+EXEC
+EXEC
+MULTI
+GET foo
+INCR {t}n
+EXEC
+EVAL "return redis.call('get', KEYS[1])" 1 foo
+EVAL "return 1" 2 foo {t}a
+EVAL "return redis.call('get','foo')..redis.call('get','{t}c')" 0
+EVAL "#!lua\nreturn redis.call('get','foo')..redis.call('get','{t}c')" 0
+EVAL "#!lua flags=allow-cross-slot-keys\nreturn redis.call('get','foo')..redis.call('get','{t}c')" 0
+EVAL "#!lua\nreturn redis.call('get','{t}c')" 1 foo
+EVAL "#!lua flags=no-cluster\nreturn 1" 0
+EVAL "#!lua\nreturn redis.pcall('get','foo')" 1 {t}c
+FUNCTION LOAD "#!lua name=lib\nredis.register_function{function_name='f', callback=function(k) return redis.call('get', k[1]) end, flags={'no-writes','allow-cross-slot-keys','allow-stale','no-cluster','allow-oom'}}"
+FUNCTION LIST
+FCALL f 1 foo
+FUNCTION FLUSH
+CLUSTER FLUSHSLOTS
+CLUSTER RESET
+PUBLISH ch hello
+SPUBLISH ch hello
+FLUSHALL
+DBSIZE
+CLUSTER RESET
+CLUSTER INFO
+SET foo bar
+"##;
+
+pub(super) fn single_node_matches_redis<S: Store>() {
+    let test = "single_node_matches_redis";
+    let Some(redis) = redis_node(test) else {
+        return;
+    };
+    let (ours, _) = start_node::<S>();
+    differential_between(test, ALONE, ours.addr, redis.addr);
+    // A master that just got its slots says ok once its 2 s delay passed.
+    wait_ok(&[ours.addr, redis.addr]);
+    differential_between(test, SERVING, ours.addr, redis.addr);
+}
+
+/// The bus port is a network port too: garbage closes the link, a length
+/// that never arrives costs nothing, a PING from a stranger gets a PONG
+/// and changes nothing, and clients are served throughout.
+pub(super) fn the_bus_shrugs_off_garbage<S: Store>() {
+    use std::io::{Read, Write};
+
+    use flashkv::state::cluster::msg::{kind, Body, Header, Message, HEADER_LEN};
+    use flashkv::state::cluster::topology::SlotSet;
+
+    let (ours, config) = start_node::<S>();
+    // Answering clients means the bus port is bound too.
+    assert_eq!(ours.client().cmd("PING"), Frame::Simple("PONG".into()));
+    let bus: SocketAddr = format!("127.0.0.1:{}", config.cluster.port)
+        .parse()
+        .unwrap();
+    let closes = |bytes: &[u8]| {
+        let mut s = std::net::TcpStream::connect(bus).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut buf = [0u8; 64];
+        matches!(s.read(&mut buf), Ok(0) | Err(_))
+    };
+    assert!(
+        closes(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        "bad signature"
+    );
+    let mut huge = b"RCmb".to_vec();
+    huge.extend_from_slice(&u32::MAX.to_be_bytes());
+    assert!(closes(&huge), "announced length over the limit");
+    // Announce a megabyte and never send it, many times over.
+    let mut pending = Vec::new();
+    for _ in 0..200 {
+        let mut s = std::net::TcpStream::connect(bus).unwrap();
+        let mut head = b"RCmb".to_vec();
+        head.extend_from_slice(&(1u32 << 20).to_be_bytes());
+        s.write_all(&head).unwrap();
+        pending.push(s);
+    }
+    let stranger = Message {
+        header: Header {
+            port: 1,
+            kind: kind::PING,
+            count: 0,
+            current_epoch: 99,
+            config_epoch: 99,
+            sender: "f".repeat(40),
+            slots: SlotSet::default(),
+            slaveof: String::new(),
+            ip: String::new(),
+            cport: 2,
+            flags: 1,
+            state: 0,
+        },
+        body: Body::Gossip(Vec::new()),
+    };
+    let mut s = std::net::TcpStream::connect(bus).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // A message of the wrong length for its type is ignored, not fatal.
+    let mut bad = stranger.encode();
+    bad.extend_from_slice(&[0; 7]);
+    let len = bad.len() as u32;
+    bad[4..8].copy_from_slice(&len.to_be_bytes());
+    s.write_all(&bad).unwrap();
+    s.write_all(&stranger.encode()).unwrap();
+    let mut pong = vec![0u8; HEADER_LEN];
+    s.read_exact(&mut pong).unwrap();
+    let pong = Message::decode(&pong).unwrap();
+    assert_eq!(pong.header.kind, kind::PONG);
+    assert_eq!(
+        pong.header.port,
+        ours.addr.port(),
+        "the PONG names this node's client port"
+    );
+    let info = cluster_info(ours.addr);
+    assert!(
+        info.contains("cluster_known_nodes:1") && info.contains("cluster_current_epoch:0"),
+        "{info}"
+    );
+    assert_eq!(ours.client().cmd("PING"), Frame::Simple("PONG".into()));
+    drop(pending);
+}
