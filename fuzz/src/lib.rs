@@ -12,7 +12,9 @@
 //! | [`resp_decode`] | bytes, cut where the first bytes say | no panic; bounded decoder state; split-invariant decoding; requests and replies survive encode → parse |
 //! | [`command`] | `arbitrary` command sequences | `cmd::dispatch` never panics; every reply encodes to exactly one well-formed frame |
 //! | [`store_ops`] | `arbitrary` operation sequences | each backend agrees with a `HashMap` model, SCAN guarantee included |
+//! | [`cluster_bus`] | bytes on the cluster bus port | no panic; messages survive encode → decode; the topology stays consistent |
 
+pub mod cluster_bus;
 pub mod command;
 pub mod resp_decode;
 pub mod store_ops;

@@ -116,7 +116,15 @@ fn exchange(
         .ok()
         .and_then(|mut a| a.next())
         .ok_or(Io::Connect)?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|_| Io::Connect)?;
+    // Redis connects without blocking and finds a refused connection when
+    // it writes: only a timeout is a connect error.
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            Io::Connect
+        } else {
+            Io::Write
+        }
+    })?;
     let _ = stream.set_nodelay(true);
     stream
         .set_write_timeout(Some(timeout))

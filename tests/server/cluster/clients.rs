@@ -147,15 +147,18 @@ pub(super) fn shares_a_bus_with_redis_server<S: Store>() {
 /// keys spread by consistent hashing, multi-key commands split by the
 /// proxy, and a stopped server ejected while the others keep serving.
 pub(super) fn serves_behind_twemproxy<S: Store>() {
-    let have = Command::new("nutcracker").arg("--version").output().is_ok();
-    if !have {
+    // Debian installs it in /usr/sbin, which a user's PATH may lack.
+    let bin = ["nutcracker", "/usr/sbin/nutcracker"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok());
+    let Some(bin) = bin else {
         assert!(
             std::env::var("FLASHKV_REQUIRE_REDIS").as_deref() != Ok("1"),
             "nutcracker is required but missing (apt-get install nutcracker)"
         );
         eprintln!("SKIPPED: nutcracker is not installed");
         return;
-    }
+    };
     let mut servers: Vec<TestServer> = (0..3).map(|_| TestServer::start::<S>()).collect();
     let dir = fresh_dir("twemproxy");
     let port = free_port();
@@ -169,7 +172,7 @@ pub(super) fn serves_behind_twemproxy<S: Store>() {
          server_failure_limit: 1\n  timeout: 400\n  servers:\n{pool}"
     );
     std::fs::write(dir.join("nutcracker.yml"), conf).unwrap();
-    let proxy = Command::new("nutcracker")
+    let proxy = Command::new(bin)
         .args([
             "-c",
             &dir.join("nutcracker.yml").display().to_string(),
