@@ -149,6 +149,7 @@ async fn inbound<S: Store>(bus: Arc<Bus<S>>, stream: TcpStream) {
     let (peer, local) = (ip_of(stream.peer_addr()), ip_of(stream.local_addr()));
     let _ = stream.set_nodelay(true);
     let (mut r, mut w) = stream.into_split();
+    let mut from: Option<String> = None;
     loop {
         let bytes = match read_message(&mut r).await {
             Ok(Some(b)) => b,
@@ -162,11 +163,22 @@ async fn inbound<S: Store>(bus: Arc<Bus<S>>, stream: TcpStream) {
             // Redis ignores a message of the wrong length for its type.
             continue;
         };
+        from.get_or_insert_with(|| msg.header.sender.clone());
         if let Some(reply) = bus.receive(msg, Link::Inbound, &peer, &local) {
             if w.write_all(&reply.encode()).await.is_err() {
                 break;
             }
         }
+    }
+    // CLUSTER LINKS stops listing the link.
+    if let Some(id) = from {
+        let state = &bus.exec.state;
+        state.cluster.update(&state.config(), |t| {
+            if let Some(i) = t.find(&id) {
+                t.node_mut(i).inbound_since = 0;
+            }
+            ((), false)
+        });
     }
 }
 

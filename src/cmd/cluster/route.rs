@@ -148,17 +148,18 @@ pub fn admit<S: Store>(
         shard_channel: matches!(meta.name, "ssubscribe" | "sunsubscribe" | "spublish"),
         reads_when_down: config.cluster.allow_reads_when_down,
     };
-    let single = [(*spec, argv.to_vec())];
-    let commands: &[(Spec, Vec<Bytes>)] = if is_exec {
-        client.tx.commands()
+    let keys: Vec<&[u8]> = if is_exec {
+        client
+            .tx
+            .commands()
+            .iter()
+            .flat_map(|(s, a)| s.meta.all_keys(a).unwrap_or_default())
+            .map(|k| &k[..])
+            .collect()
     } else {
-        &single
+        let keys = meta.all_keys(argv).unwrap_or_default();
+        keys.into_iter().map(|k| &k[..]).collect()
     };
-    let keys: Vec<&[u8]> = commands
-        .iter()
-        .flat_map(|(s, a)| s.meta.all_keys(a).unwrap_or_default())
-        .map(|k| &k[..])
-        .collect();
     let table = client.tables.get(&exec.state.db).clone();
     let routing = exec.state.cluster.routing();
     if let Some(first) = keys.first() {

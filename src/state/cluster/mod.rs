@@ -49,6 +49,8 @@ pub struct Cluster {
     path: PathBuf,
     /// The file must be rewritten.
     dirty: AtomicBool,
+    /// One save at a time (they share the temporary file).
+    saving: Mutex<()>,
     /// Requests to the bus (set when the bus starts).
     bus: OnceLock<UnboundedSender<BusRequest>>,
     /// Gates of the slots being moved (see [`Cluster::gate`]).
@@ -83,6 +85,7 @@ impl Default for Cluster {
             topology: Mutex::new(t),
             path: PathBuf::new(),
             dirty: AtomicBool::new(false),
+            saving: Mutex::new(()),
             bus: OnceLock::new(),
             gates: Mutex::default(),
             started: Instant::now(),
@@ -119,6 +122,7 @@ impl Cluster {
             topology: Mutex::new(t),
             path,
             dirty: AtomicBool::new(fresh),
+            saving: Mutex::new(()),
             bus: OnceLock::new(),
             gates: Mutex::default(),
             started: Instant::now(),
@@ -169,6 +173,7 @@ impl Cluster {
         if !self.enabled || !self.dirty.swap(false, Ordering::AcqRel) {
             return;
         }
+        let _one = self.saving.lock();
         let t = self.topology.lock().clone();
         if let Err(e) = conf::save(&self.path, &t) {
             tracing::warn!(cause = %e, path = %self.path.display(), "could not save the cluster config");
@@ -211,6 +216,7 @@ impl Cluster {
 
     /// Force a save now (CLUSTER SAVECONFIG).
     pub fn save_now(&self) -> std::io::Result<()> {
+        let _one = self.saving.lock();
         let t = self.topology.lock().clone();
         conf::save(&self.path, &t)
     }
