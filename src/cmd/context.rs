@@ -13,6 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use store_api::Store;
 
+use super::cluster::route;
 use super::multi::{self, TxState};
 use super::table::{self, CommandTable, InMulti, Spec};
 use super::{execute, CmdError, Command, Reply};
@@ -189,8 +190,7 @@ impl<S: Store> Executor<S> {
             return Err(CmdError::NotInMulti);
         }
         if self.state.cluster.enabled && !client.session.must_obey {
-            let now = self.state.db.now_ms();
-            super::cluster::route::admit(self, client, spec, argv, now)?;
+            self.route(client, spec, argv)?;
         }
         let config = client.config.current();
         let session = &client.session;
@@ -231,6 +231,36 @@ impl<S: Store> Executor<S> {
             return Err(CmdError::ReplicaKeyspace);
         }
         Ok(())
+    }
+
+    /// Cluster mode: is the command's slot served here? A refused EXEC
+    /// discards the transaction, as Redis does.
+    fn route(&self, client: &mut Client<S>, spec: &Spec, argv: &[Bytes]) -> Result<(), CmdError> {
+        let is_exec = spec.meta.name == "exec";
+        if is_exec && !client.tx.in_multi() {
+            return Ok(());
+        }
+        let table = client.tables.get(&self.state.db).clone();
+        let sender = route::Sender {
+            asking: client.session.asking,
+            queued: is_exec.then(|| client.tx.commands()),
+            queued_writes: is_exec && client.tx.writes(),
+        };
+        let now = self.state.db.now_ms();
+        let config = client.config.current();
+        match route::admit(&self.state, &table, config, spec, argv, sender, now) {
+            Ok(gate) => {
+                client.gate = gate;
+                Ok(())
+            }
+            Err(e) => {
+                if is_exec {
+                    client.tx.clear(&table);
+                    client.session.multi = -1;
+                }
+                Err(CmdError::Cluster(e))
+            }
+        }
     }
 
     /// Parse and execute; a command that may write runs in the write
@@ -420,12 +450,9 @@ pub struct Client<S: Store> {
     /// What this client counted since the last flush.
     pub(super) stats: Pending,
     /// Cluster: the gate of the moving slot the running command uses.
-    pub(super) gate: Option<SlotGate>,
+    pub(super) gate: Option<route::SlotGate>,
     state: Arc<ServerState<S>>,
 }
-
-/// A shared hold on a moving slot's gate (`state::cluster::Cluster::gate`).
-pub type SlotGate = parking_lot::ArcRwLockReadGuard<parking_lot::RawRwLock, ()>;
 
 /// A client that goes away forgets its watches and subscriptions.
 impl<S: Store> Drop for Client<S> {

@@ -7,14 +7,15 @@
 use bytes::Bytes;
 use store_api::Store;
 
-use super::super::context::Client;
 use super::super::error::ClusterError;
-use super::super::{CmdError, Executor, Spec};
+use super::super::Spec;
+use crate::config::Config;
+use crate::state::ServerState;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::db::{Access, Keyspace, LONG_WAIT};
+use crate::db::{Access, Keyspace, Table, LONG_WAIT};
 use crate::state::cluster::{key_slot, Routing, NONE};
 
 /// What the request is, for the rules that depend on it.
@@ -109,8 +110,11 @@ pub fn decide<'k>(
     Ok(Some(slot))
 }
 
+/// A shared hold on a moving slot's gate (`state::cluster::Cluster::gate`).
+pub type SlotGate = parking_lot::ArcRwLockReadGuard<parking_lot::RawRwLock, ()>;
+
 /// Take `gate` shared; a long wait leaves the runtime's thread to others.
-fn hold_shared(gate: &Arc<RwLock<()>>) -> super::super::context::SlotGate {
+fn hold_shared(gate: &Arc<RwLock<()>>) -> SlotGate {
     if let Some(g) = gate.try_read_arc_for(LONG_WAIT) {
         return g;
     }
@@ -122,66 +126,64 @@ pub fn key_exists<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64) -> bool {
     Access::new(ks).peek_untouched(key, now, |e| e.is_some())
 }
 
+/// What the client sending a command brings to the check.
+pub struct Sender<'a> {
+    /// It sent ASKING.
+    pub asking: bool,
+    /// The commands it queued, when the command is EXEC in MULTI.
+    pub queued: Option<&'a [(Spec, Vec<Bytes>)]>,
+    /// Those queued commands write.
+    pub queued_writes: bool,
+}
+
 /// The check `processCommand` makes before a keyed command runs or is
-/// queued (the AOF loader is exempt). A refused EXEC discards the
-/// transaction, as Redis does.
+/// queued (the caller exempts the AOF loader and discards a refused
+/// EXEC's transaction). On success, the gate of the command's slot when
+/// that slot is moving, to hold until the command has run.
 pub fn admit<S: Store>(
-    exec: &Executor<S>,
-    client: &mut Client<S>,
+    state: &ServerState<S>,
+    table: &Table<S>,
+    config: &Config,
     spec: &Spec,
     argv: &[Bytes],
+    sender: Sender<'_>,
     now: u64,
-) -> Result<(), CmdError> {
+) -> Result<Option<SlotGate>, ClusterError> {
     let meta = spec.meta;
     let is_exec = meta.name == "exec";
-    if is_exec && !client.tx.in_multi() {
-        return Ok(());
-    }
     if !is_exec && meta.key_specs.is_empty() && !meta.has_flag("movablekeys") {
-        return Ok(());
+        return Ok(None);
     }
-    let config = client.config.current().clone();
     let q = Query {
-        asking: client.session.asking || meta.has_flag("asking"),
-        write: spec.flags.writes || (is_exec && client.tx.writes()),
+        asking: sender.asking || meta.has_flag("asking"),
+        write: spec.flags.writes || sender.queued_writes,
         migrate: meta.name == "migrate",
         shard_channel: matches!(meta.name, "ssubscribe" | "sunsubscribe" | "spublish"),
         reads_when_down: config.cluster.allow_reads_when_down,
     };
-    let keys: Vec<&[u8]> = if is_exec {
-        client
-            .tx
-            .commands()
+    let keys: Vec<&[u8]> = match sender.queued {
+        Some(queued) => queued
             .iter()
             .flat_map(|(s, a)| s.meta.all_keys(a).unwrap_or_default())
             .map(|k| &k[..])
-            .collect()
-    } else {
-        let keys = meta.all_keys(argv).unwrap_or_default();
-        keys.into_iter().map(|k| &k[..]).collect()
+            .collect(),
+        None => {
+            let keys = meta.all_keys(argv).unwrap_or_default();
+            keys.into_iter().map(|k| &k[..]).collect()
+        }
     };
-    let table = client.tables.get(&exec.state.db).clone();
-    let routing = exec.state.cluster.routing();
+    let routing = state.cluster.routing();
+    let mut gate = None;
     if let Some(first) = keys.first() {
         let slot = key_slot(first);
         let moving = routing.migrating.contains_key(&slot) || routing.importing.contains_key(&slot);
         if moving && !q.migrate {
             // Held until the command has run (see `Cluster::gate`).
-            let gate = exec.state.cluster.gate(slot);
-            client.gate = Some(hold_shared(&gate));
+            gate = Some(hold_shared(&state.cluster.gate(slot)));
         }
     }
-    let verdict = decide(&routing, keys, q, |k| key_exists(&table[0], k, now));
-    match verdict {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            if is_exec {
-                client.tx.clear(&table);
-                client.session.multi = -1;
-            }
-            Err(CmdError::Cluster(e))
-        }
-    }
+    decide(&routing, keys, q, |k| key_exists(&table[0], k, now))?;
+    Ok(gate)
 }
 
 #[cfg(test)]

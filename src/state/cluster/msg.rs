@@ -134,16 +134,18 @@ pub struct Message {
     pub body: Body,
 }
 
+/// A name or address field: the text's bytes (Latin-1: one byte per
+/// char, so whatever arrived round-trips), NUL-padded to `len`.
 fn put_name(out: &mut Vec<u8>, name: &str, len: usize) {
-    let bytes = name.as_bytes();
-    let n = bytes.len().min(len);
-    out.extend_from_slice(&bytes[..n]);
-    out.resize(out.len() + len - n, 0);
+    let start = out.len();
+    out.extend(name.chars().take(len).map(|c| c as u32 as u8));
+    out.resize(start + len, 0);
 }
 
+/// A NUL-padded field as text, one char per byte (see [`put_name`]).
 fn get_name(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+    bytes[..end].iter().map(|&b| char::from(b)).collect()
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -255,7 +257,7 @@ impl Message {
         let count = u16_at(bytes, 14);
         let mut slots = SlotSet::default();
         slots.0.copy_from_slice(&bytes[80..80 + SLOTS / 8]);
-        let header = Header {
+        let mut header = Header {
             port: u16_at(bytes, 10),
             kind,
             count,
@@ -323,6 +325,11 @@ impl Message {
                 }
             }
             _ => Body::Other,
+        };
+        // The count is the body's: what else a message said there is moot.
+        header.count = match &body {
+            Body::Gossip(g) => g.len() as u16,
+            _ => 0,
         };
         Ok(Message { header, body })
     }

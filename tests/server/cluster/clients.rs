@@ -99,13 +99,7 @@ pub(super) fn the_redis_crate_routes_by_slot<S: Store>() {
     }
     let got: Vec<i64> = pipe.query(&mut con).unwrap();
     assert_eq!(got, (0..300).collect::<Vec<i64>>());
-    let sizes: Vec<i64> = nodes
-        .iter()
-        .map(|s| match RawClient::connect(s.addr).cmd("DBSIZE") {
-            Frame::Integer(n) => n,
-            f => panic!("{f:?}"),
-        })
-        .collect();
+    let sizes: Vec<i64> = nodes.iter().map(|s| dbsize(s.addr)).collect();
     assert!(sizes.iter().all(|&n| n > 50), "{sizes:?}");
 }
 
@@ -197,13 +191,7 @@ pub(super) fn serves_behind_twemproxy<S: Store>() {
     let want = Frame::Array((0..50).map(|i| bulk(&i.to_string())).collect());
     assert_eq!(c.cmd(&format!("MGET {}", mget.join(" "))), want);
     assert_eq!(c.cmd(&format!("DEL {}", mget.join(" "))), int(50));
-    let sizes: Vec<i64> = servers
-        .iter()
-        .map(|s| match s.client().cmd("DBSIZE") {
-            Frame::Integer(n) => n,
-            f => panic!("{f:?}"),
-        })
-        .collect();
+    let sizes: Vec<i64> = servers.iter().map(|s| dbsize(s.addr)).collect();
     assert_eq!(sizes.iter().sum::<i64>(), 250);
     assert!(
         sizes.iter().all(|&n| n > 30),

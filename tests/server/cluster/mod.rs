@@ -113,6 +113,14 @@ pub fn wait_ok(addrs: &[SocketAddr]) {
     }
 }
 
+/// DBSIZE of `addr`.
+pub fn dbsize(addr: SocketAddr) -> i64 {
+    match RawClient::connect(addr).cmd("DBSIZE") {
+        Frame::Integer(n) => n,
+        f => panic!("DBSIZE: {f:?}"),
+    }
+}
+
 /// CLUSTER INFO of `addr`.
 pub fn cluster_info(addr: SocketAddr) -> String {
     text(&RawClient::connect(addr).cmd("CLUSTER INFO"))

@@ -260,7 +260,7 @@ pub fn fuzz_regressions_replay<S: Store>() {
     let _m = light();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
     let mut replayed = 0;
-    for target in ["resp_decode", "command", "store_ops"] {
+    for target in ["resp_decode", "command", "store_ops", "cluster_bus"] {
         let Ok(dir) = std::fs::read_dir(root.join(target)) else {
             continue;
         };
@@ -272,6 +272,7 @@ pub fn fuzz_regressions_replay<S: Store>() {
             let run = std::panic::catch_unwind(|| match target {
                 "resp_decode" => super::fuzz_checks::resp_decode::check(&data),
                 "command" => super::fuzz_checks::command::check::<S>(&data),
+                "cluster_bus" => super::fuzz_checks::cluster_bus::check(&data),
                 _ => super::fuzz_checks::store_ops::check::<S>(&data),
             });
             assert!(run.is_ok(), "fuzz regression {name} fails again");
