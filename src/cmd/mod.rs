@@ -53,6 +53,11 @@ use store_api::Store;
 
 pub use args::{is, parse_int, parse_int32, Args};
 pub use context::{run_inline, Client, Ctx, Executor};
+
+/// Cluster: the redirect that ends a blocked client's wait, if any.
+pub fn blocked_redirect(r: &crate::state::cluster::Routing, keys: &[Bytes]) -> Option<CmdError> {
+    cluster::route::blocked_redirect(r, keys).map(CmdError::Cluster)
+}
 pub use error::CmdError;
 pub use table::{CommandTable, Row, Spec};
 use value::{as_str, bulk_or_null, owned, rmw, str_of};

@@ -317,6 +317,16 @@ impl<S: Store> Connection<S> {
             };
             return self.unblock(Some(reply));
         }
+        // Cluster: a slot that moved away (or a cluster that went down)
+        // ends the wait with the redirect, as Redis's
+        // `clusterRedirectBlockedClientIfNeeded`.
+        let cluster = &self.exec.state.cluster;
+        if cluster.enabled {
+            if let Some(e) = crate::cmd::blocked_redirect(&cluster.routing(), &blocked.waiter.keys)
+            {
+                return self.unblock(Some(e.to_frame()));
+            }
+        }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let reply = blocked.on_timeout.clone();
             self.unblock(Some(reply));
@@ -343,7 +353,12 @@ impl<S: Store> Connection<S> {
         let timeout = self.limits.timeout;
         let idle = (timeout > 0 && self.blocked.is_none())
             .then(|| self.last_activity + Duration::from_secs(timeout));
-        let block = self.blocked.as_ref().and_then(|(_, d)| *d);
+        let mut block = self.blocked.as_ref().and_then(|(_, d)| *d);
+        if self.blocked.is_some() && self.exec.state.cluster.enabled {
+            // Look again every second whether the keys' slots moved.
+            let recheck = Instant::now() + Duration::from_secs(1);
+            block = Some(block.map_or(recheck, |d| d.min(recheck)));
+        }
         let pause = self.postponed.as_ref().map(|(_, until)| *until);
         let deadline = [idle, self.soft_limit_deadline(), block, pause]
             .into_iter()

@@ -4,19 +4,18 @@
 //! or, while the slot moves, ASK; keys split between two nodes mid-move get
 //! TRYAGAIN; an unserved slot or a cluster that is down gets CLUSTERDOWN.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use parking_lot::RwLock;
 use store_api::Store;
 
 use super::super::error::ClusterError;
 use super::super::Spec;
 use crate::config::Config;
-use crate::state::ServerState;
-use std::sync::Arc;
-
-use parking_lot::RwLock;
-
 use crate::db::{Access, Keyspace, Table, LONG_WAIT};
 use crate::state::cluster::{key_slot, Routing, NONE};
+use crate::state::ServerState;
 
 /// What the request is, for the rules that depend on it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -119,6 +118,28 @@ fn hold_shared(gate: &Arc<RwLock<()>>) -> SlotGate {
         return g;
     }
     crate::util::blocking_section(|| gate.read_arc())
+}
+
+/// A client blocked on `keys` (BLPOP...) must stop waiting when the
+/// cluster is down or a key's slot is served elsewhere and not being
+/// imported here: the error it gets (Redis's
+/// `clusterRedirectBlockedClientIfNeeded`).
+pub fn blocked_redirect(r: &Routing, keys: &[Bytes]) -> Option<ClusterError> {
+    if !r.ok {
+        return Some(ClusterError::Down);
+    }
+    keys.iter().find_map(|k| {
+        let slot = key_slot(k);
+        let owner = r.owners[usize::from(slot)];
+        if owner == r.myself || r.importing.contains_key(&slot) {
+            return None;
+        }
+        Some(if owner == NONE {
+            ClusterError::Unbound
+        } else {
+            ClusterError::Moved(slot, r.addrs[owner as usize].clone())
+        })
+    })
 }
 
 /// Is `key` a live key of `ks` (no touch, no expiry event)?

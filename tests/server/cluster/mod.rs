@@ -31,6 +31,7 @@ crate::backends!(
     a_migrate_without_key_locks_is_caught,
     a_stopped_node_fails_its_slots,
     topology_survives_a_restart,
+    a_blocked_client_follows_its_slot,
     redis_py_follows_a_reshard,
     the_redis_crate_routes_by_slot,
     shares_a_bus_with_redis_server,

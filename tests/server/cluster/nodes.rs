@@ -304,3 +304,23 @@ fn a_damaged_nodes_conf_stops_the_start() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(shown.contains("corrupted cluster config file"), "{shown}");
 }
+
+pub(super) fn a_blocked_client_follows_its_slot<S: Store>() {
+    let nodes = three::<S>(Faults::default());
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|(s, _)| s.addr).collect();
+    // A list key in the first node's slots, waited on forever.
+    let key = keys_in_slots("queue:", 0..5461, 1).remove(0);
+    let slot = key_slot(key.as_bytes());
+    let mut waiting = RawClient::connect(addrs[0]);
+    waiting.send_cmd(&format!("BLPOP {key} 0"));
+    std::thread::sleep(Duration::from_millis(200));
+    // The (empty) slot is handed to the second node.
+    let to = myid(addrs[1]);
+    let mut admin = RawClient::connect(addrs[0]);
+    assert_eq!(
+        admin.cmd(&format!("CLUSTER SETSLOT {slot} NODE {to}")),
+        ok()
+    );
+    let (reply, _) = waiting.read_reply();
+    assert_eq!(reply, err(&format!("MOVED {slot} {}", addrs[1])));
+}
