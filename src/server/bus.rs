@@ -244,14 +244,9 @@ async fn outbound<S: Store>(
             }
         };
         let reader = async {
-            loop {
-                match read_message(&mut r).await {
-                    Ok(Some(bytes)) => {
-                        if let Ok(msg) = Message::decode(&bytes) {
-                            let _ = bus.receive(msg, Link::Outbound(i), &peer, &local);
-                        }
-                    }
-                    _ => break,
+            while let Ok(Some(bytes)) = read_message(&mut r).await {
+                if let Ok(msg) = Message::decode(&bytes) {
+                    let _ = bus.receive(msg, Link::Outbound(i), &peer, &local);
                 }
             }
         };

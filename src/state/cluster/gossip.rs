@@ -463,7 +463,7 @@ pub fn process(
                 let newer = (0..SLOTS).filter(|&j| h.slots.has(j)).find_map(|j| {
                     let o = t.slots[j];
                     (o != NONE && o != s as u32)
-                        .then(|| o as usize)
+                        .then_some(o as usize)
                         .filter(|&o| t.node(o).config_epoch > h.config_epoch)
                 });
                 if let Some(o) = newer {

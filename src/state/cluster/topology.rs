@@ -312,10 +312,8 @@ impl Topology {
         self.migrating.retain(|_, to| *to != index);
         self.importing.retain(|_, from| *from != index);
         if let Some(gone) = self.nodes[index].take() {
-            for (_, n) in self.nodes.iter_mut().enumerate() {
-                if let Some(n) = n {
-                    n.fail_reports.remove(&gone.id);
-                }
+            for n in self.nodes.iter_mut().flatten() {
+                n.fail_reports.remove(&gone.id);
             }
         }
     }
@@ -397,7 +395,7 @@ impl Topology {
             .filter(|(_, n)| n.is(flag::MASTER) && n.slots.count() > 0)
             .filter(|(_, n)| !n.is(flag::FAIL | flag::PFAIL))
             .count();
-        reachable >= size / 2 + 1
+        reachable > size / 2
     }
 
     /// One line of CLUSTER NODES (Redis's `clusterGenNodeDescription`);

@@ -253,8 +253,10 @@ pub(super) fn migrate_matches_redis<S: Store>() {
         return;
     };
     let f_src = TestServer::start::<S>();
-    let mut config = flashkv::Config::default();
-    config.requirepass = "pw".into();
+    let config = flashkv::Config {
+        requirepass: "pw".into(),
+        ..Default::default()
+    };
     let f_dst = TestServer::with_config::<S>(config, flashkv::Clock::System);
     let story = |src: SocketAddr, dst: SocketAddr| -> Vec<String> {
         let (host, port) = (dst.ip().to_string(), dst.port().to_string());
