@@ -45,26 +45,44 @@ impl<S: Store> Bus<S> {
         }
     }
 
-    /// Send `bytes` on our link to node `i`, if it is up.
-    fn send(&self, i: usize, bytes: Vec<u8>) {
-        if let Some((_, tx)) = self.links.lock().get(&i) {
-            let _ = tx.send(bytes);
+    /// Send `bytes` on our link to node `i`, if it is up; true if sent.
+    fn send(&self, i: usize, bytes: Vec<u8>) -> bool {
+        match self.links.lock().get(&i) {
+            Some((_, tx)) => tx.send(bytes).is_ok(),
+            None => false,
         }
     }
 
-    fn broadcast(&self, bytes: &[u8]) {
-        for (_, tx) in self.links.lock().values() {
-            let _ = tx.send(bytes.to_vec());
+    /// Send `bytes` on every link; how many took it.
+    fn broadcast(&self, bytes: &[u8]) -> u64 {
+        let links = self.links.lock();
+        links
+            .values()
+            .filter(|(_, tx)| tx.send(bytes.to_vec()).is_ok())
+            .count() as u64
+    }
+
+    /// Count `n` messages of `bytes`' type as sent (INFO's
+    /// `cluster_stats_messages_*_sent`).
+    fn count_sent(&self, bytes: &[u8], n: u64) {
+        let kind = usize::from(u16::from_be_bytes([bytes[12], bytes[13]]));
+        if let Some(c) = self.exec.state.cluster.view().sent.get_mut(kind) {
+            *c += n;
         }
     }
 
     /// Carry out what processing a message decided (all but the reply).
     fn follow(&self, out: Outcome) {
         for (i, m) in out.send {
-            self.send(i, m.encode());
+            let bytes = m.encode();
+            if self.send(i, bytes.clone()) {
+                self.count_sent(&bytes, 1);
+            }
         }
         for m in &out.broadcast {
-            self.broadcast(&m.encode());
+            let bytes = m.encode();
+            let n = self.broadcast(&bytes);
+            self.count_sent(&bytes, n);
         }
         for i in out.drop_links {
             self.links.lock().remove(&i);
@@ -315,6 +333,7 @@ fn cron<S: Store>(bus: &Arc<Bus<S>>, iteration: u64) {
         tokio::spawn(outbound(bus.clone(), i, ctime, addr, rx));
     }
     for (i, m) in tick.send {
+        // Counted when built (`gossip::greeting`).
         bus.send(i, m.encode());
     }
     if iteration % 10 == 0 {
@@ -388,7 +407,8 @@ pub async fn run<S: Store>(exec: Arc<Executor<S>>, listener: TcpListener) {
                     }
                 };
                 drop(t);
-                bus.broadcast(&bytes);
+                let n = bus.broadcast(&bytes);
+                bus.count_sent(&bytes, n);
             }
         }
     };

@@ -87,6 +87,15 @@ pub(super) fn serve_redirect_and_agree<S: Store>() {
         pushed,
         Frame::Array(vec![bulk("message"), bulk("news"), bulk("hello")])
     );
+    let counted = eventually(Duration::from_secs(5), || {
+        cluster_info(addrs[0]).contains("cluster_stats_messages_publish_sent:2\r\n")
+    });
+    assert!(
+        counted,
+        "one PUBLISH per other node: {}",
+        cluster_info(addrs[0])
+    );
+    assert!(cluster_info(addrs[2]).contains("cluster_stats_messages_publish_received:1\r\n"));
     // Every node knows every slot's owner.
     let slots = |a: SocketAddr| RawClient::connect(a).cmd("CLUSTER SLOTS");
     let mut views: Vec<String> = addrs
