@@ -17,7 +17,7 @@ use super::error::ClusterError;
 use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::events::class;
 use crate::db::{journal, rdb};
-use crate::protocol::Frame;
+use crate::protocol::{encode_request, Frame};
 use crate::state::cluster::key_slot;
 
 /// `MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw]
@@ -76,15 +76,6 @@ fn parse_migrate(a: Args<'_>) -> Result<Command, CmdError> {
 
 /// Table rows.
 pub const ROWS: &[Row] = &[("migrate", parse_migrate)];
-
-fn resp(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
 
 /// Why talking to the target failed.
 enum Io {
@@ -188,13 +179,13 @@ pub fn execute<S: Store>(m: Migrate, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
     let mut request = Vec::new();
     let mut replies = found.len();
     match &m.auth {
-        Some((Some(user), pass)) => resp(&mut request, &[b"AUTH", user, pass]),
-        Some((None, pass)) => resp(&mut request, &[b"AUTH", pass]),
+        Some((Some(user), pass)) => encode_request::<&[u8]>(&[b"AUTH", user, pass], &mut request),
+        Some((None, pass)) => encode_request::<&[u8]>(&[b"AUTH", pass], &mut request),
         None => {}
     }
     replies += usize::from(m.auth.is_some());
     let db_text = db.to_string();
-    resp(&mut request, &[b"SELECT", db_text.as_bytes()]);
+    encode_request::<&[u8]>(&[b"SELECT", db_text.as_bytes()], &mut request);
     replies += 1;
     let restore: &[u8] = if ctx.state.cluster.enabled {
         b"RESTORE-ASKING"
@@ -207,7 +198,7 @@ pub fn execute<S: Store>(m: Migrate, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
         if m.replace {
             args.push(b"REPLACE");
         }
-        resp(&mut request, &args);
+        encode_request::<&[u8]>(&args, &mut request);
     }
     let host = String::from_utf8_lossy(&m.host).into_owned();
     let port = parse_int(&m.port)
