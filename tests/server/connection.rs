@@ -202,6 +202,7 @@ fn shutdown_flushes_pending_replies_as_whole_frames<S: Store>() {
     std::thread::sleep(Duration::from_millis(50));
     let stopping = std::thread::spawn(move || server.stop());
     let all = c.read_to_close();
+    drop(c);
     stopping.join().unwrap().expect("server stopped cleanly");
     // Whatever was answered arrives whole: a run of complete replies, never
     // a frame cut in half by the shutdown.

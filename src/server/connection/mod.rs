@@ -593,7 +593,35 @@ impl<S: Store> Connection<S> {
             }
             self.write_ready()?;
         }
+        if self.output.is_empty() {
+            self.close_gently(deadline).await;
+        }
         Ok(())
+    }
+
+    /// Send FIN after the last reply, then read and drop whatever the
+    /// client still sends until it closes (or `deadline`). Closing a socket
+    /// whose receive queue holds unread requests makes the kernel answer
+    /// with RST and throw away replies still in flight, which would cut the
+    /// client's last reply in half.
+    async fn close_gently(&mut self, deadline: Instant) {
+        use tokio::io::AsyncWriteExt;
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        let mut scratch = [0u8; 16 * 1024];
+        loop {
+            let ready = tokio::time::timeout_at(deadline.into(), self.stream.readable()).await;
+            if !matches!(ready, Ok(Ok(()))) {
+                return;
+            }
+            match self.stream.try_read(&mut scratch) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
     }
 }
 
