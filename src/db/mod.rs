@@ -25,6 +25,7 @@ mod keyspace;
 mod locks;
 pub mod rdb;
 mod rewrite;
+mod slotkeys;
 pub mod snapshot;
 pub mod ttl;
 mod volatile;
@@ -102,6 +103,8 @@ struct Shared<S> {
     /// (snapshots write it), and what an RDB file brought that scripting
     /// has not taken yet.
     functions: Mutex<Functions>,
+    /// Database 0 keeps the keys of each hash slot (cluster mode).
+    slot_index: std::sync::atomic::AtomicBool,
 }
 
 /// Function library code as the dataset carries it.
@@ -128,6 +131,31 @@ fn fresh_table<S: Store>(n: usize, faults: Faults, events: &Arc<KeyEvents>) -> T
     (0..n)
         .map(|i| Arc::new(Keyspace::new(faults, events.clone(), i)))
         .collect()
+}
+
+impl<S: Store> Db<S> {
+    /// An empty database number `index`, with this server's settings.
+    fn fresh_keyspace(&self, index: usize) -> Arc<Keyspace<S>> {
+        let ks = Keyspace::new(self.shared.faults, self.shared.events.clone(), index);
+        // Cluster mode uses database 0 only (SELECT and SWAPDB are
+        // refused), so only it keeps the keys of each hash slot.
+        let by_slot = index == 0 && self.shared.slot_index.load(Ordering::Relaxed);
+        Arc::new(if by_slot { ks.with_slot_index() } else { ks })
+    }
+
+    fn fresh_databases(&self) -> Table<S> {
+        (0..self.count()).map(|i| self.fresh_keyspace(i)).collect()
+    }
+
+    /// Keep the keys of each hash slot from now on (cluster mode), for
+    /// CLUSTER COUNTKEYSINSLOT and GETKEYSINSLOT. Called at start, before
+    /// anything is loaded: the databases are replaced by empty ones.
+    pub fn index_slots(&self) {
+        self.shared.slot_index.store(true, Ordering::Relaxed);
+        debug_assert!(self.shared.table.load().iter().all(|ks| ks.is_empty()));
+        self.shared.table.store(Arc::new(self.fresh_databases()));
+        self.changed();
+    }
 }
 
 impl<S: Store> Db<S> {
@@ -158,6 +186,7 @@ impl<S: Store> Db<S> {
                 replaying: std::sync::atomic::AtomicBool::new(false),
                 evictor: evict::Evictor::default(),
                 functions: Mutex::default(),
+                slot_index: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -249,11 +278,7 @@ impl<S: Store> Db<S> {
     /// about every key it held, and move to the new one (watches belong
     /// to the database number).
     pub fn flush(&self, index: usize) -> Option<Arc<Keyspace<S>>> {
-        let fresh = Arc::new(Keyspace::new(
-            self.shared.faults,
-            self.shared.events.clone(),
-            index,
-        ));
+        let fresh = self.fresh_keyspace(index);
         let mut old = None;
         self.shared.table.rcu(|t| {
             let mut t = Table::clone(t);
@@ -274,8 +299,7 @@ impl<S: Store> Db<S> {
 
     /// Replace every database with an empty one; returns the old table.
     pub fn flush_all(&self) -> Arc<Table<S>> {
-        let n = self.count();
-        let fresh = Arc::new(fresh_table(n, self.shared.faults, &self.shared.events));
+        let fresh = Arc::new(self.fresh_databases());
         let old = self.shared.table.swap(fresh.clone());
         self.changed();
         self.shared.events.flushed();

@@ -48,7 +48,7 @@ use store_api::{Entry, Store, Value};
 
 use super::rdb::{self, LoadSummary, RdbError, RdbWriter, Shapes};
 use super::rewrite;
-use super::{Db, KeyLocks, Keyspace, Table};
+use super::{Db, KeyLocks, Table};
 
 const SHARDS: usize = 64;
 
@@ -286,15 +286,7 @@ impl<S: Store> Db<S> {
         checksum: bool,
     ) -> Result<LoadSummary, RdbError> {
         let now = self.now_ms();
-        let fresh: Table<S> = (0..self.count())
-            .map(|i| {
-                Arc::new(Keyspace::new(
-                    self.shared.faults,
-                    self.shared.events.clone(),
-                    i,
-                ))
-            })
-            .collect();
+        let fresh: Table<S> = self.fresh_databases();
         let summary = rdb::load(file, shapes, now, checksum, |l| {
             let ks = fresh.get(l.db).ok_or(RdbError::Databases(fresh.len()))?;
             if !ks.insert_loaded(l.key.clone(), l.entry) {

@@ -22,7 +22,7 @@ use tracing::{debug, info};
 use crate::cmd::{run_inline, Client, Executor};
 use crate::state::cluster::gossip::{self, Link, Outcome, Timing};
 use crate::state::cluster::msg::{kind, Body, Message};
-use crate::state::cluster::{key_slot, now_ms, BusRequest};
+use crate::state::cluster::{now_ms, BusRequest};
 use crate::state::Session;
 
 /// The outbound links, by node index, with the creation time of the node
@@ -101,8 +101,11 @@ impl<S: Store> Bus<S> {
         let state = &self.exec.state;
         let table = state.db.table();
         let now = state.db.now_ms();
-        let keys = crate::db::Access::new(&table[0])
-            .keys(now, |k| slots.contains(&usize::from(key_slot(k))));
+        let db0 = crate::db::Access::new(&table[0]);
+        let keys: Vec<Bytes> = slots
+            .iter()
+            .flat_map(|&slot| db0.keys_in_slot(slot, usize::MAX, now))
+            .collect();
         for chunk in keys.chunks(128) {
             let mut argv = vec![Bytes::from_static(b"DEL")];
             argv.extend(chunk.iter().cloned());

@@ -89,6 +89,10 @@ pub async fn run_with<S: Store>(
         tracing::error!("{e}");
         std::io::Error::other(e.to_string())
     })?;
+    if state.cluster.enabled {
+        // Before anything is loaded: database 0 keeps its keys by slot.
+        guard.db().index_slots();
+    }
     let bus_listener = match (state.cluster.enabled, bus_addr) {
         (true, Some(addr)) => {
             let config = state.config();

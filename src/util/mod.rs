@@ -5,6 +5,7 @@ pub mod histogram;
 pub mod longdouble;
 pub mod numbers;
 pub mod rand;
+pub mod slots;
 pub mod sys;
 
 /// Run `f`, which may wait a long time, as a blocking section of the async

@@ -86,15 +86,9 @@ fn slot_arg(b: &[u8]) -> Result<usize, CmdError> {
         .ok_or(CmdError::Cluster(ClusterError::OutOfRangeSlot))
 }
 
-/// The live keys of database 0 in `slot`, at most `limit`.
+/// The keys of database 0 in `slot`, at most `limit`.
 fn keys_in_slot<S: Store>(ctx: &Ctx<'_, S>, slot: usize, limit: usize) -> Vec<Bytes> {
-    let ks = ctx.access(&ctx.table[0]);
-    let mut found = 0;
-    ks.keys(ctx.now, |k| {
-        let keep = found < limit && usize::from(key_slot(k)) == slot;
-        found += usize::from(keep);
-        keep
-    })
+    ctx.access(&ctx.table[0]).keys_in_slot(slot, limit, ctx.now)
 }
 
 /// Execute a cluster command.
@@ -152,9 +146,8 @@ fn cluster<S: Store>(
                 .ok()
                 .filter(|&s| s < SLOTS)
                 .ok_or(CmdError::Cluster(ClusterError::InvalidSlot))?;
-            Ok(Frame::Integer(
-                keys_in_slot(ctx, slot, usize::MAX).len() as i64
-            ))
+            let count = ctx.access(&ctx.table[0]).count_in_slot(slot, ctx.now);
+            Ok(Frame::Integer(count as i64))
         }
         "getkeysinslot" => {
             let (slot, count) = (parse_int(&a[0])?, parse_int(&a[1])?);

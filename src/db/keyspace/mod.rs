@@ -25,6 +25,7 @@ use super::blocking::Blocked;
 use super::events::{class, KeyEvents};
 use super::journal;
 use super::locks::{KeyLocks, KeysGuard};
+use super::slotkeys::SlotKeys;
 use super::snapshot::{copy_entry, Capture};
 use super::volatile::VolatileIndex;
 
@@ -64,6 +65,8 @@ pub struct Keyspace<S> {
     index: AtomicUsize,
     /// A running snapshot's copies of keys changed since it started.
     capture: Capture,
+    /// The keys of each hash slot, in cluster mode (see `slotkeys`).
+    slots: Option<Box<SlotKeys>>,
 }
 
 impl<S: Store> Default for Keyspace<S> {
@@ -88,7 +91,14 @@ impl<S: Store> Keyspace<S> {
             expired: AtomicU64::new(0),
             avg_ttl: AtomicU64::new(0),
             capture: Capture::new(faults.snapshot_no_capture),
+            slots: None,
         }
+    }
+
+    /// This database keeps the keys of each hash slot (cluster mode).
+    pub fn with_slot_index(mut self) -> Self {
+        self.slots = Some(Box::default());
+        self
     }
 }
 
@@ -211,6 +221,9 @@ impl<S: Store> Keyspace<S> {
         self.replaced_by(None, 0);
         self.map.clear();
         self.volatile.clear();
+        if let Some(slots) = &self.slots {
+            slots.clear();
+        }
     }
 
     /// This database's contents are being replaced by `with`'s (SWAPDB),
@@ -450,7 +463,11 @@ impl<S: Store> Keyspace<S> {
             self.reaped(key);
         }
         if created {
+            self.created(key);
             self.emit(class::NEW, "new", key);
+        }
+        if after == Some(After::Deleted) {
+            self.deleted(key);
         }
         if let Some(after) = after {
             self.touch(key, after);
@@ -482,10 +499,12 @@ impl<S: Store> Keyspace<S> {
             Op::Put(e) => {
                 let has = e.expires_at().is_some();
                 self.map.insert(Bytes::copy_from_slice(key), e);
+                self.created(key);
                 self.reindex(key, had, has);
             }
             Op::Remove => {
                 self.map.remove(key);
+                self.deleted(key);
                 self.reindex(key, had, false);
             }
         }
@@ -506,6 +525,9 @@ impl<S: Store> Keyspace<S> {
             .before_write(&key, || self.map.read(&key, |e| e.map(copy_entry)));
         self.stamp(&entry, None, now);
         let old = self.map.insert(key.clone(), entry);
+        if old.is_none() {
+            self.created(&key);
+        }
         let had = has_ttl(old.as_ref());
         let old = old.filter(|e| !e.is_expired(now));
         if old.is_none() {
@@ -531,6 +553,39 @@ impl<S: Store> Keyspace<S> {
             self.index(),
             vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
         );
+    }
+
+    /// `key` was created: the slot index learns it (after the map write).
+    fn created(&self, key: &[u8]) {
+        if let Some(slots) = &self.slots {
+            slots.insert(key);
+        }
+    }
+
+    /// `key` was deleted: the slot index forgets it unless the map (read
+    /// after the removal) has it again.
+    fn deleted(&self, key: &[u8]) {
+        if let Some(slots) = &self.slots {
+            // Unit tests widen the window the re-check closes (a writer
+            // re-creating the key between the map's removal and this one).
+            #[cfg(test)]
+            std::thread::yield_now();
+            slots.remove(key, || self.map.read(key, |e| e.is_some()));
+        }
+    }
+
+    /// Up to `limit` keys of hash `slot` (expired ones not yet deleted
+    /// included, as Redis's `slots_to_keys`); `None` when this database
+    /// does not keep them (not in cluster mode).
+    pub fn keys_in_slot(&self, slot: usize, limit: usize) -> Option<Vec<Bytes>> {
+        let slots = self.slots.as_ref()?;
+        Some(slots.keys(slot, limit, |k| self.map.read(k, |e| e.is_some())))
+    }
+
+    /// The number of keys in hash `slot`; `None` when not kept.
+    pub fn count_in_slot(&self, slot: usize) -> Option<usize> {
+        let slots = self.slots.as_ref()?;
+        Some(slots.count(slot, |k| self.map.read(k, |e| e.is_some())))
     }
 
     fn reindex(&self, key: &[u8], had: bool, has: bool) {
@@ -564,3 +619,6 @@ impl<S: Store> Keyspace<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

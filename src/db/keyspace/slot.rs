@@ -115,6 +115,7 @@ impl<S: Store> Keyspace<S> {
         if cur.as_ref().is_some_and(|e| e.is_expired(now)) {
             // Gone before the command runs (Redis's `lookupKeyWrite`).
             self.map.remove(key);
+            self.deleted(key);
             self.reaped(key);
             self.touch(key, After::Deleted);
             self.reindex(key, true, false);
@@ -132,6 +133,7 @@ impl<S: Store> Keyspace<S> {
             std::thread::yield_now();
             if let (Change::Keep, Some(copy)) = (&slot.change, &slot.entry) {
                 self.map.insert(Bytes::copy_from_slice(key), copy.clone());
+                self.created(key);
             }
         }
         match slot.change {
@@ -144,15 +146,18 @@ impl<S: Store> Keyspace<S> {
                     .map
                     .insert(Bytes::copy_from_slice(key), entry)
                     .is_none()
-                    && !slot.quiet_new
                 {
-                    self.emit(class::NEW, "new", key);
+                    self.created(key);
+                    if !slot.quiet_new {
+                        self.emit(class::NEW, "new", key);
+                    }
                 }
                 self.touch(key, After::Exists);
                 self.reindex(key, had, has);
             }
             Change::Remove => {
                 if self.map.remove(key).is_some() {
+                    self.deleted(key);
                     self.touch(key, After::Deleted);
                 }
                 self.reindex(key, had, false);

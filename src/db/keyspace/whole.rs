@@ -133,7 +133,8 @@ impl<S: Store> Keyspace<S> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         entry.access().set(self.events.access_clock().fresh(now));
-        self.map.insert(key, entry);
+        self.map.insert(key.clone(), entry);
+        self.created(&key);
         true
     }
 

@@ -9,7 +9,7 @@
 pub mod conf;
 pub mod gossip;
 pub mod msg;
-pub mod slots;
+pub use crate::util::slots;
 pub mod topology;
 
 use std::collections::HashMap;
