@@ -142,7 +142,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         Cmd::Expire(e) => expire(ctx, e),
         Cmd::Ttl(key, unit, base) => {
             let now = ctx.now;
-            let reply = ctx.ks().read(&key, now, |e| {
+            let reply = ctx.ks().read_notouch(&key, now, |e| {
                 e.map_or(-2, |e| ttl::report(e.expires_at(), now, unit, base))
             });
             Ok(Frame::Integer(reply))

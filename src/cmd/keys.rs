@@ -15,7 +15,7 @@ use store_api::{Entry, Op, Store};
 use super::error::ClusterError;
 use super::scan::{self, ScanOpts};
 use super::{is, parse_int32, Args, CmdError, Command, Ctx, Reply, Row};
-use crate::db::{Access, KeyLocks, KeysGuard, Keyspace};
+use crate::db::{Access, KeyLocks, KeysGuard, Keyspace, Touch};
 use crate::protocol::Frame;
 use crate::util::glob::glob_match;
 use crate::util::rand;
@@ -176,14 +176,24 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             }
             Frame::Integer(deleted.iter().filter(|&&d| d).count() as i64).into()
         }
-        Cmd::Exists(keys) | Cmd::Touch(keys) => {
-            let found = ctx.ks().read_many(&keys, now, |e| e.is_some());
+        Cmd::Exists(keys) => {
+            // EXISTS does not count as an access (Redis's LOOKUP_NOTOUCH);
+            // TOUCH is the command that does.
+            let found = ctx
+                .ks()
+                .read_many(&keys, now, Touch::NoTouch, |e| e.is_some());
+            Frame::Integer(found.into_iter().filter(|&f| f).count() as i64).into()
+        }
+        Cmd::Touch(keys) => {
+            let found = ctx
+                .ks()
+                .read_many(&keys, now, Touch::Access, |e| e.is_some());
             Frame::Integer(found.into_iter().filter(|&f| f).count() as i64).into()
         }
         Cmd::Type(key) => {
             let t = ctx
                 .ks()
-                .read(&key, now, |e| e.map_or("none", |e| e.value.type_name()));
+                .read_notouch(&key, now, |e| e.map_or("none", |e| e.value.type_name()));
             Frame::simple(t).into()
         }
         // A transaction holds the whole database: list it inline.

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use store_api::{Entry, Op, Store, Value};
 
 use super::{as_str, bulk_or_null, is, owned, rmw, str_of, Args, CmdError, Command, Ctx, Row};
-use crate::db::journal;
 use crate::db::ttl::{self, Base, Unit};
+use crate::db::{journal, Touch};
 use crate::protocol::Frame;
 
 /// String commands.
@@ -352,10 +352,12 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         }
         Cmd::MSet(pairs, nx) => Ok(mset(ctx, pairs, nx)),
         Cmd::MGet(keys) => {
-            let values = ctx.ks().read_many(&keys, ctx.now, |e| match e.map(as_str) {
-                Some(Ok(v)) => Frame::Bulk(v.clone()),
-                _ => Frame::Null,
-            });
+            let values =
+                ctx.ks()
+                    .read_many(&keys, ctx.now, Touch::Access, |e| match e.map(as_str) {
+                        Some(Ok(v)) => Frame::Bulk(v.clone()),
+                        _ => Frame::Null,
+                    });
             Ok(Frame::Array(values))
         }
         Cmd::Append(key, value) => append(ctx, key, value),

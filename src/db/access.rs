@@ -13,7 +13,7 @@ use std::cell::Cell;
 use bytes::Bytes;
 use store_api::{Entry, Op, Store};
 
-use super::keyspace::{Keyspace, Slot};
+use super::keyspace::{Keyspace, Slot, Touch};
 use super::locks::KeysGuard;
 use crate::util::slots::key_slot;
 
@@ -125,7 +125,24 @@ impl<'a, S: Store> Access<'a, S> {
 
     /// Run `f` on the live entry of `key` (see [`Keyspace::read`]).
     /// A miss is a `keymiss` event, as Redis's `lookupKeyRead` reports.
-    pub fn read<R>(&self, key: &[u8], now: u64, mut f: impl FnMut(Option<&Entry>) -> R) -> R {
+    pub fn read<R>(&self, key: &[u8], now: u64, f: impl FnMut(Option<&Entry>) -> R) -> R {
+        self.read_as(key, now, Touch::Access, f)
+    }
+
+    /// [`read`](Self::read) without counting an access of the key (Redis's
+    /// `LOOKUP_NOTOUCH` reads: TYPE, TTL and friends), which still count
+    /// as hits or misses.
+    pub fn read_notouch<R>(&self, key: &[u8], now: u64, f: impl FnMut(Option<&Entry>) -> R) -> R {
+        self.read_as(key, now, Touch::NoTouch, f)
+    }
+
+    fn read_as<R>(
+        &self,
+        key: &[u8],
+        now: u64,
+        touch: Touch,
+        mut f: impl FnMut(Option<&Entry>) -> R,
+    ) -> R {
         let mut missed = false;
         let mut f = |e: Option<&Entry>| {
             missed = e.is_none();
@@ -133,9 +150,9 @@ impl<'a, S: Store> Access<'a, S> {
         };
         let r = if self.held {
             self.check_held(key);
-            self.ks.read_locked(&KeysGuard::Held, key, now, f)
+            self.ks.read_locked_as(&KeysGuard::Held, key, now, touch, f)
         } else {
-            self.ks.read(key, now, &mut f)
+            self.ks.read_as(key, now, touch, &mut f)
         };
         self.looked_up(key, !missed);
         r
@@ -164,11 +181,13 @@ impl<'a, S: Store> Access<'a, S> {
         self.ks.read_untouched(key, now, f)
     }
 
-    /// Read several keys as one snapshot (see [`Keyspace::read_many`]).
+    /// Read several keys as one snapshot (see [`Keyspace::read_many`]),
+    /// counting an access of each or not.
     pub fn read_many<T>(
         &self,
         keys: &[Bytes],
         now: u64,
+        touch: Touch,
         mut f: impl FnMut(Option<&Entry>) -> T,
     ) -> Vec<T> {
         let mut missed = vec![false; keys.len()];
@@ -180,10 +199,13 @@ impl<'a, S: Store> Access<'a, S> {
         };
         let out = if self.held {
             keys.iter()
-                .map(|k| self.read_locked(&KeysGuard::Held, k, now, &mut f))
+                .map(|k| {
+                    self.ks
+                        .read_locked_as(&KeysGuard::Held, k, now, touch, &mut f)
+                })
                 .collect()
         } else {
-            self.ks.read_many(keys, now, &mut f)
+            self.ks.read_many(keys, now, touch, &mut f)
         };
         for (k, m) in keys.iter().zip(&missed) {
             self.looked_up(k, !m);

@@ -43,7 +43,7 @@ pub use clock::Clock;
 pub use events::KeyEvents;
 pub use evict::{Eviction, EvictionPolicy, MemoryConfig};
 pub use expiry::ExpiryConfig;
-pub use keyspace::{Keyspace, Slot, Swept};
+pub use keyspace::{Keyspace, Slot, Swept, Touch};
 pub use locks::{ExclusiveGuard, KeyLocks, KeysGuard, ScriptGuard, LONG_WAIT, STRIPES};
 
 /// The numbered databases at one instant.

@@ -20,6 +20,8 @@ backends!(
     allkeys_lru_keeps_memory_under_the_limit_and_keeps_recent_keys,
     volatile_policies_never_evict_keys_without_ttl,
     eviction_under_concurrent_writers_loses_no_surviving_write,
+    lru_evicts_the_keys_idle_longest,
+    lookups_that_do_not_touch_match_redis,
 );
 
 struct Proc(Child, RawClient, std::net::SocketAddr);
@@ -256,4 +258,84 @@ fn eviction_under_concurrent_writers_loses_no_surviving_write<S: Store>() {
         }
     });
     assert!(info_field(&mut p.1, "evicted_keys") > 0);
+}
+
+/// Keys idle two seconds longer than the rest go first under allkeys-lru,
+/// and not under allkeys-random (the check tells the two apart): load A,
+/// wait, load B, wait, read A, then push maxmemory down to what is used
+/// and write C, a third as many keys as B.
+fn lru_evicts_the_keys_idle_longest<S: Store>() {
+    let lost = |policy: &str| {
+        let (mut p, _) = start::<S>(policy, 256 << 20);
+        let c = &mut p.1;
+        const N: usize = 3_000;
+        assert_eq!(load(c, "a", N, ""), 0);
+        std::thread::sleep(Duration::from_millis(2_100));
+        assert_eq!(load(c, "b", N, ""), 0);
+        std::thread::sleep(Duration::from_millis(2_100));
+        let gets: String = (0..N).map(|i| format!("GET a:{i}\r\n")).collect();
+        c.send(gets.as_bytes());
+        for _ in 0..N {
+            c.read_reply();
+        }
+        let used = info_field(c, "used_memory");
+        assert_eq!(c.cmd(&format!("CONFIG SET maxmemory {used}")), ok());
+        assert_eq!(load(c, "c", N / 3, ""), 0);
+        let survivors = |c: &mut RawClient, prefix: &str| {
+            let all: String = (0..N).map(|i| format!("EXISTS {prefix}:{i}\r\n")).collect();
+            c.send(all.as_bytes());
+            (0..N).filter(|_| c.read_reply().0 == int(1)).count()
+        };
+        let (a, b) = (N - survivors(c, "a"), N - survivors(c, "b"));
+        assert!(a + b > 0, "{policy}: nothing evicted");
+        (a, b)
+    };
+    let (a, b) = lost("allkeys-lru");
+    assert!(
+        a * 10 <= b,
+        "allkeys-lru evicted {a} recently read keys against {b} idle ones"
+    );
+    let (a, b) = lost("allkeys-random");
+    assert!(
+        a * 10 > b,
+        "allkeys-random ({a} against {b}) passes the check meant for LRU"
+    );
+}
+
+/// TYPE, EXISTS and the TTL family read a key without counting an access
+/// (Redis's LOOKUP_NOTOUCH); GET, STRLEN, DUMP and TOUCH count one. Seen
+/// through OBJECT IDLETIME after a pause.
+fn lookups_that_do_not_touch_match_redis<S: Store>() {
+    same_on_both::<S>("lookups_that_do_not_touch_match_redis", |addr| {
+        const CMDS: [&str; 12] = [
+            "TYPE",
+            "EXISTS",
+            "TTL",
+            "PTTL",
+            "EXPIRETIME",
+            "PEXPIRETIME",
+            "OBJECT ENCODING",
+            "MEMORY USAGE",
+            "GET",
+            "STRLEN",
+            "DUMP",
+            "TOUCH",
+        ];
+        let mut c = RawClient::connect(addr);
+        for i in 0..CMDS.len() {
+            c.cmd(&format!("SET k{i} v"));
+        }
+        std::thread::sleep(Duration::from_millis(1_100));
+        CMDS.iter()
+            .enumerate()
+            .map(|(i, cmd)| {
+                c.cmd(&format!("{cmd} k{i}"));
+                let idle = match c.cmd(&format!("OBJECT IDLETIME k{i}")) {
+                    Frame::Integer(n) => n,
+                    f => panic!("{f:?}"),
+                };
+                format!("{cmd}: touched {}", idle == 0)
+            })
+            .collect()
+    });
 }

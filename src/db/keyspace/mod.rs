@@ -35,6 +35,16 @@ use super::watch::{After, Now, Replaced, Watches};
 use super::Faults;
 pub use slot::Slot;
 
+/// Does a read count as an access of its key (the LRU/LFU clock that
+/// eviction and OBJECT IDLETIME/FREQ read)?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Touch {
+    /// It does (Redis's `lookupKeyRead`).
+    Access,
+    /// It does not (`LOOKUP_NOTOUCH`: TYPE, EXISTS, TTL and friends).
+    NoTouch,
+}
+
 /// What the sweeper found for one sampled key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Swept {
@@ -251,11 +261,22 @@ impl<S: Store> Keyspace<S> {
     ///
     /// `f` may run more than once (when a multi-key command changes the key
     /// meanwhile), so it must only compute its result.
-    pub fn read<R>(&self, key: &[u8], now: u64, mut f: impl FnMut(Option<&Entry>) -> R) -> R {
+    pub fn read<R>(&self, key: &[u8], now: u64, f: impl FnMut(Option<&Entry>) -> R) -> R {
+        self.read_as(key, now, Touch::Access, f)
+    }
+
+    /// [`read`](Self::read), counting an access or not.
+    pub fn read_as<R>(
+        &self,
+        key: &[u8],
+        now: u64,
+        touch: Touch,
+        mut f: impl FnMut(Option<&Entry>) -> R,
+    ) -> R {
         let mut expired = false;
-        let r = self
-            .locks
-            .read_one(key, || self.read_unlocked(key, now, &mut expired, &mut f));
+        let r = self.locks.read_one(key, || {
+            self.read_unlocked(key, now, touch, &mut expired, &mut f)
+        });
         if expired {
             self.reap(key, now, false);
         }
@@ -266,13 +287,25 @@ impl<S: Store> Keyspace<S> {
     /// (multi-key commands); an expired entry is deleted at once.
     pub fn read_locked<R>(
         &self,
+        held: &KeysGuard<'_>,
+        key: &[u8],
+        now: u64,
+        f: impl FnMut(Option<&Entry>) -> R,
+    ) -> R {
+        self.read_locked_as(held, key, now, Touch::Access, f)
+    }
+
+    /// [`read_locked`](Self::read_locked), counting an access or not.
+    pub fn read_locked_as<R>(
+        &self,
         _held: &KeysGuard<'_>,
         key: &[u8],
         now: u64,
+        touch: Touch,
         mut f: impl FnMut(Option<&Entry>) -> R,
     ) -> R {
         let mut expired = false;
-        let r = self.read_unlocked(key, now, &mut expired, &mut f);
+        let r = self.read_unlocked(key, now, touch, &mut expired, &mut f);
         if expired {
             self.reap(key, now, true);
         }
@@ -283,13 +316,14 @@ impl<S: Store> Keyspace<S> {
         &self,
         key: &[u8],
         now: u64,
+        touch: Touch,
         expired: &mut bool,
         f: &mut impl FnMut(Option<&Entry>) -> R,
     ) -> R {
         self.map.read(key, |e| {
             *expired = e.is_some_and(|e| e.is_expired(now));
             let live = e.filter(|_| !*expired);
-            if let Some(e) = live {
+            if let (Some(e), Touch::Access) = (live, touch) {
                 self.events.access_clock().touch(e.access(), now);
             }
             f(live)
@@ -325,6 +359,7 @@ impl<S: Store> Keyspace<S> {
         &self,
         keys: &[Bytes],
         now: u64,
+        touch: Touch,
         mut f: impl FnMut(Option<&Entry>) -> T,
     ) -> Vec<T> {
         let stripes = self.locks.stripes_of(keys.iter().map(|k| &k[..]));
@@ -334,7 +369,7 @@ impl<S: Store> Keyspace<S> {
             keys.iter()
                 .map(|k| {
                     let mut was_expired = false;
-                    let r = self.read_unlocked(k, now, &mut was_expired, &mut f);
+                    let r = self.read_unlocked(k, now, touch, &mut was_expired, &mut f);
                     if was_expired {
                         expired.push(k.clone());
                     }
