@@ -203,12 +203,15 @@ pub fn load(path: &Path, now: u64) -> Result<Option<Topology>, ConfError> {
     }
 }
 
-/// Write `t` to `path` durably (temporary file, fsync, rename).
-pub fn save(path: &Path, t: &Topology) -> std::io::Result<()> {
+/// Write `t` to `path` (temporary file, rename), on disk before the rename
+/// when `fsync`.
+pub fn save(path: &Path, t: &Topology, fsync: bool) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(t.to_conf().as_bytes())?;
-    f.sync_all()?;
+    if fsync {
+        f.sync_all()?;
+    }
     std::fs::rename(&tmp, path)
 }
 

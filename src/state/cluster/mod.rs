@@ -39,6 +39,10 @@ pub fn now_ms() -> u64 {
 /// long before declaring the cluster ok, so it hears from the others first.
 const WRITABLE_DELAY_MS: u128 = 2000;
 
+/// The epochs that must never go back after a crash: current, last vote,
+/// this node's config epoch.
+type Epochs = (u64, u64, u64);
+
 /// The cluster side of one server (inert unless `cluster-enabled yes`).
 pub struct Cluster {
     /// `cluster-enabled` at start.
@@ -49,8 +53,9 @@ pub struct Cluster {
     path: PathBuf,
     /// The file must be rewritten.
     dirty: AtomicBool,
-    /// One save at a time (they share the temporary file).
-    saving: Mutex<()>,
+    /// One save at a time (they share the temporary file); it holds the
+    /// epochs last written to disk with an fsync.
+    saving: Mutex<Option<Epochs>>,
     /// Requests to the bus (set when the bus starts).
     bus: OnceLock<UnboundedSender<BusRequest>>,
     /// Gates of the slots being moved (see [`Cluster::gate`]).
@@ -85,7 +90,7 @@ impl Default for Cluster {
             topology: Mutex::new(t),
             path: PathBuf::new(),
             dirty: AtomicBool::new(false),
-            saving: Mutex::new(()),
+            saving: Mutex::new(None),
             bus: OnceLock::new(),
             gates: Mutex::default(),
             started: Instant::now(),
@@ -122,7 +127,7 @@ impl Cluster {
             topology: Mutex::new(t),
             path,
             dirty: AtomicBool::new(fresh),
-            saving: Mutex::new(()),
+            saving: Mutex::new(None),
             bus: OnceLock::new(),
             gates: Mutex::default(),
             started: Instant::now(),
@@ -173,11 +178,21 @@ impl Cluster {
         if !self.enabled || !self.dirty.swap(false, Ordering::AcqRel) {
             return;
         }
-        let _one = self.saving.lock();
+        let mut synced = self.saving.lock();
         let t = self.topology.lock().clone();
-        if let Err(e) = conf::save(&self.path, &t) {
-            tracing::warn!(cause = %e, path = %self.path.display(), "could not save the cluster config");
-            self.dirty.store(true, Ordering::Release);
+        // Like Redis, fsync only when an epoch changed (a vote or a config
+        // epoch must survive a crash); a slot or flag change is rewritten
+        // without one, and gossip repairs it after a restart. A reshard
+        // saves several times per slot moved.
+        let epochs = (t.current_epoch, t.last_vote_epoch, t.me().config_epoch);
+        let fsync = *synced != Some(epochs);
+        match conf::save(&self.path, &t, fsync) {
+            Ok(()) if fsync => *synced = Some(epochs),
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(cause = %e, path = %self.path.display(), "could not save the cluster config");
+                self.dirty.store(true, Ordering::Release);
+            }
         }
     }
 
@@ -216,8 +231,10 @@ impl Cluster {
 
     /// Force a save now (CLUSTER SAVECONFIG).
     pub fn save_now(&self) -> std::io::Result<()> {
-        let _one = self.saving.lock();
+        let mut synced = self.saving.lock();
         let t = self.topology.lock().clone();
-        conf::save(&self.path, &t)
+        conf::save(&self.path, &t, true)?;
+        *synced = Some((t.current_epoch, t.last_vote_epoch, t.me().config_epoch));
+        Ok(())
     }
 }
