@@ -66,16 +66,9 @@ pub fn usage<S: Store>(key: &[u8], entry: &Entry) -> u64 {
     let class = flashkv_alloc::size_class;
     let value = match &entry.value {
         Value::Str(b) if b.len() <= 20 && encoding(&entry.value) == "int" => 0,
-        Value::Str(b) => class(b.len()),
-        v => {
-            let per_element = match encoding(v) {
-                "listpack" | "intset" => 2,
-                "quicklist" => 4,
-                _ => 48,
-            };
-            // The handle's reference count and lock, then the elements.
-            class(48) + class(v.payload_len() + v.element_count() * per_element)
-        }
+        // Measured from the structures' real capacities (the whole
+        // collection: SAMPLES only bounds Redis's own estimate).
+        v => v.allocated_bytes(class),
     };
     (S::KEY_OVERHEAD + class(key.len()) + value) as u64
 }

@@ -22,6 +22,7 @@ backends!(
     eviction_under_concurrent_writers_loses_no_surviving_write,
     lru_evicts_the_keys_idle_longest,
     lookups_that_do_not_touch_match_redis,
+    memory_usage_is_within_a_fifth_of_the_real_cost,
 );
 
 struct Proc(Child, RawClient, std::net::SocketAddr);
@@ -338,4 +339,53 @@ fn lookups_that_do_not_touch_match_redis<S: Store>() {
             })
             .collect()
     });
+}
+
+/// MEMORY USAGE of collections against what they really cost: the growth
+/// of used_memory per key over 300 keys of one shape, within 20%.
+fn memory_usage_is_within_a_fifth_of_the_real_cost<S: Store>() {
+    let (mut p, _) = start::<S>("noeviction", 1 << 30);
+    let c = &mut p.1;
+    let fields = |n: usize| -> String { (0..n).map(|j| format!(" f{j} v{j}")).collect() };
+    let members = |n: usize| -> String { (0..n).map(|j| format!(" member-{j}")).collect() };
+    let scored = |n: usize| -> String { (0..n).map(|j| format!(" {j} m{j}")).collect() };
+    let shapes: [(&str, String); 5] = [
+        ("HSET hl", fields(100)),
+        ("HSET ht", fields(1000)),
+        ("RPUSH l", members(100)),
+        ("SADD s", members(100)),
+        ("ZADD z", scored(200)),
+    ];
+    const KEYS: usize = 300;
+    // The map's first growth steps happen here, before anything is
+    // measured (scc's are large and freed late).
+    assert_eq!(load(c, "filler", 3_000, ""), 0);
+    // And the pipeline's buffers go back before the first measure.
+    for _ in 0..3 {
+        c.cmd("PING");
+    }
+    for (command, args) in shapes {
+        let before = info_field(c, "used_memory");
+        // One at a time: a pipeline would grow the connection's buffers,
+        // which used_memory counts too.
+        for i in 0..KEYS {
+            let reply = c.cmd(&format!("{command}:{i}{args}"));
+            assert!(matches!(reply, Frame::Integer(_)), "{command}");
+        }
+        let real = (info_field(c, "used_memory") - before) as f64 / KEYS as f64;
+        let key = command.split(' ').nth(1).unwrap();
+        let usage = (0..KEYS)
+            .step_by(30)
+            .map(|i| match c.cmd(&format!("MEMORY USAGE {key}:{i}")) {
+                Frame::Integer(n) => n as f64,
+                f => panic!("{f:?}"),
+            })
+            .sum::<f64>()
+            / 10.0;
+        let ratio = usage / real;
+        assert!(
+            (0.8..=1.2).contains(&ratio),
+            "{command}: MEMORY USAGE {usage:.0} against {real:.0} really used per key"
+        );
+    }
 }

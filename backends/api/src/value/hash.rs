@@ -46,6 +46,20 @@ impl Default for Hash {
 }
 
 impl Hash {
+    /// Heap bytes held: the pack, or the table with each field and value.
+    pub fn allocated_bytes(&self, class: super::SizeClass) -> usize {
+        use super::pack::allocated;
+        match self {
+            Hash::Pack(p) => p.allocated_bytes(class),
+            Hash::Table(m) => {
+                super::table::allocated_bytes::<(Box<[u8]>, Box<[u8]>)>(m.capacity(), class)
+                    + m.iter()
+                        .map(|(f, v)| allocated(f.len(), class) + allocated(v.len(), class))
+                        .sum::<usize>()
+            }
+        }
+    }
+
     /// OBJECT ENCODING's name.
     pub fn encoding(&self) -> &'static str {
         match self {

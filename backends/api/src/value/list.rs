@@ -64,6 +64,17 @@ fn over(limit: i64, count: usize, bytes: usize) -> bool {
 }
 
 impl List {
+    /// Heap bytes held: the node ring and every node's buffer.
+    pub fn allocated_bytes(&self, class: super::SizeClass) -> usize {
+        let ring = self.nodes.capacity() * std::mem::size_of::<Pack>();
+        super::pack::allocated(ring, class)
+            + self
+                .nodes
+                .iter()
+                .map(|n| n.allocated_bytes(class))
+                .sum::<usize>()
+    }
+
     /// An empty list whose nodes follow `limit` (`list-max-listpack-size`).
     pub fn new(limit: i64) -> List {
         List {

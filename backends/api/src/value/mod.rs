@@ -39,6 +39,10 @@ pub use pack::Pack;
 pub use set::{IntSet, Member, Set};
 pub use zset::{ZLimits, ZSet};
 
+/// The allocator's size for a request of `n` bytes (its size class), for
+/// the `heap_bytes` estimates behind MEMORY USAGE.
+pub type SizeClass = fn(usize) -> usize;
+
 /// A collection shared between the map and whoever is reading or changing
 /// it: clone the `Arc` to keep it, lock it to use it.
 pub type Shared<T> = Arc<RwLock<T>>;
@@ -144,6 +148,23 @@ impl Value {
             Value::Coll(Coll::Hash(h)) => h.read().iter().map(|(f, v)| f.len() + v.len()).sum(),
             Value::Coll(Coll::Set(s)) => s.read().iter().map(|m| m.to_vec().len()).sum(),
             Value::Coll(Coll::ZSet(z)) => z.read().iter().map(|(m, _)| m.len() + 8).sum(),
+        }
+    }
+
+    /// Heap bytes this value holds, read from its structures' real
+    /// capacities (MEMORY USAGE; O(n) for collections): a string's
+    /// buffer, or a collection's shared handle and everything in it.
+    pub fn allocated_bytes(&self, class: SizeClass) -> usize {
+        fn handle<T>(class: SizeClass) -> usize {
+            // The `Arc`'s two counts and the lock around the collection.
+            class(2 * std::mem::size_of::<usize>() + std::mem::size_of::<RwLock<T>>())
+        }
+        match self {
+            Value::Str(b) => pack::allocated(b.len(), class),
+            Value::Coll(Coll::List(l)) => handle::<List>(class) + l.read().allocated_bytes(class),
+            Value::Coll(Coll::Hash(h)) => handle::<Hash>(class) + h.read().allocated_bytes(class),
+            Value::Coll(Coll::Set(s)) => handle::<Set>(class) + s.read().allocated_bytes(class),
+            Value::Coll(Coll::ZSet(z)) => handle::<ZSet>(class) + z.read().allocated_bytes(class),
         }
     }
 

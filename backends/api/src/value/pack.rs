@@ -85,6 +85,11 @@ pub fn encoded_len(len: usize) -> usize {
 }
 
 impl Pack {
+    /// Heap bytes held (the buffer's capacity, in the allocator's class).
+    pub fn allocated_bytes(&self, class: super::SizeClass) -> usize {
+        allocated(self.buf.capacity(), class)
+    }
+
     /// An empty pack.
     pub fn new() -> Pack {
         Pack::default()
@@ -354,6 +359,15 @@ impl DoubleEndedIterator for Iter<'_> {
 }
 
 impl ExactSizeIterator for Iter<'_> {}
+
+/// What the allocator hands out for a request of `n` bytes (0: none).
+pub(crate) fn allocated(n: usize, class: super::SizeClass) -> usize {
+    if n == 0 {
+        0
+    } else {
+        class(n)
+    }
+}
 
 #[cfg(test)]
 mod tests {

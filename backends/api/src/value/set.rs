@@ -180,6 +180,20 @@ impl Member<'_> {
 }
 
 impl Set {
+    /// Heap bytes held: the integer vector, or the table with each member.
+    pub fn allocated_bytes(&self, class: super::SizeClass) -> usize {
+        use super::pack::allocated;
+        match self {
+            Set::Ints(IntSet::I16(v)) => allocated(v.capacity() * 2, class),
+            Set::Ints(IntSet::I32(v)) => allocated(v.capacity() * 4, class),
+            Set::Ints(IntSet::I64(v)) => allocated(v.capacity() * 8, class),
+            Set::Table(s) => {
+                super::table::allocated_bytes::<Box<[u8]>>(s.capacity(), class)
+                    + s.iter().map(|m| allocated(m.len(), class)).sum::<usize>()
+            }
+        }
+    }
+
     /// An empty set suited to its first member: an intset for an integer.
     pub fn for_member(first: &[u8], max_intset: usize) -> Set {
         if string2ll(first).is_some() && max_intset > 0 {

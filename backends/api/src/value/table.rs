@@ -29,6 +29,23 @@ pub fn scan_positions(cursor: u64, count: usize, len: usize) -> (std::ops::Range
     (bottom..top, next)
 }
 
+/// Heap bytes of an `IndexMap`/`IndexSet` with room for `capacity`
+/// entries of `T` (without what the entries point to): the entry vector
+/// (hash, then the entry) and the index table (hashbrown: a `usize` and a
+/// control byte per bucket, plus one group of control bytes).
+pub fn allocated_bytes<T>(capacity: usize, class: super::SizeClass) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = if capacity < 8 {
+        (capacity + 1).next_power_of_two()
+    } else {
+        (capacity * 8 / 7).next_power_of_two()
+    };
+    let entry = std::mem::size_of::<usize>() + std::mem::size_of::<T>();
+    class(capacity * entry) + class(buckets * (std::mem::size_of::<usize>() + 1) + 16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,14 @@ pub enum ZMember {
 }
 
 impl ZMember {
+    /// Heap bytes held (none when the member is inline).
+    pub fn allocated_bytes(&self, class: crate::value::SizeClass) -> usize {
+        match self {
+            ZMember::Inline(..) => 0,
+            ZMember::Heap(b) => crate::value::pack::allocated(b.len(), class),
+        }
+    }
+
     /// Copy `b` into a member.
     pub fn new(b: &[u8]) -> ZMember {
         if b.len() <= INLINE {

@@ -116,6 +116,27 @@ fn pack_find(p: &Pack, member: &[u8]) -> Option<(usize, f64)> {
 }
 
 impl ZSet {
+    /// Heap bytes held: the pack, or the member table plus the ranked
+    /// order (each keeps its own copy of a long member).
+    pub fn allocated_bytes(&self, class: super::SizeClass) -> usize {
+        match self {
+            ZSet::Pack(p) => p.allocated_bytes(class),
+            ZSet::Skip(index) => {
+                class(std::mem::size_of::<Index>())
+                    + super::table::allocated_bytes::<(ZMember, f64)>(
+                        index.scores.capacity(),
+                        class,
+                    )
+                    + index
+                        .scores
+                        .keys()
+                        .map(|m| m.allocated_bytes(class))
+                        .sum::<usize>()
+                    + index.order.allocated_bytes(class)
+            }
+        }
+    }
+
     /// A new, empty sorted set in the encoding Redis's `zsetTypeCreate`
     /// picks for `size_hint` members, the longest `longest` bytes.
     pub fn with_hint(size_hint: usize, longest: usize, limits: ZLimits) -> ZSet {

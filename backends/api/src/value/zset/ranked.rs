@@ -49,6 +49,26 @@ pub struct Ranked {
 }
 
 impl Ranked {
+    /// Heap bytes held: the chunk list, each chunk, the tree, and long
+    /// members' own allocations.
+    pub fn allocated_bytes(&self, class: crate::value::SizeClass) -> usize {
+        use crate::value::pack::allocated;
+        allocated(
+            self.chunks.capacity() * std::mem::size_of::<VecDeque<Elem>>(),
+            class,
+        ) + self
+            .chunks
+            .iter()
+            .map(|c| {
+                allocated(c.capacity() * std::mem::size_of::<Elem>(), class)
+                    + c.iter()
+                        .map(|(_, m)| m.allocated_bytes(class))
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
+            + allocated(self.tree.capacity() * std::mem::size_of::<usize>(), class)
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         self.len
