@@ -68,7 +68,7 @@ pub fn usage<S: Store>(key: &[u8], entry: &Entry) -> u64 {
         Value::Str(b) if b.len() <= 20 && encoding(&entry.value) == "int" => 0,
         // Measured from the structures' real capacities (the whole
         // collection: SAMPLES only bounds Redis's own estimate).
-        v => v.allocated_bytes(class),
+        v => v.heap_bytes(class),
     };
     (S::KEY_OVERHEAD + class(key.len()) + value) as u64
 }

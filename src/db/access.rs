@@ -15,7 +15,6 @@ use store_api::{Entry, Op, Store};
 
 use super::keyspace::{Keyspace, Slot, Touch};
 use super::locks::KeysGuard;
-use crate::util::slots::key_slot;
 
 /// A keyspace as one command sees it.
 pub struct Access<'a, S> {
@@ -285,27 +284,6 @@ impl<'a, S: Store> Access<'a, S> {
     /// Every live key `keep` accepts (see [`Keyspace::keys_as`]).
     pub fn keys(&self, now: u64, keep: impl FnMut(&[u8]) -> bool) -> Vec<Bytes> {
         self.ks.keys_as(self.held, now, keep)
-    }
-
-    /// Up to `limit` keys of hash `slot`: from the slot index in cluster
-    /// mode (O(keys in the slot)), else by a scan of every live key.
-    pub fn keys_in_slot(&self, slot: usize, limit: usize, now: u64) -> Vec<Bytes> {
-        if let Some(keys) = self.ks.keys_in_slot(slot, limit) {
-            return keys;
-        }
-        let mut found = 0;
-        self.keys(now, |k| {
-            let keep = found < limit && usize::from(key_slot(k)) == slot;
-            found += usize::from(keep);
-            keep
-        })
-    }
-
-    /// The number of keys in hash `slot` (see [`keys_in_slot`](Self::keys_in_slot)).
-    pub fn count_in_slot(&self, slot: usize, now: u64) -> usize {
-        self.ks
-            .count_in_slot(slot)
-            .unwrap_or_else(|| self.keys_in_slot(slot, usize::MAX, now).len())
     }
 
     /// Number of keys (see [`Keyspace::len_as`]).

@@ -100,11 +100,9 @@ impl<S: Store> Bus<S> {
     fn delete_slots(&self, slots: &[usize]) {
         let state = &self.exec.state;
         let table = state.db.table();
-        let now = state.db.now_ms();
-        let db0 = crate::db::Access::new(&table[0]);
         let keys: Vec<Bytes> = slots
             .iter()
-            .flat_map(|&slot| db0.keys_in_slot(slot, usize::MAX, now))
+            .flat_map(|&slot| table[0].keys_in_slot(slot, usize::MAX))
             .collect();
         for chunk in keys.chunks(128) {
             let mut argv = vec![Bytes::from_static(b"DEL")];

@@ -88,7 +88,7 @@ fn slot_arg(b: &[u8]) -> Result<usize, CmdError> {
 
 /// The keys of database 0 in `slot`, at most `limit`.
 fn keys_in_slot<S: Store>(ctx: &Ctx<'_, S>, slot: usize, limit: usize) -> Vec<Bytes> {
-    ctx.access(&ctx.table[0]).keys_in_slot(slot, limit, ctx.now)
+    ctx.table[0].keys_in_slot(slot, limit)
 }
 
 /// Execute a cluster command.
@@ -146,7 +146,7 @@ fn cluster<S: Store>(
                 .ok()
                 .filter(|&s| s < SLOTS)
                 .ok_or(CmdError::Cluster(ClusterError::InvalidSlot))?;
-            let count = ctx.access(&ctx.table[0]).count_in_slot(slot, ctx.now);
+            let count = ctx.table[0].count_in_slot(slot);
             Ok(Frame::Integer(count as i64))
         }
         "getkeysinslot" => {

@@ -610,17 +610,21 @@ impl<S: Store> Keyspace<S> {
     }
 
     /// Up to `limit` keys of hash `slot` (expired ones not yet deleted
-    /// included, as Redis's `slots_to_keys`); `None` when this database
-    /// does not keep them (not in cluster mode).
-    pub fn keys_in_slot(&self, slot: usize, limit: usize) -> Option<Vec<Bytes>> {
-        let slots = self.slots.as_ref()?;
-        Some(slots.keys(slot, limit, |k| self.map.read(k, |e| e.is_some())))
+    /// included, as Redis's `slots_to_keys`). Only a database that keeps
+    /// the slot index (database 0 in cluster mode, the only place these
+    /// are asked) has any.
+    pub fn keys_in_slot(&self, slot: usize, limit: usize) -> Vec<Bytes> {
+        self.slots.as_ref().map_or_else(Vec::new, |slots| {
+            slots.keys(slot, limit, |k| self.map.read(k, |e| e.is_some()))
+        })
     }
 
-    /// The number of keys in hash `slot`; `None` when not kept.
-    pub fn count_in_slot(&self, slot: usize) -> Option<usize> {
-        let slots = self.slots.as_ref()?;
-        Some(slots.count(slot, |k| self.map.read(k, |e| e.is_some())))
+    /// The number of keys in hash `slot` (see
+    /// [`keys_in_slot`](Self::keys_in_slot)).
+    pub fn count_in_slot(&self, slot: usize) -> usize {
+        self.slots.as_ref().map_or(0, |slots| {
+            slots.count(slot, |k| self.map.read(k, |e| e.is_some()))
+        })
     }
 
     fn reindex(&self, key: &[u8], had: bool, has: bool) {

@@ -47,12 +47,12 @@ impl Default for Hash {
 
 impl Hash {
     /// Heap bytes held: the pack, or the table with each field and value.
-    pub fn allocated_bytes(&self, class: super::SizeClass) -> usize {
+    pub fn heap_bytes(&self, class: super::SizeClass) -> usize {
         use super::pack::allocated;
         match self {
-            Hash::Pack(p) => p.allocated_bytes(class),
+            Hash::Pack(p) => p.heap_bytes(class),
             Hash::Table(m) => {
-                super::table::allocated_bytes::<(Box<[u8]>, Box<[u8]>)>(m.capacity(), class)
+                super::table::heap_bytes::<(Box<[u8]>, Box<[u8]>)>(m.capacity(), class)
                     + m.iter()
                         .map(|(f, v)| allocated(f.len(), class) + allocated(v.len(), class))
                         .sum::<usize>()
@@ -190,17 +190,6 @@ impl Hash {
                     .map(|(f, v)| (&f[..], &v[..]))
                     .collect();
                 (items, next)
-            }
-        }
-    }
-
-    /// Heap bytes held (an estimate for MEMORY USAGE).
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            Hash::Pack(p) => p.heap_bytes(),
-            Hash::Table(t) => {
-                t.capacity() * (std::mem::size_of::<(Box<[u8]>, Box<[u8]>)>() + 16)
-                    + t.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>()
             }
         }
     }

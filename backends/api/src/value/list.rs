@@ -65,13 +65,13 @@ fn over(limit: i64, count: usize, bytes: usize) -> bool {
 
 impl List {
     /// Heap bytes held: the node ring and every node's buffer.
-    pub fn allocated_bytes(&self, class: super::SizeClass) -> usize {
+    pub fn heap_bytes(&self, class: super::SizeClass) -> usize {
         let ring = self.nodes.capacity() * std::mem::size_of::<Pack>();
         super::pack::allocated(ring, class)
             + self
                 .nodes
                 .iter()
-                .map(|n| n.allocated_bytes(class))
+                .map(|n| n.heap_bytes(class))
                 .sum::<usize>()
     }
 
@@ -97,12 +97,6 @@ impl List {
     /// Number of nodes (OBJECT ENCODING is `quicklist` whatever this is).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
-    }
-
-    /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Pack>()
-            + self.nodes.iter().map(Pack::heap_bytes).sum::<usize>()
     }
 
     /// Use `limit` for nodes created from now on.

@@ -154,17 +154,17 @@ impl Value {
     /// Heap bytes this value holds, read from its structures' real
     /// capacities (MEMORY USAGE; O(n) for collections): a string's
     /// buffer, or a collection's shared handle and everything in it.
-    pub fn allocated_bytes(&self, class: SizeClass) -> usize {
+    pub fn heap_bytes(&self, class: SizeClass) -> usize {
         fn handle<T>(class: SizeClass) -> usize {
             // The `Arc`'s two counts and the lock around the collection.
             class(2 * std::mem::size_of::<usize>() + std::mem::size_of::<RwLock<T>>())
         }
         match self {
             Value::Str(b) => pack::allocated(b.len(), class),
-            Value::Coll(Coll::List(l)) => handle::<List>(class) + l.read().allocated_bytes(class),
-            Value::Coll(Coll::Hash(h)) => handle::<Hash>(class) + h.read().allocated_bytes(class),
-            Value::Coll(Coll::Set(s)) => handle::<Set>(class) + s.read().allocated_bytes(class),
-            Value::Coll(Coll::ZSet(z)) => handle::<ZSet>(class) + z.read().allocated_bytes(class),
+            Value::Coll(Coll::List(l)) => handle::<List>(class) + l.read().heap_bytes(class),
+            Value::Coll(Coll::Hash(h)) => handle::<Hash>(class) + h.read().heap_bytes(class),
+            Value::Coll(Coll::Set(s)) => handle::<Set>(class) + s.read().heap_bytes(class),
+            Value::Coll(Coll::ZSet(z)) => handle::<ZSet>(class) + z.read().heap_bytes(class),
         }
     }
 

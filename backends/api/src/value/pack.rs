@@ -86,7 +86,7 @@ pub fn encoded_len(len: usize) -> usize {
 
 impl Pack {
     /// Heap bytes held (the buffer's capacity, in the allocator's class).
-    pub fn allocated_bytes(&self, class: super::SizeClass) -> usize {
+    pub fn heap_bytes(&self, class: super::SizeClass) -> usize {
         allocated(self.buf.capacity(), class)
     }
 
@@ -110,8 +110,8 @@ impl Pack {
         self.buf.len()
     }
 
-    /// Heap bytes held, capacity included.
-    pub fn heap_bytes(&self) -> usize {
+    /// Bytes the buffer has room for.
+    pub fn capacity(&self) -> usize {
         self.buf.capacity()
     }
 

@@ -124,15 +124,6 @@ impl IntSet {
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
         (0..self.len()).filter_map(|i| self.get(i))
     }
-
-    /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            IntSet::I16(v) => v.capacity() * 2,
-            IntSet::I32(v) => v.capacity() * 4,
-            IntSet::I64(v) => v.capacity() * 8,
-        }
-    }
 }
 
 /// Where an out-of-range `x` goes in a narrower set: before everything or
@@ -181,14 +172,14 @@ impl Member<'_> {
 
 impl Set {
     /// Heap bytes held: the integer vector, or the table with each member.
-    pub fn allocated_bytes(&self, class: super::SizeClass) -> usize {
+    pub fn heap_bytes(&self, class: super::SizeClass) -> usize {
         use super::pack::allocated;
         match self {
             Set::Ints(IntSet::I16(v)) => allocated(v.capacity() * 2, class),
             Set::Ints(IntSet::I32(v)) => allocated(v.capacity() * 4, class),
             Set::Ints(IntSet::I64(v)) => allocated(v.capacity() * 8, class),
             Set::Table(s) => {
-                super::table::allocated_bytes::<Box<[u8]>>(s.capacity(), class)
+                super::table::heap_bytes::<Box<[u8]>>(s.capacity(), class)
                     + s.iter().map(|m| allocated(m.len(), class)).sum::<usize>()
             }
         }
@@ -305,17 +296,6 @@ impl Set {
                     .filter_map(|i| t.get_index(i).map(|m| Member::Bytes(m)))
                     .collect();
                 (items, next)
-            }
-        }
-    }
-
-    /// Heap bytes held (an estimate for MEMORY USAGE).
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            Set::Ints(s) => s.heap_bytes(),
-            Set::Table(t) => {
-                t.capacity() * (std::mem::size_of::<Box<[u8]>>() + 16)
-                    + t.iter().map(|m| m.len()).sum::<usize>()
             }
         }
     }

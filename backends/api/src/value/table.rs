@@ -33,7 +33,7 @@ pub fn scan_positions(cursor: u64, count: usize, len: usize) -> (std::ops::Range
 /// entries of `T` (without what the entries point to): the entry vector
 /// (hash, then the entry) and the index table (hashbrown: a `usize` and a
 /// control byte per bucket, plus one group of control bytes).
-pub fn allocated_bytes<T>(capacity: usize, class: super::SizeClass) -> usize {
+pub fn heap_bytes<T>(capacity: usize, class: super::SizeClass) -> usize {
     if capacity == 0 {
         return 0;
     }

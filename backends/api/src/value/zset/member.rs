@@ -19,7 +19,7 @@ pub enum ZMember {
 
 impl ZMember {
     /// Heap bytes held (none when the member is inline).
-    pub fn allocated_bytes(&self, class: crate::value::SizeClass) -> usize {
+    pub fn heap_bytes(&self, class: crate::value::SizeClass) -> usize {
         match self {
             ZMember::Inline(..) => 0,
             ZMember::Heap(b) => crate::value::pack::allocated(b.len(), class),
@@ -42,14 +42,6 @@ impl ZMember {
         match self {
             ZMember::Inline(n, buf) => &buf[..usize::from(*n)],
             ZMember::Heap(b) => b,
-        }
-    }
-
-    /// Heap bytes this member holds beyond its 24 bytes.
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            ZMember::Inline(..) => 0,
-            ZMember::Heap(b) => b.len(),
         }
     }
 }

@@ -118,21 +118,18 @@ fn pack_find(p: &Pack, member: &[u8]) -> Option<(usize, f64)> {
 impl ZSet {
     /// Heap bytes held: the pack, or the member table plus the ranked
     /// order (each keeps its own copy of a long member).
-    pub fn allocated_bytes(&self, class: super::SizeClass) -> usize {
+    pub fn heap_bytes(&self, class: super::SizeClass) -> usize {
         match self {
-            ZSet::Pack(p) => p.allocated_bytes(class),
+            ZSet::Pack(p) => p.heap_bytes(class),
             ZSet::Skip(index) => {
                 class(std::mem::size_of::<Index>())
-                    + super::table::allocated_bytes::<(ZMember, f64)>(
-                        index.scores.capacity(),
-                        class,
-                    )
+                    + super::table::heap_bytes::<(ZMember, f64)>(index.scores.capacity(), class)
                     + index
                         .scores
                         .keys()
-                        .map(|m| m.allocated_bytes(class))
+                        .map(|m| m.heap_bytes(class))
                         .sum::<usize>()
-                    + index.order.allocated_bytes(class)
+                    + index.order.heap_bytes(class)
             }
         }
     }
@@ -337,20 +334,8 @@ impl ZSet {
     /// exactly its size).
     pub fn trim(&mut self) {
         if let ZSet::Pack(p) = self {
-            if p.heap_bytes() > p.bytes() + p.bytes() / 8 + 8 {
+            if p.capacity() > p.bytes() + p.bytes() / 8 + 8 {
                 p.shrink();
-            }
-        }
-    }
-
-    /// Heap bytes held (an estimate for MEMORY USAGE).
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            ZSet::Pack(p) => p.heap_bytes(),
-            ZSet::Skip(ix) => {
-                ix.scores.capacity() * (std::mem::size_of::<(ZMember, f64)>() + 8 + 9)
-                    + ix.scores.keys().map(ZMember::heap_bytes).sum::<usize>()
-                    + ix.order.heap_bytes()
             }
         }
     }

@@ -51,7 +51,7 @@ pub struct Ranked {
 impl Ranked {
     /// Heap bytes held: the chunk list, each chunk, the tree, and long
     /// members' own allocations.
-    pub fn allocated_bytes(&self, class: crate::value::SizeClass) -> usize {
+    pub fn heap_bytes(&self, class: crate::value::SizeClass) -> usize {
         use crate::value::pack::allocated;
         allocated(
             self.chunks.capacity() * std::mem::size_of::<VecDeque<Elem>>(),
@@ -61,9 +61,7 @@ impl Ranked {
             .iter()
             .map(|c| {
                 allocated(c.capacity() * std::mem::size_of::<Elem>(), class)
-                    + c.iter()
-                        .map(|(_, m)| m.allocated_bytes(class))
-                        .sum::<usize>()
+                    + c.iter().map(|(_, m)| m.heap_bytes(class)).sum::<usize>()
             })
             .sum::<usize>()
             + allocated(self.tree.capacity() * std::mem::size_of::<usize>(), class)
@@ -298,19 +296,6 @@ impl Ranked {
     /// Every element in order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Elem> + '_ {
         self.chunks.iter().flatten()
-    }
-
-    /// Heap bytes held by the index (elements, not members).
-    pub fn heap_bytes(&self) -> usize {
-        self.chunks
-            .iter()
-            .map(|c| {
-                c.capacity() * std::mem::size_of::<Elem>()
-                    + 24
-                    + c.iter().map(|(_, m)| m.heap_bytes()).sum::<usize>()
-            })
-            .sum::<usize>()
-            + self.tree.capacity() * 8
     }
 }
 
