@@ -2,6 +2,7 @@
 //! redis-cli, redis-benchmark, redis-py, and the embedding example.
 
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use flashkv::Store;
 
@@ -90,19 +91,11 @@ fn run_tool(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> Option<String> {
         eprintln!("SKIPPED: {tool} is not installed");
         return None;
     }
-    let mut child = Command::new(tool)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(
+        Command::new(tool).args(args),
+        Some(stdin.unwrap_or_default()),
+        Duration::from_secs(120),
+    );
     assert!(
         out.status.success(),
         "{tool} {args:?} failed: {}",
@@ -205,11 +198,13 @@ fn redis_py_works<S: Store>() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/server/redis_py_check.py"
     );
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(server.addr.port().to_string())
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new("python3")
+            .arg(script)
+            .arg(server.addr.port().to_string()),
+        None,
+        Duration::from_secs(120),
+    );
     assert!(
         out.status.success(),
         "redis-py check failed:\n{}{}",

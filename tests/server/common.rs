@@ -48,6 +48,8 @@ macro_rules! backend_module {
             $(
                 #[test]
                 fn $case() {
+                    let name = concat!(module_path!(), "::", stringify!($case));
+                    let _running = $crate::common::Running::new(name);
                     super::$case::<$store>()
                 }
             )*
@@ -153,24 +155,47 @@ impl TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match self.thread.take() {
-            Some(t) => t.join().expect("server thread panicked"),
-            None => Ok(()),
-        }
+        self.wait_stopped()
     }
 
     /// Wait until the server has stopped on its own (SHUTDOWN).
     pub fn join(mut self) -> std::io::Result<()> {
         self.stop.take();
-        self.thread
-            .take()
-            .map_or(Ok(()), |t| t.join().expect("server thread panicked"))
+        self.wait_stopped()
+    }
+
+    /// The server thread's result, or a `TimedOut` error (the thread left
+    /// running) if it has not ended within [`SERVER_STOP_LIMIT`].
+    fn wait_stopped(&mut self) -> std::io::Result<()> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + SERVER_STOP_LIMIT;
+        while !thread.is_finished() {
+            if Instant::now() >= deadline {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the server on {} had not stopped after {SERVER_STOP_LIMIT:?}",
+                        self.addr
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        thread.join().expect("server thread panicked")
     }
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = self.shutdown();
+        // A server that fails to stop fails the test (unless it is already
+        // failing); its other errors were the test's to check.
+        if let Err(e) = self.shutdown() {
+            if e.kind() == std::io::ErrorKind::TimedOut && !std::thread::panicking() {
+                panic!("{e}");
+            }
+        }
     }
 }
 
@@ -375,15 +400,6 @@ pub fn bin_command() -> std::process::Command {
     c
 }
 
-/// A loopback port that was free a moment ago; see [`wait_serving`].
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 impl RedisServer {
     /// Start one; `None` (after printing why) when redis-server is missing.
     pub fn start(test: &str) -> Option<RedisServer> {
@@ -489,6 +505,7 @@ impl Drop for RedisServer {
     }
 }
 
+pub use crate::bounded::{free_port, output_within, Running, SERVER_STOP_LIMIT};
 pub use crate::differential::{
     differential, differential_between, differential_resp2_and_3, same_on_both, shown,
 };

@@ -10,6 +10,7 @@
 //! replies byte for byte. Without redis-server they print SKIPPED; with
 //! `FLASHKV_REQUIRE_REDIS=1` (set by `.ci/run`) its absence is a failure.
 
+mod bounded;
 mod common;
 
 mod aof;

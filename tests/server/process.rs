@@ -196,7 +196,7 @@ fn invalid_options_exit_1_with_a_clear_error() {
         &["--appendonly", "maybe"],
         &["/nonexistent/redis.conf"],
     ] {
-        let out = bin_command().args(args).output().unwrap();
+        let out = output_within(bin_command().args(args), None, Duration::from_secs(30));
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(

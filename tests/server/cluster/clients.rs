@@ -35,10 +35,11 @@ fn redis_py(phase: &str, port: u16) {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/server/cluster/redis_py_cluster.py"
     );
-    let out = Command::new("python3")
-        .args([script, phase, &port.to_string()])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new("python3").args([script, phase, &port.to_string()]),
+        None,
+        Duration::from_secs(120),
+    );
     assert!(
         out.status.success(),
         "redis-py {phase} failed:\n{}{}",

@@ -75,12 +75,14 @@ pub fn redis_node(test: &str) -> Option<RedisServer> {
     )
 }
 
-/// Run redis-cli with `args`.
+/// Run redis-cli with `args`, for at most two minutes (`--cluster create`
+/// waits without end for a cluster that never agrees).
 pub fn redis_cli(args: &[&str]) -> Output {
-    Command::new("redis-cli")
-        .args(args)
-        .output()
-        .expect("redis-cli (apt-get install redis-tools)")
+    output_within(
+        Command::new("redis-cli").args(args),
+        None,
+        Duration::from_secs(120),
+    )
 }
 
 /// `redis-cli --cluster create` over `addrs` (masters only); panics with

@@ -293,8 +293,8 @@ fn a_damaged_nodes_conf_stops_the_start() {
     std::fs::write(dir.join("nodes.conf"), "not a cluster file\n").unwrap();
     let config = node_config(&dir);
     let mut c = bin_command();
-    let out = c
-        .args([
+    let out = output_within(
+        c.args([
             "--port",
             &free_port().to_string(),
             "--cluster-enabled",
@@ -305,9 +305,10 @@ fn a_damaged_nodes_conf_stops_the_start() {
             &config.dir,
             "--save",
             "",
-        ])
-        .output()
-        .unwrap();
+        ]),
+        None,
+        Duration::from_secs(30),
+    );
     assert!(!out.status.success());
     let shown =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
