@@ -29,6 +29,7 @@ mod introspection;
 mod keys;
 mod layers;
 mod lists;
+mod lualibs;
 mod memory;
 mod model;
 mod notifications;

@@ -1,5 +1,6 @@
 //! EVAL, EVALSHA, SCRIPT: Redis's replies byte for byte (conversions,
-//! error texts, the sandbox, the bit library), atomicity under concurrent
+//! error texts, the sandbox, the bit library; the other libraries are in
+//! `lualibs.rs`), atomicity under concurrent
 //! clients on every backend (with `Faults::unlocked_script`, scripts that
 //! lock nothing, as the variant the check must catch), BUSY and SCRIPT
 //! KILL, the bounded cache, and runaway scripts.
@@ -18,7 +19,6 @@ use crate::transactions::int_of;
 backends!(
     scripts_match_redis,
     script_errors_and_sandbox_match_redis,
-    cjson_matches_redis,
     functions_match_redis,
     function_dump_moves_between_servers,
     scripts_are_atomic_to_every_reader,
@@ -156,47 +156,6 @@ fn script_errors_and_sandbox_match_redis<S: Store>() {
         EVAL "return 1" x
         EVAL "return 1"
         SCRIPT EXISTS
-        "##,
-    );
-}
-
-fn cjson_matches_redis<S: Store>() {
-    differential::<S>(
-        "scripting-cjson",
-        r##"
-        EVAL "return cjson.encode({1,2,3})" 0
-        EVAL "return cjson.encode({a={1,'x',true,false}})" 0
-        EVAL "return cjson.encode('a/b\"c\\n\\t')" 0
-        EVAL "return cjson.encode(string.char(1, 127, 200))" 0
-        EVAL "return cjson.encode({})" 0
-        EVAL "return cjson.encode(cjson.null)" 0
-        EVAL "return cjson.encode({1, nil, 3})" 0
-        EVAL "return cjson.encode({1.5, 0.1, 1e20, 3, 1/3})" 0
-        EVAL "return cjson.encode({[1]=1,[2]=2,[4]=4})" 0
-        EVAL "return cjson.encode({[1.5]=1})" 0
-        EVAL "local t = {} t[20] = 1 return cjson.encode(t)" 0
-        EVAL "return cjson.encode(function() end)" 0
-        EVAL "return cjson.encode(0/0)" 0
-        EVAL "return cjson.encode({[true]=1})" 0
-        EVAL "return cjson.encode()" 0
-        EVAL "return cjson.decode('[1,2,{\"a\":true}]')[3].a" 0
-        EVAL "return cjson.decode('{\"a\":[1,{\"b\":null}]}').a[2].b == cjson.null" 0
-        EVAL "return cjson.decode('\"\\u00e9\\ud83d\\ude00\"')" 0
-        EVAL "return cjson.decode('1e3')" 0
-        EVAL "return cjson.decode(123)" 0
-        EVAL "return cjson.decode(cjson.encode({k={1,{2}}})).k[2][1]" 0
-        EVAL "return cjson.decode('x')" 0
-        EVAL "return cjson.decode('[1,')" 0
-        EVAL "return cjson.decode('[1 2]')" 0
-        EVAL "return cjson.decode('{1:2}')" 0
-        EVAL "return cjson.decode('{\"a\" 2}')" 0
-        EVAL "return cjson.decode('[1] x')" 0
-        EVAL "return cjson.decode('')" 0
-        EVAL "return cjson.decode('\"abc')" 0
-        EVAL "return cjson.decode('\"\\\\x\"')" 0
-        EVAL "return cjson.decode('-')" 0
-        EVAL "return cjson.decode()" 0
-        EVAL "return cjson._VERSION" 0
         "##,
     );
 }

@@ -11,14 +11,17 @@
 mod bit;
 mod cache;
 mod cjson;
+mod cmsgpack;
 mod convert;
 mod functions;
+mod luaargs;
 mod parse;
 
 use cache::{compile, functions_changed, lookup_key, publish_sizes};
 pub use parse::ROWS;
 use parse::{reply, FUNCTION_HELP, HELP};
 mod run;
+mod structlib;
 mod vm;
 
 use std::sync::Arc;

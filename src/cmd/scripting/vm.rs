@@ -3,7 +3,7 @@
 //!
 //! The environment: Lua 5.1's base, table, string and math libraries (no
 //! os, io, package, dofile, loadfile or print), the `redis` API, and the
-//! `bit` library. The globals are read-only as in Redis 7.0: every global
+//! `bit`, `cjson`, `cmsgpack` and `struct` libraries. The globals are read-only as in Redis 7.0: every global
 //! lives in a hidden table behind the thread's (empty) globals table, whose
 //! metatable answers a missing name with Redis's "nonexistent global
 //! variable" error and refuses any assignment ("Attempt to modify a
@@ -79,6 +79,8 @@ pub fn install(
     g.raw_set("redis", redis)?;
     g.raw_set("bit", super::bit::library(lua)?)?;
     g.raw_set("cjson", super::cjson::library(lua)?)?;
+    g.raw_set("cmsgpack", super::cmsgpack::library(lua)?)?;
+    g.raw_set("struct", super::structlib::library(lua)?)?;
     let raw_pcall: Function = g.raw_get("pcall")?;
     let type_of: Function = g.raw_get("type")?;
     let caught = lua.create_function(|lua, e: Value| match e {
@@ -492,6 +494,8 @@ fn protect_globals(lua: &Lua) -> mlua::Result<()> {
         "redis",
         "bit",
         "cjson",
+        "cmsgpack",
+        "struct",
     ] {
         let real: Table = store.raw_get(lib)?;
         let proxy = lua.create_table()?;
