@@ -130,6 +130,13 @@ impl<S: Store> Executor<S> {
             }
             _ => {}
         }
+        if spec.flags.skip_monitor {
+            // Scripts show themselves before they run, and each command
+            // they call as it ends.
+            let config = client.config.current();
+            let addr = client.session.handle.addr.to_string();
+            feed_monitors(&self.state, config, client.session.db, spec, &argv, &addr);
+        }
         let start = Instant::now();
         let id = client.session.handle.id;
         let reply = tracking::as_client(id, || match self.call(client, spec, &argv) {
@@ -144,9 +151,12 @@ impl<S: Store> Executor<S> {
         if !client.tx.in_multi() && spec.meta.name != "client|caching" {
             client.session.caching = None;
         }
+        let counted = std::mem::take(&mut client.session.error_counted);
         let failed = match &reply {
             Reply::Now(Frame::Error(text)) => {
-                client.stats.error(text);
+                if !counted {
+                    client.stats.error(text);
+                }
                 true
             }
             _ => false,
@@ -331,7 +341,7 @@ impl<S: Store> Executor<S> {
         let slow = slow >= 0 && usec >= slow as u64 && !spec.flags.skip_slowlog;
         let latency = config.latency_monitor_threshold;
         let lagged = latency > 0 && usec / 1000 >= latency;
-        let monitored = self.state.monitors.any() && !spec.flags.admin;
+        let monitored = self.state.monitors.any() && !spec.flags.skip_monitor;
         if !(slow || lagged || monitored) {
             return;
         }
@@ -360,10 +370,7 @@ impl<S: Store> Executor<S> {
         }
         if monitored {
             let addr = session.handle.addr.to_string();
-            let hard = config.output_limits.replica.hard;
-            self.state
-                .monitors
-                .feed(unix_micros, session.db, &addr, &shown, hard);
+            feed_monitors(&self.state, config, session.db, spec, argv, &addr);
         }
     }
 
@@ -404,6 +411,24 @@ fn session_config_max_keys<S: Store>(exec: &Executor<S>) -> usize {
 }
 
 /// Microseconds since the Unix epoch.
+/// Show a command run by `addr` in database `db` to the MONITOR clients
+/// (Redis's `replicationFeedMonitors`); admin commands are never shown.
+pub(super) fn feed_monitors<S: Store>(
+    state: &ServerState<S>,
+    config: &Config,
+    db: usize,
+    spec: &Spec,
+    argv: &[Bytes],
+    addr: &str,
+) {
+    if spec.flags.admin || !state.monitors.any() {
+        return;
+    }
+    let shown = redact(spec, argv);
+    let hard = config.output_limits.replica.hard;
+    state.monitors.feed(unix_micros(), db, addr, &shown, hard);
+}
+
 fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

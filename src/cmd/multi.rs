@@ -321,6 +321,11 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             // would.
             std::thread::yield_now();
         }
+        if spec.flags.skip_monitor {
+            let addr = client.session.handle.addr.to_string();
+            let db = client.session.db;
+            super::context::feed_monitors(&exec.state, &config, db, spec, argv, &addr);
+        }
         let start = Instant::now();
         let (mark, db) = (journal::mark(), client.session.db);
         let mut ctx = Ctx {
@@ -351,8 +356,11 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
         client.stats.lookups(hits, misses);
         let frame = Reply::settle(reply);
         journal::command_done(mark, db, argv);
+        let counted = std::mem::take(&mut client.session.error_counted);
         let failed = if let Frame::Error(text) = &frame {
-            client.stats.error(text);
+            if !counted {
+                client.stats.error(text);
+            }
             true
         } else {
             false

@@ -336,6 +336,10 @@ pub struct Session {
     /// Journal position of this client's last logged write: its replies
     /// wait until the append-only file holds that much.
     pub journaled: u64,
+    /// The error this command replies with was counted in errorstats when
+    /// it happened (a script returning what `redis.call` raised): count
+    /// the command as failed, not the error again.
+    pub error_counted: bool,
 }
 
 /// CLIENT REPLY's state.
@@ -427,6 +431,7 @@ impl Session {
             caching: None,
             reply: ReplyMode::On,
             no_evict: false,
+            error_counted: false,
             asking: false,
             readonly: false,
             must_obey: false,

@@ -161,11 +161,8 @@ pub fn differential_between(test: &str, script: &str, ours: SocketAddr, theirs: 
         .flat_map(|l| {
             let l = l.trim();
             match l.rsplit_once(' ') {
-                Some((head, n))
-                    if head == "recv"
-                        || (head.starts_with('@')
-                            && head.split_once(' ').map(|h| h.1) == Some("recv")) =>
-                {
+                // `recv N` at the end of a line (after `@N`, `mask`...).
+                Some((head, n)) if head == "recv" || head.ends_with(" recv") => {
                     vec![head.to_string(); n.parse().expect("recv N")]
                 }
                 _ => vec![l.to_string()],

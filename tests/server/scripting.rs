@@ -19,6 +19,7 @@ use crate::transactions::int_of;
 backends!(
     scripts_match_redis,
     script_errors_and_sandbox_match_redis,
+    script_calls_are_counted_and_monitored_as_in_redis,
     functions_match_redis,
     function_dump_moves_between_servers,
     scripts_are_atomic_to_every_reader,
@@ -156,6 +157,58 @@ fn script_errors_and_sandbox_match_redis<S: Store>() {
         EVAL "return 1" x
         EVAL "return 1"
         SCRIPT EXISTS
+        "##,
+    );
+}
+
+/// The commands a script calls count in commandstats (rejected, run,
+/// failed) and their errors in errorstats once, where they happen: a
+/// script that returns or raises a command's error (its table carries
+/// `ignore_error_stats_update`) fails without counting it again, an error
+/// the script makes itself counts. MONITOR shows a script before it runs,
+/// then each command it ran, by `lua`.
+fn script_calls_are_counted_and_monitored_as_in_redis<S: Store>() {
+    differential::<S>(
+        "scripting-stats",
+        r##"
+        CONFIG RESETSTAT
+        SET s v
+        EVAL "redis.call('set', 'a', '1') redis.call('get', 'a') return redis.pcall('incr', 's')" 0
+        EVAL "return redis.call('incr', 's')" 0
+        EVAL "return redis.call('nosuch')" 0
+        EVAL "return redis.call('get')" 0
+        EVAL "redis.pcall('incr', 's') return 1" 0
+        EVAL "local e = redis.pcall('nosuch') local n = 0 for k in pairs(e) do n = n + 1 end return {tostring(e.ignore_error_stats_update), n}" 0
+        EVAL "return tostring(redis.error_reply('x').ignore_error_stats_update)" 0
+        EVAL "return redis.error_reply('MY err')" 0
+        EVAL "return {err = 'OTHER x'}" 0
+        EVAL "error('boom')" 0
+        EVAL_RO "return redis.call('set', 'x', '1')" 0
+        EVAL "return redis.call('config', 'get', 'maxmemory')" 0
+        MULTI
+        EVAL "return redis.call('incr', 's')" 0
+        EVAL "return redis.call('incr', 'n')" 0
+        EXEC
+        masklines INFO commandstats
+        INFO errorstats
+        @2 MONITOR
+        EVAL "redis.call('set', 'a', '2') return redis.pcall('incr', 's')" 0
+        @2 mask recv 3
+        EVALSHA 0123456789012345678901234567890123456789 0
+        @2 mask recv
+        EVAL "return 1" -1
+        @2 mask recv
+        EVAL "return redis.call('config', 'get', 'maxmemory')" 0
+        @2 mask recv
+        MULTI
+        EVAL "return redis.call('incr', 'n')" 0
+        GET n
+        EXEC
+        @2 mask recv 5
+        FUNCTION LOAD "#!lua name=l1\nredis.register_function('f', function(k, a) return redis.call('incr', k[1]) end)"
+        FCALL f 1 n
+        FCALL nosuch 0
+        @2 mask recv 4
         "##,
     );
 }

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::vm::error_table;
+use super::vm::{error_table, IGNORE_ERROR_STATS};
 use crate::protocol::Frame;
 
 /// Tables deeper than this in a reply become an error element (Redis stops
@@ -23,6 +23,7 @@ pub fn frame_to_lua(lua: &Lua, frame: Frame, resp: i64) -> mlua::Result<Value> {
         }
         Frame::Error(e) => {
             let t = error_table(lua, &[&b"-"[..], &e].concat())?;
+            t.raw_set(IGNORE_ERROR_STATS, true)?;
             Value::Table(t)
         }
         Frame::Integer(n) => Value::Number(n as f64),

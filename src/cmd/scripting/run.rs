@@ -16,6 +16,7 @@
 //! The deliberate fault `unlocked_script` (tests) skips all of it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use mlua::{Lua, MultiValue, Value};
@@ -25,7 +26,7 @@ use super::convert;
 use super::vm;
 use super::Flags;
 use crate::cmd::cluster::route::{decide, key_exists, Query};
-use crate::cmd::context::Ctx;
+use crate::cmd::context::{feed_monitors, Ctx};
 use crate::cmd::error::ClusterError;
 use crate::cmd::multi::Plan;
 use crate::cmd::table::{self, Spec};
@@ -34,6 +35,7 @@ use crate::db::{journal, Lookups, ScriptGuard, Table};
 use crate::protocol::{Frame, Protocol};
 use crate::state::cluster::key_slot;
 use crate::state::scripts::Handles;
+use crate::state::stats::Pending;
 
 /// One invocation.
 pub struct Invocation<'s> {
@@ -70,6 +72,9 @@ struct Runner<'c, 'a, S: Store> {
     cluster: bool,
     /// The slot the script's keys are in (declared, or first touched).
     slot: Option<u16>,
+    /// What the commands it called counted (INFO commandstats and
+    /// errorstats), added to the server's when the script ends.
+    stats: Pending,
 }
 
 /// Run `inv` for the client of `ctx` with the VM `lua` (held by the
@@ -98,6 +103,7 @@ pub fn run<S: Store>(
         ready: Vec::new(),
         cluster: state.cluster.enabled && !ctx.session.must_obey,
         slot: inv.keys.first().map(|k| key_slot(k)),
+        stats: Pending::default(),
         ctx,
     };
     if locking && !inv.keys.is_empty() {
@@ -115,15 +121,27 @@ pub fn run<S: Store>(
         .flatten()
         .unwrap_or(2);
     let _ = handles.run.raw_set("resp", Value::Nil);
-    let frame = match result {
-        Ok((true, value)) => convert::lua_to_frame(&value, resp),
-        Ok((false, value)) => error_frame(&value, inv.name),
-        Err(e) => error_frame(&Value::Error(Box::new(e)), inv.name),
+    let frame = match &result {
+        Ok((true, value)) => convert::lua_to_frame(value, resp),
+        Ok((false, value)) => error_frame(value, inv.name),
+        Err(e) => error_frame(&Value::Error(Box::new(e.clone())), inv.name),
+    };
+    // An error a command replied with (and redis.call raised, or the
+    // script returned) was counted when it happened.
+    let counted = match &result {
+        Ok((_, Value::Table(t))) => t.raw_get::<bool>(vm::IGNORE_ERROR_STATS).unwrap_or(false),
+        _ => false,
     };
     let Runner {
-        guard, ready, ctx, ..
+        guard,
+        ready,
+        ctx,
+        mut stats,
+        ..
     } = runner;
     drop(guard);
+    state.stats.flush(&mut stats);
+    ctx.session.error_counted = counted && matches!(frame, Frame::Error(_));
     state.scripts.finished();
     state.scripts.set_vm_bytes(lua.used_memory());
     ctx.session.db = db;
@@ -245,35 +263,78 @@ fn error_frame(err: &Value, name: &[u8]) -> Frame {
 impl<S: Store> Runner<'_, '_, S> {
     /// One `redis.call`: Redis's `scriptCall` checks, then the command,
     /// under the locks it needs. Errors come back as error frames.
+    /// Counted as Redis counts a script's calls: each in commandstats
+    /// (rejected, or run and maybe failed), each error in errorstats, and
+    /// each command that ran shown to MONITOR as run by `lua`.
     fn call(&mut self, argv: Vec<Bytes>, resp: i64) -> Frame {
         let spec = match self.ctx.commands.lookup(&argv) {
             Ok(spec) => *spec,
-            Err(CmdError::WrongArity(_)) => {
-                return script_error("Wrong number of args calling Redis command from script")
+            Err(CmdError::WrongArity(name)) => {
+                let id = self.ctx.commands.id_of(&name);
+                let e = script_error("Wrong number of args calling Redis command from script");
+                return self.rejected(id, e);
             }
-            Err(_) => return script_error("Unknown Redis command called from script"),
+            Err(_) => {
+                return self.rejected(
+                    None,
+                    script_error("Unknown Redis command called from script"),
+                )
+            }
         };
+        if let Err(e) = self.admit(&spec, &argv) {
+            return self.rejected(Some(spec.id), e);
+        }
+        let start = Instant::now();
+        let frame = self.execute(&spec, &argv, resp);
+        let failed = matches!(frame, Frame::Error(_));
+        self.stats
+            .call(spec.id, start.elapsed().as_nanos() as u64, failed);
+        if let Frame::Error(text) = &frame {
+            self.stats.error(text);
+        }
+        let (state, config, db) = (self.ctx.state, self.ctx.config, self.ctx.session.db);
+        feed_monitors(state, config, db, &spec, &argv, "lua");
+        frame
+    }
+
+    /// A call refused before it ran.
+    fn rejected(&mut self, id: Option<usize>, e: Frame) -> Frame {
+        if let Some(id) = id {
+            self.stats.reject(id);
+        }
+        if let Frame::Error(text) = &e {
+            self.stats.error(text);
+        }
+        e
+    }
+
+    /// Redis's `scriptCall` checks, then the locks the command needs.
+    fn admit(&mut self, spec: &Spec, argv: &[Bytes]) -> Result<(), Frame> {
         if spec.flags.no_script {
-            return script_error("This Redis command is not allowed from script");
+            return Err(script_error(
+                "This Redis command is not allowed from script",
+            ));
         }
         if spec.flags.writes {
             if self.flags.no_writes {
-                return script_error("Write commands are not allowed from read-only scripts.");
+                return Err(script_error(
+                    "Write commands are not allowed from read-only scripts.",
+                ));
             }
             let state = self.ctx.state;
             if state.persist.refuses_writes(self.ctx.config) {
-                return CmdError::Misconf.to_frame();
+                return Err(CmdError::Misconf.to_frame());
             }
             if let Some(e) = state.db.journal().failure() {
-                return CmdError::AofMisconf(e).to_frame();
+                return Err(CmdError::AofMisconf(e).to_frame());
             }
             if self.oom && spec.flags.deny_oom && !self.flags.allow_oom {
-                return CmdError::Oom.to_frame();
+                return Err(CmdError::Oom.to_frame());
             }
             state.scripts.wrote();
         }
         if self.locking {
-            self.lock_for(&spec, &argv);
+            self.lock_for(spec, argv);
         } else if self.unlocked_fault {
             // The planted fault: let other clients in between the calls.
             std::thread::yield_now();
@@ -281,11 +342,11 @@ impl<S: Store> Runner<'_, '_, S> {
         // After the keys are held: a MIGRATE cannot take one away between
         // this look and the command.
         if self.cluster {
-            if let Err(text) = self.check_cluster(&spec, &argv) {
-                return script_error(&text);
+            if let Err(text) = self.check_cluster(spec, argv) {
+                return Err(script_error(&text));
             }
         }
-        self.execute(&spec, argv, resp)
+        Ok(())
     }
 
     /// Redis's `scriptVerifyClusterState`: the command's keys must be
@@ -356,7 +417,7 @@ impl<S: Store> Runner<'_, '_, S> {
         }
     }
 
-    fn execute(&mut self, spec: &Spec, argv: Vec<Bytes>, resp: i64) -> Frame {
+    fn execute(&mut self, spec: &Spec, argv: &[Bytes], resp: i64) -> Frame {
         let (mark, db) = (journal::mark(), self.ctx.session.db);
         let saved_proto = self.ctx.session.proto;
         self.ctx.session.proto = if resp == 3 {
@@ -376,7 +437,7 @@ impl<S: Store> Runner<'_, '_, S> {
             swapped: None,
             lookups: Lookups::default(),
         };
-        let reply = match table::parse(spec, &argv) {
+        let reply = match table::parse(spec, argv) {
             Ok(Command::Multi(_)) => Err(CmdError::NestedMulti),
             Ok(cmd) => crate::cmd::execute(cmd, &mut inner),
             Err(e) => Err(e),
@@ -390,7 +451,7 @@ impl<S: Store> Runner<'_, '_, S> {
             Arc::make_mut(&mut self.table).swap(a, b);
         }
         let frame = Reply::settle(reply);
-        journal::command_done(mark, db, &argv);
+        journal::command_done(mark, db, argv);
         self.ctx.session.proto = saved_proto;
         frame
     }

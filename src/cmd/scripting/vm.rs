@@ -174,7 +174,7 @@ fn install_call(lua: &Lua, redis: &Table, run: &Table) -> mlua::Result<()> {
                         .unwrap_or_default(),
                     _ => String::new(),
                 };
-                return Err(Raised::err(text));
+                return Err(Raised::counted(text));
             }
             Ok(reply)
         })?;
@@ -340,13 +340,32 @@ fn raise(_: &Lua, msg: &str) -> mlua::Error {
 
 /// An error whose text is already a reply (`CODE message`): the handler
 /// uses it as it is, where a plain runtime error gets `ERR ` in front.
+/// The flag: the error was counted in errorstats when a command replied
+/// with it (`redis.call` raising it), so the script's reply must not count
+/// it again.
 #[derive(Debug)]
-pub struct Raised(pub String);
+pub struct Raised(pub String, pub bool);
 
 impl Raised {
     /// As an mlua error.
     pub fn err(text: String) -> mlua::Error {
-        mlua::Error::external(Raised(text))
+        mlua::Error::external(Raised(text, false))
+    }
+
+    /// A command's error reply that `redis.call` raises.
+    pub fn counted(text: String) -> mlua::Error {
+        mlua::Error::external(Raised(text, true))
+    }
+}
+
+/// Was `e` raised by `redis.call` from a command's error reply?
+fn counted(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            counted(cause)
+        }
+        mlua::Error::ExternalError(ext) => ext.downcast_ref::<Raised>().is_some_and(|r| r.1),
+        _ => false,
     }
 }
 
@@ -383,6 +402,10 @@ pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
     Ok(t)
 }
 
+/// The field Redis sets on the error tables of command replies: counted
+/// in errorstats already.
+pub const IGNORE_ERROR_STATS: &str = "ignore_error_stats_update";
+
 fn trim_crlf(s: &[u8]) -> &[u8] {
     let start = s
         .iter()
@@ -404,6 +427,9 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Value> {
         Value::Error(e) => {
             let t = lua.create_table()?;
             t.raw_set("err", lua.create_string(error_text(&e))?)?;
+            if counted(&e) {
+                t.raw_set(IGNORE_ERROR_STATS, true)?;
+            }
             t
         }
         other => {

@@ -197,6 +197,9 @@ pub struct Spec {
 pub struct Flags {
     /// `admin`: hidden from MONITOR.
     pub admin: bool,
+    /// Not shown to MONITOR when it ends (scripts show themselves before
+    /// they run, then each command they call).
+    pub skip_monitor: bool,
     /// `no_multi`: refused inside MULTI.
     pub no_multi: bool,
     /// `readonly`: the keys it reads are tracked for client-side caching.
@@ -221,6 +224,7 @@ impl Flags {
     fn of(meta: &CommandMeta) -> Flags {
         Flags {
             admin: meta.has_flag("admin"),
+            skip_monitor: meta.has_flag("skip_monitor"),
             no_multi: meta.has_flag("no_multi"),
             readonly: meta.has_flag("readonly"),
             write: meta.has_flag("write") || meta.has_flag("may_replicate"),
