@@ -87,7 +87,7 @@ pub fn check_integer(lua: &Lua, args: &MultiValue, n: usize, f: &str) -> mlua::R
 /// C's `(long)d` as x86-64 computes it: toward zero, and the "integer
 /// indefinite" value (`i64::MIN`) for NaN and anything out of range.
 pub fn c_truncate(d: f64) -> i64 {
-    if d.is_nan() || d >= 9_223_372_036_854_775_808.0 || d < -9_223_372_036_854_775_808.0 {
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&d) {
         i64::MIN
     } else {
         d as i64

@@ -270,7 +270,7 @@ impl<S: Store> Runner<'_, '_, S> {
         let spec = match self.ctx.commands.lookup(&argv) {
             Ok(spec) => *spec,
             Err(CmdError::WrongArity(name)) => {
-                let id = self.ctx.commands.id_of(&name);
+                let id = self.ctx.commands.id_of(name);
                 let e = script_error("Wrong number of args calling Redis command from script");
                 return self.rejected(id, e);
             }
