@@ -136,6 +136,9 @@ impl<S: Store> Executor<S> {
             let config = client.config.current();
             let addr = client.session.handle.addr.to_string();
             feed_monitors(&self.state, config, client.session.db, spec, &argv, &addr);
+            if spec.meta.name.starts_with("fcall") {
+                client.session.script_argv = argv.clone();
+            }
         }
         let start = Instant::now();
         let id = client.session.handle.id;
@@ -277,7 +280,15 @@ impl<S: Store> Executor<S> {
     /// journal's order (see `db::journal`) when the append-only file is on.
     fn call(&self, client: &mut Client<S>, spec: &Spec, argv: &[Bytes]) -> Result<Reply, CmdError> {
         let journal = self.state.db.journal();
-        if spec.flags.write || spec.meta.name == "exec" {
+        // Scripts that may write are logged as one section too: their
+        // commands' records, wrapped in MULTI/EXEC, as Redis propagates a
+        // script's effects.
+        let script = matches!(spec.meta.name, "eval" | "evalsha" | "fcall");
+        if spec.flags.write || spec.meta.name == "exec" || script {
+            if journal.enabled() {
+                // Lock order: the journal's order lock before the VM.
+                crate::state::scripts::release_kept();
+            }
             let (reply, end) = journal.ordered(|| self.call_now(client, spec, argv));
             client.session.journaled = client.session.journaled.max(end);
             return reply;

@@ -325,6 +325,9 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             let addr = client.session.handle.addr.to_string();
             let db = client.session.db;
             super::context::feed_monitors(&exec.state, &config, db, spec, argv, &addr);
+            if spec.meta.name.starts_with("fcall") {
+                client.session.script_argv = argv.clone();
+            }
         }
         let start = Instant::now();
         let (mark, db) = (journal::mark(), client.session.db);

@@ -9,6 +9,7 @@ use store_api::Store;
 use super::{info, is, Args, CmdError, Command, Ctx, Row};
 use crate::config::SetError;
 use crate::protocol::Frame;
+use crate::state::scripts::Busy;
 
 /// Server commands.
 #[derive(Debug)]
@@ -181,6 +182,15 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         Cmd::ConfigHelp => Ok(super::help_reply(CONFIG_HELP)),
         Cmd::Shutdown { abort: true, .. } => Err(CmdError::NoShutdownInProgress),
         Cmd::Shutdown { save, force, .. } => {
+            // During a busy script only SHUTDOWN NOSAVE goes through, and
+            // stops the script (Redis exits in the middle of it).
+            let threshold = ctx.config.busy_reply_threshold;
+            if let Some(Busy::Script(function)) = ctx.state.scripts.busy(threshold) {
+                if save != Some(false) {
+                    return Err(CmdError::Busy(function));
+                }
+                ctx.state.scripts.stop_for_shutdown();
+            }
             tracing::warn!(client = ctx.session.handle.id, "user requested shutdown");
             // Redis's rule: save when asked to, or when save points are
             // configured and NOSAVE was not given.

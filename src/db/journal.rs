@@ -139,6 +139,21 @@ pub fn command_done(mark: Mark, db: usize, argv: &[Bytes]) {
     });
 }
 
+/// The running command (a script) was logged as the commands it ran:
+/// nothing more for it when it is done.
+pub fn logged_inside() {
+    with_section(|s| s.rewritten = Some(Vec::new()));
+}
+
+/// Forget what the running section recorded (a script SHUTDOWN NOSAVE
+/// stopped halfway: Redis exits before any of it is propagated).
+pub fn discard() {
+    with_section(|s| {
+        s.records.clear();
+        s.after.clear();
+    });
+}
+
 /// Clears the thread's section even if the section's work panics.
 struct SectionGuard;
 
@@ -283,6 +298,16 @@ impl Journal {
         r
     }
 
+    /// The order lock. A script holds it while it runs, so a long wait
+    /// hands this thread's other connections elsewhere (as the VM's wait
+    /// does): SCRIPT KILL must still find a thread to run on.
+    fn lock_order(&self) -> parking_lot::MutexGuard<'_, Tail> {
+        if let Some(tail) = self.order.try_lock_for(crate::db::LONG_WAIT) {
+            return tail;
+        }
+        crate::util::blocking_section(|| self.order.lock())
+    }
+
     /// Run `f` (a command that may write) in the journal's order; returns
     /// its result and the journal position its records end at (0 when it
     /// recorded nothing or the journal is off).
@@ -299,7 +324,7 @@ impl Journal {
             }
         }
         let unordered = self.unordered.load(Ordering::Relaxed);
-        let mut tail = (!unordered).then(|| self.order.lock());
+        let mut tail = (!unordered).then(|| self.lock_order());
         if !self.enabled() {
             drop(tail);
             return (f(), 0);

@@ -340,6 +340,8 @@ pub struct Session {
     /// it happened (a script returning what `redis.call` raised): count
     /// the command as failed, not the error again.
     pub error_counted: bool,
+    /// The FCALL being run, as sent (FUNCTION STATS shows it).
+    pub script_argv: Vec<Bytes>,
 }
 
 /// CLIENT REPLY's state.
@@ -432,6 +434,7 @@ impl Session {
             reply: ReplyMode::On,
             no_evict: false,
             error_counted: false,
+            script_argv: Vec::new(),
             asking: false,
             readonly: false,
             must_obey: false,

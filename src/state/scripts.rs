@@ -170,6 +170,12 @@ pub struct Scripts {
     vm_bytes: AtomicU64,
     libraries: AtomicU64,
     functions: AtomicU64,
+    /// SHUTDOWN NOSAVE stopped the running script: what it did must not
+    /// reach the append-only file (Redis exits before propagating it).
+    stopped_for_shutdown: AtomicBool,
+    /// The running function's name and the command that called it
+    /// (FUNCTION STATS' `running_script`).
+    running: parking_lot::Mutex<Option<(bytes::Bytes, Vec<bytes::Bytes>)>>,
 }
 
 impl Default for Scripts {
@@ -197,6 +203,8 @@ impl Default for Scripts {
             vm_bytes: AtomicU64::new(0),
             libraries: AtomicU64::new(0),
             functions: AtomicU64::new(0),
+            stopped_for_shutdown: AtomicBool::new(false),
+            running: parking_lot::Mutex::new(None),
         }
     }
 }
@@ -260,11 +268,16 @@ impl Scripts {
         self.base.elapsed().as_millis() as u64
     }
 
-    /// A script starts (`function`: FCALL).
-    pub fn started(&self, function: bool) {
+    /// A script starts; a function (FCALL) with its name and the command
+    /// that called it.
+    pub fn started(&self, function: Option<(bytes::Bytes, Vec<bytes::Bytes>)>) {
         self.kill.store(false, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
-        self.function.store(function, Ordering::Relaxed);
+        self.stopped_for_shutdown.store(false, Ordering::Relaxed);
+        self.function.store(function.is_some(), Ordering::Relaxed);
+        if function.is_some() {
+            *self.running.lock() = function;
+        }
         self.started.store(self.now_ms() + 1, Ordering::Release);
     }
 
@@ -272,6 +285,32 @@ impl Scripts {
     pub fn finished(&self) {
         self.started.store(0, Ordering::Release);
         self.kill.store(false, Ordering::Relaxed);
+        if self.function.load(Ordering::Relaxed) {
+            *self.running.lock() = None;
+        }
+    }
+
+    /// The running function, the command that called it, and how long it
+    /// has run (ms), if a function runs.
+    pub fn running_function(&self) -> Option<(bytes::Bytes, Vec<bytes::Bytes>, u64)> {
+        let ms = self.running_ms()?;
+        let running = self.running.lock();
+        let (name, argv) = running.as_ref()?;
+        Some((name.clone(), argv.clone(), ms))
+    }
+
+    /// SHUTDOWN NOSAVE: stop the running script whatever it wrote (the
+    /// server is leaving, as Redis exits in the middle of it).
+    pub fn stop_for_shutdown(&self) {
+        if self.started.load(Ordering::Acquire) != 0 {
+            self.stopped_for_shutdown.store(true, Ordering::Relaxed);
+            self.kill.store(true, Ordering::Release);
+        }
+    }
+
+    /// Was the script that just ended stopped by SHUTDOWN NOSAVE?
+    pub fn was_stopped_for_shutdown(&self) -> bool {
+        self.stopped_for_shutdown.load(Ordering::Relaxed)
     }
 
     /// Milliseconds the running script has run, if one runs.
@@ -363,6 +402,13 @@ thread_local! {
 /// A connection starts running a batch of requests on this thread.
 pub fn begin_batch() {
     BATCHING.set(true);
+}
+
+/// Give back a VM kept for the batch, batching on. Before a command waits
+/// for the journal's order lock: a script that holds that lock may be
+/// waiting for this VM.
+pub fn release_kept() {
+    KEPT.with(|k| k.borrow_mut().take());
 }
 
 /// The batch ends (or is about to wait): give the VM back.

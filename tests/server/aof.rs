@@ -146,6 +146,12 @@ const SCRIPT: &[&str] = &[
     "ZMPOP 1 z MIN COUNT 1",
     "ZUNIONSTORE zu 2 z set WEIGHTS 2 1",
     "ZREMRANGEBYSCORE zu 1 1",
+    // Scripts' effects: logged as the commands they ran, in one section.
+    "EVAL \"redis.call('set', 'ev', 'x') redis.call('rpush', 'evl', 'a', 'b') return redis.call('incr', 'evn')\" 0",
+    "EVAL \"redis.call('select', 2) redis.call('set', 'ev2', 'y') return redis.call('expire', 'ev2', 5000)\" 0",
+    "FUNCTION LOAD \"#!lua name=aoflib\\nredis.register_function('bump', function(k, a) redis.call('hincrby', k[1], 'n', a[1]) return redis.call('spop', k[2]) end)\"",
+    "SADD fs a b c",
+    "FCALL bump 2 fh fs 5",
 ];
 
 fn wait_rewritten(c: &mut RawClient) {

@@ -24,6 +24,9 @@ backends!(
     function_dump_moves_between_servers,
     scripts_are_atomic_to_every_reader,
     a_busy_script_gets_busy_replies_and_is_killed,
+    busy_scripts_in_function_stats_and_shutdown_nosave_match_redis,
+    shutdown_nosave_keeps_a_stopped_script_out_of_the_aof,
+    pipelined_scripts_and_writes_replay_from_the_aof,
     the_eval_cache_is_bounded,
     many_calls_leak_nothing,
     runaway_scripts_fail_cleanly,
@@ -420,6 +423,129 @@ fn a_busy_script_gets_busy_replies_and_is_killed<S: Store>() {
     assert_eq!(a.read_reply().0, Frame::Bulk("done".into()));
     assert!(start.elapsed() >= Duration::from_millis(900));
     assert_eq!(b.cmd("GET w"), Frame::Bulk("1".into()));
+}
+
+/// With the AOF on, clients pipelining scripts and plain writes: a
+/// script holds the journal's order lock and then wants the VM, which a
+/// connection keeps between the scripts of its batch, so a batch's write
+/// must give the VM back before it waits for that lock (or both wait
+/// forever). Every effect is logged: the restart brings back the counts.
+fn pipelined_scripts_and_writes_replay_from_the_aof<S: Store>() {
+    const CLIENTS: usize = 4;
+    const BATCHES: usize = 40;
+    const DEPTH: usize = 16;
+    let dir = fresh_dir("script-aof-pipelined");
+    let config = crate::aof::aof_config(&dir, flashkv::config::Fsync::EverySec);
+    let server = TestServer::with_config::<S>(config.clone(), Clock::System);
+    std::thread::scope(|s| {
+        for c in 0..CLIENTS {
+            let mut client = server.client();
+            s.spawn(move || {
+                let batch: String = (0..DEPTH)
+                    .map(|i| {
+                        format!(
+                            "EVAL \"return redis.call('incr', KEYS[1])\" 1 n\r\nSET last:{c} {i}\r\n"
+                        )
+                    })
+                    .collect();
+                for _ in 0..BATCHES {
+                    client.send(batch.as_bytes());
+                    for _ in 0..2 * DEPTH {
+                        assert!(!matches!(client.read_reply().0, Frame::Error(_)));
+                    }
+                }
+            });
+        }
+    });
+    let total = (CLIENTS * BATCHES * DEPTH) as i64;
+    assert_eq!(
+        server.client().cmd("GET n"),
+        Frame::Bulk(total.to_string().into())
+    );
+    server.stop().expect("stopped");
+    let again = TestServer::with_config::<S>(config, Clock::System);
+    let mut c = again.client();
+    assert_eq!(c.cmd("GET n"), Frame::Bulk(total.to_string().into()));
+    assert_eq!(
+        c.cmd("GET last:0"),
+        Frame::Bulk((DEPTH - 1).to_string().into())
+    );
+}
+
+/// `duration_ms`'s value (after FUNCTION STATS' key) as 0.
+fn without_duration(f: Frame) -> Frame {
+    match f {
+        Frame::Array(items) => {
+            let mut out: Vec<Frame> = Vec::with_capacity(items.len());
+            for item in items {
+                let after_key =
+                    matches!(out.last(), Some(Frame::Bulk(k)) if &k[..] == b"duration_ms");
+                out.push(match item {
+                    Frame::Integer(_) if after_key => Frame::Integer(0),
+                    other => without_duration(other),
+                });
+            }
+            Frame::Array(out)
+        }
+        other => other,
+    }
+}
+
+/// FUNCTION STATS names a busy function and the FCALL as it was sent; a
+/// busy EVAL script answers it, and a plain SHUTDOWN, with BUSY; SHUTDOWN
+/// NOSAVE stops the server in the middle of a script that wrote, with no
+/// reply to either client.
+fn busy_scripts_in_function_stats_and_shutdown_nosave_match_redis<S: Store>() {
+    same_on_both::<S>("busy scripts and shutdown", |addr| {
+        let (mut a, mut b) = (RawClient::connect(addr), RawClient::connect(addr));
+        let mut out = Vec::new();
+        let mut note = |f: Frame| out.push(format!("{:?}", without_duration(f)));
+        note(b.cmd("CONFIG SET busy-reply-threshold 100"));
+        note(b.cmd("FUNCTION LOAD \"#!lua name=busy\\nredis.register_function('spin', function(k, a) while true do end end)\""));
+        note(b.cmd("FUNCTION STATS"));
+        a.send_cmd("fcall spin 1 key1 arg1");
+        std::thread::sleep(Duration::from_millis(300));
+        note(b.cmd("FUNCTION STATS"));
+        note(b.cmd("SCRIPT KILL"));
+        note(b.cmd("FUNCTION KILL"));
+        note(a.read_reply().0);
+        note(b.cmd("FUNCTION STATS"));
+        a.send_cmd("EVAL \"redis.call('set', 'w', 1) while true do end\" 0");
+        std::thread::sleep(Duration::from_millis(300));
+        note(b.cmd("FUNCTION STATS"));
+        note(b.cmd("SHUTDOWN"));
+        note(b.cmd("SCRIPT KILL"));
+        b.send_cmd("SHUTDOWN NOSAVE");
+        out.push(format!("{:?}", b.read_to_close()));
+        out.push(format!("{:?}", a.read_to_close()));
+        out
+    });
+}
+
+/// A script SHUTDOWN NOSAVE stops halfway leaves nothing in the AOF:
+/// Redis exits before propagating any of it, so the restart must not
+/// replay half a script.
+fn shutdown_nosave_keeps_a_stopped_script_out_of_the_aof<S: Store>() {
+    let dir = fresh_dir("script-shutdown-aof");
+    let mut config = crate::aof::aof_config(&dir, flashkv::config::Fsync::Always);
+    config.busy_reply_threshold = 100;
+    let server = TestServer::with_config::<S>(config.clone(), Clock::System);
+    let (mut a, mut b) = (server.client(), server.client());
+    assert_eq!(b.cmd("SET before 1"), ok());
+    a.send_cmd("EVAL \"redis.call('set', 'half', 1) while true do end\" 0");
+    std::thread::sleep(Duration::from_millis(300));
+    b.send_cmd("SHUTDOWN NOSAVE");
+    assert!(b.read_to_close().is_empty());
+    assert!(a.read_to_close().is_empty());
+    server.join().expect("stopped");
+    let options = flashkv::server::Options {
+        load_at_start: true,
+        ..Default::default()
+    };
+    let restarted = TestServer::with_options::<S>(config, options);
+    let mut c = restarted.client();
+    assert_eq!(c.cmd("GET before"), Frame::Bulk("1".into()));
+    assert_eq!(c.cmd("GET half"), Frame::Null, "half a script replayed");
 }
 
 fn the_eval_cache_is_bounded<S: Store>() {

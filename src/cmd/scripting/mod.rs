@@ -150,11 +150,34 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             Err(KillRefused::OtherKind(f)) => Err(CmdError::Busy(f)),
         },
         Cmd::FunctionStats => {
-            let guard = enter(ctx.state, threshold)?;
-            let engine = guard.borrow();
-            let (libs, funcs) = functions::counts(&engine);
+            // A busy function is shown (its VM is busy: the counts come
+            // from what INFO reads); a busy EVAL script answers BUSY.
+            let (running, libs, funcs) = match ctx.state.scripts.busy(threshold) {
+                Some(Busy::Script(false)) => return Err(CmdError::Busy(false)),
+                Some(Busy::Script(true)) => {
+                    let (libs, funcs) = ctx.state.scripts.function_counts();
+                    let running = ctx.state.scripts.running_function();
+                    (running, libs as usize, funcs as usize)
+                }
+                None => {
+                    let guard = enter(ctx.state, threshold)?;
+                    let (libs, funcs) = functions::counts(&guard.borrow());
+                    (None, libs, funcs)
+                }
+            };
+            let running = match running {
+                None => Frame::Null,
+                Some((name, argv, ms)) => Frame::Map(vec![
+                    (Frame::Bulk("name".into()), Frame::Bulk(name)),
+                    (
+                        Frame::Bulk("command".into()),
+                        Frame::Array(argv.into_iter().map(Frame::Bulk).collect()),
+                    ),
+                    (Frame::Bulk("duration_ms".into()), Frame::Integer(ms as i64)),
+                ]),
+            };
             Ok(Frame::Map(vec![
-                (Frame::Bulk("running_script".into()), Frame::Null),
+                (Frame::Bulk("running_script".into()), running),
                 (
                     Frame::Bulk("engines".into()),
                     Frame::Map(vec![(

@@ -111,7 +111,11 @@ pub fn run<S: Store>(
         let stripes = ks.locks().stripes_of(inv.keys.iter().map(|k| &k[..]));
         runner.guard.hold(ks.locks(), &stripes);
     }
-    state.scripts.started(inv.function);
+    let running = inv.function.then(|| {
+        let caller = std::mem::take(&mut runner.ctx.session.script_argv);
+        (Bytes::copy_from_slice(inv.name), caller)
+    });
+    state.scripts.started(running);
     let result = invoke(lua, handles, &mut runner, &inv);
     vm::restore_hook(lua, handles);
     let resp = handles
@@ -140,6 +144,13 @@ pub fn run<S: Store>(
         ..
     } = runner;
     drop(guard);
+    journal::logged_inside();
+    if state.scripts.was_stopped_for_shutdown() {
+        // As Redis, which exits in the middle of the script: nothing of it
+        // is logged, and its client gets no reply.
+        journal::discard();
+        ctx.session.shutdown_requested = true;
+    }
     state.stats.flush(&mut stats);
     ctx.session.error_counted = counted && matches!(frame, Frame::Error(_));
     state.scripts.finished();
