@@ -77,6 +77,19 @@ pub fn put_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry) {
 }
 
 /// `SELECT db` as a command.
+/// A function library as the command that loads it (Redis 7.0's
+/// `rewriteFunctions`, ahead of the keys).
+pub fn put_function(buf: &mut Vec<u8>, code: &Bytes) {
+    encode_request(
+        &[
+            Bytes::from_static(b"FUNCTION"),
+            Bytes::from_static(b"LOAD"),
+            code.clone(),
+        ],
+        buf,
+    );
+}
+
 pub fn put_select(buf: &mut Vec<u8>, db: usize) {
     encode_request(
         &[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())],

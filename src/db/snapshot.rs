@@ -360,6 +360,12 @@ impl<S: Store> Snapshot<S> {
             let file = std::fs::File::create(temp)?;
             let mut w = io::BufWriter::with_capacity(1 << 20, file);
             let mut bytes_out = 0;
+            for code in &self.functions {
+                let mut load = Vec::new();
+                rewrite::put_function(&mut load, code);
+                w.write_all(&load)?;
+                bytes_out += load.len() as u64;
+            }
             let mut saved = self.write_dbs(rewrite::put_commands, |db, bytes| {
                 if let Some(i) = db {
                     let mut select = Vec::new();

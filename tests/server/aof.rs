@@ -406,8 +406,9 @@ fn appendonly_at_runtime_and_auto_rewrite<S: Store>() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// With `aof-use-rdb-preamble no` the base is commands (SET, RPUSH,
-/// SADD, HMSET, PEXPIREAT) and reloads to the same data.
+/// With `aof-use-rdb-preamble no` the base is commands (FUNCTION LOAD,
+/// SET, RPUSH, SADD, HMSET, PEXPIREAT) and reloads to the same data and
+/// function libraries.
 fn command_bases_reload<S: Store>() {
     let dir = fresh_dir("aof-commands");
     let mut config = aof_config(&dir, Fsync::EverySec);
@@ -425,13 +426,18 @@ fn command_bases_reload<S: Store>() {
     wait_rewritten(&mut c);
     c.cmd("SET after 1");
     let live = everything(&mut c);
+    let libraries = c.cmd("FUNCTION LIST WITHCODE");
+    assert_ne!(libraries, Frame::Array(vec![]), "the script loads a library");
     drop(c);
     server.stop().unwrap();
     let base = dir.join("appendonlydir/appendonly.aof.2.base.aof");
     assert!(base.exists(), "the base is commands");
     check_aof(&dir);
     let again = TestServer::with_config::<S>(config, Clock::System);
-    assert_eq!(everything(&mut again.client()), live);
+    let mut c = again.client();
+    assert_eq!(everything(&mut c), live);
+    assert_eq!(c.cmd("FUNCTION LIST WITHCODE"), libraries);
+    drop(c);
     drop(again);
     let _ = std::fs::remove_dir_all(&dir);
 }
