@@ -427,7 +427,11 @@ fn command_bases_reload<S: Store>() {
     c.cmd("SET after 1");
     let live = everything(&mut c);
     let libraries = c.cmd("FUNCTION LIST WITHCODE");
-    assert_ne!(libraries, Frame::Array(vec![]), "the script loads a library");
+    assert_ne!(
+        libraries,
+        Frame::Array(vec![]),
+        "the script loads a library"
+    );
     drop(c);
     server.stop().unwrap();
     let base = dir.join("appendonlydir/appendonly.aof.2.base.aof");

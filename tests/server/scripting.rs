@@ -272,6 +272,12 @@ fn functions_match_redis<S: Store>() {
         EXEC
         FUNCTION FLUSH
         FUNCTION LIST
+        # Loading runs at most 500 ms, with `redis` as its only global
+        FUNCTION LOAD "#!lua name=slow\nwhile true do end"
+        FUNCTION LOAD "#!lua name=slow\nlocal s = string"
+        FUNCTION LOAD "#!lua name=slow\npcall(error)"
+        FUNCTION LOAD "#!lua name=quick\nlocal i = 0 while i < 300000 do i = i + 1 end redis.register_function('q', function() return i end)"
+        FCALL q 0
         "##,
     );
 }

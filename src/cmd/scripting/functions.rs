@@ -170,9 +170,11 @@ pub fn load(
         })?;
     handles.pending.lock().clear();
     handles.loading.store(true, Ordering::Release);
+    vm::set_load_hook(lua);
     let outcome = handles
         .xpcall
         .call::<(bool, Value)>((chunk, handles.handler.clone()));
+    vm::end_load_hook(lua, handles);
     handles.loading.store(false, Ordering::Release);
     let registered = std::mem::take(&mut *handles.pending.lock());
     match outcome {
@@ -332,14 +334,18 @@ pub fn library_env(
     meta.raw_set(
         "__index",
         lua.create_function(move |lua, (_, name): (Value, Value)| {
-            if loading.load(Ordering::Acquire) {
-                if let Value::String(s) = &name {
-                    if &*s.as_bytes() == b"redis" {
-                        return Ok(Value::Table(load_redis.clone()));
+            // While the library's code runs, `redis` (the load API) is its
+            // only global, as in Redis 7.0; its functions see them all.
+            let v: Value = if loading.load(Ordering::Acquire) {
+                match &name {
+                    Value::String(s) if &*s.as_bytes() == b"redis" => {
+                        Value::Table(load_redis.clone())
                     }
+                    _ => Value::Nil,
                 }
-            }
-            let v: Value = store.raw_get(name.clone())?;
+            } else {
+                store.raw_get(name.clone())?
+            };
             if v.is_nil() {
                 let shown = match &name {
                     Value::String(s) => s.to_string_lossy(),

@@ -140,6 +140,32 @@ fn set_kill_hook(lua: &Lua, check: KillCheck, killed: Arc<AtomicBool>) {
     );
 }
 
+/// How long a library's code may run while FUNCTION LOAD registers it
+/// (Redis's `LOAD_TIMEOUT_MS`).
+const LOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// While a library loads: past [`LOAD_TIMEOUT`] it fails with Redis's
+/// error, and so does every line after (pcall cannot keep it going).
+pub fn set_load_hook(lua: &Lua) {
+    let start = std::time::Instant::now();
+    let timeout = || Raised::err("ERR FUNCTION LOAD timeout".into());
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        move |lua, _| {
+            if start.elapsed() < LOAD_TIMEOUT {
+                return Ok(VmState::Continue);
+            }
+            lua.set_hook(HookTriggers::EVERY_LINE, move |_, _| Err(timeout()));
+            Err(timeout())
+        },
+    );
+}
+
+/// After a library loaded: the counting hook scripts run under.
+pub fn end_load_hook(lua: &Lua, handles: &Handles) {
+    set_kill_hook(lua, handles.kill_check.clone(), handles.killed.clone());
+}
+
 /// After a script that was killed: the counting hook again.
 pub fn restore_hook(lua: &Lua, handles: &Handles) {
     if handles.killed.swap(false, Ordering::Relaxed) {
