@@ -359,6 +359,16 @@ impl Decoder<'_> {
         Ok(self.take(n)?.iter().fold(0u64, |a, b| a << 8 | *b as u64))
     }
 
+    /// A container's element count: in the fix form's low four bits, or
+    /// in the 16- or 32-bit length after `b16`/`b32`.
+    fn count(&mut self, b: u8, [b16, b32]: [u8; 2]) -> Result<u64, Fail> {
+        match b {
+            _ if b == b16 => self.length(2),
+            _ if b == b32 => self.length(4),
+            _ => Ok(self.length(0)? | (b & 0x0f) as u64),
+        }
+    }
+
     /// A string of `len` bytes at the cursor.
     fn string(&mut self, len: u64) -> Result<Value, Fail> {
         let len = usize::try_from(len).map_err(|_| Fail::Eof)?;
@@ -377,11 +387,7 @@ impl Decoder<'_> {
             let b = self.data[self.at];
             let mut done = match b {
                 0x90..=0x9f | 0xdc | 0xdd => {
-                    let n = match b {
-                        0xdc => self.length(2)?,
-                        0xdd => self.length(4)?,
-                        _ => self.length(0)? | (b & 0x0f) as u64,
-                    };
+                    let n = self.count(b, [0xdc, 0xdd])?;
                     let t = self.lua.create_table()?;
                     self.slots += 1;
                     self.room("in function mp_decode_to_lua_array")?;
@@ -398,11 +404,7 @@ impl Decoder<'_> {
                     Value::Table(t)
                 }
                 0x80..=0x8f | 0xde | 0xdf => {
-                    let n = match b {
-                        0xde => self.length(2)?,
-                        0xdf => self.length(4)?,
-                        _ => self.length(0)? | (b & 0x0f) as u64,
-                    };
+                    let n = self.count(b, [0xde, 0xdf])?;
                     let t = self.lua.create_table()?;
                     self.slots += 1;
                     if n > 0 {

@@ -66,7 +66,11 @@ struct Format<'a> {
     at: usize,
 }
 
-impl Format<'_> {
+impl<'a> Format<'a> {
+    fn new(lua: &'a Lua, f: &'static str, fmt: &'a [u8]) -> Format<'a> {
+        Format { lua, f, fmt, at: 0 }
+    }
+
     fn next_option(&mut self) -> Option<u8> {
         let opt = *self.fmt.get(self.at)?;
         self.at += 1;
@@ -168,12 +172,7 @@ fn pack(lua: &Lua, args: &MultiValue) -> mlua::Result<mlua::String> {
     let mut args = args.clone();
     args.push_back(Value::Nil);
     let args = &args;
-    let mut format = Format {
-        lua,
-        f: "pack",
-        fmt: &fmt,
-        at: 0,
-    };
+    let mut format = Format::new(lua, "pack", &fmt);
     let mut h = Header::default();
     let mut arg = 2;
     let mut out = Vec::new();
@@ -251,12 +250,7 @@ fn unpack(lua: &Lua, args: &MultiValue) -> mlua::Result<MultiValue> {
         return Err(arg_error(lua, 3, "unpack", "offset must be 1 or greater"));
     }
     pos -= 1;
-    let mut format = Format {
-        lua,
-        f: "unpack",
-        fmt: &fmt,
-        at: 0,
-    };
+    let mut format = Format::new(lua, "unpack", &fmt);
     let mut h = Header::default();
     let mut out: Vec<Value> = Vec::new();
     let too_short = || arg_error(lua, 2, "unpack", "data string too short");
@@ -339,12 +333,7 @@ fn unpack(lua: &Lua, args: &MultiValue) -> mlua::Result<MultiValue> {
 
 fn size(lua: &Lua, args: &MultiValue) -> mlua::Result<f64> {
     let fmt = check_bytes(lua, args, 1, "size")?;
-    let mut format = Format {
-        lua,
-        f: "size",
-        fmt: &fmt,
-        at: 0,
-    };
+    let mut format = Format::new(lua, "size", &fmt);
     let mut h = Header::default();
     let mut pos = 0usize;
     while let Some(opt) = format.next_option() {
