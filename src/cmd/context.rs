@@ -134,8 +134,8 @@ impl<S: Store> Executor<S> {
             // Scripts show themselves before they run, and each command
             // they call as it ends.
             let config = client.config.current();
-            let addr = client.session.handle.addr.to_string();
-            feed_monitors(&self.state, config, client.session.db, spec, &argv, &addr);
+            let (db, addr) = (client.session.db, client.session.handle.addr);
+            feed_monitors(&self.state, config, db, spec, &argv, addr);
             if spec.meta.name.starts_with("fcall") {
                 client.session.script_argv = argv.clone();
             }
@@ -380,8 +380,14 @@ impl<S: Store> Executor<S> {
                 .add(event, unix_micros / 1_000_000, usec / 1000);
         }
         if monitored {
-            let addr = session.handle.addr.to_string();
-            feed_monitors(&self.state, config, session.db, spec, argv, &addr);
+            feed_monitors(
+                &self.state,
+                config,
+                session.db,
+                spec,
+                argv,
+                session.handle.addr,
+            );
         }
     }
 
@@ -413,6 +419,7 @@ impl<S: Store> Executor<S> {
     /// command).
     pub fn flush_stats(&self, client: &mut Client<S>) {
         self.state.stats.flush(&mut client.stats);
+        self.state.stats.flush(&mut client.session.script_stats);
     }
 }
 
@@ -430,14 +437,15 @@ pub(super) fn feed_monitors<S: Store>(
     db: usize,
     spec: &Spec,
     argv: &[Bytes],
-    addr: &str,
+    addr: impl std::fmt::Display,
 ) {
     if spec.flags.admin || !state.monitors.any() {
         return;
     }
     let shown = redact(spec, argv);
     let hard = config.output_limits.replica.hard;
-    state.monitors.feed(unix_micros(), db, addr, &shown, hard);
+    let addr = addr.to_string();
+    state.monitors.feed(unix_micros(), db, &addr, &shown, hard);
 }
 
 fn unix_micros() -> u64 {
@@ -500,6 +508,7 @@ impl<S: Store> Drop for Client<S> {
             self.state.monitors.remove(s.handle.id);
         }
         self.state.stats.flush(&mut self.stats);
+        self.state.stats.flush(&mut s.script_stats);
     }
 }
 

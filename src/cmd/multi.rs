@@ -322,9 +322,8 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             std::thread::yield_now();
         }
         if spec.flags.skip_monitor {
-            let addr = client.session.handle.addr.to_string();
-            let db = client.session.db;
-            super::context::feed_monitors(&exec.state, &config, db, spec, argv, &addr);
+            let (db, addr) = (client.session.db, client.session.handle.addr);
+            super::context::feed_monitors(&exec.state, &config, db, spec, argv, addr);
             if spec.meta.name.starts_with("fcall") {
                 client.session.script_argv = argv.clone();
             }

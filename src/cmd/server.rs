@@ -189,6 +189,9 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 if save != Some(false) {
                     return Err(CmdError::Busy(function));
                 }
+            }
+            if save == Some(false) {
+                // Busy or not yet: the server must not wait for it.
                 ctx.state.scripts.stop_for_shutdown();
             }
             tracing::warn!(client = ctx.session.handle.id, "user requested shutdown");

@@ -35,7 +35,6 @@ use crate::db::{journal, Lookups, ScriptGuard, Table};
 use crate::protocol::{Frame, Protocol};
 use crate::state::cluster::key_slot;
 use crate::state::scripts::Handles;
-use crate::state::stats::Pending;
 
 /// One invocation.
 pub struct Invocation<'s> {
@@ -72,9 +71,6 @@ struct Runner<'c, 'a, S: Store> {
     cluster: bool,
     /// The slot the script's keys are in (declared, or first touched).
     slot: Option<u16>,
-    /// What the commands it called counted (INFO commandstats and
-    /// errorstats), added to the server's when the script ends.
-    stats: Pending,
 }
 
 /// Run `inv` for the client of `ctx` with the VM `lua` (held by the
@@ -103,7 +99,6 @@ pub fn run<S: Store>(
         ready: Vec::new(),
         cluster: state.cluster.enabled && !ctx.session.must_obey,
         slot: inv.keys.first().map(|k| key_slot(k)),
-        stats: Pending::default(),
         ctx,
     };
     if locking && !inv.keys.is_empty() {
@@ -137,11 +132,7 @@ pub fn run<S: Store>(
         _ => false,
     };
     let Runner {
-        guard,
-        ready,
-        ctx,
-        mut stats,
-        ..
+        guard, ready, ctx, ..
     } = runner;
     drop(guard);
     journal::logged_inside();
@@ -151,7 +142,6 @@ pub fn run<S: Store>(
         journal::discard();
         ctx.session.shutdown_requested = true;
     }
-    state.stats.flush(&mut stats);
     ctx.session.error_counted = counted && matches!(frame, Frame::Error(_));
     state.scripts.finished();
     state.scripts.set_vm_bytes(lua.used_memory());
@@ -298,10 +288,12 @@ impl<S: Store> Runner<'_, '_, S> {
         let start = Instant::now();
         let frame = self.execute(&spec, &argv, resp);
         let failed = matches!(frame, Frame::Error(_));
-        self.stats
+        self.ctx
+            .session
+            .script_stats
             .call(spec.id, start.elapsed().as_nanos() as u64, failed);
         if let Frame::Error(text) = &frame {
-            self.stats.error(text);
+            self.ctx.session.script_stats.error(text);
         }
         let (state, config, db) = (self.ctx.state, self.ctx.config, self.ctx.session.db);
         feed_monitors(state, config, db, &spec, &argv, "lua");
@@ -311,10 +303,10 @@ impl<S: Store> Runner<'_, '_, S> {
     /// A call refused before it ran.
     fn rejected(&mut self, id: Option<usize>, e: Frame) -> Frame {
         if let Some(id) = id {
-            self.stats.reject(id);
+            self.ctx.session.script_stats.reject(id);
         }
         if let Frame::Error(text) = &e {
-            self.stats.error(text);
+            self.ctx.session.script_stats.error(text);
         }
         e
     }
