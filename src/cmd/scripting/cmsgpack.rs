@@ -20,8 +20,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::luaargs::{arg_error, check_bytes, check_integer, opt_integer};
-use super::vm::positioned;
+use super::luaargs::{arg_error, check_bytes, check_integer, opt_integer, positioned};
 
 /// Tables nested deeper than this pack as nil.
 const MAX_NESTING: usize = 16;

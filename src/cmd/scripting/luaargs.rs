@@ -1,10 +1,24 @@
-//! The Lua auxiliary library's argument checks (`luaL_checklstring`,
-//! `luaL_checknumber`, `luaL_optinteger`, `luaL_argerror`) for the
-//! libraries written in Rust, with Lua 5.1's coercions and error texts.
+//! The Lua auxiliary library's errors and argument checks (`luaL_error`,
+//! `luaL_checklstring`, `luaL_checknumber`, `luaL_optinteger`,
+//! `luaL_argerror`) for the code written in Rust, with Lua 5.1's coercions
+//! and error texts.
 
 use mlua::{Lua, MultiValue, Value};
 
-use super::vm::positioned;
+/// A runtime error placed at the calling script line, as `luaL_error`
+/// places it (`user_script:1: msg`).
+pub fn positioned(lua: &Lua, msg: &str) -> mlua::Error {
+    let mut level = 1;
+    while let Some(frame) = lua.inspect_stack(level) {
+        let source = frame.source();
+        if source.what != "C" {
+            let short = source.short_src.unwrap_or_default();
+            return mlua::Error::RuntimeError(format!("{short}:{}: {msg}", frame.curr_line()));
+        }
+        level += 1;
+    }
+    mlua::Error::RuntimeError(msg.to_string())
+}
 
 /// `bad argument #n to 'f' (msg)`, placed at the calling script line.
 pub fn arg_error(lua: &Lua, n: usize, f: &str, msg: &str) -> mlua::Error {

@@ -13,8 +13,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::luaargs::{arg_error, c_truncate, check_bytes, check_number, opt_integer};
-use super::vm::positioned;
+use super::luaargs::{arg_error, c_truncate, check_bytes, check_number, opt_integer, positioned};
 
 /// Integers wider than this are refused.
 const MAX_INT_SIZE: usize = 32;

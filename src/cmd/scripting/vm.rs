@@ -17,6 +17,8 @@ use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Value, Variadic, VmSt
 
 use crate::state::scripts::{Handles, KillCheck};
 
+pub use super::luaargs::positioned;
+
 /// The chunk name of EVAL scripts (errors say `user_script:1:`).
 pub const SCRIPT_CHUNK: &str = "@user_script";
 /// The chunk name of FlashKV's own Lua code, skipped when an error is
@@ -604,21 +606,6 @@ fn protect_globals(lua: &Lua) -> mlua::Result<()> {
     })?;
     store.raw_set("rawset", guarded)?;
     lua.set_named_registry_value(GLOBALS, store)
-}
-
-/// A runtime error placed at the calling script line, as `luaL_error`
-/// places it (`user_script:1: msg`).
-pub fn positioned(lua: &Lua, msg: &str) -> mlua::Error {
-    let mut level = 1;
-    while let Some(frame) = lua.inspect_stack(level) {
-        let source = frame.source();
-        if source.what != "C" {
-            let short = source.short_src.unwrap_or_default();
-            return mlua::Error::RuntimeError(format!("{short}:{}: {msg}", frame.curr_line()));
-        }
-        level += 1;
-    }
-    mlua::Error::RuntimeError(msg.to_string())
 }
 
 /// Lua 5.1's `%.14g` number text (tostring of a number).
