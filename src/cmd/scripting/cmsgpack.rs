@@ -536,6 +536,48 @@ mod tests {
         assert!(out.len() <= 4096 + 16, "{}", out.len());
     }
 
+    /// Random bytes never panic the decoder: each input decodes or fails
+    /// with one of the library's errors (or Lua's, for a nil map key).
+    #[test]
+    fn random_input_decodes_or_fails_cleanly() {
+        let lua = Lua::new();
+        // As the server's VM: with a memory limit, mlua sets table fields
+        // in protected calls, so a nil or NaN key is a Lua error (without
+        // one, `raw_set` is unprotected and Lua's panic exits).
+        lua.set_memory_limit(64 << 20).unwrap();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            // Bias toward the interesting first bytes.
+            let data: Vec<u8> = (0..len)
+                .map(|_| match next() % 4 {
+                    0 => 0x80 | (next() % 0x60) as u8,
+                    1 => 0xc0 | (next() % 0x20) as u8,
+                    _ => next() as u8,
+                })
+                .collect();
+            let mut d = Decoder {
+                lua: &lua,
+                data: &data,
+                at: 0,
+                slots: 1,
+            };
+            while d.at < data.len() {
+                match d.value() {
+                    Ok(_) => {}
+                    // A nil or NaN map key is Lua's own error, as in Redis.
+                    Err(Fail::Eof | Fail::BadFormat | Fail::Stack(_) | Fail::Lua(_)) => break,
+                }
+            }
+        }
+    }
+
     /// Every container form decodes, and nesting far past the stack's
     /// bound fails with Lua's error instead of exhausting the native stack.
     #[test]

@@ -351,3 +351,43 @@ fn size(lua: &Lua, args: &MultiValue) -> mlua::Result<f64> {
     }
     Ok(pos as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random formats and data: every call returns or fails with a Lua
+    /// error, none panics (offsets, sizes and alignment stay in bounds).
+    #[test]
+    fn random_formats_never_panic() {
+        let lua = Lua::new();
+        lua.set_memory_limit(64 << 20).unwrap();
+        let lib = library(&lua).unwrap();
+        let (pack, unpack, size): (mlua::Function, mlua::Function, mlua::Function) = (
+            lib.get("pack").unwrap(),
+            lib.get("unpack").unwrap(),
+            lib.get("size").unwrap(),
+        );
+        const OPTIONS: &[u8] = b"<>!xbBhHlLTiIfdcs 0123456789z%";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..5_000 {
+            let fmt: Vec<u8> = (0..next() % 8)
+                .map(|_| OPTIONS[(next() % OPTIONS.len() as u64) as usize])
+                .collect();
+            let data: Vec<u8> = (0..next() % 40).map(|_| next() as u8).collect();
+            let fmt = lua.create_string(&fmt).unwrap();
+            let data = lua.create_string(&data).unwrap();
+            let offset = (next() % 50) as i64 - 5;
+            let _ = unpack.call::<MultiValue>((fmt.clone(), data.clone(), offset));
+            let _ = size.call::<MultiValue>(fmt.clone());
+            let n = (next() % 1000) as f64 - 500.0;
+            let _ = pack.call::<MultiValue>((fmt, n, data, n * 1e15, "abc"));
+        }
+    }
+}
