@@ -285,11 +285,11 @@ impl<S: Store> Executor<S> {
         // script's effects.
         let script = matches!(spec.meta.name, "eval" | "evalsha" | "fcall");
         if spec.flags.write || spec.meta.name == "exec" || script {
-            if journal.enabled() {
-                // Lock order: the journal's order lock before the VM.
-                crate::state::scripts::release_kept();
-            }
-            let (reply, end) = journal.ordered(|| self.call_now(client, spec, argv));
+            // Lock order: the journal's order lock before the VM, so a VM
+            // kept for the batch goes back before that wait.
+            let (reply, end) = journal.ordered_after(crate::state::scripts::release_kept, || {
+                self.call_now(client, spec, argv)
+            });
             client.session.journaled = client.session.journaled.max(end);
             return reply;
         }
@@ -428,7 +428,6 @@ fn session_config_max_keys<S: Store>(exec: &Executor<S>) -> usize {
     exec.state.config().tracking_table_max_keys
 }
 
-/// Microseconds since the Unix epoch.
 /// Show a command run by `addr` in database `db` to the MONITOR clients
 /// (Redis's `replicationFeedMonitors`); admin commands are never shown.
 pub(super) fn feed_monitors<S: Store>(
@@ -448,6 +447,7 @@ pub(super) fn feed_monitors<S: Store>(
     state.monitors.feed(unix_micros(), db, &addr, &shown, hard);
 }
 
+/// Microseconds since the Unix epoch.
 fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -312,6 +312,13 @@ impl Journal {
     /// its result and the journal position its records end at (0 when it
     /// recorded nothing or the journal is off).
     pub fn ordered<R>(&self, f: impl FnOnce() -> R) -> (R, u64) {
+        self.ordered_after(|| {}, f)
+    }
+
+    /// [`Journal::ordered`], calling `before_wait` just before it waits
+    /// for the order lock (only when the journal is on): the caller lets
+    /// go there of what a holder of that lock may be waiting for.
+    pub fn ordered_after<R>(&self, before_wait: impl FnOnce(), f: impl FnOnce() -> R) -> (R, u64) {
         if in_section() || MINE.with(|c| c.load(Ordering::Relaxed)) > 0 {
             // Inside a section (or an unjournaled write) already.
             return (f(), 0);
@@ -324,6 +331,7 @@ impl Journal {
             }
         }
         let unordered = self.unordered.load(Ordering::Relaxed);
+        before_wait();
         let mut tail = (!unordered).then(|| self.lock_order());
         if !self.enabled() {
             drop(tail);
