@@ -131,14 +131,7 @@ impl<S: Store> Executor<S> {
             _ => {}
         }
         if spec.flags.skip_monitor {
-            // Scripts show themselves before they run, and each command
-            // they call as it ends.
-            let config = client.config.current();
-            let (db, addr) = (client.session.db, client.session.handle.addr);
-            feed_monitors(&self.state, config, db, spec, &argv, addr);
-            if spec.meta.name.starts_with("fcall") {
-                client.session.script_argv = argv.clone();
-            }
+            self.script_starts(client, spec, &argv);
         }
         let start = Instant::now();
         let id = client.session.handle.id;
@@ -154,16 +147,10 @@ impl<S: Store> Executor<S> {
         if !client.tx.in_multi() && spec.meta.name != "client|caching" {
             client.session.caching = None;
         }
-        let counted = std::mem::take(&mut client.session.error_counted);
-        let failed = match &reply {
-            Reply::Now(Frame::Error(text)) => {
-                if !counted {
-                    client.stats.error(text);
-                }
-                true
-            }
-            _ => false,
-        };
+        let failed = client.counts_failure(match &reply {
+            Reply::Now(frame) => Some(frame),
+            _ => None,
+        });
         let config = client.config.current();
         self.account(
             &mut client.stats,
@@ -414,6 +401,18 @@ impl<S: Store> Executor<S> {
         }
     }
 
+    /// A script command (`skip_monitor`: EVAL, FCALL...) is about to run,
+    /// here or in EXEC: MONITOR shows it first (then each command it runs,
+    /// as it ends), and FUNCTION STATS shows an FCALL as it was sent.
+    pub(super) fn script_starts(&self, client: &mut Client<S>, spec: &Spec, argv: &[Bytes]) {
+        let (db, addr) = (client.session.db, client.session.handle.addr);
+        let config = client.config.current();
+        feed_monitors(&self.state, config, db, spec, argv, addr);
+        if spec.meta.name.starts_with("fcall") {
+            client.session.script_argv = argv.to_vec();
+        }
+    }
+
     /// Add what `client` counted to the server's statistics (the
     /// connection calls this once per batch; in-process runs after every
     /// command).
@@ -513,6 +512,20 @@ impl<S: Store> Drop for Client<S> {
 }
 
 impl<S: Store> Client<S> {
+    /// Did the command reply `frame` (None: not a reply yet) fail? Its
+    /// error counts in errorstats here, unless a script counted it where
+    /// it happened (`Session::error_counted`).
+    pub(super) fn counts_failure(&mut self, frame: Option<&Frame>) -> bool {
+        let counted = std::mem::take(&mut self.session.error_counted);
+        let Some(Frame::Error(text)) = frame else {
+            return false;
+        };
+        if !counted {
+            self.stats.error(text);
+        }
+        true
+    }
+
     /// Count network traffic: bytes in and out, reads and writes made.
     pub fn count_net(&mut self, input: u64, output: u64, reads: u64, writes: u64) {
         self.stats.net(input, output, reads, writes);

@@ -322,11 +322,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             std::thread::yield_now();
         }
         if spec.flags.skip_monitor {
-            let (db, addr) = (client.session.db, client.session.handle.addr);
-            super::context::feed_monitors(&exec.state, &config, db, spec, argv, addr);
-            if spec.meta.name.starts_with("fcall") {
-                client.session.script_argv = argv.clone();
-            }
+            exec.script_starts(client, spec, argv);
         }
         let start = Instant::now();
         let (mark, db) = (journal::mark(), client.session.db);
@@ -358,15 +354,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
         client.stats.lookups(hits, misses);
         let frame = Reply::settle(reply);
         journal::command_done(mark, db, argv);
-        let counted = std::mem::take(&mut client.session.error_counted);
-        let failed = if let Frame::Error(text) = &frame {
-            if !counted {
-                client.stats.error(text);
-            }
-            true
-        } else {
-            false
-        };
+        let failed = client.counts_failure(Some(&frame));
         let nanos = start.elapsed().as_nanos() as u64;
         exec.track_reads(&client.session, spec, argv);
         exec.account(

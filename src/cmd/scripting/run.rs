@@ -120,16 +120,16 @@ pub fn run<S: Store>(
         .flatten()
         .unwrap_or(2);
     let _ = handles.run.raw_set("resp", Value::Nil);
-    let frame = match &result {
-        Ok((true, value)) => convert::lua_to_frame(value, resp),
-        Ok((false, value)) => error_frame(value, inv.name),
-        Err(e) => error_frame(&Value::Error(Box::new(e.clone())), inv.name),
-    };
     // An error a command replied with (and redis.call raised, or the
     // script returned) was counted when it happened.
     let counted = match &result {
         Ok((_, Value::Table(t))) => t.raw_get::<bool>(vm::IGNORE_ERROR_STATS).unwrap_or(false),
         _ => false,
+    };
+    let frame = match result {
+        Ok((true, value)) => convert::lua_to_frame(&value, resp),
+        Ok((false, value)) => error_frame(&value, inv.name),
+        Err(e) => error_frame(&Value::Error(Box::new(e)), inv.name),
     };
     let Runner {
         guard, ready, ctx, ..

@@ -369,25 +369,26 @@ mod tests {
             lib.get("size").unwrap(),
         );
         const OPTIONS: &[u8] = b"<>!xbBhHlLTiIfdcs 0123456789z%";
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let next = crate::util::rand::next_u64;
         for _ in 0..5_000 {
             let fmt: Vec<u8> = (0..next() % 8)
                 .map(|_| OPTIONS[(next() % OPTIONS.len() as u64) as usize])
                 .collect();
             let data: Vec<u8> = (0..next() % 40).map(|_| next() as u8).collect();
-            let fmt = lua.create_string(&fmt).unwrap();
-            let data = lua.create_string(&data).unwrap();
             let offset = (next() % 50) as i64 - 5;
-            let _ = unpack.call::<MultiValue>((fmt.clone(), data.clone(), offset));
-            let _ = size.call::<MultiValue>(fmt.clone());
             let n = (next() % 1000) as f64 - 500.0;
-            let _ = pack.call::<MultiValue>((fmt, n, data, n * 1e15, "abc"));
+            let run = std::panic::AssertUnwindSafe(|| {
+                let f = lua.create_string(&fmt).unwrap();
+                let d = lua.create_string(&data).unwrap();
+                let _ = unpack.call::<MultiValue>((f.clone(), d.clone(), offset));
+                let _ = size.call::<MultiValue>(f.clone());
+                let _ = pack.call::<MultiValue>((f, n, d, n * 1e15, "abc"));
+            });
+            // The inputs are random each run: name the ones that failed.
+            if std::panic::catch_unwind(run).is_err() {
+                let fmt = String::from_utf8_lossy(&fmt);
+                panic!("format {fmt:?}, data {data:02x?}, offset {offset}, n {n} panicked");
+            }
         }
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! The environment: Lua 5.1's base, table, string and math libraries (no
 //! os, io, package, dofile, loadfile or print), the `redis` API, and the
-//! `bit`, `cjson`, `cmsgpack` and `struct` libraries. The globals are read-only as in Redis 7.0: every global
-//! lives in a hidden table behind the thread's (empty) globals table, whose
+//! `bit`, `cjson`, `cmsgpack` and `struct` libraries. The globals are
+//! read-only as in Redis 7.0: every global lives in a hidden table behind the thread's (empty) globals table, whose
 //! metatable answers a missing name with Redis's "nonexistent global
 //! variable" error and refuses any assignment ("Attempt to modify a
 //! readonly table"), and so do the library tables. `rawset` refuses the
