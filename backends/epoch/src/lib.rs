@@ -36,7 +36,9 @@
 //!   the new table; the root pointer advances and the old table is retired.
 //!   Readers are never blocked: a frozen slot still holds its key's current
 //!   value, and a `MOVED` marker on a probe run sends the reader on to
-//!   `next`. There is no lock anywhere, resize included.
+//!   `next`. No lock anywhere, resize included; writers wait only for a
+//!   migration, and a shrink stops them briefly while it counts the keys
+//!   (see "Sizing a shrink").
 //!
 //! **Why this design.** The hot path of a Redis server is a point read. Here a
 //! read costs one guard pin (~6 ns with crossbeam), one slot load, and one
@@ -116,6 +118,24 @@
 //!   complete sees every copy, and only then writes into `next`.
 //! - `claimed` (chunk hand-out) and the count stripes are `Relaxed`: they
 //!   publish no memory; atomicity of the RMW is all they need.
+
+//! # Sizing a shrink
+//!
+//! Growing and same-size copies make a table at least as big as the old one,
+//! which holds every key the old one can. A shrink sizes the new table from
+//! the live count (`len`, a racy sum of stripes), so it must stop inserts
+//! before it counts: it first CASes a reserved marker into `next`. Writers
+//! that see the marker wait for the real table, as for any migration;
+//! readers never see it (they follow `next` only past a `MOVED` slot, and
+//! nothing is frozen until the real table is installed). After the marker
+//! the count can only fall, except for writers that checked `next` just
+//! before it, one key each, which the sizing slack covers. The earlier order
+//! (count, then publish the table) let a writer insert any number of keys in
+//! between and overflow the new table: the migration panicked and every
+//! other writer waited forever for it to complete. Found as a hang of the
+//! churn stress test under AddressSanitizer; the unit test
+//! `keys_inserted_while_a_shrink_is_sized_still_fit` replays it with a
+//! failpoint.
 //!
 //! Linearizability: a key has exactly one authoritative slot at any time
 //! (its slot in the oldest table that has not moved it), and every write is

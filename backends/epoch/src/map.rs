@@ -23,6 +23,16 @@ const STRIPES: usize = 32;
 #[cfg(loom)]
 const STRIPES: usize = 2;
 
+/// `table.next` while a shrink sizes the new table (see
+/// [`RawMap::start_shrink`]): writers wait for the real table; readers never
+/// see it, as they follow `next` only past a `MOVED` slot, and no slot is
+/// frozen before the real table is installed. A well-aligned non-null
+/// address no allocation returns; it is never dereferenced.
+#[inline(always)]
+fn reserved() -> *mut Table {
+    std::ptr::dangling_mut()
+}
+
 /// Ordering of the slot load on the read path. The planted bug for the loom
 /// demo weakens it to `Relaxed`, which lets a reader dereference a node whose
 /// initialization it has not synchronized with.
@@ -38,6 +48,11 @@ pub(crate) struct RawMap<R: Reclaim> {
     hasher: foldhash::fast::FixedState,
     config: Config,
     pub(crate) reclaim: R,
+    /// A failpoint for the unit tests: runs once, inside a shrink, after the
+    /// new table was sized and before it is installed (see
+    /// `tests::keys_inserted_while_a_shrink_is_sized_still_fit`).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) shrink_pause: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 /// What a writer found probing for its key.
@@ -91,6 +106,8 @@ impl<R: Reclaim> RawMap<R> {
             hasher: foldhash::fast::FixedState::with_seed(seed),
             config,
             reclaim,
+            #[cfg(all(test, not(loom)))]
+            shrink_pause: std::sync::Mutex::new(None),
         };
         let table = map.new_table(cap);
         map.root.store(Box::into_raw(Box::new(table)), Release);
@@ -132,7 +149,7 @@ impl<R: Reclaim> RawMap<R> {
         // Cold path (only during resizes): a null here is an ordering bug
         // (the planted one produces it), so fail loudly instead of faulting.
         assert!(
-            !next.is_null(),
+            !next.is_null() && next != reserved(),
             "frozen slot seen before its table's `next`"
         );
         // SAFETY: `next` is set before any slot is frozen and never changes;
@@ -363,11 +380,14 @@ impl<R: Reclaim> RawMap<R> {
         if !table.next.load(Acquire).is_null() {
             return true;
         }
-        let new_cap = self.target_capacity(table.capacity(), reason);
-        if reason == Reason::Shrink && new_cap >= table.capacity() {
-            return false;
+        if reason == Reason::Shrink {
+            return self.start_shrink(table);
         }
-        let new = Box::into_raw(Box::new(self.new_table(new_cap)));
+        // Growing (`Full`) or a same-size copy (`Clogged`): the new table is
+        // at least as big as this one, so it holds every key this one can.
+        let new = Box::into_raw(Box::new(
+            self.new_table(self.target_capacity(table.capacity(), reason)),
+        ));
         // Release publishes the new table to helpers and readers.
         if table
             .next
@@ -380,10 +400,51 @@ impl<R: Reclaim> RawMap<R> {
         true
     }
 
+    /// A shrink sizes the new table from the live count, so inserts must
+    /// stop *before* it counts: it reserves `next` first (writers that see
+    /// the reservation wait, as for any migration), then counts, then
+    /// installs the table. Counting first and publishing later let a writer
+    /// insert any number of keys in between, which overflowed the new table.
+    /// After the reservation the count can only fall, except for writers
+    /// that checked `next` just before it (one key each, in the slack of
+    /// `target_capacity`).
+    fn start_shrink(&self, table: &Table) -> bool {
+        // Cheap first look (racy): do not stop writers for nothing.
+        if self.target_capacity(table.capacity(), Reason::Shrink) >= table.capacity() {
+            return false;
+        }
+        if table
+            .next
+            .compare_exchange(std::ptr::null_mut(), reserved(), AcqRel, Acquire)
+            .is_err()
+        {
+            return true; // another resize started
+        }
+        // Keys may have arrived since the first look: the table is then as
+        // big as they need (a same-size or bigger copy), never too small.
+        let cap = self.target_capacity(table.capacity(), Reason::Shrink);
+        #[cfg(all(test, not(loom)))]
+        {
+            let pause = self.shrink_pause.lock().unwrap().take();
+            if let Some(pause) = pause {
+                pause();
+            }
+        }
+        // Release publishes the new table to helpers and readers. Only the
+        // reserving thread writes `next` while it holds the reservation.
+        let new = Box::into_raw(Box::new(self.new_table(cap)));
+        table.next.store(new, Release);
+        true
+    }
+
     /// Help migrate `table` into `table.next` until the migration is
     /// complete, then return the next table. Writers block here (helping);
     /// readers never call it.
     fn help_resize<'g>(&self, table: &'g Table, guard: &'g R::Guard<'_>) -> &'g Table {
+        let mut spins = 0;
+        while table.next.load(Acquire) == reserved() {
+            spin_wait(&mut spins); // a shrink is sizing its table
+        }
         let next = self.next(table);
         let chunks = table.chunks();
         loop {
@@ -451,7 +512,7 @@ impl<R: Reclaim> RawMap<R> {
             // SAFETY: guarded root (see `root`).
             let table = unsafe { &*old }.check();
             let next = table.next.load(Acquire);
-            if next.is_null() || !table.migrated() {
+            if next.is_null() || next == reserved() || !table.migrated() {
                 return;
             }
             if self

@@ -215,3 +215,50 @@ fn default_probe_limit_reaches_a_high_load() {
         assert!(load > 0.6, "cap {cap}: resized at load {load:.2}");
     }
 }
+
+/// A shrink sizes its table from the live count. Keys inserted after that
+/// count must still fit in the new table: the old protocol counted first and
+/// published the resize later, so a writer inserting in between overflowed
+/// the new table (a panic in the migration, and every other writer spinning
+/// on a migration that never completes). A failpoint holds the shrinking
+/// thread right after it sized the table while another thread inserts 300
+/// keys.
+#[test]
+fn keys_inserted_while_a_shrink_is_sized_still_fit() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let s = Arc::new(EpochStore::<EpochReclaim>::with_config(Config {
+        initial_capacity: 1024,
+        min_capacity: 4,
+        chunk_size: 16,
+        probe_limit: None,
+        seed: Some(1),
+    }));
+    s.insert(key(0), Entry::string("v"));
+    let writer = s.clone();
+    let inserter = Arc::new(std::sync::Mutex::new(None));
+    let handle = inserter.clone();
+    *s.map.shrink_pause.lock().unwrap() = Some(Box::new(move || {
+        let t = std::thread::spawn(move || {
+            for i in 1..=300 {
+                writer.insert(key(i), Entry::string("v"));
+            }
+        });
+        // The inserter either finishes (nothing stops it from writing into
+        // the table being shrunk) or waits for the resize to be installed.
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while !t.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        *handle.lock().unwrap() = Some(t);
+    }));
+    // Removing the only key empties its counter stripe: the remove checks
+    // the table, finds it sparse (0 keys in 1024 slots) and shrinks it.
+    s.remove(&key(0));
+    let t = inserter.lock().unwrap().take().expect("the shrink ran");
+    t.join().unwrap();
+    assert_eq!(s.len(), 300);
+    for i in 1..=300 {
+        assert!(s.get(&key(i)).is_some(), "key {i} lost");
+    }
+}

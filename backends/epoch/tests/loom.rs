@@ -31,7 +31,8 @@
 //!   Much more expensive: only two small models use it.
 //!
 //! Maps are tiny (2-4 slots, 1-slot migration chunks, probe limit = capacity)
-//! so a third key forces a resize inside the model.
+//! so a third key forces a resize inside the model; the shrink model starts
+//! from 32 slots (one chunk), the smallest table a shrink makes smaller.
 //!
 //! | model | mode | threads | executions at bound 2 |
 //! |---|---|---|---|
@@ -42,6 +43,7 @@
 //! | get_racing_a_resize | mock | 2 | 31 |
 //! | remove_racing_a_resize | mock | 2 | 199 |
 //! | insert_racing_a_resize | mock | 2 | 157 |
+//! | insert_racing_a_shrink | mock | 2 | 568 |
 //! | two_resizers_help_each_other | mock | 2 | 2,215 |
 //! | compute_racing_a_resize | mock | 2 | 109 |
 //! | scan_racing_a_resize | mock | 2 | 164 |
@@ -272,6 +274,32 @@ fn insert_racing_a_resize() {
         assert_eq!(m.get(b"a"), Some(s("a2")));
         assert_eq!(m.get(b"c"), Some(s("c")));
         assert_eq!(m.len(), 3);
+    });
+}
+
+/// mock. An insert racing a shrink: the remove that empties the map
+/// reserves `next`, counts the keys and installs a smaller table; the insert
+/// either lands before the reservation (and is moved) or waits for the new
+/// table. No interleaving loses the key, dereferences the reservation
+/// marker or waits forever.
+#[test]
+fn insert_racing_a_shrink() {
+    model(|| {
+        let m = Arc::new(Mock::with_config(Config {
+            initial_capacity: 32,
+            min_capacity: 1,
+            chunk_size: 32,
+            probe_limit: None,
+            seed: Some(0),
+        }));
+        m.insert(k("a"), s("a"));
+        let m2 = m.clone();
+        let t = spawn(move || m2.insert(k("b"), s("b")));
+        assert_eq!(m.remove(b"a"), Some(s("a")));
+        assert_eq!(t.join().unwrap(), None);
+        assert_eq!(m.get(b"a"), None);
+        assert_eq!(m.get(b"b"), Some(s("b")));
+        assert_eq!(m.len(), 1);
     });
 }
 
