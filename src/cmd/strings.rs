@@ -10,7 +10,9 @@ use crate::db::events::class;
 use bytes::Bytes;
 use store_api::{Entry, Op, Store, Value};
 
-use super::{as_str, bulk_or_null, is, owned, rmw, str_of, Args, CmdError, Command, Ctx, Row};
+use super::{
+    as_str, bulk_or_null, is, owned, reply_copy, rmw, str_of, Args, CmdError, Command, Ctx, Row,
+};
 use crate::db::ttl::{self, Base, Unit};
 use crate::db::{journal, Touch};
 use crate::protocol::Frame;
@@ -331,7 +333,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         Cmd::Get(key) => {
             let v = ctx
                 .ks()
-                .read(&key, ctx.now, |e| str_of(e).map(|v| v.cloned()))?;
+                .read(&key, ctx.now, |e| str_of(e).map(|v| v.map(reply_copy)))?;
             Ok(bulk_or_null(v))
         }
         Cmd::Set(set) => set_generic(ctx, set),
@@ -355,7 +357,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             let values =
                 ctx.ks()
                     .read_many(&keys, ctx.now, Touch::Access, |e| match e.map(as_str) {
-                        Some(Ok(v)) => Frame::Bulk(v.clone()),
+                        Some(Ok(v)) => Frame::Bulk(reply_copy(v)),
                         _ => Frame::Null,
                     });
             Ok(Frame::Array(values))
@@ -385,7 +387,6 @@ struct SetOutcome {
 
 fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdError> {
     let deadline = set.ttl.deadline(ctx.now, set.name)?;
-    let value = owned(&set.value);
     let get = set.reply == SetReply::Old;
     let outcome = ctx.ks().update(
         &set.key,
@@ -400,7 +401,8 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
                 Ttl::Keep => cur.and_then(|e| e.expires_at()),
                 _ => deadline,
             };
-            let entry = Entry::new(Value::Str(value.clone()), expires_at);
+            // Copied here, not once outside and cloned: see `owned`.
+            let entry = Entry::new(Value::Str(owned(&set.value)), expires_at);
             Ok((Op::Put(entry), SetOutcome { done: true, old }))
         }),
     )?;
@@ -436,7 +438,7 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
         &key,
         now,
         rmw(|cur| {
-            let Some(v) = str_of(cur)?.cloned() else {
+            let Some(v) = str_of(cur)?.map(reply_copy) else {
                 return Ok((Op::Keep, (None, None)));
             };
             // Redis validates the TTL only once it knows the key is a string.
@@ -449,7 +451,9 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
                 (_, Some(at)) => (Some(at), "expire"),
                 (_, None) => return Ok((Op::Keep, (Some(v), None))),
             };
-            let entry = Entry::new(Value::Str(v.clone()), expires_at);
+            // A fresh copy for the entry (small values), so neither the
+            // reply nor the entry gives the other a shared header.
+            let entry = Entry::new(Value::Str(reply_copy(&v)), expires_at);
             Ok((Op::Put(entry), (Some(v), Some(event))))
         }),
     )?;

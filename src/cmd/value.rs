@@ -98,9 +98,29 @@ pub fn bulk_or_null(b: Option<Bytes>) -> Frame {
 }
 
 /// Copy an argument out of the read buffer before storing it, so a stored
-/// value never pins the (much larger) buffer it arrived in.
+/// value never pins the (much larger) buffer it arrived in. Call it where
+/// the value is stored, not once outside a closure that clones it: the
+/// first clone of a freshly copied `Bytes` allocates a reference-counted
+/// header (32 bytes with jemalloc) that the stored value keeps for life.
 pub fn owned(b: &Bytes) -> Bytes {
     Bytes::copy_from_slice(b)
+}
+
+/// Values up to this size are copied into replies instead of shared.
+pub const REPLY_COPY_MAX: usize = 256;
+
+/// A stored string for a reply. Sharing (`clone`) would give a stored value
+/// that was never shared a reference-counted header of 32 bytes that it then
+/// keeps for life (a GET doubling the memory of a 16-byte value), and makes
+/// concurrent readers of one hot key contend on one counter. Small values
+/// are copied instead; large ones are shared (the header is then small next
+/// to the value, and the copy would cost more than the count).
+pub fn reply_copy(b: &Bytes) -> Bytes {
+    if b.len() <= REPLY_COPY_MAX {
+        Bytes::copy_from_slice(b)
+    } else {
+        b.clone()
+    }
 }
 
 #[cfg(test)]

@@ -111,6 +111,9 @@ pub fn run_cycle<S: Store>(db: &Db<S>, state: &mut CycleState, cfg: ExpiryConfig
         let i = state.next_db % table.len();
         state.next_db = state.next_db.wrapping_add(1);
         let ks = &table[i];
+        // The backend's own housekeeping (the epoch map frees retired
+        // memory here when no request would).
+        ks.maintain();
         loop {
             if !ks.has_volatile_keys() {
                 break;

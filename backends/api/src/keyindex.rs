@@ -17,12 +17,15 @@
 //! when a scan or a random pick meets it.
 //!
 //! Cost: one short mutex section per key added to or removed from the map
-//! (updates of existing keys do not touch it), and about 50 bytes per key
-//! (a `Bytes` handle sharing the key's allocation, its hash and the index
-//! slot).
+//! (updates of existing keys do not touch it), and about 60 bytes per key
+//! (its own copy as a [`Key`], inline up to 30 bytes, its hash and the
+//! index slot). It used to hold a `Bytes` handle sharing the map's key,
+//! but sharing gave every key a 32-byte reference-counted header besides.
 
 use bytes::Bytes;
 use indexmap::IndexSet;
+
+use crate::Key;
 use parking_lot::Mutex;
 
 use crate::value::table::{scan_positions, Hasher};
@@ -32,7 +35,7 @@ const POSITION_BITS: u32 = 56;
 
 /// The keys of each sub-map of a sharded map.
 pub struct KeyIndex {
-    shards: Box<[Mutex<IndexSet<Bytes, Hasher>>]>,
+    shards: Box<[Mutex<IndexSet<Key, Hasher>>]>,
 }
 
 impl KeyIndex {
@@ -47,8 +50,8 @@ impl KeyIndex {
     }
 
     /// The map gained `key` in sub-map `shard`.
-    pub fn added(&self, shard: usize, key: &Bytes) {
-        self.shards[shard].lock().insert(key.clone());
+    pub fn added(&self, shard: usize, key: &[u8]) {
+        self.shards[shard].lock().insert(Key::new(key));
     }
 
     /// The map lost `key`; `present` re-checks the map after the index let
@@ -56,7 +59,7 @@ impl KeyIndex {
     pub fn removed(&self, shard: usize, key: &[u8], present: impl Fn() -> bool) {
         let mut keys = self.shards[shard].lock();
         if keys.swap_remove(key) && present() {
-            keys.insert(Bytes::copy_from_slice(key));
+            keys.insert(Key::new(key));
         }
         shrink_if_sparse(&mut keys);
     }
@@ -94,7 +97,7 @@ impl KeyIndex {
                 pos = next;
                 range
                     .rev()
-                    .filter_map(|i| index.get_index(i).cloned())
+                    .filter_map(|i| index.get_index(i).map(Key::to_bytes))
                     .collect()
             };
             left = left.saturating_sub(keys.len());
@@ -133,7 +136,7 @@ impl KeyIndex {
                 let shard = (start + i) % n;
                 let index = self.shards[shard].lock();
                 let len = index.len();
-                (len > 0).then(|| (shard, index[(next() % len as u64) as usize].clone()))
+                (len > 0).then(|| (shard, index[(next() % len as u64) as usize].to_bytes()))
             });
             let (shard, key) = picked?;
             if is_live(&key) {
@@ -152,7 +155,7 @@ impl KeyIndex {
 }
 
 /// Give memory back once an index is mostly empty (as the maps do).
-fn shrink_if_sparse(keys: &mut IndexSet<Bytes, Hasher>) {
+fn shrink_if_sparse(keys: &mut IndexSet<Key, Hasher>) {
     if keys.capacity() > 64 && keys.len() < keys.capacity() / 4 {
         keys.shrink_to(keys.len() * 2);
     }

@@ -27,10 +27,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use bytes::Bytes;
 
+mod key;
 pub mod keyindex;
 pub mod num;
 pub mod value;
 
+pub use key::{Key, INLINE_KEY};
 pub use value::{Coll, Hash, List, Set, Shared, Value};
 
 /// What a store holds for one key.
@@ -223,6 +225,12 @@ pub trait Store: Default + Send + Sync + 'static {
     /// of randomness, or `None` when the store is empty. Expected O(1) work,
     /// whatever the store's size (RANDOMKEY and eviction sampling call it).
     fn random_entry(&self, seed: u64) -> Option<(Bytes, Entry)>;
+
+    /// Housekeeping off the request path, called about every 100 ms by the
+    /// server's sweeper thread: a backend that frees memory late (retired
+    /// nodes and tables behind an epoch) gives it back here even when no
+    /// request arrives. The default does nothing.
+    fn maintain(&self) {}
 }
 
 /// A step of the splitmix64 generator: backends draw their random picks

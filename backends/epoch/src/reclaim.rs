@@ -65,7 +65,17 @@ pub trait Reclaim: sealed::Sealed + Default + Send + Sync + 'static {
     /// to it can be created), and must be retired exactly once.
     #[doc(hidden)]
     unsafe fn retire(&self, guard: &Self::Guard<'_>, retired: Retired);
+
+    /// Free what has been retired and is no longer visible to any guard, as
+    /// far as this scheme can without other threads' help. The default does
+    /// nothing (the mock frees at quiescence already).
+    fn collect(&self) {}
 }
+
+/// Pin-and-flush rounds per [`Reclaim::collect`] of [`EpochReclaim`]: the
+/// global epoch must advance twice past the garbage, and each round frees a
+/// bounded number of bags.
+const COLLECT_ROUNDS: usize = 16;
 
 /// crossbeam-epoch's global collector (the production reclaimer).
 #[derive(Default, Clone, Copy, Debug)]
@@ -82,6 +92,15 @@ impl Reclaim for EpochReclaim {
     }
 
     #[inline]
+    fn collect(&self) {
+        // Each round moves this thread's deferred frees to the global queue,
+        // tries to advance the epoch and runs what has expired (a bounded
+        // number of bags per round). Garbage needs two epoch advances.
+        for _ in 0..COLLECT_ROUNDS {
+            crossbeam_epoch::pin().flush();
+        }
+    }
+
     unsafe fn retire(&self, guard: &crossbeam_epoch::Guard, retired: Retired) {
         // SAFETY: the caller guarantees `retired` is unreachable and retired
         // once; crossbeam runs the closure after every guard that was pinned

@@ -127,6 +127,11 @@ impl<S: Store> Keyspace<S> {
         self.map.is_empty()
     }
 
+    /// Run the backend's housekeeping ([`Store::maintain`]).
+    pub fn maintain(&self) {
+        self.map.maintain();
+    }
+
     /// Number of keys with a TTL (approximate while writers run).
     pub fn volatile_len(&self) -> usize {
         self.volatile.len()
