@@ -524,6 +524,10 @@ impl<R: Reclaim> RawMap<R> {
                 // leads to it except `next` pointers of older tables, which
                 // were retired before it; only the CAS winner retires it.
                 unsafe { self.reclaim.retire(guard, Table::retired(old)) };
+                // A table is big and retired rarely: hand it to the shared
+                // queue now, where the sweeper's `collect` reaches it, not
+                // after this thread's next 64 retirements.
+                self.reclaim.flush(guard);
             }
         }
     }

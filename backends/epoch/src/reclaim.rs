@@ -66,6 +66,12 @@ pub trait Reclaim: sealed::Sealed + Default + Send + Sync + 'static {
     #[doc(hidden)]
     unsafe fn retire(&self, guard: &Self::Guard<'_>, retired: Retired);
 
+    /// Move what this thread retired to where any thread's `collect` can
+    /// free it. The default does nothing.
+    fn flush(&self, guard: &Self::Guard<'_>) {
+        let _ = guard;
+    }
+
     /// Free what has been retired and is no longer visible to any guard, as
     /// far as this scheme can without other threads' help. The default does
     /// nothing (the mock frees at quiescence already).
@@ -92,6 +98,10 @@ impl Reclaim for EpochReclaim {
     }
 
     #[inline]
+    fn flush(&self, guard: &crossbeam_epoch::Guard) {
+        guard.flush();
+    }
+
     fn collect(&self) {
         // Each round moves this thread's deferred frees to the global queue,
         // tries to advance the epoch and runs what has expired (a bounded
