@@ -304,6 +304,13 @@ impl<R: Reclaim> EpochStore<R> {
         }
     }
 
+    /// Tables built since the store was made, the first one included:
+    /// every resize (grow, same-size copy, shrink) builds one. Tests use it
+    /// to show that a run went through resizes.
+    pub fn tables_built(&self) -> u64 {
+        self.map.tables_built()
+    }
+
     /// The reclaimer (lets tests and models inspect or drive it).
     pub fn reclaimer(&self) -> &R {
         &self.map.reclaim

@@ -127,6 +127,11 @@ impl<R: Reclaim> RawMap<R> {
         )
     }
 
+    /// Tables built so far (the first included; see `EpochStore::tables_built`).
+    pub(crate) fn tables_built(&self) -> u64 {
+        self.generation.load(Relaxed) - 1
+    }
+
     #[inline]
     pub(crate) fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
