@@ -459,6 +459,57 @@ mod tests {
         );
     }
 
+    /// What the calling thread allocated and still holds (exact; see
+    /// `flashkv_alloc::thread_net`).
+    fn held() -> i64 {
+        flashkv_alloc::thread_net()
+    }
+
+    /// A declared length or count reserves nothing: a client that declares a
+    /// 512 MB bulk or two billion arguments and sends a few bytes makes the
+    /// decoder hold what arrived (and at most Redis's 1,024 preallocated
+    /// argument slots), authenticated or not. (Also asserted by the
+    /// `resp_decode` fuzz target, but only for the inputs it happens to try.)
+    #[test]
+    fn declared_lengths_never_reserve_memory() {
+        assert!(flashkv_alloc::active());
+        let cases: [(&[u8], bool); 9] = [
+            (b"*2147483647\r\n", false),
+            (b"*2147483647\r\n$1\r\na\r\n$9", false),
+            (b"*1\r\n$536870912\r\nabc", false),
+            (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870912\r\n", false),
+            (b"*1048576\r\n", false),
+            (b"*10\r\n", true),
+            (b"*2\r\n$4\r\nAUTH\r\n$16384\r\nab", true),
+            (b"*1\r\n$16384\r\n", true),
+            (
+                b"GET aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                false,
+            ),
+        ];
+        for (input, unauthenticated) in cases {
+            let limits = DecodeLimits {
+                unauthenticated,
+                ..DecodeLimits::default()
+            };
+            let mut buf = BytesMut::from(input);
+            let mut d = Decoder::new();
+            flashkv_alloc::reset_thread_peak();
+            let before = held();
+            assert_eq!(d.decode(&mut buf, limits), Ok(None), "{input:?}");
+            // And again, as when more bytes arrive and the decoder resumes.
+            assert_eq!(d.decode(&mut buf, limits), Ok(None), "{input:?}");
+            // The peak: a reservation freed before returning counts too.
+            let grown = flashkv_alloc::thread_peak() - before;
+            let slots = (MAX_PREALLOC_ARGS * std::mem::size_of::<Bytes>()) as i64;
+            assert!(
+                grown <= slots,
+                "{:?} (unauthenticated: {unauthenticated}) made the decoder hold {grown} bytes",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
     #[test]
     fn arguments_are_slices_of_the_read_buffer() {
         let mut d = Decoder::new();

@@ -206,8 +206,35 @@ mod tests {
         assert!(parse_frame(deep.as_bytes()).is_err());
     }
 
+    /// Declared counts and lengths of every RESP3 type, alone or nested,
+    /// reserve nothing (the allocator's exact per-thread count is the judge).
     #[test]
     fn huge_declared_counts_do_not_allocate() {
-        assert_eq!(parse_frame(b"*2147483647\r\n:1\r\n").unwrap(), None);
+        assert!(flashkv_alloc::active());
+        let cases: [&[u8]; 10] = [
+            b"*2147483647\r\n:1\r\n",
+            b"%2147483647\r\n+k\r\n",
+            b"~2147483647\r\n",
+            b">2147483647\r\n",
+            b"$536870912\r\nab",
+            b"=536870912\r\ntxt:ab",
+            b"*1\r\n*2147483647\r\n",
+            b"*2\r\n:1\r\n%2147483647\r\n",
+            b"%1\r\n+k\r\n~2147483647\r\n",
+            b"*1\r\n*1\r\n$536870912\r\n",
+        ];
+        for input in cases {
+            flashkv_alloc::reset_thread_peak();
+            let before = flashkv_alloc::thread_net();
+            assert_eq!(parse_frame(input), Ok(None), "{input:?}");
+            // The peak: the parser drops what it built for an incomplete
+            // frame, so only the peak shows an over-reservation.
+            let grown = flashkv_alloc::thread_peak() - before;
+            assert!(
+                grown < 64 * 1024,
+                "{:?} allocated {grown} bytes",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 }

@@ -37,28 +37,43 @@ pub const FLUSH_AT: i64 = 64 * 1024;
 
 static USED: AtomicI64 = AtomicI64::new(0);
 
-/// A thread's not yet flushed delta; flushed when the thread exits.
-struct Local(Cell<i64>);
+/// A thread's not yet flushed delta (flushed when the thread exits), the
+/// sum of what it flushed so far, and the highest that sum reached (both
+/// touched only when it flushes, so they cost nothing per allocation).
+struct Local {
+    delta: Cell<i64>,
+    flushed: Cell<i64>,
+    peak: Cell<i64>,
+}
 
 impl Drop for Local {
     fn drop(&mut self) {
-        USED.fetch_add(self.0.replace(0), Ordering::Relaxed);
+        USED.fetch_add(self.delta.replace(0), Ordering::Relaxed);
     }
 }
 
 thread_local! {
-    static LOCAL: Local = const { Local(Cell::new(0)) };
+    static LOCAL: Local = const {
+        Local {
+            delta: Cell::new(0),
+            flushed: Cell::new(0),
+            peak: Cell::new(0),
+        }
+    };
 }
 
 #[inline]
 fn account(delta: i64) {
     let local = LOCAL.try_with(|l| {
-        let v = l.0.get() + delta;
+        let v = l.delta.get() + delta;
         if v.abs() >= FLUSH_AT {
             USED.fetch_add(v, Ordering::Relaxed);
-            l.0.set(0);
+            let flushed = l.flushed.get() + v;
+            l.flushed.set(flushed);
+            l.peak.set(l.peak.get().max(flushed));
+            l.delta.set(0);
         } else {
-            l.0.set(v);
+            l.delta.set(v);
         }
     });
     if local.is_err() {
@@ -149,8 +164,37 @@ pub const fn active() -> bool {
 /// `used_memory`), including the calling thread's unflushed delta (so an
 /// evicting thread sees its own frees at once); 0 when [`active`] is false.
 pub fn used() -> u64 {
-    let own = LOCAL.try_with(|l| l.0.get()).unwrap_or(0);
+    let own = LOCAL.try_with(|l| l.delta.get()).unwrap_or(0);
     (USED.load(Ordering::Relaxed) + own).max(0) as u64
+}
+
+/// Bytes the calling thread allocated minus what it freed, since it
+/// started, in size classes: exact, whatever other threads do (tests use it
+/// to bound what one call allocates; 0 when [`active`] is false).
+pub fn thread_net() -> i64 {
+    LOCAL
+        .try_with(|l| l.flushed.get() + l.delta.get())
+        .unwrap_or(0)
+}
+
+/// The most [`thread_net`] reached since the last [`reset_thread_peak`],
+/// to within the flush step (64 KiB): one allocation of 64 KiB or more is
+/// always seen, even if it was freed before the call returned.
+pub fn thread_peak() -> i64 {
+    LOCAL
+        .try_with(|l| l.peak.get().max(l.flushed.get() + l.delta.get()))
+        .unwrap_or(0)
+}
+
+/// Start a new [`thread_peak`] measurement from the thread's current count.
+pub fn reset_thread_peak() {
+    let _ = LOCAL.try_with(|l| {
+        // Flush first, so the peak starts from an exact point.
+        let v = l.delta.replace(0);
+        USED.fetch_add(v, Ordering::Relaxed);
+        l.flushed.set(l.flushed.get() + v);
+        l.peak.set(l.flushed.get());
+    });
 }
 
 /// jemalloc's own view of the heap (refreshed by each call).
@@ -237,6 +281,27 @@ mod tests {
             "{before} {during}"
         );
         assert!((after - before).abs() < 4 * FLUSH_AT, "{before} {after}");
+    }
+
+    #[test]
+    fn a_threads_own_count_is_exact() {
+        let before = thread_net();
+        let small: Vec<Box<[u8; 40]>> = (0..10_000).map(|_| Box::new([0; 40])).collect();
+        // 10,000 boxes of the 48-byte class, plus the vector (80,000 bytes,
+        // a large class) that holds them; flushed several times on the way.
+        let grown = thread_net() - before;
+        assert_eq!(
+            grown,
+            10_000 * 48 + class(Layout::array::<usize>(10_000).unwrap())
+        );
+        drop(small);
+        assert_eq!(thread_net(), before);
+        // A big allocation freed again is still seen by the peak.
+        reset_thread_peak();
+        let start = thread_net();
+        drop(vec![0u8; 1 << 20]);
+        assert_eq!(thread_net(), start);
+        assert!(thread_peak() - start >= 1 << 20);
     }
 
     #[test]
