@@ -112,15 +112,20 @@ impl<'g> NodeRef<'g> {
             ptr: unsafe { NonNull::new_unchecked(ptr) },
             _guard: PhantomData,
         };
-        node.header().canary.check();
+        let _ = node.header();
         node
     }
 
+    /// Every access to the node goes through here, so under loom each one
+    /// (hash, key, entry, not only the lookup that found the node) is
+    /// checked against the node's reclamation.
     #[inline(always)]
     fn header(&self) -> &'g Header {
         // SAFETY: by the constructor's contract the node is initialized and
         // not reclaimed before the guard of `'g` is dropped.
-        unsafe { &*self.ptr.as_ptr() }
+        let header = unsafe { &*self.ptr.as_ptr() };
+        header.canary.check();
+        header
     }
 
     #[inline(always)]
