@@ -308,6 +308,134 @@ impl Store for RwLockStore {
 mod tests {
     use super::*;
 
+    fn key(i: usize) -> Bytes {
+        Bytes::from(format!("key:{i}"))
+    }
+
+    /// (len, capacity, layout) of every shard.
+    fn shape(s: &RwLockStore) -> Vec<(usize, usize, u32)> {
+        s.shards
+            .iter()
+            .map(|t| {
+                let t = t.read();
+                (t.table.len(), t.table.capacity(), t.layout)
+            })
+            .collect()
+    }
+
+    /// Tables give memory back as keys leave: after every remove a shard's
+    /// table is small (at most 64 slots) or at least a quarter full, and a
+    /// table that shrank keeps room to grow again (twice its keys). With
+    /// 8-byte buckets the table is too small a part of a key's cost for the
+    /// conformance suite's memory tests to notice a table that never
+    /// shrinks, so this checks the tables themselves.
+    #[test]
+    fn tables_shrink_as_keys_leave_and_keep_room() {
+        let s = RwLockStore::default();
+        for i in 0..40_000 {
+            s.insert(key(i), Entry::string("v"));
+        }
+        let full: usize = shape(&s).iter().map(|&(_, cap, _)| cap).sum();
+        for i in 0..39_000 {
+            s.remove(&key(i));
+        }
+        let shapes = shape(&s);
+        for &(len, cap, _) in &shapes {
+            assert!(
+                cap <= 64 || len * 4 >= cap,
+                "{len} keys in a table of {cap}"
+            );
+            assert!(
+                cap >= len * 2 || cap <= 64,
+                "{len} keys left no room in {cap}"
+            );
+        }
+        let now: usize = shapes.iter().map(|&(_, cap, _)| cap).sum();
+        assert!(
+            now * 8 < full,
+            "tables of {full} slots only shrank to {now}"
+        );
+        // Shrunk tables keep room: a quarter of the keys left, each shard
+        // shrinks once and has room for twice its keys.
+        let s = RwLockStore::default();
+        for i in 0..40_000 {
+            s.insert(key(i), Entry::string("v"));
+        }
+        for i in 0..30_000 {
+            s.remove(&key(i));
+        }
+        for (len, cap, _) in shape(&s) {
+            assert!(cap >= 2 * len, "{len} keys left no room in {cap}");
+        }
+        // A bulk removal (retain) checks once, from far above a quarter.
+        for i in 0..40_000 {
+            s.insert(key(i), Entry::string("v"));
+        }
+        s.retain(|k, _| k.ends_with(b"00"));
+        for (len, cap, _) in shape(&s) {
+            assert!(
+                cap <= 64 || len * 4 >= cap,
+                "after retain: {len} keys in {cap}"
+            );
+        }
+    }
+
+    /// Removes from a table that is not sparse do not rebuild it (a rebuild
+    /// costs O(table) and restarts every SCAN in the shard).
+    #[test]
+    fn removes_from_a_dense_table_do_not_rebuild_it() {
+        let s = RwLockStore::default();
+        for i in 0..40_000 {
+            s.insert(key(i), Entry::string("v"));
+        }
+        let before = shape(&s);
+        for i in 0..2_000 {
+            s.remove(&key(i));
+        }
+        let after = shape(&s);
+        for (b, a) in before.iter().zip(&after) {
+            assert_eq!(
+                b.2, a.2,
+                "a shard went from {b:?} to {a:?} (len, capacity, layout)"
+            );
+        }
+    }
+
+    /// An insert into a table with room does not count as a rebuild: a
+    /// SCAN in progress carries on without visiting the shard again.
+    #[test]
+    fn a_scan_is_not_restarted_by_an_insert_that_fits() {
+        let s = RwLockStore::default();
+        for i in 0..10_000 {
+            s.insert(key(i), Entry::string("v"));
+        }
+        // Room in every shard for one more key without growing.
+        let mut extra = 10_000;
+        let mut seen = std::collections::HashMap::new();
+        let mut cursor = 0;
+        let mut calls = 0;
+        loop {
+            cursor = s.scan(cursor, 10, |k, _| *seen.entry(k.clone()).or_insert(0) += 1);
+            calls += 1;
+            if cursor == 0 || calls > 100_000 {
+                break;
+            }
+            // Replace a key (same count): the table never needs to grow.
+            s.remove(&key(extra - 10_000));
+            s.insert(key(extra), Entry::string("v"));
+            extra += 1;
+            if extra - 10_000 >= 10_000 {
+                extra = 10_000;
+            }
+        }
+        assert_eq!(cursor, 0);
+        let twice = seen.values().filter(|&&n| n > 1).count();
+        assert!(
+            twice < 100,
+            "{twice} keys visited twice: shards were restarted"
+        );
+    }
+
     #[test]
     fn a_node_fills_one_allocator_size_class() {
         assert_eq!(std::mem::size_of::<Node>(), 80);
