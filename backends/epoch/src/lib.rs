@@ -2,8 +2,8 @@
 //!
 //! This module doc is the design document. Code lives in `table` (slot words,
 //! probe sequence), `node` (entry allocations), `map` (lookup, the CAS write
-//! loop, cooperative resize), `reclaim` (the reclamation interface) and
-//! `sync` (the loom shim every atomic goes through).
+//! loop), `map::resize` (cooperative resize), `reclaim` (the reclamation
+//! interface) and `sync` (the loom shim every atomic goes through).
 //!
 //! # Algorithm
 //!
