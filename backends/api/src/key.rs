@@ -1,4 +1,6 @@
-//! [`Key`]: a stored key, inline up to 30 bytes.
+//! [`InlineBytes`]: short byte strings kept inline, longer ones in one
+//! exact-size allocation; [`Key`] is the one for stored keys (inline up to
+//! 30 bytes), `value::zset::ZMember` the one for sorted-set members (22).
 //!
 //! A `Bytes` key costs 32 bytes of handle plus its own allocation (16 bytes
 //! for a 14-byte key with jemalloc, and a 32-byte shared header once it has
@@ -16,32 +18,36 @@ use bytes::Bytes;
 /// Longest key kept inline.
 pub const INLINE_KEY: usize = 30;
 
-/// A key as a backend stores it (see the module documentation).
+/// A key as a backend stores it (see the module documentation): 32 bytes.
+pub type Key = InlineBytes<INLINE_KEY>;
+
+/// Up to `N` bytes (at most 255) inline, more in one allocation; `N + 2`
+/// bytes rounded up to 8, at least 24.
 #[derive(Clone)]
-pub struct Key(Repr);
+pub struct InlineBytes<const N: usize>(Repr<N>);
 
 #[derive(Clone)]
-enum Repr {
-    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+enum Repr<const N: usize> {
+    Inline { len: u8, bytes: [u8; N] },
     Heap(Box<[u8]>),
 }
 
-impl Key {
-    /// A key holding a copy of `key`.
-    pub fn new(key: &[u8]) -> Key {
-        if key.len() <= INLINE_KEY {
-            let mut bytes = [0; INLINE_KEY];
-            bytes[..key.len()].copy_from_slice(key);
-            Key(Repr::Inline {
-                len: key.len() as u8,
+impl<const N: usize> InlineBytes<N> {
+    /// A copy of `b`.
+    pub fn new(b: &[u8]) -> Self {
+        if b.len() <= N {
+            let mut bytes = [0; N];
+            bytes[..b.len()].copy_from_slice(b);
+            InlineBytes(Repr::Inline {
+                len: b.len() as u8,
                 bytes,
             })
         } else {
-            Key(Repr::Heap(key.into()))
+            InlineBytes(Repr::Heap(b.into()))
         }
     }
 
-    /// The key's bytes.
+    /// The bytes.
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
@@ -55,16 +61,24 @@ impl Key {
         Bytes::copy_from_slice(self.as_bytes())
     }
 
-    /// Heap bytes this key owns beyond its 32 (0 when inline).
+    /// Heap bytes owned beyond the inline size (0 when inline).
     pub fn heap_len(&self) -> usize {
         match &self.0 {
             Repr::Inline { .. } => 0,
             Repr::Heap(b) => b.len(),
         }
     }
+
+    /// Heap bytes held, in the allocator's size classes (MEMORY USAGE).
+    pub fn heap_bytes(&self, class: crate::value::SizeClass) -> usize {
+        match &self.0 {
+            Repr::Inline { .. } => 0,
+            Repr::Heap(b) => crate::value::pack::allocated(b.len(), class),
+        }
+    }
 }
 
-impl std::ops::Deref for Key {
+impl<const N: usize> std::ops::Deref for InlineBytes<N> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
@@ -72,56 +86,57 @@ impl std::ops::Deref for Key {
     }
 }
 
-impl AsRef<[u8]> for Key {
+impl<const N: usize> AsRef<[u8]> for InlineBytes<N> {
     fn as_ref(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
-/// `Borrow` requires that a `Key` and its `[u8]` hash and compare alike:
-/// both `Hash` and `Eq` below go through `as_bytes`.
-impl Borrow<[u8]> for Key {
+/// `Borrow` requires that the type and its `[u8]` hash and compare alike:
+/// both `Hash` and `Eq` below go through `as_bytes`, so a table keyed by it
+/// is searched with a plain byte slice.
+impl<const N: usize> Borrow<[u8]> for InlineBytes<N> {
     fn borrow(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
-impl Hash for Key {
+impl<const N: usize> Hash for InlineBytes<N> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.as_bytes().hash(state)
     }
 }
 
-impl PartialEq for Key {
-    fn eq(&self, other: &Key) -> bool {
+impl<const N: usize> PartialEq for InlineBytes<N> {
+    fn eq(&self, other: &Self) -> bool {
         self.as_bytes() == other.as_bytes()
     }
 }
 
-impl Eq for Key {}
+impl<const N: usize> Eq for InlineBytes<N> {}
 
 /// Ordered as its bytes (flurry's tree bins need `Ord`).
-impl Ord for Key {
-    fn cmp(&self, other: &Key) -> std::cmp::Ordering {
+impl<const N: usize> Ord for InlineBytes<N> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.as_bytes().cmp(other.as_bytes())
     }
 }
 
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Key) -> Option<std::cmp::Ordering> {
+impl<const N: usize> PartialOrd for InlineBytes<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl std::fmt::Debug for Key {
+impl<const N: usize> std::fmt::Debug for InlineBytes<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Key({:?})", Bytes::copy_from_slice(self.as_bytes()))
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
     }
 }
 
-impl From<&[u8]> for Key {
-    fn from(key: &[u8]) -> Key {
-        Key::new(key)
+impl<const N: usize> From<&[u8]> for InlineBytes<N> {
+    fn from(b: &[u8]) -> Self {
+        Self::new(b)
     }
 }
 

@@ -32,7 +32,7 @@ pub mod keyindex;
 pub mod num;
 pub mod value;
 
-pub use key::{Key, INLINE_KEY};
+pub use key::{InlineBytes, Key, INLINE_KEY};
 pub use value::{Coll, Hash, List, Set, Shared, Value};
 
 /// What a store holds for one key.

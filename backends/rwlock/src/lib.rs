@@ -312,6 +312,15 @@ mod tests {
         Bytes::from(format!("key:{i}"))
     }
 
+    /// A store holding `key(0)` .. `key(n - 1)`.
+    fn filled(n: usize) -> RwLockStore {
+        let s = RwLockStore::default();
+        for i in 0..n {
+            s.insert(key(i), Entry::string("v"));
+        }
+        s
+    }
+
     /// (len, capacity, layout) of every shard.
     fn shape(s: &RwLockStore) -> Vec<(usize, usize, u32)> {
         s.shards
@@ -331,10 +340,7 @@ mod tests {
     /// shrinks, so this checks the tables themselves.
     #[test]
     fn tables_shrink_as_keys_leave_and_keep_room() {
-        let s = RwLockStore::default();
-        for i in 0..40_000 {
-            s.insert(key(i), Entry::string("v"));
-        }
+        let s = filled(40_000);
         let full: usize = shape(&s).iter().map(|&(_, cap, _)| cap).sum();
         for i in 0..39_000 {
             s.remove(&key(i));
@@ -357,10 +363,7 @@ mod tests {
         );
         // Shrunk tables keep room: a quarter of the keys left, each shard
         // shrinks once and has room for twice its keys.
-        let s = RwLockStore::default();
-        for i in 0..40_000 {
-            s.insert(key(i), Entry::string("v"));
-        }
+        let s = filled(40_000);
         for i in 0..30_000 {
             s.remove(&key(i));
         }
@@ -384,10 +387,7 @@ mod tests {
     /// costs O(table) and restarts every SCAN in the shard).
     #[test]
     fn removes_from_a_dense_table_do_not_rebuild_it() {
-        let s = RwLockStore::default();
-        for i in 0..40_000 {
-            s.insert(key(i), Entry::string("v"));
-        }
+        let s = filled(40_000);
         let before = shape(&s);
         for i in 0..2_000 {
             s.remove(&key(i));
@@ -405,10 +405,7 @@ mod tests {
     /// SCAN in progress carries on without visiting the shard again.
     #[test]
     fn a_scan_is_not_restarted_by_an_insert_that_fits() {
-        let s = RwLockStore::default();
-        for i in 0..10_000 {
-            s.insert(key(i), Entry::string("v"));
-        }
+        let s = filled(10_000);
         // Room in every shard for one more key without growing.
         let mut extra = 10_000;
         let mut seen = std::collections::HashMap::new();
