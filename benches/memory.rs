@@ -35,7 +35,6 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
-use bytes::Bytes;
 use store_api::{Entry, Op, Store, Value};
 
 const DEFAULT_KEYS: usize = 1_000_000;
@@ -82,7 +81,7 @@ fn measure<S: Store>(wanted: &str, ttl: bool, keys: usize) {
         common::key_for(i, &mut key);
         key_bytes += key.len();
         let entry = Entry::new(
-            Value::Str(Bytes::copy_from_slice(&value)),
+            Value::Str(value[..].into()),
             ttl.then_some(4_102_444_800_000 + i as u64),
         );
         map.compute(&key, |_| (Op::Put(entry.clone()), ()));

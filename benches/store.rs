@@ -269,7 +269,8 @@ fn grow_stream(n: usize, threads: usize, t: usize, rng: &mut Rng) -> Vec<Step> {
 
 fn entry(values: &[Bytes], aux: u32, expires_at: Option<u64>) -> Entry {
     Entry::new(
-        Value::Str(values[(aux as usize) % VALUE_POOL].clone()),
+        // Copied, as the server's SET does.
+        Value::Str(values[(aux as usize) % VALUE_POOL][..].into()),
         expires_at,
     )
 }
@@ -327,7 +328,7 @@ fn incr<S: Store>(map: &S, key: &[u8]) -> usize {
             })
             .unwrap_or(0);
         let n = old.wrapping_add(1);
-        let text = Bytes::copy_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        let text = itoa::Buffer::new().format(n).as_bytes().into();
         let e = Entry::new(Value::Str(text), cur.and_then(|e| e.expires_at()));
         (Op::Put(e), n as usize)
     })

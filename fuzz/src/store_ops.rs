@@ -86,7 +86,7 @@ enum Operation {
 }
 
 fn string(bytes: &[u8], expires_at: Option<u64>) -> Entry {
-    Entry::new(Value::Str(Bytes::copy_from_slice(bytes)), expires_at)
+    Entry::new(Value::Str(bytes.into()), expires_at)
 }
 
 impl Decision {

@@ -9,12 +9,12 @@
 use crate::db::events::class;
 use crate::db::journal;
 use bytes::Bytes;
-use store_api::{Entry, Op, Store, Value};
+use store_api::{Entry, Op, Store, Str, Value};
 
 use super::{rmw, str_of, Args, CmdError, Command, Ctx, Row};
 use crate::protocol::Frame;
 use crate::util::longdouble;
-use crate::util::numbers::{i64_bytes, string2ll};
+use crate::util::numbers::string2ll;
 
 /// Counter commands.
 #[derive(Debug)]
@@ -87,7 +87,9 @@ fn incr(cur: Option<&Entry>, by: i64) -> Result<(Op, i64), CmdError> {
         None => 0,
     };
     let n = old.checked_add(by).ok_or(CmdError::Overflow)?;
-    let entry = Entry::new(Value::Str(i64_bytes(n)), cur.and_then(|e| e.expires_at()));
+    // Formatted straight into the entry: an inline counter allocates nothing.
+    let text = itoa::Buffer::new().format(n).as_bytes().into();
+    let entry = Entry::new(Value::Str(text), cur.and_then(|e| e.expires_at()));
     Ok((Op::Put(entry), n))
 }
 
@@ -102,7 +104,10 @@ fn incr_float(cur: Option<&Entry>, by: &[u8]) -> Result<(Op, Bytes), CmdError> {
         return Err(CmdError::NanOrInfinity);
     }
     let text = Bytes::from(longdouble::format_human(sum));
-    let entry = Entry::new(Value::Str(text.clone()), cur.and_then(|e| e.expires_at()));
+    let entry = Entry::new(
+        Value::Str(Str::new(&text)),
+        cur.and_then(|e| e.expires_at()),
+    );
     Ok((Op::Put(entry), text))
 }
 

@@ -8,11 +8,9 @@
 
 use crate::db::events::class;
 use bytes::Bytes;
-use store_api::{Entry, Op, Store, Value};
+use store_api::{Entry, Op, Store, Str, Value};
 
-use super::{
-    as_str, bulk_or_null, is, owned, reply_copy, rmw, str_of, Args, CmdError, Command, Ctx, Row,
-};
+use super::{as_str, bulk_or_null, is, owned, rmw, str_of, Args, CmdError, Command, Ctx, Row};
 use crate::db::ttl::{self, Base, Unit};
 use crate::db::{journal, Touch};
 use crate::protocol::Frame;
@@ -333,14 +331,14 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         Cmd::Get(key) => {
             let v = ctx
                 .ks()
-                .read(&key, ctx.now, |e| str_of(e).map(|v| v.map(reply_copy)))?;
+                .read(&key, ctx.now, |e| str_of(e).map(|v| v.map(Str::to_bytes)))?;
             Ok(bulk_or_null(v))
         }
         Cmd::Set(set) => set_generic(ctx, set),
         Cmd::GetEx(key, ttl) => getex(ctx, key, ttl),
         Cmd::GetDel(key) => {
             let old = ctx.ks().update(&key, ctx.now, |e| match str_of(e) {
-                Ok(Some(v)) => (Op::Remove, Ok(Some(v.clone()))),
+                Ok(Some(v)) => (Op::Remove, Ok(Some(v.to_bytes()))),
                 other => (Op::Keep, other.map(|_| None)),
             })?;
             match old {
@@ -357,7 +355,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             let values =
                 ctx.ks()
                     .read_many(&keys, ctx.now, Touch::Access, |e| match e.map(as_str) {
-                        Some(Ok(v)) => Frame::Bulk(reply_copy(v)),
+                        Some(Ok(v)) => Frame::Bulk(v.to_bytes()),
                         _ => Frame::Null,
                     });
             Ok(Frame::Array(values))
@@ -392,7 +390,11 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
         &set.key,
         ctx.now,
         rmw(|cur| {
-            let old = get.then(|| str_of(cur)).transpose()?.flatten().cloned();
+            let old = get
+                .then(|| str_of(cur))
+                .transpose()?
+                .flatten()
+                .map(Str::to_bytes);
             let found = cur.is_some();
             if (set.cond == Cond::Nx && found) || (set.cond == Cond::Xx && !found) {
                 return Ok((Op::Keep, SetOutcome { done: false, old }));
@@ -401,8 +403,7 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
                 Ttl::Keep => cur.and_then(|e| e.expires_at()),
                 _ => deadline,
             };
-            // Copied here, not once outside and cloned: see `owned`.
-            let entry = Entry::new(Value::Str(owned(&set.value)), expires_at);
+            let entry = Entry::new(Value::Str(Str::new(&set.value)), expires_at);
             Ok((Op::Put(entry), SetOutcome { done: true, old }))
         }),
     )?;
@@ -438,9 +439,10 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
         &key,
         now,
         rmw(|cur| {
-            let Some(v) = str_of(cur)?.map(reply_copy) else {
+            let Some(stored) = str_of(cur)? else {
                 return Ok((Op::Keep, (None, None)));
             };
+            let v = stored.to_bytes();
             // Redis validates the TTL only once it knows the key is a string.
             let (expires_at, event) = match (&ttl, ttl.deadline(now, "getex")?) {
                 (Ttl::Persist, _) if cur.is_some_and(|e| e.expires_at().is_some()) => {
@@ -451,9 +453,7 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
                 (_, Some(at)) => (Some(at), "expire"),
                 (_, None) => return Ok((Op::Keep, (Some(v), None))),
             };
-            // A fresh copy for the entry (small values), so neither the
-            // reply nor the entry gives the other a shared header.
-            let entry = Entry::new(Value::Str(reply_copy(&v)), expires_at);
+            let entry = Entry::new(Value::Str(stored.clone()), expires_at);
             Ok((Op::Put(entry), (Some(v), Some(event))))
         }),
     )?;
@@ -520,11 +520,9 @@ fn append<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, value: Bytes) -> Result<Fr
             if (old_len + value.len()) as u64 > max {
                 return Err(CmdError::StringTooLong);
             }
-            let mut joined = Vec::with_capacity(old_len + value.len());
-            joined.extend_from_slice(old.map_or(&[][..], |o| &o[..]));
-            joined.extend_from_slice(&value);
+            let joined = Str::concat(&[old.map_or(&[][..], |o| &o[..]), &value]);
             let n = joined.len() as i64;
-            let entry = Entry::new(Value::Str(joined.into()), cur.and_then(|e| e.expires_at()));
+            let entry = Entry::new(Value::Str(joined), cur.and_then(|e| e.expires_at()));
             Ok((Op::Put(entry), n))
         }),
     )?;
@@ -568,7 +566,7 @@ fn setrange<S: Store>(
 }
 
 /// GETRANGE's index arithmetic, quirks included (`getrangeCommand`).
-fn range_of(v: &Bytes, mut start: i64, mut end: i64) -> Bytes {
+fn range_of(v: &[u8], mut start: i64, mut end: i64) -> Bytes {
     let len = v.len() as i64;
     if start < 0 && end < 0 && start > end {
         return Bytes::new();
@@ -587,7 +585,7 @@ fn range_of(v: &Bytes, mut start: i64, mut end: i64) -> Bytes {
     if start > end || len == 0 {
         return Bytes::new();
     }
-    v.slice(start as usize..=end as usize)
+    Bytes::copy_from_slice(&v[start as usize..=end as usize])
 }
 
 #[cfg(test)]

@@ -7,13 +7,13 @@
 
 use bytes::Bytes;
 use store_api::value::{Hash, List, Set, Shared};
-use store_api::{Coll, Entry, Op, Value};
+use store_api::{Coll, Entry, Op, Str, Value};
 
 use super::CmdError;
 use crate::protocol::Frame;
 
 /// The string a value holds, or WRONGTYPE.
-pub fn as_str(e: &Entry) -> Result<&Bytes, CmdError> {
+pub fn as_str(e: &Entry) -> Result<&Str, CmdError> {
     match &e.value {
         Value::Str(b) => Ok(b),
         _ => Err(CmdError::WrongType),
@@ -21,7 +21,7 @@ pub fn as_str(e: &Entry) -> Result<&Bytes, CmdError> {
 }
 
 /// The string under a live entry (`None` when absent), or WRONGTYPE.
-pub fn str_of(e: Option<&Entry>) -> Result<Option<&Bytes>, CmdError> {
+pub fn str_of(e: Option<&Entry>) -> Result<Option<&Str>, CmdError> {
     e.map(as_str).transpose()
 }
 
@@ -97,30 +97,14 @@ pub fn bulk_or_null(b: Option<Bytes>) -> Frame {
     b.map_or(Frame::Null, Frame::Bulk)
 }
 
-/// Copy an argument out of the read buffer before storing it, so a stored
-/// value never pins the (much larger) buffer it arrived in. Call it where
-/// the value is stored, not once outside a closure that clones it: the
+/// Copy an argument out of the read buffer before storing it as a key, so
+/// a stored key never pins the (much larger) buffer it arrived in. Call it
+/// where the key is stored, not once outside a closure that clones it: the
 /// first clone of a freshly copied `Bytes` allocates a reference-counted
-/// header (32 bytes with jemalloc) that the stored value keeps for life.
+/// header (32 bytes with jemalloc). Values need no such care: a stored
+/// string is a [`Str`], always its own copy.
 pub fn owned(b: &Bytes) -> Bytes {
     Bytes::copy_from_slice(b)
-}
-
-/// Values up to this size are copied into replies instead of shared.
-pub const REPLY_COPY_MAX: usize = 256;
-
-/// A stored string for a reply. Sharing (`clone`) would give a stored value
-/// that was never shared a reference-counted header of 32 bytes that it then
-/// keeps for life (a GET doubling the memory of a 16-byte value), and makes
-/// concurrent readers of one hot key contend on one counter. Small values
-/// are copied instead; large ones are shared (the header is then small next
-/// to the value, and the copy would cost more than the count).
-pub fn reply_copy(b: &Bytes) -> Bytes {
-    if b.len() <= REPLY_COPY_MAX {
-        Bytes::copy_from_slice(b)
-    } else {
-        b.clone()
-    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 use store_api::{Entry, Store, Value};
 
@@ -74,11 +73,11 @@ impl Default for Capture {
     }
 }
 
-/// An independent copy of `e`: string bytes copied (a clone could turn a
-/// stored key's value into a shared one for good), collections copied.
+/// An independent copy of `e`: collections copied, strings shared (they
+/// never change in place, and sharing one never changes what it costs).
 pub fn copy_entry(e: &Entry) -> Entry {
     let value = match &e.value {
-        Value::Str(b) => Value::Str(Bytes::copy_from_slice(b)),
+        Value::Str(s) => Value::Str(s.clone()),
         v => v.deep_clone(),
     };
     Entry::new(value, e.expires_at())

@@ -8,8 +8,8 @@
 //! no backend type can leak into the API.
 //!
 //! # Contract
-//! - Point reads return owned values (`Entry` holds `Bytes`, so a clone is a
-//!   reference-count bump). Nothing returned borrows a lock or an epoch guard,
+//! - Point reads return owned values (a clone of an `Entry` copies a short
+//!   string and bumps a reference count for anything longer or a collection). Nothing returned borrows a lock or an epoch guard,
 //!   so callers may hold results across `.await`.
 //! - [`Store::compute`] is the single atomic read-modify-write primitive. The
 //!   closure sees the current entry and decides; the decision is applied
@@ -33,7 +33,7 @@ pub mod num;
 pub mod value;
 
 pub use key::{InlineBytes, Key, INLINE_KEY};
-pub use value::{Coll, Hash, List, Set, Shared, Value};
+pub use value::{Coll, Hash, List, Set, Shared, Str, Value};
 
 /// What a store holds for one key.
 ///
@@ -64,8 +64,8 @@ impl Entry {
     }
 
     /// A string entry without expiry.
-    pub fn string(bytes: impl Into<Bytes>) -> Self {
-        Entry::new(Value::Str(bytes.into()), None)
+    pub fn string(bytes: impl AsRef<[u8]>) -> Self {
+        Entry::new(Value::Str(Str::new(bytes.as_ref())), None)
     }
 
     /// Absolute expiry time in milliseconds since the Unix epoch; `None`

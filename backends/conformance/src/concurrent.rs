@@ -212,7 +212,7 @@ pub fn concurrent_appends_lose_no_bytes<S: Store>() {
     });
     let log = s
         .get(b"log")
-        .map(|e| payload(&e).clone())
+        .map(|e| payload(&e).to_vec())
         .unwrap_or_default();
     assert_eq!(
         log.len(),

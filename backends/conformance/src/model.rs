@@ -109,7 +109,7 @@ pub enum Outcome {
 
 fn with_payload(old: Option<&Entry>, bytes: Vec<u8>, keep_deadline: bool) -> Entry {
     Entry::new(
-        Value::Str(Bytes::from(bytes)),
+        Value::Str(bytes.into()),
         old.and_then(|e| e.expires_at()).filter(|_| keep_deadline),
     )
 }
@@ -207,7 +207,7 @@ fn run_on_store<S: Store>(s: &S, op: &ModelOp) -> Outcome {
 }
 
 fn entry(v: &[u8], at: Option<u64>) -> Entry {
-    Entry::new(Value::Str(Bytes::copy_from_slice(v)), at)
+    Entry::new(Value::Str(v.into()), at)
 }
 
 /// Apply one op to the model.

@@ -14,17 +14,17 @@ pub fn key(prefix: &str, i: usize) -> Bytes {
 }
 
 /// A string entry without a deadline.
-pub fn string(bytes: impl Into<Bytes>) -> Entry {
+pub fn string(bytes: impl AsRef<[u8]>) -> Entry {
     Entry::string(bytes)
 }
 
 /// A string entry with a deadline.
-pub fn string_expiring(bytes: impl Into<Bytes>, at: u64) -> Entry {
-    Entry::new(Value::Str(bytes.into()), Some(at))
+pub fn string_expiring(bytes: impl AsRef<[u8]>, at: u64) -> Entry {
+    Entry::new(Value::Str(bytes.as_ref().into()), Some(at))
 }
 
 /// The payload of a string entry (the suite stores only strings).
-pub fn payload(entry: &Entry) -> &Bytes {
+pub fn payload(entry: &Entry) -> &[u8] {
     match &entry.value {
         Value::Str(b) => b,
         other => panic!("the conformance suite stores strings, found {other:?}"),

@@ -337,8 +337,9 @@ impl<R: Reclaim> Default for EpochStore<R> {
 impl<R: Reclaim> Store for EpochStore<R> {
     const NAME: &'static str = "epoch";
     // Node with the key inline, bucket array: used_memory per key at 1M keys
-    // (116 B with 14-byte keys and 16-byte values) less the key's and the
-    // value's size classes (2 x 16) that MEMORY USAGE adds itself.
+    // (100 B with 16-byte keys and inline 16-byte values; 213 B with 100-byte
+    // values) less the key's and the value's heap size classes that MEMORY
+    // USAGE adds itself (16 + 0; 16 + 112).
     const KEY_OVERHEAD: usize = 84;
 
     #[inline]

@@ -11,7 +11,7 @@
 mod field;
 
 use bytes::Bytes;
-use store_api::{Entry, Op, Store, Value};
+use store_api::{Entry, Op, Store, Str, Value};
 
 use super::value::{rmw, str_of};
 use super::{is, parse_int, Args, CmdError, Command, Ctx, Row};
@@ -361,9 +361,8 @@ fn bitop<S: Store>(
     for k in keys {
         srcs.push(ks.read_locked(&guard, k, now, |e| str_of(e).map(|s| s.cloned()))?);
     }
-    let maxlen = srcs.iter().flatten().map(Bytes::len).max().unwrap_or(0);
-    let byte =
-        |s: &Option<Bytes>, j: usize| s.as_ref().and_then(|s| s.get(j).copied()).unwrap_or(0);
+    let maxlen = srcs.iter().flatten().map(|s| s.len()).max().unwrap_or(0);
+    let byte = |s: &Option<Str>, j: usize| s.as_ref().and_then(|s| s.get(j).copied()).unwrap_or(0);
     let existed = if maxlen > 0 {
         let mut out = vec![0u8; maxlen];
         for (j, o) in out.iter_mut().enumerate() {

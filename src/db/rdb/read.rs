@@ -163,7 +163,7 @@ impl<'a> Reader<'a> {
     /// skips those with a notice).
     pub fn value(&mut self, t: u8, shapes: &Shapes) -> R<Option<Value>> {
         let v = match t {
-            ty::STRING => Value::Str(Bytes::from(self.string()?)),
+            ty::STRING => Value::Str(self.string()?.into()),
             ty::LIST => {
                 let n = self.count(1)?;
                 let mut l = List::new(shapes.list_limit);

@@ -25,18 +25,19 @@ pub mod hash;
 pub mod list;
 pub mod pack;
 pub mod set;
+pub mod string;
 pub mod table;
 pub mod zset;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use parking_lot::RwLock;
 
 pub use hash::{Hash, HashLimits};
 pub use list::List;
 pub use pack::Pack;
 pub use set::{IntSet, Member, Set};
+pub use string::Str;
 pub use zset::{ZLimits, ZSet};
 
 /// The allocator's size for a request of `n` bytes (its size class), for
@@ -55,11 +56,11 @@ pub fn shared<T>(value: T) -> Shared<T> {
 /// A Redis value. Every key is typed from the start.
 ///
 /// Two variants so that a value stays 32 bytes: the collection handle and
-/// its tag fit beside the string's niche.
+/// its tag fit in what the string leaves unused (see [`Str`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     /// A binary-safe string (also what INCR and friends operate on).
-    Str(Bytes),
+    Str(Str),
     /// A collection, changed in place behind its lock.
     Coll(Coll),
 }
@@ -131,7 +132,7 @@ impl Value {
     /// shared.
     pub fn deep_clone(&self) -> Value {
         match self {
-            Value::Str(b) => Value::Str(b.clone()),
+            Value::Str(b) => Value::Str(Str::new(b)),
             Value::Coll(Coll::List(l)) => Value::list(l.read().clone()),
             Value::Coll(Coll::Hash(h)) => Value::hash(h.read().clone()),
             Value::Coll(Coll::Set(s)) => Value::set(s.read().clone()),
@@ -160,7 +161,7 @@ impl Value {
             class(2 * std::mem::size_of::<usize>() + std::mem::size_of::<RwLock<T>>())
         }
         match self {
-            Value::Str(b) => pack::allocated(b.len(), class),
+            Value::Str(b) => b.heap_bytes(class),
             Value::Coll(Coll::List(l)) => handle::<List>(class) + l.read().heap_bytes(class),
             Value::Coll(Coll::Hash(h)) => handle::<Hash>(class) + h.read().heap_bytes(class),
             Value::Coll(Coll::Set(s)) => handle::<Set>(class) + s.read().heap_bytes(class),

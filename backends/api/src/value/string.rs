@@ -1,0 +1,283 @@
+//! [`Str`]: a stored string value. Up to 30 bytes live inside the value's
+//! 32 bytes, with no allocation; longer ones in one reference-counted
+//! allocation with a single word of header.
+//!
+//! Most Redis values are short (counters, flags, session ids, small JSON),
+//! and a `Bytes` handle is itself 32 bytes: a 16-byte value stored as
+//! `Bytes` cost its handle plus a 16-byte allocation, and a second
+//! allocation on every SET. Kept inline it costs neither, and INCR on an
+//! inline counter allocates nothing.
+//!
+//! A long string is shared, not copied, when an entry is cloned (a backend
+//! returning the replaced entry, a snapshot, a large GET reply), so reads
+//! stay copy-free. `triomphe::Arc` has no weak count: 8 bytes of header
+//! where `std::sync::Arc` has 16, which keeps a 100-byte value in the
+//! 112-byte size class (jemalloc) instead of 128.
+
+use bytes::Bytes;
+
+/// Longest string kept inline.
+pub const INLINE_STR: usize = 30;
+
+/// A stored string (see the module documentation): 32 bytes, and a
+/// [`Value`](super::Value) holding it is 32 bytes too (the collection
+/// variant lives in the unused values of the inline length).
+#[derive(Clone)]
+pub struct Str(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: Len, bytes: [u8; INLINE_STR] },
+    Heap(triomphe::Arc<[u8]>),
+}
+
+/// An inline length, 0 to 30: an enum rather than a `u8` so that the
+/// compiler knows the other 225 values are free and tags `Repr` and
+/// `Value` with them (a `u8` length would make each 8 bytes bigger).
+#[rustfmt::skip]
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Len {
+    L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15,
+    L16, L17, L18, L19, L20, L21, L22, L23, L24, L25, L26, L27, L28, L29, L30,
+}
+
+#[rustfmt::skip]
+const LENS: [Len; INLINE_STR + 1] = {
+    use Len::*;
+    [
+        L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15,
+        L16, L17, L18, L19, L20, L21, L22, L23, L24, L25, L26, L27, L28, L29, L30,
+    ]
+};
+
+impl Str {
+    /// A copy of `b`.
+    pub fn new(b: &[u8]) -> Str {
+        if b.len() <= INLINE_STR {
+            let mut bytes = [0; INLINE_STR];
+            bytes[..b.len()].copy_from_slice(b);
+            Str(Repr::Inline {
+                len: LENS[b.len()],
+                bytes,
+            })
+        } else {
+            Str(Repr::Heap(triomphe::Arc::from(b)))
+        }
+    }
+
+    /// The concatenation of `parts`, copied once (APPEND).
+    pub fn concat(parts: &[&[u8]]) -> Str {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len <= INLINE_STR {
+            let mut bytes = [0; INLINE_STR];
+            let mut at = 0;
+            for p in parts {
+                bytes[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            Str(Repr::Inline {
+                len: LENS[len],
+                bytes,
+            })
+        } else {
+            // Two copies (memcpy), still faster than filling the shared
+            // allocation a byte at a time through an iterator.
+            Str::new(&parts.concat())
+        }
+    }
+
+    /// The bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..*len as usize],
+            Repr::Heap(b) => b,
+        }
+    }
+
+    /// The string as `Bytes` for a reply: copied when short, shared when
+    /// long (the copy would then cost more than the handle; sharing never
+    /// changes what the stored string costs).
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.0 {
+            Repr::Heap(b) if b.len() > SHARE_FROM => Bytes::from_owner(Owner(b.clone())),
+            _ => Bytes::copy_from_slice(self.as_bytes()),
+        }
+    }
+
+    /// Heap bytes owned beyond the inline size (0 when inline): the
+    /// string and its count.
+    pub fn heap_len(&self) -> usize {
+        match &self.0 {
+            Repr::Inline { .. } => 0,
+            Repr::Heap(b) => HEADER + b.len(),
+        }
+    }
+
+    /// Heap bytes held, in the allocator's size classes (MEMORY USAGE).
+    pub fn heap_bytes(&self, class: super::SizeClass) -> usize {
+        match self.heap_len() {
+            0 => 0,
+            n => class(n),
+        }
+    }
+}
+
+/// `triomphe::Arc`'s header: one count.
+const HEADER: usize = std::mem::size_of::<usize>();
+
+/// Strings longer than this are shared into replies instead of copied.
+pub const SHARE_FROM: usize = 256;
+
+/// The allocation of a shared reply, kept alive by the `Bytes` made from it.
+struct Owner(triomphe::Arc<[u8]>);
+
+impl AsRef<[u8]> for Owner {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The empty string.
+impl Default for Str {
+    fn default() -> Str {
+        Str::new(&[])
+    }
+}
+
+impl std::ops::Deref for Str {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for Str {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Str {}
+
+impl std::fmt::Debug for Str {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", Bytes::copy_from_slice(self.as_bytes()))
+    }
+}
+
+impl From<&[u8]> for Str {
+    fn from(b: &[u8]) -> Str {
+        Str::new(b)
+    }
+}
+
+impl From<&str> for Str {
+    fn from(s: &str) -> Str {
+        Str::new(s.as_bytes())
+    }
+}
+
+impl From<Vec<u8>> for Str {
+    fn from(v: Vec<u8>) -> Str {
+        Str::new(&v)
+    }
+}
+
+impl From<&Bytes> for Str {
+    fn from(b: &Bytes) -> Str {
+        Str::new(b)
+    }
+}
+
+impl From<Bytes> for Str {
+    fn from(b: Bytes) -> Str {
+        Str::new(&b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + 3) as u8).collect()
+    }
+
+    #[test]
+    fn a_string_and_a_value_holding_it_take_32_bytes() {
+        assert_eq!(std::mem::size_of::<Str>(), 32);
+        assert_eq!(std::mem::size_of::<super::super::Value>(), 32);
+    }
+
+    #[test]
+    fn strings_round_trip_on_both_sides_of_the_inline_limit() {
+        for len in [
+            0,
+            1,
+            16,
+            INLINE_STR - 1,
+            INLINE_STR,
+            INLINE_STR + 1,
+            100,
+            5000,
+        ] {
+            let raw = raw(len);
+            let s = Str::new(&raw);
+            assert_eq!(s.as_bytes(), &raw[..], "len {len}");
+            assert_eq!(&s.to_bytes()[..], &raw[..]);
+            let inline = len <= INLINE_STR;
+            assert_eq!(
+                s.heap_len(),
+                if inline { 0 } else { HEADER + len },
+                "len {len}"
+            );
+            assert_eq!(s.clone(), s);
+            assert_eq!(format!("{s:?}"), format!("{:?}", Bytes::from(raw.clone())));
+        }
+        assert_ne!(Str::new(b"ab"), Str::new(b"ab\0"));
+    }
+
+    #[test]
+    fn concat_equals_the_joined_parts() {
+        for (a, b) in [(0, 0), (3, 4), (15, 15), (15, 16), (30, 1), (100, 300)] {
+            let (a, b) = (raw(a), raw(b + 1)[1..].to_vec());
+            let joined = [a.clone(), b.clone()].concat();
+            assert_eq!(Str::concat(&[&a, &b]).as_bytes(), &joined[..]);
+            assert_eq!(
+                Str::concat(&[&a, &b]).heap_len(),
+                Str::new(&joined).heap_len()
+            );
+        }
+    }
+
+    #[test]
+    fn long_replies_share_the_stored_string_and_short_ones_copy_it() {
+        let long = Str::new(&raw(SHARE_FROM + 1));
+        let Repr::Heap(stored) = &long.0 else {
+            panic!("inline")
+        };
+        let reply = long.to_bytes();
+        assert_eq!(
+            reply.as_ptr(),
+            stored[..].as_ptr(),
+            "a long reply is shared"
+        );
+        assert!(!stored.is_unique());
+        drop(reply);
+        assert!(stored.is_unique(), "the reply released its share");
+        let medium = Str::new(&raw(SHARE_FROM));
+        let Repr::Heap(stored) = &medium.0 else {
+            panic!("inline")
+        };
+        assert_ne!(medium.to_bytes().as_ptr(), stored[..].as_ptr(), "copied");
+    }
+}
