@@ -278,6 +278,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn splitmix64_gives_the_reference_sequence() {
+        // The first outputs from state 0 of Vigna's reference splitmix64.c.
+        let mut state = 0;
+        let out: Vec<u64> = (0..3).map(|_| splitmix64(&mut state)).collect();
+        assert_eq!(
+            out,
+            [0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, 0x06c45d188009454f]
+        );
+    }
+
+    #[test]
     fn shard_cursor_stops_after_count_and_ends_at_zero() {
         let sizes = [3, 0, 0, 5, 1];
         let mut seen = vec![];

@@ -440,7 +440,7 @@ impl<R: Reclaim> Store for EpochStore<R> {
         let guard = self.map.reclaim.pin();
         let mut rng = seed;
         self.map
-            .random_node(&guard, &mut || splitmix64(&mut rng))
+            .random_node(&guard, &mut || store_api::splitmix64(&mut rng))
             .map(|n| (Bytes::copy_from_slice(n.key()), n.entry().clone()))
     }
 }
@@ -450,14 +450,6 @@ impl<R: Reclaim> Store for EpochStore<R> {
 /// between calls neither skips a bucket class nor needs the old size.
 fn next_cursor(v: usize, mask: usize) -> usize {
     (v | !mask).reverse_bits().wrapping_add(1).reverse_bits()
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(all(test, not(loom)))]

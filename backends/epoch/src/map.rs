@@ -55,7 +55,16 @@ pub(crate) struct RawMap<R: Reclaim> {
     /// `tests::keys_inserted_while_a_shrink_is_sized_still_fit`).
     #[cfg(all(test, not(loom)))]
     pub(crate) shrink_pause: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// A failpoint for the unit tests: runs in a helper after each chunk it
+    /// copied, with the old and new capacities, until it returns true (see
+    /// `tests::scan_sees_every_key_halfway_through_a_shrink`).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) chunk_copied: MigrationHook,
 }
+
+#[cfg(all(test, not(loom)))]
+pub(crate) type MigrationHook =
+    std::sync::Mutex<Option<Box<dyn FnMut(usize, usize) -> bool + Send>>>;
 
 /// What a writer found probing for its key.
 enum Locate {
@@ -110,6 +119,8 @@ impl<R: Reclaim> RawMap<R> {
             reclaim,
             #[cfg(all(test, not(loom)))]
             shrink_pause: std::sync::Mutex::new(None),
+            #[cfg(all(test, not(loom)))]
+            chunk_copied: std::sync::Mutex::new(None),
         };
         let table = map.new_table(cap);
         map.root.store(Box::into_raw(Box::new(table)), Release);

@@ -262,3 +262,112 @@ fn keys_inserted_while_a_shrink_is_sized_still_fit() {
         assert!(s.get(&key(i)).is_some(), "key {i} lost");
     }
 }
+
+#[test]
+fn a_new_store_has_built_one_table_and_a_grow_one_more() {
+    let s = EpochStore::<EpochReclaim>::with_config(tiny());
+    assert_eq!(s.tables_built(), 1);
+    let cap = s.capacity();
+    let mut i = 0;
+    while s.capacity() == cap {
+        s.insert(key(i), Entry::string("v"));
+        i += 1;
+    }
+    assert_eq!(s.tables_built(), 2);
+}
+
+#[test]
+fn hash_of_is_the_hash_the_map_uses() {
+    let s = EpochStore::<EpochReclaim>::new();
+    let hashes: std::collections::HashSet<u64> = (0..1000).map(|i| s.hash_of(&key(i))).collect();
+    assert_eq!(hashes.len(), 1000, "distinct keys, distinct hashes");
+    assert_eq!(s.hash_of(b"k"), s.map.hash(b"k"));
+}
+
+/// Like Redis's `dictScan`, one call stops once it has visited COUNT
+/// entries, or after 10 x COUNT buckets however empty: on a sparse table a
+/// pass takes about capacity / (10 x COUNT) calls, on a dense one each call
+/// returns about COUNT entries (the last bucket class may add a few).
+#[test]
+fn scan_calls_visit_about_count_entries_or_ten_times_count_buckets() {
+    let sparse = EpochStore::<EpochReclaim>::with_config(Config {
+        initial_capacity: 4096,
+        min_capacity: 4096,
+        ..tiny()
+    });
+    sparse.insert(key(1), Entry::string("v"));
+    let (mut calls, mut cursor) = (0, 0);
+    loop {
+        cursor = sparse.scan(cursor, 10, |_, _| {});
+        calls += 1;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(calls, sparse.capacity().div_ceil(100), "calls for one pass");
+
+    let dense = EpochStore::<EpochReclaim>::new();
+    for i in 0..2000 {
+        dense.insert(key(i), Entry::string("v"));
+    }
+    let mut cursor = 0;
+    loop {
+        let mut n = 0;
+        cursor = dense.scan(cursor, 10, |_, _| n += 1);
+        assert!(n <= 20, "one call with COUNT 10 visited {n} entries");
+        if cursor == 0 {
+            break;
+        }
+    }
+}
+
+/// SCAN halfway through a shrink: part of every probe run has moved into
+/// the smaller table, which a scan class reaches through `MOVED` slots
+/// (`visit_class` with a table smaller than the cursor's mask). A failpoint
+/// runs a whole SCAN pass after the first chunk of the first shrink was
+/// copied; every key present then must come back.
+#[test]
+fn scan_sees_every_key_halfway_through_a_shrink() {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    let s = Arc::new(EpochStore::<EpochReclaim>::with_config(Config {
+        initial_capacity: 1024,
+        min_capacity: 4,
+        chunk_size: 16,
+        probe_limit: None,
+        seed: Some(1),
+    }));
+    for i in 0..600 {
+        s.insert(key(i), Entry::string("v"));
+    }
+    let outcome = Arc::new(Mutex::new(None));
+    let (weak, out) = (Arc::downgrade(&s), outcome.clone());
+    *s.map.chunk_copied.lock().unwrap() = Some(Box::new(move |from, to| {
+        if to >= from {
+            return false; // a grow or a same-size copy: wait for a shrink
+        }
+        let s = weak.upgrade().unwrap();
+        let present: HashSet<Bytes> = (0..600).map(key).filter(|k| s.get(k).is_some()).collect();
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        loop {
+            cursor = s.scan(cursor, 7, |k, _| {
+                seen.insert(k.clone());
+            });
+            if cursor == 0 {
+                break;
+            }
+        }
+        *out.lock().unwrap() = Some((present.len(), present.difference(&seen).count()));
+        true
+    }));
+    for i in 0..600 {
+        s.remove(&key(i));
+        if outcome.lock().unwrap().is_some() {
+            break;
+        }
+    }
+    let (present, missed) = outcome.lock().unwrap().take().expect("a shrink ran");
+    assert!(present > 0);
+    assert_eq!(missed, 0, "SCAN missed {missed} of {present} keys");
+}

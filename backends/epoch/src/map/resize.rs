@@ -125,6 +125,16 @@ impl<R: Reclaim> RawMap<R> {
             // Release: our copies happen-before whoever sees the count
             // complete (a release sequence through every helper's RMW).
             table.copied.fetch_add(1, AcqRel);
+            #[cfg(all(test, not(loom)))]
+            {
+                let mut hook = self.chunk_copied.lock().unwrap();
+                if hook
+                    .as_mut()
+                    .is_some_and(|f| f(table.capacity(), next.capacity()))
+                {
+                    *hook = None;
+                }
+            }
         }
         let mut spins = 0;
         while !table.migrated() {
