@@ -76,21 +76,32 @@ impl Budget {
     }
 }
 
+/// The most calls a SCAN pass over a store of `len` keys may take before a
+/// test calls it endless. Tight enough that a cursor that never comes back
+/// to 0 fails in milliseconds, not after a minute (the mutation study
+/// counted those as survivors: a test that catches a bug by hanging is
+/// not a test), and loose enough for every backend: a call may visit no
+/// entry (an epoch table's empty buckets: at most capacity / (10 x COUNT)
+/// such calls, and the table is at most a few times `len`; rwlock's 64
+/// shards), and resizes between calls.
+pub fn scan_call_bound(len: usize) -> usize {
+    16 * len + 10_000
+}
+
 /// Every (key, entry) pair a full scan visits, from cursor 0 until 0 comes
-/// back, with a bound on the number of calls so a cursor that never ends
-/// fails instead of hanging.
+/// back, failing after [`scan_call_bound`] calls.
 pub fn scan_all<S: Store>(store: &S, count: usize) -> Vec<(Bytes, Entry)> {
-    const MAX_CALLS: usize = 1_000_000;
+    let max_calls = scan_call_bound(store.len());
     let mut out = Vec::new();
     let mut cursor = 0;
-    for _ in 0..MAX_CALLS {
+    for _ in 0..max_calls {
         cursor = store.scan(cursor, count, |k, e| out.push((k.clone(), e.clone())));
         if cursor == 0 {
             return out;
         }
     }
     panic!(
-        "{}: scan did not return cursor 0 within {MAX_CALLS} calls",
+        "{}: scan did not return cursor 0 within {max_calls} calls",
         S::NAME
     );
 }

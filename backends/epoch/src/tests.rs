@@ -16,6 +16,32 @@ fn key(i: usize) -> Bytes {
     Bytes::from(format!("key:{i}"))
 }
 
+/// One whole SCAN pass, `each` run after every call; the number of calls.
+/// Every call advances the cursor by at least one bucket, so a pass that
+/// takes more calls than the table has buckets (four times over, for
+/// resizes) never ends: fail instead of hanging.
+fn scan_pass<R: Reclaim>(
+    s: &EpochStore<R>,
+    count: usize,
+    mut f: impl FnMut(&Bytes, &Entry),
+    mut each: impl FnMut(usize),
+) -> usize {
+    let bound = 4 * s.capacity().max(1024);
+    let mut cursor = 0;
+    for calls in 1..=bound {
+        let mut n = 0;
+        cursor = s.scan(cursor, count, |k, e| {
+            n += 1;
+            f(k, e)
+        });
+        each(n);
+        if cursor == 0 {
+            return calls;
+        }
+    }
+    panic!("a SCAN pass did not end within {bound} calls");
+}
+
 #[test]
 fn insert_get_remove() {
     let s = EpochStore::new();
@@ -123,13 +149,12 @@ fn scan_visits_every_key_once_without_resizes() {
         s.insert(key(i), Entry::string("v"));
     }
     let mut seen = std::collections::HashMap::new();
-    let mut cursor = 0;
-    loop {
-        cursor = s.scan(cursor, 10, |k, _| *seen.entry(k.clone()).or_insert(0) += 1);
-        if cursor == 0 {
-            break;
-        }
-    }
+    scan_pass(
+        &s,
+        10,
+        |k, _| *seen.entry(k.clone()).or_insert(0) += 1,
+        |_| {},
+    );
     assert_eq!(seen.len(), 500);
     assert!(seen.values().all(|&n| n == 1));
 }
@@ -142,8 +167,7 @@ fn scan_survives_resizes_between_calls() {
     }
     let mut seen = std::collections::HashSet::new();
     let mut cursor = 0;
-    let mut step = 0usize;
-    loop {
+    for step in 0..10_000 {
         cursor = s.scan(cursor, 3, |k, _| {
             seen.insert(k.clone());
         });
@@ -158,11 +182,11 @@ fn scan_survives_resizes_between_calls() {
                 s.remove(&key(10_000 + (step - 30) * 100 + j));
             }
         }
-        step += 1;
         if cursor == 0 {
             break;
         }
     }
+    assert_eq!(cursor, 0, "the pass never ended");
     for i in 0..100 {
         assert!(seen.contains(&key(i)), "key {i} missed");
     }
@@ -296,29 +320,15 @@ fn scan_calls_visit_about_count_entries_or_ten_times_count_buckets() {
         ..tiny()
     });
     sparse.insert(key(1), Entry::string("v"));
-    let (mut calls, mut cursor) = (0, 0);
-    loop {
-        cursor = sparse.scan(cursor, 10, |_, _| {});
-        calls += 1;
-        if cursor == 0 {
-            break;
-        }
-    }
+    let calls = scan_pass(&sparse, 10, |_, _| {}, |_| {});
     assert_eq!(calls, sparse.capacity().div_ceil(100), "calls for one pass");
 
     let dense = EpochStore::<EpochReclaim>::new();
     for i in 0..2000 {
         dense.insert(key(i), Entry::string("v"));
     }
-    let mut cursor = 0;
-    loop {
-        let mut n = 0;
-        cursor = dense.scan(cursor, 10, |_, _| n += 1);
-        assert!(n <= 20, "one call with COUNT 10 visited {n} entries");
-        if cursor == 0 {
-            break;
-        }
-    }
+    let each = |n| assert!(n <= 20, "one call with COUNT 10 visited {n} entries");
+    scan_pass(&dense, 10, |_, _| {}, each);
 }
 
 /// SCAN halfway through a shrink: part of every probe run has moved into
@@ -349,15 +359,14 @@ fn scan_sees_every_key_halfway_through_a_shrink() {
         let s = weak.upgrade().unwrap();
         let present: HashSet<Bytes> = (0..600).map(key).filter(|k| s.get(k).is_some()).collect();
         let mut seen = HashSet::new();
-        let mut cursor = 0;
-        loop {
-            cursor = s.scan(cursor, 7, |k, _| {
+        scan_pass(
+            &s,
+            7,
+            |k, _| {
                 seen.insert(k.clone());
-            });
-            if cursor == 0 {
-                break;
-            }
-        }
+            },
+            |_| {},
+        );
         *out.lock().unwrap() = Some((present.len(), present.difference(&seen).count()));
         true
     }));

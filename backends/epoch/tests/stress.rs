@@ -24,6 +24,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use store_api::{Bytes, Entry, Op, Store, Value};
+use store_conformance::support::scan_call_bound;
 use store_epoch::{Config, EpochReclaim, EpochStore, MockReclaim, Reclaim};
 
 struct Budget {
@@ -289,7 +290,10 @@ fn scan_sees_stable_keys_under_churn(budget: Budget, stable: usize) {
     while iterations < 200 && Instant::now() < deadline {
         let mut seen = HashSet::new();
         let mut cursor = 0;
-        loop {
+        // Churners add up to 800 keys each: a pass that takes more calls
+        // than that allows never ends (fail, do not hang).
+        let bound = scan_call_bound(stable + 2 * 800);
+        for calls in 1.. {
             cursor = store.scan(cursor, 8, |k, _| {
                 if k.starts_with(b"stable:") {
                     seen.insert(k.clone());
@@ -297,6 +301,10 @@ fn scan_sees_stable_keys_under_churn(budget: Budget, stable: usize) {
             });
             if cursor == 0 {
                 break;
+            }
+            if calls >= bound {
+                stop.store(true, Ordering::Relaxed);
+                panic!("scan iteration {iterations} did not end within {bound} calls");
             }
         }
         for k in &stable_keys {
