@@ -491,7 +491,7 @@ fn mset<S: Store>(ctx: &mut Ctx<'_, S>, pairs: Vec<(Bytes, Bytes)>, mode: MSetMo
         return Frame::Integer(0);
     }
     for (k, v) in &pairs {
-        ks.insert_locked(&guard, owned(k), Entry::string(owned(v)), ctx.now);
+        ks.insert_locked(&guard, owned(k), Entry::string(v), ctx.now);
         ctx.notify(class::STRING, "set", k);
     }
     if nx {
