@@ -380,3 +380,60 @@ fn scan_sees_every_key_halfway_through_a_shrink() {
     assert!(present > 0);
     assert_eq!(missed, 0, "SCAN missed {missed} of {present} keys");
 }
+
+#[test]
+fn stores_without_a_seed_hash_differently() {
+    // A fixed hash seed would let a client pick keys that all collide.
+    let (a, b) = (
+        EpochStore::<EpochReclaim>::new(),
+        EpochStore::<EpochReclaim>::new(),
+    );
+    assert_ne!(a.hash_of(b"k"), b.hash_of(b"k"));
+}
+
+/// On a sparse table the 32 random probes usually miss, and the sweep from
+/// a random start must still reach every slot.
+#[test]
+fn random_entry_finds_the_only_key_of_a_sparse_table() {
+    let s = EpochStore::<EpochReclaim>::with_config(Config {
+        initial_capacity: 4096,
+        min_capacity: 4096,
+        ..tiny()
+    });
+    s.insert(key(7), Entry::string("v"));
+    for seed in 0..200 {
+        let (k, _) = s.random_entry(seed).expect("the store holds a key");
+        assert_eq!(k, key(7));
+    }
+}
+
+/// Halfway through a migration some keys are only in the next table, and
+/// after its last chunk all of them are: `random_entry` follows `MOVED`.
+#[test]
+fn random_entry_finds_keys_in_every_phase_of_a_migration() {
+    use std::sync::{Arc, Mutex};
+    let s = Arc::new(EpochStore::<EpochReclaim>::with_config(Config {
+        initial_capacity: 64,
+        min_capacity: 4,
+        chunk_size: 4,
+        probe_limit: None,
+        seed: Some(1),
+    }));
+    let misses = Arc::new(Mutex::new((0, 0)));
+    let (weak, out) = (Arc::downgrade(&s), misses.clone());
+    *s.map.chunk_copied.lock().unwrap() = Some(Box::new(move |_, _| {
+        let s = weak.upgrade().unwrap();
+        let mut out = out.lock().unwrap();
+        out.0 += 1;
+        out.1 += (0..8)
+            .filter(|&seed| s.random_entry(seed).is_none())
+            .count();
+        false
+    }));
+    for i in 0..200 {
+        s.insert(key(i), Entry::string("v"));
+    }
+    let (chunks, misses) = *misses.lock().unwrap();
+    assert!(chunks >= 16, "only {chunks} chunks copied");
+    assert_eq!(misses, 0, "random_entry found nothing {misses} times");
+}
