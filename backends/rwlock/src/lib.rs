@@ -459,4 +459,34 @@ mod tests {
             tags_in_shard0.len()
         );
     }
+
+    /// One SCAN call returns at least COUNT entries (bar the pass's last
+    /// call): a table is never sparser than a quarter of its capacity, so
+    /// COUNT entries lie within the 10 x COUNT buckets a call may walk. A
+    /// tighter walking bound would return fewer, and a pass would take
+    /// more calls than Redis's.
+    #[test]
+    fn scan_calls_return_count_entries_at_the_usual_load() {
+        let s = filled(20_000);
+        let (mut cursor, mut calls) = (0, Vec::new());
+        loop {
+            let mut n = 0;
+            cursor = s.scan(cursor, 100, |_, _| n += 1);
+            calls.push(n);
+            if cursor == 0 || calls.len() > 1_000 {
+                break;
+            }
+        }
+        assert_eq!(calls.iter().sum::<usize>(), 20_000);
+        let short = calls[..calls.len() - 1]
+            .iter()
+            .filter(|&&n| n < 100)
+            .count();
+        assert_eq!(
+            short,
+            0,
+            "{short} of {} calls returned under COUNT",
+            calls.len()
+        );
+    }
 }
