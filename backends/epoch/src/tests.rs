@@ -437,3 +437,51 @@ fn random_entry_finds_keys_in_every_phase_of_a_migration() {
     assert!(chunks >= 16, "only {chunks} chunks copied");
     assert_eq!(misses, 0, "random_entry found nothing {misses} times");
 }
+
+/// A key lives in one slot, whatever tombstones its probe run crosses.
+/// Six keys share a home slot; the first three are removed (tombstones at
+/// the head of the run) and all six written again, last first. A writer
+/// that stopped at the first tombstone instead of searching the rest of
+/// the run would store the last three twice.
+#[test]
+fn a_key_reinserted_past_tombstones_lives_in_one_slot() {
+    let s = EpochStore::<EpochReclaim>::with_config(Config {
+        initial_capacity: 64,
+        min_capacity: 64,
+        ..tiny()
+    });
+    let home = |k: &[u8]| s.hash_of(k) & 63;
+    let run: Vec<Bytes> = (0..)
+        .map(key)
+        .filter(|k| home(k) == home(&key(0)))
+        .take(6)
+        .collect();
+    for k in &run {
+        s.insert(k.clone(), Entry::string("old"));
+    }
+    for k in &run[..3] {
+        s.remove(k);
+    }
+    // The last three first, while the tombstones are still there.
+    for k in run.iter().rev() {
+        s.insert(k.clone(), Entry::string("new"));
+    }
+    assert_eq!(s.capacity(), 64, "no resize cleaned the tombstones");
+    assert_eq!(s.len(), 6);
+    let mut seen = std::collections::HashMap::new();
+    scan_pass(
+        &s,
+        10,
+        |k, _| *seen.entry(k.clone()).or_insert(0) += 1,
+        |_| {},
+    );
+    for k in &run {
+        assert_eq!(
+            seen.get(k),
+            Some(&1),
+            "{k:?} in {:?} live slots",
+            seen.get(k)
+        );
+        assert_eq!(s.get(k).map(|e| e.value), Some(Entry::string("new").value));
+    }
+}
