@@ -84,12 +84,15 @@ fn info_field(c: &mut RawClient, name: &str) -> u64 {
 /// pipelined; returns how many replies were errors.
 fn load(c: &mut RawClient, prefix: &str, n: usize, extra: &str) -> usize {
     let value = "x".repeat(100);
+    pipelined(c, n, |i| format!("SET {prefix}:{i} {value} {extra}"))
+}
+
+/// Send `command(i)` for `i` in `0..n`, a thousand per write; returns how
+/// many replies were errors.
+fn pipelined(c: &mut RawClient, n: usize, command: impl Fn(usize) -> String) -> usize {
     let mut errors = 0;
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
-        let mut out = String::new();
-        for i in chunk {
-            out.push_str(&format!("SET {prefix}:{i} {value} {extra}\r\n"));
-        }
+        let out: String = chunk.iter().map(|&i| command(i) + "\r\n").collect();
         c.send(out.as_bytes());
         for _ in chunk {
             if matches!(c.read_reply().0, Frame::Error(_)) {
@@ -411,16 +414,10 @@ fn reads_do_not_grow_memory<S: Store>() {
         .chunks(1000)
         .map(<[usize]>::to_vec)
         .collect();
-    for chunk in &batches {
-        let out: String = chunk
-            .iter()
-            .map(|i| format!("SET r:{i} value-of-16bytes\r\n"))
-            .collect();
-        c.send(out.as_bytes());
-        for _ in chunk {
-            assert_eq!(c.read_reply().0, ok());
-        }
-    }
+    assert_eq!(
+        pipelined(c, KEYS, |i| format!("SET r:{i} value-of-16bytes")),
+        0
+    );
     let before = settled_used(c);
     for (n, chunk) in batches.iter().enumerate() {
         // GET and MGET both: every read path that replies with a value.
@@ -466,16 +463,7 @@ fn short_values_are_kept_inside_the_entry<S: Store>() {
     const KEYS: usize = 50_000;
     let set_all = |c: &mut RawClient, len: usize| {
         let value = "v".repeat(len);
-        for chunk in (0..KEYS).collect::<Vec<_>>().chunks(1000) {
-            let out: String = chunk
-                .iter()
-                .map(|i| format!("SET k:{i:06} {value}\r\n"))
-                .collect();
-            c.send(out.as_bytes());
-            for _ in chunk {
-                assert_eq!(c.read_reply().0, ok());
-            }
-        }
+        assert_eq!(pipelined(c, KEYS, |i| format!("SET k:{i:06} {value}")), 0);
         settled_used(c) as f64
     };
     let one = set_all(c, 1);

@@ -3,13 +3,31 @@
 use super::*;
 
 fn tiny() -> Config {
+    sized(4, 4, 2)
+}
+
+/// A table of `initial` slots that shrinks to no fewer than `min`, migrated
+/// in chunks of `chunk` slots.
+fn sized(initial: usize, min: usize, chunk: usize) -> Config {
     Config {
-        initial_capacity: 4,
-        min_capacity: 4,
-        chunk_size: 2,
+        initial_capacity: initial,
+        min_capacity: min,
+        chunk_size: chunk,
         probe_limit: None,
         seed: Some(1),
     }
+}
+
+/// How many times one SCAN pass (COUNT 10) visited each key.
+fn visits<R: Reclaim>(s: &EpochStore<R>) -> std::collections::HashMap<Bytes, usize> {
+    let mut seen = std::collections::HashMap::new();
+    scan_pass(
+        s,
+        10,
+        |k, _| *seen.entry(k.clone()).or_insert(0) += 1,
+        |_| {},
+    );
+    seen
 }
 
 fn key(i: usize) -> Bytes {
@@ -148,13 +166,7 @@ fn scan_visits_every_key_once_without_resizes() {
     for i in 0..500 {
         s.insert(key(i), Entry::string("v"));
     }
-    let mut seen = std::collections::HashMap::new();
-    scan_pass(
-        &s,
-        10,
-        |k, _| *seen.entry(k.clone()).or_insert(0) += 1,
-        |_| {},
-    );
+    let seen = visits(&s);
     assert_eq!(seen.len(), 500);
     assert!(seen.values().all(|&n| n == 1));
 }
@@ -251,13 +263,7 @@ fn default_probe_limit_reaches_a_high_load() {
 fn keys_inserted_while_a_shrink_is_sized_still_fit() {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
-    let s = Arc::new(EpochStore::<EpochReclaim>::with_config(Config {
-        initial_capacity: 1024,
-        min_capacity: 4,
-        chunk_size: 16,
-        probe_limit: None,
-        seed: Some(1),
-    }));
+    let s = Arc::new(EpochStore::<EpochReclaim>::with_config(sized(1024, 4, 16)));
     s.insert(key(0), Entry::string("v"));
     let writer = s.clone();
     let inserter = Arc::new(std::sync::Mutex::new(None));
@@ -314,11 +320,7 @@ fn hash_of_is_the_hash_the_map_uses() {
 /// returns about COUNT entries (the last bucket class may add a few).
 #[test]
 fn scan_calls_visit_about_count_entries_or_ten_times_count_buckets() {
-    let sparse = EpochStore::<EpochReclaim>::with_config(Config {
-        initial_capacity: 4096,
-        min_capacity: 4096,
-        ..tiny()
-    });
+    let sparse = EpochStore::<EpochReclaim>::with_config(sized(4096, 4096, 2));
     sparse.insert(key(1), Entry::string("v"));
     let calls = scan_pass(&sparse, 10, |_, _| {}, |_| {});
     assert_eq!(calls, sparse.capacity().div_ceil(100), "calls for one pass");
@@ -340,13 +342,7 @@ fn scan_calls_visit_about_count_entries_or_ten_times_count_buckets() {
 fn scan_sees_every_key_halfway_through_a_shrink() {
     use std::collections::HashSet;
     use std::sync::{Arc, Mutex};
-    let s = Arc::new(EpochStore::<EpochReclaim>::with_config(Config {
-        initial_capacity: 1024,
-        min_capacity: 4,
-        chunk_size: 16,
-        probe_limit: None,
-        seed: Some(1),
-    }));
+    let s = Arc::new(EpochStore::<EpochReclaim>::with_config(sized(1024, 4, 16)));
     for i in 0..600 {
         s.insert(key(i), Entry::string("v"));
     }
@@ -395,11 +391,7 @@ fn stores_without_a_seed_hash_differently() {
 /// a random start must still reach every slot.
 #[test]
 fn random_entry_finds_the_only_key_of_a_sparse_table() {
-    let s = EpochStore::<EpochReclaim>::with_config(Config {
-        initial_capacity: 4096,
-        min_capacity: 4096,
-        ..tiny()
-    });
+    let s = EpochStore::<EpochReclaim>::with_config(sized(4096, 4096, 2));
     s.insert(key(7), Entry::string("v"));
     for seed in 0..200 {
         let (k, _) = s.random_entry(seed).expect("the store holds a key");
@@ -412,13 +404,7 @@ fn random_entry_finds_the_only_key_of_a_sparse_table() {
 #[test]
 fn random_entry_finds_keys_in_every_phase_of_a_migration() {
     use std::sync::{Arc, Mutex};
-    let s = Arc::new(EpochStore::<EpochReclaim>::with_config(Config {
-        initial_capacity: 64,
-        min_capacity: 4,
-        chunk_size: 4,
-        probe_limit: None,
-        seed: Some(1),
-    }));
+    let s = Arc::new(EpochStore::<EpochReclaim>::with_config(sized(64, 4, 4)));
     let misses = Arc::new(Mutex::new((0, 0)));
     let (weak, out) = (Arc::downgrade(&s), misses.clone());
     *s.map.chunk_copied.lock().unwrap() = Some(Box::new(move |_, _| {
@@ -445,11 +431,7 @@ fn random_entry_finds_keys_in_every_phase_of_a_migration() {
 /// the run would store the last three twice.
 #[test]
 fn a_key_reinserted_past_tombstones_lives_in_one_slot() {
-    let s = EpochStore::<EpochReclaim>::with_config(Config {
-        initial_capacity: 64,
-        min_capacity: 64,
-        ..tiny()
-    });
+    let s = EpochStore::<EpochReclaim>::with_config(sized(64, 64, 2));
     let home = |k: &[u8]| s.hash_of(k) & 63;
     let run: Vec<Bytes> = (0..)
         .map(key)
@@ -468,13 +450,7 @@ fn a_key_reinserted_past_tombstones_lives_in_one_slot() {
     }
     assert_eq!(s.capacity(), 64, "no resize cleaned the tombstones");
     assert_eq!(s.len(), 6);
-    let mut seen = std::collections::HashMap::new();
-    scan_pass(
-        &s,
-        10,
-        |k, _| *seen.entry(k.clone()).or_insert(0) += 1,
-        |_| {},
-    );
+    let seen = visits(&s);
     for k in &run {
         assert_eq!(
             seen.get(k),
