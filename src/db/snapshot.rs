@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use store_api::{Entry, Store, Value};
+use store_api::{Entry, Store};
 
 use super::rdb::{self, LoadSummary, RdbError, RdbWriter, Shapes};
 use super::rewrite;
@@ -73,14 +73,9 @@ impl Default for Capture {
     }
 }
 
-/// An independent copy of `e`: collections copied, strings shared (they
-/// never change in place, and sharing one never changes what it costs).
+/// An independent copy of `e` (see `Value::deep_clone`).
 pub fn copy_entry(e: &Entry) -> Entry {
-    let value = match &e.value {
-        Value::Str(s) => Value::Str(s.clone()),
-        v => v.deep_clone(),
-    };
-    Entry::new(value, e.expires_at())
+    Entry::new(e.value.deep_clone(), e.expires_at())
 }
 
 fn weight(e: &Option<Entry>) -> usize {

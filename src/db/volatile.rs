@@ -44,22 +44,19 @@ struct Shard {
 }
 
 impl Shard {
-    fn position(&self, hash: u64, key: &[u8]) -> Option<usize> {
-        let keys = &self.keys;
-        self.index
-            .find(hash, |&i| keys[i as usize].as_bytes() == key)
-            .map(|&i| i as usize)
-    }
-
+    /// Add `key` unless it is there: one probe either way.
     fn insert(&mut self, hash: u64, key: &[u8], hasher: &foldhash::fast::RandomState) {
-        if self.position(hash, key).is_some() {
-            return;
-        }
         let at = u32::try_from(self.keys.len()).expect("under 4G volatile keys per shard");
-        self.keys.push(Key::new(key));
         let keys = &self.keys;
-        self.index
-            .insert_unique(hash, at, |&i| hasher.hash_one(keys[i as usize].as_bytes()));
+        let entry = self.index.entry(
+            hash,
+            |&i| keys[i as usize].as_bytes() == key,
+            |&i| hasher.hash_one(keys[i as usize].as_bytes()),
+        );
+        if let hashbrown::hash_table::Entry::Vacant(slot) = entry {
+            slot.insert(at);
+            self.keys.push(Key::new(key));
+        }
     }
 
     fn remove(&mut self, hash: u64, key: &[u8], hasher: &foldhash::fast::RandomState) -> bool {

@@ -128,11 +128,12 @@ impl Value {
         Value::Coll(Coll::ZSet(shared(z)))
     }
 
-    /// An independent copy (COPY, RESTORE): a collection is copied, not
-    /// shared.
+    /// An independent copy (COPY, RESTORE, snapshots): a collection is
+    /// copied, not shared; a string is shared (it never changes in place,
+    /// and sharing it never changes what it costs).
     pub fn deep_clone(&self) -> Value {
         match self {
-            Value::Str(b) => Value::Str(Str::new(b)),
+            Value::Str(s) => Value::Str(s.clone()),
             Value::Coll(Coll::List(l)) => Value::list(l.read().clone()),
             Value::Coll(Coll::Hash(h)) => Value::hash(h.read().clone()),
             Value::Coll(Coll::Set(s)) => Value::set(s.read().clone()),

@@ -192,18 +192,6 @@ impl From<Vec<u8>> for Str {
     }
 }
 
-impl From<&Bytes> for Str {
-    fn from(b: &Bytes) -> Str {
-        Str::new(b)
-    }
-}
-
-impl From<Bytes> for Str {
-    fn from(b: Bytes) -> Str {
-        Str::new(&b)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
