@@ -609,7 +609,10 @@ impl<S: Store> Connection<S> {
         if self.stream.shutdown().await.is_err() {
             return;
         }
-        let mut scratch = [0u8; 16 * 1024];
+        // On the heap, and only now: an array here would live in every
+        // connection's task for its whole life (the future is as large as
+        // its largest state), 16 KB per idle client.
+        let mut scratch = vec![0u8; 4 * 1024];
         loop {
             let ready = tokio::time::timeout_at(deadline.into(), self.stream.readable()).await;
             if !matches!(ready, Ok(Ok(()))) {
