@@ -223,7 +223,7 @@ pub fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) ->
     if seq.len() > size && s.len() + seq.len() - size > max_bytes {
         return promote(s, index, count);
     }
-    s.splice(at..at + size, seq);
+    store_api::value::pack::replace_bytes(s, at..at + size, &seq);
     merge_vals(s, prev.unwrap_or(HDR));
     Ok(true)
 }

@@ -50,6 +50,28 @@ fn put_back(out: &mut Vec<u8>, v: usize) {
     }
 }
 
+/// Replace `buf[range]` with `with`: one move of the tail and one copy.
+///
+/// `Vec::splice` fills the gap element by element through an iterator,
+/// which for bytes costs several instructions per byte: an LPUSH of a
+/// 1 KB value spent ten thousand instructions there, half of what the
+/// whole command should cost.
+pub fn replace_bytes(buf: &mut Vec<u8>, range: std::ops::Range<usize>, with: &[u8]) {
+    let (start, end, old_len) = (range.start, range.end, buf.len());
+    assert!(start <= end && end <= old_len, "range out of bounds");
+    let removed = end - start;
+    if with.len() > removed {
+        let grow = with.len() - removed;
+        buf.resize(old_len + grow, 0);
+        buf.copy_within(end..old_len, end + grow);
+    } else if with.len() < removed {
+        let shrink = removed - with.len();
+        buf.copy_within(end..old_len, end - shrink);
+        buf.truncate(old_len - shrink);
+    }
+    buf[start..start + with.len()].copy_from_slice(with);
+}
+
 /// (value, bytes) of the LEB128 at `at`.
 fn get_varint(buf: &[u8], at: usize) -> (usize, usize) {
     let (mut v, mut shift, mut i) = (0usize, 0, at);
@@ -153,8 +175,7 @@ impl Pack {
 
     /// Insert at the front (moves the whole buffer, as Redis's listpack).
     pub fn push_front(&mut self, e: &[u8]) {
-        let enc = Pack::encode(e);
-        self.buf.splice(0..0, enc);
+        replace_bytes(&mut self.buf, 0..0, &Pack::encode(e));
         self.count += 1;
     }
 
@@ -216,7 +237,7 @@ impl Pack {
             return false;
         };
         let next = self.at(at).1;
-        self.buf.splice(at..next, Pack::encode(e));
+        replace_bytes(&mut self.buf, at..next, &Pack::encode(e));
         true
     }
 
@@ -226,7 +247,7 @@ impl Pack {
             return self.push_back(e);
         }
         let at = self.offset(i).unwrap_or(self.buf.len());
-        self.buf.splice(at..at, Pack::encode(e));
+        replace_bytes(&mut self.buf, at..at, &Pack::encode(e));
         self.count += 1;
     }
 
@@ -274,7 +295,7 @@ impl Pack {
             enc.extend_from_slice(e);
             put_back(&mut enc, varint_len(e.len()) + e.len());
         }
-        self.buf.splice(range, enc);
+        replace_bytes(&mut self.buf, range, &enc);
         self.count = self.count - removed as u32 + elems.len() as u32;
     }
 
@@ -372,6 +393,24 @@ pub(crate) fn allocated(n: usize, class: super::SizeClass) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replace_bytes_is_splice() {
+        // Every range of a 6-byte buffer, replaced by 0 to 8 bytes.
+        let base: Vec<u8> = (1..=6).collect();
+        for start in 0..=base.len() {
+            for end in start..=base.len() {
+                for n in 0..=8u8 {
+                    let with: Vec<u8> = (100..100 + n).collect();
+                    let mut expected = base.clone();
+                    expected.splice(start..end, with.iter().copied());
+                    let mut got = base.clone();
+                    replace_bytes(&mut got, start..end, &with);
+                    assert_eq!(got, expected, "{start}..{end} with {n} bytes");
+                }
+            }
+        }
+    }
 
     fn items(p: &Pack) -> Vec<Vec<u8>> {
         p.iter().map(<[u8]>::to_vec).collect()
