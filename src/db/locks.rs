@@ -126,15 +126,6 @@ impl<'a> ExclusiveGuard<'a> {
             self.rest.push(held);
         }
     }
-
-    /// Take over what `other` holds.
-    fn absorb(&mut self, mut other: ExclusiveGuard<'a>) {
-        let first = other.first.take();
-        let rest = std::mem::take(&mut other.rest);
-        for held in first.into_iter().chain(rest) {
-            self.push(held);
-        }
-    }
 }
 
 impl Drop for ExclusiveGuard<'_> {
@@ -241,9 +232,7 @@ impl KeyLocks {
     /// Hold `key`'s stripe exclusively (a single-key write that changes a
     /// collection in place), without allocating.
     pub fn lock_one(&self, key: &[u8]) -> ExclusiveGuard<'_> {
-        let mut guard = ExclusiveGuard::empty();
-        self.lock_into(&[self.stripe_of(key)], &mut guard);
-        guard
+        self.lock(&[self.stripe_of(key)])
     }
 
     /// `key`'s stripe exclusively if it is free right now (never waits, so
@@ -277,9 +266,7 @@ impl KeyLocks {
 
     /// Lock `stripes` (sorted, unique) exclusively.
     pub fn lock(&self, stripes: &[usize]) -> ExclusiveGuard<'_> {
-        let mut guard = ExclusiveGuard::empty();
-        self.lock_into(stripes, &mut guard);
-        guard
+        Self::acquire(&[(self, stripes)])
     }
 
     /// Every stripe, exclusively: a command whose keys cannot be known in
@@ -320,23 +307,19 @@ impl KeyLocks {
             stripes.sort_unstable();
             stripes.dedup();
         }
-        Self::acquire(&merged)
-    }
-
-    fn lock_into<'a>(&'a self, stripes: &[usize], guard: &mut ExclusiveGuard<'a>) {
-        let held = Self::acquire(&[(self, stripes.to_vec())]);
-        guard.absorb(held);
+        let parts: Vec<(&KeyLocks, &[usize])> = merged.iter().map(|(l, s)| (*l, &s[..])).collect();
+        Self::acquire(&parts)
     }
 
     /// Take every listed stripe exclusively, all or nothing: wait a short
     /// while for each; if one stays busy, let go of everything, wait for
     /// that one alone, and start over. So this never waits long while
     /// holding a stripe (which is what lets a script lock out of order).
-    fn acquire<'a>(parts: &[(&'a KeyLocks, Vec<usize>)]) -> ExclusiveGuard<'a> {
+    fn acquire<'a>(parts: &[(&'a KeyLocks, &[usize])]) -> ExclusiveGuard<'a> {
         'attempt: loop {
             let mut guard = ExclusiveGuard::empty();
             for (locks, stripes) in parts {
-                for &i in stripes {
+                for &i in stripes.iter() {
                     let stripe = &locks.stripes[i];
                     let w = match stripe.lock.try_write() {
                         Some(w) => w,

@@ -434,7 +434,16 @@ impl<S: Store> Keyspace<S> {
             // The planted fault: multi-key commands lock nothing.
             return KeysGuard::Held;
         }
-        KeysGuard::Own(self.locks.lock(&self.locks.stripes_of(keys)))
+        let mut keys = keys.into_iter();
+        let first = keys.next();
+        match (first, keys.next()) {
+            // One key (most collection writes): no list of stripes to build.
+            (Some(k), None) => KeysGuard::Own(self.locks.lock_one(k)),
+            (first, second) => {
+                let all = first.into_iter().chain(second).chain(keys);
+                KeysGuard::Own(self.locks.lock(&self.locks.stripes_of(all)))
+            }
+        }
     }
 
     /// Atomically read and change `key`. `f` sees the live entry (`None`
