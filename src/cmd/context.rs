@@ -139,7 +139,8 @@ impl<S: Store> Executor<S> {
             Ok(reply) => reply,
             Err(e) => Reply::Now(e.to_frame()),
         });
-        let nanos = start.elapsed().as_nanos() as u64;
+        let took = start.elapsed();
+        let nanos = took.as_secs() * 1_000_000_000 + u64::from(took.subsec_nanos());
         if self.state.tracking.active() {
             self.track_reads(&client.session, spec, &argv);
             self.state.tracking.flush_pending(&self.state.clients);
