@@ -317,13 +317,17 @@ mod tests {
         let mut d = Decoder::new();
         let mut buf = BytesMut::from(input);
         let mut out = vec![];
-        loop {
+        // Every request consumes bytes, so a decoder that keeps yielding
+        // more requests than there are bytes is broken: fail instead of
+        // hanging.
+        for _ in 0..=input.len() {
             match d.decode(&mut buf, DecodeLimits::default()) {
                 Ok(Some(req)) => out.push(req),
                 Ok(None) => return (out, Ok(()), buf.len()),
                 Err(e) => return (out, Err(e), buf.len()),
             }
         }
+        panic!("more requests than bytes from {input:?}");
     }
 
     fn args(v: &[&str]) -> Vec<Bytes> {
@@ -428,6 +432,9 @@ mod tests {
 
     #[test]
     fn overlong_lines_are_rejected_at_64k() {
+        // Redis's PROTO_INLINE_MAX_SIZE, spelled out: the tests below use the
+        // constant, so they would follow it anywhere.
+        assert_eq!(MAX_INLINE_LEN, 65_536);
         let line = vec![b'a'; MAX_INLINE_LEN + 1];
         assert_eq!(decode_all(&line).1, Err(ProtocolError::TooBigInline));
         assert_eq!(decode_all(&line[..MAX_INLINE_LEN]).1, Ok(()));
@@ -437,6 +444,67 @@ mod tests {
         let mut bulk = b"*1\r\n$".to_vec();
         bulk.extend(vec![b'1'; MAX_INLINE_LEN + 1]);
         assert_eq!(decode_all(&bulk).1, Err(ProtocolError::TooBigBulkCount));
+    }
+
+    /// A NUL stops Redis's header scan (`strchr`), so a header holding one
+    /// never completes: the decoder waits, at the start of a request or
+    /// inside one, and gives up at 64 KB like any other overlong line.
+    #[test]
+    fn a_nul_in_a_header_line_never_completes_it() {
+        for input in [&b"*1\0\r\n"[..], b"*2\r\n$1\r\na\r\n$1\0\r\nb\r\n"] {
+            let mut d = Decoder::new();
+            let mut buf = BytesMut::from(input);
+            assert_eq!(
+                d.decode(&mut buf, DecodeLimits::default()),
+                Ok(None),
+                "{input:?}"
+            );
+            buf.extend_from_slice(b"\r\n*1\r\n$4\r\nPING\r\n");
+            assert_eq!(
+                d.decode(&mut buf, DecodeLimits::default()),
+                Ok(None),
+                "{input:?}"
+            );
+            buf.extend_from_slice(&vec![b'x'; MAX_INLINE_LEN]);
+            assert!(
+                d.decode(&mut buf, DecodeLimits::default()).is_err(),
+                "{input:?}"
+            );
+        }
+    }
+
+    /// `in_request` says whether a request is half read (the connection
+    /// counts such a client as busy), and `held_bytes` what the decoder
+    /// holds between calls (the `resp_decode` fuzz target bounds it).
+    #[test]
+    fn a_half_read_request_is_reported_with_its_slots() {
+        let mut d = Decoder::new();
+        assert!(!d.in_request());
+        let mut buf = BytesMut::from(&b"*3\r\n$3\r\nSET\r\n$1\r\nk"[..]);
+        assert_eq!(d.decode(&mut buf, DecodeLimits::default()), Ok(None));
+        assert!(d.in_request());
+        let slot = std::mem::size_of::<(usize, usize)>();
+        assert!(
+            d.held_bytes() >= 3 * slot,
+            "{} bytes for 3 slots",
+            d.held_bytes()
+        );
+        assert!(
+            d.held_bytes() <= 8 * slot,
+            "{} bytes for 3 slots",
+            d.held_bytes()
+        );
+        buf.extend_from_slice(b"\r\n$1\r\nv\r\n");
+        assert_eq!(
+            d.decode(&mut buf, DecodeLimits::default()),
+            Ok(Some(args(&["SET", "k", "v"])))
+        );
+        assert!(!d.in_request());
+        // A huge declared count holds no more than Redis's 1,024 slots.
+        let mut buf = BytesMut::from(&b"*2147483647\r\n"[..]);
+        assert_eq!(d.decode(&mut buf, DecodeLimits::default()), Ok(None));
+        assert!(d.in_request());
+        assert!(d.held_bytes() <= 2 * MAX_PREALLOC_ARGS * slot);
     }
 
     #[test]
