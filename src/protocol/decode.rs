@@ -473,6 +473,24 @@ mod tests {
         }
     }
 
+    /// The 64 KB limit on a header line counts from the line's own start,
+    /// not from the start of the request or of the buffer.
+    #[test]
+    fn a_header_line_inside_a_request_has_its_own_64k() {
+        let mut input = b"*2\r\n$1000\r\n".to_vec();
+        input.extend(vec![b'a'; 1000]);
+        input.extend_from_slice(b"\r\n$");
+        input.extend(vec![b'1'; MAX_INLINE_LEN - 100]);
+        let (done, result, _) = decode_all(&input);
+        assert_eq!(
+            (done.len(), result),
+            (0, Ok(())),
+            "still waiting for the line's end"
+        );
+        input.extend(vec![b'1'; 200]);
+        assert_eq!(decode_all(&input).1, Err(ProtocolError::TooBigBulkCount));
+    }
+
     /// `in_request` says whether a request is half read (the connection
     /// counts such a client as busy), and `held_bytes` what the decoder
     /// holds between calls (the `resp_decode` fuzz target bounds it).
