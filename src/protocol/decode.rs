@@ -313,21 +313,35 @@ impl Decoder {
 mod tests {
     use super::*;
 
-    fn decode_all(input: &[u8]) -> (Vec<Vec<Bytes>>, Result<(), ProtocolError>, usize) {
-        let mut d = Decoder::new();
-        let mut buf = BytesMut::from(input);
-        let mut out = vec![];
-        // Every request consumes bytes, so a decoder that keeps yielding
-        // more requests than there are bytes is broken: fail instead of
-        // hanging.
-        for _ in 0..=input.len() {
-            match d.decode(&mut buf, DecodeLimits::default()) {
-                Ok(Some(req)) => out.push(req),
-                Ok(None) => return (out, Ok(()), buf.len()),
-                Err(e) => return (out, Err(e), buf.len()),
+    type Decoded = (Vec<Vec<Bytes>>, Result<(), ProtocolError>, usize);
+
+    /// Every request in `input`, the error that stopped decoding, and the
+    /// bytes left. A decoder that loops (inside `decode`, or by yielding
+    /// more requests than there are bytes) fails the test within seconds
+    /// instead of hanging it: the decoding runs on its own thread.
+    fn decode_all(input: &[u8]) -> Decoded {
+        let input = input.to_vec();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut d = Decoder::new();
+            let mut buf = BytesMut::from(&input[..]);
+            let mut out = vec![];
+            for _ in 0..=input.len() {
+                let r = match d.decode(&mut buf, DecodeLimits::default()) {
+                    Ok(Some(req)) => {
+                        out.push(req);
+                        continue;
+                    }
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                };
+                let _ = tx.send((out, r, buf.len()));
+                return;
             }
-        }
-        panic!("more requests than bytes from {input:?}");
+            panic!("more requests than bytes");
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("decoding did not finish within 10 s")
     }
 
     fn args(v: &[&str]) -> Vec<Bytes> {
