@@ -315,14 +315,35 @@ mod tests {
 
     type Decoded = (Vec<Vec<Bytes>>, Result<(), ProtocolError>, usize);
 
+    /// Runs `f` on its own thread and returns what it returns, or fails
+    /// the test after 3 s (these decodes take microseconds; a mutation
+    /// run's 60 s budget covers every decoder test timing out). A decoder that loops (a mutant that consumes
+    /// nothing, or waits forever for bytes that never come) must fail the
+    /// test that meets it, not hang it: every test here that calls the
+    /// decoder does so under this watchdog.
+    fn watched<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(3)) {
+            Ok(v) => v,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("the decoder did not finish within 3 s")
+            }
+            // The closure panicked: fail with its panic.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                std::panic::resume_unwind(worker.join().expect_err("no value sent"))
+            }
+        }
+    }
+
     /// Every request in `input`, the error that stopped decoding, and the
-    /// bytes left. A decoder that loops (inside `decode`, or by yielding
-    /// more requests than there are bytes) fails the test within seconds
-    /// instead of hanging it: the decoding runs on its own thread.
+    /// bytes left. A decoder that yields more requests than there are
+    /// bytes fails the test (and one that loops fails it via `watched`).
     fn decode_all(input: &[u8]) -> Decoded {
         let input = input.to_vec();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        watched(move || {
             let mut d = Decoder::new();
             let mut buf = BytesMut::from(&input[..]);
             let mut out = vec![];
@@ -335,13 +356,10 @@ mod tests {
                     Ok(None) => Ok(()),
                     Err(e) => Err(e),
                 };
-                let _ = tx.send((out, r, buf.len()));
-                return;
+                return (out, r, buf.len());
             }
             panic!("more requests than bytes");
-        });
-        rx.recv_timeout(std::time::Duration::from_secs(10))
-            .expect("decoding did not finish within 10 s")
+        })
     }
 
     fn args(v: &[&str]) -> Vec<Bytes> {
@@ -374,19 +392,21 @@ mod tests {
 
     #[test]
     fn a_frame_split_at_every_byte_parses_the_same() {
-        let input = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n0123456789\r\nECHO \"a b\"\r\n";
-        let whole = decode_all(input).0;
-        let mut d = Decoder::new();
-        let mut buf = BytesMut::new();
-        let mut got = vec![];
-        for &b in input.iter() {
-            buf.extend_from_slice(&[b]);
-            while let Some(req) = d.decode(&mut buf, DecodeLimits::default()).unwrap() {
-                got.push(req);
+        watched(|| {
+            let input = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n0123456789\r\nECHO \"a b\"\r\n";
+            let whole = decode_all(input).0;
+            let mut d = Decoder::new();
+            let mut buf = BytesMut::new();
+            let mut got = vec![];
+            for &b in input.iter() {
+                buf.extend_from_slice(&[b]);
+                while let Some(req) = d.decode(&mut buf, DecodeLimits::default()).unwrap() {
+                    got.push(req);
+                }
             }
-        }
-        assert_eq!(got, whole);
-        assert_eq!(got.len(), 2);
+            assert_eq!(got, whole);
+            assert_eq!(got.len(), 2);
+        })
     }
 
     #[test]
@@ -465,26 +485,28 @@ mod tests {
     /// inside one, and gives up at 64 KB like any other overlong line.
     #[test]
     fn a_nul_in_a_header_line_never_completes_it() {
-        for input in [&b"*1\0\r\n"[..], b"*2\r\n$1\r\na\r\n$1\0\r\nb\r\n"] {
-            let mut d = Decoder::new();
-            let mut buf = BytesMut::from(input);
-            assert_eq!(
-                d.decode(&mut buf, DecodeLimits::default()),
-                Ok(None),
-                "{input:?}"
-            );
-            buf.extend_from_slice(b"\r\n*1\r\n$4\r\nPING\r\n");
-            assert_eq!(
-                d.decode(&mut buf, DecodeLimits::default()),
-                Ok(None),
-                "{input:?}"
-            );
-            buf.extend_from_slice(&vec![b'x'; MAX_INLINE_LEN]);
-            assert!(
-                d.decode(&mut buf, DecodeLimits::default()).is_err(),
-                "{input:?}"
-            );
-        }
+        watched(|| {
+            for input in [&b"*1\0\r\n"[..], b"*2\r\n$1\r\na\r\n$1\0\r\nb\r\n"] {
+                let mut d = Decoder::new();
+                let mut buf = BytesMut::from(input);
+                assert_eq!(
+                    d.decode(&mut buf, DecodeLimits::default()),
+                    Ok(None),
+                    "{input:?}"
+                );
+                buf.extend_from_slice(b"\r\n*1\r\n$4\r\nPING\r\n");
+                assert_eq!(
+                    d.decode(&mut buf, DecodeLimits::default()),
+                    Ok(None),
+                    "{input:?}"
+                );
+                buf.extend_from_slice(&vec![b'x'; MAX_INLINE_LEN]);
+                assert!(
+                    d.decode(&mut buf, DecodeLimits::default()).is_err(),
+                    "{input:?}"
+                );
+            }
+        })
     }
 
     /// The 64 KB limit on a header line counts from the line's own start,
@@ -510,53 +532,57 @@ mod tests {
     /// holds between calls (the `resp_decode` fuzz target bounds it).
     #[test]
     fn a_half_read_request_is_reported_with_its_slots() {
-        let mut d = Decoder::new();
-        assert!(!d.in_request());
-        let mut buf = BytesMut::from(&b"*3\r\n$3\r\nSET\r\n$1\r\nk"[..]);
-        assert_eq!(d.decode(&mut buf, DecodeLimits::default()), Ok(None));
-        assert!(d.in_request());
-        let slot = std::mem::size_of::<(usize, usize)>();
-        assert!(
-            d.held_bytes() >= 3 * slot,
-            "{} bytes for 3 slots",
-            d.held_bytes()
-        );
-        assert!(
-            d.held_bytes() <= 8 * slot,
-            "{} bytes for 3 slots",
-            d.held_bytes()
-        );
-        buf.extend_from_slice(b"\r\n$1\r\nv\r\n");
-        assert_eq!(
-            d.decode(&mut buf, DecodeLimits::default()),
-            Ok(Some(args(&["SET", "k", "v"])))
-        );
-        assert!(!d.in_request());
-        // A huge declared count holds no more than Redis's 1,024 slots.
-        let mut buf = BytesMut::from(&b"*2147483647\r\n"[..]);
-        assert_eq!(d.decode(&mut buf, DecodeLimits::default()), Ok(None));
-        assert!(d.in_request());
-        assert!(d.held_bytes() <= 2 * MAX_PREALLOC_ARGS * slot);
+        watched(|| {
+            let mut d = Decoder::new();
+            assert!(!d.in_request());
+            let mut buf = BytesMut::from(&b"*3\r\n$3\r\nSET\r\n$1\r\nk"[..]);
+            assert_eq!(d.decode(&mut buf, DecodeLimits::default()), Ok(None));
+            assert!(d.in_request());
+            let slot = std::mem::size_of::<(usize, usize)>();
+            assert!(
+                d.held_bytes() >= 3 * slot,
+                "{} bytes for 3 slots",
+                d.held_bytes()
+            );
+            assert!(
+                d.held_bytes() <= 8 * slot,
+                "{} bytes for 3 slots",
+                d.held_bytes()
+            );
+            buf.extend_from_slice(b"\r\n$1\r\nv\r\n");
+            assert_eq!(
+                d.decode(&mut buf, DecodeLimits::default()),
+                Ok(Some(args(&["SET", "k", "v"])))
+            );
+            assert!(!d.in_request());
+            // A huge declared count holds no more than Redis's 1,024 slots.
+            let mut buf = BytesMut::from(&b"*2147483647\r\n"[..]);
+            assert_eq!(d.decode(&mut buf, DecodeLimits::default()), Ok(None));
+            assert!(d.in_request());
+            assert!(d.held_bytes() <= 2 * MAX_PREALLOC_ARGS * slot);
+        })
     }
 
     #[test]
     fn unauthenticated_clients_get_small_limits() {
-        let limits = DecodeLimits {
-            unauthenticated: true,
-            ..DecodeLimits::default()
-        };
-        let mut d = Decoder::new();
-        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
-        assert_eq!(
-            d.decode(&mut buf, limits),
-            Err(ProtocolError::UnauthenticatedMultibulkLength)
-        );
-        let mut d = Decoder::new();
-        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$16385\r\n"[..]);
-        assert_eq!(
-            d.decode(&mut buf, limits),
-            Err(ProtocolError::UnauthenticatedBulkLength)
-        );
+        watched(|| {
+            let limits = DecodeLimits {
+                unauthenticated: true,
+                ..DecodeLimits::default()
+            };
+            let mut d = Decoder::new();
+            let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+            assert_eq!(
+                d.decode(&mut buf, limits),
+                Err(ProtocolError::UnauthenticatedMultibulkLength)
+            );
+            let mut d = Decoder::new();
+            let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$16385\r\n"[..]);
+            assert_eq!(
+                d.decode(&mut buf, limits),
+                Err(ProtocolError::UnauthenticatedBulkLength)
+            );
+        })
     }
 
     /// What the calling thread allocated and still holds (exact; see
@@ -572,53 +598,57 @@ mod tests {
     /// `resp_decode` fuzz target, but only for the inputs it happens to try.)
     #[test]
     fn declared_lengths_never_reserve_memory() {
-        assert!(flashkv_alloc::active());
-        let cases: [(&[u8], bool); 9] = [
-            (b"*2147483647\r\n", false),
-            (b"*2147483647\r\n$1\r\na\r\n$9", false),
-            (b"*1\r\n$536870912\r\nabc", false),
-            (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870912\r\n", false),
-            (b"*1048576\r\n", false),
-            (b"*10\r\n", true),
-            (b"*2\r\n$4\r\nAUTH\r\n$16384\r\nab", true),
-            (b"*1\r\n$16384\r\n", true),
-            (
-                b"GET aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                false,
-            ),
-        ];
-        for (input, unauthenticated) in cases {
-            let limits = DecodeLimits {
-                unauthenticated,
-                ..DecodeLimits::default()
-            };
-            let mut buf = BytesMut::from(input);
-            let mut d = Decoder::new();
-            flashkv_alloc::reset_thread_peak();
-            let before = held();
-            assert_eq!(d.decode(&mut buf, limits), Ok(None), "{input:?}");
-            // And again, as when more bytes arrive and the decoder resumes.
-            assert_eq!(d.decode(&mut buf, limits), Ok(None), "{input:?}");
-            // The peak: a reservation freed before returning counts too.
-            let grown = flashkv_alloc::thread_peak() - before;
-            let slots = (MAX_PREALLOC_ARGS * std::mem::size_of::<Bytes>()) as i64;
-            assert!(
-                grown <= slots,
-                "{:?} (unauthenticated: {unauthenticated}) made the decoder hold {grown} bytes",
-                String::from_utf8_lossy(input)
-            );
-        }
+        watched(|| {
+            assert!(flashkv_alloc::active());
+            let cases: [(&[u8], bool); 9] = [
+                (b"*2147483647\r\n", false),
+                (b"*2147483647\r\n$1\r\na\r\n$9", false),
+                (b"*1\r\n$536870912\r\nabc", false),
+                (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870912\r\n", false),
+                (b"*1048576\r\n", false),
+                (b"*10\r\n", true),
+                (b"*2\r\n$4\r\nAUTH\r\n$16384\r\nab", true),
+                (b"*1\r\n$16384\r\n", true),
+                (
+                    b"GET aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                    false,
+                ),
+            ];
+            for (input, unauthenticated) in cases {
+                let limits = DecodeLimits {
+                    unauthenticated,
+                    ..DecodeLimits::default()
+                };
+                let mut buf = BytesMut::from(input);
+                let mut d = Decoder::new();
+                flashkv_alloc::reset_thread_peak();
+                let before = held();
+                assert_eq!(d.decode(&mut buf, limits), Ok(None), "{input:?}");
+                // And again, as when more bytes arrive and the decoder resumes.
+                assert_eq!(d.decode(&mut buf, limits), Ok(None), "{input:?}");
+                // The peak: a reservation freed before returning counts too.
+                let grown = flashkv_alloc::thread_peak() - before;
+                let slots = (MAX_PREALLOC_ARGS * std::mem::size_of::<Bytes>()) as i64;
+                assert!(
+                    grown <= slots,
+                    "{:?} (unauthenticated: {unauthenticated}) made the decoder hold {grown} bytes",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        })
     }
 
     #[test]
     fn arguments_are_slices_of_the_read_buffer() {
-        let mut d = Decoder::new();
-        let mut buf = BytesMut::from(&b"*1\r\n$5\r\nhello\r\n"[..]);
-        let base = buf.as_ptr() as usize;
-        let req = d
-            .decode(&mut buf, DecodeLimits::default())
-            .unwrap()
-            .unwrap();
-        assert_eq!(req[0].as_ptr() as usize, base + 8);
+        watched(|| {
+            let mut d = Decoder::new();
+            let mut buf = BytesMut::from(&b"*1\r\n$5\r\nhello\r\n"[..]);
+            let base = buf.as_ptr() as usize;
+            let req = d
+                .decode(&mut buf, DecodeLimits::default())
+                .unwrap()
+                .unwrap();
+            assert_eq!(req[0].as_ptr() as usize, base + 8);
+        })
     }
 }
