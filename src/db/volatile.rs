@@ -8,9 +8,9 @@
 //! remove are O(1) under one shard's lock (removal swaps the last key into
 //! the hole), and a cursor walks positions shard by shard.
 //!
-//! About 45 bytes per volatile key, against 40-ish for Redis, which shares
-//! the key string between its two dicts: a [`Key`] (32 bytes, keys of up to
-//! 30 bytes inline) in a vector that grows by doubling, and a 4-byte
+//! About 37 bytes per volatile key, against 40-ish for Redis, which shares
+//! the key string between its two dicts: a [`Key`] (24 bytes, keys of up to
+//! 22 bytes inline) in a vector that grows by doubling, and a 4-byte
 //! position plus a control byte in a table at hashbrown's load (7/16 to
 //! 7/8). An `IndexSet<Box<[u8]>>` took 90: a hash and a box per key, the
 //! key's own allocation, and an entry vector kept as large as the table.

@@ -451,12 +451,12 @@ fn settled_used(c: &mut RawClient) -> u64 {
     info_field(c, "used_memory")
 }
 
-/// A string of up to 30 bytes is kept inside its entry (`store_api::Str`),
-/// with no allocation of its own: rewriting 1-byte values as 30-byte ones
-/// costs nothing, and as 31-byte ones (the first length kept apart) costs
-/// each its allocation (8 bytes of count + 31, a 48-byte class). The first
+/// A string of up to 22 bytes is kept inside its entry (`store_api::Str`),
+/// with no allocation of its own: rewriting 1-byte values as 22-byte ones
+/// costs nothing, and as 23-byte ones (the first length kept apart) costs
+/// each its allocation (8 bytes of count + 23, a 32-byte class). The first
 /// half fails if short values go back to an allocation of their own (a
-/// 30-byte value in the 32-byte class against 8 for one byte), the second
+/// 22-byte value in the 32-byte class against 8 for one byte), the second
 /// if the measurement could not see it.
 fn short_values_are_kept_inside_the_entry<S: Store>() {
     let (mut p, _) = start::<S>("noeviction", 1 << 30);
@@ -468,17 +468,18 @@ fn short_values_are_kept_inside_the_entry<S: Store>() {
         settled_used(c) as f64
     };
     let one = set_all(c, 1);
-    let thirty = set_all(c, 30);
-    let thirty_one = set_all(c, 31);
+    let longest = set_all(c, store_api::value::string::INLINE_STR);
+    let apart = set_all(c, store_api::value::string::INLINE_STR + 1);
     let per_key = |from: f64, to: f64| (to - from) / KEYS as f64;
-    let (inline, apart) = (per_key(one, thirty), per_key(thirty, thirty_one));
+    let (inline, apart) = (per_key(one, longest), per_key(longest, apart));
+    assert_eq!(store_api::value::string::INLINE_STR, 22);
     assert!(
         inline.abs() < 8.0,
-        "1-byte values rewritten as 30-byte ones: {inline:.1} bytes more per key"
+        "1-byte values rewritten as 22-byte ones: {inline:.1} bytes more per key"
     );
     assert!(
-        apart > 30.0,
-        "30-byte values rewritten as 31-byte ones: {apart:.1} bytes more per key"
+        apart > 24.0,
+        "22-byte values rewritten as 23-byte ones: {apart:.1} bytes more per key"
     );
 }
 

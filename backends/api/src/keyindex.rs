@@ -18,7 +18,7 @@
 //!
 //! Cost: one short mutex section per key added to or removed from the map
 //! (updates of existing keys do not touch it), and about 60 bytes per key
-//! (its own copy as a [`Key`], inline up to 30 bytes, its hash and the
+//! (its own copy as a [`Key`], inline up to 22 bytes, its hash and the
 //! index slot). It used to hold a `Bytes` handle sharing the map's key,
 //! but sharing gave every key a 32-byte reference-counted header besides.
 

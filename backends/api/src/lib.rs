@@ -37,7 +37,7 @@ pub use value::{Coll, Hash, List, Set, Shared, Str, Value};
 
 /// What a store holds for one key.
 ///
-/// 48 bytes: the value (32), the deadline (8), the access clock (4) and
+/// 40 bytes: the value (24), the deadline (8), the access clock (4) and
 /// whether there is a deadline (1, in what would be padding; an
 /// `Option<u64>` would take 16). Every `u64` deadline, 0 and `u64::MAX`
 /// included, is kept exactly.
@@ -305,8 +305,8 @@ mod tests {
     fn entries_stay_small() {
         // Memory per key is a product goal: a new variant must not grow
         // every entry (box large payloads).
-        assert_eq!(std::mem::size_of::<Value>(), 32);
-        assert_eq!(std::mem::size_of::<Entry>(), 48);
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
     }
 
     #[test]

@@ -1,13 +1,17 @@
 //! Entry nodes: one heap allocation per key holding everything about it.
 //!
 //! Layout (`#[repr(C)]`, 8-byte aligned): the `Entry` the store hands out by
-//! reference (48 bytes: value + expiry; `store-api` boxes list values to keep
-//! it that size), the full 64-bit hash (so resizes never rehash a key), the
-//! key length, and then the key bytes themselves, inline: a 64-byte header,
-//! so hash and length share the header's line with the value. A lookup therefore touches one slot word and one node (usually one
-//! or two cache lines), never a separate key allocation. A node is immutable
-//! from the moment it is published in a slot until it is retired; an update
-//! publishes a new node.
+//! reference (40 bytes: value + expiry; `store-api` boxes collections to
+//! keep it that size), the full 64-bit hash (so resizes never rehash a key),
+//! the key length as a `u16`, and then the key bytes themselves, inline,
+//! from byte 50: they start in what would be the header's tail padding. A
+//! 14-byte key makes a 64-byte node, a jemalloc size class (with a `usize`
+//! length, 56 + 14 = 70 bytes took the 80-byte class). A key of 65,535
+//! bytes or more stores `u16::MAX` there and its real length in the eight
+//! bytes before its bytes. A lookup touches one slot word and one node
+//! (usually one cache line), never a separate key allocation. A node is
+//! immutable from the moment it is published in a slot until it is retired;
+//! an update publishes a new node.
 
 use std::alloc::{self, Layout};
 use std::marker::PhantomData;
@@ -19,18 +23,54 @@ use store_api::Entry;
 use crate::reclaim::{RetireOps, Retired};
 use crate::sync::Canary;
 
+/// The start of every node. The key bytes follow `key_len` directly, so
+/// they may overlap the struct's tail padding: the header is written
+/// whole first, then the key; afterwards only fields are written.
 #[repr(C)]
 struct Header {
     entry: Entry,
     hash: u64,
-    key_len: usize,
     canary: Canary,
+    /// The key's length, or [`LONG_KEY`] when the length is in the eight
+    /// bytes at [`KEY_AT`].
+    key_len: u16,
 }
 
 const HEADER: usize = mem::size_of::<Header>();
+/// Where a node's key (or a long key's length) starts.
+const KEY_AT: usize = mem::offset_of!(Header, key_len) + mem::size_of::<u16>();
+/// `key_len` of a key too long for a `u16`.
+const LONG_KEY: u16 = u16::MAX;
+
+/// Bytes between [`KEY_AT`] and the key's first byte: the length of a long
+/// key.
+fn length_prefix(key_len: usize) -> usize {
+    if key_len >= usize::from(LONG_KEY) {
+        mem::size_of::<u64>()
+    } else {
+        0
+    }
+}
 
 fn layout(key_len: usize) -> Layout {
-    Layout::from_size_align(HEADER + key_len, mem::align_of::<Header>()).expect("key too large")
+    // At least a whole header: the node is read through `&Header`.
+    let size = (KEY_AT + length_prefix(key_len) + key_len).max(HEADER);
+    Layout::from_size_align(size, mem::align_of::<Header>()).expect("key too large")
+}
+
+/// The length of the key of the node at `ptr`.
+///
+/// # Safety
+/// `ptr` points to a live node.
+unsafe fn key_len(ptr: *const Header) -> usize {
+    // SAFETY: by the contract the header and its key's length prefix (when
+    // `key_len` says there is one) are initialized.
+    unsafe {
+        match (*ptr).key_len {
+            LONG_KEY => ptr.cast::<u8>().add(KEY_AT).cast::<u64>().read_unaligned() as usize,
+            short => usize::from(short),
+        }
+    }
 }
 
 /// A node nobody else can see yet (or any more): the owner may mutate it.
@@ -51,17 +91,25 @@ impl OwnedNode {
         let Some(ptr) = NonNull::new(raw) else {
             alloc::handle_alloc_error(layout)
         };
-        // SAFETY: `raw` is a fresh allocation of `HEADER + key.len()` bytes
-        // with the header's alignment; we initialize the header and copy the
-        // key into the bytes right after it, which are in bounds.
+        let prefix = length_prefix(key.len());
+        // SAFETY: `raw` is a fresh allocation of at least `HEADER` and at
+        // least `KEY_AT + prefix + key.len()` bytes with the header's
+        // alignment. We write the header whole (its padding included), then
+        // the length prefix and the key from `KEY_AT`, all in bounds; from
+        // here on the header is only written field by field, which leaves
+        // the key's bytes in its padding alone.
         unsafe {
             raw.write(Header {
                 entry,
                 hash,
-                key_len: key.len(),
                 canary: Canary::new(),
+                key_len: key.len().min(usize::from(LONG_KEY)) as u16,
             });
-            ptr::copy_nonoverlapping(key.as_ptr(), raw.cast::<u8>().add(HEADER), key.len());
+            let at = raw.cast::<u8>().add(KEY_AT);
+            if prefix > 0 {
+                at.cast::<u64>().write_unaligned(key.len() as u64);
+            }
+            ptr::copy_nonoverlapping(key.as_ptr(), at.add(prefix), key.len());
         }
         OwnedNode { ptr }
     }
@@ -140,11 +188,19 @@ impl<'g> NodeRef<'g> {
 
     #[inline(always)]
     pub(crate) fn key(&self) -> &'g [u8] {
-        let len = self.header().key_len;
-        // SAFETY: the key bytes were copied right after the header at
-        // allocation and never change; the pointer keeps the provenance of
-        // the whole allocation.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<u8>().add(HEADER), len) }
+        let header = self.header();
+        // SAFETY: the length and the key bytes were written at allocation
+        // and never change; the pointer keeps the provenance of the whole
+        // allocation.
+        unsafe {
+            let len = key_len(header);
+            let at = self
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(KEY_AT + length_prefix(len));
+            std::slice::from_raw_parts(at, len)
+        }
     }
 
     /// Package this node for retirement.
@@ -171,7 +227,7 @@ pub(crate) unsafe fn free_node(ptr: *mut u8) {
     // SAFETY: by the contract the node is live and exclusively ours.
     unsafe {
         (*header).canary.poison();
-        let layout = layout((*header).key_len);
+        let layout = layout(key_len(header));
         ptr::drop_in_place(header);
         alloc::dealloc(ptr, layout);
     }
@@ -188,9 +244,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn header_is_the_entry_plus_two_words() {
+    fn a_node_with_a_14_byte_key_fills_the_64_byte_class() {
         #[cfg(not(loom))]
-        assert_eq!(HEADER, mem::size_of::<Entry>() + 16);
+        {
+            assert_eq!(KEY_AT, mem::size_of::<Entry>() + 10);
+            assert_eq!(layout(14).size(), 64);
+        }
+        assert!(layout(0).size() >= HEADER);
+    }
+
+    /// Keys on both sides of the `u16` length and of the header's padding.
+    #[test]
+    fn keys_of_every_length_class_round_trip() {
+        for len in [0, 1, 6, 14, 100, 65_534, 65_535, 65_536, 200_000] {
+            let key: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+            let owned = OwnedNode::new(len as u64, &key, Entry::string("v"));
+            // SAFETY: the node is alive (owned) for the whole block.
+            let node = unsafe { NodeRef::from_addr(owned.addr()) };
+            assert_eq!(node.key(), &key[..], "len {len}");
+            assert_eq!(node.hash(), len as u64);
+            assert_eq!(node.entry(), &Entry::string("v"));
+            drop(owned);
+        }
     }
 
     #[test]

@@ -50,8 +50,8 @@ fn shard_index(hash: u64) -> usize {
     (hash >> SHARD_SHIFT) as usize & (SHARDS - 1)
 }
 
-/// One key's allocation: the key (inline up to 30 bytes) and its entry,
-/// 80 bytes, a jemalloc size class. The table holds only a pointer to it.
+/// One key's allocation: the key (inline up to 22 bytes) and its entry,
+/// 64 bytes, a jemalloc size class. The table holds only a pointer to it.
 ///
 /// Why boxed: hashbrown tables double, so at any size a table is between
 /// 7/16 and 7/8 full. With the key handle and entry inline (80-byte
@@ -128,11 +128,11 @@ fn maybe_shrink(t: &mut Table, hasher: impl Fn(&Box<Node>) -> u64) {
 
 impl Store for RwLockStore {
     const NAME: &'static str = "rwlock";
-    // The node (80) plus a table bucket (8 + 1 control byte) at hashbrown's
-    // load (7/16 to 7/8): used_memory per key at 1M keys (101 B with inline
-    // 16-byte values, 213 B with 100-byte ones) less the key's and value's
+    // The node (64) plus a table bucket (8 + 1 control byte) at hashbrown's
+    // load (7/16 to 7/8): used_memory per key at 1M keys (85 B with inline
+    // 16-byte values, 197 B with 100-byte ones) less the key's and value's
     // heap size classes that MEMORY USAGE adds (16 + 0; 16 + 112).
-    const KEY_OVERHEAD: usize = 85;
+    const KEY_OVERHEAD: usize = 69;
 
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
         let hash = self.hash(key);
@@ -436,7 +436,7 @@ mod tests {
 
     #[test]
     fn a_node_fills_one_allocator_size_class() {
-        assert_eq!(std::mem::size_of::<Node>(), 80);
+        assert_eq!(std::mem::size_of::<Node>(), 64);
     }
 
     /// Regression: the shard used to come from the top six hash bits, the

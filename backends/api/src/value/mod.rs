@@ -55,7 +55,7 @@ pub fn shared<T>(value: T) -> Shared<T> {
 
 /// A Redis value. Every key is typed from the start.
 ///
-/// Two variants so that a value stays 32 bytes: the collection handle and
+/// Two variants so that a value stays 24 bytes: the collection handle and
 /// its tag fit in what the string leaves unused (see [`Str`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
