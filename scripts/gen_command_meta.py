@@ -41,7 +41,8 @@ pfadd pfcount pfmerge
 geoadd geodist geohash geopos georadius georadius_ro georadiusbymember
 georadiusbymember_ro geosearch geosearchstore
 eval evalsha eval_ro evalsha_ro script fcall fcall_ro
-cluster readonly readwrite asking migrate restore-asking""".split()
+cluster readonly readwrite asking migrate restore-asking
+role replicaof slaveof lolwut module""".split()
 SUBCOMMANDS = {
     "client": ("id setname getname list info kill unblock pause unpause reply no-evict "
                "tracking trackinginfo getredir caching help").split(),
@@ -55,6 +56,7 @@ SUBCOMMANDS = {
     "slowlog": "get len reset help".split(),
     "latency": "latest history reset doctor graph histogram help".split(),
     "debug": [],
+    "module": "list load loadex unload help".split(),
     "cluster": ("addslots addslotsrange bumpepoch count-failure-reports countkeysinslot "
                 "delslots delslotsrange failover flushslots forget getkeysinslot help info "
                 "keyslot links meet myid nodes replicas replicate reset saveconfig "

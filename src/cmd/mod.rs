@@ -18,6 +18,7 @@ mod connection;
 mod context;
 mod counters;
 mod databases;
+mod debug;
 mod error;
 mod expire;
 mod geo;
@@ -114,8 +115,10 @@ pub enum Command {
     PubSub(pubsub::Cmd),
     /// MONITOR, SLOWLOG, LATENCY.
     Monitoring(monitoring::Cmd),
-    /// SAVE, BGSAVE, LASTSAVE, DUMP, RESTORE, DEBUG RELOAD.
+    /// SAVE, BGSAVE, LASTSAVE, DUMP, RESTORE.
     Persist(persist::Cmd),
+    /// DEBUG, ROLE, REPLICAOF, MODULE, LOLWUT.
+    Debug(debug::Cmd),
     /// EVAL, EVALSHA, SCRIPT.
     Scripting(scripting::Cmd),
     /// CLUSTER, READONLY, READWRITE, ASKING.
@@ -151,6 +154,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         pubsub::ROWS,
         monitoring::ROWS,
         persist::ROWS,
+        debug::ROWS,
         scripting::ROWS,
         cluster::ROWS,
         migrate::ROWS,
@@ -251,6 +255,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::PubSub(c) => pubsub::execute(c, ctx).map(Reply::Now),
         Command::Monitoring(c) => monitoring::execute(c, ctx).map(Reply::Now),
         Command::Persist(c) => persist::execute(c, ctx),
+        Command::Debug(c) => debug::execute(c, ctx),
         Command::Scripting(c) => scripting::execute(c, ctx).map(Reply::Now),
         Command::Cluster(c) => cluster::execute(c, ctx),
         Command::Migrate(m) => migrate::execute(m, ctx),
@@ -300,8 +305,14 @@ pub(crate) mod testing {
 
     impl TestDb {
         pub fn new() -> TestDb {
+            TestDb::with_config(|_| {})
+        }
+
+        /// A `TestDb` whose configuration `set` changed from the default.
+        pub fn with_config(set: impl FnOnce(&mut Config)) -> TestDb {
             let clock = Clock::manual(1_700_000_000_000);
-            let config = Config::default();
+            let mut config = Config::default();
+            set(&mut config);
             let db = Db::new(config.databases, clock.clone(), config.expiry);
             let state = Arc::new(ServerState::new(config, db, 6379));
             let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();

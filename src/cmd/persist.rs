@@ -1,5 +1,5 @@
-//! Persistence commands: SAVE, BGSAVE, LASTSAVE, DUMP, RESTORE and DEBUG
-//! RELOAD. The work is in `state::persist` (saves and loads) and
+//! Persistence commands: SAVE, BGSAVE, LASTSAVE, DUMP, RESTORE, and DEBUG
+//! RELOAD's work (DEBUG itself is parsed in `debug`). The work is in `state::persist` (saves and loads) and
 //! `db::rdb` (the format).
 
 use bytes::Bytes;
@@ -25,8 +25,6 @@ pub enum Cmd {
     Dump(Bytes),
     /// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]`
     Restore(Restore),
-    /// `DEBUG subcommand ...` (RELOAD is the one offered).
-    Debug(Vec<Bytes>),
     /// `BGREWRITEAOF`
     BgRewriteAof,
 }
@@ -103,12 +101,6 @@ fn parse_restore(a: Args<'_>) -> Result<Command, CmdError> {
     })))
 }
 
-fn parse_debug(a: Args<'_>) -> Result<Command, CmdError> {
-    // Checked when it runs: Redis refuses DEBUG (enable-debug-command)
-    // before looking at its arguments.
-    Ok(Command::Persist(Cmd::Debug(a.rest())))
-}
-
 /// Table rows.
 pub const ROWS: &[Row] = &[
     ("save", parse_save),
@@ -117,7 +109,6 @@ pub const ROWS: &[Row] = &[
     ("dump", parse_dump),
     ("restore", parse_restore),
     ("restore-asking", parse_restore),
-    ("debug", parse_debug),
     ("bgrewriteaof", parse_bgrewriteaof),
 ];
 
@@ -189,29 +180,11 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             .into())
         }
         Cmd::Restore(r) => restore(r, ctx).map(Reply::Now),
-        Cmd::Debug(args) => {
-            let allowed = match ctx.config.enable_debug_command.as_str() {
-                "yes" => true,
-                "local" => ctx.session.handle.addr.ip().is_loopback(),
-                _ => false,
-            };
-            if !allowed {
-                return Err(CmdError::DebugNotAllowed);
-            }
-            match args.as_slice() {
-                [sub] if is(sub, "RELOAD") => debug_reload(ctx).map(Reply::Now),
-                [sub, ..] => Err(CmdError::UnknownSubcommand(
-                    sub.clone(),
-                    Bytes::from_static(b"DEBUG"),
-                )),
-                [] => Err(CmdError::WrongArity("debug")),
-            }
-        }
     }
 }
 
 /// DEBUG RELOAD: save, then replace the databases with what was saved.
-fn debug_reload<S: Store>(ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
+pub(super) fn debug_reload<S: Store>(ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     if ctx.in_transaction() {
         return Err(CmdError::NotInMulti);
     }

@@ -286,6 +286,18 @@ impl<'a, S: Store> Access<'a, S> {
         self.ks.keys_as(self.held, now, keep)
     }
 
+    /// Run `f` on the entry of `key`, logically expired or not, without
+    /// counting an access (DEBUG DIGEST-VALUE and OBJECT).
+    pub fn peek_raw<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        self.ks.read_raw(key, f)
+    }
+
+    /// Every entry, expired ones included (see
+    /// [`Keyspace::for_each_entry_as`]).
+    pub fn for_each_entry(&self, f: impl FnMut(&[u8], &Entry)) {
+        self.ks.for_each_entry_as(self.held, f)
+    }
+
     /// Number of keys (see [`Keyspace::len_as`]).
     pub fn len(&self) -> usize {
         self.ks.len_as(self.held)

@@ -175,9 +175,11 @@ impl Sweeper {
                     // dataset static while paused).
                     let mut period = cfg.period();
                     if !db.is_paused() {
-                        let stats = run_cycle(&db, &mut state, cfg);
-                        if stats.expired > 0 {
-                            tracing::trace!(?stats, "active expiry cycle");
+                        if db.active_expire() {
+                            let stats = run_cycle(&db, &mut state, cfg);
+                            if stats.expired > 0 {
+                                tracing::trace!(?stats, "active expiry cycle");
+                            }
                         }
                         // Memory over maxmemory when the load stops is
                         // brought down here (Redis's `evictionTimeProc`):

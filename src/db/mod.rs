@@ -91,6 +91,8 @@ struct Shared<S> {
     expiry: Mutex<ExpiryConfig>,
     /// CLIENT PAUSE is on: the sweeper waits.
     paused: std::sync::atomic::AtomicBool,
+    /// DEBUG SET-ACTIVE-EXPIRE: false stops the sweeper's expiry cycles.
+    active_expire: std::sync::atomic::AtomicBool,
     /// A snapshot is running (one at a time).
     snapshotting: std::sync::atomic::AtomicBool,
     /// An append-only file is being replayed: time stands still at 0, so
@@ -182,6 +184,7 @@ impl<S: Store> Db<S> {
                 clock,
                 expiry: Mutex::new(expiry),
                 paused: std::sync::atomic::AtomicBool::new(false),
+                active_expire: std::sync::atomic::AtomicBool::new(true),
                 snapshotting: std::sync::atomic::AtomicBool::new(false),
                 replaying: std::sync::atomic::AtomicBool::new(false),
                 evictor: evict::Evictor::default(),
@@ -194,6 +197,17 @@ impl<S: Store> Db<S> {
     /// Active-expiry settings.
     pub fn expiry_config(&self) -> ExpiryConfig {
         *self.shared.expiry.lock()
+    }
+
+    /// Turn active expiry off or on (DEBUG SET-ACTIVE-EXPIRE; Redis's
+    /// tests use it to watch lazy expiry alone). Eviction goes on.
+    pub fn set_active_expire(&self, on: bool) {
+        self.shared.active_expire.store(on, Ordering::Relaxed);
+    }
+
+    /// Does the sweeper expire keys?
+    pub fn active_expire(&self) -> bool {
+        self.shared.active_expire.load(Ordering::Relaxed)
     }
 
     /// Hold active expiry back (CLIENT PAUSE) or let it go on.

@@ -104,6 +104,14 @@ pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
             len_header(out, if resp3 { b'>' } else { b'*' }, items.len());
             items.iter().for_each(|f| encode(f, proto, out));
         }
+        Frame::Attribute(pairs) if resp3 => {
+            len_header(out, b'|', pairs.len());
+            for (k, v) in pairs {
+                encode(k, proto, out);
+                encode(v, proto, out);
+            }
+        }
+        Frame::Attribute(_) => {}
         Frame::Seq(items) => items.iter().for_each(|f| encode(f, proto, out)),
         Frame::Double(d) if resp3 => line(out, b',', fmt_g17(*d).as_bytes()),
         Frame::Double(d) => bulk(out, fmt_g17(*d).as_bytes()),
@@ -158,6 +166,15 @@ mod tests {
         let v = Frame::Verbatim("txt", Bytes::from_static(b"hi"));
         assert_eq!(enc(&v, Protocol::Resp3), b"=6\r\ntxt:hi\r\n");
         assert_eq!(enc(&v, Protocol::Resp2), b"$2\r\nhi\r\n");
+        let attr = Frame::Seq(vec![
+            Frame::Attribute(vec![(Frame::bulk("a"), Frame::Integer(1))]),
+            Frame::bulk("x"),
+        ]);
+        assert_eq!(
+            enc(&attr, Protocol::Resp3),
+            b"|1\r\n$1\r\na\r\n:1\r\n$1\r\nx\r\n"
+        );
+        assert_eq!(enc(&attr, Protocol::Resp2), b"$1\r\nx\r\n");
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub enum Frame {
     Verbatim(&'static str, Bytes),
     /// RESP3 `>n` push (out-of-band data such as pub/sub messages).
     Push(Vec<Frame>),
+    /// RESP3 `|n` attributes: a map that annotates the reply sent right
+    /// after it (in a [`Frame::Seq`]). RESP2 has no attributes: nothing is
+    /// sent.
+    Attribute(Vec<(Frame, Frame)>),
     /// Pairs as Redis sends "field value" or "member score" lists: an array
     /// of two-element arrays in RESP3, one flat array in RESP2
     /// (HRANDFIELD WITHVALUES, ZRANGE WITHSCORES...).

@@ -88,6 +88,23 @@ fn items(buf: &[u8], pos: &mut usize, n: i64, depth: usize) -> Result<Vec<Frame>
     Ok(v)
 }
 
+/// The pairs of a map or an attribute: `n`, then `2n` frames.
+fn pairs(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Vec<(Frame, Frame)>, Incomplete> {
+    let n = int(buf, pos)?;
+    let flat = items(
+        buf,
+        pos,
+        n.checked_mul(2).ok_or_else(|| bad("map too long"))?,
+        depth,
+    )?;
+    let mut it = flat.into_iter();
+    let mut pairs = Vec::new();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        pairs.push((k, v));
+    }
+    Ok(pairs)
+}
+
 fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Frame, Incomplete> {
     if depth > MAX_REPLY_DEPTH {
         return Err(bad("nesting too deep"));
@@ -114,20 +131,11 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Frame, Incomple
             let n = int(buf, pos)?;
             Frame::Push(items(buf, pos, n, depth)?)
         }
-        b'%' => {
-            let n = int(buf, pos)?;
-            let flat = items(
-                buf,
-                pos,
-                n.checked_mul(2).ok_or_else(|| bad("map too long"))?,
-                depth,
-            )?;
-            let mut it = flat.into_iter();
-            let mut pairs = Vec::new();
-            while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                pairs.push((k, v));
-            }
-            Frame::Map(pairs)
+        b'%' => Frame::Map(pairs(buf, pos, depth)?),
+        // Attributes annotate the reply after them: both are one reply.
+        b'|' => {
+            let attributes = Frame::Attribute(pairs(buf, pos, depth)?);
+            Frame::Seq(vec![attributes, parse_at(buf, pos, depth + 1)?])
         }
         b'_' => {
             if !line(buf, pos)?.is_empty() {
@@ -197,6 +205,10 @@ mod tests {
             Frame::Double(2.5),
             Frame::Verbatim("txt", Bytes::from_static(b"x\r\ny")),
             Frame::Push(vec![Frame::error("ERR x")]),
+        ]));
+        round_trip(Frame::Seq(vec![
+            Frame::Attribute(vec![(Frame::bulk("a"), Frame::Integer(1))]),
+            Frame::bulk("reply"),
         ]));
     }
 

@@ -19,6 +19,7 @@ mod blocking;
 mod clients;
 mod cluster;
 mod connection;
+mod debug;
 mod differential;
 mod durability;
 mod geo;

@@ -121,6 +121,17 @@ pub enum CmdError {
     RewriteFailed(std::io::ErrorKind),
     /// DEBUG while `enable-debug-command` forbids it.
     DebugNotAllowed,
+    /// DEBUG PROTOCOL with a type it does not know.
+    WrongProtocolType,
+    /// A reply only RESP3 can carry (DEBUG PROTOCOL push) asked for in RESP2.
+    Resp2Unsupported,
+    /// MODULE LOAD / LOADEX / UNLOAD: FlashKV loads no modules; the text is
+    /// Redis's with `enable-module-command no`, its default.
+    ModuleNotAllowed,
+    /// REPLICAOF host port: FlashKV has no replication.
+    NoReplication,
+    /// REPLICAOF with a port that is not an integer in 0..=65535.
+    InvalidMasterPort,
     /// SAVE or BGSAVE while a save runs.
     SaveInProgress,
     /// BGSAVE while an AOF rewrite runs.
@@ -396,6 +407,11 @@ impl CmdError {
             CmdError::RewriteFailed(std::io::ErrorKind::PermissionDenied) => "ERR Rewriting config file: Permission denied",
             CmdError::RewriteFailed(_) => "ERR Rewriting config file: Input/output error",
             CmdError::DebugNotAllowed => "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+            CmdError::WrongProtocolType => "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+            CmdError::Resp2Unsupported => "ERR RESP2 is not supported by this command",
+            CmdError::ModuleNotAllowed => "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+            CmdError::InvalidMasterPort => "ERR Invalid master port",
+            CmdError::NoReplication => "ERR FlashKV does not replicate: REPLICAOF accepts only NO ONE",
             CmdError::SaveFailed => "ERR",
             CmdError::ChildActive => "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
             CmdError::RewriteInProgress => "ERR Background append only file rewriting already in progress",

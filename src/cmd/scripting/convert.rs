@@ -80,6 +80,9 @@ pub fn frame_to_lua(lua: &Lua, frame: Frame, resp: i64) -> mlua::Result<Value> {
             Value::Table(t)
         }
         Frame::Boolean(b) => Value::Boolean(b),
+        // Only DEBUG PROTOCOL sends attributes, and scripts cannot call
+        // DEBUG (Redis skips an attribute and converts the reply after it).
+        Frame::Attribute(_) => Value::Nil,
         Frame::BigNumber(n) => {
             let t = lua.create_table()?;
             t.raw_set("big_number", lua.create_string(&n)?)?;

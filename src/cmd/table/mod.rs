@@ -391,8 +391,18 @@ impl CommandTable {
             .map(|i| i + 1)
     }
 
-    /// The metadata of a top-level command, by (renamed) name.
+    /// The metadata of a command by (renamed) name, or of a subcommand by
+    /// `container|sub` (COMMAND INFO and DOCS, as Redis's
+    /// `lookupCommandBySds`).
     pub fn meta(&self, name: &[u8]) -> Option<&'static CommandMeta> {
+        if let Some(bar) = name.iter().position(|&b| b == b'|') {
+            let (container, sub) = (&name[..bar], &name[bar + 1..]);
+            return self.meta(container)?.subcommands.iter().find(|m| {
+                m.name
+                    .split_once('|')
+                    .is_some_and(|(_, s)| s.as_bytes().eq_ignore_ascii_case(sub))
+            });
+        }
         match self.node(name)? {
             Node::Leaf(s) => Some(s.meta),
             Node::Container(m, _, _) => Some(m),
@@ -456,6 +466,12 @@ mod tests {
         }
         assert_eq!(implemented, ROWS.len(), "a row has no metadata");
         assert!(table.meta(b"GeT").is_some());
+        assert_eq!(
+            table.meta(b"CONFIG|get").map(|m| m.name),
+            Some("config|get")
+        );
+        assert!(table.meta(b"config|nosuch").is_none());
+        assert!(table.meta(b"get|x").is_none());
     }
 
     #[test]

@@ -335,6 +335,12 @@ impl<S: Store> Keyspace<S> {
         })
     }
 
+    /// Run `f` on the entry of `key`, logically expired or not, without
+    /// counting an access (DEBUG).
+    pub fn read_raw<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        self.map.read(key, f)
+    }
+
     /// Run `f` on the live entry of `key` without counting an access
     /// (Redis's `LOOKUP_NOTOUCH`: OBJECT, MEMORY USAGE).
     pub fn read_untouched<R>(

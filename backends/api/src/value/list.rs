@@ -99,6 +99,11 @@ impl List {
         self.nodes.len()
     }
 
+    /// Bytes of elements held by the nodes, as encoded (DEBUG OBJECT).
+    pub fn packed_bytes(&self) -> usize {
+        self.nodes.iter().map(Pack::bytes).sum()
+    }
+
     /// Use `limit` for nodes created from now on.
     pub fn set_limit(&mut self, limit: i64) {
         self.limit = limit;

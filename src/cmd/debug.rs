@@ -1,0 +1,454 @@
+//! DEBUG and the commands a Redis client or test suite expects of any
+//! server even though FlashKV has nothing behind them: ROLE and REPLICAOF
+//! (a primary without replicas), MODULE (no modules), LOLWUT.
+//!
+//! DEBUG offers what clients' and Redis's own test suites use: RELOAD
+//! (in `persist`), ERROR, SLEEP, SET-ACTIVE-EXPIRE, LOG, PROTOCOL, DIGEST,
+//! DIGEST-VALUE and OBJECT. DIGEST is Redis's own algorithm (SHA1 mixed per
+//! key, `debug.c`), so the same data gives the same digest in both servers
+//! and a digest compares a FlashKV dataset with a Redis one.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use store_api::{Coll, Entry, Store, Value};
+
+use super::{help_reply, is, object, parse_int, persist, Args, CmdError, Command, Ctx, Reply, Row};
+use crate::db::{evict, rdb};
+use crate::protocol::{Frame, Protocol};
+use crate::util::numbers::{fmt_g17, strtod};
+
+/// Debugging and compatibility commands.
+#[derive(Debug)]
+pub enum Cmd {
+    /// `DEBUG subcommand ...`
+    Debug(Vec<Bytes>),
+    /// `LOLWUT [VERSION v]`
+    Lolwut,
+    /// `ROLE`
+    Role,
+    /// `REPLICAOF NO ONE` (`true`) or `REPLICAOF host port`.
+    ReplicaOf(bool),
+    /// `MODULE LIST`
+    ModuleList,
+    /// `MODULE HELP`
+    ModuleHelp,
+    /// `MODULE LOAD | LOADEX | UNLOAD`
+    ModuleChange,
+}
+
+fn parse_debug(a: Args<'_>) -> Result<Command, CmdError> {
+    // Checked when it runs: Redis refuses DEBUG (enable-debug-command)
+    // before looking at its arguments.
+    Ok(Command::Debug(Cmd::Debug(a.rest())))
+}
+
+fn parse_lolwut(a: Args<'_>) -> Result<Command, CmdError> {
+    let rest = a.rest();
+    // Redis draws art for versions 5 and 6 only when asked for them; the
+    // version itself must be an integer.
+    if rest.len() >= 2 && is(&rest[0], "VERSION") {
+        parse_int(&rest[1])?;
+    }
+    Ok(Command::Debug(Cmd::Lolwut))
+}
+
+fn parse_replicaof(a: Args<'_>) -> Result<Command, CmdError> {
+    let rest = a.rest();
+    let no_one = is(&rest[0], "NO") && is(&rest[1], "ONE");
+    if !no_one && !parse_int(&rest[1]).is_ok_and(|p| (0..=65535).contains(&p)) {
+        return Err(CmdError::InvalidMasterPort);
+    }
+    Ok(Command::Debug(Cmd::ReplicaOf(no_one)))
+}
+
+/// Table rows.
+pub const ROWS: &[Row] = &[
+    ("debug", parse_debug),
+    ("lolwut", parse_lolwut),
+    ("role", |_| Ok(Command::Debug(Cmd::Role))),
+    ("replicaof", parse_replicaof),
+    ("slaveof", parse_replicaof),
+    ("module|list", |_| Ok(Command::Debug(Cmd::ModuleList))),
+    ("module|help", |_| Ok(Command::Debug(Cmd::ModuleHelp))),
+    ("module|load", |_| Ok(Command::Debug(Cmd::ModuleChange))),
+    ("module|loadex", |_| Ok(Command::Debug(Cmd::ModuleChange))),
+    ("module|unload", |_| Ok(Command::Debug(Cmd::ModuleChange))),
+];
+
+const MODULE_HELP: &[&str] = &[
+    "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LIST",
+    "    Return a list of loaded modules.",
+    "LOAD <path> [<arg> ...]",
+    "    Load a module library from <path>, passing to it any optional arguments.",
+    "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+    "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+    "UNLOAD <name>",
+    "    Unload a module.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// Redis's help lines for the subcommands FlashKV offers.
+const DEBUG_HELP: &[&str] = &[
+    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DIGEST",
+    "    Output a hex signature representing the current DB content.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
+    "ERROR <string>",
+    "    Return a Redis protocol error with <string> as message. Useful for clients",
+    "    unit tests to simulate Redis errors.",
+    "LOG <message>",
+    "    Write <message> to the server log.",
+    "OBJECT <key>",
+    "    Show low level info about `key` and associated value.",
+    "PROTOCOL <type>",
+    "    Reply with a test value of the specified type. <type> can be: string,",
+    "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+    "    true, false.",
+    "RELOAD",
+    "    Save the RDB on disk and reload it back to memory.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// Execute a debugging or compatibility command.
+pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
+    Ok(match cmd {
+        Cmd::Debug(args) => return debug(args, ctx),
+        Cmd::Lolwut => Reply::Now(Frame::Verbatim(
+            "txt",
+            format!("Redis ver. {}\n", crate::REDIS_VERSION).into(),
+        )),
+        // A primary with no replicas and no replication offset.
+        Cmd::Role => Reply::Now(Frame::Array(vec![
+            Frame::bulk("master"),
+            Frame::Integer(0),
+            Frame::Array(vec![]),
+        ])),
+        Cmd::ReplicaOf(true) => Reply::Now(Frame::ok()),
+        Cmd::ReplicaOf(false) => return Err(CmdError::NoReplication),
+        Cmd::ModuleList => Reply::Now(Frame::Array(vec![])),
+        Cmd::ModuleHelp => Reply::Now(help_reply(MODULE_HELP)),
+        Cmd::ModuleChange => return Err(CmdError::ModuleNotAllowed),
+    })
+}
+
+fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
+    let allowed = match ctx.config.enable_debug_command.as_str() {
+        "yes" => true,
+        "local" => ctx.session.handle.addr.ip().is_loopback(),
+        _ => false,
+    };
+    if !allowed {
+        return Err(CmdError::DebugNotAllowed);
+    }
+    let Some(sub) = args.first() else {
+        return Err(CmdError::WrongArity("debug"));
+    };
+    let now = Reply::Now;
+    let sub_is = |name: &str, n: usize| is(sub, name) && args.len() == n;
+    Ok(match () {
+        _ if sub_is("HELP", 1) => now(help_reply(DEBUG_HELP)),
+        _ if sub_is("RELOAD", 1) => now(persist::debug_reload(ctx)?),
+        _ if sub_is("ERROR", 2) => {
+            // Sent as given: no code added, line breaks made spaces.
+            let text: Vec<u8> = args[1]
+                .iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+                .collect();
+            now(Frame::Error(text.into()))
+        }
+        _ if sub_is("SLEEP", 2) => {
+            // Redis stops the whole server; FlashKV delays this client's
+            // reply (on a blocking thread, or inline in a transaction).
+            let secs = strtod(&args[1]).map_or(0.0, |(d, _)| d);
+            let pause = Duration::try_from_secs_f64(secs).unwrap_or_default();
+            Reply::Later(Box::new(move || {
+                std::thread::sleep(pause);
+                Frame::ok()
+            }))
+        }
+        _ if sub_is("SET-ACTIVE-EXPIRE", 2) => {
+            ctx.state.db.set_active_expire(atoi(&args[1]) != 0);
+            now(Frame::ok())
+        }
+        _ if sub_is("LOG", 2) => {
+            tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(&args[1]));
+            now(Frame::ok())
+        }
+        _ if sub_is("PROTOCOL", 2) => now(protocol(&args[1], ctx.session.proto)?),
+        _ if sub_is("DIGEST", 1) => now(hex_status(dataset_digest(ctx))),
+        _ if is(sub, "DIGEST-VALUE") => {
+            let ks = ctx.ks();
+            let digests = args[1..]
+                .iter()
+                .map(|key| {
+                    // A logically expired key counts, as in Redis.
+                    let d = ks.peek_raw(key, |e| e.map(value_digest));
+                    hex_status(d.unwrap_or([0; 20]))
+                })
+                .collect();
+            now(Frame::Array(digests))
+        }
+        _ if sub_is("OBJECT", 2) => now(debug_object(&args[1], ctx)?),
+        _ => {
+            return Err(CmdError::SubcommandSyntax(
+                sub.clone(),
+                Bytes::from_static(b"DEBUG"),
+            ))
+        }
+    })
+}
+
+/// C's `atoi`: optional sign and leading digits, 0 when there are none.
+fn atoi(b: &[u8]) -> i64 {
+    let s = std::str::from_utf8(b).unwrap_or("").trim_start();
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let n = digits[..end].parse::<i64>().unwrap_or(0);
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// DEBUG PROTOCOL's sample replies, as Redis sends them.
+fn protocol(name: &[u8], proto: Protocol) -> Result<Frame, CmdError> {
+    let ints = || (0..3).map(Frame::Integer).collect::<Vec<_>>();
+    Ok(match () {
+        _ if is(name, "string") => Frame::bulk("Hello World"),
+        _ if is(name, "integer") => Frame::Integer(12345),
+        _ if is(name, "double") => Frame::DoubleText(Bytes::from_static(b"3.141")),
+        _ if is(name, "bignum") => {
+            Frame::BigNumber(Bytes::from_static(b"1234567999999999999999999999999999999"))
+        }
+        _ if is(name, "null") => Frame::Null,
+        _ if is(name, "array") => Frame::Array(ints()),
+        _ if is(name, "set") => Frame::Set(ints()),
+        _ if is(name, "map") => Frame::Map(
+            (0..3)
+                .map(|i| (Frame::Integer(i), Frame::Boolean(i == 1)))
+                .collect(),
+        ),
+        _ if is(name, "attrib") => Frame::Seq(vec![
+            Frame::Attribute(vec![(
+                Frame::bulk("key-popularity"),
+                Frame::Array(vec![Frame::bulk("key:123"), Frame::Integer(90)]),
+            )]),
+            Frame::bulk("Some real reply following the attribute"),
+        ]),
+        _ if is(name, "push") => {
+            if proto != Protocol::Resp3 {
+                return Err(CmdError::Resp2Unsupported);
+            }
+            Frame::Seq(vec![
+                Frame::Push(vec![Frame::bulk("server-cpu-usage"), Frame::Integer(42)]),
+                Frame::bulk("Some real reply following the push reply"),
+            ])
+        }
+        _ if is(name, "verbatim") => {
+            Frame::Verbatim("txt", Bytes::from_static(b"This is a verbatim\nstring"))
+        }
+        _ if is(name, "true") => Frame::Boolean(true),
+        _ if is(name, "false") => Frame::Boolean(false),
+        _ => return Err(CmdError::WrongProtocolType),
+    })
+}
+
+fn hex_status(digest: [u8; 20]) -> Frame {
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Frame::Simple(hex.into())
+}
+
+fn sha1(data: &[u8]) -> [u8; 20] {
+    sha1_smol::Sha1::from(data).digest().bytes()
+}
+
+/// `xorDigest`: XOR the SHA1 of `data` into `digest`.
+fn xor_digest(digest: &mut [u8; 20], data: &[u8]) {
+    for (d, h) in digest.iter_mut().zip(sha1(data)) {
+        *d ^= h;
+    }
+}
+
+/// `mixDigest`: XOR the SHA1 of `data` in, then hash the result, so the
+/// order of mixed-in items matters.
+fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
+    xor_digest(digest, data);
+    *digest = sha1(&digest[..]);
+}
+
+/// DEBUG DIGEST-VALUE's digest of one entry.
+fn value_digest(e: &Entry) -> [u8; 20] {
+    let mut digest = [0u8; 20];
+    object_digest(&mut digest, e);
+    digest
+}
+
+/// Redis's `xorObjectDigest`: mix into `digest` the entry's type, then its
+/// elements (order-sensitive for strings and lists, order-free for sets,
+/// hashes and sorted sets), then a mark if the key has a TTL.
+fn object_digest(digest: &mut [u8; 20], e: &Entry) {
+    let digest = &mut *digest;
+    // OBJ_STRING 0, OBJ_LIST 1, OBJ_SET 2, OBJ_ZSET 3, OBJ_HASH 4.
+    let obj_type: u32 = match &e.value {
+        Value::Str(_) => 0,
+        Value::Coll(Coll::List(_)) => 1,
+        Value::Coll(Coll::Set(_)) => 2,
+        Value::Coll(Coll::ZSet(_)) => 3,
+        Value::Coll(Coll::Hash(_)) => 4,
+    };
+    mix_digest(digest, &obj_type.to_be_bytes());
+    let pair = |digest: &mut [u8; 20], a: &[u8], b: &[u8]| {
+        let mut ele = [0u8; 20];
+        mix_digest(&mut ele, a);
+        mix_digest(&mut ele, b);
+        xor_digest(digest, &ele);
+    };
+    match &e.value {
+        Value::Str(s) => mix_digest(digest, s.as_bytes()),
+        Value::Coll(Coll::List(l)) => l.read().iter().for_each(|x| mix_digest(digest, x)),
+        Value::Coll(Coll::Set(s)) => {
+            for m in s.read().iter() {
+                xor_digest(digest, &m.to_vec());
+            }
+        }
+        Value::Coll(Coll::ZSet(z)) => {
+            for (member, score) in z.read().iter() {
+                pair(digest, member, fmt_g17(score).as_bytes());
+            }
+        }
+        Value::Coll(Coll::Hash(h)) => {
+            for (field, value) in h.read().iter() {
+                pair(digest, field, value);
+            }
+        }
+    }
+    if e.expires_at().is_some() {
+        xor_digest(digest, b"!!expire!!");
+    }
+}
+
+/// Redis's `computeDatasetDigest`: every database that holds keys mixes in
+/// its index, then XORs in each key's digest (the key mixed in, then the
+/// value as `object_digest` mixes it).
+fn dataset_digest<S: Store>(ctx: &Ctx<'_, S>) -> [u8; 20] {
+    let mut digest = [0u8; 20];
+    for (index, ks) in ctx.databases().iter().enumerate() {
+        let access = ctx.access(ks);
+        if access.is_empty() {
+            continue;
+        }
+        mix_digest(&mut digest, &(index as u32).to_be_bytes());
+        access.for_each_entry(|key, e| {
+            let mut one = [0u8; 20];
+            mix_digest(&mut one, key);
+            object_digest(&mut one, e);
+            xor_digest(&mut digest, &one);
+        });
+    }
+    digest
+}
+
+/// DEBUG OBJECT: Redis's line, with the entry's real encoding, its RDB
+/// length and its access clock. There is no object address to show.
+fn debug_object<S: Store>(key: &[u8], ctx: &Ctx<'_, S>) -> Result<Frame, CmdError> {
+    let (compress, now) = (ctx.config.rdbcompression, ctx.now);
+    let list_max = ctx.config.encodings.list_max_listpack_size;
+    let line = ctx.ks().peek_raw(key, |e| {
+        e.map(|e| {
+            // The payload is type, value, RDB version (2) and CRC (8).
+            let serialized = rdb::dump_payload(&e.value, compress).len() - 11;
+            let clock = e.access().get();
+            let mut line = format!(
+                "Value at:0x0 refcount:1 encoding:{} serializedlength:{serialized} lru:{clock} lru_seconds_idle:{}",
+                object::encoding(&e.value),
+                evict::idle_ms(clock, now) / 1000
+            );
+            if let Value::Coll(Coll::List(l)) = &e.value {
+                let l = l.read();
+                let nodes = l.node_count();
+                line += &format!(
+                    " ql_nodes:{nodes} ql_avg_node:{:.2} ql_listpack_max:{list_max} ql_compressed:0 ql_uncompressed_size:{}",
+                    l.len() as f64 / nodes.max(1) as f64,
+                    // Each node's elements plus a listpack's 7 bytes of
+                    // header and end mark.
+                    l.packed_bytes() + 7 * nodes
+                );
+            }
+            line
+        })
+    });
+    line.map(|l| Frame::Simple(l.into()))
+        .ok_or(CmdError::NoSuchKey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::testing::TestDb;
+
+    fn status(f: Frame) -> String {
+        match f {
+            Frame::Simple(s) => String::from_utf8(s.to_vec()).unwrap(),
+            other => panic!("not a status: {other:?}"),
+        }
+    }
+
+    /// Digests redis-server 7.0.15 gave for the same data (DEBUG
+    /// DIGEST-VALUE): the algorithm, the type codes and the score format
+    /// (`%.17g`) all have to match.
+    #[test]
+    fn digests_equal_redis_7_0() {
+        let mut t = TestDb::with_config(|c| c.enable_debug_command = "yes".into());
+        t.run(&["SET", "foo", "bar"]);
+        t.run(&["RPUSH", "l", "a", "b", "c"]);
+        t.run(&["SET", "n", "12345"]);
+        t.run(&["ZADD", "z", "0.1", "a", "1.5", "b", "3", "c"]);
+        let Frame::Array(got) = t.run(&["DEBUG", "DIGEST-VALUE", "z", "foo", "n", "l", "none"])
+        else {
+            panic!("not an array")
+        };
+        let got: Vec<String> = got.into_iter().map(status).collect();
+        assert_eq!(
+            got,
+            [
+                "7ff3f958101e8015f3a85e52c2a23357a700d643",
+                "68467c70ae30376e7ce005bcc8827f5ba7fd67dc",
+                "e1cf90774e995ae03de66e8109dc5cb9d9c2dc83",
+                "8bf72d812571eea9b927f3c11beb0c4165a6ff89",
+                "0000000000000000000000000000000000000000",
+            ]
+        );
+    }
+
+    #[test]
+    fn atoi_reads_leading_digits() {
+        for (s, n) in [
+            ("1", 1),
+            ("0", 0),
+            ("12abc", 12),
+            ("abc", 0),
+            ("-3", -3),
+            (" 7", 7),
+        ] {
+            assert_eq!(atoi(s.as_bytes()), n, "{s}");
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! DEBUG and the compatibility commands (ROLE, REPLICAOF, MODULE,
+//! LOLWUT), against a real Redis with `enable-debug-command yes`. DEBUG
+//! DIGEST must give Redis's own digest for the same data: that is what
+//! makes it useful for comparing a FlashKV dataset with a Redis one.
+
+use std::time::{Duration, Instant};
+
+use flashkv::{Clock, Config, Store};
+
+use crate::backends;
+use crate::common::*;
+use crate::differential::differential_between;
+
+/// A FlashKV server with DEBUG allowed.
+fn debug_server<S: Store>() -> TestServer {
+    let config = Config {
+        enable_debug_command: "yes".into(),
+        ..Config::default()
+    };
+    TestServer::with_config::<S>(config, Clock::System)
+}
+
+/// Every type in two databases, a key with a TTL, and each encoding
+/// (intset and table sets, listpack and table hashes and sorted sets).
+const DATA: &str = "
+    skip FLUSHALL
+    skip SET s hello
+    skip SET n 12345
+    skip SET big 0123456789012345678901234567890123456789012345678901234567890
+    skip SET t v EX 1000
+    skip RPUSH l a b c 1 2 3
+    skip SADD ints 1 2 3 -5
+    skip SADD strs a b c
+    skip HSET h f1 v1 f2 v2
+    skip ZADD z 0.1 a 1.5 b 3 c -inf d
+    skip SELECT 3
+    skip SET other db3
+    skip SADD strs a b c
+    skip SELECT 0
+";
+
+/// The script both servers answer byte for byte.
+const SCRIPT: &str = "
+    DEBUG DIGEST
+    DEBUG DIGEST-VALUE s n big t l ints strs h z nosuch
+    SELECT 3
+    DEBUG DIGEST-VALUE other strs
+    SELECT 0
+    # A change anywhere changes the digest; undoing it restores it.
+    skip SADD strs d
+    DEBUG DIGEST
+    skip SREM strs d
+    DEBUG DIGEST
+    skip PERSIST t
+    DEBUG DIGEST
+    # Hash and set encodings do not change digests.
+    skip CONFIG SET hash-max-listpack-entries 1
+    skip HSET h f3 v3
+    skip HDEL h f3
+    DEBUG DIGEST-VALUE h
+    ~ DEBUG OBJECT s
+    ~ DEBUG OBJECT l
+    DEBUG OBJECT nosuch
+    DEBUG OBJECT
+    DEBUG ERROR
+    DEBUG ERROR \"LOADING fake message\"
+    DEBUG ERROR \"two\\r\\nlines\"
+    DEBUG ERROR a b
+    DEBUG SLEEP 0
+    DEBUG SLEEP x
+    DEBUG SLEEP
+    DEBUG LOG hello
+    DEBUG PROTOCOL string
+    DEBUG PROTOCOL integer
+    DEBUG PROTOCOL double
+    DEBUG PROTOCOL bignum
+    DEBUG PROTOCOL null
+    DEBUG PROTOCOL array
+    DEBUG PROTOCOL set
+    DEBUG PROTOCOL map
+    DEBUG PROTOCOL attrib
+    DEBUG PROTOCOL push
+    DEBUG PROTOCOL verbatim
+    DEBUG PROTOCOL true
+    DEBUG PROTOCOL false
+    DEBUG PROTOCOL nope
+    DEBUG PROTOCOL
+    DEBUG SET-ACTIVE-EXPIRE 1
+    DEBUG NOSUCHTHING
+    DEBUG
+    ROLE
+    REPLICAOF NO ONE
+    SLAVEOF no one
+    REPLICAOF
+    REPLICAOF host notaport
+    REPLICAOF host 65536
+    MODULE LIST
+    MODULE HELP
+    MODULE LOAD /nonexistent.so
+    MODULE UNLOAD nosuch
+    MODULE
+    LOLWUT
+    LOLWUT VERSION 7
+    LOLWUT VERSION x
+    COMMAND INFO role replicaof module|list lolwut
+";
+
+fn debug_and_compatibility_commands_match_redis<S: Store>() {
+    let Some(redis) = RedisServer::start_with("debug", &["--enable-debug-command", "yes"]) else {
+        return;
+    };
+    let ours = debug_server::<S>();
+    let script = format!("{DATA}{SCRIPT}");
+    differential_between("debug", &script, ours.addr, redis.addr);
+    differential_between(
+        "debug (RESP3)",
+        &format!("skip HELLO 3\n{script}"),
+        ours.addr,
+        redis.addr,
+    );
+}
+
+/// DEBUG SET-ACTIVE-EXPIRE 0 stops the sweeper, and only the sweeper:
+/// keys that expire stay in the keyspace until read or until active
+/// expiry is back. Fails if the switch is ignored (the sweeper deletes
+/// them within a few cycles of 100 ms).
+fn set_active_expire_stops_and_restarts_the_sweeper<S: Store>() {
+    let server = debug_server::<S>();
+    let mut c = server.client();
+    assert_eq!(c.cmd("DEBUG SET-ACTIVE-EXPIRE 0"), ok());
+    for i in 0..50 {
+        assert_eq!(c.cmd(&format!("SET k{i} v PX 20")), ok());
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let expired = |c: &mut RawClient| {
+        let info = text(&c.cmd("INFO stats"));
+        info.lines()
+            .find_map(|l| l.strip_prefix("expired_keys:"))
+            .expect("expired_keys")
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(expired(&mut c), 0, "the sweeper ran while switched off");
+    assert_eq!(c.cmd("DEBUG SET-ACTIVE-EXPIRE 1"), ok());
+    assert!(
+        eventually(Duration::from_secs(5), || expired(&mut c) == 50),
+        "the sweeper did not come back"
+    );
+}
+
+/// DEBUG SLEEP holds the caller's reply back for the time asked.
+fn debug_sleep_delays_the_reply<S: Store>() {
+    let server = debug_server::<S>();
+    let mut c = server.client();
+    let start = Instant::now();
+    assert_eq!(c.cmd("DEBUG SLEEP 0.3"), ok());
+    assert!(start.elapsed() >= Duration::from_millis(300));
+}
+
+/// DEBUG stays refused by default, before its arguments are looked at.
+fn debug_is_refused_by_default<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    let reply = c.cmd("DEBUG DIGEST");
+    assert!(
+        matches!(&reply, flashkv::protocol::Frame::Error(e) if e.starts_with(b"ERR DEBUG command not allowed")),
+        "{reply:?}"
+    );
+}
+
+backends!(
+    debug_and_compatibility_commands_match_redis,
+    set_active_expire_stops_and_restarts_the_sweeper,
+    debug_sleep_delays_the_reply,
+    debug_is_refused_by_default
+);
