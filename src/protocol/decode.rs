@@ -315,12 +315,14 @@ mod tests {
 
     type Decoded = (Vec<Vec<Bytes>>, Result<(), ProtocolError>, usize);
 
-    /// Runs `f` on its own thread and returns what it returns, or fails
-    /// the test after 3 s (these decodes take microseconds; a mutation
-    /// run's 60 s budget covers every decoder test timing out). A decoder that loops (a mutant that consumes
-    /// nothing, or waits forever for bytes that never come) must fail the
-    /// test that meets it, not hang it: every test here that calls the
-    /// decoder does so under this watchdog.
+    /// Runs `f` on its own thread and returns what it returns. A decoder
+    /// that loops (a mutant that consumes nothing, or waits forever for
+    /// bytes that never come) must fail the test that meets it, not hang
+    /// it, so every test here that calls the decoder does so under this
+    /// watchdog: after 3 s (these decodes take microseconds) it aborts the
+    /// whole test process. Failing only the test is not enough: the
+    /// runaway thread cannot be stopped, and one that allocates as it
+    /// spins slowed the rest of the run past a mutation run's budget.
     fn watched<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
         let (tx, rx) = std::sync::mpsc::channel();
         let worker = std::thread::spawn(move || {
@@ -329,7 +331,8 @@ mod tests {
         match rx.recv_timeout(std::time::Duration::from_secs(3)) {
             Ok(v) => v,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                panic!("the decoder did not finish within 3 s")
+                eprintln!("the decoder did not finish within 3 s: aborting the tests");
+                std::process::abort()
             }
             // The closure panicked: fail with its panic.
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
