@@ -386,6 +386,32 @@ mod tests {
         );
     }
 
+    /// `$0` is an empty argument, not an error, and the fast header path
+    /// must end its line at the `\r` (mutation sample: `len < 0` made
+    /// `<= 0`, and `$0`'s line end one byte early, both survived).
+    #[test]
+    fn empty_bulk_arguments_decode() {
+        let (reqs, res, left) = decode_all(b"*3\r\n$3\r\nSET\r\n$0\r\n\r\n$1\r\nv\r\n");
+        assert_eq!((res, left), (Ok(()), 0));
+        assert_eq!(reqs, vec![args(&["SET", "", "v"])]);
+    }
+
+    /// A header line is complete only with the byte after its `\r`, as in
+    /// Redis: until then the decoder has taken nothing, on the fast path
+    /// too (mutation sample: `start + i + 1 < len` made `<=` survived).
+    #[test]
+    fn a_header_waits_for_the_byte_after_its_cr() {
+        watched(|| {
+            for input in [&b"*1\r"[..], b"*10\r", b"*0\r"] {
+                let mut d = Decoder::new();
+                let mut buf = BytesMut::from(input);
+                assert_eq!(d.decode(&mut buf, DecodeLimits::default()), Ok(None));
+                assert!(!d.in_request(), "{input:?}");
+                assert_eq!(buf.len(), input.len(), "{input:?}: nothing consumed");
+            }
+        })
+    }
+
     #[test]
     fn empty_and_nonpositive_requests_are_skipped() {
         let (reqs, res, left) = decode_all(b"*0\r\n*-10\r\n\r\n   \r\n*1\r\n$4\r\nPING\r\n");

@@ -159,6 +159,14 @@ mod tests {
         assert_eq!(enc(&map, Protocol::Resp3), b"%1\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(enc(&Frame::Null, Protocol::Resp2), b"$-1\r\n");
         assert_eq!(enc(&Frame::NullArray, Protocol::Resp2), b"*-1\r\n");
+        assert_eq!(enc(&Frame::NullArray, Protocol::Resp3), b"_\r\n");
+        let text = Frame::DoubleText(Bytes::from_static(b"2.5"));
+        assert_eq!(enc(&text, Protocol::Resp2), b"$3\r\n2.5\r\n");
+        assert_eq!(enc(&text, Protocol::Resp3), b",2.5\r\n");
+        let big = Frame::BigNumber(Bytes::from_static(b"12"));
+        assert_eq!(enc(&big, Protocol::Resp2), b"$2\r\n12\r\n");
+        assert_eq!(enc(&big, Protocol::Resp3), b"(12\r\n");
+        assert_eq!(enc(&Frame::Boolean(false), Protocol::Resp3), b"#f\r\n");
         assert_eq!(enc(&Frame::Null, Protocol::Resp3), b"_\r\n");
         assert_eq!(enc(&Frame::Double(1.5), Protocol::Resp2), b"$3\r\n1.5\r\n");
         assert_eq!(enc(&Frame::Double(1.5), Protocol::Resp3), b",1.5\r\n");
