@@ -311,35 +311,10 @@ impl Decoder {
 
 #[cfg(test)]
 mod tests {
+    use super::super::watchdog::watched;
     use super::*;
 
     type Decoded = (Vec<Vec<Bytes>>, Result<(), ProtocolError>, usize);
-
-    /// Runs `f` on its own thread and returns what it returns. A decoder
-    /// that loops (a mutant that consumes nothing, or waits forever for
-    /// bytes that never come) must fail the test that meets it, not hang
-    /// it, so every test here that calls the decoder does so under this
-    /// watchdog: after 3 s (these decodes take microseconds) it aborts the
-    /// whole test process. Failing only the test is not enough: the
-    /// runaway thread cannot be stopped, and one that allocates as it
-    /// spins slowed the rest of the run past a mutation run's budget.
-    fn watched<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let worker = std::thread::spawn(move || {
-            let _ = tx.send(f());
-        });
-        match rx.recv_timeout(std::time::Duration::from_secs(3)) {
-            Ok(v) => v,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                eprintln!("the decoder did not finish within 3 s: aborting the tests");
-                std::process::abort()
-            }
-            // The closure panicked: fail with its panic.
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                std::panic::resume_unwind(worker.join().expect_err("no value sent"))
-            }
-        }
-    }
 
     /// Every request in `input`, the error that stopped decoding, and the
     /// bytes left. A decoder that yields more requests than there are

@@ -11,6 +11,8 @@ mod error;
 mod frame;
 mod inline;
 mod parse;
+#[cfg(test)]
+mod watchdog;
 
 pub use decode::{DecodeLimits, Decoder, MAX_INLINE_LEN};
 pub use encode::{encode, encode_request, Protocol};
