@@ -101,6 +101,9 @@ fn read_token(line: &[u8], mut p: usize, out: &mut Vec<u8>) -> Option<usize> {
                 Some(other) => out.push(other),
             },
         }
+        // A token is never longer than its line: a reader that stops
+        // advancing fails here (debug builds) instead of filling memory.
+        debug_assert!(out.len() <= line.len(), "a token longer than its line");
         p += 1;
     }
 }

@@ -206,6 +206,10 @@ mod tests {
             Frame::Verbatim("txt", Bytes::from_static(b"x\r\ny")),
             Frame::Push(vec![Frame::error("ERR x")]),
         ]));
+        round_trip(Frame::Array(vec![
+            Frame::Boolean(true),
+            Frame::Verbatim("mkd", Bytes::from_static(b"# title")),
+        ]));
         round_trip(Frame::Seq(vec![
             Frame::Attribute(vec![(Frame::bulk("a"), Frame::Integer(1))]),
             Frame::bulk("reply"),
