@@ -133,6 +133,13 @@ pub async fn accept_loop<S: Store>(
     fd_cap: usize,
 ) {
     let mut backoff = Duration::from_millis(1);
+    // Bound to one address, every accepted socket's local address is the
+    // listener's: no getsockname per connection (Redis makes none either).
+    // Bound to a wildcard, each connection asks.
+    let bound = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
     loop {
         let accepted = tokio::select! {
             _ = shutdown.recv() => return,
@@ -141,7 +148,7 @@ pub async fn accept_loop<S: Store>(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(1);
-                admit(&exec, &workers, stream, peer, &shutdown, fd_cap);
+                admit(&exec, &workers, stream, peer, bound, &shutdown, fd_cap);
             }
             Err(e) => {
                 warn!(cause = %e, ?backoff, "accept failed; backing off");
@@ -168,6 +175,7 @@ fn admit<S: Store>(
     workers: &Workers,
     stream: TcpStream,
     peer: SocketAddr,
+    bound: Option<SocketAddr>,
     shutdown: &Shutdown,
     fd_cap: usize,
 ) {
@@ -177,7 +185,7 @@ fn admit<S: Store>(
         info!(%peer, "refused by protected mode");
         return refuse(stream, DENIED_REPLY);
     }
-    let laddr = stream.local_addr().unwrap_or(peer);
+    let laddr = bound.unwrap_or_else(|| stream.local_addr().unwrap_or(peer));
     let fd = raw_fd(&stream);
     let Some(handle) = state
         .clients

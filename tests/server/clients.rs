@@ -223,7 +223,17 @@ fn embedding_example_runs<S: Store>() {
     assert_eq!(greeting, "hello from FlashKV");
 }
 
+/// CLIENT INFO's `laddr` is the address the client connected to (taken
+/// from the listener when it is bound to one address, without a syscall).
+fn client_info_shows_the_local_address<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    let info = text(&c.cmd("CLIENT INFO"));
+    assert!(info.contains(&format!(" laddr={} ", server.addr)), "{info}");
+}
+
 backends!(
+    client_info_shows_the_local_address,
     redis_crate_sync_and_pipelined,
     redis_crate_async_and_resp3,
     redis_cli_works,
