@@ -456,7 +456,7 @@ fn settled_used(c: &mut RawClient) -> u64 {
 /// costs nothing, and as 23-byte ones (the first length kept apart) costs
 /// each its allocation (8 bytes of count + 23, a 32-byte class). The first
 /// half fails if short values go back to an allocation of their own (a
-/// 22-byte value in the 32-byte class against 8 for one byte), the second
+/// 22-byte value in the 32-byte class against 16 for one byte), the second
 /// if the measurement could not see it.
 fn short_values_are_kept_inside_the_entry<S: Store>() {
     let (mut p, _) = start::<S>("noeviction", 1 << 30);
@@ -473,8 +473,12 @@ fn short_values_are_kept_inside_the_entry<S: Store>() {
     let per_key = |from: f64, to: f64| (to - from) / KEYS as f64;
     let (inline, apart) = (per_key(one, longest), per_key(longest, apart));
     assert_eq!(store_api::value::string::INLINE_STR, 22);
+    // A value back in its own allocation would add 16 B per key (8 bytes
+    // of count + 22 in the 32-byte class, against 8 + 1 in the 16-byte
+    // one). flurry frees replaced nodes late, which moved its figure by
+    // 8 B in one debug run: on flurry this half is a weaker check.
     assert!(
-        inline.abs() < 8.0,
+        inline.abs() < 12.0,
         "1-byte values rewritten as 22-byte ones: {inline:.1} bytes more per key"
     );
     assert!(
