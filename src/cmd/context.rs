@@ -618,6 +618,17 @@ impl<S: Store> Ctx<'_, S> {
         self.notify(crate::db::events::class::KEY_MISS, "keymiss", key);
     }
 
+    /// Whether a `yes` / `local` / `no` setting (`enable-debug-command`,
+    /// `enable-protected-configs`) lets this client through: `local` only
+    /// from a loopback address.
+    pub fn allows(&self, setting: &str) -> bool {
+        match setting {
+            "yes" => true,
+            "local" => self.session.handle.addr.ip().is_loopback(),
+            _ => false,
+        }
+    }
+
     /// Is this command running inside EXEC?
     pub fn in_transaction(&self) -> bool {
         self.in_transaction

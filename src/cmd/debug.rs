@@ -17,6 +17,7 @@ use super::{help_reply, is, object, parse_int, persist, Args, CmdError, Command,
 use crate::db::{evict, rdb};
 use crate::protocol::{Frame, Protocol};
 use crate::util::numbers::{fmt_g17, strtod};
+use crate::util::{hex20, sha1};
 
 /// Debugging and compatibility commands.
 #[derive(Debug)]
@@ -143,12 +144,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
 }
 
 fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
-    let allowed = match ctx.config.enable_debug_command.as_str() {
-        "yes" => true,
-        "local" => ctx.session.handle.addr.ip().is_loopback(),
-        _ => false,
-    };
-    if !allowed {
+    if !ctx.allows(&ctx.config.enable_debug_command) {
         return Err(CmdError::DebugNotAllowed);
     }
     let Some(sub) = args.first() else {
@@ -272,12 +268,7 @@ fn protocol(name: &[u8], proto: Protocol) -> Result<Frame, CmdError> {
 }
 
 fn hex_status(digest: [u8; 20]) -> Frame {
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Frame::Simple(hex.into())
-}
-
-fn sha1(data: &[u8]) -> [u8; 20] {
-    sha1_smol::Sha1::from(data).digest().bytes()
+    Frame::Simple(Bytes::copy_from_slice(&hex20(&digest)))
 }
 
 /// `xorDigest`: XOR the SHA1 of `data` into `digest`.
@@ -305,7 +296,6 @@ fn value_digest(e: &Entry) -> [u8; 20] {
 /// elements (order-sensitive for strings and lists, order-free for sets,
 /// hashes and sorted sets), then a mark if the key has a TTL.
 fn object_digest(digest: &mut [u8; 20], e: &Entry) {
-    let digest = &mut *digest;
     // OBJ_STRING 0, OBJ_LIST 1, OBJ_SET 2, OBJ_ZSET 3, OBJ_HASH 4.
     let obj_type: u32 = match &e.value {
         Value::Str(_) => 0,

@@ -1,6 +1,6 @@
 //! Persistence commands: SAVE, BGSAVE, LASTSAVE, DUMP, RESTORE, and DEBUG
-//! RELOAD's work (DEBUG itself is parsed in `debug`). The work is in `state::persist` (saves and loads) and
-//! `db::rdb` (the format).
+//! RELOAD's work (DEBUG itself is parsed in `debug`). The work is in
+//! `state::persist` (saves and loads) and `db::rdb` (the format).
 
 use bytes::Bytes;
 use store_api::{Entry, Store};

@@ -136,12 +136,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         }
         Cmd::ConfigSet(pairs) => {
             // Redis 7's protected configs: where files go.
-            let allowed = match ctx.config.enable_protected_configs.as_str() {
-                "yes" => true,
-                "local" => ctx.session.handle.addr.ip().is_loopback(),
-                _ => false,
-            };
-            if !allowed {
+            if !ctx.allows(&ctx.config.enable_protected_configs) {
                 if let Some((name, _)) = pairs.iter().find(|(n, _)| {
                     n.eq_ignore_ascii_case("dir") || n.eq_ignore_ascii_case("dbfilename")
                 }) {

@@ -53,6 +53,16 @@ fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
+/// Each pair's two frames one after the other (the body of a map, an
+/// attribute, or a RESP2 flat pair list).
+#[inline]
+fn flat_pairs(out: &mut BytesMut, proto: Protocol, pairs: &[(Frame, Frame)]) {
+    for (k, v) in pairs {
+        encode(k, proto, out);
+        encode(v, proto, out);
+    }
+}
+
 /// Append `frame` to `out` as `proto` spells it.
 pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
     let resp3 = proto == Protocol::Resp3;
@@ -75,10 +85,7 @@ pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
             } else {
                 len_header(out, b'*', pairs.len() * 2);
             }
-            for (k, v) in pairs {
-                encode(k, proto, out);
-                encode(v, proto, out);
-            }
+            flat_pairs(out, proto, pairs);
         }
         Frame::Pairs(pairs) => {
             if resp3 {
@@ -90,10 +97,7 @@ pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
                 }
             } else {
                 len_header(out, b'*', pairs.len() * 2);
-                for (a, b) in pairs {
-                    encode(a, proto, out);
-                    encode(b, proto, out);
-                }
+                flat_pairs(out, proto, pairs);
             }
         }
         Frame::Set(items) => {
@@ -106,10 +110,7 @@ pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
         }
         Frame::Attribute(pairs) if resp3 => {
             len_header(out, b'|', pairs.len());
-            for (k, v) in pairs {
-                encode(k, proto, out);
-                encode(v, proto, out);
-            }
+            flat_pairs(out, proto, pairs);
         }
         Frame::Attribute(_) => {}
         Frame::Seq(items) => items.iter().for_each(|f| encode(f, proto, out)),

@@ -21,9 +21,18 @@ pub fn blocking_section<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// The SHA1 of `data`.
+pub fn sha1(data: &[u8]) -> [u8; 20] {
+    sha1_smol::Sha1::from(data).digest().bytes()
+}
+
 /// The lower-case hex SHA1 of `data` (script names, `redis.sha1hex`).
 pub fn sha1_hex(data: &[u8]) -> [u8; 40] {
-    let digest = sha1_smol::Sha1::from(data).digest().bytes();
+    hex20(&sha1(data))
+}
+
+/// A 20-byte digest in lower-case hex (SHA1s, DEBUG DIGEST).
+pub fn hex20(digest: &[u8; 20]) -> [u8; 40] {
     let mut out = [0u8; 40];
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, b) in digest.iter().enumerate() {
