@@ -4,16 +4,16 @@
 //! It is deliberately not a `Store`: it holds key copies and nothing else,
 //! costs the same whatever backend the database uses, and supports what the
 //! sweeper needs, sampling by position. 64 shards, each a mutex around a
-//! dense vector of keys plus a hash table of positions into it: insert and
-//! remove are O(1) under one shard's lock (removal swaps the last key into
-//! the hole), and a cursor walks positions shard by shard.
+//! [`KeySet`] (keys at dense positions plus a compact table of positions):
+//! insert and remove are O(1) under one shard's lock (removal moves the
+//! last key into the hole), and a cursor walks positions shard by shard.
 //!
-//! About 37 bytes per volatile key, against 40-ish for Redis, which shares
-//! the key string between its two dicts: a [`Key`] (24 bytes, keys of up to
-//! 22 bytes inline) in a vector that grows by doubling, and a 4-byte
-//! position plus a control byte in a table at hashbrown's load (7/16 to
-//! 7/8). An `IndexSet<Box<[u8]>>` took 90: a hash and a box per key, the
-//! key's own allocation, and an entry vector kept as large as the table.
+//! About 29.5 bytes per volatile key at any size (a 24-byte [`Key`], keys
+//! of up to 22 bytes inline, plus 4-byte table slots 7/10 to 7/8 full),
+//! against 40-ish for Redis, which shares the key string between its two
+//! dicts. An `IndexSet<Box<[u8]>>` took 90, and a `Vec<Key>` with a
+//! hashbrown table of positions 36 at a million keys (up to 50 just after
+//! both doubled).
 //!
 //! The index is a hint kept honest by the rule in `keyspace`: a key is
 //! added after the write that gives it a TTL, and removed by whoever takes
@@ -22,72 +22,19 @@
 use std::hash::BuildHasher;
 
 use bytes::Bytes;
-use hashbrown::HashTable;
 use parking_lot::Mutex;
-use store_api::Key;
+use store_api::keyset::KeySet;
 
 /// Shards; a power of two.
 const SHARDS: usize = 64;
 
-/// The shard is picked by hash bits 32 to 37, which neither the table's
-/// bucket position (the low bits) nor its control byte (the top 7) uses:
-/// a shard whose keys all shared those bits would probe far longer.
+/// The shard is picked by the hash's lowest bits, which `KeySet` uses for
+/// neither the home slot (the top bits) nor the tag (bits 8 and up).
 fn shard_of(hash: u64) -> usize {
-    (hash >> 32) as usize % SHARDS
+    hash as usize % SHARDS
 }
 
-/// One shard: keys at dense positions, and their positions by hash.
-#[derive(Default)]
-struct Shard {
-    keys: Vec<Key>,
-    index: HashTable<u32>,
-}
-
-impl Shard {
-    /// Add `key` unless it is there: one probe either way.
-    fn insert(&mut self, hash: u64, key: &[u8], hasher: &foldhash::fast::RandomState) {
-        let at = u32::try_from(self.keys.len()).expect("under 4G volatile keys per shard");
-        let keys = &self.keys;
-        let entry = self.index.entry(
-            hash,
-            |&i| keys[i as usize].as_bytes() == key,
-            |&i| hasher.hash_one(keys[i as usize].as_bytes()),
-        );
-        if let hashbrown::hash_table::Entry::Vacant(slot) = entry {
-            slot.insert(at);
-            self.keys.push(Key::new(key));
-        }
-    }
-
-    fn remove(&mut self, hash: u64, key: &[u8], hasher: &foldhash::fast::RandomState) -> bool {
-        let keys = &self.keys;
-        let Ok(found) = self
-            .index
-            .find_entry(hash, |&i| keys[i as usize].as_bytes() == key)
-        else {
-            return false;
-        };
-        let at = found.remove().0 as usize;
-        let last = self.keys.len() - 1;
-        if at != last {
-            // The last key moves into the hole: point its entry there.
-            let moved = hasher.hash_one(self.keys[last].as_bytes());
-            let slot = self.index.find_mut(moved, |&i| i as usize == last);
-            *slot.expect("every key has a position") = at as u32;
-        }
-        self.keys.swap_remove(at);
-        let (len, target) = (self.keys.len(), self.keys.len() * 2);
-        if self.keys.capacity() > 64 && len < self.keys.capacity() / 4 {
-            self.keys.shrink_to(target);
-        }
-        if self.index.capacity() > 64 && len < self.index.capacity() / 4 {
-            let keys = &self.keys;
-            self.index
-                .shrink_to(target, |&i| hasher.hash_one(keys[i as usize].as_bytes()));
-        }
-        true
-    }
-}
+type Shard = KeySet<foldhash::fast::RandomState>;
 
 /// The set of keys with a TTL in one database.
 pub struct VolatileIndex {
@@ -97,9 +44,13 @@ pub struct VolatileIndex {
 
 impl Default for VolatileIndex {
     fn default() -> Self {
+        // Every shard hashes alike, so a key is hashed once per operation.
+        let hasher = foldhash::fast::RandomState::default();
         VolatileIndex {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: foldhash::fast::RandomState::default(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Shard::with_hasher(hasher.clone())))
+                .collect(),
+            hasher,
         }
     }
 }
@@ -108,23 +59,19 @@ impl VolatileIndex {
     /// Add `key` (copied only if it is not there yet).
     pub fn insert(&self, key: &[u8]) {
         let hash = self.hasher.hash_one(key);
-        self.shards[shard_of(hash)]
-            .lock()
-            .insert(hash, key, &self.hasher);
+        self.shards[shard_of(hash)].lock().insert_hashed(hash, key);
     }
 
     /// Remove `key`; true if it was there.
     pub fn remove(&self, key: &[u8]) -> bool {
         let hash = self.hasher.hash_one(key);
-        self.shards[shard_of(hash)]
-            .lock()
-            .remove(hash, key, &self.hasher)
+        self.shards[shard_of(hash)].lock().remove_hashed(hash, key)
     }
 
     /// Forget every key (the database was emptied in place).
     pub fn clear(&self) {
         for s in self.shards.iter() {
-            let old = std::mem::take(&mut *s.lock());
+            let old = std::mem::replace(&mut *s.lock(), Shard::with_hasher(self.hasher.clone()));
             drop(old);
         }
     }
@@ -134,20 +81,20 @@ impl VolatileIndex {
     pub fn random(&self, seed: u64) -> Option<Bytes> {
         let first = (seed >> 58) as usize % SHARDS;
         (0..SHARDS).find_map(|i| {
-            let keys = &self.shards[(first + i) % SHARDS].lock().keys;
+            let keys = self.shards[(first + i) % SHARDS].lock();
             let n = keys.len();
-            (n > 0).then(|| keys[(seed as usize) % n].to_bytes())
+            (n > 0).then(|| keys.get((seed as usize) % n).map(|k| k.to_bytes()))?
         })
     }
 
     /// Number of keys (sums the shards; for INFO and the sweeper).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().keys.len()).sum()
+        self.shards.iter().map(|s| s.lock().len()).sum()
     }
 
     /// True when no key has a TTL.
     pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(|s| s.lock().keys.is_empty())
+        self.shards.iter().all(|s| s.lock().is_empty())
     }
 
     /// Up to `count` keys from `cursor` (0 starts a pass) and the cursor to
@@ -166,11 +113,11 @@ impl VolatileIndex {
         };
         let mut keys = Vec::with_capacity(count);
         while shard < SHARDS && keys.len() < count {
-            let set = &self.shards[shard].lock().keys;
+            let set = self.shards[shard].lock();
             let mut i = (below as usize).min(set.len());
             while i > 0 && keys.len() < count {
                 i -= 1;
-                keys.push(set[i].to_bytes());
+                keys.extend(set.get(i).map(|k| k.to_bytes()));
             }
             if i > 0 {
                 return (keys, ((shard as u64) << 32) | i as u64);
@@ -277,17 +224,7 @@ mod tests {
             idx.remove(format!("key:{i}").as_bytes());
         }
         // What stays is bounded by the shard count, not by the keys removed.
-        let capacity: usize = idx
-            .shards
-            .iter()
-            .map(|s| {
-                let s = s.lock();
-                s.keys.capacity().max(s.index.capacity())
-            })
-            .sum();
-        assert!(
-            capacity <= SHARDS * 64,
-            "capacity {capacity} kept after removing everything"
-        );
+        let kept: usize = idx.shards.iter().map(|s| s.lock().heap_bytes()).sum();
+        assert_eq!(kept, 0, "{kept} bytes kept after removing everything");
     }
 }

@@ -3,8 +3,8 @@
 //! SCAN must return about COUNT keys per call, and RANDOMKEY (and eviction
 //! sampling) must find a key in O(1); a map whose crate only iterates from
 //! the start (flurry, scc) can do neither. Such a backend keeps, beside
-//! each of its sub-maps, the sub-map's keys in insertion-indexed order
-//! ([`indexmap`], delete by moving the last key into the hole): a position
+//! each of its sub-maps, the sub-map's keys at dense positions (a
+//! [`KeySet`]; delete moves the last key into the hole): a position
 //! picks a random key in O(1), and a cursor that walks positions downwards
 //! keeps Redis's SCAN guarantee (see `value::table`).
 //!
@@ -17,16 +17,17 @@
 //! when a scan or a random pick meets it.
 //!
 //! Cost: one short mutex section per key added to or removed from the map
-//! (updates of existing keys do not touch it), and about 60 bytes per key
-//! (its own copy as a [`Key`], inline up to 22 bytes, its hash and the
-//! index slot). It used to hold a `Bytes` handle sharing the map's key,
-//! but sharing gave every key a 32-byte reference-counted header besides.
+//! (updates of existing keys do not touch it), and about 29.5 bytes per
+//! key (its own copy as a [`Key`], inline up to 22 bytes, and a 4-byte
+//! table slot). It used to hold a `Bytes` handle sharing the map's key,
+//! but sharing gave every key a 32-byte reference-counted header besides;
+//! then an `IndexSet<Key>`, about 60 bytes per key.
 
 use bytes::Bytes;
-use indexmap::IndexSet;
-
-use crate::Key;
 use parking_lot::Mutex;
+
+use crate::keyset::KeySet;
+use crate::Key;
 
 use crate::value::table::{scan_positions, Hasher};
 
@@ -35,7 +36,7 @@ const POSITION_BITS: u32 = 56;
 
 /// The keys of each sub-map of a sharded map.
 pub struct KeyIndex {
-    shards: Box<[Mutex<IndexSet<Key, Hasher>>]>,
+    shards: Box<[Mutex<KeySet<Hasher>>]>,
 }
 
 impl KeyIndex {
@@ -43,25 +44,22 @@ impl KeyIndex {
     pub fn new(shards: usize) -> KeyIndex {
         assert!(shards <= 256, "the scan cursor keeps 8 bits for the shard");
         KeyIndex {
-            shards: (0..shards)
-                .map(|_| Mutex::new(IndexSet::with_hasher(Hasher::default())))
-                .collect(),
+            shards: (0..shards).map(|_| Mutex::new(KeySet::default())).collect(),
         }
     }
 
     /// The map gained `key` in sub-map `shard`.
     pub fn added(&self, shard: usize, key: &[u8]) {
-        self.shards[shard].lock().insert(Key::new(key));
+        self.shards[shard].lock().insert(key);
     }
 
     /// The map lost `key`; `present` re-checks the map after the index let
     /// go of it, in case another thread put it back meanwhile.
     pub fn removed(&self, shard: usize, key: &[u8], present: impl Fn() -> bool) {
         let mut keys = self.shards[shard].lock();
-        if keys.swap_remove(key) && present() {
-            keys.insert(Key::new(key));
+        if keys.remove(key) && present() {
+            keys.insert(key);
         }
-        shrink_if_sparse(&mut keys);
     }
 
     /// Forget every key (call before clearing the map, so a key inserted
@@ -97,7 +95,7 @@ impl KeyIndex {
                 pos = next;
                 range
                     .rev()
-                    .filter_map(|i| index.get_index(i).map(Key::to_bytes))
+                    .filter_map(|i| index.get(i).map(Key::to_bytes))
                     .collect()
             };
             left = left.saturating_sub(keys.len());
@@ -136,7 +134,8 @@ impl KeyIndex {
                 let shard = (start + i) % n;
                 let index = self.shards[shard].lock();
                 let len = index.len();
-                (len > 0).then(|| (shard, index[(next() % len as u64) as usize].to_bytes()))
+                let key = index.get((next() % len.max(1) as u64) as usize)?;
+                Some((shard, key.to_bytes()))
             });
             let (shard, key) = picked?;
             if is_live(&key) {
@@ -148,16 +147,7 @@ impl KeyIndex {
     }
 
     fn drop_stale(&self, shard: usize, key: &[u8]) {
-        let mut keys = self.shards[shard].lock();
-        keys.swap_remove(key);
-        shrink_if_sparse(&mut keys);
-    }
-}
-
-/// Give memory back once an index is mostly empty (as the maps do).
-fn shrink_if_sparse(keys: &mut IndexSet<Key, Hasher>) {
-    if keys.capacity() > 64 && keys.len() < keys.capacity() / 4 {
-        keys.shrink_to(keys.len() * 2);
+        self.shards[shard].lock().remove(key);
     }
 }
 

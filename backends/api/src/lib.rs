@@ -29,6 +29,7 @@ pub use bytes::Bytes;
 
 mod key;
 pub mod keyindex;
+pub mod keyset;
 pub mod num;
 pub mod value;
 
