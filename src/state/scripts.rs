@@ -42,7 +42,8 @@ impl Engine {
 /// What running a script needs from the environment, looked up once.
 #[derive(Clone)]
 pub struct Handles {
-    /// Per-invocation state the API functions read (`call`, `resp`).
+    /// Per-invocation state the API functions read (`vm::RUN_CALL`,
+    /// `vm::RUN_RESP`).
     pub run: mlua::Table,
     /// The hidden table behind the read-only globals (KEYS, ARGV go here).
     pub globals: mlua::Table,
@@ -60,8 +61,8 @@ pub struct Handles {
     pub pending: std::sync::Arc<parking_lot::Mutex<Vec<Registered>>>,
     /// A library is loading (its `redis` is registration-only).
     pub loading: std::sync::Arc<AtomicBool>,
-    /// `f(keys, args)` under the error handler: FCALL's call.
-    pub fcall: mlua::Function,
+    /// Runs one script or function invocation (`vm::INVOKE`).
+    pub invoke: mlua::Function,
 }
 
 /// The hook's question: has SCRIPT KILL been asked?

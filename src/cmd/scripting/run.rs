@@ -113,22 +113,19 @@ pub fn run<S: Store>(
     state.scripts.started(running);
     let result = invoke(lua, handles, &mut runner, &inv);
     vm::restore_hook(lua, handles);
-    let resp = handles
-        .run
-        .raw_get::<Option<i64>>("resp")
-        .ok()
-        .flatten()
-        .unwrap_or(2);
-    let _ = handles.run.raw_set("resp", Value::Nil);
+    let resp = match &result {
+        Ok((_, _, Some(resp))) => *resp,
+        _ => 2,
+    };
     // An error a command replied with (and redis.call raised, or the
     // script returned) was counted when it happened.
     let counted = match &result {
-        Ok((_, Value::Table(t))) => t.raw_get::<bool>(vm::IGNORE_ERROR_STATS).unwrap_or(false),
+        Ok((_, Value::Table(t), _)) => t.raw_get::<bool>(vm::IGNORE_ERROR_STATS).unwrap_or(false),
         _ => false,
     };
     let frame = match result {
-        Ok((true, value)) => convert::lua_to_frame(&value, resp),
-        Ok((false, value)) => error_frame(&value, inv.name),
+        Ok((true, value, _)) => convert::lua_to_frame(&value, resp),
+        Ok((false, value, _)) => error_frame(&value, inv.name),
         Err(e) => error_frame(&Value::Error(Box::new(e)), inv.name),
     };
     let Runner {
@@ -163,26 +160,23 @@ pub fn run<S: Store>(
     frame
 }
 
-/// Set KEYS and ARGV, install `redis.call` for this run, and call the
-/// script under the error handler: (succeeded, result or error object).
+/// Most KEYS and ARGV strings passed to the VM as arguments; more go as
+/// tables built here (a Lua call's arguments live on its C stack).
+const SPREAD_ARGS: usize = 32;
+
+/// Install `redis.call` for this run, then run the script (or function)
+/// through `vm::INVOKE`: (succeeded, result or error object, the RESP
+/// version `redis.setresp` chose, if it did).
 fn invoke<S: Store>(
     lua: &Lua,
     handles: &Handles,
     runner: &mut Runner<'_, '_, S>,
     inv: &Invocation<'_>,
-) -> mlua::Result<(bool, Value)> {
-    // Fresh tables for every call, as Redis makes them (nothing a script
-    // did to them can reach the next one).
-    let keys = array(lua, inv.keys)?;
-    let argv = array(lua, inv.args)?;
-    if !inv.function {
-        handles.globals.raw_set("KEYS", &keys)?;
-        handles.globals.raw_set("ARGV", &argv)?;
-    }
+) -> mlua::Result<(bool, Value, Option<i64>)> {
     let run_table = &handles.run;
-    lua.scope(|scope| {
+    let out = lua.scope(|scope| {
         let call = scope.create_function_mut(|lua, args: MultiValue| {
-            let resp = run_table.raw_get::<Option<i64>>("resp")?.unwrap_or(2);
+            let resp = run_table.raw_get::<Option<i64>>(vm::RUN_RESP)?.unwrap_or(2);
             let frame = match convert::args_to_argv(lua, &args) {
                 Ok(argv) => runner.call(argv, resp),
                 Err(msg) => Frame::Error(Bytes::from(format!("ERR {msg}"))),
@@ -190,20 +184,38 @@ fn invoke<S: Store>(
             let failed = matches!(frame, Frame::Error(_));
             Ok((convert::frame_to_lua(lua, frame, resp)?, failed))
         })?;
-        run_table.raw_set("call", call)?;
-        let handler = handles.handler.clone();
-        let out = if inv.function {
-            handles
-                .fcall
-                .call::<(bool, Value)>((inv.func.clone(), handler, keys, argv))
+        // Fresh KEYS and ARGV tables for every call, as Redis makes them
+        // (nothing a script did to them can reach the next one).
+        let spread = inv.keys.len() + inv.args.len() <= SPREAD_ARGS;
+        let mut args = Vec::with_capacity(
+            6 + if spread {
+                inv.keys.len() + inv.args.len()
+            } else {
+                1
+            },
+        );
+        args.extend([
+            Value::Function(inv.func.clone()),
+            Value::Function(handles.handler.clone()),
+            Value::Function(call),
+            Value::Boolean(inv.function),
+            Value::Integer(inv.keys.len() as i64),
+        ]);
+        if spread {
+            args.push(Value::Nil);
+            for item in inv.keys.iter().chain(inv.args) {
+                args.push(Value::String(lua.create_string(&item[..])?));
+            }
         } else {
-            handles
-                .xpcall
-                .call::<(bool, Value)>((inv.func.clone(), handler))
-        };
-        run_table.raw_set("call", Value::Nil)?;
-        out
-    })
+            args.push(Value::Table(array(lua, inv.keys)?));
+            args.push(Value::Table(array(lua, inv.args)?));
+        }
+        handles
+            .invoke
+            .call::<(bool, Value)>(MultiValue::from_vec(args))
+    })?;
+    let resp = run_table.raw_get::<Option<i64>>(vm::RUN_RESP)?;
+    Ok((out.0, out.1, resp))
 }
 
 /// `items` as a Lua array of strings.

@@ -27,6 +27,12 @@ const PRELUDE_CHUNK: &str = "@flashkv_api";
 
 /// Registry names.
 const RUN: &str = "flashkv.run";
+/// Slots of the run table (integer keys: looking one up allocates nothing,
+/// where a string key is made, under a protected call, on every use).
+/// The scoped `redis.call` of the running invocation.
+pub const RUN_CALL: i64 = 1;
+/// The RESP version `redis.setresp` chose, if any.
+pub const RUN_RESP: i64 = 2;
 const GLOBALS: &str = "flashkv.globals";
 const HANDLER: &str = "flashkv.handler";
 
@@ -56,6 +62,45 @@ local function fix(ok, ...)
   return false, e
 end
 pcall = function(...) return fix(raw_pcall(...)) end
+"#;
+
+/// One invocation, set up inside the VM: every step done here from Rust
+/// would be a protected call through the binding, each allocating a C
+/// closure (Lua 5.1 has no light C functions).
+///
+/// `invoke(f, handler, call, is_function, nkeys, keys, ...)`: KEYS and ARGV
+/// are built here from the `...` strings when `keys` is nil (few
+/// arguments), or come ready as `keys` and the one `...` table. `call`
+/// goes into the run table for `redis.call` (it stays there, dead, after
+/// the invocation: every invocation sets its own first), and `f` runs
+/// under `handler` (a script with KEYS and ARGV as globals, a function as
+/// `f(keys, argv)`). Returns what `xpcall` returns.
+///
+/// `xpcall` is called in tail position and on the line of its `return`,
+/// so no Lua line runs after the script: once SCRIPT KILL switched the
+/// hook to raise on every line, a line here would raise outside `xpcall`
+/// and the killed script's error would lose its form.
+const INVOKE: &str = r#"
+local xpcall, select, unpack, G, run = ...
+return function(f, handler, call, is_function, nkeys, keys, ...)
+  local argv
+  if keys then
+    argv = ...
+  else
+    local all = {...}
+    keys = {unpack(all, 1, nkeys)}
+    argv = {unpack(all, nkeys + 1, select('#', ...))}
+  end
+  run[1] = call
+  run[2] = nil
+  if is_function then
+    return xpcall(function() return f(keys, argv) end, handler)
+  end
+  -- G has no __newindex: these are plain stores.
+  G.KEYS = keys
+  G.ARGV = argv
+  return xpcall(f, handler)
+end
 "#;
 
 /// Set up `lua` as Redis 7.0 does (once per VM); `kill_requested` is
@@ -103,16 +148,19 @@ pub fn install(
     let loading = Arc::new(AtomicBool::new(false));
     let load_redis = super::functions::load_time_redis(lua, &globals, pending.clone())?;
     let library_env = super::functions::library_env(lua, &globals, load_redis, loading.clone())?;
-    let fcall: Function = lua
-        .load("local xpcall = ... return function(f, h, k, a) return xpcall(function() return f(k, a) end, h) end")
-        .set_name(PRELUDE_CHUNK)
-        .call(globals.raw_get::<Function>("xpcall")?)?;
+    let invoke: Function = lua.load(INVOKE).set_name(PRELUDE_CHUNK).call((
+        globals.raw_get::<Function>("xpcall")?,
+        globals.raw_get::<Function>("select")?,
+        globals.raw_get::<Function>("unpack")?,
+        globals.clone(),
+        run.clone(),
+    ))?;
     Ok(Handles {
         run,
         library_env,
         pending,
         loading,
-        fcall,
+        invoke,
         xpcall: globals.raw_get("xpcall")?,
         globals,
         handler,
@@ -188,7 +236,7 @@ fn install_call(lua: &Lua, redis: &Table, run: &Table) -> mlua::Result<()> {
     for raise_errors in [true, false] {
         let run = run.clone();
         let f = lua.create_function(move |_, args: MultiValue| {
-            let Some(call) = run.raw_get::<Option<Function>>("call")? else {
+            let Some(call) = run.raw_get::<Option<Function>>(RUN_CALL)? else {
                 return Err(Raised::err(
                     "ERR redis.call/pcall can only be called inside a script invocation".into(),
                 ));
@@ -340,7 +388,7 @@ fn install_redis_api(lua: &Lua, redis: &Table) -> mlua::Result<()> {
                 return Err(raise(lua, "RESP version must be 2 or 3."));
             }
             lua.named_registry_value::<Table>(RUN)?
-                .raw_set("resp", resp)?;
+                .raw_set(RUN_RESP, resp)?;
             Ok(())
         })?,
     )?;
@@ -585,8 +633,15 @@ fn protect_globals(lua: &Lua) -> mlua::Result<()> {
             Ok(v)
         })?
     };
+    // A global the script reads is found by Lua itself (the proxy's
+    // `__index` is the table behind it); only a missing one reaches Rust,
+    // through that table's own `__index`. A function there would make every
+    // global read (`redis`, `KEYS`) a call into Rust.
+    let behind = lua.create_table()?;
+    behind.raw_set("__index", missing)?;
+    store.set_metatable(Some(behind));
     let meta = lua.create_table()?;
-    meta.raw_set("__index", missing)?;
+    meta.raw_set("__index", store.clone())?;
     meta.raw_set("__newindex", readonly)?;
     meta.raw_set("__metatable", false)?;
     g.set_metatable(Some(meta));
