@@ -20,8 +20,13 @@ use parking_lot::{RawMutex, RawThreadId, ReentrantMutex, ReentrantMutexGuard};
 pub struct Engine {
     /// The interpreter (set up by the command layer on first use).
     pub lua: mlua::Lua,
-    /// The environment's handles, once the command layer has installed it.
-    pub handles: Option<Handles>,
+    /// The environment's handles, once the command layer has installed it
+    /// (shared: each invocation takes them, and cloning the `Handles`
+    /// themselves would make a registry reference per Lua value).
+    pub handles: Option<std::sync::Arc<Handles>>,
+    /// The last EVAL body and its SHA1, so a script sent again and again
+    /// is hashed once.
+    pub last_eval: Option<(bytes::Bytes, [u8; 40])>,
     /// Scripts by lower-case hex SHA1: the body and its compiled function.
     pub cache: HashMap<[u8; 40], Cached>,
     /// Function libraries by name.
@@ -189,6 +194,7 @@ impl Default for Scripts {
                 )
                 .expect("a Lua state with the safe standard libraries"),
                 handles: None,
+                last_eval: None,
                 cache: HashMap::new(),
                 libraries: Default::default(),
                 functions: HashMap::new(),

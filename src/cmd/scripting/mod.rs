@@ -333,7 +333,7 @@ fn enter<S: Store>(
             let handles = vm::install(&engine.lua, kill_requested).map_err(|e| {
                 CmdError::Reply(Bytes::from(format!("ERR Lua environment failed: {e}")))
             })?;
-            engine.handles = Some(handles);
+            engine.handles = Some(std::sync::Arc::new(handles));
         }
         if let Some(codes) = state.db.take_loaded_functions() {
             // Libraries an RDB file brought replace the current ones.
@@ -362,7 +362,15 @@ fn eval<S: Store>(ctx: &mut Ctx<'_, S>, e: Eval, threshold: u64) -> Result<Frame
         let sha = if e.by_sha {
             lookup_key(&e.script).ok_or(CmdError::NoScript)?
         } else {
-            let sha = crate::util::sha1_hex(&e.script);
+            let sha = match &engine.last_eval {
+                Some((body, sha)) if *body == e.script => *sha,
+                _ => {
+                    let sha = crate::util::sha1_hex(&e.script);
+                    // A copy: the argument may share a whole read buffer.
+                    engine.last_eval = Some((Bytes::copy_from_slice(&e.script), sha));
+                    sha
+                }
+            };
             if compile(&mut engine, sha, &e.script, true)? {
                 publish_sizes(ctx, &engine);
             }

@@ -175,14 +175,25 @@ fn invoke<S: Store>(
 ) -> mlua::Result<(bool, Value, Option<i64>)> {
     let run_table = &handles.run;
     let out = lua.scope(|scope| {
-        let call = scope.create_function_mut(|lua, args: MultiValue| {
+        // `redis.call` itself (see `vm::install_call`); `redis.pcall`
+        // calls it with the mark first.
+        let call = scope.create_function_mut(|lua, mut args: MultiValue| {
+            let pcall =
+                matches!(args.front(), Some(Value::LightUserData(m)) if *m == vm::pcall_mark());
+            if pcall {
+                args.pop_front();
+            }
             let resp = run_table.raw_get::<Option<i64>>(vm::RUN_RESP)?.unwrap_or(2);
             let frame = match convert::args_to_argv(lua, &args) {
                 Ok(argv) => runner.call(argv, resp),
                 Err(msg) => Frame::Error(Bytes::from(format!("ERR {msg}"))),
             };
             let failed = matches!(frame, Frame::Error(_));
-            Ok((convert::frame_to_lua(lua, frame, resp)?, failed))
+            let reply = convert::frame_to_lua(lua, frame, resp)?;
+            if failed && !pcall {
+                return Err(vm::raised_reply(&reply)?);
+            }
+            Ok(reply)
         })?;
         // Fresh KEYS and ARGV tables for every call, as Redis makes them
         // (nothing a script did to them can reach the next one).

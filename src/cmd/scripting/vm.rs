@@ -71,8 +71,9 @@ pcall = function(...) return fix(raw_pcall(...)) end
 /// `invoke(f, handler, call, is_function, nkeys, keys, ...)`: KEYS and ARGV
 /// are built here from the `...` strings when `keys` is nil (few
 /// arguments), or come ready as `keys` and the one `...` table. `call`
-/// goes into the run table for `redis.call` (it stays there, dead, after
-/// the invocation: every invocation sets its own first), and `f` runs
+/// becomes `redis.call` (the real table behind the read-only proxy) and
+/// goes into the run table for `redis.pcall` (it stays in both, dead,
+/// after the invocation: every invocation sets its own first), and `f` runs
 /// under `handler` (a script with KEYS and ARGV as globals, a function as
 /// `f(keys, argv)`). Returns what `xpcall` returns.
 ///
@@ -81,7 +82,7 @@ pcall = function(...) return fix(raw_pcall(...)) end
 /// hook to raise on every line, a line here would raise outside `xpcall`
 /// and the killed script's error would lose its form.
 const INVOKE: &str = r#"
-local xpcall, select, unpack, G, run = ...
+local xpcall, select, unpack, G, run, redis = ...
 return function(f, handler, call, is_function, nkeys, keys, ...)
   local argv
   if keys then
@@ -91,6 +92,7 @@ return function(f, handler, call, is_function, nkeys, keys, ...)
     keys = {unpack(all, 1, nkeys)}
     argv = {unpack(all, nkeys + 1, select('#', ...))}
   end
+  redis.call = call
   run[1] = call
   run[2] = nil
   if is_function then
@@ -123,7 +125,7 @@ pub fn install(
     let redis = lua.create_table()?;
     install_redis_api(lua, &redis)?;
     install_call(lua, &redis, &run)?;
-    g.raw_set("redis", redis)?;
+    g.raw_set("redis", redis.clone())?;
     g.raw_set("bit", super::bit::library(lua)?)?;
     g.raw_set("cjson", super::cjson::library(lua)?)?;
     g.raw_set("cmsgpack", super::cmsgpack::library(lua)?)?;
@@ -154,6 +156,7 @@ pub fn install(
         globals.raw_get::<Function>("unpack")?,
         globals.clone(),
         run.clone(),
+        redis,
     ))?;
     Ok(Handles {
         run,
@@ -228,31 +231,47 @@ pub fn killed_error() -> mlua::Error {
     Raised::err("ERR Script killed by user with SCRIPT KILL...".into())
 }
 
-/// `redis.call` and `redis.pcall`: Rust (C) functions, as in Redis, so a
-/// `return redis.call(...)` is no tail call and errors are placed at the
-/// script's line. Both run `run.call`, which each invocation installs;
-/// `redis.call` raises the error reply, `redis.pcall` returns it.
+/// Marks a call of the invocation's function as coming from `redis.pcall`
+/// (which returns an error reply instead of raising it). Scripts cannot
+/// make this light userdata: its address is this static's.
+pub fn pcall_mark() -> mlua::LightUserData {
+    static MARK: u8 = 0;
+    mlua::LightUserData(std::ptr::addr_of!(MARK) as *mut std::ffi::c_void)
+}
+
+/// The error `redis.call` raises for an error `reply` (its `err` text).
+pub fn raised_reply(reply: &Value) -> mlua::Result<mlua::Error> {
+    let text = match reply {
+        Value::Table(t) => t
+            .raw_get::<Option<mlua::String>>("err")?
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    Ok(Raised::counted(text))
+}
+
+/// `redis.call` and `redis.pcall` are Rust (C) functions, as in Redis, so
+/// a `return redis.call(...)` is no tail call and errors are placed at the
+/// script's line. Each invocation makes its own function (`run::invoke`,
+/// which raises error replies) and `vm::INVOKE` installs it as
+/// `redis.call` itself: one call from the script into Rust per command.
+/// `redis.pcall` is this permanent function, which calls the invocation's
+/// with [`pcall_mark`] first. Until a first invocation, both answer with
+/// Redis's error for a call outside a script.
 fn install_call(lua: &Lua, redis: &Table, run: &Table) -> mlua::Result<()> {
     for raise_errors in [true, false] {
         let run = run.clone();
-        let f = lua.create_function(move |_, args: MultiValue| {
+        let f = lua.create_function(move |_, mut args: MultiValue| {
             let Some(call) = run.raw_get::<Option<Function>>(RUN_CALL)? else {
                 return Err(Raised::err(
                     "ERR redis.call/pcall can only be called inside a script invocation".into(),
                 ));
             };
-            let (reply, failed): (Value, bool) = call.call(args)?;
-            if failed && raise_errors {
-                let text = match &reply {
-                    Value::Table(t) => t
-                        .raw_get::<Option<mlua::String>>("err")?
-                        .map(|s| s.to_string_lossy())
-                        .unwrap_or_default(),
-                    _ => String::new(),
-                };
-                return Err(Raised::counted(text));
+            if !raise_errors {
+                args.push_front(Value::LightUserData(pcall_mark()));
             }
-            Ok(reply)
+            call.call::<Value>(args)
         })?;
         redis.raw_set(if raise_errors { "call" } else { "pcall" }, f)?;
     }
