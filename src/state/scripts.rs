@@ -64,8 +64,9 @@ pub struct Handles {
     pub library_env: mlua::Table,
     /// What the library being loaded registered.
     pub pending: std::sync::Arc<parking_lot::Mutex<Vec<Registered>>>,
-    /// A library is loading (its `redis` is registration-only).
-    pub loading: std::sync::Arc<AtomicBool>,
+    /// What a library's code sees while it loads: only `redis`, the
+    /// registration API (`functions::library_env`).
+    pub load_view: mlua::Table,
     /// Runs one script or function invocation (`vm::INVOKE`).
     pub invoke: mlua::Function,
 }

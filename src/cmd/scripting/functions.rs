@@ -10,7 +10,6 @@
 //! two arguments. Functions run exactly like scripts (`run`): one at a
 //! time, atomically, BUSY after `busy-reply-threshold`, FUNCTION KILL.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -169,13 +168,24 @@ pub fn load(
             err(format!("ERR Error compiling function: {msg}"))
         })?;
     handles.pending.lock().clear();
-    handles.loading.store(true, Ordering::Release);
+    // While the library's code runs, `redis` (the load API) is its only
+    // global, as in Redis 7.0; its functions see them all.
+    let env_meta = handles
+        .library_env
+        .metatable()
+        .expect("library_env gave the environment a metatable");
+    let viewing = |view: &Table| {
+        env_meta
+            .raw_set("__index", view)
+            .map_err(|e| err(format!("ERR {e}")))
+    };
+    viewing(&handles.load_view)?;
     vm::set_load_hook(lua);
     let outcome = handles
         .xpcall
         .call::<(bool, Value)>((chunk, handles.handler.clone()));
     vm::end_load_hook(lua, handles);
-    handles.loading.store(false, Ordering::Release);
+    viewing(&handles.globals)?;
     let registered = std::mem::take(&mut *handles.pending.lock());
     match outcome {
         Ok((true, _)) => {}
@@ -319,46 +329,32 @@ pub fn counts(engine: &Engine) -> (usize, usize) {
     (engine.libraries.len(), engine.functions.len())
 }
 
-/// The environment libraries load and their functions run in: the
-/// read-only globals, except that while a library loads `redis` is the
-/// registration-only table.
-pub fn library_env(
-    lua: &Lua,
-    store: &Table,
-    load_redis: Table,
-    loading: Arc<std::sync::atomic::AtomicBool>,
-) -> mlua::Result<Table> {
-    let env = lua.create_table()?;
-    let meta = lua.create_table()?;
-    let store = store.clone();
-    meta.raw_set(
+/// The environment libraries load and run in: reads go to the globals
+/// (its `__index` is the table behind them, so Lua finds them itself, and
+/// a missing one gets the globals' error), writes are refused. While a
+/// library loads, `load` points `__index` at the second table returned,
+/// where `redis` (the load API, `load_redis`) is the only name.
+pub fn library_env(lua: &Lua, store: &Table, load_redis: Table) -> mlua::Result<(Table, Table)> {
+    let load_view = lua.create_table()?;
+    load_view.raw_set("redis", load_redis)?;
+    let missing = lua.create_table()?;
+    missing.raw_set(
         "__index",
-        lua.create_function(move |lua, (_, name): (Value, Value)| {
-            // While the library's code runs, `redis` (the load API) is its
-            // only global, as in Redis 7.0; its functions see them all.
-            let v: Value = if loading.load(Ordering::Acquire) {
-                match &name {
-                    Value::String(s) if &*s.as_bytes() == b"redis" => {
-                        Value::Table(load_redis.clone())
-                    }
-                    _ => Value::Nil,
-                }
-            } else {
-                store.raw_get(name.clone())?
+        lua.create_function(|lua, (_, name): (Value, Value)| -> mlua::Result<()> {
+            let shown = match &name {
+                Value::String(s) => s.to_string_lossy(),
+                other => format!("{other:?}"),
             };
-            if v.is_nil() {
-                let shown = match &name {
-                    Value::String(s) => s.to_string_lossy(),
-                    other => format!("{other:?}"),
-                };
-                return Err(positioned(
-                    lua,
-                    &format!("Script attempted to access nonexistent global variable '{shown}'"),
-                ));
-            }
-            Ok(v)
+            Err(positioned(
+                lua,
+                &format!("Script attempted to access nonexistent global variable '{shown}'"),
+            ))
         })?,
     )?;
+    load_view.set_metatable(Some(missing));
+    let env = lua.create_table()?;
+    let meta = lua.create_table()?;
+    meta.raw_set("__index", store.clone())?;
     meta.raw_set(
         "__newindex",
         lua.create_function(|lua, _: Variadic<Value>| -> mlua::Result<()> {
@@ -367,7 +363,7 @@ pub fn library_env(
     )?;
     meta.raw_set("__metatable", false)?;
     env.set_metatable(Some(meta));
-    Ok(env)
+    Ok((env, load_view))
 }
 
 /// `redis` while a library loads: registration, logging and the version;

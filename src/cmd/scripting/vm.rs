@@ -147,9 +147,8 @@ pub fn install(
     let kill_check: KillCheck = Arc::new(kill_requested);
     set_kill_hook(lua, kill_check.clone(), killed.clone());
     let pending: super::functions::Pending = Arc::default();
-    let loading = Arc::new(AtomicBool::new(false));
     let load_redis = super::functions::load_time_redis(lua, &globals, pending.clone())?;
-    let library_env = super::functions::library_env(lua, &globals, load_redis, loading.clone())?;
+    let (library_env, load_view) = super::functions::library_env(lua, &globals, load_redis)?;
     let invoke: Function = lua.load(INVOKE).set_name(PRELUDE_CHUNK).call((
         globals.raw_get::<Function>("xpcall")?,
         globals.raw_get::<Function>("select")?,
@@ -162,7 +161,7 @@ pub fn install(
         run,
         library_env,
         pending,
-        loading,
+        load_view,
         invoke,
         xpcall: globals.raw_get("xpcall")?,
         globals,
