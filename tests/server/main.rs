@@ -41,6 +41,7 @@ mod pubsub;
 mod races;
 mod scripting;
 mod server;
+mod smodel;
 mod sort;
 mod strings;
 mod transactions;
