@@ -25,7 +25,7 @@ use proptest::prelude::*;
 use crate::backends;
 use crate::model::{run, runner};
 
-const CASES: u32 = 256;
+const CASES: u32 = 512;
 const KEYS: u8 = 3;
 const START_MS: u64 = 1_700_000_000_000;
 
