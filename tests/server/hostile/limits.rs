@@ -41,8 +41,19 @@ impl Limited {
 
     /// Open clients until one is refused; the number served.
     fn clients_until_refused(&self, at_most: usize) -> (Vec<RawClient>, usize) {
-        let mut held = Vec::new();
-        for _ in 0..at_most {
+        // `start`'s readiness probe has closed its connection, but the
+        // server may not have seen the close yet: until it has, the probe
+        // still counts against maxclients. The first client waits for it.
+        let mut first = RawClient::connect(self.addr);
+        let alone = eventually(Duration::from_secs(10), || {
+            match first.cmd("INFO clients") {
+                Frame::Bulk(b) => String::from_utf8_lossy(&b).contains("connected_clients:1\r\n"),
+                _ => false,
+            }
+        });
+        assert!(alone, "the readiness probe's connection never went away");
+        let mut held = vec![first];
+        for _ in 1..at_most {
             let mut c = RawClient::connect(self.addr);
             c.send(b"PING\r\n");
             let mut buf = [0u8; 7];
