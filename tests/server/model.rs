@@ -420,12 +420,13 @@ fn argv(op: &Op) -> Vec<String> {
 }
 
 pub fn server<S: Store>() -> (Executor<S>, Client<S>) {
+    server_on::<S>(Clock::manual(1_700_000_000_000))
+}
+
+/// An in-process server whose time is `clock`, and an authenticated client.
+pub fn server_on<S: Store>(clock: Clock) -> (Executor<S>, Client<S>) {
     let config = Config::default();
-    let db = Db::new(
-        config.databases,
-        Clock::manual(1_700_000_000_000),
-        config.expiry,
-    );
+    let db = Db::new(config.databases, clock, config.expiry);
     let state = Arc::new(ServerState::new(config, db, 6379));
     let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
     let handle = state.clients.register(addr, addr, -1, usize::MAX).unwrap();

@@ -12,18 +12,15 @@
 //! Cases per run: [`CASES`], or `FLASHKV_PROPTEST_CASES`.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use flashkv::cmd::{Client, Executor};
-use flashkv::state::{ServerState, Session};
-use flashkv::{Clock, Config, Db, Frame, Store};
+use flashkv::{Clock, Frame, Store};
 use proptest::prelude::*;
 
 use crate::backends;
-use crate::model::{run, runner};
+use crate::model::{run, runner, server_on};
 
 const CASES: u32 = 512;
 const KEYS: u8 = 3;
@@ -352,25 +349,11 @@ fn argv(op: &Op) -> Option<Vec<String>> {
     })
 }
 
-/// An in-process server on a manual clock, and the clock's time.
-fn server<S: Store>() -> (Executor<S>, Client<S>, Arc<AtomicU64>) {
-    let config = Config::default();
-    let time = Arc::new(AtomicU64::new(START_MS));
-    let db = Db::new(config.databases, Clock::Manual(time.clone()), config.expiry);
-    let state = Arc::new(ServerState::new(config, db, 6379));
-    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    let handle = state.clients.register(addr, addr, -1, usize::MAX).unwrap();
-    let mut session = Session::new(handle);
-    session.authenticated = true;
-    let exec = Executor::with_all_commands(state);
-    let client = exec.client(session);
-    (exec, client, time)
-}
-
 fn strings_and_ttls_follow_the_model<S: Store>() {
     runner(CASES)
         .run(&prop::collection::vec(op(), 1..80), |ops| {
-            let (exec, mut client, time) = server::<S>();
+            let time = Arc::new(AtomicU64::new(START_MS));
+            let (exec, mut client) = server_on::<S>(Clock::Manual(time.clone()));
             let mut model = Model {
                 now: START_MS,
                 keys: HashMap::new(),
