@@ -184,6 +184,21 @@ mod tests {
             b"|1\r\n$1\r\na\r\n:1\r\n$1\r\nx\r\n"
         );
         assert_eq!(enc(&attr, Protocol::Resp2), b"$1\r\nx\r\n");
+        // Three pairs, so a count of pairs * 2 differs from pairs + 2
+        // (mutation sample, shard 1/3: with two, `* 2` made `+ 2` survived).
+        let pairs = Frame::Pairs(
+            (1..=3)
+                .map(|i| (Frame::bulk("k"), Frame::Integer(i)))
+                .collect(),
+        );
+        assert_eq!(
+            enc(&pairs, Protocol::Resp2),
+            b"*6\r\n$1\r\nk\r\n:1\r\n$1\r\nk\r\n:2\r\n$1\r\nk\r\n:3\r\n"
+        );
+        assert_eq!(
+            enc(&pairs, Protocol::Resp3),
+            b"*3\r\n*2\r\n$1\r\nk\r\n:1\r\n*2\r\n$1\r\nk\r\n:2\r\n*2\r\n$1\r\nk\r\n:3\r\n"
+        );
     }
 
     #[test]
