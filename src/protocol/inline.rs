@@ -39,6 +39,11 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Bytes>> {
         debug_assert!(next > p, "read_token did not advance");
         p = next;
         args.push(Bytes::from(current));
+        // And so no line has more arguments than bytes: a position that
+        // steps back (mutation sample, shard 1/3: the blank-skipping
+        // `p += 1` made `-= 1`) re-reads a byte as a new argument forever,
+        // and in a test without a watchdog only the run's timeout caught it.
+        debug_assert!(args.len() <= line.len(), "more arguments than bytes");
     }
 }
 
