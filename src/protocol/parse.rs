@@ -220,6 +220,15 @@ mod tests {
     fn deep_nesting_is_rejected_not_recursed() {
         let deep = "*1\r\n".repeat(100_000);
         assert!(parse_frame(deep.as_bytes()).is_err());
+        // The limit exactly (mutation sample, shard 1/3: `depth > MAX`
+        // made `==` survived): MAX_REPLY_DEPTH arrays around a value
+        // parse, one more does not.
+        let nested = |arrays: usize| format!("{}:1\r\n", "*1\r\n".repeat(arrays));
+        let at_limit = nested(MAX_REPLY_DEPTH);
+        assert!(
+            matches!(parse_frame(at_limit.as_bytes()), Ok(Some((_, n))) if n == at_limit.len())
+        );
+        assert!(parse_frame(nested(MAX_REPLY_DEPTH + 1).as_bytes()).is_err());
     }
 
     /// Declared counts and lengths of every RESP3 type, alone or nested,
