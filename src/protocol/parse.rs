@@ -209,6 +209,10 @@ mod tests {
         round_trip(Frame::Array(vec![
             Frame::Boolean(true),
             Frame::Verbatim("mkd", Bytes::from_static(b"# title")),
+            // Mutation sample, shard 1/3: the `(` arm deleted survived.
+            Frame::BigNumber(Bytes::from_static(
+                b"-3492890328409238509324850943850943825024385",
+            )),
         ]));
         round_trip(Frame::Seq(vec![
             Frame::Attribute(vec![(Frame::bulk("a"), Frame::Integer(1))]),
