@@ -82,8 +82,8 @@ impl VolatileIndex {
         let first = (seed >> 58) as usize % SHARDS;
         (0..SHARDS).find_map(|i| {
             let keys = self.shards[(first + i) % SHARDS].lock();
-            let n = keys.len();
-            (n > 0).then(|| keys.get((seed as usize) % n).map(|k| k.to_bytes()))?
+            let at = seed as usize % keys.len().max(1);
+            keys.get(at).map(|k| k.to_bytes())
         })
     }
 

@@ -45,7 +45,6 @@ impl Engine {
 }
 
 /// What running a script needs from the environment, looked up once.
-#[derive(Clone)]
 pub struct Handles {
     /// Per-invocation state the API functions read (`vm::RUN_CALL`,
     /// `vm::RUN_RESP`).

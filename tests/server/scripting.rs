@@ -278,6 +278,12 @@ fn functions_match_redis<S: Store>() {
         FUNCTION LOAD "#!lua name=slow\npcall(error)"
         FUNCTION LOAD "#!lua name=quick\nlocal i = 0 while i < 300000 do i = i + 1 end redis.register_function('q', function() return i end)"
         FCALL q 0
+        # Missing globals: at load time, and from a function (a number's
+        # name as Lua prints it)
+        FUNCTION LOAD "#!lua name=g\nlocal x = nosuch"
+        FUNCTION LOAD "#!lua name=g\nredis.register_function('gf', function() return _G[2.5] end)"
+        FCALL gf 0
+        EVAL "return _G[1]" 0
         "##,
     );
 }

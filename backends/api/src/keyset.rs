@@ -123,10 +123,11 @@ impl<S: BuildHasher> KeySet<S> {
 
     /// `insert` with the key's hash already computed by [`KeySet::hash`].
     pub fn insert_hashed(&mut self, hash: u64, key: &[u8]) -> bool {
-        if self.find(hash, key).is_some() {
-            return false;
-        }
-        if (self.len + self.tombstones + 1) * 8 > self.slots.len() * 7 {
+        let free = match self.lookup(hash, key) {
+            Ok(_) => return false,
+            Err(free) => free,
+        };
+        let slot = if (self.len + self.tombstones + 1) * 8 > self.slots.len() * 7 {
             // Grow by a quarter (to 7/10 full). When the keys alone fill at
             // most half the table, tombstones filled it: rebuild in place.
             let live = self.len + 1;
@@ -136,8 +137,11 @@ impl<S: BuildHasher> KeySet<S> {
                 self.slots.len()
             };
             self.rebuild(size);
-        }
-        let slot = self.free_slot(hash);
+            self.free_slot(hash)
+        } else {
+            // Under 7/8 full the probe met an empty slot, if no tombstone.
+            free.expect("the table is never full")
+        };
         if self.slots[slot] == TOMBSTONE {
             self.tombstones -= 1;
         }
@@ -168,7 +172,7 @@ impl<S: BuildHasher> KeySet<S> {
                 .find(|&i| self.slots[i] > TOMBSTONE && self.position(self.slots[i]) == self.len)
                 .expect("every key has a slot");
             self.slots[at] = self.pack(position, moved);
-            self.chunks[position / CHUNK][position % CHUNK] = last;
+            *self.key_at_mut(position) = last;
         }
         self.shrink_if_sparse();
         true
@@ -221,6 +225,7 @@ impl<S: BuildHasher> KeySet<S> {
             self.rebuild((len * 10).div_ceil(7).max(MIN_SLOTS));
         }
     }
+
     /// The slots from `hash`'s home onwards, wrapping once around.
     fn probe(&self, hash: u64) -> impl Iterator<Item = usize> {
         let n = self.slots.len();
@@ -230,17 +235,27 @@ impl<S: BuildHasher> KeySet<S> {
 
     /// The slot holding `key`.
     fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        self.lookup(hash, key).ok()
+    }
+
+    /// `Ok`: the slot holding `key`. `Err`: the first slot an insert of it
+    /// may take (a tombstone or the empty slot that ended the probe), so an
+    /// insert probes once.
+    fn lookup(&self, hash: u64, key: &[u8]) -> Result<usize, Option<usize>> {
         let tag = self.tag(hash);
         let mask = (1u32 << self.tag_bits) - 1;
+        let mut free = None;
         for i in self.probe(hash) {
             match self.slots[i] {
-                EMPTY => return None,
-                TOMBSTONE => {}
-                s if s & mask == tag && self.key_at(self.position(s)) == key => return Some(i),
+                EMPTY => return Err(free.or(Some(i))),
+                TOMBSTONE => {
+                    free.get_or_insert(i);
+                }
+                s if s & mask == tag && self.key_at(self.position(s)) == key => return Ok(i),
                 _ => {}
             }
         }
-        None
+        Err(free)
     }
 
     /// The first slot from `hash`'s home that an insert may take.
@@ -260,7 +275,7 @@ impl<S: BuildHasher> KeySet<S> {
         self.slots = vec![EMPTY; slots].into_boxed_slice();
         self.tombstones = 0;
         for position in 0..self.len {
-            let hash = self.hash(self.chunks[position / CHUNK][position % CHUNK].as_bytes());
+            let hash = self.hash(self.key_at(position));
             let slot = self.free_slot(hash);
             self.slots[slot] = self.pack(position, hash);
         }
@@ -274,6 +289,10 @@ impl<S: BuildHasher> KeySet<S> {
 
     fn key_at(&self, position: usize) -> &[u8] {
         self.chunks[position / CHUNK][position % CHUNK].as_bytes()
+    }
+
+    fn key_at_mut(&mut self, position: usize) -> &mut Key {
+        &mut self.chunks[position / CHUNK][position % CHUNK]
     }
 
     fn pack(&self, position: usize, hash: u64) -> u32 {

@@ -338,7 +338,7 @@ pub fn library_env(lua: &Lua, store: &Table, load_redis: Table) -> mlua::Result<
     let load_view = lua.create_table()?;
     load_view.raw_set("redis", load_redis)?;
     let missing = lua.create_table()?;
-    missing.raw_set("__index", missing_global(lua)?)?;
+    missing.raw_set("__index", vm::missing_global(lua)?)?;
     load_view.set_metatable(Some(missing));
     let env = lua.create_table()?;
     let meta = lua.create_table()?;
@@ -352,21 +352,6 @@ pub fn library_env(lua: &Lua, store: &Table, load_redis: Table) -> mlua::Result<
     meta.raw_set("__metatable", false)?;
     env.set_metatable(Some(meta));
     Ok((env, load_view))
-}
-
-/// An `__index` that answers every name with Redis's error for a
-/// nonexistent global.
-fn missing_global(lua: &Lua) -> mlua::Result<mlua::Function> {
-    lua.create_function(|lua, (_, name): (Value, Value)| -> mlua::Result<()> {
-        let shown = match &name {
-            Value::String(s) => s.to_string_lossy(),
-            other => format!("{other:?}"),
-        };
-        Err(positioned(
-            lua,
-            &format!("Script attempted to access nonexistent global variable '{shown}'"),
-        ))
-    })
 }
 
 /// `redis` while a library loads: registration, logging and the version;
@@ -387,7 +372,7 @@ pub fn load_time_redis(lua: &Lua, store: &Table, pending: Pending) -> mlua::Resu
         t.raw_set(name, full.get::<Value>(name)?)?;
     }
     let meta = lua.create_table()?;
-    meta.raw_set("__index", missing_global(lua)?)?;
+    meta.raw_set("__index", vm::missing_global(lua)?)?;
     meta.raw_set(
         "__newindex",
         lua.create_function(|lua, _: MultiValue| -> mlua::Result<()> {

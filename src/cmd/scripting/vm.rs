@@ -585,6 +585,22 @@ fn error_text(e: &mlua::Error) -> String {
     }
 }
 
+/// An `__index` that answers every name with Redis's error for a
+/// nonexistent global (the name as Lua's `tostring` would print it). It
+/// sits where a lookup ends, so it is only called for missing names.
+pub fn missing_global(lua: &Lua) -> mlua::Result<Function> {
+    lua.create_function(|lua, (_, name): (Value, Value)| -> mlua::Result<()> {
+        let name = match lua.coerce_string(name.clone())? {
+            Some(s) => s.to_string_lossy(),
+            None => name.to_string().unwrap_or_default(),
+        };
+        Err(positioned(
+            lua,
+            &format!("Script attempted to access nonexistent global variable '{name}'"),
+        ))
+    })
+}
+
 /// Make the globals and the library tables read-only (see the module doc).
 fn protect_globals(lua: &Lua) -> mlua::Result<()> {
     let g = lua.globals();
@@ -634,29 +650,12 @@ fn protect_globals(lua: &Lua) -> mlua::Result<()> {
         store.raw_set(lib, proxy)?;
     }
     store.raw_set("_G", g.clone())?;
-    let missing = {
-        let store = store.clone();
-        lua.create_function(move |lua, (_, name): (Value, Value)| {
-            let v: Value = store.raw_get(name.clone())?;
-            if v.is_nil() {
-                let name = match lua.coerce_string(name.clone())? {
-                    Some(s) => s.to_string_lossy(),
-                    None => name.to_string().unwrap_or_default(),
-                };
-                return Err(positioned(
-                    lua,
-                    &format!("Script attempted to access nonexistent global variable '{name}'"),
-                ));
-            }
-            Ok(v)
-        })?
-    };
     // A global the script reads is found by Lua itself (the proxy's
     // `__index` is the table behind it); only a missing one reaches Rust,
     // through that table's own `__index`. A function there would make every
     // global read (`redis`, `KEYS`) a call into Rust.
     let behind = lua.create_table()?;
-    behind.raw_set("__index", missing)?;
+    behind.raw_set("__index", missing_global(lua)?)?;
     store.set_metatable(Some(behind));
     let meta = lua.create_table()?;
     meta.raw_set("__index", store.clone())?;
