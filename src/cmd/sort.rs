@@ -18,6 +18,7 @@ use bytes::Bytes;
 use store_api::value::List;
 use store_api::{Coll, Entry, Store, Value};
 
+use super::error::ClusterError;
 use super::value::{fresh, hash_of, str_of};
 use super::{is, parse_int, Args, CmdError, Command, Ctx, Row};
 use crate::db::{Access, KeysGuard};
@@ -33,6 +34,10 @@ pub struct Sort {
     desc: bool,
     alpha: bool,
     store: Option<Bytes>,
+    /// The first option cluster mode refuses (BY with a `*` pattern, or
+    /// GET), and the error of an option after it: Redis parses in order
+    /// and stops at the first refusal, which only cluster mode makes one.
+    cluster_denied: Option<(&'static str, Option<CmdError>)>,
 }
 
 fn parse(mut a: Args<'_>, read_only: bool) -> Result<Command, CmdError> {
@@ -45,36 +50,59 @@ fn parse(mut a: Args<'_>, read_only: bool) -> Result<Command, CmdError> {
         desc: false,
         alpha: false,
         store: None,
+        cluster_denied: None,
     };
     let rest = a.rest();
     let mut i = 0;
     while i < rest.len() {
-        let opt = &rest[i];
-        let left = rest.len() - i - 1;
-        if is(opt, "ASC") {
-            s.desc = false;
-        } else if is(opt, "DESC") {
-            s.desc = true;
-        } else if is(opt, "ALPHA") {
-            s.alpha = true;
-        } else if is(opt, "LIMIT") && left >= 2 {
-            s.limit = Some((parse_int(&rest[i + 1])?, parse_int(&rest[i + 2])?));
-            i += 2;
-        } else if is(opt, "STORE") && left >= 1 && !read_only {
-            s.store = Some(rest[i + 1].clone());
-            i += 1;
-        } else if is(opt, "BY") && left >= 1 {
-            s.by = Some(rest[i + 1].clone());
-            i += 1;
-        } else if is(opt, "GET") && left >= 1 {
-            s.get.push(rest[i + 1].clone());
-            i += 1;
-        } else {
-            return Err(CmdError::Syntax);
+        if let Err(e) = parse_option(&mut s, &rest, &mut i, read_only) {
+            match &mut s.cluster_denied {
+                Some((_, late)) => *late = Some(e),
+                None => return Err(e),
+            }
+            break;
         }
         i += 1;
     }
     Ok(Command::Sort(s))
+}
+
+/// Parse the option at `rest[*i]` (and its arguments, advancing `*i`).
+fn parse_option(
+    s: &mut Sort,
+    rest: &[Bytes],
+    i: &mut usize,
+    read_only: bool,
+) -> Result<(), CmdError> {
+    let opt = &rest[*i];
+    let left = rest.len() - *i - 1;
+    if is(opt, "ASC") {
+        s.desc = false;
+    } else if is(opt, "DESC") {
+        s.desc = true;
+    } else if is(opt, "ALPHA") {
+        s.alpha = true;
+    } else if is(opt, "LIMIT") && left >= 2 {
+        s.limit = Some((parse_int(&rest[*i + 1])?, parse_int(&rest[*i + 2])?));
+        *i += 2;
+    } else if is(opt, "STORE") && left >= 1 && !read_only {
+        s.store = Some(rest[*i + 1].clone());
+        *i += 1;
+    } else if is(opt, "BY") && left >= 1 {
+        let by = rest[*i + 1].clone();
+        if by.contains(&b'*') {
+            s.cluster_denied.get_or_insert(("BY", None));
+        }
+        s.by = Some(by);
+        *i += 1;
+    } else if is(opt, "GET") && left >= 1 {
+        s.cluster_denied.get_or_insert(("GET", None));
+        s.get.push(rest[*i + 1].clone());
+        *i += 1;
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(())
 }
 
 fn parse_sort(a: Args<'_>) -> Result<Command, CmdError> {
@@ -94,7 +122,14 @@ fn reads_other_keys(p: &[u8]) -> bool {
 }
 
 /// Execute SORT.
-pub fn execute<S: Store>(s: Sort, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
+pub fn execute<S: Store>(mut s: Sort, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
+    match s.cluster_denied.take() {
+        Some((opt, _)) if ctx.state.cluster.enabled => {
+            return Err(CmdError::Cluster(ClusterError::SortOption(opt)));
+        }
+        Some((_, Some(late))) => return Err(late),
+        _ => {}
+    }
     let ks = ctx.ks();
     let now = ctx.now;
     let sorted_by = s.by.as_ref().filter(|b| b.contains(&b'*'));

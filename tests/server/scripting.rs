@@ -148,6 +148,13 @@ fn script_errors_and_sandbox_match_redis<S: Store>() {
         EVAL "#!lua flags=no-writes\nreturn redis.call('set', 'a', 'b')" 0
         EVAL "#!lua flags=no-writes,bad\nreturn 1" 0
         EVAL "#!luax\nreturn 1" 0
+        EVAL "#!lua" 0
+        EVAL "#!lua return 1" 0
+        EVAL "#!lua\x00\nreturn 1" 0
+        EVAL "#!lua\r\nreturn 1" 0
+        EVAL "#!lua\t\"flags=no-writes\"\nreturn redis.call('set', 'a', 'b')" 0
+        EVAL "#!lua 'open\nreturn 1" 0
+        EVAL "#!\tlua\nreturn 1" 0
         EVAL "#!lua name=x\nreturn 1" 0
         EVAL "#!lua\nreturn redis.call('get', KEYS[1])" 0
         EVAL "#!lua\nreturn redis.call('set', 'a', 'b')" 0

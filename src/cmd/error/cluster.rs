@@ -10,6 +10,8 @@ pub enum ClusterError {
     NotAllowed(&'static str),
     /// COPY ... DB n in cluster mode.
     CopyDb,
+    /// SORT's BY (with a `*` pattern) or GET in cluster mode: the option.
+    SortOption(&'static str),
     /// The slot belongs to another node: slot, `ip:port`.
     Moved(u16, String),
     /// The slot is moving and the key is not here: slot, `ip:port`.
@@ -110,6 +112,7 @@ impl ClusterError {
             Disabled => "ERR This instance has cluster support disabled".into(),
             NotAllowed(name) => format!("ERR {name} is not allowed in cluster mode"),
             CopyDb => "ERR Copying to another database is not allowed in cluster mode".into(),
+            SortOption(opt) => format!("ERR {opt} option of SORT denied in Cluster mode."),
             Moved(slot, addr) => format!("MOVED {slot} {addr}"),
             Ask(slot, addr) => format!("ASK {slot} {addr}"),
             CrossSlot => "CROSSSLOT Keys in request don't hash to the same slot".into(),

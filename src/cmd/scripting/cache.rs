@@ -90,16 +90,31 @@ pub(super) fn shebang(body: &[u8]) -> Result<(Flags, &[u8]), CmdError> {
         flags.compat = true;
         return Ok((flags, body));
     }
-    let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
-    let line = &body[..end];
-    let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or_default();
+    // Redis looks for the newline with `strchr`, which a NUL stops, then
+    // splits the line with `sdssplitargs` (blanks, quotes).
+    let end = match body.iter().position(|&b| b == b'\n' || b == 0) {
+        Some(end) if body[end] == b'\n' => end,
+        _ => {
+            return Err(CmdError::Reply(Bytes::from_static(
+                b"ERR Invalid script shebang",
+            )))
+        }
+    };
+    let parts = match crate::protocol::split_inline(&body[..end]) {
+        Some(parts) if !parts.is_empty() => parts,
+        _ => {
+            return Err(CmdError::Reply(Bytes::from_static(
+                b"ERR Invalid engine in script shebang",
+            )))
+        }
+    };
+    let engine = &parts[0][..];
     if engine != b"#!lua" {
         return Err(CmdError::Reply(Bytes::from(
             [&b"ERR Unexpected engine in script shebang: "[..], engine].concat(),
         )));
     }
-    for part in parts {
+    for part in &parts[1..] {
         let Some(list) = part.strip_prefix(b"flags=") else {
             return Err(CmdError::Reply(Bytes::from(
                 [&b"ERR Unknown lua shebang option: "[..], part].concat(),

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -38,6 +38,12 @@ pub fn now_ms() -> u64 {
 /// Redis's `CLUSTER_WRITABLE_DELAY`: a master that just started waits this
 /// long before declaring the cluster ok, so it hears from the others first.
 const WRITABLE_DELAY_MS: u128 = 2000;
+
+/// Redis's `CLUSTER_MIN_REJOIN_DELAY` and `CLUSTER_MAX_REJOIN_DELAY`: a
+/// master that was in a minority (or served no slot) waits
+/// `cluster-node-timeout`, clamped to these, before saying ok again, so a
+/// healed partition hears the cluster's new configuration first.
+const REJOIN_DELAY_MS: (u64, u64) = (500, 5000);
 
 /// The epochs that must never go back after a crash: current, last vote,
 /// this node's config epoch.
@@ -61,6 +67,9 @@ pub struct Cluster {
     /// Gates of the slots being moved (see [`Cluster::gate`]).
     gates: Mutex<HashMap<u16, Arc<RwLock<()>>>>,
     started: Instant,
+    /// When a state computation last found this node among a minority of
+    /// the masters (Redis's `among_minority_time`).
+    among_minority: Mutex<Option<Instant>>,
 }
 
 /// What commands ask of the bus.
@@ -94,6 +103,7 @@ impl Default for Cluster {
             bus: OnceLock::new(),
             gates: Mutex::default(),
             started: Instant::now(),
+            among_minority: Mutex::new(None),
         }
     }
 }
@@ -131,6 +141,7 @@ impl Cluster {
             bus: OnceLock::new(),
             gates: Mutex::default(),
             started: Instant::now(),
+            among_minority: Mutex::new(None),
         };
         cluster.save_if_dirty();
         Ok(cluster)
@@ -166,8 +177,21 @@ impl Cluster {
         // from the others before it says ok (Redis's writable delay).
         let waiting = !t.ok && self.started.elapsed().as_millis() < WRITABLE_DELAY_MS;
         if !waiting {
-            t.ok = t.compute_state(config.cluster.require_full_coverage);
+            let (ok, minority) = t.compute_state(config.cluster.require_full_coverage);
             t.shown_size = t.size();
+            let mut among_minority = self.among_minority.lock();
+            if minority {
+                *among_minority = Some(Instant::now());
+            }
+            let (least, most) = REJOIN_DELAY_MS;
+            let rejoin = Duration::from_millis(config.cluster.node_timeout.clamp(least, most));
+            let rejoining = ok
+                && !t.ok
+                && t.me().is(flag::MASTER)
+                && among_minority.is_some_and(|at| at.elapsed() < rejoin);
+            if !rejoining {
+                t.ok = ok;
+            }
         }
         self.routing.store(Arc::new(t.routing()));
     }

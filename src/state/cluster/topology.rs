@@ -374,28 +374,24 @@ impl Topology {
 
     /// Redis's `clusterUpdateState` without its delays: ok when every slot
     /// has an owner not marked FAIL (if full coverage is required) and this
-    /// master reaches a majority of the masters that serve slots.
-    pub fn compute_state(&self, full_coverage: bool) -> bool {
-        if full_coverage {
-            for &owner in self.slots.iter() {
-                if owner == NONE {
-                    return false;
-                }
-                if self.nodes[owner as usize]
-                    .as_ref()
-                    .is_none_or(|n| n.is(flag::FAIL))
-                {
-                    return false;
-                }
-            }
-        }
+    /// master reaches a majority of the masters that serve slots. Also
+    /// says whether it does not (a minority, which delays a later ok).
+    pub fn compute_state(&self, full_coverage: bool) -> (bool, bool) {
+        let covered = !full_coverage
+            || self.slots.iter().all(|&owner| {
+                owner != NONE
+                    && self.nodes[owner as usize]
+                        .as_ref()
+                        .is_some_and(|n| !n.is(flag::FAIL))
+            });
         let size = self.size();
         let reachable = self
             .live()
             .filter(|(_, n)| n.is(flag::MASTER) && n.slots.count() > 0)
             .filter(|(_, n)| !n.is(flag::FAIL | flag::PFAIL))
             .count();
-        reachable > size / 2
+        let minority = reachable <= size / 2;
+        (covered && !minority, minority)
     }
 
     /// One line of CLUSTER NODES (Redis's `clusterGenNodeDescription`);
@@ -506,20 +502,28 @@ mod tests {
     #[test]
     fn state_needs_every_slot_and_a_majority() {
         let mut t = Topology::new(id('a'), 7001, 17001, 0);
-        assert!(!t.compute_state(true));
+        assert_eq!(t.compute_state(true), (false, true), "no slot: a minority");
+        assert_eq!(t.compute_state(false), (false, true));
+        t.assign(0, 0);
+        assert_eq!(t.compute_state(true), (false, false), "not covered");
+        assert_eq!(t.compute_state(false), (true, false));
         for s in 0..SLOTS {
             t.assign(s, 0);
         }
-        assert!(t.compute_state(true));
+        assert_eq!(t.compute_state(true), (true, false));
         let b = t.add(Node::new(id('b'), "h".into(), 1, 2, flag::MASTER, 0));
         let c = t.add(Node::new(id('c'), "h".into(), 3, 4, flag::MASTER, 0));
         t.assign(1, b);
         t.assign(2, c);
         t.node_mut(b).flags |= flag::PFAIL;
-        assert!(t.compute_state(true), "two of three masters reachable");
+        assert!(t.compute_state(true).0, "two of three masters reachable");
         t.node_mut(c).flags |= flag::FAIL;
-        assert!(!t.compute_state(true), "a failed owner and no majority");
-        assert!(!t.compute_state(false), "no majority");
+        assert_eq!(
+            t.compute_state(true),
+            (false, true),
+            "a failed owner and no majority"
+        );
+        assert_eq!(t.compute_state(false), (false, true), "no majority");
         t.remove(c);
         assert_eq!(t.slots[2], NONE);
     }

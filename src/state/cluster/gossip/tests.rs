@@ -142,7 +142,7 @@ impl Sim {
             for (i, m) in tick.send {
                 self.queue.push_back((k, i, m));
             }
-            let full = t.compute_state(true);
+            let full = t.compute_state(true).0;
             t.ok = full;
             self.drain();
         }
@@ -218,7 +218,7 @@ fn slot_claims_spread_and_settle_by_epoch() {
     sim.run(60);
     assert!(sim.converged());
     for t in &sim.nodes {
-        assert!(t.compute_state(true), "full coverage everywhere");
+        assert!(t.compute_state(true).0, "full coverage everywhere");
         assert_eq!(t.size(), 3);
         assert_eq!(t.current_epoch, 3);
     }
@@ -266,7 +266,7 @@ fn a_stopped_master_is_failed_by_the_majority() {
         let t = &sim.nodes[k];
         let i = t.find(&gone).unwrap();
         assert!(t.node(i).is(flag::FAIL), "{}", t.describe_all(true));
-        assert!(!t.compute_state(true), "its slots are down");
+        assert!(!t.compute_state(true).0, "its slots are down");
     }
     // It comes back: the failure is cleared after twice the timeout.
     sim.down[2] = false;
@@ -277,7 +277,7 @@ fn a_stopped_master_is_failed_by_the_majority() {
             "{}",
             t.describe_all(true)
         );
-        assert!(t.compute_state(true));
+        assert!(t.compute_state(true).0);
     }
 }
 
