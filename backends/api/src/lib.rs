@@ -308,6 +308,11 @@ mod tests {
         // every entry (box large payloads).
         assert_eq!(std::mem::size_of::<Value>(), 24);
         assert_eq!(std::mem::size_of::<Entry>(), 40);
+        // A small collection's handle (the Arc's counts, the lock and the
+        // enum) fits the 64-byte class: large encodings are boxed.
+        assert!(std::mem::size_of::<value::Hash>() <= 32);
+        assert!(std::mem::size_of::<value::Set>() <= 32);
+        assert!(std::mem::size_of::<value::ZSet>() <= 32);
     }
 
     #[test]

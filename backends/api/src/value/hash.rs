@@ -35,8 +35,8 @@ pub type Pair<'a> = (&'a [u8], &'a [u8]);
 pub enum Hash {
     /// Small: fields and values alternate in one pack, in insertion order.
     Pack(Pack),
-    /// Large.
-    Table(IndexMap<Box<[u8]>, Box<[u8]>, Hasher>),
+    /// Large (boxed, so a small hash's handle stays small).
+    Table(Box<IndexMap<Box<[u8]>, Box<[u8]>, Hasher>>),
 }
 
 impl Default for Hash {
@@ -52,7 +52,8 @@ impl Hash {
         match self {
             Hash::Pack(p) => p.heap_bytes(class),
             Hash::Table(m) => {
-                super::table::heap_bytes::<(Box<[u8]>, Box<[u8]>)>(m.capacity(), class)
+                class(std::mem::size_of_val(&**m))
+                    + super::table::heap_bytes::<(Box<[u8]>, Box<[u8]>)>(m.capacity(), class)
                     + m.iter()
                         .map(|(f, v)| allocated(f.len(), class) + allocated(v.len(), class))
                         .sum::<usize>()
@@ -115,7 +116,7 @@ impl Hash {
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
                 t.insert(f.into(), v.into());
             }
-            *self = Hash::Table(t);
+            *self = Hash::Table(Box::new(t));
         }
     }
 

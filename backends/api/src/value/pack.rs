@@ -50,6 +50,41 @@ fn put_back(out: &mut Vec<u8>, v: usize) {
     }
 }
 
+/// Buffers below this many bytes grow to the allocator's next size class;
+/// larger ones double, as a `Vec` does.
+const SMALL_BUFFER: usize = 512;
+
+/// The jemalloc size class of an `n`-byte allocation, for `n` up to a few
+/// KiB: 8, 16, then steps of 16 up to 128, then four classes per doubling
+/// (160, 192, 224, 256, 320...).
+fn size_class(n: usize) -> usize {
+    if n <= 16 {
+        return if n <= 8 { 8 } else { 16 };
+    }
+    let step = if n <= 128 {
+        16
+    } else {
+        1 << (usize::BITS - (n - 1).leading_zeros() - 3)
+    };
+    n.div_ceil(step) * step
+}
+
+/// Make room for `additional` more bytes. A small buffer takes exactly its
+/// next size class, which the allocator hands out anyway: a collection of
+/// a few short elements (Redis's listpack territory) holds no doubling
+/// slack, and still grows only when it crosses a class.
+fn reserve(buf: &mut Vec<u8>, additional: usize) {
+    let need = buf.len() + additional;
+    if need <= buf.capacity() {
+        return;
+    }
+    if need < SMALL_BUFFER {
+        buf.reserve_exact(size_class(need) - buf.len());
+    } else {
+        buf.reserve(additional);
+    }
+}
+
 /// Replace `buf[range]` with `with`: one move of the tail and one copy.
 ///
 /// `Vec::splice` fills the gap element by element through an iterator,
@@ -62,6 +97,7 @@ pub fn replace_bytes(buf: &mut Vec<u8>, range: std::ops::Range<usize>, with: &[u
     let removed = end - start;
     if with.len() > removed {
         let grow = with.len() - removed;
+        reserve(buf, grow);
         buf.resize(old_len + grow, 0);
         buf.copy_within(end..old_len, end + grow);
     } else if with.len() < removed {
@@ -167,6 +203,7 @@ impl Pack {
 
     /// Append at the end.
     pub fn push_back(&mut self, e: &[u8]) {
+        reserve(&mut self.buf, encoded_len(e.len()));
         put_varint(&mut self.buf, e.len());
         self.buf.extend_from_slice(e);
         put_back(&mut self.buf, varint_len(e.len()) + e.len());
@@ -336,6 +373,7 @@ impl Pack {
 
     /// Append every element of `other`.
     pub fn append(&mut self, other: Pack) {
+        reserve(&mut self.buf, other.buf.len());
         self.buf.extend_from_slice(&other.buf);
         self.count += other.count;
     }
@@ -393,6 +431,40 @@ pub(crate) fn allocated(n: usize, class: super::SizeClass) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_classes_are_jemallocs() {
+        let classes: Vec<usize> = [1, 8, 9, 16, 17, 33, 64, 65, 128, 129, 160, 161, 257, 500]
+            .iter()
+            .map(|&n| size_class(n))
+            .collect();
+        assert_eq!(classes, [8, 8, 16, 16, 32, 48, 64, 80, 128, 160, 160, 192, 320, 512]);
+    }
+
+    #[test]
+    fn small_packs_hold_no_doubling_slack() {
+        // Ten 2-byte elements one by one (a small hash's fields and
+        // values): 40 bytes in the 48-byte class, where doubling gives 64.
+        let mut p = Pack::new();
+        for i in 0..10u8 {
+            p.push_back(&[b'f', b'0' + i]);
+        }
+        assert_eq!((p.bytes(), p.capacity()), (40, 48));
+        let mut q = Pack::new();
+        for i in 0..10u8 {
+            q.push_front(&[b'v', b'0' + i]);
+        }
+        assert_eq!((q.bytes(), q.capacity()), (40, 48));
+        // Large buffers double: a 1 KiB element at a time, few moves.
+        let mut big = Pack::new();
+        let mut grew = 0;
+        for _ in 0..64 {
+            let cap = big.capacity();
+            big.push_front(&[7; 1000]);
+            grew += usize::from(big.capacity() != cap);
+        }
+        assert!(grew <= 10, "{grew} reallocations for 64 pushes");
+    }
 
     #[test]
     fn replace_bytes_is_splice() {

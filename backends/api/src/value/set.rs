@@ -141,8 +141,8 @@ fn edge(x: i64, len: usize) -> usize {
 pub enum Set {
     /// Integers only, few enough.
     Ints(IntSet),
-    /// Anything.
-    Table(IndexSet<Box<[u8]>, Hasher>),
+    /// Anything (boxed, so a small set's handle stays small).
+    Table(Box<IndexSet<Box<[u8]>, Hasher>>),
 }
 
 impl Default for Set {
@@ -179,7 +179,8 @@ impl Set {
             Set::Ints(IntSet::I32(v)) => allocated(v.capacity() * 4, class),
             Set::Ints(IntSet::I64(v)) => allocated(v.capacity() * 8, class),
             Set::Table(s) => {
-                super::table::heap_bytes::<Box<[u8]>>(s.capacity(), class)
+                class(std::mem::size_of_val(&**s))
+                    + super::table::heap_bytes::<Box<[u8]>>(s.capacity(), class)
                     + s.iter().map(|m| allocated(m.len(), class)).sum::<usize>()
             }
         }
@@ -190,7 +191,7 @@ impl Set {
         if string2ll(first).is_some() && max_intset > 0 {
             Set::Ints(IntSet::default())
         } else {
-            Set::Table(IndexSet::with_hasher(Hasher::default()))
+            Set::Table(Box::new(IndexSet::with_hasher(Hasher::default())))
         }
     }
 
@@ -229,7 +230,7 @@ impl Set {
             for x in s.iter() {
                 t.insert(x.to_string().into_bytes().into_boxed_slice());
             }
-            *self = Set::Table(t);
+            *self = Set::Table(Box::new(t));
         }
     }
 
