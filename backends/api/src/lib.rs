@@ -308,11 +308,14 @@ mod tests {
         // every entry (box large payloads).
         assert_eq!(std::mem::size_of::<Value>(), 24);
         assert_eq!(std::mem::size_of::<Entry>(), 40);
-        // A small collection's handle (the Arc's counts, the lock and the
-        // enum) fits the 64-byte class: large encodings are boxed.
-        assert!(std::mem::size_of::<value::Hash>() <= 32);
-        assert!(std::mem::size_of::<value::Set>() <= 32);
-        assert!(std::mem::size_of::<value::ZSet>() <= 32);
+        // A small collection's handle (the Arc's count, the lock and the
+        // enum) fits the 48-byte class: large encodings are boxed.
+        fn handle<T>() -> usize {
+            std::mem::size_of::<(usize, parking_lot::RwLock<T>)>()
+        }
+        assert!(handle::<value::Hash>() <= 48);
+        assert!(handle::<value::Set>() <= 48);
+        assert!(handle::<value::ZSet>() <= 48);
     }
 
     #[test]

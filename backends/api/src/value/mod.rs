@@ -29,9 +29,8 @@ pub mod string;
 pub mod table;
 pub mod zset;
 
-use std::sync::Arc;
-
 use parking_lot::RwLock;
+use triomphe::Arc;
 
 pub use hash::{Hash, HashLimits};
 pub use list::List;
@@ -45,7 +44,9 @@ pub use zset::{ZLimits, ZSet};
 pub type SizeClass = fn(usize) -> usize;
 
 /// A collection shared between the map and whoever is reading or changing
-/// it: clone the `Arc` to keep it, lock it to use it.
+/// it: clone the `Arc` to keep it, lock it to use it. A `triomphe::Arc`
+/// (no weak count): with the lock and a small collection's enum it fits
+/// the 48-byte class.
 pub type Shared<T> = Arc<RwLock<T>>;
 
 /// Wrap a new collection.
@@ -158,8 +159,8 @@ impl Value {
     /// buffer, or a collection's shared handle and everything in it.
     pub fn heap_bytes(&self, class: SizeClass) -> usize {
         fn handle<T>(class: SizeClass) -> usize {
-            // The `Arc`'s two counts and the lock around the collection.
-            class(2 * std::mem::size_of::<usize>() + std::mem::size_of::<RwLock<T>>())
+            // The `Arc`'s count and the lock around the collection.
+            class(std::mem::size_of::<usize>() + std::mem::size_of::<RwLock<T>>())
         }
         match self {
             Value::Str(b) => b.heap_bytes(class),

@@ -438,7 +438,10 @@ mod tests {
             .iter()
             .map(|&n| size_class(n))
             .collect();
-        assert_eq!(classes, [8, 8, 16, 16, 32, 48, 64, 80, 128, 160, 160, 192, 320, 512]);
+        assert_eq!(
+            classes,
+            [8, 8, 16, 16, 32, 48, 64, 80, 128, 160, 160, 192, 320, 512]
+        );
     }
 
     #[test]
