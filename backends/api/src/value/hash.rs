@@ -30,13 +30,16 @@ impl Default for HashLimits {
 /// A field and its value.
 pub type Pair<'a> = (&'a [u8], &'a [u8]);
 
+/// A large hash's fields and values, in insertion order.
+pub type Fields = IndexMap<Box<[u8]>, Box<[u8]>, Hasher>;
+
 /// A hash value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Hash {
     /// Small: fields and values alternate in one pack, in insertion order.
     Pack(Pack),
     /// Large (boxed, so a small hash's handle stays small).
-    Table(Box<IndexMap<Box<[u8]>, Box<[u8]>, Hasher>>),
+    Table(Box<Fields>),
 }
 
 impl Default for Hash {
