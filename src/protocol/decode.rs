@@ -406,6 +406,20 @@ mod tests {
     /// `$0` is an empty argument, not an error, and the fast header path
     /// must end its line at the `\r` (mutation sample: `len < 0` made
     /// `<= 0`, and `$0`'s line end one byte early, both survived).
+    /// Ten or more arguments: the count's header is two digits long.
+    #[test]
+    fn a_request_of_many_arguments_decodes() {
+        let mut input = b"*12\r\n".to_vec();
+        for i in 0..12 {
+            input.extend_from_slice(format!("$2\r\na{}\r\n", i % 10).as_bytes());
+        }
+        let (reqs, res, left) = decode_all(&input);
+        assert_eq!((res, left), (Ok(()), 0));
+        let want: Vec<String> = (0..12).map(|i| format!("a{}", i % 10)).collect();
+        let want: Vec<&str> = want.iter().map(String::as_str).collect();
+        assert_eq!(reqs, vec![args(&want)]);
+    }
+
     #[test]
     fn empty_bulk_arguments_decode() {
         let (reqs, res, left) = decode_all(b"*3\r\n$3\r\nSET\r\n$0\r\n\r\n$1\r\nv\r\n");
@@ -434,6 +448,9 @@ mod tests {
         let (reqs, res, left) = decode_all(b"*0\r\n*-10\r\n\r\n   \r\n*1\r\n$4\r\nPING\r\n");
         assert_eq!((res, left), (Ok(()), 0));
         assert_eq!(reqs, vec![args(&["PING"])]);
+        // Exactly the header is consumed: the next request starts at once.
+        let (reqs, res, left) = decode_all(b"*-10\r\n*1\r\n$4\r\nPING\r\n");
+        assert_eq!((reqs, res, left), (vec![args(&["PING"])], Ok(()), 0));
     }
 
     #[test]
@@ -474,6 +491,7 @@ mod tests {
             (b"*01\r\n", "ERR Protocol error: invalid multibulk length"),
             (b"*\r\n", "ERR Protocol error: invalid multibulk length"),
             (b"*1\r\n$-1\r\n", "ERR Protocol error: invalid bulk length"),
+            (b"*1\r\n$x\r\n", "ERR Protocol error: invalid bulk length"),
             (
                 b"*1\r\n$536870913\r\n",
                 "ERR Protocol error: invalid bulk length",
@@ -521,9 +539,12 @@ mod tests {
         let mut mb = b"*".to_vec();
         mb.extend(vec![b'1'; MAX_INLINE_LEN + 1]);
         assert_eq!(decode_all(&mb).1, Err(ProtocolError::TooBigMultibulkCount));
+        assert_eq!(decode_all(&mb[..MAX_INLINE_LEN]).1, Ok(()), "64 KB exactly");
         let mut bulk = b"*1\r\n$".to_vec();
         bulk.extend(vec![b'1'; MAX_INLINE_LEN + 1]);
         assert_eq!(decode_all(&bulk).1, Err(ProtocolError::TooBigBulkCount));
+        // The bulk header's line starts after "*1\r\n".
+        assert_eq!(decode_all(&bulk[..4 + MAX_INLINE_LEN]).1, Ok(()));
     }
 
     /// A NUL stops Redis's header scan (`strchr`), so a header holding one
@@ -535,6 +556,14 @@ mod tests {
             for input in [&b"*1\0\r\n"[..], b"*2\r\n$1\r\na\r\n$1\0\r\nb\r\n"] {
                 let mut d = Decoder::new();
                 let mut buf = BytesMut::from(input);
+                assert_eq!(
+                    d.decode(&mut buf, DecodeLimits::default()),
+                    Ok(None),
+                    "{input:?}"
+                );
+                // One more byte: the scan resumes where it stopped, inside
+                // the buffer (not past its end).
+                buf.extend_from_slice(b"\r");
                 assert_eq!(
                     d.decode(&mut buf, DecodeLimits::default()),
                     Ok(None),
