@@ -368,8 +368,11 @@ fn memory_usage_is_within_a_fifth_of_the_real_cost<S: Store>() {
     ];
     const KEYS: usize = 300;
     // The map's first growth steps happen here, before anything is
-    // measured (scc's are large and freed late).
-    assert_eq!(load(c, "filler", 3_000, ""), 0);
+    // measured (scc's are large and freed late). With 3,000 filler keys,
+    // scc's RPUSH shape once measured 0.79 in a full run on a busy
+    // machine, most likely a growth step inside its window; the 1,500
+    // measured keys are now a small share of the map.
+    assert_eq!(load(c, "filler", 10_000, ""), 0);
     // And the pipeline's buffers go back before the first measure.
     for _ in 0..3 {
         c.cmd("PING");
