@@ -100,34 +100,16 @@ fn class(layout: Layout) -> i64 {
     unsafe { tikv_jemalloc_sys::nallocx(layout.size().max(1), flags) as i64 }
 }
 
-/// Sizes up to this are classed by [`computed_class`]; larger ones ask
+/// Sizes up to this are classed by `computed_class`; larger ones ask
 /// jemalloc (they are rare, and jemalloc's largest classes have limits of
 /// their own).
 const MAX_COMPUTED: usize = 1 << 30;
 
-/// jemalloc 5's size class of a request of `size` bytes (`sz_s2u_compute`
-/// with its defaults on this platform: a 16-byte quantum, an 8-byte tiny
-/// class, four classes per doubling above 64 bytes), the figure `nallocx`
-/// returns, in a few instructions instead of a call: this runs for every
-/// allocation and free. The `computed_classes_are_jemallocs` test compares
-/// it with `nallocx` for every size up to 1 MiB and samples beyond.
-#[inline]
-fn computed_class(size: usize) -> usize {
-    const LG_QUANTUM: u32 = 4;
-    const LG_NGROUP: u32 = 2;
-    if size <= 8 {
-        return 8;
-    }
-    // ceil(log2(size))
-    let x = usize::BITS - (size - 1).leading_zeros();
-    let lg_delta = if x < LG_NGROUP + LG_QUANTUM + 1 {
-        LG_QUANTUM
-    } else {
-        x - LG_NGROUP - 1
-    };
-    let mask = (1usize << lg_delta) - 1;
-    (size + mask) & !mask
-}
+// jemalloc's size class computed in a few instructions instead of a
+// `nallocx` call (this runs for every allocation and free). The
+// `computed_classes_are_jemallocs` test compares it with `nallocx` for
+// every size up to 1 MiB and samples beyond.
+use store_api::size_class::jemalloc as computed_class;
 
 /// The bytes jemalloc hands out for a request of `size` bytes (MEMORY
 /// USAGE's estimates).

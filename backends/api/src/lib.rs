@@ -31,6 +31,7 @@ mod key;
 pub mod keyindex;
 pub mod keyset;
 pub mod num;
+pub mod size_class;
 pub mod value;
 
 pub use key::{InlineBytes, Key, INLINE_KEY};

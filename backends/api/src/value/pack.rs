@@ -54,21 +54,6 @@ fn put_back(out: &mut Vec<u8>, v: usize) {
 /// larger ones double, as a `Vec` does.
 const SMALL_BUFFER: usize = 512;
 
-/// The jemalloc size class of an `n`-byte allocation, for `n` up to a few
-/// KiB: 8, 16, then steps of 16 up to 128, then four classes per doubling
-/// (160, 192, 224, 256, 320...).
-fn size_class(n: usize) -> usize {
-    if n <= 16 {
-        return if n <= 8 { 8 } else { 16 };
-    }
-    let step = if n <= 128 {
-        16
-    } else {
-        1 << (usize::BITS - (n - 1).leading_zeros() - 3)
-    };
-    n.div_ceil(step) * step
-}
-
 /// Make room for `additional` more bytes. A small buffer takes exactly its
 /// next size class, which the allocator hands out anyway: a collection of
 /// a few short elements (Redis's listpack territory) holds no doubling
@@ -79,7 +64,7 @@ fn reserve(buf: &mut Vec<u8>, additional: usize) {
         return;
     }
     if need < SMALL_BUFFER {
-        buf.reserve_exact(size_class(need) - buf.len());
+        buf.reserve_exact(crate::size_class::jemalloc(need) - buf.len());
     } else {
         buf.reserve(additional);
     }
@@ -431,18 +416,6 @@ pub(crate) fn allocated(n: usize, class: super::SizeClass) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn size_classes_are_jemallocs() {
-        let classes: Vec<usize> = [1, 8, 9, 16, 17, 33, 64, 65, 128, 129, 160, 161, 257, 500]
-            .iter()
-            .map(|&n| size_class(n))
-            .collect();
-        assert_eq!(
-            classes,
-            [8, 8, 16, 16, 32, 48, 64, 80, 128, 160, 160, 192, 320, 512]
-        );
-    }
 
     #[test]
     fn small_packs_hold_no_doubling_slack() {
