@@ -83,7 +83,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
 
 fn incr(cur: Option<&Entry>, by: i64) -> Result<(Op, i64), CmdError> {
     let old = match str_of(cur)? {
-        Some(v) => string2ll(v).ok_or(CmdError::NotInteger)?,
+        Some(v) => string2ll(&v).ok_or(CmdError::NotInteger)?,
         None => 0,
     };
     let n = old.checked_add(by).ok_or(CmdError::Overflow)?;
@@ -95,7 +95,7 @@ fn incr(cur: Option<&Entry>, by: i64) -> Result<(Op, i64), CmdError> {
 
 fn incr_float(cur: Option<&Entry>, by: &[u8]) -> Result<(Op, Bytes), CmdError> {
     let old = match str_of(cur)? {
-        Some(v) => longdouble::parse(v).ok_or(CmdError::NotFloat)?,
+        Some(v) => longdouble::parse(&v).ok_or(CmdError::NotFloat)?,
         None => longdouble::F80::ZERO,
     };
     let by = longdouble::parse(by).ok_or(CmdError::NotFloat)?;

@@ -298,7 +298,7 @@ fn value_digest(e: &Entry) -> [u8; 20] {
 fn object_digest(digest: &mut [u8; 20], e: &Entry) {
     // OBJ_STRING 0, OBJ_LIST 1, OBJ_SET 2, OBJ_ZSET 3, OBJ_HASH 4.
     let obj_type: u32 = match &e.value {
-        Value::Str(_) => 0,
+        Value::Str(_) | Value::Coll(Coll::Raw(_)) => 0,
         Value::Coll(Coll::List(_)) => 1,
         Value::Coll(Coll::Set(_)) => 2,
         Value::Coll(Coll::ZSet(_)) => 3,
@@ -313,6 +313,7 @@ fn object_digest(digest: &mut [u8; 20], e: &Entry) {
     };
     match &e.value {
         Value::Str(s) => mix_digest(digest, s.as_bytes()),
+        Value::Coll(Coll::Raw(r)) => mix_digest(digest, &r.read()),
         Value::Coll(Coll::List(l)) => l.read().iter().for_each(|x| mix_digest(digest, x)),
         Value::Coll(Coll::Set(s)) => {
             for m in s.read().iter() {

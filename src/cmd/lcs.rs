@@ -33,7 +33,7 @@ pub const ROWS: &[Row] = &[("lcs", parse_lcs)];
 pub fn execute<S: Store>(l: Lcs, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     let read = |k: &[u8]| {
         ctx.ks()
-            .read(k, ctx.now, |e| str_of(e).map(|s| s.cloned()))
+            .read(k, ctx.now, |e| str_of(e).map(|s| s.map(|s| s.to_str())))
             .map_err(|_| CmdError::LcsNotStrings)
     };
     let (a, b) = (read(&l.a), read(&l.b));

@@ -69,7 +69,7 @@ pub fn encoding(v: &Value) -> &'static str {
     match v {
         Value::Str(b) if b.len() <= 20 && string2ll(b).is_some() => "int",
         Value::Str(b) if b.len() <= 44 => "embstr",
-        Value::Str(_) => "raw",
+        Value::Str(_) | Value::Coll(Coll::Raw(_)) => "raw",
         Value::Coll(Coll::List(_)) => "quicklist",
         Value::Coll(Coll::Hash(h)) => h.read().encoding(),
         Value::Coll(Coll::Set(s)) => s.read().encoding(),

@@ -8,9 +8,12 @@
 
 use crate::db::events::class;
 use bytes::Bytes;
+use store_api::value::grow_for;
 use store_api::{Entry, Op, Store, Str, Value};
 
-use super::{as_str, bulk_or_null, is, owned, rmw, str_of, Args, CmdError, Command, Ctx, Row};
+use super::{
+    as_str, bulk_or_null, edit_str, is, owned, rmw, str_of, Args, CmdError, Command, Ctx, Row,
+};
 use crate::db::ttl::{self, Base, Unit};
 use crate::db::{journal, Touch};
 use crate::protocol::Frame;
@@ -329,9 +332,9 @@ pub const ROWS: &[Row] = &[
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     match cmd {
         Cmd::Get(key) => {
-            let v = ctx
-                .ks()
-                .read(&key, ctx.now, |e| str_of(e).map(|v| v.map(Str::to_bytes)))?;
+            let v = ctx.ks().read(&key, ctx.now, |e| {
+                str_of(e).map(|v| v.map(|v| v.to_bytes()))
+            })?;
             Ok(bulk_or_null(v))
         }
         Cmd::Set(set) => set_generic(ctx, set),
@@ -369,7 +372,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         }
         Cmd::GetRange(key, start, end) => {
             let v = ctx.ks().read(&key, ctx.now, |e| {
-                str_of(e).map(|v| v.map(|v| range_of(v, start, end)))
+                str_of(e).map(|v| v.map(|v| range_of(&v, start, end)))
             })?;
             Ok(Frame::Bulk(v.unwrap_or_default()))
         }
@@ -394,7 +397,7 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
                 .then(|| str_of(cur))
                 .transpose()?
                 .flatten()
-                .map(Str::to_bytes);
+                .map(|s| s.to_bytes());
             let found = cur.is_some();
             if (set.cond == Cond::Nx && found) || (set.cond == Cond::Xx && !found) {
                 return Ok((Op::Keep, SetOutcome { done: false, old }));
@@ -439,10 +442,10 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
         &key,
         now,
         rmw(|cur| {
-            let Some(stored) = str_of(cur)? else {
+            let Some(e) = cur else {
                 return Ok((Op::Keep, (None, None)));
             };
-            let v = stored.to_bytes();
+            let v = as_str(e)?.to_bytes();
             // Redis validates the TTL only once it knows the key is a string.
             let (expires_at, event) = match (&ttl, ttl.deadline(now, "getex")?) {
                 (Ttl::Persist, _) if cur.is_some_and(|e| e.expires_at().is_some()) => {
@@ -453,7 +456,8 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
                 (_, Some(at)) => (Some(at), "expire"),
                 (_, None) => return Ok((Op::Keep, (Some(v), None))),
             };
-            let entry = Entry::new(Value::Str(stored.clone()), expires_at);
+            // The same value (an edited string's handle too), a new TTL.
+            let entry = Entry::new(e.value.clone(), expires_at);
             Ok((Op::Put(entry), (Some(v), Some(event))))
         }),
     )?;
@@ -511,21 +515,14 @@ fn check_len<S: Store>(ctx: &Ctx<'_, S>, size: u64, add: u64) -> Result<(), CmdE
 
 fn append<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, value: Bytes) -> Result<Frame, CmdError> {
     let max = ctx.config.proto_max_bulk_len;
-    let len = ctx.ks().update(
-        &key,
-        ctx.now,
-        rmw(|cur| {
-            let old = str_of(cur)?;
-            let old_len = old.map_or(0, |o| o.len());
-            if (old_len + value.len()) as u64 > max {
-                return Err(CmdError::StringTooLong);
-            }
-            let joined = Str::concat(&[old.map_or(&[][..], |o| &o[..]), &value]);
-            let n = joined.len() as i64;
-            let entry = Entry::new(Value::Str(joined), cur.and_then(|e| e.expires_at()));
-            Ok((Op::Put(entry), n))
-        }),
-    )?;
+    let len = edit_str(&ctx.ks(), &key, ctx.now, |buf, _| {
+        if (buf.len() + value.len()) as u64 > max {
+            return Err(CmdError::StringTooLong);
+        }
+        grow_for(buf, buf.len() + value.len());
+        buf.extend_from_slice(&value);
+        Ok((buf.len() as i64, true))
+    })?;
     ctx.notify(class::STRING, "append", &key);
     Ok(Frame::Integer(len))
 }
@@ -538,27 +535,20 @@ fn setrange<S: Store>(
 ) -> Result<Frame, CmdError> {
     let offset = u64::try_from(offset).map_err(|_| CmdError::OffsetOutOfRange)?;
     let len_ok = check_len(ctx, offset, value.len() as u64);
-    let (len, wrote) = ctx.ks().update(
-        &key,
-        ctx.now,
-        rmw(|cur| {
-            let old = str_of(cur)?;
-            let old_len = old.map_or(0, |o| o.len());
-            if value.is_empty() {
-                return Ok((Op::Keep, (old_len as i64, false)));
-            }
-            len_ok.clone()?;
-            let offset = offset as usize;
-            let mut buf = old.map_or_else(Vec::new, |o| o.to_vec());
-            if buf.len() < offset + value.len() {
-                buf.resize(offset + value.len(), 0);
-            }
-            buf[offset..offset + value.len()].copy_from_slice(&value);
-            let n = buf.len() as i64;
-            let entry = Entry::new(Value::Str(buf.into()), cur.and_then(|e| e.expires_at()));
-            Ok((Op::Put(entry), (n, true)))
-        }),
-    )?;
+    let (len, wrote) = edit_str(&ctx.ks(), &key, ctx.now, |buf, _| {
+        if value.is_empty() {
+            return Ok(((buf.len() as i64, false), false));
+        }
+        len_ok.clone()?;
+        let offset = offset as usize;
+        let end = offset + value.len();
+        if buf.len() < end {
+            grow_for(buf, end);
+            buf.resize(end, 0);
+        }
+        buf[offset..end].copy_from_slice(&value);
+        Ok(((buf.len() as i64, true), true))
+    })?;
     if wrote {
         ctx.notify(class::STRING, "setrange", &key);
     }

@@ -6,22 +6,22 @@
 //! `checkType` does. New value types add their accessor here.
 
 use bytes::Bytes;
+use store_api::value::RAW_FROM;
 use store_api::value::{Hash, List, Set, Shared};
-use store_api::{Coll, Entry, Op, Str, Value};
+use store_api::{Coll, Entry, Op, Store, Str, StrRef, Value};
 
 use super::CmdError;
+use crate::db::Access;
 use crate::protocol::Frame;
 
-/// The string a value holds, or WRONGTYPE.
-pub fn as_str(e: &Entry) -> Result<&Str, CmdError> {
-    match &e.value {
-        Value::Str(b) => Ok(b),
-        _ => Err(CmdError::WrongType),
-    }
+/// The string a value holds (either form: see `store_api::Coll::Raw`),
+/// or WRONGTYPE.
+pub fn as_str(e: &Entry) -> Result<StrRef<'_>, CmdError> {
+    e.value.str_bytes().ok_or(CmdError::WrongType)
 }
 
 /// The string under a live entry (`None` when absent), or WRONGTYPE.
-pub fn str_of(e: Option<&Entry>) -> Result<Option<&Str>, CmdError> {
+pub fn str_of(e: Option<&Entry>) -> Result<Option<StrRef<'_>>, CmdError> {
     e.map(as_str).transpose()
 }
 
@@ -71,6 +71,77 @@ pub fn rmw<R>(
     }
 }
 
+/// Edit the string at `key` (SETBIT, SETRANGE, APPEND, BITFIELD), or
+/// WRONGTYPE. `f` gets the string as a growable buffer (empty for a
+/// missing key) and whether the key exists, and answers its result and
+/// whether it changed the buffer. It must refuse (an error) before it
+/// changes anything, and make room with `store_api::value::string::grow_for`.
+///
+/// A short string is copied, edited and stored anew, in one atomic
+/// update (`f` may run again if that update retries); an edit leaving
+/// [`RAW_FROM`] bytes or more stores a `Coll::Raw`. A `Coll::Raw` is
+/// edited in place under its write lock with the key's stripe held (as a
+/// collection is), so an edit costs what it touches, not the string's
+/// length.
+pub fn edit_str<S: Store, R>(
+    ks: &Access<'_, S>,
+    key: &[u8],
+    now: u64,
+    mut f: impl FnMut(&mut Vec<u8>, bool) -> Result<(R, bool), CmdError>,
+) -> Result<R, CmdError> {
+    let first = ks.update(key, now, |cur| {
+        if let Some(Value::Coll(Coll::Raw(_))) = cur.map(|e| &e.value) {
+            return (Op::Keep, Ok(None));
+        }
+        match copy_edit(cur, &mut f) {
+            Ok((op, r)) => (op, Ok(Some(r))),
+            Err(e) => (Op::Keep, Err(e)),
+        }
+    })?;
+    if let Some(r) = first {
+        return Ok(r);
+    }
+    // An edited long string: in place.
+    ks.mutate(key, now, |slot| {
+        if let Some(Value::Coll(Coll::Raw(raw))) = slot.entry().map(|e| &e.value) {
+            let raw = raw.clone();
+            let (r, changed) = f(&mut raw.write(), true)?;
+            if changed {
+                slot.changed();
+            }
+            return Ok(r);
+        }
+        // Replaced meanwhile by a short string, or deleted.
+        let (op, r) = copy_edit(slot.entry(), &mut f)?;
+        if let Op::Put(entry) = op {
+            slot.put(entry);
+        }
+        Ok(r)
+    })
+}
+
+/// [`edit_str`] on a copy of a short string (or none).
+fn copy_edit<R>(
+    cur: Option<&Entry>,
+    f: &mut impl FnMut(&mut Vec<u8>, bool) -> Result<(R, bool), CmdError>,
+) -> Result<(Op, R), CmdError> {
+    let s = str_of(cur)?;
+    let mut buf = s.as_deref().map_or_else(Vec::new, <[u8]>::to_vec);
+    let (r, changed) = f(&mut buf, s.is_some())?;
+    if !changed {
+        return Ok((Op::Keep, r));
+    }
+    let value = if buf.len() >= RAW_FROM {
+        Value::raw(buf)
+    } else {
+        Value::Str(Str::new(&buf))
+    };
+    Ok((
+        Op::Put(Entry::new(value, cur.and_then(|e| e.expires_at()))),
+        r,
+    ))
+}
+
 /// Bulk frames for `items`, copied into one buffer and sliced (one
 /// allocation for the data instead of one per element: LRANGE 0 99 costs
 /// two allocations, not a hundred and one).
@@ -110,15 +181,97 @@ pub fn owned(b: &Bytes) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backends::RwLockStore;
+    use crate::db::Keyspace;
 
     #[test]
     fn accessors_answer_wrongtype_for_other_types() {
         let s = Entry::string("v");
         let l = fresh(Value::list(List::default()));
-        assert_eq!(str_of(Some(&s)).unwrap().map(|b| &b[..]), Some(&b"v"[..]));
-        assert_eq!(str_of(Some(&l)), Err(CmdError::WrongType));
+        assert_eq!(
+            str_of(Some(&s)).unwrap().map(|b| b.to_vec()),
+            Some(b"v".to_vec())
+        );
+        assert_eq!(str_of(Some(&l)).unwrap_err(), CmdError::WrongType);
         assert_eq!(list_of(Some(&s)).unwrap_err(), CmdError::WrongType);
         assert!(list_of(None).unwrap().is_none());
+    }
+
+    /// An APPEND of `bytes` to `k` through [`edit_str`].
+    fn append(ks: &Access<'_, RwLockStore>, bytes: &[u8]) -> Result<usize, CmdError> {
+        edit_str(ks, b"k", 0, |buf, _| {
+            store_api::value::grow_for(buf, buf.len() + bytes.len());
+            buf.extend_from_slice(bytes);
+            Ok((buf.len(), true))
+        })
+    }
+
+    /// The address of `k`'s edited-string buffer, if it is one.
+    fn raw_at(ks: &Access<'_, RwLockStore>) -> Option<(usize, usize, usize)> {
+        ks.peek_raw(b"k", |e| match e.map(|e| &e.value) {
+            Some(Value::Coll(Coll::Raw(r))) => {
+                let v = r.read();
+                Some((r.data_ptr() as usize, v.len(), v.capacity()))
+            }
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn long_strings_are_edited_in_place() {
+        let keyspace = Keyspace::<RwLockStore>::default();
+        let ks = Access::new(&keyspace);
+        assert_eq!(append(&ks, &[b'a'; 100]), Ok(100));
+        assert_eq!(raw_at(&ks), None, "a short string is stored whole");
+        assert_eq!(append(&ks, &[b'b'; RAW_FROM - 100]), Ok(RAW_FROM));
+        let (at, len, cap) = raw_at(&ks).expect("edited past RAW_FROM: in place from now on");
+        assert_eq!((len, cap), (RAW_FROM, 2 * RAW_FROM), "sds's greedy growth");
+        for n in 1..=RAW_FROM {
+            assert_eq!(append(&ks, b"c"), Ok(RAW_FROM + n));
+        }
+        let (again, len, cap) = raw_at(&ks).unwrap();
+        assert_eq!(
+            (again, len, cap),
+            (at, 2 * RAW_FROM, 2 * RAW_FROM),
+            "the same buffer, no copy"
+        );
+        let bytes = ks.peek_raw(b"k", |e| as_str(e.unwrap()).unwrap().to_vec());
+        assert_eq!(
+            bytes,
+            [&[b'a'; 100][..], &[b'b'; RAW_FROM - 100], &[b'c'; RAW_FROM]].concat()
+        );
+        // One more byte outgrows the buffer: doubled, still one handle.
+        append(&ks, b"d").unwrap();
+        assert_eq!(
+            raw_at(&ks).map(|(a, _, c)| (a, c)),
+            Some((at, 4 * RAW_FROM + 2))
+        );
+    }
+
+    #[test]
+    fn a_refused_or_empty_edit_changes_nothing() {
+        let keyspace = Keyspace::<RwLockStore>::default();
+        let ks = Access::new(&keyspace);
+        let keep =
+            |ks: &Access<'_, RwLockStore>| edit_str(ks, b"k", 0, |_, exists| Ok((exists, false)));
+        assert_eq!(keep(&ks), Ok(false));
+        assert_eq!(keyspace.len(), 0, "an unchanged missing key is not created");
+        let refuse = |ks: &Access<'_, RwLockStore>| {
+            edit_str(ks, b"k", 0, |_, _| {
+                Err::<((), bool), _>(CmdError::StringTooLong)
+            })
+        };
+        append(&ks, &[b'x'; RAW_FROM]).unwrap();
+        assert_eq!(keep(&ks), Ok(true));
+        assert_eq!(refuse(&ks), Err(CmdError::StringTooLong));
+        assert_eq!(
+            ks.peek_raw(b"k", |e| e.unwrap().value.payload_len()),
+            RAW_FROM
+        );
+        ks.mutate(b"k", 0, |slot| {
+            slot.put(fresh(Value::list(List::default())))
+        });
+        assert_eq!(append(&ks, b"x"), Err(CmdError::WrongType));
     }
 
     #[test]

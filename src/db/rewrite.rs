@@ -43,6 +43,7 @@ fn batched(
 pub fn put_commands(buf: &mut Vec<u8>, key: &[u8], entry: &Entry) {
     match &entry.value {
         Value::Str(v) => encode_request(&[b"SET".as_slice(), key, v], buf),
+        Value::Coll(Coll::Raw(r)) => encode_request(&[b"SET".as_slice(), key, &r.read()], buf),
         Value::Coll(Coll::List(l)) => {
             let l = l.read();
             batched(buf, b"RPUSH", key, l.iter().map(<[u8]>::to_vec), 1);

@@ -109,6 +109,50 @@ fn append_and_setrange(s: &TestServer) -> Verdict {
     })
 }
 
+/// The same edits on strings past `store_api::value::RAW_FROM` bytes
+/// (4 KiB), which are edited in place under their lock: APPEND, SETRANGE,
+/// SETBIT and BITFIELD INCRBY keep every client's change.
+fn long_string_edits(s: &TestServer) -> Verdict {
+    const N: usize = 60;
+    const BASE: usize = 5000;
+    let mut c = s.client();
+    for key in ["la", "lr", "lb", "lf"] {
+        c.cmd(&format!("SETRANGE {key} {} z", BASE - 1));
+    }
+    all_at_once(s, &|c, t| {
+        for i in 0..N {
+            let slot = t * N + i;
+            c.cmd("APPEND la x");
+            c.cmd(&format!("SETRANGE lr {} y", BASE + slot));
+            c.cmd(&format!("SETBIT lb {} 1", slot * 8 + 3));
+            c.cmd("BITFIELD lf INCRBY u32 #1 1");
+        }
+    });
+    let a = num(&c.cmd("STRLEN la")) as usize;
+    expect(a == BASE + N * CLIENTS, || {
+        format!("APPEND kept {} of {} bytes", a - BASE, N * CLIENTS)
+    })?;
+    let Frame::Bulk(r) = c.cmd("GET lr") else {
+        return Err("SETRANGE left no string".into());
+    };
+    let set = r.iter().filter(|&&b| b == b'y').count();
+    expect(set == N * CLIENTS, || {
+        format!("SETRANGE kept {set} of {} bytes", N * CLIENTS)
+    })?;
+    // (The bytes before the seed's last one.)
+    let bits = num(&c.cmd(&format!("BITCOUNT lb 0 {}", BASE - 2))) as usize;
+    expect(bits == N * CLIENTS, || {
+        format!("SETBIT kept {bits} of {} bits", N * CLIENTS)
+    })?;
+    let Frame::Array(f) = c.cmd("BITFIELD lf GET u32 #1") else {
+        return Err("BITFIELD replied no array".into());
+    };
+    let n = num(&f[0]) as usize;
+    expect(n == N * CLIENTS, || {
+        format!("BITFIELD INCRBY kept {n} of {}", N * CLIENTS)
+    })
+}
+
 /// SET ... GET and GETSET hand each old value to exactly one client;
 /// GETDEL hands a value to exactly one client; GETEX never undoes a
 /// concurrent INCR.
@@ -475,6 +519,10 @@ fn appends_and_setranges_keep_every_byte<S: Store>() {
     proves::<S>("append_and_setrange", append_and_setrange);
 }
 
+fn long_string_edits_keep_every_change<S: Store>() {
+    proves::<S>("long_string_edits", long_string_edits);
+}
+
 fn values_are_handed_over_once<S: Store>() {
     proves::<S>("value_handover", value_handover);
 }
@@ -510,6 +558,7 @@ backends!(
     set_nx_has_one_winner,
     counters_sum_exactly,
     appends_and_setranges_keep_every_byte,
+    long_string_edits_keep_every_change,
     values_are_handed_over_once,
     collection_updates_lose_and_duplicate_nothing,
     moves_keep_every_element_in_one_place,

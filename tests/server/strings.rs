@@ -272,6 +272,97 @@ fn incrbyfloat_matches_redis<S: Store>() {
     );
 }
 
+/// Strings edited past 4 KiB (`store_api::value::RAW_FROM`) are edited in
+/// place from then on (`Coll::Raw`); every string command, TTL, COPY,
+/// RENAME, BITOP and HyperLogLog reads them as strings, on both sides of
+/// the threshold.
+fn long_string_edits_match_redis<S: Store>() {
+    differential::<S>(
+        "long_string_edits_match_redis",
+        r#"
+        SETRANGE big 4200 tail
+        TYPE big
+        OBJECT ENCODING big
+        STRLEN big
+        GETRANGE big 4195 -1
+        APPEND big more
+        STRLEN big
+        GETRANGE big -10 -1
+        SETRANGE big 0 head
+        GETRANGE big 0 7
+        SETRANGE big 2 ""
+        SETBIT big 7 1
+        SETBIT big 7 1
+        GETBIT big 7
+        BITCOUNT big
+        BITCOUNT big 0 9 BIT
+        BITPOS big 1
+        BITPOS big 0 4201
+        BITFIELD big INCRBY u8 #100 5 GET u8 #100
+        BITFIELD_RO big GET u8 #100
+        GET big
+        SUBSTR big 4196 4300
+        INCR big
+        INCRBYFLOAT big 1
+        LPUSH big x
+        PFCOUNT big
+        SETRANGE big 536870912 x
+        EXPIRE big 1000
+        APPEND big x
+        SETBIT big 0 1
+        TTL big
+        GETEX big PERSIST
+        TTL big
+        COPY big big2
+        APPEND big2 copy
+        SETBIT big2 1 1
+        STRLEN big
+        STRLEN big2
+        GETRANGE big 0 0
+        GETRANGE big2 0 0
+        RENAME big2 big3
+        STRLEN big3
+        OBJECT ENCODING big3
+        SETBIT bm 40000 1
+        OBJECT ENCODING bm
+        STRLEN bm
+        SETBIT bm 40000 0
+        BITCOUNT bm
+        SETBIT bm 100 1
+        BITOP OR dst bm big
+        STRLEN dst
+        BITCOUNT dst
+        BITOP NOT dst2 bm
+        BITCOUNT dst2
+        SETRANGE k4 4095 x
+        STRLEN k4
+        SETRANGE k5 4094 x
+        APPEND k5 y
+        MGET k4 k5 nokey
+        GETDEL k4
+        EXISTS k4
+        GETSET k5 v
+        GET k5
+        SET big short
+        OBJECT ENCODING big
+        GET big
+        CONFIG SET hll-sparse-max-bytes 30
+        PFADD hd a b c d e f g h i j k l m n o p q r s t u v w x y z
+        STRLEN hd
+        PFCOUNT hd
+        SETRANGE hd 100 zz
+        PFCOUNT hd
+        PFADD hd another
+        PFCOUNT hd
+        GET hd
+        SETRANGE hd 0 XXXX
+        PFCOUNT hd
+        PFADD hd more
+        DEL big big3 bm dst dst2 k5 hd
+        "#,
+    );
+}
+
 fn bitmaps_match_redis<S: Store>() {
     differential_resp2_and_3::<S>(
         "bitmaps_match_redis",
@@ -443,5 +534,6 @@ backends!(
     counters_match_redis,
     incrbyfloat_matches_redis,
     bitmaps_match_redis,
+    long_string_edits_match_redis,
     lcs_and_substr_match_redis,
 );

@@ -35,7 +35,7 @@ pub mod size_class;
 pub mod value;
 
 pub use key::{InlineBytes, Key, INLINE_KEY};
-pub use value::{Coll, Hash, List, Set, Shared, Str, Value};
+pub use value::{Coll, Hash, List, Set, Shared, Str, StrRef, Value};
 
 /// What a store holds for one key.
 ///

@@ -4,10 +4,11 @@
 
 use bytes::Bytes;
 use store_api::num::string2ll;
-use store_api::{Entry, Op, Store, Value};
+use store_api::value::grow_for;
+use store_api::Store;
 
 use super::{bit_offset, get_bit};
-use crate::cmd::value::{rmw, str_of};
+use crate::cmd::value::{edit_str, str_of};
 use crate::cmd::{is, parse_int, CmdError, Ctx};
 use crate::db::events::class;
 use crate::protocol::Frame;
@@ -276,7 +277,7 @@ pub fn bitfield<S: Store>(
     if !writes {
         let s = ctx
             .ks()
-            .read(key, ctx.now, |e| str_of(e).map(|s| s.cloned()))?;
+            .read(key, ctx.now, |e| str_of(e).map(|s| s.map(|s| s.to_str())))?;
         let s = s.unwrap_or_default();
         return Ok(Frame::Array(
             ops.iter().map(|o| read_field(&s, o)).collect(),
@@ -291,27 +292,21 @@ pub fn bitfield<S: Store>(
         .map(|o| o.offset + u64::from(o.bits) - 1)
         .max()
         .unwrap_or(0);
-    let replies = ctx.ks().update(
-        key,
-        ctx.now,
-        rmw(|cur| {
-            let s = str_of(cur)?;
-            let mut buf = s.map_or_else(Vec::new, |s| s.to_vec());
-            let need = (highest >> 3) as usize + 1;
-            if buf.len() < need {
-                buf.resize(need, 0);
-            }
-            let replies: Vec<Frame> = ops
-                .iter()
-                .map(|o| match o.kind {
-                    FieldKind::Get => read_field(&buf, o),
-                    _ => write_field(&mut buf, o),
-                })
-                .collect();
-            let entry = Entry::new(Value::Str(buf.into()), cur.and_then(|e| e.expires_at()));
-            Ok((Op::Put(entry), replies))
-        }),
-    )?;
+    let replies = edit_str(&ctx.ks(), key, ctx.now, |buf, _| {
+        let need = (highest >> 3) as usize + 1;
+        if buf.len() < need {
+            grow_for(buf, need);
+            buf.resize(need, 0);
+        }
+        let replies: Vec<Frame> = ops
+            .iter()
+            .map(|o| match o.kind {
+                FieldKind::Get => read_field(buf, o),
+                _ => write_field(buf, o),
+            })
+            .collect();
+        Ok((replies, true))
+    })?;
     ctx.notify(class::STRING, "setbit", key);
     Ok(Frame::Array(replies))
 }

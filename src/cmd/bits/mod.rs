@@ -11,9 +11,10 @@
 mod field;
 
 use bytes::Bytes;
-use store_api::{Entry, Op, Store, Str, Value};
+use store_api::value::grow_for;
+use store_api::{Entry, Store, Str, Value};
 
-use super::value::{rmw, str_of};
+use super::value::{edit_str, str_of};
 use super::{is, parse_int, Args, CmdError, Command, Ctx, Row};
 use crate::db::events::class;
 use crate::protocol::Frame;
@@ -156,27 +157,20 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 Ok(1) => true,
                 _ => return Err(CmdError::BitValue),
             };
-            let (old, changed) = ctx.ks().update(
-                &key,
-                ctx.now,
-                rmw(|cur| {
-                    let s = str_of(cur)?;
-                    let byte = (offset >> 3) as usize;
-                    let old = s.is_some_and(|s| get_bit(s, offset));
-                    let grows = s.is_none_or(|s| s.len() <= byte);
-                    if !grows && old == on {
-                        return Ok((Op::Keep, (old, false)));
-                    }
-                    let mut buf = s.map_or_else(Vec::new, |s| s.to_vec());
-                    if buf.len() <= byte {
-                        buf.resize(byte + 1, 0);
-                    }
-                    field::set_unsigned(&mut buf, offset, 1, u64::from(on));
-                    let entry =
-                        Entry::new(Value::Str(buf.into()), cur.and_then(|e| e.expires_at()));
-                    Ok((Op::Put(entry), (old, true)))
-                }),
-            )?;
+            let (old, changed) = edit_str(&ctx.ks(), &key, ctx.now, |buf, exists| {
+                let byte = (offset >> 3) as usize;
+                let old = get_bit(buf, offset);
+                let grows = !exists || buf.len() <= byte;
+                if !grows && old == on {
+                    return Ok(((old, false), false));
+                }
+                if buf.len() <= byte {
+                    grow_for(buf, byte + 1);
+                    buf.resize(byte + 1, 0);
+                }
+                field::set_unsigned(buf, offset, 1, u64::from(on));
+                Ok(((old, true), true))
+            })?;
             if changed {
                 ctx.notify(class::STRING, "setbit", &key);
             }
@@ -186,14 +180,14 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             let offset = bit_offset(&offset, false, 0, max_bytes)?;
             ctx.ks().read(&key, ctx.now, |e| {
                 Ok(Frame::Integer(i64::from(
-                    str_of(e)?.is_some_and(|s| get_bit(s, offset)),
+                    str_of(e)?.is_some_and(|s| get_bit(&s, offset)),
                 )))
             })
         }
         Cmd::Count(key, args) => {
             let s = ctx
                 .ks()
-                .read(&key, ctx.now, |e| str_of(e).map(|s| s.cloned()))?;
+                .read(&key, ctx.now, |e| str_of(e).map(|s| s.map(|s| s.to_str())))?;
             let Some(s) = s else {
                 return Ok(Frame::Integer(0));
             };
@@ -202,7 +196,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         Cmd::Pos(key, bit, args) => {
             let s = ctx
                 .ks()
-                .read(&key, ctx.now, |e| str_of(e).map(|s| s.cloned()))?;
+                .read(&key, ctx.now, |e| str_of(e).map(|s| s.map(|s| s.to_str())))?;
             let Some(s) = s else {
                 return Ok(Frame::Integer(if bit { -1 } else { 0 }));
             };
@@ -359,7 +353,7 @@ fn bitop<S: Store>(
     let guard = ks.lock_keys(keys.iter().map(|k| &k[..]).chain([dst]));
     let mut srcs = Vec::with_capacity(keys.len());
     for k in keys {
-        srcs.push(ks.read_locked(&guard, k, now, |e| str_of(e).map(|s| s.cloned()))?);
+        srcs.push(ks.read_locked(&guard, k, now, |e| str_of(e).map(|s| s.map(|s| s.to_str())))?);
     }
     let maxlen = srcs.iter().flatten().map(|s| s.len()).max().unwrap_or(0);
     let byte = |s: &Option<Str>, j: usize| s.as_ref().and_then(|s| s.get(j).copied()).unwrap_or(0);

@@ -15,14 +15,14 @@
 mod repr;
 
 use bytes::Bytes;
-use store_api::{Entry, Op, Store, Value};
+use store_api::{Entry, Store, Value};
 
 use repr::{
     add, check, dense_set, estimate, histogram, invalidate, merge_into, new_hll, sparse_set,
     to_dense, DENSE, HDR, REGISTERS,
 };
 
-use super::value::{rmw, str_of};
+use super::value::{edit_str, str_of};
 use super::{Args, CmdError, Command, Ctx, Row};
 use crate::db::events::class;
 use crate::protocol::Frame;
@@ -64,28 +64,22 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
     let max_bytes = ctx.config.encodings.hll_sparse_max_bytes;
     match cmd {
         Cmd::Add(key, elements) => {
-            let updated = ctx.ks().update(
-                &key,
-                ctx.now,
-                rmw(|cur| {
-                    let (mut s, mut updated) = match str_of(cur)? {
-                        None => (new_hll(), true),
-                        Some(s) => {
-                            check(s)?;
-                            (s.to_vec(), false)
-                        }
-                    };
-                    for e in &elements {
-                        updated |= add(&mut s, e, max_bytes).map_err(|_| CmdError::CorruptHll)?;
-                    }
-                    if !updated {
-                        return Ok((Op::Keep, false));
-                    }
-                    invalidate(&mut s);
-                    let entry = Entry::new(Value::Str(s.into()), cur.and_then(|e| e.expires_at()));
-                    Ok((Op::Put(entry), true))
-                }),
-            )?;
+            // A dense HLL (12 KB) is edited in place (see `edit_str`).
+            let updated = edit_str(&ctx.ks(), &key, ctx.now, |s, exists| {
+                let mut updated = !exists;
+                if exists {
+                    check(s)?;
+                } else {
+                    *s = new_hll();
+                }
+                for e in &elements {
+                    updated |= add(s, e, max_bytes).map_err(|_| CmdError::CorruptHll)?;
+                }
+                if updated {
+                    invalidate(s);
+                }
+                Ok((updated, updated))
+            })?;
             if updated {
                 ctx.notify(class::STRING, "pfadd", &key);
             }
@@ -94,33 +88,27 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         Cmd::Count(keys) if keys.len() == 1 => {
             // One key: answer the cached estimate, or compute and cache it
             // (a write, as in Redis).
-            ctx.ks().update(
-                &keys[0],
-                ctx.now,
-                rmw(|cur| {
-                    let Some(s) = str_of(cur)? else {
-                        return Ok((Op::Keep, Frame::Integer(0)));
-                    };
-                    check(s)?;
-                    if s[15] & 0x80 == 0 {
-                        let card = u64::from_le_bytes(s[8..16].try_into().unwrap_or_default());
-                        return Ok((Op::Keep, Frame::Integer(card as i64)));
-                    }
-                    let card = estimate(&histogram(s).map_err(|_| CmdError::CorruptHll)?);
-                    let mut s = s.to_vec();
-                    s[8..16].copy_from_slice(&card.to_le_bytes());
-                    let entry = Entry::new(Value::Str(s.into()), cur.and_then(|e| e.expires_at()));
-                    Ok((Op::Put(entry), Frame::Integer(card as i64)))
-                }),
-            )
+            edit_str(&ctx.ks(), &keys[0], ctx.now, |s, exists| {
+                if !exists {
+                    return Ok((Frame::Integer(0), false));
+                }
+                check(s)?;
+                if s[15] & 0x80 == 0 {
+                    let card = u64::from_le_bytes(s[8..16].try_into().unwrap_or_default());
+                    return Ok((Frame::Integer(card as i64), false));
+                }
+                let card = estimate(&histogram(s).map_err(|_| CmdError::CorruptHll)?);
+                s[8..16].copy_from_slice(&card.to_le_bytes());
+                Ok((Frame::Integer(card as i64), true))
+            })
         }
         Cmd::Count(keys) => {
             let max = ctx.ks().read_all(&keys, ctx.now, |entries| {
                 let mut max = [0u8; REGISTERS];
                 for e in entries {
                     if let Some(s) = str_of(e.as_ref())? {
-                        check(s)?;
-                        merge_into(&mut max, s).map_err(|_| CmdError::CorruptHll)?;
+                        check(&s)?;
+                        merge_into(&mut max, &s).map_err(|_| CmdError::CorruptHll)?;
                     }
                 }
                 Ok::<_, CmdError>(max)
@@ -151,7 +139,7 @@ fn merge<S: Store>(
     let mut max = [0u8; REGISTERS];
     let mut dense = false;
     for k in &all {
-        let s = ks.read_locked(&guard, k, now, |e| str_of(e).map(|s| s.cloned()))?;
+        let s = ks.read_locked(&guard, k, now, |e| str_of(e).map(|s| s.map(|s| s.to_str())))?;
         if let Some(s) = s {
             check(&s)?;
             dense |= s[4] == DENSE;
@@ -159,15 +147,10 @@ fn merge<S: Store>(
         }
     }
     ks.mutate_locked(&guard, dst, now, |slot| {
-        let (mut s, ttl) = match slot.entry() {
-            Some(
-                e @ Entry {
-                    value: Value::Str(s),
-                    ..
-                },
-            ) => (s.to_vec(), e.expires_at()),
-            _ => (new_hll(), None),
-        };
+        let old = slot
+            .entry()
+            .and_then(|e| Some((e.value.str_bytes()?.to_vec(), e.expires_at())));
+        let (mut s, ttl) = old.unwrap_or_else(|| (new_hll(), None));
         if dense {
             s = to_dense(&s).ok_or(CmdError::CorruptHll)?;
         }

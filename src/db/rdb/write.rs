@@ -78,6 +78,10 @@ fn put_typed(buf: &mut Vec<u8>, value: &Value, key: Option<&[u8]>, compress: boo
             head(buf, ty::STRING);
             put_string(buf, s, compress);
         }
+        Value::Coll(Coll::Raw(r)) => {
+            head(buf, ty::STRING);
+            put_string(buf, &r.read(), compress);
+        }
         Value::Coll(Coll::List(l)) => {
             let l = l.read();
             head(buf, ty::LIST_QUICKLIST_2);

@@ -14,6 +14,14 @@
 //! stripe. Cloning an `Entry` clones the handle, not the collection;
 //! COPY and RESTORE use [`Value::deep_clone`].
 //!
+//! A long string that a command edits (SETBIT, SETRANGE, APPEND, BITFIELD)
+//! becomes a [`Coll::Raw`]: a growable buffer behind the same kind of
+//! handle, edited in place like a collection. Copying it whole on every
+//! SETBIT made a bit write cost O(length) (a 1 MB bitmap took 8x Redis's
+//! time per SETBIT) and a string built by APPEND O(length^2). Its type is
+//! still "string": every command that reads a string reads both forms
+//! through [`Value::str_bytes`].
+//!
 //! Each type keeps Redis 7.0's encodings and thresholds (see the modules):
 //! lists are quicklists of [`Pack`] nodes; hashes are a pack until
 //! `hash-max-listpack-*`, then a table; sets are an integer set until
@@ -36,7 +44,7 @@ pub use hash::{Hash, HashLimits};
 pub use list::List;
 pub use pack::Pack;
 pub use set::{IntSet, Member, Set};
-pub use string::Str;
+pub use string::{grow_for, Str, StrRef, RAW_FROM};
 pub use zset::{ZLimits, ZSet};
 
 /// The allocator's size for a request of `n` bytes (its size class), for
@@ -66,7 +74,8 @@ pub enum Value {
     Coll(Coll),
 }
 
-/// A collection value.
+/// A value changed in place behind its lock: a collection, or a long
+/// string that was edited.
 #[derive(Clone, Debug)]
 pub enum Coll {
     /// A list of binary-safe strings.
@@ -77,6 +86,10 @@ pub enum Coll {
     Set(Shared<Set>),
     /// A sorted set: members ordered by score.
     ZSet(Shared<ZSet>),
+    /// A string of at least [`RAW_FROM`] bytes that SETBIT, SETRANGE,
+    /// APPEND or BITFIELD changed, edited in place (Redis's `raw`
+    /// encoding, with sds's growth rule: see [`string::grow_for`]).
+    Raw(Shared<Vec<u8>>),
 }
 
 fn same<T: PartialEq>(a: &Shared<T>, b: &Shared<T>) -> bool {
@@ -90,6 +103,7 @@ impl PartialEq for Coll {
             (Coll::Hash(a), Coll::Hash(b)) => same(a, b),
             (Coll::Set(a), Coll::Set(b)) => same(a, b),
             (Coll::ZSet(a), Coll::ZSet(b)) => same(a, b),
+            (Coll::Raw(a), Coll::Raw(b)) => same(a, b),
             _ => false,
         }
     }
@@ -101,7 +115,7 @@ impl Value {
     /// The name TYPE replies with.
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Str(_) => "string",
+            Value::Str(_) | Value::Coll(Coll::Raw(_)) => "string",
             Value::Coll(Coll::List(_)) => "list",
             Value::Coll(Coll::Hash(_)) => "hash",
             Value::Coll(Coll::Set(_)) => "set",
@@ -129,6 +143,21 @@ impl Value {
         Value::Coll(Coll::ZSet(shared(z)))
     }
 
+    /// A string edited in place from now on (see [`Coll::Raw`]).
+    pub fn raw(bytes: Vec<u8>) -> Value {
+        Value::Coll(Coll::Raw(shared(bytes)))
+    }
+
+    /// The bytes of a string, in either form; `None` for a collection.
+    #[inline]
+    pub fn str_bytes(&self) -> Option<StrRef<'_>> {
+        match self {
+            Value::Str(s) => Some(StrRef::Str(s)),
+            Value::Coll(Coll::Raw(r)) => Some(StrRef::Raw(r.read())),
+            Value::Coll(_) => None,
+        }
+    }
+
     /// An independent copy (COPY, RESTORE, snapshots): a collection is
     /// copied, not shared; a string is shared (it never changes in place,
     /// and sharing it never changes what it costs).
@@ -139,6 +168,7 @@ impl Value {
             Value::Coll(Coll::Hash(h)) => Value::hash(h.read().clone()),
             Value::Coll(Coll::Set(s)) => Value::set(s.read().clone()),
             Value::Coll(Coll::ZSet(z)) => Value::zset(z.read().clone()),
+            Value::Coll(Coll::Raw(r)) => Value::raw(r.read().clone()),
         }
     }
 
@@ -151,6 +181,7 @@ impl Value {
             Value::Coll(Coll::Hash(h)) => h.read().iter().map(|(f, v)| f.len() + v.len()).sum(),
             Value::Coll(Coll::Set(s)) => s.read().iter().map(|m| m.to_vec().len()).sum(),
             Value::Coll(Coll::ZSet(z)) => z.read().iter().map(|(m, _)| m.len() + 8).sum(),
+            Value::Coll(Coll::Raw(r)) => r.read().len(),
         }
     }
 
@@ -168,13 +199,14 @@ impl Value {
             Value::Coll(Coll::Hash(h)) => handle::<Hash>(class) + h.read().heap_bytes(class),
             Value::Coll(Coll::Set(s)) => handle::<Set>(class) + s.read().heap_bytes(class),
             Value::Coll(Coll::ZSet(z)) => handle::<ZSet>(class) + z.read().heap_bytes(class),
+            Value::Coll(Coll::Raw(r)) => handle::<Vec<u8>>(class) + class(r.read().capacity()),
         }
     }
 
     /// Number of elements of a collection (1 for a string).
     pub fn element_count(&self) -> usize {
         match self {
-            Value::Str(_) => 1,
+            Value::Str(_) | Value::Coll(Coll::Raw(_)) => 1,
             Value::Coll(Coll::List(l)) => l.read().len(),
             Value::Coll(Coll::Hash(h)) => h.read().len(),
             Value::Coll(Coll::Set(s)) => s.read().len(),

@@ -129,6 +129,75 @@ impl Str {
     }
 }
 
+/// The bytes of a string value in either form (see
+/// [`Value::str_bytes`](super::Value::str_bytes)): a stored [`Str`], or a
+/// [`Coll::Raw`](super::Coll::Raw) buffer read-locked while this lives.
+pub enum StrRef<'a> {
+    /// An immutable string.
+    Str(&'a Str),
+    /// An edited long string, locked for reading.
+    Raw(parking_lot::RwLockReadGuard<'a, Vec<u8>>),
+}
+
+impl StrRef<'_> {
+    /// The string for a reply: as [`Str::to_bytes`], or a copy of an
+    /// edited string (which may change after the lock is released).
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            StrRef::Str(s) => s.to_bytes(),
+            StrRef::Raw(r) => Bytes::copy_from_slice(r),
+        }
+    }
+
+    /// An immutable copy (a handle, for a [`Str`]).
+    pub fn to_str(&self) -> Str {
+        match self {
+            StrRef::Str(s) => (*s).clone(),
+            StrRef::Raw(r) => Str::new(r),
+        }
+    }
+}
+
+impl std::ops::Deref for StrRef<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            StrRef::Str(s) => s.as_bytes(),
+            StrRef::Raw(r) => r,
+        }
+    }
+}
+
+impl std::fmt::Debug for StrRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", Bytes::copy_from_slice(self))
+    }
+}
+
+/// A string edited to at least this many bytes is kept as a
+/// [`Coll::Raw`](super::Coll::Raw) and edited in place from then on.
+/// Below it, copying the string on each edit costs about what the lock
+/// would, and reads stay lock-free.
+pub const RAW_FROM: usize = 4096;
+
+/// Make room in `buf` for `needed` bytes, as Redis's `sdsMakeRoomFor`
+/// (greedy): double up to 1 MB, then 1 MB more at a time, so edits that
+/// grow a string cost amortised O(1) and the spare room stays within
+/// 1 MB beyond 1 MB.
+pub fn grow_for(buf: &mut Vec<u8>, needed: usize) {
+    const MAX_PREALLOC: usize = 1 << 20;
+    if needed <= buf.capacity() {
+        return;
+    }
+    let target = if needed < MAX_PREALLOC {
+        needed * 2
+    } else {
+        needed + MAX_PREALLOC
+    };
+    buf.reserve_exact(target - buf.len());
+}
+
 /// `triomphe::Arc`'s header: one count.
 const HEADER: usize = std::mem::size_of::<usize>();
 
