@@ -255,4 +255,33 @@ mod tests {
         assert_eq!(parse_classes("Kq"), None);
         assert_eq!(format_classes(0), "");
     }
+
+    #[test]
+    fn every_class_letter_is_its_own_bit() {
+        let mut seen = 0;
+        for c in "g$lshzxeKEtmdn".chars() {
+            let flags = parse_classes(&c.to_string()).unwrap();
+            assert_eq!(flags.count_ones(), 1, "{c}");
+            assert_eq!(seen & flags, 0, "{c} shares a bit");
+            seen |= flags;
+            assert_eq!(format_classes(flags), c.to_string());
+        }
+        // `A` is every class but K, E, m and n.
+        assert_eq!(parse_classes("A"), parse_classes("g$lshzxetd"));
+    }
+
+    #[test]
+    fn an_event_is_wanted_only_with_its_class_and_k_or_e() {
+        let events = KeyEvents::default();
+        let wants = |flags: &str, class| {
+            events.set_classes(parse_classes(flags).unwrap());
+            events.wants(class)
+        };
+        assert!(wants("Ks", class::SET));
+        assert!(wants("Es", class::SET));
+        assert!(!wants("Ks", class::LIST));
+        assert!(!wants("s", class::SET), "neither K nor E");
+        assert!(!wants("KE", class::SET));
+        assert!(wants("KA", class::ZSET));
+    }
 }

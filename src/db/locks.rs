@@ -449,11 +449,24 @@ mod tests {
 
     #[test]
     fn readers_never_see_half_of_a_locked_update() {
-        // Two cells that a "multi-key command" always sets together.
+        let keys = [&b"a"[..], b"b"];
+        torn_reads(&keys, |locks, stripes, f| locks.read_many(stripes, f));
+        // A single-key read, against a multi-key command holding its
+        // stripe, and a whole-keyspace read.
+        torn_reads(&keys[..1], |locks, _, f| locks.read_one(b"a", f));
+        torn_reads(&keys, |locks, _, f| locks.read_whole(f));
+    }
+
+    /// Two cells that a "multi-key command" on `keys` always sets
+    /// together, read by `read` while it runs: never one without the other.
+    fn torn_reads(
+        keys: &[&[u8]],
+        read: impl Fn(&KeyLocks, &[usize], &mut dyn FnMut() -> (u64, u64)) -> (u64, u64),
+    ) {
         let locks = Arc::new(KeyLocks::default());
         let cells = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let stop = Arc::new(AtomicBool::new(false));
-        let stripes = locks.stripes_of([&b"a"[..], b"b"]);
+        let stripes = locks.stripes_of(keys.iter().copied());
         let writer = {
             let (locks, cells, stop, stripes) =
                 (locks.clone(), cells.clone(), stop.clone(), stripes.clone());
@@ -461,7 +474,10 @@ mod tests {
                 for i in 1..=20_000u64 {
                     let _g = locks.lock(&stripes);
                     cells[0].store(i, Ordering::Relaxed);
-                    std::hint::spin_loop();
+                    // A window a reader that does not wait would fall in.
+                    for _ in 0..64 {
+                        std::hint::spin_loop();
+                    }
                     cells[1].store(i, Ordering::Relaxed);
                 }
                 stop.store(true, Ordering::Release);
@@ -469,16 +485,47 @@ mod tests {
         };
         let mut reads = 0;
         while !stop.load(Ordering::Acquire) || reads == 0 {
-            let (a, b) = locks.read_many(&stripes, || {
+            let (a, b) = read(&locks, &stripes, &mut || {
                 (
                     cells[0].load(Ordering::Relaxed),
                     cells[1].load(Ordering::Relaxed),
                 )
             });
-            assert_eq!(a, b, "torn multi-key read");
+            assert_eq!(a, b, "torn read");
             reads += 1;
         }
         writer.join().unwrap();
+    }
+
+    #[test]
+    fn whole_keyspace_reads_cover_every_stripe() {
+        assert!(ALL_STRIPES.iter().copied().eq(0..STRIPES));
+    }
+
+    #[test]
+    fn a_held_stripe_is_seen_as_exclusive() {
+        let locks = KeyLocks::default();
+        assert!(!locks.is_exclusive(b"k"));
+        let g = locks.lock_one(b"k");
+        assert!(locks.is_exclusive(b"k"));
+        drop(g);
+        let shared = locks.write_one(b"k", || locks.is_exclusive(b"k"));
+        assert!(!shared, "a single-key writer shares the stripe");
+    }
+
+    #[test]
+    fn a_script_holds_exactly_the_stripes_it_took() {
+        let (locks, other) = (KeyLocks::default(), KeyLocks::default());
+        let mut guard = ScriptGuard::default();
+        let taken = [0, 3, 64, 200, STRIPES - 1];
+        guard.hold(&locks, &taken);
+        guard.hold(&locks, &[3, 64]);
+        for i in 0..STRIPES {
+            assert_eq!(guard.holds(&locks, i), taken.contains(&i), "stripe {i}");
+            assert!(!guard.holds(&other, i));
+        }
+        drop(guard);
+        assert!(locks.stripes.iter().all(|s| !s.lock.is_locked()));
     }
 
     #[test]

@@ -89,6 +89,13 @@ impl SlotKeys {
         keys.len()
     }
 
+    /// Entries `slot` holds, stale ones included (tests: a deleter must
+    /// not leave its key for a reader to drop).
+    #[cfg(test)]
+    pub fn held(&self, slot: usize) -> usize {
+        self.slots[slot].lock().len()
+    }
+
     /// Forget every key (the database was emptied in place).
     pub fn clear(&self) {
         for s in self.slots.iter() {

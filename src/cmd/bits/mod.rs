@@ -4,9 +4,9 @@
 //! an endless run of zero bits; offsets stop at `proto-max-bulk-len`).
 //!
 //! A bitmap is an ordinary string value, so GET, SETRANGE and APPEND see
-//! the same bytes. A write builds the new string and replaces the old one
-//! under the key's stripe (strings are immutable in the map), so SETBIT
-//! costs O(length of the string).
+//! the same bytes. Writes go through `value::edit_str`: a bitmap of 4 KiB
+//! or more is edited in place under its lock, so SETBIT costs O(1) as in
+//! Redis; a shorter one is copied and replaced.
 
 mod field;
 

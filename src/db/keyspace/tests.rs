@@ -114,3 +114,24 @@ fn a_database_without_the_index_keeps_nothing_by_slot() {
     assert_eq!(ks.count_in_slot(slot), 0);
     assert!(ks.keys_in_slot(slot, 1).is_empty());
 }
+
+#[test]
+fn a_deleted_key_leaves_the_slot_index_at_once() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default().with_slot_index();
+    let slot = usize::from(key_slot(b"k"));
+    let held = |ks: &Keyspace<_>| ks.slots.as_ref().unwrap().held(slot);
+    ks.update(b"k", 0, |_| (Op::Put(Entry::string("v")), ()));
+    assert_eq!(held(&ks), 1);
+    ks.update(b"k", 0, |_| (Op::Remove, ()));
+    assert_eq!(held(&ks), 0, "update's delete");
+    ks.mutate(b"k", 0, |slot| slot.put(Entry::string("w")));
+    ks.mutate(b"k", 0, |slot| slot.remove());
+    assert_eq!(held(&ks), 0, "mutate's delete");
+}
+
+#[test]
+fn a_swapped_database_takes_its_new_number() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    ks.set_index(5);
+    assert_eq!(ks.index(), 5);
+}
