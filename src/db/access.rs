@@ -357,3 +357,18 @@ impl<'a, S: Store> Access<'a, S> {
         self.ks.insert_locked(held, key, entry, now)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Lookups;
+
+    #[test]
+    fn lookups_add_up_and_reset() {
+        let l = Lookups::default();
+        l.count(true);
+        l.add(3, 4);
+        l.count(false);
+        assert_eq!(l.take(), (4, 5));
+        assert_eq!(l.take(), (0, 0));
+    }
+}

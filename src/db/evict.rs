@@ -530,6 +530,10 @@ mod tests {
         assert!((10..=30).contains(&c), "{c}");
         assert_eq!(p.decayed(clock, now + 5 * 60_000), c - 5);
         assert_eq!(p.decayed(clock, now + 600 * 60_000), 0);
+        // The 16-bit minute clock wraps: 0xfff0 then, 5 now is 20 minutes.
+        let old = (0xfff0 << 8) | 100;
+        let wrapped = (0x1_0000 + 5) * 60_000;
+        assert_eq!(p.decayed(old, wrapped), 80);
     }
 
     #[test]

@@ -75,6 +75,13 @@ impl ExpiryConfig {
         ACCEPTABLE_STALE - self.scaled_effort()
     }
 
+    /// Sample again after `reclaimed` of `sampled` keys were expired or
+    /// stale? (More than the acceptable share, in percent, as Redis's
+    /// `activeExpireCycle`; an empty sample repeats too.)
+    fn repeat(self, sampled: usize, reclaimed: usize) -> bool {
+        sampled == 0 || reclaimed * 100 / sampled > self.acceptable_stale()
+    }
+
     fn period(self) -> Duration {
         Duration::from_micros(1_000_000 / u64::from(self.hz.clamp(1, 500)))
     }
@@ -144,9 +151,7 @@ pub fn run_cycle<S: Store>(db: &Db<S>, state: &mut CycleState, cfg: ExpiryConfig
             }
             // An empty sample with keys still indexed means the pass ended on
             // empty shards: go round again (the time budget bounds this).
-            let sampled = keys.len();
-            let repeat = sampled == 0 || reclaimed * 100 / sampled > cfg.acceptable_stale();
-            if !repeat {
+            if !cfg.repeat(keys.len(), reclaimed) {
                 break;
             }
         }
@@ -236,6 +241,29 @@ mod tests {
             });
         }
         db
+    }
+
+    #[test]
+    fn effort_scales_the_cycle_as_redis_does() {
+        let at = |effort| ExpiryConfig { hz: 10, effort };
+        // ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP (20) + 20/4 per effort step,
+        // SLOW_TIME_PERC (25%) + 2% per step of 1/hz, acceptable stale
+        // 10% - 1% per step.
+        assert_eq!((at(1).keys_per_loop(), at(10).keys_per_loop()), (20, 65));
+        assert_eq!(at(1).budget(), Duration::from_millis(25));
+        assert_eq!(at(10).budget(), Duration::from_millis(43));
+        assert_eq!(
+            (at(1).acceptable_stale(), at(10).acceptable_stale()),
+            (10, 1)
+        );
+        assert_eq!(at(0).keys_per_loop(), 20, "effort is clamped to 1..=10");
+        assert_eq!(at(99).keys_per_loop(), 65);
+        // 3 of 20 is 15%: again; 2 of 20 is 10%: not more than acceptable.
+        assert!(at(1).repeat(20, 3));
+        assert!(!at(1).repeat(20, 2));
+        assert!(at(10).repeat(20, 1), "5% > 1%");
+        assert!(!at(10).repeat(200, 1), "0% (integer percent) is not");
+        assert!(at(1).repeat(0, 0), "an empty sample goes round again");
     }
 
     #[test]

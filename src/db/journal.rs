@@ -624,6 +624,53 @@ mod tests {
     }
 
     #[test]
+    fn a_script_is_logged_as_the_commands_it_ran() {
+        let dir = tempdir();
+        let (j, path) = journal_in(&dir);
+        let (_, end) = j.ordered(|| {
+            let m = mark();
+            record(0, vec![b("SET"), b("k"), b("v")]);
+            dirty();
+            logged_inside();
+            command_done(m, 0, &[b("EVAL"), b("s"), b("0")]);
+        });
+        j.flush(end, false).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("SET"), "{text:?}");
+        assert!(
+            !text.contains("EVAL"),
+            "the script itself is not logged: {text:?}"
+        );
+    }
+
+    #[test]
+    fn appendfsync_always_waits_for_the_sync() {
+        let dir = tempdir();
+        let (j, _) = journal_in(&dir);
+        let (_, end) = j.ordered(|| {
+            let m = mark();
+            dirty();
+            command_done(m, 0, &[b("set"), b("a"), b("1")]);
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let waited = std::time::Duration::from_millis(50);
+        let early = rt.block_on(async { tokio::time::timeout(waited, j.wait_synced(end)).await });
+        assert!(early.is_err(), "returned before anything was synced");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !j.sync_requested(waited) {}
+                j.sync_pending().unwrap();
+                j.synced_now();
+            });
+            rt.block_on(j.wait_synced(end));
+        });
+        assert!(j.all_synced());
+    }
+
+    #[test]
     fn nothing_is_recorded_with_the_journal_off_or_outside_a_section() {
         let j = Journal::default();
         let (_, end) = j.ordered(|| {
