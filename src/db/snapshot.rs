@@ -466,3 +466,61 @@ impl<S: Store> Drop for Snapshot<S> {
         self.db.shared.snapshotting.store(false, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a snapshot writes: (key, value) as the scan and the kept
+    /// copies hand them over.
+    fn written(c: &Capture, scan: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (k, v) in scan {
+            c.visit(k.as_bytes().to_vec(), |_| {
+                out.push((k.to_string(), v.to_string()))
+            });
+        }
+        c.drain_kept(|k, e| {
+            let v = e.value.str_bytes().unwrap().to_vec();
+            out.push((
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8(v).unwrap(),
+            ));
+        });
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_key_written_during_the_snapshot_goes_out_as_it_was_at_the_start() {
+        let c = Capture::default();
+        c.before_write(b"a", || panic!("no snapshot: nothing is read"));
+        c.start();
+        // `a` changes from "old" before the scan meets it, twice: the
+        // first writer keeps "old", the second keeps nothing.
+        c.before_write(b"a", || Some(Entry::string("old")));
+        c.before_write(b"a", || panic!("kept already"));
+        // `new` did not exist at the start: kept as absent, never written.
+        c.before_write(b"new", || None);
+        assert!(c.extra_bytes() > 0);
+        let out = written(&c, &[("a", "changed"), ("b", "b0"), ("new", "n")]);
+        let want = [("a", "old"), ("b", "b0")].map(|(k, v)| (k.to_string(), v.to_string()));
+        assert_eq!(out, want);
+        // Visited keys are not kept again.
+        c.before_write(b"b", || panic!("visited already"));
+        c.stop();
+        assert_eq!(c.extra_bytes(), 0);
+    }
+
+    #[test]
+    fn changes_add_up_across_threads() {
+        let changes = Changes::default();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| (0..1000).for_each(|_| changes.add(2)));
+            }
+        });
+        changes.add(1);
+        assert_eq!(changes.total(), 8001);
+    }
+}
