@@ -174,13 +174,35 @@ mod tests {
     }
 
     #[test]
+    fn random_keys_come_from_the_index() {
+        let idx = VolatileIndex::default();
+        assert_eq!(idx.random(7), None);
+        for i in 0..100 {
+            idx.insert(format!("key:{i}").as_bytes());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..1_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let k = idx.random(seed).expect("a key, from a non-empty index");
+            assert!(k.starts_with(b"key:"));
+            seen.insert(k);
+        }
+        assert!(seen.len() > 50, "only {} distinct keys", seen.len());
+    }
+
+    #[test]
     fn a_pass_of_samples_visits_every_key_once() {
         let idx = VolatileIndex::default();
         for i in 0..5_000 {
             idx.insert(format!("key:{i}").as_bytes());
         }
         let (mut cursor, mut seen) = (0, Vec::new());
-        loop {
+        // Bounded: a pass that never ends fails instead of hanging.
+        for calls in 0.. {
+            assert!(calls < 5_000 / 20 + SHARDS, "the pass does not end");
             let (keys, next) = idx.sample(cursor, 20);
             assert!(keys.len() <= 20);
             seen.extend(keys);
@@ -201,7 +223,8 @@ mod tests {
             idx.insert(format!("key:{i}").as_bytes());
         }
         let mut cursor = 0;
-        loop {
+        for calls in 0.. {
+            assert!(calls < 3_000 / 20 + SHARDS, "the pass does not end");
             let (keys, next) = idx.sample(cursor, 20);
             for k in keys {
                 assert!(idx.remove(&k));
