@@ -235,9 +235,12 @@ mod tests {
         let flag = Arc::new(AtomicBool::new(false));
         let w1 = waiter(&["a", "b"], flag.clone());
         let w2 = waiter(&["a"], flag.clone());
+        assert!(!b.has_waiters(b"a"));
         b.register(&w1);
         b.register(&w2);
         assert_eq!(b.len(), 2);
+        assert!(b.has_waiters(b"a") && b.has_waiters(b"b"));
+        assert!(!b.has_waiters(b"c"));
         let order = b.waiters(b"a");
         assert!(Arc::ptr_eq(&order[0], &w1) && Arc::ptr_eq(&order[1], &w2));
         b.remove(&w1);
