@@ -135,3 +135,55 @@ fn a_swapped_database_takes_its_new_number() {
     ks.set_index(5);
     assert_eq!(ks.index(), 5);
 }
+
+fn string_at(ks: &Keyspace<crate::backends::RwLockStore>, key: &str, ttl: Option<u64>) {
+    let e = Entry::new(store_api::Value::Str(key.into()), ttl);
+    ks.update(key.as_bytes(), 0, |_| (Op::Put(e.clone()), ()));
+}
+
+#[test]
+fn keys_finds_every_key_past_one_scan_batch() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    for i in 0..3_000 {
+        string_at(&ks, &format!("k{i}"), None);
+    }
+    let mut keys = ks.keys_as(false, 0, |k| k.ends_with(b"7"));
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 300);
+}
+
+#[test]
+fn a_snapshot_writes_every_key_once_and_counts_them() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    for k in ["a", "b", "c"] {
+        string_at(&ks, k, None);
+    }
+    ks.mutate(b"l", 0, |slot| {
+        slot.put(Entry::new(store_api::Value::list(Default::default()), None))
+    });
+    ks.capture().start();
+    let mut seen = Vec::new();
+    let n = ks
+        .write_snapshot(|_, k, _| seen.push(k.to_vec()), |_| Ok(()))
+        .unwrap();
+    ks.capture().stop();
+    seen.sort();
+    assert_eq!(seen, [&b"a"[..], b"b", b"c", b"l"]);
+    assert_eq!(n, 4);
+}
+
+#[test]
+fn eviction_takes_only_what_its_policy_allows() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    string_at(&ks, "plain", None);
+    string_at(&ks, "ttl", Some(u64::MAX / 2));
+    assert!(ks.holds_evictable(b"plain", false));
+    assert!(ks.holds_evictable(b"ttl", false));
+    assert!(ks.holds_evictable(b"ttl", true));
+    assert!(
+        !ks.holds_evictable(b"plain", true),
+        "volatile-* keeps keys without a TTL"
+    );
+    assert!(!ks.holds_evictable(b"gone", false));
+}

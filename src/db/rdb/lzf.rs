@@ -34,10 +34,12 @@ pub fn compress(input: &[u8], max: usize) -> Option<Vec<u8>> {
             let off = i - r - 1;
             if off < MAX_OFF && input[r..r + 3] == input[i..i + 3] {
                 let most = (n - i).min(MAX_REF);
-                let mut len = 3;
-                while len < most && input[r + len] == input[i + len] {
-                    len += 1;
-                }
+                let same = input[r + 3..r + most]
+                    .iter()
+                    .zip(&input[i + 3..i + most])
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                let len = 3 + same;
                 flush(&mut out, lit, i);
                 let l = len - 2;
                 if l < 7 {
@@ -128,6 +130,28 @@ mod tests {
         assert_eq!(decompress(&redis, 80).unwrap(), b"ab".repeat(40));
         let ours = compress(&b"ab".repeat(40), 76).unwrap();
         assert_eq!(decompress(&ours, 80).unwrap(), b"ab".repeat(40));
+    }
+
+    #[test]
+    fn nothing_longer_than_the_limit_comes_out() {
+        // Bytes without repetition (an xorshift stream) do not compress.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..1000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert_eq!(compress(&noise, 996), None);
+        let text = b"abcabcabd".repeat(100);
+        for max in [10, 40, 100] {
+            if let Some(c) = compress(&text, max) {
+                assert!(c.len() <= max, "{} > {max}", c.len());
+                assert_eq!(decompress(&c, text.len()).unwrap(), text);
+            }
+        }
     }
 
     #[test]

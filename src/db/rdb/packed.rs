@@ -428,6 +428,77 @@ mod tests {
         assert_eq!(got.iter().map(Vec::as_slice).collect::<Vec<_>>(), want);
     }
 
+    /// Strings with 14-bit and 32-bit lengths (64 bytes and more, 16 KiB
+    /// and more), whose previous-entry lengths take 5 bytes.
+    #[test]
+    fn reads_long_ziplist_strings() {
+        let (mid, long) = (vec![b'm'; 100], vec![b'l'; 16_400]);
+        let mut z = vec![0u8; 10];
+        z.push(0);
+        z.extend_from_slice(&[0x40, 100]);
+        z.extend_from_slice(&mid);
+        z.push(103);
+        z.push(0x80);
+        z.extend_from_slice(&(long.len() as u32).to_be_bytes());
+        z.extend_from_slice(&long);
+        z.push(0xfe);
+        z.extend_from_slice(&(5 + long.len() as u32).to_le_bytes());
+        z.extend_from_slice(&[0x01, b'z']);
+        z.push(0xff);
+        let n = z.len() as u32;
+        z[..4].copy_from_slice(&n.to_le_bytes());
+        assert_eq!(read_ziplist(&z).unwrap(), vec![mid, long, b"z".to_vec()]);
+        for short in [&[][..], &[1, 0, 0], &[10, 0, 0, 0, 0, 0, 0, 0, 0, 0]] {
+            assert!(read_ziplist(short).is_none(), "{short:?}");
+        }
+    }
+
+    /// Listpack back-lengths, read back the way Redis's `lpDecodeBacklen`
+    /// reads them (from the entry's last byte towards its first).
+    #[test]
+    fn backlens_decode_as_redis_reads_them() {
+        for l in [
+            0,
+            1,
+            127,
+            128,
+            200,
+            16_382,
+            16_383,
+            16_384,
+            2_097_150,
+            2_097_151,
+            2_097_152,
+            268_435_454,
+            268_435_455,
+            268_435_456,
+            u32::MAX as usize,
+        ] {
+            let mut out = Vec::new();
+            push_backlen(&mut out, l);
+            assert_eq!(out.len(), backlen_size(l), "size of {l}");
+            let (mut val, mut shift) = (0u64, 0);
+            for (k, &b) in out.iter().rev().enumerate() {
+                val |= u64::from(b & 127) << shift;
+                let last = k + 1 == out.len();
+                assert_eq!(b & 128 == 0, last, "continuation bits of {l}: {out:?}");
+                shift += 7;
+            }
+            assert_eq!(val, l as u64, "{out:?}");
+        }
+    }
+
+    /// Strings of 63 and 64 bytes: the 6-bit encoding ends at 63 (Redis
+    /// then uses the 12-bit one, 0xe0).
+    #[test]
+    fn listpack_string_encodings_switch_where_redis_switches() {
+        let (a, b) = (vec![b'a'; 63], vec![b'b'; 64]);
+        let lp = listpack([&a[..], &b[..]]);
+        assert_eq!(lp[6], 0x80 | 63);
+        assert_eq!(&lp[7 + 63 + 1..7 + 63 + 3], &[0xe0, 64]);
+        assert_eq!(read_listpack(&lp).unwrap(), vec![a, b]);
+    }
+
     #[test]
     fn canonical_ints_follow_string2ll() {
         for ok in [
