@@ -302,9 +302,14 @@ impl Persistence {
         self.loaded_expired
             .store(summary.expired, Ordering::Relaxed);
         self.changes_at_save.store(db.changes(), Ordering::Relaxed);
+        // Redis logs the same: "Loading RDB produced by version", "Done
+        // loading RDB, keys loaded: ..., keys expired: ..., empty keys
+        // skipped: ...".
         tracing::info!(
+            rdb_version = summary.version,
             keys = summary.keys,
             expired = summary.expired,
+            empty_keys_skipped = summary.empty,
             "DB loaded from disk: {:.3} seconds",
             start.elapsed().as_secs_f64()
         );

@@ -329,4 +329,63 @@ mod tests {
             222, 164, 69,
         ]
     }
+
+    /// `rdbSaveRawString`'s integer encodings, byte for byte.
+    #[test]
+    fn small_integers_are_saved_as_redis_saves_them() {
+        let put = |s: &str| {
+            let mut buf = Vec::new();
+            put_string(&mut buf, s.as_bytes(), true);
+            buf
+        };
+        assert_eq!(put("5"), [0xc0, 5]);
+        assert_eq!(put("-100"), [0xc0, 0x9c]);
+        assert_eq!(put("300"), [0xc1, 0x2c, 0x01]);
+        assert_eq!(put("70000"), [0xc2, 0x70, 0x11, 0x01, 0x00]);
+        assert_eq!(put("007"), [3, b'0', b'0', b'7']);
+        assert_eq!(put("hello"), [5, b'h', b'e', b'l', b'l', b'o']);
+    }
+
+    #[test]
+    fn payloads_open_only_with_their_version_and_checksum() {
+        let seal = |body: &[u8], version: u16| {
+            let mut p = body.to_vec();
+            p.extend_from_slice(&version.to_le_bytes());
+            let crc = CRC64.checksum(&p);
+            p.extend_from_slice(&crc.to_le_bytes());
+            p
+        };
+        let body = [ty::STRING, 1, b'x'];
+        assert_eq!(open_payload(&seal(&body, RDB_VERSION)), Some(&body[..]));
+        assert_eq!(open_payload(&seal(&body, RDB_VERSION + 1)), None);
+        let mut bad = seal(&body, RDB_VERSION);
+        bad[1] ^= 1;
+        assert_eq!(open_payload(&bad), None);
+        assert_eq!(open_payload(&bad[..9]), None);
+        // FUNCTION DUMP bodies: function records only.
+        let lib = [op::FUNCTION2, 3, b'a', b'b', b'c', op::FUNCTION2, 1, b'd'];
+        assert_eq!(
+            function_records(&lib),
+            Some(vec![b"abc".to_vec(), b"d".to_vec()])
+        );
+        assert_eq!(function_records(&[ty::STRING, 1, b'x']), None);
+    }
+
+    #[test]
+    fn a_load_summary_counts_what_it_met() {
+        let bytes = file(false);
+        let summary = load(&bytes, &Shapes::default(), 0, true, |_| Ok(())).unwrap();
+        assert_eq!(summary.version, u32::from(RDB_VERSION));
+        assert_eq!(summary.keys, entries().len() as u64);
+        assert_eq!((summary.expired, summary.empty), (0, 0));
+        // Loaded after every deadline: each key with a TTL is skipped.
+        let late = load(&bytes, &Shapes::default(), u64::MAX, true, |_| Ok(())).unwrap();
+        let with_ttl = entries()
+            .iter()
+            .filter(|(_, e)| e.expires_at().is_some())
+            .count();
+        assert!(with_ttl > 0);
+        assert_eq!(late.expired, with_ttl as u64);
+        assert_eq!(late.keys + late.expired, summary.keys);
+    }
 }

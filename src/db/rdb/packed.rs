@@ -453,6 +453,25 @@ mod tests {
         }
     }
 
+    /// A zipmap as Redis 2.4 wrote `HSET h a x` and `HSET h b yy` (with a
+    /// byte of free space after "yy"), and a damaged one.
+    #[test]
+    fn reads_zipmaps() {
+        let z = [2, 1, b'a', 1, 0, b'x', 1, b'b', 2, 1, b'y', b'y', 0, 0xff];
+        let want: Vec<&[u8]> = vec![b"a", b"x", b"b", b"yy"];
+        assert_eq!(read_zipmap(&z).unwrap(), want);
+        let mut long = vec![1, 254];
+        long.extend_from_slice(&300u32.to_le_bytes());
+        long.extend_from_slice(&[b'f'; 300]);
+        long.extend_from_slice(&[1, 0, b'v', 0xff]);
+        assert_eq!(
+            read_zipmap(&long).unwrap(),
+            vec![vec![b'f'; 300], b"v".to_vec()]
+        );
+        assert!(read_zipmap(&z[..z.len() - 1]).is_none());
+        assert!(read_zipmap(&[1, 5, b'a', 0xff]).is_none());
+    }
+
     /// Listpack back-lengths, read back the way Redis's `lpDecodeBacklen`
     /// reads them (from the entry's last byte towards its first).
     #[test]
