@@ -678,3 +678,16 @@ const HELP: &[&str] = &[
     "HELP",
     "    Prints this help.",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::on_off;
+    use crate::cmd::CmdError;
+
+    #[test]
+    fn on_and_off_are_the_only_switches() {
+        assert_eq!(on_off(b"on"), Ok(true));
+        assert_eq!(on_off(b"OFF"), Ok(false));
+        assert_eq!(on_off(b"yes"), Err(CmdError::Syntax));
+    }
+}

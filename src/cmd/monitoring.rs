@@ -347,3 +347,30 @@ const LATENCY_HELP: &[&str] = &[
     "HELP",
     "    Prints this help.",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::latency::{Sample, Series};
+
+    /// Bars rise with the latency: the lowest sample is one row high,
+    /// the highest four (Redis's `latencyCommandGenSparkeline` scale).
+    #[test]
+    fn latency_graph_bars_scale_from_low_to_high() {
+        let s = Series {
+            samples: [10, 40, 70, 100]
+                .iter()
+                .enumerate()
+                .map(|(i, &ms)| Sample {
+                    time: 1_000 + i as u64,
+                    ms,
+                })
+                .collect(),
+            max: 100,
+        };
+        let text = graph("command", &s);
+        let rows: Vec<&str> = text.lines().skip(2).take(4).collect();
+        assert_eq!(rows, ["   #", "  #|", " #||", "#|||"], "{text}");
+        assert!(text.starts_with("command - high 100 ms, low 10 ms (all time high 100 ms)"));
+    }
+}

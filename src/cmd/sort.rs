@@ -386,6 +386,7 @@ mod tests {
         assert_eq!(window(4, Some((1, 2))), (1, 2));
         assert_eq!(window(4, Some((-1, 2))), (0, 2));
         assert_eq!(window(4, Some((1, -1))), (1, 3));
+        assert_eq!(window(4, Some((2, 10))), (2, 2), "no more than there is");
         assert_eq!(window(4, Some((10, 2))), (0, 0));
         assert_eq!(window(0, Some((0, 5))), (0, 0));
     }

@@ -305,6 +305,8 @@ fn client_subcommands_match_redis<S: Store>() {
         CLIENT REPLY ON
         PING d
         COMMAND GETKEYSANDFLAGS set a b
+        COMMAND GETKEYSANDFLAGS set a b GET
+        COMMAND GETKEYSANDFLAGS set a b NX get
         COMMAND GETKEYSANDFLAGS lmove a b left right
         COMMAND GETKEYSANDFLAGS sort a store b
         COMMAND GETKEYSANDFLAGS get

@@ -407,4 +407,36 @@ mod tests {
         assert_eq!(first_bit(&[0xff], true), 0);
         assert_eq!(first_bit(&[0, 0], true), -1);
     }
+
+    fn count(s: &[u8], args: &[&str]) -> Result<Frame, CmdError> {
+        let args: Vec<Bytes> = args
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        bitcount(s, &args)
+    }
+
+    /// BITCOUNT over "foobar" as Redis 7.0.15 answers it.
+    #[test]
+    fn bitcount_ranges_follow_redis() {
+        let s = b"foobar";
+        assert_eq!(count(s, &[]), Ok(Frame::Integer(26)));
+        assert_eq!(count(s, &["0", "0"]), Ok(Frame::Integer(4)));
+        assert_eq!(count(s, &["1", "1"]), Ok(Frame::Integer(6)));
+        assert_eq!(count(s, &["1", "1", "BYTE"]), Ok(Frame::Integer(6)));
+        assert_eq!(count(s, &["5", "30", "BIT"]), Ok(Frame::Integer(17)));
+        assert_eq!(count(s, &["-2", "-1", "BIT"]), Ok(Frame::Integer(1)));
+        assert_eq!(count(s, &["-1", "-2"]), Ok(Frame::Integer(0)));
+        assert_eq!(count(s, &["0"]), Err(CmdError::Syntax));
+        assert_eq!(count(s, &["0", "1", "BITS"]), Err(CmdError::Syntax));
+    }
+
+    #[test]
+    fn bit_ranges_clamp_and_mask_as_redis_does() {
+        // Bits 5..=30 of 6 bytes: bytes 0..=3, the first five bits of
+        // byte 0 and the last bit of byte 3 masked out.
+        assert_eq!(clamp(6, 5, 30, true), (0, 3, 0b1111_1000, 0b0000_0001));
+        assert_eq!(clamp(6, -100, 100, false), (0, 5, 0, 0));
+        assert_eq!(clamp(6, 40, 47, true), (5, 5, 0, 0));
+    }
 }

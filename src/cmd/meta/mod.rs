@@ -43,3 +43,39 @@ pub static COMMANDS: LazyLock<Vec<CommandMeta>> = LazyLock::new(|| {
     ]
     .concat()
 });
+
+#[cfg(test)]
+mod tests {
+    use super::COMMANDS;
+    use crate::cmd::table::{CommandMeta, M};
+
+    /// The dispatch fields (name, arity, legacy key positions) and the
+    /// COMMAND INFO reply are generated separately from Redis's table; a
+    /// slip in one (an arity's sign) would refuse valid calls while
+    /// COMMAND INFO still looked right.
+    #[test]
+    fn dispatch_fields_agree_with_command_info() {
+        fn check(m: &CommandMeta) {
+            let M::A(info) = &m.info else {
+                panic!("{}: no COMMAND INFO reply", m.name)
+            };
+            let name = match &info[0] {
+                M::B(n) | M::S(n) => *n,
+                other => panic!("{}: name {other:?}", m.name),
+            };
+            assert_eq!(name, m.name);
+            let ints: Vec<i64> = [1, 3, 4, 5]
+                .iter()
+                .map(|&i| match info[i] {
+                    M::I(n) => n,
+                    ref other => panic!("{}: field {i} {other:?}", m.name),
+                })
+                .collect();
+            let want = [m.arity, m.first_key, m.last_key, m.step].map(i64::from);
+            assert_eq!(ints, want, "{}: arity, first, last, step", m.name);
+            m.subcommands.iter().for_each(check);
+        }
+        assert!(COMMANDS.len() > 200);
+        COMMANDS.iter().for_each(check);
+    }
+}
