@@ -102,13 +102,19 @@ fn geo_matches_redis<S: Store>() {
 
 /// Many points: search results, their unsorted scan order and counted
 /// windows agree with Redis at several radii and boxes.
-fn geo_searches_over_many_points_match_redis<S: Store>() {
+/// 200 points spread over 20 by 10 degrees, as a script.
+fn points() -> String {
     let mut script = String::new();
     for i in 0..200 {
         let lon = -10.0 + (i * 37 % 200) as f64 * 0.1;
         let lat = 40.0 + (i * 53 % 200) as f64 * 0.05;
         script.push_str(&format!("GEOADD pts {lon:.3} {lat:.3} p{i}\n"));
     }
+    script
+}
+
+fn geo_searches_over_many_points_match_redis<S: Store>() {
+    let mut script = points();
     for (r, unit) in [(5, "km"), (50, "km"), (300, "km"), (2000, "mi")] {
         script.push_str(&format!(
             "GEOSEARCH pts FROMLONLAT -1 45 BYRADIUS {r} {unit}\n"
@@ -130,12 +136,7 @@ fn geo_searches_over_many_points_match_redis<S: Store>() {
 /// neighbour cell does not reach the search box's edge), so one center
 /// exercises only some of the cases.
 fn geo_searches_from_many_centers_match_redis<S: Store>() {
-    let mut script = String::new();
-    for i in 0..200 {
-        let lon = -10.0 + (i * 37 % 200) as f64 * 0.1;
-        let lat = 40.0 + (i * 53 % 200) as f64 * 0.05;
-        script.push_str(&format!("GEOADD pts {lon:.3} {lat:.3} p{i}\n"));
-    }
+    let mut script = points();
     for c in 0..40 {
         let lon = -9.5 + (c * 7 % 40) as f64 * 0.47;
         let lat = 40.2 + (c * 11 % 40) as f64 * 0.24;
