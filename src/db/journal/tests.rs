@@ -1,0 +1,136 @@
+use super::*;
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+fn journal_in(dir: &std::path::Path) -> (Journal, std::path::PathBuf) {
+    let path = dir.join("j.aof");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let j = Journal::default();
+    j.enable(file, 0, || ());
+    (j, path)
+}
+
+#[test]
+fn records_are_selected_wrapped_and_written_in_order() {
+    let dir = tempdir();
+    let (j, path) = journal_in(&dir);
+    let (_, end1) = j.ordered(|| {
+        let m = mark();
+        dirty();
+        command_done(m, 0, &[b("set"), b("a"), b("1")]);
+    });
+    let (_, none) = j.ordered(|| {
+        let m = mark();
+        command_done(m, 0, &[b("set"), b("a"), b("1"), b("NX")]);
+    });
+    assert_eq!(none, 0, "a command that changed nothing is not logged");
+    let (_, end2) = j.ordered(|| {
+        let m = mark();
+        record(3, vec![b("DEL"), b("k")]);
+        dirty();
+        rewrite(|| vec![words(&[b"SET", b"k", b"v", b"PXAT", b"5"])]);
+        command_done(m, 3, &[b("setex"), b("k"), b("1"), b("v")]);
+    });
+    assert!(end2 > end1 && end1 > 0);
+    j.flush(end2, true).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        text,
+        "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nset\r\n$1\r\na\r\n$1\r\n1\r\n\
+         *1\r\n$5\r\nMULTI\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n\
+         *5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$4\r\nPXAT\r\n$1\r\n5\r\n*1\r\n$4\r\nEXEC\r\n"
+    );
+    assert_eq!(j.file_size(), text.len() as u64);
+    assert!(!in_section());
+}
+
+#[test]
+fn a_script_is_logged_as_the_commands_it_ran() {
+    let dir = tempdir();
+    let (j, path) = journal_in(&dir);
+    let (_, end) = j.ordered(|| {
+        let m = mark();
+        record(0, vec![b("SET"), b("k"), b("v")]);
+        dirty();
+        logged_inside();
+        command_done(m, 0, &[b("EVAL"), b("s"), b("0")]);
+    });
+    j.flush(end, false).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("SET"), "{text:?}");
+    assert!(
+        !text.contains("EVAL"),
+        "the script itself is not logged: {text:?}"
+    );
+}
+
+#[test]
+fn appendfsync_always_waits_for_the_sync() {
+    let dir = tempdir();
+    let (j, _) = journal_in(&dir);
+    let (_, end) = j.ordered(|| {
+        let m = mark();
+        dirty();
+        command_done(m, 0, &[b("set"), b("a"), b("1")]);
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let waited = std::time::Duration::from_millis(50);
+    let early = rt.block_on(async { tokio::time::timeout(waited, j.wait_synced(end)).await });
+    assert!(early.is_err(), "returned before anything was synced");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !j.sync_requested(waited) {}
+            j.sync_pending().unwrap();
+            j.synced_now();
+        });
+        rt.block_on(j.wait_synced(end));
+    });
+    assert!(j.all_synced());
+}
+
+#[test]
+fn nothing_is_recorded_with_the_journal_off_or_outside_a_section() {
+    let j = Journal::default();
+    let (_, end) = j.ordered(|| {
+        assert!(!in_section());
+        record(0, vec![b("DEL"), b("k")]);
+    });
+    assert_eq!(end, 0);
+    record(0, vec![b("DEL"), b("k")]);
+    assert!(!in_section());
+}
+
+#[test]
+fn a_panicking_section_leaves_the_thread_clean() {
+    let dir = tempdir();
+    let (j, _) = journal_in(&dir);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        j.ordered(|| panic!("boom"));
+    }));
+    assert!(r.is_err());
+    assert!(!in_section());
+    let (_, end) = j.ordered(|| record(0, vec![b("DEL"), b("x")]));
+    assert!(end > 0, "the order lock was released");
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "flashkv-journal-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
