@@ -259,12 +259,7 @@ fn cluster<S: Store>(
             let i = t
                 .find(&id)
                 .ok_or(CmdError::Cluster(ClusterError::UnknownNode(id)))?;
-            let valid = t
-                .node(i)
-                .fail_reports
-                .values()
-                .filter(|&&at| now.saturating_sub(at) <= timeout * 2)
-                .count();
+            let valid = t.node(i).fresh_fail_reports(now, timeout).count();
             Ok(Frame::Integer(valid as i64))
         }
         "replicas" | "slaves" => {

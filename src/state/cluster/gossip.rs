@@ -204,11 +204,13 @@ fn settle_epoch_collision(t: &mut Topology, sender: usize) -> bool {
 /// the masters serving slots agree (`markNodeAsFailingIfNeeded`).
 fn maybe_fail(t: &mut Topology, node: usize, time: Timing, out: &mut Outcome) {
     let quorum = t.size() / 2 + 1;
-    let validity = time.node_timeout * 2;
     let now = time.now;
     let n = t.node_mut(node);
-    n.fail_reports
-        .retain(|_, at| now.saturating_sub(*at) <= validity);
+    let fresh: Vec<String> = n
+        .fresh_fail_reports(time.now, time.node_timeout)
+        .map(str::to_owned)
+        .collect();
+    n.fail_reports.retain(|by, _| fresh.contains(by));
     if !n.is(flag::PFAIL) || n.is(flag::FAIL) {
         return;
     }

@@ -122,6 +122,16 @@ pub struct Node {
 }
 
 impl Node {
+    /// Failure reports still valid at `now`: younger than twice the node
+    /// timeout (Redis's `clusterNodeCleanupFailureReports`). Only these
+    /// count towards FAIL and in CLUSTER COUNT-FAILURE-REPORTS.
+    pub fn fresh_fail_reports(&self, now: u64, node_timeout: u64) -> impl Iterator<Item = &str> {
+        self.fail_reports
+            .iter()
+            .filter(move |&(_, &at)| now.saturating_sub(at) <= node_timeout * 2)
+            .map(|(by, _)| by.as_str())
+    }
+
     /// A node called `id` at `ip:port@cport` with `flags`, created `now`.
     pub fn new(id: String, ip: String, port: u16, cport: u16, flags: u16, now: u64) -> Node {
         Node {
@@ -464,6 +474,19 @@ mod tests {
 
     fn id(c: char) -> String {
         std::iter::repeat_n(c, NAME_LEN).collect()
+    }
+
+    #[test]
+    fn failure_reports_stay_valid_for_twice_the_node_timeout() {
+        let mut n = Node::new(id('a'), "127.0.0.1".into(), 7000, 17000, 0, 0);
+        n.fail_reports.insert(id('b'), 1_000);
+        n.fail_reports.insert(id('c'), 3_000);
+        let fresh = |n: &Node, now| n.fresh_fail_reports(now, 1_000).count();
+        assert_eq!(fresh(&n, 3_000), 2, "at exactly twice the timeout");
+        assert_eq!(fresh(&n, 3_001), 1);
+        assert_eq!(fresh(&n, 5_001), 0);
+        // A clock that went back does not expire anything.
+        assert_eq!(fresh(&n, 0), 2);
     }
 
     #[test]
