@@ -8,7 +8,7 @@
 
 use crate::db::events::class;
 use bytes::Bytes;
-use store_api::value::grow_for;
+use store_api::value::{grow_for, grow_zeroed};
 use store_api::{Entry, Op, Store, Str, Value};
 
 use super::{
@@ -542,10 +542,7 @@ fn setrange<S: Store>(
         len_ok.clone()?;
         let offset = offset as usize;
         let end = offset + value.len();
-        if buf.len() < end {
-            grow_for(buf, end);
-            buf.resize(end, 0);
-        }
+        grow_zeroed(buf, end);
         buf[offset..end].copy_from_slice(&value);
         Ok(((buf.len() as i64, true), true))
     })?;

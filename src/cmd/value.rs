@@ -75,7 +75,8 @@ pub fn rmw<R>(
 /// WRONGTYPE. `f` gets the string as a growable buffer (empty for a
 /// missing key) and whether the key exists, and answers its result and
 /// whether it changed the buffer. It must refuse (an error) before it
-/// changes anything, and make room with `store_api::value::string::grow_for`.
+/// changes anything, and make room with `store_api::value::grow_for` (or
+/// `grow_zeroed`).
 ///
 /// A short string is copied, edited and stored anew, in one atomic
 /// update (`f` may run again if that update retries); an edit leaving

@@ -355,7 +355,7 @@ fn long_string_edits_match_redis<S: Store>() {
         PFADD hd another
         PFCOUNT hd
         GET hd
-        SETRANGE hd 0 XXXX
+        SETRANGE hd 0 junk
         PFCOUNT hd
         PFADD hd more
         DEL big big3 bm dst dst2 k5 hd

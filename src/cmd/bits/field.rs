@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use store_api::num::string2ll;
-use store_api::value::grow_for;
+use store_api::value::grow_zeroed;
 use store_api::Store;
 
 use super::{bit_offset, get_bit};
@@ -275,13 +275,11 @@ pub fn bitfield<S: Store>(
     }
     let writes = ops.iter().any(|o| o.kind != FieldKind::Get);
     if !writes {
-        let s = ctx
-            .ks()
-            .read(key, ctx.now, |e| str_of(e).map(|s| s.map(|s| s.to_str())))?;
-        let s = s.unwrap_or_default();
-        return Ok(Frame::Array(
-            ops.iter().map(|o| read_field(&s, o)).collect(),
-        ));
+        return ctx.ks().read(key, ctx.now, |e| {
+            let s = str_of(e)?;
+            let s = s.as_deref().unwrap_or_default();
+            Ok(Frame::Array(ops.iter().map(|o| read_field(s, o)).collect()))
+        });
     }
     if read_only {
         return Err(CmdError::BitfieldRoWrite);
@@ -293,11 +291,7 @@ pub fn bitfield<S: Store>(
         .max()
         .unwrap_or(0);
     let replies = edit_str(&ctx.ks(), key, ctx.now, |buf, _| {
-        let need = (highest >> 3) as usize + 1;
-        if buf.len() < need {
-            grow_for(buf, need);
-            buf.resize(need, 0);
-        }
+        grow_zeroed(buf, (highest >> 3) as usize + 1);
         let replies: Vec<Frame> = ops
             .iter()
             .map(|o| match o.kind {

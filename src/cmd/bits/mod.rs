@@ -11,7 +11,7 @@
 mod field;
 
 use bytes::Bytes;
-use store_api::value::grow_for;
+use store_api::value::grow_zeroed;
 use store_api::{Entry, Store, Str, Value};
 
 use super::value::{edit_str, str_of};
@@ -164,10 +164,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 if !grows && old == on {
                     return Ok(((old, false), false));
                 }
-                if buf.len() <= byte {
-                    grow_for(buf, byte + 1);
-                    buf.resize(byte + 1, 0);
-                }
+                grow_zeroed(buf, byte + 1);
                 field::set_unsigned(buf, offset, 1, u64::from(on));
                 Ok(((old, true), true))
             })?;
@@ -184,24 +181,16 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 )))
             })
         }
-        Cmd::Count(key, args) => {
-            let s = ctx
-                .ks()
-                .read(&key, ctx.now, |e| str_of(e).map(|s| s.map(|s| s.to_str())))?;
-            let Some(s) = s else {
-                return Ok(Frame::Integer(0));
-            };
-            bitcount(&s, &args)
-        }
-        Cmd::Pos(key, bit, args) => {
-            let s = ctx
-                .ks()
-                .read(&key, ctx.now, |e| str_of(e).map(|s| s.map(|s| s.to_str())))?;
-            let Some(s) = s else {
-                return Ok(Frame::Integer(if bit { -1 } else { 0 }));
-            };
-            bitpos(&s, bit, &args)
-        }
+        // Counted and searched under the read (an edited bitmap is not
+        // copied out first: BITCOUNT of a small range costs the range).
+        Cmd::Count(key, args) => ctx.ks().read(&key, ctx.now, |e| match str_of(e)? {
+            None => Ok(Frame::Integer(0)),
+            Some(s) => bitcount(&s, &args),
+        }),
+        Cmd::Pos(key, bit, args) => ctx.ks().read(&key, ctx.now, |e| match str_of(e)? {
+            None => Ok(Frame::Integer(if bit { -1 } else { 0 })),
+            Some(s) => bitpos(&s, bit, &args),
+        }),
         Cmd::Op(op, dst, keys) => bitop(ctx, op, &dst, &keys),
         Cmd::Field(key, ops, read_only) => field::bitfield(ctx, &key, &ops, read_only),
     }

@@ -12,7 +12,7 @@ use store_api::Store;
 use super::error::ClusterError;
 use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::protocol::Frame;
-use crate::state::cluster::{flag, gossip, key_slot, BusRequest, Topology, NONE, SLOTS};
+use crate::state::cluster::{flag, gossip, key_slot, BusRequest, Node, Topology, NONE, SLOTS};
 
 /// A cluster command.
 #[derive(Debug)]
@@ -259,7 +259,12 @@ fn cluster<S: Store>(
             let i = t
                 .find(&id)
                 .ok_or(CmdError::Cluster(ClusterError::UnknownNode(id)))?;
-            let valid = t.node(i).fresh_fail_reports(now, timeout).count();
+            let valid = t
+                .node(i)
+                .fail_reports
+                .values()
+                .filter(|&&at| Node::report_valid(at, now, timeout))
+                .count();
             Ok(Frame::Integer(valid as i64))
         }
         "replicas" | "slaves" => {

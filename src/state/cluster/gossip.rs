@@ -206,11 +206,8 @@ fn maybe_fail(t: &mut Topology, node: usize, time: Timing, out: &mut Outcome) {
     let quorum = t.size() / 2 + 1;
     let now = time.now;
     let n = t.node_mut(node);
-    let fresh: Vec<String> = n
-        .fresh_fail_reports(time.now, time.node_timeout)
-        .map(str::to_owned)
-        .collect();
-    n.fail_reports.retain(|by, _| fresh.contains(by));
+    n.fail_reports
+        .retain(|_, &mut at| Node::report_valid(at, now, time.node_timeout));
     if !n.is(flag::PFAIL) || n.is(flag::FAIL) {
         return;
     }

@@ -44,7 +44,7 @@ pub use hash::{Hash, HashLimits};
 pub use list::List;
 pub use pack::Pack;
 pub use set::{IntSet, Member, Set};
-pub use string::{grow_for, Str, StrRef, RAW_FROM};
+pub use string::{grow_for, grow_zeroed, Str, StrRef, RAW_FROM};
 pub use zset::{ZLimits, ZSet};
 
 /// The allocator's size for a request of `n` bytes (its size class), for

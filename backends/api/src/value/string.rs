@@ -184,18 +184,30 @@ pub const RAW_FROM: usize = 4096;
 /// Make room in `buf` for `needed` bytes, as Redis's `sdsMakeRoomFor`
 /// (greedy): double up to 1 MB, then 1 MB more at a time, so edits that
 /// grow a string cost amortised O(1) and the spare room stays within
-/// 1 MB beyond 1 MB.
+/// 1 MB beyond 1 MB. Below [`RAW_FROM`] the buffer is a copy that is
+/// stored exactly, so it gets no spare room.
 pub fn grow_for(buf: &mut Vec<u8>, needed: usize) {
     const MAX_PREALLOC: usize = 1 << 20;
     if needed <= buf.capacity() {
         return;
     }
-    let target = if needed < MAX_PREALLOC {
+    let target = if needed < RAW_FROM {
+        needed
+    } else if needed < MAX_PREALLOC {
         needed * 2
     } else {
         needed + MAX_PREALLOC
     };
     buf.reserve_exact(target - buf.len());
+}
+
+/// Lengthen `buf` to `len` bytes with zeros, making room by
+/// [`grow_for`] (Redis's `sdsgrowzero`: SETBIT, SETRANGE, BITFIELD).
+pub fn grow_zeroed(buf: &mut Vec<u8>, len: usize) {
+    if buf.len() < len {
+        grow_for(buf, len);
+        buf.resize(len, 0);
+    }
 }
 
 /// `triomphe::Arc`'s header: one count.
@@ -272,6 +284,26 @@ mod tests {
 
     fn raw(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 7 + 3) as u8).collect()
+    }
+
+    #[test]
+    fn room_is_made_as_sds_makes_it() {
+        let room = |len: usize, needed: usize| {
+            let mut buf = vec![0u8; len];
+            buf.shrink_to_fit();
+            grow_for(&mut buf, needed);
+            buf.capacity()
+        };
+        assert_eq!(room(10, 100), 100, "a short copy gets no spare room");
+        assert_eq!(room(10, RAW_FROM), 2 * RAW_FROM);
+        assert_eq!(room(10, 5_000), 10_000);
+        assert_eq!(room(10, 3 << 20), 4 << 20, "1 MB more past 1 MB");
+        assert_eq!(room(100, 50), 100, "room enough: unchanged");
+        let mut buf = b"ab".to_vec();
+        grow_zeroed(&mut buf, 5);
+        assert_eq!(buf, b"ab\0\0\0");
+        grow_zeroed(&mut buf, 3);
+        assert_eq!(buf.len(), 5, "never shortens");
     }
 
     #[test]
