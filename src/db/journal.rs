@@ -376,6 +376,11 @@ impl Journal {
         (r, end)
     }
 
+    /// Is everything up to journal position `upto` written to the file?
+    pub fn written(&self, upto: u64) -> bool {
+        self.written.load(Ordering::Acquire) >= upto
+    }
+
     /// Journal position of everything appended so far.
     pub fn appended(&self) -> u64 {
         self.appended.load(Ordering::Acquire)

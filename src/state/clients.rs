@@ -459,6 +459,8 @@ pub struct Registry {
     pub rejected: AtomicU64,
     /// Commands run by clients that have disconnected.
     commands_of_departed: AtomicU64,
+    /// Connected clients, readable without the lock.
+    count: AtomicUsize,
 }
 
 impl Registry {
@@ -503,15 +505,24 @@ impl Registry {
             waker: AtomicWaker::new(),
         });
         clients.insert(id, handle.clone());
+        self.count.store(clients.len(), Ordering::Relaxed);
         Some(handle)
     }
 
     /// Remove a client that has disconnected.
     pub fn unregister(&self, id: u64) {
-        if let Some(h) = self.clients.lock().remove(&id) {
+        let mut clients = self.clients.lock();
+        if let Some(h) = clients.remove(&id) {
             self.commands_of_departed
                 .fetch_add(h.commands(), Ordering::Relaxed);
         }
+        self.count.store(clients.len(), Ordering::Relaxed);
+    }
+
+    /// Number of connected clients, without taking the registry's lock
+    /// (may lag a concurrent connect or disconnect).
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
     }
 
     /// Number of connected clients.

@@ -459,6 +459,13 @@ impl<S: Store> Connection<S> {
         }
         let always = self.client.config(&self.exec.state).aof.fsync == crate::config::Fsync::Always;
         let journal = self.exec.state.db.journal();
+        if !journal.written(upto) && self.exec.state.clients.count() > 1 {
+            // Let the clients already waiting on this thread run their
+            // batches first (a yielded task resumes after them), so one
+            // write carries them all: Redis writes the file once per
+            // event-loop turn, before it sends any reply.
+            tokio::task::yield_now().await;
+        }
         if let Err(e) = journal.flush(upto, false) {
             if always {
                 tracing::error!(cause = %e, "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
