@@ -28,11 +28,13 @@ pub struct Engine {
     /// is hashed once.
     pub last_eval: Option<(bytes::Bytes, [u8; 40])>,
     /// Scripts by lower-case hex SHA1: the body and its compiled function.
-    pub cache: HashMap<[u8; 40], Cached>,
+    /// (foldhash, randomly seeded: SipHash of the 40 bytes cost a few
+    /// hundred instructions per EVAL, looked up more than once.)
+    pub cache: HashMap<[u8; 40], Cached, foldhash::fast::RandomState>,
     /// Function libraries by name.
     pub libraries: std::collections::BTreeMap<String, Library>,
     /// Function name -> its library's name.
-    pub functions: HashMap<String, String>,
+    pub functions: HashMap<String, String, foldhash::fast::RandomState>,
     clock: u64,
 }
 
@@ -46,9 +48,6 @@ impl Engine {
 
 /// What running a script needs from the environment, looked up once.
 pub struct Handles {
-    /// Per-invocation state the API functions read (`vm::RUN_CALL`,
-    /// `vm::RUN_RESP`).
-    pub run: mlua::Table,
     /// The hidden table behind the read-only globals (KEYS, ARGV go here).
     pub globals: mlua::Table,
     /// The error handler scripts run under.
@@ -195,9 +194,9 @@ impl Default for Scripts {
                 .expect("a Lua state with the safe standard libraries"),
                 handles: None,
                 last_eval: None,
-                cache: HashMap::new(),
+                cache: HashMap::default(),
                 libraries: Default::default(),
-                functions: HashMap::new(),
+                functions: HashMap::default(),
                 clock: 0,
             }))),
             base: Instant::now(),

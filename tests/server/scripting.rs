@@ -69,6 +69,8 @@ fn scripts_match_redis<S: Store>() {
         EVAL "redis.call('hset', 'h', 'f', 'v'); redis.setresp(3); return redis.call('hgetall', 'h')" 0
         EVAL "redis.setresp(3); return redis.call('get', 'missing')" 0
         EVAL "redis.setresp(3); return {true, false}" 0
+        # the next script starts at RESP2 again (nil would mean RESP3 leaked)
+        EVAL "return type(redis.call('get', 'missing'))" 0
         EVAL "return redis.call('set', 'f', 1.5)" 0
         GET f
         EVAL "return redis.call('set', 'f', 1e20)" 0

@@ -160,73 +160,49 @@ pub fn run<S: Store>(
     frame
 }
 
-/// Most KEYS and ARGV strings passed to the VM as arguments; more go as
-/// tables built here (a Lua call's arguments live on its C stack).
-const SPREAD_ARGS: usize = 32;
-
-/// Install `redis.call` for this run, then run the script (or function)
-/// through `vm::INVOKE`: (succeeded, result or error object, the RESP
-/// version `redis.setresp` chose, if it did).
+/// Run the script (or function) through `vm::INVOKE` with this run's
+/// command runner as `vm::CALLER`: (succeeded, result or error object,
+/// the RESP version `redis.setresp` chose, if it did).
 fn invoke<S: Store>(
     lua: &Lua,
     handles: &Handles,
     runner: &mut Runner<'_, '_, S>,
     inv: &Invocation<'_>,
 ) -> mlua::Result<(bool, Value, Option<i64>)> {
-    let run_table = &handles.run;
-    let out = lua.scope(|scope| {
-        // `redis.call` itself (see `vm::install_call`); `redis.pcall`
-        // calls it with the mark first.
-        let call = scope.create_function_mut(|lua, mut args: MultiValue| {
-            let pcall =
-                matches!(args.front(), Some(Value::LightUserData(m)) if *m == vm::pcall_mark());
-            if pcall {
-                args.pop_front();
-            }
-            let resp = run_table.raw_get::<Option<i64>>(vm::RUN_RESP)?.unwrap_or(2);
-            let frame = match convert::args_to_argv(lua, &args) {
-                Ok(argv) => runner.call(argv, resp),
-                Err(msg) => Frame::Error(Bytes::from(format!("ERR {msg}"))),
-            };
-            let failed = matches!(frame, Frame::Error(_));
-            let reply = convert::frame_to_lua(lua, frame, resp)?;
-            if failed && !pcall {
-                return Err(vm::raised_reply(&reply)?);
-            }
-            Ok(reply)
-        })?;
-        // Fresh KEYS and ARGV tables for every call, as Redis makes them
-        // (nothing a script did to them can reach the next one).
-        let spread = inv.keys.len() + inv.args.len() <= SPREAD_ARGS;
-        let mut args = Vec::with_capacity(
-            6 + if spread {
-                inv.keys.len() + inv.args.len()
-            } else {
-                1
-            },
-        );
-        args.extend([
-            Value::Function(inv.func.clone()),
-            Value::Function(handles.handler.clone()),
-            Value::Function(call),
-            Value::Boolean(inv.function),
-            Value::Integer(inv.keys.len() as i64),
-        ]);
-        if spread {
-            args.push(Value::Nil);
-            for item in inv.keys.iter().chain(inv.args) {
-                args.push(Value::String(lua.create_string(&item[..])?));
-            }
-        } else {
-            args.push(Value::Table(array(lua, inv.keys)?));
-            args.push(Value::Table(array(lua, inv.args)?));
+    // What `redis.call` and `redis.pcall` run (see `vm::install_call`).
+    let mut call = |lua: &Lua, args: MultiValue, pcall: bool| -> mlua::Result<Value> {
+        let _unlimited = vm::Unlimited::new(lua);
+        let resp = vm::script_resp(false).unwrap_or(2);
+        let frame = match convert::args_to_argv(lua, &args) {
+            Ok(argv) => runner.call(argv, resp),
+            Err(msg) => Frame::Error(Bytes::from(format!("ERR {msg}"))),
+        };
+        let failed = matches!(frame, Frame::Error(_));
+        let reply = convert::frame_to_lua(lua, frame, resp)?;
+        if failed && !pcall {
+            return Err(vm::raised_reply(&reply)?);
         }
-        handles
-            .invoke
-            .call::<(bool, Value)>(MultiValue::from_vec(args))
+        Ok(reply)
+    };
+    // Fresh KEYS and ARGV tables for every call, as Redis makes them
+    // (nothing a script did to them can reach the next one).
+    // Built here, not in Lua: with the memory limit lifted they are made
+    // directly, each table at its size (Lua's `{...}` and `unpack` made
+    // three tables and grew them).
+    let unlimited = vm::Unlimited::new(lua);
+    vm::script_resp(true);
+    let args = (
+        inv.func.clone(),
+        handles.handler.clone(),
+        inv.function,
+        array(lua, inv.keys)?,
+        array(lua, inv.args)?,
+    );
+    drop(unlimited);
+    let out = vm::CALLER.set(vm::Caller(&mut call), || {
+        handles.invoke.call::<(bool, Value)>(args)
     })?;
-    let resp = run_table.raw_get::<Option<i64>>(vm::RUN_RESP)?;
-    Ok((out.0, out.1, resp))
+    Ok((out.0, out.1, vm::script_resp(true)))
 }
 
 /// `items` as a Lua array of strings.

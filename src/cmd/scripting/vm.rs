@@ -16,6 +16,7 @@ use std::sync::Arc;
 use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Value, Variadic, VmState};
 
 use crate::state::scripts::{Handles, KillCheck};
+use scoped_tls_hkt::{scoped_thread_local, ReborrowMut};
 
 pub use super::luaargs::positioned;
 
@@ -26,13 +27,6 @@ pub const SCRIPT_CHUNK: &str = "@user_script";
 const PRELUDE_CHUNK: &str = "@flashkv_api";
 
 /// Registry names.
-const RUN: &str = "flashkv.run";
-/// Slots of the run table (integer keys: looking one up allocates nothing,
-/// where a string key is made, under a protected call, on every use).
-/// The scoped `redis.call` of the running invocation.
-pub const RUN_CALL: i64 = 1;
-/// The RESP version `redis.setresp` chose, if any.
-pub const RUN_RESP: i64 = 2;
 const GLOBALS: &str = "flashkv.globals";
 const HANDLER: &str = "flashkv.handler";
 
@@ -44,8 +38,37 @@ pub const MEMORY_LIMIT: usize = 1 << 30;
 #[cfg(fuzzing)]
 pub const MEMORY_LIMIT: usize = 32 << 20;
 
+/// The memory limit lifted while Rust code (not the script) builds Lua
+/// values: the arguments of an invocation, the reply of a `redis.call`.
+///
+/// With a limit set, mlua runs every value it creates under a protected
+/// call (a C closure allocated and collected each time: about 1,800
+/// instructions for one small string), since an allocation may fail
+/// there. Without one, an allocation cannot fail (mlua's allocator aborts
+/// on a real out-of-memory, as Redis does), so the values are made
+/// directly. The limit is there for what a script allocates itself, and
+/// holds again as soon as the script's code runs: what is built here is
+/// bounded by the command's own reply (Redis sets no limit at all).
+pub struct Unlimited<'l> {
+    lua: &'l Lua,
+    limit: usize,
+}
+
+impl<'l> Unlimited<'l> {
+    /// Lift the limit until the guard drops.
+    pub fn new(lua: &'l Lua) -> Self {
+        let limit = lua.set_memory_limit(0).unwrap_or(0);
+        Unlimited { lua, limit }
+    }
+}
+
+impl Drop for Unlimited<'_> {
+    fn drop(&mut self) {
+        let _ = self.lua.set_memory_limit(self.limit);
+    }
+}
+
 /// What Redis's API looks like from Lua, on top of the Rust functions.
-/// `run.call` is set for the duration of each script invocation.
 const PRELUDE: &str = r#"
 local raw_pcall, error_text, type = ...
 -- Redis 7's pcall hands back the message of a {err=...} error.
@@ -64,37 +87,21 @@ end
 pcall = function(...) return fix(raw_pcall(...)) end
 "#;
 
-/// One invocation, set up inside the VM: every step done here from Rust
-/// would be a protected call through the binding, each allocating a C
-/// closure (Lua 5.1 has no light C functions).
+/// One invocation's last steps, taken inside the VM: each table store done
+/// from Rust would be a protected call through the binding, allocating a
+/// C closure (Lua 5.1 has no light C functions).
 ///
-/// `invoke(f, handler, call, is_function, nkeys, keys, ...)`: KEYS and ARGV
-/// are built here from the `...` strings when `keys` is nil (few
-/// arguments), or come ready as `keys` and the one `...` table. `call`
-/// becomes `redis.call` (the real table behind the read-only proxy) and
-/// goes into the run table for `redis.pcall` (it stays in both, dead,
-/// after the invocation: every invocation sets its own first), and `f` runs
-/// under `handler` (a script with KEYS and ARGV as globals, a function as
-/// `f(keys, argv)`). Returns what `xpcall` returns.
+/// `invoke(f, handler, is_function, keys, argv)`: `f` runs under
+/// `handler` (a script with `keys` and `argv` as the globals KEYS and ARGV, a function
+/// as `f(keys, argv)`). Returns what `xpcall` returns.
 ///
 /// `xpcall` is called in tail position and on the line of its `return`,
 /// so no Lua line runs after the script: once SCRIPT KILL switched the
 /// hook to raise on every line, a line here would raise outside `xpcall`
 /// and the killed script's error would lose its form.
 const INVOKE: &str = r#"
-local xpcall, select, unpack, G, run, redis = ...
-return function(f, handler, call, is_function, nkeys, keys, ...)
-  local argv
-  if keys then
-    argv = ...
-  else
-    local all = {...}
-    keys = {unpack(all, 1, nkeys)}
-    argv = {unpack(all, nkeys + 1, select('#', ...))}
-  end
-  redis.call = call
-  run[1] = call
-  run[2] = nil
+local xpcall, G = ...
+return function(f, handler, is_function, keys, argv)
   if is_function then
     return xpcall(function() return f(keys, argv) end, handler)
   end
@@ -120,11 +127,9 @@ pub fn install(
     for name in ["dofile", "loadfile", "print", "newproxy"] {
         g.raw_set(name, Value::Nil)?;
     }
-    let run = lua.create_table()?;
-    lua.set_named_registry_value(RUN, &run)?;
     let redis = lua.create_table()?;
     install_redis_api(lua, &redis)?;
-    install_call(lua, &redis, &run)?;
+    install_call(lua, &redis)?;
     g.raw_set("redis", redis.clone())?;
     g.raw_set("bit", super::bit::library(lua)?)?;
     g.raw_set("cjson", super::cjson::library(lua)?)?;
@@ -151,14 +156,9 @@ pub fn install(
     let (library_env, load_view) = super::functions::library_env(lua, &globals, load_redis)?;
     let invoke: Function = lua.load(INVOKE).set_name(PRELUDE_CHUNK).call((
         globals.raw_get::<Function>("xpcall")?,
-        globals.raw_get::<Function>("select")?,
-        globals.raw_get::<Function>("unpack")?,
         globals.clone(),
-        run.clone(),
-        redis,
     ))?;
     Ok(Handles {
-        run,
         library_env,
         pending,
         load_view,
@@ -230,14 +230,6 @@ pub fn killed_error() -> mlua::Error {
     Raised::err("ERR Script killed by user with SCRIPT KILL...".into())
 }
 
-/// Marks a call of the invocation's function as coming from `redis.pcall`
-/// (which returns an error reply instead of raising it). Scripts cannot
-/// make this light userdata: its address is this static's.
-pub fn pcall_mark() -> mlua::LightUserData {
-    static MARK: u8 = 0;
-    mlua::LightUserData(std::ptr::addr_of!(MARK) as *mut std::ffi::c_void)
-}
-
 /// The error `redis.call` raises for an error `reply` (its `err` text).
 pub fn raised_reply(reply: &Value) -> mlua::Result<mlua::Error> {
     let text = match reply {
@@ -250,29 +242,61 @@ pub fn raised_reply(reply: &Value) -> mlua::Result<mlua::Error> {
     Ok(Raised::counted(text))
 }
 
+thread_local! {
+    /// The RESP version the running invocation's `redis.setresp` chose.
+    static RESP: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The RESP version the running invocation chose with `redis.setresp`,
+/// if it did; `reset` forgets it (a new invocation starts without).
+pub fn script_resp(reset: bool) -> Option<i64> {
+    if reset {
+        RESP.take()
+    } else {
+        RESP.get()
+    }
+}
+
+/// The running invocation's command runner: `(lua, arguments, pcall)`
+/// runs one command for `redis.call` (or, with `pcall`, `redis.pcall`,
+/// which returns an error reply instead of raising it). Set by
+/// `run::invoke` for the length of one invocation, so the permanent
+/// functions reach it without a function made per invocation (mlua's
+/// scope costs a userdata, a closure and a destructor per EVAL).
+pub struct Caller<'a>(
+    pub &'a mut (dyn FnMut(&Lua, MultiValue, bool) -> mlua::Result<Value> + 'a),
+);
+
+impl<'a, 'b: 'a> ReborrowMut<'a> for Caller<'b> {
+    type Result = Caller<'a>;
+    fn reborrow_mut(&'a mut self) -> Caller<'a> {
+        Caller(&mut *self.0)
+    }
+}
+
+scoped_thread_local!(
+    /// The running invocation's [`Caller`] on this thread. While a call
+    /// runs it appears unset, so a command cannot reach it twice.
+    pub static mut CALLER: for<'a> Caller<'a>
+);
+
 /// `redis.call` and `redis.pcall` are Rust (C) functions, as in Redis, so
 /// a `return redis.call(...)` is no tail call and errors are placed at the
-/// script's line. Each invocation makes its own function (`run::invoke`,
-/// which raises error replies) and `vm::INVOKE` installs it as
-/// `redis.call` itself: one call from the script into Rust per command.
-/// `redis.pcall` is this permanent function, which calls the invocation's
-/// with [`pcall_mark`] first. Until a first invocation, both answer with
-/// Redis's error for a call outside a script.
-fn install_call(lua: &Lua, redis: &Table, run: &Table) -> mlua::Result<()> {
-    for raise_errors in [true, false] {
-        let run = run.clone();
-        let f = lua.create_function(move |_, mut args: MultiValue| {
-            let Some(call) = run.raw_get::<Option<Function>>(RUN_CALL)? else {
+/// script's line. Both are made once per VM and run the command through
+/// the invocation's [`CALLER`]: one call from the script into Rust per
+/// command. Outside an invocation both answer with Redis's error for a
+/// call outside a script.
+fn install_call(lua: &Lua, redis: &Table) -> mlua::Result<()> {
+    for pcall in [false, true] {
+        let f = lua.create_function(move |lua, args: MultiValue| {
+            if !CALLER.is_set() {
                 return Err(Raised::err(
                     "ERR redis.call/pcall can only be called inside a script invocation".into(),
                 ));
-            };
-            if !raise_errors {
-                args.push_front(Value::LightUserData(pcall_mark()));
             }
-            call.call::<Value>(args)
+            CALLER.with(|call| (call.0)(lua, args, pcall))
         })?;
-        redis.raw_set(if raise_errors { "call" } else { "pcall" }, f)?;
+        redis.raw_set(if pcall { "pcall" } else { "call" }, f)?;
     }
     Ok(())
 }
@@ -405,8 +429,7 @@ fn install_redis_api(lua: &Lua, redis: &Table) -> mlua::Result<()> {
             if resp != 2 && resp != 3 {
                 return Err(raise(lua, "RESP version must be 2 or 3."));
             }
-            lua.named_registry_value::<Table>(RUN)?
-                .raw_set(RUN_RESP, resp)?;
+            RESP.set(Some(resp));
             Ok(())
         })?,
     )?;
