@@ -154,10 +154,10 @@ pub fn install(
     let pending: super::functions::Pending = Arc::default();
     let load_redis = super::functions::load_time_redis(lua, &globals, pending.clone())?;
     let (library_env, load_view) = super::functions::library_env(lua, &globals, load_redis)?;
-    let invoke: Function = lua.load(INVOKE).set_name(PRELUDE_CHUNK).call((
-        globals.raw_get::<Function>("xpcall")?,
-        globals.clone(),
-    ))?;
+    let invoke: Function = lua
+        .load(INVOKE)
+        .set_name(PRELUDE_CHUNK)
+        .call((globals.raw_get::<Function>("xpcall")?, globals.clone()))?;
     Ok(Handles {
         library_env,
         pending,
@@ -263,9 +263,7 @@ pub fn script_resp(reset: bool) -> Option<i64> {
 /// `run::invoke` for the length of one invocation, so the permanent
 /// functions reach it without a function made per invocation (mlua's
 /// scope costs a userdata, a closure and a destructor per EVAL).
-pub struct Caller<'a>(
-    pub &'a mut (dyn FnMut(&Lua, MultiValue, bool) -> mlua::Result<Value> + 'a),
-);
+pub struct Caller<'a>(pub &'a mut (dyn FnMut(&Lua, MultiValue, bool) -> mlua::Result<Value> + 'a));
 
 impl<'a, 'b: 'a> ReborrowMut<'a> for Caller<'b> {
     type Result = Caller<'a>;
