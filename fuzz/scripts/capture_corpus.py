@@ -98,8 +98,9 @@ def differential_scripts():
         if not name.endswith(".rs"):
             continue
         src = open(os.path.join(tests, name), encoding="utf-8").read()
-        for m in re.finditer(r'differential(?:_between|_resp2_and_3)?(?:::<S>)?\(\s*"([^"]*)",\s*(r#"(.*?)"#|"(.*?)")', src, re.S):
-            body = m.group(3) if m.group(3) is not None else m.group(4)
+        # Raw strings with any number of #s (scripts that hold `"#` use r##).
+        for m in re.finditer(r'differential(?:_between|_resp2_and_3)?(?:::<S>)?\(\s*"([^"]*)",\s*(r(#+)"(.*?)"\3|"(.*?)")', src, re.S):
+            body = m.group(4) if m.group(4) is not None else m.group(5)
             lines = []
             for line in body.splitlines():
                 line = line.strip()
