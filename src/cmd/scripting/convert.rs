@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::vm::{error_table, IGNORE_ERROR_STATS};
+use super::errors::{error_table, IGNORE_ERROR_STATS};
 use crate::protocol::Frame;
 
 /// Tables deeper than this in a reply become an error element (Redis stops

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use mlua::{Function, Lua, MultiValue, Table, Value, Variadic};
 use parking_lot::Mutex;
 
+use super::errors;
 use super::vm::{self, positioned};
 use super::Flags;
 use crate::cmd::CmdError;
@@ -35,7 +36,7 @@ fn err(text: impl Into<String>) -> CmdError {
 /// `redis.register_function` (only while a library loads).
 pub fn register_function(lua: &Lua, pending: Pending) -> mlua::Result<Function> {
     lua.create_function(move |lua, args: Variadic<Value>| {
-        let fail = |msg: &str| Err(vm::Raised::err(format!("ERR {msg}")));
+        let fail = |msg: &str| Err(errors::Raised::err(format!("ERR {msg}")));
         let (name, callback, flags, description) = match args.as_slice() {
             [Value::Table(t)] => {
                 let mut name = None;

@@ -13,6 +13,7 @@ mod cache;
 mod cjson;
 mod cmsgpack;
 mod convert;
+mod errors;
 mod functions;
 mod luaargs;
 mod parse;

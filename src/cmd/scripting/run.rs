@@ -23,6 +23,7 @@ use mlua::{Lua, MultiValue, Value};
 use store_api::Store;
 
 use super::convert;
+use super::errors;
 use super::vm;
 use super::Flags;
 use crate::cmd::cluster::route::{decide, key_exists, Query};
@@ -120,7 +121,9 @@ pub fn run<S: Store>(
     // An error a command replied with (and redis.call raised, or the
     // script returned) was counted when it happened.
     let counted = match &result {
-        Ok((_, Value::Table(t), _)) => t.raw_get::<bool>(vm::IGNORE_ERROR_STATS).unwrap_or(false),
+        Ok((_, Value::Table(t), _)) => t
+            .raw_get::<bool>(errors::IGNORE_ERROR_STATS)
+            .unwrap_or(false),
         _ => false,
     };
     let frame = match result {
@@ -172,7 +175,7 @@ fn invoke<S: Store>(
     // What `redis.call` and `redis.pcall` run (see `vm::install_call`).
     let mut call = |lua: &Lua, args: MultiValue, pcall: bool| -> mlua::Result<Value> {
         let _unlimited = vm::Unlimited::new(lua);
-        let resp = vm::script_resp(false).unwrap_or(2);
+        let resp = vm::script_resp().unwrap_or(2);
         let frame = match convert::args_to_argv(lua, &args) {
             Ok(argv) => runner.call(argv, resp),
             Err(msg) => Frame::Error(Bytes::from(format!("ERR {msg}"))),
@@ -180,7 +183,7 @@ fn invoke<S: Store>(
         let failed = matches!(frame, Frame::Error(_));
         let reply = convert::frame_to_lua(lua, frame, resp)?;
         if failed && !pcall {
-            return Err(vm::raised_reply(&reply)?);
+            return Err(errors::raised_reply(&reply)?);
         }
         Ok(reply)
     };
@@ -190,7 +193,6 @@ fn invoke<S: Store>(
     // directly, each table at its size (Lua's `{...}` and `unpack` made
     // three tables and grew them).
     let unlimited = vm::Unlimited::new(lua);
-    vm::script_resp(true);
     let args = (
         inv.func.clone(),
         handles.handler.clone(),
@@ -201,8 +203,11 @@ fn invoke<S: Store>(
     drop(unlimited);
     let out = vm::CALLER.set(vm::Caller(&mut call), || {
         handles.invoke.call::<(bool, Value)>(args)
-    })?;
-    Ok((out.0, out.1, vm::script_resp(true)))
+    });
+    // Taken whatever the outcome, so no choice outlives its invocation.
+    let resp = vm::take_script_resp();
+    let (ok, value) = out?;
+    Ok((ok, value, resp))
 }
 
 /// `items` as a Lua array of strings.

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Value, Variadic, VmState};
 
+use super::errors::{error_handler, error_table, killed_error, raise, raised_text, Raised};
 use crate::state::scripts::{Handles, KillCheck};
 use scoped_tls_hkt::{scoped_thread_local, ReborrowMut};
 
@@ -24,7 +25,7 @@ pub use super::luaargs::positioned;
 pub const SCRIPT_CHUNK: &str = "@user_script";
 /// The chunk name of FlashKV's own Lua code, skipped when an error is
 /// placed.
-const PRELUDE_CHUNK: &str = "@flashkv_api";
+pub(super) const PRELUDE_CHUNK: &str = "@flashkv_api";
 
 /// Registry names.
 const GLOBALS: &str = "flashkv.globals";
@@ -225,36 +226,21 @@ pub fn restore_hook(lua: &Lua, handles: &Handles) {
     }
 }
 
-/// The error a killed script stops with.
-pub fn killed_error() -> mlua::Error {
-    Raised::err("ERR Script killed by user with SCRIPT KILL...".into())
-}
-
-/// The error `redis.call` raises for an error `reply` (its `err` text).
-pub fn raised_reply(reply: &Value) -> mlua::Result<mlua::Error> {
-    let text = match reply {
-        Value::Table(t) => t
-            .raw_get::<Option<mlua::String>>("err")?
-            .map(|s| s.to_string_lossy())
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
-    Ok(Raised::counted(text))
-}
-
 thread_local! {
     /// The RESP version the running invocation's `redis.setresp` chose.
     static RESP: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
 }
 
 /// The RESP version the running invocation chose with `redis.setresp`,
-/// if it did; `reset` forgets it (a new invocation starts without).
-pub fn script_resp(reset: bool) -> Option<i64> {
-    if reset {
-        RESP.take()
-    } else {
-        RESP.get()
-    }
+/// if it did.
+pub fn script_resp() -> Option<i64> {
+    RESP.get()
+}
+
+/// [`script_resp`], forgotten: each invocation takes it when it ends, so
+/// the next starts without.
+pub fn take_script_resp() -> Option<i64> {
+    RESP.take()
 }
 
 /// The running invocation's command runner: `(lua, arguments, pcall)`
@@ -445,165 +431,6 @@ fn redis_version_num() -> i64 {
         parts.next().unwrap_or(0),
     );
     (a << 16) | (b << 8) | c
-}
-
-/// An error raised from a Rust function, as Redis's `luaPushError` +
-/// `lua_error` raise it: the reply text `ERR <msg>`, kept as it is.
-fn raise(_: &Lua, msg: &str) -> mlua::Error {
-    Raised::err(format!("ERR {msg}"))
-}
-
-/// An error whose text is already a reply (`CODE message`): the handler
-/// uses it as it is, where a plain runtime error gets `ERR ` in front.
-/// The flag: the error was counted in errorstats when a command replied
-/// with it (`redis.call` raising it), so the script's reply must not count
-/// it again.
-#[derive(Debug)]
-pub struct Raised(pub String, pub bool);
-
-impl Raised {
-    /// As an mlua error.
-    pub fn err(text: String) -> mlua::Error {
-        mlua::Error::external(Raised(text, false))
-    }
-
-    /// A command's error reply that `redis.call` raises.
-    pub fn counted(text: String) -> mlua::Error {
-        mlua::Error::external(Raised(text, true))
-    }
-}
-
-/// Was `e` raised by `redis.call` from a command's error reply?
-fn counted(e: &mlua::Error) -> bool {
-    match e {
-        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
-            counted(cause)
-        }
-        mlua::Error::ExternalError(ext) => ext.downcast_ref::<Raised>().is_some_and(|r| r.1),
-        _ => false,
-    }
-}
-
-impl std::fmt::Display for Raised {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Raised {}
-
-/// Redis's `luaPushErrorBuff`: `-CODE msg` keeps its code, `msg` gets ERR;
-/// trailing CR/LF trimmed.
-pub fn error_table(lua: &Lua, text: &[u8]) -> mlua::Result<Table> {
-    let mut out = Vec::with_capacity(text.len() + 4);
-    if let Some(rest) = text.strip_prefix(b"-") {
-        match rest.iter().position(|&b| b == b' ') {
-            Some(i) => {
-                out.extend_from_slice(&rest[..i]);
-                out.push(b' ');
-                out.extend_from_slice(trim_crlf(&rest[i + 1..]));
-            }
-            None => {
-                out.extend_from_slice(b"ERR ");
-                out.extend_from_slice(trim_crlf(rest));
-            }
-        }
-    } else {
-        out.extend_from_slice(b"ERR ");
-        out.extend_from_slice(trim_crlf(text));
-    }
-    let t = lua.create_table()?;
-    t.raw_set("err", lua.create_string(&out)?)?;
-    Ok(t)
-}
-
-/// The field Redis sets on the error tables of command replies: counted
-/// in errorstats already.
-pub const IGNORE_ERROR_STATS: &str = "ignore_error_stats_update";
-
-fn trim_crlf(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b"\r\n".contains(b))
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b"\r\n".contains(b))
-        .map_or(start, |e| e + 1);
-    &s[start..end.max(start)]
-}
-
-/// The error handler scripts run under (Redis's `__redis__err__handler`):
-/// turn any error into a table `{err=..., source=..., line=...}` placed at
-/// the script line that raised it.
-fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Value> {
-    let table = match err {
-        Value::Table(t) => t,
-        Value::Error(e) => {
-            let t = lua.create_table()?;
-            t.raw_set("err", lua.create_string(error_text(&e))?)?;
-            if counted(&e) {
-                t.raw_set(IGNORE_ERROR_STATS, true)?;
-            }
-            t
-        }
-        other => {
-            let text = match lua.coerce_string(other.clone())? {
-                Some(s) => s.as_bytes().to_vec(),
-                None => other.to_string().unwrap_or_default().into_bytes(),
-            };
-            let t = lua.create_table()?;
-            t.raw_set("err", lua.create_string([&b"ERR "[..], &text].concat())?)?;
-            t
-        }
-    };
-    // The first frame that is the user's code (not a C function and not
-    // FlashKV's wrappers): where Redis's handler looks (level 2, or 3
-    // when 2 is a C function).
-    let mut level = 1;
-    while let Some(frame) = lua.inspect_stack(level) {
-        let source = frame.source();
-        if source.what != "C" && source.source.as_deref() != Some(PRELUDE_CHUNK) {
-            if let Some(src) = source.source {
-                table.raw_set("source", src.to_string())?;
-            }
-            table.raw_set("line", frame.curr_line())?;
-            break;
-        }
-        level += 1;
-    }
-    Ok(Value::Table(table))
-}
-
-/// What Lua's `pcall` hands a script for an error raised from Rust: the
-/// reply text of a raised reply, the message of a runtime error.
-fn raised_text(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::MemoryError(_) => "not enough memory".into(),
-        mlua::Error::RuntimeError(s) => s.clone(),
-        mlua::Error::CallbackError { cause, .. } => raised_text(cause),
-        mlua::Error::WithContext { cause, .. } => raised_text(cause),
-        mlua::Error::ExternalError(ext) => match ext.downcast_ref::<Raised>() {
-            Some(r) => r.0.clone(),
-            None => ext.to_string(),
-        },
-        other => other.to_string(),
-    }
-}
-
-/// The text of an error that reached the handler as a Rust error.
-fn error_text(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::MemoryError(_) => "ERR not enough memory".into(),
-        mlua::Error::RuntimeError(s) => format!("ERR {s}"),
-        mlua::Error::ExternalError(ext) => match ext.downcast_ref::<Raised>() {
-            Some(r) => r.0.clone(),
-            None => format!("ERR {ext}"),
-        },
-        mlua::Error::CallbackError { cause, .. } => error_text(cause),
-        mlua::Error::WithContext { cause, .. } => error_text(cause),
-        other => format!("ERR {other}"),
-    }
 }
 
 /// An `__index` that answers every name with Redis's error for a

@@ -16,15 +16,21 @@ fn journal_in(dir: &std::path::Path) -> (Journal, std::path::PathBuf) {
     (j, path)
 }
 
+/// `SET a 1` run in the journal's order, changing the data; its end.
+fn set_a(j: &Journal) -> u64 {
+    j.ordered(|| {
+        let m = mark();
+        dirty();
+        command_done(m, 0, &[b("set"), b("a"), b("1")]);
+    })
+    .1
+}
+
 #[test]
 fn records_are_selected_wrapped_and_written_in_order() {
     let dir = tempdir();
     let (j, path) = journal_in(&dir);
-    let (_, end1) = j.ordered(|| {
-        let m = mark();
-        dirty();
-        command_done(m, 0, &[b("set"), b("a"), b("1")]);
-    });
+    let end1 = set_a(&j);
     let (_, none) = j.ordered(|| {
         let m = mark();
         command_done(m, 0, &[b("set"), b("a"), b("1"), b("NX")]);
@@ -74,11 +80,7 @@ fn a_script_is_logged_as_the_commands_it_ran() {
 fn appendfsync_always_waits_for_the_sync() {
     let dir = tempdir();
     let (j, _) = journal_in(&dir);
-    let (_, end) = j.ordered(|| {
-        let m = mark();
-        dirty();
-        command_done(m, 0, &[b("set"), b("a"), b("1")]);
-    });
+    let end = set_a(&j);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
