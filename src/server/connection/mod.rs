@@ -190,8 +190,20 @@ impl<S: Store> Connection<S> {
             // before its replies (a keyspace event before the reply to a
             // PING sent after the command that caused it).
             self.drain_mailbox();
-            self.process().await;
-            self.settle_journal().await;
+            let commands = self.process().await;
+            let yielded = self.settle_journal().await;
+            if !yielded && commands > 1 && self.exec.state.clients.count() > 1 {
+                // A pipelined batch's replies go out after the other
+                // clients ready on this thread have run their batches (a
+                // yielded task resumes after them), as Redis sends every
+                // reply at the end of its event-loop turn: sends to one
+                // peer come together instead of one per batch, and the
+                // peer's wake-up is the dearest part of a send (measured
+                // in reports/2026-12-05-deferred-replies.md). A single
+                // request's reply goes at once: there the client waits on
+                // it, and the yield would cost more than it saves.
+                tokio::task::yield_now().await;
+            }
             self.drain_mailbox();
             self.write_ready()?;
             if let Some(stop) = self.should_stop() {
@@ -452,11 +464,13 @@ impl<S: Store> Connection<S> {
     /// with every client that arrived meanwhile (see `db::journal`).
     /// With `always`, a write that cannot reach the disk stops the
     /// server, as Redis does: nothing unsaved is ever acknowledged.
-    async fn settle_journal(&mut self) {
+    /// Whether it yielded to the thread's other clients on the way.
+    async fn settle_journal(&mut self) -> bool {
         let upto = std::mem::take(&mut self.client.session.journaled);
         if upto == 0 {
-            return;
+            return false;
         }
+        let mut yielded = false;
         let always = self.client.config(&self.exec.state).aof.fsync == crate::config::Fsync::Always;
         let journal = self.exec.state.db.journal();
         if !journal.written(upto) && self.exec.state.clients.count() > 1 {
@@ -465,6 +479,7 @@ impl<S: Store> Connection<S> {
             // write carries them all: Redis writes the file once per
             // event-loop turn, before it sends any reply.
             tokio::task::yield_now().await;
+            yielded = true;
         }
         if let Err(e) = journal.flush(upto, false) {
             if always {
@@ -475,11 +490,12 @@ impl<S: Store> Connection<S> {
         if always && journal.enabled() {
             journal.wait_synced(upto).await;
         }
+        yielded
     }
 
     /// Run every complete request in the input buffer, as long as the
-    /// output stays under [`OUTPUT_PAUSE`].
-    async fn process(&mut self) {
+    /// output stays under [`OUTPUT_PAUSE`]; how many ran.
+    async fn process(&mut self) -> u64 {
         crate::state::pubsub::begin_batch();
         crate::state::scripts::begin_batch();
         let mut commands = 0;
@@ -548,6 +564,7 @@ impl<S: Store> Connection<S> {
         self.exec.flush_stats(&mut self.client);
         crate::state::pubsub::end_batch();
         crate::state::scripts::end_batch();
+        commands
     }
 
     /// Run one request and queue its reply (or start waiting: a blocking
