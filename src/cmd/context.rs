@@ -135,7 +135,7 @@ impl<S: Store> Executor<S> {
         }
         let start = Instant::now();
         let id = client.session.handle.id;
-        let reply = tracking::as_client(id, || match self.call(client, spec, &argv) {
+        let reply = tracking::as_client(id, || match self.call(client, spec, &argv, start) {
             Ok(reply) => reply,
             Err(e) => Reply::Now(e.to_frame()),
         });
@@ -266,7 +266,15 @@ impl<S: Store> Executor<S> {
 
     /// Parse and execute; a command that may write runs in the write
     /// journal's order (see `db::journal`) when the append-only file is on.
-    fn call(&self, client: &mut Client<S>, spec: &Spec, argv: &[Bytes]) -> Result<Reply, CmdError> {
+    /// `start` is when the command began (its time, unless it waited for
+    /// the journal's order).
+    fn call(
+        &self,
+        client: &mut Client<S>,
+        spec: &Spec,
+        argv: &[Bytes],
+        start: Instant,
+    ) -> Result<Reply, CmdError> {
         let journal = self.state.db.journal();
         // Scripts that may write are logged as one section too: their
         // commands' records, wrapped in MULTI/EXEC, as Redis propagates a
@@ -276,12 +284,18 @@ impl<S: Store> Executor<S> {
             // Lock order: the journal's order lock before the VM, so a VM
             // kept for the batch goes back before that wait.
             let (reply, end) = journal.ordered_after(crate::state::scripts::release_kept, || {
-                self.call_now(client, spec, argv)
+                // After a wait for the order lock, the time is read anew.
+                let at = if journal.enabled() {
+                    Instant::now()
+                } else {
+                    start
+                };
+                self.call_now(client, spec, argv, at)
             });
             client.session.journaled = client.session.journaled.max(end);
             return reply;
         }
-        self.call_now(client, spec, argv)
+        self.call_now(client, spec, argv, start)
     }
 
     fn call_now(
@@ -289,13 +303,14 @@ impl<S: Store> Executor<S> {
         client: &mut Client<S>,
         spec: &Spec,
         argv: &[Bytes],
+        at: Instant,
     ) -> Result<Reply, CmdError> {
         let cmd = match table::parse(spec, argv)? {
             Command::Multi(c) => return multi::execute(c, self, client),
             cmd => cmd,
         };
         let config = client.config.current();
-        let now = self.state.db.now_ms();
+        let now = self.state.db.ms_at(at);
         client.session.last_command_ms = now;
         let mut ctx = Ctx {
             state: &self.state,

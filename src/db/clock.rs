@@ -1,8 +1,8 @@
 //! The clock every TTL decision reads, injected so tests never sleep.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, LazyLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, from the system or from a test.
 #[derive(Clone, Debug, Default)]
@@ -23,11 +23,25 @@ impl Clock {
     /// The current time in milliseconds since the Unix epoch.
     pub fn now_ms(&self) -> u64 {
         match self {
-            Clock::System => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
-                // Not `as_millis`: its u128 arithmetic costs more than
-                // the clock read, once per command.
-                d.as_secs() * 1000 + u64::from(d.subsec_millis())
-            }),
+            Clock::System => unix_ms(SystemTime::now()),
+            Clock::Manual(t) => t.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The time in milliseconds since the Unix epoch at `at`, a monotonic
+    /// reading taken moments ago: a command reads the clock once, for its
+    /// duration and its time alike (Redis reads it three times). The wall
+    /// clock is the monotonic one plus an offset that [`resync`] renews
+    /// from the system clock; between renewals a step of the system clock
+    /// (not a slew, which moves both clocks) is not seen.
+    pub fn ms_at(&self, at: Instant) -> u64 {
+        match self {
+            Clock::System => {
+                let wall = &*WALL;
+                let since = at.saturating_duration_since(wall.base);
+                let nanos = since.as_secs() * 1_000_000_000 + u64::from(since.subsec_nanos());
+                (wall.unix_ns_at_base.load(Ordering::Relaxed) + nanos) / 1_000_000
+            }
             Clock::Manual(t) => t.load(Ordering::SeqCst),
         }
     }
@@ -39,10 +53,84 @@ impl Clock {
         }
     }
 
+    /// Renew the offset between the monotonic and the system clock that
+    /// [`ms_at`](Self::ms_at) adds (the server's cron does, every 100 ms).
+    pub fn resync() {
+        WALL.sync();
+    }
+
     /// Set a manual clock; a no-op on the system clock.
     pub fn set(&self, ms: u64) {
         if let Clock::Manual(t) = self {
             t.store(ms, Ordering::SeqCst);
         }
+    }
+}
+
+/// Milliseconds since the Unix epoch at `t`. Not `as_millis`: its u128
+/// arithmetic costs more than the clock read, once per command.
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() * 1000 + u64::from(d.subsec_millis()))
+}
+
+/// The wall clock as a monotonic reading plus an offset.
+struct Wall {
+    base: Instant,
+    /// Nanoseconds since the Unix epoch at `base`, as last measured.
+    unix_ns_at_base: AtomicU64,
+}
+
+static WALL: LazyLock<Wall> = LazyLock::new(|| {
+    let wall = Wall {
+        base: Instant::now(),
+        unix_ns_at_base: AtomicU64::new(0),
+    };
+    wall.sync();
+    wall
+});
+
+impl Wall {
+    fn sync(&self) {
+        let mono = Instant::now().saturating_duration_since(self.base);
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let ns = |d: std::time::Duration| d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos());
+        self.unix_ns_at_base
+            .store(ns(unix).saturating_sub(ns(mono)), Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_command_clock_is_the_system_clock_read_through_the_monotonic_one() {
+        let clock = Clock::System;
+        Clock::resync();
+        let before = clock.now_ms();
+        let at = Instant::now();
+        let derived = clock.ms_at(at);
+        let after = clock.now_ms();
+        // One millisecond either side: rounding of the two readings.
+        assert!(
+            before.saturating_sub(1) <= derived && derived <= after + 1,
+            "{before} <= {derived} <= {after}"
+        );
+        // It moves with the monotonic clock, millisecond for millisecond.
+        let later = clock.ms_at(at + Duration::from_millis(12_345));
+        assert!(
+            (later - derived).abs_diff(12_345) <= 1,
+            "{derived} then {later}"
+        );
+    }
+
+    #[test]
+    fn a_manual_clock_ignores_the_monotonic_reading() {
+        let clock = Clock::manual(5_000);
+        assert_eq!(clock.ms_at(Instant::now() + Duration::from_secs(60)), 5_000);
     }
 }

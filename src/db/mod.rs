@@ -249,6 +249,15 @@ impl<S: Store> Db<S> {
         self.shared.clock.now_ms()
     }
 
+    /// [`now_ms`](Self::now_ms) at `at`, a monotonic reading taken moments
+    /// ago (see [`Clock::ms_at`]).
+    pub fn ms_at(&self, at: std::time::Instant) -> u64 {
+        if self.shared.replaying.load(Ordering::Relaxed) {
+            return 0;
+        }
+        self.shared.clock.ms_at(at)
+    }
+
     /// Replaying an append-only file (see `now_ms`), or done.
     pub fn set_replaying(&self, on: bool) {
         self.shared.replaying.store(on, Ordering::Release);

@@ -186,8 +186,10 @@ impl<S: Store> ServerState<S> {
         }
     }
 
-    /// The server's periodic chores (every 100 ms): sample the rates.
+    /// The server's periodic chores (every 100 ms): renew the command
+    /// clock's wall offset, sample the rates.
     pub fn cron(&self) {
+        crate::db::Clock::resync();
         let config = self.config();
         self.persist.cron(&self.db, &config);
         self.aof.cron(&self.db, &config);
