@@ -27,6 +27,8 @@ fn cjson_matches_redis<S: Store>() {
         EVAL "return cjson.encode(cjson.null)" 0
         EVAL "return cjson.encode({1, nil, 3})" 0
         EVAL "return cjson.encode({1.5, 0.1, 1e20, 3, 1/3})" 0
+        EVAL "return cjson.encode({-0.0, 0, {0*-1}})" 0
+        EVAL "return cjson.encode({a=-0.0})" 0
         EVAL "return cjson.encode({[1]=1,[2]=2,[4]=4})" 0
         EVAL "return cjson.encode({[1.5]=1})" 0
         EVAL "local t = {} t[20] = 1 return cjson.encode(t)" 0

@@ -187,6 +187,28 @@ fn array_len(t: &Table) -> Result<Option<usize>, String> {
     Ok(Some(max))
 }
 
+/// Write `-0` for a table element that holds negative zero, as
+/// lua-cjson's `%.14g` does. The binding hands such a number over as the
+/// integer 0; reading the element again as a float keeps its sign. (A
+/// top-level `cjson.encode(-0)` still gives `0`: its argument is converted
+/// before this code sees it.)
+fn negative_zero(
+    t: &Table,
+    key: impl mlua::IntoLua,
+    v: &Value,
+    out: &mut Vec<u8>,
+) -> Result<bool, String> {
+    if !matches!(v, Value::Integer(0)) {
+        return Ok(false);
+    }
+    let f: f64 = t.raw_get(key).map_err(|e| e.to_string())?;
+    if f.is_sign_negative() {
+        out.extend_from_slice(b"-0");
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 fn table(t: &Table, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
     match array_len(t)? {
         Some(len) if len > 0 => {
@@ -196,7 +218,9 @@ fn table(t: &Table, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
                     out.push(b',');
                 }
                 let v: Value = t.raw_get(i).map_err(|e| e.to_string())?;
-                encode(&v, depth, out)?;
+                if !negative_zero(t, i, &v, out)? {
+                    encode(&v, depth, out)?;
+                }
             }
             out.push(b']');
         }
@@ -221,7 +245,9 @@ fn table(t: &Table, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
                     }
                 }
                 out.push(b':');
-                encode(&v, depth, out)?;
+                if !negative_zero(t, k, &v, out)? {
+                    encode(&v, depth, out)?;
+                }
             }
             out.push(b'}');
         }
