@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, from the system or from a test.
 #[derive(Clone, Debug, Default)]
@@ -38,9 +38,8 @@ impl Clock {
         match self {
             Clock::System => {
                 let wall = &*WALL;
-                let since = at.saturating_duration_since(wall.base);
-                let nanos = since.as_secs() * 1_000_000_000 + u64::from(since.subsec_nanos());
-                (wall.unix_ns_at_base.load(Ordering::Relaxed) + nanos) / 1_000_000
+                let since = nanos(at.saturating_duration_since(wall.base));
+                (wall.unix_ns_at_base.load(Ordering::Relaxed) + since) / 1_000_000
             }
             Clock::Manual(t) => t.load(Ordering::SeqCst),
         }
@@ -74,6 +73,12 @@ fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_secs() * 1000 + u64::from(d.subsec_millis()))
 }
 
+/// `d` in nanoseconds, without `as_nanos`'s u128 arithmetic (good for
+/// 584 years).
+fn nanos(d: Duration) -> u64 {
+    d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos())
+}
+
 /// The wall clock as a monotonic reading plus an offset.
 struct Wall {
     base: Instant,
@@ -92,20 +97,20 @@ static WALL: LazyLock<Wall> = LazyLock::new(|| {
 
 impl Wall {
     fn sync(&self) {
-        let mono = Instant::now().saturating_duration_since(self.base);
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let ns = |d: std::time::Duration| d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos());
+        let mono = nanos(Instant::now().saturating_duration_since(self.base));
+        let unix = nanos(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+        );
         self.unix_ns_at_base
-            .store(ns(unix).saturating_sub(ns(mono)), Ordering::Relaxed);
+            .store(unix.saturating_sub(mono), Ordering::Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn the_command_clock_is_the_system_clock_read_through_the_monotonic_one() {

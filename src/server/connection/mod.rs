@@ -191,19 +191,10 @@ impl<S: Store> Connection<S> {
             // PING sent after the command that caused it).
             self.drain_mailbox();
             let commands = self.process().await;
-            let yielded = self.settle_journal().await;
-            if !yielded && commands > 1 && self.exec.state.clients.count() > 1 {
-                // A pipelined batch's replies go out after the other
-                // clients ready on this thread have run their batches (a
-                // yielded task resumes after them), as Redis sends every
-                // reply at the end of its event-loop turn: sends to one
-                // peer come together instead of one per batch, and the
-                // peer's wake-up is the dearest part of a send (measured
-                // in reports/2026-12-05-deferred-replies.md). A single
-                // request's reply goes at once: there the client waits on
-                // it, and the yield would cost more than it saves.
+            if self.others_first(commands) {
                 tokio::task::yield_now().await;
             }
+            self.settle_journal().await;
             self.drain_mailbox();
             self.write_ready()?;
             if let Some(stop) = self.should_stop() {
@@ -459,28 +450,36 @@ impl<S: Store> Connection<S> {
         Ok(())
     }
 
+    /// Whether the other clients ready on this thread should run their
+    /// batches before this one's records are written and its replies sent
+    /// (a yielded task resumes after them), as Redis writes the
+    /// append-only file and then sends every reply once per event-loop
+    /// turn: one `write` carries all their records, and the sends to one
+    /// peer come together instead of waking it once per batch (the peer's
+    /// wake-up is the dearest part of a send; measured in
+    /// reports/2026-12-05-deferred-replies.md). A lone request whose
+    /// records are written goes at once: its client waits on the reply,
+    /// and the yield would cost more than it saves.
+    fn others_first(&self, commands: u64) -> bool {
+        if self.exec.state.clients.count() < 2 {
+            return false;
+        }
+        let upto = self.client.session.journaled;
+        commands > 1 || (upto > 0 && !self.exec.state.db.journal().written(upto))
+    }
+
     /// Before the batch's replies go out, the append-only file holds its
     /// writes: written (`everysec`, `no`) or on disk (`always`), shared
     /// with every client that arrived meanwhile (see `db::journal`).
     /// With `always`, a write that cannot reach the disk stops the
     /// server, as Redis does: nothing unsaved is ever acknowledged.
-    /// Whether it yielded to the thread's other clients on the way.
-    async fn settle_journal(&mut self) -> bool {
+    async fn settle_journal(&mut self) {
         let upto = std::mem::take(&mut self.client.session.journaled);
         if upto == 0 {
-            return false;
+            return;
         }
-        let mut yielded = false;
         let always = self.client.config(&self.exec.state).aof.fsync == crate::config::Fsync::Always;
         let journal = self.exec.state.db.journal();
-        if !journal.written(upto) && self.exec.state.clients.count() > 1 {
-            // Let the clients already waiting on this thread run their
-            // batches first (a yielded task resumes after them), so one
-            // write carries them all: Redis writes the file once per
-            // event-loop turn, before it sends any reply.
-            tokio::task::yield_now().await;
-            yielded = true;
-        }
         if let Err(e) = journal.flush(upto, false) {
             if always {
                 tracing::error!(cause = %e, "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
@@ -490,7 +489,6 @@ impl<S: Store> Connection<S> {
         if always && journal.enabled() {
             journal.wait_synced(upto).await;
         }
-        yielded
     }
 
     /// Run every complete request in the input buffer, as long as the
