@@ -8,7 +8,7 @@
 //! request path touches no shared `ArcSwap`.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use store_api::Store;
@@ -18,7 +18,7 @@ use super::multi::{self, TxState};
 use super::table::{self, CommandTable, InMulti, Spec};
 use super::{execute, CmdError, Command, Reply};
 use crate::config::Config;
-use crate::db::{journal, Access, Eviction, Keyspace, Lookups, Table, TableCache};
+use crate::db::{journal, Access, Eviction, Keyspace, Lookups, Table, TableCache, Tick};
 use crate::protocol::{Frame, Protocol};
 use crate::state::scripts::Busy;
 use crate::state::stats::Pending;
@@ -67,14 +67,16 @@ impl<S: Store> Executor<S> {
     /// Redis's `processCommand` and `call` do: look it up, admit it (or
     /// reject it, counting the rejection), queue it inside MULTI, or run
     /// it; then account for it (INFO commandstats and errorstats, SLOWLOG,
-    /// LATENCY, MONITOR).
-    pub fn dispatch(&self, client: &mut Client<S>, argv: Vec<Bytes>) -> Reply {
+    /// LATENCY, MONITOR). A request kept for later (queued in MULTI,
+    /// postponed by CLIENT PAUSE) is taken out of `argv`; otherwise the
+    /// caller clears it and may reuse it, allocation and all.
+    pub fn dispatch(&self, client: &mut Client<S>, argv: &mut Vec<Bytes>) -> Reply {
         self.dispatch_as(client, argv, true)
     }
 
     /// [`dispatch`](Self::dispatch), ignoring CLIENT PAUSE when `pausable`
     /// is false (in-process runs, which have nobody to wait for).
-    fn dispatch_as(&self, client: &mut Client<S>, argv: Vec<Bytes>, pausable: bool) -> Reply {
+    fn dispatch_as(&self, client: &mut Client<S>, argv: &mut Vec<Bytes>, pausable: bool) -> Reply {
         // ASKING lasts for one command (the whole transaction inside
         // MULTI), as Redis's `resetClient` says.
         let asked = client.session.asking && !argv[0].eq_ignore_ascii_case(b"asking");
@@ -89,10 +91,10 @@ impl<S: Store> Executor<S> {
     fn dispatch_looked_up(
         &self,
         client: &mut Client<S>,
-        argv: Vec<Bytes>,
+        argv: &mut Vec<Bytes>,
         pausable: bool,
     ) -> Reply {
-        let spec = match self.commands.lookup(&argv) {
+        let spec = match self.commands.lookup(argv) {
             Ok(spec) => spec,
             Err(e) => {
                 // An arity error is a rejected call of a known command.
@@ -104,18 +106,18 @@ impl<S: Store> Executor<S> {
             }
         };
         client.session.last_cmd = spec.id;
-        if let Err(e) = self.admit(client, spec, &argv) {
+        if let Err(e) = self.admit(client, spec, argv) {
             return self.reject(client, Some(spec.id), e);
         }
         if pausable && !client.session.monitor {
             let write = spec.flags.write || (spec.meta.name == "exec" && client.tx.writes());
             if let Some(until) = self.state.paused_until(write) {
-                return Reply::Postpone(argv, until);
+                return Reply::Postpone(std::mem::take(argv), until);
             }
         }
         match spec.in_multi {
             InMulti::Queued if client.tx.in_multi() => {
-                let queued = client.tx.queue(*spec, argv);
+                let queued = client.tx.queue(*spec, std::mem::take(argv));
                 client.session.multi = client.tx.queued();
                 return queued.into();
             }
@@ -133,14 +135,13 @@ impl<S: Store> Executor<S> {
         if spec.flags.skip_monitor {
             self.script_starts(client, spec, &argv);
         }
-        let start = Instant::now();
+        let start = Tick::now();
         let id = client.session.handle.id;
         let reply = tracking::as_client(id, || match self.call(client, spec, &argv, start) {
             Ok(reply) => reply,
             Err(e) => Reply::Now(e.to_frame()),
         });
-        let took = start.elapsed();
-        let nanos = took.as_secs() * 1_000_000_000 + u64::from(took.subsec_nanos());
+        let nanos = start.elapsed_nanos();
         if self.state.tracking.active() {
             self.track_reads(&client.session, spec, &argv);
             self.state.tracking.flush_pending(&self.state.clients);
@@ -273,7 +274,7 @@ impl<S: Store> Executor<S> {
         client: &mut Client<S>,
         spec: &Spec,
         argv: &[Bytes],
-        start: Instant,
+        start: Tick,
     ) -> Result<Reply, CmdError> {
         let journal = self.state.db.journal();
         // Scripts that may write are logged as one section too: their
@@ -286,7 +287,7 @@ impl<S: Store> Executor<S> {
             let (reply, end) = journal.ordered_after(crate::state::scripts::release_kept, || {
                 // After a wait for the order lock, the time is read anew.
                 let at = if journal.enabled() {
-                    Instant::now()
+                    Tick::now()
                 } else {
                     start
                 };
@@ -303,7 +304,7 @@ impl<S: Store> Executor<S> {
         client: &mut Client<S>,
         spec: &Spec,
         argv: &[Bytes],
-        at: Instant,
+        at: Tick,
     ) -> Result<Reply, CmdError> {
         let cmd = match table::parse(spec, argv)? {
             Command::Multi(c) => return multi::execute(c, self, client),
@@ -683,8 +684,12 @@ impl<S: Store> Ctx<'_, S> {
 /// Run a request to completion in-process (tests, fuzzing): work a command
 /// hands back as [`Reply::Later`] runs inline, and a command that would
 /// block times out at once.
-pub fn run_inline<S: Store>(exec: &Executor<S>, client: &mut Client<S>, argv: Vec<Bytes>) -> Frame {
-    let frame = match exec.dispatch_as(client, argv, false) {
+pub fn run_inline<S: Store>(
+    exec: &Executor<S>,
+    client: &mut Client<S>,
+    mut argv: Vec<Bytes>,
+) -> Frame {
+    let frame = match exec.dispatch_as(client, &mut argv, false) {
         Reply::Now(f) => f,
         Reply::Later(work) => work(),
         Reply::Block(b) => (b.cancel)().unwrap_or(b.on_timeout),

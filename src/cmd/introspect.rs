@@ -129,7 +129,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 (Frame::Bulk(Bytes::copy_from_slice(name)), m.docs.to_frame())
             };
             if names.is_empty() {
-                Frame::Map(table.all().map(|(n, m)| docs(n, m)).collect())
+                Frame::Map(table.all().map(|(n, m)| docs(&n, m)).collect())
             } else {
                 Frame::Map(
                     names

@@ -25,8 +25,8 @@
 //! There is no global transaction lock: a transaction whose keys are known
 //! runs in parallel with every command that does not touch its stripes.
 
+use crate::db::Tick;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use store_api::Store;
@@ -324,7 +324,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
         if spec.flags.skip_monitor {
             exec.script_starts(client, spec, argv);
         }
-        let start = Instant::now();
+        let start = Tick::now();
         let (mark, db) = (journal::mark(), client.session.db);
         let mut ctx = Ctx {
             state: &exec.state,
@@ -355,7 +355,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
         let frame = Reply::settle(reply);
         journal::command_done(mark, db, argv);
         let failed = client.counts_failure(Some(&frame));
-        let nanos = start.elapsed().as_nanos() as u64;
+        let nanos = start.elapsed_nanos();
         exec.track_reads(&client.session, spec, argv);
         exec.account(
             &mut client.stats,

@@ -332,10 +332,12 @@ pub const ROWS: &[Row] = &[
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
     match cmd {
         Cmd::Get(key) => {
+            // Copied while the entry is read: inline when short (no
+            // allocation), as Redis copies into the reply buffer.
             let v = ctx.ks().read(&key, ctx.now, |e| {
-                str_of(e).map(|v| v.map(|v| v.to_bytes()))
+                str_of(e).map(|v| v.map(|v| Frame::bulk_copy(&v, || v.to_bytes())))
             })?;
-            Ok(bulk_or_null(v))
+            Ok(v.unwrap_or(Frame::Null))
         }
         Cmd::Set(set) => set_generic(ctx, set),
         Cmd::GetEx(key, ttl) => getex(ctx, key, ttl),

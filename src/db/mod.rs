@@ -39,7 +39,7 @@ use parking_lot::Mutex;
 use store_api::Store;
 
 pub use access::{Access, Lookups};
-pub use clock::Clock;
+pub use clock::{Clock, Tick};
 pub use events::KeyEvents;
 pub use evict::{Eviction, EvictionPolicy, MemoryConfig};
 pub use expiry::ExpiryConfig;
@@ -251,7 +251,7 @@ impl<S: Store> Db<S> {
 
     /// [`now_ms`](Self::now_ms) at `at`, a monotonic reading taken moments
     /// ago (see [`Clock::ms_at`]).
-    pub fn ms_at(&self, at: std::time::Instant) -> u64 {
+    pub fn ms_at(&self, at: Tick) -> u64 {
         if self.shared.replaying.load(Ordering::Relaxed) {
             return 0;
         }

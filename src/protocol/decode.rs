@@ -101,20 +101,37 @@ impl Decoder {
         buf: &mut BytesMut,
         limits: DecodeLimits,
     ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        let mut argv = Vec::new();
+        Ok(self.decode_into(buf, limits, &mut argv)?.then_some(argv))
+    }
+
+    /// [`decode`](Self::decode) into `argv` (empty on entry), so that a
+    /// connection reuses one vector for all its requests; `Ok(true)` when a
+    /// request was decoded.
+    pub fn decode_into(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: DecodeLimits,
+        argv: &mut Vec<Bytes>,
+    ) -> Result<bool, ProtocolError> {
+        debug_assert!(argv.is_empty());
         loop {
             if self.remaining == 0 {
                 let Some(&first) = buf.first() else {
-                    return Ok(None);
+                    return Ok(false);
                 };
                 if first != b'*' {
                     match self.inline(buf)? {
-                        None => return Ok(None),
+                        None => return Ok(false),
                         Some(args) if args.is_empty() => continue,
-                        Some(args) => return Ok(Some(args)),
+                        Some(args) => {
+                            *argv = args;
+                            return Ok(true);
+                        }
                     }
                 }
                 match self.multibulk_header(buf, limits)? {
-                    None => return Ok(None),
+                    None => return Ok(false),
                     Some(0) => continue,
                     Some(n) => {
                         self.remaining = n;
@@ -128,12 +145,12 @@ impl Decoder {
                     Some(len) => len,
                     None => match self.bulk_header(buf, limits)? {
                         Some(len) => len,
-                        None => return Ok(None),
+                        None => return Ok(false),
                     },
                 };
                 // The payload is followed by two bytes Redis skips unread.
                 if buf.len() - self.pos < len + 2 {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 self.args.push((self.pos, self.pos + len));
                 self.pos += len + 2;
@@ -142,12 +159,8 @@ impl Decoder {
             }
             let frame = buf.split_to(self.pos).freeze();
             self.pos = 0;
-            let args = self
-                .args
-                .drain(..)
-                .map(|(s, e)| frame.slice(s..e))
-                .collect();
-            return Ok(Some(args));
+            argv.extend(self.args.drain(..).map(|(s, e)| frame.slice(s..e)));
+            return Ok(true);
         }
     }
 

@@ -71,6 +71,7 @@ pub fn encode(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
         Frame::Error(s) => line(out, b'-', s),
         Frame::Integer(n) => header(out, b':', *n),
         Frame::Bulk(b) => bulk(out, b),
+        Frame::Inline(i) => bulk(out, i.as_bytes()),
         Frame::Null if resp3 => out.put_slice(b"_\r\n"),
         Frame::Null => out.put_slice(b"$-1\r\n"),
         Frame::NullArray if resp3 => out.put_slice(b"_\r\n"),

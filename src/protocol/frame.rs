@@ -8,7 +8,7 @@ use bytes::Bytes;
 /// version: RESP3-only types degrade to their RESP2 equivalents
 /// (map -> flat array, set -> array, double -> bulk string, boolean -> integer,
 /// null -> `$-1`, verbatim -> bulk string, push -> array), as Redis does.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Frame {
     /// `+text`: a status reply such as `OK` (no CR or LF inside).
     Simple(Bytes),
@@ -18,6 +18,10 @@ pub enum Frame {
     Integer(i64),
     /// `$len` + bytes.
     Bulk(Bytes),
+    /// A short bulk string held in the frame itself: the same reply as
+    /// [`Frame::Bulk`] (and equal to it), without the allocation a `Bytes`
+    /// copy costs (GET of a small value; see [`Frame::bulk_copy`]).
+    Inline(Inline),
     /// The null bulk string: `$-1` in RESP2, `_` in RESP3.
     Null,
     /// The null array: `*-1` in RESP2, `_` in RESP3.
@@ -75,5 +79,90 @@ impl Frame {
     /// A bulk string.
     pub fn bulk(b: impl Into<Bytes>) -> Frame {
         Frame::Bulk(b.into())
+    }
+
+    /// A bulk string copied from `b`: held inline when short, else in a
+    /// `Bytes` made by `long` (a copy, or a handle on shared bytes).
+    pub fn bulk_copy(b: &[u8], long: impl FnOnce() -> Bytes) -> Frame {
+        match Inline::new(b) {
+            Some(inline) => Frame::Inline(inline),
+            None => Frame::Bulk(long()),
+        }
+    }
+
+    /// The bytes of a bulk string, inline or not.
+    pub fn as_bulk(&self) -> Option<&[u8]> {
+        match self {
+            Frame::Bulk(b) => Some(b),
+            Frame::Inline(i) => Some(i.as_bytes()),
+            _ => None,
+        }
+    }
+}
+
+/// The longest [`Frame::Inline`] string: as long as fits beside the tag
+/// without making a frame larger than its largest other variant.
+pub const INLINE_MAX: usize = 54;
+
+/// The bytes of a [`Frame::Inline`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Inline {
+    len: u8,
+    bytes: [u8; INLINE_MAX],
+}
+
+const _: () = assert!(std::mem::size_of::<Frame>() <= 56);
+
+impl Inline {
+    /// `b` held inline, if it is at most [`INLINE_MAX`] bytes long.
+    pub fn new(b: &[u8]) -> Option<Inline> {
+        let mut bytes = [0; INLINE_MAX];
+        bytes.get_mut(..b.len())?.copy_from_slice(b);
+        Some(Inline {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The string.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for Inline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Bytes::copy_from_slice(self.as_bytes()).fmt(f)
+    }
+}
+
+/// Structural equality, except that an inline bulk string equals a `Bytes`
+/// one with the same bytes (they are one reply on the wire).
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        use Frame::*;
+        match (self, other) {
+            (Bulk(_) | Inline(_), Bulk(_) | Inline(_)) => self.as_bulk() == other.as_bulk(),
+            (Simple(a), Simple(b))
+            | (Error(a), Error(b))
+            | (DoubleText(a), DoubleText(b))
+            | (BigNumber(a), BigNumber(b)) => a == b,
+            (Integer(a), Integer(b)) => a == b,
+            (Null, Null) | (NullArray, NullArray) => true,
+            (Array(a), Array(b)) | (Set(a), Set(b)) | (Push(a), Push(b)) | (Seq(a), Seq(b)) => {
+                a == b
+            }
+            (Map(a), Map(b)) | (Attribute(a), Attribute(b)) | (Pairs(a), Pairs(b)) => a == b,
+            (Double(a), Double(b)) => a == b,
+            (Boolean(a), Boolean(b)) => a == b,
+            (Verbatim(f, a), Verbatim(g, b)) => f == g && a == b,
+            // Spelled out so that a new variant is a compile error here.
+            (
+                Simple(_) | Error(_) | Integer(_) | Bulk(_) | Inline(_) | Null | NullArray
+                | Array(_) | Map(_) | Set(_) | Double(_) | DoubleText(_) | BigNumber(_)
+                | Boolean(_) | Verbatim(..) | Push(_) | Attribute(_) | Pairs(_) | Seq(_),
+                _,
+            ) => false,
+        }
     }
 }

@@ -28,6 +28,7 @@ pub fn frame_to_lua(lua: &Lua, frame: Frame, resp: i64) -> mlua::Result<Value> {
         }
         Frame::Integer(n) => Value::Number(n as f64),
         Frame::Bulk(b) => Value::String(lua.create_string(&b)?),
+        Frame::Inline(i) => Value::String(lua.create_string(i.as_bytes())?),
         Frame::Null | Frame::NullArray if resp == 3 => Value::Nil,
         Frame::Null | Frame::NullArray => Value::Boolean(false),
         Frame::Array(items) | Frame::Seq(items) | Frame::Push(items) => {

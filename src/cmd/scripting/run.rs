@@ -15,8 +15,8 @@
 //!
 //! The deliberate fault `unlocked_script` (tests) skips all of it.
 
+use crate::db::Tick;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use mlua::{Lua, MultiValue, Value};
@@ -289,13 +289,13 @@ impl<S: Store> Runner<'_, '_, S> {
         if let Err(e) = self.admit(&spec, &argv) {
             return self.rejected(Some(spec.id), e);
         }
-        let start = Instant::now();
+        let start = Tick::now();
         let frame = self.execute(&spec, &argv, resp);
         let failed = matches!(frame, Frame::Error(_));
         self.ctx
             .session
             .script_stats
-            .call(spec.id, start.elapsed().as_nanos() as u64, failed);
+            .call(spec.id, start.elapsed_nanos(), failed);
         if let Frame::Error(text) = &frame {
             self.ctx.session.script_stats.error(text);
         }

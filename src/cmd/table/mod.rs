@@ -20,6 +20,8 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 mod keys;
+mod names;
+use names::NameMap;
 
 use super::{Args, CmdError, Command};
 use crate::protocol::Frame;
@@ -243,26 +245,22 @@ impl Flags {
     }
 }
 
-/// The table's map: a fast fixed hash is enough, since the keys are the
-/// server's own command names (clients only look names up).
+/// The map the table is built in (renames remove and insert); lookups go
+/// through a [`NameMap`] made from it.
 type Names<V> = HashMap<Box<[u8]>, V, foldhash::fast::FixedState>;
-type SubNames = HashMap<&'static [u8], Spec, foldhash::fast::FixedState>;
 
 #[derive(Debug)]
 enum Node {
     Leaf(Spec),
     /// A container, its subcommands, and its own implementation for when
     /// it is called alone (only COMMAND has one).
-    Container(&'static CommandMeta, SubNames, Option<Spec>),
+    Container(&'static CommandMeta, NameMap<Spec>, Option<Spec>),
 }
-
-/// Longest command name looked up; longer names are unknown.
-const MAX_NAME: usize = 32;
 
 /// Every command the server answers to, by (possibly renamed) name.
 #[derive(Debug)]
 pub struct CommandTable {
-    by_name: Names<Node>,
+    by_name: NameMap<Node>,
     /// Full names by [`Spec::id`]; index 0 is "NULL" (no command yet), as
     /// CLIENT LIST prints it.
     names: Vec<&'static str>,
@@ -320,14 +318,15 @@ impl CommandTable {
                     None => continue,
                 }
             } else {
-                let subs = m
+                let subs: Vec<(Box<[u8]>, Spec)> = m
                     .subcommands
                     .iter()
                     .filter_map(|sub| {
                         let short = sub.name.split_once('|').map_or(sub.name, |(_, s)| s);
-                        Some((short.as_bytes(), spec(sub, &rows, &mut names)?))
+                        Some((short.as_bytes().into(), spec(sub, &rows, &mut names)?))
                     })
                     .collect();
+                let subs = NameMap::new(subs);
                 Node::Container(m, subs, spec(m, &rows, &mut names))
             };
             by_name.insert(m.name.as_bytes().into(), node);
@@ -339,7 +338,10 @@ impl CommandTable {
                 }
             }
         }
-        CommandTable { by_name, names }
+        CommandTable {
+            by_name: NameMap::new(by_name),
+            names,
+        }
     }
 
     /// The full name of command `id` ("NULL" for 0).
@@ -348,8 +350,7 @@ impl CommandTable {
     }
 
     fn node(&self, name: &[u8]) -> Option<&Node> {
-        let mut buf = [0u8; MAX_NAME];
-        self.by_name.get(lowercase(name, &mut buf)?)
+        self.by_name.get(name)
     }
 
     /// Resolve `argv` to a command, checking existence and arity as Redis's
@@ -366,8 +367,7 @@ impl CommandTable {
                         .ok_or(CmdError::WrongArity(meta.name));
                 }
                 let sub = &argv[1];
-                let mut buf = [0u8; MAX_NAME];
-                let found = lowercase(sub, &mut buf).and_then(|s| subs.get(s));
+                let found = subs.get(sub);
                 found.ok_or_else(|| CmdError::UnknownSubcommand(sub.clone(), argv[0].clone()))?
             }
         };
@@ -410,24 +410,15 @@ impl CommandTable {
     }
 
     /// Every top-level command with the name it answers to.
-    pub fn all(&self) -> impl Iterator<Item = (&[u8], &'static CommandMeta)> {
+    pub fn all(&self) -> impl Iterator<Item = (Vec<u8>, &'static CommandMeta)> + '_ {
         self.by_name.iter().map(|(name, node)| {
             let meta = match node {
                 Node::Leaf(s) => s.meta,
                 Node::Container(m, _, _) => m,
             };
-            (&**name, meta)
+            (name, meta)
         })
     }
-}
-
-/// `name` lower-cased into `buf`, or `None` when it is too long to be a
-/// command name.
-fn lowercase<'b>(name: &[u8], buf: &'b mut [u8; MAX_NAME]) -> Option<&'b [u8]> {
-    let lower = buf.get_mut(..name.len())?;
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    Some(lower)
 }
 
 /// Parse `argv` (name first) with `spec`.
