@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::db::{journal, Access, Eviction, Keyspace, Lookups, Table, TableCache, Tick};
 use crate::protocol::{Frame, Protocol};
 use crate::state::scripts::Busy;
-use crate::state::stats::Pending;
+use crate::state::stats::Counter;
 use crate::state::{slowlog, tracking};
 use crate::state::{ConfigCache, ServerState, Session};
 
@@ -57,8 +57,8 @@ impl<S: Store> Executor<S> {
             tables: self.state.db.table_cache(),
             config: self.state.config_cache(),
             tx: TxState::default(),
-            stats: Pending::default(),
             gate: None,
+            counts: self.state.stats.counter(),
             state: self.state.clone(),
         }
     }
@@ -155,7 +155,7 @@ impl<S: Store> Executor<S> {
         });
         let config = client.config.current();
         self.account(
-            &mut client.stats,
+            &client.counts,
             &client.session,
             config,
             spec,
@@ -171,11 +171,11 @@ impl<S: Store> Executor<S> {
     fn reject(&self, client: &mut Client<S>, id: Option<usize>, e: CmdError) -> Reply {
         client.tx.doom();
         if let Some(id) = id {
-            client.stats.reject(id);
+            client.counts.reject(id);
         }
         let frame = e.to_frame();
         if let Frame::Error(text) = &frame {
-            client.stats.error(text);
+            self.state.stats.error(text);
         }
         Reply::Now(frame)
     }
@@ -331,7 +331,7 @@ impl<S: Store> Executor<S> {
         // Pops for the clients a push served are logged after the push.
         ctx.serve_ready();
         let (hits, misses) = ctx.lookups.take();
-        client.stats.lookups(hits, misses);
+        client.counts.lookups(hits, misses);
         reply
     }
 
@@ -342,7 +342,7 @@ impl<S: Store> Executor<S> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn account(
         &self,
-        stats: &mut Pending,
+        counts: &Counter,
         session: &Session,
         config: &Config,
         spec: &Spec,
@@ -350,7 +350,7 @@ impl<S: Store> Executor<S> {
         nanos: u64,
         failed: bool,
     ) {
-        stats.call(spec.id, nanos, failed);
+        counts.call(spec.id, nanos, failed);
         let usec = nanos / 1000;
         let slow = config.slowlog_log_slower_than;
         let slow = slow >= 0 && usec >= slow as u64 && !spec.flags.skip_slowlog;
@@ -429,14 +429,6 @@ impl<S: Store> Executor<S> {
             client.session.script_argv = argv.to_vec();
         }
     }
-
-    /// Add what `client` counted to the server's statistics (the
-    /// connection calls this once per batch; in-process runs after every
-    /// command).
-    pub fn flush_stats(&self, client: &mut Client<S>) {
-        self.state.stats.flush(&mut client.stats);
-        self.state.stats.flush(&mut client.session.script_stats);
-    }
 }
 
 /// `tracking-table-max-keys` as of now.
@@ -507,10 +499,10 @@ pub struct Client<S: Store> {
     pub(super) config: ConfigCache,
     /// MULTI queue and WATCHed keys.
     pub(super) tx: TxState,
-    /// What this client counted since the last flush.
-    pub(super) stats: Pending,
     /// Cluster: the gate of the moving slot the running command uses.
     pub(super) gate: Option<route::SlotGate>,
+    /// Where this client's commands are counted (INFO commandstats...).
+    pub(super) counts: Counter,
     state: Arc<ServerState<S>>,
 }
 
@@ -523,8 +515,6 @@ impl<S: Store> Drop for Client<S> {
         if s.monitor {
             self.state.monitors.remove(s.handle.id);
         }
-        self.state.stats.flush(&mut self.stats);
-        self.state.stats.flush(&mut s.script_stats);
     }
 }
 
@@ -538,14 +528,14 @@ impl<S: Store> Client<S> {
             return false;
         };
         if !counted {
-            self.stats.error(text);
+            self.state.stats.error(text);
         }
         true
     }
 
     /// Count network traffic: bytes in and out, reads and writes made.
     pub fn count_net(&mut self, input: u64, output: u64, reads: u64, writes: u64) {
-        self.stats.net(input, output, reads, writes);
+        self.counts.net(input, output, reads, writes);
     }
 
     /// The configuration as of now (refreshed with one load).
@@ -695,6 +685,5 @@ pub fn run_inline<S: Store>(
         Reply::Block(b) => (b.cancel)().unwrap_or(b.on_timeout),
         Reply::Postpone(..) => unreachable!("in-process runs are not paused"),
     };
-    exec.flush_stats(client);
     frame
 }

@@ -190,13 +190,13 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
                 let Some(c) = state.stats.command(id) else {
                     continue;
                 };
-                let calls = c.calls.load(Ordering::Relaxed);
-                let rejected = c.rejected.load(Ordering::Relaxed);
-                let failed = c.failed.load(Ordering::Relaxed);
+                let calls = c.calls;
+                let rejected = c.rejected;
+                let failed = c.failed;
                 if calls + rejected + failed == 0 {
                     continue;
                 }
-                let usec = c.nanos.load(Ordering::Relaxed) / 1000;
+                let usec = c.nanos / 1000;
                 let per_call = if calls == 0 {
                     0.0
                 } else {

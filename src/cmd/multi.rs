@@ -351,14 +351,14 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
         if let Some((a, b)) = swapped {
             Arc::make_mut(&mut table).swap(a, b);
         }
-        client.stats.lookups(hits, misses);
+        client.counts.lookups(hits, misses);
         let frame = Reply::settle(reply);
         journal::command_done(mark, db, argv);
         let failed = client.counts_failure(Some(&frame));
         let nanos = start.elapsed_nanos();
         exec.track_reads(&client.session, spec, argv);
         exec.account(
-            &mut client.stats,
+            &client.counts,
             &client.session,
             &config,
             spec,

@@ -342,10 +342,6 @@ pub struct Session {
     pub error_counted: bool,
     /// The FCALL being run, as sent (FUNCTION STATS shows it).
     pub script_argv: Vec<Bytes>,
-    /// What the commands this client's scripts called counted (INFO
-    /// commandstats and errorstats), added to the server's with the
-    /// client's own counts.
-    pub script_stats: crate::state::stats::Pending,
 }
 
 /// CLIENT REPLY's state.
@@ -439,7 +435,6 @@ impl Session {
             no_evict: false,
             error_counted: false,
             script_argv: Vec::new(),
-            script_stats: Default::default(),
             asking: false,
             readonly: false,
             must_obey: false,

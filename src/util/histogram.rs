@@ -58,6 +58,14 @@ impl Histogram {
         self.total += 1;
     }
 
+    /// Add the values recorded in `other`.
+    pub fn merge(&mut self, other: &Histogram) {
+        for (c, o) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *c = c.saturating_add(*o);
+        }
+        self.total += other.total;
+    }
+
     /// Values recorded.
     pub fn count(&self) -> u64 {
         self.total

@@ -292,12 +292,10 @@ impl<S: Store> Runner<'_, '_, S> {
         let start = Tick::now();
         let frame = self.execute(&spec, &argv, resp);
         let failed = matches!(frame, Frame::Error(_));
-        self.ctx
-            .session
-            .script_stats
-            .call(spec.id, start.elapsed_nanos(), failed);
+        let stats = &self.ctx.state.stats;
+        stats.call(spec.id, start.elapsed_nanos(), failed);
         if let Frame::Error(text) = &frame {
-            self.ctx.session.script_stats.error(text);
+            stats.error(text);
         }
         let (state, config, db) = (self.ctx.state, self.ctx.config, self.ctx.session.db);
         feed_monitors(state, config, db, &spec, &argv, "lua");
@@ -307,10 +305,10 @@ impl<S: Store> Runner<'_, '_, S> {
     /// A call refused before it ran.
     fn rejected(&mut self, id: Option<usize>, e: Frame) -> Frame {
         if let Some(id) = id {
-            self.ctx.session.script_stats.reject(id);
+            self.ctx.state.stats.reject(id);
         }
         if let Frame::Error(text) = &e {
-            self.ctx.session.script_stats.error(text);
+            self.ctx.state.stats.error(text);
         }
         e
     }

@@ -575,7 +575,6 @@ impl<S: Store> Connection<S> {
             .session
             .handle
             .publish(&self.client.session, activity);
-        self.exec.flush_stats(&mut self.client);
         crate::state::pubsub::end_batch();
         crate::state::scripts::end_batch();
         commands
