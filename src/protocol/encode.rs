@@ -155,6 +155,33 @@ mod tests {
     }
 
     #[test]
+    fn an_inline_bulk_string_is_a_bulk_string() {
+        use crate::protocol::frame::{Inline, INLINE_MAX};
+        for len in [0, 1, 16, INLINE_MAX] {
+            let data = vec![b'x'; len];
+            let inline = Frame::bulk_copy(&data, || unreachable!("{len} bytes fit inline"));
+            assert!(matches!(inline, Frame::Inline(_)));
+            let bulk = Frame::Bulk(Bytes::from(data.clone()));
+            assert_eq!(inline, bulk);
+            assert_eq!(bulk, inline);
+            assert_eq!(inline.as_bulk(), Some(&data[..]));
+            for p in [Protocol::Resp2, Protocol::Resp3] {
+                assert_eq!(enc(&inline, p), enc(&bulk, p));
+            }
+        }
+        let long = vec![b'y'; INLINE_MAX + 1];
+        assert!(Inline::new(&long).is_none());
+        let frame = Frame::bulk_copy(&long, || Bytes::from(long.clone()));
+        assert!(matches!(frame, Frame::Bulk(_)));
+        assert_ne!(Frame::bulk_copy(b"a", || unreachable!()), Frame::bulk("b"));
+        assert_ne!(Frame::bulk_copy(b"1", || unreachable!()), Frame::Integer(1));
+        assert_ne!(
+            Frame::simple("OK"),
+            Frame::bulk_copy(b"OK", || unreachable!())
+        );
+    }
+
+    #[test]
     fn resp2_degrades_resp3_types() {
         let map = Frame::Map(vec![(Frame::bulk("a"), Frame::Integer(1))]);
         assert_eq!(enc(&map, Protocol::Resp2), b"*2\r\n$1\r\na\r\n:1\r\n");

@@ -23,7 +23,7 @@
 //! `client-output-buffer-limit pubsub`, the publisher drops the message
 //! and kills the client (the connection enforces the soft limit).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -100,21 +100,24 @@ impl Mailbox {
 type Pending = Vec<(Arc<ClientHandle>, Outbound, u64)>;
 
 thread_local! {
-    /// The running batch's deliveries, when a connection is batching.
-    static BATCH: RefCell<Option<Pending>> = const { RefCell::new(None) };
+    /// Is a connection running a batch on this thread?
+    static BATCHING: Cell<bool> = const { Cell::new(false) };
+    /// The running batch's deliveries.
+    static BATCH: RefCell<Pending> = const { RefCell::new(Vec::new()) };
 }
 
 /// Collect deliveries made on this thread until [`end_batch`].
 pub fn begin_batch() {
-    BATCH.with(|b| {
-        b.borrow_mut().get_or_insert_with(Vec::new);
-    });
+    BATCHING.set(true);
 }
 
 /// Hand over what was collected, and keep collecting.
 fn flush_batch() {
-    let pending = BATCH.with(|b| b.borrow_mut().as_mut().map(std::mem::take));
-    let Some(mut pending) = pending.filter(|p| !p.is_empty()) else {
+    let pending = BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        (!b.is_empty()).then(|| std::mem::take(&mut *b))
+    });
+    let Some(mut pending) = pending else {
         return;
     };
     // One lock per subscriber; each subscriber's messages keep their order
@@ -135,21 +138,17 @@ fn flush_batch() {
 
 /// Hand over what was collected and stop collecting.
 pub fn end_batch() {
+    // First, so that a delivery made while handing over goes at once.
+    BATCHING.set(false);
     flush_batch();
-    BATCH.with(|b| *b.borrow_mut() = None);
 }
 
 /// Deliver `item` to `client`: at the end of the batch when a connection
 /// is batching on this thread, at once otherwise.
 pub fn send(client: &Arc<ClientHandle>, item: Outbound, hard: u64) {
-    let item = BATCH.with(|b| match b.borrow_mut().as_mut() {
-        Some(p) => {
-            p.push((client.clone(), item, hard));
-            None
-        }
-        None => Some(item),
-    });
-    if let Some(item) = item {
+    if BATCHING.get() {
+        BATCH.with(|b| b.borrow_mut().push((client.clone(), item, hard)));
+    } else {
         client.deliver(item, hard);
     }
 }

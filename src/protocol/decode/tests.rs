@@ -405,3 +405,44 @@ fn arguments_are_slices_of_the_read_buffer() {
         assert_eq!(req[0].as_ptr() as usize, base + 8);
     })
 }
+
+/// A connection decodes every request into one vector: each request
+/// leaves exactly its own arguments there, and an incomplete one leaves
+/// it empty (a decoder that appended without the caller clearing, or
+/// filled it before the request was complete, would fail here).
+#[test]
+fn decode_into_fills_the_vector_only_with_a_whole_request() {
+    let mut d = Decoder::new();
+    let mut argv = Vec::new();
+    let mut buf = BytesMut::from(&b"*2\r\n$4\r\nECHO\r\n$2\r\nhi"[..]);
+    assert_eq!(
+        d.decode_into(&mut buf, DecodeLimits::default(), &mut argv),
+        Ok(false)
+    );
+    assert!(argv.is_empty(), "nothing before the request is whole");
+    buf.extend_from_slice(b"\r\nPING\r\n*1\r\n$6\r\nDBS");
+    assert_eq!(
+        d.decode_into(&mut buf, DecodeLimits::default(), &mut argv),
+        Ok(true)
+    );
+    assert_eq!(argv, args(&["ECHO", "hi"]));
+    argv.clear();
+    let capacity = argv.capacity();
+    assert_eq!(
+        d.decode_into(&mut buf, DecodeLimits::default(), &mut argv),
+        Ok(true)
+    );
+    assert_eq!(argv, args(&["PING"]), "an inline request");
+    argv.clear();
+    assert_eq!(
+        d.decode_into(&mut buf, DecodeLimits::default(), &mut argv),
+        Ok(false)
+    );
+    buf.extend_from_slice(b"IZE\r\n");
+    assert_eq!(
+        d.decode_into(&mut buf, DecodeLimits::default(), &mut argv),
+        Ok(true)
+    );
+    assert_eq!(argv, args(&["DBSIZE"]));
+    assert!(argv.capacity() >= capacity.min(1));
+}
