@@ -59,7 +59,10 @@ impl<'a> Args<'a> {
 
     /// The next argument; a syntax error when there is none.
     pub fn bytes(&mut self) -> Result<Bytes, CmdError> {
-        self.next().ok_or(CmdError::Syntax)
+        match self.next() {
+            Some(b) => Ok(b),
+            None => Err(CmdError::Syntax),
+        }
     }
 
     /// The next argument as a strict 64-bit integer (Redis's `string2ll`).
@@ -94,7 +97,10 @@ impl<'a> Args<'a> {
 
 /// Parse a strict 64-bit integer argument.
 pub fn parse_int(b: &[u8]) -> Result<i64, CmdError> {
-    string2ll(b).ok_or(CmdError::NotInteger)
+    match string2ll(b) {
+        Some(n) => Ok(n),
+        None => Err(CmdError::NotInteger),
+    }
 }
 
 /// Parse an argument Redis reads as a C `int` (`getIntFromObjectOrReply`):

@@ -659,7 +659,7 @@ impl<S: Store> Ctx<'_, S> {
 
     /// Serve the deferred blocked clients (outside any transaction).
     fn serve_ready(&mut self) {
-        if self.in_transaction {
+        if self.in_transaction || self.ready.is_empty() {
             return;
         }
         let limit = self.config.encodings.list_max_listpack_size;

@@ -17,7 +17,12 @@ use crate::protocol::Frame;
 /// The string a value holds (either form: see `store_api::Coll::Raw`),
 /// or WRONGTYPE.
 pub fn as_str(e: &Entry) -> Result<StrRef<'_>, CmdError> {
-    e.value.str_bytes().ok_or(CmdError::WrongType)
+    // Not `ok_or`: it would build the error, and run its drop glue, on
+    // every read that succeeds (the same in `Args`).
+    match e.value.str_bytes() {
+        Some(s) => Ok(s),
+        None => Err(CmdError::WrongType),
+    }
 }
 
 /// The string under a live entry (`None` when absent), or WRONGTYPE.
