@@ -133,17 +133,17 @@ impl<S: Store> Executor<S> {
             _ => {}
         }
         if spec.flags.skip_monitor {
-            self.script_starts(client, spec, &argv);
+            self.script_starts(client, spec, argv);
         }
         let start = Tick::now();
         let id = client.session.handle.id;
-        let reply = tracking::as_client(id, || match self.call(client, spec, &argv, start) {
+        let reply = tracking::as_client(id, || match self.call(client, spec, argv, start) {
             Ok(reply) => reply,
             Err(e) => Reply::Now(e.to_frame()),
         });
         let nanos = start.elapsed_nanos();
         if self.state.tracking.active() {
-            self.track_reads(&client.session, spec, &argv);
+            self.track_reads(&client.session, spec, argv);
             self.state.tracking.flush_pending(&self.state.clients);
         }
         if !client.tx.in_multi() && spec.meta.name != "client|caching" {
@@ -159,7 +159,7 @@ impl<S: Store> Executor<S> {
             &client.session,
             config,
             spec,
-            &argv,
+            argv,
             nanos,
             failed,
         );
