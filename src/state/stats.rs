@@ -14,11 +14,11 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-use crate::util::histogram::Histogram;
+use crate::util::histogram::{AtomicHistogram, Histogram};
 
 /// Most command ids the table hands out (ids index the shards' arrays).
 pub const MAX_COMMANDS: usize = 512;
@@ -44,8 +44,9 @@ pub struct CommandCounts {
 struct Shard {
     /// Per command: calls, nanoseconds, rejected, failed.
     commands: Box<[[AtomicU64; 4]]>,
-    /// Per command latency, in nanoseconds (INFO latencystats).
-    latency: Box<[Mutex<Option<Histogram>>]>,
+    /// Per command latency, in nanoseconds (INFO latencystats), made when
+    /// the command first runs on this thread.
+    latency: Box<[OnceLock<AtomicHistogram>]>,
     /// Hits, misses, bytes in, bytes out, reads, writes.
     counters: [AtomicU64; 6],
 }
@@ -57,7 +58,7 @@ impl Default for Shard {
     fn default() -> Self {
         Shard {
             commands: (0..MAX_COMMANDS).map(|_| Default::default()).collect(),
-            latency: (0..MAX_COMMANDS).map(|_| Mutex::new(None)).collect(),
+            latency: (0..MAX_COMMANDS).map(|_| OnceLock::new()).collect(),
             counters: Default::default(),
         }
     }
@@ -170,18 +171,15 @@ impl Stats {
     }
 
     /// Command `id`'s latency histogram over every thread (None if it
-    /// never ran).
+    /// has not run since the start or the last reset).
     fn latency(&self, id: usize) -> Option<Histogram> {
-        let mut sum: Option<Histogram> = None;
+        let mut sum = Histogram::default();
         self.each_shard(|s| {
-            if let Some(h) = s.latency.get(id).and_then(|h| h.lock().clone()) {
-                match &mut sum {
-                    Some(sum) => sum.merge(&h),
-                    None => sum = Some(h),
-                }
+            if let Some(h) = s.latency.get(id).and_then(OnceLock::get) {
+                h.add_to(&mut sum);
             }
         });
-        sum
+        (sum.count() > 0).then_some(sum)
     }
 
     /// Command `id`'s latency at each of `percentiles`, in µs.
@@ -238,8 +236,8 @@ impl Stats {
             for a in commands.chain(s.counters.iter()) {
                 a.store(0, Ordering::Relaxed);
             }
-            for h in s.latency.iter() {
-                *h.lock() = None;
+            for h in s.latency.iter().filter_map(OnceLock::get) {
+                h.clear();
             }
         });
         self.errors.lock().clear();
@@ -265,8 +263,7 @@ impl Counter {
             add(&c[3], 1);
         }
         s.latency[id]
-            .lock()
-            .get_or_insert_with(Histogram::default)
+            .get_or_init(AtomicHistogram::default)
             .record(nanos);
     }
 

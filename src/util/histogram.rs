@@ -26,6 +26,44 @@ impl Default for Histogram {
     }
 }
 
+/// A [`Histogram`] that threads record into without a lock (one relaxed
+/// add per value; a shard of the server's statistics has one per command
+/// it has run).
+pub struct AtomicHistogram {
+    counts: Box<[std::sync::atomic::AtomicU64]>,
+}
+
+impl Default for AtomicHistogram {
+    fn default() -> Self {
+        AtomicHistogram {
+            counts: (0..POWERS * SUB).map(|_| Default::default()).collect(),
+        }
+    }
+}
+
+impl AtomicHistogram {
+    /// Record one value (nanoseconds).
+    pub fn record(&self, v: u64) {
+        self.counts[bucket(v)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Add what was recorded here to `h`.
+    pub fn add_to(&self, h: &mut Histogram) {
+        for (c, a) in h.counts.iter_mut().zip(self.counts.iter()) {
+            let n = a.load(std::sync::atomic::Ordering::Relaxed);
+            *c = c.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+            h.total += n;
+        }
+    }
+
+    /// Forget every value.
+    pub fn clear(&self) {
+        for c in self.counts.iter() {
+            c.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// The bucket of `v`: values below `SUB` have one bucket each; above, the
 /// power of two and the next `SUB_BITS` bits.
 fn bucket(v: u64) -> usize {
@@ -56,14 +94,6 @@ impl Histogram {
         let c = &mut self.counts[bucket(v)];
         *c = c.saturating_add(1);
         self.total += 1;
-    }
-
-    /// Add the values recorded in `other`.
-    pub fn merge(&mut self, other: &Histogram) {
-        for (c, o) in self.counts.iter_mut().zip(other.counts.iter()) {
-            *c = c.saturating_add(*o);
-        }
-        self.total += other.total;
     }
 
     /// Values recorded.
@@ -129,6 +159,25 @@ mod tests {
                 assert!(upper(i - 1) < v, "{v}: belongs in an earlier bucket");
             }
         }
+    }
+
+    #[test]
+    fn an_atomic_histogram_adds_up_to_a_plain_one() {
+        let (mut plain, atomic) = (Histogram::default(), AtomicHistogram::default());
+        for v in [0u64, 5, 5, 1000, 1 << 40] {
+            plain.record(v);
+            plain.record(v);
+            atomic.record(v);
+        }
+        // Added twice, as two threads' shards are.
+        let mut sum = Histogram::default();
+        atomic.add_to(&mut sum);
+        atomic.add_to(&mut sum);
+        assert_eq!((sum.counts.clone(), sum.total), (plain.counts, plain.total));
+        atomic.clear();
+        let mut cleared = Histogram::default();
+        atomic.add_to(&mut cleared);
+        assert_eq!(cleared.count(), 0);
     }
 
     #[test]
