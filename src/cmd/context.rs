@@ -324,6 +324,7 @@ impl<S: Store> Executor<S> {
             ready: Vec::new(),
             swapped: None,
             lookups: Lookups::default(),
+            counts: &client.counts,
         };
         let (mark, db) = (journal::mark(), ctx.session.db);
         let reply = execute(cmd, &mut ctx);
@@ -568,6 +569,8 @@ pub struct Ctx<'a, S: Store> {
     /// Reads that found their key, and that did not (keyspace_hits and
     /// keyspace_misses).
     pub(super) lookups: Lookups,
+    /// Where the client's commands are counted (a script's calls too).
+    pub(super) counts: &'a Counter,
 }
 
 impl<S: Store> Ctx<'_, S> {

@@ -337,6 +337,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             ready: Vec::new(),
             swapped: None,
             lookups: Lookups::default(),
+            counts: &client.counts,
         };
         let reply = match table::parse(spec, argv) {
             // EXEC, MULTI and WATCH never reach the queue.

@@ -3,9 +3,9 @@
 //!
 //! Counting must not make commands on different threads share a cache
 //! line, and must cost little per command: each thread counts into its own
-//! [`Shard`] of the server's statistics (atomic adds on lines no other
-//! thread writes, no lock but the thread's own uncontended one around a
-//! latency histogram), and readers add the shards up. A count is visible
+//! [`Shard`] of the server's statistics (relaxed atomic adds on lines no
+//! other thread writes, latency histograms included; no lock), through the
+//! [`Counter`] its clients hold, and readers add the shards up. A count is visible
 //! to INFO as soon as the command that made it returns, as in Redis. (Each
 //! connection used to count into its own buffer and add it to shared
 //! counters after every batch of requests: about 200 instructions per
@@ -96,19 +96,20 @@ fn add(a: &AtomicU64, n: u64) {
 }
 
 impl Stats {
-    /// Run `f` on this thread's shard, made on first use.
-    fn with_shard<R>(&self, f: impl FnOnce(&Arc<Shard>) -> R) -> R {
+    /// A handle on this thread's shard (made on first use), for a client
+    /// to count into: every count goes through one.
+    pub fn counter(&self) -> Counter {
         SHARDS.with(|shards| {
             let mut shards = shards.borrow_mut();
             if let Some((_, shard)) = shards.iter().find(|(id, _)| *id == self.id) {
-                return f(shard);
+                return Counter(shard.clone());
             }
             // Forget the shards of servers that are gone.
             shards.retain(|(_, shard)| Arc::strong_count(shard) > 1);
             let shard = Arc::new(Shard::default());
             self.shards.lock().push(shard.clone());
-            shards.push((self.id, shard));
-            f(&shards.last().expect("just pushed").1)
+            shards.push((self.id, shard.clone()));
+            Counter(shard)
         })
     }
 
@@ -116,22 +117,6 @@ impl Stats {
         for shard in self.shards.lock().iter() {
             f(shard);
         }
-    }
-
-    /// A handle on this thread's shard, for a connection to count into
-    /// without looking it up each time.
-    pub fn counter(&self) -> Counter {
-        Counter(self.with_shard(|s| s.clone()))
-    }
-
-    /// Command `id` ran (see [`Counter::call`]), counted on this thread.
-    pub fn call(&self, id: usize, nanos: u64, failed: bool) {
-        self.with_shard(|s| Counter::call_on(s, id, nanos, failed));
-    }
-
-    /// Command `id` was rejected before it ran.
-    pub fn reject(&self, id: usize) {
-        self.with_shard(|s| Counter::reject_on(s, id));
     }
 
     /// An error reply was sent; `text` starts with its code.
@@ -253,8 +238,10 @@ impl Stats {
 pub struct Counter(Arc<Shard>);
 
 impl Counter {
-    fn call_on(s: &Shard, id: usize, nanos: u64, failed: bool) {
-        let Some(c) = s.commands.get(id) else {
+    /// Command `id` ran for `nanos` nanoseconds; `failed` if it replied
+    /// with an error.
+    pub fn call(&self, id: usize, nanos: u64, failed: bool) {
+        let Some(c) = self.0.commands.get(id) else {
             return;
         };
         add(&c[0], 1);
@@ -262,26 +249,16 @@ impl Counter {
         if failed {
             add(&c[3], 1);
         }
-        s.latency[id]
+        self.0.latency[id]
             .get_or_init(AtomicHistogram::default)
             .record(nanos);
     }
 
-    fn reject_on(s: &Shard, id: usize) {
-        if let Some(c) = s.commands.get(id) {
-            add(&c[2], 1);
-        }
-    }
-
-    /// Command `id` ran for `nanos` nanoseconds; `failed` if it replied
-    /// with an error.
-    pub fn call(&self, id: usize, nanos: u64, failed: bool) {
-        Counter::call_on(&self.0, id, nanos, failed);
-    }
-
     /// Command `id` was rejected before it ran.
     pub fn reject(&self, id: usize) {
-        Counter::reject_on(&self.0, id);
+        if let Some(c) = self.0.commands.get(id) {
+            add(&c[2], 1);
+        }
     }
 
     /// Key lookups by reads: found their key, and did not.
@@ -308,14 +285,14 @@ mod tests {
     #[test]
     fn counts_from_every_thread_add_up() {
         let stats = Arc::new(Stats::default());
-        stats.call(3, 10_000, false);
-        stats.reject(3);
+        stats.counter().call(3, 10_000, false);
+        stats.counter().reject(3);
         stats.error(b"ERR bad thing");
         stats.counter().lookups(2, 1);
         stats.counter().net(10, 20, 1, 2);
         let other = stats.clone();
         std::thread::spawn(move || {
-            other.call(3, 5_000, true);
+            other.counter().call(3, 5_000, true);
             other.error(b"WRONGTYPE Operation");
             other.error(b"ERR other");
             other.counter().net(1, 2, 3, 4);
@@ -352,15 +329,15 @@ mod tests {
     #[test]
     fn two_servers_on_one_thread_count_apart() {
         let (a, b) = (Stats::default(), Stats::default());
-        a.call(1, 1, false);
-        b.call(1, 1, false);
-        b.call(1, 1, false);
+        a.counter().call(1, 1, false);
+        b.counter().call(1, 1, false);
+        b.counter().call(1, 1, false);
         assert_eq!(a.command(1).unwrap().calls, 1);
         assert_eq!(b.command(1).unwrap().calls, 2);
         drop(a);
         // The gone server's shard is forgotten when a new one is made.
         let c = Stats::default();
-        c.call(1, 1, false);
+        c.counter().call(1, 1, false);
         SHARDS.with(|s| assert_eq!(s.borrow().len(), 2));
     }
 

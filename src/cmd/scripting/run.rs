@@ -292,10 +292,9 @@ impl<S: Store> Runner<'_, '_, S> {
         let start = Tick::now();
         let frame = self.execute(&spec, &argv, resp);
         let failed = matches!(frame, Frame::Error(_));
-        let stats = &self.ctx.state.stats;
-        stats.call(spec.id, start.elapsed_nanos(), failed);
+        self.ctx.counts.call(spec.id, start.elapsed_nanos(), failed);
         if let Frame::Error(text) = &frame {
-            stats.error(text);
+            self.ctx.state.stats.error(text);
         }
         let (state, config, db) = (self.ctx.state, self.ctx.config, self.ctx.session.db);
         feed_monitors(state, config, db, &spec, &argv, "lua");
@@ -305,7 +304,7 @@ impl<S: Store> Runner<'_, '_, S> {
     /// A call refused before it ran.
     fn rejected(&mut self, id: Option<usize>, e: Frame) -> Frame {
         if let Some(id) = id {
-            self.ctx.state.stats.reject(id);
+            self.ctx.counts.reject(id);
         }
         if let Frame::Error(text) = &e {
             self.ctx.state.stats.error(text);
@@ -441,6 +440,7 @@ impl<S: Store> Runner<'_, '_, S> {
             ready: Vec::new(),
             swapped: None,
             lookups: Lookups::default(),
+            counts: self.ctx.counts,
         };
         let reply = match table::parse(spec, argv) {
             Ok(Command::Multi(_)) => Err(CmdError::NestedMulti),
