@@ -349,7 +349,7 @@ pub(super) struct MemoryFigures {
     pub peak: u64,
     /// `used_memory` when the server started.
     pub startup: u64,
-    /// Client query and output buffers.
+    /// Client query and output buffers (kept, or in use).
     pub clients: u64,
     /// Startup plus clients: what is not data.
     pub overhead: u64,
@@ -379,7 +379,7 @@ impl MemoryFigures {
             .clients
             .snapshot()
             .iter()
-            .map(|c| (c.qbuf() + c.omem()) as u64)
+            .map(|c| c.memory() as u64)
             .sum();
         let startup = ctx.state.memory_at_start.min(used);
         let peak = ctx

@@ -1,37 +1,69 @@
 //! Connection buffers lent per worker thread, so an idle client holds none.
 //!
 //! A connection takes a buffer when its socket has something to read (or it
-//! has a reply to write) and gives it back when both are drained and it goes
-//! back to waiting. Busy clients cycle a handful of buffers through each
-//! worker thread's pool, so the pool costs a push and a pop per request
-//! instead of an allocation, and 10,000 idle clients hold no buffers at all
-//! (Redis frees an idle client's query buffer in `clientsCron`; this does it
-//! at once).
+//! has a reply to write). While it is busy it keeps its buffers between
+//! requests: up to [`RETAIN_MAX`] connections per worker thread may
+//! ([`try_retain`]), so a request costs no trip through the pool. The
+//! server cron asks a connection that has held its buffers through a whole
+//! cron period without a request to give them back (Redis frees an idle
+//! client's query buffer in `clientsCron` after 2 s; this does it after
+//! 100-200 ms), and connections beyond the cap give them back each time
+//! they go to wait. So 10,000 idle clients hold no buffers at all, and a
+//! burst of clients borrows at most `RETAIN_MAX` pairs per thread beyond
+//! the pool.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use bytes::BytesMut;
 
 /// Capacity of a lent buffer (Redis's `PROTO_IOBUF_LEN`).
 pub const CHUNK: usize = 16 * 1024;
-/// Buffers kept per thread; more are freed.
-const KEEP: usize = 64;
+/// Buffers kept per thread; more are freed. Few are needed: busy
+/// connections keep their own, so the pool serves only those beyond
+/// [`RETAIN_MAX`] and those waking after the cron took theirs.
+const KEEP: usize = 16;
 /// Buffers grown beyond this are freed rather than kept.
 const MAX_KEPT_CAPACITY: usize = 64 * 1024;
 
+/// Connections per worker thread that may keep their buffers between
+/// requests.
+pub const RETAIN_MAX: usize = 64;
+/// A read is given at least this much room; below it the buffer is grown
+/// (or its consumed front reclaimed) back to [`CHUNK`] of room.
+const MIN_ROOM: usize = CHUNK / 4;
+
 thread_local! {
     static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static RETAINED: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Make sure `buf` has room for a read of [`CHUNK`] bytes, taking a pooled
-/// buffer when it has no storage.
+/// Make sure `buf` has room for a read (at least [`MIN_ROOM`] bytes, and
+/// [`CHUNK`] when it has to make room), taking a pooled buffer when it has
+/// no storage.
 pub fn ensure(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() >= MIN_ROOM {
+        return;
+    }
     if buf.capacity() == 0 {
         if let Some(pooled) = POOL.with(|p| p.borrow_mut().pop()) {
             *buf = pooled;
         }
     }
     buf.reserve(CHUNK);
+}
+
+/// May one more connection on this thread keep its buffers while it
+/// waits? Counts it if so; [`unretain`] gives the place back.
+pub fn try_retain() -> bool {
+    RETAINED.with(|n| {
+        let held = n.get();
+        (held < RETAIN_MAX).then(|| n.set(held + 1)).is_some()
+    })
+}
+
+/// A connection counted by [`try_retain`] no longer keeps its buffers.
+pub fn unretain() {
+    RETAINED.with(|n| n.set(n.get().saturating_sub(1)));
 }
 
 /// Give `buf` storage for replies if it has none (no reserve: a reply that
@@ -89,5 +121,40 @@ mod tests {
             0,
             "oversized buffers are freed"
         );
+    }
+
+    #[test]
+    fn a_read_gets_room_without_regrowing_each_time() {
+        let mut a = BytesMut::new();
+        ensure(&mut a);
+        let start = a.as_ptr();
+        a.extend_from_slice(&[b'x'; 100]);
+        let _ = a.split_to(100);
+        ensure(&mut a);
+        assert_eq!(
+            a.as_ptr(),
+            start.wrapping_add(100),
+            "room enough: kept as is"
+        );
+        a.extend_from_slice(&vec![b'y'; CHUNK - 100 - MIN_ROOM + 1]);
+        let _ = a.split();
+        ensure(&mut a);
+        assert!(
+            a.capacity() - a.len() >= CHUNK,
+            "too little room: made up to a chunk"
+        );
+    }
+
+    #[test]
+    fn only_so_many_connections_keep_their_buffers() {
+        let kept = (0..RETAIN_MAX + 5).filter(|_| try_retain()).count();
+        assert_eq!(kept, RETAIN_MAX);
+        unretain();
+        assert!(try_retain(), "a place given back is taken again");
+        assert!(!try_retain());
+        for _ in 0..RETAIN_MAX + 10 {
+            unretain();
+        }
+        assert!(try_retain(), "the count never goes below zero");
     }
 }

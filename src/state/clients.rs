@@ -63,6 +63,11 @@ pub struct ClientHandle {
     unblock: AtomicU8,
     /// The connection task's waker, registered while it waits.
     waker: AtomicWaker,
+    /// Buffers kept while waiting: 0 none, 1 kept since the cron last
+    /// looked, 2 kept through a whole cron period ([`Self::should_trim`]).
+    buffers: AtomicU8,
+    /// Their capacity in bytes (INFO's `mem_clients_normal`).
+    buffer_bytes: AtomicUsize,
     /// Pub/sub messages and other pushes waiting to be sent.
     pub(super) mailbox: Mutex<Mailbox>,
     /// Subscription counts as of the last batch (CLIENT LIST).
@@ -85,6 +90,9 @@ pub enum Event {
     Wake = 4,
     /// Pushes (pub/sub messages...) wait in the mailbox.
     Message = 8,
+    /// The connection has kept its buffers through a cron period without
+    /// a request: give them back.
+    Trim = 16,
 }
 
 /// A snapshot of per-batch statistics a connection publishes.
@@ -281,6 +289,36 @@ impl ClientHandle {
     /// The raised events, as bits (for the connection's wait loop).
     pub fn events(&self) -> u32 {
         self.events.load(Ordering::Acquire)
+    }
+
+    /// The connection goes to wait keeping `bytes` of buffers (each time,
+    /// so the cron sees it was busy), or (0) has given them back.
+    pub fn keeps_buffers(&self, bytes: usize) {
+        self.buffers.store(u8::from(bytes > 0), Ordering::Relaxed);
+        self.buffer_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Client memory as Redis's `mem_clients_normal` counts it: the
+    /// buffers it keeps, or (when it gives them back between requests)
+    /// what they held at the last batch.
+    pub fn memory(&self) -> usize {
+        let held = self.buffer_bytes.load(Ordering::Relaxed);
+        held.max(self.qbuf() + self.omem())
+    }
+
+    /// The cron's look: has the connection kept its buffers since the last
+    /// look without going to wait again? (Marks it seen otherwise.)
+    fn should_trim(&self) -> bool {
+        match self.buffers.load(Ordering::Relaxed) {
+            0 => false,
+            1 => {
+                let _ = self
+                    .buffers
+                    .compare_exchange(1, 2, Ordering::Relaxed, Ordering::Relaxed);
+                false
+            }
+            _ => true,
+        }
     }
 
     /// Register the connection task's waker, to be woken by [`signal`].
@@ -494,6 +532,8 @@ impl Registry {
             flags: AtomicU32::new(0),
             redirect: AtomicI64::new(-1),
             events: AtomicU32::new(0),
+            buffers: AtomicU8::new(0),
+            buffer_bytes: AtomicUsize::new(0),
             blocked: AtomicBool::new(false),
             postponed: AtomicBool::new(false),
             unblock: AtomicU8::new(0),
@@ -553,6 +593,16 @@ impl Registry {
     pub fn signal_all(&self, event: Event) {
         for c in self.clients.lock().values() {
             c.signal(event);
+        }
+    }
+
+    /// Ask every connection that kept its buffers through a whole cron
+    /// period without a request to give them back ([`Event::Trim`]).
+    pub fn trim_idle_buffers(&self) {
+        for c in self.clients.lock().values() {
+            if c.should_trim() && !c.has(Event::Trim) {
+                c.signal(Event::Trim);
+            }
         }
     }
 

@@ -187,9 +187,11 @@ impl<S: Store> ServerState<S> {
     }
 
     /// The server's periodic chores (every 100 ms): renew the command
-    /// clock's wall offset, sample the rates.
+    /// clock's wall offset, sample the rates, take back idle clients'
+    /// buffers.
     pub fn cron(&self) {
         crate::db::Clock::resync();
+        self.clients.trim_idle_buffers();
         let config = self.config();
         self.persist.cron(&self.db, &config);
         self.aof.cron(&self.db, &config);

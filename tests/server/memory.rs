@@ -26,6 +26,7 @@ backends!(
     reads_do_not_grow_memory,
     short_values_are_kept_inside_the_entry,
     an_idle_connection_costs_less_than_in_redis,
+    idle_clients_give_their_buffers_back,
 );
 
 struct Proc(Child, RawClient, std::net::SocketAddr);
@@ -450,7 +451,7 @@ fn reads_do_not_grow_memory<S: Store>() {
 /// used_memory once the server is idle: a few round trips, and time for
 /// the sweeper to collect what a backend frees late (retired nodes).
 fn settled_used(c: &mut RawClient) -> u64 {
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(500));
     for _ in 0..3 {
         c.cmd("PING");
     }
@@ -511,5 +512,31 @@ fn an_idle_connection_costs_less_than_in_redis<S: Store>() {
     assert!(
         per_client < 8.0 * 1024.0,
         "an idle client costs {per_client:.0} bytes of used_memory"
+    );
+}
+
+/// A client keeps its buffers between requests only while it is busy: the
+/// cron takes them back one to two periods (100 ms each) after its last
+/// request (Redis frees an idle client's query buffer in `clientsCron`).
+/// Seen in `mem_clients_normal`, which counts kept buffers as Redis counts
+/// a client's. Fails if kept buffers are never given back, or (first
+/// assertion) if they are not kept, or not counted, at all.
+fn idle_clients_give_their_buffers_back<S: Store>() {
+    let (mut p, _) = start::<S>("noeviction", 1 << 30);
+    const CLIENTS: usize = 20;
+    let mut clients: Vec<RawClient> = (0..CLIENTS).map(|_| RawClient::connect(p.2)).collect();
+    for c in &mut clients {
+        assert_eq!(c.cmd("PING"), Frame::Simple("PONG".into()));
+    }
+    let busy = info_field(&mut clients[CLIENTS - 1], "mem_clients_normal");
+    assert!(
+        busy >= 16 * 1024,
+        "clients that just ran a command keep their buffers: {busy} bytes"
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let idle = info_field(&mut p.1, "mem_clients_normal");
+    assert!(
+        idle < 8 * 1024,
+        "{CLIENTS} clients idle for 600 ms still hold {idle} bytes of buffers"
     );
 }

@@ -97,6 +97,9 @@ struct Connection<S: Store> {
     argv: Vec<Bytes>,
     input: BytesMut,
     output: BytesMut,
+    /// Counted by `buffers::try_retain`: keeps its buffers while it waits
+    /// until the cron asks for them ([`Event::Trim`]).
+    retained: bool,
     eof: bool,
     last_activity: Instant,
     /// Since when unsent output has been above the soft limit.
@@ -143,6 +146,7 @@ pub async fn serve<S: Store>(
         argv: Vec::new(),
         input: BytesMut::new(),
         output: BytesMut::new(),
+        retained: false,
         eof: false,
         last_activity: Instant::now(),
         over_soft: None,
@@ -158,6 +162,7 @@ pub async fn serve<S: Store>(
     // A client that leaves while blocked gives up its wait, so nothing is
     // popped for it from now on.
     conn.unblock(None);
+    conn.give_back_buffers();
     drop(shutdown);
     state.clients.unregister(id);
 }
@@ -174,6 +179,8 @@ enum Wake {
     Writable,
     Timer,
     Message,
+    /// The cron asks for the buffers kept while idle.
+    Trim,
     Killed,
     Shutdown,
 }
@@ -217,11 +224,11 @@ impl<S: Store> Connection<S> {
                 tokio::task::yield_now().await;
                 continue;
             }
-            buffers::release(&mut self.input);
-            buffers::release(&mut self.output);
+            self.keep_or_give_back_buffers();
             self.arm_timer();
             match self.wait().await? {
                 Wake::Readable => self.read_ready()?,
+                Wake::Trim => self.give_back_buffers(),
                 Wake::Writable | Wake::Timer | Wake::Message => {}
                 Wake::Killed => return Ok(()),
                 Wake::Shutdown => {
@@ -233,6 +240,37 @@ impl<S: Store> Connection<S> {
                 debug!(client = self.handle().id, "closing idle client");
                 return Ok(());
             }
+        }
+    }
+
+    /// Before a wait: keep the buffers for the next request if this thread
+    /// has room for one more connection that does (see [`buffers`]), else
+    /// give them back now.
+    fn keep_or_give_back_buffers(&mut self) {
+        // A buffer holding data stays with its owner either way.
+        let spare = |b: &BytesMut| b.capacity() > 0 && b.is_empty();
+        if !spare(&self.input) && !spare(&self.output) {
+            return;
+        }
+        if self.retained || buffers::try_retain() {
+            self.retained = true;
+            let bytes = self.input.capacity() + self.output.capacity();
+            self.handle().keeps_buffers(bytes);
+        } else {
+            buffers::release(&mut self.input);
+            buffers::release(&mut self.output);
+        }
+    }
+
+    /// Give the empty buffers back to the thread's pool, and with them the
+    /// place among the connections that keep theirs.
+    fn give_back_buffers(&mut self) {
+        buffers::release(&mut self.input);
+        buffers::release(&mut self.output);
+        if self.retained {
+            self.retained = false;
+            buffers::unretain();
+            self.handle().keeps_buffers(0);
         }
     }
 
@@ -258,6 +296,10 @@ impl<S: Store> Connection<S> {
         }
         if events & Event::Message as u32 != 0 {
             return Poll::Ready(Ok(Wake::Message));
+        }
+        if events & Event::Trim as u32 != 0 {
+            handle.clear(Event::Trim);
+            return Poll::Ready(Ok(Wake::Trim));
         }
         if events & Event::Wake as u32 != 0 {
             if self.blocked.is_some() || self.postponed.is_some() {
