@@ -52,6 +52,13 @@ pub fn ensure(buf: &mut BytesMut) {
     buf.reserve(CHUNK);
 }
 
+/// Is `buf` too large to keep between requests (or in the pool)? Only
+/// right after it grew: a drained buffer reports just the room after its
+/// consumed front, not its allocation.
+pub fn oversized(buf: &BytesMut) -> bool {
+    buf.capacity() > MAX_KEPT_CAPACITY
+}
+
 /// May one more connection on this thread keep its buffers while it
 /// waits? Counts it if so; [`unretain`] gives the place back.
 pub fn try_retain() -> bool {
@@ -85,7 +92,7 @@ pub fn release(buf: &mut BytesMut) {
     // A consumed buffer reports less capacity than it has (its front was
     // split off); `ensure`'s reserve reclaims the front when nothing else
     // shares it, so any size up to the cap is worth keeping.
-    if taken.capacity() > MAX_KEPT_CAPACITY {
+    if oversized(&taken) {
         return;
     }
     POOL.with(|p| {

@@ -27,6 +27,7 @@ backends!(
     short_values_are_kept_inside_the_entry,
     an_idle_connection_costs_less_than_in_redis,
     idle_clients_give_their_buffers_back,
+    a_large_reply_buffer_is_freed_once_sent,
 );
 
 struct Proc(Child, RawClient, std::net::SocketAddr);
@@ -538,5 +539,22 @@ fn idle_clients_give_their_buffers_back<S: Store>() {
     assert!(
         idle < 8 * 1024,
         "{CLIENTS} clients idle for 600 ms still hold {idle} bytes of buffers"
+    );
+}
+
+/// Busy clients keep their buffers, but not one grown for a large reply:
+/// it is freed as soon as the reply is sent, not a cron period later (or,
+/// through the pool, never). Fails if a 4 MB reply's buffer stays.
+fn a_large_reply_buffer_is_freed_once_sent<S: Store>() {
+    let (mut p, _) = start::<S>("noeviction", 1 << 30);
+    let c = &mut p.1;
+    let big = "x".repeat(4 << 20);
+    assert_eq!(c.cmd(&format!("SET big {big}")), Frame::Simple("OK".into()));
+    let before = info_field(c, "used_memory");
+    assert!(matches!(c.cmd("GET big"), Frame::Bulk(b) if b.len() == big.len()));
+    let after = info_field(c, "used_memory");
+    assert!(
+        after < before + (1 << 20),
+        "used_memory {before} -> {after} after one 4 MB reply"
     );
 }

@@ -100,6 +100,8 @@ struct Connection<S: Store> {
     /// Counted by `buffers::try_retain`: keeps its buffers while it waits
     /// until the cron asks for them ([`Event::Trim`]).
     retained: bool,
+    /// A buffer grew past `buffers::oversized` since the last wait.
+    grown: bool,
     eof: bool,
     last_activity: Instant,
     /// Since when unsent output has been above the soft limit.
@@ -147,6 +149,7 @@ pub async fn serve<S: Store>(
         input: BytesMut::new(),
         output: BytesMut::new(),
         retained: false,
+        grown: false,
         eof: false,
         last_activity: Instant::now(),
         over_soft: None,
@@ -247,7 +250,17 @@ impl<S: Store> Connection<S> {
     /// has room for one more connection that does (see [`buffers`]), else
     /// give them back now.
     fn keep_or_give_back_buffers(&mut self) {
-        // A buffer holding data stays with its owner either way.
+        // A buffer that grew past what is worth keeping (a large pipeline
+        // or reply) is freed as soon as it is drained; one holding data
+        // stays with its owner either way.
+        if std::mem::take(&mut self.grown) {
+            for buf in [&mut self.input, &mut self.output] {
+                if buf.is_empty() {
+                    *buf = BytesMut::new();
+                }
+            }
+            self.grown = !self.input.is_empty() || !self.output.is_empty();
+        }
         let spare = |b: &BytesMut| b.capacity() > 0 && b.is_empty();
         if !spare(&self.input) && !spare(&self.output) {
             return;
@@ -449,6 +462,7 @@ impl<S: Store> Connection<S> {
         if read > 0 {
             self.client.count_net(read as u64, 0, 1, 0);
         }
+        self.grown |= buffers::oversized(&self.input);
         if read > 0 && self.limits.timeout > 0 {
             // The idle timeout's clock, read only when one is configured
             // (CLIENT LIST's idle time comes from the command clock).
@@ -467,6 +481,7 @@ impl<S: Store> Connection<S> {
 
     /// Write as much pending output as the socket takes now.
     fn write_ready(&mut self) -> io::Result<()> {
+        self.grown |= buffers::oversized(&self.output);
         while !self.output.is_empty() {
             let Connection { stream, output, .. } = self;
             let mut wrote = 0;
