@@ -175,7 +175,7 @@ impl<S: Store> Executor<S> {
         }
         let frame = e.to_frame();
         if let Frame::Error(text) = &frame {
-            self.state.stats.error(text);
+            self.state.stats.error(&client.counts, text);
         }
         Reply::Now(frame)
     }
@@ -529,7 +529,7 @@ impl<S: Store> Client<S> {
             return false;
         };
         if !counted {
-            self.state.stats.error(text);
+            self.state.stats.error(&self.counts, text);
         }
         true
     }

@@ -47,12 +47,17 @@ struct Shard {
     /// Per command latency, in nanoseconds (INFO latencystats), made when
     /// the command first runs on this thread.
     latency: Box<[OnceLock<AtomicHistogram>]>,
-    /// Hits, misses, bytes in, bytes out, reads, writes.
-    counters: [AtomicU64; 6],
+    /// Hits, misses, bytes in, bytes out, reads, writes, error replies.
+    counters: [AtomicU64; 7],
+    /// Error replies by code (those the server-wide table admitted), as
+    /// counted on this thread. The lock is this thread's own but for
+    /// INFO's reads, so it costs no contention.
+    errors: Mutex<Vec<(Box<[u8]>, u64)>>,
 }
 
 const HITS: usize = 0;
 const NET: usize = 2;
+const ERRORS: usize = 6;
 
 impl Default for Shard {
     fn default() -> Self {
@@ -60,6 +65,7 @@ impl Default for Shard {
             commands: (0..MAX_COMMANDS).map(|_| Default::default()).collect(),
             latency: (0..MAX_COMMANDS).map(|_| OnceLock::new()).collect(),
             counters: Default::default(),
+            errors: Mutex::new(Vec::new()),
         }
     }
 }
@@ -70,8 +76,9 @@ pub struct Stats {
     /// (tests run many).
     id: u64,
     shards: Mutex<Vec<Arc<Shard>>>,
-    errors: Mutex<BTreeMap<String, u64>>,
-    total_errors: AtomicU64,
+    /// The error codes counted so far, at most [`MAX_ERROR_CODES`]: a
+    /// shard asks here only for a code it has not counted yet.
+    codes: Mutex<Vec<Box<[u8]>>>,
 }
 
 thread_local! {
@@ -85,8 +92,7 @@ impl Default for Stats {
         Stats {
             id: IDS.fetch_add(1, Ordering::Relaxed),
             shards: Mutex::new(Vec::new()),
-            errors: Mutex::new(BTreeMap::new()),
-            total_errors: AtomicU64::new(0),
+            codes: Mutex::new(Vec::new()),
         }
     }
 }
@@ -119,20 +125,27 @@ impl Stats {
         }
     }
 
-    /// An error reply was sent; `text` starts with its code.
-    pub fn error(&self, text: &[u8]) {
+    /// An error reply was sent by a client counting into `counter`;
+    /// `text` starts with its code.
+    pub fn error(&self, counter: &Counter, text: &[u8]) {
         let code = text.split(|&b| b == b' ').next().unwrap_or_default();
-        let code = String::from_utf8_lossy(code);
-        add(&self.total_errors, 1);
-        let mut errors = self.errors.lock();
-        let known = errors.len();
-        match errors.get_mut(&*code) {
-            Some(n) => *n += 1,
-            None if known < MAX_ERROR_CODES => {
-                errors.insert(code.into_owned(), 1);
-            }
-            None => {}
+        let shard = &counter.0;
+        add(&shard.counters[ERRORS], 1);
+        let mut errors = shard.errors.lock();
+        if let Some((_, n)) = errors.iter_mut().find(|(c, _)| **c == *code) {
+            *n += 1;
+            return;
         }
+        // New to this thread: admitted if the server already counts it
+        // or has room for one more code.
+        let mut codes = self.codes.lock();
+        if !codes.iter().any(|c| **c == *code) {
+            if codes.len() >= MAX_ERROR_CODES {
+                return;
+            }
+            codes.push(code.into());
+        }
+        errors.push((code.into(), 1));
     }
 
     /// Command `id`'s counters (None past the table's ids).
@@ -179,18 +192,22 @@ impl Stats {
         Some((h.count(), h.power_of_two_buckets()))
     }
 
-    /// Error replies by code (INFO errorstats).
+    /// Error replies by code, in code order (INFO errorstats).
     pub fn errors(&self) -> Vec<(String, u64)> {
-        self.errors
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect()
+        let mut sum: BTreeMap<String, u64> = BTreeMap::new();
+        self.each_shard(|s| {
+            for (code, n) in s.errors.lock().iter() {
+                *sum.entry(String::from_utf8_lossy(code).into_owned())
+                    .or_default() += n;
+            }
+        });
+        sum.into_iter().collect()
     }
 
     /// Every error reply sent.
     pub fn total_errors(&self) -> u64 {
-        self.total_errors.load(Ordering::Relaxed)
+        let [n] = self.sum(ERRORS);
+        n
     }
 
     fn sum<const N: usize>(&self, from: usize) -> [u64; N] {
@@ -224,9 +241,9 @@ impl Stats {
             for h in s.latency.iter().filter_map(OnceLock::get) {
                 h.clear();
             }
+            s.errors.lock().clear();
         });
-        self.errors.lock().clear();
-        self.total_errors.store(0, Ordering::Relaxed);
+        self.codes.lock().clear();
     }
 }
 
@@ -287,14 +304,14 @@ mod tests {
         let stats = Arc::new(Stats::default());
         stats.counter().call(3, 10_000, false);
         stats.counter().reject(3);
-        stats.error(b"ERR bad thing");
+        stats.error(&stats.counter(), b"ERR bad thing");
         stats.counter().lookups(2, 1);
         stats.counter().net(10, 20, 1, 2);
         let other = stats.clone();
         std::thread::spawn(move || {
             other.counter().call(3, 5_000, true);
-            other.error(b"WRONGTYPE Operation");
-            other.error(b"ERR other");
+            other.error(&other.counter(), b"WRONGTYPE Operation");
+            other.error(&other.counter(), b"ERR other");
             other.counter().net(1, 2, 3, 4);
         })
         .join()
@@ -343,11 +360,33 @@ mod tests {
 
     #[test]
     fn error_codes_past_the_limit_are_counted_only_in_the_total() {
-        let stats = Stats::default();
+        let stats = Arc::new(Stats::default());
+        // Half the codes from another thread: the limit is the server's.
+        let other = stats.clone();
+        std::thread::spawn(move || {
+            for i in 0..MAX_ERROR_CODES / 2 {
+                other.error(&other.counter(), format!("E{i} x").as_bytes());
+            }
+        })
+        .join()
+        .unwrap();
         for i in 0..MAX_ERROR_CODES + 5 {
-            stats.error(format!("E{i} x").as_bytes());
+            stats.error(&stats.counter(), format!("E{i} x").as_bytes());
         }
         assert_eq!(stats.errors().len(), MAX_ERROR_CODES);
-        assert_eq!(stats.total_errors(), MAX_ERROR_CODES as u64 + 5);
+        assert!(
+            stats.errors().iter().take(3).all(|(_, n)| *n == 2),
+            "{:?}",
+            stats.errors()
+        );
+        assert_eq!(stats.total_errors(), MAX_ERROR_CODES as u64 * 3 / 2 + 5);
+        stats.reset();
+        assert_eq!(stats.errors(), vec![]);
+        stats.error(&stats.counter(), b"ENEW x");
+        assert_eq!(
+            stats.errors(),
+            vec![("ENEW".into(), 1)],
+            "reset frees the table"
+        );
     }
 }

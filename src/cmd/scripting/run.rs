@@ -294,7 +294,7 @@ impl<S: Store> Runner<'_, '_, S> {
         let failed = matches!(frame, Frame::Error(_));
         self.ctx.counts.call(spec.id, start.elapsed_nanos(), failed);
         if let Frame::Error(text) = &frame {
-            self.ctx.state.stats.error(text);
+            self.ctx.state.stats.error(self.ctx.counts, text);
         }
         let (state, config, db) = (self.ctx.state, self.ctx.config, self.ctx.session.db);
         feed_monitors(state, config, db, &spec, &argv, "lua");
@@ -307,7 +307,7 @@ impl<S: Store> Runner<'_, '_, S> {
             self.ctx.counts.reject(id);
         }
         if let Frame::Error(text) = &e {
-            self.ctx.state.stats.error(text);
+            self.ctx.state.stats.error(self.ctx.counts, text);
         }
         e
     }
