@@ -115,6 +115,9 @@ mod tests {
         let ptr = a.as_ptr();
         release(&mut a);
         assert_eq!(a.capacity(), 0, "an idle connection holds no buffer");
+        // Counted, not inferred from the address: the allocator may hand
+        // a freed buffer's address out again.
+        assert_eq!(POOL.with(|p| p.borrow().len()), 1, "kept in the pool");
         let mut b = BytesMut::new();
         ensure(&mut b);
         assert_eq!(b.as_ptr(), ptr, "the pooled buffer is lent again");
@@ -150,6 +153,33 @@ mod tests {
             a.capacity() - a.len() >= CHUNK,
             "too little room: made up to a chunk"
         );
+        // Data waiting in the buffer counts against its room, not for it.
+        let mut b = BytesMut::with_capacity(CHUNK);
+        b.extend_from_slice(&vec![b'z'; CHUNK - MIN_ROOM / 2]);
+        ensure(&mut b);
+        assert!(
+            b.capacity() - b.len() >= CHUNK,
+            "a nearly full buffer grows"
+        );
+    }
+
+    #[test]
+    fn oversized_means_past_the_cap() {
+        assert!(!oversized(&BytesMut::with_capacity(MAX_KEPT_CAPACITY)));
+        assert!(oversized(&BytesMut::with_capacity(MAX_KEPT_CAPACITY + 1)));
+        assert!(!oversized(&BytesMut::new()));
+    }
+
+    #[test]
+    fn output_storage_is_given_only_to_a_buffer_without_any() {
+        let mut out = BytesMut::new();
+        ensure_some(&mut out);
+        assert!(out.capacity() >= CHUNK, "an empty buffer gets storage");
+        out.extend_from_slice(b"+PONG\r\n");
+        let at = out.as_ptr();
+        ensure_some(&mut out);
+        assert_eq!(&out[..], b"+PONG\r\n", "pending replies are kept");
+        assert_eq!(out.as_ptr(), at);
     }
 
     #[test]
