@@ -164,6 +164,18 @@ mod tests {
     }
 
     #[test]
+    fn the_pool_keeps_at_most_keep_buffers() {
+        let mut lent: Vec<BytesMut> = (0..KEEP + 3).map(|_| BytesMut::new()).collect();
+        for b in &mut lent {
+            ensure(b);
+        }
+        for b in &mut lent {
+            release(b);
+        }
+        assert_eq!(POOL.with(|p| p.borrow().len()), KEEP);
+    }
+
+    #[test]
     fn oversized_means_past_the_cap() {
         assert!(!oversized(&BytesMut::with_capacity(MAX_KEPT_CAPACITY)));
         assert!(oversized(&BytesMut::with_capacity(MAX_KEPT_CAPACITY + 1)));
