@@ -305,6 +305,7 @@ mod tests {
         stats.counter().call(3, 10_000, false);
         stats.counter().reject(3);
         stats.error(&stats.counter(), b"ERR bad thing");
+        stats.error(&stats.counter(), b"ERR again, same thread");
         stats.counter().lookups(2, 1);
         stats.counter().net(10, 20, 1, 2);
         let other = stats.clone();
@@ -331,9 +332,9 @@ mod tests {
         assert_eq!(stats.command(MAX_COMMANDS), None);
         assert_eq!(
             stats.errors(),
-            vec![("ERR".into(), 2), ("WRONGTYPE".into(), 1)]
+            vec![("ERR".into(), 3), ("WRONGTYPE".into(), 1)]
         );
-        assert_eq!(stats.total_errors(), 3);
+        assert_eq!(stats.total_errors(), 4);
         assert_eq!(stats.lookups(), (2, 1));
         assert_eq!(stats.net(), [11, 22, 4, 6]);
         stats.reset();
