@@ -4,11 +4,10 @@
 //! has a reply to write). While it is busy it keeps its buffers between
 //! requests: up to [`RETAIN_MAX`] connections per worker thread may
 //! ([`try_retain`]), so a request costs no trip through the pool. The
-//! server cron asks a connection that has held its buffers through a whole
-//! cron period without a request to give them back (Redis frees an idle
-//! client's query buffer in `clientsCron` after 2 s; this does it after
-//! 100-200 ms), and connections beyond the cap give them back each time
-//! they go to wait. So 10,000 idle clients hold no buffers at all, and a
+//! server cron asks a connection that keeps buffers and has run no command
+//! for 100 ms to give them back (`state::clients::BUFFERS_IDLE_MS`; Redis
+//! frees an idle client's query buffer in `clientsCron` after 2 s), and
+//! connections beyond the cap give them back each time they go to wait. So 10,000 idle clients hold no buffers at all, and a
 //! burst of clients borrows at most `RETAIN_MAX` pairs per thread beyond
 //! the pool.
 

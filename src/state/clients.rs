@@ -63,10 +63,8 @@ pub struct ClientHandle {
     unblock: AtomicU8,
     /// The connection task's waker, registered while it waits.
     waker: AtomicWaker,
-    /// Buffers kept while waiting: 0 none, 1 kept since the cron last
-    /// looked, 2 kept through a whole cron period ([`Self::should_trim`]).
-    buffers: AtomicU8,
-    /// Their capacity in bytes (INFO's `mem_clients_normal`).
+    /// Bytes of buffers the connection keeps while it waits (0: none;
+    /// INFO's `mem_clients_normal`, and what the cron trims).
     buffer_bytes: AtomicUsize,
     /// Pub/sub messages and other pushes waiting to be sent.
     pub(super) mailbox: Mutex<Mailbox>,
@@ -77,6 +75,12 @@ pub struct ClientHandle {
     /// The tracking redirect (-1: not tracking), as of the last batch.
     redirect: AtomicI64,
 }
+
+/// A connection that keeps its buffers between requests gives them back
+/// after this long without a command (Redis frees an idle client's query
+/// buffer after 2 s). The 100 ms server cron checks, so it happens
+/// 100-200 ms after the last command.
+pub const BUFFERS_IDLE_MS: u64 = 100;
 
 /// Something another thread tells a connection; bits of the event word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,9 +118,15 @@ impl ClientHandle {
 
     /// Seconds since the client last sent or received anything.
     pub fn idle_secs(&self, now_ms: u64) -> u64 {
+        self.idle_ms(now_ms) / 1000
+    }
+
+    /// Milliseconds since the client's last command (since it connected
+    /// if it has run none), by the command clock `now_ms` comes from.
+    fn idle_ms(&self, now_ms: u64) -> u64 {
         match self.last_interaction.load(Ordering::Relaxed) {
-            0 => self.age_secs(),
-            at => now_ms.saturating_sub(at) / 1000,
+            0 => self.created.elapsed().as_millis() as u64,
+            at => now_ms.saturating_sub(at),
         }
     }
 
@@ -291,10 +301,9 @@ impl ClientHandle {
         self.events.load(Ordering::Acquire)
     }
 
-    /// The connection goes to wait keeping `bytes` of buffers (each time,
-    /// so the cron sees it was busy), or (0) has given them back.
+    /// The connection keeps `bytes` of buffers while it waits, or (0) has
+    /// given them back.
     pub fn keeps_buffers(&self, bytes: usize) {
-        self.buffers.store(u8::from(bytes > 0), Ordering::Relaxed);
         self.buffer_bytes.store(bytes, Ordering::Relaxed);
     }
 
@@ -304,21 +313,6 @@ impl ClientHandle {
     pub fn memory(&self) -> usize {
         let held = self.buffer_bytes.load(Ordering::Relaxed);
         held.max(self.qbuf() + self.omem())
-    }
-
-    /// The cron's look: has the connection kept its buffers since the last
-    /// look without going to wait again? (Marks it seen otherwise.)
-    fn should_trim(&self) -> bool {
-        match self.buffers.load(Ordering::Relaxed) {
-            0 => false,
-            1 => {
-                let _ = self
-                    .buffers
-                    .compare_exchange(1, 2, Ordering::Relaxed, Ordering::Relaxed);
-                false
-            }
-            _ => true,
-        }
     }
 
     /// Register the connection task's waker, to be woken by [`signal`].
@@ -532,7 +526,6 @@ impl Registry {
             flags: AtomicU32::new(0),
             redirect: AtomicI64::new(-1),
             events: AtomicU32::new(0),
-            buffers: AtomicU8::new(0),
             buffer_bytes: AtomicUsize::new(0),
             blocked: AtomicBool::new(false),
             postponed: AtomicBool::new(false),
@@ -596,11 +589,13 @@ impl Registry {
         }
     }
 
-    /// Ask every connection that kept its buffers through a whole cron
-    /// period without a request to give them back ([`Event::Trim`]).
-    pub fn trim_idle_buffers(&self) {
+    /// Ask every connection that keeps buffers and has run no command for
+    /// [`BUFFERS_IDLE_MS`] to give them back ([`Event::Trim`]); `now_ms`
+    /// is the command clock's.
+    pub fn trim_idle_buffers(&self, now_ms: u64) {
         for c in self.clients.lock().values() {
-            if c.should_trim() && !c.has(Event::Trim) {
+            let keeps = c.buffer_bytes.load(Ordering::Relaxed) > 0;
+            if keeps && c.idle_ms(now_ms) >= BUFFERS_IDLE_MS && !c.has(Event::Trim) {
                 c.signal(Event::Trim);
             }
         }

@@ -191,7 +191,7 @@ impl<S: Store> ServerState<S> {
     /// buffers.
     pub fn cron(&self) {
         crate::db::Clock::resync();
-        self.clients.trim_idle_buffers();
+        self.clients.trim_idle_buffers(self.db.now_ms());
         let config = self.config();
         self.persist.cron(&self.db, &config);
         self.aof.cron(&self.db, &config);

@@ -265,7 +265,10 @@ impl<S: Store> Connection<S> {
         if !spare(&self.input) && !spare(&self.output) {
             return;
         }
-        if self.retained || buffers::try_retain() {
+        if self.retained {
+            return;
+        }
+        if buffers::try_retain() {
             self.retained = true;
             let bytes = self.input.capacity() + self.output.capacity();
             self.handle().keeps_buffers(bytes);
