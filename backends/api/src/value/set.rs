@@ -4,9 +4,7 @@
 //! [`table`](super::table) of members otherwise. As in Redis, a set never
 //! converts back.
 
-use indexmap::IndexSet;
-
-use super::table::{scan_positions, Hasher};
+use super::table::{scan_positions, Table};
 use crate::num::string2ll;
 
 /// Sorted integers stored at the narrowest width that fits them all.
@@ -142,7 +140,7 @@ pub enum Set {
     /// Integers only, few enough.
     Ints(IntSet),
     /// Anything (boxed, so a small set's handle stays small).
-    Table(Box<IndexSet<Box<[u8]>, Hasher>>),
+    Table(Box<Table<Box<[u8]>>>),
 }
 
 impl Default for Set {
@@ -180,7 +178,7 @@ impl Set {
             Set::Ints(IntSet::I64(v)) => allocated(v.capacity() * 8, class),
             Set::Table(s) => {
                 class(std::mem::size_of_val(&**s))
-                    + super::table::heap_bytes::<Box<[u8]>>(s.capacity(), class)
+                    + s.heap_bytes(class)
                     + s.iter().map(|m| allocated(m.len(), class)).sum::<usize>()
             }
         }
@@ -191,7 +189,7 @@ impl Set {
         if string2ll(first).is_some() && max_intset > 0 {
             Set::Ints(IntSet::default())
         } else {
-            Set::Table(Box::new(IndexSet::with_hasher(Hasher::default())))
+            Set::Table(Box::default())
         }
     }
 
@@ -226,7 +224,7 @@ impl Set {
 
     fn convert_to_table(&mut self) {
         if let Set::Ints(s) = self {
-            let mut t = IndexSet::with_capacity_and_hasher(s.len() + 1, Hasher::default());
+            let mut t = Table::with_capacity(s.len() + 1);
             for x in s.iter() {
                 t.insert(x.to_string().into_bytes().into_boxed_slice());
             }
@@ -253,7 +251,7 @@ impl Set {
     pub fn remove(&mut self, m: &[u8]) -> bool {
         match self {
             Set::Ints(s) => string2ll(m).is_some_and(|x| s.remove(x)),
-            Set::Table(t) => t.swap_remove(m),
+            Set::Table(t) => t.swap_remove(m).is_some(),
         }
     }
 

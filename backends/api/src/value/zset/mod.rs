@@ -18,10 +18,8 @@
 pub mod member;
 pub mod ranked;
 
-use indexmap::IndexMap;
-
 use super::pack::Pack;
-use super::table::{scan_positions, Hasher};
+use super::table::{scan_positions, Keyed, Table};
 pub use member::ZMember;
 pub use ranked::{cmp, Ranked};
 
@@ -46,10 +44,16 @@ impl Default for ZLimits {
 /// A member and its score, as read from a sorted set.
 pub type Scored<'a> = (&'a [u8], f64);
 
+impl Keyed for (ZMember, f64) {
+    fn key(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// The large encoding.
 #[derive(Clone, Debug, Default)]
 pub struct Index {
-    scores: IndexMap<ZMember, f64, Hasher>,
+    scores: Table<(ZMember, f64)>,
     order: Ranked,
 }
 
@@ -123,11 +127,11 @@ impl ZSet {
             ZSet::Pack(p) => p.heap_bytes(class),
             ZSet::Skip(index) => {
                 class(std::mem::size_of::<Index>())
-                    + super::table::heap_bytes::<(ZMember, f64)>(index.scores.capacity(), class)
+                    + index.scores.heap_bytes(class)
                     + index
                         .scores
-                        .keys()
-                        .map(|m| m.heap_bytes(class))
+                        .iter()
+                        .map(|(m, _)| m.heap_bytes(class))
                         .sum::<usize>()
                     + index.order.heap_bytes(class)
             }
@@ -169,19 +173,19 @@ impl ZSet {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
             ZSet::Pack(p) => pack_find(p, member).map(|(_, s)| s),
-            ZSet::Skip(ix) => ix.scores.get(member).copied(),
+            ZSet::Skip(ix) => ix.scores.get(member).map(|&(_, s)| s),
         }
     }
 
     fn convert(&mut self) {
         if let ZSet::Pack(p) = self {
             let mut ix = Index {
-                scores: IndexMap::with_capacity_and_hasher(p.len() / 2 + 1, Hasher::default()),
+                scores: Table::with_capacity(p.len() / 2 + 1),
                 order: Ranked::default(),
             };
             for (m, s) in pairs(p) {
                 let m = ZMember::new(m);
-                ix.scores.insert(m.clone(), s);
+                ix.scores.replace((m.clone(), s));
                 ix.order.insert(s, m);
             }
             *self = ZSet::Skip(Box::new(ix));
@@ -200,8 +204,8 @@ impl ZSet {
         let ZSet::Skip(ix) = self else {
             unreachable!("converted above")
         };
-        match ix.scores.get_full_mut(member) {
-            Some((_, m, old)) => {
+        match ix.scores.get_mut(member) {
+            Some((m, old)) => {
                 if *old != score {
                     let m = m.clone();
                     ix.order.remove(*old, &m);
@@ -212,7 +216,7 @@ impl ZSet {
             }
             None => {
                 let m = ZMember::new(member);
-                ix.scores.insert(m.clone(), score);
+                ix.scores.replace((m.clone(), score));
                 ix.order.insert(score, m);
                 true
             }
@@ -228,7 +232,7 @@ impl ZSet {
                 Some(s)
             }
             ZSet::Skip(ix) => {
-                let s = ix.scores.swap_remove(member)?;
+                let (_, s) = ix.scores.swap_remove(member)?;
                 ix.order.remove(s, member);
                 Some(s)
             }
@@ -240,7 +244,7 @@ impl ZSet {
         match self {
             ZSet::Pack(p) => pack_find(p, member),
             ZSet::Skip(ix) => {
-                let s = *ix.scores.get(member)?;
+                let &(_, s) = ix.scores.get(member)?;
                 ix.order.rank(s, member).map(|r| (r, s))
             }
         }
