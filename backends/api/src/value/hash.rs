@@ -59,6 +59,11 @@ impl FieldValue {
     /// The field and the value.
     #[inline]
     pub fn pair(&self) -> Pair<'_> {
+        let first = self.0[0];
+        if first < 0x80 {
+            // Fields under 128 bytes: one length byte.
+            return self.0[1..].split_at(usize::from(first));
+        }
         let (mut len, mut shift, mut at) = (0usize, 0, 0);
         loop {
             let b = self.0[at];
@@ -73,6 +78,7 @@ impl FieldValue {
     }
 
     /// The field.
+    #[inline]
     pub fn field(&self) -> &[u8] {
         self.pair().0
     }

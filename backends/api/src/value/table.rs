@@ -82,19 +82,27 @@ impl<T: Keyed> Table<T> {
         self.elements.is_empty()
     }
 
+    #[inline]
     fn hash(&self, key: &[u8]) -> u64 {
         use std::hash::BuildHasher;
         self.hasher.hash_one(key)
     }
 
-    fn find(&self, key: &[u8]) -> Option<usize> {
+    #[inline]
+    fn find_hashed(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let elements = &self.elements;
         self.index
-            .find(self.hash(key), |&i| elements[i as usize].key() == key)
+            .find(hash, |&i| elements[i as usize].key() == key)
             .map(|&i| i as usize)
     }
 
+    #[inline]
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        self.find_hashed(self.hash(key), key)
+    }
+
     /// The element with `key`.
+    #[inline]
     pub fn get(&self, key: &[u8]) -> Option<&T> {
         self.find(key).map(|i| &self.elements[i])
     }
@@ -117,25 +125,26 @@ impl<T: Keyed> Table<T> {
     /// Add `element`, or replace the one with its key in its place;
     /// returns the replaced one.
     pub fn replace(&mut self, element: T) -> Option<T> {
-        if let Some(i) = self.find(element.key()) {
+        let hash = self.hash(element.key());
+        if let Some(i) = self.find_hashed(hash, element.key()) {
             return Some(std::mem::replace(&mut self.elements[i], element));
         }
-        self.push(element);
+        self.push(hash, element);
         None
     }
 
     /// Add `element` unless its key is present; true when added.
     pub fn insert(&mut self, element: T) -> bool {
-        if self.contains(element.key()) {
+        let hash = self.hash(element.key());
+        if self.find_hashed(hash, element.key()).is_some() {
             return false;
         }
-        self.push(element);
+        self.push(hash, element);
         true
     }
 
-    /// Add an element whose key is absent.
-    fn push(&mut self, element: T) {
-        let hash = self.hash(element.key());
+    /// Add an element whose key is absent and hashes to `hash`.
+    fn push(&mut self, hash: u64, element: T) {
         let i = pos(self.elements.len());
         self.elements.push(element);
         let (elements, hasher) = (&self.elements, &self.hasher);
@@ -147,8 +156,13 @@ impl<T: Keyed> Table<T> {
 
     /// Remove the element with `key`, moving the last into its place.
     pub fn swap_remove(&mut self, key: &[u8]) -> Option<T> {
-        let i = self.find(key)?;
-        self.swap_remove_index(i)
+        let elements = &self.elements;
+        let slot = self
+            .index
+            .find_entry(self.hash(key), |&i| elements[i as usize].key() == key)
+            .ok()?;
+        let (i, _) = slot.remove();
+        Some(self.unlink(i as usize))
     }
 
     /// Remove the element at position `i`, moving the last into its place.
@@ -158,17 +172,23 @@ impl<T: Keyed> Table<T> {
         if let Ok(slot) = self.index.find_entry(hash, |&j| j == at) {
             slot.remove();
         }
+        Some(self.unlink(i))
+    }
+
+    /// Take element `i` (already out of the index) from the vector,
+    /// moving the last element into its place and its position with it.
+    fn unlink(&mut self, i: usize) -> T {
         let last = self.elements.len() - 1;
         if i != last {
             let hash = self.hash(self.elements[last].key());
-            let moved = pos(last);
+            let (moved, at) = (pos(last), pos(i));
             if let Some(slot) = self.index.find_mut(hash, |&j| j == moved) {
                 *slot = at;
             }
         }
         let removed = self.elements.swap_remove(i);
         self.shrink_if_sparse();
-        Some(removed)
+        removed
     }
 
     /// Give back room once at most an eighth of it is used (Redis's dicts
