@@ -443,7 +443,10 @@ mod tests {
         }
         let mut seen = std::collections::HashSet::new();
         let mut cursor = "0".to_string();
-        loop {
+        // 500 keys, 7 or more per call: far fewer calls than this bound
+        // (a cursor that never returns to 0 fails here instead of hanging).
+        for calls in 0.. {
+            assert!(calls < 10_000, "SCAN's cursor never came back to 0");
             let Frame::Array(reply) = t.run(&["SCAN", &cursor, "COUNT", "7", "MATCH", "key:*"])
             else {
                 panic!()

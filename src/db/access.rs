@@ -360,7 +360,23 @@ impl<'a, S: Store> Access<'a, S> {
 
 #[cfg(test)]
 mod tests {
-    use super::Lookups;
+    use super::{Access, Lookups};
+    use crate::db::keyspace::{Keyspace, Touch};
+    use bytes::Bytes;
+    use store_api::{Entry, Op};
+
+    #[test]
+    fn a_multi_key_read_counts_each_key_as_hit_or_miss() {
+        let ks = Keyspace::<crate::backends::RwLockStore>::default();
+        ks.update(b"b", 0, |_| (Op::Put(Entry::string("v")), ()));
+        let lookups = Lookups::default();
+        let keys: Vec<Bytes> = ["a", "b", "c", "b"].map(Bytes::from).into();
+        let found = Access::new(&ks)
+            .counting(&lookups)
+            .read_many(&keys, 0, Touch::Access, |e| e.is_some());
+        assert_eq!(found, [false, true, false, true]);
+        assert_eq!(lookups.take(), (2, 2), "hits and misses, key by key");
+    }
 
     #[test]
     fn lookups_add_up_and_reset() {

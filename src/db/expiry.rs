@@ -284,6 +284,18 @@ mod tests {
     }
 
     #[test]
+    fn a_cycle_stops_when_its_time_is_up() {
+        // At hz 500 a cycle may take 0.5 ms: far less than expiring 50,000
+        // keys takes, so it must stop with most of them still there.
+        let db = db_with(50_000, 1.0, 0);
+        let cfg = ExpiryConfig { hz: 500, effort: 1 };
+        assert_eq!(cfg.budget(), Duration::from_micros(500));
+        let stats = run_cycle(&db, &mut CycleState::default(), cfg);
+        assert!(stats.timed_out, "{stats:?}");
+        assert!(stats.expired < 50_000, "{stats:?}");
+    }
+
+    #[test]
     fn a_cycle_stops_early_when_few_keys_are_expired() {
         let db = db_with(5_000, 0.0, 0);
         let stats = run_cycle(

@@ -515,17 +515,26 @@ mod tests {
 
     #[test]
     fn a_script_holds_exactly_the_stripes_it_took() {
-        let (locks, other) = (KeyLocks::default(), KeyLocks::default());
-        let mut guard = ScriptGuard::default();
-        let taken = [0, 3, 64, 200, STRIPES - 1];
-        guard.hold(&locks, &taken);
-        guard.hold(&locks, &[3, 64]);
-        for i in 0..STRIPES {
-            assert_eq!(guard.holds(&locks, i), taken.contains(&i), "stripe {i}");
-            assert!(!guard.holds(&other, i));
-        }
-        drop(guard);
-        assert!(locks.stripes.iter().all(|s| !s.lock.is_locked()));
+        // On its own thread, so that taking a stripe it already holds (a
+        // deadlock) fails the test instead of hanging it.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (locks, other) = (KeyLocks::default(), KeyLocks::default());
+            let mut guard = ScriptGuard::default();
+            let taken = [0, 3, 64, 200, STRIPES - 1];
+            guard.hold(&locks, &taken);
+            guard.hold(&locks, &[3, 64]);
+            for i in 0..STRIPES {
+                assert_eq!(guard.holds(&locks, i), taken.contains(&i), "stripe {i}");
+                assert!(!guard.holds(&other, i));
+            }
+            drop(guard);
+            assert!(locks.stripes.iter().all(|s| !s.lock.is_locked()));
+            done.send(()).unwrap();
+        });
+        finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the guard deadlocked on a stripe it held, or failed a check");
     }
 
     #[test]

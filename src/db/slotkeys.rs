@@ -135,6 +135,27 @@ mod tests {
     }
 
     #[test]
+    fn a_mostly_emptied_set_gives_memory_back() {
+        let mut keys = Keys::default();
+        for i in 0..10_000 {
+            keys.insert(format!("k{i}").into_bytes().into_boxed_slice());
+        }
+        keys.retain(|k| k.len() < 3);
+        shrink(&mut keys);
+        assert!(
+            keys.capacity() <= 64,
+            "{} kept for 10 keys",
+            keys.capacity()
+        );
+        let mut small = Keys::default();
+        small.insert(Box::from(&b"k"[..]));
+        small.reserve(40);
+        let room = small.capacity();
+        shrink(&mut small);
+        assert_eq!(small.capacity(), room, "a small set keeps its room");
+    }
+
+    #[test]
     fn a_key_recreated_during_its_removal_stays() {
         let index = SlotKeys::default();
         let slot = usize::from(key_slot(b"k"));

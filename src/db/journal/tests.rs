@@ -88,14 +88,20 @@ fn appendfsync_always_waits_for_the_sync() {
     let waited = std::time::Duration::from_millis(50);
     let early = rt.block_on(async { tokio::time::timeout(waited, j.wait_synced(end)).await });
     assert!(early.is_err(), "returned before anything was synced");
-    std::thread::scope(|s| {
+    // Both sides bounded (10 s), so a sync that never covers `end` fails
+    // the test instead of hanging it.
+    let synced = std::thread::scope(|s| {
         s.spawn(|| {
-            while !j.sync_requested(waited) {}
-            j.sync_pending().unwrap();
-            j.synced_now();
+            if (0..200).any(|_| j.sync_requested(waited)) {
+                j.sync_pending().unwrap();
+                j.synced_now();
+            }
         });
-        rt.block_on(j.wait_synced(end));
+        rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), j.wait_synced(end)).await
+        })
     });
+    assert!(synced.is_ok(), "the sync never covered the record");
     assert!(j.all_synced());
 }
 
