@@ -284,6 +284,16 @@ mod tests {
     }
 
     #[test]
+    fn the_sweeper_reads_the_settings_last_set() {
+        // CONFIG SET hz / active-expire-effort reach the next cycle.
+        let db = db_with(0, 0.0, 0);
+        assert_eq!(db.expiry_config(), ExpiryConfig { hz: 10, effort: 1 });
+        let set = ExpiryConfig { hz: 250, effort: 7 };
+        db.set_expiry_config(set);
+        assert_eq!(db.expiry_config(), set);
+    }
+
+    #[test]
     fn a_cycle_stops_when_its_time_is_up() {
         // At hz 500 a cycle may take 0.5 ms: far less than expiring 50,000
         // keys takes, so it must stop with most of them still there.

@@ -120,4 +120,11 @@ mod tests {
         put_commands(&mut buf, b"s", &Entry::string(Bytes::from_static(b"v")));
         assert_eq!(buf, b"*3\r\n$3\r\nSET\r\n$1\r\ns\r\n$1\r\nv\r\n");
     }
+
+    #[test]
+    fn a_database_is_selected_by_its_number() {
+        let mut buf = Vec::new();
+        put_select(&mut buf, 12);
+        assert_eq!(buf, b"*2\r\n$6\r\nSELECT\r\n$2\r\n12\r\n");
+    }
 }

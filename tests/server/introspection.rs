@@ -136,6 +136,20 @@ fn slowlog_keeps_trimmed_commands<S: Store>() {
     assert_eq!(text(&e[5]), "slowpoke");
     assert!(text(&e[4]).starts_with("127.0.0.1:"));
     assert_eq!(c.cmd("SLOWLOG LEN"), int(3));
+    // An entry says how long the command really ran: a script that
+    // counts to three million takes milliseconds even in a release build.
+    c.cmd("CONFIG SET slowlog-log-slower-than 0");
+    c.cmd("SLOWLOG RESET");
+    let script = "local i=0 while i<3000000 do i=i+1 end return i";
+    assert_eq!(c.cmd(&format!("EVAL \"{script}\" 0")), int(3_000_000));
+    let Frame::Array(entries) = c.cmd("SLOWLOG GET 1") else {
+        panic!()
+    };
+    assert_eq!(args(&entries[0])[0], "EVAL");
+    let Frame::Integer(usec) = fields(&entries[0])[2] else {
+        panic!()
+    };
+    assert!(usec >= 1_000, "logged as {usec} µs");
 }
 
 /// The field names of `section` in INFO's reply.

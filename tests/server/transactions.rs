@@ -251,6 +251,39 @@ fn watch_matches_redis<S: Store>() {
     );
 }
 
+/// SWAPDB that brings in a key which has expired but is not deleted yet
+/// is no change to a key watched as absent: EXEC runs (redis-server 7.0.15
+/// answers `[PONG]` to this sequence; checked by hand, since the
+/// differential harness's Redis refuses DEBUG and its sweeper would race
+/// the check). With a key that is live, the transaction aborts.
+fn swapped_in_expired_keys_do_not_abort_a_watch<S: Store>() {
+    let config = flashkv::config::Config {
+        enable_debug_command: "yes".into(),
+        ..Default::default()
+    };
+    let clock = flashkv::db::Clock::manual(1_700_000_000_000);
+    let server = TestServer::with_config::<S>(config, clock.clone());
+    let (mut a, mut b) = (server.client(), server.client());
+    assert_eq!(a.cmd("DEBUG SET-ACTIVE-EXPIRE 0"), ok());
+    let swapped_in = |a: &mut RawClient, b: &mut RawClient, px: u64| {
+        a.cmd("FLUSHALL");
+        b.cmd("SELECT 1");
+        b.cmd(&format!("SET sx 1 PX {px}"));
+        b.cmd("SELECT 0");
+        clock.advance(50);
+        a.cmd("WATCH sx");
+        b.cmd("SWAPDB 0 1");
+        a.cmd("MULTI");
+        a.cmd("PING");
+        a.cmd("EXEC")
+    };
+    assert_eq!(
+        swapped_in(&mut a, &mut b, 10),
+        Frame::Array(vec![Frame::Simple("PONG".into())])
+    );
+    assert_eq!(swapped_in(&mut a, &mut b, 10_000), Frame::NullArray);
+}
+
 pub fn int_of(f: &Frame) -> i64 {
     match f {
         Frame::Integer(n) => *n,
@@ -466,6 +499,7 @@ fn flush_inside_exec_is_atomic<S: Store>() {
 backends!(
     transactions_match_redis,
     watch_matches_redis,
+    swapped_in_expired_keys_do_not_abort_a_watch,
     exec_is_atomic_to_every_reader,
     watch_admits_exactly_the_unchanged,
     watch_ignores_other_keys_in_the_same_stripe,

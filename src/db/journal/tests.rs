@@ -31,6 +31,8 @@ fn records_are_selected_wrapped_and_written_in_order() {
     let dir = tempdir();
     let (j, path) = journal_in(&dir);
     let end1 = set_a(&j);
+    let (inside, _) = j.ordered(in_section);
+    assert!(inside, "an ordered section of a journal that is on");
     let (_, none) = j.ordered(|| {
         let m = mark();
         command_done(m, 0, &[b("set"), b("a"), b("1"), b("NX")]);
