@@ -246,6 +246,60 @@ fn dump_and_restore_move_both_ways<S: Store>() {
     same_data(ours.addr, redis.addr);
 }
 
+/// DUMP of a string is Redis's bytes exactly: the same LZF compression
+/// (liblzf as Redis builds it) or none where Redis stores it raw, over
+/// strings of every kind: runs, repeated words, random bytes, lengths at
+/// the limits of a literal run and of a back reference.
+fn string_dumps_are_redis_bytes<S: Store>() {
+    let Some(redis) = RedisServer::start("string_dumps_are_redis_bytes") else {
+        return;
+    };
+    let ours = TestServer::start::<S>();
+    let (mut x, mut y) = (ours.client(), RawClient::connect(redis.addr));
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut strings: Vec<Vec<u8>> = vec![
+        vec![b'a'; 21],
+        vec![b'a'; 300],
+        vec![b'z'; 20_000],
+        b"ab".repeat(40),
+        (0..=255u8).cycle().take(1_000).collect(),
+    ];
+    for i in 0..150 {
+        let len = [21, 25, 33, 64, 100, 270, 1_000, 9_000][i % 8] + rand(40) as usize;
+        let alphabet = [2, 4, 16, 64, 256][i % 5];
+        let s: Vec<u8> = if i % 3 == 0 {
+            // Words from a small vocabulary: matches of every length.
+            let words: Vec<Vec<u8>> = (0..alphabet)
+                .map(|w| format!("w{w}:{}", "x".repeat(w as usize % 7)).into_bytes())
+                .collect();
+            let mut s = Vec::new();
+            while s.len() < len {
+                s.extend_from_slice(&words[rand(alphabet) as usize]);
+                s.push(b' ');
+            }
+            s.truncate(len);
+            s
+        } else {
+            (0..len).map(|_| rand(alphabet) as u8).collect()
+        };
+        strings.push(s);
+    }
+    for (i, s) in strings.iter().enumerate() {
+        let key = format!("s{i}");
+        for c in [&mut x, &mut y] {
+            assert_eq!(c.cmd_args(&[b"SET", key.as_bytes(), s]), ok());
+        }
+        let (a, b) = (x.cmd(&format!("DUMP {key}")), y.cmd(&format!("DUMP {key}")));
+        assert!(a == b, "DUMP of string {i} ({} bytes) differs", s.len());
+    }
+}
+
 fn restore_errors_match_redis<S: Store>() {
     differential::<S>(
         "restore errors",
@@ -432,6 +486,7 @@ fn failed_saves_refuse_writes<S: Store>() {
 backends!(
     rdb_moves_both_ways_with_redis,
     dump_and_restore_move_both_ways,
+    string_dumps_are_redis_bytes,
     restore_errors_match_redis,
     snapshot_is_one_instant,
     failed_saves_refuse_writes

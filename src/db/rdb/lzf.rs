@@ -1,65 +1,200 @@
 //! LZF, the compression RDB files use for long strings (liblzf's format:
 //! literal runs of up to 32 bytes and back references up to 8 KiB back).
+//!
+//! The compressor is liblzf's as Redis builds it (`HLOG` 16, `VERY_FAST`),
+//! step for step: the same hash, the same match rules (no reference to
+//! the first byte, matches extended 16 bytes at a time before the length
+//! limit is checked), the same two positions hashed after a match and the
+//! same output-space checks. So a string compresses to the bytes Redis
+//! writes, and `DUMP` and RDB files match Redis's byte for byte.
 
 /// Longest back reference (2 + 7 + 255).
 const MAX_REF: usize = 264;
 /// Farthest back reference.
 const MAX_OFF: usize = 1 << 13;
-const HASH_BITS: u32 = 14;
+/// Longest literal run.
+const MAX_LIT: usize = 32;
+const HLOG: u32 = 16;
 
-fn hash(b: &[u8]) -> usize {
-    let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-    (v.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize
+/// liblzf's `IDX` (the `VERY_FAST` variant) of its rolling value.
+fn idx(h: u32) -> usize {
+    ((h >> (24 - HLOG)).wrapping_sub(h.wrapping_mul(5)) & ((1 << HLOG) - 1)) as usize
+}
+
+/// liblzf's `FRST` and `NEXT`: the rolling value over the bytes at `i`.
+fn first(input: &[u8], i: usize) -> u32 {
+    (u32::from(input[i]) << 8) | u32::from(input[i + 1])
+}
+
+fn next(h: u32, input: &[u8], i: usize) -> u32 {
+    (h << 8) | u32::from(input[i + 2])
 }
 
 /// Compress `input` into at most `max` bytes; `None` when it does not fit
 /// (Redis then stores the string as it is).
 pub fn compress(input: &[u8], max: usize) -> Option<Vec<u8>> {
     let n = input.len();
-    let mut out = Vec::with_capacity(max.min(n));
-    let mut table = vec![0usize; 1 << HASH_BITS];
-    let (mut lit, mut i) = (0, 0);
-    let flush = |out: &mut Vec<u8>, from: usize, to: usize| {
-        for chunk in input[from..to].chunks(32) {
-            out.push((chunk.len() - 1) as u8);
-            out.extend_from_slice(chunk);
+    if n == 0 || max == 0 {
+        return None;
+    }
+    TABLE.with(|t| match t.try_borrow_mut() {
+        Ok(mut t) => compress_with(input, max, &mut t),
+        Err(_) => compress_with(input, max, &mut Table::default()),
+    })
+}
+
+/// liblzf's hash table: the last position seen per hash. Redis keeps it
+/// on the stack, uninitialised (no match can come of what is left there);
+/// here one table per thread, reused: an entry counts only if it was
+/// written by the current call (its generation), so no call clears 64K
+/// entries to compress a 30-byte string.
+struct Table {
+    entries: Vec<u64>,
+    generation: u32,
+}
+
+impl Default for Table {
+    fn default() -> Table {
+        Table {
+            entries: vec![0; 1 << HLOG],
+            generation: 0,
+        }
+    }
+}
+
+impl Table {
+    fn start(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.entries.fill(0);
+            self.generation = 1;
+        }
+    }
+
+    /// The position stored at `slot` by this call, plus one (0: none),
+    /// replaced by `pos`.
+    fn swap(&mut self, slot: usize, pos: usize) -> usize {
+        let old = std::mem::replace(
+            &mut self.entries[slot],
+            (u64::from(self.generation) << 32) | (pos as u64 + 1),
+        );
+        if (old >> 32) as u32 == self.generation {
+            (old & 0xffff_ffff) as usize
+        } else {
+            0
+        }
+    }
+}
+
+thread_local! {
+    static TABLE: std::cell::RefCell<Table> = std::cell::RefCell::new(Table::default());
+}
+
+fn compress_with(input: &[u8], max: usize, table: &mut Table) -> Option<Vec<u8>> {
+    let n = input.len();
+    table.start();
+    let mut out = Vec::with_capacity(max.min(n) + 1);
+    // The current literal run: its length and the byte its header goes in.
+    let mut lit = 0usize;
+    let mut head = 0usize;
+    out.push(0);
+    let stop_run = |out: &mut Vec<u8>, head: usize, lit: usize| {
+        if lit == 0 {
+            out.truncate(head);
+        } else {
+            out[head] = (lit - 1) as u8;
         }
     };
-    while i + 2 < n {
-        let h = hash(&input[i..]);
-        let candidate = table[h];
-        table[h] = i + 1;
-        if candidate > 0 {
+    let mut i = 0usize;
+    let mut h = if n >= 2 { first(input, 0) } else { 0 };
+    while n >= 3 && i < n - 2 {
+        h = next(h, input, i);
+        let candidate = table.swap(idx(h), i);
+        let matched = candidate > 1 && {
+            let r = candidate - 1;
+            i - r - 1 < MAX_OFF && input[r..r + 3] == input[i..i + 3]
+        };
+        if matched {
             let r = candidate - 1;
             let off = i - r - 1;
-            if off < MAX_OFF && input[r..r + 3] == input[i..i + 3] {
-                let most = (n - i).min(MAX_REF);
-                let same = input[r + 3..r + most]
-                    .iter()
-                    .zip(&input[i + 3..i + most])
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                let len = 3 + same;
-                flush(&mut out, lit, i);
-                let l = len - 2;
-                if l < 7 {
-                    out.push(((l << 5) | (off >> 8)) as u8);
-                } else {
-                    out.push(((7 << 5) | (off >> 8)) as u8);
-                    out.push((l - 7) as u8);
+            let maxlen = (n - i - 2).min(MAX_REF);
+            if out.len() + 4 >= max && out.len() - usize::from(lit == 0) + 4 >= max {
+                return None;
+            }
+            stop_run(&mut out, head, lit);
+            let mut len = 2;
+            let mut unrolled_all = false;
+            if maxlen > 16 {
+                unrolled_all = true;
+                for _ in 0..16 {
+                    len += 1;
+                    if input[r + len] != input[i + len] {
+                        unrolled_all = false;
+                        break;
+                    }
                 }
-                out.push(off as u8);
-                if out.len() > max {
-                    return None;
+            }
+            if maxlen <= 16 || unrolled_all {
+                loop {
+                    len += 1;
+                    if !(len < maxlen && input[r + len] == input[i + len]) {
+                        break;
+                    }
                 }
-                i += len;
-                lit = i;
-                continue;
+            }
+            let l = len - 2;
+            if l < 7 {
+                out.push(((off >> 8) + (l << 5)) as u8);
+            } else {
+                out.push(((off >> 8) + (7 << 5)) as u8);
+                out.push((l - 7) as u8);
+            }
+            out.push(off as u8);
+            lit = 0;
+            head = out.len();
+            out.push(0);
+            i += len;
+            if i >= n - 2 {
+                break;
+            }
+            // Hash the match's last two positions (VERY_FAST).
+            i -= 2;
+            h = first(input, i);
+            for _ in 0..2 {
+                h = next(h, input, i);
+                table.swap(idx(h), i);
+                i += 1;
+            }
+        } else {
+            if out.len() >= max {
+                return None;
+            }
+            lit += 1;
+            out.push(input[i]);
+            i += 1;
+            if lit == MAX_LIT {
+                stop_run(&mut out, head, lit);
+                lit = 0;
+                head = out.len();
+                out.push(0);
             }
         }
-        i += 1;
     }
-    flush(&mut out, lit, n);
+    if out.len() + 3 > max {
+        return None;
+    }
+    while i < n {
+        lit += 1;
+        out.push(input[i]);
+        i += 1;
+        if lit == MAX_LIT {
+            stop_run(&mut out, head, lit);
+            lit = 0;
+            head = out.len();
+            out.push(0);
+        }
+    }
+    stop_run(&mut out, head, lit);
     (out.len() <= max).then_some(out)
 }
 
@@ -128,8 +263,74 @@ mod tests {
     fn decompresses_redis_output() {
         let redis = [2, 97, 98, 97, 224, 66, 1, 1, 97, 98];
         assert_eq!(decompress(&redis, 80).unwrap(), b"ab".repeat(40));
-        let ours = compress(&b"ab".repeat(40), 76).unwrap();
-        assert_eq!(decompress(&ours, 80).unwrap(), b"ab".repeat(40));
+        assert_eq!(compress(&b"ab".repeat(40), 76).unwrap(), redis);
+    }
+
+    /// What redis-server 7.0.15 wrote for a 377-byte text (the
+    /// compressed part of `DUMP k`): our compressor is Redis's (liblzf's
+    /// hash, table size and match rules), so its output is the same bytes.
+    #[test]
+    fn compresses_text_to_the_bytes_redis_writes() {
+        let words = [
+            "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+            "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon",
+        ];
+        let text = (0..60)
+            .map(|i| format!("{}{}", words[(i * 7) % 20], i % 5))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let redis: [u8; 125] = [
+            23, 97, 108, 112, 104, 97, 48, 32, 116, 104, 101, 116, 97, 49, 32, 111, 109, 105, 99,
+            114, 111, 110, 50, 32, 98, 32, 14, 15, 51, 32, 105, 111, 116, 97, 52, 32, 112, 105, 48,
+            32, 103, 97, 109, 109, 32, 31, 14, 107, 97, 112, 112, 97, 50, 32, 114, 104, 111, 51,
+            32, 100, 101, 108, 64, 29, 4, 108, 97, 109, 98, 100, 32, 65, 2, 115, 105, 103, 64, 33,
+            4, 101, 112, 115, 105, 108, 64, 65, 9, 109, 117, 51, 32, 116, 97, 117, 52, 32, 122, 32,
+            74, 6, 48, 32, 110, 117, 49, 32, 117, 192, 27, 32, 17, 6, 51, 32, 120, 105, 52, 32, 97,
+            224, 239, 125, 1, 105, 52,
+        ];
+        assert_eq!(text.len(), 377);
+        assert_eq!(decompress(&redis, 377).unwrap(), text.as_bytes());
+        assert_eq!(compress(text.as_bytes(), 373).unwrap(), redis);
+    }
+
+    /// liblzf's hash as Redis builds it: `((h >> 8) - h * 5) & 0xffff`
+    /// over the rolling value `(p[0] << 16) | (p[1] << 8) | p[2]` (plus older
+    /// bytes above bit 24, which the mask drops). Collisions are rare in
+    /// short strings, so the byte-for-byte tests alone would not notice
+    /// another hash.
+    #[test]
+    fn hashes_positions_as_liblzf_does() {
+        let text = b"Redis!";
+        let mut h = first(text, 0);
+        for i in 0..4 {
+            h = next(h, text, i);
+            let v =
+                (i64::from(text[i]) << 16) | (i64::from(text[i + 1]) << 8) | i64::from(text[i + 2]);
+            let expected = ((v >> 8) - v * 5).rem_euclid(1 << 16) as usize;
+            assert_eq!(idx(h), expected, "position {i}");
+        }
+    }
+
+    #[test]
+    fn a_reused_table_remembers_nothing_of_the_last_string() {
+        let inputs: Vec<Vec<u8>> = (0..20u8)
+            .map(|i| {
+                (0..500u32)
+                    .map(|j| (j % (3 + u32::from(i))) as u8 + i)
+                    .collect()
+            })
+            .collect();
+        for input in inputs.iter().chain(inputs.iter().rev()) {
+            let fresh = compress_with(input, input.len() - 4, &mut Table::default());
+            assert_eq!(compress(input, input.len() - 4), fresh);
+        }
+        let mut old = Table {
+            generation: u32::MAX,
+            ..Table::default()
+        };
+        let input = b"abcabcabcabcabcabcabcabc".repeat(3);
+        assert_eq!(compress_with(&input, 68, &mut old), compress(&input, 68));
+        assert_eq!(old.generation, 1, "the generation wraps to 1, not 0");
     }
 
     #[test]
