@@ -269,6 +269,19 @@ mod tests {
     }
 
     #[test]
+    fn watchers_of_closed_clients_are_dropped_when_the_key_is_watched_again() {
+        let w = Watches::default();
+        let watchers = |w: &Watches| w.shard(b"k").lock().get(&b"k"[..]).map_or(0, Vec::len);
+        for _ in 0..100 {
+            // A client that watched `k` and went away without UNWATCH.
+            w.add(b"k", &flag(), false);
+        }
+        let live = flag();
+        w.add(b"k", &live, false);
+        assert_eq!(watchers(&w), 1, "only the live watcher is kept");
+    }
+
+    #[test]
     fn deleting_a_key_that_had_expired_when_watched_is_no_change() {
         let w = Watches::default();
         let a = flag();

@@ -187,3 +187,44 @@ fn eviction_takes_only_what_its_policy_allows() {
     );
     assert!(!ks.holds_evictable(b"gone", false));
 }
+
+#[test]
+fn a_collection_changed_in_place_raises_its_watchers() {
+    use crate::db::watch::WatchFlag;
+    use std::sync::Arc;
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    ks.update(b"l", 0, |_| (Op::Put(Entry::string("v")), ()));
+    let (changed, untouched) = (
+        Arc::new(WatchFlag::default()),
+        Arc::new(WatchFlag::default()),
+    );
+    ks.watches().add(b"l", &changed, false);
+    ks.mutate(b"l", 0, |_slot| {});
+    assert!(!changed.is_dirty(), "a look that changed nothing");
+    ks.mutate(b"l", 0, |slot| slot.changed());
+    assert!(changed.is_dirty(), "an edit in place (LPUSH on a list)");
+    ks.watches().add(b"l", &untouched, false);
+    ks.mutate(b"other", 0, |slot| slot.changed());
+    assert!(!untouched.is_dirty());
+}
+
+#[test]
+fn every_entry_is_visited_expired_ones_too() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    for i in 0..3_000 {
+        let entry = Entry::new(
+            store_api::value::Value::Str("v".into()),
+            (i % 3 == 0).then_some(5),
+        );
+        ks.update(format!("k{i}").as_bytes(), 0, |_| {
+            (Op::Put(entry.clone()), ())
+        });
+    }
+    for held in [false, true] {
+        let mut seen = BTreeSet::new();
+        ks.for_each_entry_as(held, |k, _| {
+            seen.insert(k.to_vec());
+        });
+        assert_eq!(seen.len(), 3_000, "held: {held}");
+    }
+}
