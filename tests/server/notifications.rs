@@ -90,6 +90,7 @@ const SCRIPT: &str = "
     SETEX s3 100 v
     PSETEX s4 100000 v
     MSET m1 1 m2 2
+    MSET m1 3 m9 4
     MSETNX m3 1 m4 2
     MSETNX m3 1 m5 2
     GETSET s 9
