@@ -371,6 +371,30 @@ mod tests {
         assert_eq!(function_records(&[ty::STRING, 1, b'x']), None);
     }
 
+    /// A version 1 file (no checksum) with a key whose deadline is in
+    /// seconds (`EXPIRETIME`, written before RDB 3).
+    #[test]
+    fn first_version_files_and_deadlines_in_seconds_load() {
+        let mut f = b"REDIS0001".to_vec();
+        f.push(op::EXPIRETIME);
+        f.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+        f.extend_from_slice(&[ty::STRING, 1, b'k', 1, b'v', op::EOF]);
+        let mut got = Vec::new();
+        let summary = load(&f, &Shapes::default(), 0, true, |l| {
+            got.push((l.key.to_vec(), l.entry.expires_at()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(summary.version, 1);
+        assert_eq!(got, vec![(b"k".to_vec(), Some(1_700_000_000_000))]);
+        let mut v0 = f.clone();
+        v0[5..9].copy_from_slice(b"0000");
+        assert!(matches!(
+            load(&v0, &Shapes::default(), 0, true, |_| Ok(())),
+            Err(RdbError::Version(0))
+        ));
+    }
+
     #[test]
     fn a_load_summary_counts_what_it_met() {
         let bytes = file(false);

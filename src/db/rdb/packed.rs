@@ -333,6 +333,26 @@ pub fn read_zipmap(b: &[u8]) -> Option<Vec<Elem>> {
 mod tests {
     use super::*;
 
+    /// A ziplist (Redis before 7) of a 16-bit integer, a 32-bit one and a
+    /// short string, laid out by hand as Redis wrote them.
+    #[test]
+    fn ziplist_integers_are_read_where_they_are() {
+        let mut z = vec![0u8; 10];
+        z.extend_from_slice(&[0, 0xc0]);
+        z.extend_from_slice(&1000i16.to_le_bytes());
+        z.extend_from_slice(&[4, 0xd0]);
+        z.extend_from_slice(&(-100_000i32).to_le_bytes());
+        z.extend_from_slice(&[6, 0x02, b'a', b'b', 0xff]);
+        let len = z.len() as u32;
+        z[..4].copy_from_slice(&len.to_le_bytes());
+        z[4..8].copy_from_slice(&20u32.to_le_bytes());
+        z[8..10].copy_from_slice(&3u16.to_le_bytes());
+        assert_eq!(
+            read_ziplist(&z).unwrap(),
+            [&b"1000"[..], b"-100000", b"ab"].map(<[u8]>::to_vec)
+        );
+    }
+
     #[test]
     fn listpack_round_trips_every_encoding() {
         let big = vec![b'x'; 5000];
