@@ -249,7 +249,8 @@ fn dump_and_restore_move_both_ways<S: Store>() {
 /// DUMP of a string is Redis's bytes exactly: the same LZF compression
 /// (liblzf as Redis builds it) or none where Redis stores it raw, over
 /// strings of every kind: runs, repeated words, random bytes, lengths at
-/// the limits of a literal run and of a back reference.
+/// the limits of a literal run and of a back reference. And of small
+/// collections, in their listpack and intset forms.
 fn string_dumps_are_redis_bytes<S: Store>() {
     let Some(redis) = RedisServer::start("string_dumps_are_redis_bytes") else {
         return;
@@ -297,6 +298,18 @@ fn string_dumps_are_redis_bytes<S: Store>() {
         }
         let (a, b) = (x.cmd(&format!("DUMP {key}")), y.cmd(&format!("DUMP {key}")));
         assert!(a == b, "DUMP of string {i} ({} bytes) differs", s.len());
+    }
+    // Small collections too: their listpack or intset is written as Redis
+    // writes it (a sorted set in its listpack type, not as a skiplist).
+    for (key, cmd) in [
+        ("z", "ZADD z 1 a 2.5 b -3 c 1e100 d"),
+        ("h", "HSET h f1 v1 f2 22 f3 -7"),
+        ("l", "RPUSH l a bb 1 -2 300000"),
+        ("si", "SADD si 1 -2 30000 7"),
+    ] {
+        assert_eq!(x.cmd(cmd), y.cmd(cmd));
+        let (a, b) = (x.cmd(&format!("DUMP {key}")), y.cmd(&format!("DUMP {key}")));
+        assert!(a == b, "DUMP {key} differs: {a:?} against Redis's {b:?}");
     }
 }
 
