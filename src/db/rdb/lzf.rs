@@ -93,18 +93,7 @@ thread_local! {
 fn compress_with(input: &[u8], max: usize, table: &mut Table) -> Option<Vec<u8>> {
     let n = input.len();
     table.start();
-    let mut out = Vec::with_capacity(max.min(n) + 1);
-    // The current literal run: its length and the byte its header goes in.
-    let mut lit = 0usize;
-    let mut head = 0usize;
-    out.push(0);
-    let stop_run = |out: &mut Vec<u8>, head: usize, lit: usize| {
-        if lit == 0 {
-            out.truncate(head);
-        } else {
-            out[head] = (lit - 1) as u8;
-        }
-    };
+    let mut out = Output::new(max.min(n) + 1);
     let mut i = 0usize;
     let mut h = if n >= 2 { first(input, 0) } else { 0 };
     while n >= 3 && i < n - 2 {
@@ -118,10 +107,11 @@ fn compress_with(input: &[u8], max: usize, table: &mut Table) -> Option<Vec<u8>>
             let r = candidate - 1;
             let off = i - r - 1;
             let maxlen = (n - i - 2).min(MAX_REF);
-            if out.len() + 4 >= max && out.len() - usize::from(lit == 0) + 4 >= max {
+            let len = out.bytes.len();
+            if len + 4 >= max && len - usize::from(out.lit == 0) + 4 >= max {
                 return None;
             }
-            stop_run(&mut out, head, lit);
+            out.close_run();
             let mut len = 2;
             let mut unrolled_all = false;
             if maxlen > 16 {
@@ -144,15 +134,13 @@ fn compress_with(input: &[u8], max: usize, table: &mut Table) -> Option<Vec<u8>>
             }
             let l = len - 2;
             if l < 7 {
-                out.push(((off >> 8) + (l << 5)) as u8);
+                out.bytes.push(((off >> 8) + (l << 5)) as u8);
             } else {
-                out.push(((off >> 8) + (7 << 5)) as u8);
-                out.push((l - 7) as u8);
+                out.bytes.push(((off >> 8) + (7 << 5)) as u8);
+                out.bytes.push((l - 7) as u8);
             }
-            out.push(off as u8);
-            lit = 0;
-            head = out.len();
-            out.push(0);
+            out.bytes.push(off as u8);
+            out.open_run();
             i += len;
             if i >= n - 2 {
                 break;
@@ -166,36 +154,68 @@ fn compress_with(input: &[u8], max: usize, table: &mut Table) -> Option<Vec<u8>>
                 i += 1;
             }
         } else {
-            if out.len() >= max {
+            if out.bytes.len() >= max {
                 return None;
             }
-            lit += 1;
-            out.push(input[i]);
+            out.literal(input[i]);
             i += 1;
-            if lit == MAX_LIT {
-                stop_run(&mut out, head, lit);
-                lit = 0;
-                head = out.len();
-                out.push(0);
-            }
         }
     }
-    if out.len() + 3 > max {
+    if out.bytes.len() + 3 > max {
         return None;
     }
-    while i < n {
-        lit += 1;
-        out.push(input[i]);
-        i += 1;
-        if lit == MAX_LIT {
-            stop_run(&mut out, head, lit);
-            lit = 0;
-            head = out.len();
-            out.push(0);
+    for &b in &input[i..] {
+        out.literal(b);
+    }
+    out.close_run();
+    (out.bytes.len() <= max).then_some(out.bytes)
+}
+
+/// Compressed output: literal runs are written as liblzf writes them, a
+/// header byte reserved when the run opens and filled in when it closes.
+struct Output {
+    bytes: Vec<u8>,
+    /// Bytes in the open run.
+    lit: usize,
+    /// Where the open run's header goes.
+    head: usize,
+}
+
+impl Output {
+    fn new(capacity: usize) -> Output {
+        let mut bytes = Vec::with_capacity(capacity);
+        bytes.push(0);
+        Output {
+            bytes,
+            lit: 0,
+            head: 0,
         }
     }
-    stop_run(&mut out, head, lit);
-    (out.len() <= max).then_some(out)
+
+    fn open_run(&mut self) {
+        self.lit = 0;
+        self.head = self.bytes.len();
+        self.bytes.push(0);
+    }
+
+    /// Fill in the open run's header, or take its reserved byte back if
+    /// the run is empty.
+    fn close_run(&mut self) {
+        if self.lit == 0 {
+            self.bytes.truncate(self.head);
+        } else {
+            self.bytes[self.head] = (self.lit - 1) as u8;
+        }
+    }
+
+    fn literal(&mut self, b: u8) {
+        self.lit += 1;
+        self.bytes.push(b);
+        if self.lit == MAX_LIT {
+            self.close_run();
+            self.open_run();
+        }
+    }
 }
 
 /// Decompress `input`, which must expand to exactly `len` bytes.

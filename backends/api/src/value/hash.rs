@@ -277,6 +277,12 @@ impl Hash {
 mod tests {
     use super::*;
 
+    /// Limits under which every hash is a table from its first field.
+    const TABLE_AT_ONCE: HashLimits = HashLimits {
+        max_entries: 0,
+        max_value: 64,
+    };
+
     #[test]
     fn small_hashes_stay_packed_in_insertion_order() {
         let mut h = Hash::default();
@@ -364,10 +370,7 @@ mod tests {
 
     #[test]
     fn table_fields_are_found_by_field_alone_and_keep_their_place() {
-        let lim = HashLimits {
-            max_entries: 0,
-            max_value: 64,
-        };
+        let lim = TABLE_AT_ONCE;
         let mut h = Hash::default();
         assert!(h.insert(b"a", b"1", lim));
         assert!(h.insert(b"ab", b"2", lim));
@@ -387,10 +390,7 @@ mod tests {
 
     #[test]
     fn equal_hashes_have_equal_values_too() {
-        let lim = HashLimits {
-            max_entries: 0,
-            max_value: 64,
-        };
+        let lim = TABLE_AT_ONCE;
         let (mut a, mut b) = (Hash::default(), Hash::default());
         a.insert(b"f", b"1", lim);
         a.insert(b"g", b"2", lim);
