@@ -332,17 +332,19 @@ mod tests {
         for i in 0..100 {
             h.insert(format!("f{i}").as_bytes(), b"v", lim);
         }
-        let (mut cursor, mut seen) = (0, 0);
-        loop {
+        let (mut cursor, mut seen) = (0, std::collections::HashSet::new());
+        // Ten calls of ten; a cursor that never comes back fails here.
+        for calls in 1.. {
+            assert!(calls <= 10, "the cursor did not come back to 0");
             let (items, next) = h.scan(cursor, 10);
             assert!(items.len() <= 10);
-            seen += items.len();
+            seen.extend(items.into_iter().map(|(f, _)| f.to_vec()));
             cursor = next;
             if cursor == 0 {
                 break;
             }
         }
-        assert_eq!(seen, 100);
+        assert_eq!(seen.len(), 100);
     }
 
     #[test]
@@ -402,5 +404,48 @@ mod tests {
         b.insert(b"f", b"1", lim);
         b.insert(b"h", b"3", lim);
         assert_ne!(a, b, "nor a field more");
+    }
+
+    #[test]
+    fn values_at_the_length_limit_stay_packed_one_more_converts() {
+        let lim = HashLimits {
+            max_entries: 8,
+            max_value: 4,
+        };
+        let mut h = Hash::default();
+        assert!(h.is_empty());
+        assert!(h.insert(b"abcd", b"wxyz", lim), "both at the limit");
+        assert!(h.insert(b"f", b"1", lim));
+        assert!(!h.insert(b"f", b"2345", lim), "an update at the limit");
+        assert_eq!(h.encoding(), "listpack");
+        assert!(!h.is_empty() && h.contains(b"abcd") && !h.contains(b"abc"));
+        assert_eq!(h.get_index(0), Some((&b"abcd"[..], &b"wxyz"[..])));
+        assert_eq!(h.get_index(1), Some((&b"f"[..], &b"2345"[..])));
+        assert_eq!(h.get_index(2), None);
+        assert!(!h.insert(b"f", b"23456", lim), "an update past the limit");
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get(b"f"), Some(&b"23456"[..]));
+        let mut h = Hash::default();
+        h.insert(b"abcde", b"1", lim);
+        assert_eq!(h.encoding(), "hashtable", "a field past the limit");
+    }
+
+    #[test]
+    fn heap_bytes_count_the_table_and_every_field() {
+        let class = |n: usize| n.next_multiple_of(16);
+        let mut h = Hash::default();
+        h.insert(b"f", b"v", HashLimits::default());
+        let Hash::Pack(p) = &h else { panic!() };
+        assert_eq!(h.heap_bytes(class), p.heap_bytes(class));
+        let mut t = Hash::default();
+        for i in 0..100 {
+            t.insert(format!("field-{i}").as_bytes(), &[b'v'; 20], TABLE_AT_ONCE);
+        }
+        let Hash::Table(m) = &t else { panic!() };
+        // Each field and value: 1 + 7 or 8 + 20 bytes, one 32-byte class.
+        let fields = 100 * 32;
+        let table = class(std::mem::size_of_val(&**m)) + m.heap_bytes(class);
+        assert_eq!(t.heap_bytes(class), table + fields);
+        assert!(m.heap_bytes(class) >= 100 * std::mem::size_of::<FieldValue>());
     }
 }
