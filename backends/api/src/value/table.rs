@@ -194,7 +194,9 @@ impl<T: Keyed> Table<T> {
     /// Give back room once at most an eighth of it is used (Redis's dicts
     /// shrink below a tenth), keeping twice what is left.
     fn shrink_if_sparse(&mut self) {
-        let (len, room) = (self.elements.len(), self.index.capacity());
+        // The element vector's room, not the index's: hashbrown's
+        // `capacity` falls as removals leave tombstones.
+        let (len, room) = (self.elements.len(), self.elements.capacity());
         if room > 64 && len <= room / 8 {
             let keep = (len * 2).max(8);
             let (elements, hasher) = (&self.elements, &self.hasher);
@@ -212,22 +214,13 @@ impl<T: Keyed> Table<T> {
     }
 
     /// Heap bytes of the table itself (without what the elements point
-    /// to): the element vector and the index (hashbrown: a `u32` and a
-    /// control byte per bucket, plus one group of control bytes).
+    /// to): the element vector and the index (hashbrown's own count of
+    /// its one allocation: a `u32` and a control byte per bucket, plus one
+    /// group of control bytes).
     pub fn heap_bytes(&self, class: super::SizeClass) -> usize {
         let elements = self.elements.capacity() * std::mem::size_of::<T>();
-        let room = self.index.capacity();
-        let index = if room == 0 {
-            0
-        } else {
-            let buckets = if room < 8 {
-                (room + 1).next_power_of_two()
-            } else {
-                (room * 8 / 7).next_power_of_two()
-            };
-            class(buckets * (std::mem::size_of::<u32>() + 1) + 16)
-        };
-        super::pack::allocated(elements, class) + index
+        super::pack::allocated(elements, class)
+            + super::pack::allocated(self.index.allocation_size(), class)
     }
 }
 
