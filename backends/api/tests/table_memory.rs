@@ -102,6 +102,12 @@ fn heap_bytes_growth_and_shrinking_as_the_allocator_sees_them() {
     for j in i + 1..4_096 {
         assert!(t.contains(id(j).key()), "{j} survived the shrink");
     }
+    // It kept room for twice what is left: 512 more fit without growing.
+    let before = live();
+    for j in 10_000..10_512 {
+        t.insert(id(j));
+    }
+    assert_eq!(live(), before, "room for 1,024 after the shrink");
     let mut small = Table::default();
     for i in 0..40 {
         small.insert(id(i));
