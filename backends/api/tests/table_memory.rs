@@ -27,6 +27,22 @@ fn live() -> i64 {
     thread_net()
 }
 
+/// A table of the elements `ids`.
+fn table_of(ids: impl IntoIterator<Item = u64>) -> Table<Id> {
+    let mut t = Table::default();
+    for i in ids {
+        assert!(t.insert(id(i)));
+    }
+    t
+}
+
+/// Run `f`; true when it allocated nothing (net).
+fn allocates_nothing(f: impl FnOnce()) -> bool {
+    let before = live();
+    f();
+    live() == before
+}
+
 /// Bytes the table holds by the allocator's count, and by its own.
 fn measured(build: impl FnOnce() -> Table<Id>) -> (i64, usize, Table<Id>) {
     let before = live();
@@ -40,13 +56,7 @@ fn measured(build: impl FnOnce() -> Table<Id>) -> (i64, usize, Table<Id>) {
 fn heap_bytes_growth_and_shrinking_as_the_allocator_sees_them() {
     // heap_bytes is exactly what was allocated, at every size.
     for n in [0u64, 1, 3, 4, 7, 8, 14, 15, 28, 29, 100, 1_000, 5_000] {
-        let (real, own, t) = measured(|| {
-            let mut t = Table::default();
-            for i in 0..n {
-                assert!(t.insert(id(i)));
-            }
-            t
-        });
+        let (real, own, t) = measured(|| table_of(0..n));
         assert_eq!(real as usize, own, "{n} elements");
         assert_eq!(t.len() as u64, n);
         assert_eq!(t.is_empty(), n == 0);
@@ -54,10 +64,7 @@ fn heap_bytes_growth_and_shrinking_as_the_allocator_sees_them() {
 
     // And after removals have left tombstones and shrinks.
     let (real, own, t) = measured(|| {
-        let mut t = Table::default();
-        for i in 0..3_000 {
-            t.insert(id(i));
-        }
+        let mut t = table_of(0..3_000);
         for i in (0..3_000).filter(|i| i % 7 != 0) {
             t.swap_remove(id(i).key());
         }
@@ -70,19 +77,15 @@ fn heap_bytes_growth_and_shrinking_as_the_allocator_sees_them() {
     let (real, own, mut t) = measured(|| Table::with_capacity(1_000));
     assert_eq!(real as usize, own);
     assert!(own >= 1_000 * std::mem::size_of::<Id>(), "{own}");
-    let before = live();
-    for i in 0..1_000 {
-        t.insert(id(i));
-    }
-    assert_eq!(live(), before, "1,000 inserts into room for 1,000");
+    assert!(
+        allocates_nothing(|| (0..1_000).for_each(|i| assert!(t.insert(id(i))))),
+        "1,000 inserts into room for 1,000"
+    );
 
     // Emptied to an eighth of its room, a table shrinks to twice what is
     // left; above that it keeps its room; a small one is never shrunk.
     // 4,096 elements: room for 4,096, an eighth is 512.
-    let mut t = Table::default();
-    for i in 0..4_096 {
-        t.insert(id(i));
-    }
+    let mut t = table_of(0..4_096);
     let full = t.heap_bytes(size_class);
     let mut i = 0;
     while t.len() > 513 {
@@ -103,15 +106,11 @@ fn heap_bytes_growth_and_shrinking_as_the_allocator_sees_them() {
         assert!(t.contains(id(j).key()), "{j} survived the shrink");
     }
     // It kept room for twice what is left: 512 more fit without growing.
-    let before = live();
-    for j in 10_000..10_512 {
-        t.insert(id(j));
-    }
-    assert_eq!(live(), before, "room for 1,024 after the shrink");
-    let mut small = Table::default();
-    for i in 0..40 {
-        small.insert(id(i));
-    }
+    assert!(
+        allocates_nothing(|| (10_000..10_512).for_each(|j| assert!(t.insert(id(j))))),
+        "room for 1,024 after the shrink"
+    );
+    let mut small = table_of(0..40);
     let small_room = small.heap_bytes(|n| n);
     for i in 0..39 {
         small.swap_remove(id(i).key());

@@ -409,8 +409,12 @@ mod tests {
     #[test]
     fn values_at_the_length_limit_stay_packed_one_more_converts() {
         let lim = HashLimits {
-            max_entries: 8,
             max_value: 4,
+            ..TABLE_AT_ONCE
+        };
+        let lim = HashLimits {
+            max_entries: 8,
+            ..lim
         };
         let mut h = Hash::default();
         assert!(h.is_empty());
