@@ -88,6 +88,12 @@ impl<T: Keyed> Table<T> {
         self.hasher.hash_one(key)
     }
 
+    /// What hashbrown calls to hash a position again when it moves it.
+    fn rehash<'a>(elements: &'a [T], hasher: &'a Hasher) -> impl Fn(&u32) -> u64 + 'a {
+        use std::hash::BuildHasher;
+        move |&j| hasher.hash_one(elements[j as usize].key())
+    }
+
     #[inline]
     fn find_hashed(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let elements = &self.elements;
@@ -147,11 +153,8 @@ impl<T: Keyed> Table<T> {
     fn push(&mut self, hash: u64, element: T) {
         let i = pos(self.elements.len());
         self.elements.push(element);
-        let (elements, hasher) = (&self.elements, &self.hasher);
-        self.index.insert_unique(hash, i, |&j| {
-            use std::hash::BuildHasher;
-            hasher.hash_one(elements[j as usize].key())
-        });
+        self.index
+            .insert_unique(hash, i, Self::rehash(&self.elements, &self.hasher));
     }
 
     /// Remove the element with `key`, moving the last into its place.
@@ -199,11 +202,8 @@ impl<T: Keyed> Table<T> {
         let (len, room) = (self.elements.len(), self.elements.capacity());
         if room > 64 && len <= room / 8 {
             let keep = (len * 2).max(8);
-            let (elements, hasher) = (&self.elements, &self.hasher);
-            self.index.shrink_to(keep, |&j| {
-                use std::hash::BuildHasher;
-                hasher.hash_one(elements[j as usize].key())
-            });
+            self.index
+                .shrink_to(keep, Self::rehash(&self.elements, &self.hasher));
             self.elements.shrink_to(keep);
         }
     }
