@@ -272,6 +272,13 @@ fn zset_encodings_match_redis<S: Store>() {
         OBJECT ENCODING z
         ZADD z 4 d
         OBJECT ENCODING z
+        ZADD z 0 zero -0 negzero
+        ZADD z -0 zero 0 negzero
+        ZSCORE z zero
+        ZSCORE z negzero
+        ZADD small 0 zero -0 negzero
+        ZADD small -0 zero 0 negzero
+        ZMSCORE small zero negzero
         ZREM z a b c
         OBJECT ENCODING z
         ZADD z2 1 abcdef

@@ -28,7 +28,9 @@
 //! doubled it). This set costs 29 to 31 at any size past a few thousand
 //! keys (test `costs_at_most_31_bytes_per_key`).
 //!
-//! Removal leaves a tombstone: shifting the following slots back would
+//! Removal leaves a tombstone where a probe may need to go past the slot
+//! (the next slot is in use; otherwise the slot, and the tombstones just
+//! before it, become empty): shifting the following slots back would
 //! hash each moved key again, a cache miss apiece. Tombstones count
 //! towards the load, and a table with many is rebuilt at its size. A
 //! rebuild hashes every key again; growing by a quarter, each key is
@@ -161,8 +163,7 @@ impl<S: BuildHasher> KeySet<S> {
             return false;
         };
         let position = self.position(self.slots[slot]);
-        self.slots[slot] = TOMBSTONE;
-        self.tombstones += 1;
+        self.vacate(slot);
         let last = self.pop();
         if position != self.len {
             // The last key moves into the hole: point its slot there.
@@ -231,6 +232,30 @@ impl<S: BuildHasher> KeySet<S> {
         let n = self.slots.len();
         let home = ((hash as u128 * n as u128) >> 64) as usize;
         (home..n).chain(0..home)
+    }
+
+    /// Free `slot`. A tombstone is needed only where a probe may have to
+    /// go past the slot: when the next slot is empty, none does, so the
+    /// slot is emptied, and so are the tombstones just before it. This
+    /// keeps an insert-then-delete churn (SET EX then DEL) from filling the
+    /// table with tombstones and rebuilding it every few hundred deletes.
+    fn vacate(&mut self, slot: usize) {
+        let n = self.slots.len();
+        if self.slots[(slot + 1) % n] != EMPTY {
+            self.slots[slot] = TOMBSTONE;
+            self.tombstones += 1;
+            return;
+        }
+        self.slots[slot] = EMPTY;
+        let mut i = slot;
+        loop {
+            i = if i == 0 { n - 1 } else { i - 1 };
+            if self.slots[i] != TOMBSTONE {
+                break;
+            }
+            self.slots[i] = EMPTY;
+            self.tombstones -= 1;
+        }
     }
 
     /// The slot holding `key`.
@@ -388,6 +413,30 @@ mod tests {
             assert_eq!(set.remove(&key(i)), i % 2 == 1, "key {i}");
         }
         assert!(set.is_empty());
+    }
+
+    #[test]
+    fn a_removal_at_the_end_of_a_cluster_leaves_no_tombstone() {
+        // Every key hashes alike, so the keys fill one run of slots in the
+        // order they came.
+        let mut set = KeySet::<BuildHasherDefault<Constant>>::default();
+        for i in 0..10 {
+            set.insert(&key(i));
+        }
+        assert!(set.remove(&key(9)), "the end of the run");
+        assert_eq!(set.tombstones, 0);
+        assert!(set.remove(&key(5)), "inside the run");
+        assert_eq!(set.tombstones, 1, "probes for 6..8 must go past it");
+        for i in [8, 7, 6] {
+            assert!(set.remove(&key(i)));
+            assert_consistent(&set);
+        }
+        assert_eq!(set.tombstones, 0, "emptied with the run's new end");
+        for i in 0..5 {
+            assert!(!set.insert(&key(i)), "key {i} is still found");
+        }
+        assert!(set.insert(&key(9)));
+        assert_consistent(&set);
     }
 
     #[test]

@@ -28,6 +28,14 @@ impl<S: Store> Connection<S> {
                 }
             }
             self.grown = !self.input.is_empty() || !self.output.is_empty();
+            // What this connection keeps changed: count it afresh below
+            // (a kept count would report the freed buffers until the
+            // cron takes the place back).
+            if self.retained {
+                self.retained = false;
+                buffers::unretain();
+                self.handle().keeps_buffers(0);
+            }
         }
         let spare = |b: &BytesMut| b.capacity() > 0 && b.is_empty();
         if self.retained || (!spare(&self.input) && !spare(&self.output)) {

@@ -242,7 +242,7 @@ impl Set {
             }
         }
         match self {
-            Set::Table(t) => t.insert(m.into()),
+            Set::Table(t) => t.insert_with(m, || m.into()),
             Set::Ints(_) => unreachable!("converted above"),
         }
     }

@@ -22,6 +22,18 @@
 //! element vector to the index's capacity (`indexmap` keeps them equal, so
 //! at 1M elements the vector held 1.8M slots). A table that empties to an
 //! eighth of its room shrinks, as Redis's dicts do.
+//!
+//! # Why not [`KeySet`](crate::keyset::KeySet)'s table
+//! `KeySet` (the volatile-key index) finds keys with linear probing over
+//! `u32` slots carrying hash tags, 7/10 to 7/8 full, its keys in chunks of
+//! 256: fewer bytes, slower probes. Tried here as one engine for both, it
+//! took a hash of 1M fields from 72-76 to 67-71 bytes per field, and made
+//! HGET 40% slower (6.8 to 9.4-11.4 ns) and an HSET-then-HDEL of a new
+//! field 60% slower (57 to 90-100 ns): misses walk clusters (8 to 13 slots
+//! on average under churn), where hashbrown matches 16 control bytes at a
+//! time. Hashes already cost less than in Redis and are short of its
+//! speed, so they keep hashbrown; the volatile index, touched once per
+//! write with a TTL, keeps the bytes (`reports/2026-12-05-one-table-engine.md`).
 
 /// Hash state for tables: randomly seeded per process.
 pub type Hasher = foldhash::fast::RandomState;
@@ -137,6 +149,31 @@ impl<T: Keyed> Table<T> {
         }
         self.push(hash, element);
         None
+    }
+
+    /// Add the element `make` builds unless `key` (its key) is present;
+    /// true when added. Nothing is built for a key already there.
+    pub fn insert_with(&mut self, key: &[u8], make: impl FnOnce() -> T) -> bool {
+        let hash = self.hash(key);
+        if self.find_hashed(hash, key).is_some() {
+            return false;
+        }
+        self.push(hash, make());
+        true
+    }
+
+    /// The element with `key`, made by `make` and added if absent; true
+    /// when added. One lookup either way.
+    pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> T) -> (&mut T, bool) {
+        let hash = self.hash(key);
+        match self.find_hashed(hash, key) {
+            Some(i) => (&mut self.elements[i], false),
+            None => {
+                self.push(hash, make());
+                let last = self.elements.len() - 1;
+                (&mut self.elements[last], true)
+            }
+        }
     }
 
     /// Add `element` unless its key is present; true when added.
@@ -387,6 +424,22 @@ mod tests {
         for i in 9_990..10_000 {
             assert!(t.contains(&b(i)));
         }
+    }
+
+    #[test]
+    fn the_with_forms_build_only_what_is_missing() {
+        let mut t: Table<Box<[u8]>> = Table::default();
+        let (e, new) = t.get_or_insert_with(b"a", || b("a"));
+        assert!(new && &**e == b"a");
+        let (e, new) = t.get_or_insert_with(b"a", || unreachable!("a is there"));
+        assert!(!new && &**e == b"a");
+        assert!(!t.insert_with(b"a", || unreachable!("a is there")));
+        assert!(t.insert_with(b"b", || b("b")));
+        assert_eq!(
+            (t.len(), t.get_index(1).map(|e| &**e)),
+            (2, Some(&b"b"[..]))
+        );
+        assert!(t.contains(b"b"));
     }
 
     #[test]

@@ -204,23 +204,17 @@ impl ZSet {
         let ZSet::Skip(ix) = self else {
             unreachable!("converted above")
         };
-        match ix.scores.get_mut(member) {
-            Some((m, old)) => {
-                if *old != score {
-                    let m = m.clone();
-                    ix.order.remove(*old, &m);
-                    ix.order.insert(score, m);
-                }
-                *old = score;
-                false
-            }
-            None => {
-                let m = ZMember::new(member);
-                ix.scores.replace((m.clone(), score));
-                ix.order.insert(score, m);
-                true
-            }
+        let Index { scores, order } = &mut **ix;
+        let ((m, old), new) = scores.get_or_insert_with(member, || (ZMember::new(member), score));
+        if new {
+            order.insert(score, m.clone());
+        } else if *old != score {
+            let m = m.clone();
+            order.remove(*old, &m);
+            order.insert(score, m);
+            *old = score;
         }
+        new
     }
 
     /// Remove `member`, returning its score.
