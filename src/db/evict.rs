@@ -489,6 +489,25 @@ fn offer(pool: &mut Vec<Candidate>, c: Candidate) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn tenacity_sets_redis_s_time_budget() {
+        // evictionTimeLimitUs: 50 us a step to 10, then 15% more a step,
+        // and no limit at 100.
+        let limit = |tenacity| {
+            MemoryConfig {
+                tenacity,
+                ..MemoryConfig::default()
+            }
+            .time_limit()
+        };
+        assert_eq!(limit(0), Duration::ZERO);
+        assert_eq!(limit(1), Duration::from_micros(50));
+        assert_eq!(limit(10), Duration::from_micros(500));
+        assert_eq!(limit(11), Duration::from_micros(575));
+        assert_eq!(limit(99), Duration::from_micros(126_205_358));
+        assert_eq!(limit(100), Duration::from_micros(u64::MAX));
+    }
+
     fn cand(idle: u64) -> Candidate {
         Candidate {
             idle,

@@ -538,6 +538,25 @@ mod tests {
     }
 
     #[test]
+    fn a_multi_key_lock_waiting_for_a_stripe_lets_go_of_the_others() {
+        // B wants stripes 3 and 5; 5 is held here. B must not sit on 3
+        // while it waits (a script taking stripes as it goes could hold 5
+        // and want 3: a deadlock), so 3 is free to take within moments.
+        let locks = Arc::new(KeyLocks::default());
+        let held = locks.lock(&[5]);
+        let b = {
+            let locks = locks.clone();
+            std::thread::spawn(move || drop(locks.lock(&[3, 5])))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let three = locks.stripes[3].lock.try_write_for(Duration::from_secs(5));
+        assert!(three.is_some(), "B waits for 5 while holding 3");
+        drop(three);
+        drop(held);
+        b.join().unwrap();
+    }
+
+    #[test]
     fn pair_locking_in_either_order_does_not_deadlock() {
         let x = Arc::new(KeyLocks::default());
         let y = Arc::new(KeyLocks::default());

@@ -274,7 +274,13 @@ fn a_full_disk_refuses_writes_until_space_returns() {
     }
     let dir = fresh_dir("aof-full");
     let port = free_port();
-    let args = args_for(&dir, port, "rwlock", &["--appendfsync", "everysec"]);
+    let log = dir.join("server.log").display().to_string();
+    let args = args_for(
+        &dir,
+        port,
+        "rwlock",
+        &["--appendfsync", "everysec", "--logfile", &log],
+    );
     let mut cmd = Command::new("prlimit");
     cmd.arg("--fsize=65536:")
         .arg(env!("CARGO_BIN_EXE_flashkv"))
@@ -308,6 +314,13 @@ fn a_full_disk_refuses_writes_until_space_returns() {
     assert!(matches!(c.cmd("GET k0"), Frame::Bulk(_)), "reads go on");
     let info = text(&c.cmd("INFO persistence"));
     assert!(info.contains("aof_last_write_status:err"), "{info}");
+    // What could not be written waits in the buffer, as in Redis.
+    let buffered: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("aof_buffer_length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{info}"));
+    assert!(buffered > 0, "{info}");
     // Space returns.
     let status = Command::new("prlimit")
         .args([
@@ -328,6 +341,15 @@ fn a_full_disk_refuses_writes_until_space_returns() {
     c.send_cmd("SHUTDOWN");
     c.read_to_close();
     drop(server);
+    // Redis's log lines: the failure once (not once per retry), then the
+    // recovery.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        logged.matches("Error writing to the AOF file").count(),
+        1,
+        "{logged}"
+    );
+    assert!(logged.contains("AOF write error looks solved"), "{logged}");
     crate::aof::check_aof(&dir);
     let server = start(flashkv(&args), port);
     let mut c = RawClient::connect(addr);

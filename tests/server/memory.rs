@@ -148,6 +148,19 @@ fn oom_errors_memory_and_object_rules_match_redis<S: Store>() {
          CONFIG SET maxmemory-samples 0
          CONFIG SET maxmemory-samples 65
          CONFIG SET maxmemory-policy bogus
+         CONFIG GET maxmemory-policy
+         CONFIG SET maxmemory-policy volatile-lru
+         CONFIG GET maxmemory-policy
+         CONFIG SET maxmemory-policy volatile-lfu
+         CONFIG GET maxmemory-policy
+         CONFIG SET maxmemory-policy volatile-random
+         CONFIG GET maxmemory-policy
+         CONFIG SET maxmemory-policy allkeys-random
+         CONFIG GET maxmemory-policy
+         CONFIG SET maxmemory-policy volatile-ttl
+         CONFIG GET maxmemory-policy
+         CONFIG SET maxmemory-policy noeviction
+         CONFIG GET maxmemory-policy
          CONFIG SET maxmemory-eviction-tenacity 101
          CONFIG SET lfu-log-factor -1
          CONFIG GET lfu-decay-time

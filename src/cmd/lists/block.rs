@@ -236,6 +236,10 @@ fn serve_move<S: Store>(
     limit: i64,
     after: &mut Aftermath,
 ) -> Option<Frame> {
+    debug_assert!(
+        ks.locks().is_exclusive(dst),
+        "a served move holds its destination's stripe"
+    );
     if let Err(e) = ks.read_locked(held, dst, now, |e| list_of(e).map(|_| ())) {
         return Some(e.to_frame());
     }
