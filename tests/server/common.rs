@@ -549,3 +549,14 @@ pub fn all_at_once(server: &TestServer, each: &(dyn Fn(&mut RawClient, usize) + 
         }
     });
 }
+
+/// A numeric field of INFO's default sections.
+pub fn info_field(c: &mut RawClient, name: &str) -> u64 {
+    let info = text(&c.cmd("INFO"));
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in INFO"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}

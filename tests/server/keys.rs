@@ -210,6 +210,29 @@ fn databases_match_redis<S: Store>() {
         DBSIZE
         DBSIZE x
         SELECT
+        SET t1 1 EX 1000
+        SET t2 1 PX 1000000
+        SET t3 1
+        ~ INFO keyspace
+        FLUSHDB
+        SET t4 1
+        INFO keyspace
+        SET t5 1 EX 1000
+        FLUSHALL
+        SET t6 1
+        INFO keyspace
+        SET t7 1 EX 1000
+        MULTI
+        FLUSHDB
+        EXEC
+        SET t8 1
+        INFO keyspace
+        SET t9 1 EX 1000
+        MULTI
+        FLUSHALL
+        EXEC
+        SET t10 1
+        INFO keyspace
         ",
     );
 }

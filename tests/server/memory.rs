@@ -73,16 +73,6 @@ fn start<S: Store>(policy: &str, over: u64) -> (Proc, u64) {
     (Proc(child, c, addr), limit)
 }
 
-fn info_field(c: &mut RawClient, name: &str) -> u64 {
-    let info = text(&c.cmd("INFO"));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in INFO"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// SET `n` keys `prefix:i` with 100-byte values (and `extra` options),
 /// pipelined; returns how many replies were errors.
 fn load(c: &mut RawClient, prefix: &str, n: usize, extra: &str) -> usize {
