@@ -109,8 +109,19 @@ const DEBUG_HELP: &[&str] = &[
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
     "    true, false.",
-    "RELOAD",
-    "    Save the RDB on disk and reload it back to memory.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will fail the load (Redis stops the server).",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -154,7 +165,7 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
     let sub_is = |name: &str, n: usize| is(sub, name) && args.len() == n;
     Ok(match () {
         _ if sub_is("HELP", 1) => now(help_reply(DEBUG_HELP)),
-        _ if sub_is("RELOAD", 1) => now(persist::debug_reload(ctx)?),
+        _ if is(sub, "RELOAD") => now(persist::debug_reload(ctx, &args[1..])?),
         _ if sub_is("ERROR", 2) => {
             // Sent as given: no code added, line breaks made spaces.
             let text: Vec<u8> = args[1]

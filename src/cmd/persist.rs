@@ -7,6 +7,8 @@ use store_api::{Entry, Store};
 
 use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::events::class;
+use crate::db::rdb::RdbError;
+use crate::db::snapshot::Existing;
 use crate::db::{journal, rdb};
 use crate::protocol::Frame;
 use crate::state::aof::{Rewrite, RewriteError};
@@ -184,25 +186,50 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
 }
 
 /// DEBUG RELOAD: save, then replace the databases with what was saved.
-pub(super) fn debug_reload<S: Store>(ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
+pub(super) fn debug_reload<S: Store>(
+    ctx: &mut Ctx<'_, S>,
+    options: &[Bytes],
+) -> Result<Frame, CmdError> {
+    let (mut save, mut flush, mut merge) = (true, true, false);
+    for o in options {
+        match () {
+            _ if o.eq_ignore_ascii_case(b"MERGE") => merge = true,
+            _ if o.eq_ignore_ascii_case(b"NOFLUSH") => flush = false,
+            _ if o.eq_ignore_ascii_case(b"NOSAVE") => save = false,
+            _ => return Err(CmdError::ReloadOptions),
+        }
+    }
     if ctx.in_transaction() {
         return Err(CmdError::NotInMulti);
     }
     let state = ctx.state;
     let config = ctx.config.clone();
-    match state.persist.save(&state.db, &config) {
-        Ok(_) => {}
-        Err(SaveError::InProgress) => return Err(CmdError::SaveInProgress),
-        Err(SaveError::Io(_)) => return Err(CmdError::SaveFailed),
+    if save {
+        match state.persist.save(&state.db, &config) {
+            Ok(_) => {}
+            Err(SaveError::InProgress) => return Err(CmdError::SaveInProgress),
+            Err(SaveError::Io(_)) => return Err(CmdError::SaveFailed),
+        }
     }
-    let bytes = std::fs::read(config.rdb_path()).map_err(|_| CmdError::SaveFailed)?;
-    state
-        .persist
-        .load_bytes(&state.db, &config, &bytes)
-        .map_err(|e| {
-            tracing::warn!(cause = %e, "DEBUG RELOAD could not load the file it saved");
-            CmdError::SaveFailed
-        })?;
+    // MERGE matters only with NOFLUSH: without it nothing is left to
+    // merge with.
+    let existing = match (flush, merge) {
+        (true, _) => Existing::Flush,
+        (false, false) => Existing::Keep,
+        (false, true) => Existing::Merge,
+    };
+    let loaded = std::fs::read(config.rdb_path())
+        .map_err(RdbError::from)
+        .and_then(|bytes| {
+            state
+                .persist
+                .load_bytes(&state.db, &config, &bytes, existing)
+        });
+    if let Err(e) = loaded {
+        tracing::warn!(cause = %e, "DEBUG RELOAD could not load the RDB file");
+        return Err(CmdError::ReloadFailed);
+    }
+    tracing::warn!("DB reloaded by DEBUG RELOAD");
     Ok(Frame::ok())
 }
 

@@ -73,6 +73,19 @@ impl Default for Capture {
     }
 }
 
+/// What a load does with the keys already in memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Existing {
+    /// Drop them: the file is the whole dataset (every load but DEBUG
+    /// RELOAD NOFLUSH).
+    #[default]
+    Flush,
+    /// Keep them; a key also in the file fails the load (NOFLUSH).
+    Keep,
+    /// Keep them; the file's copy of a key in both wins (NOFLUSH MERGE).
+    Merge,
+}
+
 /// An independent copy of `e` (see `Value::deep_clone`).
 pub fn copy_entry(e: &Entry) -> Entry {
     Entry::new(e.value.deep_clone(), e.expires_at())
@@ -279,18 +292,47 @@ impl<S: Store> Db<S> {
         shapes: &Shapes,
         checksum: bool,
     ) -> Result<LoadSummary, RdbError> {
+        self.load_rdb_over(file, shapes, checksum, Existing::Flush)
+    }
+
+    /// [`Db::load_rdb`], keeping the keys in memory as `existing` says
+    /// (DEBUG RELOAD NOFLUSH and MERGE). Nothing changes on an error.
+    pub fn load_rdb_over(
+        &self,
+        file: &[u8],
+        shapes: &Shapes,
+        checksum: bool,
+        existing: Existing,
+    ) -> Result<LoadSummary, RdbError> {
         let now = self.now_ms();
         let fresh: Table<S> = self.fresh_databases();
+        let duplicate = |key: &[u8], db: usize| {
+            RdbError::Duplicate(String::from_utf8_lossy(key).into_owned(), db)
+        };
         let summary = rdb::load(file, shapes, now, checksum, |l| {
             let ks = fresh.get(l.db).ok_or(RdbError::Databases(fresh.len()))?;
             if !ks.insert_loaded(l.key.clone(), l.entry) {
-                return Err(RdbError::Duplicate(
-                    String::from_utf8_lossy(&l.key).into_owned(),
-                    l.db,
-                ));
+                return Err(duplicate(&l.key, l.db));
             }
             Ok(())
         })?;
+        if existing != Existing::Flush {
+            // The keys in memory join the file's; on a key in both, MERGE
+            // keeps the file's (Redis's RDBFLAGS_ALLOW_DUP), NOFLUSH alone
+            // refuses the load (where Redis stops with a panic).
+            for (i, (old, new)) in self.table().iter().zip(fresh.iter()).enumerate() {
+                let mut clash = None;
+                old.for_each_entry_as(false, |k, e| {
+                    let kept = new.insert_loaded(bytes::Bytes::copy_from_slice(k), copy_entry(e));
+                    if !kept && existing == Existing::Keep && clash.is_none() {
+                        clash = Some(k.to_vec());
+                    }
+                });
+                if let Some(k) = clash {
+                    return Err(duplicate(&k, i));
+                }
+            }
+        }
         let old = self.shared.table.swap(Arc::new(fresh));
         {
             // The file's libraries replace the current ones (as Redis's

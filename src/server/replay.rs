@@ -15,6 +15,7 @@ use bytes::Bytes;
 use store_api::Store;
 
 use crate::cmd::{run_inline, Executor};
+use crate::db::snapshot::Existing;
 use crate::state::aof::Files;
 use crate::state::Session;
 
@@ -219,7 +220,7 @@ fn load_file<S: Store>(
         let summary = exec
             .state
             .persist
-            .load_bytes(&exec.state.db, &config, &buf)
+            .load_bytes(&exec.state.db, &config, &buf, Existing::Flush)
             .map_err(|e| format!("Bad file format reading the append only file {shown}: {e}"))?;
         start = summary.consumed;
     }

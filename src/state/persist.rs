@@ -16,7 +16,7 @@ use store_api::Store;
 
 use crate::config::Config;
 use crate::db::rdb::{RdbError, Shapes};
-use crate::db::snapshot::{Saved, Snapshot};
+use crate::db::snapshot::{Existing, Saved, Snapshot};
 use crate::db::Db;
 
 /// Seconds before a failed background save is retried by the `save`
@@ -282,7 +282,7 @@ impl Persistence {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(RdbError::Io(e)),
         };
-        self.load_bytes(db, config, &bytes)?;
+        self.load_bytes(db, config, &bytes, Existing::Flush)?;
         Ok(true)
     }
 
@@ -292,9 +292,10 @@ impl Persistence {
         db: &Db<S>,
         config: &Config,
         bytes: &[u8],
+        existing: Existing,
     ) -> Result<crate::db::rdb::LoadSummary, RdbError> {
         let start = Instant::now();
-        let summary = db.load_rdb(bytes, &shapes(config), config.rdbchecksum)?;
+        let summary = db.load_rdb_over(bytes, &shapes(config), config.rdbchecksum, existing)?;
         if summary.functions > 0 {
             tracing::info!(libraries = summary.functions, "function libraries loaded");
         }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use flashkv::{Clock, Config, Store};
+use flashkv::{Clock, Config, Frame, Store};
 
 use crate::backends;
 use crate::common::*;
@@ -103,6 +103,26 @@ const SCRIPT: &str = "
     LOLWUT VERSION 7
     LOLWUT VERSION x
     COMMAND INFO role replicaof module|list lolwut
+    # RELOAD and its options.
+    DEBUG RELOAD BOGUS
+    DEBUG RELOAD NOSAVE BOGUS
+    skip FLUSHALL
+    skip SET a 1
+    skip SET b 2
+    DEBUG RELOAD
+    skip SET c 3
+    DEBUG RELOAD NOSAVE
+    EXISTS a b c
+    skip SET c 3
+    skip DEL a
+    DEBUG RELOAD NOSAVE NOFLUSH MERGE
+    MGET a b c
+    skip SET b changed
+    DEBUG RELOAD nosave noflush merge
+    GET b
+    DEBUG RELOAD MERGE
+    DBSIZE
+    DEBUG DIGEST
 ";
 
 fn debug_and_compatibility_commands_match_redis<S: Store>() {
@@ -118,6 +138,50 @@ fn debug_and_compatibility_commands_match_redis<S: Store>() {
         ours.addr,
         redis.addr,
     );
+}
+
+/// DEBUG RELOAD NOFLUSH without MERGE over a key the file also holds:
+/// Redis stops with a panic ("Duplicated key found in RDB file"); FlashKV
+/// refuses the load and changes nothing. Without a clash it keeps both.
+fn reload_noflush_refuses_a_clash_and_changes_nothing<S: Store>() {
+    let server = debug_server::<S>();
+    let mut c = server.client();
+    c.cmd("SET a 1");
+    assert_eq!(c.cmd("SAVE"), ok());
+    c.cmd("SET a 2");
+    c.cmd("SET b 3");
+    assert_eq!(
+        c.cmd("DEBUG RELOAD NOSAVE NOFLUSH"),
+        Frame::Error("ERR Error trying to load the RDB dump".into())
+    );
+    assert_eq!(c.cmd("MGET a b"), bulks(&["2", "3"]));
+    c.cmd("DEL a");
+    assert_eq!(c.cmd("DEBUG RELOAD NOSAVE NOFLUSH"), ok());
+    assert_eq!(c.cmd("MGET a b"), bulks(&["1", "3"]));
+    // A missing file fails the load the same way.
+    std::fs::remove_file(server_dir(&mut c).join("dump.rdb")).unwrap();
+    assert_eq!(
+        c.cmd("DEBUG RELOAD NOSAVE"),
+        Frame::Error("ERR Error trying to load the RDB dump".into())
+    );
+    assert_eq!(c.cmd("DBSIZE"), int(2));
+}
+
+fn bulks(values: &[&str]) -> Frame {
+    Frame::Array(
+        values
+            .iter()
+            .map(|v| Frame::Bulk(v.to_string().into()))
+            .collect(),
+    )
+}
+
+/// The server's `dir`.
+fn server_dir(c: &mut RawClient) -> std::path::PathBuf {
+    match c.cmd("CONFIG GET dir") {
+        Frame::Array(kv) if kv.len() == 2 => text(&kv[1]).into(),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// DEBUG SET-ACTIVE-EXPIRE 0 stops the sweeper, and only the sweeper:
@@ -173,5 +237,6 @@ backends!(
     debug_and_compatibility_commands_match_redis,
     set_active_expire_stops_and_restarts_the_sweeper,
     debug_sleep_delays_the_reply,
-    debug_is_refused_by_default
+    debug_is_refused_by_default,
+    reload_noflush_refuses_a_clash_and_changes_nothing
 );

@@ -142,6 +142,10 @@ pub enum CmdError {
     RewriteFailedToStart,
     /// SAVE could not write the file (Redis answers a bare `-ERR`).
     SaveFailed,
+    /// DEBUG RELOAD with an option it does not know.
+    ReloadOptions,
+    /// DEBUG RELOAD could not load the file.
+    ReloadFailed,
     /// Writes refused because the last background save failed.
     Misconf,
     /// Writes refused because the last append-only file write failed
@@ -413,6 +417,10 @@ impl CmdError {
             CmdError::InvalidMasterPort => "ERR Invalid master port",
             CmdError::NoReplication => "ERR FlashKV does not replicate: REPLICAOF accepts only NO ONE",
             CmdError::SaveFailed => "ERR",
+            CmdError::ReloadOptions => {
+                "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."
+            }
+            CmdError::ReloadFailed => "ERR Error trying to load the RDB dump",
             CmdError::ChildActive => "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
             CmdError::RewriteInProgress => "ERR Background append only file rewriting already in progress",
             CmdError::RewriteFailedToStart => "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.",
