@@ -275,6 +275,40 @@ mod tests {
         }
         let c = compress(&[b'x'; 1000], 996).unwrap();
         assert!(c.len() < 30, "{} bytes", c.len());
+        // Too short to hold a match: literals only.
+        for input in [&b"a"[..], b"ab", b"abc"] {
+            let c = compress(input, 10).unwrap();
+            assert_eq!(c, [&[input.len() as u8 - 1][..], input].concat());
+            assert_eq!(decompress(&c, input.len()).unwrap(), input);
+        }
+    }
+
+    /// An offset has 13 bits: a repeat 8,193 bytes back is out of reach,
+    /// one 8,192 back is the farthest taken. (The repeated bytes start at
+    /// 1: liblzf never refers back to the first byte.)
+    #[test]
+    fn matches_reach_back_exactly_8192_bytes() {
+        let sizes: Vec<usize> = [MAX_OFF, MAX_OFF + 1]
+            .map(|far| {
+                // Noise (xorshift) with one 8-byte stretch repeated `far` on.
+                let mut x = 0x2545_f491_4f6c_dd1du64;
+                let mut input: Vec<u8> = (0..9000)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x >> 56) as u8
+                    })
+                    .collect();
+                input.copy_within(1..9, 1 + far);
+                // And a compressible tail, so that the whole fits.
+                input.resize(12_000, 0);
+                let c = compress(&input, input.len() + 100).unwrap();
+                assert_eq!(decompress(&c, input.len()).unwrap(), input, "{far}");
+                c.len()
+            })
+            .into();
+        assert!(sizes[0] < sizes[1], "8,192 back is a reference: {sizes:?}");
     }
 
     /// What redis-server 7.0.15 wrote for `SET k abab...` (80 bytes):
