@@ -202,7 +202,9 @@ pub fn read_ziplist(b: &[u8]) -> Option<Vec<Elem>> {
     }
     let mut out = Vec::new();
     let mut i = 10;
-    loop {
+    // Every entry takes at least two bytes: a walk that has not reached
+    // the end after `len` entries is lost (this bounds the loop).
+    for _ in 0..b.len() {
         let first = *b.get(i)?;
         if first == 0xff {
             return (i + 1 == b.len()).then_some(out);
@@ -254,6 +256,7 @@ pub fn read_ziplist(b: &[u8]) -> Option<Vec<Elem>> {
         i = i.checked_add(size)?;
         out.push(elem);
     }
+    None
 }
 
 // ------------------------------------------------------------ intset
