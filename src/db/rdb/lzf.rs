@@ -311,6 +311,15 @@ mod tests {
         assert!(sizes[0] < sizes[1], "8,192 back is a reference: {sizes:?}");
     }
 
+    /// liblzf's compressor always ends on literals, but a stream that ends
+    /// on a back-reference is valid LZF (other compressors write them).
+    #[test]
+    fn a_stream_may_end_on_a_back_reference() {
+        // "ab", then 3 bytes from 2 back.
+        assert_eq!(decompress(&[1, b'a', b'b', 32, 1], 5).unwrap(), b"ababa");
+        assert_eq!(decompress(&[1, b'a', b'b', 32, 1], 4), None, "too long");
+    }
+
     /// What redis-server 7.0.15 wrote for `SET k abab...` (80 bytes):
     /// the compressed part of `DUMP k`.
     #[test]
