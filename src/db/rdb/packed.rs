@@ -345,14 +345,28 @@ mod tests {
         z.extend_from_slice(&1000i16.to_le_bytes());
         z.extend_from_slice(&[4, 0xd0]);
         z.extend_from_slice(&(-100_000i32).to_le_bytes());
-        z.extend_from_slice(&[6, 0x02, b'a', b'b', 0xff]);
+        z.extend_from_slice(&[6, 0xe0]);
+        z.extend_from_slice(&(1i64 << 40).to_le_bytes());
+        z.extend_from_slice(&[10, 0xf0]);
+        z.extend_from_slice(&(-5_000_000i32).to_le_bytes()[..3]);
+        z.extend_from_slice(&[5, 0xfe, -7i8 as u8, 3, 0xf5]);
+        z.extend_from_slice(&[2, 0x02, b'a', b'b', 0xff]);
         let len = z.len() as u32;
         z[..4].copy_from_slice(&len.to_le_bytes());
-        z[4..8].copy_from_slice(&20u32.to_le_bytes());
-        z[8..10].copy_from_slice(&3u16.to_le_bytes());
+        z[4..8].copy_from_slice(&(len - 5).to_le_bytes());
+        z[8..10].copy_from_slice(&7u16.to_le_bytes());
         assert_eq!(
             read_ziplist(&z).unwrap(),
-            [&b"1000"[..], b"-100000", b"ab"].map(<[u8]>::to_vec)
+            [
+                &b"1000"[..],
+                b"-100000",
+                b"1099511627776",
+                b"-5000000",
+                b"-7",
+                b"4",
+                b"ab"
+            ]
+            .map(<[u8]>::to_vec)
         );
     }
 
