@@ -147,7 +147,7 @@ impl From<std::io::Error> for RdbError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use store_api::value::{Hash, HashLimits, List, Set};
+    use store_api::value::{Hash, HashLimits, List, Set, ZLimits, ZSet};
     use store_api::{Entry, Value};
 
     fn entries() -> Vec<(Vec<u8>, Entry)> {
@@ -169,6 +169,15 @@ mod tests {
         for m in ["a", "b", "12"] {
             words.insert(m.as_bytes(), 512);
         }
+        let mut podium = ZSet::default();
+        let mut board = ZSet::default();
+        for i in 0..300 {
+            let m = format!("player-{i}");
+            if i < 3 {
+                podium.insert(m.as_bytes(), f64::from(i) / 2.0, ZLimits::default());
+            }
+            board.insert(m.as_bytes(), f64::from(i) * 1.5 - 7.0, ZLimits::default());
+        }
         vec![
             (b"int".to_vec(), Entry::string(&b"-123"[..])),
             (b"big-int".to_vec(), Entry::string(&b"12345678901234"[..])),
@@ -182,12 +191,14 @@ mod tests {
             (b"big".to_vec(), Entry::new(Value::hash(big), None)),
             (b"ints".to_vec(), Entry::new(Value::set(ints), None)),
             (b"words".to_vec(), Entry::new(Value::set(words), None)),
+            (b"podium".to_vec(), Entry::new(Value::zset(podium), None)),
+            (b"board".to_vec(), Entry::new(Value::zset(board), None)),
         ]
     }
 
     fn file(compress: bool) -> Vec<u8> {
         let mut w = RdbWriter::new(Vec::new(), true, &[("redis-ver", "7.0.15".into())]).unwrap();
-        w.select_db(3, 9, 1).unwrap();
+        w.select_db(3, 11, 1).unwrap();
         for (k, e) in entries() {
             let mut buf = Vec::new();
             put_entry(&mut buf, &k, &e, compress);

@@ -514,3 +514,20 @@ pub fn function_records(body: &[u8]) -> Option<Vec<Vec<u8>>> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packed_sorted_set_refuses_nan_and_empty_scores() {
+        let pair = |score: &str| vec![b"m".to_vec(), score.as_bytes().to_vec()];
+        let shapes = Shapes::default();
+        assert!(zset_of(pair("1.5"), &shapes).is_ok());
+        assert!(zset_of(pair("-inf"), &shapes).is_ok());
+        for bad in ["nan", "", "x"] {
+            assert!(zset_of(pair(bad), &shapes).is_err(), "{bad:?}");
+        }
+        assert!(zset_of(vec![b"m".to_vec()], &shapes).is_err(), "odd");
+    }
+}
