@@ -378,6 +378,7 @@ mod tests {
             } else {
                 assert_eq!(set.remove(&k), model.remove(&k), "step {step}");
             }
+            assert_eq!(set.is_empty(), model.is_empty(), "step {step}");
             if step % 997 == 0 {
                 assert_consistent(&set);
             }
@@ -493,6 +494,11 @@ mod tests {
             }
             let per_key = set.heap_bytes() as f64 / n as f64;
             assert!(per_key < 31.0, "{n} keys: {per_key:.1} B each");
+            // And no less than the keys and a table at most 7/8 full.
+            assert!(
+                per_key >= 24.0 + 4.0 * 8.0 / 7.0,
+                "{n} keys: {per_key:.1} B each"
+            );
         }
     }
 
