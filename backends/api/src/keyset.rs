@@ -502,6 +502,53 @@ mod tests {
         }
     }
 
+    /// After every removal each part is in proportion to what is left,
+    /// and shrinks exactly by the rules: the chunk list once under a
+    /// quarter used, a lone first chunk once under a quarter used (each
+    /// to twice what is left), the table once under a fifth used (rebuilt
+    /// 7/10 full); small ones never. Nothing shrinks at other times (a
+    /// shrink on every removal would reallocate on every removal).
+    #[test]
+    fn removals_shrink_every_part_by_the_rules() {
+        let mut set = KeySet::<Hasher>::default();
+        for i in 0..20_000 {
+            set.insert(&key(i));
+        }
+        let lone = |set: &KeySet| match &set.chunks[..] {
+            [only] => Some(only.capacity()),
+            _ => None,
+        };
+        for i in 0..20_000 {
+            let chunks = (set.chunks.capacity(), set.chunks.len());
+            let (room, slots) = (lone(&set), set.slots.len());
+            assert!(set.remove(&key(i)));
+            let len = set.len();
+            if len == 0 {
+                break;
+            }
+            let now = set.chunks.capacity();
+            if chunks.0 > 4 && set.chunks.len() < chunks.0 / 4 {
+                assert_eq!(now, set.chunks.len() * 2, "{len} keys");
+            } else {
+                assert_eq!(now, chunks.0, "{len} keys: the chunk list shrank early");
+            }
+            if let (Some(room), Some(now)) = (room, lone(&set)) {
+                if room > 64 && len < room / 4 {
+                    assert_eq!(now, len * 2, "{len} keys");
+                } else {
+                    assert_eq!(now, room, "{len} keys: the lone chunk shrank early");
+                }
+            }
+            if slots > 64 && len * 5 < slots {
+                assert_eq!(set.slots.len(), (len * 10).div_ceil(7).max(MIN_SLOTS));
+            } else {
+                assert_eq!(set.slots.len(), slots, "{len} keys: the table shrank early");
+            }
+        }
+        assert_eq!(set.len(), 0);
+        assert_eq!(set.heap_bytes(), 0);
+    }
+
     #[test]
     fn mass_removal_gives_memory_back() {
         let mut set = KeySet::<Hasher>::default();
