@@ -5,7 +5,7 @@
 //! apply order), expired keys replay as the deletes they were, and
 //! CONFIG SET appendonly and the automatic rewrite work while serving.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -213,7 +213,7 @@ fn aof_moves_both_ways_with_redis<S: Store>() {
     drop(f);
     ours.stop().unwrap();
     check_aof(&dir);
-    let redis_dir = redis_dir(&mut r);
+    let redis_dir = server_dir(&mut r);
     r.send_cmd("SHUTDOWN NOSAVE");
     r.read_to_close();
     let theirs = fresh_dir("aof-from-redis");
@@ -265,13 +265,6 @@ fn served_pop(c: &mut RawClient, addr: std::net::SocketAddr) {
         waiter.read_reply().0,
         Frame::Array(vec![bulk("served"), bulk("one")])
     );
-}
-
-fn redis_dir(c: &mut RawClient) -> PathBuf {
-    let Frame::Array(pair) = c.cmd("CONFIG GET dir") else {
-        panic!("CONFIG GET dir")
-    };
-    PathBuf::from(as_text(&pair[1]))
 }
 
 /// Clients append to one key at once; the reloaded value must be the

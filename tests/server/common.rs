@@ -560,3 +560,11 @@ pub fn info_field(c: &mut RawClient, name: &str) -> u64 {
         .parse()
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
+
+/// The server's `dir` (CONFIG GET dir).
+pub fn server_dir(c: &mut RawClient) -> std::path::PathBuf {
+    match c.cmd("CONFIG GET dir") {
+        Frame::Array(kv) if kv.len() == 2 => text(&kv[1]).into(),
+        other => panic!("CONFIG GET dir: {other:?}"),
+    }
+}

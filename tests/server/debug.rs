@@ -168,20 +168,7 @@ fn reload_noflush_refuses_a_clash_and_changes_nothing<S: Store>() {
 }
 
 fn bulks(values: &[&str]) -> Frame {
-    Frame::Array(
-        values
-            .iter()
-            .map(|v| Frame::Bulk(v.to_string().into()))
-            .collect(),
-    )
-}
-
-/// The server's `dir`.
-fn server_dir(c: &mut RawClient) -> std::path::PathBuf {
-    match c.cmd("CONFIG GET dir") {
-        Frame::Array(kv) if kv.len() == 2 => text(&kv[1]).into(),
-        other => panic!("{other:?}"),
-    }
+    Frame::Array(values.iter().map(|v| bulk(v)).collect())
 }
 
 /// DEBUG SET-ACTIVE-EXPIRE 0 stops the sweeper, and only the sweeper:

@@ -519,18 +519,17 @@ mod tests {
             _ => None,
         };
         for i in 0..20_000 {
-            let chunks = (set.chunks.capacity(), set.chunks.len());
-            let (room, slots) = (lone(&set), set.slots.len());
+            let (chunks, room, slots) = (set.chunks.capacity(), lone(&set), set.slots.len());
             assert!(set.remove(&key(i)));
             let len = set.len();
             if len == 0 {
                 break;
             }
             let now = set.chunks.capacity();
-            if chunks.0 > 4 && set.chunks.len() < chunks.0 / 4 {
+            if chunks > 4 && set.chunks.len() < chunks / 4 {
                 assert_eq!(now, set.chunks.len() * 2, "{len} keys");
             } else {
-                assert_eq!(now, chunks.0, "{len} keys: the chunk list shrank early");
+                assert_eq!(now, chunks, "{len} keys: the chunk list shrank early");
             }
             if let (Some(room), Some(now)) = (room, lone(&set)) {
                 if room > 64 && len < room / 4 {

@@ -98,13 +98,13 @@ fn compress_with(input: &[u8], max: usize, table: &mut Table) -> Option<Vec<u8>>
     let mut h = if n >= 2 { first(input, 0) } else { 0 };
     while n >= 3 && i < n - 2 {
         h = next(h, input, i);
-        let candidate = table.swap(idx(h), i);
-        let matched = candidate > 1 && {
-            let r = candidate - 1;
-            i - r - 1 < MAX_OFF && input[r..r + 3] == input[i..i + 3]
-        };
-        if matched {
-            let r = candidate - 1;
+        // A stored position r (as r + 1), never the first byte, in reach
+        // and starting the same three bytes.
+        let matched = table
+            .swap(idx(h), i)
+            .checked_sub(1)
+            .filter(|&r| r > 0 && i - r - 1 < MAX_OFF && input[r..r + 3] == input[i..i + 3]);
+        if let Some(r) = matched {
             let off = i - r - 1;
             let maxlen = (n - i - 2).min(MAX_REF);
             let len = out.bytes.len();

@@ -154,12 +154,7 @@ impl<T: Keyed> Table<T> {
     /// Add the element `make` builds unless `key` (its key) is present;
     /// true when added. Nothing is built for a key already there.
     pub fn insert_with(&mut self, key: &[u8], make: impl FnOnce() -> T) -> bool {
-        let hash = self.hash(key);
-        if self.find_hashed(hash, key).is_some() {
-            return false;
-        }
-        self.push(hash, make());
-        true
+        self.get_or_insert_with(key, make).1
     }
 
     /// The element with `key`, made by `make` and added if absent; true
