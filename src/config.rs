@@ -24,9 +24,10 @@ use crate::protocol::split_inline;
 use crate::util::glob::glob_match;
 
 mod directives;
+mod inert;
 mod values;
 
-use directives::directive;
+use directives::{all, directive};
 pub use directives::{parse_memory, Directive, DIRECTIVES};
 pub use values::{
     AofConfig, BackendKind, ClusterConfig, Encodings, Fsync, LogLevel, OutputLimit, OutputLimits,
@@ -123,6 +124,13 @@ pub struct Config {
     pub rdbcompression: bool,
     /// `rdbchecksum`: write and verify the CRC64 trailer.
     pub rdbchecksum: bool,
+    /// `rdb-key-save-delay`: a pause after writing each key to an RDB
+    /// file, microseconds (negative: nanoseconds), as Redis's test knob
+    /// for a save that takes a while. 0: none.
+    pub rdb_key_save_delay: i64,
+    /// The Redis parameters FlashKV accepts but that tune a feature it
+    /// lacks (`inert.rs`), by canonical name; absent: Redis's default.
+    pub inert: std::collections::BTreeMap<&'static str, String>,
     /// `stop-writes-on-bgsave-error`: refuse writes (MISCONF) while the
     /// last background save failed.
     pub stop_writes_on_bgsave_error: bool,
@@ -177,6 +185,8 @@ impl Default for Config {
             dbfilename: "dump.rdb".into(),
             rdbcompression: true,
             rdbchecksum: true,
+            rdb_key_save_delay: 0,
+            inert: std::collections::BTreeMap::new(),
             stop_writes_on_bgsave_error: true,
             enable_debug_command: "no".into(),
             enable_protected_configs: "no".into(),
@@ -262,7 +272,10 @@ pub fn usage() -> String {
     format!(
         "Usage: flashkv [/path/to/redis.conf] [options] [-]\n       flashkv -v or --version\n       flashkv -h or --help\n\n\
          Examples:\n       flashkv (runs on 127.0.0.1:6379 with the rwlock backend)\n       flashkv --port 7000 --backend epoch\n       flashkv /etc/flashkv.conf --loglevel verbose\n       echo 'maxclients 10' | flashkv -\n\n\
-         Directives (in a config file or as --name value):\n       {}\n",
+         Directives (in a config file or as --name value):\n       {}\n\n\
+         Redis's other parameters (replication, TLS, streams, defragmentation...) are\n       \
+         accepted with Redis's checks and reported by CONFIG GET; those that would switch\n       \
+         on a feature FlashKV lacks accept only their \"off\" value.\n",
         names.join(", ")
     )
 }
@@ -379,7 +392,7 @@ impl Config {
                 }
                 continue;
             }
-            for d in DIRECTIVES {
+            for d in all().filter(|d| !HIDDEN.contains(&d.name)) {
                 if let Some(get) = d.get.filter(|_| glob_match(p, d.name.as_bytes(), true)) {
                     if !seen(&out, d.name) {
                         out.push((d.name.to_string(), get(self)));
@@ -471,9 +484,12 @@ impl Config {
             }
         }
         let mut marker = false;
-        for d in DIRECTIVES {
+        for d in all() {
             let Some(get) = d.get else { continue };
-            if written.contains(&d.name) || ALIASES.contains(&d.name) || get(self) == get(&defaults)
+            if written.contains(&d.name)
+                || ALIASES.contains(&d.name)
+                || inert::ALIASES.contains(&d.name)
+                || get(self) == get(&defaults)
             {
                 continue;
             }
@@ -494,6 +510,10 @@ impl Config {
         text
     }
 }
+
+/// Test knobs that, as in Redis, CONFIG GET answers only by their exact
+/// name (a glob such as `*` leaves them out).
+const HIDDEN: &[&str] = &["rdb-key-save-delay"];
 
 /// Old names that CONFIG REWRITE never adds (their new names are written).
 const ALIASES: &[&str] = &[

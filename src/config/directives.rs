@@ -120,7 +120,7 @@ fn io_reason(e: &std::io::Error) -> &'static str {
     }
 }
 
-fn only(name: &'static str, off: &'static str, v: &str) -> Result<(), String> {
+pub(super) fn only(name: &str, off: &str, v: &str) -> Result<(), String> {
     if v.eq_ignore_ascii_case(off) {
         Ok(())
     } else {
@@ -372,6 +372,9 @@ pub static DIRECTIVES: &[Directive] = &[
         },
         get: Some(|c| c.dbfilename.clone())),
     directive!("rdbcompression", flag: rdbcompression, mutable: true),
+    directive!("rdb-key-save-delay", Some(1), mutable: true,
+        set: |c, v| { c.rdb_key_save_delay = int_in(&v[0], i64::from(i32::MIN), i64::from(i32::MAX))?; Ok(()) },
+        get: Some(|c| c.rdb_key_save_delay.to_string())),
     directive!("rdbchecksum", flag: rdbchecksum, mutable: false),
     directive!("enable-protected-configs", Some(1), mutable: false,
         set: |c, v| {
@@ -459,8 +462,11 @@ pub static DIRECTIVES: &[Directive] = &[
         get: Some(|_| "no".into())),
 ];
 
+/// Every directive: FlashKV's own, then the inert Redis parameters.
+pub fn all() -> impl Iterator<Item = &'static Directive> {
+    DIRECTIVES.iter().chain(super::inert::INERT)
+}
+
 pub(super) fn directive(name: &str) -> Option<&'static Directive> {
-    DIRECTIVES
-        .iter()
-        .find(|d| d.name.eq_ignore_ascii_case(name))
+    all().find(|d| d.name.eq_ignore_ascii_case(name))
 }

@@ -122,3 +122,40 @@ fn config_set_is_all_or_nothing() {
         SetError::Unknown("nope".into())
     );
 }
+
+#[test]
+fn redis_parameters_of_missing_features_are_accepted_only_where_inert() {
+    // A tuning of a feature FlashKV lacks: accepted, checked, reported.
+    let c = run(&["--repl-timeout", "30", "--slave-read-only", "no"]).unwrap();
+    let got = c.get_matching(&[b"repl-timeout", b"replica-read-only"]);
+    assert_eq!(
+        got,
+        vec![
+            ("repl-timeout".to_string(), "30".to_string()),
+            ("replica-read-only".to_string(), "no".to_string())
+        ]
+    );
+    assert!(run(&["--repl-timeout", "0"]).is_err());
+    // Switching a missing feature on fails loudly; its "off" value is fine.
+    for on in [
+        &["--tls-port", "6380"][..],
+        &["--unixsocket", "/tmp/flashkv.sock"],
+        &["--activedefrag", "yes"],
+        &["--min-replicas-to-write", "1"],
+    ] {
+        assert!(run(on).is_err(), "{on:?} accepted");
+    }
+    assert!(run(&["--tls-port", "0", "--activedefrag", "no"]).is_ok());
+    // CONFIG REWRITE writes a changed parameter once, under its own name.
+    let text = c.rewrite_text("");
+    assert!(text.contains("repl-timeout 30\n"), "{text}");
+    assert!(text.contains("replica-read-only no\n"), "{text}");
+    assert!(!text.contains("slave-read-only"), "{text}");
+    // A hidden test knob is left out of a glob, answered by its name.
+    let c = run(&["--rdb-key-save-delay", "5"]).unwrap();
+    assert!(c
+        .get_matching(&[b"*"])
+        .iter()
+        .all(|(n, _)| n != "rdb-key-save-delay"));
+    assert_eq!(c.get_matching(&[b"rdb-key-save-delay"])[0].1, "5");
+}

@@ -248,6 +248,8 @@ pub struct Snapshot<S: Store> {
     /// Changes counted when it started (what a successful save resets
     /// `rdb_changes_since_last_save` to count from).
     pub changes_at_start: u64,
+    /// A pause after each key written (`rdb-key-save-delay`).
+    key_delay: std::time::Duration,
 }
 
 impl<S: Store> Db<S> {
@@ -275,6 +277,7 @@ impl<S: Store> Db<S> {
             functions: self.function_codes(),
             table,
             db: self.clone(),
+            key_delay: std::time::Duration::ZERO,
         })
     }
 
@@ -375,6 +378,18 @@ impl<S: Store> Snapshot<S> {
         self.table.iter().map(|ks| ks.capture().extra_bytes()).sum()
     }
 
+    /// Pause after each key written, as Redis's `rdb-key-save-delay`:
+    /// `n` microseconds, or `-n` nanoseconds when negative (a test knob
+    /// for a save that takes a while).
+    pub fn with_key_delay(mut self, n: i64) -> Self {
+        self.key_delay = if n >= 0 {
+            std::time::Duration::from_micros(n.unsigned_abs())
+        } else {
+            std::time::Duration::from_nanos(n.unsigned_abs())
+        };
+        self
+    }
+
     /// Write the snapshot as an RDB file at `path`: into a temporary file
     /// beside it, synced, then renamed over `path` (so a crash leaves the
     /// old file or the new one, never half of one).
@@ -428,6 +443,13 @@ impl<S: Store> Snapshot<S> {
         mut out: impl FnMut(Option<usize>, &[u8]) -> io::Result<()>,
     ) -> io::Result<Saved> {
         let mut saved = Saved::default();
+        let delay = self.key_delay;
+        let mut put = |buf: &mut Vec<u8>, key: &[u8], e: &Entry| {
+            put(buf, key, e);
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+        };
         for (i, ks) in self.table.iter().enumerate() {
             let mut first = Some(i);
             saved.keys += ks.write_snapshot(&mut put, |bytes| {

@@ -168,7 +168,10 @@ impl Persistence {
 
     /// SAVE: write the snapshot now, in this thread.
     pub fn save<S: Store>(&self, db: &Db<S>, config: &Config) -> Result<Saved, SaveError> {
-        let snap = db.begin_snapshot().ok_or(SaveError::InProgress)?;
+        let snap = db
+            .begin_snapshot()
+            .ok_or(SaveError::InProgress)?
+            .with_key_delay(config.rdb_key_save_delay);
         let result = write(&snap, config);
         self.finished(snap.changes_at_start, &result, false);
         if result.is_ok() {
@@ -191,6 +194,7 @@ impl Persistence {
             self.in_progress.store(false, Ordering::Release);
             return Err(SaveError::InProgress);
         };
+        let snap = snap.with_key_delay(config.rdb_key_save_delay);
         self.scheduled.store(false, Ordering::Relaxed);
         self.last_try.store(unix_now(), Ordering::Relaxed);
         *self.started.lock() = Some(Instant::now());

@@ -502,7 +502,47 @@ fn failed_saves_refuse_writes<S: Store>() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `rdb-key-save-delay` (Redis's test knob) slows every key of a save:
+/// 40 keys at 25 ms each keep a BGSAVE running for a second, and the file
+/// still holds them all.
+fn rdb_key_save_delay_slows_each_key<S: Store>() {
+    let dir = fresh_dir("key-save-delay");
+    let config = Config {
+        enable_debug_command: "yes".into(),
+        ..config_in(&dir)
+    };
+    let server = TestServer::with_config::<S>(config, Clock::System);
+    let mut c = server.client();
+    for i in 0..40 {
+        assert_eq!(c.cmd(&format!("SET k{i} {i}")), ok());
+    }
+    assert_eq!(c.cmd("CONFIG SET rdb-key-save-delay 25000"), ok());
+    let start = Instant::now();
+    assert_eq!(
+        c.cmd("BGSAVE"),
+        Frame::Simple("Background saving started".into())
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let info = text(&c.cmd("INFO persistence"));
+    assert!(info.contains("rdb_bgsave_in_progress:1"), "{info}");
+    while text(&c.cmd("INFO persistence")).contains("rdb_bgsave_in_progress:1") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the save never ended"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(start.elapsed() >= Duration::from_millis(1000));
+    assert_eq!(c.cmd("CONFIG SET rdb-key-save-delay 0"), ok());
+    assert_eq!(c.cmd("DEBUG RELOAD NOSAVE"), ok());
+    assert_eq!(c.cmd("DBSIZE"), int(40));
+    drop(c);
+    server.stop().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 backends!(
+    rdb_key_save_delay_slows_each_key,
     rdb_moves_both_ways_with_redis,
     dump_and_restore_move_both_ways,
     string_dumps_are_redis_bytes,

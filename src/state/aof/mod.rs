@@ -400,6 +400,7 @@ impl Aof {
             self.scheduled.store(true, Ordering::Relaxed);
             return Err(fail(io::Error::other("a background save is running")));
         };
+        let snap = snap.with_key_delay(config.rdb_key_save_delay);
         *self.started.lock() = Some(Instant::now());
         tracing::info!("Background append only file rewriting started");
         let me = self.clone();
