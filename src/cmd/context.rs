@@ -321,6 +321,7 @@ impl<S: Store> Executor<S> {
             now,
             table: client.tables.get(&self.state.db),
             in_transaction: false,
+            in_script: false,
             ready: Vec::new(),
             swapped: None,
             lookups: Lookups::default(),
@@ -560,6 +561,8 @@ pub struct Ctx<'a, S: Store> {
     pub(super) table: &'a Arc<Table<S>>,
     /// Inside EXEC: every stripe the commands touch is already held.
     pub(super) in_transaction: bool,
+    /// Called by a script (`redis.call`): Redis's `CLIENT_SCRIPT`.
+    pub(super) in_script: bool,
     /// Lists whose blocked clients could not all be served under the
     /// command's locks: (database, key), finished after the command.
     pub(super) ready: Vec<(usize, Bytes)>,

@@ -334,6 +334,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             now,
             table: &table,
             in_transaction: true,
+            in_script: false,
             ready: Vec::new(),
             swapped: None,
             lookups: Lookups::default(),

@@ -143,6 +143,7 @@ pub fn execute<S: Store>(mut s: Sort, ctx: &mut Ctx<'_, S>) -> Result<Frame, Cmd
         let set = matches!(e.map(|e| &e.value), Some(Value::Coll(Coll::Set(_))));
         elements_of(e).map(|v| (v, set, e.is_some()))
     })?;
+    let in_script = ctx.in_script;
     if !found {
         ks.key_miss(&s.key);
     }
@@ -150,11 +151,17 @@ pub fn execute<S: Store>(mut s: Sort, ctx: &mut Ctx<'_, S>) -> Result<Frame, Cmd
         elements.into_iter().map(|e| (e, Weight::None)).collect();
     let mut dontsort = s.by.is_some() && sorted_by.is_none();
     let mut alpha = s.alpha;
-    if dontsort && is_set && s.store.is_some() {
+    if dontsort && is_set && (s.store.is_some() || in_script) {
         // A set has no order of its own: Redis sorts it when the result is
-        // stored, so the stored list does not depend on the set's layout.
+        // stored or goes to a script, so neither depends on the set's
+        // layout.
         dontsort = false;
         alpha = true;
+    }
+    if dontsort && !is_set && s.desc {
+        // A list or a sorted set keeps its own order, and DESC walks it
+        // from the end (LIMIT counts from there).
+        items.reverse();
     }
     if !dontsort {
         for (e, w) in &mut items {

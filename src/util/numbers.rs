@@ -140,15 +140,12 @@ pub fn string2d(b: &[u8]) -> Option<f64> {
     }
 }
 
-/// Redis's `d2string`: integral values within 2^52 as integers, others
-/// with `%.17g` (what a listpack holds for a sorted-set score).
+/// Redis 7.0's `d2string`: integral values within ±2^62 (its
+/// `double2ll`: `LLONG_MAX/2` as a double) as integers, others with
+/// `%.17g` (what a listpack holds for a sorted-set score).
 pub fn d2string(d: f64) -> String {
-    if d.is_finite()
-        && d != 0.0
-        && d > -4503599627370495.0
-        && d < 4503599627370496.0
-        && d == (d as i64) as f64
-    {
+    const LIMIT: f64 = (i64::MAX / 2) as f64; // 2^62 once rounded
+    if d.is_finite() && d != 0.0 && (-LIMIT..=LIMIT).contains(&d) && d == (d as i64) as f64 {
         (d as i64).to_string()
     } else {
         fmt_g17(d)
@@ -158,6 +155,16 @@ pub fn d2string(d: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn d2string_prints_integers_up_to_2_to_the_62() {
+        assert_eq!(d2string(1e17), "100000000000000000");
+        assert_eq!(d2string(4611686018427387904.0), "4611686018427387904");
+        assert_eq!(d2string(-4611686018427387904.0), "-4611686018427387904");
+        assert_eq!(d2string(9223372036854775807.0), "9.2233720368547758e+18");
+        assert_eq!(d2string(1.5), "1.5");
+        assert_eq!(d2string(-0.0), "-0");
+    }
 
     #[test]
     fn string2ll_accepts_what_redis_accepts() {

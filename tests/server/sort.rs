@@ -60,6 +60,21 @@ fn sort_matches_redis<S: Store>() {
         SORT nokey
         RPUSH big 1e400 5
         SORT big
+        SORT l BY nosort DESC
+        SORT l BY nosort DESC LIMIT 1 2
+        SORT l BY nosort LIMIT 1 2
+        ZADD z 1 a 5 b 2 c 10 d 3 e
+        SORT z BY nosort
+        SORT z BY nosort DESC
+        SORT z BY nosort DESC LIMIT 0 2
+        SORT z BY nosort LIMIT 5 10
+        SORT z BY nosort LIMIT -10 100
+        SORT z BY nosort DESC STORE zl
+        LRANGE zl 0 -1
+        SADD nums 30 4 100 2 17 9 1000 55 3 8
+        EVAL \"return redis.call('sort', KEYS[1], 'by', 'nosort')\" 1 nums
+        EVAL \"return redis.call('sort', KEYS[1], 'by', 'nosort', 'desc')\" 1 nums
+        EVAL \"return redis.call('sort', KEYS[1], 'by', 'nosort', 'desc')\" 1 z
         ",
     );
 }

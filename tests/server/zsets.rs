@@ -177,6 +177,25 @@ fn zsets_match_redis<S: Store>() {
         ZSCAN r 0 MATCH a*
         ZSCAN nokey 0
         ZSCAN r abc
+        CONFIG SET zset-max-listpack-entries 0
+        ZADD s1 1.1 a
+        ZADD s2 9.8813129168249309e-323 a
+        ZADD s3 1e17 a
+        ZADD s4 -0 a
+        ZADD s5 -inf a
+        ZADD s6 123456789.125 a
+        OBJECT ENCODING s1
+        ZSCAN s1 0
+        ZSCAN s2 0
+        ZSCAN s3 0
+        ZSCAN s4 0
+        ZSCAN s5 0
+        ZSCAN s6 0
+        CONFIG SET zset-max-listpack-entries 128
+        ZADD p1 1.1 a
+        ZADD p2 1e17 a
+        ZSCAN p1 0
+        ZSCAN p2 0
         SET str x
         ZADD str 1 a
         ZSCORE str a

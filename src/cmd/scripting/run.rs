@@ -437,6 +437,7 @@ impl<S: Store> Runner<'_, '_, S> {
             now: self.ctx.now,
             table: &self.table,
             in_transaction: true,
+            in_script: true,
             ready: Vec::new(),
             swapped: None,
             lookups: Lookups::default(),

@@ -24,8 +24,7 @@ use super::value::fresh;
 use super::{CmdError, Ctx, Reply};
 use crate::db::events::class;
 use crate::protocol::Frame;
-use crate::util::longdouble::{format_human, F80};
-use crate::util::numbers::d2string;
+use crate::util::numbers::{d2string, fmt_g17};
 use crate::util::rand;
 pub use algebra::store_result;
 pub use parse::{parse_zadd, ROWS};
@@ -422,8 +421,10 @@ fn rand_member<S: Store>(
     })
 }
 
-/// ZSCAN: scores as Redis's scan prints them (a listpack's stored text, a
-/// skiplist's long-double "human" form).
+/// ZSCAN: scores as Redis's scan prints them: a listpack's stored text
+/// (`d2string`), a skiplist's score as a long double with `%.17Lg`, which
+/// for a double's exact value is `%.17g` (`1.1000000000000001`, `1e+17`,
+/// `9.8813129168249309e-323`).
 fn zscan<S: Store>(
     ctx: &Ctx<'_, S>,
     key: &[u8],
@@ -443,11 +444,7 @@ fn zscan<S: Store>(
     let mut out = Vec::with_capacity(items.len() * 2);
     for (m, s) in items.into_iter().filter(|(m, _)| opts.matches(m)) {
         out.push(bulk(m));
-        let text = if packed {
-            d2string(s)
-        } else {
-            format_human(F80::from_f64(s))
-        };
+        let text = if packed { d2string(s) } else { fmt_g17(s) };
         out.push(Frame::Bulk(Bytes::from(text)));
     }
     Ok(scan::reply(next, out))
