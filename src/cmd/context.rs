@@ -59,6 +59,7 @@ impl<S: Store> Executor<S> {
             tx: TxState::default(),
             gate: None,
             counts: self.state.stats.counter(),
+            later: None,
             state: self.state.clone(),
         }
     }
@@ -149,6 +150,11 @@ impl<S: Store> Executor<S> {
         if !client.tx.in_multi() && spec.meta.name != "client|caching" {
             client.session.caching = None;
         }
+        if let Reply::Later(_) = reply {
+            // Counted, logged as slow or not, once the work is done.
+            client.later = Some(nanos);
+            return reply;
+        }
         let failed = client.counts_failure(match &reply {
             Reply::Now(frame) => Some(frame),
             _ => None,
@@ -164,6 +170,30 @@ impl<S: Store> Executor<S> {
             failed,
         );
         reply
+    }
+
+    /// The work of a [`Reply::Later`] that `argv` (as dispatched) handed
+    /// back is done, with `frame`, after `nanos`: account for the whole
+    /// command now, so a slow KEYS or DEBUG SLEEP reaches SLOWLOG and
+    /// LATENCY as in Redis.
+    pub fn finish_later(&self, client: &mut Client<S>, argv: &[Bytes], frame: &Frame, nanos: u64) {
+        let Some(before) = client.later.take() else {
+            return;
+        };
+        let Ok(spec) = self.commands.lookup(argv) else {
+            return;
+        };
+        let failed = client.counts_failure(Some(frame));
+        let config = client.config.current();
+        self.account(
+            &client.counts,
+            &client.session,
+            config,
+            spec,
+            argv,
+            before + nanos,
+            failed,
+        );
     }
 
     /// Reply with a rejection: counted for command `id` (if it was found)
@@ -505,6 +535,10 @@ pub struct Client<S: Store> {
     pub(super) gate: Option<route::SlotGate>,
     /// Where this client's commands are counted (INFO commandstats...).
     pub(super) counts: Counter,
+    /// A command whose work runs later ([`Reply::Later`]: DEBUG SLEEP,
+    /// KEYS...) is accounted for when that work is done
+    /// ([`Executor::finish_later`]): the time it took so far.
+    later: Option<u64>,
     state: Arc<ServerState<S>>,
 }
 
@@ -687,7 +721,12 @@ pub fn run_inline<S: Store>(
 ) -> Frame {
     let frame = match exec.dispatch_as(client, &mut argv, false) {
         Reply::Now(f) => f,
-        Reply::Later(work) => work(),
+        Reply::Later(work) => {
+            let start = Tick::now();
+            let frame = work();
+            exec.finish_later(client, &argv, &frame, start.elapsed_nanos());
+            frame
+        }
         Reply::Block(b) => (b.cancel)().unwrap_or(b.on_timeout),
         Reply::Postpone(..) => unreachable!("in-process runs are not paused"),
     };

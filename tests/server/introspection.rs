@@ -102,7 +102,11 @@ fn latency_and_slowlog_replies_match_redis<S: Store>() {
 /// SLOWLOG entries carry the command, trimmed as Redis trims it, the
 /// client's address and name.
 fn slowlog_keeps_trimmed_commands<S: Store>() {
-    let server = TestServer::start::<S>();
+    let config = flashkv::config::Config {
+        enable_debug_command: "yes".into(),
+        ..Default::default()
+    };
+    let server = TestServer::with_config::<S>(config, flashkv::Clock::System);
     let mut c = server.client();
     c.cmd("CONFIG SET slowlog-log-slower-than 0");
     c.cmd("CONFIG SET slowlog-max-len 3");
@@ -150,6 +154,24 @@ fn slowlog_keeps_trimmed_commands<S: Store>() {
         panic!()
     };
     assert!(usec >= 1_000, "logged as {usec} µs");
+    // Work done after the command hands it off (DEBUG SLEEP, KEYS) counts:
+    // a 200 ms sleep is slower than 100 ms, a PING is not.
+    c.cmd("CONFIG SET slowlog-log-slower-than 100000");
+    c.cmd("SLOWLOG RESET");
+    assert_eq!(c.cmd("PING"), Frame::Simple("PONG".into()));
+    assert_eq!(c.cmd("SLOWLOG LEN"), int(0));
+    assert_eq!(c.cmd("DEBUG SLEEP 0.2"), ok());
+    let Frame::Array(entries) = c.cmd("SLOWLOG GET") else {
+        panic!()
+    };
+    assert_eq!(entries.len(), 1);
+    assert_eq!(args(&entries[0]), ["DEBUG", "SLEEP", "0.2"]);
+    let Frame::Integer(usec) = fields(&entries[0])[2] else {
+        panic!()
+    };
+    assert!(usec >= 200_000, "logged as {usec} µs");
+    let stats = text(&c.cmd("INFO commandstats"));
+    assert!(stats.contains("cmdstat_debug:calls=1,"), "{stats}");
 }
 
 /// The field names of `section` in INFO's reply.

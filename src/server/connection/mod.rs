@@ -524,10 +524,14 @@ impl<S: Store> Connection<S> {
                 // away (it may resume on another).
                 crate::state::pubsub::end_batch();
                 crate::state::scripts::end_batch();
+                let start = Instant::now();
                 let frame = tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
                     warn!(cause = %e, "a blocking command failed");
                     Frame::error("ERR internal error")
                 });
+                let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                self.exec
+                    .finish_later(&mut self.client, argv, &frame, nanos);
                 crate::state::pubsub::begin_batch();
                 crate::state::scripts::begin_batch();
                 frame
