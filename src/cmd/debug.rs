@@ -14,6 +14,7 @@ use bytes::Bytes;
 use store_api::{Coll, Entry, Store, Value};
 
 use super::{help_reply, is, object, parse_int, persist, Args, CmdError, Command, Ctx, Reply, Row};
+use crate::config::parse_memory;
 use crate::db::{evict, rdb};
 use crate::protocol::{Frame, Protocol};
 use crate::util::numbers::{fmt_g17, strtod};
@@ -126,6 +127,9 @@ const DEBUG_HELP: &[&str] = &[
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+    "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "HELP",
@@ -183,6 +187,18 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
                 std::thread::sleep(pause);
                 Frame::ok()
             }))
+        }
+        _ if sub_is("QUICKLIST-PACKED-THRESHOLD", 2) => {
+            // FlashKV's lists hold elements of any size alike; the
+            // threshold decides how DUMP and RDB files write them (a PLAIN
+            // node per large element, as Redis's quicklist).
+            let size = std::str::from_utf8(&args[1]).ok().map(parse_memory);
+            now(match size {
+                Some(Ok(n)) if rdb::set_packed_threshold(n) => Frame::ok(),
+                _ => Frame::error(
+                    "ERR argument must be a memory value bigger than 1 and smaller than 4gb",
+                ),
+            })
         }
         _ if sub_is("SET-ACTIVE-EXPIRE", 2) => {
             ctx.state.db.set_active_expire(atoi(&args[1]) != 0);

@@ -397,3 +397,41 @@ fn config_rewrite_updates_the_file_in_place() {
     assert_eq!(c.cmd("CONFIG GET hz"), config_pair("hz", "20"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// DEBUG QUICKLIST-PACKED-THRESHOLD decides which list elements DUMP
+/// writes as PLAIN nodes, byte for byte as Redis. (A process of its own:
+/// the threshold is one per process, as in Redis, and the in-process test
+/// servers share theirs.)
+#[test]
+fn the_packed_threshold_shapes_dumped_lists_as_in_redis() {
+    let Some(redis) = RedisServer::start_with(
+        "the_packed_threshold_shapes_dumped_lists_as_in_redis",
+        &["--enable-debug-command", "yes"],
+    ) else {
+        return;
+    };
+    let port = free_port();
+    let p = port.to_string();
+    let _ours = spawn(
+        &["--port", &p, "--bind", "127.0.0.1", "--save", "", "--enable-debug-command", "yes"],
+        port,
+        None,
+    );
+    let ours: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    differential_between(
+        "the_packed_threshold_shapes_dumped_lists_as_in_redis",
+        "
+        DEBUG QUICKLIST-PACKED-THRESHOLD 3b
+        RPUSH l aa bbb c dddd e
+        DUMP l
+        DEBUG QUICKLIST-PACKED-THRESHOLD 0
+        RPUSH m aa bbb c dddd e
+        DUMP m
+        DEBUG QUICKLIST-PACKED-THRESHOLD 5gb
+        DEBUG QUICKLIST-PACKED-THRESHOLD abc
+        DEBUG QUICKLIST-PACKED-THRESHOLD
+        ",
+        ours,
+        redis.addr,
+    );
+}

@@ -21,7 +21,10 @@ use std::fmt;
 pub use read::{
     function_records, load, open_payload, restore_payload, LoadSummary, Loaded, Reader, Shapes,
 };
-pub use write::{dump_payload, put_entry, put_len, put_string, put_value, seal_payload, RdbWriter};
+pub use write::{
+    dump_payload, put_entry, put_len, put_string, put_value, seal_payload, set_packed_threshold,
+    RdbWriter,
+};
 
 /// The RDB version written (Redis 7.0's).
 pub const RDB_VERSION: u16 = 10;

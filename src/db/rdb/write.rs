@@ -6,6 +6,8 @@ use std::io::{self, Write};
 use store_api::value::{Coll, Hash, List, Set};
 use store_api::{Entry, Value};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::packed::{canonical_int, intset, listpack};
 use super::{lzf, op, ty, CRC64, RDB_VERSION};
 use crate::util::numbers::d2string;
@@ -136,25 +138,55 @@ fn put_typed(buf: &mut Vec<u8>, value: &Value, key: Option<&[u8]>, compress: boo
     }
 }
 
+/// Redis's quicklist `packed_threshold`: a list element this long or
+/// longer is a node of its own, written as a PLAIN container. One per
+/// process, as in Redis; DEBUG QUICKLIST-PACKED-THRESHOLD sets it.
+static PACKED_THRESHOLD: AtomicU64 = AtomicU64::new(DEFAULT_PACKED_THRESHOLD);
+const DEFAULT_PACKED_THRESHOLD: u64 = 1 << 30;
+
+/// Set the packed threshold as `quicklistisSetPackedThreshold` does (0:
+/// back to 1 GiB); false (and unchanged) when it is over 4 GiB - 1 MiB.
+pub fn set_packed_threshold(n: u64) -> bool {
+    if n > (1 << 32) - (1 << 20) {
+        return false;
+    }
+    let n = if n == 0 { DEFAULT_PACKED_THRESHOLD } else { n };
+    PACKED_THRESHOLD.store(n, Ordering::Relaxed);
+    true
+}
+
 fn put_list(buf: &mut Vec<u8>, l: &List, compress: bool) {
-    // Nodes of about NODE_BYTES of elements, each a listpack.
-    let mut nodes: Vec<Vec<&[u8]>> = vec![Vec::new()];
+    // Nodes of about NODE_BYTES of elements, each a listpack; an element
+    // at or over the packed threshold alone in a PLAIN node.
+    let threshold = PACKED_THRESHOLD.load(Ordering::Relaxed);
+    let mut nodes: Vec<(bool, Vec<&[u8]>)> = vec![(false, Vec::new())];
     let mut bytes = 0;
     for e in l.iter() {
-        if bytes + e.len() > NODE_BYTES && !nodes.last().is_some_and(Vec::is_empty) {
-            nodes.push(Vec::new());
+        if e.len() as u64 >= threshold {
+            nodes.push((true, vec![e]));
+            nodes.push((false, Vec::new()));
+            bytes = 0;
+            continue;
+        }
+        if bytes + e.len() > NODE_BYTES && !nodes.last().is_some_and(|(_, n)| n.is_empty()) {
+            nodes.push((false, Vec::new()));
             bytes = 0;
         }
         bytes += e.len() + 2;
-        if let Some(n) = nodes.last_mut() {
+        if let Some((_, n)) = nodes.last_mut() {
             n.push(e);
         }
     }
-    nodes.retain(|n| !n.is_empty());
+    nodes.retain(|(_, n)| !n.is_empty());
     put_len(buf, nodes.len() as u64);
-    for n in nodes {
-        put_len(buf, 2); // PACKED container
-        put_string(buf, &listpack(n), compress);
+    for (plain, n) in nodes {
+        if plain {
+            put_len(buf, 1); // PLAIN container: the element itself
+            put_string(buf, n[0], compress);
+        } else {
+            put_len(buf, 2); // PACKED container
+            put_string(buf, &listpack(n), compress);
+        }
     }
 }
 
