@@ -9,7 +9,7 @@ use super::{is, parse_int, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::events::class;
 use crate::db::rdb::RdbError;
 use crate::db::snapshot::Existing;
-use crate::db::{journal, rdb};
+use crate::db::{evict, journal, rdb};
 use crate::protocol::Frame;
 use crate::state::aof::{Rewrite, RewriteError};
 use crate::state::persist::{shapes, SaveError};
@@ -39,6 +39,10 @@ pub struct Restore {
     payload: Bytes,
     replace: bool,
     absttl: bool,
+    /// IDLETIME seconds (the LRU clock, under an LRU policy).
+    idletime: Option<u64>,
+    /// FREQ (the LFU counter, under an LFU policy).
+    freq: Option<u8>,
 }
 
 fn parse_save(_: Args<'_>) -> Result<Command, CmdError> {
@@ -70,6 +74,7 @@ fn parse_restore(a: Args<'_>) -> Result<Command, CmdError> {
     let rest = a.rest();
     let (key, ttl, payload) = (rest[0].clone(), rest[1].clone(), rest[2].clone());
     let (mut replace, mut absttl) = (false, false);
+    let (mut idletime, mut freq) = (None, None);
     let mut i = 3;
     while i < rest.len() {
         let opt = &rest[i];
@@ -80,15 +85,18 @@ fn parse_restore(a: Args<'_>) -> Result<Command, CmdError> {
             absttl = true;
         } else if is(opt, "IDLETIME") && more {
             i += 1;
-            if parse_int(&rest[i])? < 0 {
+            let secs = parse_int(&rest[i])?;
+            if secs < 0 {
                 return Err(CmdError::InvalidIdletime);
             }
+            idletime = Some(secs as u64);
         } else if is(opt, "FREQ") && more {
             i += 1;
             let f = parse_int(&rest[i])?;
             if !(0..=255).contains(&f) {
                 return Err(CmdError::InvalidFreq);
             }
+            freq = Some(f as u8);
         } else {
             return Err(CmdError::Syntax);
         }
@@ -100,6 +108,8 @@ fn parse_restore(a: Args<'_>) -> Result<Command, CmdError> {
         payload,
         replace,
         absttl,
+        idletime,
+        freq,
     })))
 }
 
@@ -253,6 +263,11 @@ fn restore<S: Store>(r: Restore, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError
         (t, false) => Some(ctx.now.saturating_add(t as u64)),
     };
     let expired = expires_at.is_some_and(|at| at <= ctx.now);
+    let lfu = ctx.config.memory.policy.is_lfu();
+    // A new object: a fresh clock unless an option sets it (even over a
+    // replaced key, whose history it does not inherit).
+    let clock = evict::restored_clock(lfu, r.freq, r.idletime, ctx.now)
+        .unwrap_or_else(|| ctx.state.db.events().access_clock().fresh(ctx.now));
     let outcome = ctx.ks().mutate(&r.key, ctx.now, |slot| {
         let exists = slot.entry().is_some();
         if exists && !r.replace {
@@ -263,7 +278,7 @@ fn restore<S: Store>(r: Restore, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError
             slot.remove();
             return Ok(exists);
         }
-        slot.put(Entry::new(value, expires_at));
+        slot.put_with_clock(Entry::new(value, expires_at), Some(clock));
         Ok(false)
     })?;
     if expired {

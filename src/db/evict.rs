@@ -263,6 +263,24 @@ fn log_incr(counter: u32, factor: u32) -> u32 {
     }
 }
 
+/// The access clock RESTORE gives a key (`objectSetLRUOrLFU`): under an
+/// LFU policy the counter `freq` (with the current minute), otherwise the
+/// LRU clock `idle` seconds ago; `None` (the usual fresh clock) when the
+/// option for the policy in force was not given.
+pub fn restored_clock(lfu: bool, freq: Option<u8>, idle: Option<u64>, now_ms: u64) -> Option<u32> {
+    if lfu {
+        return freq.map(|f| (lfu_minutes(now_ms) << 8) | u32::from(f));
+    }
+    let idle = idle?;
+    let now = i64::from(lru_clock(now_ms));
+    let mut at = now - (idle.min(i64::MAX as u64) as i64);
+    if at < 0 {
+        // The clock wraps: an idle time from before the wrap.
+        at = at.rem_euclid(i64::from(LRU_CLOCK_MAX));
+    }
+    Some(at as u32)
+}
+
 /// Idle time in milliseconds for an LRU clock (`estimateObjectIdleTime`).
 pub fn idle_ms(clock: u32, now_ms: u64) -> u64 {
     let now = lru_clock(now_ms);

@@ -541,7 +541,40 @@ fn rdb_key_save_delay_slows_each_key<S: Store>() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// RESTORE's IDLETIME sets the LRU clock under an LRU policy and FREQ the
+/// LFU counter under an LFU policy (each ignored under the other), as
+/// OBJECT IDLETIME and OBJECT FREQ then read them.
+fn restore_sets_the_access_clock<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    assert_eq!(c.cmd("SET foo bar"), ok());
+    let Frame::Bulk(payload) = c.cmd("DUMP foo") else {
+        panic!("DUMP")
+    };
+    let restore = |c: &mut RawClient, opt: &[u8], n: &[u8]| {
+        c.cmd_args(&[b"RESTORE", b"foo", b"0", &payload, b"REPLACE", opt, n])
+    };
+    assert_eq!(c.cmd("CONFIG SET maxmemory-policy allkeys-lru"), ok());
+    assert_eq!(restore(&mut c, b"IDLETIME", b"1000"), ok());
+    let Frame::Integer(idle) = c.cmd("OBJECT IDLETIME foo") else {
+        panic!("OBJECT IDLETIME")
+    };
+    assert!((1000..=1010).contains(&idle), "idle {idle}");
+    assert_eq!(restore(&mut c, b"FREQ", b"100"), ok());
+    let Frame::Integer(idle) = c.cmd("OBJECT IDLETIME foo") else {
+        panic!("OBJECT IDLETIME")
+    };
+    assert!(idle <= 2, "FREQ is ignored under LRU: idle {idle}");
+    assert_eq!(c.cmd("CONFIG SET maxmemory-policy allkeys-lfu"), ok());
+    assert_eq!(restore(&mut c, b"FREQ", b"100"), ok());
+    assert_eq!(c.cmd("OBJECT FREQ foo"), int(100));
+    assert_eq!(restore(&mut c, b"IDLETIME", b"1000"), ok());
+    assert_eq!(c.cmd("OBJECT FREQ foo"), int(5), "a fresh key's counter");
+    assert_eq!(c.cmd("GET foo"), Frame::Bulk("bar".into()));
+}
+
 backends!(
+    restore_sets_the_access_clock,
     rdb_key_save_delay_slows_each_key,
     rdb_moves_both_ways_with_redis,
     dump_and_restore_move_both_ways,

@@ -413,7 +413,16 @@ fn the_packed_threshold_shapes_dumped_lists_as_in_redis() {
     let port = free_port();
     let p = port.to_string();
     let _ours = spawn(
-        &["--port", &p, "--bind", "127.0.0.1", "--save", "", "--enable-debug-command", "yes"],
+        &[
+            "--port",
+            &p,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--enable-debug-command",
+            "yes",
+        ],
         port,
         None,
     );

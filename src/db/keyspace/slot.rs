@@ -19,6 +19,9 @@ pub struct Slot {
     modified: bool,
     /// The caller reports the `new` event itself (in its own order).
     quiet_new: bool,
+    /// The access clock the stored entry gets (RESTORE's IDLETIME or
+    /// FREQ) instead of the one an access stamps.
+    clock: Option<u32>,
 }
 
 enum Change {
@@ -54,6 +57,13 @@ impl Slot {
     pub fn put_new_later(&mut self, entry: Entry) {
         self.change = Change::Put(entry);
         self.quiet_new = true;
+    }
+
+    /// [`put`](Self::put) with this access clock (an LRU clock or an LFU
+    /// counter: [`crate::db::evict::restored_clock`]).
+    pub fn put_with_clock(&mut self, entry: Entry, clock: Option<u32>) {
+        self.change = Change::Put(entry);
+        self.clock = clock;
     }
 
     /// Delete the key (a collection that became empty).
@@ -127,6 +137,7 @@ impl<S: Store> Keyspace<S> {
             change: Change::Keep,
             modified: false,
             quiet_new: false,
+            clock: None,
         };
         let r = f(&mut slot);
         if split {
@@ -140,7 +151,10 @@ impl<S: Store> Keyspace<S> {
             Change::Keep if slot.modified => self.touch(key, After::Exists),
             Change::Keep => {}
             Change::Put(entry) => {
-                self.stamp(&entry, slot.entry.as_ref(), now);
+                match slot.clock {
+                    Some(clock) => entry.access().set(clock),
+                    None => self.stamp(&entry, slot.entry.as_ref(), now),
+                }
                 let has = entry.expires_at().is_some();
                 if self
                     .map
