@@ -128,6 +128,22 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             } else {
                 ctx.state.db.swap(a, b, ctx.now);
             }
+            // Clients blocked in either database on a key that now holds
+            // what they wait for are served (Redis's
+            // `scanDatabaseForReadyKeys`): now, or after EXEC.
+            let table = ctx.state.db.table();
+            let limit = ctx.config.encodings.list_max_listpack_size;
+            for db in [a, b] {
+                let Some(ks) = table.get(db) else { continue };
+                let keys = ks.blocked().keys();
+                if ctx.in_transaction() {
+                    ctx.defer_ready_in(db, keys);
+                } else {
+                    for key in keys {
+                        super::serve_ready(ks, &key, ctx.now, limit);
+                    }
+                }
+            }
             Frame::ok().into()
         }
         Cmd::DbSize => Frame::Integer(ctx.ks().len() as i64).into(),

@@ -200,6 +200,27 @@ impl Blocked {
         }
     }
 
+    /// Exchange the waiters with `other` (SWAPDB: a client blocked in
+    /// database 9 stays blocked in database 9, whose keys changed).
+    pub fn swap(&self, other: &Blocked) {
+        if std::ptr::eq(self, other) {
+            return;
+        }
+        std::mem::swap(&mut *self.queues.lock(), &mut *other.queues.lock());
+        let n = self
+            .count
+            .swap(other.count.load(Ordering::Relaxed), Ordering::Relaxed);
+        other.count.store(n, Ordering::Relaxed);
+    }
+
+    /// The keys someone waits on.
+    pub fn keys(&self) -> Vec<Bytes> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        self.queues.lock().keys().cloned().collect()
+    }
+
     /// Number of blocked clients.
     pub fn len(&self) -> usize {
         self.count.load(Ordering::Relaxed)

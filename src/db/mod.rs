@@ -362,6 +362,9 @@ impl<S: Store> Db<S> {
             new_b.replaced_by(Some(&new_a), now);
             new_a.replaced_by(Some(&new_b), now);
             new_a.watches().swap(new_b.watches());
+            // Blocked clients stay with their database number too (the
+            // caller serves those whose keys now exist).
+            new_a.blocked().swap(new_b.blocked());
         }
     }
 }

@@ -220,7 +220,77 @@ fn sorted_set_pops_block_and_are_served_in_order<S: Store>() {
     assert!(start.elapsed() >= Duration::from_millis(100));
 }
 
+/// Inside MULTI/EXEC nobody is served until EXEC ends, and then from what
+/// the key holds at the end: a push the same transaction undoes wakes
+/// nobody, and three pushes serve the last one pushed first (Redis's
+/// unit/type/list "should not awake" and "is isolated" tests).
+fn a_transaction_serves_blocked_clients_when_it_ends<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut waiter = server.client();
+    let mut c = server.client();
+    for (pop, undo) in [
+        ("BLPOP list 0", "DEL list"),
+        ("BLMPOP 0 1 list LEFT", "SET list x"),
+    ] {
+        waiter.send_cmd(pop);
+        wait_blocked(&mut c, 1);
+        assert_eq!(c.cmd("MULTI"), ok());
+        c.cmd("LPUSH list a");
+        c.cmd(undo);
+        c.cmd("EXEC");
+        c.cmd("DEL list");
+        assert_eq!(c.cmd("LPUSH list b"), int(1));
+        let got = waiter.read_reply().0;
+        assert!(format!("{got:?}").contains("\"b\""), "{pop}: {got:?}");
+    }
+    waiter.send_cmd("BLPOP list 0");
+    wait_blocked(&mut c, 1);
+    assert_eq!(c.cmd("MULTI"), ok());
+    for e in ["a", "b", "c"] {
+        c.cmd(&format!("LPUSH list {e}"));
+    }
+    c.cmd("EXEC");
+    assert_eq!(
+        waiter.read_reply().0,
+        Frame::Array(vec![bulk("list"), bulk("c")])
+    );
+}
+
+/// SWAPDB serves a client blocked in one of the databases on a key the
+/// other database held (Redis's "SWAPDB awakes blocked client").
+fn swapdb_serves_blocked_clients<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut waiter = server.client();
+    let mut c = server.client();
+    assert_eq!(waiter.cmd("SELECT 9"), ok());
+    waiter.send_cmd("BRPOP k 5");
+    wait_blocked(&mut c, 1);
+    assert_eq!(c.cmd("SELECT 1"), ok());
+    assert_eq!(c.cmd("RPUSH k hello"), int(1));
+    assert_eq!(c.cmd("SWAPDB 1 9"), ok());
+    assert_eq!(
+        waiter.read_reply().0,
+        Frame::Array(vec![bulk("k"), bulk("hello")])
+    );
+    assert_eq!(c.cmd("DBSIZE"), int(0));
+    assert_eq!(waiter.cmd("DBSIZE"), int(0));
+    wait_blocked(&mut c, 0);
+    // The same inside a transaction, served when EXEC ends.
+    waiter.send_cmd("BRPOP k 5");
+    wait_blocked(&mut c, 1);
+    assert_eq!(c.cmd("RPUSH k again"), int(1));
+    assert_eq!(c.cmd("MULTI"), ok());
+    c.cmd("SWAPDB 1 9");
+    c.cmd("EXEC");
+    assert_eq!(
+        waiter.read_reply().0,
+        Frame::Array(vec![bulk("k"), bulk("again")])
+    );
+}
+
 backends!(
+    a_transaction_serves_blocked_clients_when_it_ends,
+    swapdb_serves_blocked_clients,
     sorted_set_pops_block_and_are_served_in_order,
     every_member_is_popped_exactly_once,
     a_push_wakes_a_blocked_client,

@@ -167,6 +167,14 @@ pub fn serve_created<S: Store>(
     (now, limit): (u64, i64),
     after: &mut Aftermath,
 ) {
+    if ks.in_transaction() && !ks.blocked().waiters(key).is_empty() {
+        // Inside EXEC or a script nobody is served until it ends, and then
+        // from what the key holds at the end (Redis's
+        // `handleClientsBlockedOnKeys` after the call): a push that a later
+        // command of the same transaction undoes wakes nobody.
+        after.ready.push(Bytes::copy_from_slice(key));
+        return;
+    }
     for w in ks.blocked().waiters(key) {
         if list.is_empty() {
             return;
