@@ -33,7 +33,8 @@ pub struct Engine {
     pub cache: HashMap<[u8; 40], Cached, foldhash::fast::RandomState>,
     /// Function libraries by name.
     pub libraries: std::collections::BTreeMap<String, Library>,
-    /// Function name -> its library's name.
+    /// Function name, lower-cased (names are case-insensitive) -> its
+    /// library's name.
     pub functions: HashMap<String, String, foldhash::fast::RandomState>,
     clock: u64,
 }

@@ -202,7 +202,7 @@ pub fn load(
         return Err(err("ERR No functions registered"));
     }
     for r in &registered {
-        if let Some(owner) = engine.functions.get(&r.name) {
+        if let Some(owner) = engine.functions.get(&r.name.to_ascii_lowercase()) {
             if *owner != name {
                 return Err(err(format!("ERR Function {} already exists", r.name)));
             }
@@ -233,7 +233,11 @@ fn error_message(e: &Value) -> String {
 pub fn install(engine: &mut Engine, lib: Library) {
     remove(engine, &lib.name.clone());
     for f in &lib.functions {
-        engine.functions.insert(f.name.clone(), lib.name.clone());
+        // The first of two names differing in case wins (Redis's dictAdd).
+        engine
+            .functions
+            .entry(f.name.to_ascii_lowercase())
+            .or_insert_with(|| lib.name.clone());
     }
     engine.libraries.insert(lib.name.clone(), lib);
 }
@@ -244,7 +248,7 @@ pub fn remove(engine: &mut Engine, name: &str) -> bool {
         return false;
     };
     for f in &lib.functions {
-        engine.functions.remove(&f.name);
+        engine.functions.remove(&f.name.to_ascii_lowercase());
     }
     true
 }
@@ -325,9 +329,12 @@ pub fn codes(engine: &Engine) -> Vec<Bytes> {
     engine.libraries.values().map(|l| l.code.clone()).collect()
 }
 
-/// Count of (libraries, functions).
+/// Count of (libraries, functions): every library's functions, as Redis's
+/// engine statistics count them (two names differing only in case are
+/// two functions, though FCALL reaches the first).
 pub fn counts(engine: &Engine) -> (usize, usize) {
-    (engine.libraries.len(), engine.functions.len())
+    let functions = engine.libraries.values().map(|l| l.functions.len()).sum();
+    (engine.libraries.len(), functions)
 }
 
 /// The environment libraries load and run in: reads go to the globals

@@ -268,15 +268,16 @@ fn fcall<S: Store>(ctx: &mut Ctx<'_, S>, f: Eval, threshold: u64) -> Result<Fram
     let name = String::from_utf8_lossy(&f.script).into_owned();
     let (func, flags) = {
         let engine = guard.borrow();
+        // Function names are case-insensitive, as in Redis.
         let lib = engine
             .functions
-            .get(&name)
+            .get(&name.to_ascii_lowercase())
             .and_then(|l| engine.libraries.get(l))
             .ok_or_else(|| reply("ERR Function not found"))?;
         let r = lib
             .functions
             .iter()
-            .find(|r| r.name == name)
+            .find(|r| r.name.eq_ignore_ascii_case(&name))
             .ok_or_else(|| reply("ERR Function not found"))?;
         (r.func.clone(), r.flags)
     };
