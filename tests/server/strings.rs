@@ -525,7 +525,31 @@ fn lcs_and_substr_match_redis<S: Store>() {
     );
 }
 
+/// SETBIT and BITFIELD count as a change (`rdb_changes_since_last_save`)
+/// only when they create or lengthen the string or change a bit, as in
+/// Redis (its unit/bitops "only increase dirty when the value changed").
+fn bit_writes_count_only_real_changes<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    let mut step = |cmds: &[&str], expect: u64| {
+        let before = info_field(&mut c, "rdb_changes_since_last_save");
+        for cmd in cmds {
+            c.cmd(cmd);
+        }
+        let after = info_field(&mut c, "rdb_changes_since_last_save");
+        assert_eq!(after - before, expect, "{cmds:?}");
+    };
+    step(&["SETBIT foo 0 0", "BITFIELD foo2 SET i5 0 0"], 2);
+    step(&["SETBIT foo 0 0", "BITFIELD foo2 SET i5 0 0"], 0);
+    step(&["BITFIELD foo2 SET i5 0 1", "BITFIELD foo2 SET i5 0 1"], 1);
+    step(&["BITFIELD foo2 INCRBY i5 0 0", "BITFIELD foo2 GET i5 0"], 0);
+    step(&["BITFIELD foo3 INCRBY i5 0 1", "BITFIELD foo3 INCRBY i5 0 1"], 2);
+    step(&["BITFIELD foo2 SET i5 90 0"], 1);
+    step(&["BITFIELD foo2 OVERFLOW FAIL INCRBY u2 0 9"], 0);
+}
+
 backends!(
+    bit_writes_count_only_real_changes,
     set_and_get_match_redis,
     set_variants_match_redis,
     getex_matches_redis,

@@ -210,8 +210,9 @@ fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> (i32, i64)
     }
 }
 
-/// Run one SET or INCRBY on `p` (long enough): its reply.
-fn write_field(p: &mut [u8], op: &FieldOp) -> Frame {
+/// Run one SET or INCRBY on `p` (long enough): its reply, and whether the
+/// field's bits changed.
+fn write_field(p: &mut [u8], op: &FieldOp) -> (Frame, bool) {
     if op.signed {
         let old = get_signed(p, op.offset, op.bits);
         let (overflow, new, reply) = if op.kind == FieldKind::IncrBy {
@@ -227,10 +228,10 @@ fn write_field(p: &mut [u8], op: &FieldOp) -> Frame {
             (o, if o != 0 { w } else { op.value }, old)
         };
         if overflow != 0 && op.overflow == Overflow::Fail {
-            return Frame::Null;
+            return (Frame::Null, false);
         }
         set_unsigned(p, op.offset, op.bits, new as u64);
-        Frame::Integer(reply)
+        (Frame::Integer(reply), new != old)
     } else {
         let old = get_unsigned(p, op.offset, op.bits);
         let (overflow, new, reply) = if op.kind == FieldKind::IncrBy {
@@ -247,10 +248,10 @@ fn write_field(p: &mut [u8], op: &FieldOp) -> Frame {
             (o, if o != 0 { w } else { v }, old)
         };
         if overflow != 0 && op.overflow == Overflow::Fail {
-            return Frame::Null;
+            return (Frame::Null, false);
         }
         set_unsigned(p, op.offset, op.bits, new);
-        Frame::Integer(reply as i64)
+        (Frame::Integer(reply as i64), new != old)
     }
 }
 
@@ -290,18 +291,28 @@ pub fn bitfield<S: Store>(
         .map(|o| o.offset + u64::from(o.bits) - 1)
         .max()
         .unwrap_or(0);
-    let replies = edit_str(&ctx.ks(), key, ctx.now, |buf, _| {
-        grow_zeroed(buf, (highest >> 3) as usize + 1);
+    // A created or lengthened string counts as changed, else only a write
+    // that changed a field's bits does (as SETBIT; Redis's `changes`).
+    let (replies, changed) = edit_str(&ctx.ks(), key, ctx.now, |buf, exists| {
+        let need = (highest >> 3) as usize + 1;
+        let mut changed = !exists || buf.len() < need;
+        grow_zeroed(buf, need);
         let replies: Vec<Frame> = ops
             .iter()
             .map(|o| match o.kind {
                 FieldKind::Get => read_field(buf, o),
-                _ => write_field(buf, o),
+                _ => {
+                    let (reply, moved) = write_field(buf, o);
+                    changed |= moved;
+                    reply
+                }
             })
             .collect();
-        Ok((replies, true))
+        Ok(((replies, changed), changed))
     })?;
-    ctx.notify(class::STRING, "setbit", key);
+    if changed {
+        ctx.notify(class::STRING, "setbit", key);
+    }
     Ok(Frame::Array(replies))
 }
 
