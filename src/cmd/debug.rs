@@ -15,6 +15,7 @@ use store_api::{Coll, Entry, Store, Value};
 
 use super::{help_reply, is, object, parse_int, persist, Args, CmdError, Command, Ctx, Reply, Row};
 use crate::config::parse_memory;
+use crate::db::Access;
 use crate::db::{evict, rdb};
 use crate::protocol::{Frame, Protocol};
 use crate::util::numbers::{fmt_g17, strtod};
@@ -127,6 +128,11 @@ const DEBUG_HELP: &[&str] = &[
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
+    "POPULATE <count> [<prefix>] [<size>]",
+    "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+    "    it is used instead of the 'key' prefix. These are not propagated to",
+    "    replicas. Cluster slots are not respected so keys not belonging to the",
+    "    current node can be created in cluster mode.",
     "QUICKLIST-PACKED-THRESHOLD <size>",
     "    Sets the threshold for elements to be inserted as plain vs packed nodes",
     "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
@@ -135,6 +141,36 @@ const DEBUG_HELP: &[&str] = &[
     "HELP",
     "    Prints this help.",
 ];
+
+/// DEBUG POPULATE: string keys `prefix:N` holding `value:N` (cut or
+/// padded with zero bytes to `size` when it is not 0); keys that exist are
+/// left alone. Not journaled, as in Redis.
+fn populate<S: Store>(ctx: &Ctx<'_, S>, prefix: &[u8], count: u64, size: usize) -> Frame {
+    let ks = ctx.ks();
+    // In the journal's order: an expired key found on the way is logged
+    // as deleted (the keys made are not, as in Redis).
+    let journal = ctx.state.db.journal();
+    journal.ordered(|| populate_keys(&ks, prefix, count, size, ctx.now));
+    Frame::ok()
+}
+
+fn populate_keys<S: Store>(ks: &Access<'_, S>, prefix: &[u8], count: u64, size: usize, now: u64) {
+    for n in 0..count {
+        let mut key = prefix.to_vec();
+        key.push(b':');
+        key.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        key.truncate(127); // Redis formats into a 128-byte buffer
+        let mut value = format!("value:{n}").into_bytes();
+        if size > 0 {
+            value.resize(size, 0);
+        }
+        ks.mutate(&key, now, |slot| {
+            if slot.entry().is_none() {
+                slot.put(Entry::string(&value));
+            }
+        });
+    }
+}
 
 /// Execute a debugging or compatibility command.
 pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
@@ -187,6 +223,18 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
                 std::thread::sleep(pause);
                 Frame::ok()
             }))
+        }
+        _ if args[0].eq_ignore_ascii_case(b"POPULATE") && (2..=4).contains(&args.len()) => {
+            let count = parse_int(&args[1]).map_err(|_| CmdError::NotPositive)?;
+            let size = match args.get(3) {
+                Some(s) => parse_int(s).map_err(|_| CmdError::NotPositive)?,
+                None => 0,
+            };
+            if count < 0 || size < 0 {
+                return Err(CmdError::NotPositive);
+            }
+            let prefix = args.get(2).map_or(&b"key"[..], |p| &p[..]);
+            now(populate(ctx, prefix, count as u64, size as usize))
         }
         _ if sub_is("QUICKLIST-PACKED-THRESHOLD", 2) => {
             // FlashKV's lists hold elements of any size alike; the

@@ -123,6 +123,25 @@ const SCRIPT: &str = "
     DEBUG RELOAD MERGE
     DBSIZE
     DEBUG DIGEST
+    # POPULATE.
+    skip FLUSHALL
+    DEBUG POPULATE 3
+    EXISTS key:0 key:1 key:2 key:3
+    MGET key:0 key:2
+    DEBUG POPULATE 2 p 10
+    GET p:1
+    DEBUG POPULATE 2 p 3
+    GET p:0
+    SET key:1 mine
+    DEBUG POPULATE 3
+    GET key:1
+    DEBUG POPULATE -1
+    DEBUG POPULATE abc
+    DEBUG POPULATE 1 p -5
+    DEBUG POPULATE 1 p 1 x
+    DEBUG POPULATE 0
+    DBSIZE
+    DEBUG DIGEST
 ";
 
 fn debug_and_compatibility_commands_match_redis<S: Store>() {

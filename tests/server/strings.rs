@@ -542,8 +542,14 @@ fn bit_writes_count_only_real_changes<S: Store>() {
     step(&["SETBIT foo 0 0", "BITFIELD foo2 SET i5 0 0"], 2);
     step(&["SETBIT foo 0 0", "BITFIELD foo2 SET i5 0 0"], 0);
     step(&["BITFIELD foo2 SET i5 0 1", "BITFIELD foo2 SET i5 0 1"], 1);
-    step(&["BITFIELD foo2 INCRBY i5 0 0", "BITFIELD foo2 GET i5 0"], 0);
-    step(&["BITFIELD foo3 INCRBY i5 0 1", "BITFIELD foo3 INCRBY i5 0 1"], 2);
+    step(
+        &["BITFIELD foo2 INCRBY i5 0 0", "BITFIELD foo2 GET i5 0"],
+        0,
+    );
+    step(
+        &["BITFIELD foo3 INCRBY i5 0 1", "BITFIELD foo3 INCRBY i5 0 1"],
+        2,
+    );
     step(&["BITFIELD foo2 SET i5 90 0"], 1);
     step(&["BITFIELD foo2 OVERFLOW FAIL INCRBY u2 0 9"], 0);
 }
