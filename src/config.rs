@@ -419,7 +419,8 @@ impl Config {
                 ));
             }
             seen.push(d.name);
-            if !d.mutable {
+            let fixed = FIXED_WHILE_RUNNING.contains(&d.name);
+            if !d.mutable && !fixed {
                 return Err(SetError::Failed(
                     d.name.into(),
                     "can't set immutable config".into(),
@@ -437,6 +438,12 @@ impl Config {
                 values
             };
             (d.set)(&mut next, &values).map_err(|why| SetError::Failed(d.name.into(), why))?;
+            if fixed && d.get.is_some_and(|get| get(&next) != get(self)) {
+                return Err(SetError::Failed(
+                    d.name.into(),
+                    "FlashKV can't change it while running: restart with the new value".into(),
+                ));
+            }
         }
         Ok(next)
     }
@@ -510,6 +517,12 @@ impl Config {
         text
     }
 }
+
+/// Parameters Redis changes at runtime (`bind`, `port`: it listens
+/// anew) and FlashKV's own start-up choices: CONFIG SET accepts their
+/// current value (tools set every parameter CONFIG GET lists back to what
+/// it was) and refuses a change, which needs a restart here.
+const FIXED_WHILE_RUNNING: &[&str] = &["bind", "port", "backend", "worker-threads"];
 
 /// Test knobs that, as in Redis, CONFIG GET answers only by their exact
 /// name (a glob such as `*` leaves them out).

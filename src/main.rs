@@ -62,20 +62,33 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(config.loglevel.filter()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // CONFIG SET loglevel changes the filter from then on.
     if config.logfile.is_empty() {
         // Colour only on a terminal: `flashkv > log` writes plain text.
         use std::io::IsTerminal;
-        builder.with_ansi(std::io::stdout().is_terminal()).init();
+        let builder = builder
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_filter_reloading();
+        let handle = builder.reload_handle();
+        flashkv::state::on_log_level_change(move |level| {
+            let _ = handle.reload(EnvFilter::new(level.filter()));
+        });
+        builder.init();
     } else {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&config.logfile)
             .with_context(|| format!("can't open the log file {}", config.logfile))?;
-        builder
+        let builder = builder
             .with_ansi(false)
             .with_writer(std::sync::Mutex::new(file))
-            .init();
+            .with_filter_reloading();
+        let handle = builder.reload_handle();
+        flashkv::state::on_log_level_change(move |level| {
+            let _ = handle.reload(EnvFilter::new(level.filter()));
+        });
+        builder.init();
     }
     Ok(())
 }

@@ -269,7 +269,7 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("active-expire-effort", Some(1), mutable: true,
         set: |c, v| { c.expiry.effort = int_in(&v[0], 1, 10)? as u32; Ok(()) },
         get: Some(|c| c.expiry.effort.to_string())),
-    directive!("loglevel", Some(1), mutable: false,
+    directive!("loglevel", Some(1), mutable: true,
         set: |c, v| {
             c.loglevel = match v[0].to_ascii_lowercase().as_str() {
                 "debug" => LogLevel::Debug, "verbose" => LogLevel::Verbose,

@@ -44,6 +44,17 @@ pub enum PauseMode {
 use crate::config::Config;
 use crate::db::Db;
 
+/// What changes the log level at runtime ([`on_log_level_change`]).
+type LogLevelHook = Box<dyn Fn(crate::config::LogLevel) + Send + Sync>;
+static LOG_LEVEL_HOOK: std::sync::OnceLock<LogLevelHook> = std::sync::OnceLock::new();
+
+/// Change how much is logged when CONFIG SET changes `loglevel` (the
+/// binary installs this once it has set its logger up; a server embedded
+/// without one keeps its level).
+pub fn on_log_level_change(hook: impl Fn(crate::config::LogLevel) + Send + Sync + 'static) {
+    let _ = LOG_LEVEL_HOOK.set(Box::new(hook));
+}
+
 /// Shared state of one running server.
 pub struct ServerState<S: Store> {
     /// The databases.
@@ -167,6 +178,11 @@ impl<S: Store> ServerState<S> {
     /// Install a new configuration (CONFIG SET) and apply its side effects.
     pub fn set_config(&self, config: Config) {
         let before = self.config();
+        if before.loglevel != config.loglevel {
+            if let Some(hook) = LOG_LEVEL_HOOK.get() {
+                hook(config.loglevel);
+            }
+        }
         self.db.set_expiry_config(config.expiry);
         self.db.set_memory_config(config.memory);
         self.aof.set_fsync(config.aof.fsync);
