@@ -123,7 +123,9 @@ fn config_set_is_all_or_nothing() {
     );
     // Redis changes `port` and `bind` at runtime; FlashKV takes the value
     // they have (a tool setting every parameter back) and refuses a change.
-    assert!(c.set_many(&pairs(&[("port", "6379"), ("bind", "127.0.0.1")])).is_ok());
+    assert!(c
+        .set_many(&pairs(&[("port", "6379"), ("bind", "127.0.0.1")]))
+        .is_ok());
     assert!(matches!(
         c.set_many(&pairs(&[("port", "6380")])).unwrap_err(),
         SetError::Failed(name, _) if name == "port"

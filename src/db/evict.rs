@@ -550,6 +550,70 @@ mod tests {
     }
 
     #[test]
+    fn a_newcomer_goes_before_its_equals_and_a_tie_with_a_full_pool_stays_out() {
+        let named = |idle, key: &str| Candidate {
+            idle,
+            db: 0,
+            key: Bytes::from(key.to_owned()),
+        };
+        let mut pool = Vec::new();
+        offer(&mut pool, named(5, "old"));
+        offer(&mut pool, named(5, "new"));
+        assert_eq!(
+            &pool[0].key[..],
+            b"new",
+            "evictionPoolPopulate: `pool[k].idle < idle`"
+        );
+        let mut full: Vec<Candidate> = (0..POOL_SIZE).map(|i| named(5, &format!("k{i}"))).collect();
+        offer(&mut full, named(5, "tie"));
+        assert!(
+            full.iter().all(|c| &c.key[..] != b"tie"),
+            "a tie with the worst stays out"
+        );
+    }
+
+    #[test]
+    fn a_spent_time_budget_stops_eviction_after_sixteen_victims() {
+        use crate::db::{Clock, ExpiryConfig};
+        use store_api::{Entry, Op};
+        let db = Db::<crate::backends::RwLockStore>::new(
+            1,
+            Clock::manual(1_000),
+            ExpiryConfig::default(),
+        );
+        let table = db.table();
+        for i in 0..100 {
+            table[0].update(format!("k{i}").as_bytes(), 0, |_| {
+                (Op::Put(Entry::string("v")), ())
+            });
+        }
+        // One byte: always over, so only the time budget stops the loop.
+        db.set_memory_config(MemoryConfig {
+            maxmemory: 1,
+            policy: EvictionPolicy::AllKeysRandom,
+            ..MemoryConfig::default()
+        });
+        assert_eq!(
+            db.perform_evictions(Some(Duration::ZERO)),
+            Eviction::Running
+        );
+        assert_eq!(
+            db.evictor().evicted(),
+            16,
+            "the budget is looked at every 16 victims"
+        );
+        assert_eq!(table[0].len(), 84);
+    }
+
+    #[test]
+    fn policy_names_round_trip() {
+        for (name, policy) in EvictionPolicy::ALL {
+            assert_eq!(policy.name(), name);
+            assert_eq!(EvictionPolicy::parse(name), Some(policy));
+        }
+    }
+
+    #[test]
     fn lfu_counters_grow_logarithmically_and_decay_by_the_minute() {
         let p = ClockPolicy::default();
         p.set(&MemoryConfig {

@@ -448,6 +448,19 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
+    fn keys_on_one_stripe_are_seen_to_share_it() {
+        let locks = KeyLocks::default();
+        let find = |same: bool| {
+            (0..)
+                .map(|i| format!("d{i}"))
+                .find(|k| (locks.stripe_of(k.as_bytes()) == locks.stripe_of(b"src")) == same)
+                .unwrap()
+        };
+        assert!(locks.same_stripe(b"src", find(true).as_bytes()));
+        assert!(!locks.same_stripe(b"src", find(false).as_bytes()));
+    }
+
+    #[test]
     fn readers_never_see_half_of_a_locked_update() {
         let keys = [&b"a"[..], b"b"];
         torn_reads(&keys, |locks, stripes, f| locks.read_many(stripes, f));

@@ -144,3 +144,40 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn rotate_and_disable_write_what_was_appended() {
+    let dir = tempdir();
+    let (j, old) = journal_in(&dir);
+    set_a(&j); // appended, not flushed
+    let new = dir.join("k.aof");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&new)
+        .unwrap();
+    j.rotate(file, || ()).unwrap();
+    assert!(
+        std::fs::read_to_string(&old).unwrap().contains("set"),
+        "rotate left records behind"
+    );
+    assert_eq!(std::fs::read_to_string(&new).unwrap(), "");
+    set_a(&j);
+    j.disable().unwrap();
+    assert!(
+        std::fs::read_to_string(&new).unwrap().contains("set"),
+        "disable dropped the tail"
+    );
+}
+
+#[test]
+fn pending_counts_the_bytes_not_yet_written() {
+    let dir = tempdir();
+    let (j, _) = journal_in(&dir);
+    assert_eq!(j.pending(), 0);
+    let end = set_a(&j);
+    assert!(end > 1);
+    assert_eq!(j.pending(), end, "every appended byte is pending");
+    j.flush(end, false).unwrap();
+    assert_eq!(j.pending(), 0);
+}

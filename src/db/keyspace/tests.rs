@@ -228,3 +228,24 @@ fn every_entry_is_visited_expired_ones_too() {
         assert_eq!(seen.len(), 3_000, "held: {held}");
     }
 }
+
+#[test]
+fn with_the_journal_on_expired_keys_are_deleted_only_inside_a_section() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    let dir = std::env::temp_dir().join(format!("flashkv-reap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = std::fs::File::create(dir.join("j.aof")).unwrap();
+    ks.events.journal().enable(file, 0, || ());
+    string_at(&ks, "k", Some(5)); // deadline 5 ms
+    assert!(ks.read(b"k", 10, |e| e.is_none()), "invisible once expired");
+    assert_eq!(
+        ks.len(),
+        1,
+        "a read outside a section leaves it (no place in the log)"
+    );
+    let (_, end) = ks.events.journal().ordered(|| ks.read(b"k", 10, |_| ()));
+    assert_eq!(ks.len(), 0, "inside a section it is deleted");
+    assert!(end > 0, "and its DEL is journaled");
+    ks.events.journal().disable().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}

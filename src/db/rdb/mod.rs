@@ -153,6 +153,39 @@ mod tests {
     use store_api::value::{Hash, HashLimits, List, Set, ZLimits, ZSet};
     use store_api::{Entry, Value};
 
+    #[test]
+    fn a_bare_ten_byte_payload_is_bad_data_not_a_bad_checksum() {
+        // verifyDumpPayload refuses only a payload under 10 bytes; RESTORE
+        // then answers "Bad data format".
+        let mut p = RDB_VERSION.to_le_bytes().to_vec();
+        let crc = CRC64.checksum(&p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(p.len(), 10);
+        assert!(matches!(
+            restore_payload(&p, &Shapes::default()),
+            Some(Err(_))
+        ));
+        assert!(restore_payload(&p[..9], &Shapes::default()).is_none());
+    }
+
+    #[test]
+    fn lengths_and_strings_are_encoded_as_rdb_save_len_does() {
+        let len = |n| {
+            let mut b = Vec::new();
+            put_len(&mut b, n);
+            b
+        };
+        assert_eq!(len(63), [63]);
+        assert_eq!(len(300), [0x41, 0x2c]);
+        assert_eq!(len(16_384), [0x80, 0, 0, 0x40, 0]);
+        // 30 bytes without repeats: LZF would not make it smaller, so raw.
+        let s: Vec<u8> = (0..30u8).collect();
+        let mut b = Vec::new();
+        put_string(&mut b, &s, true);
+        assert_eq!(b[0], 30);
+        assert_eq!(&b[1..], &s[..]);
+    }
+
     fn entries() -> Vec<(Vec<u8>, Entry)> {
         let mut l = List::new(-2);
         for i in 0..2000 {

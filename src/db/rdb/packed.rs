@@ -469,12 +469,14 @@ mod tests {
     /// and more), whose previous-entry lengths take 5 bytes.
     #[test]
     fn reads_long_ziplist_strings() {
-        let (mid, long) = (vec![b'm'; 100], vec![b'l'; 16_400]);
+        // 300 bytes: a 14-bit length whose high byte counts (0x012c).
+        let (mid, long) = (vec![b'm'; 300], vec![b'l'; 16_400]);
         let mut z = vec![0u8; 10];
         z.push(0);
-        z.extend_from_slice(&[0x40, 100]);
+        z.extend_from_slice(&[0x40 | 0x01, 0x2c]);
         z.extend_from_slice(&mid);
-        z.push(103);
+        z.push(0xfe); // the previous entry is 303 bytes: a 5-byte prevlen
+        z.extend_from_slice(&303u32.to_le_bytes());
         z.push(0x80);
         z.extend_from_slice(&(long.len() as u32).to_be_bytes());
         z.extend_from_slice(&long);
