@@ -168,11 +168,20 @@ fn histograms<S: Store>(ctx: &Ctx<'_, S>, names: &[Bytes]) -> Frame {
     let ids: Vec<(&'static str, usize)> = if names.is_empty() {
         table.ids().collect()
     } else {
+        // A container (`client`) stands for its subcommands too, as in
+        // Redis's `latencySpecificCommandsFillCDF`.
         names
             .iter()
-            .filter_map(|n| {
+            .flat_map(|n| {
                 let lower = String::from_utf8_lossy(n).to_ascii_lowercase();
-                table.id_of(&lower).map(|id| (table.name_of(id), id))
+                let own = table.id_of(&lower).map(|id| (table.name_of(id), id));
+                let prefix = format!("{lower}|");
+                let subs: Vec<(&'static str, usize)> = if lower.contains('|') {
+                    Vec::new()
+                } else {
+                    table.ids().filter(|(name, _)| name.starts_with(&prefix)).collect()
+                };
+                own.into_iter().chain(subs)
             })
             .collect()
     };

@@ -545,7 +545,30 @@ fn client_list_shows_flags_and_types<S: Store>() {
     assert!(info.contains("tracking_clients:1"), "{info}");
 }
 
+/// LATENCY HISTOGRAM of a container command answers for each of its
+/// subcommands that ran (Redis's unit/latency-monitor "sub commands").
+fn latency_histogram_of_a_container_lists_its_subcommands<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    c.cmd("CONFIG RESETSTAT");
+    c.cmd("CLIENT ID");
+    c.cmd("CLIENT LIST");
+    let Frame::Array(flat) = c.cmd("LATENCY HISTOGRAM client") else {
+        panic!("LATENCY HISTOGRAM")
+    };
+    let names: Vec<String> = flat.iter().step_by(2).map(text).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"client|id".to_string()), "{names:?}");
+    assert!(names.contains(&"client|list".to_string()), "{names:?}");
+    let Frame::Array(one) = c.cmd("LATENCY HISTOGRAM client|id") else {
+        panic!("LATENCY HISTOGRAM client|id")
+    };
+    assert_eq!(text(&one[0]), "client|id");
+    assert_eq!(one.len(), 2);
+}
+
 backends!(
+    latency_histogram_of_a_container_lists_its_subcommands,
     monitor_lines_match_redis,
     latency_and_slowlog_replies_match_redis,
     slowlog_keeps_trimmed_commands,
