@@ -519,6 +519,25 @@ fn redact<'a>(spec: &Spec, argv: &'a [Bytes]) -> std::borrow::Cow<'a, [Bytes]> {
             }
             v.into()
         }
+        "migrate" => {
+            // Options start after `host port key db timeout` and end at KEYS.
+            let mut v = argv.to_vec();
+            let mut i = 6;
+            while i < v.len() && !super::is(&v[i], "KEYS") {
+                let secrets = if super::is(&v[i], "AUTH") {
+                    1
+                } else if super::is(&v[i], "AUTH2") {
+                    2
+                } else {
+                    0
+                };
+                for secret in v.iter_mut().skip(i + 1).take(secrets) {
+                    *secret = REDACTED;
+                }
+                i += 1 + secrets;
+            }
+            v.into()
+        }
         _ => argv.into(),
     }
 }

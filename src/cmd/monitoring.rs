@@ -179,7 +179,10 @@ fn histograms<S: Store>(ctx: &Ctx<'_, S>, names: &[Bytes]) -> Frame {
                 let subs: Vec<(&'static str, usize)> = if lower.contains('|') {
                     Vec::new()
                 } else {
-                    table.ids().filter(|(name, _)| name.starts_with(&prefix)).collect()
+                    table
+                        .ids()
+                        .filter(|(name, _)| name.starts_with(&prefix))
+                        .collect()
                 };
                 own.into_iter().chain(subs)
             })

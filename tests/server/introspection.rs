@@ -41,6 +41,12 @@ fn monitor_lines_match_redis<S: Store>() {
         GET
         AUTH foo
         @2 mask recv
+        MIGRATE 127.0.0.1 1 nokey 9 5000 AUTH user
+        @2 mask recv
+        MIGRATE 127.0.0.1 1 nokey 9 5000 COPY AUTH2 user password
+        @2 mask recv
+        MIGRATE 127.0.0.1 1 \"\" 9 5000 KEYS AUTH x
+        @2 mask recv
         ~ HELLO 2 AUTH default secret
         @2 mask recv
         CLIENT SETNAME n
