@@ -38,6 +38,24 @@ fn pubsub_matches_redis<S: Store>() {
         @2 sort PUBSUB CHANNELS
         @2 PUBSUB CHANNELS c1*
         @2 PUBSUB SHARDCHANNELS
+        # CLIENT REPLY OFF silences replies, not (un)subscription pushes.
+        @3 noreply CLIENT REPLY OFF
+        @3 SUBSCRIBE r1
+        @2 PUBLISH r1 x
+        @3 recv
+        @3 UNSUBSCRIBE r1
+        @3 noreply PING
+        @3 noreply SUBSCRIBE
+        @3 CLIENT REPLY ON
+        @4 skip HELLO 3
+        @4 noreply CLIENT REPLY OFF
+        @4 SUBSCRIBE r2
+        @4 PSUBSCRIBE r*
+        @2 PUBLISH r2 y
+        @4 recv 2
+        @4 PUNSUBSCRIBE r*
+        @4 noreply PING
+        @4 CLIENT REPLY ON
         UNSUBSCRIBE c1
         PUNSUBSCRIBE d?
         PUNSUBSCRIBE

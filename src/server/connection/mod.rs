@@ -551,11 +551,30 @@ impl<S: Store> Connection<S> {
                 return;
             }
         };
-        if self.client.session.drop_reply() || self.client.session.shutdown_requested {
+        let dropped = self.client.session.drop_reply();
+        if (dropped && !is_subscription(argv, &frame)) || self.client.session.shutdown_requested {
             return;
         }
         encode(&frame, self.client.session.proto, &mut self.output);
     }
+}
+
+/// Is `frame` the confirmation of a (un)subscription? Redis sends those as
+/// pushes, which CLIENT REPLY OFF and SKIP do not silence (its
+/// `CLIENT_PUSHING`); an error is an ordinary reply.
+fn is_subscription(argv: &[Bytes], frame: &Frame) -> bool {
+    const NAMES: [&[u8]; 6] = [
+        b"subscribe",
+        b"psubscribe",
+        b"ssubscribe",
+        b"unsubscribe",
+        b"punsubscribe",
+        b"sunsubscribe",
+    ];
+    !matches!(frame, Frame::Error(_))
+        && argv
+            .first()
+            .is_some_and(|name| NAMES.iter().any(|n| name.eq_ignore_ascii_case(n)))
 }
 
 /// The wake an event word calls for, if any.
