@@ -76,8 +76,9 @@ pub struct Tracking {
 thread_local! {
     /// The client whose command is running on this thread (NOLOOP).
     static CURRENT: Cell<u64> = const { Cell::new(0) };
-    /// BCAST invalidations of the running command: (target, key).
-    static PENDING: RefCell<Vec<(Arc<Tracker>, Bytes)>> = const { RefCell::new(Vec::new()) };
+    /// BCAST invalidations of the running command: (target, its prefix
+    /// the key matched, key).
+    static PENDING: RefCell<Vec<(Arc<Tracker>, Bytes, Bytes)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `*2 $10 invalidate <keys>`: the RESP2 array (a push in RESP3) and the
@@ -239,7 +240,7 @@ impl Tracking {
             }
             PENDING.with(|p| {
                 p.borrow_mut()
-                    .push((t.clone(), Bytes::copy_from_slice(key)))
+                    .push((t.clone(), prefix.clone(), Bytes::copy_from_slice(key)))
             });
         }
     }
@@ -283,21 +284,28 @@ impl Tracking {
         }
     }
 
-    /// Send the BCAST invalidations the command on this thread caused, one
-    /// message per client.
+    /// Send the BCAST invalidations the command on this thread caused: as
+    /// Redis, one message per prefix and client (prefixes in order), its
+    /// keys sorted and each once.
     pub fn flush_pending(&self, registry: &Registry) {
         let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
         if pending.is_empty() {
             return;
         }
-        let mut by_client: Vec<(Arc<Tracker>, Vec<Bytes>)> = Vec::new();
-        for (t, key) in pending {
-            match by_client.iter_mut().find(|(c, _)| Arc::ptr_eq(c, &t)) {
-                Some((_, keys)) => keys.push(key),
-                None => by_client.push((t, vec![key])),
+        let mut groups: Vec<(Arc<Tracker>, Bytes, Vec<Bytes>)> = Vec::new();
+        for (t, prefix, key) in pending {
+            match groups
+                .iter_mut()
+                .find(|(c, p, _)| Arc::ptr_eq(c, &t) && *p == prefix)
+            {
+                Some((_, _, keys)) => keys.push(key),
+                None => groups.push((t, prefix, vec![key])),
             }
         }
-        for (t, keys) in by_client {
+        groups.sort_by(|a, b| a.1.cmp(&b.1));
+        for (t, _, mut keys) in groups {
+            keys.sort_unstable();
+            keys.dedup();
             self.send(&t, Some(&keys), registry);
         }
     }

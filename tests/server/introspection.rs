@@ -390,6 +390,19 @@ fn client_side_caching_matches_redis<S: Store>() {
         @1 recv
         @3 MSET user:2 a user:3 b
         @1 recv
+        # Several prefixes: a message per prefix, keys sorted and once.
+        @1 CLIENT TRACKING off
+        @1 CLIENT TRACKING on BCAST PREFIX b: PREFIX a:
+        @3 MULTI
+        @3 INCR b:2
+        @3 INCR a:2
+        @3 INCR b:1
+        @3 INCR c:1
+        @3 INCR a:2
+        @3 EXEC
+        @1 recv
+        @1 recv
+        @1 CLIENT TRACKING off
         # NOLOOP: not about one's own writes
         @2 skip HELLO 3
         @2 CLIENT TRACKING on NOLOOP
