@@ -248,7 +248,9 @@ impl<S: Store> Executor<S> {
                 }
             }
         }
-        if spec.flags.write || spec.meta.name == "ping" {
+        // `write` commands only (not `may_replicate` ones), as Redis's
+        // MISCONF rule.
+        if spec.flags.writes || spec.meta.name == "ping" {
             if self.state.persist.refuses_writes(config) {
                 return Err(CmdError::Misconf);
             }
@@ -311,7 +313,7 @@ impl<S: Store> Executor<S> {
         // commands' records, wrapped in MULTI/EXEC, as Redis propagates a
         // script's effects.
         let script = matches!(spec.meta.name, "eval" | "evalsha" | "fcall");
-        if spec.flags.write || spec.meta.name == "exec" || script {
+        if spec.flags.writes || spec.meta.name == "exec" || script {
             // Lock order: the journal's order lock before the VM, so a VM
             // kept for the batch goes back before that wait.
             let (reply, end) = journal.ordered_after(crate::state::scripts::release_kept, || {

@@ -514,6 +514,24 @@ fn client_pause_holds_writes_until_unpause<S: Store>() {
     assert_eq!(admin.cmd("CLIENT UNPAUSE"), ok());
     assert_eq!(writer.read_reply().0, ok());
     assert_eq!(reader.cmd("GET k"), bulk("v"));
+    // So are the commands Redis flags `may_replicate` (hidden from COMMAND
+    // INFO): PFCOUNT, PUBLISH, EVAL; a plain read is not.
+    assert_eq!(writer.cmd("PFADD h a"), int(1));
+    assert_eq!(admin.cmd("CLIENT PAUSE 20000 WRITE"), ok());
+    let mut held: Vec<RawClient> = Vec::new();
+    for cmd in ["PFCOUNT h", "PUBLISH ch m", "EVAL \"return 1\" 0"] {
+        let mut c = server.client();
+        c.send_cmd(cmd);
+        held.push(c);
+    }
+    let all_held = eventually(Duration::from_secs(5), || {
+        text(&admin.cmd("INFO clients")).contains("blocked_clients:3")
+    });
+    assert!(all_held, "PFCOUNT, PUBLISH and EVAL are held");
+    assert_eq!(reader.cmd("GET k"), bulk("v"));
+    assert_eq!(admin.cmd("CLIENT UNPAUSE"), ok());
+    let replies: Vec<Frame> = held.iter_mut().map(|c| c.read_reply().0).collect();
+    assert_eq!(replies, [int(1), int(0), int(1)]);
     // ALL holds reads too; the pause ends by itself.
     assert_eq!(admin.cmd("CLIENT PAUSE 300 ALL"), ok());
     let start = std::time::Instant::now();

@@ -222,6 +222,11 @@ pub struct Flags {
     pub writes: bool,
 }
 
+/// Commands Redis flags `may_replicate`, a flag COMMAND INFO hides on
+/// purpose (so the metadata generated from it lacks it): CLIENT PAUSE
+/// WRITE holds them back too.
+const MAY_REPLICATE: [&str; 6] = ["pfcount", "publish", "spublish", "eval", "evalsha", "fcall"];
+
 impl Flags {
     fn of(meta: &CommandMeta) -> Flags {
         Flags {
@@ -229,7 +234,9 @@ impl Flags {
             skip_monitor: meta.has_flag("skip_monitor"),
             no_multi: meta.has_flag("no_multi"),
             readonly: meta.has_flag("readonly"),
-            write: meta.has_flag("write") || meta.has_flag("may_replicate"),
+            write: meta.has_flag("write")
+                || meta.has_flag("may_replicate")
+                || MAY_REPLICATE.contains(&meta.name),
             fast: meta.has_flag("fast"),
             skip_slowlog: meta.has_flag("skip_slowlog"),
             deny_oom: meta.has_flag("denyoom"),
