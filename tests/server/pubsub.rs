@@ -56,6 +56,7 @@ fn pubsub_matches_redis<S: Store>() {
         @4 PUNSUBSCRIBE r*
         @4 noreply PING
         @4 CLIENT REPLY ON
+        @4 UNSUBSCRIBE r2
         UNSUBSCRIBE c1
         PUNSUBSCRIBE d?
         PUNSUBSCRIBE

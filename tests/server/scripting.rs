@@ -257,7 +257,6 @@ fn functions_match_redis<S: Store>() {
         FCALL f1 3 a
         FCALL F1 1 k
         FUNCTION LOAD "#!lua name=caps\nredis.register_function('F1', function() return 2 end)"
-        FUNCTION LOAD "#!lua name=caps\nredis.register_function('Ab', function() return 2 end)\nredis.register_function('aB', function() return 3 end)"
         FUNCTION LOAD "#!lua name=ro\nredis.register_function{function_name='r1', callback=function(k, a) return {k[1], a[1]} end, flags={'no-writes'}, description='desc'}"
         FCALL_RO r1 1 key arg
         FCALL r1 0 arg
