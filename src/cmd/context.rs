@@ -155,10 +155,25 @@ impl<S: Store> Executor<S> {
             client.later = Some(nanos);
             return reply;
         }
-        let failed = client.counts_failure(match &reply {
+        let frame = match &reply {
             Reply::Now(frame) => Some(frame),
             _ => None,
-        });
+        };
+        self.account_for(client, spec, argv, nanos, frame);
+        reply
+    }
+
+    /// Account for `client`'s command (see [`account`](Self::account)),
+    /// its reply `frame` (None: not a reply yet) deciding whether it failed.
+    fn account_for(
+        &self,
+        client: &mut Client<S>,
+        spec: &Spec,
+        argv: &[Bytes],
+        nanos: u64,
+        frame: Option<&Frame>,
+    ) {
+        let failed = client.counts_failure(frame);
         let config = client.config.current();
         self.account(
             &client.counts,
@@ -169,7 +184,6 @@ impl<S: Store> Executor<S> {
             nanos,
             failed,
         );
-        reply
     }
 
     /// The work of a [`Reply::Later`] that `argv` (as dispatched) handed
@@ -183,17 +197,7 @@ impl<S: Store> Executor<S> {
         let Ok(spec) = self.commands.lookup(argv) else {
             return;
         };
-        let failed = client.counts_failure(Some(frame));
-        let config = client.config.current();
-        self.account(
-            &client.counts,
-            &client.session,
-            config,
-            spec,
-            argv,
-            before + nanos,
-            failed,
-        );
+        self.account_for(client, spec, argv, before + nanos, Some(frame));
     }
 
     /// Reply with a rejection: counted for command `id` (if it was found)

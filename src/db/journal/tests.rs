@@ -4,15 +4,19 @@ fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
 }
 
-fn journal_in(dir: &std::path::Path) -> (Journal, std::path::PathBuf) {
-    let path = dir.join("j.aof");
-    let file = std::fs::OpenOptions::new()
+/// `path` opened for appending (created if missing).
+fn appending(path: &std::path::Path) -> File {
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&path)
-        .unwrap();
+        .open(path)
+        .unwrap()
+}
+
+fn journal_in(dir: &std::path::Path) -> (Journal, std::path::PathBuf) {
+    let path = dir.join("j.aof");
     let j = Journal::default();
-    j.enable(file, 0, || ());
+    j.enable(appending(&path), 0, || ());
     (j, path)
 }
 
@@ -151,12 +155,7 @@ fn rotate_and_disable_write_what_was_appended() {
     let (j, old) = journal_in(&dir);
     set_a(&j); // appended, not flushed
     let new = dir.join("k.aof");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&new)
-        .unwrap();
-    j.rotate(file, || ()).unwrap();
+    j.rotate(appending(&new), || ()).unwrap();
     assert!(
         std::fs::read_to_string(&old).unwrap().contains("set"),
         "rotate left records behind"
