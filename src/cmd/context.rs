@@ -8,7 +8,6 @@
 //! request path touches no shared `ArcSwap`.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use store_api::Store;
@@ -22,7 +21,7 @@ use crate::db::{journal, Access, Eviction, Keyspace, Lookups, Table, TableCache,
 use crate::protocol::{Frame, Protocol};
 use crate::state::scripts::Busy;
 use crate::state::stats::Counter;
-use crate::state::{slowlog, tracking};
+use crate::state::tracking;
 use crate::state::{ConfigCache, ServerState, Session};
 
 /// The command layer of one server: shared state and the command table.
@@ -161,43 +160,6 @@ impl<S: Store> Executor<S> {
         };
         self.account_for(client, spec, argv, nanos, frame);
         reply
-    }
-
-    /// Account for `client`'s command (see [`account`](Self::account)),
-    /// its reply `frame` (None: not a reply yet) deciding whether it failed.
-    fn account_for(
-        &self,
-        client: &mut Client<S>,
-        spec: &Spec,
-        argv: &[Bytes],
-        nanos: u64,
-        frame: Option<&Frame>,
-    ) {
-        let failed = client.counts_failure(frame);
-        let config = client.config.current();
-        self.account(
-            &client.counts,
-            &client.session,
-            config,
-            spec,
-            argv,
-            nanos,
-            failed,
-        );
-    }
-
-    /// The work of a [`Reply::Later`] that `argv` (as dispatched) handed
-    /// back is done, with `frame`, after `nanos`: account for the whole
-    /// command now, so a slow KEYS or DEBUG SLEEP reaches SLOWLOG and
-    /// LATENCY as in Redis.
-    pub fn finish_later(&self, client: &mut Client<S>, argv: &[Bytes], frame: &Frame, nanos: u64) {
-        let Some(before) = client.later.take() else {
-            return;
-        };
-        let Ok(spec) = self.commands.lookup(argv) else {
-            return;
-        };
-        self.account_for(client, spec, argv, before + nanos, Some(frame));
     }
 
     /// Reply with a rejection: counted for command `id` (if it was found)
@@ -372,180 +334,6 @@ impl<S: Store> Executor<S> {
         client.counts.lookups(hits, misses);
         reply
     }
-
-    /// Count a command that ran for `nanos` (commandstats and the latency
-    /// histogram), and log it where it goes: SLOWLOG when slow enough,
-    /// LATENCY when over the threshold, MONITOR unless it is an admin
-    /// command.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn account(
-        &self,
-        counts: &Counter,
-        session: &Session,
-        config: &Config,
-        spec: &Spec,
-        argv: &[Bytes],
-        nanos: u64,
-        failed: bool,
-    ) {
-        counts.call(spec.id, nanos, failed);
-        let usec = nanos / 1000;
-        let slow = config.slowlog_log_slower_than;
-        let slow = slow >= 0 && usec >= slow as u64 && !spec.flags.skip_slowlog;
-        let latency = config.latency_monitor_threshold;
-        let lagged = latency > 0 && usec / 1000 >= latency;
-        let monitored = self.state.monitors.any() && !spec.flags.skip_monitor;
-        if !(slow || lagged || monitored) {
-            return;
-        }
-        let shown = redact(spec, argv);
-        let unix_micros = unix_micros();
-        if slow {
-            let entry = slowlog::Entry {
-                id: 0,
-                time: unix_micros / 1_000_000,
-                usec,
-                argv: slowlog::trim_argv(&shown),
-                addr: session.handle.addr.to_string(),
-                name: session.handle.name().unwrap_or_default(),
-            };
-            self.state.slowlog.push(config.slowlog_max_len, entry);
-        }
-        if lagged {
-            let event = if spec.flags.fast {
-                "fast-command"
-            } else {
-                "command"
-            };
-            self.state
-                .latency
-                .add(event, unix_micros / 1_000_000, usec / 1000);
-        }
-        if monitored {
-            feed_monitors(
-                &self.state,
-                config,
-                session.db,
-                spec,
-                argv,
-                session.handle.addr,
-            );
-        }
-    }
-
-    /// Remember the keys a read-only command read for its client, if the
-    /// client tracks them (CLIENT TRACKING, default mode; OPTIN only after
-    /// CLIENT CACHING yes, OPTOUT unless CLIENT CACHING no).
-    pub(super) fn track_reads(&self, session: &Session, spec: &Spec, argv: &[Bytes]) {
-        let Some(mode) = &session.tracking else {
-            return;
-        };
-        let wanted = !mode.bcast
-            && spec.flags.readonly
-            && (!mode.optin || session.caching == Some(true))
-            && (!mode.optout || session.caching != Some(false));
-        if !wanted {
-            return;
-        }
-        if let Some(keys) = spec.meta.all_keys(argv) {
-            let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
-            let max = session_config_max_keys(self);
-            self.state
-                .tracking
-                .remember(session.handle.id, &keys, max, &self.state.clients);
-        }
-    }
-
-    /// A script command (`skip_monitor`: EVAL, FCALL...) is about to run,
-    /// here or in EXEC: MONITOR shows it first (then each command it runs,
-    /// as it ends), and FUNCTION STATS shows an FCALL as it was sent.
-    pub(super) fn script_starts(&self, client: &mut Client<S>, spec: &Spec, argv: &[Bytes]) {
-        let (db, addr) = (client.session.db, client.session.handle.addr);
-        let config = client.config.current();
-        feed_monitors(&self.state, config, db, spec, argv, addr);
-        if spec.meta.name.starts_with("fcall") {
-            client.session.script_argv = argv.to_vec();
-        }
-    }
-}
-
-/// `tracking-table-max-keys` as of now.
-fn session_config_max_keys<S: Store>(exec: &Executor<S>) -> usize {
-    exec.state.config().tracking_table_max_keys
-}
-
-/// Show a command run by `addr` in database `db` to the MONITOR clients
-/// (Redis's `replicationFeedMonitors`); admin commands are never shown.
-pub(super) fn feed_monitors<S: Store>(
-    state: &ServerState<S>,
-    config: &Config,
-    db: usize,
-    spec: &Spec,
-    argv: &[Bytes],
-    addr: impl std::fmt::Display,
-) {
-    if spec.flags.admin || !state.monitors.any() {
-        return;
-    }
-    let shown = redact(spec, argv);
-    let hard = config.output_limits.replica.hard;
-    let addr = addr.to_string();
-    state.monitors.feed(unix_micros(), db, &addr, &shown, hard);
-}
-
-/// Microseconds since the Unix epoch.
-fn unix_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
-/// `argv` as MONITOR and SLOWLOG show it: passwords replaced by
-/// `(redacted)`, as Redis's `redactClientCommandArgument` does for AUTH
-/// and HELLO ... AUTH.
-fn redact<'a>(spec: &Spec, argv: &'a [Bytes]) -> std::borrow::Cow<'a, [Bytes]> {
-    const REDACTED: Bytes = Bytes::from_static(b"(redacted)");
-    match spec.meta.name {
-        "auth" => {
-            let mut v = argv.to_vec();
-            v[1..].fill(REDACTED);
-            v.into()
-        }
-        "hello" => {
-            let mut v = argv.to_vec();
-            let mut i = 2;
-            while i < v.len() {
-                if super::is(&v[i], "AUTH") && i + 2 < v.len() {
-                    v[i + 1] = REDACTED;
-                    v[i + 2] = REDACTED;
-                    i += 3;
-                } else {
-                    i += 1;
-                }
-            }
-            v.into()
-        }
-        "migrate" => {
-            // Options start after `host port key db timeout` and end at KEYS.
-            let mut v = argv.to_vec();
-            let mut i = 6;
-            while i < v.len() && !super::is(&v[i], "KEYS") {
-                let secrets = if super::is(&v[i], "AUTH") {
-                    1
-                } else if super::is(&v[i], "AUTH2") {
-                    2
-                } else {
-                    0
-                };
-                for secret in v.iter_mut().skip(i + 1).take(secrets) {
-                    *secret = REDACTED;
-                }
-                i += 1 + secrets;
-            }
-            v.into()
-        }
-        _ => argv.into(),
-    }
 }
 
 /// One connection's state as the command layer sees it.
@@ -563,7 +351,7 @@ pub struct Client<S: Store> {
     /// A command whose work runs later ([`Reply::Later`]: DEBUG SLEEP,
     /// KEYS...) is accounted for when that work is done
     /// ([`Executor::finish_later`]): the time it took so far.
-    later: Option<u64>,
+    pub(super) later: Option<u64>,
     state: Arc<ServerState<S>>,
 }
 

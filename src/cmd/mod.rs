@@ -35,6 +35,7 @@ mod migrate;
 mod monitoring;
 mod multi;
 mod object;
+mod observe;
 mod persist;
 mod pubsub;
 mod scan;

@@ -20,10 +20,15 @@ pub struct Directive {
     pub mutable: bool,
 }
 
-fn int_in(v: &str, min: i64, max: i64) -> Result<i64, String> {
+pub(super) fn int_in(v: &str, min: i64, max: i64) -> Result<i64, String> {
     let n: i64 = v
         .parse()
         .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    within(n, min, max)
+}
+
+/// `n`, or Redis's error when it is outside `min..=max`.
+pub(super) fn within(n: i64, min: i64, max: i64) -> Result<i64, String> {
     if n < min || n > max {
         return Err(format!(
             "argument must be between {min} and {max} inclusive"
@@ -32,11 +37,11 @@ fn int_in(v: &str, min: i64, max: i64) -> Result<i64, String> {
     Ok(n)
 }
 
-fn yes_no_text(on: bool) -> String {
+pub(super) fn yes_no_text(on: bool) -> String {
     if on { "yes" } else { "no" }.into()
 }
 
-fn yes_no(v: &str) -> Result<bool, String> {
+pub(super) fn yes_no(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "yes" => Ok(true),
         "no" => Ok(false),

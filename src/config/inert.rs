@@ -15,7 +15,7 @@
 //! `rdb-key-save-delay`, Redis's test knob that slows a save down, is not
 //! here: it is a real directive (see `directives.rs`).
 
-use super::directives::Directive;
+use super::directives::{int_in, within, yes_no, yes_no_text, Directive};
 use super::Config;
 use Kind::{Bool, Enum, Int, Memory, Octal, Off, Scores, Text};
 
@@ -45,24 +45,16 @@ pub(super) enum Kind {
 fn normalise(name: &str, kind: Kind, values: &[String]) -> Result<String, String> {
     let v = values.join(" ");
     match kind {
-        Kind::Bool => match v.to_ascii_lowercase().as_str() {
-            "yes" | "no" => Ok(v.to_ascii_lowercase()),
-            _ => Err("argument must be 'yes' or 'no'".into()),
-        },
-        Kind::Int(min, max) => {
-            let n: i64 = v
-                .parse()
-                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
-            in_range(n, min, max)
-        }
+        Kind::Bool => yes_no(&v).map(yes_no_text),
+        Kind::Int(min, max) => int_in(&v, min, max).map(|n| n.to_string()),
         Kind::Memory(min, max) => {
             let n = super::parse_memory(&v)?;
-            in_range(i64::try_from(n).unwrap_or(i64::MAX), min, max)
+            within(i64::try_from(n).unwrap_or(i64::MAX), min, max).map(|n| n.to_string())
         }
         Kind::Octal => {
             let n = i64::from_str_radix(&v, 8)
                 .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
-            in_range(n, 0, 0o777).map(|_| format!("{n:o}"))
+            within(n, 0, 0o777).map(|n| format!("{n:o}"))
         }
         Kind::Enum(names) => names
             .iter()
@@ -93,15 +85,6 @@ fn normalise(name: &str, kind: Kind, values: &[String]) -> Result<String, String
                 .join(" "))
         }
     }
-}
-
-fn in_range(n: i64, min: i64, max: i64) -> Result<String, String> {
-    if n < min || n > max {
-        return Err(format!(
-            "argument must be between {min} and {max} inclusive"
-        ));
-    }
-    Ok(n.to_string())
 }
 
 /// Store a checked value under the parameter's canonical name.

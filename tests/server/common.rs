@@ -71,6 +71,15 @@ impl TestServer {
         Self::with_config::<S>(Config::default(), Clock::System)
     }
 
+    /// DEBUG allowed (`enable-debug-command yes`), real clock.
+    pub fn with_debug<S: Store>() -> TestServer {
+        let config = Config {
+            enable_debug_command: "yes".into(),
+            ..Config::default()
+        };
+        Self::with_config::<S>(config, Clock::System)
+    }
+
     /// A manual clock starting at a fixed time, for TTL tests.
     pub fn with_manual_clock<S: Store>() -> TestServer {
         Self::with_config::<S>(Config::default(), Clock::manual(1_700_000_000_000))

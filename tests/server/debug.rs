@@ -5,20 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use flashkv::{Clock, Config, Frame, Store};
+use flashkv::{Frame, Store};
 
 use crate::backends;
 use crate::common::*;
 use crate::differential::differential_between;
-
-/// A FlashKV server with DEBUG allowed.
-fn debug_server<S: Store>() -> TestServer {
-    let config = Config {
-        enable_debug_command: "yes".into(),
-        ..Config::default()
-    };
-    TestServer::with_config::<S>(config, Clock::System)
-}
 
 /// Every type in two databases, a key with a TTL, and each encoding
 /// (intset and table sets, listpack and table hashes and sorted sets).
@@ -148,7 +139,7 @@ fn debug_and_compatibility_commands_match_redis<S: Store>() {
     let Some(redis) = RedisServer::start_with("debug", &["--enable-debug-command", "yes"]) else {
         return;
     };
-    let ours = debug_server::<S>();
+    let ours = TestServer::with_debug::<S>();
     let script = format!("{DATA}{SCRIPT}");
     differential_between("debug", &script, ours.addr, redis.addr);
     differential_between(
@@ -163,7 +154,7 @@ fn debug_and_compatibility_commands_match_redis<S: Store>() {
 /// Redis stops with a panic ("Duplicated key found in RDB file"); FlashKV
 /// refuses the load and changes nothing. Without a clash it keeps both.
 fn reload_noflush_refuses_a_clash_and_changes_nothing<S: Store>() {
-    let server = debug_server::<S>();
+    let server = TestServer::with_debug::<S>();
     let mut c = server.client();
     c.cmd("SET a 1");
     assert_eq!(c.cmd("SAVE"), ok());
@@ -195,7 +186,7 @@ fn bulks(values: &[&str]) -> Frame {
 /// expiry is back. Fails if the switch is ignored (the sweeper deletes
 /// them within a few cycles of 100 ms).
 fn set_active_expire_stops_and_restarts_the_sweeper<S: Store>() {
-    let server = debug_server::<S>();
+    let server = TestServer::with_debug::<S>();
     let mut c = server.client();
     assert_eq!(c.cmd("DEBUG SET-ACTIVE-EXPIRE 0"), ok());
     for i in 0..50 {
@@ -221,7 +212,7 @@ fn set_active_expire_stops_and_restarts_the_sweeper<S: Store>() {
 
 /// DEBUG SLEEP holds the caller's reply back for the time asked.
 fn debug_sleep_delays_the_reply<S: Store>() {
-    let server = debug_server::<S>();
+    let server = TestServer::with_debug::<S>();
     let mut c = server.client();
     let start = Instant::now();
     assert_eq!(c.cmd("DEBUG SLEEP 0.3"), ok());

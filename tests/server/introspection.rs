@@ -108,11 +108,7 @@ fn latency_and_slowlog_replies_match_redis<S: Store>() {
 /// SLOWLOG entries carry the command, trimmed as Redis trims it, the
 /// client's address and name.
 fn slowlog_keeps_trimmed_commands<S: Store>() {
-    let config = flashkv::config::Config {
-        enable_debug_command: "yes".into(),
-        ..Default::default()
-    };
-    let server = TestServer::with_config::<S>(config, flashkv::Clock::System);
+    let server = TestServer::with_debug::<S>();
     let mut c = server.client();
     c.cmd("CONFIG SET slowlog-log-slower-than 0");
     c.cmd("CONFIG SET slowlog-max-len 3");

@@ -167,7 +167,7 @@ pub fn serve_created<S: Store>(
     (now, limit): (u64, i64),
     after: &mut Aftermath,
 ) {
-    if ks.in_transaction() && !ks.blocked().waiters(key).is_empty() {
+    if ks.in_transaction() && ks.blocked().has_waiters(key) {
         // Inside EXEC or a script nobody is served until it ends, and then
         // from what the key holds at the end (Redis's
         // `handleClientsBlockedOnKeys` after the call): a push that a later

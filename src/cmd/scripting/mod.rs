@@ -268,10 +268,16 @@ fn fcall<S: Store>(ctx: &mut Ctx<'_, S>, f: Eval, threshold: u64) -> Result<Fram
     let name = String::from_utf8_lossy(&f.script).into_owned();
     let (func, flags) = {
         let engine = guard.borrow();
-        // Function names are case-insensitive, as in Redis.
+        // Function names are case-insensitive, as in Redis (the index
+        // holds them lower-cased; most calls need no copy).
+        let key: std::borrow::Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            name.to_ascii_lowercase().into()
+        } else {
+            name.as_str().into()
+        };
         let lib = engine
             .functions
-            .get(&name.to_ascii_lowercase())
+            .get(key.as_ref())
             .and_then(|l| engine.libraries.get(l))
             .ok_or_else(|| reply("ERR Function not found"))?;
         let r = lib
