@@ -42,7 +42,7 @@ geoadd geodist geohash geopos georadius georadius_ro georadiusbymember
 georadiusbymember_ro geosearch geosearchstore
 eval evalsha eval_ro evalsha_ro script fcall fcall_ro
 cluster readonly readwrite asking migrate restore-asking
-role replicaof slaveof lolwut module""".split()
+role replicaof slaveof sync psync replconf lolwut module""".split()
 SUBCOMMANDS = {
     "client": ("id setname getname list info kill unblock pause unpause reply no-evict "
                "tracking trackinginfo getredir caching help").split(),

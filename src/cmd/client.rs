@@ -80,7 +80,7 @@ pub enum Type {
     Normal,
     /// Subscribed to a channel or pattern.
     PubSub,
-    /// Replicas and masters: FlashKV has none.
+    /// Replicas (and masters: FlashKV has none).
     Replication,
 }
 
@@ -503,7 +503,14 @@ fn type_of<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> Type {
     } else {
         c.subscriptions().iter().any(|&n| n > 0)
     };
-    if subscribed {
+    let replica = if c.id == ctx.session.handle.id {
+        ctx.session.replica
+    } else {
+        c.flags() & ClientFlag::Replica as u32 != 0
+    };
+    if replica {
+        Type::Replication
+    } else if subscribed {
         Type::PubSub
     } else {
         Type::Normal
@@ -539,6 +546,7 @@ fn kill<S: Store>(ctx: &mut Ctx<'_, S>, f: &KillFilter) -> i64 {
 /// CLIENT LIST's `flags=`: Redis's letters in its order, or N for none.
 fn flags(f: u32, subscribed: bool, multi: i64, blocked: bool) -> String {
     let s: String = [
+        (f & ClientFlag::Replica as u32 != 0, 'S'),
         (f & ClientFlag::Monitor as u32 != 0, 'O'),
         (subscribed, 'P'),
         (multi >= 0, 'x'),

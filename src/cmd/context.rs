@@ -109,7 +109,7 @@ impl<S: Store> Executor<S> {
         if let Err(e) = self.admit(client, spec, argv) {
             return self.reject(client, Some(spec.id), e);
         }
-        if pausable && !client.session.monitor {
+        if pausable && !client.session.monitor && !client.session.replica {
             let write = spec.flags.write || (spec.meta.name == "exec" && client.tx.writes());
             if let Some(until) = self.state.paused_until(write) {
                 return Reply::Postpone(std::mem::take(argv), until);
@@ -227,7 +227,7 @@ impl<S: Store> Executor<S> {
         if !spec.when_subscribed && session.proto == Protocol::Resp2 && session.subs.any() {
             return Err(CmdError::SubscribedContext(spec.meta.name));
         }
-        if session.monitor && spec.flags.keyspace() {
+        if (session.monitor || session.replica) && spec.flags.keyspace() {
             return Err(CmdError::ReplicaKeyspace);
         }
         Ok(())
@@ -363,6 +363,11 @@ impl<S: Store> Drop for Client<S> {
         self.state.pubsub.unsubscribe_all(&mut s.subs, &s.handle);
         if s.monitor {
             self.state.monitors.remove(s.handle.id);
+        }
+        if s.replica {
+            // Its stream stops here, even if its sync is still starting.
+            s.handle.kill();
+            self.state.replicas.remove(&self.state.db, s.handle.id);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! DEBUG and the commands a Redis client or test suite expects of any
-//! server even though FlashKV has nothing behind them: ROLE and REPLICAOF
-//! (a primary without replicas), MODULE (no modules), LOLWUT.
+//! server even though FlashKV has nothing behind them: MODULE (no
+//! modules), LOLWUT.
 //!
 //! DEBUG offers what clients' and Redis's own test suites use: RELOAD
 //! (in `persist`), ERROR, SLEEP, SET-ACTIVE-EXPIRE, LOG, PROTOCOL, DIGEST,
@@ -28,10 +28,6 @@ pub enum Cmd {
     Debug(Vec<Bytes>),
     /// `LOLWUT [VERSION v]`
     Lolwut,
-    /// `ROLE`
-    Role,
-    /// `REPLICAOF NO ONE` (`true`) or `REPLICAOF host port`.
-    ReplicaOf(bool),
     /// `MODULE LIST`
     ModuleList,
     /// `MODULE HELP`
@@ -56,22 +52,10 @@ fn parse_lolwut(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Debug(Cmd::Lolwut))
 }
 
-fn parse_replicaof(a: Args<'_>) -> Result<Command, CmdError> {
-    let rest = a.rest();
-    let no_one = is(&rest[0], "NO") && is(&rest[1], "ONE");
-    if !no_one && !parse_int(&rest[1]).is_ok_and(|p| (0..=65535).contains(&p)) {
-        return Err(CmdError::InvalidMasterPort);
-    }
-    Ok(Command::Debug(Cmd::ReplicaOf(no_one)))
-}
-
 /// Table rows.
 pub const ROWS: &[Row] = &[
     ("debug", parse_debug),
     ("lolwut", parse_lolwut),
-    ("role", |_| Ok(Command::Debug(Cmd::Role))),
-    ("replicaof", parse_replicaof),
-    ("slaveof", parse_replicaof),
     ("module|list", |_| Ok(Command::Debug(Cmd::ModuleList))),
     ("module|help", |_| Ok(Command::Debug(Cmd::ModuleHelp))),
     ("module|load", |_| Ok(Command::Debug(Cmd::ModuleChange))),
@@ -180,14 +164,6 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             "txt",
             format!("Redis ver. {}\n", crate::REDIS_VERSION).into(),
         )),
-        // A primary with no replicas and no replication offset.
-        Cmd::Role => Reply::Now(Frame::Array(vec![
-            Frame::bulk("master"),
-            Frame::Integer(0),
-            Frame::Array(vec![]),
-        ])),
-        Cmd::ReplicaOf(true) => Reply::Now(Frame::ok()),
-        Cmd::ReplicaOf(false) => return Err(CmdError::NoReplication),
         Cmd::ModuleList => Reply::Now(Frame::Array(vec![])),
         Cmd::ModuleHelp => Reply::Now(help_reply(MODULE_HELP)),
         Cmd::ModuleChange => return Err(CmdError::ModuleNotAllowed),

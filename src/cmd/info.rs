@@ -161,15 +161,16 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
         }
         "stats" => stats(ctx, &mut kv),
         "replication" => {
-            kv("role", &"master");
-            kv("connected_slaves", &0);
+            for (k, v) in super::replication::info_fields(ctx) {
+                kv(&k, &v);
+            }
             kv("master_failover_state", &"no-failover");
             kv("master_replid", &state.run_id);
             kv(
                 "master_replid2",
                 &"0000000000000000000000000000000000000000",
             );
-            kv("master_repl_offset", &0);
+            kv("master_repl_offset", &state.db.journal().repl_offset());
             kv("second_repl_offset", &-1);
             kv("repl_backlog_active", &0);
             kv("repl_backlog_size", &1_048_576);

@@ -38,6 +38,7 @@ mod object;
 mod observe;
 mod persist;
 mod pubsub;
+mod replication;
 mod scan;
 mod scripting;
 mod server;
@@ -120,6 +121,8 @@ pub enum Command {
     Persist(persist::Cmd),
     /// DEBUG, ROLE, REPLICAOF, MODULE, LOLWUT.
     Debug(debug::Cmd),
+    /// SYNC, PSYNC, REPLCONF, ROLE, REPLICAOF.
+    Replication(replication::Cmd),
     /// EVAL, EVALSHA, SCRIPT.
     Scripting(scripting::Cmd),
     /// CLUSTER, READONLY, READWRITE, ASKING.
@@ -156,6 +159,7 @@ pub static ROWS: LazyLock<Vec<Row>> = LazyLock::new(|| {
         monitoring::ROWS,
         persist::ROWS,
         debug::ROWS,
+        replication::ROWS,
         scripting::ROWS,
         cluster::ROWS,
         migrate::ROWS,
@@ -257,6 +261,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Monitoring(c) => monitoring::execute(c, ctx).map(Reply::Now),
         Command::Persist(c) => persist::execute(c, ctx),
         Command::Debug(c) => debug::execute(c, ctx),
+        Command::Replication(c) => replication::execute(c, ctx),
         Command::Scripting(c) => scripting::execute(c, ctx).map(Reply::Now),
         Command::Cluster(c) => cluster::execute(c, ctx),
         Command::Migrate(m) => migrate::execute(m, ctx),

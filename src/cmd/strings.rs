@@ -424,6 +424,9 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
                     at.to_string().as_bytes(),
                 ])]
             });
+        } else if set.name == "getset" {
+            // Redis 7.0 propagates GETSET as SET.
+            journal::rewrite(|| vec![journal::words(&[b"SET", &set.key, &set.value])]);
         }
         ctx.notify(class::STRING, "set", &set.key);
         if matches!(set.ttl, Ttl::Expire { .. }) {

@@ -203,12 +203,37 @@ fn wait_unjournaled() {
     }
 }
 
-/// Records appended and not yet written.
+/// Where a replica's stream goes: called, in the journal's order and with
+/// its order lock held, with the bytes of each section (so it must not
+/// wait for anything); false when the replica is gone.
+pub type FeedSink = Box<dyn FnMut(&[u8]) -> bool + Send>;
+
+/// A replica's stream, by client id.
+struct Feed {
+    id: u64,
+    sink: FeedSink,
+}
+
+/// Records appended and not yet written, and the replicas fed.
 #[derive(Default)]
 struct Tail {
     buf: Vec<u8>,
     /// The database the last SELECT in the file chose.
     selected: Option<usize>,
+    feeds: Vec<Feed>,
+    /// The database the last SELECT in the replication stream chose (one
+    /// stream for every replica, as Redis's backlog; a new replica resets
+    /// it, so the next record starts with a SELECT for everyone).
+    feed_selected: Option<usize>,
+    /// Scratch for one section's replication bytes.
+    feed_buf: Vec<u8>,
+}
+
+impl Tail {
+    /// Hand `bytes` to every replica; forget the ones that are gone.
+    fn feed(&mut self, bytes: &[u8]) {
+        self.feeds.retain_mut(|f| (f.sink)(bytes));
+    }
 }
 
 /// The file the journal is written to.
@@ -230,7 +255,15 @@ fn put_back(tail: &mut Tail, buf: Vec<u8>) {
 /// The server's write journal (see the module documentation).
 #[derive(Default)]
 pub struct Journal {
+    /// Writes run in the order (the file or a replica stream is on).
     enabled: AtomicBool,
+    /// The append-only file is on.
+    file_on: AtomicBool,
+    /// Replicas fed.
+    feeds: std::sync::atomic::AtomicUsize,
+    /// Bytes of replication stream produced (Redis's
+    /// `master_repl_offset`).
+    repl_offset: AtomicU64,
     order: Mutex<Tail>,
     sink: Mutex<Sink>,
     /// Journal bytes appended, written to the file, made durable (counted
@@ -255,16 +288,108 @@ fn select(out: &mut Vec<u8>, db: usize) {
     encode_request(&[b"SELECT".as_slice(), n.as_bytes()], out);
 }
 
+/// One section's records as commands: a SELECT where the database changes
+/// (`selected` is the stream's last), MULTI/EXEC around more than one.
+fn encode_section(records: &[Record], out: &mut Vec<u8>, selected: &mut Option<usize>) {
+    let wrap = records.len() > 1;
+    if wrap {
+        encode_request(&[b"MULTI".as_slice()], out);
+    }
+    for (db, argv) in records {
+        if *selected != Some(*db) {
+            select(out, *db);
+            *selected = Some(*db);
+        }
+        encode_request(argv, out);
+    }
+    if wrap {
+        encode_request(&[b"EXEC".as_slice()], out);
+    }
+}
+
 impl Journal {
     /// Plant (or remove) the fault `Faults::journal_unordered`.
     pub fn set_unordered(&self, on: bool) {
         self.unordered.store(on, Ordering::Relaxed);
     }
 
-    /// Is the journal on?
+    /// Do writes run in the journal's order (the append-only file or a
+    /// replica stream is on)?
     #[inline]
     pub fn enabled(&self) -> bool {
         self.enabled.load(Ordering::Acquire)
+    }
+
+    /// Is the append-only file on?
+    #[inline]
+    pub fn file_on(&self) -> bool {
+        self.file_on.load(Ordering::Acquire)
+    }
+
+    /// Replicas fed now.
+    pub fn replicas(&self) -> usize {
+        self.feeds.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of replication stream produced so far.
+    pub fn repl_offset(&self) -> u64 {
+        self.repl_offset.load(Ordering::Acquire)
+    }
+
+    /// Start feeding replica `id` through `sink` from the instant at which
+    /// `at_switch` runs, with no write running (a full sync takes its
+    /// snapshot there). `at_switch` answering `None` (no snapshot could
+    /// start) attaches nothing. The stream's first record starts with a
+    /// SELECT.
+    pub fn attach<R>(
+        &self,
+        id: u64,
+        sink: FeedSink,
+        at_switch: impl FnOnce() -> Option<R>,
+    ) -> Option<R> {
+        let mut tail = self.order.lock();
+        self.enabled.store(true, Ordering::SeqCst);
+        wait_unjournaled();
+        let r = at_switch();
+        if r.is_some() {
+            tail.feeds.push(Feed { id, sink });
+            tail.feed_selected = None;
+        }
+        self.feeds.store(tail.feeds.len(), Ordering::Relaxed);
+        self.settle(&tail);
+        r
+    }
+
+    /// Stop feeding replica `id` (it disconnected).
+    pub fn detach(&self, id: u64) {
+        let mut tail = self.order.lock();
+        tail.feeds.retain(|f| f.id != id);
+        self.feeds.store(tail.feeds.len(), Ordering::Relaxed);
+        self.settle(&tail);
+    }
+
+    /// Send every replica `argv` (the keep-alive PING), in the order.
+    pub fn feed_now(&self, argv: &[&[u8]]) {
+        let mut tail = self.order.lock();
+        if tail.feeds.is_empty() {
+            return;
+        }
+        let mut buf = std::mem::take(&mut tail.feed_buf);
+        buf.clear();
+        encode_request(argv, &mut buf);
+        self.repl_offset
+            .fetch_add(buf.len() as u64, Ordering::AcqRel);
+        tail.feed(&buf);
+        tail.feed_buf = buf;
+        self.feeds.store(tail.feeds.len(), Ordering::Relaxed);
+        self.settle(&tail);
+    }
+
+    /// With the order lock held: writes stay ordered only while the file
+    /// or a replica needs them to.
+    fn settle(&self, tail: &Tail) {
+        let on = self.file_on() || !tail.feeds.is_empty();
+        self.enabled.store(on, Ordering::SeqCst);
     }
 
     /// Start journaling into `file` (which holds `size` bytes already);
@@ -277,6 +402,7 @@ impl Journal {
         self.enabled.store(true, Ordering::SeqCst);
         // ...and those that started before it was on end first.
         wait_unjournaled();
+        self.file_on.store(true, Ordering::Release);
         let mut sink = self.sink.lock();
         sink.file = Some(file);
         sink.size = size;
@@ -287,7 +413,8 @@ impl Journal {
     /// Stop journaling: what is appended is written and synced first.
     pub fn disable(&self) -> io::Result<()> {
         let mut tail = self.order.lock();
-        self.enabled.store(false, Ordering::Release);
+        self.file_on.store(false, Ordering::Release);
+        self.settle(&tail);
         let mut sink = self.sink.lock();
         let r = self.write_tail(&mut tail, &mut sink, true);
         sink.file = None;
@@ -356,21 +483,25 @@ impl Journal {
         if records.is_empty() {
             return (r, 0);
         }
+        if !tail.feeds.is_empty() {
+            let mut buf = std::mem::take(&mut tail.feed_buf);
+            buf.clear();
+            let mut selected = tail.feed_selected;
+            encode_section(&records, &mut buf, &mut selected);
+            tail.feed_selected = selected;
+            self.repl_offset
+                .fetch_add(buf.len() as u64, Ordering::AcqRel);
+            tail.feed(&buf);
+            tail.feed_buf = buf;
+            self.feeds.store(tail.feeds.len(), Ordering::Relaxed);
+            self.settle(&tail);
+        }
+        if !self.file_on() {
+            return (r, 0);
+        }
+        let tail = &mut *tail;
         let before = tail.buf.len();
-        let wrap = records.len() > 1;
-        if wrap {
-            encode_request(&[b"MULTI".as_slice()], &mut tail.buf);
-        }
-        for (db, argv) in &records {
-            if tail.selected != Some(*db) {
-                select(&mut tail.buf, *db);
-                tail.selected = Some(*db);
-            }
-            encode_request(argv, &mut tail.buf);
-        }
-        if wrap {
-            encode_request(&[b"EXEC".as_slice()], &mut tail.buf);
-        }
+        encode_section(&records, &mut tail.buf, &mut tail.selected);
         let added = (tail.buf.len() - before) as u64;
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
         (r, end)

@@ -77,6 +77,9 @@ pub struct Faults {
     /// MIGRATE reads its keys without holding their stripes and deletes
     /// them a moment later: a write in between is lost with the key.
     pub unlocked_migrate: bool,
+    /// A full sync takes its snapshot, yields, then attaches the replica's
+    /// stream: a write in between reaches the replica in neither.
+    pub replica_gap: bool,
 }
 
 struct Shared<S> {
@@ -261,6 +264,11 @@ impl<S: Store> Db<S> {
     /// Replaying an append-only file (see `now_ms`), or done.
     pub fn set_replaying(&self, on: bool) {
         self.shared.replaying.store(on, Ordering::Release);
+    }
+
+    /// The faults planted in this server (tests only; none otherwise).
+    pub fn faults(&self) -> Faults {
+        self.shared.faults
     }
 
     /// The write journal (the append-only file's order).

@@ -498,12 +498,59 @@ impl<S: Store> Snapshot<S> {
         aux: &[(&str, String)],
     ) -> io::Result<Saved> {
         let file = std::fs::File::create(temp)?;
-        let mut w = RdbWriter::new(io::BufWriter::with_capacity(1 << 20, file), checksum, aux)?;
+        let out = io::BufWriter::with_capacity(1 << 20, file);
+        let (saved, out) = self.write_rdb(out, compress, checksum, aux)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(saved)
+    }
+
+    /// The snapshot as an RDB file in memory (what a full sync sends a
+    /// replica).
+    pub fn to_rdb(
+        &self,
+        compress: bool,
+        checksum: bool,
+        aux: &[(&str, String)],
+    ) -> io::Result<Vec<u8>> {
+        Ok(self.write_rdb(Vec::new(), compress, checksum, aux)?.1)
+    }
+
+    /// An RDB file with no keys, and the function libraries only when
+    /// `functions` (what a replica asking `rdb-filter-only` gets).
+    pub fn to_rdb_without_keys(
+        &self,
+        compress: bool,
+        checksum: bool,
+        aux: &[(&str, String)],
+        functions: bool,
+    ) -> io::Result<Vec<u8>> {
+        let mut w = RdbWriter::new(Vec::new(), checksum, aux)?;
+        if functions {
+            self.put_functions(&mut w, compress)?;
+        }
+        w.finish()
+    }
+
+    fn put_functions<W: Write>(&self, w: &mut RdbWriter<W>, compress: bool) -> io::Result<()> {
         for code in &self.functions {
             let mut buf = vec![rdb::op::FUNCTION2];
             rdb::put_string(&mut buf, code, compress);
             w.put(&buf)?;
         }
+        Ok(())
+    }
+
+    /// Write the snapshot in RDB format to `out`.
+    fn write_rdb<W: Write>(
+        &self,
+        out: W,
+        compress: bool,
+        checksum: bool,
+        aux: &[(&str, String)],
+    ) -> io::Result<(Saved, W)> {
+        let mut w = RdbWriter::new(out, checksum, aux)?;
+        self.put_functions(&mut w, compress)?;
         let put = |buf: &mut Vec<u8>, k: &[u8], e: &Entry| rdb::put_entry(buf, k, e, compress);
         let mut saved = self.write_dbs(put, |db, bytes| {
             if let Some(i) = db {
@@ -513,10 +560,7 @@ impl<S: Store> Snapshot<S> {
             w.put(bytes)
         })?;
         saved.bytes = w.written() + 8;
-        let out = w.finish()?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok(saved)
+        Ok((saved, w.finish()?))
     }
 }
 

@@ -194,7 +194,7 @@ pub async fn run_with<S: Store>(
     // What the AOF holds reaches the disk before the process ends.
     state.aof.wait();
     state.aof.stop_syncer();
-    if state.db.journal().enabled() {
+    if state.db.journal().file_on() {
         if let Err(e) = state.db.journal().disable() {
             tracing::error!(cause = %e, "Error writing the append only file at shutdown");
         }

@@ -351,6 +351,10 @@ pub struct Session {
     pub subs: Subscriptions,
     /// In MONITOR mode.
     pub monitor: bool,
+    /// A replica: SYNC or PSYNC turned it into one.
+    pub replica: bool,
+    /// What REPLCONF announced (read by SYNC).
+    pub repl_conf: super::replicas::ReplConf,
     /// CLIENT TRACKING mode, when on.
     pub tracking: Option<Mode>,
     /// CLIENT CACHING for the next command (OPTIN yes / OPTOUT no).
@@ -411,6 +415,7 @@ impl Session {
         let mut f = 0;
         for (on, flag) in [
             (self.monitor, ClientFlag::Monitor),
+            (self.replica, ClientFlag::Replica),
             (self.tracking.is_some(), ClientFlag::Tracking),
             (broken, ClientFlag::BrokenRedirect),
             (
@@ -444,6 +449,8 @@ pub enum ClientFlag {
     CloseAfterReply = 16,
     /// `e`: CLIENT NO-EVICT on.
     NoEvict = 32,
+    /// `S`: a replica.
+    Replica = 64,
 }
 
 impl Session {
@@ -461,6 +468,8 @@ impl Session {
             multi: -1,
             subs: Subscriptions::default(),
             monitor: false,
+            replica: false,
+            repl_conf: Default::default(),
             tracking: None,
             caching: None,
             reply: ReplyMode::On,

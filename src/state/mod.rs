@@ -14,6 +14,7 @@ pub mod monitor;
 pub mod persist;
 pub mod pubsub;
 pub mod rates;
+pub mod replicas;
 pub mod scripts;
 pub mod slowlog;
 pub mod stats;
@@ -85,6 +86,8 @@ pub struct ServerState<S: Store> {
     pub latency: latency::LatencyMonitor,
     /// MONITOR clients.
     pub monitors: monitor::Monitors,
+    /// Replicas fed the replication stream.
+    pub replicas: Arc<replicas::Replicas>,
     /// INFO's instantaneous rates.
     pub rates: rates::Rates,
     /// Client-side caching.
@@ -134,6 +137,7 @@ impl<S: Store> ServerState<S> {
             slowlog: slowlog::SlowLog::default(),
             latency: latency::LatencyMonitor::default(),
             monitors: monitor::Monitors::default(),
+            replicas: Arc::default(),
             rates: rates::Rates::default(),
             tracking,
             pause: Mutex::new(None),
@@ -211,6 +215,7 @@ impl<S: Store> ServerState<S> {
         let config = self.config();
         self.persist.cron(&self.db, &config);
         self.aof.cron(&self.db, &config);
+        self.replicas.cron(&self.db, &config);
         let [input, output, _, _] = self.stats.net();
         self.rates
             .sample([self.clients.total_commands(), input, output]);

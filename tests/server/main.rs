@@ -39,6 +39,7 @@ mod process;
 mod protocol;
 mod pubsub;
 mod races;
+mod replication;
 mod scripting;
 mod server;
 mod smodel;

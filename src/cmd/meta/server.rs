@@ -334,6 +334,27 @@ CommandMeta {
         subcommands: &[],
     },
 CommandMeta {
+        name: "sync", arity: 1, flags: &["admin", "noscript", "no_async_loading", "no_multi"], first_key: 0, last_key: 0, step: 0,
+        key_specs: &[],
+        info: M::A(&[M::B("sync"), M::I(1), M::Set(&[M::S("admin"), M::S("noscript"), M::S("no_async_loading"), M::S("no_multi")]), M::I(0), M::I(0), M::I(0), M::Set(&[M::S("@admin"), M::S("@slow"), M::S("@dangerous")]), M::Set(&[]), M::Set(&[]), M::Set(&[])]),
+        docs: M::Map(&[(M::B("summary"), M::B("Internal command used for replication")), (M::B("since"), M::B("1.0.0")), (M::B("group"), M::B("server"))]),
+        subcommands: &[],
+    },
+CommandMeta {
+        name: "psync", arity: -3, flags: &["admin", "noscript", "no_async_loading", "no_multi"], first_key: 0, last_key: 0, step: 0,
+        key_specs: &[],
+        info: M::A(&[M::B("psync"), M::I(-3), M::Set(&[M::S("admin"), M::S("noscript"), M::S("no_async_loading"), M::S("no_multi")]), M::I(0), M::I(0), M::I(0), M::Set(&[M::S("@admin"), M::S("@slow"), M::S("@dangerous")]), M::Set(&[]), M::Set(&[]), M::Set(&[])]),
+        docs: M::Map(&[(M::B("summary"), M::B("Internal command used for replication")), (M::B("since"), M::B("2.8.0")), (M::B("group"), M::B("server")), (M::B("arguments"), M::A(&[M::Map(&[(M::B("name"), M::B("replicationid")), (M::B("type"), M::B("string"))]), M::Map(&[(M::B("name"), M::B("offset")), (M::B("type"), M::B("integer"))])]))]),
+        subcommands: &[],
+    },
+CommandMeta {
+        name: "replconf", arity: -1, flags: &["admin", "noscript", "loading", "stale", "allow_busy"], first_key: 0, last_key: 0, step: 0,
+        key_specs: &[],
+        info: M::A(&[M::B("replconf"), M::I(-1), M::Set(&[M::S("admin"), M::S("noscript"), M::S("loading"), M::S("stale"), M::S("allow_busy")]), M::I(0), M::I(0), M::I(0), M::Set(&[M::S("@admin"), M::S("@slow"), M::S("@dangerous")]), M::Set(&[]), M::Set(&[]), M::Set(&[])]),
+        docs: M::Map(&[(M::B("summary"), M::B("An internal command for configuring the replication stream")), (M::B("since"), M::B("3.0.0")), (M::B("group"), M::B("server")), (M::B("complexity"), M::B("O(1)")), (M::B("doc_flags"), M::Set(&[M::S("syscmd")]))]),
+        subcommands: &[],
+    },
+CommandMeta {
         name: "lolwut", arity: -1, flags: &["readonly", "fast"], first_key: 0, last_key: 0, step: 0,
         key_specs: &[],
         info: M::A(&[M::B("lolwut"), M::I(-1), M::Set(&[M::S("readonly"), M::S("fast")]), M::I(0), M::I(0), M::I(0), M::Set(&[M::S("@read"), M::S("@fast")]), M::Set(&[]), M::Set(&[]), M::Set(&[])]),

@@ -180,3 +180,66 @@ fn pending_counts_the_bytes_not_yet_written() {
     j.flush(end, false).unwrap();
     assert_eq!(j.pending(), 0);
 }
+
+/// A replica feed collecting what it is sent; `alive` false drops it.
+fn collecting(alive: std::sync::Arc<AtomicBool>) -> (FeedSink, std::sync::Arc<Mutex<Vec<u8>>>) {
+    let got = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let sink = Box::new(move |b: &[u8]| {
+        g.lock().extend_from_slice(b);
+        alive.load(Ordering::Relaxed)
+    });
+    (sink, got)
+}
+
+#[test]
+fn a_replica_feed_orders_writes_without_a_file_and_leaves_when_gone() {
+    let j = Journal::default();
+    let alive = std::sync::Arc::new(AtomicBool::new(true));
+    let (sink, got) = collecting(alive.clone());
+    assert!(!j.enabled());
+    let at = j.attach(7, sink, || Some("snapshot"));
+    assert_eq!(at, Some("snapshot"));
+    assert!(
+        j.enabled() && !j.file_on(),
+        "ordered for the replica, no file"
+    );
+    assert_eq!(j.replicas(), 1);
+    assert_eq!(set_a(&j), 0, "nothing for a file to wait for");
+    let first = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nset\r\n$1\r\na\r\n$1\r\n1\r\n";
+    assert_eq!(&got.lock()[..], first);
+    assert_eq!(j.repl_offset(), first.len() as u64);
+    j.feed_now(&[b"PING"]);
+    assert!(got.lock().ends_with(b"*1\r\n$4\r\nPING\r\n"));
+    alive.store(false, Ordering::Relaxed);
+    set_a(&j);
+    assert_eq!(j.replicas(), 0, "a sink that answers false is dropped");
+    assert!(!j.enabled(), "and with it the ordering");
+    let len = got.lock().len();
+    set_a(&j);
+    assert_eq!(got.lock().len(), len, "nothing more reaches it");
+}
+
+#[test]
+fn a_new_replica_starts_with_a_select_and_a_refused_attach_adds_nothing() {
+    let dir = tempdir();
+    let (j, _) = journal_in(&dir);
+    set_a(&j);
+    assert_eq!(
+        j.attach(1, collecting(Default::default()).0, || None::<()>),
+        None
+    );
+    assert_eq!(j.replicas(), 0, "no snapshot, no replica");
+    let (sink, got) = collecting(std::sync::Arc::new(AtomicBool::new(true)));
+    j.attach(2, sink, || Some(()));
+    set_a(&j);
+    assert!(
+        got.lock().starts_with(b"*2\r\n$6\r\nSELECT"),
+        "the stream selects first"
+    );
+    j.detach(2);
+    assert_eq!(j.replicas(), 0);
+    assert!(j.enabled() && j.file_on(), "the file keeps the order on");
+    j.disable().unwrap();
+    assert!(!j.enabled());
+}

@@ -665,10 +665,16 @@ impl<S: Store> Keyspace<S> {
 
     /// Delete `key` if it has expired. With the journal on, only inside
     /// an ordered section, where the deletion gets its place in the log
-    /// (see `journal`); elsewhere the key stays for the sweeper (it is
-    /// invisible either way).
+    /// (see `journal`): a reader holding no lock opens one for it (Redis
+    /// propagates the DEL of a key a read found expired); one holding
+    /// stripes (which come after the order lock) leaves the key to the
+    /// sweeper (it is invisible either way).
     fn reap(&self, key: &[u8], now: u64, held: bool) {
-        if self.events.journal().enabled() && !journal::in_section() {
+        let journal = self.events.journal();
+        if journal.enabled() && !journal::in_section() {
+            if !held {
+                journal.ordered(|| self.update(key, now, |_| (Op::Keep, ())));
+            }
             return;
         }
         if held {

@@ -235,15 +235,28 @@ fn with_the_journal_on_expired_keys_are_deleted_only_inside_a_section() {
     let dir = std::env::temp_dir().join(format!("flashkv-reap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = std::fs::File::create(dir.join("j.aof")).unwrap();
-    ks.events.journal().enable(file, 0, || ());
+    let journal = ks.events.journal();
+    journal.enable(file, 0, || ());
     string_at(&ks, "k", Some(5)); // deadline 5 ms
-    assert!(ks.read(b"k", 10, |e| e.is_none()), "invisible once expired");
+    {
+        let held = ks.lock_keys([b"k".as_slice()]);
+        let gone = ks.read_locked(&held, b"k", 10, |e: Option<&Entry>| e.is_none());
+        assert!(gone, "invisible once expired");
+    }
     assert_eq!(
         ks.len(),
         1,
-        "a read outside a section leaves it (no place in the log)"
+        "a read holding stripes leaves it (the order lock comes first)"
     );
-    let (_, end) = ks.events.journal().ordered(|| ks.read(b"k", 10, |_| ()));
+    let before = journal.appended();
+    assert!(ks.read(b"k", 10, |e| e.is_none()));
+    assert_eq!(ks.len(), 0, "a read holding nothing opens a section for it");
+    assert!(journal.appended() > before, "and its DEL is journaled");
+    string_at(&ks, "k", Some(5));
+    let (_, end) = journal.ordered(|| {
+        let held = ks.lock_keys([b"k".as_slice()]);
+        ks.read_locked(&held, b"k", 10, |_| ())
+    });
     assert_eq!(ks.len(), 0, "inside a section it is deleted");
     assert!(end > 0, "and its DEL is journaled");
     ks.events.journal().disable().unwrap();

@@ -75,17 +75,42 @@ struct Limits {
 }
 
 impl Limits {
-    /// The limits for a client, subscribed to something or not (Redis's
-    /// `pubsub` output-limit class).
-    fn of(config: &Config, subscriber: bool) -> Limits {
+    /// The limits for a client of output-limit `class`.
+    fn of(config: &Config, class: Class) -> Limits {
+        let classes = &config.output_limits;
         Limits {
-            timeout: config.timeout,
-            output: if subscriber {
-                config.output_limits.pubsub
+            // Replicas are never idle-closed (Redis's clientsCron).
+            timeout: if class == Class::Replica {
+                0
             } else {
-                config.output_limits.normal
+                config.timeout
+            },
+            output: match class {
+                Class::Replica => classes.replica,
+                Class::PubSub => classes.pubsub,
+                Class::Normal => classes.normal,
             },
             query_buffer: config.client_query_buffer_limit,
+        }
+    }
+}
+
+/// Redis's client classes for output limits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Normal,
+    PubSub,
+    Replica,
+}
+
+impl Class {
+    fn of(session: &Session) -> Class {
+        if session.replica {
+            Class::Replica
+        } else if session.subs.any() {
+            Class::PubSub
+        } else {
+            Class::Normal
         }
     }
 }
@@ -142,7 +167,8 @@ pub async fn serve<S: Store>(
     let mut session = Session::new(handle);
     session.authenticated = state.config().requirepass.is_empty();
     let mut client = exec.client(session);
-    let limits = Limits::of(client.config(&state), false);
+    let class = Class::of(&client.session);
+    let limits = Limits::of(client.config(&state), class);
     let mut conn = Connection {
         exec,
         limits,
@@ -195,8 +221,8 @@ enum Wake {
 impl<S: Store> Connection<S> {
     /// Refresh [`Limits`] from the configuration (one load when unchanged).
     fn refresh_limits(&mut self) {
-        let subscriber = self.client.session.subs.any();
-        self.limits = Limits::of(self.client.config(&self.exec.state), subscriber);
+        let class = Class::of(&self.client.session);
+        self.limits = Limits::of(self.client.config(&self.exec.state), class);
     }
 
     fn handle(&self) -> &Arc<ClientHandle> {
@@ -426,7 +452,7 @@ impl<S: Store> Connection<S> {
                 std::process::exit(1);
             }
         }
-        if always && journal.enabled() {
+        if always && journal.file_on() {
             journal.wait_synced(upto).await;
         }
     }

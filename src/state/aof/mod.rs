@@ -245,7 +245,7 @@ impl Aof {
                 while !flag.load(Ordering::Acquire) {
                     let journal = events.journal();
                     let asked = journal.sync_requested(Duration::from_millis(100));
-                    if !journal.enabled() {
+                    if !journal.file_on() {
                         journal.synced_now();
                         continue;
                     }
@@ -298,7 +298,7 @@ impl Aof {
 
     fn switch_on<S: Store>(self: &Arc<Self>, db: &Db<S>, config: Arc<Config>) -> io::Result<()> {
         let _one_at_a_time = self.switching.lock();
-        if !self.wanted.load(Ordering::Acquire) || db.journal().enabled() {
+        if !self.wanted.load(Ordering::Acquire) || db.journal().file_on() {
             return Ok(()); // turned off again meanwhile, or on already
         }
         self.set_fsync(config.aof.fsync);
@@ -379,7 +379,7 @@ impl Aof {
         let journal = db.journal();
         let mut m = self.manifest.lock();
         let seq = m.next_seq();
-        let snap = if journal.enabled() && !turning_on {
+        let snap = if journal.file_on() && !turning_on {
             let (incr, file) = new_incr(&dir, &config, seq).map_err(fail)?;
             let mut listed = m.clone();
             listed.incrs.push(incr);
@@ -404,7 +404,7 @@ impl Aof {
         *self.started.lock() = Some(Instant::now());
         tracing::info!("Background append only file rewriting started");
         let me = self.clone();
-        let on = journal.enabled();
+        let on = journal.file_on();
         let events = db.events().clone();
         let spawned = std::thread::Builder::new()
             .name("flashkv-aof-rewrite".into())
@@ -511,7 +511,7 @@ impl Aof {
             let a = &config.aof;
             let size = self.current_size(db);
             let base = self.base_size.load(Ordering::Relaxed).max(1);
-            db.journal().enabled()
+            db.journal().file_on()
                 && a.auto_percentage > 0
                 && size > a.auto_min_size
                 && (size * 100 / base).saturating_sub(100) >= a.auto_percentage
