@@ -275,9 +275,12 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
 /// `addReplyHelp` sends it.
 /// Serve the clients blocked on `key` of `ks` that a command made ready
 /// (a list or a sorted set created by a store, a rename, a transaction).
+/// Logged after what made them ready, outside its MULTI/EXEC.
 pub fn serve_ready<S: Store>(ks: &crate::db::Keyspace<S>, key: &[u8], now: u64, limit: i64) {
-    lists::serve_ready(ks, key, now, limit);
-    zsets::serve_ready(ks, key, now);
+    crate::db::journal::serving(|| {
+        lists::serve_ready(ks, key, now, limit);
+        zsets::serve_ready(ks, key, now);
+    });
 }
 
 fn help_reply(lines: &[&'static str]) -> Frame {

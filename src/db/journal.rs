@@ -17,9 +17,10 @@
 //!   ([`record`], [`command_done`]): the keyspace records `DEL` for an
 //!   expired key it deletes, commands record themselves (or the rewrite
 //!   they ask for), and a push that serves blocked clients records their
-//!   pops after itself. A section with more than one record is wrapped in
-//!   MULTI/EXEC, as Redis 7.0 wraps them, so a torn tail never replays
-//!   half of it.
+//!   pops after the section. A section with more than one record of its
+//!   own is wrapped in MULTI/EXEC, as Redis 7.0 wraps them, so a torn tail
+//!   never replays half of it; the served pops follow, each on its own (as
+//!   Redis serves blocked clients after the command has propagated).
 //! - **Expired keys are deleted only inside a section** (or by the
 //!   sweeper, which opens one), so each deletion has its place in the
 //!   order; a reader that meets an expired key outside a section leaves it
@@ -49,10 +50,12 @@ struct Section {
     records: Vec<Record>,
     dirty: u64,
     rewritten: Option<Vec<Vec<Bytes>>>,
-    /// A command is running (between [`mark`] and [`command_done`]).
-    open: bool,
-    /// Records that must follow the running command's own.
-    after: Vec<Record>,
+    /// Pops of blocked clients the section's pushes served: logged after
+    /// the section's own records, each on its own (Redis serves blocked
+    /// clients after the command, transaction or script has propagated).
+    served: Vec<Record>,
+    /// Serving blocked clients ([`serving`]): every record is a served one.
+    serving: bool,
 }
 
 thread_local! {
@@ -80,19 +83,35 @@ pub fn dirty() {
 
 /// Record `argv` for database `db` now.
 pub fn record(db: usize, argv: Vec<Bytes>) {
-    with_section(|s| s.records.push((db, argv)));
-}
-
-/// Record the pop of a blocked client a push served: after the pushing
-/// command's own record if it is still running, else now.
-pub fn record_served(db: usize, argv: Vec<Bytes>) {
     with_section(|s| {
-        if s.open {
-            s.after.push((db, argv));
+        if s.serving {
+            s.served.push((db, argv));
         } else {
             s.records.push((db, argv));
         }
     });
+}
+
+/// Run `f`, which serves blocked clients after a command, transaction or
+/// script: what it records (the pops, the DEL of a key found expired) is
+/// logged after the section's own records, outside their MULTI/EXEC.
+pub fn serving<R>(f: impl FnOnce() -> R) -> R {
+    let was = SECTION.with(|s| {
+        s.borrow_mut()
+            .as_mut()
+            .map(|s| std::mem::replace(&mut s.serving, true))
+    });
+    let r = f();
+    if let Some(was) = was {
+        with_section(|s| s.serving = was);
+    }
+    r
+}
+
+/// Record the pop of a blocked client a push served: after the section's
+/// own records, outside their MULTI/EXEC.
+pub fn record_served(db: usize, argv: Vec<Bytes>) {
+    with_section(|s| s.served.push((db, argv)));
 }
 
 /// The running command asks to be logged as what `argvs` builds instead
@@ -118,7 +137,6 @@ pub fn mark() -> Mark {
     SECTION.with(|s| {
         if let Some(s) = s.borrow_mut().as_mut() {
             s.rewritten = None;
-            s.open = true;
             m.dirty = s.dirty;
         }
     });
@@ -128,14 +146,10 @@ pub fn mark() -> Mark {
 /// A command (started at `mark`, on database `db`) has run: record it as
 /// it asked, or as `argv` if it changed anything.
 pub fn command_done(mark: Mark, db: usize, argv: &[Bytes]) {
-    with_section(|s| {
-        match s.rewritten.take() {
-            Some(argvs) => s.records.extend(argvs.into_iter().map(|a| (db, a))),
-            None if s.dirty > mark.dirty => s.records.push((db, argv.to_vec())),
-            None => {}
-        }
-        s.open = false;
-        s.records.append(&mut s.after);
+    with_section(|s| match s.rewritten.take() {
+        Some(argvs) => s.records.extend(argvs.into_iter().map(|a| (db, a))),
+        None if s.dirty > mark.dirty => s.records.push((db, argv.to_vec())),
+        None => {}
     });
 }
 
@@ -150,7 +164,7 @@ pub fn logged_inside() {
 pub fn discard() {
     with_section(|s| {
         s.records.clear();
-        s.after.clear();
+        s.served.clear();
     });
 }
 
@@ -289,21 +303,35 @@ fn select(out: &mut Vec<u8>, db: usize) {
 }
 
 /// One section's records as commands: a SELECT where the database changes
-/// (`selected` is the stream's last), MULTI/EXEC around more than one.
-fn encode_section(records: &[Record], out: &mut Vec<u8>, selected: &mut Option<usize>) {
-    let wrap = records.len() > 1;
-    if wrap {
-        encode_request(&[b"MULTI".as_slice()], out);
-    }
-    for (db, argv) in records {
-        if *selected != Some(*db) {
-            select(out, *db);
-            *selected = Some(*db);
+/// (`selected` is the stream's last), MULTI/EXEC around more than one
+/// (MULTI in the first record's database, as Redis 7.0's
+/// `propagatePendingCommands` puts it); then the pops of the blocked
+/// clients it served, each on its own.
+fn encode_section(
+    records: &[Record],
+    served: &[Record],
+    out: &mut Vec<u8>,
+    selected: &mut Option<usize>,
+) {
+    fn put<A: AsRef<[u8]>>(out: &mut Vec<u8>, selected: &mut Option<usize>, db: usize, argv: &[A]) {
+        if *selected != Some(db) {
+            select(out, db);
+            *selected = Some(db);
         }
         encode_request(argv, out);
     }
+    let wrap = records.len() > 1;
+    if wrap {
+        put(out, selected, records[0].0, &[b"MULTI"]);
+    }
+    for (db, argv) in records {
+        put(out, selected, *db, argv);
+    }
     if wrap {
         encode_request(&[b"EXEC".as_slice()], out);
+    }
+    for (db, argv) in served {
+        put(out, selected, *db, argv);
     }
 }
 
@@ -475,19 +503,19 @@ impl Journal {
         let Some(mut tail) = tail else {
             unreachable!("the tail is locked by now")
         };
-        let records = SECTION
+        let (records, served) = SECTION
             .with(|s| s.borrow_mut().take())
-            .map(|s| s.records)
+            .map(|s| (s.records, s.served))
             .unwrap_or_default();
         drop(guard);
-        if records.is_empty() {
+        if records.is_empty() && served.is_empty() {
             return (r, 0);
         }
         if !tail.feeds.is_empty() {
             let mut buf = std::mem::take(&mut tail.feed_buf);
             buf.clear();
             let mut selected = tail.feed_selected;
-            encode_section(&records, &mut buf, &mut selected);
+            encode_section(&records, &served, &mut buf, &mut selected);
             tail.feed_selected = selected;
             self.repl_offset
                 .fetch_add(buf.len() as u64, Ordering::AcqRel);
@@ -501,7 +529,7 @@ impl Journal {
         }
         let tail = &mut *tail;
         let before = tail.buf.len();
-        encode_section(&records, &mut tail.buf, &mut tail.selected);
+        encode_section(&records, &served, &mut tail.buf, &mut tail.selected);
         let added = (tail.buf.len() - before) as u64;
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;
         (r, end)

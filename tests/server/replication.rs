@@ -123,17 +123,34 @@ fn propagated(addr: SocketAddr, script: &[&str]) -> Vec<String> {
     assert_eq!(c.cmd("CONFIG SET repl-ping-replica-period 3600"), ok());
     let (mut stream, image) = Stream::attach(addr, "SYNC\r\n");
     assert!(image.starts_with(b"REDIS"), "an RDB image first");
+    // `&CMD` blocks on a second connection (its reply is read at the end).
+    let mut blocked = RawClient::connect(addr);
+    let mut waiting = 0;
     for line in script {
-        c.cmd(line);
+        if let Some(cmd) = line.strip_prefix('&') {
+            blocked.send_cmd(cmd);
+            waiting += 1;
+            let blocked_now = eventually(Duration::from_secs(5), || {
+                info_field(&mut c, "blocked_clients") == 1
+            });
+            assert!(blocked_now, "{cmd} blocks");
+        } else {
+            c.cmd(line);
+        }
+    }
+    for _ in 0..waiting {
+        blocked.read_reply();
     }
     c.cmd("SET __end__ 1");
     stream.until_end()
 }
 
 /// Writes of every kind, as Redis 7.0 propagates them: relative times as
-/// absolute ones, SPOP as SREM, a served BLPOP as a pop, INCRBYFLOAT as
+/// absolute ones, SPOP as SREM, a served BLPOP as a pop after the push
+/// (after the whole transaction, outside its MULTI/EXEC), INCRBYFLOAT as
 /// SET KEEPTTL, transactions and scripts inside MULTI/EXEC, SELECT where
-/// the database changes, nothing for a write that changed nothing.
+/// the database changes (before MULTI when the first command needs it),
+/// nothing for a write that changed nothing. `&` blocks a second client.
 const WRITES: &[&str] = &[
     "SET s 1",
     "SET s 2 EX 100",
@@ -168,6 +185,19 @@ const WRITES: &[&str] = &[
     "INCR m1",
     "EXEC",
     "EVAL \"redis.call('set',KEYS[1],'v') redis.call('incr','cnt') return 1\" 1 ek",
+    "&BLPOP bl 0",
+    "RPUSH bl x y",
+    "&BLMOVE bl2 bl3 LEFT RIGHT 0",
+    "MULTI",
+    "RPUSH bl2 a",
+    "SET after-push 1",
+    "EXEC",
+    "SELECT 5",
+    "MULTI",
+    "SET in5 1",
+    "SELECT 6",
+    "SET in6 1",
+    "EXEC",
     "SELECT 3",
     "SET in3 x",
     "SELECT 0",

@@ -276,10 +276,11 @@ fn pop_record(key: &[u8], end: End, count: Option<usize>) -> Vec<Bytes> {
 /// How the append-only file records a move (LMOVE and its blocking and
 /// RPOPLPUSH spellings).
 fn move_record(src: &[u8], dst: &[u8], from: End, to: End) -> Vec<Bytes> {
+    // In lower case, as Redis's `shared.left` and `shared.right`.
     let word = |e: End| -> Bytes {
         Bytes::from_static(match e {
-            End::Left => b"LEFT",
-            End::Right => b"RIGHT",
+            End::Left => b"left",
+            End::Right => b"right",
         })
     };
     vec![
