@@ -521,9 +521,10 @@ impl<S: Store> Ctx<'_, S> {
             return;
         }
         let limit = self.config.encodings.list_max_listpack_size;
+        let now = self.now.max(self.state.db.now_ms());
         for (db, key) in std::mem::take(&mut self.ready) {
             if let Some(ks) = self.table.get(db) {
-                super::serve_ready(ks, &key, self.now, limit);
+                super::serve_ready(ks, &key, now, limit);
             }
         }
     }

@@ -139,8 +139,9 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
                 if ctx.in_transaction() {
                     ctx.defer_ready_in(db, keys);
                 } else {
+                    let now = ctx.now.max(ctx.state.db.now_ms());
                     for key in keys {
-                        super::serve_ready(ks, &key, ctx.now, limit);
+                        super::serve_ready(ks, &key, now, limit);
                     }
                 }
             }

@@ -95,6 +95,8 @@ const DEBUG_HELP: &[&str] = &[
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
     "    true, false.",
+    "LOADAOF",
+    "    Flush the AOF buffers on disk and reload the AOF in memory.",
     "RELOAD [option ...]",
     "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
     "    * MERGE: conflicting keys will be loaded from RDB.",
@@ -182,6 +184,18 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
     Ok(match () {
         _ if sub_is("HELP", 1) => now(help_reply(DEBUG_HELP)),
         _ if is(sub, "RELOAD") => now(persist::debug_reload(ctx, &args[1..])?),
+        _ if sub_is("LOADAOF", 1) => {
+            // Its section takes the order lock, which comes before the
+            // stripes a transaction holds.
+            if ctx.in_transaction() {
+                return Err(CmdError::NotInMulti);
+            }
+            if let Err(e) = ctx.state.load_aof() {
+                tracing::warn!(cause = %e, "DEBUG LOADAOF failed");
+                return Err(CmdError::Reply(format!("ERR {e}").into()));
+            }
+            now(Frame::ok())
+        }
         _ if sub_is("ERROR", 2) => {
             // Sent as given: no code added, line breaks made spaces.
             let text: Vec<u8> = args[1]

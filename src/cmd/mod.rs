@@ -276,6 +276,9 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
 /// Serve the clients blocked on `key` of `ks` that a command made ready
 /// (a list or a sorted set created by a store, a rename, a transaction).
 /// Logged after what made them ready, outside its MULTI/EXEC.
+/// Callers pass the time of serving, not of the command (Redis updates its
+/// cached time there): a key that expired while a transaction ran serves
+/// nobody.
 pub fn serve_ready<S: Store>(ks: &crate::db::Keyspace<S>, key: &[u8], now: u64, limit: i64) {
     crate::db::journal::serving(|| {
         lists::serve_ready(ks, key, now, limit);

@@ -130,6 +130,11 @@ pub async fn run_with<S: Store>(
     }
     let exec = Arc::new(Executor::with_all_commands(Arc::new(state)));
     let state = exec.state.clone();
+    let weak = Arc::downgrade(&exec);
+    state.set_aof_loader(Box::new(move || match weak.upgrade() {
+        Some(exec) => replay::reload(&exec),
+        None => Err("the server is gone".into()),
+    }));
     if let Some(files) = aof_files {
         replay::load(&exec, files).map_err(|e| {
             tracing::error!("{e}");

@@ -128,8 +128,44 @@ pub fn replay(
     }
 }
 
-/// Load what `files` lists into the server behind `exec`.
+/// DEBUG LOADAOF: write out what the journal holds, then replace every
+/// database with what the append-only file replays to. It runs in one
+/// ordered section (no other write interleaves) whose records are dropped:
+/// the file already holds them (Redis clears `dirty` for the same reason).
+pub fn reload<S: Store>(exec: &Executor<S>) -> Result<(), String> {
+    let state = &exec.state;
+    let config = state.config();
+    let journal = state.db.journal();
+    journal
+        .flush(journal.appended(), true)
+        .map_err(|e| format!("Error writing the append only file: {e}"))?;
+    let files = state.aof.files_at_start(&config)?;
+    if matches!(files, Files::Fresh) {
+        return Err("There is no append only file to load".into());
+    }
+    let (result, _) = journal.ordered(|| {
+        let old = state.db.flush_all();
+        crate::db::drop_in_background(old);
+        let r = load_files(exec, files);
+        crate::db::journal::discard();
+        r
+    });
+    result?;
+    tracing::warn!("Append Only File loaded by DEBUG LOADAOF");
+    Ok(())
+}
+
+/// Load what `files` lists into the server behind `exec` (at start: the
+/// statistics start after it).
 pub fn load<S: Store>(exec: &Executor<S>, files: Files) -> Result<(), String> {
+    load_files(exec, files)?;
+    // Loading is not serving: INFO's statistics start after it (Redis's
+    // loader does not go through `call()`).
+    exec.state.stats.reset();
+    Ok(())
+}
+
+fn load_files<S: Store>(exec: &Executor<S>, files: Files) -> Result<(), String> {
     let Files::Load { base, incrs } = files else {
         return Ok(());
     };
@@ -181,9 +217,6 @@ pub fn load<S: Store>(exec: &Executor<S>, files: Files) -> Result<(), String> {
     }
     state.db.set_replaying(false);
     state.clients.unregister(id);
-    // Loading is not serving: INFO's statistics start after it (Redis's
-    // loader does not go through `call()`).
-    state.stats.reset();
     result?;
     tracing::info!(
         commands,

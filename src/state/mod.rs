@@ -111,7 +111,13 @@ pub struct ServerState<S: Store> {
     pub memory_at_start: u64,
     shutdown_requested: AtomicBool,
     shutdown: Notify,
+    /// DEBUG LOADAOF: the server layer's loader (it runs commands, which
+    /// this layer cannot).
+    aof_loader: std::sync::OnceLock<AofLoader>,
 }
+
+/// Replaces the data with what the append-only file holds.
+pub type AofLoader = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 impl<S: Store> ServerState<S> {
     /// State for a server with `config` over `db`, bound to `tcp_port`.
@@ -161,6 +167,21 @@ impl<S: Store> ServerState<S> {
             config_file: String::new(),
             shutdown_requested: AtomicBool::new(false),
             shutdown: Notify::new(),
+            aof_loader: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Install DEBUG LOADAOF's loader (the server does, once).
+    pub fn set_aof_loader(&self, loader: AofLoader) {
+        let _ = self.aof_loader.set(loader);
+    }
+
+    /// DEBUG LOADAOF: replace the data with what the append-only file
+    /// holds (Err when it cannot be read, or no server installed a loader).
+    pub fn load_aof(&self) -> Result<(), String> {
+        match self.aof_loader.get() {
+            Some(load) => load(),
+            None => Err("no append only file loader".into()),
         }
     }
 

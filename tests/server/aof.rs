@@ -452,7 +452,46 @@ fn command_bases_reload<S: Store>() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// DEBUG LOADAOF replaces the data with what the file replays to, writes
+/// nothing back into it, and without a file answers an error.
+fn debug_loadaof_reloads_from_the_file<S: Store>() {
+    let dir = fresh_dir("aof-loadaof");
+    let mut config = aof_config(&dir, Fsync::Always);
+    config.enable_debug_command = "yes".into();
+    let server = TestServer::with_config::<S>(config, Clock::System);
+    let mut c = server.client();
+    c.cmd("SET k 1 EX 100");
+    c.cmd("RPUSH l a b");
+    c.cmd("SELECT 2");
+    c.cmd("SET two 2");
+    let size = info_field(&mut c, "aof_current_size");
+    assert_eq!(c.cmd("DEBUG LOADAOF"), ok());
+    assert_eq!(
+        info_field(&mut c, "aof_current_size"),
+        size,
+        "nothing written back"
+    );
+    assert_eq!(c.cmd("GET two"), bulk("2"));
+    c.cmd("SELECT 0");
+    assert_eq!(
+        c.cmd("LRANGE l 0 -1"),
+        Frame::Array(vec![bulk("a"), bulk("b")])
+    );
+    let ttl = c.cmd("TTL k");
+    assert!(matches!(ttl, Frame::Integer(91..=100)), "{ttl:?}");
+    assert_eq!(c.cmd("DBSIZE"), int(2));
+    assert_eq!(c.cmd("CONFIG SET appendonly no"), ok());
+    std::fs::remove_dir_all(dir.join("appendonlydir")).unwrap();
+    let e = c.cmd("DEBUG LOADAOF");
+    assert!(matches!(e, Frame::Error(_)), "{e:?}");
+    assert_eq!(c.cmd("DBSIZE"), int(2), "a failed load changes nothing");
+    drop(c);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 backends!(
+    debug_loadaof_reloads_from_the_file,
     aof_moves_both_ways_with_redis,
     command_bases_reload,
     concurrent_writers_replay_in_apply_order,

@@ -182,8 +182,10 @@ pub fn serve_created<S: Store>(
         match &w.op {
             BlockOp::ZPop { .. } => continue,
             BlockOp::Pop { end, count } => {
+                // Logged with the count popped, as Redis propagates it.
+                let n = count.map(|c| c.min(list.len()));
                 if w.serve(|| Some(pop_reply(key, list, *end, *count))) {
-                    journal::record_served(ks.index(), pop_record(key, *end, *count));
+                    journal::record_served(ks.index(), pop_record(key, *end, n));
                     after.event(class::LIST, pop_event(*end), key);
                 }
             }
@@ -341,8 +343,9 @@ pub fn serve_ready<S: Store>(ks: &Keyspace<S>, key: &[u8], now: u64, limit: i64)
                 match &w.op {
                     BlockOp::ZPop { .. } => continue,
                     BlockOp::Pop { end, count } => {
+                        let n = count.map(|c| c.min(l.len()));
                         if w.serve(|| Some(pop_reply(key, &mut l, *end, *count))) {
-                            journal::record_served(ks.index(), pop_record(key, *end, *count));
+                            journal::record_served(ks.index(), pop_record(key, *end, n));
                             after.event(class::LIST, pop_event(*end), key);
                         }
                     }
@@ -446,19 +449,20 @@ pub fn mpop<S: Store>(ctx: &mut Ctx<'_, S>, m: MPop) -> Result<Reply, CmdError> 
                 return Ok(None);
             };
             let mut l = list.write();
+            let n = m.count.min(l.len());
             let reply = pop_reply(key, &mut l, m.end, Some(m.count));
             slot.changed();
             let emptied = l.is_empty();
             if emptied {
                 slot.remove();
             }
-            Ok::<_, CmdError>(Some((reply, emptied)))
+            Ok::<_, CmdError>(Some((reply, emptied, n)))
         })?;
-        if let Some((reply, emptied)) = popped {
+        if let Some((reply, emptied, n)) = popped {
             drop(guard);
-            if m.block.is_some() {
-                journal::rewrite(|| vec![pop_record(key, m.end, Some(m.count))]);
-            }
+            // Logged as LPOP/RPOP with the count popped, as Redis 7.0
+            // propagates LMPOP and BLMPOP.
+            journal::rewrite(|| vec![pop_record(key, m.end, Some(n))]);
             popped_events(ctx, key, m.end, emptied);
             return Ok(Reply::Now(reply));
         }

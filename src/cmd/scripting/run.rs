@@ -149,7 +149,7 @@ pub fn run<S: Store>(
     ctx.session.db = db;
     ctx.session.proto = proto;
     let limit = ctx.config.encodings.list_max_listpack_size;
-    let now = ctx.now;
+    let now = ctx.now.max(ctx.state.db.now_ms());
     if ctx.in_transaction() {
         for (db, key) in ready {
             ctx.defer_ready_in(db, vec![key]);
