@@ -372,6 +372,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
     }
     drop(held);
     let limit = config.encodings.list_max_listpack_size;
+    let now = now.max(exec.state.db.now_ms());
     for (db, key) in ready {
         if let Some(ks) = table.get(db) {
             super::serve_ready(ks, &key, now, limit);

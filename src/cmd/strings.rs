@@ -480,6 +480,8 @@ fn getex<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, ttl: Ttl) -> Result<Frame, 
                 });
             } else if event == "del" {
                 journal::rewrite(|| vec![journal::words(&[b"DEL", &key])]);
+            } else if event == "persist" {
+                journal::rewrite(|| vec![journal::words(&[b"PERSIST", &key])]);
             }
             ctx.notify(class::GENERIC, event, &key)
         }

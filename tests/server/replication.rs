@@ -162,6 +162,9 @@ const WRITES: &[&str] = &[
     "GETSET s y",
     "GETDEL s",
     "GETEX t EX 200",
+    "GETEX t PERSIST",
+    "GETEX t PERSIST",
+    "EXPIRE t 100",
     "EXPIRE t 300",
     "PERSIST t",
     "DEL t nosuch",
@@ -178,6 +181,11 @@ const WRITES: &[&str] = &[
     "ZADD z 1 a 2 b",
     "ZINCRBY z 1 a",
     "ZPOPMIN z",
+    "ZADD z2 1 a 2 b 3 c",
+    "ZMPOP 1 z2 MAX COUNT 2",
+    "BZMPOP 0 1 z2 MIN COUNT 9",
+    "&BZMPOP 0 1 z3 MAX COUNT 10",
+    "ZADD z3 1 a 2 b",
     "SETBIT bm 7 1",
     "PFADD hll a b c",
     "MULTI",
@@ -225,6 +233,40 @@ fn stream_carries_what_redis_propagates<S: Store>() {
     let theirs = propagated(redis.addr, WRITES);
     let ours = propagated(server.addr, WRITES);
     assert_eq!(ours, theirs, "the replication stream, ours then Redis's");
+}
+
+/// A push in a transaction serves blocked clients when it ends, at that
+/// time: a key that expired meanwhile serves nobody, and its DEL follows
+/// the transaction in the stream, outside its MULTI/EXEC.
+fn a_key_expired_by_the_end_of_a_transaction_serves_nobody<S: Store>() {
+    let server = TestServer::with_debug::<S>();
+    let mut c = server.client();
+    assert_eq!(c.cmd("DEBUG SET-ACTIVE-EXPIRE 0"), ok());
+    c.cmd("CONFIG SET repl-ping-replica-period 3600");
+    let (mut stream, _) = Stream::attach(server.addr, "SYNC\r\n");
+    let mut waiter = server.client();
+    waiter.send_cmd("BRPOP k 0");
+    assert!(eventually(Duration::from_secs(5), || info_field(
+        &mut c,
+        "blocked_clients"
+    ) == 1));
+    for line in ["MULTI", "RPUSH k hello", "PEXPIRE k 50", "DEBUG SLEEP 0.1"] {
+        c.cmd(line);
+    }
+    assert!(matches!(c.cmd("EXEC"), Frame::Array(_)));
+    assert_eq!(info_field(&mut c, "blocked_clients"), 1, "still blocked");
+    c.cmd("SET __end__ 1");
+    let got = stream.until_end();
+    let want = [
+        "select 0",
+        "multi",
+        "rpush k hello",
+        "pexpireat k T",
+        "exec",
+        "del k",
+        "set __end__ 1",
+    ];
+    assert_eq!(got, want);
 }
 
 /// SYNC's answer and the replica's place in INFO, CLIENT LIST and ROLE.
@@ -403,6 +445,7 @@ fn a_redis_replica_converges<S: Store>() {
 
 backends!(
     stream_carries_what_redis_propagates,
+    a_key_expired_by_the_end_of_a_transaction_serves_nobody,
     a_sync_client_is_a_replica,
     redis_cli_fetches_an_rdb,
     a_redis_replica_converges

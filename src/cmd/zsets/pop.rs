@@ -134,7 +134,8 @@ pub fn execute<S: Store>(ctx: &mut Ctx<'_, S>, p: Pop) -> Result<Reply, CmdError
         if let Some((items, emptied)) = popped {
             drop(guard);
             if p.block.is_some() || p.shape == Shape::Multi {
-                let count = (p.shape != Shape::Keyed).then_some(p.count);
+                // With the count popped, as Redis propagates it.
+                let count = (p.shape != Shape::Keyed).then_some(items.len());
                 journal::rewrite(|| vec![record(key, p.max, count)]);
             }
             ctx.notify(class::ZSET, event(p.max), key);
@@ -171,8 +172,10 @@ pub fn serve_waiters<S: Store>(
         let BlockOp::ZPop { max, count } = w.op else {
             continue;
         };
+        let mut popped = 0;
         let served = w.serve(|| {
             let items = take(z, max, count.unwrap_or(1));
+            popped = items.len();
             let shape = if count.is_some() {
                 Shape::Multi
             } else {
@@ -181,7 +184,7 @@ pub fn serve_waiters<S: Store>(
             Some(reply(key, &items, shape))
         });
         if served {
-            journal::record_served(ks.index(), record(key, max, count));
+            journal::record_served(ks.index(), record(key, max, count.map(|_| popped)));
             events.push((class::ZSET, event(max), Bytes::copy_from_slice(key)));
             if z.is_empty() {
                 events.push((class::GENERIC, "del", Bytes::copy_from_slice(key)));
