@@ -54,6 +54,37 @@ fn cjson_matches_redis<S: Store>() {
         EVAL "return cjson.decode('-')" 0
         EVAL "return cjson.decode()" 0
         EVAL "return cjson._VERSION" 0
+        EVAL "return cjson.encode(1e15)" 0
+        EVAL "return cjson.encode({[1e15]=1})" 0
+        EVAL "return cjson.encode({[3e9]=1, [2]=2})" 0
+        EVAL "return cjson.encode_max_depth()" 0
+        EVAL "cjson.encode_max_depth(1) return {pcall(cjson.encode, {{1}})}" 0
+        SCRIPT FLUSH
+        EVAL "return cjson.encode_max_depth()" 0
+        EVAL "cjson.decode_max_depth(1) return {pcall(cjson.decode, '[[1]]')}" 0
+        SCRIPT FLUSH
+        EVAL "return cjson.encode_max_depth(0)" 0
+        EVAL "return {pcall(cjson.encode_max_depth, 0)}" 0
+        EVAL "return {pcall(cjson.encode_max_depth, 'x')}" 0
+        EVAL "return {pcall(cjson.encode_max_depth, 1, 2)}" 0
+        EVAL "cjson.encode_number_precision(3) return cjson.encode({1.23456, 100000, [7]=1})" 0
+        SCRIPT FLUSH
+        EVAL "return cjson.encode_number_precision(15)" 0
+        EVAL "return {cjson.encode_sparse_array()}" 0
+        EVAL "return {cjson.encode_sparse_array(true, 3, 4)}" 0
+        EVAL "return cjson.encode({[1]=1, [20]=2})" 0
+        SCRIPT FLUSH
+        EVAL "return cjson.encode_invalid_numbers('null')" 0
+        EVAL "return cjson.encode({0/0, 1/0})" 0
+        EVAL "cjson.encode_invalid_numbers(true) return cjson.encode({0/0, 1/0, -1/0})" 0
+        EVAL "return {pcall(cjson.encode_invalid_numbers, 'bad')}" 0
+        SCRIPT FLUSH
+        EVAL "return {cjson.encode_keep_buffer(false), cjson.decode_invalid_numbers()}" 0
+        EVAL "return {pcall(cjson.encode, function() end)}" 0
+        EVAL "return bit.band({})" 0
+        EVAL "return {pcall(bit.band, {})}" 0
+        EVAL "return {pcall(bit.bor)}" 0
+        EVAL "return {bit.tobit('0x10'), bit.tobit(2^40 + 3.5), bit.tohex(-1, -4), bit.band('7', 3)}" 0
         "##,
     );
 }

@@ -1,57 +1,71 @@
-//! The `bit` library scripts see (LuaBitOp's API, as Redis bundles it).
+//! The `bit` library scripts see (LuaBitOp 1.0.2's API, as Redis bundles
+//! it): 32-bit operations on numbers. Arguments go through
+//! `luaL_checknumber` (a number, or a string Lua reads as one; anything
+//! else is LuaBitOp's argument error).
 
-use mlua::{Lua, Table, Value, Variadic};
+use mlua::{Lua, MultiValue, Table};
 
-/// The `bit` library (LuaBitOp's API): 32-bit operations on numbers.
+use super::luaargs::check_number;
+
+/// LuaBitOp's `barg`: add 2^52 + 2^51 and keep the low 32 bits of the
+/// double (rounding to nearest even, then wrapping), exactly.
+fn barg(lua: &Lua, args: &MultiValue, n: usize, f: &str) -> mlua::Result<i32> {
+    let x = check_number(lua, args, n, f)?;
+    Ok((x + 6_755_399_441_055_744.0).to_bits() as u32 as i32)
+}
+
+/// The `bit` library.
 pub fn library(lua: &Lua) -> mlua::Result<Table> {
-    fn tobit(v: &Value) -> i32 {
-        let n = match v {
-            Value::Integer(n) => *n as f64,
-            Value::Number(n) => *n,
-            Value::String(s) => s
-                .to_str()
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0.0),
-            _ => 0.0,
-        };
-        // LuaBitOp adds 2^52 + 2^51 and keeps the low 32 bits: rounding to
-        // nearest even, then wrapping.
-        (n.round_ties_even() as i64) as i32
-    }
     let t = lua.create_table()?;
-    let unary = |f: fn(i32) -> i32| lua.create_function(move |_, v: Value| Ok(f(tobit(&v)) as f64));
-    t.set("tobit", unary(|x| x)?)?;
-    t.set("bnot", unary(|x| !x)?)?;
-    t.set("bswap", unary(|x| x.swap_bytes())?)?;
-    let fold = |f: fn(i32, i32) -> i32| {
-        lua.create_function(move |_, args: Variadic<Value>| {
-            let mut it = args.iter();
-            let first = it.next().map_or(0, tobit);
-            Ok(it.fold(first, |acc, v| f(acc, tobit(v))) as f64)
+    let unary = |name: &'static str, f: fn(i32) -> i32| {
+        lua.create_function(move |lua, args: MultiValue| Ok(f(barg(lua, &args, 1, name)?) as f64))
+    };
+    t.set("tobit", unary("tobit", |x| x)?)?;
+    t.set("bnot", unary("bnot", |x| !x)?)?;
+    t.set("bswap", unary("bswap", |x| x.swap_bytes())?)?;
+    let fold = |name: &'static str, f: fn(i32, i32) -> i32| {
+        lua.create_function(move |lua, args: MultiValue| {
+            let mut acc = barg(lua, &args, 1, name)?;
+            for i in 2..=args.len() {
+                acc = f(acc, barg(lua, &args, i, name)?);
+            }
+            Ok(acc as f64)
         })
     };
-    t.set("band", fold(|a, b| a & b)?)?;
-    t.set("bor", fold(|a, b| a | b)?)?;
-    t.set("bxor", fold(|a, b| a ^ b)?)?;
-    let shift = |f: fn(i32, u32) -> i32| {
-        lua.create_function(move |_, (x, n): (Value, Value)| {
-            Ok(f(tobit(&x), (tobit(&n) & 31) as u32) as f64)
+    t.set("band", fold("band", |a, b| a & b)?)?;
+    t.set("bor", fold("bor", |a, b| a | b)?)?;
+    t.set("bxor", fold("bxor", |a, b| a ^ b)?)?;
+    let shift = |name: &'static str, f: fn(i32, u32) -> i32| {
+        lua.create_function(move |lua, args: MultiValue| {
+            let x = barg(lua, &args, 1, name)?;
+            let n = barg(lua, &args, 2, name)?;
+            Ok(f(x, (n & 31) as u32) as f64)
         })
     };
-    t.set("lshift", shift(|x, n| ((x as u32) << n) as i32)?)?;
-    t.set("rshift", shift(|x, n| ((x as u32) >> n) as i32)?)?;
-    t.set("arshift", shift(|x, n| x >> n)?)?;
-    t.set("rol", shift(|x, n| (x as u32).rotate_left(n) as i32)?)?;
-    t.set("ror", shift(|x, n| (x as u32).rotate_right(n) as i32)?)?;
+    t.set("lshift", shift("lshift", |x, n| ((x as u32) << n) as i32)?)?;
+    t.set("rshift", shift("rshift", |x, n| ((x as u32) >> n) as i32)?)?;
+    t.set("arshift", shift("arshift", |x, n| x >> n)?)?;
+    t.set(
+        "rol",
+        shift("rol", |x, n| (x as u32).rotate_left(n) as i32)?,
+    )?;
+    t.set(
+        "ror",
+        shift("ror", |x, n| (x as u32).rotate_right(n) as i32)?,
+    )?;
     t.set(
         "tohex",
-        lua.create_function(|_, (x, n): (Value, Option<Value>)| {
-            let x = tobit(&x) as u32;
-            let mut n = n.as_ref().map_or(8, tobit);
+        lua.create_function(|lua, args: MultiValue| {
+            let x = barg(lua, &args, 1, "tohex")? as u32;
+            // `lua_isnone`: only a missing argument takes the default.
+            let mut n = if args.len() < 2 {
+                8
+            } else {
+                barg(lua, &args, 2, "tohex")?
+            };
             let upper = n < 0;
             if upper {
-                n = -n;
+                n = n.wrapping_neg();
             }
             let n = n.clamp(0, 8) as usize;
             let digits = if upper {

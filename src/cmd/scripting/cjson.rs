@@ -1,26 +1,62 @@
-//! The `cjson` library scripts see, as Redis bundles it (lua-cjson 2.1.0
-//! with its defaults): `cjson.encode`, `cjson.decode`, `cjson.null`, and
-//! the settings functions (which keep lua-cjson's defaults).
+//! The `cjson` library scripts see, as Redis bundles it (lua-cjson 2.1.0):
+//! `cjson.encode`, `cjson.decode`, `cjson.null`, and the settings
+//! functions, which change this VM's library until it is reset (as
+//! lua-cjson keeps them per loaded module): `encode_max_depth`,
+//! `decode_max_depth`, `encode_number_precision`, `encode_sparse_array`,
+//! `encode_invalid_numbers` act as lua-cjson's; `encode_keep_buffer` (a
+//! buffer-reuse switch) and `decode_invalid_numbers` are kept and
+//! answered, and change nothing here.
 //!
 //! Encoding: numbers as `%.14g` (NaN and infinities refused), strings with
 //! `"`, `\`, `/`, control characters and DEL escaped, a table whose keys
 //! are all positive integers as an array (missing elements `null`; an
 //! excessively sparse one refused), any other table as an object (string
-//! or number keys), an empty table as `{}`, nesting deeper than 1000
-//! refused. Decoding: standard JSON, `null` as `cjson.null`, `\u` escapes
+//! or number keys), an empty table as `{}`, nesting deeper than 1000 (by
+//! default) refused. Decoding: standard JSON, `null` as `cjson.null`, `\u` escapes
 //! (surrogate pairs too) as UTF-8, lua-cjson's error texts.
 
 use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
+use super::luaargs::arg_error;
 use super::vm::positioned;
 use crate::util::numbers::fmt_g;
 
-/// lua-cjson's default depth limits.
-const MAX_DEPTH: usize = 1000;
-/// lua-cjson's sparse-array rule: refused when the largest index is over
-/// this ratio of the element count and over `SPARSE_SAFE`.
-const SPARSE_RATIO: usize = 2;
-const SPARSE_SAFE: usize = 10;
+/// One VM's cjson settings (lua-cjson's `json_config_t`).
+#[derive(Clone, Copy)]
+struct Settings {
+    encode_max_depth: i64,
+    decode_max_depth: i64,
+    /// Significant digits of encoded numbers.
+    precision: i64,
+    keep_buffer: bool,
+    /// A sparse array: encoded as an object (`true`) or refused, when its
+    /// largest index is over `sparse_ratio` times its element count and
+    /// over `sparse_safe`.
+    sparse_convert: bool,
+    sparse_ratio: i64,
+    sparse_safe: i64,
+    /// NaN and infinities: 0 refused, 1 as `NaN`/`Infinity`, 2 as `null`.
+    invalid_numbers: i64,
+    decode_invalid_numbers: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            encode_max_depth: 1000,
+            decode_max_depth: 1000,
+            precision: 14,
+            keep_buffer: true,
+            sparse_convert: false,
+            sparse_ratio: 2,
+            sparse_safe: 10,
+            invalid_numbers: 0,
+            decode_invalid_numbers: true,
+        }
+    }
+}
+
+type Shared = std::sync::Arc<parking_lot::Mutex<Settings>>;
 
 /// `cjson.null`: a light userdata holding NULL, as lua-cjson's.
 fn null() -> Value {
@@ -30,9 +66,11 @@ fn null() -> Value {
 /// The `cjson` table.
 pub fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
+    let shared = Shared::default();
+    let cfg = shared.clone();
     t.set(
         "encode",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lua.create_function(move |lua, args: Variadic<Value>| {
             if args.len() != 1 {
                 return Err(positioned(
                     lua,
@@ -40,13 +78,15 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
                 ));
             }
             let mut out = Vec::new();
-            encode(&args[0], 0, &mut out).map_err(|e| positioned(lua, &e))?;
+            let settings = *cfg.lock();
+            encode(&args[0], 0, &settings, &mut out).map_err(|e| positioned(lua, &e))?;
             lua.create_string(&out)
         })?,
     )?;
+    let cfg = shared.clone();
     t.set(
         "decode",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lua.create_function(move |lua, args: Variadic<Value>| {
             let text = match args.as_slice() {
                 [Value::String(s)] => s.as_bytes().to_vec(),
                 [Value::Integer(n)] => n.to_string().into_bytes(),
@@ -69,6 +109,7 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
                 i: 0,
                 lua,
                 depth: 0,
+                max_depth: cfg.lock().decode_max_depth,
             };
             let v = p.value().map_err(|e| positioned(lua, &e))?;
             p.ws();
@@ -79,61 +120,225 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     t.set("null", null())?;
-    // Settings: lua-cjson returns the current values; these keep the
-    // defaults Redis runs with.
-    let settings: [(&str, Vec<Value>); 6] = [
-        ("encode_keep_buffer", vec![Value::Boolean(true)]),
-        ("encode_max_depth", vec![Value::Integer(MAX_DEPTH as i64)]),
-        ("decode_max_depth", vec![Value::Integer(MAX_DEPTH as i64)]),
-        ("encode_number_precision", vec![Value::Integer(14)]),
-        (
-            "encode_sparse_array",
-            vec![
-                Value::Boolean(false),
-                Value::Integer(SPARSE_RATIO as i64),
-                Value::Integer(SPARSE_SAFE as i64),
-            ],
-        ),
-        ("encode_invalid_numbers", vec![Value::Boolean(false)]),
-    ];
-    for (name, values) in settings {
-        t.set(
-            name,
-            lua.create_function(move |_, _: Variadic<Value>| {
-                Ok(Variadic::from_iter(values.clone()))
-            })?,
-        )?;
-    }
-    t.set(
-        "decode_invalid_numbers",
-        lua.create_function(|_, _: Variadic<Value>| Ok(true))?,
-    )?;
+    settings(lua, &t, &shared)?;
     t.set("_NAME", "cjson")?;
     t.set("_VERSION", "2.1.0")?;
     Ok(t)
 }
 
-fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
+/// lua-cjson's `json_arg_init`: at most `n` arguments.
+fn at_most(lua: &Lua, name: &str, args: &[Value], n: usize) -> mlua::Result<()> {
+    if args.len() > n {
+        return Err(arg_error(lua, n + 1, name, "found too many arguments"));
+    }
+    Ok(())
+}
+
+/// lua-cjson's `json_integer_option`: argument `i` (when given) sets
+/// `setting` within `min..=max`; answers the setting.
+fn integer_option(
+    lua: &Lua,
+    name: &str,
+    args: &[Value],
+    i: usize,
+    setting: &mut i64,
+    (min, max): (i64, i64),
+) -> mlua::Result<Value> {
+    let n = match args.get(i) {
+        None | Some(Value::Nil) => None,
+        Some(Value::Integer(n)) => Some(*n),
+        Some(Value::Number(f)) => Some(*f as i64),
+        Some(Value::String(s)) => s
+            .to_str()
+            .ok()
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .map(|f| f as i64),
+        Some(_) => None,
+    };
+    match (args.get(i), n) {
+        (None | Some(Value::Nil), _) => {}
+        (Some(_), Some(n)) if (min..=max).contains(&n) => *setting = n,
+        (Some(_), Some(_)) => {
+            return Err(arg_error(
+                lua,
+                i + 1,
+                name,
+                &format!("expected integer between {min} and {max}"),
+            ))
+        }
+        (Some(v), None) => {
+            return Err(arg_error(
+                lua,
+                i + 1,
+                name,
+                &format!("number expected, got {}", v.type_name()),
+            ))
+        }
+    }
+    Ok(Value::Integer(*setting))
+}
+
+/// lua-cjson's `json_enum_option`: a boolean, or one of `options` by name
+/// (`off`, `on` when `options` is empty); answers a boolean for the first
+/// two, else the name.
+fn enum_option(
+    lua: &Lua,
+    name: &str,
+    args: &[Value],
+    setting: &mut i64,
+    options: &[&str],
+) -> mlua::Result<Value> {
+    let options = if options.is_empty() {
+        &["off", "on"][..]
+    } else {
+        options
+    };
+    match args.first() {
+        None | Some(Value::Nil) => {}
+        Some(Value::Boolean(b)) => *setting = i64::from(*b),
+        Some(Value::String(s)) => match options.iter().position(|o| s.as_bytes() == o.as_bytes()) {
+            Some(i) => *setting = i as i64,
+            None => {
+                return Err(arg_error(
+                    lua,
+                    1,
+                    name,
+                    &format!("invalid option '{}'", s.to_string_lossy()),
+                ))
+            }
+        },
+        Some(v) => {
+            return Err(arg_error(
+                lua,
+                1,
+                name,
+                &format!("string expected, got {}", v.type_name()),
+            ))
+        }
+    }
+    Ok(match *setting {
+        0 | 1 => Value::Boolean(*setting == 1),
+        n => Value::String(lua.create_string(options[n as usize])?),
+    })
+}
+
+/// The settings functions, over `shared`.
+fn settings(lua: &Lua, t: &Table, shared: &Shared) -> mlua::Result<()> {
+    const INT_MAX: i64 = i32::MAX as i64;
+    type Setter = fn(&Lua, &[Value], &mut Settings) -> mlua::Result<Variadic<Value>>;
+    let rows: [(&str, usize, Setter); 7] = [
+        ("encode_max_depth", 1, |lua, a, s| {
+            let v = integer_option(
+                lua,
+                "encode_max_depth",
+                a,
+                0,
+                &mut s.encode_max_depth,
+                (1, INT_MAX),
+            )?;
+            Ok(Variadic::from_iter([v]))
+        }),
+        ("decode_max_depth", 1, |lua, a, s| {
+            let v = integer_option(
+                lua,
+                "decode_max_depth",
+                a,
+                0,
+                &mut s.decode_max_depth,
+                (1, INT_MAX),
+            )?;
+            Ok(Variadic::from_iter([v]))
+        }),
+        ("encode_number_precision", 1, |lua, a, s| {
+            let v = integer_option(
+                lua,
+                "encode_number_precision",
+                a,
+                0,
+                &mut s.precision,
+                (1, 14),
+            )?;
+            Ok(Variadic::from_iter([v]))
+        }),
+        ("encode_keep_buffer", 1, |lua, a, s| {
+            let mut n = i64::from(s.keep_buffer);
+            let v = enum_option(lua, "encode_keep_buffer", a, &mut n, &[])?;
+            s.keep_buffer = n == 1;
+            Ok(Variadic::from_iter([v]))
+        }),
+        ("encode_sparse_array", 3, |lua, a, s| {
+            let mut n = i64::from(s.sparse_convert);
+            let convert = enum_option(lua, "encode_sparse_array", a, &mut n, &[])?;
+            s.sparse_convert = n == 1;
+            let ratio = integer_option(
+                lua,
+                "encode_sparse_array",
+                a,
+                1,
+                &mut s.sparse_ratio,
+                (0, INT_MAX),
+            )?;
+            let safe = integer_option(
+                lua,
+                "encode_sparse_array",
+                a,
+                2,
+                &mut s.sparse_safe,
+                (0, INT_MAX),
+            )?;
+            Ok(Variadic::from_iter([convert, ratio, safe]))
+        }),
+        ("encode_invalid_numbers", 1, |lua, a, s| {
+            let v = enum_option(
+                lua,
+                "encode_invalid_numbers",
+                a,
+                &mut s.invalid_numbers,
+                &["off", "on", "null"],
+            )?;
+            Ok(Variadic::from_iter([v]))
+        }),
+        ("decode_invalid_numbers", 1, |lua, a, s| {
+            let mut n = i64::from(s.decode_invalid_numbers);
+            let v = enum_option(lua, "decode_invalid_numbers", a, &mut n, &[])?;
+            s.decode_invalid_numbers = n == 1;
+            Ok(Variadic::from_iter([v]))
+        }),
+    ];
+    for (name, most, set) in rows {
+        let shared = shared.clone();
+        t.set(
+            name,
+            lua.create_function(move |lua, args: Variadic<Value>| {
+                at_most(lua, name, &args, most)?;
+                let mut s = *shared.lock();
+                let out = set(lua, &args, &mut s)?;
+                *shared.lock() = s;
+                Ok(out)
+            })?,
+        )?;
+    }
+    Ok(())
+}
+
+fn encode(v: &Value, depth: usize, cfg: &Settings, out: &mut Vec<u8>) -> Result<(), String> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Value::Number(n) => {
-            if !n.is_finite() {
-                return Err("Cannot serialise number: must not be NaN or Inf".into());
-            }
-            out.extend_from_slice(fmt_g(*n, 14).as_bytes());
-        }
+        // Lua 5.1 numbers are doubles (the binding hands integral ones
+        // over as integers): `%.14g` either way, so 1e15 is `1e+15`.
+        Value::Integer(n) => number(*n as f64, cfg, out)?,
+        Value::Number(n) => number(*n, cfg, out)?,
         Value::String(s) => string(&s.as_bytes(), out),
         Value::Table(t) => {
-            if depth + 1 > MAX_DEPTH {
+            if depth as i64 + 1 > cfg.encode_max_depth {
                 return Err(format!(
                     "Cannot serialise, excessive nesting ({})",
                     depth + 1
                 ));
             }
-            table(t, depth + 1, out)?;
+            table(t, depth + 1, cfg, out)?;
         }
         other => {
             return Err(format!(
@@ -142,6 +347,25 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
             ))
         }
     }
+    Ok(())
+}
+
+/// A number as lua-cjson writes it (`%.<precision>g`; NaN and infinities
+/// by `encode_invalid_numbers`).
+fn number(n: f64, cfg: &Settings, out: &mut Vec<u8>) -> Result<(), String> {
+    if !n.is_finite() {
+        let text: &[u8] = match cfg.invalid_numbers {
+            0 => return Err("Cannot serialise number: must not be NaN or Inf".into()),
+            2 => b"null",
+            // As Redis's lua-cjson prints them (`%g` of the value).
+            _ if n.is_nan() => b"nan",
+            _ if n < 0.0 => b"-inf",
+            _ => b"inf",
+        };
+        out.extend_from_slice(text);
+        return Ok(());
+    }
+    out.extend_from_slice(fmt_g(n, cfg.precision as usize).as_bytes());
     Ok(())
 }
 
@@ -165,9 +389,14 @@ fn string(s: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The array length if every key is a positive integer (lua-cjson's
-/// `lua_array_length`), `None` for an object.
-fn array_len(t: &Table) -> Result<Option<usize>, String> {
-    let (mut max, mut items) = (0usize, 0usize);
+/// `lua_array_length`), `None` for an object (or a sparse array with
+/// `encode_sparse_array` on).
+fn array_len(t: &Table, cfg: &Settings) -> Result<Option<usize>, String> {
+    // lua-cjson keeps the largest index in a C `int`: an index past its
+    // range stores as INT_MIN (x86's conversion), and later, smaller keys
+    // compare above it again. Such a table is therefore an object unless a
+    // later key raises the maximum back.
+    let (mut max, mut items) = (0i32, 0i64);
     for pair in t.clone().pairs::<Value, Value>() {
         let (k, _) = pair.map_err(|e| e.to_string())?;
         let n = match k {
@@ -178,13 +407,23 @@ fn array_len(t: &Table) -> Result<Option<usize>, String> {
         if n < 1.0 || n.fract() != 0.0 {
             return Ok(None);
         }
-        max = max.max(n as usize);
+        if n > f64::from(max) {
+            max = if n <= f64::from(i32::MAX) {
+                n as i32
+            } else {
+                i32::MIN
+            };
+        }
         items += 1;
     }
-    if max > SPARSE_SAFE && max > items * SPARSE_RATIO {
+    let max = i64::from(max);
+    if cfg.sparse_ratio > 0 && max > items * cfg.sparse_ratio && max > cfg.sparse_safe {
+        if cfg.sparse_convert {
+            return Ok(None);
+        }
         return Err("Cannot serialise table: excessively sparse array".into());
     }
-    Ok(Some(max))
+    Ok((max > 0).then_some(max as usize))
 }
 
 /// Write `-0` for a table element that holds negative zero, as
@@ -209,8 +448,8 @@ fn negative_zero(
     Ok(false)
 }
 
-fn table(t: &Table, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
-    match array_len(t)? {
+fn table(t: &Table, depth: usize, cfg: &Settings, out: &mut Vec<u8>) -> Result<(), String> {
+    match array_len(t, cfg)? {
         Some(len) if len > 0 => {
             out.push(b'[');
             for i in 1..=len {
@@ -219,7 +458,7 @@ fn table(t: &Table, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
                 }
                 let v: Value = t.raw_get(i).map_err(|e| e.to_string())?;
                 if !negative_zero(t, i, &v, out)? {
-                    encode(&v, depth, out)?;
+                    encode(&v, depth, cfg, out)?;
                 }
             }
             out.push(b']');
@@ -235,8 +474,16 @@ fn table(t: &Table, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
                 first = false;
                 match &k {
                     Value::String(s) => string(&s.as_bytes(), out),
-                    Value::Integer(n) => string(n.to_string().as_bytes(), out),
-                    Value::Number(n) => string(fmt_g(*n, 14).as_bytes(), out),
+                    Value::Integer(n) => {
+                        let mut text = Vec::new();
+                        number(*n as f64, cfg, &mut text)?;
+                        string(&text, out)
+                    }
+                    Value::Number(n) => {
+                        let mut text = Vec::new();
+                        number(*n, cfg, &mut text)?;
+                        string(&text, out)
+                    }
                     other => {
                         return Err(format!(
                             "Cannot serialise {}: table key must be a number or string",
@@ -246,7 +493,7 @@ fn table(t: &Table, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
                 }
                 out.push(b':');
                 if !negative_zero(t, k, &v, out)? {
-                    encode(&v, depth, out)?;
+                    encode(&v, depth, cfg, out)?;
                 }
             }
             out.push(b'}');
@@ -260,6 +507,7 @@ struct Parser<'a> {
     i: usize,
     lua: &'a Lua,
     depth: usize,
+    max_depth: i64,
 }
 
 impl Parser<'_> {
@@ -394,7 +642,7 @@ impl Parser<'_> {
 
     fn nest(&mut self) -> Result<(), String> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth as i64 > self.max_depth {
             return Err(format!(
                 "Found too many nested data structures ({}) at character {}",
                 self.depth,

@@ -5,24 +5,34 @@
 
 use mlua::{Lua, MultiValue, Value};
 
-/// A runtime error placed at the calling script line, as `luaL_error`
-/// places it (`user_script:1: msg`).
+/// A runtime error placed where `luaL_error` places it (`luaL_where(L,
+/// 1)`): at the line of the immediate caller when that is Lua code
+/// (`user_script:1: msg`), nowhere when it is a C function (`pcall(f, x)`
+/// calls `f` from C: the message comes bare, as in Redis).
 pub fn positioned(lua: &Lua, msg: &str) -> mlua::Error {
-    let mut level = 1;
-    while let Some(frame) = lua.inspect_stack(level) {
+    if let Some(frame) = lua.inspect_stack(1) {
         let source = frame.source();
-        if source.what != "C" {
+        let line = frame.curr_line();
+        if source.what != "C" && line > 0 {
             let short = source.short_src.unwrap_or_default();
-            return mlua::Error::RuntimeError(format!("{short}:{}: {msg}", frame.curr_line()));
+            return mlua::Error::RuntimeError(format!("{short}:{line}: {msg}"));
         }
-        level += 1;
     }
     mlua::Error::RuntimeError(msg.to_string())
 }
 
-/// `bad argument #n to 'f' (msg)`, placed at the calling script line.
+/// `bad argument #n to 'f' (msg)`, placed as [`positioned`]. The name is
+/// the one the caller used, as `luaL_argerror` finds it (`?` when a C
+/// function such as `pcall` made the call); `f` when no frame tells.
 pub fn arg_error(lua: &Lua, n: usize, f: &str, msg: &str) -> mlua::Error {
-    positioned(lua, &format!("bad argument #{n} to '{f}' ({msg})"))
+    let name = match lua.inspect_stack(0) {
+        Some(frame) => frame
+            .names()
+            .name
+            .map_or_else(|| "?".to_string(), |n| n.to_string()),
+        None => f.to_string(),
+    };
+    positioned(lua, &format!("bad argument #{n} to '{name}' ({msg})"))
 }
 
 /// Lua's name for the type of argument `n` (1-based), "no value" past the

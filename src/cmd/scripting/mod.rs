@@ -129,6 +129,12 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             let guard = enter(ctx.state, threshold)?;
             let mut engine = guard.borrow_mut();
             engine.cache.clear();
+            // Redis starts a new VM: a script's cjson settings go too.
+            let fresh =
+                cjson::library(&engine.lua).and_then(|t| engine.lua.globals().raw_set("cjson", t));
+            if let Err(e) = fresh {
+                tracing::warn!(cause = %e, "SCRIPT FLUSH could not reset cjson");
+            }
             let _ = engine.lua.gc_collect();
             publish_sizes(ctx, &engine);
             Ok(Frame::ok())
