@@ -161,6 +161,9 @@ fn cmsgpack_matches_redis<S: Store>() {
         EVAL "return type(cmsgpack.unpack(string.rep('\129', 3000) .. '\1'))" 0
         EVAL "return type(cmsgpack.unpack(string.rep('\145', 1000000)))" 0
         EVAL "return cmsgpack._VERSION" 0
+                EVAL "local t={} for i=1,20000 do t['k'..i]=i end local d=cmsgpack.unpack(cmsgpack.pack(t)) return {d.k1, d.k20000}" 0
+        EVAL "local t={} for i=1,20000 do t[i]=i end return #cmsgpack.unpack(cmsgpack.pack(t))" 0
+        EVAL "local t={} for i=1,20000 do t[i]=i end return t" 0
         "##,
     );
 }

@@ -186,14 +186,19 @@ fn encode_table(t: &Table, level: usize, out: &mut Vec<u8>, limit: usize) -> Res
             encode(&t.get::<Value>(j)?, level + 1, out, limit)?;
         }
     } else {
-        let pairs = t
-            .clone()
-            .pairs::<Value, Value>()
-            .collect::<mlua::Result<Vec<_>>>()?;
-        encode_header(pairs.len() as u64, [0x80, 0xde, 0xdf], out);
-        for (k, v) in &pairs {
-            encode(k, level + 1, out, limit)?;
-            encode(v, level + 1, out, limit)?;
+        // Counted in one pass, encoded in a second (as the library does):
+        // holding every pair at once would hold a reference per key and
+        // value, and Lua 5.1 allows a C function 8,000.
+        let mut n = 0u64;
+        for pair in t.clone().pairs::<Value, Value>() {
+            pair?;
+            n += 1;
+        }
+        encode_header(n, [0x80, 0xde, 0xdf], out);
+        for pair in t.clone().pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            encode(&k, level + 1, out, limit)?;
+            encode(&v, level + 1, out, limit)?;
         }
     }
     Ok(())
