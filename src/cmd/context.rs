@@ -181,6 +181,18 @@ impl<S: Store> Executor<S> {
     fn admit(&self, client: &mut Client<S>, spec: &Spec, argv: &[Bytes]) -> Result<(), CmdError> {
         let config = client.config.get(&self.state);
         let session = &client.session;
+        // Redis's CMD_PROTECTED check comes first (before AUTH; a refused
+        // command queued in MULTI aborts the transaction).
+        match spec.meta.name {
+            "debug" if !allowed(&config.enable_debug_command, session) => {
+                return Err(CmdError::DebugNotAllowed)
+            }
+            // `enable-module-command` is always "no": FlashKV loads none.
+            "module|load" | "module|loadex" | "module|unload" => {
+                return Err(CmdError::ModuleNotAllowed)
+            }
+            _ => {}
+        }
         if !spec.no_auth && self.state.auth_required(session, config) {
             return Err(CmdError::NoAuth);
         }
@@ -486,11 +498,7 @@ impl<S: Store> Ctx<'_, S> {
     /// `enable-protected-configs`) lets this client through: `local` only
     /// from a loopback address.
     pub fn allows(&self, setting: &str) -> bool {
-        match setting {
-            "yes" => true,
-            "local" => self.session.handle.addr.ip().is_loopback(),
-            _ => false,
-        }
+        allowed(setting, self.session)
     }
 
     /// Is this command running inside EXEC?
@@ -550,4 +558,14 @@ pub fn run_inline<S: Store>(
         Reply::Postpone(..) => unreachable!("in-process runs are not paused"),
     };
     frame
+}
+
+/// A protected action's setting (`enable-debug-command`...): `yes`, or
+/// `local` from a loopback address.
+fn allowed(setting: &str, session: &Session) -> bool {
+    match setting {
+        "yes" => true,
+        "local" => session.handle.addr.ip().is_loopback(),
+        _ => false,
+    }
 }

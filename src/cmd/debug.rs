@@ -37,8 +37,8 @@ pub enum Cmd {
 }
 
 fn parse_debug(a: Args<'_>) -> Result<Command, CmdError> {
-    // Checked when it runs: Redis refuses DEBUG (enable-debug-command)
-    // before looking at its arguments.
+    // Subcommands are read when it runs (`enable-debug-command` is checked
+    // on admission, before anything else).
     Ok(Command::Debug(Cmd::Debug(a.rest())))
 }
 
@@ -173,9 +173,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
 }
 
 fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
-    if !ctx.allows(&ctx.config.enable_debug_command) {
-        return Err(CmdError::DebugNotAllowed);
-    }
+    // `enable-debug-command` was checked on admission (Redis's
+    // CMD_PROTECTED).
     let Some(sub) = args.first() else {
         return Err(CmdError::WrongArity("debug"));
     };

@@ -132,6 +132,7 @@ pub struct KeyEvents {
     /// Some client tracks keys: call the hooks.
     tracking: AtomicBool,
     on_modify: OnceLock<ModifyHook>,
+    on_server_modify: OnceLock<ModifyHook>,
     on_flush: OnceLock<FlushHook>,
     /// Every change to a key, for the save schedule and INFO.
     changes: Changes,
@@ -180,8 +181,9 @@ impl KeyEvents {
     }
 
     /// Install the tracking hooks (once, at server start).
-    pub fn set_hooks(&self, modified: ModifyHook, flushed: FlushHook) {
+    pub fn set_hooks(&self, modified: ModifyHook, by_server: ModifyHook, flushed: FlushHook) {
         let _ = self.on_modify.set(modified);
+        let _ = self.on_server_modify.set(by_server);
         let _ = self.on_flush.set(flushed);
     }
 
@@ -199,6 +201,29 @@ impl KeyEvents {
         }
         if self.tracking.load(Ordering::Relaxed) {
             if let Some(hook) = self.on_modify.get() {
+                hook(key);
+            }
+        }
+    }
+
+    /// `key` changed because it expired (a lazy or an active expiry): as
+    /// [`modified`](Self::modified), but client-side caching hears of it
+    /// as a change no client made (NOLOOP hides it from nobody, as in
+    /// Redis, whose expiry signals the change with no client).
+    pub fn expired(&self, key: &[u8]) {
+        self.changes.add(1);
+        if self.journal.enabled() {
+            journal::dirty();
+        }
+        self.invalidate_expired(key);
+    }
+
+    /// Only the client-side caching part of [`expired`](Self::expired)
+    /// (an expired key a command then writes anew: the write is counted
+    /// as the command's).
+    pub fn invalidate_expired(&self, key: &[u8]) {
+        if self.tracking.load(Ordering::Relaxed) {
+            if let Some(hook) = self.on_server_modify.get() {
                 hook(key);
             }
         }

@@ -127,9 +127,11 @@ impl<S: Store> ServerState<S> {
         let tracking = Arc::new(Tracking::default());
         {
             let (t, c) = (tracking.clone(), clients.clone());
+            let (t1, c1) = (tracking.clone(), clients.clone());
             let (t2, c2) = (tracking.clone(), clients.clone());
             db.events().set_hooks(
                 Box::new(move |key| t.modified(key, &c)),
+                Box::new(move |key| t1.modified_by_server(key, &c1)),
                 Box::new(move || t2.flushed(&c2)),
             );
         }

@@ -243,6 +243,19 @@ impl Tracking {
                     .push((t.clone(), prefix.clone(), Bytes::copy_from_slice(key)))
             });
         }
+        drop(clients);
+        drop(prefixes);
+        if me == 0 {
+            // No command to send them after (the expiry sweeper, a change
+            // by the server): now.
+            self.flush_pending(registry);
+        }
+    }
+
+    /// `key` changed by the server itself (it expired): no client made
+    /// the change, so NOLOOP hides it from nobody.
+    pub fn modified_by_server(&self, key: &[u8], registry: &Registry) {
+        as_client(0, || self.modified(key, registry));
     }
 
     /// Forget `key` and invalidate it for the clients that read it.

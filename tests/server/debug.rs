@@ -228,6 +228,12 @@ fn debug_is_refused_by_default<S: Store>() {
         matches!(&reply, flashkv::protocol::Frame::Error(e) if e.starts_with(b"ERR DEBUG command not allowed")),
         "{reply:?}"
     );
+    // Refused on admission, as Redis's protected commands: queued in
+    // MULTI it aborts the transaction, and it comes before AUTH.
+    differential::<S>(
+        "debug-protected",
+        "MULTI\nDEBUG SLEEP 0\nEXEC\nMULTI\nMODULE LOAD /nope.so\nEXEC\nMODULE LIST\nDEBUG",
+    );
 }
 
 backends!(

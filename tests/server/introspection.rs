@@ -600,7 +600,60 @@ fn latency_histogram_of_a_container_lists_its_subcommands<S: Store>() {
     assert_eq!(one.len(), 2);
 }
 
+/// What a BCAST NOLOOP client's redirect hears when keys expire: an
+/// active expiry, one after a transaction, and a lazy one the client's
+/// own read found (the server, not the client, deleted them: NOLOOP hides
+/// none).
+fn expiry_invalidations(addr: std::net::SocketAddr) -> Vec<Frame> {
+    let mut redirect = RawClient::connect(addr);
+    let Frame::Integer(id) = redirect.cmd("CLIENT ID") else {
+        panic!("CLIENT ID")
+    };
+    redirect.cmd("SUBSCRIBE __redis__:invalidate");
+    let mut c = RawClient::connect(addr);
+    assert_eq!(
+        c.cmd(&format!("CLIENT TRACKING on BCAST REDIRECT {id} NOLOOP")),
+        ok()
+    );
+    c.cmd("SET mykey myval px 1");
+    c.cmd("SET mykeyother myval");
+    let active = redirect.read_reply().0;
+    // Time stands still inside a transaction: the key expires after it.
+    for line in [
+        "MULTI",
+        "SET late v px 1",
+        "SET lateother v",
+        "DEBUG SLEEP 0.1",
+        "GET late",
+    ] {
+        c.cmd(line);
+    }
+    c.cmd("EXEC");
+    let after_exec = redirect.read_reply().0;
+    c.cmd("DEBUG SET-ACTIVE-EXPIRE 0");
+    c.cmd("SET lazy v px 1");
+    std::thread::sleep(Duration::from_millis(20));
+    c.cmd("GET lazy");
+    let lazy = redirect.read_reply().0;
+    c.cmd("DEBUG SET-ACTIVE-EXPIRE 1");
+    vec![active, after_exec, lazy]
+}
+
+fn expired_keys_invalidate_noloop_clients_as_in_redis<S: Store>() {
+    let Some(redis) =
+        RedisServer::start_with("expiry_invalidations", &["--enable-debug-command", "yes"])
+    else {
+        return;
+    };
+    let server = TestServer::with_debug::<S>();
+    assert_eq!(
+        expiry_invalidations(server.addr),
+        expiry_invalidations(redis.addr)
+    );
+}
+
 backends!(
+    expired_keys_invalidate_noloop_clients_as_in_redis,
     latency_histogram_of_a_container_lists_its_subcommands,
     monitor_lines_match_redis,
     latency_and_slowlog_replies_match_redis,

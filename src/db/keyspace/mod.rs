@@ -211,6 +211,12 @@ impl<S: Store> Keyspace<S> {
         self.events.modified(key);
     }
 
+    /// [`touch`](Self::touch) for a key deleted because it expired.
+    fn touch_expired(&self, key: &[u8]) {
+        self.watches.touch(key, After::Deleted);
+        self.events.expired(key);
+    }
+
     /// Empty this database in place, under every stripe held by a
     /// transaction (FLUSHDB inside EXEC, which must not swap in a database
     /// the transaction does not hold). Watchers of existing keys hear it.
@@ -524,8 +530,16 @@ impl<S: Store> Keyspace<S> {
         if after == Some(After::Deleted) {
             self.deleted(key);
         }
-        if let Some(after) = after {
-            self.touch(key, after);
+        match after {
+            // Gone only because it expired: the server's change.
+            Some(After::Deleted) if reaped => self.touch_expired(key),
+            Some(after) => {
+                if reaped {
+                    self.events.invalidate_expired(key);
+                }
+                self.touch(key, after);
+            }
+            None => {}
         }
         self.reindex(key, had, has);
         r

@@ -127,7 +127,7 @@ impl<S: Store> Keyspace<S> {
             self.map.remove(key);
             self.deleted(key);
             self.reaped(key);
-            self.touch(key, After::Deleted);
+            self.touch_expired(key);
             self.reindex(key, true, false);
             cur = None;
         }
