@@ -37,7 +37,7 @@ zremrangebyrank zremrangebyscore zremrangebylex zpopmin zpopmax bzpopmin bzpopma
 zmpop bzmpop zrandmember zunion zinter zdiff zunionstore zinterstore zdiffstore
 zintercard zscan
 setbit getbit bitcount bitpos bitop bitfield bitfield_ro lcs substr
-pfadd pfcount pfmerge
+pfadd pfcount pfmerge pfdebug pfselftest
 geoadd geodist geohash geopos georadius georadius_ro georadiusbymember
 georadiusbymember_ro geosearch geosearchstore
 eval evalsha eval_ro evalsha_ro script fcall fcall_ro

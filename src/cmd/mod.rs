@@ -240,7 +240,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Strings(c) => strings::execute(c, ctx).map(Reply::Now),
         Command::Bits(c) => bits::execute(c, ctx).map(Reply::Now),
         Command::Lcs(c) => lcs::execute(c, ctx).map(Reply::Now),
-        Command::Hll(c) => hll::execute(c, ctx).map(Reply::Now),
+        Command::Hll(c) => hll::execute(c, ctx),
         Command::Geo(c) => geo::execute(c, ctx),
         Command::Counters(c) => counters::execute(c, ctx).map(Reply::Now),
         Command::Lists(c) => lists::execute(c, ctx),

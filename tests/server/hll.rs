@@ -81,6 +81,23 @@ fn hyperloglogs_match_redis<S: Store>() {
         PFCOUNT l
         PFCOUNT h l
         PFMERGE l h
+        PFADD p a b c d
+        PFDEBUG ENCODING p
+        PFDEBUG DECODE p
+        PFDEBUG GETREG nokey
+        PFDEBUG GETREG l
+        PFDEBUG GETREG s
+        PFDEBUG NOSUCH p
+        PFDEBUG ENCODING p extra
+        PFDEBUG TODENSE p
+        PFDEBUG TODENSE p
+        PFDEBUG ENCODING p
+        PFDEBUG DECODE p
+        GET p
+        PFCOUNT p
+        PFADD p2 x y
+        PFDEBUG GETREG p2
+        GET p2
         ",
     );
     for (n, smax) in [(10, "50"), (300, "3000")] {
@@ -114,6 +131,10 @@ fn malformed_hyperloglogs_match_redis<S: Store>() {
         PFCOUNT c1
         PFADD c1 zz
         PFCOUNT c1
+        PFDEBUG TODENSE s1
+        PFDEBUG GETREG s1
+        PFDEBUG DECODE s1
+        PFDEBUG ENCODING d1
         ",
     );
 }

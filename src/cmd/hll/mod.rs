@@ -12,6 +12,7 @@
 //! exceeds 32. Elements are hashed with MurmurHash64A (seed 0xadc83b19);
 //! the estimate is Ertl's improved estimator, as Redis 7.0 computes it.
 
+mod debug;
 mod repr;
 
 use bytes::Bytes;
@@ -23,7 +24,7 @@ use repr::{
 };
 
 use super::value::{edit_str, str_of};
-use super::{Args, CmdError, Command, Ctx, Row};
+use super::{Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::events::class;
 use crate::protocol::Frame;
 
@@ -36,6 +37,10 @@ pub enum Cmd {
     Count(Vec<Bytes>),
     /// `PFMERGE destkey [sourcekey ...]`
     Merge(Bytes, Vec<Bytes>),
+    /// `PFDEBUG subcommand key`
+    Debug(Bytes, Bytes),
+    /// `PFSELFTEST`
+    SelfTest,
 }
 
 fn parse_pfadd(mut a: Args<'_>) -> Result<Command, CmdError> {
@@ -57,11 +62,30 @@ pub const ROWS: &[Row] = &[
     ("pfadd", parse_pfadd),
     ("pfcount", parse_pfcount),
     ("pfmerge", parse_pfmerge),
+    ("pfdebug", |mut a| {
+        let sub = a.bytes()?;
+        Ok(Command::Hll(Cmd::Debug(sub, a.bytes()?)))
+    }),
+    ("pfselftest", |_| Ok(Command::Hll(Cmd::SelfTest))),
 ];
 
 /// Execute a HyperLogLog command.
-pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError> {
+pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdError> {
     let max_bytes = ctx.config.encodings.hll_sparse_max_bytes;
+    match cmd {
+        // Ten million additions: on a blocking thread, not a worker.
+        Cmd::SelfTest => Ok(Reply::Later(Box::new(move || {
+            match debug::selftest(max_bytes) {
+                Ok(()) => Frame::ok(),
+                Err(e) => Frame::Error(format!("ERR {e}").into()),
+            }
+        }))),
+        Cmd::Debug(sub, key) => debug::pfdebug(ctx, &sub, &key).map(Reply::Now),
+        cmd => run(cmd, ctx, max_bytes).map(Reply::Now),
+    }
+}
+
+fn run<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>, max_bytes: usize) -> Result<Frame, CmdError> {
     match cmd {
         Cmd::Add(key, elements) => {
             // A dense HLL (12 KB) is edited in place (see `edit_str`).
@@ -120,6 +144,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             Ok(Frame::Integer(estimate(&h) as i64))
         }
         Cmd::Merge(dst, sources) => merge(ctx, &dst, &sources, max_bytes),
+        Cmd::Debug(..) | Cmd::SelfTest => unreachable!("answered by execute"),
     }
 }
 

@@ -25,4 +25,18 @@ CommandMeta {
         info: M::A(&[M::B("pfmerge"), M::I(-2), M::Set(&[M::S("write"), M::S("denyoom")]), M::I(1), M::I(-1), M::I(1), M::Set(&[M::S("@write"), M::S("@hyperloglog"), M::S("@slow")]), M::Set(&[]), M::Set(&[M::Map(&[(M::B("flags"), M::Set(&[M::S("RW"), M::S("access"), M::S("insert")])), (M::B("begin_search"), M::Map(&[(M::B("type"), M::B("index")), (M::B("spec"), M::Map(&[(M::B("index"), M::I(1))]))])), (M::B("find_keys"), M::Map(&[(M::B("type"), M::B("range")), (M::B("spec"), M::Map(&[(M::B("lastkey"), M::I(0)), (M::B("keystep"), M::I(1)), (M::B("limit"), M::I(0))]))]))]), M::Map(&[(M::B("flags"), M::Set(&[M::S("RO"), M::S("access")])), (M::B("begin_search"), M::Map(&[(M::B("type"), M::B("index")), (M::B("spec"), M::Map(&[(M::B("index"), M::I(2))]))])), (M::B("find_keys"), M::Map(&[(M::B("type"), M::B("range")), (M::B("spec"), M::Map(&[(M::B("lastkey"), M::I(-1)), (M::B("keystep"), M::I(1)), (M::B("limit"), M::I(0))]))]))])]), M::Set(&[])]),
         docs: M::Map(&[(M::B("summary"), M::B("Merge N different HyperLogLogs into a single one.")), (M::B("since"), M::B("2.8.9")), (M::B("group"), M::B("hyperloglog")), (M::B("complexity"), M::B("O(N) to merge N HyperLogLogs, but with high constant times.")), (M::B("arguments"), M::A(&[M::Map(&[(M::B("name"), M::B("destkey")), (M::B("type"), M::B("key")), (M::B("key_spec_index"), M::I(0))]), M::Map(&[(M::B("name"), M::B("sourcekey")), (M::B("type"), M::B("key")), (M::B("key_spec_index"), M::I(1)), (M::B("flags"), M::Set(&[M::S("multiple")]))])]))]),
         subcommands: &[],
+    },
+CommandMeta {
+        name: "pfdebug", arity: 3, flags: &["write", "denyoom", "admin"], first_key: 2, last_key: 2, step: 1,
+        key_specs: &[KeySpec { begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 } }],
+        info: M::A(&[M::B("pfdebug"), M::I(3), M::Set(&[M::S("write"), M::S("denyoom"), M::S("admin")]), M::I(2), M::I(2), M::I(1), M::Set(&[M::S("@write"), M::S("@hyperloglog"), M::S("@admin"), M::S("@slow"), M::S("@dangerous")]), M::Set(&[]), M::Set(&[M::Map(&[(M::B("flags"), M::Set(&[M::S("RW"), M::S("access")])), (M::B("begin_search"), M::Map(&[(M::B("type"), M::B("index")), (M::B("spec"), M::Map(&[(M::B("index"), M::I(2))]))])), (M::B("find_keys"), M::Map(&[(M::B("type"), M::B("range")), (M::B("spec"), M::Map(&[(M::B("lastkey"), M::I(0)), (M::B("keystep"), M::I(1)), (M::B("limit"), M::I(0))]))]))])]), M::Set(&[])]),
+        docs: M::Map(&[(M::B("summary"), M::B("Internal commands for debugging HyperLogLog values")), (M::B("since"), M::B("2.8.9")), (M::B("group"), M::B("hyperloglog")), (M::B("complexity"), M::B("N/A")), (M::B("doc_flags"), M::Set(&[M::S("syscmd")])), (M::B("arguments"), M::A(&[M::Map(&[(M::B("name"), M::B("subcommand")), (M::B("type"), M::B("string"))]), M::Map(&[(M::B("name"), M::B("key")), (M::B("type"), M::B("key")), (M::B("key_spec_index"), M::I(0))])]))]),
+        subcommands: &[],
+    },
+CommandMeta {
+        name: "pfselftest", arity: 1, flags: &["admin"], first_key: 0, last_key: 0, step: 0,
+        key_specs: &[],
+        info: M::A(&[M::B("pfselftest"), M::I(1), M::Set(&[M::S("admin")]), M::I(0), M::I(0), M::I(0), M::Set(&[M::S("@hyperloglog"), M::S("@admin"), M::S("@slow"), M::S("@dangerous")]), M::Set(&[]), M::Set(&[]), M::Set(&[])]),
+        docs: M::Map(&[(M::B("summary"), M::B("An internal command for testing HyperLogLog values")), (M::B("since"), M::B("2.8.9")), (M::B("group"), M::B("hyperloglog")), (M::B("complexity"), M::B("N/A")), (M::B("doc_flags"), M::Set(&[M::S("syscmd")]))]),
+        subcommands: &[],
     }];
