@@ -336,15 +336,35 @@ impl<S: Store> Db<S> {
                 }
             }
         }
+        // The function libraries: the file's alone after a flush (Redis's
+        // `emptyData` clears them too); kept with NOFLUSH, where a library
+        // in both refuses the load, or (MERGE) is the file's.
+        let mut codes: Vec<bytes::Bytes> = summary
+            .function_codes
+            .iter()
+            .map(|c| c.clone().into())
+            .collect();
+        if existing != Existing::Flush {
+            let current = self.shared.functions.lock().current.clone();
+            let names: Vec<Vec<u8>> = codes
+                .iter()
+                .filter_map(|c| library_name(c).map(<[u8]>::to_vec))
+                .collect();
+            for code in current {
+                match library_name(&code) {
+                    Some(name) if names.iter().any(|n| n == name) => {
+                        if existing == Existing::Keep {
+                            let name = String::from_utf8_lossy(name).into_owned();
+                            return Err(RdbError::LibraryExists(name));
+                        }
+                    }
+                    _ => codes.push(code),
+                }
+            }
+        }
         let old = self.shared.table.swap(Arc::new(fresh));
         {
-            // The file's libraries replace the current ones (as Redis's
-            // load does), once the scripting layer takes them.
-            let codes: Vec<bytes::Bytes> = summary
-                .function_codes
-                .iter()
-                .map(|c| c.clone().into())
-                .collect();
+            // Installed once the scripting layer takes them.
             let mut f = self.shared.functions.lock();
             f.current = codes.clone();
             f.loaded = Some(codes);
@@ -358,6 +378,13 @@ impl<S: Store> Db<S> {
         }
         Ok(summary)
     }
+}
+
+/// A library's name, from its code's shebang (`#!lua name=mylib ...`).
+fn library_name(code: &[u8]) -> Option<&[u8]> {
+    let line = code.split(|&b| b == b'\n').next()?.strip_prefix(b"#!")?;
+    line.split(|&b| b == b' ')
+        .find_map(|word| word.strip_prefix(b"name="))
 }
 
 /// What a save wrote.

@@ -148,7 +148,35 @@ fn debug_and_compatibility_commands_match_redis<S: Store>() {
         ours.addr,
         redis.addr,
     );
+    differential_between(
+        "debug reload functions",
+        RELOAD_FUNCTIONS,
+        ours.addr,
+        redis.addr,
+    );
 }
+
+/// DEBUG RELOAD and function libraries: a flush takes them too (the file's
+/// come back); NOFLUSH keeps them, and refuses a file that holds one of
+/// the same name unless MERGE, where the file's wins.
+const RELOAD_FUNCTIONS: &str = r##"
+FLUSHALL
+FUNCTION FLUSH
+FUNCTION LOAD "#!lua name=test\nredis.register_function('test', function() return 1 end)"
+DEBUG RELOAD NOFLUSH
+DEBUG RELOAD NOFLUSH MERGE
+FUNCTION LIST
+FUNCTION DELETE test
+FUNCTION LOAD "#!lua name=test1\nredis.register_function('test1', function() return 'one' end)"
+DEBUG RELOAD
+FUNCTION LOAD "#!lua name=test2\nredis.register_function('test2', function() return 'two' end)"
+DEBUG RELOAD NOSAVE NOFLUSH MERGE
+FCALL test1 0
+FCALL test2 0
+DEBUG RELOAD NOSAVE
+FCALL test2 0
+FUNCTION FLUSH
+"##;
 
 /// DEBUG RELOAD NOFLUSH without MERGE over a key the file also holds:
 /// Redis stops with a panic ("Duplicated key found in RDB file"); FlashKV

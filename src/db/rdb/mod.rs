@@ -109,6 +109,9 @@ pub enum RdbError {
     Databases(usize),
     /// The same key twice in one database.
     Duplicate(String, usize),
+    /// A function library the server already has (DEBUG RELOAD NOFLUSH
+    /// without MERGE).
+    LibraryExists(String),
 }
 
 impl fmt::Display for RdbError {
@@ -135,6 +138,7 @@ impl fmt::Display for RdbError {
             RdbError::Duplicate(key, db) => {
                 write!(f, "RDB has duplicated key '{key}' in DB {db}")
             }
+            RdbError::LibraryExists(name) => write!(f, "Library '{name}' already exists"),
         }
     }
 }
