@@ -603,7 +603,10 @@ fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String {
         .name()
         .map(|n| String::from_utf8_lossy(&n).into_owned())
         .unwrap_or_default();
-    let (qbuf, omem) = (c.qbuf(), c.omem_reported());
+    // The caller's query buffer still holds the running request, as
+    // Redis's does while the command runs (qbuf=26 for CLIENT LIST).
+    let qbuf = if me { s.qbuf } else { c.qbuf() };
+    let omem = c.omem_reported();
     let subscribed = subs.iter().any(|&n| n > 0);
     let mut line = String::new();
     let _ = write!(

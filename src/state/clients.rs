@@ -353,6 +353,9 @@ pub struct Session {
     pub monitor: bool,
     /// A replica: SYNC or PSYNC turned it into one.
     pub replica: bool,
+    /// Bytes in the query buffer as the running request was read: its own
+    /// and any pipelined after it (Redis's `qbuf` of the calling client).
+    pub qbuf: usize,
     /// What REPLCONF announced (read by SYNC).
     pub repl_conf: super::replicas::ReplConf,
     /// CLIENT TRACKING mode, when on.
@@ -469,6 +472,7 @@ impl Session {
             subs: Subscriptions::default(),
             monitor: false,
             replica: false,
+            qbuf: 0,
             repl_conf: Default::default(),
             tracking: None,
             caching: None,

@@ -542,6 +542,10 @@ fn client_pause_holds_writes_until_unpause<S: Store>() {
 fn client_list_shows_flags_and_types<S: Store>() {
     let server = TestServer::start::<S>();
     let mut admin = server.client();
+    // The caller's query buffer holds its own request while it runs
+    // (`*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n`, 26 bytes), as Redis reports it.
+    let me = text(&admin.cmd("CLIENT INFO"));
+    assert!(me.contains(" qbuf=26 "), "{me}");
     let mut sub = server.client();
     sub.cmd("SUBSCRIBE c");
     let mut tracker = server.client();

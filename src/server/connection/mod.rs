@@ -491,6 +491,7 @@ impl<S: Store> Connection<S> {
                 unauthenticated: !authenticated && !config.requirepass.is_empty(),
             };
             let mut argv = std::mem::take(&mut self.argv);
+            self.client.session.qbuf = self.input.len();
             match self.decoder.decode_into(&mut self.input, limits, &mut argv) {
                 Ok(true) => {}
                 Ok(false) => {
