@@ -112,7 +112,16 @@ impl<S: Store> Executor<S> {
         if pausable && !client.session.monitor && !client.session.replica {
             let write = spec.flags.write || (spec.meta.name == "exec" && client.tx.writes());
             if let Some(until) = self.state.paused_until(write) {
-                return Reply::Postpone(std::mem::take(argv), until);
+                let name = spec.meta.name;
+                if write
+                    && matches!(name, "eval" | "evalsha" | "fcall")
+                    && self.state.paused_until(false).is_none()
+                    && super::scripting::declares_no_writes(&self.state, name, argv)
+                {
+                    // Let through: a read-only script under PAUSE WRITE.
+                } else {
+                    return Reply::Postpone(std::mem::take(argv), until);
+                }
             }
         }
         match spec.in_multi {

@@ -225,6 +225,11 @@ pub enum Busy {
 }
 
 impl Scripts {
+    /// Lock the VM if nobody holds it.
+    pub fn try_enter(&self) -> Option<EngineGuard<'_>> {
+        self.engine.try_lock()
+    }
+
     /// Lock the VM, waiting for a running script unless it has become
     /// busy (then BUSY, as Redis answers everyone but SCRIPT KILL).
     pub fn enter(&self, threshold_ms: u64) -> Result<EngineGuard<'_>, Busy> {

@@ -528,6 +528,36 @@ fn client_pause_holds_writes_until_unpause<S: Store>() {
     assert_eq!(admin.cmd("CLIENT UNPAUSE"), ok());
     let replies: Vec<Frame> = held.iter_mut().map(|c| c.read_reply().0).collect();
     assert_eq!(replies, [int(1), int(0), int(1)]);
+    // A script or function that declares `no-writes` is a read: not held
+    // (Redis's evalGetCommandFlags); one that declares nothing, or writes,
+    // still is.
+    let lib = "#!lua name=ro\nredis.register_function{function_name='ro', \
+               callback=function() return 'ro' end, flags={'no-writes'}}\n\
+               redis.register_function('rw', function() return 'rw' end)";
+    assert_eq!(
+        admin.cmd_args(&[b"FUNCTION", b"LOAD", lib.as_bytes()]),
+        bulk("ro")
+    );
+    let ro_script = "#!lua flags=no-writes\nreturn 'ro'";
+    let Frame::Bulk(sha) = admin.cmd_args(&[b"SCRIPT", b"LOAD", ro_script.as_bytes()]) else {
+        panic!("SCRIPT LOAD")
+    };
+    assert_eq!(admin.cmd("CLIENT PAUSE 20000 WRITE"), ok());
+    assert_eq!(
+        reader.cmd_args(&[b"EVAL", ro_script.as_bytes(), b"0"]),
+        bulk("ro")
+    );
+    assert_eq!(reader.cmd_args(&[b"EVALSHA", &sha, b"0"]), bulk("ro"));
+    assert_eq!(reader.cmd("FCALL ro 0"), bulk("ro"));
+    assert_eq!(reader.cmd("EVAL_RO \"return 2\" 0"), int(2));
+    let mut rw = server.client();
+    rw.send_cmd("FCALL rw 0");
+    let held_rw = eventually(Duration::from_secs(5), || {
+        text(&admin.cmd("INFO clients")).contains("blocked_clients:1")
+    });
+    assert!(held_rw, "a function that may write is held");
+    assert_eq!(admin.cmd("CLIENT UNPAUSE"), ok());
+    assert_eq!(rw.read_reply().0, bulk("rw"));
     // ALL holds reads too; the pause ends by itself.
     assert_eq!(admin.cmd("CLIENT PAUSE 300 ALL"), ok());
     let start = std::time::Instant::now();

@@ -34,7 +34,7 @@ use super::context::Ctx;
 use super::error::ClusterError;
 use super::{help_reply, CmdError};
 use crate::protocol::Frame;
-use crate::state::scripts::{Busy, KillRefused};
+use crate::state::scripts::{Busy, Engine, KillRefused, Registered};
 use crate::state::ServerState;
 
 /// Scripts loaded by EVAL kept at most (older ones are evicted).
@@ -268,29 +268,61 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
     }
 }
 
+/// A registered function by name. Names are case-insensitive, as in Redis
+/// (the index holds them lower-cased; most calls need no copy).
+fn find_function<'e>(engine: &'e Engine, name: &str) -> Option<&'e Registered> {
+    let key: std::borrow::Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        name.to_ascii_lowercase().into()
+    } else {
+        name.into()
+    };
+    let lib = engine
+        .functions
+        .get(key.as_ref())
+        .and_then(|l| engine.libraries.get(l))?;
+    lib.functions
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(name))
+}
+
+/// Does this EVAL, EVALSHA or FCALL declare `no-writes`? A script or
+/// function that declares its flags replaces the command's `write` and
+/// `may_replicate` with what they say (Redis's `evalGetCommandFlags` and
+/// `fcallGetCommandFlags`), so CLIENT PAUSE WRITE lets a `no-writes` one
+/// through. A VM busy with another script answers false: the command then
+/// waits, as an undeclared one does.
+pub fn declares_no_writes<S: Store>(state: &ServerState<S>, name: &str, argv: &[Bytes]) -> bool {
+    let Some(arg) = argv.get(1) else {
+        return false;
+    };
+    let declared = |f: Flags| !f.compat && f.no_writes;
+    match name {
+        "eval" => cache::shebang(arg).is_ok_and(|(f, _)| declared(f)),
+        "evalsha" | "fcall" => {
+            let Some(guard) = state.scripts.try_enter() else {
+                return false;
+            };
+            let engine = guard.borrow();
+            if name == "evalsha" {
+                cache::lookup_key(arg)
+                    .and_then(|k| engine.cache.get(&k))
+                    .is_some_and(|c| declared(c.flags))
+            } else {
+                find_function(&engine, &String::from_utf8_lossy(arg))
+                    .is_some_and(|r| r.flags.no_writes)
+            }
+        }
+        _ => false,
+    }
+}
+
 fn fcall<S: Store>(ctx: &mut Ctx<'_, S>, f: Eval, threshold: u64) -> Result<Frame, CmdError> {
     let state = ctx.state.clone();
     let guard = enter(&state, threshold)?;
     let name = String::from_utf8_lossy(&f.script).into_owned();
     let (func, flags) = {
         let engine = guard.borrow();
-        // Function names are case-insensitive, as in Redis (the index
-        // holds them lower-cased; most calls need no copy).
-        let key: std::borrow::Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            name.to_ascii_lowercase().into()
-        } else {
-            name.as_str().into()
-        };
-        let lib = engine
-            .functions
-            .get(key.as_ref())
-            .and_then(|l| engine.libraries.get(l))
-            .ok_or_else(|| reply("ERR Function not found"))?;
-        let r = lib
-            .functions
-            .iter()
-            .find(|r| r.name.eq_ignore_ascii_case(&name))
-            .ok_or_else(|| reply("ERR Function not found"))?;
+        let r = find_function(&engine, &name).ok_or_else(|| reply("ERR Function not found"))?;
         (r.func.clone(), r.flags)
     };
     if flags.no_cluster && ctx.state.cluster.enabled {
