@@ -572,6 +572,28 @@ mod tests {
         );
     }
 
+    /// LFU policies rank by the decayed access counter (255 minus it),
+    /// not by idle time read from the packed minutes-and-counter word.
+    /// Exact values: misread as idle time the two keys keep their order.
+    #[test]
+    fn lfu_policies_score_by_the_decayed_counter() {
+        use crate::db::{Clock, ExpiryConfig};
+        let now = 10 * 60_000;
+        let db =
+            Db::<crate::backends::RwLockStore>::new(1, Clock::manual(now), ExpiryConfig::default());
+        let cfg = || MemoryConfig {
+            policy: EvictionPolicy::AllKeysLfu,
+            ..MemoryConfig::default()
+        };
+        db.set_memory_config(cfg());
+        let hot = Entry::string("v");
+        hot.access().set((lfu_minutes(now) << 8) | 200);
+        let fresh = Entry::string("v");
+        fresh.access().set((lfu_minutes(now) << 8) | LFU_INIT_VAL);
+        assert_eq!(db.score(&hot, &cfg(), now), 55);
+        assert_eq!(db.score(&fresh, &cfg(), now), 250);
+    }
+
     #[test]
     fn a_spent_time_budget_stops_eviction_after_sixteen_victims() {
         use crate::db::{Clock, ExpiryConfig};

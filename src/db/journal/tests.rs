@@ -243,3 +243,29 @@ fn a_new_replica_starts_with_a_select_and_a_refused_attach_adds_nothing() {
     j.disable().unwrap();
     assert!(!j.enabled());
 }
+
+/// `flush` writes only what is missing, and syncs when asked even for
+/// bytes already written.
+#[test]
+fn a_flush_writes_and_syncs_only_what_is_missing() {
+    let dir = tempdir();
+    let (j, _) = journal_in(&dir);
+    let end1 = set_a(&j);
+    j.flush(end1, false).unwrap();
+    let size = j.file_size();
+    let end2 = set_a(&j);
+    j.flush(end1, false).unwrap();
+    assert_eq!(j.file_size(), size, "wrote past what was asked");
+    assert_eq!(j.pending(), end2 - end1);
+    // Written but not synced: asked to sync, it writes the rest and syncs.
+    j.flush(end1, true).unwrap();
+    assert!(j.all_synced(), "a sync was asked for");
+}
+
+/// The syncer's wait answers false when nobody asked (it would spin and,
+/// on a write error, exit as `always` does).
+#[test]
+fn nobody_asking_for_a_sync_is_no_request() {
+    let j = Journal::default();
+    assert!(!j.sync_requested(std::time::Duration::from_millis(1)));
+}

@@ -262,3 +262,52 @@ fn with_the_journal_on_expired_keys_are_deleted_only_inside_a_section() {
     ks.events.journal().disable().unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The sweeper's TTL estimate: the first sample as is, then each new one
+/// weighted a fiftieth (Redis's `activeExpireCycle`).
+#[test]
+fn the_ttl_estimate_starts_at_the_first_sample_then_moves_a_fiftieth() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    assert_eq!(ks.avg_ttl(), 0);
+    ks.note_ttl_sample(10_000);
+    assert_eq!(ks.avg_ttl(), 10_000);
+    ks.note_ttl_sample(5_000);
+    assert_eq!(ks.avg_ttl(), 9_900);
+}
+
+/// A key found expired is announced to the keyspace-event sink.
+#[test]
+fn an_expired_key_is_announced() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h = heard.clone();
+    ks.events.set_sink(Box::new(move |_, ev, db, k| {
+        h.lock().unwrap().push((ev, db, k.to_vec()))
+    }));
+    ks.events
+        .set_classes(crate::db::events::class::KEYEVENT | crate::db::events::class::EXPIRED);
+    string_at(&ks, "k", Some(5));
+    ks.read(b"k", 10, |_| ());
+    assert_eq!(*heard.lock().unwrap(), [("expired", 0, b"k".to_vec())]);
+}
+
+/// A write stamps the key's access clock with the time it ran.
+#[test]
+fn a_write_stamps_the_access_clock() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    ks.update(b"k", 7_000, |_| (Op::Put(Entry::string("v")), ()));
+    let clock = ks.map.read(b"k", |e| e.map(|e| e.access().get()));
+    assert_eq!(clock, Some(7));
+}
+
+/// RANDOMKEY answers a live key, and nothing when only expired ones are
+/// left.
+#[test]
+fn a_random_key_is_a_live_one() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    string_at(&ks, "live", None);
+    assert_eq!(ks.random_key(42, 10, 5).as_deref(), Some(&b"live"[..]));
+    let gone = Keyspace::<crate::backends::RwLockStore>::default();
+    string_at(&gone, "gone", Some(5));
+    assert_eq!(gone.random_key(42, 10, 5), None);
+}

@@ -180,6 +180,7 @@ mod tests {
             b
         };
         assert_eq!(len(63), [63]);
+        assert_eq!(len(64), [0x40, 64]);
         assert_eq!(len(300), [0x41, 0x2c]);
         assert_eq!(len(16_384), [0x80, 0, 0, 0x40, 0]);
         // 30 bytes without repeats: LZF would not make it smaller, so raw.
@@ -188,6 +189,18 @@ mod tests {
         put_string(&mut b, &s, true);
         assert_eq!(b[0], 30);
         assert_eq!(&b[1..], &s[..]);
+        // rdbSaveRawString compresses only strings over 20 bytes.
+        let mut b = Vec::new();
+        put_string(&mut b, &[b'a'; 20], true);
+        assert_eq!(b, [&[20u8][..], &[b'a'; 20][..]].concat());
+    }
+
+    /// DEBUG QUICKLIST-PACKED-THRESHOLD refuses 4 GiB less 1 MiB and more,
+    /// as Redis. (Only refusals: an accepted value is process-wide.)
+    #[test]
+    fn the_packed_threshold_stops_below_4_gib() {
+        assert!(!set_packed_threshold(1 << 32));
+        assert!(!set_packed_threshold((1 << 32) - (1 << 20) + 1));
     }
 
     fn entries() -> Vec<(Vec<u8>, Entry)> {

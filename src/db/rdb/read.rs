@@ -519,6 +519,18 @@ pub fn function_records(body: &[u8]) -> Option<Vec<Vec<u8>>> {
 mod tests {
     use super::*;
 
+    /// An LZF string claiming more than 264 times its compressed bytes is
+    /// refused before anything is allocated for it.
+    #[test]
+    fn an_lzf_length_past_264_times_the_input_is_refused() {
+        // LZF, 1 compressed byte, 1,000 bytes claimed (0x43 0xe8), the byte.
+        let r = Reader::new(&[0xc3, 0x01, 0x43, 0xe8, 0x00]).string();
+        assert!(
+            matches!(&r, Err(RdbError::Corrupt(m)) if *m == "LZF length"),
+            "{r:?}"
+        );
+    }
+
     #[test]
     fn a_packed_sorted_set_refuses_nan_and_empty_scores() {
         let pair = |score: &str| vec![b"m".to_vec(), score.as_bytes().to_vec()];
