@@ -112,14 +112,12 @@ impl<S: Store> Executor<S> {
         if pausable && !client.session.monitor && !client.session.replica {
             let write = spec.flags.write || (spec.meta.name == "exec" && client.tx.writes());
             if let Some(until) = self.state.paused_until(write) {
-                let name = spec.meta.name;
-                if write
-                    && matches!(name, "eval" | "evalsha" | "fcall")
+                // Under PAUSE WRITE, scripts that declare `no-writes` (in a
+                // transaction too) are reads after all.
+                let reads_after_all = write
                     && self.state.paused_until(false).is_none()
-                    && super::scripting::declares_no_writes(&self.state, name, argv)
-                {
-                    // Let through: a read-only script under PAUSE WRITE.
-                } else {
+                    && self.declared_read_only(client, spec, argv);
+                if !reads_after_all {
                     return Reply::Postpone(std::mem::take(argv), until);
                 }
             }
@@ -252,6 +250,26 @@ impl<S: Store> Executor<S> {
             return Err(CmdError::ReplicaKeyspace);
         }
         Ok(())
+    }
+
+    /// Is this write (or every write this EXEC runs) an EVAL, EVALSHA or
+    /// FCALL whose script declares `no-writes` (Redis's dynamic command
+    /// flags, `evalGetCommandFlags`)?
+    fn declared_read_only(&self, client: &Client<S>, spec: &Spec, argv: &[Bytes]) -> bool {
+        let no_writes = |name: &str, argv: &[Bytes]| {
+            matches!(name, "eval" | "evalsha" | "fcall")
+                && super::scripting::declares_no_writes(&self.state, name, argv)
+        };
+        if spec.meta.name == "exec" {
+            client
+                .tx
+                .commands()
+                .iter()
+                .filter(|(s, _)| s.flags.write)
+                .all(|(s, a)| no_writes(s.meta.name, a))
+        } else {
+            no_writes(spec.meta.name, argv)
+        }
     }
 
     /// Cluster mode: is the command's slot served here? A refused EXEC

@@ -558,6 +558,33 @@ fn client_pause_holds_writes_until_unpause<S: Store>() {
     assert!(held_rw, "a function that may write is held");
     assert_eq!(admin.cmd("CLIENT UNPAUSE"), ok());
     assert_eq!(rw.read_reply().0, bulk("rw"));
+    // In a transaction too: EXEC of no-writes scripts is a read. (A write
+    // is held as it is queued, as in Redis: this one is queued first.)
+    let mut tx = server.client();
+    tx.cmd("MULTI");
+    tx.cmd_args(&[b"EVAL", ro_script.as_bytes(), b"0"]);
+    tx.cmd("FCALL rw 0");
+    assert_eq!(admin.cmd("CLIENT PAUSE 20000 WRITE"), ok());
+    reader.cmd("MULTI");
+    reader.cmd_args(&[b"EVAL", ro_script.as_bytes(), b"0"]);
+    reader.cmd("FCALL ro 0");
+    assert_eq!(
+        reader.cmd("EXEC"),
+        Frame::Array(vec![bulk("ro"), bulk("ro")])
+    );
+    tx.send_cmd("EXEC");
+    let held_tx = eventually(Duration::from_secs(5), || {
+        text(&admin.cmd("INFO clients")).contains("blocked_clients:1")
+    });
+    assert!(
+        held_tx,
+        "a transaction with a function that may write is held"
+    );
+    assert_eq!(admin.cmd("CLIENT UNPAUSE"), ok());
+    assert_eq!(
+        tx.read_reply().0,
+        Frame::Array(vec![bulk("ro"), bulk("rw")])
+    );
     // ALL holds reads too; the pause ends by itself.
     assert_eq!(admin.cmd("CLIENT PAUSE 300 ALL"), ok());
     let start = std::time::Instant::now();
