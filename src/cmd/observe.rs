@@ -115,23 +115,14 @@ impl<S: Store> Executor<S> {
     /// Remember the keys a read-only command read for its client, if the
     /// client tracks them (CLIENT TRACKING, default mode; OPTIN only after
     /// CLIENT CACHING yes, OPTOUT unless CLIENT CACHING no).
+    /// A read-only script (EVAL_RO, EVALSHA_RO, FCALL_RO) is not tracked
+    /// itself: the reads it runs are ([`remember_keys`] from the script).
     pub(super) fn track_reads(&self, session: &Session, spec: &Spec, argv: &[Bytes]) {
-        let Some(mode) = &session.tracking else {
-            return;
-        };
-        let wanted = !mode.bcast
-            && spec.flags.readonly
-            && (!mode.optin || session.caching == Some(true))
-            && (!mode.optout || session.caching != Some(false));
-        if !wanted {
+        if !spec.flags.readonly || matches!(spec.meta.name, "eval_ro" | "evalsha_ro" | "fcall_ro") {
             return;
         }
         if let Some(keys) = spec.meta.all_keys(argv) {
-            let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
-            let max = session_config_max_keys(self);
-            self.state
-                .tracking
-                .remember(session.handle.id, &keys, max, &self.state.clients);
+            remember_keys(&self.state, session, &keys);
         }
     }
 
@@ -148,9 +139,30 @@ impl<S: Store> Executor<S> {
     }
 }
 
-/// `tracking-table-max-keys` as of now.
-fn session_config_max_keys<S: Store>(exec: &Executor<S>) -> usize {
-    exec.state.config().tracking_table_max_keys
+/// Remember `keys` as read by `session`'s client, if it tracks them (CLIENT
+/// TRACKING, default mode; OPTIN only after CLIENT CACHING yes, OPTOUT
+/// unless CLIENT CACHING no). A read-only command a script runs remembers
+/// the script's declared keys, not its own (Redis's `call` tracks for the
+/// script's caller, whose command is the EVAL).
+pub(super) fn remember_keys<S: Store>(
+    state: &ServerState<S>,
+    session: &Session,
+    keys: &[impl AsRef<[u8]>],
+) {
+    let Some(mode) = &session.tracking else {
+        return;
+    };
+    let wanted = !mode.bcast
+        && (!mode.optin || session.caching == Some(true))
+        && (!mode.optout || session.caching != Some(false));
+    if !wanted || keys.is_empty() {
+        return;
+    }
+    let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_ref()).collect();
+    let max = state.config().tracking_table_max_keys;
+    state
+        .tracking
+        .remember(session.handle.id, &keys, max, &state.clients);
 }
 
 /// Show a command run by `addr` in database `db` to the MONITOR clients

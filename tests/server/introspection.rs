@@ -372,6 +372,22 @@ fn client_side_caching_matches_redis<S: Store>() {
         @1 GET k2
         @3 FLUSHALL
         @1 recv
+        # Scripts: a read inside one tracks the script's declared keys; a
+        # script that reads nothing tracks none; EVAL_RO itself tracks none.
+        @3 MSET t1 1 t2 1
+        @1 EVAL \"redis.call('set', 't3', 'bar')\" 2 t1 t2
+        @3 MSET t2 2 t1 2
+        @1 EVAL \"redis.call('get', 't3')\" 2 t1 t2
+        @3 MSET t2 3 t1 3
+        @1 recv
+        @1 recv
+        @1 EVAL_RO \"redis.call('ping')\" 2 t1 t2
+        @3 MSET t2 4 t1 4
+        @1 EVAL_RO \"redis.call('get', 't1')\" 2 t1 t2
+        @3 MSET t2 5 t1 5
+        @1 recv
+        @1 recv
+        @1 PING
         ",
     );
     same_on_both::<S>("tracking redirect", tracking_redirect);

@@ -73,6 +73,8 @@ struct Runner<'c, 'a, S: Store> {
     cluster: bool,
     /// The slot the script's keys are in (declared, or first touched).
     slot: Option<u16>,
+    /// The keys the script declared.
+    keys: &'c [Bytes],
 }
 
 /// Run `inv` for the client of `ctx` with the VM `lua` (held by the
@@ -101,6 +103,7 @@ pub fn run<S: Store>(
         ready: Vec::new(),
         cluster: state.cluster.enabled && !ctx.session.must_obey,
         slot: inv.keys.first().map(|k| key_slot(k)),
+        keys: inv.keys,
         ctx,
     };
     if locking && !inv.keys.is_empty() {
@@ -293,6 +296,10 @@ impl<S: Store> Runner<'_, '_, S> {
         }
         let start = Tick::now();
         let frame = self.execute(&spec, &argv, resp);
+        if spec.flags.readonly {
+            // Client-side caching remembers the script's declared keys.
+            crate::cmd::observe::remember_keys(self.ctx.state, self.ctx.session, self.keys);
+        }
         let failed = matches!(frame, Frame::Error(_));
         self.ctx.counts.call(spec.id, start.elapsed_nanos(), failed);
         if let Frame::Error(text) = &frame {
