@@ -16,7 +16,8 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
@@ -26,9 +27,39 @@ use tokio::sync::oneshot;
 /// The running workers.
 pub struct Workers {
     handles: Vec<Handle>,
+    /// Each worker's "running a script" flag (see [`Workers::spawn`]).
+    busy: Vec<Arc<AtomicBool>>,
+    /// A worker started when every other one was running a script.
+    rescue: Mutex<Option<Handle>>,
     stops: Mutex<Vec<oneshot::Sender<()>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next: AtomicUsize,
+}
+
+/// Start one worker thread (`name`); its runtime's handle, the sender
+/// that stops it, the thread.
+fn start_one(
+    name: String,
+    busy: Arc<AtomicBool>,
+) -> io::Result<(Handle, oneshot::Sender<()>, JoinHandle<()>)> {
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new().name(name).spawn(move || {
+        crate::util::register_worker(busy);
+        let runtime = match Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = handle_tx.send(Err(e));
+                return;
+            }
+        };
+        let _ = handle_tx.send(Ok(runtime.handle().clone()));
+        let _ = runtime.block_on(stop_rx);
+    })?;
+    let handle = handle_rx
+        .recv()
+        .map_err(|_| io::Error::other("worker thread failed to start"))??;
+    Ok((handle, stop_tx, thread))
 }
 
 /// How many workers `configured` asks for (0: one per core).
@@ -43,32 +74,20 @@ pub fn count(configured: usize) -> usize {
 impl Workers {
     /// Start `n` workers (at least one).
     pub fn start(n: usize) -> io::Result<Workers> {
-        let (mut handles, mut stops, mut threads) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut handles, mut busy, mut stops, mut threads) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in 0..n.max(1) {
-            let (stop_tx, stop_rx) = oneshot::channel::<()>();
-            let (handle_tx, handle_rx) = std::sync::mpsc::channel();
-            let thread = std::thread::Builder::new()
-                .name(format!("flashkv-worker-{i}"))
-                .spawn(move || {
-                    let runtime = match Builder::new_current_thread().enable_all().build() {
-                        Ok(rt) => rt,
-                        Err(e) => {
-                            let _ = handle_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = handle_tx.send(Ok(runtime.handle().clone()));
-                    let _ = runtime.block_on(stop_rx);
-                })?;
-            let handle = handle_rx
-                .recv()
-                .map_err(|_| io::Error::other("worker thread failed to start"))??;
+            let flag = Arc::new(AtomicBool::new(false));
+            let (handle, stop, thread) = start_one(format!("flashkv-worker-{i}"), flag.clone())?;
             handles.push(handle);
-            stops.push(stop_tx);
+            busy.push(flag);
+            stops.push(stop);
             threads.push(thread);
         }
         Ok(Workers {
             handles,
+            busy,
+            rescue: Mutex::new(None),
             stops: Mutex::new(stops),
             threads: Mutex::new(threads),
             next: AtomicUsize::new(0),
@@ -80,13 +99,41 @@ impl Workers {
         self.handles.len()
     }
 
-    /// Run `task` on the next worker.
+    /// Run `task` (a new connection) on the next worker that is not
+    /// running a script. A script holds its worker's thread until it ends
+    /// (as Redis's one thread), so the connections already there wait for
+    /// it; a new one goes elsewhere and gets BUSY, SCRIPT KILL, SHUTDOWN
+    /// NOSAVE. When every worker runs one (a single worker, say), a rescue
+    /// worker is started (once) for the new connections.
     pub fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
-        self.handles[i].spawn(task);
+        let n = self.handles.len();
+        let first = self.next.fetch_add(1, Ordering::Relaxed);
+        for k in 0..n {
+            let i = (first + k) % n;
+            if !self.busy[i].load(Ordering::Acquire) {
+                self.handles[i].spawn(task);
+                return;
+            }
+        }
+        let mut rescue = self.rescue.lock();
+        if rescue.is_none() {
+            let flag = Arc::new(AtomicBool::new(false));
+            match start_one("flashkv-worker-rescue".into(), flag) {
+                Ok((handle, stop, thread)) => {
+                    self.stops.lock().push(stop);
+                    self.threads.lock().push(thread);
+                    *rescue = Some(handle);
+                }
+                Err(e) => tracing::warn!(cause = %e, "could not start a rescue worker"),
+            }
+        }
+        match rescue.as_ref() {
+            Some(h) => h.spawn(task),
+            None => self.handles[first % n].spawn(task),
+        };
     }
 
     /// Stop every worker (after their connections have ended) and wait

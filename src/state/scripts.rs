@@ -283,6 +283,7 @@ impl Scripts {
     /// A script starts; a function (FCALL) with its name and the command
     /// that called it.
     pub fn started(&self, function: Option<(bytes::Bytes, Vec<bytes::Bytes>)>) {
+        crate::util::set_worker_busy(true);
         self.kill.store(false, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
         self.stopped_for_shutdown.store(false, Ordering::Relaxed);
@@ -295,6 +296,7 @@ impl Scripts {
 
     /// The running script ended.
     pub fn finished(&self) {
+        crate::util::set_worker_busy(false);
         self.started.store(0, Ordering::Release);
         self.kill.store(false, Ordering::Relaxed);
         if self.function.load(Ordering::Relaxed) {

@@ -21,6 +21,28 @@ pub fn blocking_section<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+thread_local! {
+    /// The busy flag of the worker this thread is (none elsewhere).
+    static WORKER_BUSY: std::cell::RefCell<Option<std::sync::Arc<std::sync::atomic::AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Make `flag` this thread's worker busy flag (a worker, as it starts).
+pub fn register_worker(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    WORKER_BUSY.with(|w| *w.borrow_mut() = Some(flag));
+}
+
+/// Mark this thread's worker as running a script (which holds the thread
+/// until it ends: new connections go to another worker meanwhile) or not.
+/// Nothing on a thread that is not a worker.
+pub fn set_worker_busy(on: bool) {
+    WORKER_BUSY.with(|w| {
+        if let Some(flag) = w.borrow().as_ref() {
+            flag.store(on, std::sync::atomic::Ordering::Release);
+        }
+    });
+}
+
 /// The SHA1 of `data`.
 pub fn sha1(data: &[u8]) -> [u8; 20] {
     sha1_smol::Sha1::from(data).digest().bytes()

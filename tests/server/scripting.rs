@@ -24,6 +24,7 @@ backends!(
     function_dump_moves_between_servers,
     scripts_are_atomic_to_every_reader,
     a_busy_script_gets_busy_replies_and_is_killed,
+    a_busy_script_on_the_only_worker_is_still_killed,
     busy_scripts_in_function_stats_and_shutdown_nosave_match_redis,
     shutdown_nosave_keeps_a_stopped_script_out_of_the_aof,
     pipelined_scripts_and_writes_replay_from_the_aof,
@@ -407,6 +408,29 @@ fn scripts_are_atomic_to_every_reader<S: Store>() {
         ..Faults::default()
     };
     proves::<S>("transfers by script", transfers, fault);
+}
+
+/// With one worker thread, a script that never ends holds it; a new
+/// connection still gets BUSY and can SCRIPT KILL it (on a rescue worker),
+/// and the server is whole again after.
+fn a_busy_script_on_the_only_worker_is_still_killed<S: Store>() {
+    let config = Config {
+        busy_reply_threshold: 50,
+        worker_threads: 1,
+        ..Config::default()
+    };
+    let server = TestServer::with_config::<S>(config, Clock::System);
+    let mut a = server.client();
+    a.send_cmd("EVAL \"while true do end\" 0");
+    std::thread::sleep(Duration::from_millis(200));
+    let mut b = server.client();
+    let busy =
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+    assert_eq!(b.cmd("PING"), Frame::error(busy));
+    assert_eq!(b.cmd("SCRIPT KILL"), ok());
+    assert!(matches!(a.read_reply().0, Frame::Error(_)));
+    assert_eq!(a.cmd("PING"), Frame::Simple("PONG".into()));
+    assert_eq!(server.client().cmd("PING"), Frame::Simple("PONG".into()));
 }
 
 fn a_busy_script_gets_busy_replies_and_is_killed<S: Store>() {
