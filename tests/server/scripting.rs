@@ -274,6 +274,8 @@ fn functions_match_redis<S: Store>() {
         FUNCTION DUMP
         FUNCTION RESTORE abc
         FUNCTION RESTORE abc BAD
+        FUNCTION RESTORE abc arg2 arg3
+        function restore abc FLUSH extra
         FUNCTION KILL
         FUNCTION LOAD REPLACE "#!lua name=mylib\nredis.register_function('f3', function() return 3 end)"
         FCALL f1 1 k

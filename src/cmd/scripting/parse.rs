@@ -105,6 +105,14 @@ fn parse_function_flush(a: Args<'_>) -> Result<Command, CmdError> {
 }
 
 fn parse_function_restore(mut a: Args<'_>) -> Result<Command, CmdError> {
+    // Redis counts the arguments first: more than a payload and a policy
+    // is the subcommand syntax error.
+    if a.remaining() > 2 {
+        return Err(CmdError::SubcommandSyntax(
+            a.typed_name(),
+            Bytes::from_static(b"function"),
+        ));
+    }
     let payload = a.bytes()?;
     let policy =
         match a.rest().as_slice() {
@@ -112,10 +120,9 @@ fn parse_function_restore(mut a: Args<'_>) -> Result<Command, CmdError> {
             [p] if crate::cmd::is(p, "FLUSH") => Restore::Flush,
             [p] if crate::cmd::is(p, "APPEND") => Restore::Append,
             [p] if crate::cmd::is(p, "REPLACE") => Restore::Replace,
-            [_] => return Err(reply(
+            _ => return Err(reply(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
             )),
-            _ => return Err(CmdError::Syntax),
         };
     Ok(Command::Scripting(Cmd::FunctionRestore(payload, policy)))
 }
