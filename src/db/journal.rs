@@ -32,7 +32,6 @@
 //!   file lock and then find their records already done: group commit,
 //!   one write and one fsync for every client that arrived meanwhile.
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Seek, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,137 +44,16 @@ use crate::protocol::encode_request;
 /// One record: the database it applies to and the command that replays it.
 pub type Record = (usize, Vec<Bytes>);
 
-#[derive(Default)]
-struct Section {
-    records: Vec<Record>,
-    dirty: u64,
-    rewritten: Option<Vec<Vec<Bytes>>>,
-    /// Pops of blocked clients the section's pushes served: logged after
-    /// the section's own records, each on its own (Redis serves blocked
-    /// clients after the command, transaction or script has propagated).
-    served: Vec<Record>,
-    /// Serving blocked clients ([`serving`]): every record is a served one.
-    serving: bool,
-}
+mod feeds;
+mod section;
 
-thread_local! {
-    static SECTION: RefCell<Option<Section>> = const { RefCell::new(None) };
-}
-
-/// Is this thread inside an ordered section (its records are kept)?
-pub fn in_section() -> bool {
-    SECTION.with(|s| s.borrow().is_some())
-}
-
-fn with_section(f: impl FnOnce(&mut Section)) {
-    SECTION.with(|s| {
-        if let Some(s) = s.borrow_mut().as_mut() {
-            f(s)
-        }
-    })
-}
-
-/// The data changed (called for every changed key).
-#[inline]
-pub fn dirty() {
-    with_section(|s| s.dirty += 1);
-}
-
-/// Record `argv` for database `db` now.
-pub fn record(db: usize, argv: Vec<Bytes>) {
-    with_section(|s| {
-        if s.serving {
-            s.served.push((db, argv));
-        } else {
-            s.records.push((db, argv));
-        }
-    });
-}
-
-/// Run `f`, which serves blocked clients after a command, transaction or
-/// script: what it records (the pops, the DEL of a key found expired) is
-/// logged after the section's own records, outside their MULTI/EXEC.
-pub fn serving<R>(f: impl FnOnce() -> R) -> R {
-    let was = SECTION.with(|s| {
-        s.borrow_mut()
-            .as_mut()
-            .map(|s| std::mem::replace(&mut s.serving, true))
-    });
-    let r = f();
-    if let Some(was) = was {
-        with_section(|s| s.serving = was);
-    }
-    r
-}
-
-/// Record the pop of a blocked client a push served: after the section's
-/// own records, outside their MULTI/EXEC.
-pub fn record_served(db: usize, argv: Vec<Bytes>) {
-    with_section(|s| s.served.push((db, argv)));
-}
-
-/// The running command asks to be logged as what `argvs` builds instead
-/// of itself (empty: not at all); built only inside a section.
-pub fn rewrite(argvs: impl FnOnce() -> Vec<Vec<Bytes>>) {
-    with_section(|s| s.rewritten = Some(argvs()));
-}
-
-/// A command's words for a record.
-pub fn words(parts: &[&[u8]]) -> Vec<Bytes> {
-    parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()
-}
-
-/// Where a command started: what it changed is counted from here.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Mark {
-    dirty: u64,
-}
-
-/// Mark the start of a command.
-pub fn mark() -> Mark {
-    let mut m = Mark::default();
-    SECTION.with(|s| {
-        if let Some(s) = s.borrow_mut().as_mut() {
-            s.rewritten = None;
-            m.dirty = s.dirty;
-        }
-    });
-    m
-}
-
-/// A command (started at `mark`, on database `db`) has run: record it as
-/// it asked, or as `argv` if it changed anything.
-pub fn command_done(mark: Mark, db: usize, argv: &[Bytes]) {
-    with_section(|s| match s.rewritten.take() {
-        Some(argvs) => s.records.extend(argvs.into_iter().map(|a| (db, a))),
-        None if s.dirty > mark.dirty => s.records.push((db, argv.to_vec())),
-        None => {}
-    });
-}
-
-/// The running command (a script) was logged as the commands it ran:
-/// nothing more for it when it is done.
-pub fn logged_inside() {
-    with_section(|s| s.rewritten = Some(Vec::new()));
-}
-
-/// Forget what the running section recorded (a script SHUTDOWN NOSAVE
-/// stopped halfway: Redis exits before any of it is propagated).
-pub fn discard() {
-    with_section(|s| {
-        s.records.clear();
-        s.served.clear();
-    });
-}
-
-/// Clears the thread's section even if the section's work panics.
-struct SectionGuard;
-
-impl Drop for SectionGuard {
-    fn drop(&mut self) {
-        SECTION.with(|s| s.borrow_mut().take());
-    }
-}
+use feeds::Feed;
+pub use feeds::FeedSink;
+pub use section::{
+    command_done, dirty, discard, in_section, logged_inside, mark, record, record_served, rewrite,
+    serving, words, Mark,
+};
+use section::{Section, SectionGuard, SECTION};
 
 /// How many unjournaled writes each thread is running (see
 /// [`Journal::enable`]); each thread writes only its own counter.
@@ -217,17 +95,6 @@ fn wait_unjournaled() {
     }
 }
 
-/// Where a replica's stream goes: called, in the journal's order and with
-/// its order lock held, with the bytes of each section (so it must not
-/// wait for anything); false when the replica is gone.
-pub type FeedSink = Box<dyn FnMut(&[u8]) -> bool + Send>;
-
-/// A replica's stream, by client id.
-struct Feed {
-    id: u64,
-    sink: FeedSink,
-}
-
 /// Records appended and not yet written, and the replicas fed.
 #[derive(Default)]
 struct Tail {
@@ -241,13 +108,6 @@ struct Tail {
     feed_selected: Option<usize>,
     /// Scratch for one section's replication bytes.
     feed_buf: Vec<u8>,
-}
-
-impl Tail {
-    /// Hand `bytes` to every replica; forget the ones that are gone.
-    fn feed(&mut self, bytes: &[u8]) {
-        self.feeds.retain_mut(|f| (f.sink)(bytes));
-    }
 }
 
 /// The file the journal is written to.
@@ -354,72 +214,6 @@ impl Journal {
         self.file_on.load(Ordering::Acquire)
     }
 
-    /// Replicas fed now.
-    pub fn replicas(&self) -> usize {
-        self.feeds.load(Ordering::Relaxed)
-    }
-
-    /// Bytes of replication stream produced so far.
-    pub fn repl_offset(&self) -> u64 {
-        self.repl_offset.load(Ordering::Acquire)
-    }
-
-    /// Start feeding replica `id` through `sink` from the instant at which
-    /// `at_switch` runs, with no write running (a full sync takes its
-    /// snapshot there). `at_switch` answering `None` (no snapshot could
-    /// start) attaches nothing. The stream's first record starts with a
-    /// SELECT.
-    pub fn attach<R>(
-        &self,
-        id: u64,
-        sink: FeedSink,
-        at_switch: impl FnOnce() -> Option<R>,
-    ) -> Option<R> {
-        let mut tail = self.order.lock();
-        self.enabled.store(true, Ordering::SeqCst);
-        wait_unjournaled();
-        let r = at_switch();
-        if r.is_some() {
-            tail.feeds.push(Feed { id, sink });
-            tail.feed_selected = None;
-        }
-        self.feeds.store(tail.feeds.len(), Ordering::Relaxed);
-        self.settle(&tail);
-        r
-    }
-
-    /// Stop feeding replica `id` (it disconnected).
-    pub fn detach(&self, id: u64) {
-        let mut tail = self.order.lock();
-        tail.feeds.retain(|f| f.id != id);
-        self.feeds.store(tail.feeds.len(), Ordering::Relaxed);
-        self.settle(&tail);
-    }
-
-    /// Send every replica `argv` (the keep-alive PING), in the order.
-    pub fn feed_now(&self, argv: &[&[u8]]) {
-        let mut tail = self.order.lock();
-        if tail.feeds.is_empty() {
-            return;
-        }
-        let mut buf = std::mem::take(&mut tail.feed_buf);
-        buf.clear();
-        encode_request(argv, &mut buf);
-        self.repl_offset
-            .fetch_add(buf.len() as u64, Ordering::AcqRel);
-        tail.feed(&buf);
-        tail.feed_buf = buf;
-        self.feeds.store(tail.feeds.len(), Ordering::Relaxed);
-        self.settle(&tail);
-    }
-
-    /// With the order lock held: writes stay ordered only while the file
-    /// or a replica needs them to.
-    fn settle(&self, tail: &Tail) {
-        let on = self.file_on() || !tail.feeds.is_empty();
-        self.enabled.store(on, Ordering::SeqCst);
-    }
-
     /// Start journaling into `file` (which holds `size` bytes already);
     /// `at_switch` runs at the instant from which every write is
     /// journaled, with no write running (a rewrite takes its snapshot
@@ -512,17 +306,7 @@ impl Journal {
             return (r, 0);
         }
         if !tail.feeds.is_empty() {
-            let mut buf = std::mem::take(&mut tail.feed_buf);
-            buf.clear();
-            let mut selected = tail.feed_selected;
-            encode_section(&records, &served, &mut buf, &mut selected);
-            tail.feed_selected = selected;
-            self.repl_offset
-                .fetch_add(buf.len() as u64, Ordering::AcqRel);
-            tail.feed(&buf);
-            tail.feed_buf = buf;
-            self.feeds.store(tail.feeds.len(), Ordering::Relaxed);
-            self.settle(&tail);
+            self.feed_section(&mut tail, &records, &served);
         }
         if !self.file_on() {
             return (r, 0);
