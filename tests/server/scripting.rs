@@ -148,6 +148,9 @@ fn script_errors_and_sandbox_match_redis<S: Store>() {
         EVAL "redis.call('set', 'z', 'x') return redis.call('incr', 'z')" 0
         EVAL "return pcall(error, 'x')" 0
         EVAL_RO "return redis.call('set', 'a', 'b')" 0
+        EVAL_RO "return redis.call('publish', 'ch', 'msg')" 0
+        EVAL "#!lua flags=no-writes\nreturn redis.call('pfcount', 'h')" 0
+        EVAL "return redis.call('publish', 'ch', 'msg')" 0
         EVAL "#!lua flags=no-writes\nreturn redis.call('set', 'a', 'b')" 0
         EVAL "#!lua flags=no-writes,bad\nreturn 1" 0
         EVAL "#!luax\nreturn 1" 0

@@ -328,12 +328,15 @@ impl<S: Store> Runner<'_, '_, S> {
                 "This Redis command is not allowed from script",
             ));
         }
+        // A read-only script refuses `may_replicate` commands too (PUBLISH,
+        // PFCOUNT...: Redis's `scriptVerifyWriteCommandAllow`, which is what
+        // lets such scripts run under CLIENT PAUSE WRITE).
+        if spec.flags.write && self.flags.no_writes {
+            return Err(script_error(
+                "Write commands are not allowed from read-only scripts.",
+            ));
+        }
         if spec.flags.writes {
-            if self.flags.no_writes {
-                return Err(script_error(
-                    "Write commands are not allowed from read-only scripts.",
-                ));
-            }
             let state = self.ctx.state;
             if state.persist.refuses_writes(self.ctx.config) {
                 return Err(CmdError::Misconf.to_frame());
