@@ -45,6 +45,7 @@ mod server;
 mod smodel;
 mod sort;
 mod strings;
+mod tracking;
 mod transactions;
 mod zmodel;
 mod zsets;
