@@ -50,8 +50,8 @@ mod section;
 use feeds::Feed;
 pub use feeds::FeedSink;
 pub use section::{
-    command_done, dirty, discard, in_section, logged_inside, mark, record, record_served, rewrite,
-    serving, words, Mark,
+    command_done, dirty, discard, in_section, logged_inside, mark, record, record_served,
+    restore_section, rewrite, serving, stash_section, words, Mark, Stashed,
 };
 use section::{Section, SectionGuard, SECTION};
 

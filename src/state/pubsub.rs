@@ -143,6 +143,19 @@ pub fn end_batch() {
     flush_batch();
 }
 
+/// End the batch for a while (a script stepping aside): what it collected
+/// goes now; whether it was batching.
+pub fn pause_batch() -> bool {
+    let was = BATCHING.get();
+    end_batch();
+    was
+}
+
+/// Batch again if [`pause_batch`] found a batch running.
+pub fn resume_batch(was: bool) {
+    BATCHING.set(was);
+}
+
 /// Deliver `item` to `client`: at the end of the batch when a connection
 /// is batching on this thread, at once otherwise.
 pub fn send(client: &Arc<ClientHandle>, item: Outbound, hard: u64) {

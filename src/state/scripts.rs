@@ -227,12 +227,20 @@ pub enum Busy {
 impl Scripts {
     /// Lock the VM if nobody holds it.
     pub fn try_enter(&self) -> Option<EngineGuard<'_>> {
+        if STEPPED_ASIDE.get() {
+            return None;
+        }
         self.engine.try_lock()
     }
 
     /// Lock the VM, waiting for a running script unless it has become
     /// busy (then BUSY, as Redis answers everyone but SCRIPT KILL).
     pub fn enter(&self, threshold_ms: u64) -> Result<EngineGuard<'_>, Busy> {
+        if STEPPED_ASIDE.get() {
+            // The VM's lock is reentrant, and the script holding it is
+            // this thread's, stepped aside ([`step_aside`]): it is busy.
+            return Err(Busy::Script(self.function.load(Ordering::Relaxed)));
+        }
         // Scripts are short as a rule: wait in place first, and hand the
         // thread's other work elsewhere only if the wait drags on.
         if let Some(g) = self.engine.try_lock_for(crate::db::LONG_WAIT) {
@@ -411,6 +419,35 @@ type KeptGuard = ArcReentrantMutexGuard<RawMutex, RawThreadId, RefCell<Engine>>;
 thread_local! {
     static BATCHING: Cell<bool> = const { Cell::new(false) };
     static KEPT: RefCell<Option<KeptGuard>> = const { RefCell::new(None) };
+    /// The script running on this thread has stepped aside
+    /// ([`step_aside`]): this thread's other connections are being served.
+    static STEPPED_ASIDE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A busy script's hook: if the script runs on a fiber, let its worker
+/// thread serve the thread's other connections for a moment (they get
+/// BUSY; SCRIPT KILL, FUNCTION KILL and SHUTDOWN NOSAVE work), as Redis's
+/// `processEventsWhileBlocked`, then go on. The thread's per-command state
+/// (the journal's open section, pending tracking invalidations, batched
+/// pub/sub deliveries and a kept VM) is set aside meanwhile and put back.
+pub fn step_aside() {
+    if !flashkv_fiber::on_fiber() {
+        return;
+    }
+    let section = crate::db::journal::stash_section();
+    let invalidations = crate::state::tracking::stash_pending();
+    // Deliveries so far go now, as Redis's output buffers are written
+    // while it serves events.
+    let published = crate::state::pubsub::pause_batch();
+    let batching = BATCHING.replace(false);
+    KEPT.with(|k| k.borrow_mut().take());
+    STEPPED_ASIDE.set(true);
+    flashkv_fiber::suspend();
+    STEPPED_ASIDE.set(false);
+    BATCHING.set(batching);
+    crate::state::pubsub::resume_batch(published);
+    crate::state::tracking::restore_pending(invalidations);
+    crate::db::journal::restore_section(section);
 }
 
 /// A connection starts running a batch of requests on this thread.

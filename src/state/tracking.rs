@@ -358,6 +358,27 @@ impl Tracking {
     }
 }
 
+/// Invalidations this thread's running command has not sent yet, taken
+/// away while its script steps aside (`scripts::step_aside`).
+pub fn stash_pending() -> Stashed {
+    Stashed(PENDING.with(|p| std::mem::take(&mut *p.borrow_mut())))
+}
+
+/// What [`stash_pending`] took.
+pub struct Stashed(Vec<(Arc<Tracker>, Bytes, Bytes)>);
+
+/// Put back what [`stash_pending`] took (before anything pending since).
+pub fn restore_pending(Stashed(mut stashed): Stashed) {
+    if stashed.is_empty() {
+        return;
+    }
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        stashed.append(&mut p);
+        *p = stashed;
+    });
+}
+
 /// Run `f` as client `id`'s command (NOLOOP needs to know who changed a
 /// key).
 pub fn as_client<R>(id: u64, f: impl FnOnce() -> R) -> R {

@@ -32,6 +32,12 @@ pub fn register_worker(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
     WORKER_BUSY.with(|w| *w.borrow_mut() = Some(flag));
 }
 
+/// Is this thread one of the server's workers (a current-thread event
+/// loop, whose tasks never move to another thread)?
+pub fn on_worker() -> bool {
+    WORKER_BUSY.with(|w| w.borrow().is_some())
+}
+
 /// Mark this thread's worker as running a script (which holds the thread
 /// until it ends: new connections go to another worker meanwhile) or not.
 /// Nothing on a thread that is not a worker.

@@ -16,6 +16,7 @@ mod common;
 mod aof;
 mod atomicity;
 mod blocking;
+mod busy;
 mod clients;
 mod cluster;
 mod connection;

@@ -2,14 +2,13 @@
 //! error texts, the sandbox, the bit library; the other libraries are in
 //! `lualibs.rs`), atomicity under concurrent
 //! clients on every backend (with `Faults::unlocked_script`, scripts that
-//! lock nothing, as the variant the check must catch), BUSY and SCRIPT
-//! KILL, the bounded cache, and runaway scripts.
+//! lock nothing, as the variant the check must catch), the bounded cache,
+//! and runaway scripts. Busy scripts are in `busy.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use flashkv::db::Faults;
-use flashkv::{Clock, Config, Frame, Store};
+use flashkv::{Clock, Frame, Store};
 
 use crate::backends;
 use crate::common::*;
@@ -23,10 +22,6 @@ backends!(
     functions_match_redis,
     function_dump_moves_between_servers,
     scripts_are_atomic_to_every_reader,
-    a_busy_script_gets_busy_replies_and_is_killed,
-    a_busy_script_on_the_only_worker_is_still_killed,
-    busy_scripts_in_function_stats_and_shutdown_nosave_match_redis,
-    shutdown_nosave_keeps_a_stopped_script_out_of_the_aof,
     pipelined_scripts_and_writes_replay_from_the_aof,
     the_eval_cache_is_bounded,
     many_calls_leak_nothing,
@@ -415,68 +410,6 @@ fn scripts_are_atomic_to_every_reader<S: Store>() {
     proves::<S>("transfers by script", transfers, fault);
 }
 
-/// With one worker thread, a script that never ends holds it; a new
-/// connection still gets BUSY and can SCRIPT KILL it (on a rescue worker),
-/// and the server is whole again after.
-fn a_busy_script_on_the_only_worker_is_still_killed<S: Store>() {
-    let config = Config {
-        busy_reply_threshold: 50,
-        worker_threads: 1,
-        ..Config::default()
-    };
-    let server = TestServer::with_config::<S>(config, Clock::System);
-    let mut a = server.client();
-    a.send_cmd("EVAL \"while true do end\" 0");
-    std::thread::sleep(Duration::from_millis(200));
-    let mut b = server.client();
-    let busy =
-        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-    assert_eq!(b.cmd("PING"), Frame::error(busy));
-    assert_eq!(b.cmd("SCRIPT KILL"), ok());
-    assert!(matches!(a.read_reply().0, Frame::Error(_)));
-    assert_eq!(a.cmd("PING"), Frame::Simple("PONG".into()));
-    assert_eq!(server.client().cmd("PING"), Frame::Simple("PONG".into()));
-}
-
-fn a_busy_script_gets_busy_replies_and_is_killed<S: Store>() {
-    let config = Config {
-        busy_reply_threshold: 100,
-        ..Config::default()
-    };
-    let server = TestServer::with_config::<S>(config, Clock::System);
-    let (mut a, mut b) = (server.client(), server.client());
-    // A loop that even pcall cannot keep alive, on a declared key.
-    let looping = "while true do pcall(function() while true do end end) end";
-    a.send_cmd(&format!("EVAL \"{looping}\" 1 k"));
-    std::thread::sleep(Duration::from_millis(300));
-    let busy =
-        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-    assert_eq!(b.cmd("PING"), Frame::error(busy));
-    assert_eq!(b.cmd("GET k"), Frame::error(busy));
-    assert_eq!(b.cmd("EVAL \"return 1\" 0"), Frame::error(busy));
-    assert_eq!(b.cmd("SCRIPT KILL"), ok());
-    match a.read_reply().0 {
-        Frame::Error(e) => assert!(
-            e.starts_with(b"ERR Script killed by user with SCRIPT KILL..."),
-            "{e:?}"
-        ),
-        other => panic!("killed script replied {other:?}"),
-    }
-    assert_eq!(b.cmd("PING"), Frame::Simple("PONG".into()));
-    assert_eq!(
-        b.cmd("SCRIPT KILL"),
-        Frame::error("NOTBUSY No scripts in execution right now.")
-    );
-    // A script that wrote cannot be killed; it ends on its own here.
-    let start = Instant::now();
-    a.send_cmd("EVAL \"redis.call('set', 'w', 1) local t = redis.call('time') while redis.call('time')[1] - t[1] < 2 do end return 'done'\" 0");
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(matches!(b.cmd("SCRIPT KILL"), Frame::Error(e) if e.starts_with(b"UNKILLABLE")));
-    assert_eq!(a.read_reply().0, Frame::Bulk("done".into()));
-    assert!(start.elapsed() >= Duration::from_millis(900));
-    assert_eq!(b.cmd("GET w"), Frame::Bulk("1".into()));
-}
-
 /// With the AOF on, clients pipelining scripts and plain writes: a
 /// script holds the journal's order lock and then wants the VM, which a
 /// connection keeps between the scripts of its batch, so a batch's write
@@ -522,82 +455,6 @@ fn pipelined_scripts_and_writes_replay_from_the_aof<S: Store>() {
         c.cmd("GET last:0"),
         Frame::Bulk((DEPTH - 1).to_string().into())
     );
-}
-
-/// `duration_ms`'s value (after FUNCTION STATS' key) as 0.
-fn without_duration(f: Frame) -> Frame {
-    match f {
-        Frame::Array(items) => {
-            let mut out: Vec<Frame> = Vec::with_capacity(items.len());
-            for item in items {
-                let after_key =
-                    matches!(out.last(), Some(Frame::Bulk(k)) if &k[..] == b"duration_ms");
-                out.push(match item {
-                    Frame::Integer(_) if after_key => Frame::Integer(0),
-                    other => without_duration(other),
-                });
-            }
-            Frame::Array(out)
-        }
-        other => other,
-    }
-}
-
-/// FUNCTION STATS names a busy function and the FCALL as it was sent; a
-/// busy EVAL script answers it, and a plain SHUTDOWN, with BUSY; SHUTDOWN
-/// NOSAVE stops the server in the middle of a script that wrote, with no
-/// reply to either client.
-fn busy_scripts_in_function_stats_and_shutdown_nosave_match_redis<S: Store>() {
-    same_on_both::<S>("busy scripts and shutdown", |addr| {
-        let (mut a, mut b) = (RawClient::connect(addr), RawClient::connect(addr));
-        let mut out = Vec::new();
-        let mut note = |f: Frame| out.push(format!("{:?}", without_duration(f)));
-        note(b.cmd("CONFIG SET busy-reply-threshold 100"));
-        note(b.cmd("FUNCTION LOAD \"#!lua name=busy\\nredis.register_function('spin', function(k, a) while true do end end)\""));
-        note(b.cmd("FUNCTION STATS"));
-        a.send_cmd("fcall spin 1 key1 arg1");
-        std::thread::sleep(Duration::from_millis(300));
-        note(b.cmd("FUNCTION STATS"));
-        note(b.cmd("SCRIPT KILL"));
-        note(b.cmd("FUNCTION KILL"));
-        note(a.read_reply().0);
-        note(b.cmd("FUNCTION STATS"));
-        a.send_cmd("EVAL \"redis.call('set', 'w', 1) while true do end\" 0");
-        std::thread::sleep(Duration::from_millis(300));
-        note(b.cmd("FUNCTION STATS"));
-        note(b.cmd("SHUTDOWN"));
-        note(b.cmd("SCRIPT KILL"));
-        b.send_cmd("SHUTDOWN NOSAVE");
-        out.push(format!("{:?}", b.read_to_close()));
-        out.push(format!("{:?}", a.read_to_close()));
-        out
-    });
-}
-
-/// A script SHUTDOWN NOSAVE stops halfway leaves nothing in the AOF:
-/// Redis exits before propagating any of it, so the restart must not
-/// replay half a script.
-fn shutdown_nosave_keeps_a_stopped_script_out_of_the_aof<S: Store>() {
-    let dir = fresh_dir("script-shutdown-aof");
-    let mut config = crate::aof::aof_config(&dir, flashkv::config::Fsync::Always);
-    config.busy_reply_threshold = 100;
-    let server = TestServer::with_config::<S>(config.clone(), Clock::System);
-    let (mut a, mut b) = (server.client(), server.client());
-    assert_eq!(b.cmd("SET before 1"), ok());
-    a.send_cmd("EVAL \"redis.call('set', 'half', 1) while true do end\" 0");
-    std::thread::sleep(Duration::from_millis(300));
-    b.send_cmd("SHUTDOWN NOSAVE");
-    assert!(b.read_to_close().is_empty());
-    assert!(a.read_to_close().is_empty());
-    server.join().expect("stopped");
-    let options = flashkv::server::Options {
-        load_at_start: true,
-        ..Default::default()
-    };
-    let restarted = TestServer::with_options::<S>(config, options);
-    let mut c = restarted.client();
-    assert_eq!(c.cmd("GET before"), Frame::Bulk("1".into()));
-    assert_eq!(c.cmd("GET half"), Frame::Null, "half a script replayed");
 }
 
 fn the_eval_cache_is_bounded<S: Store>() {

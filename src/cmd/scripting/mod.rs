@@ -373,7 +373,15 @@ fn enter<S: Store>(
                     // Under the fuzzer nobody sends SCRIPT KILL: a script
                     // stops itself after 100 ms.
                     let stuck = cfg!(fuzzing) && s.scripts.running_ms() > Some(100);
-                    s.scripts.kill_requested() || stuck
+                    if s.scripts.kill_requested() || stuck {
+                        return true;
+                    }
+                    // Busy: let this worker's other connections in (a
+                    // SCRIPT KILL among them is seen at once).
+                    if s.scripts.busy(s.config().busy_reply_threshold).is_some() {
+                        crate::state::scripts::step_aside();
+                    }
+                    s.scripts.kill_requested()
                 })
             };
             let handles = vm::install(&engine.lua, kill_requested).map_err(|e| {

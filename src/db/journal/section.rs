@@ -130,6 +130,20 @@ pub fn discard() {
     });
 }
 
+/// This thread's open section, taken away while its script steps aside
+/// (so a command served meanwhile does not write into it).
+pub struct Stashed(Option<Section>);
+
+/// Take this thread's open section away ([`restore_section`] puts it back).
+pub fn stash_section() -> Stashed {
+    Stashed(SECTION.with(|s| s.borrow_mut().take()))
+}
+
+/// Put back what [`stash_section`] took.
+pub fn restore_section(Stashed(section): Stashed) {
+    SECTION.with(|s| *s.borrow_mut() = section);
+}
+
 /// Clears the thread's section even if the section's work panics.
 pub(super) struct SectionGuard;
 
