@@ -62,7 +62,7 @@ pub struct Handles {
     /// Where libraries load and their functions run.
     pub library_env: mlua::Table,
     /// What the library being loaded registered.
-    pub pending: std::sync::Arc<parking_lot::Mutex<Vec<Registered>>>,
+    pub pending: std::sync::Arc<parking_lot::Mutex<Option<Vec<Registered>>>>,
     /// What a library's code sees while it loads: only `redis`, the
     /// registration API (`functions::library_env`).
     pub load_view: mlua::Table,

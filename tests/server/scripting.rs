@@ -12,7 +12,7 @@ use flashkv::{Clock, Frame, Store};
 
 use crate::backends;
 use crate::common::*;
-use crate::differential::{differential, differential_resp2_and_3};
+use crate::differential::{differential, differential_resp2_and_3, same_on_both};
 use crate::transactions::int_of;
 
 backends!(
@@ -20,6 +20,7 @@ backends!(
     script_errors_and_sandbox_match_redis,
     script_calls_are_counted_and_monitored_as_in_redis,
     functions_match_redis,
+    function_restore_collisions_match_redis,
     function_dump_moves_between_servers,
     scripts_are_atomic_to_every_reader,
     pipelined_scripts_and_writes_replay_from_the_aof,
@@ -296,8 +297,59 @@ fn functions_match_redis<S: Store>() {
         FUNCTION LOAD "#!lua name=g\nredis.register_function('gf', function() return _G[2.5] end)"
         FCALL gf 0
         EVAL "return _G[1]" 0
+        # The first line as sdssplitargs splits it: an empty engine, a
+        # quoted name, a name given twice, unbalanced quotes
+        FUNCTION LOAD "#! name=test\nreturn 1"
+        FUNCTION LOAD REPLACE "#!lua name=\"quoted\"\nredis.register_function('qf', function() return 1 end)"
+        FUNCTION LOAD "#!lua name=foo name=bar\nreturn 1"
+        FUNCTION LOAD "#!lua NAME=upper\nredis.register_function('uf', function() return 1 end)"
+        FUNCTION LOAD "#!lua name=\"open\nreturn 1"
+        # A function that kept the registration API cannot use it later
+        FUNCTION LOAD "#!lua name=keeper\nlocal lib = redis\nredis.register_function('late', function() lib.register_function('x', function() end) end)"
+        FCALL late 0
         "##,
     );
+}
+
+/// FUNCTION RESTORE of a dump whose library exists: APPEND names the
+/// library (without quotes, Redis's `libraryJoin`), REPLACE the function
+/// another library owns; nothing changes either way.
+fn function_restore_collisions_match_redis<S: Store>() {
+    same_on_both::<S>("function restore collisions", |addr| {
+        let mut c = RawClient::connect(addr);
+        let mut out = Vec::new();
+        let lib = |name: &str, fs: &[&str]| {
+            let body: String = fs
+                .iter()
+                .map(|f| {
+                    format!("redis.register_function('{f}', function() return '{name}.{f}' end)\n")
+                })
+                .collect();
+            format!("#!lua name={name}\n{body}")
+        };
+        c.cmd("FUNCTION FLUSH");
+        c.cmd_args(&[
+            b"FUNCTION",
+            b"LOAD",
+            lib("lib1", &["f1", "f2", "f3"]).as_bytes(),
+        ]);
+        let Frame::Bulk(dump) = c.cmd("FUNCTION DUMP") else {
+            panic!("no dump");
+        };
+        c.cmd("FUNCTION FLUSH");
+        c.cmd_args(&[b"FUNCTION", b"LOAD", lib("lib1", &["f6"]).as_bytes()]);
+        c.cmd_args(&[b"FUNCTION", b"LOAD", lib("lib2", &["f4", "f3"]).as_bytes()]);
+        for policy in [&b"APPEND"[..], b"REPLACE"] {
+            out.push(format!(
+                "{:?}",
+                c.cmd_args(&[b"FUNCTION", b"RESTORE", &dump, policy])
+            ));
+            for f in ["f3", "f4", "f6"] {
+                out.push(format!("{:?}", c.cmd(&format!("FCALL {f} 0"))));
+            }
+        }
+        out
+    });
 }
 
 /// FUNCTION DUMP from Redis restores here and back, byte for byte.
@@ -324,7 +376,7 @@ fn function_dump_moves_between_servers<S: Store>() {
     );
     assert_eq!(
         o.cmd_args(&[&b"FUNCTION"[..], b"RESTORE", &payload]),
-        Frame::error("ERR Library 'moved' already exists")
+        Frame::error("ERR Library moved already exists")
     );
     assert_eq!(
         o.cmd_args(&[&b"FUNCTION"[..], b"RESTORE", &payload, b"REPLACE"]),

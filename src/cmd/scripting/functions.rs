@@ -26,8 +26,9 @@ use crate::state::scripts::{Engine, Handles, Library, Registered};
 /// The chunk name of library code (errors say `user_function:2:`).
 pub const LIBRARY_CHUNK: &str = "@user_function";
 
-/// Functions registered by the library being loaded.
-pub type Pending = Arc<Mutex<Vec<Registered>>>;
+/// Functions registered by the library being loaded (None: no library
+/// loads now).
+pub type Pending = Arc<Mutex<Option<Vec<Registered>>>>;
 
 fn err(text: impl Into<String>) -> CmdError {
     CmdError::Reply(Bytes::from(text.into()))
@@ -92,6 +93,10 @@ pub fn register_function(lua: &Lua, pending: Pending) -> mlua::Result<Function> 
         }
         let name = String::from_utf8_lossy(&name).into_owned();
         let mut pending = pending.lock();
+        let Some(pending) = pending.as_mut() else {
+            // A function kept the registration API (Redis checks it in C).
+            return fail("redis.register_function can only be called on FUNCTION LOAD command");
+        };
         if pending.iter().any(|r| r.name == name) {
             return fail("Function already exists in the library");
         }
@@ -110,14 +115,25 @@ fn valid_name(name: &[u8]) -> bool {
     !name.is_empty() && name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
+/// The name a library's code declares, if its metadata is valid.
+pub fn library_name(code: &[u8]) -> Option<String> {
+    metadata(code).ok().map(|(name, _)| name)
+}
+
 /// The library name from `#!lua name=<name>` on the first line.
 fn metadata(code: &[u8]) -> Result<(String, usize), CmdError> {
     if !code.starts_with(b"#!") {
         return Err(err("ERR Missing library metadata"));
     }
+    // Redis's `functionExtractLibMetaData`: the first line split as
+    // `sdssplitargs` does (blanks, quotes), the engine is the first word
+    // without its `#!`.
     let end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
-    let mut parts = code[2..end].split(|&b| b == b' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or_default();
+    let parts = match crate::protocol::split_inline(&code[..end]) {
+        Some(parts) if !parts.is_empty() => parts,
+        _ => return Err(err("ERR Invalid library metadata")),
+    };
+    let engine = &parts[0][2..];
     if !engine.eq_ignore_ascii_case(b"lua") {
         return Err(err(format!(
             "ERR Engine '{}' not found",
@@ -125,8 +141,15 @@ fn metadata(code: &[u8]) -> Result<(String, usize), CmdError> {
         )));
     }
     let mut name = None;
-    for part in parts {
-        match part.strip_prefix(b"name=") {
+    for part in &parts[1..] {
+        let value =
+            (part.len() >= 5 && part[..5].eq_ignore_ascii_case(b"name=")).then(|| &part[5..]);
+        match value {
+            Some(_) if name.is_some() => {
+                return Err(err(
+                    "ERR Invalid metadata value, name argument was given multiple times",
+                ))
+            }
             Some(n) => name = Some(n.to_vec()),
             None => {
                 return Err(err(format!(
@@ -168,7 +191,6 @@ pub fn load(
             };
             err(format!("ERR Error compiling function: {msg}"))
         })?;
-    handles.pending.lock().clear();
     // While the library's code runs, `redis` (the load API) is its only
     // global, as in Redis 7.0; its functions see them all.
     let env_meta = handles
@@ -181,13 +203,14 @@ pub fn load(
             .map_err(|e| err(format!("ERR {e}")))
     };
     viewing(&handles.load_view)?;
+    *handles.pending.lock() = Some(Vec::new());
     vm::set_load_hook(lua);
     let outcome = handles
         .xpcall
         .call::<(bool, Value)>((chunk, handles.handler.clone()));
     vm::end_load_hook(lua, handles);
     viewing(&handles.globals)?;
-    let registered = std::mem::take(&mut *handles.pending.lock());
+    let registered = handles.pending.lock().take().unwrap_or_default();
     match outcome {
         Ok((true, _)) => {}
         Ok((false, e)) => {

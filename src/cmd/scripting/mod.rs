@@ -250,7 +250,18 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             {
                 let engine = guard.borrow();
                 for code in &codes {
-                    let lib = functions::load(&engine, &handles, code, policy != Restore::Append)?;
+                    // Redis's `libraryJoin`: under APPEND a library that
+                    // exists fails first (its text has no quotes).
+                    if policy == Restore::Append {
+                        if let Some(name) = functions::library_name(code) {
+                            if engine.libraries.contains_key(&name) {
+                                return Err(CmdError::Reply(Bytes::from(format!(
+                                    "ERR Library {name} already exists"
+                                ))));
+                            }
+                        }
+                    }
+                    let lib = functions::load(&engine, &handles, code, true)?;
                     libs.push(lib);
                 }
             }
