@@ -210,7 +210,6 @@ impl<S: Store> Executor<S> {
             self.route(client, spec, argv)?;
         }
         let config = client.config.current();
-        let session = &client.session;
         if !spec.flags.allow_busy {
             if let Some(Busy::Script(function)) =
                 self.state.scripts.busy(config.busy_reply_threshold)
@@ -225,12 +224,17 @@ impl<S: Store> Executor<S> {
             let queued =
                 client.tx.in_multi() && !matches!(name, "exec" | "discard" | "quit" | "reset");
             let deny = spec.flags.deny_oom || queued || (name == "exec" && client.tx.denies_oom());
-            // Reads leave eviction to the next write and the background.
-            if deny || spec.flags.write {
-                let outcome = self.state.db.perform_evictions(None);
-                if deny && outcome == Eviction::Fail {
-                    return Err(CmdError::Oom);
-                }
+            // Every command evicts, reads too (a read is refused nothing,
+            // but the keys evicted before it are gone when it runs, and
+            // their invalidations to this client go out before its reply,
+            // as Redis sends them before the command executes).
+            let outcome = self.state.db.perform_evictions(None);
+            let id = client.session.handle.id;
+            if crate::state::pubsub::flush_for(id) {
+                client.session.pushes_first = true;
+            }
+            if deny && outcome == Eviction::Fail {
+                return Err(CmdError::Oom);
             }
         }
         // `write` commands only (not `may_replicate` ones), as Redis's
@@ -243,6 +247,7 @@ impl<S: Store> Executor<S> {
                 return Err(CmdError::AofMisconf(e));
             }
         }
+        let session = &client.session;
         if !spec.when_subscribed && session.proto == Protocol::Resp2 && session.subs.any() {
             return Err(CmdError::SubscribedContext(spec.meta.name));
         }

@@ -338,6 +338,9 @@ pub struct Session {
     /// Close once the pending replies are written (QUIT, protocol error,
     /// CLIENT KILL of oneself).
     pub close_after_reply: bool,
+    /// Pushes for this client are waiting in its mailbox that must go
+    /// before the running command's reply (an eviction's invalidations).
+    pub pushes_first: bool,
     /// SHUTDOWN was accepted: stop the server, send no reply.
     pub shutdown_requested: bool,
     /// Index of the last command run.
@@ -465,6 +468,7 @@ impl Session {
             proto: Protocol::Resp2,
             authenticated: false,
             close_after_reply: false,
+            pushes_first: false,
             shutdown_requested: false,
             last_cmd: 0,
             last_command_ms: 0,

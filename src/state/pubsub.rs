@@ -143,6 +143,28 @@ pub fn end_batch() {
     flush_batch();
 }
 
+/// Hand over now what the running batch collected for client `id`; true
+/// if there was any. For what happens before a command executes (an
+/// eviction's invalidations), which Redis writes to the client's buffer
+/// ahead of the command's reply.
+pub fn flush_for(id: u64) -> bool {
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        if !b.iter().any(|(c, _, _)| c.id == id) {
+            return false;
+        }
+        let all = std::mem::take(&mut *b);
+        for (c, item, hard) in all {
+            if c.id == id {
+                c.deliver(item, hard);
+            } else {
+                b.push((c, item, hard));
+            }
+        }
+        true
+    })
+}
+
 /// End the batch for a while (a script stepping aside): what it collected
 /// goes now; whether it was batching.
 pub fn pause_batch() -> bool {
@@ -351,6 +373,15 @@ impl Kind {
 pub fn keyspace_sink(pubsub: Arc<PubSub>) -> crate::db::events::Sink {
     use crate::db::events::class;
     Box::new(move |flags, event, db, key| {
+        // Both messages of one event reach a subscriber together, even
+        // from a thread that is not running a batch (the expiry sweeper):
+        // a client cannot see one without the other, as with Redis's one
+        // thread.
+        let own_batch =
+            !BATCHING.get() && flags & class::KEYSPACE != 0 && flags & class::KEYEVENT != 0;
+        if own_batch {
+            begin_batch();
+        }
         if flags & class::KEYSPACE != 0 {
             let mut channel = format!("__keyspace@{db}__:").into_bytes();
             channel.extend_from_slice(key);
@@ -359,6 +390,9 @@ pub fn keyspace_sink(pubsub: Arc<PubSub>) -> crate::db::events::Sink {
         if flags & class::KEYEVENT != 0 {
             let channel = format!("__keyevent@{db}__:{event}");
             pubsub.publish(channel.as_bytes(), key);
+        }
+        if own_batch {
+            end_batch();
         }
     })
 }

@@ -19,6 +19,7 @@ backends!(
     info_memory_names_the_fields_redis_names,
     allkeys_lru_keeps_memory_under_the_limit_and_keeps_recent_keys,
     volatile_policies_never_evict_keys_without_ttl,
+    a_read_over_the_limit_evicts_and_invalidates_before_its_reply,
     eviction_under_concurrent_writers_loses_no_surviving_write,
     lru_evicts_the_keys_idle_longest,
     lookups_that_do_not_touch_match_redis,
@@ -71,6 +72,28 @@ fn start<S: Store>(policy: &str, over: u64) -> (Proc, u64) {
     );
     assert_eq!(c.cmd(&format!("CONFIG SET maxmemory {limit}")), ok());
     (Proc(child, c, addr), limit)
+}
+
+/// Over `maxmemory`, a read evicts before it runs, as every command does
+/// in Redis's `processCommand`: a tracking client learns of the evicted
+/// key before the read's reply (Redis's suite, "Tracking invalidation
+/// message of eviction keys should be before response").
+fn a_read_over_the_limit_evicts_and_invalidates_before_its_reply<S: Store>() {
+    let (mut p, _) = start::<S>("volatile-random", 1 << 20);
+    let c = &mut p.1;
+    c.cmd("HELLO 3");
+    assert_eq!(c.cmd("CLIENT TRACKING on"), ok());
+    assert_eq!(c.cmd("SETEX volatile-key 10000 x"), ok());
+    assert_eq!(c.cmd("GET volatile-key"), bulk("x"));
+    // 2 MB: over the limit once set (SETBIT itself ran under it).
+    assert_eq!(c.cmd("SETBIT big-key 16000000 0"), int(0));
+    let invalidate = Frame::Push(vec![
+        bulk("invalidate"),
+        Frame::Array(vec![bulk("volatile-key")]),
+    ]);
+    assert_eq!(c.cmd("GETBIT big-key 0"), invalidate);
+    assert_eq!(c.read_reply().0, int(0));
+    assert_eq!(c.cmd("EXISTS volatile-key"), int(0));
 }
 
 /// SET `n` keys `prefix:i` with 100-byte values (and `extra` options),

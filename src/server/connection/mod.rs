@@ -583,6 +583,9 @@ impl<S: Store> Connection<S> {
                 return;
             }
         };
+        if std::mem::take(&mut self.client.session.pushes_first) {
+            self.drain_mailbox();
+        }
         let dropped = self.client.session.drop_reply();
         if (dropped && !is_subscription(argv, &frame)) || self.client.session.shutdown_requested {
             return;
