@@ -231,7 +231,7 @@ impl<S: Store> ServerState<S> {
 
     /// The server's periodic chores (every 100 ms): renew the command
     /// clock's wall offset, sample the rates, take back idle clients'
-    /// buffers.
+    /// buffers, keep the tracking table under its limit.
     pub fn cron(&self) {
         crate::db::Clock::resync();
         self.clients.trim_idle_buffers(self.db.now_ms());
@@ -239,6 +239,8 @@ impl<S: Store> ServerState<S> {
         self.persist.cron(&self.db, &config);
         self.aof.cron(&self.db, &config);
         self.replicas.cron(&self.db, &config);
+        self.tracking
+            .limit(config.tracking_table_max_keys, &self.clients);
         let [input, output, _, _] = self.stats.net();
         self.rates
             .sample([self.clients.total_commands(), input, output]);

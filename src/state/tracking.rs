@@ -206,6 +206,14 @@ impl Tracking {
                 self.items.fetch_add(1, Ordering::Relaxed);
             }
         }
+        self.limit(max_keys, registry);
+    }
+
+    /// Drop keys (invalidating them for their readers) until the table
+    /// holds at most `max_keys` (0: no limit), Redis's
+    /// `trackingLimitUsedSlots`: after each tracked read and from the cron,
+    /// so a lowered `tracking-table-max-keys` takes effect without one.
+    pub fn limit(&self, max_keys: usize, registry: &Registry) {
         while max_keys > 0 && self.keys.load(Ordering::Relaxed) > max_keys {
             let victim = self
                 .table

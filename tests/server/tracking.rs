@@ -208,7 +208,31 @@ fn expired_keys_invalidate_noloop_clients_as_in_redis<S: Store>() {
     );
 }
 
+/// Lowering `tracking-table-max-keys` evicts tracked keys (and
+/// invalidates them) without waiting for another tracked read, as Redis's
+/// cron does (its suite: "Tracking gets notification on tracking table key
+/// eviction").
+fn a_lowered_tracking_table_limit_evicts_at_once<S: Store>() {
+    let server = TestServer::start::<S>();
+    let (mut a, mut admin) = (server.client(), server.client());
+    a.cmd("HELLO 3");
+    assert_eq!(a.cmd("CLIENT TRACKING on"), ok());
+    assert_eq!(a.cmd("MSET key1 1 key2 2"), ok());
+    a.cmd("MGET key1 key2");
+    assert_eq!(admin.cmd("CONFIG SET tracking-table-max-keys 1"), ok());
+    let Frame::Push(parts) = a.read_reply().0 else {
+        panic!("no invalidation");
+    };
+    assert_eq!(parts[0], bulk("invalidate"));
+    assert!(
+        parts[1] == Frame::Array(vec![bulk("key1")])
+            || parts[1] == Frame::Array(vec![bulk("key2")]),
+        "{parts:?}"
+    );
+}
+
 backends!(
     client_side_caching_matches_redis,
-    expired_keys_invalidate_noloop_clients_as_in_redis
+    expired_keys_invalidate_noloop_clients_as_in_redis,
+    a_lowered_tracking_table_limit_evicts_at_once,
 );
