@@ -237,6 +237,16 @@ impl<S: Store> Executor<S> {
                 return Err(CmdError::Oom);
             }
         }
+        // Redis's `processCommand` keeps the tracking table under its
+        // limit before every command too (its invalidations to this client
+        // go first, as the eviction's).
+        if self.state.tracking.active() {
+            let tracking = &self.state.tracking;
+            tracking.limit(config.tracking_table_max_keys, &self.state.clients);
+            if crate::state::pubsub::flush_for(client.session.handle.id) {
+                client.session.pushes_first = true;
+            }
+        }
         // `write` commands only (not `may_replicate` ones), as Redis's
         // MISCONF rule.
         if spec.flags.writes || spec.meta.name == "ping" {
@@ -399,7 +409,8 @@ pub struct Client<S: Store> {
     state: Arc<ServerState<S>>,
 }
 
-/// A client that goes away forgets its watches and subscriptions.
+/// A client that goes away forgets its watches, subscriptions and
+/// tracking.
 impl<S: Store> Drop for Client<S> {
     fn drop(&mut self) {
         self.tx.clear(&self.state.db.table());
@@ -407,6 +418,9 @@ impl<S: Store> Drop for Client<S> {
         self.state.pubsub.unsubscribe_all(&mut s.subs, &s.handle);
         if s.monitor {
             self.state.monitors.remove(s.handle.id);
+        }
+        if s.tracking.is_some() {
+            self.state.tracking_off(s.handle.id);
         }
         if s.replica {
             // Its stream stops here, even if its sync is still starting.

@@ -3,7 +3,7 @@
 //! modules), LOLWUT.
 //!
 //! DEBUG offers what clients' and Redis's own test suites use: RELOAD
-//! (in `persist`), ERROR, SLEEP, SET-ACTIVE-EXPIRE, LOG, PROTOCOL, DIGEST,
+//! (in `persist`), ERROR, SLEEP, SET-ACTIVE-EXPIRE, PAUSE-CRON, LOG, PROTOCOL, DIGEST,
 //! DIGEST-VALUE and OBJECT. DIGEST is Redis's own algorithm (SHA1 mixed per
 //! key, `debug.c`), so the same data gives the same digest in both servers
 //! and a digest compares a FlashKV dataset with a Redis one.
@@ -91,6 +91,8 @@ const DEBUG_HELP: &[&str] = &[
     "    Write <message> to the server log.",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
+    "PAUSE-CRON <0|1>",
+    "    Stop periodic cron job processing.",
     "PROTOCOL <type>",
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
@@ -239,6 +241,10 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
         }
         _ if sub_is("SET-ACTIVE-EXPIRE", 2) => {
             ctx.state.db.set_active_expire(atoi(&args[1]) != 0);
+            now(Frame::ok())
+        }
+        _ if sub_is("PAUSE-CRON", 2) => {
+            ctx.state.db.set_cron_paused(atoi(&args[1]) != 0);
             now(Frame::ok())
         }
         _ if sub_is("LOG", 2) => {

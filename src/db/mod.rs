@@ -96,6 +96,8 @@ struct Shared<S> {
     paused: std::sync::atomic::AtomicBool,
     /// DEBUG SET-ACTIVE-EXPIRE: false stops the sweeper's expiry cycles.
     active_expire: std::sync::atomic::AtomicBool,
+    /// DEBUG PAUSE-CRON: the periodic chores (expiry cycles included) stop.
+    cron_paused: std::sync::atomic::AtomicBool,
     /// A snapshot is running (one at a time).
     snapshotting: std::sync::atomic::AtomicBool,
     /// An append-only file is being replayed: time stands still at 0, so
@@ -188,6 +190,7 @@ impl<S: Store> Db<S> {
                 expiry: Mutex::new(expiry),
                 paused: std::sync::atomic::AtomicBool::new(false),
                 active_expire: std::sync::atomic::AtomicBool::new(true),
+                cron_paused: std::sync::atomic::AtomicBool::new(false),
                 snapshotting: std::sync::atomic::AtomicBool::new(false),
                 replaying: std::sync::atomic::AtomicBool::new(false),
                 evictor: evict::Evictor::default(),
@@ -210,7 +213,18 @@ impl<S: Store> Db<S> {
 
     /// Does the sweeper expire keys?
     pub fn active_expire(&self) -> bool {
-        self.shared.active_expire.load(Ordering::Relaxed)
+        self.shared.active_expire.load(Ordering::Relaxed) && !self.cron_paused()
+    }
+
+    /// DEBUG PAUSE-CRON: stop the periodic chores (Redis's `serverCron`,
+    /// whose expiry cycles stop with it) or let them go on.
+    pub fn set_cron_paused(&self, paused: bool) {
+        self.shared.cron_paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// Are the periodic chores stopped (DEBUG PAUSE-CRON)?
+    pub fn cron_paused(&self) -> bool {
+        self.shared.cron_paused.load(Ordering::Relaxed)
     }
 
     /// Hold active expiry back (CLIENT PAUSE) or let it go on.

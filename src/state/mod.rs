@@ -234,6 +234,9 @@ impl<S: Store> ServerState<S> {
     /// buffers, keep the tracking table under its limit.
     pub fn cron(&self) {
         crate::db::Clock::resync();
+        if self.db.cron_paused() {
+            return;
+        }
         self.clients.trim_idle_buffers(self.db.now_ms());
         let config = self.config();
         self.persist.cron(&self.db, &config);

@@ -331,6 +331,9 @@ fn client_subcommands_match_redis<S: Store>() {
         CLIENT TRACKING on BCAST PREFIX a PREFIX b NOLOOP
         CLIENT TRACKINGINFO
         CLIENT TRACKING off
+        CLIENT TRACKING on BCAST
+        CLIENT TRACKINGINFO
+        CLIENT TRACKING off
         CLIENT TRACKING on OPTOUT
         CLIENT CACHING yes
         CLIENT CACHING no

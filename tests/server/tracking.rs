@@ -231,7 +231,53 @@ fn a_lowered_tracking_table_limit_evicts_at_once<S: Store>() {
     );
 }
 
+/// A tracking client that disconnects stops counting (INFO
+/// `tracking_clients`) and stops being sent invalidations.
+fn a_tracking_client_that_leaves_is_forgotten<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    {
+        let mut a = server.client();
+        a.cmd("HELLO 3");
+        assert_eq!(a.cmd("CLIENT TRACKING on BCAST"), ok());
+        assert_eq!(info_field(&mut c, "tracking_clients"), 1);
+        assert_eq!(info_field(&mut c, "tracking_total_prefixes"), 1);
+    }
+    assert!(eventually(Duration::from_secs(5), || {
+        info_field(&mut c, "tracking_clients") == 0
+    }));
+    assert_eq!(info_field(&mut c, "tracking_total_prefixes"), 0);
+}
+
+/// With the cron paused (DEBUG PAUSE-CRON), a lowered limit still takes
+/// effect at the next command, whose own invalidation goes before its
+/// reply, inside MULTI too (Redis's suite, "Regression test for #11715").
+fn a_lowered_limit_applies_at_the_next_command_before_its_reply<S: Store>() {
+    let server = TestServer::with_debug::<S>();
+    let (mut a, mut admin) = (server.client(), server.client());
+    assert_eq!(admin.cmd("CONFIG SET tracking-table-max-keys 2"), ok());
+    assert_eq!(admin.cmd("DEBUG PAUSE-CRON 1"), ok());
+    a.cmd("HELLO 3");
+    assert_eq!(a.cmd("CLIENT TRACKING on"), ok());
+    a.cmd("MGET 1{tag} 2{tag}");
+    assert_eq!(a.cmd("MULTI"), ok());
+    assert_eq!(admin.cmd("CONFIG SET tracking-table-max-keys 1"), ok());
+    std::thread::sleep(Duration::from_millis(300));
+    let Frame::Push(parts) = a.cmd("PING") else {
+        panic!("no invalidation before the reply");
+    };
+    assert_eq!(parts[0], bulk("invalidate"));
+    assert_eq!(a.read_reply().0, Frame::Simple("QUEUED".into()));
+    assert_eq!(
+        a.cmd("EXEC"),
+        Frame::Array(vec![Frame::Simple("PONG".into())])
+    );
+    assert_eq!(admin.cmd("DEBUG PAUSE-CRON 0"), ok());
+}
+
 backends!(
+    a_lowered_limit_applies_at_the_next_command_before_its_reply,
+    a_tracking_client_that_leaves_is_forgotten,
     client_side_caching_matches_redis,
     expired_keys_invalidate_noloop_clients_as_in_redis,
     a_lowered_tracking_table_limit_evicts_at_once,

@@ -488,7 +488,12 @@ fn tracking_info<S: Store>(ctx: &Ctx<'_, S>) -> Frame {
                     f.push(bulk(name));
                 }
             }
-            let prefixes = m.prefixes.iter().cloned().map(Frame::Bulk).collect();
+            // BCAST without PREFIX tracks the empty prefix, and says so.
+            let prefixes = if m.bcast && m.prefixes.is_empty() {
+                vec![Frame::Bulk(Bytes::new())]
+            } else {
+                m.prefixes.iter().cloned().map(Frame::Bulk).collect()
+            };
             (f, m.redirect as i64, prefixes)
         }
     };
