@@ -255,12 +255,12 @@ impl KeyEvents {
         }
     }
 
-    /// A database was emptied.
+    /// A database was emptied (the hook runs even when nobody tracks now:
+    /// it empties the tracking table of keys read while someone did, as
+    /// Redis's `trackingInvalidateKeysOnFlush`).
     pub fn flushed(&self) {
-        if self.tracking.load(Ordering::Relaxed) {
-            if let Some(hook) = self.on_flush.get() {
-                hook();
-            }
+        if let Some(hook) = self.on_flush.get() {
+            hook();
         }
     }
 }

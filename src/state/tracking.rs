@@ -291,14 +291,18 @@ impl Tracking {
 
     /// FLUSHDB / FLUSHALL: every tracking client drops everything.
     pub fn flushed(&self, registry: &Registry) {
+        // The table empties even when nobody tracks any more (its keys
+        // were read while someone did).
+        if self.keys.load(Ordering::Relaxed) > 0 {
+            for shard in &self.table {
+                shard.lock().clear();
+            }
+            self.keys.store(0, Ordering::Relaxed);
+            self.items.store(0, Ordering::Relaxed);
+        }
         if !self.active() {
             return;
         }
-        for shard in &self.table {
-            shard.lock().clear();
-        }
-        self.keys.store(0, Ordering::Relaxed);
-        self.items.store(0, Ordering::Relaxed);
         let clients: Vec<Arc<Tracker>> = self.clients.read().values().cloned().collect();
         for t in clients {
             self.send(&t, None, registry);

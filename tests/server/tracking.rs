@@ -232,7 +232,8 @@ fn a_lowered_tracking_table_limit_evicts_at_once<S: Store>() {
 }
 
 /// A tracking client that disconnects stops counting (INFO
-/// `tracking_clients`) and stops being sent invalidations.
+/// `tracking_clients`) and stops being sent invalidations; FLUSHALL
+/// empties the table even when nobody tracks.
 fn a_tracking_client_that_leaves_is_forgotten<S: Store>() {
     let server = TestServer::start::<S>();
     let mut c = server.client();
@@ -247,6 +248,15 @@ fn a_tracking_client_that_leaves_is_forgotten<S: Store>() {
         info_field(&mut c, "tracking_clients") == 0
     }));
     assert_eq!(info_field(&mut c, "tracking_total_prefixes"), 0);
+    // The keys read while someone tracked go with a FLUSHALL even when
+    // nobody tracks any more (stale keys would invalidate a later client).
+    assert_eq!(c.cmd("CLIENT TRACKING on"), ok());
+    c.cmd("MGET k1 k2");
+    assert_eq!(c.cmd("CLIENT TRACKING off"), ok());
+    assert_eq!(info_field(&mut c, "tracking_total_keys"), 2);
+    assert_eq!(c.cmd("FLUSHALL"), ok());
+    assert_eq!(info_field(&mut c, "tracking_total_keys"), 0);
+    assert_eq!(info_field(&mut c, "tracking_total_items"), 0);
 }
 
 /// With the cron paused (DEBUG PAUSE-CRON), a lowered limit still takes
