@@ -3,7 +3,8 @@
 //! modules), LOLWUT.
 //!
 //! DEBUG offers what clients' and Redis's own test suites use: RELOAD
-//! (in `persist`), ERROR, SLEEP, SET-ACTIVE-EXPIRE, PAUSE-CRON, LOG, PROTOCOL, DIGEST,
+//! (in `persist`), ERROR, SLEEP, SET-ACTIVE-EXPIRE, PAUSE-CRON,
+//! SET-DISABLE-DENY-SCRIPTS, LOG, PROTOCOL, DIGEST,
 //! DIGEST-VALUE and OBJECT. DIGEST is Redis's own algorithm (SHA1 mixed per
 //! key, `debug.c`), so the same data gives the same digest in both servers
 //! and a digest compares a FlashKV dataset with a Redis one.
@@ -241,6 +242,10 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
         }
         _ if sub_is("SET-ACTIVE-EXPIRE", 2) => {
             ctx.state.db.set_active_expire(atoi(&args[1]) != 0);
+            now(Frame::ok())
+        }
+        _ if sub_is("SET-DISABLE-DENY-SCRIPTS", 2) => {
+            ctx.state.scripts.set_deny_disabled(atoi(&args[1]) != 0);
             now(Frame::ok())
         }
         _ if sub_is("PAUSE-CRON", 2) => {

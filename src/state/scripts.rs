@@ -179,6 +179,9 @@ pub struct Scripts {
     /// SHUTDOWN NOSAVE stopped the running script: what it did must not
     /// reach the append-only file (Redis exits before propagating it).
     stopped_for_shutdown: AtomicBool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call CLIENT and DEBUG
+    /// PROTOCOL, which are `noscript` (Redis's tests use it).
+    deny_disabled: AtomicBool,
     /// The running function's name and the command that called it
     /// (FUNCTION STATS' `running_script`).
     running: parking_lot::Mutex<Option<(bytes::Bytes, Vec<bytes::Bytes>)>>,
@@ -211,6 +214,7 @@ impl Default for Scripts {
             libraries: AtomicU64::new(0),
             functions: AtomicU64::new(0),
             stopped_for_shutdown: AtomicBool::new(false),
+            deny_disabled: AtomicBool::new(false),
             running: parking_lot::Mutex::new(None),
         }
     }
@@ -359,6 +363,17 @@ impl Scripts {
         }
         self.kill.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS.
+    pub fn set_deny_disabled(&self, on: bool) {
+        self.deny_disabled.store(on, Ordering::Relaxed);
+    }
+
+    /// May scripts call the `noscript` commands DEBUG
+    /// SET-DISABLE-DENY-SCRIPTS lets through?
+    pub fn deny_disabled(&self) -> bool {
+        self.deny_disabled.load(Ordering::Relaxed)
     }
 
     /// Has the running script been asked to stop?

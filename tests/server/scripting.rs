@@ -21,6 +21,7 @@ backends!(
     script_calls_are_counted_and_monitored_as_in_redis,
     functions_match_redis,
     function_restore_collisions_match_redis,
+    debug_lets_scripts_call_denied_commands_as_redis,
     function_dump_moves_between_servers,
     scripts_are_atomic_to_every_reader,
     pipelined_scripts_and_writes_replay_from_the_aof,
@@ -125,6 +126,15 @@ fn script_errors_and_sandbox_match_redis<S: Store>() {
         EVAL "os.exit()" 0
         EVAL "return print" 0
         EVAL "return type(newproxy)" 0
+        # Metatables of protected tables, and binary chunks, as Redis
+        EVAL "setmetatable(_G, {})" 0
+        EVAL "local g = getmetatable(_G) g.__index = {}" 0
+        EVAL "setmetatable(redis, {})" 0
+        EVAL "return type(getmetatable(cjson))" 0
+        EVAL "return loadstring(string.dump(function() return 1 end))()" 0
+        EVAL "return loadstring('return 7')()" 0
+        EVAL "local s = string.dump(function() return 1 end) local done = false return load(function() if done then return nil end done = true return s end)" 0
+        EVAL "local t = setmetatable({}, {__index = function() return 3 end}) return t.x" 0
         EVAL "return {type(debug), type(module), type(require), type(loadfile), type(dofile)}" 0
         EVAL "error('x')" 0
         EVAL "error({err='CUSTOM thing'})" 0
@@ -308,6 +318,32 @@ fn functions_match_redis<S: Store>() {
         FUNCTION LOAD "#!lua name=keeper\nlocal lib = redis\nredis.register_function('late', function() lib.register_function('x', function() end) end)"
         FCALL late 0
         "##,
+    );
+}
+
+/// DEBUG SET-DISABLE-DENY-SCRIPTS lets a script call CLIENT and DEBUG
+/// PROTOCOL (Redis's suite converts every RESP3 type that way); off, they
+/// are refused again.
+fn debug_lets_scripts_call_denied_commands_as_redis<S: Store>() {
+    let Some(redis) = RedisServer::start_with("scripting-deny", &["--enable-debug-command", "yes"])
+    else {
+        return;
+    };
+    let ours = TestServer::with_debug::<S>();
+    crate::differential::differential_between(
+        "scripting-deny",
+        r##"
+        EVAL "return redis.call('client', 'getname')" 0
+        DEBUG SET-DISABLE-DENY-SCRIPTS 1
+        EVAL "return redis.call('client', 'getname')" 0
+        EVAL "return redis.call('debug', 'protocol', 'map')" 0
+        EVAL "redis.setresp(3) return redis.call('debug', 'protocol', 'double')" 0
+        EVAL "redis.setresp(3) return redis.call('debug', 'protocol', 'bignum')" 0
+        DEBUG SET-DISABLE-DENY-SCRIPTS 0
+        EVAL "return redis.call('debug', 'protocol', 'map')" 0
+        "##,
+        ours.addr,
+        redis.addr,
     );
 }
 

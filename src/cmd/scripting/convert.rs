@@ -15,6 +15,7 @@ const MAX_DEPTH: usize = 1000;
 /// A command reply as Lua sees it (Redis's `redisProtocolToLuaType`).
 /// `resp` is the script's protocol: RESP3 nulls are nil, RESP2's false.
 pub fn frame_to_lua(lua: &Lua, frame: Frame, resp: i64) -> mlua::Result<Value> {
+    let frame = if resp == 2 { as_resp2(frame) } else { frame };
     Ok(match frame {
         Frame::Simple(s) => {
             let t = lua.create_table()?;
@@ -98,6 +99,20 @@ pub fn frame_to_lua(lua: &Lua, frame: Frame, resp: i64) -> mlua::Result<Value> {
             Value::Table(t)
         }
     })
+}
+
+/// A RESP3-only reply as a RESP2 script sees it: Redis converts the
+/// reply's RESP2 encoding (a map is a flat array, a boolean an integer, a
+/// double, big number or verbatim string a bulk string).
+fn as_resp2(frame: Frame) -> Frame {
+    match frame {
+        Frame::Map(pairs) => Frame::Pairs(pairs),
+        Frame::Set(items) => Frame::Array(items),
+        Frame::Double(d) => Frame::Bulk(crate::util::numbers::fmt_g17(d).into()),
+        Frame::DoubleText(t) | Frame::BigNumber(t) | Frame::Verbatim(_, t) => Frame::Bulk(t),
+        Frame::Boolean(b) => Frame::Integer(i64::from(b)),
+        other => other,
+    }
 }
 
 /// A script's result as a reply (Redis's `luaReplyToRedisReply`). `resp`

@@ -449,6 +449,37 @@ pub fn missing_global(lua: &Lua) -> mlua::Result<Function> {
     })
 }
 
+/// `loadstring` and `load` that refuse binary chunks, as Redis's patched
+/// parser does (a chunk starting with ESC is a syntax error there).
+const TEXT_ONLY_LOAD: &str = r#"
+local loadstring, load = ...
+local type, byte, concat, error = type, string.byte, table.concat, error
+local function text_only(s, name)
+    if type(s) == 'string' and byte(s, 1) == 27 then
+        return nil, "[string \"?\"]:1: unexpected symbol near 'char(27)'"
+    end
+    return loadstring(s, name)
+end
+local function text_load(f, name)
+    if type(f) ~= 'function' then
+        return load(f, name)
+    end
+    local parts = {}
+    while true do
+        local part = f()
+        if part == nil or part == '' then
+            break
+        end
+        if type(part) ~= 'string' then
+            error('reader function must return a string')
+        end
+        parts[#parts + 1] = part
+    end
+    return text_only(concat(parts), name)
+end
+return text_only, text_load
+"#;
+
 /// Make the globals and the library tables read-only (see the module doc).
 fn protect_globals(lua: &Lua) -> mlua::Result<()> {
     let g = lua.globals();
@@ -463,12 +494,24 @@ fn protect_globals(lua: &Lua) -> mlua::Result<()> {
         g.raw_set(k, Value::Nil)?;
     }
     let protected = lua.create_table()?;
+    let store_protected = protected.clone();
     let weak = lua.create_table()?;
     weak.raw_set("__mode", "k")?;
     protected.set_metatable(Some(weak));
     let readonly = lua.create_function(|lua, _: MultiValue| -> mlua::Result<()> {
         Err(positioned(lua, "Attempt to modify a readonly table"))
     })?;
+    // What `getmetatable` shows of `_G`: itself read-only, so changing it
+    // fails with Redis's text (whose tables are read-only at the C level,
+    // metatables included).
+    let shown_meta = lua.create_table()?;
+    {
+        let meta = lua.create_table()?;
+        meta.raw_set("__newindex", readonly.clone())?;
+        meta.raw_set("__metatable", false)?;
+        shown_meta.set_metatable(Some(meta));
+    }
+    protected.raw_set(shown_meta.clone(), true)?;
     // Library tables become empty proxies over their contents.
     for lib in [
         "string",
@@ -508,7 +551,7 @@ fn protect_globals(lua: &Lua) -> mlua::Result<()> {
     let meta = lua.create_table()?;
     meta.raw_set("__index", store.clone())?;
     meta.raw_set("__newindex", readonly)?;
-    meta.raw_set("__metatable", false)?;
+    meta.raw_set("__metatable", shown_meta)?;
     g.set_metatable(Some(meta));
     protected.raw_set(g, true)?;
     // rawset on a protected table is refused too.
@@ -525,6 +568,40 @@ fn protect_globals(lua: &Lua) -> mlua::Result<()> {
         raw_set.call::<MultiValue>(args)
     })?;
     store.raw_set("rawset", guarded)?;
+    // So is setmetatable (Lua's own refusal has another text).
+    let set_meta: Function = store.raw_get("setmetatable")?;
+    let protected_set = store_protected.clone();
+    let guarded = lua.create_function(move |lua, args: MultiValue| {
+        if let Some(Value::Table(t)) = args.front() {
+            if protected_set.raw_get::<bool>(t.clone()).unwrap_or(false) {
+                let _ = lua;
+                return Err(mlua::Error::RuntimeError(
+                    "Attempt to modify a readonly table".into(),
+                ));
+            }
+        }
+        set_meta.call::<MultiValue>(args)
+    })?;
+    store.raw_set("setmetatable", guarded)?;
+    // A library table shows no metatable, as in Redis (where read-only is
+    // a flag of the table, not a metatable); `_G` shows its read-only one.
+    let get_meta: Function = store.raw_get("getmetatable")?;
+    let shown = lua.create_function(move |_, v: Value| {
+        Ok(match get_meta.call::<Value>(v)? {
+            Value::Boolean(false) => Value::Nil,
+            other => other,
+        })
+    })?;
+    store.raw_set("getmetatable", shown)?;
+    // Redis's Lua parses source only (its `f_parser` never undumps): a
+    // binary chunk fails to load, through `loadstring` and `load` alike.
+    let (text_only, load): (Function, Function) =
+        lua.load(TEXT_ONLY_LOAD).set_name(PRELUDE_CHUNK).call((
+            store.raw_get::<Function>("loadstring")?,
+            store.raw_get::<Function>("load")?,
+        ))?;
+    store.raw_set("loadstring", text_only)?;
+    store.raw_set("load", load)?;
     lua.set_named_registry_value(GLOBALS, store)
 }
 
