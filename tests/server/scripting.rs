@@ -339,6 +339,10 @@ fn debug_lets_scripts_call_denied_commands_as_redis<S: Store>() {
         EVAL "return redis.call('debug', 'protocol', 'map')" 0
         EVAL "redis.setresp(3) return redis.call('debug', 'protocol', 'double')" 0
         EVAL "redis.setresp(3) return redis.call('debug', 'protocol', 'bignum')" 0
+        EVAL "redis.setresp(3) return redis.call('debug', 'protocol', 'attrib')" 0
+        EVAL "return redis.call('debug', 'protocol', 'attrib')" 0
+        EVAL "redis.call('set', 'key', 'value', 'PX', 1) redis.call('debug', 'sleep', 0.01) return redis.call('exists', 'key')" 0
+        EXISTS key
         DEBUG SET-DISABLE-DENY-SCRIPTS 0
         EVAL "return redis.call('debug', 'protocol', 'map')" 0
         "##,

@@ -32,6 +32,14 @@ pub fn frame_to_lua(lua: &Lua, frame: Frame, resp: i64) -> mlua::Result<Value> {
         Frame::Inline(i) => Value::String(lua.create_string(i.as_bytes())?),
         Frame::Null | Frame::NullArray if resp == 3 => Value::Nil,
         Frame::Null | Frame::NullArray => Value::Boolean(false),
+        // An attribute and the reply after it: the script sees the reply
+        // (Redis's parser skips attributes).
+        Frame::Seq(mut items) if matches!(items.first(), Some(Frame::Attribute(_))) => {
+            match items.pop() {
+                Some(reply) if items.len() == 1 => return frame_to_lua(lua, reply, resp),
+                _ => Value::Nil,
+            }
+        }
         Frame::Array(items) | Frame::Seq(items) | Frame::Push(items) => {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
             for (i, f) in items.into_iter().enumerate() {
@@ -82,8 +90,7 @@ pub fn frame_to_lua(lua: &Lua, frame: Frame, resp: i64) -> mlua::Result<Value> {
             Value::Table(t)
         }
         Frame::Boolean(b) => Value::Boolean(b),
-        // Only DEBUG PROTOCOL sends attributes, and scripts cannot call
-        // DEBUG (Redis skips an attribute and converts the reply after it).
+        // An attribute alone (never sent without its reply).
         Frame::Attribute(_) => Value::Nil,
         Frame::BigNumber(n) => {
             let t = lua.create_table()?;

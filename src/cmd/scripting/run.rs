@@ -323,17 +323,16 @@ impl<S: Store> Runner<'_, '_, S> {
 
     /// Under DEBUG SET-DISABLE-DENY-SCRIPTS, Redis lets a script call any
     /// `noscript` command; here only those its tests call and that cannot
-    /// re-enter the VM or change the connection: CLIENT and DEBUG PROTOCOL.
+    /// re-enter the VM or change the connection: CLIENT, and DEBUG PROTOCOL
+    /// and SLEEP.
     fn deny_lifted(&self, spec: &Spec, argv: &[Bytes]) -> bool {
         if !self.ctx.state.scripts.deny_disabled() {
             return false;
         }
         let name = spec.meta.name;
+        let debug_sub = |s: &[u8]| argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(s));
         name.starts_with("client|")
-            || (name == "debug"
-                && argv
-                    .get(1)
-                    .is_some_and(|a| a.eq_ignore_ascii_case(b"protocol")))
+            || (name == "debug" && (debug_sub(b"protocol") || debug_sub(b"sleep")))
     }
 
     /// Redis's `scriptCall` checks, then the locks the command needs.
