@@ -223,7 +223,13 @@ impl<S: Store> Executor<S> {
             let name = spec.meta.name;
             let queued =
                 client.tx.in_multi() && !matches!(name, "exec" | "discard" | "quit" | "reset");
-            let deny = spec.flags.deny_oom || queued || (name == "exec" && client.tx.denies_oom());
+            let deny = spec.flags.deny_oom
+                || queued
+                || (name == "exec" && client.tx.denies_oom())
+                || (matches!(
+                    name,
+                    "eval" | "evalsha" | "fcall" | "eval_ro" | "evalsha_ro" | "fcall_ro"
+                ) && super::scripting::declares_deny_oom(&self.state, name, argv));
             // Every command evicts, reads too (a read is refused nothing,
             // but the keys evicted before it are gone when it runs, and
             // their invalidations to this client go out before its reply,

@@ -22,6 +22,7 @@ backends!(
     functions_match_redis,
     function_restore_collisions_match_redis,
     debug_lets_scripts_call_denied_commands_as_redis,
+    script_flags_decide_oom_as_redis,
     function_dump_moves_between_servers,
     scripts_are_atomic_to_every_reader,
     pipelined_scripts_and_writes_replay_from_the_aof,
@@ -135,6 +136,12 @@ fn script_errors_and_sandbox_match_redis<S: Store>() {
         EVAL "return loadstring('return 7')()" 0
         EVAL "local s = string.dump(function() return 1 end) local done = false return load(function() if done then return nil end done = true return s end)" 0
         EVAL "local t = setmetatable({}, {__index = function() return 3 end}) return t.x" 0
+        # SCRIPT FLUSH resets cjson behind its read-only view
+        EVAL "cjson.encode_keep_buffer(false) return 1" 0
+        SCRIPT FLUSH
+        EVAL "cjson.encode = function() return 1 end" 0
+        EVAL "return type(cjson.encode)" 0
+        EVAL "return cjson.encode({1, 2})" 0
         EVAL "return {type(debug), type(module), type(require), type(loadfile), type(dofile)}" 0
         EVAL "error('x')" 0
         EVAL "error({err='CUSTOM thing'})" 0
@@ -317,6 +324,32 @@ fn functions_match_redis<S: Store>() {
         # A function that kept the registration API cannot use it later
         FUNCTION LOAD "#!lua name=keeper\nlocal lib = redis\nredis.register_function('late', function() lib.register_function('x', function() end) end)"
         FCALL late 0
+        "##,
+    );
+}
+
+/// Under `maxmemory`, a script's declared flags decide (Redis's
+/// `scriptFlagsToCmdFlags`): without `allow-oom` or `no-writes` it is
+/// refused before it runs; without a shebang only its writes are refused.
+fn script_flags_decide_oom_as_redis<S: Store>() {
+    differential::<S>(
+        "scripting-oom",
+        r##"
+        SET x 123
+        FUNCTION LOAD "#!lua name=oomlib\nredis.register_function('plain', function() return 1 end)\nredis.register_function{function_name='ro', callback=function() return 2 end, flags={'no-writes'}}\nredis.register_function{function_name='oomok', callback=function(k) return redis.call('set', k[1], 3) end, flags={'allow-oom'}}"
+        CONFIG SET maxmemory 1
+        EVAL "redis.call('set','x',1) return 1" 1 x
+        EVAL "return redis.call('get','x')" 1 x
+        EVAL "#!lua flags=\nreturn 1" 0
+        EVAL "#!lua flags=allow-oom\nredis.call('set','x',1) return 1" 1 x
+        EVAL "#!lua flags=no-writes\nreturn redis.call('get','x')" 1 x
+        EVAL_RO "#!lua flags=\nreturn 1" 0
+        FCALL plain 0
+        FCALL ro 0
+        FCALL_RO ro 0
+        FCALL oomok 1 x
+        CONFIG SET maxmemory 0
+        FUNCTION FLUSH
         "##,
     );
 }

@@ -129,9 +129,18 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             let guard = enter(ctx.state, threshold)?;
             let mut engine = guard.borrow_mut();
             engine.cache.clear();
-            // Redis starts a new VM: a script's cjson settings go too.
-            let fresh =
-                cjson::library(&engine.lua).and_then(|t| engine.lua.globals().raw_set("cjson", t));
+            // Redis starts a new VM: a script's cjson settings go too. The
+            // fresh library goes behind the read-only `cjson` scripts see.
+            let fresh = cjson::library(&engine.lua).and_then(|lib| {
+                let globals: mlua::Table = engine.lua.named_registry_value(vm::GLOBALS)?;
+                let proxy: mlua::Table = globals.raw_get("cjson")?;
+                match proxy.metatable() {
+                    Some(meta) => meta.raw_set("__index", lib),
+                    None => Err(mlua::Error::runtime(
+                        "cjson is not behind its read-only view",
+                    )),
+                }
+            });
             if let Err(e) = fresh {
                 tracing::warn!(cause = %e, "SCRIPT FLUSH could not reset cjson");
             }
@@ -303,27 +312,38 @@ fn find_function<'e>(engine: &'e Engine, name: &str) -> Option<&'e Registered> {
 /// through. A VM busy with another script answers false: the command then
 /// waits, as an undeclared one does.
 pub fn declares_no_writes<S: Store>(state: &ServerState<S>, name: &str, argv: &[Bytes]) -> bool {
-    let Some(arg) = argv.get(1) else {
-        return false;
-    };
-    let declared = |f: Flags| !f.compat && f.no_writes;
+    declared_flags(state, name, argv).is_some_and(|f| f.no_writes)
+}
+
+/// Is this EVAL, EVALSHA or FCALL (or their `_RO` forms) `deny-oom` by
+/// what its script declares? Declared flags replace the command's: without
+/// `allow-oom` or `no-writes` the call is refused under `maxmemory` like a
+/// write (Redis's `scriptFlagsToCmdFlags`); a script without a shebang
+/// keeps the command's own flags (its writes are refused one by one).
+pub fn declares_deny_oom<S: Store>(state: &ServerState<S>, name: &str, argv: &[Bytes]) -> bool {
+    let name = name.strip_suffix("_ro").unwrap_or(name);
+    declared_flags(state, name, argv).is_some_and(|f| !f.allow_oom && !f.no_writes)
+}
+
+/// The flags an EVAL's shebang, an EVALSHA's cached script or an FCALL's
+/// function declares (None: none declared, not known, or the VM is busy).
+fn declared_flags<S: Store>(state: &ServerState<S>, name: &str, argv: &[Bytes]) -> Option<Flags> {
+    let arg = argv.get(1)?;
+    let declared = |f: Flags| (!f.compat).then_some(f);
     match name {
-        "eval" => cache::shebang(arg).is_ok_and(|(f, _)| declared(f)),
+        "eval" => cache::shebang(arg).ok().and_then(|(f, _)| declared(f)),
         "evalsha" | "fcall" => {
-            let Some(guard) = state.scripts.try_enter() else {
-                return false;
-            };
+            let guard = state.scripts.try_enter()?;
             let engine = guard.borrow();
             if name == "evalsha" {
                 cache::lookup_key(arg)
                     .and_then(|k| engine.cache.get(&k))
-                    .is_some_and(|c| declared(c.flags))
+                    .and_then(|c| declared(c.flags))
             } else {
-                find_function(&engine, &String::from_utf8_lossy(arg))
-                    .is_some_and(|r| r.flags.no_writes)
+                find_function(&engine, &String::from_utf8_lossy(arg)).map(|r| r.flags)
             }
         }
-        _ => false,
+        _ => None,
     }
 }
 

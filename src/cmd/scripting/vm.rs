@@ -28,7 +28,7 @@ pub const SCRIPT_CHUNK: &str = "@user_script";
 pub(super) const PRELUDE_CHUNK: &str = "@flashkv_api";
 
 /// Registry names.
-const GLOBALS: &str = "flashkv.globals";
+pub(super) const GLOBALS: &str = "flashkv.globals";
 const HANDLER: &str = "flashkv.handler";
 
 /// The VM's memory limit: a script that allocates without bound fails
