@@ -99,6 +99,12 @@ pub struct Config {
     /// `busy-reply-threshold` (alias `lua-time-limit`): milliseconds a
     /// script runs before other clients get BUSY and SCRIPT KILL works.
     pub busy_reply_threshold: u64,
+    /// `min-replicas-to-write` (alias `min-slaves-to-write`): writes are
+    /// refused (NOREPLICAS) with fewer good replicas (0: never).
+    pub min_replicas_to_write: u64,
+    /// `min-replicas-max-lag` (alias `min-slaves-max-lag`): seconds since
+    /// its last REPLCONF ACK a replica stays good (0: the rule is off).
+    pub min_replicas_max_lag: u64,
     /// `slowlog-log-slower-than`, microseconds (negative: off).
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`.
@@ -174,6 +180,8 @@ impl Default for Config {
             output_limits: OutputLimits::default(),
             notify_keyspace_events: 0,
             busy_reply_threshold: 5000,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,

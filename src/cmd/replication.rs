@@ -195,6 +195,11 @@ pub fn info_fields<S: Store>(ctx: &Ctx<'_, S>) -> Vec<(String, String)> {
         ("role".to_string(), "master".to_string()),
         ("connected_slaves".to_string(), replicas.len().to_string()),
     ];
+    let config = ctx.config;
+    if config.min_replicas_to_write > 0 && config.min_replicas_max_lag > 0 {
+        let good = state.replicas.good(config.min_replicas_max_lag);
+        out.push(("min_slaves_good_slaves".to_string(), good.to_string()));
+    }
     for (i, r) in replicas.iter().enumerate() {
         out.push((
             format!("slave{i}"),

@@ -9,7 +9,7 @@
 //! This cannot change behaviour, which is why it is honest: a standalone
 //! Redis with no replica, no TLS port and no stream ignores the same
 //! settings. A parameter that would *switch on* a missing feature
-//! (`tls-port`, `unixsocket`, `activedefrag`, `min-replicas-to-write`...)
+//! (`tls-port`, `unixsocket`, `activedefrag`...)
 //! is a `Kind::Off` row: only its "off" value is accepted, so a
 //! configuration that asks for something missing still fails loudly.
 //! `rdb-key-save-delay`, Redis's test knob that slows a save down, is not
@@ -198,10 +198,6 @@ pub static INERT: &[Directive] = &[
     inert!("repl-timeout", Int(1, i32::MAX as i64), "60", mutable: true),
     inert!("repl-ping-replica-period", Int(1, i32::MAX as i64), "10", mutable: true),
     inert!("repl-ping-slave-period" as "repl-ping-replica-period", Int(1, i32::MAX as i64), "10", mutable: true),
-    inert!("min-replicas-to-write", Off("0"), "0", mutable: true),
-    inert!("min-slaves-to-write" as "min-replicas-to-write", Off("0"), "0", mutable: true),
-    inert!("min-replicas-max-lag", Int(0, i32::MAX as i64), "10", mutable: true),
-    inert!("min-slaves-max-lag" as "min-replicas-max-lag", Int(0, i32::MAX as i64), "10", mutable: true),
     inert!("shutdown-timeout", Int(0, i32::MAX as i64), "10", mutable: true),
     inert!("repl-diskless-sync-max-replicas", Int(0, i32::MAX as i64), "0", mutable: true),
     inert!("unixsocketperm", Octal, "0", mutable: false),

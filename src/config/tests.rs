@@ -152,7 +152,6 @@ fn redis_parameters_of_missing_features_are_accepted_only_where_inert() {
         &["--tls-port", "6380"][..],
         &["--unixsocket", "/tmp/flashkv.sock"],
         &["--activedefrag", "yes"],
-        &["--min-replicas-to-write", "1"],
     ] {
         assert!(run(on).is_err(), "{on:?} accepted");
     }

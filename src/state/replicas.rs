@@ -192,6 +192,22 @@ enum Feed {
 }
 
 impl Replicas {
+    /// Replicas online that acknowledged within `max_lag` seconds (Redis's
+    /// good replicas).
+    pub fn good(&self, max_lag: u64) -> usize {
+        self.list()
+            .iter()
+            .filter(|r| r.stage() == Stage::Online && r.lag() <= max_lag)
+            .count()
+    }
+
+    /// Do `min-replicas-to-write` and `min-replicas-max-lag` refuse writes
+    /// now (Redis's `checkGoodReplicasStatus`)?
+    pub fn too_few(&self, config: &Config) -> bool {
+        let (want, lag) = (config.min_replicas_to_write, config.min_replicas_max_lag);
+        want > 0 && lag > 0 && (self.good(lag) as u64) < want
+    }
+
     /// Every attached replica.
     pub fn list(&self) -> Vec<Arc<Replica>> {
         self.list.lock().clone()

@@ -443,7 +443,64 @@ fn a_redis_replica_converges<S: Store>() {
     eprintln!("a_redis_replica_converges: {:?}", started.elapsed());
 }
 
+/// `min-replicas-to-write` without replicas: writes (a transaction's at
+/// queue time, a script's that declares flags before it runs, a shebang-less
+/// script's at its write) get NOREPLICAS as in Redis; reads do not.
+fn min_replicas_refuse_writes_as_redis<S: Store>() {
+    differential::<S>(
+        "min-replicas",
+        r##"
+        SET x before
+        CONFIG SET min-replicas-to-write 1
+        CONFIG GET min-slaves-to-write
+        SET x 1
+        GET x
+        PUBLISH ch hi
+        EVAL "return redis.call('get','x')" 1 x
+        EVAL "#!lua flags=no-writes\nreturn redis.call('get','x')" 1 x
+        EVAL "#!lua\nreturn redis.call('get','x')" 1 x
+        EVAL "return redis.call('set','x',1)" 1 x
+        MULTI
+        SET x 2
+        EXEC
+        CONFIG SET min-replicas-max-lag 0
+        SET x 3
+        CONFIG SET min-slaves-max-lag 10
+        SET x 4
+        CONFIG SET min-replicas-to-write 0
+        SET x 5
+        "##,
+    );
+}
+
+/// With a real redis-server replica online (it acknowledges every
+/// second), `min-replicas-to-write 1` lets writes through; once it is
+/// gone, writes get NOREPLICAS again.
+fn a_good_replica_lets_writes_through<S: Store>() {
+    let Some(redis) = RedisServer::start("good_replica") else {
+        return;
+    };
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    assert_eq!(c.cmd("CONFIG SET min-replicas-to-write 1"), ok());
+    assert_eq!(
+        c.cmd("SET k 1"),
+        err("NOREPLICAS Not enough good replicas to write.")
+    );
+    let mut r = RawClient::connect(redis.addr);
+    r.cmd(&format!("REPLICAOF 127.0.0.1 {}", server.addr.port()));
+    assert!(eventually(Duration::from_secs(20), || c.cmd("SET k 2") == ok()));
+    assert!(text(&c.cmd("INFO replication")).contains("min_slaves_good_slaves:1"));
+    assert!(eventually(Duration::from_secs(10), || r.cmd("GET k") == bulk("2")));
+    r.cmd("REPLICAOF NO ONE");
+    assert!(eventually(Duration::from_secs(10), || {
+        c.cmd("SET k 3") == err("NOREPLICAS Not enough good replicas to write.")
+    }));
+}
+
 backends!(
+    min_replicas_refuse_writes_as_redis,
+    a_good_replica_lets_writes_through,
     stream_carries_what_redis_propagates,
     a_key_expired_by_the_end_of_a_transaction_serves_nobody,
     a_sync_client_is_a_replica,

@@ -315,6 +315,12 @@ pub fn declares_no_writes<S: Store>(state: &ServerState<S>, name: &str, argv: &[
     declared_flags(state, name, argv).is_some_and(|f| f.no_writes)
 }
 
+/// Does this EVAL, EVALSHA or FCALL declare flags without `no-writes` (so
+/// it is a write for the rules that refuse writes: NOREPLICAS)?
+pub fn declares_writes<S: Store>(state: &ServerState<S>, name: &str, argv: &[Bytes]) -> bool {
+    declared_flags(state, name, argv).is_some_and(|f| !f.no_writes)
+}
+
 /// Is this EVAL, EVALSHA or FCALL (or their `_RO` forms) `deny-oom` by
 /// what its script declares? Declared flags replace the command's: without
 /// `allow-oom` or `no-writes` the call is refused under `maxmemory` like a

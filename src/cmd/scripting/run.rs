@@ -358,6 +358,9 @@ impl<S: Store> Runner<'_, '_, S> {
             if let Some(e) = state.db.journal().failure() {
                 return Err(CmdError::AofMisconf(e).to_frame());
             }
+            if state.replicas.too_few(self.ctx.config) {
+                return Err(CmdError::NoReplicas.to_frame());
+            }
             if self.oom && spec.flags.deny_oom && !self.flags.allow_oom {
                 return Err(CmdError::Oom.to_frame());
             }
