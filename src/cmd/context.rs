@@ -265,12 +265,15 @@ impl<S: Store> Executor<S> {
         }
         // Redis's `checkGoodReplicasStatus` for a write, an EXEC of writes,
         // or a script that declares flags without `no-writes`.
-        let writes = spec.flags.writes
-            || (spec.meta.name == "exec" && client.tx.writes())
-            || (matches!(spec.meta.name, "eval" | "evalsha" | "fcall")
-                && super::scripting::declares_writes(&self.state, spec.meta.name, argv));
-        if writes && !client.session.must_obey && self.state.replicas.too_few(config) {
-            return Err(CmdError::NoReplicas);
+        if config.min_replicas_to_write > 0 && !client.session.must_obey {
+            let name = spec.meta.name;
+            let writes = spec.flags.writes
+                || (name == "exec" && client.tx.writes())
+                || (matches!(name, "eval" | "evalsha" | "fcall")
+                    && super::scripting::declares_writes(&self.state, name, argv));
+            if writes && self.state.replicas.too_few(config) {
+                return Err(CmdError::NoReplicas);
+            }
         }
         let session = &client.session;
         if !spec.when_subscribed && session.proto == Protocol::Resp2 && session.subs.any() {
