@@ -369,7 +369,7 @@ pub fn library_env(lua: &Lua, store: &Table, load_redis: Table) -> mlua::Result<
     let load_view = lua.create_table()?;
     load_view.raw_set("redis", load_redis)?;
     let missing = lua.create_table()?;
-    missing.raw_set("__index", vm::missing_global(lua)?)?;
+    missing.raw_set("__index", super::sandbox::missing_global(lua)?)?;
     load_view.set_metatable(Some(missing));
     let env = lua.create_table()?;
     let meta = lua.create_table()?;
@@ -403,7 +403,7 @@ pub fn load_time_redis(lua: &Lua, store: &Table, pending: Pending) -> mlua::Resu
         t.raw_set(name, full.get::<Value>(name)?)?;
     }
     let meta = lua.create_table()?;
-    meta.raw_set("__index", vm::missing_global(lua)?)?;
+    meta.raw_set("__index", super::sandbox::missing_global(lua)?)?;
     meta.raw_set(
         "__newindex",
         lua.create_function(|lua, _: MultiValue| -> mlua::Result<()> {

@@ -22,6 +22,7 @@ use cache::{compile, functions_changed, lookup_key, publish_sizes};
 pub use parse::ROWS;
 use parse::{reply, FUNCTION_HELP, HELP};
 mod run;
+mod sandbox;
 mod structlib;
 mod vm;
 

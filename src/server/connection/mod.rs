@@ -30,6 +30,7 @@
 //! protocol error is a reply and then the connection closes; an I/O error
 //! closes quietly; a panic ends only this task.
 
+mod fiber;
 mod socket;
 mod waits;
 
@@ -543,7 +544,7 @@ impl<S: Store> Connection<S> {
     /// Run one request and queue its reply (or start waiting: a blocking
     /// command, a pause).
     async fn run_request(&mut self, argv: &mut Vec<Bytes>) {
-        let reply = if may_run_script(&argv[0]) && crate::util::on_worker() {
+        let reply = if fiber::may_run_script(&argv[0]) && crate::util::on_worker() {
             self.dispatch_on_fiber(argv).await
         } else {
             self.exec.dispatch(&mut self.client, argv)
@@ -592,47 +593,6 @@ impl<S: Store> Connection<S> {
         }
         encode(&frame, self.client.session.proto, &mut self.output);
     }
-}
-
-impl<S: Store> Connection<S> {
-    /// Dispatch a command that may run a script on a fiber
-    /// (`flashkv_fiber`): once the script is busy it steps aside at its
-    /// hook (`scripts::step_aside`), this task yields, and the worker
-    /// serves its other connections (BUSY, SCRIPT KILL...) before the
-    /// script goes on.
-    #[allow(unsafe_code)]
-    async fn dispatch_on_fiber(&mut self, argv: &mut Vec<Bytes>) -> Reply {
-        let (exec, client) = (&*self.exec, &mut self.client);
-        // Called through an opaque pointer: the dispatch the other requests
-        // run stays the one call site the optimiser inlines.
-        let dispatch = std::hint::black_box(
-            Executor::<S>::dispatch as fn(&Executor<S>, &mut Client<S>, &mut Vec<Bytes>) -> Reply,
-        );
-        // SAFETY: `flashkv_fiber::run`'s rules hold: its future is awaited
-        // right here, so it is polled to completion or dropped with this
-        // connection's task, never leaked; and this runs only on a worker
-        // (`util::on_worker`), a current-thread runtime whose tasks are
-        // polled and dropped on that one thread.
-        unsafe { flashkv_fiber::run(|| dispatch(exec, client, argv)) }.await
-    }
-}
-
-/// Can this command run a script (EVAL, FCALL and their variants, EXEC)?
-/// Those run on a fiber. Most names are told apart by their first byte.
-fn may_run_script(name: &[u8]) -> bool {
-    if !matches!(name.first(), Some(b'e' | b'E' | b'f' | b'F')) {
-        return false;
-    }
-    const NAMES: [&[u8]; 7] = [
-        b"eval",
-        b"evalsha",
-        b"eval_ro",
-        b"evalsha_ro",
-        b"fcall",
-        b"fcall_ro",
-        b"exec",
-    ];
-    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
 /// Is `frame` the confirmation of a (un)subscription? Redis sends those as

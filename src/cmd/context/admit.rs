@@ -1,0 +1,190 @@
+//! Admission: the checks between a command's lookup and its execution,
+//! in Redis's `processCommand` order (protected commands, AUTH, MULTI
+//! rules, cluster routing, BUSY, maxmemory, the tracking table's limit,
+//! MISCONF, NOREPLICAS, subscribed and replica contexts).
+
+use bytes::Bytes;
+use store_api::Store;
+
+use super::{Client, Executor};
+use crate::cmd::cluster::route;
+use crate::cmd::table::Spec;
+use crate::cmd::CmdError;
+use crate::db::Eviction;
+use crate::protocol::Protocol;
+use crate::state::scripts::Busy;
+use crate::state::Session;
+
+impl<S: Store> Executor<S> {
+    /// The checks between lookup and execution, in `processCommand`'s
+    /// order.
+    pub(super) fn admit(
+        &self,
+        client: &mut Client<S>,
+        spec: &Spec,
+        argv: &[Bytes],
+    ) -> Result<(), CmdError> {
+        let config = client.config.get(&self.state);
+        let session = &client.session;
+        // Redis's CMD_PROTECTED check comes first (before AUTH; a refused
+        // command queued in MULTI aborts the transaction).
+        match spec.meta.name {
+            "debug" if !allowed(&config.enable_debug_command, session) => {
+                return Err(CmdError::DebugNotAllowed)
+            }
+            // `enable-module-command` is always "no": FlashKV loads none.
+            "module|load" | "module|loadex" | "module|unload" => {
+                return Err(CmdError::ModuleNotAllowed)
+            }
+            _ => {}
+        }
+        if !spec.no_auth && self.state.auth_required(session, config) {
+            return Err(CmdError::NoAuth);
+        }
+        if spec.flags.no_multi && client.tx.in_multi() {
+            return Err(CmdError::NotInMulti);
+        }
+        if self.state.cluster.enabled && !client.session.must_obey {
+            self.route(client, spec, argv)?;
+        }
+        let config = client.config.current();
+        if !spec.flags.allow_busy {
+            if let Some(Busy::Script(function)) =
+                self.state.scripts.busy(config.busy_reply_threshold)
+            {
+                return Err(CmdError::Busy(function));
+            }
+        }
+        if config.memory.maxmemory > 0 {
+            // Redis's `processCommand`: evict first; refuse a deny-oom
+            // command (or anything queued in MULTI) if memory is still over.
+            let name = spec.meta.name;
+            let queued =
+                client.tx.in_multi() && !matches!(name, "exec" | "discard" | "quit" | "reset");
+            let deny = spec.flags.deny_oom
+                || queued
+                || (name == "exec" && client.tx.denies_oom())
+                || (matches!(
+                    name,
+                    "eval" | "evalsha" | "fcall" | "eval_ro" | "evalsha_ro" | "fcall_ro"
+                ) && crate::cmd::scripting::declares_deny_oom(&self.state, name, argv));
+            // Every command evicts, reads too (a read is refused nothing,
+            // but the keys evicted before it are gone when it runs, and
+            // their invalidations to this client go out before its reply,
+            // as Redis sends them before the command executes).
+            let outcome = self.state.db.perform_evictions(None);
+            let id = client.session.handle.id;
+            if crate::state::pubsub::flush_for(id) {
+                client.session.pushes_first = true;
+            }
+            if deny && outcome == Eviction::Fail {
+                return Err(CmdError::Oom);
+            }
+        }
+        // Redis's `processCommand` keeps the tracking table under its
+        // limit before every command too (its invalidations to this client
+        // go first, as the eviction's).
+        if self.state.tracking.active() {
+            let tracking = &self.state.tracking;
+            tracking.limit(config.tracking_table_max_keys, &self.state.clients);
+            if crate::state::pubsub::flush_for(client.session.handle.id) {
+                client.session.pushes_first = true;
+            }
+        }
+        // `write` commands only (not `may_replicate` ones), as Redis's
+        // MISCONF rule.
+        if spec.flags.writes || spec.meta.name == "ping" {
+            if self.state.persist.refuses_writes(config) {
+                return Err(CmdError::Misconf);
+            }
+            if let Some(e) = self.state.db.journal().failure() {
+                return Err(CmdError::AofMisconf(e));
+            }
+        }
+        // Redis's `checkGoodReplicasStatus` for a write, an EXEC of writes,
+        // or a script that declares flags without `no-writes`.
+        if config.min_replicas_to_write > 0 && !client.session.must_obey {
+            let name = spec.meta.name;
+            let writes = spec.flags.writes
+                || (name == "exec" && client.tx.writes())
+                || (matches!(name, "eval" | "evalsha" | "fcall")
+                    && crate::cmd::scripting::declares_writes(&self.state, name, argv));
+            if writes && self.state.replicas.too_few(config) {
+                return Err(CmdError::NoReplicas);
+            }
+        }
+        let session = &client.session;
+        if !spec.when_subscribed && session.proto == Protocol::Resp2 && session.subs.any() {
+            return Err(CmdError::SubscribedContext(spec.meta.name));
+        }
+        if (session.monitor || session.replica) && spec.flags.keyspace() {
+            return Err(CmdError::ReplicaKeyspace);
+        }
+        Ok(())
+    }
+
+    /// Is this write (or every write this EXEC runs) an EVAL, EVALSHA or
+    /// FCALL whose script declares `no-writes` (Redis's dynamic command
+    /// flags, `evalGetCommandFlags`)?
+    pub(super) fn declared_read_only(
+        &self,
+        client: &Client<S>,
+        spec: &Spec,
+        argv: &[Bytes],
+    ) -> bool {
+        let no_writes = |name: &str, argv: &[Bytes]| {
+            matches!(name, "eval" | "evalsha" | "fcall")
+                && crate::cmd::scripting::declares_no_writes(&self.state, name, argv)
+        };
+        if spec.meta.name == "exec" {
+            client
+                .tx
+                .commands()
+                .iter()
+                .filter(|(s, _)| s.flags.write)
+                .all(|(s, a)| no_writes(s.meta.name, a))
+        } else {
+            no_writes(spec.meta.name, argv)
+        }
+    }
+
+    /// Cluster mode: is the command's slot served here? A refused EXEC
+    /// discards the transaction, as Redis does.
+    fn route(&self, client: &mut Client<S>, spec: &Spec, argv: &[Bytes]) -> Result<(), CmdError> {
+        let is_exec = spec.meta.name == "exec";
+        if is_exec && !client.tx.in_multi() {
+            return Ok(());
+        }
+        let table = client.tables.get(&self.state.db).clone();
+        let sender = route::Sender {
+            asking: client.session.asking,
+            queued: is_exec.then(|| client.tx.commands()),
+            queued_writes: is_exec && client.tx.writes(),
+        };
+        let now = self.state.db.now_ms();
+        let config = client.config.current();
+        match route::admit(&self.state, &table, config, spec, argv, sender, now) {
+            Ok(gate) => {
+                client.gate = gate;
+                Ok(())
+            }
+            Err(e) => {
+                if is_exec {
+                    client.tx.clear(&table);
+                    client.session.multi = -1;
+                }
+                Err(CmdError::Cluster(e))
+            }
+        }
+    }
+}
+
+/// A protected action's setting (`enable-debug-command`...): `yes`, or
+/// `local` from a loopback address.
+pub(super) fn allowed(setting: &str, session: &Session) -> bool {
+    match setting {
+        "yes" => true,
+        "local" => session.handle.addr.ip().is_loopback(),
+        _ => false,
+    }
+}
