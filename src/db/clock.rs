@@ -170,4 +170,17 @@ mod tests {
         let clock = Clock::manual(5_000);
         assert_eq!(clock.ms_at(Tick::now().plus_ms(60_000)), 5_000);
     }
+
+    #[test]
+    fn elapsed_nanos_measures_the_time_since_the_reading() {
+        let now = Tick::now();
+        let earlier = Tick(now.0 - 3_000_000); // 3 ms before (far after boot)
+        let e = earlier.elapsed_nanos();
+        assert!((3_000_000..60_000_000_000).contains(&e), "{e}");
+        assert_eq!(
+            now.plus_ms(1_000).elapsed_nanos(),
+            0,
+            "a later reading is 0 away"
+        );
+    }
 }

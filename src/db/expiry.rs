@@ -353,4 +353,19 @@ mod tests {
         assert_eq!(ks.sweep_key(&key, T0), Swept::Live(60_000));
         assert_eq!(ks.sweep_key(b"nokey", T0), Swept::Stale);
     }
+
+    #[test]
+    fn a_cycle_over_a_database_without_ttls_ends_at_once() {
+        let db = db_with(0, 0.0, 100);
+        let stats = run_cycle(
+            &db,
+            &mut CycleState::default(),
+            ExpiryConfig { hz: 10, effort: 1 },
+        );
+        assert_eq!(
+            stats,
+            CycleStats::default(),
+            "nothing sampled, not timed out"
+        );
+    }
 }

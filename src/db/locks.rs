@@ -588,4 +588,21 @@ mod tests {
             t.join().unwrap();
         }
     }
+
+    #[test]
+    fn a_multi_key_read_disturbed_by_a_writer_is_run_again() {
+        let l = KeyLocks::default();
+        let stripes = l.stripes_of([b"a".as_slice(), b"b".as_slice()]);
+        let mut runs = 0;
+        let seen = l.read_many(&stripes, || {
+            runs += 1;
+            if runs == 1 {
+                // A multi-key command goes through the stripes mid-read.
+                drop(l.lock(&stripes));
+            }
+            runs
+        });
+        assert_eq!(seen, 2, "the disturbed first read was discarded");
+        assert_eq!(runs, 2, "and the undisturbed retry was taken at once");
+    }
 }

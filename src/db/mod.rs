@@ -472,3 +472,35 @@ impl<S> Db<S> {
         self.shared.functions.lock().loaded.take()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::RwLockStore;
+    use store_api::{Entry, Op};
+
+    fn db(n: usize) -> Db<RwLockStore> {
+        Db::new(n, Clock::manual(1_000), ExpiryConfig { hz: 0, effort: 1 })
+    }
+
+    #[test]
+    fn flushall_keeps_the_number_of_databases() {
+        let db = db(4);
+        assert_eq!(db.count(), 4);
+        db.table()[3].update(b"k", 0, |_| (Op::Put(Entry::string("v")), ()));
+        let old = db.flush_all();
+        assert_eq!(old.len(), 4);
+        assert_eq!(db.table().len(), 4, "as many fresh databases as before");
+        assert!(db.table()[3].is_empty());
+    }
+
+    #[test]
+    fn client_pause_holds_active_expiry_until_lifted() {
+        let db = db(1);
+        assert!(!db.is_paused());
+        db.set_paused(true);
+        assert!(db.is_paused());
+        db.set_paused(false);
+        assert!(!db.is_paused());
+    }
+}

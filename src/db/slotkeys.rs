@@ -168,4 +168,17 @@ mod tests {
         index.clear();
         assert_eq!(index.count(slot, |_| true), 0);
     }
+
+    #[test]
+    fn counting_away_stale_entries_gives_their_memory_back() {
+        let index = SlotKeys::default();
+        let slot = usize::from(key_slot(b"{t}0"));
+        for i in 0..1_000 {
+            index.insert(format!("{{t}}{i}").as_bytes());
+        }
+        assert!(index.slots[slot].lock().capacity() >= 1_000);
+        assert_eq!(index.count(slot, |k| k == b"{t}0"), 1);
+        let cap = index.slots[slot].lock().capacity();
+        assert!(cap <= 64, "{cap} kept for 1 key");
+    }
 }

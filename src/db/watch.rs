@@ -307,4 +307,15 @@ mod tests {
         y.touch(b"k", After::Exists);
         assert!(a.is_dirty());
     }
+
+    #[test]
+    fn a_second_watcher_of_a_key_does_not_drop_the_first() {
+        let w = Watches::default();
+        let (a, b) = (flag(), flag());
+        w.add(b"k", &a, false);
+        w.add(b"k", &b, false);
+        w.touch(b"k", After::Exists);
+        assert!(a.is_dirty(), "the first client's WATCH was lost");
+        assert!(b.is_dirty());
+    }
 }

@@ -425,4 +425,14 @@ mod tests {
         assert!(decompress(&[0x00, b'a', 0xe0, 0xff, 0x00], 10).is_none());
         assert!(decompress(&[0x00, b'a'], 2).is_none());
     }
+
+    #[test]
+    fn nothing_to_compress_is_no_output() {
+        assert_eq!(
+            compress(b"", 10),
+            None,
+            "liblzf returns 0 for an empty input"
+        );
+        assert_eq!(compress(b"abc", 0), None);
+    }
 }
