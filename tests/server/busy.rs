@@ -25,6 +25,17 @@ backends!(
 const BUSY: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 
+/// The reply of a script SCRIPT KILL stopped.
+fn expect_killed(a: &mut RawClient) {
+    match a.read_reply().0 {
+        Frame::Error(e) => assert!(
+            e.starts_with(b"ERR Script killed by user with SCRIPT KILL..."),
+            "{e:?}"
+        ),
+        other => panic!("killed script replied {other:?}"),
+    }
+}
+
 /// Kills whatever script still runs when a test fails half way (from a
 /// new connection, which a busy worker does not take), so the server can
 /// stop and the failure is reported instead of hanging.
@@ -65,13 +76,7 @@ fn clients_sharing_a_busy_scripts_worker_get_busy_and_kill_it<S: Store>() {
     assert_eq!(b.cmd("DISCARD"), ok());
     assert_eq!(c.cmd("WATCH k"), ok());
     assert_eq!(b.cmd("SCRIPT KILL"), ok());
-    match a.read_reply().0 {
-        Frame::Error(e) => assert!(
-            e.starts_with(b"ERR Script killed by user with SCRIPT KILL..."),
-            "{e:?}"
-        ),
-        other => panic!("killed script replied {other:?}"),
-    }
+    expect_killed(&mut a);
     assert_eq!(b.cmd("PING"), Frame::Simple("PONG".into()));
     assert_eq!(a.cmd("GET k"), bulk("1"));
     assert_eq!(c.cmd("MULTI"), ok());
@@ -173,9 +178,7 @@ fn a_busy_script_on_the_only_worker_is_still_killed<S: Store>() {
     a.send_cmd("EVAL \"while true do end\" 0");
     std::thread::sleep(Duration::from_millis(200));
     let mut b = server.client();
-    let busy =
-        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-    assert_eq!(b.cmd("PING"), Frame::error(busy));
+    assert_eq!(b.cmd("PING"), err(BUSY));
     assert_eq!(b.cmd("SCRIPT KILL"), ok());
     assert!(matches!(a.read_reply().0, Frame::Error(_)));
     assert_eq!(a.cmd("PING"), Frame::Simple("PONG".into()));
@@ -193,19 +196,11 @@ fn a_busy_script_gets_busy_replies_and_is_killed<S: Store>() {
     let looping = "while true do pcall(function() while true do end end) end";
     a.send_cmd(&format!("EVAL \"{looping}\" 1 k"));
     std::thread::sleep(Duration::from_millis(300));
-    let busy =
-        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-    assert_eq!(b.cmd("PING"), Frame::error(busy));
-    assert_eq!(b.cmd("GET k"), Frame::error(busy));
-    assert_eq!(b.cmd("EVAL \"return 1\" 0"), Frame::error(busy));
+    assert_eq!(b.cmd("PING"), err(BUSY));
+    assert_eq!(b.cmd("GET k"), err(BUSY));
+    assert_eq!(b.cmd("EVAL \"return 1\" 0"), err(BUSY));
     assert_eq!(b.cmd("SCRIPT KILL"), ok());
-    match a.read_reply().0 {
-        Frame::Error(e) => assert!(
-            e.starts_with(b"ERR Script killed by user with SCRIPT KILL..."),
-            "{e:?}"
-        ),
-        other => panic!("killed script replied {other:?}"),
-    }
+    expect_killed(&mut a);
     assert_eq!(b.cmd("PING"), Frame::Simple("PONG".into()));
     assert_eq!(
         b.cmd("SCRIPT KILL"),

@@ -163,12 +163,7 @@ fn a_snapshot_writes_every_key_once_and_counts_them() {
         slot.put(Entry::new(store_api::Value::list(Default::default()), None))
     });
     ks.capture().start();
-    let mut seen = Vec::new();
-    let n = ks
-        .write_snapshot(|_, k, _| seen.push(k.to_vec()), |_| Ok(()))
-        .unwrap();
-    ks.capture().stop();
-    seen.sort();
+    let (seen, n) = snapshot_keys(&ks);
     assert_eq!(seen, [&b"a"[..], b"b", b"c", b"l"]);
     assert_eq!(n, 4);
 }
@@ -350,12 +345,7 @@ fn keys_changed_during_a_snapshot_are_written_and_counted_from_their_kept_copies
     ks.capture().start();
     string_at(&ks, "a", None); // changed after T
     ks.update(b"b", 0, |_| (Op::Remove, ())); // deleted after T
-    let mut seen = Vec::new();
-    let n = ks
-        .write_snapshot(|_, k, _| seen.push(k.to_vec()), |_| Ok(()))
-        .unwrap();
-    ks.capture().stop();
-    seen.sort();
+    let (seen, n) = snapshot_keys(&ks);
     assert_eq!(seen, [&b"a"[..], b"b"]);
     assert_eq!(n, 2);
 }
@@ -377,4 +367,16 @@ fn rewriting_volatile_keys_keeps_their_place_in_the_ttl_index() {
         after, before,
         "moved keys could be skipped by a sweeper pass in progress"
     );
+}
+
+/// The keys a snapshot started on `ks` writes (sorted), and its count;
+/// the capture stops after.
+fn snapshot_keys(ks: &Keyspace<crate::backends::RwLockStore>) -> (Vec<Vec<u8>>, u64) {
+    let mut seen = Vec::new();
+    let n = ks
+        .write_snapshot(|_, k, _| seen.push(k.to_vec()), |_| Ok(()))
+        .unwrap();
+    ks.capture().stop();
+    seen.sort();
+    (seen, n)
 }
