@@ -25,6 +25,17 @@ backends!(
 const BUSY: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 
+/// A server with one worker thread (so every client shares the script's)
+/// and a 50 ms busy threshold.
+fn one_worker<S: Store>() -> TestServer {
+    let config = Config {
+        busy_reply_threshold: 50,
+        worker_threads: 1,
+        ..Config::default()
+    };
+    TestServer::with_config::<S>(config, Clock::System)
+}
+
 /// The reply of a script SCRIPT KILL stopped.
 fn expect_killed(a: &mut RawClient) {
     match a.read_reply().0 {
@@ -57,12 +68,7 @@ impl Drop for KillOnFailure {
 /// stops the script. Without the fiber every one of them would wait for
 /// the script, for ever.
 fn clients_sharing_a_busy_scripts_worker_get_busy_and_kill_it<S: Store>() {
-    let config = Config {
-        busy_reply_threshold: 50,
-        worker_threads: 1,
-        ..Config::default()
-    };
-    let server = TestServer::with_config::<S>(config, Clock::System);
+    let server = one_worker::<S>();
     let _guard = KillOnFailure(server.addr);
     let (mut a, mut b, mut c) = (server.client(), server.client(), server.client());
     assert_eq!(b.cmd("SET k 1"), ok());
@@ -88,12 +94,7 @@ fn clients_sharing_a_busy_scripts_worker_get_busy_and_kill_it<S: Store>() {
 /// FUNCTION KILL from the same thread ends it, and EXEC answers with the
 /// kill in its place.
 fn a_busy_function_in_exec_on_a_shared_worker_is_killed<S: Store>() {
-    let config = Config {
-        busy_reply_threshold: 50,
-        worker_threads: 1,
-        ..Config::default()
-    };
-    let server = TestServer::with_config::<S>(config, Clock::System);
+    let server = one_worker::<S>();
     let _guard = KillOnFailure(server.addr);
     let (mut a, mut b) = (server.client(), server.client());
     let lib =
@@ -168,12 +169,7 @@ fn a_busy_script_stepping_aside_keeps_its_journal_and_deliveries<S: Store>() {
 /// connection still gets BUSY and can SCRIPT KILL it (on a rescue worker),
 /// and the server is whole again after.
 fn a_busy_script_on_the_only_worker_is_still_killed<S: Store>() {
-    let config = Config {
-        busy_reply_threshold: 50,
-        worker_threads: 1,
-        ..Config::default()
-    };
-    let server = TestServer::with_config::<S>(config, Clock::System);
+    let server = one_worker::<S>();
     let mut a = server.client();
     a.send_cmd("EVAL \"while true do end\" 0");
     std::thread::sleep(Duration::from_millis(200));
