@@ -542,4 +542,21 @@ mod tests {
         }
         assert!(zset_of(vec![b"m".to_vec()], &shapes).is_err(), "odd");
     }
+
+    /// A packed sorted set of 100 members loads packed (Redis's
+    /// `zsetTypeCreate` sizes it by members, not by elements read).
+    #[test]
+    fn a_packed_sorted_set_under_the_limit_stays_packed() {
+        let elems: Vec<Vec<u8>> = (0..100)
+            .flat_map(|i| [format!("m{i}").into_bytes(), i.to_string().into_bytes()])
+            .collect();
+        match zset_of(elems, &Shapes::default()) {
+            Ok(store_api::Value::Coll(store_api::Coll::ZSet(z))) => {
+                let z = z.read();
+                assert_eq!(z.len(), 100);
+                assert_eq!(z.encoding(), "listpack");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
