@@ -555,6 +555,13 @@ mod tests {
         assert_eq!(lp[6], 0x80 | 63);
         assert_eq!(&lp[7 + 63 + 1..7 + 63 + 3], &[0xe0, 64]);
         assert_eq!(read_listpack(&lp).unwrap(), vec![a, b]);
+        // The 12-bit form ends at 4095 bytes; 4096 takes the 32-bit one
+        // (whose first byte the 12-bit form would collide with).
+        let (c, d) = (vec![b'c'; 4095], vec![b'd'; 4096]);
+        let lp = listpack([&c[..], &d[..]]);
+        assert_eq!(&lp[6..8], &[0xe0 | 0x0f, 0xff]);
+        assert_eq!(lp[6 + 2 + 4095 + 2], 0xf0);
+        assert_eq!(read_listpack(&lp).unwrap(), vec![c, d]);
     }
 
     #[test]
