@@ -61,13 +61,9 @@ impl<S: Store> Executor<S> {
             let name = spec.meta.name;
             let queued =
                 client.tx.in_multi() && !matches!(name, "exec" | "discard" | "quit" | "reset");
-            let deny = spec.flags.deny_oom
-                || queued
-                || (name == "exec" && client.tx.denies_oom())
-                || (matches!(
-                    name,
-                    "eval" | "evalsha" | "fcall" | "eval_ro" | "evalsha_ro" | "fcall_ro"
-                ) && crate::cmd::scripting::declares_deny_oom(&self.state, name, argv));
+            // (A script's declared flags are checked where the script
+            // starts, `scripting::run`, which knows them.)
+            let deny = spec.flags.deny_oom || queued || (name == "exec" && client.tx.denies_oom());
             // Every command evicts, reads too (a read is refused nothing,
             // but the keys evicted before it are gone when it runs, and
             // their invalidations to this client go out before its reply,
@@ -101,14 +97,10 @@ impl<S: Store> Executor<S> {
                 return Err(CmdError::AofMisconf(e));
             }
         }
-        // Redis's `checkGoodReplicasStatus` for a write, an EXEC of writes,
-        // or a script that declares flags without `no-writes`.
+        // Redis's `checkGoodReplicasStatus` for a write or an EXEC of
+        // writes (a script that declares writes: where it starts).
         if config.min_replicas_to_write > 0 && !client.session.must_obey {
-            let name = spec.meta.name;
-            let writes = spec.flags.writes
-                || (name == "exec" && client.tx.writes())
-                || (matches!(name, "eval" | "evalsha" | "fcall")
-                    && crate::cmd::scripting::declares_writes(&self.state, name, argv));
+            let writes = spec.flags.writes || (spec.meta.name == "exec" && client.tx.writes());
             if writes && self.state.replicas.too_few(config) {
                 return Err(CmdError::NoReplicas);
             }

@@ -316,20 +316,24 @@ pub fn declares_no_writes<S: Store>(state: &ServerState<S>, name: &str, argv: &[
     declared_flags(state, name, argv).is_some_and(|f| f.no_writes)
 }
 
-/// Does this EVAL, EVALSHA or FCALL declare flags without `no-writes` (so
-/// it is a write for the rules that refuse writes: NOREPLICAS)?
-pub fn declares_writes<S: Store>(state: &ServerState<S>, name: &str, argv: &[Bytes]) -> bool {
-    declared_flags(state, name, argv).is_some_and(|f| !f.no_writes)
-}
-
-/// Is this EVAL, EVALSHA or FCALL (or their `_RO` forms) `deny-oom` by
-/// what its script declares? Declared flags replace the command's: without
-/// `allow-oom` or `no-writes` the call is refused under `maxmemory` like a
-/// write (Redis's `scriptFlagsToCmdFlags`); a script without a shebang
-/// keeps the command's own flags (its writes are refused one by one).
-pub fn declares_deny_oom<S: Store>(state: &ServerState<S>, name: &str, argv: &[Bytes]) -> bool {
-    let name = name.strip_suffix("_ro").unwrap_or(name);
-    declared_flags(state, name, argv).is_some_and(|f| !f.allow_oom && !f.no_writes)
+/// Declared flags replace the command's (Redis's `scriptFlagsToCmdFlags`,
+/// applied in its `processCommand`): without `allow-oom` or `no-writes`
+/// the call is refused over `maxmemory`, and without `no-writes` when too
+/// few replicas are good, before any of it runs. A script without a
+/// shebang keeps the command's flags: its writes are refused one by one
+/// (`run`). Checked here, where the flags are known, not on admission.
+fn refused_by_flags<S: Store>(ctx: &Ctx<'_, S>, flags: Flags) -> Result<(), CmdError> {
+    if flags.compat || flags.no_writes {
+        return Ok(());
+    }
+    let maxmemory = ctx.config.memory.maxmemory;
+    if !flags.allow_oom && maxmemory > 0 && crate::db::evict::used_memory() > maxmemory {
+        return Err(CmdError::Oom);
+    }
+    if !ctx.session.must_obey && ctx.state.replicas.too_few(ctx.config) {
+        return Err(CmdError::NoReplicas);
+    }
+    Ok(())
 }
 
 /// The flags an EVAL's shebang, an EVALSHA's cached script or an FCALL's
@@ -366,6 +370,7 @@ fn fcall<S: Store>(ctx: &mut Ctx<'_, S>, f: Eval, threshold: u64) -> Result<Fram
     if flags.no_cluster && ctx.state.cluster.enabled {
         return Err(CmdError::Cluster(ClusterError::ScriptNoCluster));
     }
+    refused_by_flags(ctx, flags)?;
     if f.read_only && !flags.no_writes {
         return Err(reply(
             "ERR Can not execute a script with write flag using *_ro command.",
@@ -478,6 +483,7 @@ fn eval<S: Store>(ctx: &mut Ctx<'_, S>, e: Eval, threshold: u64) -> Result<Frame
     if flags.no_cluster && !flags.compat && ctx.state.cluster.enabled {
         return Err(CmdError::Cluster(ClusterError::ScriptNoCluster));
     }
+    refused_by_flags(ctx, flags)?;
     flags.no_writes |= e.read_only;
     let (lua, handles) = {
         let engine = guard.borrow();
