@@ -55,37 +55,37 @@ impl<S: Store> Executor<S> {
                 return Err(CmdError::Busy(function));
             }
         }
+        // Invalidations this command's admission causes for its own client
+        // (evicted keys, the tracking table's limit) go out before its
+        // reply, as Redis sends them before the command executes. Only a
+        // tracking server makes any.
+        let tracking = self.state.tracking.active();
+        let pushes_first = |session: &mut Session| {
+            if tracking && crate::state::pubsub::flush_for(session.handle.id) {
+                session.pushes_first = true;
+            }
+        };
         if config.memory.maxmemory > 0 {
-            // Redis's `processCommand`: evict first; refuse a deny-oom
-            // command (or anything queued in MULTI) if memory is still over.
+            // Redis's `processCommand`: evict first (every command, reads
+            // too); refuse a deny-oom command (or anything queued in
+            // MULTI) if memory is still over. (A script's declared flags
+            // are checked where the script starts, which knows them.)
             let name = spec.meta.name;
             let queued =
                 client.tx.in_multi() && !matches!(name, "exec" | "discard" | "quit" | "reset");
-            // (A script's declared flags are checked where the script
-            // starts, `scripting::run`, which knows them.)
             let deny = spec.flags.deny_oom || queued || (name == "exec" && client.tx.denies_oom());
-            // Every command evicts, reads too (a read is refused nothing,
-            // but the keys evicted before it are gone when it runs, and
-            // their invalidations to this client go out before its reply,
-            // as Redis sends them before the command executes).
             let outcome = self.state.db.perform_evictions(None);
-            let id = client.session.handle.id;
-            if crate::state::pubsub::flush_for(id) {
-                client.session.pushes_first = true;
-            }
             if deny && outcome == Eviction::Fail {
+                pushes_first(&mut client.session);
                 return Err(CmdError::Oom);
             }
         }
         // Redis's `processCommand` keeps the tracking table under its
-        // limit before every command too (its invalidations to this client
-        // go first, as the eviction's).
-        if self.state.tracking.active() {
-            let tracking = &self.state.tracking;
-            tracking.limit(config.tracking_table_max_keys, &self.state.clients);
-            if crate::state::pubsub::flush_for(client.session.handle.id) {
-                client.session.pushes_first = true;
-            }
+        // limit before every command too.
+        if tracking {
+            let limit = config.tracking_table_max_keys;
+            self.state.tracking.limit(limit, &self.state.clients);
+            pushes_first(&mut client.session);
         }
         // `write` commands only (not `may_replicate` ones), as Redis's
         // MISCONF rule.
