@@ -71,7 +71,7 @@ fn parse_migrate(a: Args<'_>) -> Result<Command, CmdError> {
         }
         j += 1;
     }
-    Ok(Command::Migrate(m))
+    Ok(Command::Migrate(Box::new(m)))
 }
 
 /// Table rows.

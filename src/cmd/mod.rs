@@ -67,6 +67,16 @@ use value::{as_str, bulk_or_null, edit_str, owned, rmw, str_of};
 
 use crate::protocol::Frame;
 
+/// The most bytes a [`Command`] may take. A parsed command is moved about
+/// three times between its parse and its execution (out of the parse's
+/// `Result`, into `execute`); up to 128 bytes, with the `Result` around it,
+/// such a move is a few register moves, past it a call to `memcpy` each
+/// (about 30 instructions apiece, 3% of a pipelined GET: callgrind,
+/// `reports/2026-12-06-flurry-epochs.md`). So rare commands with large
+/// arguments (SORT, MIGRATE, RESTORE, ZRANGE's and the ZUNION family's
+/// options, GEODIST) are boxed: one allocation for them, none for the rest.
+pub const COMMAND_SIZE: usize = 120;
+
 /// A parsed command, ready to execute.
 #[derive(Debug)]
 pub enum Command {
@@ -94,8 +104,9 @@ pub enum Command {
     Object(object::Cmd),
     /// MEMORY subcommands.
     Memory(memory::Cmd),
-    /// SORT, SORT_RO.
-    Sort(sort::Sort),
+    /// SORT, SORT_RO (boxed, as the other rare large ones: see
+    /// `COMMAND_SIZE`).
+    Sort(Box<sort::Sort>),
     /// DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE...
     Keys(keys::Cmd),
     /// EXPIRE, TTL, PERSIST and friends.
@@ -128,7 +139,7 @@ pub enum Command {
     /// CLUSTER, READONLY, READWRITE, ASKING.
     Cluster(cluster::Cmd),
     /// MIGRATE.
-    Migrate(migrate::Migrate),
+    Migrate(Box<migrate::Migrate>),
 }
 
 /// Every implemented command's table row.
@@ -249,7 +260,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::ZSets(c) => zsets::execute(c, ctx),
         Command::Object(c) => object::execute(c, ctx).map(Reply::Now),
         Command::Memory(c) => memory::execute(c, ctx).map(Reply::Now),
-        Command::Sort(c) => sort::execute(c, ctx).map(Reply::Now),
+        Command::Sort(c) => sort::execute(*c, ctx).map(Reply::Now),
         Command::Keys(c) => keys::execute(c, ctx),
         Command::Expire(c) => expire::execute(c, ctx).map(Reply::Now),
         Command::Databases(c) => databases::execute(c, ctx),
@@ -264,7 +275,7 @@ pub fn execute<S: Store>(cmd: Command, ctx: &mut Ctx<'_, S>) -> Result<Reply, Cm
         Command::Replication(c) => replication::execute(c, ctx),
         Command::Scripting(c) => scripting::execute(c, ctx).map(Reply::Now),
         Command::Cluster(c) => cluster::execute(c, ctx),
-        Command::Migrate(m) => migrate::execute(m, ctx),
+        Command::Migrate(m) => migrate::execute(*m, ctx),
         // Transaction commands run in the executor; one that gets here
         // (it cannot be queued) is a nested MULTI.
         Command::Multi(_) => Err(CmdError::NestedMulti),
@@ -370,5 +381,25 @@ pub(crate) mod testing {
     }
     pub fn arr(v: Vec<Frame>) -> Frame {
         Frame::Array(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_parsed_command_stays_small_enough_to_move_without_memcpy() {
+        use std::mem::size_of;
+        let (command, result) = (
+            size_of::<super::Command>(),
+            size_of::<Result<super::Command, super::CmdError>>(),
+        );
+        assert!(
+            command <= super::COMMAND_SIZE,
+            "Command takes {command} bytes"
+        );
+        assert!(
+            result <= 128,
+            "Result<Command, CmdError> takes {result} bytes"
+        );
     }
 }

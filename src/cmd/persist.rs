@@ -26,7 +26,7 @@ pub enum Cmd {
     /// `DUMP key`
     Dump(Bytes),
     /// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]`
-    Restore(Restore),
+    Restore(Box<Restore>),
     /// `BGREWRITEAOF`
     BgRewriteAof,
 }
@@ -102,7 +102,7 @@ fn parse_restore(a: Args<'_>) -> Result<Command, CmdError> {
         }
         i += 1;
     }
-    Ok(Command::Persist(Cmd::Restore(Restore {
+    Ok(Command::Persist(Cmd::Restore(Box::new(Restore {
         key,
         ttl,
         payload,
@@ -110,7 +110,7 @@ fn parse_restore(a: Args<'_>) -> Result<Command, CmdError> {
         absttl,
         idletime,
         freq,
-    })))
+    }))))
 }
 
 /// Table rows.
@@ -191,7 +191,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             }
             .into())
         }
-        Cmd::Restore(r) => restore(r, ctx).map(Reply::Now),
+        Cmd::Restore(r) => restore(*r, ctx).map(Reply::Now),
     }
 }
 

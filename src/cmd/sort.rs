@@ -64,7 +64,7 @@ fn parse(mut a: Args<'_>, read_only: bool) -> Result<Command, CmdError> {
         }
         i += 1;
     }
-    Ok(Command::Sort(s))
+    Ok(Command::Sort(Box::new(s)))
 }
 
 /// Parse the option at `rest[*i]` (and its arguments, advancing `*i`).

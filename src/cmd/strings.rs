@@ -62,7 +62,30 @@ pub struct Set {
     ttl: Ttl,
     reply: SetReply,
     /// For `invalid expire time in '<name>' command`.
-    name: &'static str,
+    name: SetName,
+}
+
+/// Which spelling of SET it was (a byte where a `&str` took 16, so a
+/// parsed command fits the size `cmd::COMMAND_SIZE` holds it to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetName {
+    Set,
+    SetNx,
+    GetSet,
+    SetEx,
+    PSetEx,
+}
+
+impl SetName {
+    fn as_str(self) -> &'static str {
+        match self {
+            SetName::Set => "set",
+            SetName::SetNx => "setnx",
+            SetName::GetSet => "getset",
+            SetName::SetEx => "setex",
+            SetName::PSetEx => "psetex",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +214,7 @@ fn parse_set(mut a: Args<'_>) -> Result<Command, CmdError> {
         cond,
         ttl,
         reply,
-        name: "set",
+        name: SetName::Set,
     })))
 }
 
@@ -203,7 +226,7 @@ fn parse_setnx(mut a: Args<'_>) -> Result<Command, CmdError> {
         cond: Cond::Nx,
         ttl: Ttl::Default,
         reply: SetReply::Int,
-        name: "setnx",
+        name: SetName::SetNx,
     })))
 }
 
@@ -215,15 +238,11 @@ fn parse_getset(mut a: Args<'_>) -> Result<Command, CmdError> {
         cond: Cond::Always,
         ttl: Ttl::Default,
         reply: SetReply::Old,
-        name: "getset",
+        name: SetName::GetSet,
     })))
 }
 
-fn parse_setex_generic(
-    mut a: Args<'_>,
-    unit: Unit,
-    name: &'static str,
-) -> Result<Command, CmdError> {
+fn parse_setex_generic(mut a: Args<'_>, unit: Unit, name: SetName) -> Result<Command, CmdError> {
     let key = a.bytes()?;
     let raw = a.bytes()?;
     let value = a.bytes()?;
@@ -243,11 +262,11 @@ fn parse_setex_generic(
 }
 
 fn parse_setex(a: Args<'_>) -> Result<Command, CmdError> {
-    parse_setex_generic(a, Unit::Seconds, "setex")
+    parse_setex_generic(a, Unit::Seconds, SetName::SetEx)
 }
 
 fn parse_psetex(a: Args<'_>) -> Result<Command, CmdError> {
-    parse_setex_generic(a, Unit::Millis, "psetex")
+    parse_setex_generic(a, Unit::Millis, SetName::PSetEx)
 }
 
 fn parse_getex(mut a: Args<'_>) -> Result<Command, CmdError> {
@@ -389,7 +408,7 @@ struct SetOutcome {
 }
 
 fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdError> {
-    let deadline = set.ttl.deadline(ctx.now, set.name)?;
+    let deadline = set.ttl.deadline(ctx.now, set.name.as_str())?;
     let get = set.reply == SetReply::Old;
     let outcome = ctx.ks().update(
         &set.key,
@@ -424,7 +443,7 @@ fn set_generic<S: Store>(ctx: &mut Ctx<'_, S>, set: Set) -> Result<Frame, CmdErr
                     at.to_string().as_bytes(),
                 ])]
             });
-        } else if set.name == "getset" {
+        } else if set.name == SetName::GetSet {
             // Redis 7.0 propagates GETSET as SET.
             journal::rewrite(|| vec![journal::words(&[b"SET", &set.key, &set.value])]);
         }

@@ -89,6 +89,18 @@ const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 
 type Shard = flurry::HashMap<Key, Entry, RandomState>;
 
+/// A shard whose `seize` collector tracks no epochs. Epochs protect
+/// reclamation from a thread stalled inside a guard (a reader that keeps
+/// one for long); every guard here lives for one call, so they bought
+/// nothing, and they cost a thread-local lookup on every pointer flurry
+/// loads (`protect`) and a shared counter on every node it links: about
+/// 100 instructions per GET (callgrind, `reports/2026-12-06-flurry-epochs.md`).
+/// Without them a `protect` is one SeqCst load.
+fn new_shard() -> Shard {
+    let collector = seize::Collector::new().epoch_frequency(None);
+    Shard::with_hasher(RandomState::default()).with_collector(collector)
+}
+
 /// 64 shards of `flurry::HashMap<Key, Entry>`.
 ///
 /// Shards are built on first use: each flurry map creates its own `seize`
@@ -119,7 +131,7 @@ impl FlurryStore {
     }
 
     fn shard(&self, key: &[u8]) -> &Shard {
-        self.shards[self.shard_of(key)].get_or_init(Shard::default)
+        self.shards[self.shard_of(key)].get_or_init(new_shard)
     }
 
     /// Tell the index `key` left the map.

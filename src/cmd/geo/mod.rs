@@ -24,7 +24,7 @@ use hash::Shape;
 #[derive(Debug)]
 pub enum Cmd {
     /// `GEODIST key member1 member2 [unit]`
-    Dist(Bytes, Bytes, Bytes, Option<Bytes>),
+    Dist(Box<(Bytes, Bytes, Bytes, Option<Bytes>)>),
     /// `GEOHASH key [member ...]`
     Hash(Bytes, Vec<Bytes>),
     /// `GEOPOS key [member ...]`
@@ -103,12 +103,12 @@ fn parse_geodist(mut a: Args<'_>) -> Result<Command, CmdError> {
     if rest.len() > 1 {
         return Err(CmdError::Syntax);
     }
-    Ok(Command::Geo(Cmd::Dist(
+    Ok(Command::Geo(Cmd::Dist(Box::new((
         key,
         m1,
         m2,
         rest.into_iter().next(),
-    )))
+    )))))
 }
 
 fn parse_geohash(mut a: Args<'_>) -> Result<Command, CmdError> {
@@ -199,7 +199,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             .read(key, ctx.now, |e| zset_of(e).map(|z| z.cloned()))
     };
     let frame = match cmd {
-        Cmd::Dist(key, m1, m2, u) => {
+        Cmd::Dist(args) => {
+            let (key, m1, m2, u) = *args;
             let to_m = u.as_deref().map(unit).transpose()?.unwrap_or(1.0);
             let Some(z) = read(ctx, &key)? else {
                 return Ok(Reply::Now(Frame::Null));

@@ -50,7 +50,7 @@ pub enum Cmd {
     /// `ZRANK` / `ZREVRANK key member` (true: from the top).
     Rank(Bytes, Bytes, bool),
     /// The ZRANGE family and ZRANGESTORE.
-    Range(RangeCmd),
+    Range(Box<RangeCmd>),
     /// `ZREMRANGEBYRANK|SCORE|LEX key a b`.
     RemRange(Bytes, Span),
     /// `ZPOPMIN|ZPOPMAX`, `ZMPOP`, `BZPOPMIN|BZPOPMAX`, `BZMPOP`.
@@ -58,7 +58,7 @@ pub enum Cmd {
     /// `ZRANDMEMBER key [count [WITHSCORES]]`
     RandMember(Bytes, Option<(i64, bool)>),
     /// ZUNION, ZINTER, ZDIFF, their STORE forms, ZINTERCARD.
-    Algebra(algebra::Algebra),
+    Algebra(Box<algebra::Algebra>),
     /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`
     Scan(Bytes, u64, Vec<Bytes>),
 }
@@ -222,7 +222,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
                     Frame::Integer(if rev { n - 1 - r } else { r } as i64)
                 })
         })?,
-        Cmd::Range(r) if r.dst.is_some() => range_store(ctx, r)?,
+        Cmd::Range(r) if r.dst.is_some() => range_store(ctx, *r)?,
         Cmd::Range(r) => read_zset(ctx, &r.key, |z| match z {
             None => Frame::Array(vec![]),
             Some(z) => {
@@ -249,7 +249,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
         }
         Cmd::Pop(p) => return pop::execute(ctx, p),
         Cmd::RandMember(key, count) => rand_member(ctx, &key, count)?,
-        Cmd::Algebra(a) => algebra::execute(ctx, a)?,
+        Cmd::Algebra(a) => algebra::execute(ctx, *a)?,
         Cmd::Scan(key, cursor, opts) => zscan(ctx, &key, cursor, &opts)?,
     };
     Ok(Reply::Now(frame))

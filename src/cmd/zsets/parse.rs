@@ -179,14 +179,14 @@ fn range_cmd(
         Kind::Lex => parse_lex_range(&min, &max)?,
         _ => Span::Rank(parse_int(&min)?, parse_int(&max)?),
     };
-    cmd(Cmd::Range(RangeCmd {
+    cmd(Cmd::Range(Box::new(RangeCmd {
         key,
         dst,
         span,
         rev,
         limit,
         withscores,
-    }))
+    })))
 }
 
 fn parse_zrange(a: Args<'_>) -> Result<Command, CmdError> {
@@ -417,7 +417,7 @@ fn algebra(
     };
     // Redis reports a bad option only after checking the keys' types.
     alg.bad = options().err();
-    cmd(Cmd::Algebra(alg))
+    cmd(Cmd::Algebra(Box::new(alg)))
 }
 
 fn parse_zunion(a: Args<'_>) -> Result<Command, CmdError> {
