@@ -92,7 +92,18 @@ impl ExpiryConfig {
 pub struct CycleState {
     cursors: Vec<u64>,
     next_db: usize,
+    /// When the backends' housekeeping last ran ([`MAINTAIN_EVERY`]).
+    maintained: Option<Instant>,
 }
+
+/// How often a cycle runs the backends' housekeeping (`Store::maintain`:
+/// the epoch map frees retired memory that no request's pin would free
+/// once the load stops). Every cycle (10 a second, over 16 databases) it
+/// ran crossbeam's global collection 256 times a second under full load,
+/// where requests' own pins already collect: about 80 instructions a write
+/// (callgrind, `reports/2026-12-06-flurry-epochs.md`). Once a second is
+/// enough to give memory back after the load stops.
+const MAINTAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What one cycle did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -113,14 +124,20 @@ pub fn run_cycle<S: Store>(db: &Db<S>, state: &mut CycleState, cfg: ExpiryConfig
     let budget = cfg.budget();
     let table = db.table();
     state.cursors.resize(table.len(), 0);
+    if state
+        .maintained
+        .is_none_or(|t| start.duration_since(t) >= MAINTAIN_EVERY)
+    {
+        state.maintained = Some(start);
+        for ks in table.iter() {
+            ks.maintain();
+        }
+    }
     let mut stats = CycleStats::default();
     for _ in 0..DBS_PER_CYCLE.min(table.len()) {
         let i = state.next_db % table.len();
         state.next_db = state.next_db.wrapping_add(1);
         let ks = &table[i];
-        // The backend's own housekeeping (the epoch map frees retired
-        // memory here when no request would).
-        ks.maintain();
         loop {
             if !ks.has_volatile_keys() {
                 break;
