@@ -72,7 +72,7 @@ use crate::protocol::Frame;
 /// `Result`, into `execute`); up to 128 bytes, with the `Result` around it,
 /// such a move is a few register moves, past it a call to `memcpy` each
 /// (about 30 instructions apiece, 3% of a pipelined GET: callgrind,
-/// `reports/2026-12-06-flurry-epochs.md`). So rare commands with large
+/// `reports/2026-12-06-request-path.md`). So rare commands with large
 /// arguments (SORT, MIGRATE, RESTORE, ZRANGE's and the ZUNION family's
 /// options, GEODIST) are boxed: one allocation for them, none for the rest.
 pub const COMMAND_SIZE: usize = 120;

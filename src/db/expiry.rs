@@ -101,7 +101,7 @@ pub struct CycleState {
 /// once the load stops). Every cycle (10 a second, over 16 databases) it
 /// ran crossbeam's global collection 256 times a second under full load,
 /// where requests' own pins already collect: about 80 instructions a write
-/// (callgrind, `reports/2026-12-06-flurry-epochs.md`). Once a second is
+/// (callgrind, `reports/2026-12-06-request-path.md`). Once a second is
 /// enough to give memory back after the load stops.
 const MAINTAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 

@@ -68,6 +68,9 @@ pub struct Handles {
     pub load_view: mlua::Table,
     /// Runs one script or function invocation (`vm::INVOKE`).
     pub invoke: mlua::Function,
+    /// The VM's heap after its last full collection, or the lowest seen
+    /// since (the scripting layer's collection policy).
+    pub gc_base: std::sync::atomic::AtomicUsize,
 }
 
 /// The hook's question: has SCRIPT KILL been asked?

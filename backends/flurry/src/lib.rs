@@ -94,7 +94,7 @@ type Shard = flurry::HashMap<Key, Entry, RandomState>;
 /// one for long); every guard here lives for one call, so they bought
 /// nothing, and they cost a thread-local lookup on every pointer flurry
 /// loads (`protect`) and a shared counter on every node it links: about
-/// 100 instructions per GET (callgrind, `reports/2026-12-06-flurry-epochs.md`).
+/// 100 instructions per GET (callgrind, `reports/2026-12-06-request-path.md`).
 /// Without them a `protect` is one SeqCst load.
 fn new_shard() -> Shard {
     let collector = seize::Collector::new().epoch_frequency(None);

@@ -148,7 +148,7 @@ pub fn run<S: Store>(
     }
     ctx.session.error_counted = counted && matches!(frame, Frame::Error(_));
     state.scripts.finished();
-    gc_cycle_step(lua);
+    collect_garbage(lua, handles);
     state.scripts.set_vm_bytes(lua.used_memory());
     ctx.session.db = db;
     ctx.session.proto = proto;
@@ -497,14 +497,44 @@ fn script_error(msg: &str) -> Frame {
     Frame::Error(Bytes::from(format!("ERR {msg}")))
 }
 
-/// Redis's `LUA_GC_CYCLE_PERIOD`: every 50 scripts, a 50 KB step of the
-/// collector, so the garbage of many short scripts (argument tables,
-/// strings) does not wait for the heap to double (`used_memory_lua` of a
-/// VM running small scripts stays near its live size, as in Redis).
-fn gc_cycle_step(lua: &mlua::Lua) {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static CALLS: AtomicU32 = AtomicU32::new(0);
-    if CALLS.fetch_add(1, Ordering::Relaxed) % 50 == 49 {
-        let _ = lua.gc_step_kbytes(50);
+/// Garbage a small heap may gather between full collections.
+const GC_GARBAGE: usize = 32 * 1024;
+/// Heaps up to this size are collected whole when enough garbage gathered
+/// (a full collection of a 46 KB heap costs about 14 us); larger ones in
+/// Redis's steps.
+const GC_FULL_UP_TO: usize = 256 * 1024;
+
+/// After each script: collect once its garbage (argument tables, strings)
+/// has grown the heap by [`GC_GARBAGE`] or half its live size, whichever
+/// is more, so `used_memory_lua` of a VM running small scripts stays near
+/// its live size (Redis's suite: under 100 KB after 10,000 EVALs).
+///
+/// Redis does it with a 50 KB step of its incremental collector every 50
+/// scripts (`LUA_GC_CYCLE_PERIOD`), whatever they left; so did FlashKV,
+/// until callgrind showed the steps sweeping the whole heap over and over:
+/// about 1,230 instructions an EVAL (6% of it), where one full collection
+/// per 32 KB of garbage (about 90 EVALs of one key) costs about 430
+/// (`reports/2026-12-06-request-path.md`). A heap past [`GC_FULL_UP_TO`]
+/// is stepped as Redis does (a bounded pause per script) until a cycle
+/// ends. Lua's own collector runs as well, when the heap reaches 4x.
+fn collect_garbage(lua: &mlua::Lua, handles: &Handles) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let used = lua.used_memory();
+    let base = handles.gc_base.load(Relaxed);
+    if used < base {
+        // Lua's collector freed some on its own: the new low.
+        handles.gc_base.store(used, Relaxed);
+        return;
+    }
+    if used - base < GC_GARBAGE.max(base / 2) {
+        return;
+    }
+    let finished = if used <= GC_FULL_UP_TO {
+        lua.gc_collect().is_ok()
+    } else {
+        lua.gc_step_kbytes(50).unwrap_or(false)
+    };
+    if finished {
+        handles.gc_base.store(lua.used_memory(), Relaxed);
     }
 }

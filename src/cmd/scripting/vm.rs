@@ -159,7 +159,11 @@ pub fn install(
         .load(INVOKE)
         .set_name(PRELUDE_CHUNK)
         .call((globals.raw_get::<Function>("xpcall")?, globals.clone()))?;
+    // What setting up left behind goes now, so the collection policy
+    // (`run::collect_garbage`) starts from the live heap.
+    lua.gc_collect()?;
     Ok(Handles {
+        gc_base: std::sync::atomic::AtomicUsize::new(lua.used_memory()),
         library_env,
         pending,
         load_view,
