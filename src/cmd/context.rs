@@ -15,7 +15,7 @@ use bytes::Bytes;
 use store_api::Store;
 
 use super::multi::{self, TxState};
-use super::table::{self, CommandTable, InMulti, Spec};
+use super::table::{self, CommandTable, InMulti, Kind, Spec};
 use super::{execute, CmdError, Command, Reply};
 use crate::config::Config;
 use crate::db::{journal, Access, Keyspace, Lookups, Table, TableCache, Tick};
@@ -110,7 +110,7 @@ impl<S: Store> Executor<S> {
             return self.reject(client, Some(spec.id), e);
         }
         if pausable && !client.session.monitor && !client.session.replica {
-            let write = spec.flags.write || (spec.meta.name == "exec" && client.tx.writes());
+            let write = spec.flags.write || (spec.flags.kind == Kind::Exec && client.tx.writes());
             if let Some(until) = self.state.paused_until(write) {
                 // Under PAUSE WRITE, scripts that declare `no-writes` (in a
                 // transaction too) are reads after all.
@@ -153,7 +153,7 @@ impl<S: Store> Executor<S> {
             self.track_reads(&client.session, spec, argv);
             self.state.tracking.flush_pending(&self.state.clients);
         }
-        if !client.tx.in_multi() && spec.meta.name != "client|caching" {
+        if !client.tx.in_multi() && spec.flags.kind != Kind::ClientCaching {
             client.session.caching = None;
         }
         if let Reply::Later(_) = reply {
@@ -198,8 +198,7 @@ impl<S: Store> Executor<S> {
         // Scripts that may write are logged as one section too: their
         // commands' records, wrapped in MULTI/EXEC, as Redis propagates a
         // script's effects.
-        let script = matches!(spec.meta.name, "eval" | "evalsha" | "fcall");
-        if spec.flags.writes || spec.meta.name == "exec" || script {
+        if spec.flags.writes || matches!(spec.flags.kind, Kind::Exec | Kind::Script) {
             // Lock order: the journal's order lock before the VM, so a VM
             // kept for the batch goes back before that wait.
             let (reply, end) = journal.ordered_after(crate::state::scripts::release_kept, || {

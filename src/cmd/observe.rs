@@ -8,7 +8,7 @@ use bytes::Bytes;
 use store_api::Store;
 
 use super::context::{Client, Executor};
-use super::table::Spec;
+use super::table::{Kind, Spec};
 use crate::config::Config;
 use crate::protocol::Frame;
 use crate::state::stats::Counter;
@@ -118,7 +118,7 @@ impl<S: Store> Executor<S> {
     /// A read-only script (EVAL_RO, EVALSHA_RO, FCALL_RO) is not tracked
     /// itself: the reads it runs are ([`remember_keys`] from the script).
     pub(super) fn track_reads(&self, session: &Session, spec: &Spec, argv: &[Bytes]) {
-        if !spec.flags.readonly || matches!(spec.meta.name, "eval_ro" | "evalsha_ro" | "fcall_ro") {
+        if !spec.flags.readonly || spec.flags.kind == Kind::ScriptRo {
             return;
         }
         if let Some(keys) = spec.meta.all_keys(argv) {

@@ -271,10 +271,17 @@ impl<S: Store> ServerState<S> {
     }
 
     /// Must a command (a write, or not) wait for a pause? Until when.
+    /// (Inlined: every request asks, and the answer is almost always one
+    /// load.)
+    #[inline]
     pub fn paused_until(&self, write: bool) -> Option<Instant> {
         if !self.paused.load(Ordering::Acquire) {
             return None;
         }
+        self.pause_in_force(write)
+    }
+
+    fn pause_in_force(&self, write: bool) -> Option<Instant> {
         let p = *self.pause.lock();
         match p {
             Some((_, until)) if until <= Instant::now() => {

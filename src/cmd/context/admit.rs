@@ -8,7 +8,7 @@ use store_api::Store;
 
 use super::{Client, Executor};
 use crate::cmd::cluster::route;
-use crate::cmd::table::Spec;
+use crate::cmd::table::{Kind, Spec};
 use crate::cmd::CmdError;
 use crate::db::Eviction;
 use crate::protocol::Protocol;
@@ -28,14 +28,12 @@ impl<S: Store> Executor<S> {
         let session = &client.session;
         // Redis's CMD_PROTECTED check comes first (before AUTH; a refused
         // command queued in MULTI aborts the transaction).
-        match spec.meta.name {
-            "debug" if !allowed(&config.enable_debug_command, session) => {
+        match spec.flags.kind {
+            Kind::Debug if !allowed(&config.enable_debug_command, session) => {
                 return Err(CmdError::DebugNotAllowed)
             }
             // `enable-module-command` is always "no": FlashKV loads none.
-            "module|load" | "module|loadex" | "module|unload" => {
-                return Err(CmdError::ModuleNotAllowed)
-            }
+            Kind::ModuleLoad => return Err(CmdError::ModuleNotAllowed),
             _ => {}
         }
         if !spec.no_auth && self.state.auth_required(session, config) {
@@ -89,7 +87,7 @@ impl<S: Store> Executor<S> {
         }
         // `write` commands only (not `may_replicate` ones), as Redis's
         // MISCONF rule.
-        if spec.flags.writes || spec.meta.name == "ping" {
+        if spec.flags.writes || spec.flags.kind == Kind::Ping {
             if self.state.persist.refuses_writes(config) {
                 return Err(CmdError::Misconf);
             }
@@ -100,7 +98,7 @@ impl<S: Store> Executor<S> {
         // Redis's `checkGoodReplicasStatus` for a write or an EXEC of
         // writes (a script that declares writes: where it starts).
         if config.min_replicas_to_write > 0 && !client.session.must_obey {
-            let writes = spec.flags.writes || (spec.meta.name == "exec" && client.tx.writes());
+            let writes = spec.flags.writes || (spec.flags.kind == Kind::Exec && client.tx.writes());
             if writes && self.state.replicas.too_few(config) {
                 return Err(CmdError::NoReplicas);
             }
@@ -128,7 +126,7 @@ impl<S: Store> Executor<S> {
             matches!(name, "eval" | "evalsha" | "fcall")
                 && crate::cmd::scripting::declares_no_writes(&self.state, name, argv)
         };
-        if spec.meta.name == "exec" {
+        if spec.flags.kind == Kind::Exec {
             client
                 .tx
                 .commands()
@@ -143,7 +141,7 @@ impl<S: Store> Executor<S> {
     /// Cluster mode: is the command's slot served here? A refused EXEC
     /// discards the transaction, as Redis does.
     fn route(&self, client: &mut Client<S>, spec: &Spec, argv: &[Bytes]) -> Result<(), CmdError> {
-        let is_exec = spec.meta.name == "exec";
+        let is_exec = spec.flags.kind == Kind::Exec;
         if is_exec && !client.tx.in_multi() {
             return Ok(());
         }

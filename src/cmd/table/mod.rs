@@ -220,6 +220,46 @@ pub struct Flags {
     pub allow_busy: bool,
     /// `write` (alone, without `may_replicate`).
     pub writes: bool,
+    /// The commands the executor treats apart, named once here rather than
+    /// compared by name on every request.
+    pub kind: Kind,
+}
+
+/// The commands the executor checks for by name (see [`Flags::kind`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Kind {
+    /// Any other.
+    #[default]
+    Plain,
+    /// EXEC.
+    Exec,
+    /// EVAL, EVALSHA, FCALL.
+    Script,
+    /// EVAL_RO, EVALSHA_RO, FCALL_RO.
+    ScriptRo,
+    /// PING (refused under MISCONF as a write is).
+    Ping,
+    /// CLIENT CACHING.
+    ClientCaching,
+    /// DEBUG (`enable-debug-command`).
+    Debug,
+    /// MODULE LOAD, LOADEX, UNLOAD (`enable-module-command`).
+    ModuleLoad,
+}
+
+impl Kind {
+    fn of(name: &str) -> Kind {
+        match name {
+            "exec" => Kind::Exec,
+            "eval" | "evalsha" | "fcall" => Kind::Script,
+            "eval_ro" | "evalsha_ro" | "fcall_ro" => Kind::ScriptRo,
+            "ping" => Kind::Ping,
+            "client|caching" => Kind::ClientCaching,
+            "debug" => Kind::Debug,
+            "module|load" | "module|loadex" | "module|unload" => Kind::ModuleLoad,
+            _ => Kind::Plain,
+        }
+    }
 }
 
 /// Commands Redis flags `may_replicate`, a flag COMMAND INFO hides on
@@ -243,6 +283,7 @@ impl Flags {
             no_script: meta.has_flag("noscript"),
             allow_busy: meta.has_flag("allow_busy"),
             writes: meta.has_flag("write"),
+            kind: Kind::of(meta.name),
         }
     }
 

@@ -94,6 +94,7 @@ pub struct Mark {
 }
 
 /// Mark the start of a command.
+#[inline]
 pub fn mark() -> Mark {
     let mut m = Mark::default();
     SECTION.with(|s| {
@@ -107,6 +108,7 @@ pub fn mark() -> Mark {
 
 /// A command (started at `mark`, on database `db`) has run: record it as
 /// it asked, or as `argv` if it changed anything.
+#[inline]
 pub fn command_done(mark: Mark, db: usize, argv: &[Bytes]) {
     with_section(|s| match s.rewritten.take() {
         Some(argvs) => s.records.extend(argvs.into_iter().map(|a| (db, a))),
