@@ -500,7 +500,8 @@ fn script_error(msg: &str) -> Frame {
 /// Garbage a small heap may gather between full collections.
 const GC_GARBAGE: usize = 32 * 1024;
 /// Heaps up to this size are collected whole when enough garbage gathered
-/// (a full collection of a 46 KB heap costs about 14 us); larger ones in
+/// (a full collection of the 46 KB heap a fresh VM has costs about 270,000
+/// instructions, some 90 us; 256 KB, under half a millisecond); larger ones in
 /// Redis's steps.
 const GC_FULL_UP_TO: usize = 256 * 1024;
 
@@ -511,10 +512,10 @@ const GC_FULL_UP_TO: usize = 256 * 1024;
 ///
 /// Redis does it with a 50 KB step of its incremental collector every 50
 /// scripts (`LUA_GC_CYCLE_PERIOD`), whatever they left; so did FlashKV,
-/// until callgrind showed the steps sweeping the whole heap over and over:
-/// about 1,230 instructions an EVAL (6% of it), where one full collection
-/// per 32 KB of garbage (about 90 EVALs of one key) costs about 430
-/// (`reports/2026-12-06-request-path.md`). A heap past [`GC_FULL_UP_TO`]
+/// until callgrind showed the steps walking the whole heap over and over.
+/// One full collection per 32 KB of garbage does the same job for about
+/// 800 instructions less per EVAL (19,234 -> 18,431 at -P 16;
+/// `reports/2026-12-06-request-path.md`). A heap past [`GC_FULL_UP_TO`]
 /// is stepped as Redis does (a bounded pause per script) until a cycle
 /// ends. Lua's own collector runs as well, when the heap reaches 4x.
 fn collect_garbage(lua: &mlua::Lua, handles: &Handles) {
