@@ -500,9 +500,9 @@ fn script_error(msg: &str) -> Frame {
 /// Garbage a small heap may gather between full collections.
 const GC_GARBAGE: usize = 32 * 1024;
 /// Heaps up to this size are collected whole when enough garbage gathered
-/// (a full collection of the 46 KB heap a fresh VM has costs about 270,000
-/// instructions, some 90 us; 256 KB, under half a millisecond); larger ones in
-/// Redis's steps.
+/// (callgrind: about 270,000 instructions for the 46 KB heap of a fresh
+/// VM, freeing included, and in proportion to the heap); larger ones in
+/// Redis's steps, so no script pays for a whole large heap at once.
 const GC_FULL_UP_TO: usize = 256 * 1024;
 
 /// After each script: collect once its garbage (argument tables, strings)
