@@ -113,7 +113,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         Cmd::SlowlogHelp => help_reply(SLOWLOG_HELP),
         Cmd::Latest => Frame::Array(
             state
-                .latency
+                .db
+                .latency()
                 .all()
                 .into_iter()
                 .filter_map(|(event, s)| {
@@ -129,7 +130,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         ),
         Cmd::History(event) => Frame::Array(
             state
-                .latency
+                .db
+                .latency()
                 .series(&event)
                 .map(|s| {
                     s.samples
@@ -146,10 +148,10 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         ),
         Cmd::Reset(events) => {
             let events: Vec<&[u8]> = events.iter().map(|e| &e[..]).collect();
-            Frame::Integer(state.latency.reset(&events) as i64)
+            Frame::Integer(state.db.latency().reset(&events) as i64)
         }
         Cmd::Doctor => Frame::Verbatim("txt", Bytes::from(doctor(ctx))),
-        Cmd::Graph(event) => match state.latency.series(&event) {
+        Cmd::Graph(event) => match state.db.latency().series(&event) {
             Some(s) if !s.samples.is_empty() => {
                 let name = String::from_utf8_lossy(&event).into_owned();
                 Frame::Verbatim("txt", Bytes::from(graph(&name, &s)))
@@ -219,7 +221,7 @@ fn doctor<S: Store>(ctx: &Ctx<'_, S>) -> String {
     if threshold == 0 {
         return "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n".into();
     }
-    let events = ctx.state.latency.all();
+    let events = ctx.state.db.latency().all();
     if events.is_empty() {
         return "Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n".into();
     }

@@ -97,7 +97,8 @@ impl<S: Store> Executor<S> {
                 "command"
             };
             self.state
-                .latency
+                .db
+                .latency()
                 .add(event, unix_micros / 1_000_000, usec / 1000);
         }
         if monitored {

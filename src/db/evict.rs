@@ -356,6 +356,23 @@ impl<S: Store> Db<S> {
         // cannot outrun eviction on another thread.
         let mut pool = ev.pool.lock();
         let (start, limit) = (Instant::now(), limit.unwrap_or_else(|| cfg.time_limit()));
+        let outcome = self.evict_until_under(&mut pool, &cfg, max, start, limit);
+        // Redis's LATENCY event for the whole eviction pass.
+        self.latency_sample("eviction-cycle", start.elapsed().as_millis() as u64);
+        outcome
+    }
+
+    /// Evict until memory is under `max`, or no key can go (`Fail`), or
+    /// `limit` has passed since `start` (`Running`).
+    fn evict_until_under(
+        &self,
+        pool: &mut Vec<Candidate>,
+        cfg: &MemoryConfig,
+        max: u64,
+        start: Instant,
+        limit: Duration,
+    ) -> Eviction {
+        let ev = &self.shared.evictor;
         let mut victims = 0u64;
         let mut dbs = Vec::new();
         while used_memory() > max {
@@ -363,9 +380,9 @@ impl<S: Store> Db<S> {
             if victims % 64 == 0 {
                 // Which databases hold keys the policy may take (counting
                 // is the costly part of a step, so it is redone rarely).
-                dbs = self.evictable_dbs(&cfg);
+                dbs = self.evictable_dbs(cfg);
             }
-            let Some((db, key)) = self.pick(&mut pool, &cfg, &dbs, now) else {
+            let Some((db, key)) = self.pick(pool, cfg, &dbs, now) else {
                 return Eviction::Fail;
             };
             if let Some(ks) = self.table().get(db) {

@@ -198,7 +198,11 @@ impl Sweeper {
                     let mut period = cfg.period();
                     if !db.is_paused() {
                         if db.active_expire() {
+                            let start = Instant::now();
                             let stats = run_cycle(&db, &mut state, cfg);
+                            // Redis's LATENCY event for a slow cycle.
+                            let ms = start.elapsed().as_millis() as u64;
+                            db.latency_sample("expire-cycle", ms);
                             if stats.expired > 0 {
                                 tracing::trace!(?stats, "active expiry cycle");
                             }

@@ -22,6 +22,7 @@ pub mod evict;
 pub mod expiry;
 pub mod journal;
 mod keyspace;
+pub mod latency;
 mod locks;
 pub mod rdb;
 mod rewrite;
@@ -112,6 +113,10 @@ struct Shared<S> {
     functions: Mutex<Functions>,
     /// Database 0 keeps the keys of each hash slot (cluster mode).
     slot_index: std::sync::atomic::AtomicBool,
+    /// LATENCY's events: the server's and those of the chores here.
+    latency: latency::LatencyMonitor,
+    /// `latency-monitor-threshold`, ms (0: off).
+    latency_threshold: AtomicU64,
 }
 
 /// Function library code as the dataset carries it.
@@ -194,6 +199,8 @@ impl<S: Store> Db<S> {
                 snapshotting: std::sync::atomic::AtomicBool::new(false),
                 replaying: std::sync::atomic::AtomicBool::new(false),
                 evictor: evict::Evictor::default(),
+                latency: latency::LatencyMonitor::default(),
+                latency_threshold: AtomicU64::new(0),
                 functions: Mutex::default(),
                 slot_index: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -235,6 +242,25 @@ impl<S: Store> Db<S> {
     /// Is active expiry held back?
     pub fn is_paused(&self) -> bool {
         self.shared.paused.load(Ordering::Relaxed)
+    }
+
+    /// The latency monitor (LATENCY LATEST, HISTORY...).
+    pub fn latency(&self) -> &latency::LatencyMonitor {
+        &self.shared.latency
+    }
+
+    /// Set `latency-monitor-threshold` (ms; 0 turns the monitor off).
+    pub fn set_latency_threshold(&self, ms: u64) {
+        self.shared.latency_threshold.store(ms, Ordering::Relaxed);
+    }
+
+    /// Record that `event` took `ms`, if the monitor is on and that is at
+    /// least its threshold (Redis's `latencyAddSampleIfNeeded`).
+    pub fn latency_sample(&self, event: &'static str, ms: u64) {
+        let threshold = self.shared.latency_threshold.load(Ordering::Relaxed);
+        if threshold > 0 && ms >= threshold {
+            self.shared.latency.add(event, latency::unix_secs(), ms);
+        }
     }
 
     /// Change the active-expiry settings from the next cycle on.

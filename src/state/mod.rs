@@ -9,7 +9,7 @@
 pub mod aof;
 mod clients;
 pub mod cluster;
-pub mod latency;
+pub use crate::db::latency;
 pub mod monitor;
 pub mod persist;
 pub mod pubsub;
@@ -82,8 +82,6 @@ pub struct ServerState<S: Store> {
     pub stats: stats::Stats,
     /// SLOWLOG.
     pub slowlog: slowlog::SlowLog,
-    /// LATENCY.
-    pub latency: latency::LatencyMonitor,
     /// MONITOR clients.
     pub monitors: monitor::Monitors,
     /// Replicas fed the replication stream.
@@ -138,12 +136,12 @@ impl<S: Store> ServerState<S> {
         pubsub.set_hard_limit(config.output_limits.pubsub.hard);
         db.events().set_classes(config.notify_keyspace_events);
         db.set_memory_config(config.memory);
+        db.set_latency_threshold(config.latency_monitor_threshold);
         db.events().set_sink(pubsub::keyspace_sink(pubsub.clone()));
         ServerState {
             pubsub,
             stats: stats::Stats::default(),
             slowlog: slowlog::SlowLog::default(),
-            latency: latency::LatencyMonitor::default(),
             monitors: monitor::Monitors::default(),
             replicas: Arc::default(),
             rates: rates::Rates::default(),
@@ -212,6 +210,8 @@ impl<S: Store> ServerState<S> {
         }
         self.db.set_expiry_config(config.expiry);
         self.db.set_memory_config(config.memory);
+        self.db
+            .set_latency_threshold(config.latency_monitor_threshold);
         self.aof.set_fsync(config.aof.fsync);
         let (was, is) = (before.aof.enabled, config.aof.enabled);
         self.pubsub.set_hard_limit(config.output_limits.pubsub.hard);

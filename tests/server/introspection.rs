@@ -512,6 +512,64 @@ fn client_list_shows_flags_and_types<S: Store>() {
     assert!(info.contains("tracking_clients:1"), "{info}");
 }
 
+/// A slow active-expiry cycle and a slow eviction pass are LATENCY events
+/// ("expire-cycle", "eviction-cycle"), as in Redis (its unit/latency-monitor
+/// checks the first with a 20 ms threshold and a million-member set whose
+/// freeing stalls the cycle; on the lock-free backends that freeing is
+/// deferred to another thread, so here the cycles are slowed by 50,000
+/// keys expiring, or evicted, at once, with a 1 ms threshold).
+fn chores_report_their_latency<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    let fill = |c: &mut RawClient, ttl: &[u8]| {
+        let script = "for i = 1, 50000 do redis.call('set', 'k' .. i, 'v', unpack(ARGV)) end";
+        let mut argv: Vec<&[u8]> = vec![b"EVAL", script.as_bytes(), b"0"];
+        if !ttl.is_empty() {
+            argv.extend([&b"PX"[..], ttl]);
+        }
+        c.cmd_args(&argv);
+    };
+    let events = |c: &mut RawClient| -> Vec<String> {
+        let Frame::Array(rows) = c.cmd("LATENCY LATEST") else {
+            panic!("LATENCY LATEST")
+        };
+        rows.iter()
+            .map(|r| match r {
+                Frame::Array(fields) => text(&fields[0]),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(c.cmd("CONFIG SET latency-monitor-threshold 1"), Frame::ok());
+    fill(&mut c, b"100");
+    c.cmd("LATENCY RESET");
+    // DBSIZE counts the keys until the sweeper deletes them.
+    assert!(eventually(Duration::from_secs(20), || {
+        c.cmd("DBSIZE") == int(0)
+    }));
+    let names = events(&mut c);
+    assert!(names.contains(&"expire-cycle".to_string()), "{names:?}");
+
+    fill(&mut c, b"");
+    c.cmd("LATENCY RESET");
+    assert_eq!(
+        c.cmd("CONFIG SET maxmemory-policy allkeys-random"),
+        Frame::ok()
+    );
+    // No time limit on an eviction pass (Redis's tenacity 100).
+    assert_eq!(
+        c.cmd("CONFIG SET maxmemory-eviction-tenacity 100"),
+        Frame::ok()
+    );
+    assert_eq!(c.cmd("CONFIG SET maxmemory 1"), Frame::ok());
+    // The next command evicts every key first.
+    c.cmd("PING");
+    assert_eq!(c.cmd("CONFIG SET maxmemory 0"), Frame::ok());
+    assert_eq!(c.cmd("DBSIZE"), int(0));
+    let names = events(&mut c);
+    assert!(names.contains(&"eviction-cycle".to_string()), "{names:?}");
+}
+
 /// LATENCY HISTOGRAM of a container command answers for each of its
 /// subcommands that ran (Redis's unit/latency-monitor "sub commands").
 fn latency_histogram_of_a_container_lists_its_subcommands<S: Store>() {
@@ -535,6 +593,7 @@ fn latency_histogram_of_a_container_lists_its_subcommands<S: Store>() {
 }
 
 backends!(
+    chores_report_their_latency,
     latency_histogram_of_a_container_lists_its_subcommands,
     monitor_lines_match_redis,
     latency_and_slowlog_replies_match_redis,

@@ -1,11 +1,21 @@
-//! The latency monitor: for each event kind ("command", "fast-command",
-//! "expire-cycle"...), the latest samples of at least
-//! `latency-monitor-threshold` milliseconds, one per second (the worst),
-//! as Redis's `latency.c` keeps them.
+//! The latency monitor: for each event kind, the latest samples of at
+//! least `latency-monitor-threshold` milliseconds, one per second (the
+//! worst), as Redis's `latency.c` keeps them. Commands report "command"
+//! and "fast-command" (the command layer); the chores of this layer report
+//! "expire-cycle" (a sweeper cycle) and "eviction-cycle" (an eviction
+//! pass), through [`Db::latency_sample`](super::Db::latency_sample). It
+//! lives here, below the server state, so those chores can reach it.
 
 use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
+
+/// Seconds since the Unix epoch (the samples' time).
+pub fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// Samples kept per event (Redis's `LATENCY_TS_LEN`).
 const HISTORY: usize = 160;
