@@ -183,4 +183,17 @@ mod tests {
             "a later reading is 0 away"
         );
     }
+
+    #[test]
+    fn a_tick_is_the_monotonic_clock_in_nanoseconds() {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let tick = Tick::now();
+        let secs = u64::try_from(t.tv_sec).unwrap();
+        assert!(secs >= 1, "the machine has been up for a second");
+        let tick_secs = tick.0 / 1_000_000_000;
+        assert!(
+            (secs..=secs + 1).contains(&tick_secs),
+            "{secs} s since boot, tick {tick:?}"
+        );
+    }
 }

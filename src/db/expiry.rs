@@ -389,4 +389,28 @@ mod tests {
             "nothing sampled, not timed out"
         );
     }
+
+    #[test]
+    fn the_sweeper_runs_hz_times_a_second() {
+        let period = |hz| ExpiryConfig { hz, effort: 1 }.period();
+        assert_eq!(period(10), Duration::from_millis(100));
+        assert_eq!(period(500), Duration::from_millis(2));
+        assert_eq!(
+            period(0),
+            Duration::from_secs(1),
+            "hz is clamped to 1..=500"
+        );
+    }
+
+    #[test]
+    fn a_cycle_counts_every_index_entry_it_looked_at() {
+        let db = db_with(100, 1.0, 0);
+        let stats = run_cycle(
+            &db,
+            &mut CycleState::default(),
+            ExpiryConfig { hz: 10, effort: 1 },
+        );
+        assert!(stats.expired > 0, "{stats:?}");
+        assert!(stats.sampled >= stats.expired + stats.stale, "{stats:?}");
+    }
 }

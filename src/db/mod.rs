@@ -529,4 +529,57 @@ mod tests {
         db.set_paused(false);
         assert!(!db.is_paused());
     }
+
+    #[test]
+    fn active_expire_is_on_unless_switched_off_or_cron_paused() {
+        let db = db(1);
+        assert!(db.active_expire(), "on by default");
+        db.set_cron_paused(true);
+        assert!(!db.active_expire(), "DEBUG PAUSE-CRON stops expiry cycles");
+        db.set_cron_paused(false);
+        assert!(db.active_expire());
+        db.set_active_expire(false);
+        assert!(!db.active_expire(), "DEBUG SET-ACTIVE-EXPIRE 0");
+    }
+
+    #[test]
+    fn time_stands_still_at_zero_while_replaying() {
+        let db = db(1);
+        assert_eq!(db.now_ms(), 1_000);
+        db.set_replaying(true);
+        assert_eq!(db.now_ms(), 0);
+        assert_eq!(db.ms_at(Tick::now()), 0);
+        db.set_replaying(false);
+        assert_eq!(db.now_ms(), 1_000);
+    }
+
+    #[test]
+    fn drop_in_background_frees_on_another_thread() {
+        struct Probe(std::sync::mpsc::Sender<std::thread::ThreadId>);
+        impl Drop for Probe {
+            fn drop(&mut self) {
+                let _ = self.0.send(std::thread::current().id());
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        drop_in_background(Probe(tx));
+        let freed_on = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the garbage was never dropped");
+        assert_ne!(freed_on, std::thread::current().id(), "freed inline");
+    }
+
+    #[test]
+    fn a_latency_sample_is_kept_only_at_or_past_the_threshold() {
+        let db = db(1);
+        db.latency_sample("expire-cycle", 50);
+        assert!(db.latency().all().is_empty(), "the monitor is off at 0");
+        db.set_latency_threshold(10);
+        db.latency_sample("expire-cycle", 9);
+        assert!(db.latency().all().is_empty(), "under the threshold");
+        db.latency_sample("expire-cycle", 10);
+        let all = db.latency().all();
+        assert_eq!(all.len(), 1);
+        assert_eq!((all[0].0, all[0].1.max), ("expire-cycle", 10));
+    }
 }

@@ -181,4 +181,20 @@ mod tests {
         let cap = index.slots[slot].lock().capacity();
         assert!(cap <= 64, "{cap} kept for 1 key");
     }
+
+    #[test]
+    fn a_shrunk_set_keeps_room_to_double() {
+        let mut keys = Keys::default();
+        for i in 0..10_000 {
+            keys.insert(format!("k{i}").into_bytes().into_boxed_slice());
+        }
+        keys.retain(|k| k.len() < 3);
+        assert_eq!(keys.len(), 10);
+        shrink(&mut keys);
+        assert!(
+            keys.capacity() >= 20,
+            "{} kept for 10 keys",
+            keys.capacity()
+        );
+    }
 }

@@ -586,7 +586,8 @@ impl<S: Store> Snapshot<S> {
             }
             w.put(bytes)
         })?;
-        saved.bytes = w.written() + 8;
+        // What `finish` adds: the EOF opcode and the 8-byte checksum.
+        saved.bytes = w.written() + 1 + 8;
         Ok((saved, w.finish()?))
     }
 }

@@ -250,4 +250,18 @@ mod tests {
         let kept: usize = idx.shards.iter().map(|s| s.lock().heap_bytes()).sum();
         assert_eq!(kept, 0, "{kept} bytes kept after removing everything");
     }
+
+    #[test]
+    fn keys_are_spread_over_the_shards_by_their_hash_s_low_bits() {
+        assert_eq!(shard_of(0), 0);
+        assert_eq!(shard_of(63), 63);
+        assert_eq!(shard_of(64 + 5), 5);
+        assert_eq!(shard_of(u64::MAX), 63);
+        let idx = VolatileIndex::default();
+        for i in 0..1_000 {
+            idx.insert(format!("key:{i}").as_bytes());
+        }
+        let used = idx.shards.iter().filter(|s| !s.lock().is_empty()).count();
+        assert!(used > SHARDS / 2, "{used} shards in use");
+    }
 }

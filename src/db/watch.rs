@@ -318,4 +318,15 @@ mod tests {
         assert!(a.is_dirty(), "the first client's WATCH was lost");
         assert!(b.is_dirty());
     }
+
+    #[test]
+    fn is_empty_only_while_no_key_is_watched() {
+        let w = Watches::default();
+        assert!(w.is_empty());
+        let a = flag();
+        w.add(b"k", &a, false);
+        assert!(!w.is_empty());
+        w.remove(b"k", &a);
+        assert!(w.is_empty());
+    }
 }

@@ -208,3 +208,33 @@ fn volatile_ttl_scores_the_nearest_deadline_highest() {
     assert_eq!(db.score(&soon, &cfg, now), u64::MAX - (now + 1_000));
     assert!(db.score(&soon, &cfg, now) > db.score(&late, &cfg, now));
 }
+
+#[test]
+fn only_the_random_policies_pick_at_random() {
+    for (name, policy) in EvictionPolicy::ALL {
+        assert_eq!(policy.random(), name.ends_with("-random"), "{name}");
+    }
+}
+
+#[test]
+fn a_new_key_s_lfu_clock_holds_the_current_minute() {
+    let p = ClockPolicy::default();
+    p.set(&MemoryConfig {
+        policy: EvictionPolicy::AllKeysLfu,
+        ..MemoryConfig::default()
+    });
+    let now = 10 * 60_000;
+    assert_eq!(p.fresh(now), (10 << 8) | LFU_INIT_VAL);
+    assert_eq!(
+        p.decayed(p.fresh(now), now),
+        LFU_INIT_VAL,
+        "no decay at creation"
+    );
+}
+
+#[test]
+fn restore_idletime_sets_the_lru_clock_that_many_seconds_back() {
+    let now = 100_000; // LRU clock 100
+    assert_eq!(restored_clock(false, None, Some(10), now), Some(90));
+    assert_eq!(restored_clock(false, None, Some(0), now), Some(100));
+}

@@ -269,3 +269,14 @@ fn nobody_asking_for_a_sync_is_no_request() {
     let j = Journal::default();
     assert!(!j.sync_requested(std::time::Duration::from_millis(1)));
 }
+
+#[test]
+fn written_says_whether_a_position_reached_the_file() {
+    let dir = tempdir();
+    let (j, _) = journal_in(&dir);
+    assert!(j.written(0), "nothing asked, nothing missing");
+    let end = set_a(&j);
+    assert!(!j.written(end), "appended, not written yet");
+    j.flush(end, false).unwrap();
+    assert!(j.written(end));
+}

@@ -435,4 +435,13 @@ mod tests {
         );
         assert_eq!(compress(b"abc", 0), None);
     }
+
+    /// A match found with almost no room left gives up as liblzf does
+    /// (`op - !lit + 3 + 1 >= out_end`): x, a literal, then "aaa" again
+    /// at position 2 with 3 output bytes used and a limit of 7.
+    #[test]
+    fn a_match_without_room_for_its_reference_gives_up() {
+        assert_eq!(compress(b"xaaaaaaa", 7), None);
+        assert_eq!(compress(b"xaaaaaaa", 4), None);
+    }
 }

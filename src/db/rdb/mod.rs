@@ -476,4 +476,47 @@ mod tests {
         assert_eq!(late.expired, with_ttl as u64);
         assert_eq!(late.keys + late.expired, summary.keys);
     }
+
+    #[test]
+    fn empty_collections_are_skipped_and_counted() {
+        let mut f = b"REDIS0001".to_vec();
+        // An empty set (a count of 0), then a string.
+        f.extend_from_slice(&[ty::SET, 1, b'e', 0, ty::STRING, 1, b'k', 1, b'v', op::EOF]);
+        let mut got = Vec::new();
+        let summary = load(&f, &Shapes::default(), 0, true, |l| {
+            got.push(l.key.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, vec![b"k".to_vec()]);
+        assert_eq!((summary.keys, summary.empty), (1, 1));
+    }
+
+    #[test]
+    fn a_list_under_8_kib_is_written_as_one_node() {
+        let mut l = List::new(-2);
+        for i in 0..100 {
+            l.push_back(format!("element-{i:04}").as_bytes()); // 12 bytes each
+        }
+        let mut buf = Vec::new();
+        put_value(&mut buf, &Value::list(l), false);
+        assert_eq!(buf[0], ty::LIST_QUICKLIST_2);
+        assert_eq!(buf[1], 1, "about 1,400 bytes of elements: one node");
+    }
+
+    #[test]
+    fn a_writer_counts_the_bytes_it_wrote() {
+        let mut w = RdbWriter::new(Vec::new(), true, &[]).unwrap();
+        assert_eq!(w.written(), 9, "REDIS0010");
+        w.select_db(0, 1, 0).unwrap();
+        let before = w.written();
+        w.put(b"xyz").unwrap();
+        assert_eq!(w.written(), before + 3);
+        let file = w.finish().unwrap();
+        assert_eq!(
+            file.len() as u64,
+            before + 3 + 1 + 8,
+            "then EOF and the checksum"
+        );
+    }
 }

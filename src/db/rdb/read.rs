@@ -559,4 +559,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    #[test]
+    fn a_count_cannot_exceed_what_the_bytes_left_could_hold() {
+        // A count of 3, then 4 bytes: room for 2 items of 2 bytes, not 3.
+        let mut r = Reader::new(&[3, 0, 0, 0, 0]);
+        assert!(matches!(r.count(2), Err(RdbError::Short)));
+        let mut r = Reader::new(&[2, 0, 0, 0, 0]);
+        assert_eq!(r.count(2).unwrap(), 2);
+        // A hash claiming 3 pairs over 4 empty strings is short, refused
+        // before any pair is read.
+        let v = Reader::new(&[3, 0, 0, 0, 0]).value(ty::HASH, &Shapes::default());
+        assert!(matches!(v, Err(RdbError::Short)), "{v:?}");
+    }
 }

@@ -133,3 +133,22 @@ fn a_command_file_reports_its_own_size() {
     assert_eq!(saved.bytes, std::fs::metadata(&path).unwrap().len());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_rdb_file_reports_its_own_size() {
+    let db = db();
+    db.table()[0].update(b"k", 0, |_| (store_api::Op::Put(Entry::string("v")), ()));
+    let dir = std::env::temp_dir().join(format!("flashkv-snaprdb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dump.rdb");
+    let saved = db
+        .begin_snapshot()
+        .unwrap()
+        .save(&path, true, true, &[])
+        .unwrap();
+    assert_eq!(saved.keys, 1);
+    // It was one byte short (the EOF opcode) until mutation testing's
+    // helper noticed.
+    assert_eq!(saved.bytes, std::fs::metadata(&path).unwrap().len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
