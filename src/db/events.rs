@@ -140,6 +140,8 @@ pub struct KeyEvents {
     journal: Journal,
     /// How lookups update each key's access clock (maxmemory-policy).
     access_clock: super::evict::ClockPolicy,
+    /// CLIENT PAUSE: a read that finds a key expired leaves it in place.
+    expiry_paused: AtomicBool,
 }
 
 impl KeyEvents {
@@ -238,6 +240,19 @@ impl KeyEvents {
     /// The write journal every change is recorded in.
     pub fn journal(&self) -> &Journal {
         &self.journal
+    }
+
+    /// CLIENT PAUSE is on (or off): lazy expiry deletes nothing, as in
+    /// Redis's `expireIfNeeded` (the key reads as missing all the same,
+    /// and goes once the pause ends, so a paused primary's dataset and its
+    /// replication stream stay still).
+    pub fn set_expiry_paused(&self, paused: bool) {
+        self.expiry_paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// Does lazy expiry wait (CLIENT PAUSE)?
+    pub fn expiry_paused(&self) -> bool {
+        self.expiry_paused.load(Ordering::Relaxed)
     }
 
     /// How lookups update each key's access clock.

@@ -234,9 +234,11 @@ impl<S: Store> Db<S> {
         self.shared.cron_paused.load(Ordering::Relaxed)
     }
 
-    /// Hold active expiry back (CLIENT PAUSE) or let it go on.
+    /// Hold expiry back (CLIENT PAUSE), the sweeper's and the deletions
+    /// of keys reads find expired, or let it go on.
     pub fn set_paused(&self, paused: bool) {
         self.shared.paused.store(paused, Ordering::Relaxed);
+        self.shared.events.set_expiry_paused(paused);
     }
 
     /// Is active expiry held back?

@@ -238,6 +238,9 @@ impl<S: Store> ServerState<S> {
             return;
         }
         self.clients.trim_idle_buffers(self.db.now_ms());
+        // A pause that ran out ends here even if no command arrives to
+        // notice (Redis's cron checks it too): expiry resumes.
+        let _ = self.paused_until(true);
         let config = self.config();
         self.persist.cron(&self.db, &config);
         self.aof.cron(&self.db, &config);

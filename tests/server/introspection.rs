@@ -359,6 +359,45 @@ fn client_subcommands_match_redis<S: Store>() {
 
 /// CLIENT PAUSE WRITE holds writes back (reads go on) until UNPAUSE; the
 /// held write then runs.
+/// Redis's unit/pause "Test both active and passive expires are skipped
+/// during client pause": keys that expire during CLIENT PAUSE read as
+/// missing, but neither the sweeper nor a read deletes them
+/// (`expired_keys` stays) until the pause ends.
+fn expired_keys_stay_until_a_pause_ends<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    let expired = |c: &mut RawClient| info_field(c, "expired_keys");
+    let before = expired(&mut c);
+    c.cmd("MULTI");
+    c.cmd("SET foo bar PX 10");
+    c.cmd("SET bar foo PX 10");
+    c.cmd("CLIENT PAUSE 50000 WRITE");
+    assert!(matches!(c.cmd("EXEC"), Frame::Array(_)));
+    assert!(eventually(Duration::from_secs(5), || {
+        c.cmd("GET foo") == Frame::Null && c.cmd("GET bar") == Frame::Null
+    }));
+    // The sweeper's period is 100 ms: give it a few.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.cmd("DBSIZE"), int(2), "deleted during the pause");
+    assert_eq!(expired(&mut c), before);
+    assert_eq!(c.cmd("CLIENT UNPAUSE"), ok());
+    assert_eq!(c.cmd("GET foo"), Frame::Null);
+    assert_eq!(c.cmd("GET bar"), Frame::Null);
+    assert_eq!(expired(&mut c), before + 2);
+
+    // A pause that runs out with no command arriving ends all the same:
+    // the sweeper deletes what expired meanwhile.
+    c.cmd("MULTI");
+    c.cmd("SET foo bar PX 10");
+    c.cmd("CLIENT PAUSE 200 WRITE");
+    assert!(matches!(c.cmd("EXEC"), Frame::Array(_)));
+    drop(c);
+    std::thread::sleep(Duration::from_millis(1_500));
+    // Read once: any command would end the run-out pause itself.
+    let mut c = server.client();
+    assert_eq!(info_field(&mut c, "expired_keys"), before + 3);
+}
+
 fn client_pause_holds_writes_until_unpause<S: Store>() {
     let server = TestServer::start::<S>();
     let (mut admin, mut writer, mut reader) = (server.client(), server.client(), server.client());
@@ -602,5 +641,6 @@ backends!(
     command_and_error_stats_match_redis,
     client_subcommands_match_redis,
     client_pause_holds_writes_until_unpause,
+    expired_keys_stay_until_a_pause_ends,
     client_list_shows_flags_and_types
 );

@@ -520,6 +520,10 @@ impl<S: Store> Keyspace<S> {
     /// stripes (which come after the order lock) leaves the key to the
     /// sweeper (it is invisible either way).
     fn reap(&self, key: &[u8], now: u64, held: bool) {
+        if self.events.expiry_paused() {
+            // CLIENT PAUSE: it stays (invisible) until the pause ends.
+            return;
+        }
         let journal = self.events.journal();
         if journal.enabled() && !journal::in_section() {
             if !held {
