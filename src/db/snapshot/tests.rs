@@ -131,11 +131,12 @@ fn a_saved_file_reports_its_own_size() {
     let dir = std::env::temp_dir().join(format!("flashkv-snapsize-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (aof, rdb) = (dir.join("base.aof"), dir.join("dump.rdb"));
-    let snapshot = db.begin_snapshot().unwrap();
-    for (path, saved) in [
-        (&aof, snapshot.save_commands(&aof).unwrap()),
-        (&rdb, snapshot.save(&rdb, true, true, &[]).unwrap()),
-    ] {
+    // A snapshot is written once, and one runs at a time: one for each
+    // file, one after the other.
+    let commands = db.begin_snapshot().unwrap().save_commands(&aof).unwrap();
+    let dump = db.begin_snapshot().unwrap().save(&rdb, true, true, &[]);
+    let saved = [commands, dump.unwrap()];
+    for (path, saved) in [&aof, &rdb].into_iter().zip(saved) {
         assert_eq!(saved.keys, 1, "{path:?}");
         assert_eq!(
             saved.bytes,
