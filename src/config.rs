@@ -543,6 +543,7 @@ const ALIASES: &[&str] = &[
     "list-max-ziplist-size",
     "zset-max-ziplist-entries",
     "zset-max-ziplist-value",
+    "slaveof",
 ];
 
 /// Why CONFIG SET failed.

@@ -312,6 +312,16 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("min-replicas-to-write", Some(1), mutable: true,
         set: |c, v| { c.min_replicas_to_write = int_in(&v[0], 0, i32::MAX as i64)? as u64; Ok(()) },
         get: Some(|c| c.min_replicas_to_write.to_string())),
+    // FlashKV is never a replica (REPLICAOF accepts only NO ONE): CONFIG
+    // GET answers Redis's value for a master, empty; CONFIG SET refuses as
+    // Redis does (it is changed by REPLICAOF only), and a configuration
+    // that names a master fails to load rather than start a master.
+    directive!("replicaof", Some(2), mutable: false,
+        set: |_, _| Err("FlashKV does not replicate from a master: REPLICAOF accepts only NO ONE".into()),
+        get: Some(|_| String::new())),
+    directive!("slaveof", Some(2), mutable: false,
+        set: |_, _| Err("FlashKV does not replicate from a master: REPLICAOF accepts only NO ONE".into()),
+        get: Some(|_| String::new())),
     directive!("min-slaves-to-write", Some(1), mutable: true,
         set: |c, v| { c.min_replicas_to_write = int_in(&v[0], 0, i32::MAX as i64)? as u64; Ok(()) },
         get: Some(|c| c.min_replicas_to_write.to_string())),

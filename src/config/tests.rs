@@ -169,3 +169,28 @@ fn redis_parameters_of_missing_features_are_accepted_only_where_inert() {
         .all(|(n, _)| n != "rdb-key-save-delay"));
     assert_eq!(c.get_matching(&[b"rdb-key-save-delay"])[0].1, "5");
 }
+
+#[test]
+fn a_master_s_replicaof_is_empty_and_cannot_be_configured() {
+    let c = run(&[]).unwrap();
+    // Redis's "CONFIG GET multiple args": both names, once each.
+    let got = c.get_matching(&[b"*of"]);
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["replicaof", "slaveof"]);
+    assert!(got.iter().all(|(_, v)| v.is_empty()), "{got:?}");
+    assert_eq!(
+        c.set_many(&[("replicaof".into(), "127.0.0.1 6379".into())]),
+        Err(SetError::Failed(
+            "replicaof".into(),
+            "can't set immutable config".into()
+        ))
+    );
+    for name in ["--replicaof", "--slaveof"] {
+        let e = run(&[name, "127.0.0.1", "6379"]).unwrap_err();
+        assert!(
+            format!("{e:?}").contains("does not replicate"),
+            "{name}: {e:?}"
+        );
+    }
+    assert!(!c.rewrite_text("").contains("replicaof"));
+}
