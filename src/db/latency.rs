@@ -10,13 +10,6 @@ use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
 
-/// Seconds since the Unix epoch (the samples' time).
-pub fn unix_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Samples kept per event (Redis's `LATENCY_TS_LEN`).
 const HISTORY: usize = 160;
 

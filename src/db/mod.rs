@@ -93,8 +93,6 @@ struct Shared<S> {
     clock: Clock,
     /// Read by the sweeper at the start of every cycle.
     expiry: Mutex<ExpiryConfig>,
-    /// CLIENT PAUSE is on: the sweeper waits.
-    paused: std::sync::atomic::AtomicBool,
     /// DEBUG SET-ACTIVE-EXPIRE: false stops the sweeper's expiry cycles.
     active_expire: std::sync::atomic::AtomicBool,
     /// DEBUG PAUSE-CRON: the periodic chores (expiry cycles included) stop.
@@ -193,7 +191,6 @@ impl<S: Store> Db<S> {
                 generation: AtomicU64::new(0),
                 clock,
                 expiry: Mutex::new(expiry),
-                paused: std::sync::atomic::AtomicBool::new(false),
                 active_expire: std::sync::atomic::AtomicBool::new(true),
                 cron_paused: std::sync::atomic::AtomicBool::new(false),
                 snapshotting: std::sync::atomic::AtomicBool::new(false),
@@ -237,13 +234,12 @@ impl<S: Store> Db<S> {
     /// Hold expiry back (CLIENT PAUSE), the sweeper's and the deletions
     /// of keys reads find expired, or let it go on.
     pub fn set_paused(&self, paused: bool) {
-        self.shared.paused.store(paused, Ordering::Relaxed);
         self.shared.events.set_expiry_paused(paused);
     }
 
     /// Is active expiry held back?
     pub fn is_paused(&self) -> bool {
-        self.shared.paused.load(Ordering::Relaxed)
+        self.shared.events.expiry_paused()
     }
 
     /// The latency monitor (LATENCY LATEST, HISTORY...).
@@ -261,7 +257,7 @@ impl<S: Store> Db<S> {
     pub fn latency_sample(&self, event: &'static str, ms: u64) {
         let threshold = self.shared.latency_threshold.load(Ordering::Relaxed);
         if threshold > 0 && ms >= threshold {
-            self.shared.latency.add(event, latency::unix_secs(), ms);
+            self.shared.latency.add(event, crate::util::unix_secs(), ms);
         }
     }
 

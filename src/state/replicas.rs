@@ -37,6 +37,7 @@ use super::clients::ClientHandle;
 use super::pubsub::Outbound;
 use crate::config::Config;
 use crate::db::Db;
+use crate::util::unix_secs;
 
 /// Where a replica is in its synchronisation (INFO's `state=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,12 +163,6 @@ impl Replica {
         }
         self.stage.store(Stage::Online as u8, Ordering::Release);
     }
-}
-
-fn unix_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The image goes to the mailbox in pieces of this size...

@@ -8,6 +8,13 @@ pub mod rand;
 pub mod slots;
 pub mod sys;
 
+/// Seconds since the Unix epoch (0 for a clock before it).
+pub fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Run `f`, which may wait a long time, as a blocking section of the async
 /// runtime when called on one of its worker threads: the worker's other
 /// tasks move to another thread meanwhile, so a long wait for a lock (behind

@@ -71,7 +71,9 @@ impl<S: Store> Executor<S> {
             let name = spec.meta.name;
             let queued =
                 client.tx.in_multi() && !matches!(name, "exec" | "discard" | "quit" | "reset");
-            let deny = spec.flags.deny_oom || queued || (name == "exec" && client.tx.denies_oom());
+            let deny = spec.flags.deny_oom
+                || queued
+                || (spec.flags.kind == Kind::Exec && client.tx.denies_oom());
             let outcome = self.state.db.perform_evictions(None);
             if deny && outcome == Eviction::Fail {
                 pushes_first(&mut client.session);
@@ -122,9 +124,9 @@ impl<S: Store> Executor<S> {
         spec: &Spec,
         argv: &[Bytes],
     ) -> bool {
-        let no_writes = |name: &str, argv: &[Bytes]| {
-            matches!(name, "eval" | "evalsha" | "fcall")
-                && crate::cmd::scripting::declares_no_writes(&self.state, name, argv)
+        let no_writes = |spec: &Spec, argv: &[Bytes]| {
+            spec.flags.kind == Kind::Script
+                && crate::cmd::scripting::declares_no_writes(&self.state, spec.meta.name, argv)
         };
         if spec.flags.kind == Kind::Exec {
             client
@@ -132,9 +134,9 @@ impl<S: Store> Executor<S> {
                 .commands()
                 .iter()
                 .filter(|(s, _)| s.flags.write)
-                .all(|(s, a)| no_writes(s.meta.name, a))
+                .all(|(s, a)| no_writes(s, a))
         } else {
-            no_writes(spec.meta.name, argv)
+            no_writes(spec, argv)
         }
     }
 

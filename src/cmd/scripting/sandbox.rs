@@ -67,7 +67,6 @@ pub(super) fn protect_globals(lua: &Lua) -> mlua::Result<()> {
         g.raw_set(k, Value::Nil)?;
     }
     let protected = lua.create_table()?;
-    let store_protected = protected.clone();
     let weak = lua.create_table()?;
     weak.raw_set("__mode", "k")?;
     protected.set_metatable(Some(weak));
@@ -127,35 +126,12 @@ pub(super) fn protect_globals(lua: &Lua) -> mlua::Result<()> {
     meta.raw_set("__metatable", shown_meta)?;
     g.set_metatable(Some(meta));
     protected.raw_set(g, true)?;
-    // rawset on a protected table is refused too.
-    let raw_set: Function = store.raw_get("rawset")?;
-    let guarded = lua.create_function(move |lua, args: MultiValue| {
-        if let Some(Value::Table(t)) = args.front() {
-            if protected.raw_get::<bool>(t.clone()).unwrap_or(false) {
-                let _ = lua;
-                return Err(mlua::Error::RuntimeError(
-                    "Attempt to modify a readonly table".into(),
-                ));
-            }
-        }
-        raw_set.call::<MultiValue>(args)
-    })?;
-    store.raw_set("rawset", guarded)?;
-    // So is setmetatable (Lua's own refusal has another text).
-    let set_meta: Function = store.raw_get("setmetatable")?;
-    let protected_set = store_protected.clone();
-    let guarded = lua.create_function(move |lua, args: MultiValue| {
-        if let Some(Value::Table(t)) = args.front() {
-            if protected_set.raw_get::<bool>(t.clone()).unwrap_or(false) {
-                let _ = lua;
-                return Err(mlua::Error::RuntimeError(
-                    "Attempt to modify a readonly table".into(),
-                ));
-            }
-        }
-        set_meta.call::<MultiValue>(args)
-    })?;
-    store.raw_set("setmetatable", guarded)?;
+    // rawset on a protected table is refused too, and so is setmetatable
+    // (Lua's own refusal has another text).
+    for name in ["rawset", "setmetatable"] {
+        let guarded = refuse_on_protected(lua, store.raw_get(name)?, protected.clone())?;
+        store.raw_set(name, guarded)?;
+    }
     // A library table shows no metatable, as in Redis (where read-only is
     // a flag of the table, not a metatable); `_G` shows its read-only one.
     let get_meta: Function = store.raw_get("getmetatable")?;
@@ -176,4 +152,19 @@ pub(super) fn protect_globals(lua: &Lua) -> mlua::Result<()> {
     store.raw_set("loadstring", text_only)?;
     store.raw_set("load", load)?;
     lua.set_named_registry_value(GLOBALS, store)
+}
+
+/// `f`, refusing with Redis's error when its first argument is a table
+/// in `protected` (the read-only tables: `_G`, the libraries).
+fn refuse_on_protected(lua: &Lua, f: Function, protected: Table) -> mlua::Result<Function> {
+    lua.create_function(move |_, args: MultiValue| {
+        if let Some(Value::Table(t)) = args.front() {
+            if protected.raw_get::<bool>(t.clone()).unwrap_or(false) {
+                return Err(mlua::Error::RuntimeError(
+                    "Attempt to modify a readonly table".into(),
+                ));
+            }
+        }
+        f.call::<MultiValue>(args)
+    })
 }
