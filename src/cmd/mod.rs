@@ -63,7 +63,7 @@ pub fn blocked_redirect(r: &crate::state::cluster::Routing, keys: &[Bytes]) -> O
 }
 pub use error::CmdError;
 pub use table::{CommandTable, Row, Spec};
-use value::{as_str, bulk_or_null, edit_str, owned, rmw, str_of};
+use value::{as_str, bulk_or_null, edit_str, owned, rmw, str_of, Created};
 
 use crate::protocol::Frame;
 

@@ -2,8 +2,9 @@
 //!
 //! ENCODING answers Redis 7.0's names from the same rules: a string is
 //! `int` when it reads as a 64-bit integer (`string2ll`, at most 20
-//! characters), `embstr` up to 44 bytes, `raw` beyond (FlashKV does not
-//! remember that APPEND or SETRANGE made a short string `raw` in Redis);
+//! characters), `embstr` up to 44 bytes, `raw` beyond, and `raw` at any
+//! length once APPEND, SETRANGE, SETBIT or BITFIELD edited it or BITOP or
+//! an HLL command built it (a mark the string carries, see `Str::raw`);
 //! lists are `quicklist`; hashes `listpack` or `hashtable`; sets `intset`
 //! or `hashtable`, by the `*-max-*` thresholds.
 
@@ -67,6 +68,7 @@ const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 /// OBJECT ENCODING's name for a value.
 pub fn encoding(v: &Value) -> &'static str {
     match v {
+        Value::Str(b) if b.is_raw() => "raw",
         Value::Str(b) if b.len() <= 20 && string2ll(b).is_some() => "int",
         Value::Str(b) if b.len() <= 44 => "embstr",
         Value::Str(_) | Value::Coll(Coll::Raw(_)) => "raw",

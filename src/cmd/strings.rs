@@ -12,7 +12,8 @@ use store_api::value::{grow_for, grow_zeroed};
 use store_api::{Entry, Op, Store, Str, Value};
 
 use super::{
-    as_str, bulk_or_null, edit_str, is, owned, rmw, str_of, Args, CmdError, Command, Ctx, Row,
+    as_str, bulk_or_null, edit_str, is, owned, rmw, str_of, Args, CmdError, Command, Created, Ctx,
+    Row,
 };
 use crate::db::ttl::{self, Base, Unit};
 use crate::db::{journal, Touch};
@@ -541,7 +542,7 @@ fn check_len<S: Store>(ctx: &Ctx<'_, S>, size: u64, add: u64) -> Result<(), CmdE
 
 fn append<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, value: Bytes) -> Result<Frame, CmdError> {
     let max = ctx.config.proto_max_bulk_len;
-    let len = edit_str(&ctx.ks(), &key, ctx.now, |buf, _| {
+    let len = edit_str(&ctx.ks(), &key, ctx.now, Created::AsSet, |buf, _| {
         if (buf.len() + value.len()) as u64 > max {
             return Err(CmdError::StringTooLong);
         }
@@ -561,7 +562,7 @@ fn setrange<S: Store>(
 ) -> Result<Frame, CmdError> {
     let offset = u64::try_from(offset).map_err(|_| CmdError::OffsetOutOfRange)?;
     let len_ok = check_len(ctx, offset, value.len() as u64);
-    let (len, wrote) = edit_str(&ctx.ks(), &key, ctx.now, |buf, _| {
+    let (len, wrote) = edit_str(&ctx.ks(), &key, ctx.now, Created::Raw, |buf, _| {
         if value.is_empty() {
             return Ok(((buf.len() as i64, false), false));
         }

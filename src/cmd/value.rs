@@ -89,17 +89,22 @@ pub fn rmw<R>(
 /// edited in place under its write lock with the key's stripe held (as a
 /// collection is), so an edit costs what it touches, not the string's
 /// length.
+///
+/// The edited string is raw (OBJECT ENCODING, as Redis's
+/// `dbUnshareStringValue` leaves it), and so is a string the edit creates
+/// unless `created` says otherwise.
 pub fn edit_str<S: Store, R>(
     ks: &Access<'_, S>,
     key: &[u8],
     now: u64,
+    created: Created,
     mut f: impl FnMut(&mut Vec<u8>, bool) -> Result<(R, bool), CmdError>,
 ) -> Result<R, CmdError> {
     let first = ks.update(key, now, |cur| {
         if let Some(Value::Coll(Coll::Raw(_))) = cur.map(|e| &e.value) {
             return (Op::Keep, Ok(None));
         }
-        match copy_edit(cur, &mut f) {
+        match copy_edit(cur, created, &mut f) {
             Ok((op, r)) => (op, Ok(Some(r))),
             Err(e) => (Op::Keep, Err(e)),
         }
@@ -118,7 +123,7 @@ pub fn edit_str<S: Store, R>(
             return Ok(r);
         }
         // Replaced meanwhile by a short string, or deleted.
-        let (op, r) = copy_edit(slot.entry(), &mut f)?;
+        let (op, r) = copy_edit(slot.entry(), created, &mut f)?;
         if let Op::Put(entry) = op {
             slot.put(entry);
         }
@@ -126,9 +131,21 @@ pub fn edit_str<S: Store, R>(
     })
 }
 
+/// How [`edit_str`] encodes a string it creates (OBJECT ENCODING).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Created {
+    /// A raw buffer, whatever its length or content: SETRANGE, SETBIT,
+    /// BITFIELD and PFADD build one (Redis's `createObject`).
+    Raw,
+    /// As SET stores it (`int`, `embstr` or `raw` by content and length):
+    /// APPEND to a missing key stores its argument.
+    AsSet,
+}
+
 /// [`edit_str`] on a copy of a short string (or none).
 fn copy_edit<R>(
     cur: Option<&Entry>,
+    created: Created,
     f: &mut impl FnMut(&mut Vec<u8>, bool) -> Result<(R, bool), CmdError>,
 ) -> Result<(Op, R), CmdError> {
     let s = str_of(cur)?;
@@ -139,6 +156,8 @@ fn copy_edit<R>(
     }
     let value = if buf.len() >= RAW_FROM {
         Value::raw(buf)
+    } else if s.is_some() || created == Created::Raw {
+        Value::Str(Str::raw(&buf))
     } else {
         Value::Str(Str::new(&buf))
     };
@@ -205,7 +224,7 @@ mod tests {
 
     /// An APPEND of `bytes` to `k` through [`edit_str`].
     fn append(ks: &Access<'_, RwLockStore>, bytes: &[u8]) -> Result<usize, CmdError> {
-        edit_str(ks, b"k", 0, |buf, _| {
+        edit_str(ks, b"k", 0, Created::Raw, |buf, _| {
             store_api::value::grow_for(buf, buf.len() + bytes.len());
             buf.extend_from_slice(bytes);
             Ok((buf.len(), true))
@@ -258,12 +277,13 @@ mod tests {
     fn a_refused_or_empty_edit_changes_nothing() {
         let keyspace = Keyspace::<RwLockStore>::default();
         let ks = Access::new(&keyspace);
-        let keep =
-            |ks: &Access<'_, RwLockStore>| edit_str(ks, b"k", 0, |_, exists| Ok((exists, false)));
+        let keep = |ks: &Access<'_, RwLockStore>| {
+            edit_str(ks, b"k", 0, Created::Raw, |_, exists| Ok((exists, false)))
+        };
         assert_eq!(keep(&ks), Ok(false));
         assert_eq!(keyspace.len(), 0, "an unchanged missing key is not created");
         let refuse = |ks: &Access<'_, RwLockStore>| {
-            edit_str(ks, b"k", 0, |_, _| {
+            edit_str(ks, b"k", 0, Created::Raw, |_, _| {
                 Err::<((), bool), _>(CmdError::StringTooLong)
             })
         };

@@ -8,7 +8,7 @@ use store_api::value::grow_zeroed;
 use store_api::Store;
 
 use super::{bit_offset, get_bit};
-use crate::cmd::value::{edit_str, str_of};
+use crate::cmd::value::{edit_str, str_of, Created};
 use crate::cmd::{is, parse_int, CmdError, Ctx};
 use crate::db::events::class;
 use crate::protocol::Frame;
@@ -293,7 +293,7 @@ pub fn bitfield<S: Store>(
         .unwrap_or(0);
     // A created or lengthened string counts as changed, else only a write
     // that changed a field's bits does (as SETBIT; Redis's `changes`).
-    let (replies, changed) = edit_str(&ctx.ks(), key, ctx.now, |buf, exists| {
+    let (replies, changed) = edit_str(&ctx.ks(), key, ctx.now, Created::Raw, |buf, exists| {
         let need = (highest >> 3) as usize + 1;
         let mut changed = !exists || buf.len() < need;
         grow_zeroed(buf, need);

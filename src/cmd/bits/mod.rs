@@ -14,7 +14,7 @@ use bytes::Bytes;
 use store_api::value::grow_zeroed;
 use store_api::{Entry, Store, Str, Value};
 
-use super::value::{edit_str, str_of};
+use super::value::{edit_str, str_of, Created};
 use super::{is, parse_int, Args, CmdError, Command, Ctx, Row};
 use crate::db::events::class;
 use crate::protocol::Frame;
@@ -157,17 +157,18 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                 Ok(1) => true,
                 _ => return Err(CmdError::BitValue),
             };
-            let (old, changed) = edit_str(&ctx.ks(), &key, ctx.now, |buf, exists| {
-                let byte = (offset >> 3) as usize;
-                let old = get_bit(buf, offset);
-                let grows = !exists || buf.len() <= byte;
-                if !grows && old == on {
-                    return Ok(((old, false), false));
-                }
-                grow_zeroed(buf, byte + 1);
-                field::set_unsigned(buf, offset, 1, u64::from(on));
-                Ok(((old, true), true))
-            })?;
+            let (old, changed) =
+                edit_str(&ctx.ks(), &key, ctx.now, Created::Raw, |buf, exists| {
+                    let byte = (offset >> 3) as usize;
+                    let old = get_bit(buf, offset);
+                    let grows = !exists || buf.len() <= byte;
+                    if !grows && old == on {
+                        return Ok(((old, false), false));
+                    }
+                    grow_zeroed(buf, byte + 1);
+                    field::set_unsigned(buf, offset, 1, u64::from(on));
+                    Ok(((old, true), true))
+                })?;
             if changed {
                 ctx.notify(class::STRING, "setbit", &key);
             }
@@ -364,7 +365,7 @@ fn bitop<S: Store>(
             }
             *o = v;
         }
-        let entry = Entry::new(Value::Str(out.into()), None);
+        let entry = Entry::new(Value::Str(Str::raw(&out)), None);
         ks.mutate_locked(&guard, dst, now, |slot| {
             slot.put(entry);
             true

@@ -8,7 +8,7 @@ use super::repr::{
     add, check, dense_get, dense_set, estimate, histogram, new_hll, opcode, to_dense, DENSE, HDR,
     REGISTERS, REGISTER_MAX, SPARSE,
 };
-use crate::cmd::value::edit_str;
+use crate::cmd::value::{edit_str, Created};
 use crate::cmd::{is, CmdError, Ctx};
 use crate::protocol::Frame;
 
@@ -20,7 +20,7 @@ pub fn pfdebug<S: Store>(
     sub: &Bytes,
     key: &Bytes,
 ) -> Result<Frame, CmdError> {
-    edit_str(&ctx.ks(), key, ctx.now, |s, exists| {
+    edit_str(&ctx.ks(), key, ctx.now, Created::Raw, |s, exists| {
         if !exists {
             return Err(err("ERR The specified key does not exist"));
         }

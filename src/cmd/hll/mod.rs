@@ -16,14 +16,14 @@ mod debug;
 mod repr;
 
 use bytes::Bytes;
-use store_api::{Entry, Store, Value};
+use store_api::{Entry, Store, Str, Value};
 
 use repr::{
     add, check, dense_set, estimate, histogram, invalidate, merge_into, new_hll, sparse_set,
     to_dense, DENSE, HDR, REGISTERS,
 };
 
-use super::value::{edit_str, str_of};
+use super::value::{edit_str, str_of, Created};
 use super::{Args, CmdError, Command, Ctx, Reply, Row};
 use crate::db::events::class;
 use crate::protocol::Frame;
@@ -89,7 +89,7 @@ fn run<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>, max_bytes: usize) -> Result<Fra
     match cmd {
         Cmd::Add(key, elements) => {
             // A dense HLL (12 KB) is edited in place (see `edit_str`).
-            let updated = edit_str(&ctx.ks(), &key, ctx.now, |s, exists| {
+            let updated = edit_str(&ctx.ks(), &key, ctx.now, Created::Raw, |s, exists| {
                 let mut updated = !exists;
                 if exists {
                     check(s)?;
@@ -112,7 +112,7 @@ fn run<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>, max_bytes: usize) -> Result<Fra
         Cmd::Count(keys) if keys.len() == 1 => {
             // One key: answer the cached estimate, or compute and cache it
             // (a write, as in Redis).
-            edit_str(&ctx.ks(), &keys[0], ctx.now, |s, exists| {
+            edit_str(&ctx.ks(), &keys[0], ctx.now, Created::Raw, |s, exists| {
                 if !exists {
                     return Ok((Frame::Integer(0), false));
                 }
@@ -190,7 +190,7 @@ fn merge<S: Store>(
             }
         }
         invalidate(&mut s);
-        slot.put(Entry::new(Value::Str(s.into()), ttl));
+        slot.put(Entry::new(Value::Str(Str::raw(&s)), ttl));
         Ok::<_, CmdError>(())
     })?;
     drop(guard);

@@ -32,42 +32,91 @@ pub struct Str(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    Inline { len: Len, bytes: [u8; INLINE_STR] },
-    Heap(triomphe::Arc<[u8]>),
+    Inline {
+        len: Len,
+        bytes: [u8; INLINE_STR],
+    },
+    Heap {
+        bytes: triomphe::Arc<[u8]>,
+        raw: bool,
+    },
 }
 
-/// An inline length, 0 to 22: an enum rather than a `u8` so that the
-/// compiler knows the other 225 values are free and tags `Repr` and
-/// `Value` with them (a `u8` length would make each 8 bytes bigger).
+/// An inline length, 0 to 22, and whether the string is raw (`R`: its
+/// length plus [`RAW_LEN`]): an enum rather than a `u8` so that the
+/// compiler knows the other values are free and tags `Repr` and `Value`
+/// with them (a `u8` length would make each 8 bytes bigger).
 #[rustfmt::skip]
 #[derive(Clone, Copy)]
 #[repr(u8)]
 enum Len {
     L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15,
     L16, L17, L18, L19, L20, L21, L22,
+    R0 = RAW_LEN, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R14,
+    R15, R16, R17, R18, R19, R20, R21, R22,
 }
 
+/// The bit of an inline [`Len`] that marks a raw string.
+const RAW_LEN: u8 = 32;
+
 #[rustfmt::skip]
-const LENS: [Len; INLINE_STR + 1] = {
+const LENS: [[Len; INLINE_STR + 1]; 2] = {
     use Len::*;
     [
-        L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15,
-        L16, L17, L18, L19, L20, L21, L22,
+        [
+            L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14,
+            L15, L16, L17, L18, L19, L20, L21, L22,
+        ],
+        [
+            R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R14,
+            R15, R16, R17, R18, R19, R20, R21, R22,
+        ],
     ]
 };
+
+impl Len {
+    #[inline]
+    fn get(self) -> usize {
+        usize::from(self as u8 & (RAW_LEN - 1))
+    }
+}
 
 impl Str {
     /// A copy of `b`.
     pub fn new(b: &[u8]) -> Str {
+        Str::with_encoding(b, false)
+    }
+
+    /// A copy of `b` marked raw: a string Redis would hold in its `raw`
+    /// encoding whatever its length, because a command edited it in
+    /// place (SETRANGE, SETBIT, APPEND, BITFIELD) or built it as a buffer
+    /// (BITOP, an HLL). OBJECT ENCODING answers `raw` for it; the bytes,
+    /// equality and cost are those of [`Str::new`].
+    pub fn raw(b: &[u8]) -> Str {
+        Str::with_encoding(b, true)
+    }
+
+    fn with_encoding(b: &[u8], raw: bool) -> Str {
         if b.len() <= INLINE_STR {
             let mut bytes = [0; INLINE_STR];
             bytes[..b.len()].copy_from_slice(b);
             Str(Repr::Inline {
-                len: LENS[b.len()],
+                len: LENS[usize::from(raw)][b.len()],
                 bytes,
             })
         } else {
-            Str(Repr::Heap(triomphe::Arc::from(b)))
+            Str(Repr::Heap {
+                bytes: triomphe::Arc::from(b),
+                raw,
+            })
+        }
+    }
+
+    /// Whether the string was made raw ([`Str::raw`]).
+    pub fn is_raw(&self) -> bool {
+        match &self.0 {
+            Repr::Inline { len, .. } => *len as u8 & RAW_LEN != 0,
+            Repr::Heap { raw, .. } => *raw,
         }
     }
 
@@ -82,7 +131,7 @@ impl Str {
                 at += p.len();
             }
             Str(Repr::Inline {
-                len: LENS[len],
+                len: LENS[0][len],
                 bytes,
             })
         } else {
@@ -96,8 +145,8 @@ impl Str {
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
-            Repr::Inline { len, bytes } => &bytes[..*len as usize],
-            Repr::Heap(b) => b,
+            Repr::Inline { len, bytes } => &bytes[..len.get()],
+            Repr::Heap { bytes, .. } => bytes,
         }
     }
 
@@ -106,7 +155,9 @@ impl Str {
     /// changes what the stored string costs).
     pub fn to_bytes(&self) -> Bytes {
         match &self.0 {
-            Repr::Heap(b) if b.len() > SHARE_FROM => Bytes::from_owner(Owner(b.clone())),
+            Repr::Heap { bytes, .. } if bytes.len() > SHARE_FROM => {
+                Bytes::from_owner(Owner(bytes.clone()))
+            }
             _ => Bytes::copy_from_slice(self.as_bytes()),
         }
     }
@@ -116,7 +167,7 @@ impl Str {
     pub fn heap_len(&self) -> usize {
         match &self.0 {
             Repr::Inline { .. } => 0,
-            Repr::Heap(b) => HEADER + b.len(),
+            Repr::Heap { bytes, .. } => HEADER + bytes.len(),
         }
     }
 
@@ -341,6 +392,20 @@ mod tests {
     }
 
     #[test]
+    fn a_raw_string_keeps_its_mark_and_its_bytes_at_every_length() {
+        for len in [0, 1, INLINE_STR - 1, INLINE_STR, INLINE_STR + 1, 44, 100] {
+            let bytes = raw(len);
+            let (plain, marked) = (Str::new(&bytes), Str::raw(&bytes));
+            assert!(!plain.is_raw() && marked.is_raw(), "len {len}");
+            assert!(marked.clone().is_raw(), "a clone stays raw");
+            assert_eq!(marked.as_bytes(), &bytes[..], "len {len}");
+            assert_eq!(marked.heap_len(), plain.heap_len(), "len {len}");
+            assert_eq!(marked, plain, "the mark is not part of the value");
+        }
+        assert!(!Str::concat(&[b"a", b"b"]).is_raw());
+    }
+
+    #[test]
     fn concat_equals_the_joined_parts() {
         for (a, b) in [
             (0, 0),
@@ -365,7 +430,7 @@ mod tests {
     #[test]
     fn long_replies_share_the_stored_string_and_short_ones_copy_it() {
         let long = Str::new(&raw(SHARE_FROM + 1));
-        let Repr::Heap(stored) = &long.0 else {
+        let Repr::Heap { bytes: stored, .. } = &long.0 else {
             panic!("inline")
         };
         let reply = long.to_bytes();
@@ -378,7 +443,7 @@ mod tests {
         drop(reply);
         assert!(stored.is_unique(), "the reply released its share");
         let medium = Str::new(&raw(SHARE_FROM));
-        let Repr::Heap(stored) = &medium.0 else {
+        let Repr::Heap { bytes: stored, .. } = &medium.0 else {
             panic!("inline")
         };
         assert_ne!(medium.to_bytes().as_ptr(), stored[..].as_ptr(), "copied");
