@@ -85,6 +85,8 @@ const DEBUG_HELP: &[&str] = &[
     "    Output a hex signature representing the current DB content.",
     "DIGEST-VALUE <key> [<key> ...]",
     "    Output a hex signature of the values of all the specified keys.",
+    "HTSTATS-KEY <key>",
+    "    Show the hash table of a hash, set or sorted set held in one.",
     "ERROR <string>",
     "    Return a Redis protocol error with <string> as message. Useful for clients",
     "    unit tests to simulate Redis errors.",
@@ -271,6 +273,7 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
             now(Frame::Array(digests))
         }
         _ if sub_is("OBJECT", 2) => now(debug_object(&args[1], ctx)?),
+        _ if sub_is("HTSTATS-KEY", 2) => now(htstats_key(&args[1], ctx)?),
         _ => {
             return Err(CmdError::SubcommandSyntax(
                 sub.clone(),
@@ -465,10 +468,72 @@ fn debug_object<S: Store>(key: &[u8], ctx: &Ctx<'_, S>) -> Result<Frame, CmdErro
         .ok_or(CmdError::NoSuchKey)
 }
 
+/// DEBUG HTSTATS-KEY: Redis's `dictGetStats` text for the hash table of
+/// a hash, set or sorted set that has one. FlashKV's tables are open
+/// addressing (`store_api::value::table`): every element has a bucket of
+/// its own, so "chains" are all of length 1, and none is ever rehashing
+/// (a table grows in one step).
+fn htstats_key<S: Store>(key: &[u8], ctx: &Ctx<'_, S>) -> Result<Frame, CmdError> {
+    let found = ctx.ks().peek_raw(key, |e| {
+        e.map(|e| match &e.value {
+            Value::Coll(Coll::Hash(h)) => {
+                let h = h.read();
+                h.buckets().map(|b| (b, h.len()))
+            }
+            Value::Coll(Coll::Set(s)) => {
+                let s = s.read();
+                s.buckets().map(|b| (b, s.len()))
+            }
+            Value::Coll(Coll::ZSet(z)) => {
+                let z = z.read();
+                z.buckets().map(|b| (b, z.len()))
+            }
+            _ => None,
+        })
+    });
+    let (buckets, len) =
+        found
+            .ok_or(CmdError::NoSuchKey)?
+            .ok_or(CmdError::Reply(Bytes::from_static(
+                b"ERR The value stored at the specified key is not represented using an hash table",
+            )))?;
+    Ok(Frame::Verbatim("txt", dict_stats(buckets, len).into()))
+}
+
+/// `_dictGetStatsHt` for table 0 of `buckets` buckets holding `len`
+/// elements, one per bucket.
+fn dict_stats(buckets: usize, len: usize) -> String {
+    if len == 0 {
+        return "No stats available for empty dictionaries\n".into();
+    }
+    let pct = |n: usize| n as f32 / buckets as f32 * 100.0;
+    let mut s = format!(
+        "Hash table 0 stats (main hash table):\n table size: {buckets}\n number of elements: {len}\n different slots: {len}\n max chain length: 1\n avg chain length (counted): 1.00\n avg chain length (computed): 1.00\n Chain length distribution:\n"
+    );
+    if buckets > len {
+        s += &format!("   0: {} ({:.2}%)\n", buckets - len, pct(buckets - len));
+    }
+    s += &format!("   1: {len} ({:.2}%)\n", pct(len));
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cmd::testing::TestDb;
+
+    #[test]
+    fn hash_table_stats_read_as_redis_writes_them() {
+        assert_eq!(
+            dict_stats(8, 6),
+            "Hash table 0 stats (main hash table):\n table size: 8\n number of elements: 6\n different slots: 6\n max chain length: 1\n avg chain length (counted): 1.00\n avg chain length (computed): 1.00\n Chain length distribution:\n   0: 2 (25.00%)\n   1: 6 (75.00%)\n"
+        );
+        assert!(dict_stats(4, 4).ends_with("distribution:\n   1: 4 (100.00%)\n"));
+        assert_eq!(
+            dict_stats(4, 0),
+            "No stats available for empty dictionaries\n"
+        );
+    }
 
     fn status(f: Frame) -> String {
         match f {

@@ -17,7 +17,7 @@
 //! are slices of the consumed bytes (no copy). A declared length never
 //! reserves memory: the buffer only holds what has arrived.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::inline::split_inline;
 use super::ProtocolError;
@@ -157,9 +157,16 @@ impl Decoder {
                 self.bulk_len = None;
                 self.remaining -= 1;
             }
-            let frame = buf.split_to(self.pos).freeze();
+            let mut frame = buf.split_to(self.pos).freeze();
             self.pos = 0;
+            // Every argument but the last shares the frame (a count
+            // increment each); the last takes the frame's own handle,
+            // which saves an atomic increment and decrement per request.
+            let last = self.args.pop().expect("a request has an argument");
             argv.extend(self.args.drain(..).map(|(s, e)| frame.slice(s..e)));
+            frame.truncate(last.1);
+            frame.advance(last.0);
+            argv.push(frame);
             return Ok(true);
         }
     }

@@ -79,6 +79,12 @@ const SCRIPT: &str = "
     DEBUG SET-ACTIVE-EXPIRE 1
     DEBUG NOSUCHTHING
     DEBUG
+    DEBUG HTSTATS-KEY nokey
+    DEBUG HTSTATS-KEY
+    skip HSET htsk f v
+    DEBUG HTSTATS-KEY htsk
+    skip SET htss v
+    DEBUG HTSTATS-KEY htss
     ROLE
     REPLICAOF NO ONE
     SLAVEOF no one

@@ -146,6 +146,15 @@ impl Hash {
         }
     }
 
+    /// The buckets of its hash table (DEBUG HTSTATS-KEY); `None` for a
+    /// listpack.
+    pub fn buckets(&self) -> Option<usize> {
+        match self {
+            Hash::Pack(_) => None,
+            Hash::Table(t) => Some(t.buckets()),
+        }
+    }
+
     /// Number of fields.
     pub fn len(&self) -> usize {
         match self {

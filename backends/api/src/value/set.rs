@@ -201,6 +201,15 @@ impl Set {
         }
     }
 
+    /// The buckets of its hash table (DEBUG HTSTATS-KEY); `None` for an
+    /// intset.
+    pub fn buckets(&self) -> Option<usize> {
+        match self {
+            Set::Ints(_) => None,
+            Set::Table(t) => Some(t.buckets()),
+        }
+    }
+
     /// Number of members.
     pub fn len(&self) -> usize {
         match self {

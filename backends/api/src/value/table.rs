@@ -94,6 +94,16 @@ impl<T: Keyed> Table<T> {
         self.elements.is_empty()
     }
 
+    /// Buckets of the index (a power of two, or 0 before the first
+    /// insert): hashbrown fills at most 7/8 of them once past 8.
+    pub fn buckets(&self) -> usize {
+        match self.index.capacity() {
+            0 => 0,
+            cap if cap < 8 => (cap + 1).next_power_of_two(),
+            cap => (cap * 8 / 7).next_power_of_two(),
+        }
+    }
+
     #[inline]
     fn hash(&self, key: &[u8]) -> u64 {
         use std::hash::BuildHasher;
@@ -288,6 +298,23 @@ pub fn scan_positions(cursor: u64, count: usize, len: usize) -> (std::ops::Range
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn buckets_are_the_index_size_hashbrown_chose() {
+        let mut t: Table<Box<[u8]>> = Table::default();
+        assert_eq!(t.buckets(), 0);
+        for i in 0..5000u32 {
+            t.insert(i.to_string().into_bytes().into());
+            let (b, len) = (t.buckets(), t.len());
+            assert!(
+                b.is_power_of_two() && b > len,
+                "{len} elements in {b} buckets"
+            );
+            // The index's allocation: a u32 and a control byte per bucket,
+            // plus a group of control bytes (16).
+            assert_eq!(t.index.allocation_size(), b * 5 + 16, "{len} elements");
+        }
+    }
 
     fn b(s: impl ToString) -> Box<[u8]> {
         s.to_string().into_bytes().into_boxed_slice()

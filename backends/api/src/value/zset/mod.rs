@@ -156,6 +156,15 @@ impl ZSet {
         }
     }
 
+    /// The buckets of its member table (DEBUG HTSTATS-KEY); `None` for a
+    /// listpack.
+    pub fn buckets(&self) -> Option<usize> {
+        match self {
+            ZSet::Pack(_) => None,
+            ZSet::Skip(ix) => Some(ix.scores.buckets()),
+        }
+    }
+
     /// Number of members.
     pub fn len(&self) -> usize {
         match self {
