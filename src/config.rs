@@ -134,6 +134,10 @@ pub struct Config {
     /// file, microseconds (negative: nanoseconds), as Redis's test knob
     /// for a save that takes a while. 0: none.
     pub rdb_key_save_delay: i64,
+    /// `key-load-delay`: the same pause after each key loaded from an RDB
+    /// file (at start, DEBUG RELOAD), Redis's knob for a load that takes a
+    /// while.
+    pub key_load_delay: i64,
     /// The Redis parameters FlashKV accepts but that tune a feature it
     /// lacks (`inert.rs`), by canonical name; absent: Redis's default.
     pub inert: std::collections::BTreeMap<&'static str, String>,
@@ -194,6 +198,7 @@ impl Default for Config {
             rdbcompression: true,
             rdbchecksum: true,
             rdb_key_save_delay: 0,
+            key_load_delay: 0,
             inert: std::collections::BTreeMap::new(),
             stop_writes_on_bgsave_error: true,
             enable_debug_command: "no".into(),
@@ -526,15 +531,16 @@ impl Config {
     }
 }
 
-/// Parameters Redis changes at runtime (`bind`, `port`: it listens
-/// anew) and FlashKV's own start-up choices: CONFIG SET accepts their
-/// current value (tools set every parameter CONFIG GET lists back to what
-/// it was) and refuses a change, which needs a restart here.
-const FIXED_WHILE_RUNNING: &[&str] = &["bind", "port", "backend", "worker-threads"];
+/// Parameters Redis changes at runtime (`bind`: it listens anew) and
+/// FlashKV's own start-up choices: CONFIG SET accepts their current value
+/// (tools set every parameter CONFIG GET lists back to what it was) and
+/// refuses a change, which needs a restart here. (`port` changes at
+/// runtime: `state::listen`.)
+const FIXED_WHILE_RUNNING: &[&str] = &["bind", "backend", "worker-threads"];
 
 /// Test knobs that, as in Redis, CONFIG GET answers only by their exact
 /// name (a glob such as `*` leaves them out).
-const HIDDEN: &[&str] = &["rdb-key-save-delay"];
+const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay"];
 
 /// Old names that CONFIG REWRITE never adds (their new names are written).
 const ALIASES: &[&str] = &[

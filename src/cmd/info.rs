@@ -97,7 +97,7 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             kv("process_id", &std::process::id());
             kv("process_supervised", &"no");
             kv("run_id", &state.run_id);
-            kv("tcp_port", &state.tcp_port);
+            kv("tcp_port", &state.listen.port());
             kv("server_time_usec", &(ctx.now * 1000));
             kv("uptime_in_seconds", &uptime);
             kv("uptime_in_days", &(uptime / 86_400));

@@ -146,10 +146,30 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                     ));
                 }
             }
-            let next = ctx.state.config().set_many(&pairs).map_err(|e| match e {
+            let mut next = ctx.state.config().set_many(&pairs).map_err(|e| match e {
                 SetError::Unknown(name) => CmdError::UnknownConfig(name.into()),
                 SetError::Failed(name, why) => CmdError::ConfigSetFailed(name, why),
             })?;
+            if next.port != ctx.state.config().port {
+                // Listen anew last: a failure leaves everything as it was.
+                let failed = |why: String| CmdError::ConfigSetFailed("port".into(), why);
+                if ctx.state.cluster.enabled {
+                    return Err(failed(
+                        "FlashKV can't change it in cluster mode: restart with the new value"
+                            .into(),
+                    ));
+                }
+                next.port = ctx
+                    .state
+                    .listen
+                    .move_to(next.port, next.tcp_backlog)
+                    .map_err(|e| {
+                        failed(format!(
+                            "Unable to listen on this port: {}",
+                            crate::state::listen::strerror(&e)
+                        ))
+                    })?;
+            }
             ctx.state.set_config(next);
             Ok(Frame::ok())
         }

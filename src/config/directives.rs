@@ -163,7 +163,7 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("bind", None, mutable: false,
         set: |c, v| { c.bind = v.iter().flat_map(|s| s.split_whitespace().map(str::to_string)).collect(); Ok(()) },
         get: Some(|c| c.bind.join(" "))),
-    directive!("port", Some(1), mutable: false,
+    directive!("port", Some(1), mutable: true,
         set: |c, v| { c.port = int_in(&v[0], 0, 65535)? as u16; Ok(()) },
         get: Some(|c| c.port.to_string())),
     directive!("backend", Some(1), mutable: false,
@@ -402,6 +402,9 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("rdb-key-save-delay", Some(1), mutable: true,
         set: |c, v| { c.rdb_key_save_delay = int_in(&v[0], i64::from(i32::MIN), i64::from(i32::MAX))?; Ok(()) },
         get: Some(|c| c.rdb_key_save_delay.to_string())),
+    directive!("key-load-delay", Some(1), mutable: true,
+        set: |c, v| { c.key_load_delay = int_in(&v[0], i64::from(i32::MIN), i64::from(i32::MAX))?; Ok(()) },
+        get: Some(|c| c.key_load_delay.to_string())),
     directive!("rdbchecksum", flag: rdbchecksum, mutable: false),
     directive!("enable-protected-configs", Some(1), mutable: false,
         set: |c, v| {

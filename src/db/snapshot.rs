@@ -317,6 +317,9 @@ impl<S: Store> Db<S> {
             if !ks.insert_loaded(l.key.clone(), l.entry) {
                 return Err(duplicate(&l.key, l.db));
             }
+            if !shapes.key_delay.is_zero() {
+                std::thread::sleep(shapes.key_delay);
+            }
             Ok(())
         })?;
         if existing != Existing::Flush {
@@ -409,11 +412,7 @@ impl<S: Store> Snapshot<S> {
     /// `n` microseconds, or `-n` nanoseconds when negative (a test knob
     /// for a save that takes a while).
     pub fn with_key_delay(mut self, n: i64) -> Self {
-        self.key_delay = if n >= 0 {
-            std::time::Duration::from_micros(n.unsigned_abs())
-        } else {
-            std::time::Duration::from_nanos(n.unsigned_abs())
-        };
+        self.key_delay = key_delay(n);
         self
     }
 
@@ -589,6 +588,16 @@ impl<S: Store> Snapshot<S> {
         // What `finish` adds: the EOF opcode and the 8-byte checksum.
         saved.bytes = w.written() + 1 + 8;
         Ok((saved, w.finish()?))
+    }
+}
+
+/// A per-key pause of `n` microseconds (`rdb-key-save-delay`,
+/// `key-load-delay`), or `-n` nanoseconds when negative.
+pub fn key_delay(n: i64) -> std::time::Duration {
+    if n >= 0 {
+        std::time::Duration::from_micros(n.unsigned_abs())
+    } else {
+        std::time::Duration::from_nanos(n.unsigned_abs())
     }
 }
 

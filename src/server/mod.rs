@@ -147,18 +147,51 @@ pub async fn run_with<S: Store>(
     let workers = Arc::new(workers::Workers::start(workers::count(
         state.config().worker_threads,
     ))?);
-    for l in listeners {
-        if let Ok(addr) = l.local_addr() {
-            info!(%addr, backend = S::NAME, workers = workers.len(), "ready to accept connections");
+    // Accept on the listeners until CONFIG SET port hands over new ones
+    // (`state::listen`): then on those, and the old ones close.
+    let (to_listen, mut new_listeners) = tokio::sync::mpsc::unbounded_channel();
+    let ips = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.ip());
+    state.listen.serve(ips.collect(), to_listen);
+    let mut stop = coordinator.subscribe();
+    let accept = {
+        let (exec, workers, stop) = (exec.clone(), workers.clone(), stop.clone());
+        move |l: TcpListener| {
+            if let Ok(addr) = l.local_addr() {
+                info!(%addr, backend = S::NAME, workers = workers.len(), "ready to accept connections");
+            }
+            tokio::spawn(listener::accept_loop(
+                exec.clone(),
+                workers.clone(),
+                l,
+                stop.clone(),
+                fd_cap,
+            ))
         }
-        tokio::spawn(listener::accept_loop(
-            exec.clone(),
-            workers.clone(),
-            l,
-            coordinator.subscribe(),
-            fd_cap,
-        ));
-    }
+    };
+    let mut accepting: Vec<_> = listeners.into_iter().map(&accept).collect();
+    tokio::spawn(async move {
+        loop {
+            // Ends at shutdown, with the handle it holds (the server
+            // waits for every handle to go).
+            let next = tokio::select! {
+                _ = stop.recv() => return,
+                next = new_listeners.recv() => next,
+            };
+            let Some(next) = next else { return };
+            for task in accepting.drain(..) {
+                task.abort();
+            }
+            for l in next {
+                match TcpListener::from_std(l) {
+                    Ok(l) => accepting.push(accept(l)),
+                    Err(e) => tracing::warn!(cause = %e, "could not listen on the new port"),
+                }
+            }
+        }
+    });
     let cron = tokio::spawn({
         let state = state.clone();
         async move {

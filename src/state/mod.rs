@@ -9,6 +9,7 @@
 pub mod aof;
 mod clients;
 pub mod cluster;
+pub mod listen;
 pub use crate::db::latency;
 pub mod monitor;
 pub mod persist;
@@ -72,8 +73,9 @@ pub struct ServerState<S: Store> {
     pub started_unix: u64,
     /// Random 40-hex-digit id of this run (INFO run_id).
     pub run_id: String,
-    /// The port actually bound (differs from the config when it was 0).
-    pub tcp_port: u16,
+    /// The listening sockets: the port actually bound (differs from the
+    /// config when it was 0), and CONFIG SET port.
+    pub listen: listen::Listen,
     /// Path of the config file, if one was given (INFO config_file).
     pub config_file: String,
     /// Channels, patterns and their subscribers.
@@ -163,7 +165,7 @@ impl<S: Store> ServerState<S> {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             run_id: random_name(),
-            tcp_port,
+            listen: listen::Listen::new(tcp_port),
             config_file: String::new(),
             shutdown_requested: AtomicBool::new(false),
             shutdown: Notify::new(),

@@ -93,6 +93,7 @@ pub fn shapes(config: &Config) -> Shapes {
             max_entries: e.zset_max_listpack_entries,
             max_value: e.zset_max_listpack_value,
         },
+        key_delay: crate::db::snapshot::key_delay(config.key_load_delay),
     }
 }
 

@@ -504,8 +504,9 @@ fn failed_saves_refuse_writes<S: Store>() {
 
 /// `rdb-key-save-delay` (Redis's test knob) slows every key of a save:
 /// 40 keys at 25 ms each keep a BGSAVE running for a second, and the file
-/// still holds them all.
-fn rdb_key_save_delay_slows_each_key<S: Store>() {
+/// still holds them all; `key-load-delay` slows every key of a load the
+/// same way.
+fn key_delays_slow_each_key_of_a_save_and_a_load<S: Store>() {
     let dir = fresh_dir("key-save-delay");
     let config = Config {
         enable_debug_command: "yes".into(),
@@ -534,7 +535,10 @@ fn rdb_key_save_delay_slows_each_key<S: Store>() {
     }
     assert!(start.elapsed() >= Duration::from_millis(1000));
     assert_eq!(c.cmd("CONFIG SET rdb-key-save-delay 0"), ok());
+    assert_eq!(c.cmd("CONFIG SET key-load-delay 25000"), ok());
+    let start = Instant::now();
     assert_eq!(c.cmd("DEBUG RELOAD NOSAVE"), ok());
+    assert!(start.elapsed() >= Duration::from_millis(1000));
     assert_eq!(c.cmd("DBSIZE"), int(40));
     drop(c);
     server.stop().unwrap();
@@ -575,7 +579,7 @@ fn restore_sets_the_access_clock<S: Store>() {
 
 backends!(
     restore_sets_the_access_clock,
-    rdb_key_save_delay_slows_each_key,
+    key_delays_slow_each_key_of_a_save_and_a_load,
     rdb_moves_both_ways_with_redis,
     dump_and_restore_move_both_ways,
     string_dumps_are_redis_bytes,

@@ -60,6 +60,13 @@ fn config_commands_match_redis<S: Store>() {
         CONFIG GET stream-node-max-bytes
         CONFIG GET rdb-key-save-delay
         CONFIG GET rdb-key*
+        CONFIG GET key-load-delay
+        CONFIG SET key-load-delay x
+        CONFIG SET maxmemory-clients 200%
+        CONFIG SET maxmemory-clients abc
+        CONFIG SET maxmemory-clients -5%
+        CONFIG SET maxmemory 10000001 maxmemory-clients 200%
+        CONFIG GET maxmemory
         CONFIG RESETSTAT
         CONFIG RESETSTAT foo
         CONFIG FOO
@@ -316,7 +323,50 @@ fn shutdown_command_stops_the_server<S: Store>() {
     server.join().expect("server stopped cleanly");
 }
 
+/// CONFIG SET port listens on the new port and stops listening on the old
+/// one, keeping the connections open; a port it cannot bind fails the whole
+/// CONFIG SET with Redis's error and changes nothing.
+fn config_set_port_moves_the_listener<S: Store>() {
+    let server = TestServer::start::<S>();
+    let mut c = server.client();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    assert_eq!(c.cmd(&format!("CONFIG SET port {port}")), ok());
+    let moved = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(
+        RawClient::connect(moved).cmd("PING"),
+        Frame::Simple("PONG".into())
+    );
+    assert!(text(&c.cmd("INFO server")).contains(&format!("tcp_port:{port}\r\n")));
+    assert_eq!(
+        c.cmd("CONFIG GET port"),
+        Frame::Array(vec![Frame::bulk("port"), Frame::bulk(port.to_string())])
+    );
+    let old_closed = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        std::net::TcpStream::connect(server.addr).is_err()
+    });
+    assert!(old_closed, "still listening on {}", server.addr);
+    assert_eq!(c.cmd("PING"), Frame::Simple("PONG".into()), "kept open");
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held.local_addr().unwrap().port();
+    assert_eq!(
+        c.cmd(&format!("CONFIG SET maxmemory 10000001 port {taken}")),
+        Frame::Error("ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port: Address already in use".into())
+    );
+    assert_eq!(
+        c.cmd("CONFIG GET maxmemory"),
+        Frame::Array(vec![Frame::bulk("maxmemory"), Frame::bulk("0")])
+    );
+    assert_eq!(
+        RawClient::connect(moved).cmd("PING"),
+        Frame::Simple("PONG".into())
+    );
+}
+
 backends!(
+    config_set_port_moves_the_listener,
     config_commands_match_redis,
     every_redis_parameter_reads_as_in_redis,
     command_introspection_matches_redis,

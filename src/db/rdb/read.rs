@@ -22,6 +22,9 @@ pub struct Shapes {
     pub max_intset: usize,
     /// `zset-max-listpack-entries` / `-value`.
     pub zset: ZLimits,
+    /// A pause after each key a whole-file load stores (`key-load-delay`,
+    /// see `snapshot::key_delay`); RESTORE ignores it, as Redis does.
+    pub key_delay: std::time::Duration,
 }
 
 impl Default for Shapes {
@@ -31,6 +34,7 @@ impl Default for Shapes {
             hash: HashLimits::default(),
             max_intset: 512,
             zset: ZLimits::default(),
+            key_delay: std::time::Duration::ZERO,
         }
     }
 }
