@@ -66,6 +66,8 @@ pub struct ClientHandle {
     /// Bytes of buffers the connection keeps while it waits (0: none;
     /// INFO's `mem_clients_normal`, and what the cron trims).
     buffer_bytes: AtomicUsize,
+    /// Of those, the query buffer's (CLIENT LIST's `qbuf` + `qbuf-free`).
+    input_bytes: AtomicUsize,
     /// Pub/sub messages and other pushes waiting to be sent.
     pub(super) mailbox: Mutex<Mailbox>,
     /// Subscription counts as of the last batch (CLIENT LIST).
@@ -301,10 +303,16 @@ impl ClientHandle {
         self.events.load(Ordering::Acquire)
     }
 
-    /// The connection keeps `bytes` of buffers while it waits, or (0) has
-    /// given them back.
-    pub fn keeps_buffers(&self, bytes: usize) {
-        self.buffer_bytes.store(bytes, Ordering::Relaxed);
+    /// The connection keeps buffers of `input` and `output` bytes while it
+    /// waits, or (0, 0) has given them back.
+    pub fn keeps_buffers(&self, input: usize, output: usize) {
+        self.input_bytes.store(input, Ordering::Relaxed);
+        self.buffer_bytes.store(input + output, Ordering::Relaxed);
+    }
+
+    /// The room of the query buffer the connection keeps (0: none).
+    pub fn query_buffer(&self) -> usize {
+        self.input_bytes.load(Ordering::Relaxed)
     }
 
     /// Client memory as Redis's `mem_clients_normal` counts it: the
@@ -544,6 +552,7 @@ impl Registry {
             redirect: AtomicI64::new(-1),
             events: AtomicU32::new(0),
             buffer_bytes: AtomicUsize::new(0),
+            input_bytes: AtomicUsize::new(0),
             blocked: AtomicBool::new(false),
             postponed: AtomicBool::new(false),
             unblock: AtomicU8::new(0),

@@ -232,7 +232,40 @@ fn client_info_shows_the_local_address<S: Store>() {
     assert!(info.contains(&format!(" laddr={} ", server.addr)), "{info}");
 }
 
+/// CLIENT LIST's `qbuf-free`: the room of the query buffer a client keeps
+/// between requests (Redis's 16 KB `PROTO_IOBUF_LEN`), 0 once the cron took
+/// it back from the idle client (Redis's query buffer resize).
+fn client_list_shows_the_kept_query_buffer<S: Store>() {
+    let server = TestServer::start::<S>();
+    let (mut c, mut other) = (server.client(), server.client());
+    let room = |c: &mut RawClient| {
+        let list = text(&c.cmd("CLIENT LIST"));
+        let line = list
+            .lines()
+            .find(|l| l.contains(" name=other "))
+            .unwrap()
+            .to_string();
+        let field = |f: &str| -> usize {
+            let at = line.find(&format!(" {f}=")).unwrap() + f.len() + 2;
+            line[at..].split(' ').next().unwrap().parse().unwrap()
+        };
+        field("qbuf") + field("qbuf-free")
+    };
+    // Up to three tries: a stalled test thread may miss the busy moment.
+    let busy = (0..3)
+        .map(|_| {
+            assert_eq!(other.cmd("CLIENT SETNAME other"), ok());
+            room(&mut c)
+        })
+        .max()
+        .unwrap();
+    assert!((16384..32768).contains(&busy), "kept query buffer {busy}");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(room(&mut c), 0, "an idle client keeps no query buffer");
+}
+
 backends!(
+    client_list_shows_the_kept_query_buffer,
     client_info_shows_the_local_address,
     redis_crate_sync_and_pipelined,
     redis_crate_async_and_resp3,

@@ -125,7 +125,7 @@ pub(super) fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String 
     let _ = write!(
         line,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
-         qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r \
+         qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r \
          cmd={} user=default redir={} resp={}",
         c.id,
         c.addr,
@@ -141,6 +141,7 @@ pub(super) fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String 
         subs[2],
         multi,
         qbuf,
+        c.query_buffer().saturating_sub(qbuf),
         qbuf,
         omem,
         qbuf + omem,

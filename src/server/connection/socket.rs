@@ -34,7 +34,7 @@ impl<S: Store> Connection<S> {
             if self.retained {
                 self.retained = false;
                 buffers::unretain();
-                self.handle().keeps_buffers(0);
+                self.handle().keeps_buffers(0, 0);
             }
         }
         let spare = |b: &BytesMut| b.capacity() > 0 && b.is_empty();
@@ -43,8 +43,14 @@ impl<S: Store> Connection<S> {
         }
         if buffers::try_retain() {
             self.retained = true;
-            let bytes = self.input.capacity() + self.output.capacity();
-            self.handle().keeps_buffers(bytes);
+            if self.input.capacity() > 0 && self.input.is_empty() {
+                // Take back the front that consumed requests split off (no
+                // copy, no allocation while nothing else shares it): the
+                // whole buffer is kept, and reported (CLIENT LIST qbuf-free).
+                self.input.reserve(buffers::CHUNK);
+            }
+            let (input, output) = (self.input.capacity(), self.output.capacity());
+            self.handle().keeps_buffers(input, output);
         } else {
             buffers::release(&mut self.input);
             buffers::release(&mut self.output);
@@ -59,7 +65,7 @@ impl<S: Store> Connection<S> {
         if self.retained {
             self.retained = false;
             buffers::unretain();
-            self.handle().keeps_buffers(0);
+            self.handle().keeps_buffers(0, 0);
         }
     }
 
