@@ -379,6 +379,15 @@ mod tests {
     }
 
     #[test]
+    fn an_access_is_empty_exactly_when_its_keyspace_is() {
+        let ks = Keyspace::<crate::backends::RwLockStore>::default();
+        assert!(Access::new(&ks).is_empty());
+        ks.update(b"k", 0, |_| (Op::Put(Entry::string("v")), ()));
+        assert!(!Access::new(&ks).is_empty());
+        assert_eq!(Access::new(&ks).len(), 1);
+    }
+
+    #[test]
     fn lookups_add_up_and_reset() {
         let l = Lookups::default();
         l.count(true);

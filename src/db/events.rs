@@ -297,6 +297,15 @@ mod tests {
     }
 
     #[test]
+    fn the_classes_set_are_the_classes_read() {
+        let events = KeyEvents::default();
+        assert_eq!(events.classes(), 0, "off by default, as in Redis");
+        let flags = parse_classes("KEA").unwrap();
+        events.set_classes(flags);
+        assert_eq!(events.classes(), flags);
+    }
+
+    #[test]
     fn every_class_letter_is_its_own_bit() {
         let mut seen = 0;
         for c in "g$lshzxeKEtmdn".chars() {

@@ -508,6 +508,19 @@ mod tests {
     }
 
     #[test]
+    fn expired_keys_add_up_over_every_database() {
+        let db = db(2);
+        let volatile = || Entry::new(store_api::Value::Str("v".into()), Some(10));
+        for (i, key) in [(0, "a"), (1, "b"), (1, "c")] {
+            let ks = &db.table()[i];
+            ks.update(key.as_bytes(), 0, |_| (Op::Put(volatile()), ()));
+            // Found expired by a later write: reaped and counted.
+            ks.update(key.as_bytes(), 100, |_| (Op::Keep, ()));
+        }
+        assert_eq!(db.expired_keys(), 3);
+    }
+
+    #[test]
     fn flushall_keeps_the_number_of_databases() {
         let db = db(4);
         assert_eq!(db.count(), 4);

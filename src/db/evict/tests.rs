@@ -190,6 +190,28 @@ fn without_maxmemory_nothing_is_evicted_whatever_the_policy() {
     assert_eq!(db.evictor().evicted(), 0);
 }
 
+/// LRU policies rank by idle time read from the access clock (seconds),
+/// not as an LFU counter: a key idle 100 s scores 100,000, one just read 0.
+#[test]
+fn lru_policies_score_by_idle_time() {
+    use crate::db::{Clock, ExpiryConfig};
+    let now = 10 * 60_000;
+    let db =
+        Db::<crate::backends::RwLockStore>::new(1, Clock::manual(now), ExpiryConfig::default());
+    for policy in [EvictionPolicy::AllKeysLru, EvictionPolicy::VolatileLru] {
+        let cfg = MemoryConfig {
+            policy,
+            ..MemoryConfig::default()
+        };
+        let idle = Entry::string("v");
+        idle.access().set(lru_clock(now - 100_000));
+        let read = Entry::string("v");
+        read.access().set(lru_clock(now));
+        assert_eq!(db.score(&idle, &cfg, now), 100_000);
+        assert_eq!(db.score(&read, &cfg, now), 0);
+    }
+}
+
 #[test]
 fn volatile_ttl_scores_the_nearest_deadline_highest() {
     use crate::db::{Clock, ExpiryConfig};

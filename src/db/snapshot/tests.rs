@@ -128,6 +128,11 @@ fn a_kept_copy_is_counted_by_its_size() {
 fn a_saved_file_reports_its_own_size() {
     let db = db();
     db.table()[0].update(b"k", 0, |_| (store_api::Op::Put(Entry::string("v")), ()));
+    // A function library too: the commands file starts with its FUNCTION
+    // LOAD, counted with the rest.
+    db.set_function_codes(vec![bytes::Bytes::from_static(
+        b"#!lua name=lib\nredis.register_function('f', function() return 1 end)",
+    )]);
     let dir = std::env::temp_dir().join(format!("flashkv-snapsize-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (aof, rdb) = (dir.join("base.aof"), dir.join("dump.rdb"));
