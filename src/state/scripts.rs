@@ -23,7 +23,7 @@ pub struct Engine {
     /// The environment's handles, once the command layer has installed it
     /// (shared: each invocation takes them, and cloning the `Handles`
     /// themselves would make a registry reference per Lua value).
-    pub handles: Option<std::sync::Arc<Handles>>,
+    pub handles: Option<std::rc::Rc<Handles>>,
     /// The last EVAL body and its SHA1, so a script sent again and again
     /// is hashed once.
     pub last_eval: Option<(bytes::Bytes, [u8; 40])>,
@@ -162,11 +162,40 @@ pub struct Cached {
 }
 
 /// The VM, locked.
-pub type EngineGuard<'a> = ReentrantMutexGuard<'a, RefCell<Engine>>;
+pub type EngineGuard<'a> = ReentrantMutexGuard<'a, Vm>;
+
+/// The engine as the VM's mutex holds it.
+///
+/// mlua is built without its `send` feature: with it, every call into
+/// the VM (each table store, string, call) took mlua's own reentrant lock,
+/// and every Lua value handle was an `Arc` (an EVALSHA of one command ran
+/// ~100 atomic instructions for them, as many as the rest of the request;
+/// `reports/2026-12-06-atomics.md`). Without it, the VM and its handles
+/// are `Rc`-counted and not `Send`, and this type asserts what mlua's lock
+/// did: the engine, and every Lua value it creates, is only touched by the
+/// thread that holds [`Scripts`]' mutex. Lua values never leave the guard
+/// (the cache, the libraries and the environment's handles live in the
+/// [`Engine`]; a script's results are converted to frames before the
+/// guard is released), and the mutex orders one holder's accesses before
+/// the next one's, on whatever thread.
+pub struct Vm(RefCell<Engine>);
+
+// SAFETY: see the type's documentation: all access goes through the
+// `ReentrantMutex` in `Scripts`, which only one thread holds at a time, and
+// no value holding a reference into the VM outlives the guard.
+#[allow(unsafe_code)]
+unsafe impl Send for Vm {}
+
+impl std::ops::Deref for Vm {
+    type Target = RefCell<Engine>;
+    fn deref(&self) -> &RefCell<Engine> {
+        &self.0
+    }
+}
 
 /// Scripting state.
 pub struct Scripts {
-    engine: Arc<ReentrantMutex<RefCell<Engine>>>,
+    engine: Arc<ReentrantMutex<Vm>>,
     base: Instant,
     /// Milliseconds since `base` (plus one) when the running script
     /// started; 0 when none runs.
@@ -193,7 +222,7 @@ pub struct Scripts {
 impl Default for Scripts {
     fn default() -> Self {
         Scripts {
-            engine: Arc::new(ReentrantMutex::new(RefCell::new(Engine {
+            engine: Arc::new(ReentrantMutex::new(Vm(RefCell::new(Engine {
                 lua: mlua::Lua::new_with(
                     mlua::StdLib::TABLE | mlua::StdLib::STRING | mlua::StdLib::MATH,
                     mlua::LuaOptions::default(),
@@ -205,7 +234,7 @@ impl Default for Scripts {
                 libraries: Default::default(),
                 functions: HashMap::default(),
                 clock: 0,
-            }))),
+            })))),
             base: Instant::now(),
             started: AtomicU64::new(0),
             kill: AtomicBool::new(false),
@@ -432,7 +461,7 @@ pub enum KillRefused {
     OtherKind(bool),
 }
 
-type KeptGuard = ArcReentrantMutexGuard<RawMutex, RawThreadId, RefCell<Engine>>;
+type KeptGuard = ArcReentrantMutexGuard<RawMutex, RawThreadId, Vm>;
 
 thread_local! {
     static BATCHING: Cell<bool> = const { Cell::new(false) };

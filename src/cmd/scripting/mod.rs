@@ -430,7 +430,7 @@ fn enter<S: Store>(
             let handles = vm::install(&engine.lua, kill_requested).map_err(|e| {
                 CmdError::Reply(Bytes::from(format!("ERR Lua environment failed: {e}")))
             })?;
-            engine.handles = Some(std::sync::Arc::new(handles));
+            engine.handles = Some(std::rc::Rc::new(handles));
         }
         if let Some(codes) = state.db.take_loaded_functions() {
             // Libraries an RDB file brought replace the current ones.
