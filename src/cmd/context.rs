@@ -239,7 +239,7 @@ impl<S: Store> Executor<S> {
             table: client.tables.get(&self.state.db),
             in_transaction: false,
             in_script: false,
-            ready: Vec::new(),
+            ready: Ready::default(),
             swapped: None,
             lookups: Lookups::default(),
             counts: &client.counts,
@@ -340,7 +340,7 @@ pub struct Ctx<'a, S: Store> {
     pub(super) in_script: bool,
     /// Lists whose blocked clients could not all be served under the
     /// command's locks: (database, key), finished after the command.
-    pub(super) ready: Vec<(usize, Bytes)>,
+    pub(super) ready: Ready,
     /// A SWAPDB inside a transaction exchanged these databases: the
     /// transaction's own table must follow.
     pub(super) swapped: Option<(usize, usize)>,
@@ -431,21 +431,39 @@ impl<S: Store> Ctx<'_, S> {
 
     /// [`defer_ready`](Self::defer_ready) for database `db`.
     pub fn defer_ready_in(&mut self, db: usize, keys: Vec<Bytes>) {
-        self.ready.extend(keys.into_iter().map(|k| (db, k)));
+        if keys.is_empty() {
+            return;
+        }
+        let ready = self.ready.0.get_or_insert_with(Vec::new);
+        ready.extend(keys.into_iter().map(|k| (db, k)));
     }
 
     /// Serve the deferred blocked clients (outside any transaction).
     fn serve_ready(&mut self) {
-        if self.in_transaction || self.ready.is_empty() {
+        if self.in_transaction || self.ready.0.is_none() {
             return;
         }
         let limit = self.config.encodings.list_max_listpack_size;
         let now = self.now.max(self.state.db.now_ms());
-        for (db, key) in std::mem::take(&mut self.ready) {
+        for (db, key) in self.ready.take() {
             if let Some(ks) = self.table.get(db) {
                 super::serve_ready(ks, &key, now, limit);
             }
         }
+    }
+}
+
+/// Lists whose blocked clients a command left to serve once its locks are
+/// released, by database. Nearly every command leaves none: then nothing
+/// is allocated, and dropping it is one test (an empty `Vec`'s drop glue
+/// was a call of ~24 instructions on every request).
+#[derive(Default)]
+pub struct Ready(Option<Vec<(usize, Bytes)>>);
+
+impl Ready {
+    /// Everything deferred, leaving none.
+    pub fn take(&mut self) -> Vec<(usize, Bytes)> {
+        self.0.take().unwrap_or_default()
     }
 }
 

@@ -335,7 +335,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             table: &table,
             in_transaction: true,
             in_script: false,
-            ready: Vec::new(),
+            ready: super::context::Ready::default(),
             swapped: None,
             lookups: Lookups::default(),
             counts: &client.counts,
@@ -346,7 +346,7 @@ fn run<S: Store>(exec: &Executor<S>, client: &mut Client<S>) -> Result<Frame, Cm
             Ok(cmd) => super::execute(cmd, &mut ctx),
             Err(e) => Err(e),
         };
-        ready.append(&mut ctx.ready);
+        ready.append(&mut ctx.ready.take());
         let swapped = ctx.swapped.take();
         let (hits, misses) = ctx.lookups.take();
         drop(ctx);

@@ -467,7 +467,7 @@ impl<S: Store> Runner<'_, '_, S> {
             table: &self.table,
             in_transaction: true,
             in_script: true,
-            ready: Vec::new(),
+            ready: crate::cmd::context::Ready::default(),
             swapped: None,
             lookups: Lookups::default(),
             counts: self.ctx.counts,
@@ -477,7 +477,7 @@ impl<S: Store> Runner<'_, '_, S> {
             Ok(cmd) => crate::cmd::execute(cmd, &mut inner),
             Err(e) => Err(e),
         };
-        self.ready.append(&mut inner.ready);
+        self.ready.append(&mut inner.ready.take());
         let swapped = inner.swapped.take();
         let (hits, misses) = inner.lookups.take();
         drop(inner);
