@@ -23,6 +23,7 @@ mod connection;
 mod debug;
 mod differential;
 mod durability;
+mod encodings;
 mod geo;
 mod hashes;
 mod hll;
