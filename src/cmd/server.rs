@@ -146,11 +146,12 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                     ));
                 }
             }
-            let mut next = ctx.state.config().set_many(&pairs).map_err(|e| match e {
+            let current = ctx.state.config();
+            let mut next = current.set_many(&pairs).map_err(|e| match e {
                 SetError::Unknown(name) => CmdError::UnknownConfig(name.into()),
                 SetError::Failed(name, why) => CmdError::ConfigSetFailed(name, why),
             })?;
-            if next.port != ctx.state.config().port {
+            if next.port != current.port {
                 // Listen anew last: a failure leaves everything as it was.
                 let failed = |why: String| CmdError::ConfigSetFailed("port".into(), why);
                 if ctx.state.cluster.enabled {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use store_api::Store;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
 use super::connection;
@@ -24,16 +24,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// File descriptors Redis keeps for itself (`CONFIG_MIN_RESERVED_FDS`).
 const RESERVED_FDS: u64 = 32;
 
-/// Bind a listening socket with the configured backlog.
+/// Bind a listening socket with the configured backlog (as CONFIG SET
+/// port binds its new ones: `state::listen::bind`).
 pub fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(backlog)
+    TcpListener::from_std(crate::state::listen::bind(addr, backlog)?)
 }
 
 /// What the open-files limit allows, as Redis's `adjustOpenFilesLimit`

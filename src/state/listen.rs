@@ -75,15 +75,12 @@ impl Listen {
     }
 }
 
-/// A listening socket on `addr`, as the server binds them at start
-/// (`SO_REUSEADDR`, `backlog`), non-blocking, for the listener task to
-/// adopt.
-fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+/// A listening socket on `addr` (`SO_REUSEADDR`, a queue of `backlog`),
+/// non-blocking, for a listener task to adopt: the one way the server
+/// binds, at start (`server::bind`) and on CONFIG SET port.
+pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
     socket.bind(&addr.into())?;
     socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
     socket.set_nonblocking(true)?;
