@@ -2,7 +2,7 @@
 //! so SCAN has a stable cursor.
 //!
 //! Each key is hashed once here with a randomly seeded `foldhash`; the top
-//! six bits pick the shard, an `scc::HashMap<Bytes, Entry>` (which hashes
+//! six bits pick the shard, an `scc::HashMap<Key, Box<Entry>>` (which hashes
 //! again with its own `foldhash` seed: its API takes no pre-computed hash).
 //! scc keeps entries inline in buckets of 32 slots, each bucket with its own
 //! read-write lock; bucket arrays are reached lock-free under an `sdd` epoch
@@ -60,25 +60,27 @@ use bytes::Bytes;
 use foldhash::fast::RandomState;
 use scc::hash_map::{Entry as Slot, OccupiedEntry};
 use store_api::keyindex::KeyIndex;
-use store_api::{Entry, Op, Store};
+use store_api::{Entry, Key, Op, Store};
 
 /// Number of shards; a power of two so the top hash bits select one.
 pub const SHARDS: usize = 64;
 const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 
-type Shard = scc::HashMap<Bytes, Entry, RandomState>;
+type Shard = scc::HashMap<Key, Box<Entry>, RandomState>;
 
-/// 64 shards of `scc::HashMap<Bytes, Entry>`.
+/// 64 shards of `scc::HashMap<Key, Box<Entry>>`.
 ///
-/// The key stays a `Bytes` with its own allocation, not an inline
-/// `store_api::Key` as in rwlock and flurry: scc frees a removed entry's
-/// slot only when its bucket is reused, so the key's allocation is most of
-/// what an eviction frees at once. With inline keys (80-90 bytes per key
-/// less) the evictor, which watches `used_memory`, evicted three keys for
-/// every one it needed and reached recently used keys
-/// (`lru_evicts_the_keys_idle_longest` failed: 419 recent against 2,794
-/// idle). Issue 16's eviction work has to solve that before scc can save
-/// those bytes.
+/// A bucket slot holds the key inline (up to 22 bytes; longer keys have a
+/// heap copy) and a pointer to the entry: 32 bytes, where the key handle
+/// and entry inline took 72 (plus the key's own allocation). scc's buckets
+/// sit at 35-45% load, so slot size is most of what a key costs. The entry
+/// is boxed, not inline, for eviction as well: scc frees a removed entry's
+/// slot only when its bucket array shrinks, and the evictor, which watches
+/// `used_memory`, must see a removal free something. With key and entry
+/// both inline a removal freed nothing and the evictor went on evicting
+/// recently used keys (`lru_evicts_the_keys_idle_longest`: 419 recent
+/// against 2,794 idle); the box (the 48-byte size class) is what a removal
+/// gives back at once. An update rewrites the boxed entry in place.
 pub struct SccStore {
     shards: Box<[Shard]>,
     hasher: RandomState,
@@ -114,11 +116,11 @@ impl SccStore {
     }
 
     /// Apply a decision to an entry whose bucket we hold locked.
-    fn apply(&self, mut slot: OccupiedEntry<'_, Bytes, Entry, RandomState>, op: Op) {
+    fn apply(&self, mut slot: OccupiedEntry<'_, Key, Box<Entry>, RandomState>, op: Op) {
         match op {
             Op::Keep => {}
             Op::Put(entry) => {
-                let old = slot.insert(entry);
+                let old = std::mem::replace(&mut **slot.get_mut(), entry);
                 drop(slot); // unlock before the old payload is freed
                 drop(old);
             }
@@ -132,10 +134,10 @@ impl SccStore {
 
 impl Store for SccStore {
     const NAME: &'static str = "scc";
-    // Bucket entry, key index: used_memory per key at 1M keys (250 B, values
-    // of 16 bytes, kept inline; 363 B with 100-byte ones, less 112) less
-    // the key's size class (16).
-    const KEY_OVERHEAD: usize = 234;
+    // Bucket slot, boxed entry, key index: used_memory per key at 1M keys
+    // (150.6 B, values of 16 bytes, kept inline; 262.6 B with 100-byte
+    // ones, less 112) less the key's size class (16).
+    const KEY_OVERHEAD: usize = 135;
 
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
         // `f` is FnOnce: it moves into the reader closure, and comes back
@@ -143,7 +145,7 @@ impl Store for SccStore {
         let mut f = Some(f);
         let found = self
             .shard(key)
-            .read_sync(key, |_, e| f.take().map(|f| f(Some(e))));
+            .read_sync(key, |_, e| f.take().map(|f| f(Some(&**e))));
         match (found.flatten(), f) {
             (Some(r), _) => r,
             (None, Some(f)) => f(None),
@@ -152,15 +154,22 @@ impl Store for SccStore {
     }
 
     fn insert(&self, key: Bytes, entry: Entry) -> Option<Entry> {
-        let old = self.shard(&key).upsert_sync(key.clone(), entry);
-        if old.is_none() {
-            self.index.added(self.shard_of(&key), &key);
+        let shard = self.shard(&key);
+        if let Some(mut slot) = shard.get_sync(&key[..]) {
+            return Some(std::mem::replace(&mut **slot.get_mut(), entry));
         }
-        old
+        match shard.entry_sync(Key::new(&key)) {
+            Slot::Occupied(mut slot) => Some(std::mem::replace(&mut **slot.get_mut(), entry)),
+            Slot::Vacant(slot) => {
+                slot.insert_entry(Box::new(entry));
+                self.index.added(self.shard_of(&key), &key);
+                None
+            }
+        }
     }
 
     fn remove(&self, key: &[u8]) -> Option<Entry> {
-        let old = self.shard(key).remove_sync(key).map(|(_, e)| e);
+        let old = self.shard(key).remove_sync(key).map(|(_, e)| *e);
         if old.is_some() {
             self.unindex(key);
         }
@@ -179,11 +188,10 @@ impl Store for SccStore {
         }
         let (op, r) = f(None);
         let Op::Put(entry) = op else { return r };
-        let owned = Bytes::copy_from_slice(key);
-        match shard.entry_sync(owned.clone()) {
+        match shard.entry_sync(Key::new(key)) {
             Slot::Vacant(slot) => {
-                slot.insert_entry(entry);
-                self.index.added(self.shard_of(key), &owned);
+                slot.insert_entry(Box::new(entry));
+                self.index.added(self.shard_of(key), key);
                 r
             }
             Slot::Occupied(slot) => {
@@ -217,7 +225,7 @@ impl Store for SccStore {
         let mut dropped = Vec::new();
         for shard in self.shards.iter() {
             shard.retain_sync(|k, e| {
-                let keep = f(k, e);
+                let keep = f(k.as_bytes(), e);
                 if !keep {
                     dropped.push(k.clone());
                 }
@@ -234,7 +242,7 @@ impl Store for SccStore {
         F: FnMut(&Bytes, &Entry),
     {
         self.index.scan(cursor, count, |k| {
-            self.shard(k).read_sync(k, |k, e| f(k, e)).is_some()
+            self.shard(k).read_sync(&k[..], |_, e| f(k, e)).is_some()
         })
     }
 
@@ -244,7 +252,9 @@ impl Store for SccStore {
         self.index.random(
             || store_api::splitmix64(&mut state),
             |k| {
-                found = self.shard(k).read_sync(k, |k, e| (k.clone(), e.clone()));
+                found = self
+                    .shard(k)
+                    .read_sync(&k[..], |_, e| (k.clone(), Entry::clone(e)));
                 found.is_some()
             },
         );
