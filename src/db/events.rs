@@ -296,6 +296,39 @@ mod tests {
         assert_eq!(format_classes(0), "");
     }
 
+    /// Client-side caching hears through the installed hooks: a client's
+    /// change, a change no client made (expiry) and flushes, and changes
+    /// only while some client tracks.
+    #[test]
+    fn installed_hooks_hear_changes_while_tracking_is_on() {
+        use std::sync::{Arc, Mutex};
+        let events = KeyEvents::default();
+        let heard: Arc<Mutex<Vec<String>>> = Arc::default();
+        let hear = |what: &'static str| {
+            let heard = heard.clone();
+            move |k: &[u8]| {
+                let key = String::from_utf8_lossy(k);
+                heard.lock().unwrap().push(format!("{what} {key}"));
+            }
+        };
+        let on_flush = heard.clone();
+        events.set_hooks(
+            Box::new(hear("client")),
+            Box::new(hear("server")),
+            Box::new(move || on_flush.lock().unwrap().push("flush".into())),
+        );
+        events.modified(b"untracked");
+        events.expired(b"untracked");
+        events.set_tracking(true);
+        events.modified(b"a");
+        events.expired(b"b");
+        events.flushed();
+        events.set_tracking(false);
+        events.modified(b"c");
+        assert_eq!(*heard.lock().unwrap(), ["client a", "server b", "flush"]);
+        assert_eq!(events.changes().total(), 5, "every change counts");
+    }
+
     #[test]
     fn the_classes_set_are_the_classes_read() {
         let events = KeyEvents::default();

@@ -260,3 +260,24 @@ fn restore_idletime_sets_the_lru_clock_that_many_seconds_back() {
     assert_eq!(restored_clock(false, None, Some(10), now), Some(90));
     assert_eq!(restored_clock(false, None, Some(0), now), Some(100));
 }
+
+/// A counted access moves the key's clock: to the current LRU clock under
+/// an LRU policy, one step up the (here certain) LFU counter under an LFU
+/// one. Without it every key would look as idle as when it was written.
+#[test]
+fn an_access_moves_the_key_s_clock() {
+    let p = ClockPolicy::default();
+    let now = 10 * 60_000;
+    let e = Entry::string("v");
+    e.access().set(lru_clock(now - 100_000));
+    p.touch(e.access(), now);
+    assert_eq!(e.access().get(), lru_clock(now), "LRU: read just now");
+    p.set(&MemoryConfig {
+        policy: EvictionPolicy::AllKeysLfu,
+        ..MemoryConfig::default()
+    });
+    e.access().set(p.fresh(now));
+    // At the initial value the increment's probability is 1.
+    p.touch(e.access(), now);
+    assert_eq!(e.access().get(), (10 << 8) | (LFU_INIT_VAL + 1));
+}
