@@ -164,6 +164,12 @@ impl Decoder {
             // which saves an atomic increment and decrement per request.
             let last = self.args.pop().expect("a request has an argument");
             argv.extend(self.args.drain(..).map(|(s, e)| frame.slice(s..e)));
+            if self.args.capacity() > MAX_PREALLOC_ARGS {
+                // A request with many arguments (SADD of 100,000 members)
+                // grew the slots to megabytes: give them back, or the
+                // connection holds them until it closes.
+                self.args = Vec::new();
+            }
             frame.truncate(last.1);
             frame.advance(last.0);
             argv.push(frame);

@@ -26,12 +26,9 @@ backends!(
     memory_usage_is_within_a_fifth_of_the_real_cost,
     reads_do_not_grow_memory,
     short_values_are_kept_inside_the_entry,
-    an_idle_connection_costs_less_than_in_redis,
-    idle_clients_give_their_buffers_back,
-    a_large_reply_buffer_is_freed_once_sent,
 );
 
-struct Proc(Child, RawClient, std::net::SocketAddr);
+pub(crate) struct Proc(pub Child, pub RawClient, pub std::net::SocketAddr);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -42,7 +39,7 @@ impl Drop for Proc {
 
 /// The binary with backend `S`, maxmemory `over` bytes above what it uses
 /// idle, and `policy`.
-fn start<S: Store>(policy: &str, over: u64) -> (Proc, u64) {
+pub(crate) fn start<S: Store>(policy: &str, over: u64) -> (Proc, u64) {
     let port = free_port();
     let mut child = bin_command()
         .args([
@@ -477,7 +474,7 @@ fn reads_do_not_grow_memory<S: Store>() {
 
 /// used_memory once the server is idle: a few round trips, and time for
 /// the sweeper to collect what a backend frees late (retired nodes).
-fn settled_used(c: &mut RawClient) -> u64 {
+pub(crate) fn settled_used(c: &mut RawClient) -> u64 {
     std::thread::sleep(Duration::from_millis(500));
     for _ in 0..3 {
         c.cmd("PING");
@@ -518,76 +515,5 @@ fn short_values_are_kept_inside_the_entry<S: Store>() {
     assert!(
         apart > 24.0,
         "22-byte values rewritten as 23-byte ones: {apart:.1} bytes more per key"
-    );
-}
-
-/// A connection that sent one command and went quiet holds no buffers (they
-/// are lent per request) and a small task: about 3.5 KB of `used_memory`,
-/// where Redis's idle client costs 9.8 KB of resident memory
-/// (`scripts/request-cost`). Fails if anything per connection grows by
-/// kilobytes again: a 16 KB array held across an `.await` made every
-/// connection's task 18 KB (21.5 KB per client in all).
-fn an_idle_connection_costs_less_than_in_redis<S: Store>() {
-    let (mut p, _) = start::<S>("noeviction", 1 << 30);
-    const CLIENTS: usize = 400;
-    let before = settled_used(&mut p.1);
-    let mut idle: Vec<RawClient> = (0..CLIENTS).map(|_| RawClient::connect(p.2)).collect();
-    for c in &mut idle {
-        assert_eq!(c.cmd("PING"), Frame::Simple("PONG".into()));
-    }
-    let per_client = (settled_used(&mut p.1) as f64 - before as f64) / CLIENTS as f64;
-    assert!(
-        per_client < 8.0 * 1024.0,
-        "an idle client costs {per_client:.0} bytes of used_memory"
-    );
-}
-
-/// A client keeps its buffers between requests only while it is busy: the
-/// cron takes them back one to two periods (100 ms each) after its last
-/// request (Redis frees an idle client's query buffer in `clientsCron`).
-/// Seen in `mem_clients_normal`, which counts kept buffers as Redis counts
-/// a client's. Fails if kept buffers are never given back, or (first
-/// assertion) if they are not kept, or not counted, at all.
-fn idle_clients_give_their_buffers_back<S: Store>() {
-    let (mut p, _) = start::<S>("noeviction", 1 << 30);
-    const CLIENTS: usize = 20;
-    let mut clients: Vec<RawClient> = (0..CLIENTS).map(|_| RawClient::connect(p.2)).collect();
-    // Up to three tries: a loaded machine may stall this thread for a
-    // cron period between the commands and the look.
-    let busy = (0..3)
-        .map(|_| {
-            for c in &mut clients {
-                assert_eq!(c.cmd("PING"), Frame::Simple("PONG".into()));
-            }
-            info_field(&mut clients[CLIENTS - 1], "mem_clients_normal")
-        })
-        .max()
-        .unwrap();
-    assert!(
-        busy >= 16 * 1024,
-        "clients that just ran a command keep their buffers: {busy} bytes"
-    );
-    std::thread::sleep(Duration::from_millis(600));
-    let idle = info_field(&mut p.1, "mem_clients_normal");
-    assert!(
-        idle < 8 * 1024,
-        "{CLIENTS} clients idle for 600 ms still hold {idle} bytes of buffers"
-    );
-}
-
-/// Busy clients keep their buffers, but not one grown for a large reply:
-/// it is freed as soon as the reply is sent, not a cron period later (or,
-/// through the pool, never). Fails if a 4 MB reply's buffer stays.
-fn a_large_reply_buffer_is_freed_once_sent<S: Store>() {
-    let (mut p, _) = start::<S>("noeviction", 1 << 30);
-    let c = &mut p.1;
-    let big = "x".repeat(4 << 20);
-    assert_eq!(c.cmd(&format!("SET big {big}")), Frame::Simple("OK".into()));
-    let before = info_field(c, "used_memory");
-    assert!(matches!(c.cmd("GET big"), Frame::Bulk(b) if b.len() == big.len()));
-    let after = info_field(c, "used_memory");
-    assert!(
-        after < before + (1 << 20),
-        "used_memory {before} -> {after} after one 4 MB reply"
     );
 }

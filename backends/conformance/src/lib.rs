@@ -160,6 +160,7 @@ macro_rules! conformance_suite {
             memory_is_returned_after_clear,
             memory_is_returned_after_retain_drops_everything,
             memory_is_returned_when_the_store_is_dropped,
+            a_large_value_removed_is_freed_without_further_writes,
         }
         $crate::__stamp_tests! { model:
             random_op_sequences_match_a_hashmap_model,

@@ -317,10 +317,18 @@ impl<R: Reclaim> RawMap<R> {
                             spare.take().expect("spare").published();
                         }
                         match current {
-                            // SAFETY: our CAS unlinked it, so it is
-                            // unreachable and retired exactly once (only the
-                            // CAS winner retires).
-                            Some(old) => unsafe { self.reclaim.retire(guard, old.retired()) },
+                            Some(old) => {
+                                let large = old.entry().value.is_large();
+                                // SAFETY: our CAS unlinked it, so it is
+                                // unreachable and retired exactly once (only
+                                // the CAS winner retires).
+                                unsafe { self.reclaim.retire(guard, old.retired()) };
+                                if large {
+                                    // Not left in this thread's bag until it
+                                    // fills: the next collection frees it.
+                                    self.reclaim.flush(guard);
+                                }
+                            }
                             None => {
                                 self.count(hash, 1);
                             }
@@ -438,8 +446,12 @@ impl<R: Reclaim> RawMap<R> {
                             .compare_exchange(word, TOMB, AcqRel, Acquire)
                         {
                             Ok(_) => {
+                                let large = n.entry().value.is_large();
                                 // SAFETY: unlinked by our CAS, retired once.
                                 unsafe { self.reclaim.retire(&guard, n.retired()) };
+                                if large {
+                                    self.reclaim.flush(&guard);
+                                }
                                 self.count(n.hash(), -1);
                             }
                             Err(_) => continue, // changed under us: look again

@@ -317,6 +317,34 @@ fn a_half_read_request_is_reported_with_its_slots() {
     })
 }
 
+/// A request with many arguments grows the decoder's slots; once it is
+/// decoded they are given back, down to no more than the pre-allocation
+/// bound (a connection that sent one SADD of 100,000 members held 2 MB
+/// until it closed, and Redis's lazyfree unit saw UNLINK free nothing).
+#[test]
+fn slots_grown_by_a_large_request_are_given_back() {
+    watched(|| {
+        let slot = std::mem::size_of::<(usize, usize)>();
+        let mut d = Decoder::new();
+        let n = 20_000;
+        let mut buf = BytesMut::from(format!("*{}\r\n$4\r\nSADD\r\n", n + 1).as_bytes());
+        for i in 0..n {
+            let m = i.to_string();
+            buf.extend_from_slice(format!("${}\r\n{m}\r\n", m.len()).as_bytes());
+        }
+        let argv = d
+            .decode(&mut buf, DecodeLimits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(argv.len(), n + 1);
+        assert!(
+            d.held_bytes() <= MAX_PREALLOC_ARGS * slot,
+            "{} bytes held after the request",
+            d.held_bytes()
+        );
+    })
+}
+
 #[test]
 fn unauthenticated_clients_get_small_limits() {
     watched(|| {
