@@ -287,6 +287,21 @@ mod tests {
         assert!(at(1).repeat(0, 0), "an empty sample goes round again");
     }
 
+    /// The sweeper thread starts, reaps expired keys nobody reads (active
+    /// expiry) and stops when asked.
+    #[test]
+    fn the_sweeper_reaps_expired_keys_nobody_reads() {
+        let db = db_with(50, 1.0, 10);
+        let sweeper = Sweeper::start(db.clone()).expect("the sweeper starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while db.expired_keys() < 50 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sweeper.stop();
+        assert_eq!(db.expired_keys(), 50);
+        assert_eq!(db.table()[0].len(), 10, "only the persistent keys are left");
+    }
+
     #[test]
     fn a_cycle_keeps_going_while_many_sampled_keys_are_expired() {
         let db = db_with(2_000, 1.0, 100);

@@ -121,6 +121,29 @@ mod tests {
         assert_eq!(buf, b"*3\r\n$3\r\nSET\r\n$1\r\ns\r\n$1\r\nv\r\n");
     }
 
+    /// Hashes go 64 fields (128 arguments) to a command, as Redis's
+    /// `AOF_REWRITE_ITEMS_PER_CMD` counts them: items are elements, not
+    /// arguments.
+    #[test]
+    fn long_hashes_are_written_64_fields_a_command() {
+        let mut h = store_api::value::Hash::default();
+        for i in 0..100 {
+            let f = format!("f{i}");
+            h.insert(f.as_bytes(), b"v", Default::default());
+        }
+        let e = Entry::new(Value::Coll(Coll::Hash(shared(h))), None);
+        let mut buf = Vec::new();
+        put_commands(&mut buf, b"h", &e);
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(text.matches("HMSET").count(), 2);
+        assert!(
+            text.starts_with("*130\r\n$5\r\nHMSET\r\n"),
+            "{}",
+            &text[..40]
+        );
+        assert!(text.contains("*74\r\n$5\r\nHMSET\r\n"), "36 fields left");
+    }
+
     #[test]
     fn a_database_is_selected_by_its_number() {
         let mut buf = Vec::new();

@@ -380,3 +380,24 @@ fn snapshot_keys(ks: &Keyspace<crate::backends::RwLockStore>) -> (Vec<Vec<u8>>, 
     seen.sort();
     (seen, n)
 }
+
+/// The planted check-then-act fault (`Faults::split_updates`) breaks only
+/// atomicity: a lone update still sees live keys as present and expired
+/// ones as absent, as the real path does. Otherwise the race tests that
+/// must catch it would be catching a different bug.
+#[test]
+fn the_split_update_fault_sees_what_a_real_update_sees() {
+    let faults = super::Faults {
+        split_updates: true,
+        ..super::Faults::default()
+    };
+    let ks = Keyspace::<crate::backends::RwLockStore>::new(faults, Default::default(), 0);
+    let live = Entry::new(store_api::Value::Str("v".into()), Some(1_000));
+    ks.update(b"live", 0, |_| (Op::Put(live.clone()), ()));
+    let gone = Entry::new(store_api::Value::Str("v".into()), Some(10));
+    ks.update(b"gone", 0, |_| (Op::Put(gone.clone()), ()));
+    let seen = |key: &[u8]| ks.update(key, 100, |cur| (Op::Keep, cur.is_some()));
+    assert!(seen(b"live"), "a live key is present");
+    assert!(!seen(b"gone"), "an expired key is absent");
+    assert!(!seen(b"never"));
+}
