@@ -3,7 +3,9 @@
 
 use crate::reclaim::Reclaim;
 use crate::sync::{spin_wait, Ordering::*};
-use crate::table::{addr, has_node, node, unfrozen, Table, EMPTY, FROZEN, MOVED};
+#[cfg(all(target_arch = "x86_64", not(loom)))]
+use crate::table::addr;
+use crate::table::{has_node, node, unfrozen, Table, EMPTY, FROZEN, MOVED};
 
 use super::{reserved, RawMap, Reason};
 
