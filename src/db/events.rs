@@ -297,8 +297,8 @@ mod tests {
     }
 
     /// Client-side caching hears through the installed hooks: a client's
-    /// change, a change no client made (expiry) and flushes, and changes
-    /// only while some client tracks.
+    /// change and a change no client made (expiry), only while some client
+    /// tracks, and flushes (always: the hook decides what they mean).
     #[test]
     fn installed_hooks_hear_changes_while_tracking_is_on() {
         use std::sync::{Arc, Mutex};

@@ -35,13 +35,26 @@ fn unlink_gives_a_large_set_s_memory_back<S: Store>() {
     let peak = info_field(c, "used_memory");
     assert!(peak > before + 1_000_000, "{before} -> {peak}");
     assert_eq!(c.cmd("UNLINK myset"), Frame::Integer(1));
-    let after = settled_used(c);
     // flurry frees what it removes in batches per thread and shard (seize
     // retires a batch only once it holds more entries than threads ever
     // used the shard), so on a quiet server a removed value waits for
     // more writes: a known shortfall, not checked here.
+    if S::NAME == "flurry" {
+        return;
+    }
+    // Within 5 s, as Redis's test waits (`wait_for_condition 50 100`): the
+    // epoch backend's frees run on the cron's maintenance, once a second.
+    let freed = |used: u64| used < before * 2 && used < before + 500_000;
+    let mut after = settled_used(c);
+    for _ in 0..45 {
+        if freed(after) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        after = info_field(c, "used_memory");
+    }
     assert!(
-        (after < before * 2 && after < before + 500_000) || S::NAME == "flurry",
+        freed(after),
         "used_memory {before} before, {peak} with the set, {after} after UNLINK"
     );
 }

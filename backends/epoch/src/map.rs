@@ -432,6 +432,9 @@ impl<R: Reclaim> RawMap<R> {
                 idx = 0;
             }
             let end = (idx + 1024).min(table.capacity());
+            // A large value removed in this chunk: hand the bag over once,
+            // at the chunk's end (see `write`).
+            let mut large = false;
             while idx < end {
                 let word = table.slot(idx).load(Acquire);
                 if word & FROZEN != 0 {
@@ -446,12 +449,9 @@ impl<R: Reclaim> RawMap<R> {
                             .compare_exchange(word, TOMB, AcqRel, Acquire)
                         {
                             Ok(_) => {
-                                let large = n.entry().value.is_large();
+                                large |= n.entry().value.is_large();
                                 // SAFETY: unlinked by our CAS, retired once.
                                 unsafe { self.reclaim.retire(&guard, n.retired()) };
-                                if large {
-                                    self.reclaim.flush(&guard);
-                                }
                                 self.count(n.hash(), -1);
                             }
                             Err(_) => continue, // changed under us: look again
@@ -459,6 +459,9 @@ impl<R: Reclaim> RawMap<R> {
                     }
                 }
                 idx += 1;
+            }
+            if large {
+                self.reclaim.flush(&guard);
             }
             if idx >= table.capacity() {
                 self.shrink_if_sparse(table, &guard);

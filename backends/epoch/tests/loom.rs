@@ -529,3 +529,26 @@ fn crossbeam_get_racing_a_resize() {
         assert_eq!(m.get(b"c"), Some(s("c")));
     });
 }
+
+/// crossbeam. A reader racing the removal of a large value (64 KiB: the
+/// remover hands its bag to the global queue inside the write, so the
+/// collector can free it while the reader may still hold the node): the
+/// reader sees the whole value or nothing, and nothing is used after free.
+#[cfg(crossbeam_loom)]
+#[test]
+fn crossbeam_get_vs_remove_of_a_large_value() {
+    model(|| {
+        let big = "x".repeat(store_api::value::LARGE_BYTES);
+        let m: Arc<EpochStore> = Arc::new(EpochStore::with_config(config(4)));
+        m.insert(k("a"), Entry::string(big.clone()));
+        let m2 = m.clone();
+        let t = spawn(move || {
+            let removed = m2.remove(b"a").map(|e| e.value.payload_len());
+            crossbeam_epoch::pin().flush();
+            removed
+        });
+        let seen = m.read(b"a", |e| e.map(|e| e.value.payload_len()));
+        assert!(seen.is_none() || seen == Some(big.len()));
+        assert_eq!(t.join().unwrap(), Some(big.len()));
+    });
+}

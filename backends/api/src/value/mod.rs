@@ -217,11 +217,21 @@ impl Value {
     /// least [`LARGE_ELEMENTS`] elements (Redis's `LAZYFREE_THRESHOLD`, from
     /// which it frees in the background) or a string of at least
     /// [`LARGE_BYTES`] counts.
+    ///
+    /// Never waits for a lock: a collection locked by someone else (its
+    /// holder may be the very thread removing it) counts as large, which
+    /// costs at most an early hand-over.
     pub fn is_large(&self) -> bool {
+        fn at_least<T>(c: &Shared<T>, n: usize, len: impl Fn(&T) -> usize) -> bool {
+            c.try_read().is_none_or(|c| len(&c) >= n)
+        }
         match self {
             Value::Str(s) => s.len() >= LARGE_BYTES,
-            Value::Coll(Coll::Raw(r)) => r.read().len() >= LARGE_BYTES,
-            Value::Coll(_) => self.element_count() >= LARGE_ELEMENTS,
+            Value::Coll(Coll::Raw(r)) => at_least(r, LARGE_BYTES, Vec::len),
+            Value::Coll(Coll::List(l)) => at_least(l, LARGE_ELEMENTS, List::len),
+            Value::Coll(Coll::Hash(h)) => at_least(h, LARGE_ELEMENTS, Hash::len),
+            Value::Coll(Coll::Set(s)) => at_least(s, LARGE_ELEMENTS, Set::len),
+            Value::Coll(Coll::ZSet(z)) => at_least(z, LARGE_ELEMENTS, ZSet::len),
         }
     }
 
