@@ -308,3 +308,30 @@ impl<W: Write> RdbWriter<W> {
         Ok(self.out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store_api::value::list::End;
+
+    /// A long list goes out as quicklist nodes of about 8 KB of elements,
+    /// as Redis writes them (`list-max-listpack-size -2`), not as one
+    /// listpack of everything (which Redis would load, but never writes).
+    #[test]
+    fn a_long_list_is_written_in_nodes_of_about_8_kb() {
+        let mut l = List::default();
+        for i in 0..10_000 {
+            l.push(End::Right, format!("element-{i:05}").as_bytes());
+        }
+        let mut buf = Vec::new();
+        put_list(&mut buf, &l, false);
+        // The node count comes first (RDB's length encoding: one byte
+        // below 64). Each element takes its 13 bytes and 2 of overhead.
+        let nodes = usize::from(buf[0]);
+        let expected = 10_000 * 15 / NODE_BYTES;
+        assert!(
+            (expected..=expected + 1).contains(&nodes),
+            "{nodes} nodes, expected about {expected}"
+        );
+    }
+}
