@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use flashkv::protocol::Frame;
+use flashkv::protocol::{encode_request, Frame};
 use store_api::Store;
 
 use crate::backends;
@@ -16,6 +16,7 @@ backends!(
     idle_clients_give_their_buffers_back,
     a_large_reply_buffer_is_freed_once_sent,
     unlink_gives_a_large_set_s_memory_back,
+    a_cached_script_keeps_no_read_buffer,
 );
 
 /// Redis's lazyfree unit ("UNLINK can reclaim memory in background"): one
@@ -56,6 +57,34 @@ fn unlink_gives_a_large_set_s_memory_back<S: Store>() {
     assert!(
         freed(after),
         "used_memory {before} before, {peak} with the set, {after} after UNLINK"
+    );
+}
+
+/// A cached script's body and a function library's code are kept as
+/// copies: a slice of the request would keep the whole buffer it was read
+/// into (here 1 MB, with a large ECHO sent in the same write) for as long
+/// as the script stays cached. Fails if either is kept as a slice.
+fn a_cached_script_keeps_no_read_buffer<S: Store>() {
+    let (mut p, _) = start::<S>("noeviction", 1 << 30);
+    let c = &mut p.1;
+    let before = settled_used(c);
+    let big = "x".repeat(1 << 20);
+    let library = "#!lua name=lib\nredis.register_function('f', function() return 1 end)";
+    // One write: a large ECHO, a script and a library share a read buffer
+    // (ECHO keeps nothing, so the buffer is all a slice would keep).
+    let mut out = bytes::BytesMut::new();
+    encode_request(&[&b"ECHO"[..], big.as_bytes()], &mut out);
+    encode_request(&[&b"SCRIPT"[..], b"LOAD", b"return 1"], &mut out);
+    encode_request(&[&b"FUNCTION"[..], b"LOAD", library.as_bytes()], &mut out);
+    c.send(&out);
+    for _ in 0..3 {
+        let reply = c.read_reply().0;
+        assert!(!matches!(reply, Frame::Error(_)), "{reply:?}");
+    }
+    let after = settled_used(c);
+    assert!(
+        after < before + 256 * 1024,
+        "used_memory {before} -> {after} with nothing but a script and a library kept"
     );
 }
 

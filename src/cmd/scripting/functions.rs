@@ -233,7 +233,8 @@ pub fn load(
     }
     Ok(Library {
         name,
-        code: code.clone(),
+        // A copy, not a slice of the request's read buffer (see `Cached`).
+        code: Bytes::copy_from_slice(code),
         functions: registered,
     })
 }
