@@ -328,4 +328,27 @@ mod tests {
         assert!(!e.is_expired(100));
         assert!(e.is_expired(101));
     }
+
+    /// What the epoch map asks before handing a removed value to its
+    /// collector at once: is it large, and does the entry replacing it hold
+    /// the same payload (then nothing is freed)?
+    #[test]
+    fn large_values_and_shared_payloads() {
+        let long = Value::Str(value::Str::new(&vec![b'x'; value::LARGE_BYTES]));
+        assert!(long.is_large());
+        assert!(!Value::Str("short".into()).is_large());
+        assert!(long.shares_payload(&long.clone()), "a clone shares");
+        let mut set = value::Set::default();
+        for i in 0..value::LARGE_ELEMENTS as i64 {
+            set.insert(i.to_string().as_bytes(), Default::default());
+        }
+        let set = Value::set(set);
+        assert!(set.is_large());
+        assert!(set.shares_payload(&set.clone()));
+        assert!(!set.shares_payload(&set.deep_clone()), "a copy does not");
+        let small = Value::set(value::Set::default());
+        assert!(!small.is_large());
+        assert!(!small.shares_payload(&set));
+        assert!(!Value::Str("a".into()).shares_payload(&Value::Str("a".into())));
+    }
 }

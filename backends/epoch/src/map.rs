@@ -318,7 +318,16 @@ impl<R: Reclaim> RawMap<R> {
                         }
                         match current {
                             Some(old) => {
-                                let large = old.entry().value.is_large();
+                                // A large value leaving the map; not one the
+                                // new node still holds (EXPIRE, PERSIST).
+                                let gone = &old.entry().value;
+                                let large = gone.is_large()
+                                    && (new == TOMB || {
+                                        // SAFETY: our own node, just
+                                        // published, under our guard.
+                                        let now = &unsafe { node(new) }.entry().value;
+                                        !now.shares_payload(gone)
+                                    });
                                 // SAFETY: our CAS unlinked it, so it is
                                 // unreachable and retired exactly once (only
                                 // the CAS winner retires).

@@ -235,6 +235,21 @@ impl Value {
         }
     }
 
+    /// Whether both hold the same payload (one handle or heap string in
+    /// two entries, as when EXPIRE or RENAME makes a new entry for a value):
+    /// then retiring one entry frees nothing.
+    pub fn shares_payload(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Str(a), Value::Str(b)) => a.shares_heap(b),
+            (Value::Coll(Coll::List(a)), Value::Coll(Coll::List(b))) => Arc::ptr_eq(a, b),
+            (Value::Coll(Coll::Hash(a)), Value::Coll(Coll::Hash(b))) => Arc::ptr_eq(a, b),
+            (Value::Coll(Coll::Set(a)), Value::Coll(Coll::Set(b))) => Arc::ptr_eq(a, b),
+            (Value::Coll(Coll::ZSet(a)), Value::Coll(Coll::ZSet(b))) => Arc::ptr_eq(a, b),
+            (Value::Coll(Coll::Raw(a)), Value::Coll(Coll::Raw(b))) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// Number of elements of a collection (1 for a string).
     pub fn element_count(&self) -> usize {
         match self {

@@ -112,6 +112,17 @@ impl Str {
         }
     }
 
+    /// Whether both hold the same heap allocation (a clone of one string
+    /// in two entries); false for inline strings, which hold none.
+    pub fn shares_heap(&self, other: &Str) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Heap { bytes: a, .. }, Repr::Heap { bytes: b, .. }) => {
+                triomphe::Arc::ptr_eq(a, b)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the string was made raw ([`Str::raw`]).
     pub fn is_raw(&self) -> bool {
         match &self.0 {
