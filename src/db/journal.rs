@@ -31,6 +31,11 @@
 //!   (and syncs) everything appended so far while the others wait on the
 //!   file lock and then find their records already done: group commit,
 //!   one write and one fsync for every client that arrived meanwhile.
+//! - **Lock order, always: the file lock (`sink`), then the order lock.**
+//!   A flush holds the file lock and takes the order lock briefly to take
+//!   the tail; switching files (`enable`, `disable`, `rotate`) takes both
+//!   the same way round. (In the other order a rewrite and a flush each
+//!   held what the other wanted, and every write after them hung.)
 
 use std::fs::File;
 use std::io::{self, Seek, Write};
@@ -219,13 +224,13 @@ impl Journal {
     /// journaled, with no write running (a rewrite takes its snapshot
     /// there). Writes that began unjournaled are waited for first.
     pub fn enable<R>(&self, file: File, size: u64, at_switch: impl FnOnce() -> R) -> R {
+        let mut sink = self.sink.lock();
         let mut tail = self.order.lock();
         // From here every new write queues on the order lock...
         self.enabled.store(true, Ordering::SeqCst);
         // ...and those that started before it was on end first.
         wait_unjournaled();
         self.file_on.store(true, Ordering::Release);
-        let mut sink = self.sink.lock();
         sink.file = Some(file);
         sink.size = size;
         tail.selected = None;
@@ -234,10 +239,10 @@ impl Journal {
 
     /// Stop journaling: what is appended is written and synced first.
     pub fn disable(&self) -> io::Result<()> {
+        let mut sink = self.sink.lock();
         let mut tail = self.order.lock();
         self.file_on.store(false, Ordering::Release);
         self.settle(&tail);
-        let mut sink = self.sink.lock();
         let r = self.write_tail(&mut tail, &mut sink, true);
         sink.file = None;
         tail.buf.clear();
@@ -488,8 +493,8 @@ impl Journal {
     /// `at_switch` runs while no write can happen (a rewrite starts its
     /// snapshot there).
     pub fn rotate<R>(&self, file: File, at_switch: impl FnOnce() -> R) -> io::Result<R> {
-        let mut tail = self.order.lock();
         let mut sink = self.sink.lock();
+        let mut tail = self.order.lock();
         self.write_tail(&mut tail, &mut sink, true)?;
         sink.file = Some(file);
         sink.size = 0;

@@ -280,3 +280,53 @@ fn written_says_whether_a_position_reached_the_file() {
     j.flush(end, false).unwrap();
     assert!(j.written(end));
 }
+
+/// A connection flushing its records while a rewrite switches files (and
+/// while the file is turned off and on): the two take the journal's two
+/// locks, so they must take them in one order. In the other order a
+/// rewrite and one flush each held the lock the other wanted, and every
+/// write after them waited for ever (a SET got no reply during an
+/// automatic rewrite). Bounded: the switches stop after 2,000 rounds and
+/// the test fails after 30 s instead of hanging.
+#[test]
+fn switching_files_while_connections_flush_never_deadlocks() {
+    let dir = tempdir();
+    let (j, _) = journal_in(&dir);
+    let j = std::sync::Arc::new(j);
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let (done, finished) = std::sync::mpsc::channel();
+    let flusher = {
+        let (j, stop, done) = (j.clone(), stop.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let end = set_a(&j);
+                j.flush(end, false).unwrap();
+            }
+            done.send(()).unwrap();
+        })
+    };
+    let switcher = {
+        let (j, dir) = (j.clone(), dir.clone());
+        std::thread::spawn(move || {
+            for round in 0..2_000 {
+                let file = appending(&dir.join(format!("{}.aof", round % 2)));
+                if round % 10 == 9 {
+                    j.disable().unwrap();
+                    j.enable(file, 0, || ());
+                } else {
+                    j.rotate(file, || ()).unwrap();
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            done.send(()).unwrap();
+        })
+    };
+    for _ in 0..2 {
+        finished
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a flush and a file switch deadlocked");
+    }
+    flusher.join().unwrap();
+    switcher.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
