@@ -35,7 +35,9 @@
 //!   A flush holds the file lock and takes the order lock briefly to take
 //!   the tail; switching files (`enable`, `disable`, `rotate`) takes both
 //!   the same way round. (In the other order a rewrite and a flush each
-//!   held what the other wanted, and every write after them hung.)
+//!   held what the other wanted, and every write after them hung.) So a
+//!   section, which holds the order lock, never takes the file lock: the
+//!   file's size (INFO in MULTI or a script) is an atomic.
 
 use std::fs::File;
 use std::io::{self, Seek, Write};
@@ -145,6 +147,10 @@ pub struct Journal {
     repl_offset: AtomicU64,
     order: Mutex<Tail>,
     sink: Mutex<Sink>,
+    /// `Sink::size`, readable without the file lock: INFO asks for it
+    /// from inside MULTI or a script, with the order lock held, and the
+    /// file lock comes before the order lock.
+    file_bytes: AtomicU64,
     /// Journal bytes appended, written to the file, made durable (counted
     /// from the journal's creation, across files).
     appended: AtomicU64,
@@ -233,6 +239,7 @@ impl Journal {
         self.file_on.store(true, Ordering::Release);
         sink.file = Some(file);
         sink.size = size;
+        self.file_bytes.store(size, Ordering::Release);
         tail.selected = None;
         at_switch()
     }
@@ -397,6 +404,7 @@ impl Journal {
         match file.write_all(buf) {
             Ok(()) => {
                 sink.size += buf.len() as u64;
+                self.file_bytes.store(sink.size, Ordering::Release);
                 if self.failed.swap(false, Ordering::AcqRel) {
                     tracing::warn!("AOF write error looks solved, Redis can write again.");
                     *self.failure.lock() = None;
@@ -498,13 +506,14 @@ impl Journal {
         self.write_tail(&mut tail, &mut sink, true)?;
         sink.file = Some(file);
         sink.size = 0;
+        self.file_bytes.store(0, Ordering::Release);
         tail.selected = None;
         Ok(at_switch())
     }
 
     /// Bytes in the current file.
     pub fn file_size(&self) -> u64 {
-        self.sink.lock().size
+        self.file_bytes.load(Ordering::Acquire)
     }
 
     /// Bytes appended and not yet written.

@@ -282,12 +282,13 @@ fn written_says_whether_a_position_reached_the_file() {
 }
 
 /// A connection flushing its records while a rewrite switches files (and
-/// while the file is turned off and on): the two take the journal's two
-/// locks, so they must take them in one order. In the other order a
-/// rewrite and one flush each held the lock the other wanted, and every
-/// write after them waited for ever (a SET got no reply during an
-/// automatic rewrite). Bounded: the switches stop after 2,000 rounds and
-/// the test fails after 30 s instead of hanging.
+/// while the file is turned off and on), and a section asking for the
+/// file's size (INFO inside MULTI or a script): all of them take the
+/// journal's two locks, so in one order. In the other order a rewrite
+/// and one flush each held the lock the other wanted, and every write
+/// after them waited for ever (a SET got no reply during an automatic
+/// rewrite). Bounded: the switches stop after 2,000 rounds and the test
+/// fails after 30 s instead of hanging.
 #[test]
 fn switching_files_while_connections_flush_never_deadlocks() {
     let dir = tempdir();
@@ -300,6 +301,21 @@ fn switching_files_while_connections_flush_never_deadlocks() {
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let end = set_a(&j);
+                j.flush(end, false).unwrap();
+            }
+            done.send(()).unwrap();
+        })
+    };
+    let asker = {
+        let (j, stop, done) = (j.clone(), stop.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let (_, end) = j.ordered(|| {
+                    let m = mark();
+                    dirty();
+                    std::hint::black_box(j.file_size());
+                    command_done(m, 0, &[b("set"), b("b"), b("1")]);
+                });
                 j.flush(end, false).unwrap();
             }
             done.send(()).unwrap();
@@ -321,12 +337,13 @@ fn switching_files_while_connections_flush_never_deadlocks() {
             done.send(()).unwrap();
         })
     };
-    for _ in 0..2 {
+    for _ in 0..3 {
         finished
             .recv_timeout(std::time::Duration::from_secs(30))
             .expect("a flush and a file switch deadlocked");
     }
-    flusher.join().unwrap();
-    switcher.join().unwrap();
+    for t in [flusher, asker, switcher] {
+        t.join().unwrap();
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
