@@ -146,6 +146,12 @@ pub struct Config {
     pub stop_writes_on_bgsave_error: bool,
     /// `enable-debug-command`: `no`, `yes` or `local`.
     pub enable_debug_command: String,
+    /// `enable-module-command`: `no`, `yes` or `local` (allowed, MODULE
+    /// LOAD still fails: FlashKV loads no modules).
+    pub enable_module_command: String,
+    /// `pidfile`: written with the process id once the server listens,
+    /// removed at shutdown; empty: none.
+    pub pidfile: String,
     /// `enable-protected-configs` (CONFIG SET dir, dbfilename): `no`,
     /// `yes` or `local`.
     pub enable_protected_configs: String,
@@ -202,6 +208,8 @@ impl Default for Config {
             inert: std::collections::BTreeMap::new(),
             stop_writes_on_bgsave_error: true,
             enable_debug_command: "no".into(),
+            enable_module_command: "no".into(),
+            pidfile: String::new(),
             enable_protected_configs: "no".into(),
             aof: AofConfig::default(),
             memory: MemoryConfig::default(),

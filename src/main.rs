@@ -41,6 +41,18 @@ fn main() -> ExitCode {
         eprintln!("{e:#}");
         return ExitCode::from(1);
     }
+    // Redis's first lines: tools that start a server and wait for it
+    // (Redis's own test harness among them) look for "PID: <pid>".
+    tracing::info!("oO0OoO0OoO0Oo FlashKV is starting oO0OoO0OoO0Oo");
+    tracing::info!(
+        "FlashKV {} (Redis {} compatible), {} bit, backend {}, Port: {}, PID: {}",
+        env!("CARGO_PKG_VERSION"),
+        flashkv::REDIS_VERSION,
+        usize::BITS,
+        config.backend.name(),
+        config.port,
+        std::process::id()
+    );
     match serve(config, config_file) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -130,7 +142,13 @@ fn bind_all(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
                 .parse()
                 .with_context(|| format!("invalid bind address {host:?}"))?;
             let addr = SocketAddr::new(ip, config.port);
-            server::bind(addr, config.tcp_backlog).with_context(|| format!("could not bind {addr}"))
+            // Redis's words, which scripts that retry on a busy port read.
+            server::bind(addr, config.tcp_backlog).with_context(|| {
+                format!(
+                    "Failed listening on port {} (tcp), aborting: could not bind {addr}",
+                    config.port
+                )
+            })
         })
         .collect()
 }

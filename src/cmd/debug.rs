@@ -33,8 +33,10 @@ pub enum Cmd {
     ModuleList,
     /// `MODULE HELP`
     ModuleHelp,
-    /// `MODULE LOAD | LOADEX | UNLOAD`
-    ModuleChange,
+    /// `MODULE LOAD | LOADEX path`
+    ModuleLoad(Bytes),
+    /// `MODULE UNLOAD name`
+    ModuleUnload,
 }
 
 fn parse_debug(a: Args<'_>) -> Result<Command, CmdError> {
@@ -53,15 +55,20 @@ fn parse_lolwut(a: Args<'_>) -> Result<Command, CmdError> {
     Ok(Command::Debug(Cmd::Lolwut))
 }
 
+fn parse_module_load(a: Args<'_>) -> Result<Command, CmdError> {
+    let path = a.rest().first().cloned().unwrap_or_default();
+    Ok(Command::Debug(Cmd::ModuleLoad(path)))
+}
+
 /// Table rows.
 pub const ROWS: &[Row] = &[
     ("debug", parse_debug),
     ("lolwut", parse_lolwut),
     ("module|list", |_| Ok(Command::Debug(Cmd::ModuleList))),
     ("module|help", |_| Ok(Command::Debug(Cmd::ModuleHelp))),
-    ("module|load", |_| Ok(Command::Debug(Cmd::ModuleChange))),
-    ("module|loadex", |_| Ok(Command::Debug(Cmd::ModuleChange))),
-    ("module|unload", |_| Ok(Command::Debug(Cmd::ModuleChange))),
+    ("module|load", parse_module_load),
+    ("module|loadex", parse_module_load),
+    ("module|unload", |_| Ok(Command::Debug(Cmd::ModuleUnload))),
 ];
 
 const MODULE_HELP: &[&str] = &[
@@ -173,7 +180,16 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
         )),
         Cmd::ModuleList => Reply::Now(Frame::Array(vec![])),
         Cmd::ModuleHelp => Reply::Now(help_reply(MODULE_HELP)),
-        Cmd::ModuleChange => return Err(CmdError::ModuleNotAllowed),
+        // Reached only when `enable-module-command` allows it (checked on
+        // admission): FlashKV has no module API, so every load fails.
+        Cmd::ModuleLoad(path) => {
+            tracing::warn!(
+                "Module {} failed to load: FlashKV does not load modules",
+                String::from_utf8_lossy(&path)
+            );
+            return Err(CmdError::ModuleLoadFailed);
+        }
+        Cmd::ModuleUnload => return Err(CmdError::NoSuchModule),
     })
 }
 

@@ -426,6 +426,19 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: Some(|c| c.enable_debug_command.clone())),
+    directive!("enable-module-command", Some(1), mutable: false,
+        set: |c, v| {
+            let v = v[0].to_ascii_lowercase();
+            if !matches!(v.as_str(), "no" | "yes" | "local") {
+                return Err("argument(s) must be one of the following: no, yes, local".into());
+            }
+            c.enable_module_command = v;
+            Ok(())
+        },
+        get: Some(|c| c.enable_module_command.clone())),
+    directive!("pidfile", Some(1), mutable: false,
+        set: |c, v| { c.pidfile = v[0].clone(); Ok(()) },
+        get: Some(|c| c.pidfile.clone())),
     directive!("stop-writes-on-bgsave-error", flag: stop_writes_on_bgsave_error, mutable: true),
     directive!("cluster-enabled", flag: cluster.enabled, mutable: false),
     directive!("cluster-config-file", Some(1), mutable: false,

@@ -143,6 +143,13 @@ pub async fn run_with<S: Store>(
         state.aof.open_at_start(&state.db, &state.config())?;
     }
     let bus = bus_listener.map(|l| tokio::spawn(bus::run(exec.clone(), l)));
+    let pidfile = state.config().pidfile.clone();
+    if !pidfile.is_empty() {
+        // Best effort, as Redis's `createPidFile`.
+        if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {
+            tracing::warn!(path = %pidfile, cause = %e, "could not write the pid file");
+        }
+    }
     let coordinator = Coordinator::new(state.clone());
     let workers = Arc::new(workers::Workers::start(workers::count(
         state.config().worker_threads,
@@ -160,7 +167,7 @@ pub async fn run_with<S: Store>(
         let (exec, workers, stop) = (exec.clone(), workers.clone(), stop.clone());
         move |l: TcpListener| {
             if let Ok(addr) = l.local_addr() {
-                info!(%addr, backend = S::NAME, workers = workers.len(), "ready to accept connections");
+                info!(%addr, backend = S::NAME, workers = workers.len(), "Ready to accept connections");
             }
             tokio::spawn(listener::accept_loop(
                 exec.clone(),
@@ -240,6 +247,10 @@ pub async fn run_with<S: Store>(
     // Every connection has ended: let the worker threads go.
     workers.stop().await;
     drop(guard);
+    if !pidfile.is_empty() {
+        info!("Removing the pid file.");
+        let _ = std::fs::remove_file(&pidfile);
+    }
     info!("FlashKV is now ready to exit, bye bye...");
     Ok(())
 }

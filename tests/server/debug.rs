@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use flashkv::{Frame, Store};
+use flashkv::{Clock, Frame, Store};
 
 use crate::backends;
 use crate::common::*;
@@ -270,7 +270,30 @@ fn debug_is_refused_by_default<S: Store>() {
     );
 }
 
+/// With `enable-module-command yes` MODULE is admitted and every load
+/// fails as a missing module does in Redis (FlashKV loads none).
+fn module_commands_allowed_fail_as_redis_does<S: Store>() {
+    let Some(redis) = RedisServer::start_with("module", &["--enable-module-command", "yes"]) else {
+        return;
+    };
+    let ours = TestServer::with_config::<S>(
+        flashkv::Config {
+            enable_module_command: "yes".into(),
+            ..flashkv::Config::default()
+        },
+        Clock::System,
+    );
+    differential_between(
+        "module allowed",
+        "MODULE LOAD /nonexistent.so\nMODULE LOADEX /nonexistent.so CONFIG a b\n\
+         MODULE UNLOAD nosuch\nMODULE LIST\nCONFIG GET enable-module-command",
+        ours.addr,
+        redis.addr,
+    );
+}
+
 backends!(
+    module_commands_allowed_fail_as_redis_does,
     debug_and_compatibility_commands_match_redis,
     set_active_expire_stops_and_restarts_the_sweeper,
     debug_sleep_delays_the_reply,

@@ -158,7 +158,11 @@ fn logs_written_to_a_pipe_carry_no_colour_codes() {
             let _ = n;
         }
     }
-    assert!(log.contains("ready to accept connections"), "{log}");
+    assert!(log.contains("Ready to accept connections"), "{log}");
+    assert!(
+        log.contains(&format!(" PID: {}", child.0.id())),
+        "no Redis-style PID line: {log}"
+    );
     assert!(
         !log.contains('\x1b'),
         "escape sequences in a piped log: {log:?}"
@@ -183,6 +187,25 @@ fn a_config_file_is_read_and_flags_override_it() {
     assert_eq!(c.cmd("CONFIG GET timeout"), config_pair("timeout", "30"));
     c.send_cmd("SHUTDOWN");
     assert_eq!(wait_exit(&mut child), Some(0));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `pidfile`: the process id is there once the server answers, and the
+/// file is gone after SHUTDOWN (as Redis's `createPidFile` and shutdown).
+#[test]
+fn the_pidfile_holds_the_pid_while_the_server_runs() {
+    let dir = fresh_dir("pidfile");
+    let pidfile = dir.join("flashkv.pid");
+    let (mut child, port) = spawn_in(&dir, None, &["--pidfile", pidfile.to_str().unwrap()]);
+    let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    assert_eq!(c.cmd("PING"), Frame::Simple("PONG".into()));
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{}\n", child.id())
+    );
+    c.send_cmd("SHUTDOWN NOSAVE");
+    assert_eq!(wait_exit(&mut child), Some(0));
+    assert!(!pidfile.exists(), "the pid file outlived the server");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -229,6 +252,10 @@ fn binding_a_port_in_use_fails_with_exit_1() {
     }
     assert_eq!(code, Some(1), "{msg}");
     assert!(msg.contains("could not bind"), "{msg}");
+    assert!(
+        msg.contains(&format!("Failed listening on port {port} (tcp), aborting")),
+        "not Redis's words: {msg}"
+    );
 }
 
 /// Start the binary in `dir` (which holds its dump.rdb) on a free port,

@@ -32,8 +32,9 @@ impl<S: Store> Executor<S> {
             Kind::Debug if !allowed(&config.enable_debug_command, session) => {
                 return Err(CmdError::DebugNotAllowed)
             }
-            // `enable-module-command` is always "no": FlashKV loads none.
-            Kind::ModuleLoad => return Err(CmdError::ModuleNotAllowed),
+            Kind::ModuleLoad if !allowed(&config.enable_module_command, session) => {
+                return Err(CmdError::ModuleNotAllowed)
+            }
             _ => {}
         }
         if !spec.no_auth && self.state.auth_required(session, config) {

@@ -128,6 +128,11 @@ pub enum CmdError {
     /// MODULE LOAD / LOADEX / UNLOAD: FlashKV loads no modules; the text is
     /// Redis's with `enable-module-command no`, its default.
     ModuleNotAllowed,
+    /// MODULE LOAD / LOADEX allowed by `enable-module-command`: FlashKV
+    /// loads no modules, so the load fails as a bad module does in Redis.
+    ModuleLoadFailed,
+    /// MODULE UNLOAD allowed: no module of that name is loaded.
+    NoSuchModule,
     /// REPLICAOF host port: FlashKV has no replication.
     NoReplication,
     /// REPLICAOF with a port that is not an integer in 0..=65535.
@@ -415,6 +420,8 @@ impl CmdError {
             CmdError::DebugNotAllowed => "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
             CmdError::WrongProtocolType => "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
             CmdError::Resp2Unsupported => "ERR RESP2 is not supported by this command",
+            CmdError::ModuleLoadFailed => "ERR Error loading the extension. Please check the server logs.",
+            CmdError::NoSuchModule => "ERR Error unloading module: no such module with that name",
             CmdError::ModuleNotAllowed => "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
             CmdError::InvalidMasterPort => "ERR Invalid master port",
             CmdError::NoReplication => "ERR FlashKV does not replicate: REPLICAOF accepts only NO ONE",
