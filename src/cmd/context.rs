@@ -200,8 +200,8 @@ impl<S: Store> Executor<S> {
         // script's effects.
         if spec.flags.writes || matches!(spec.flags.kind, Kind::Exec | Kind::Script) {
             // Lock order: the journal's order lock before the VM, so a VM
-            // kept for the batch goes back before that wait.
-            let (reply, end) = journal.ordered_after(crate::state::scripts::release_kept, || {
+            // kept for the batch goes back before that wait (`on_wait`).
+            let (reply, end) = journal.ordered(|| {
                 // After a wait for the order lock, the time is read anew.
                 let at = if journal.enabled() {
                     Tick::now()

@@ -48,6 +48,23 @@ use parking_lot::Mutex;
 
 use crate::protocol::encode_request;
 
+/// What this thread gives back before it waits for one of the journal's
+/// locks (set once by the layer above: a Lua VM kept for a pipelined
+/// batch, which a script holding the order lock may be waiting for).
+static BEFORE_WAIT: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Set what a thread gives back before it waits for a journal lock (the
+/// first call wins; every server in the process sets the same).
+pub fn on_wait(f: fn()) {
+    let _ = BEFORE_WAIT.set(f);
+}
+
+fn before_waiting() {
+    if let Some(f) = BEFORE_WAIT.get() {
+        f();
+    }
+}
+
 /// One record: the database it applies to and the command that replays it.
 pub type Record = (usize, Vec<Bytes>);
 
@@ -230,8 +247,8 @@ impl Journal {
     /// journaled, with no write running (a rewrite takes its snapshot
     /// there). Writes that began unjournaled are waited for first.
     pub fn enable<R>(&self, file: File, size: u64, at_switch: impl FnOnce() -> R) -> R {
-        let mut sink = self.sink.lock();
-        let mut tail = self.order.lock();
+        let mut sink = self.lock_sink();
+        let mut tail = self.lock_order();
         // From here every new write queues on the order lock...
         self.enabled.store(true, Ordering::SeqCst);
         // ...and those that started before it was on end first.
@@ -246,8 +263,8 @@ impl Journal {
 
     /// Stop journaling: what is appended is written and synced first.
     pub fn disable(&self) -> io::Result<()> {
-        let mut sink = self.sink.lock();
-        let mut tail = self.order.lock();
+        let mut sink = self.lock_sink();
+        let mut tail = self.lock_order();
         self.file_on.store(false, Ordering::Release);
         self.settle(&tail);
         let r = self.write_tail(&mut tail, &mut sink, true);
@@ -263,23 +280,31 @@ impl Journal {
     /// hands this thread's other connections elsewhere (as the VM's wait
     /// does): SCRIPT KILL must still find a thread to run on.
     fn lock_order(&self) -> parking_lot::MutexGuard<'_, Tail> {
+        if let Some(tail) = self.order.try_lock() {
+            return tail;
+        }
+        before_waiting();
         if let Some(tail) = self.order.try_lock_for(crate::db::LONG_WAIT) {
             return tail;
         }
         crate::util::blocking_section(|| self.order.lock())
     }
 
-    /// Run `f` (a command that may write) in the journal's order; returns
-    /// its result and the journal position its records end at (0 when it
-    /// recorded nothing or the journal is off).
-    pub fn ordered<R>(&self, f: impl FnOnce() -> R) -> (R, u64) {
-        self.ordered_after(|| {}, f)
+    /// The file lock (see [`Journal::lock_order`]; it comes first).
+    fn lock_sink(&self) -> parking_lot::MutexGuard<'_, Sink> {
+        if let Some(sink) = self.sink.try_lock() {
+            return sink;
+        }
+        before_waiting();
+        self.sink.lock()
     }
 
-    /// [`Journal::ordered`], calling `before_wait` just before it waits
-    /// for the order lock (only when the journal is on): the caller lets
-    /// go there of what a holder of that lock may be waiting for.
-    pub fn ordered_after<R>(&self, before_wait: impl FnOnce(), f: impl FnOnce() -> R) -> (R, u64) {
+    /// Run `f` (a command that may write) in the journal's order; returns
+    /// its result and the journal position its records end at (0 when it
+    /// recorded nothing or the journal is off). Before it waits for the
+    /// order lock, the thread gives back what a holder of that lock may be
+    /// waiting for ([`on_wait`]).
+    pub fn ordered<R>(&self, f: impl FnOnce() -> R) -> (R, u64) {
         if in_section() || MINE.with(|c| c.load(Ordering::Relaxed)) > 0 {
             // Inside a section (or an unjournaled write) already.
             return (f(), 0);
@@ -292,7 +317,6 @@ impl Journal {
             }
         }
         let unordered = self.unordered.load(Ordering::Relaxed);
-        before_wait();
         let mut tail = (!unordered).then(|| self.lock_order());
         if !self.enabled() {
             drop(tail);
@@ -304,7 +328,7 @@ impl Journal {
         if unordered {
             // The planted fault: the command ran unlocked; append now.
             std::thread::yield_now();
-            tail = Some(self.order.lock());
+            tail = Some(self.lock_order());
         }
         let Some(mut tail) = tail else {
             unreachable!("the tail is locked by now")
@@ -351,14 +375,14 @@ impl Journal {
         if done(self) {
             return Ok(());
         }
-        let mut sink = self.sink.lock();
+        let mut sink = self.lock_sink();
         if done(self) {
             return Ok(());
         }
         // The tail is taken out, so writers go on appending meanwhile.
-        let (buf, end) = self.take_tail(&mut self.order.lock(), &mut sink);
+        let (buf, end) = self.take_tail(&mut self.lock_order(), &mut sink);
         if let Err(e) = self.write_buf(&mut sink, &buf) {
-            put_back(&mut self.order.lock(), buf);
+            put_back(&mut self.lock_order(), buf);
             return Err(e);
         }
         self.written_up_to(&mut sink, buf, end, sync)
@@ -485,7 +509,7 @@ impl Journal {
             return Ok(());
         }
         let file = {
-            let sink = self.sink.lock();
+            let sink = self.lock_sink();
             match &sink.file {
                 Some(f) => f.try_clone()?,
                 None => return Ok(()),
@@ -501,8 +525,8 @@ impl Journal {
     /// `at_switch` runs while no write can happen (a rewrite starts its
     /// snapshot there).
     pub fn rotate<R>(&self, file: File, at_switch: impl FnOnce() -> R) -> io::Result<R> {
-        let mut sink = self.sink.lock();
-        let mut tail = self.order.lock();
+        let mut sink = self.lock_sink();
+        let mut tail = self.lock_order();
         self.write_tail(&mut tail, &mut sink, true)?;
         sink.file = Some(file);
         sink.size = 0;

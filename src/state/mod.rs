@@ -122,6 +122,10 @@ pub type AofLoader = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 impl<S: Store> ServerState<S> {
     /// State for a server with `config` over `db`, bound to `tcp_port`.
     pub fn new(config: Config, db: Db<S>, tcp_port: u16) -> Self {
+        // A thread about to wait for a journal lock gives back the VM it
+        // keeps for its batch: the lock's holder may be a script waiting
+        // for that VM.
+        crate::db::journal::on_wait(scripts::release_kept);
         let pubsub = Arc::new(PubSub::default());
         let clients = Arc::new(Registry::default());
         let tracking = Arc::new(Tracking::default());

@@ -514,3 +514,56 @@ pub fn end_batch() {
     BATCHING.set(false);
     KEPT.with(|k| k.borrow_mut().take());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::journal::{self, Journal};
+
+    /// A VM kept for a pipelined batch must not hold up a script that has
+    /// the journal's order lock: the batch's next command may wait for
+    /// that lock (a read reaping an expired key, eviction, BGREWRITEAOF),
+    /// the script waits for the VM. The wait gives the VM back
+    /// (`journal::on_wait`). Bounded: a failure after 30 s, not a hang.
+    #[test]
+    fn a_vm_kept_for_a_batch_is_given_back_before_waiting_for_the_order_lock() {
+        journal::on_wait(release_kept);
+        let path = std::env::temp_dir().join(format!("flashkv-kept-vm-{}.aof", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let j = Arc::new(Journal::default());
+        j.enable(file, 0, || ());
+        let scripts = Arc::new(Scripts::default());
+        let (done, finished) = std::sync::mpsc::channel();
+        let (kept, vm_kept) = std::sync::mpsc::channel();
+        let (holding, order_held) = std::sync::mpsc::channel();
+        let batch = {
+            let (j, scripts, done) = (j.clone(), scripts.clone(), done.clone());
+            std::thread::spawn(move || {
+                begin_batch();
+                drop(scripts.enter(0).unwrap());
+                kept.send(()).unwrap();
+                order_held.recv().unwrap();
+                // The batch's next command waits for the order lock.
+                j.ordered(|| ());
+                end_batch();
+                done.send(()).unwrap();
+            })
+        };
+        let script = std::thread::spawn(move || {
+            vm_kept.recv().unwrap();
+            j.ordered(|| {
+                holding.send(()).unwrap();
+                drop(scripts.enter(0).unwrap());
+            });
+            done.send(()).unwrap();
+        });
+        for _ in 0..2 {
+            finished
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a kept VM and the order lock deadlocked");
+        }
+        batch.join().unwrap();
+        script.join().unwrap();
+        let _ = std::fs::remove_file(path);
+    }
+}

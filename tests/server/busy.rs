@@ -20,6 +20,7 @@ backends!(
     a_busy_script_stepping_aside_keeps_its_journal_and_deliveries,
     busy_scripts_in_function_stats_and_shutdown_nosave_match_redis,
     shutdown_nosave_keeps_a_stopped_script_out_of_the_aof,
+    commands_admitted_while_busy_do_not_wait_to_evict,
 );
 
 const BUSY: &str =
@@ -286,4 +287,41 @@ fn shutdown_nosave_keeps_a_stopped_script_out_of_the_aof<S: Store>() {
     let mut c = restarted.client();
     assert_eq!(c.cmd("GET before"), Frame::Bulk("1".into()));
     assert_eq!(c.cmd("GET half"), Frame::Null, "half a script replayed");
+}
+
+/// A busy script has put memory over `maxmemory` (with the AOF on, so
+/// evicting needs the journal's order lock, which the script holds).
+/// The commands still admitted (WATCH, SHUTDOWN NOSAVE) from a client on
+/// the script's own worker must not try to evict first (Redis skips
+/// eviction while a script is busy): waiting for that lock blocked the
+/// thread the script would resume on, and the server hung for good.
+fn commands_admitted_while_busy_do_not_wait_to_evict<S: Store>() {
+    let dir = fresh_dir("busy-maxmemory");
+    let mut config = crate::aof::aof_config(&dir, flashkv::config::Fsync::EverySec);
+    config.busy_reply_threshold = 50;
+    config.worker_threads = 1;
+    let server = TestServer::with_config::<S>(config, Clock::System);
+    let (mut a, mut b) = (server.client(), server.client());
+    assert_eq!(b.cmd("SET small 1"), ok());
+    assert_eq!(b.cmd("CONFIG SET maxmemory-policy allkeys-random"), ok());
+    let used = info_field(&mut b, "used_memory");
+    assert_eq!(
+        b.cmd(&format!("CONFIG SET maxmemory {}", used + 512 * 1024)),
+        ok()
+    );
+    a.send_cmd(
+        "EVAL \"redis.call('set', 'big', string.rep('x', 2000000)) while true do end\" 1 big",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(b.cmd("EXISTS small"), err(BUSY));
+    assert_eq!(
+        b.cmd("WATCH small"),
+        ok(),
+        "WATCH while busy and over maxmemory"
+    );
+    b.send_cmd("SHUTDOWN NOSAVE");
+    assert!(b.read_to_close().is_empty());
+    assert!(a.read_to_close().is_empty());
+    server.join().expect("stopped");
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -64,7 +64,17 @@ impl<S: Store> Executor<S> {
                 session.pushes_first = true;
             }
         };
-        if config.memory.maxmemory > 0 {
+        // Not while a script is busy (Redis's `isInsideYieldingLongCommand`):
+        // the commands still admitted then (SCRIPT KILL, SHUTDOWN NOSAVE...)
+        // must not wait for the journal's order lock or the key stripes
+        // the script holds, to evict.
+        if config.memory.maxmemory > 0
+            && self
+                .state
+                .scripts
+                .busy(config.busy_reply_threshold)
+                .is_none()
+        {
             // Redis's `processCommand`: evict first (every command, reads
             // too); refuse a deny-oom command (or anything queued in
             // MULTI) if memory is still over. (A script's declared flags

@@ -47,7 +47,7 @@ impl Journal {
         sink: FeedSink,
         at_switch: impl FnOnce() -> Option<R>,
     ) -> Option<R> {
-        let mut tail = self.order.lock();
+        let mut tail = self.lock_order();
         self.enabled.store(true, Ordering::SeqCst);
         wait_unjournaled();
         let r = at_switch();
@@ -62,7 +62,7 @@ impl Journal {
 
     /// Stop feeding replica `id` (it disconnected).
     pub fn detach(&self, id: u64) {
-        let mut tail = self.order.lock();
+        let mut tail = self.lock_order();
         tail.feeds.retain(|f| f.id != id);
         self.feeds.store(tail.feeds.len(), Ordering::Relaxed);
         self.settle(&tail);
@@ -70,7 +70,7 @@ impl Journal {
 
     /// Send every replica `argv` (the keep-alive PING), in the order.
     pub fn feed_now(&self, argv: &[&[u8]]) {
-        let mut tail = self.order.lock();
+        let mut tail = self.lock_order();
         if tail.feeds.is_empty() {
             return;
         }
