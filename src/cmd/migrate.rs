@@ -144,9 +144,13 @@ pub fn execute<S: Store>(m: Migrate, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
     let now = ctx.now;
     let compress = ctx.config.rdbcompression;
     let unlocked = ctx.ks().keyspace().faults().unlocked_migrate;
-    // In a cluster, commands on the slot wait while its keys move.
+    // In a cluster, commands on the slot wait while its keys move: the
+    // gate is held exclusively from MIGRATE's admission (before the
+    // journal's order lock), or taken here inside EXEC or a script.
     let gate = match m.keys.first() {
-        Some(k) if ctx.state.cluster.enabled && !unlocked => {
+        Some(k)
+            if ctx.state.cluster.enabled && !unlocked && (ctx.in_transaction || ctx.in_script) =>
+        {
             Some(ctx.state.cluster.gate(key_slot(k)))
         }
         _ => None,

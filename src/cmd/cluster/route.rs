@@ -109,15 +109,37 @@ pub fn decide<'k>(
     Ok(Some(slot))
 }
 
-/// A shared hold on a moving slot's gate (`state::cluster::Cluster::gate`).
-pub type SlotGate = parking_lot::ArcRwLockReadGuard<parking_lot::RawRwLock, ()>;
+/// A hold on a slot's gate (`state::cluster::Cluster::gate`), until the
+/// command has run: shared for a command on a moving slot, exclusive for
+/// MIGRATE. Taken on admission, so before the journal's order lock (the
+/// lock order every command keeps: gate, then order lock).
+pub enum SlotGate {
+    /// A command on a key of a moving slot.
+    Shared {
+        _held: parking_lot::ArcRwLockReadGuard<parking_lot::RawRwLock, ()>,
+    },
+    /// MIGRATE, while it moves the slot's keys.
+    Exclusive {
+        _held: parking_lot::ArcRwLockWriteGuard<parking_lot::RawRwLock, ()>,
+    },
+}
 
 /// Take `gate` shared; a long wait leaves the runtime's thread to others.
 fn hold_shared(gate: &Arc<RwLock<()>>) -> SlotGate {
-    if let Some(g) = gate.try_read_arc_for(LONG_WAIT) {
-        return g;
-    }
-    crate::util::blocking_section(|| gate.read_arc())
+    let held = match gate.try_read_arc_for(LONG_WAIT) {
+        Some(g) => g,
+        None => crate::util::blocking_section(|| gate.read_arc()),
+    };
+    SlotGate::Shared { _held: held }
+}
+
+/// Take `gate` exclusively (MIGRATE).
+fn hold_exclusive(gate: &Arc<RwLock<()>>) -> SlotGate {
+    let held = match gate.try_write_arc_for(LONG_WAIT) {
+        Some(g) => g,
+        None => crate::util::blocking_section(|| gate.write_arc()),
+    };
+    SlotGate::Exclusive { _held: held }
 }
 
 /// A client blocked on `keys` (BLPOP...) must stop waiting when the
@@ -198,7 +220,11 @@ pub fn admit<S: Store>(
     if let Some(first) = keys.first() {
         let slot = key_slot(first);
         let moving = routing.migrating.contains_key(&slot) || routing.importing.contains_key(&slot);
-        if moving && !q.migrate {
+        if q.migrate && sender.queued.is_none() && !table[0].faults().unlocked_migrate {
+            // MIGRATE holds its slot exclusively while its keys move
+            // (inside EXEC or a script it takes the gate itself).
+            gate = Some(hold_exclusive(&state.cluster.gate(slot)));
+        } else if moving && !q.migrate {
             // Held until the command has run (see `Cluster::gate`).
             gate = Some(hold_shared(&state.cluster.gate(slot)));
         }

@@ -12,15 +12,21 @@ use super::*;
 /// Three nodes serving every slot (the first 0-5460, the second
 /// 5461-10922, the third the rest).
 fn three<S: Store>(faults: Faults) -> Vec<(TestServer, Config)> {
-    three_timing_out::<S>(faults, 5000)
+    three_timing_out::<S>(faults, 5000, false)
 }
 
-/// [`three`] with `cluster-node-timeout` `timeout` ms.
-fn three_timing_out<S: Store>(faults: Faults, timeout: u64) -> Vec<(TestServer, Config)> {
+/// [`three`] with `cluster-node-timeout` `timeout` ms, and the AOF on if
+/// `aof`.
+fn three_timing_out<S: Store>(
+    faults: Faults,
+    timeout: u64,
+    aof: bool,
+) -> Vec<(TestServer, Config)> {
     let nodes: Vec<(TestServer, Config)> = (0..3)
         .map(|_| {
             let mut config = node_config(&fresh_dir("cluster-node"));
             config.cluster.node_timeout = timeout;
+            config.aof.enabled = aof;
             let server =
                 TestServer::with_faults::<S>(config.clone(), flashkv::Clock::System, faults);
             (server, config)
@@ -125,10 +131,13 @@ fn sort_slots(f: Frame) -> Vec<String> {
 /// Move slots 0-299 from the first node to the second with `redis-cli
 /// --cluster reshard` while writers INCR counters living in those slots;
 /// afterwards every counter must equal the number of INCRs acknowledged
-/// for it, and every key written before must read back.
-fn reshard_under_load<S: Store>(faults: Faults) -> Verdict {
+/// for it, and every key written before must read back. With `aof`,
+/// every node journals its writes: MIGRATE and the INCRs then take the
+/// journal's order lock too (after the slot's gate, in that order; the
+/// other way round the reshard hung).
+fn reshard_under_load<S: Store>(faults: Faults, aof: bool) -> Verdict {
     const COUNTERS: usize = 24;
-    let nodes = three::<S>(faults);
+    let nodes = three_timing_out::<S>(faults, 5000, aof);
     let addrs: Vec<SocketAddr> = nodes.iter().map(|(s, _)| s.addr).collect();
     let counters = keys_in_slots("counter:", 0..300, COUNTERS);
     let before = keys_in_slots("still:", 0..300, 200);
@@ -211,7 +220,7 @@ fn reshard_under_load<S: Store>(faults: Faults) -> Verdict {
 }
 
 pub(super) fn reshard_loses_no_acknowledged_write<S: Store>() {
-    if let Err(e) = reshard_under_load::<S>(Faults::default()) {
+    if let Err(e) = reshard_under_load::<S>(Faults::default(), true) {
         panic!("{e}");
     }
 }
@@ -222,7 +231,7 @@ pub(super) fn a_migrate_without_key_locks_is_caught<S: Store>() {
         ..Faults::default()
     };
     for _ in 0..TRIES {
-        if let Err(e) = reshard_under_load::<S>(faults) {
+        if let Err(e) = reshard_under_load::<S>(faults, false) {
             eprintln!("caught: {}", e.lines().next().unwrap_or_default());
             return;
         }
@@ -231,7 +240,7 @@ pub(super) fn a_migrate_without_key_locks_is_caught<S: Store>() {
 }
 
 pub(super) fn a_stopped_node_fails_its_slots<S: Store>() {
-    let mut nodes = three_timing_out::<S>(Faults::default(), 2000);
+    let mut nodes = three_timing_out::<S>(Faults::default(), 2000, false);
     let addrs: Vec<SocketAddr> = nodes.iter().map(|(s, _)| s.addr).collect();
     let gone = myid(addrs[2]);
     let (third, _) = nodes.pop().unwrap();
