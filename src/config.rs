@@ -548,7 +548,13 @@ const FIXED_WHILE_RUNNING: &[&str] = &["bind", "backend", "worker-threads"];
 
 /// Test knobs that, as in Redis, CONFIG GET answers only by their exact
 /// name (a glob such as `*` leaves them out).
-const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay"];
+const HIDDEN: &[&str] = &[
+    "rdb-key-save-delay",
+    "key-load-delay",
+    "use-exit-on-panic",
+    "loading-process-events-interval-bytes",
+    "watchdog-period",
+];
 
 /// Old names that CONFIG REWRITE never adds (their new names are written).
 const ALIASES: &[&str] = &[

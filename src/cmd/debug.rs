@@ -266,6 +266,18 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
             ctx.state.scripts.set_deny_disabled(atoi(&args[1]) != 0);
             now(Frame::ok())
         }
+        _ if sub_is("SET-SKIP-CHECKSUM-VALIDATION", 2) => {
+            let skip = atoi(&args[1]) != 0;
+            ctx.state
+                .skip_checksum
+                .store(skip, std::sync::atomic::Ordering::Relaxed);
+            now(Frame::ok())
+        }
+        _ if sub_is("AOF-FLUSH-SLEEP", 2) => {
+            let micros = u64::try_from(atoi(&args[1])).unwrap_or(0);
+            ctx.state.db.journal().set_flush_sleep(micros);
+            now(Frame::ok())
+        }
         _ if sub_is("PAUSE-CRON", 2) => {
             ctx.state.db.set_cron_paused(atoi(&args[1]) != 0);
             now(Frame::ok())

@@ -252,9 +252,17 @@ fn restore<S: Store>(r: Restore, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError
     if ttl < 0 {
         return Err(CmdError::InvalidTtl);
     }
-    let value = match rdb::restore_payload(&r.payload, &shapes(ctx.config)) {
+    let verify = !ctx
+        .state
+        .skip_checksum
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let value = match rdb::restore_payload_checked(&r.payload, &shapes(ctx.config), verify) {
         None => return Err(CmdError::BadPayload),
-        Some(Err(_)) | Some(Ok(None)) => return Err(CmdError::BadDataFormat),
+        Some(Err(_)) | Some(Ok(None)) => {
+            // Redis's `rdbReportCorruptRDB` line (its tests look for it).
+            tracing::warn!("RESTORE payload refused: integrity check failed (Bad data format)");
+            return Err(CmdError::BadDataFormat);
+        }
         Some(Ok(Some(v))) => v,
     };
     let expires_at = match (ttl, r.absttl) {

@@ -157,6 +157,10 @@ macro_rules! inert {
 pub static INERT: &[Directive] = &[
     inert!("io-threads-do-reads", Bool, "no", mutable: false),
     inert!("always-show-logo", Bool, "no", mutable: false),
+    // Redis's hidden test knobs (`HIDDEN` in config.rs).
+    inert!("use-exit-on-panic", Bool, "no", mutable: true),
+    inert!("loading-process-events-interval-bytes", Int(1024, 2147483647), "2097152", mutable: true),
+    inert!("watchdog-period", Off("0"), "0", mutable: true),
     inert!("rdb-del-sync-files", Bool, "no", mutable: true),
     inert!("activerehashing", Bool, "yes", mutable: true),
     inert!("set-proc-title", Bool, "yes", mutable: false),

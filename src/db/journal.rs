@@ -178,6 +178,9 @@ pub struct Journal {
     failed: AtomicBool,
     /// The planted fault `Faults::journal_unordered`.
     unordered: AtomicBool,
+    /// DEBUG AOF-FLUSH-SLEEP: microseconds each write to the file waits
+    /// first (Redis's test knob for a slow disk).
+    flush_sleep: AtomicU64,
     /// `always`: connections waiting for a sync ask the syncer thread...
     sync_wanted: Mutex<bool>,
     sync_ask: parking_lot::Condvar,
@@ -224,6 +227,11 @@ fn encode_section(
 }
 
 impl Journal {
+    /// DEBUG AOF-FLUSH-SLEEP: wait `micros` before each write to the file.
+    pub fn set_flush_sleep(&self, micros: u64) {
+        self.flush_sleep.store(micros, Ordering::Relaxed);
+    }
+
     /// Plant (or remove) the fault `Faults::journal_unordered`.
     pub fn set_unordered(&self, on: bool) {
         self.unordered.store(on, Ordering::Relaxed);
@@ -424,6 +432,10 @@ impl Journal {
         };
         if buf.is_empty() {
             return Ok(());
+        }
+        let sleep = self.flush_sleep.load(Ordering::Relaxed);
+        if sleep > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(sleep));
         }
         match file.write_all(buf) {
             Ok(()) => {

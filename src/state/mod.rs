@@ -71,6 +71,9 @@ pub struct ServerState<S: Store> {
     pub started: Instant,
     /// Unix time (seconds) the server started.
     pub started_unix: u64,
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE takes payloads without
+    /// checking their CRC64 (Redis's test knob).
+    pub skip_checksum: AtomicBool,
     /// Random 40-hex-digit id of this run (INFO run_id).
     pub run_id: String,
     /// The listening sockets: the port actually bound (differs from the
@@ -168,6 +171,7 @@ impl<S: Store> ServerState<S> {
             started_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            skip_checksum: AtomicBool::new(false),
             run_id: random_name(),
             listen: listen::Listen::new(tcp_port),
             config_file: String::new(),

@@ -77,6 +77,21 @@ const SCRIPT: &str = "
     DEBUG PROTOCOL nope
     DEBUG PROTOCOL
     DEBUG SET-ACTIVE-EXPIRE 1
+    DEBUG AOF-FLUSH-SLEEP 0
+    # A payload with a zeroed checksum: refused, then taken while checks
+    # are skipped (Redis's test knob).
+    RESTORE skipped 0 \"\\x00\\x03abc\\x0a\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\"
+    DEBUG SET-SKIP-CHECKSUM-VALIDATION 1
+    RESTORE skipped 0 \"\\x00\\x03abc\\x0a\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\"
+    GET skipped
+    DEBUG SET-SKIP-CHECKSUM-VALIDATION 0
+    # Ziplists Redis refuses when it converts them (from its corrupt-dump
+    # tests, valid checksums): a wrong count, a wrong previous length.
+    RESTORE zl 0 \"\\x0E\\x01\\x13\\x13\\x00\\x00\\x00\\x0E\\x00\\x00\\x00\\x03\\x00\\x00\\x02\\x61\\x00\\x04\\x02\\x62\\x00\\xFF\\x09\\x00\\x4D\\xE2\\x0A\\x2F\\x08\\x25\\xDF\\x91\"
+    RESTORE zl 0 \"\\x0E\\x01\\x13\\x13\\x00\\x00\\x00\\x0E\\x00\\x00\\x00\\x02\\x00\\x00\\x02\\x61\\x00\\x0E\\x02\\x62\\x00\\xFF\\x09\\x00\\x49\\x97\\x30\\xB2\\x0D\\xA1\\xED\\xAA\"
+    EXISTS zl
+    RESTORE ql 0 \"\\x12\\x01\\x01\\x00\\x0a\\x00\\x8f\\xc6\\xc0\\x57\\x1c\\x0a\\xb3\\x3c\"
+    EXISTS ql
     DEBUG NOSUCHTHING
     DEBUG
     DEBUG HTSTATS-KEY nokey

@@ -19,7 +19,8 @@ mod write;
 use std::fmt;
 
 pub use read::{
-    function_records, load, open_payload, restore_payload, LoadSummary, Loaded, Reader, Shapes,
+    function_records, load, open_payload, restore_payload, restore_payload_checked, LoadSummary,
+    Loaded, Reader, Shapes,
 };
 pub use write::{
     dump_payload, put_entry, put_len, put_string, put_value, seal_payload, set_packed_threshold,

@@ -134,17 +134,36 @@ fn signed(u: u64, bits: u32) -> i64 {
     }
 }
 
-/// Decode a listpack into its elements.
+/// The entry length a listpack back-length ending just before `end`
+/// records (read backwards, as Redis's `lpDecodeBacklen`).
+fn read_backlen(b: &[u8], end: usize) -> Option<usize> {
+    let mut len = 0usize;
+    for (k, at) in (end.saturating_sub(5)..end).rev().enumerate() {
+        let byte = *b.get(at)?;
+        len |= usize::from(byte & 127) << (7 * k);
+        if byte & 128 == 0 {
+            return Some(len);
+        }
+    }
+    None
+}
+
+/// Decode a listpack into its elements, checked as Redis's deep
+/// `lpValidateIntegrity`: the total size, every entry inside it with the
+/// back-length its size needs, the count in the header (unless 65535,
+/// "too many to count") and the end byte.
 pub fn read_listpack(b: &[u8]) -> Option<Vec<Elem>> {
     if b.len() < 7 || u32::from_le_bytes(b[..4].try_into().ok()?) as usize != b.len() {
         return None;
     }
+    let count = u16::from_le_bytes([b[4], b[5]]);
     let mut out = Vec::new();
     let mut i = 6;
     loop {
         let first = *b.get(i)?;
         if first == 0xff {
-            return (i + 1 == b.len()).then_some(out);
+            let counted = count == u16::MAX || usize::from(count) == out.len();
+            return (i + 1 == b.len() && counted).then_some(out);
         }
         let take = |from: usize, n: usize| b.get(from..from.checked_add(n)?);
         let (elem, size) = match first {
@@ -188,28 +207,51 @@ pub fn read_listpack(b: &[u8]) -> Option<Vec<Elem>> {
             ),
             _ => return None,
         };
-        i = i.checked_add(size + backlen_size(size))?;
+        let end = i.checked_add(size + backlen_size(size))?;
+        if end >= b.len() || read_backlen(b, end)? != size {
+            return None;
+        }
+        i = end;
         out.push(elem);
     }
 }
 
 // ------------------------------------------------------------ ziplist
 
-/// Decode a ziplist (RDB files before Redis 7.0) into its elements.
+/// Decode a ziplist (RDB files before Redis 7.0) into its elements,
+/// checked as Redis checks one it converts (deep `ziplistValidateIntegrity`,
+/// whatever `sanitize-dump-payload` says): the total size, each entry's
+/// record of the previous entry's length, the tail offset, the count in
+/// the header (unless 65535) and the end byte.
 pub fn read_ziplist(b: &[u8]) -> Option<Vec<Elem>> {
     if b.len() < 11 || u32::from_le_bytes(b[..4].try_into().ok()?) as usize != b.len() {
         return None;
     }
+    let tail = u32::from_le_bytes(b[4..8].try_into().ok()?) as usize;
+    let count = u16::from_le_bytes([b[8], b[9]]);
     let mut out = Vec::new();
     let mut i = 10;
+    // (start, length) of the previous entry.
+    let mut prev: Option<(usize, usize)> = None;
     // Every entry takes at least two bytes: a walk that has not reached
     // the end after `len` entries is lost (this bounds the loop).
     for _ in 0..b.len() {
         let first = *b.get(i)?;
         if first == 0xff {
-            return (i + 1 == b.len()).then_some(out);
+            let counted = count == u16::MAX || usize::from(count) == out.len();
+            let tail_ok = prev.is_none_or(|(start, _)| start == tail);
+            return (i + 1 == b.len() && counted && tail_ok).then_some(out);
         }
+        let start = i;
         // The previous entry's length: 1 byte, or 0xfe and 4 more.
+        let prevlen = if first == 0xfe {
+            u32::from_le_bytes(b.get(i + 1..i + 5)?.try_into().ok()?) as usize
+        } else {
+            usize::from(first)
+        };
+        if prevlen != prev.map_or(0, |(_, len)| len) {
+            return None;
+        }
         i += if first == 0xfe { 5 } else { 1 };
         let enc = *b.get(i)?;
         let take = |from: usize, n: usize| b.get(from..from.checked_add(n)?);
@@ -254,6 +296,7 @@ pub fn read_ziplist(b: &[u8]) -> Option<Vec<Elem>> {
             },
         };
         i = i.checked_add(size)?;
+        prev = Some((start, i - start));
         out.push(elem);
     }
     None
@@ -438,6 +481,16 @@ mod tests {
         assert!(read_listpack(&bad).is_none());
         assert!(read_intset(&[2, 0, 0, 0, 255, 255, 255, 255]).is_none());
         assert!(read_ziplist(&[11, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0x00]).is_none());
+        // A wrong count, or a back-length that does not match its entry.
+        let mut miscounted = lp.clone();
+        miscounted[4] = 3;
+        assert!(read_listpack(&miscounted).is_none());
+        let mut uncounted = lp.clone();
+        uncounted[4..6].copy_from_slice(&[0xff, 0xff]);
+        assert!(read_listpack(&uncounted).is_some(), "65535: not counted");
+        let mut backlen = lp.clone();
+        backlen[12] = 7; // "hello": 6 bytes, its back-length 6
+        assert!(read_listpack(&backlen).is_none());
     }
 
     /// A ziplist as Redis 6 wrote it: ["a", 5, "hello", -2, 1000000].
@@ -451,18 +504,37 @@ mod tests {
             vec![0xfe, 0xfe],
             [vec![0xd0], 1_000_000i32.to_le_bytes().to_vec()].concat(),
         ];
-        let mut prev = 0u8;
+        let (mut prev, mut tail) = (0u8, 0);
         for e in &entries {
+            tail = z.len();
             z.push(prev);
             z.extend_from_slice(e);
             prev = (e.len() + 1) as u8;
         }
-        z.push(0xff);
-        let n = z.len() as u32;
-        z[..4].copy_from_slice(&n.to_le_bytes());
+        seal_ziplist(&mut z, tail, 5);
         let got = read_ziplist(&z).unwrap();
         let want: Vec<&[u8]> = vec![b"a", b"5", b"hello", b"-2", b"1000000"];
         assert_eq!(got.iter().map(Vec::as_slice).collect::<Vec<_>>(), want);
+        // Checked as Redis checks a ziplist it converts: a wrong count,
+        // tail or previous-entry length is a corrupt ziplist.
+        for (at, value) in [(8, 4), (4, 10), (13, 4)] {
+            let mut bad = z.clone();
+            bad[at] = value;
+            assert!(read_ziplist(&bad).is_none(), "byte {at} = {value}");
+        }
+        let mut uncounted = z.clone();
+        uncounted[8..10].copy_from_slice(&[0xff, 0xff]);
+        assert!(read_ziplist(&uncounted).is_some(), "65535: not counted");
+    }
+
+    /// End `z` (a ziplist's entries after a 10-byte header): the end byte,
+    /// the total size, the tail offset and the count.
+    fn seal_ziplist(z: &mut Vec<u8>, tail: usize, count: u16) {
+        z.push(0xff);
+        let n = z.len() as u32;
+        z[..4].copy_from_slice(&n.to_le_bytes());
+        z[4..8].copy_from_slice(&(tail as u32).to_le_bytes());
+        z[8..10].copy_from_slice(&count.to_le_bytes());
     }
 
     /// Strings with 14-bit and 32-bit lengths (64 bytes and more, 16 KiB
@@ -480,12 +552,11 @@ mod tests {
         z.push(0x80);
         z.extend_from_slice(&(long.len() as u32).to_be_bytes());
         z.extend_from_slice(&long);
-        z.push(0xfe);
-        z.extend_from_slice(&(5 + long.len() as u32).to_le_bytes());
+        let tail = z.len();
+        z.push(0xfe); // 5 + 5 + 16,400 bytes
+        z.extend_from_slice(&(10 + long.len() as u32).to_le_bytes());
         z.extend_from_slice(&[0x01, b'z']);
-        z.push(0xff);
-        let n = z.len() as u32;
-        z[..4].copy_from_slice(&n.to_le_bytes());
+        seal_ziplist(&mut z, tail, 3);
         assert_eq!(read_ziplist(&z).unwrap(), vec![mid, long, b"z".to_vec()]);
         for short in [&[][..], &[1, 0, 0], &[10, 0, 0, 0, 0, 0, 0, 0, 0, 0]] {
             assert!(read_ziplist(short).is_none(), "{short:?}");

@@ -184,15 +184,24 @@ impl<'a> Reader<'a> {
                 let nodes = self.count(2)?;
                 let mut l = List::new(shapes.list_limit);
                 for _ in 0..nodes {
-                    let elems = if t == ty::LIST_QUICKLIST {
-                        read_ziplist(&self.string()?).ok_or_else(|| corrupt("quicklist ziplist"))?
-                    } else {
-                        match self.length()? {
-                            1 => vec![self.string()?], // PLAIN: one big element
-                            2 => read_listpack(&self.string()?)
-                                .ok_or_else(|| corrupt("quicklist listpack"))?,
-                            _ => return Err(corrupt("quicklist container")),
+                    let container = match t {
+                        ty::LIST_QUICKLIST => 2,
+                        _ => self.length()?,
+                    };
+                    if container != 1 && container != 2 {
+                        return Err(corrupt("quicklist container"));
+                    }
+                    let node = self.string()?;
+                    // Redis refuses an empty node of either kind.
+                    if node.is_empty() {
+                        return Err(corrupt("empty quicklist node"));
+                    }
+                    let elems = match (t, container) {
+                        (ty::LIST_QUICKLIST, _) => {
+                            read_ziplist(&node).ok_or_else(|| corrupt("quicklist ziplist"))?
                         }
+                        (_, 1) => vec![node], // PLAIN: one big element
+                        _ => read_listpack(&node).ok_or_else(|| corrupt("quicklist listpack"))?,
                     };
                     for e in elems {
                         l.push_back(&e);
@@ -477,6 +486,31 @@ pub fn load(
 /// Check and decode a DUMP payload (RESTORE): `None` when its version or
 /// checksum is wrong, `Some(Err)` when its value is malformed.
 pub fn restore_payload(payload: &[u8], shapes: &Shapes) -> Option<R<Option<Value>>> {
+    restore_payload_checked(payload, shapes, true)
+}
+
+/// [`restore_payload`], the CRC64 checked only with `verify` (off after
+/// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1, Redis's test knob for feeding
+/// corrupt values without faking a checksum).
+pub fn restore_payload_checked(
+    payload: &[u8],
+    shapes: &Shapes,
+    verify: bool,
+) -> Option<R<Option<Value>>> {
+    let body = open_payload_checked(payload, verify)?;
+    let mut r = Reader::new(body);
+    Some(r.byte().and_then(|t| r.value(t, shapes)))
+}
+
+/// The body of a DUMP-style payload (without its version and CRC64), if
+/// the version is one this build reads and the checksum holds (Redis's
+/// `verifyDumpPayload`).
+pub fn open_payload(payload: &[u8]) -> Option<&[u8]> {
+    open_payload_checked(payload, true)
+}
+
+/// [`open_payload`], the CRC64 checked only with `verify`.
+pub fn open_payload_checked(payload: &[u8], verify: bool) -> Option<&[u8]> {
     if payload.len() < 10 {
         return None;
     }
@@ -485,22 +519,7 @@ pub fn restore_payload(payload: &[u8], shapes: &Shapes) -> Option<R<Option<Value
     if version > RDB_VERSION {
         return None;
     }
-    if CRC64.checksum(body) != u64::from_le_bytes(crc.try_into().ok()?) {
-        return None;
-    }
-    let mut r = Reader::new(&body[..body.len() - 2]);
-    Some(r.byte().and_then(|t| r.value(t, shapes)))
-}
-
-/// The body of a DUMP-style payload (without its version and CRC64), if
-/// the version is one this build reads and the checksum holds.
-pub fn open_payload(payload: &[u8]) -> Option<&[u8]> {
-    if payload.len() < 10 {
-        return None;
-    }
-    let (body, crc) = payload.split_at(payload.len() - 8);
-    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
-    if version > RDB_VERSION || CRC64.checksum(body) != u64::from_le_bytes(crc.try_into().ok()?) {
+    if verify && CRC64.checksum(body) != u64::from_le_bytes(crc.try_into().ok()?) {
         return None;
     }
     Some(&body[..body.len() - 2])
