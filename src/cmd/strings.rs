@@ -542,11 +542,11 @@ fn check_len<S: Store>(ctx: &Ctx<'_, S>, size: u64, add: u64) -> Result<(), CmdE
 
 fn append<S: Store>(ctx: &mut Ctx<'_, S>, key: Bytes, value: Bytes) -> Result<Frame, CmdError> {
     let max = ctx.config.proto_max_bulk_len;
-    let len = edit_str(&ctx.ks(), &key, ctx.now, Created::AsSet, |buf, _| {
+    let len = edit_str(&ctx.ks(), &key, ctx.now, Created::AsSet, |buf, existed| {
         if (buf.len() + value.len()) as u64 > max {
             return Err(CmdError::StringTooLong);
         }
-        grow_for(buf, buf.len() + value.len());
+        grow_for(buf, buf.len() + value.len(), existed);
         buf.extend_from_slice(&value);
         Ok((buf.len() as i64, true))
     })?;
@@ -562,14 +562,14 @@ fn setrange<S: Store>(
 ) -> Result<Frame, CmdError> {
     let offset = u64::try_from(offset).map_err(|_| CmdError::OffsetOutOfRange)?;
     let len_ok = check_len(ctx, offset, value.len() as u64);
-    let (len, wrote) = edit_str(&ctx.ks(), &key, ctx.now, Created::Raw, |buf, _| {
+    let (len, wrote) = edit_str(&ctx.ks(), &key, ctx.now, Created::Raw, |buf, existed| {
         if value.is_empty() {
             return Ok(((buf.len() as i64, false), false));
         }
         len_ok.clone()?;
         let offset = offset as usize;
         let end = offset + value.len();
-        grow_zeroed(buf, end);
+        grow_zeroed(buf, end, existed);
         buf[offset..end].copy_from_slice(&value);
         Ok(((buf.len() as i64, true), true))
     })?;

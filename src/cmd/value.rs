@@ -224,8 +224,8 @@ mod tests {
 
     /// An APPEND of `bytes` to `k` through [`edit_str`].
     fn append(ks: &Access<'_, RwLockStore>, bytes: &[u8]) -> Result<usize, CmdError> {
-        edit_str(ks, b"k", 0, Created::Raw, |buf, _| {
-            store_api::value::grow_for(buf, buf.len() + bytes.len());
+        edit_str(ks, b"k", 0, Created::Raw, |buf, existed| {
+            store_api::value::grow_for(buf, buf.len() + bytes.len(), existed);
             buf.extend_from_slice(bytes);
             Ok((buf.len(), true))
         })

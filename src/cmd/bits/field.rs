@@ -296,7 +296,7 @@ pub fn bitfield<S: Store>(
     let (replies, changed) = edit_str(&ctx.ks(), key, ctx.now, Created::Raw, |buf, exists| {
         let need = (highest >> 3) as usize + 1;
         let mut changed = !exists || buf.len() < need;
-        grow_zeroed(buf, need);
+        grow_zeroed(buf, need, exists);
         let replies: Vec<Frame> = ops
             .iter()
             .map(|o| match o.kind {

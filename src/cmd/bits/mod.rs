@@ -165,7 +165,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                     if !grows && old == on {
                         return Ok(((old, false), false));
                     }
-                    grow_zeroed(buf, byte + 1);
+                    grow_zeroed(buf, byte + 1, exists);
                     field::set_unsigned(buf, offset, 1, u64::from(on));
                     Ok(((old, true), true))
                 })?;

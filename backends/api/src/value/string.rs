@@ -247,13 +247,16 @@ pub const RAW_FROM: usize = 4096;
 /// (greedy): double up to 1 MB, then 1 MB more at a time, so edits that
 /// grow a string cost amortised O(1) and the spare room stays within
 /// 1 MB beyond 1 MB. Below [`RAW_FROM`] the buffer is a copy that is
-/// stored exactly, so it gets no spare room.
-pub fn grow_for(buf: &mut Vec<u8>, needed: usize) {
+/// stored exactly, so it gets no spare room; and a string the command
+/// creates (`existed` false) is sized exactly, as Redis creates one
+/// (`sdsnewlen` in SETRANGE, SETBIT, BITFIELD; the argument in APPEND):
+/// a 100 KB SETRANGE on a new key costs 100 KB, not 200.
+pub fn grow_for(buf: &mut Vec<u8>, needed: usize, existed: bool) {
     const MAX_PREALLOC: usize = 1 << 20;
     if needed <= buf.capacity() {
         return;
     }
-    let target = if needed < RAW_FROM {
+    let target = if needed < RAW_FROM || !existed {
         needed
     } else if needed < MAX_PREALLOC {
         needed * 2
@@ -265,9 +268,9 @@ pub fn grow_for(buf: &mut Vec<u8>, needed: usize) {
 
 /// Lengthen `buf` to `len` bytes with zeros, making room by
 /// [`grow_for`] (Redis's `sdsgrowzero`: SETBIT, SETRANGE, BITFIELD).
-pub fn grow_zeroed(buf: &mut Vec<u8>, len: usize) {
+pub fn grow_zeroed(buf: &mut Vec<u8>, len: usize, existed: bool) {
     if buf.len() < len {
-        grow_for(buf, len);
+        grow_for(buf, len, existed);
         buf.resize(len, 0);
     }
 }
