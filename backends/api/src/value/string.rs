@@ -356,18 +356,21 @@ mod tests {
         let room = |len: usize, needed: usize| {
             let mut buf = vec![0u8; len];
             buf.shrink_to_fit();
-            grow_for(&mut buf, needed);
+            grow_for(&mut buf, needed, true);
             buf.capacity()
         };
         assert_eq!(room(10, 100), 100, "a short copy gets no spare room");
+        let mut created = Vec::new();
+        grow_for(&mut created, 5_000, false);
+        assert_eq!(created.capacity(), 5_000, "a created string: exact");
         assert_eq!(room(10, RAW_FROM), 2 * RAW_FROM);
         assert_eq!(room(10, 5_000), 10_000);
         assert_eq!(room(10, 3 << 20), 4 << 20, "1 MB more past 1 MB");
         assert_eq!(room(100, 50), 100, "room enough: unchanged");
         let mut buf = b"ab".to_vec();
-        grow_zeroed(&mut buf, 5);
+        grow_zeroed(&mut buf, 5, true);
         assert_eq!(buf, b"ab\0\0\0");
-        grow_zeroed(&mut buf, 3);
+        grow_zeroed(&mut buf, 3, true);
         assert_eq!(buf.len(), 5, "never shortens");
     }
 
