@@ -107,6 +107,12 @@ impl Drop for Unjournaled {
     }
 }
 
+/// Is this thread inside a write: a section, or one that began with the
+/// journal off (whose end a journal being turned on waits for)?
+pub fn in_write() -> bool {
+    in_section() || MINE.with(|c| c.load(Ordering::Relaxed)) > 0
+}
+
 /// Wait until no thread runs a write that began with the journal off.
 fn wait_unjournaled() {
     let all = UNJOURNALED.lock().clone();

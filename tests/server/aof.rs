@@ -496,5 +496,40 @@ backends!(
     command_bases_reload,
     concurrent_writers_replay_in_apply_order,
     expired_keys_replay_as_deletes,
-    appendonly_at_runtime_and_auto_rewrite
+    appendonly_at_runtime_and_auto_rewrite,
+    appendonly_on_and_off_inside_one_exec
 );
+
+/// CONFIG SET appendonly yes and then no inside one EXEC that began with
+/// the AOF off: the switch on (a thread of its own, holding the switch
+/// lock) waits for that EXEC to end, so the switch off must not wait for
+/// the switch lock inside it. It did, and the server hung.
+fn appendonly_on_and_off_inside_one_exec<S: Store>() {
+    let dir = fresh_dir("aof-on-off-exec");
+    let mut config = aof_config(&dir, Fsync::EverySec);
+    config.aof.enabled = false;
+    config.enable_debug_command = "yes".into();
+    let server = TestServer::with_config::<S>(config, Clock::System);
+    let (mut a, mut b) = (server.client(), server.client());
+    for cmd in [
+        "MULTI",
+        "SET k 1",
+        "CONFIG SET appendonly yes",
+        "DEBUG SLEEP 0.2",
+        "CONFIG SET appendonly no",
+    ] {
+        a.send_cmd(cmd);
+    }
+    a.send_cmd("EXEC");
+    for _ in 0..5 {
+        a.read_reply();
+    }
+    // Within IO_TIMEOUT, or the read fails the test.
+    let (exec, _) = a.read_reply();
+    assert!(
+        matches!(exec, Frame::Array(ref r) if r.len() == 4),
+        "{exec:?}"
+    );
+    assert_eq!(b.cmd("SET after 1"), Frame::ok());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -318,8 +318,10 @@ impl Aof {
     /// and journaling stops.
     pub fn turn_off<S: Store>(self: &Arc<Self>, db: &Db<S>) -> io::Result<()> {
         self.wanted.store(false, Ordering::Release);
-        if crate::db::journal::in_section() {
-            // Inside EXEC, which holds the journal's order: after it.
+        if crate::db::journal::in_write() {
+            // Inside EXEC, which holds the journal's order (or, begun with
+            // the journal off, is what a switch on waits for while it
+            // holds `switching`): after it.
             let (me, db) = (self.clone(), db.clone());
             std::thread::Builder::new()
                 .name("flashkv-aof-off".into())
