@@ -379,6 +379,17 @@ impl Journal {
         self.appended.load(Ordering::Acquire)
     }
 
+    /// [`appended`](Self::appended), after the section running now (if
+    /// any) has appended its records: a blocked client served by a push
+    /// gets its reply while the pusher's section still runs, and the pop
+    /// it records must be counted before that reply is sent.
+    pub fn appended_after_running(&self) -> u64 {
+        if self.enabled() {
+            drop(self.lock_order());
+        }
+        self.appended()
+    }
+
     /// Make sure everything up to `upto` is written to the file, and with
     /// `sync` also on disk (group commit: see the module documentation).
     pub fn flush(&self, upto: u64, sync: bool) -> io::Result<()> {

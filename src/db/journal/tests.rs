@@ -347,3 +347,34 @@ fn switching_files_while_connections_flush_never_deadlocks() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client served by a push gets its reply while the pusher's section
+/// still runs; the position its reply waits for must cover the pop the
+/// section appends when it ends (under `appendfsync always` the reply
+/// went out before the pop was on disk).
+#[test]
+fn the_position_after_running_sections_covers_a_section_in_progress() {
+    let dir = tempdir();
+    let (j, _) = journal_in(&dir);
+    let (served, reply_taken) = std::sync::mpsc::channel();
+    let (pusher_end, seen) = std::thread::scope(|s| {
+        let pusher = s.spawn(|| {
+            j.ordered(|| {
+                let m = mark();
+                dirty();
+                served.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                command_done(m, 0, &[b("lpush"), b("l"), b("x")]);
+            })
+            .1
+        });
+        reply_taken.recv().unwrap();
+        let seen = j.appended_after_running();
+        (pusher.join().unwrap(), seen)
+    });
+    assert!(
+        seen >= pusher_end,
+        "{seen} < {pusher_end}: the reply would not wait for the pop"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -21,9 +21,9 @@ impl<S: Store> Connection<S> {
         let handle = &self.client.session.handle;
         handle.clear(Event::Wake);
         if let Some(reply) = blocked.waiter.take_reply() {
-            // Served by a push: its pop is journaled by now; the reply
-            // waits for it like a write's.
-            self.client.session.journaled = self.exec.state.db.journal().appended();
+            // Served by a push: its pop is journaled once the pusher's
+            // section ends; the reply waits for it like a write's.
+            self.client.session.journaled = self.exec.state.db.journal().appended_after_running();
             return self.unblock(Some(reply));
         }
         if let Some(error) = handle.unblock_request() {
