@@ -41,18 +41,7 @@ fn main() -> ExitCode {
         eprintln!("{e:#}");
         return ExitCode::from(1);
     }
-    // Redis's first lines: tools that start a server and wait for it
-    // (Redis's own test harness among them) look for "PID: <pid>".
     tracing::info!("oO0OoO0OoO0Oo FlashKV is starting oO0OoO0OoO0Oo");
-    tracing::info!(
-        "FlashKV {} (Redis {} compatible), {} bit, backend {}, Port: {}, PID: {}",
-        env!("CARGO_PKG_VERSION"),
-        flashkv::REDIS_VERSION,
-        usize::BITS,
-        config.backend.name(),
-        config.port,
-        std::process::id()
-    );
     match serve(config, config_file) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -111,6 +100,22 @@ fn serve(config: Config, config_file: String) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let listeners = bind_all(&config)?;
+        // Redis's logo line, printed as Redis prints it: once the port
+        // is bound (before the data is loaded). Tools that start a server
+        // and then connect (Redis's own test harness among them) wait for
+        // "PID: <pid>".
+        let port = listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .map_or(config.port, |a| a.port());
+        tracing::info!(
+            "FlashKV {} (Redis {} compatible), {} bit, backend {}, Port: {port}, PID: {}",
+            env!("CARGO_PKG_VERSION"),
+            flashkv::REDIS_VERSION,
+            usize::BITS,
+            config.backend.name(),
+            std::process::id()
+        );
         let options = Options {
             config_file,
             load_at_start: true,
