@@ -478,6 +478,14 @@ impl Config {
     /// appended under a marker, and every other line (comments, blank
     /// lines, directives not kept here such as rename-command) stays.
     pub fn rewrite_text(&self, old: &str) -> String {
+        self.rewrite_text_with(old, false)
+    }
+
+    /// [`rewrite_text`](Self::rewrite_text); with `force_all` every
+    /// parameter is written, defaults too (DEBUG CONFIG-REWRITE-FORCE-ALL,
+    /// which Redis's tests use to check that every parameter survives a
+    /// round trip through the file).
+    pub fn rewrite_text_with(&self, old: &str, force_all: bool) -> String {
         let defaults = Config {
             save: REDIS_SAVE_POINTS.to_vec(),
             ..Config::default()
@@ -517,13 +525,18 @@ impl Config {
             if written.contains(&d.name)
                 || ALIASES.contains(&d.name)
                 || inert::ALIASES.contains(&d.name)
-                || get(self) == get(&defaults)
+                || (!force_all && get(self) == get(&defaults))
             {
                 continue;
             }
             // `port` and `dir` always hold a value; write them only when
             // they differ from the default too (dir: the working directory).
             if d.name == "dir" && self.dir.is_empty() {
+                continue;
+            }
+            // A master's replicaof is never written (Redis's
+            // `rewriteConfigReplicaOfOption`), forced or not.
+            if matches!(d.name, "replicaof" | "slaveof") && get(self).is_empty() {
                 continue;
             }
             if !marker {

@@ -273,6 +273,27 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
                 .store(skip, std::sync::atomic::Ordering::Relaxed);
             now(Frame::ok())
         }
+        _ if sub_is("CONFIG-REWRITE-FORCE-ALL", 1) => {
+            // Redis answers with strerror() (an empty path: "Bad address").
+            let text = |kind: std::io::ErrorKind| match kind {
+                _ if ctx.state.config_file.is_empty() => "Bad address".to_string(),
+                std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
+                std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
+                _ => "Input/output error".to_string(),
+            };
+            let done = if ctx.state.config_file.is_empty() {
+                Err(std::io::ErrorKind::Other)
+            } else {
+                crate::cmd::server::rewrite_config(ctx.state, true)
+            };
+            now(match done {
+                Ok(()) => Frame::ok(),
+                Err(kind) => Frame::error(format!(
+                    "ERR CONFIG-REWRITE-FORCE-ALL failed: {}",
+                    text(kind)
+                )),
+            })
+        }
         _ if sub_is("AOF-FLUSH-SLEEP", 2) => {
             let micros = u64::try_from(atoi(&args[1])).unwrap_or(0);
             ctx.state.db.journal().set_flush_sleep(micros);

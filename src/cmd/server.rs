@@ -180,19 +180,10 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             Ok(Frame::ok())
         }
         Cmd::ConfigRewrite => {
-            let path = &ctx.state.config_file;
-            if path.is_empty() {
+            if ctx.state.config_file.is_empty() {
                 return Err(CmdError::NoConfigFile);
             }
-            let write = || -> std::io::Result<()> {
-                let old = std::fs::read_to_string(path)?;
-                let text = ctx.state.config().rewrite_text(&old);
-                let temp = format!("{path}.rewrite-{}", std::process::id());
-                std::fs::write(&temp, text)?;
-                std::fs::File::open(&temp)?.sync_all()?;
-                std::fs::rename(&temp, path)
-            };
-            write().map_err(|e| CmdError::RewriteFailed(e.kind()))?;
+            rewrite_config(ctx.state, false).map_err(CmdError::RewriteFailed)?;
             Ok(Frame::ok())
         }
         Cmd::ConfigHelp => Ok(super::help_reply(CONFIG_HELP)),
@@ -337,4 +328,23 @@ mod tests {
         t.run(&["SHUTDOWN", "NOSAVE"]);
         assert!(t.client.session.shutdown_requested);
     }
+}
+
+/// CONFIG REWRITE (with `force_all`, DEBUG CONFIG-REWRITE-FORCE-ALL): the
+/// config file (the server has one) brought up to date, written to a
+/// temporary file, synced and renamed over the old one.
+pub(crate) fn rewrite_config<S: Store>(
+    state: &crate::state::ServerState<S>,
+    force_all: bool,
+) -> Result<(), std::io::ErrorKind> {
+    let path = &state.config_file;
+    let write = || -> std::io::Result<()> {
+        let old = std::fs::read_to_string(path)?;
+        let text = state.config().rewrite_text_with(&old, force_all);
+        let temp = format!("{path}.rewrite-{}", std::process::id());
+        std::fs::write(&temp, text)?;
+        std::fs::File::open(&temp)?.sync_all()?;
+        std::fs::rename(&temp, path)
+    };
+    write().map_err(|e| e.kind())
 }

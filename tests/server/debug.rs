@@ -78,6 +78,7 @@ const SCRIPT: &str = "
     DEBUG PROTOCOL
     DEBUG SET-ACTIVE-EXPIRE 1
     DEBUG AOF-FLUSH-SLEEP 0
+    DEBUG CONFIG-REWRITE-FORCE-ALL
     # A payload with a zeroed checksum: refused, then taken while checks
     # are skipped (Redis's test knob).
     RESTORE skipped 0 \"\\x00\\x03abc\\x0a\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\"
