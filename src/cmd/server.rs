@@ -238,6 +238,25 @@ const CONFIG_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
+/// CONFIG REWRITE (with `force_all`, DEBUG CONFIG-REWRITE-FORCE-ALL): the
+/// config file (the server has one) brought up to date, written to a
+/// temporary file, synced and renamed over the old one.
+pub(crate) fn rewrite_config<S: Store>(
+    state: &crate::state::ServerState<S>,
+    force_all: bool,
+) -> Result<(), std::io::ErrorKind> {
+    let path = &state.config_file;
+    let write = || -> std::io::Result<()> {
+        let old = std::fs::read_to_string(path)?;
+        let text = state.config().rewrite_text_with(&old, force_all);
+        let temp = format!("{path}.rewrite-{}", std::process::id());
+        std::fs::write(&temp, text)?;
+        std::fs::File::open(&temp)?.sync_all()?;
+        std::fs::rename(&temp, path)
+    };
+    write().map_err(|e| e.kind())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
@@ -328,23 +347,4 @@ mod tests {
         t.run(&["SHUTDOWN", "NOSAVE"]);
         assert!(t.client.session.shutdown_requested);
     }
-}
-
-/// CONFIG REWRITE (with `force_all`, DEBUG CONFIG-REWRITE-FORCE-ALL): the
-/// config file (the server has one) brought up to date, written to a
-/// temporary file, synced and renamed over the old one.
-pub(crate) fn rewrite_config<S: Store>(
-    state: &crate::state::ServerState<S>,
-    force_all: bool,
-) -> Result<(), std::io::ErrorKind> {
-    let path = &state.config_file;
-    let write = || -> std::io::Result<()> {
-        let old = std::fs::read_to_string(path)?;
-        let text = state.config().rewrite_text_with(&old, force_all);
-        let temp = format!("{path}.rewrite-{}", std::process::id());
-        std::fs::write(&temp, text)?;
-        std::fs::File::open(&temp)?.sync_all()?;
-        std::fs::rename(&temp, path)
-    };
-    write().map_err(|e| e.kind())
 }
