@@ -225,10 +225,15 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
             now(Frame::Error(text.into()))
         }
         _ if sub_is("SLEEP", 2) => {
-            // Redis stops the whole server; FlashKV delays this client's
-            // reply (on a blocking thread, or inline in a transaction).
+            // Redis stops the whole server: every other client waits as
+            // under CLIENT PAUSE ALL (tests use it to make a server that
+            // does not answer), and this client's reply comes after the
+            // sleep (on a blocking thread, or inline in a transaction).
             let secs = strtod(&args[1]).map_or(0.0, |(d, _)| d);
             let pause = Duration::try_from_secs_f64(secs).unwrap_or_default();
+            if !pause.is_zero() {
+                ctx.state.pause(crate::state::PauseMode::All, pause);
+            }
             Reply::Later(Box::new(move || {
                 std::thread::sleep(pause);
                 Frame::ok()

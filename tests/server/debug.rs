@@ -260,12 +260,20 @@ fn set_active_expire_stops_and_restarts_the_sweeper<S: Store>() {
     );
 }
 
-/// DEBUG SLEEP holds the caller's reply back for the time asked.
+/// DEBUG SLEEP holds the caller's reply back for the time asked, and, as
+/// Redis stops the whole server, every other client's too.
 fn debug_sleep_delays_the_reply<S: Store>() {
     let server = TestServer::with_debug::<S>();
-    let mut c = server.client();
+    let (mut c, mut other) = (server.client(), server.client());
     let start = Instant::now();
-    assert_eq!(c.cmd("DEBUG SLEEP 0.3"), ok());
+    c.send_cmd("DEBUG SLEEP 0.3");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(other.cmd("PING"), Frame::Simple("PONG".into()));
+    assert!(
+        start.elapsed() >= Duration::from_millis(280),
+        "another client was answered during the sleep"
+    );
+    assert_eq!(c.read_reply().0, ok());
     assert!(start.elapsed() >= Duration::from_millis(300));
 }
 
