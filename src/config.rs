@@ -355,8 +355,13 @@ impl Config {
         Ok(Invocation::Run(Box::new(config)))
     }
 
-    /// Apply config-file text, line by line.
+    /// Apply config-file text, line by line. `save` lines add up, as in
+    /// Redis's `setConfigSaveOption` while it reads a file: the first one
+    /// replaces the default save points, later ones add theirs (a Redis
+    /// 6 config's `save 900 1` / `save 300 10` / `save 60 10000` keeps all
+    /// three), `save ""` clears them, and a bare `save` adds nothing.
     pub fn apply_text(&mut self, text: &str) -> Result<(), ConfigError> {
+        let mut save_loaded = false;
         for (i, line) in text.lines().enumerate() {
             let trimmed = line.trim();
             if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -376,6 +381,26 @@ impl Config {
             let Some((name, values)) = words.split_first() else {
                 continue;
             };
+            if name.eq_ignore_ascii_case("save") {
+                let earlier = if save_loaded {
+                    std::mem::take(&mut self.save)
+                } else {
+                    Vec::new()
+                };
+                save_loaded = true;
+                if values.is_empty() || values.iter().all(|v| v.is_empty()) {
+                    self.save = if values.is_empty() {
+                        earlier
+                    } else {
+                        Vec::new()
+                    };
+                    continue;
+                }
+                self.apply(name, values).map_err(err)?;
+                let added = std::mem::replace(&mut self.save, earlier);
+                self.save.extend(added);
+                continue;
+            }
             self.apply(name, values).map_err(err)?;
         }
         Ok(())

@@ -231,3 +231,38 @@ fn a_forced_rewrite_writes_everything_and_reads_back_the_same() {
     assert_eq!(back.get_matching(&[b"*"]), c.get_matching(&[b"*"]));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `save` lines in a file add up as in Redis: a Redis 6 config's three
+/// lines keep all three points (each line replaced the last: two of three
+/// were lost); `save ""` clears; a bare `save` adds nothing; the command
+/// line's `--save` comes after the file, as a further line.
+#[test]
+fn save_lines_in_a_file_add_up_as_in_redis() {
+    let mut c = Config {
+        save: REDIS_SAVE_POINTS.to_vec(),
+        ..Config::default()
+    };
+    c.apply_text("save 900 1\nsave 300 10\nsave 60 10000\n")
+        .unwrap();
+    assert_eq!(c.save, vec![(900, 1), (300, 10), (60, 10000)]);
+    c.apply_text("save 100 1\nsave\n").unwrap();
+    assert_eq!(
+        c.save,
+        vec![(100, 1)],
+        "a new file starts over; a bare save adds nothing"
+    );
+    c.apply_text("save 100 1\nsave \"\"\nsave 5 5\n").unwrap();
+    assert_eq!(c.save, vec![(5, 5)]);
+    c.apply_text("save\n").unwrap();
+    assert!(
+        c.save.is_empty(),
+        "a bare save alone: no save points (Redis's CONFIG GET save is empty)"
+    );
+    let dir = std::env::temp_dir().join(format!("flashkv-save-lines-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("redis.conf");
+    std::fs::write(&path, "save 900 1\nsave 300 10\n").unwrap();
+    let c = run(&[path.to_str().unwrap(), "--save", "60 10000"]).unwrap();
+    assert_eq!(c.save, vec![(900, 1), (300, 10), (60, 10000)]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
