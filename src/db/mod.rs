@@ -99,6 +99,9 @@ struct Shared<S> {
     cron_paused: std::sync::atomic::AtomicBool,
     /// A snapshot is running (one at a time).
     snapshotting: std::sync::atomic::AtomicBool,
+    /// The running snapshot is to stop (Redis kills its child): its
+    /// writer gives up at the next key (`snapshot::cancelled`).
+    snapshot_cancelled: std::sync::atomic::AtomicBool,
     /// An append-only file is being replayed: time stands still at 0, so
     /// nothing expires before its logged `DEL` (Redis expires nothing
     /// while loading).
@@ -194,6 +197,7 @@ impl<S: Store> Db<S> {
                 active_expire: std::sync::atomic::AtomicBool::new(true),
                 cron_paused: std::sync::atomic::AtomicBool::new(false),
                 snapshotting: std::sync::atomic::AtomicBool::new(false),
+                snapshot_cancelled: std::sync::atomic::AtomicBool::new(false),
                 replaying: std::sync::atomic::AtomicBool::new(false),
                 evictor: evict::Evictor::default(),
                 latency: latency::LatencyMonitor::default(),

@@ -258,6 +258,9 @@ impl<S: Store> Db<S> {
         if self.shared.snapshotting.swap(true, Ordering::AcqRel) {
             return None;
         }
+        self.shared
+            .snapshot_cancelled
+            .store(false, Ordering::Release);
         let table = loop {
             let generation = self.shared.generation.load(Ordering::Acquire);
             let table = self.table();
@@ -284,6 +287,19 @@ impl<S: Store> Db<S> {
     /// Is a snapshot running?
     pub fn snapshot_running(&self) -> bool {
         self.shared.snapshotting.load(Ordering::Acquire)
+    }
+
+    /// Stop the running snapshot, if any (Redis kills its child: CONFIG
+    /// SET appendonly no during a rewrite): its writer gives up at the
+    /// next key, its save failing with [`cancelled`]. True if one ran.
+    pub fn cancel_snapshot(&self) -> bool {
+        let running = self.snapshot_running();
+        if running {
+            self.shared
+                .snapshot_cancelled
+                .store(true, Ordering::Release);
+        }
+        running
     }
 
     /// Replace every database with the keys of an RDB file (at start, and
@@ -470,15 +486,29 @@ impl<S: Store> Snapshot<S> {
     ) -> io::Result<Saved> {
         let mut saved = Saved::default();
         let delay = self.key_delay;
+        let stop = &self.db.shared.snapshot_cancelled;
         let mut put = |buf: &mut Vec<u8>, key: &[u8], e: &Entry| {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
             put(buf, key, e);
-            if !delay.is_zero() {
-                std::thread::sleep(delay);
+            // `rdb-key-save-delay` (up to a few seconds a key in Redis's
+            // tests), a cancel ending it early.
+            let until = std::time::Instant::now() + delay;
+            while !stop.load(Ordering::Relaxed) {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(std::time::Duration::from_millis(10)));
             }
         };
         for (i, ks) in self.table.iter().enumerate() {
             let mut first = Some(i);
             saved.keys += ks.write_snapshot(&mut put, |bytes| {
+                if stop.load(Ordering::Acquire) {
+                    return Err(cancelled());
+                }
                 if bytes.is_empty() {
                     return Ok(());
                 }
@@ -486,8 +516,16 @@ impl<S: Store> Snapshot<S> {
                 out(first.take(), bytes)
             })?;
         }
+        if stop.load(Ordering::Acquire) {
+            return Err(cancelled());
+        }
         Ok(saved)
     }
+}
+
+/// The error of a save whose snapshot was cancelled.
+pub fn cancelled() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "the snapshot was cancelled")
 }
 
 /// Write a file through `write` into a temporary name beside `path`,

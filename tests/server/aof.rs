@@ -497,8 +497,41 @@ backends!(
     concurrent_writers_replay_in_apply_order,
     expired_keys_replay_as_deletes,
     appendonly_at_runtime_and_auto_rewrite,
-    appendonly_on_and_off_inside_one_exec
+    appendonly_on_and_off_inside_one_exec,
+    turning_the_aof_off_stops_a_running_rewrite
 );
+
+/// CONFIG SET appendonly no stops a rewrite that is running (Redis kills
+/// its child): one slowed to 10 s a key by `rdb-key-save-delay` ends at
+/// once, is not counted as a failure, and the next BGREWRITEAOF starts.
+fn turning_the_aof_off_stops_a_running_rewrite<S: Store>() {
+    let dir = fresh_dir("aof-off-stops-rewrite");
+    let server = TestServer::with_config::<S>(aof_config(&dir, Fsync::EverySec), Clock::System);
+    let mut c = server.client();
+    assert_eq!(c.cmd("SET k v"), Frame::ok());
+    assert_eq!(c.cmd("CONFIG SET rdb-key-save-delay 10000000"), Frame::ok());
+    assert_eq!(
+        c.cmd("BGREWRITEAOF"),
+        Frame::Simple("Background append only file rewriting started".into())
+    );
+    assert_eq!(info_field(&mut c, "aof_rewrite_in_progress"), 1);
+    assert_eq!(c.cmd("CONFIG SET appendonly no"), Frame::ok());
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            info_field(&mut c, "aof_rewrite_in_progress") == 0
+        }),
+        "the rewrite went on"
+    );
+    assert_eq!(c.cmd("CONFIG SET rdb-key-save-delay 0"), Frame::ok());
+    let status = text(&c.cmd("INFO persistence"));
+    assert!(status.contains("aof_last_bgrewrite_status:ok"), "{status}");
+    assert_eq!(
+        c.cmd("BGREWRITEAOF"),
+        Frame::Simple("Background append only file rewriting started".into())
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
 
 /// CONFIG SET appendonly yes and then no inside one EXEC that began with
 /// the AOF off: the switch on (a thread of its own, holding the switch

@@ -336,6 +336,11 @@ impl Aof {
         if self.wanted.load(Ordering::Acquire) {
             return Ok(()); // turned on again meanwhile
         }
+        // A rewrite running now stops (Redis kills its child: the file it
+        // writes is for an AOF that is going away).
+        if self.rewriting.load(Ordering::Acquire) && db.cancel_snapshot() {
+            tracing::warn!("Killing running AOF rewrite child (a thread here)");
+        }
         self.stop_syncer();
         db.journal().disable()
     }
@@ -442,6 +447,11 @@ impl Aof {
     ) {
         let base = match result {
             Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                // Cancelled (the AOF was turned off): not a failure.
+                tracing::info!("Background AOF rewrite cancelled");
+                return;
+            }
             Err(e) => {
                 self.last_failed.store(true, Ordering::Relaxed);
                 self.failures.fetch_add(1, Ordering::Relaxed);
