@@ -160,7 +160,13 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             Frame::ok().into()
         }
         Cmd::FlushDb(how) => free(ctx.state.db.flush(ctx.session.db), how),
-        Cmd::FlushAll(how) => free(ctx.state.db.flush_all(), how),
+        Cmd::FlushAll(how) => {
+            let freed = ctx.state.db.flush_all();
+            ctx.state
+                .persist
+                .reset_after_flushall(&ctx.state.db, ctx.config);
+            free(freed, how)
+        }
     })
 }
 

@@ -158,12 +158,37 @@ impl Persistence {
                 }
                 tracing::info!(keys = saved.keys, bytes = saved.bytes, "DB saved on disk");
             }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                // Cancelled (FLUSHALL stopped it): not a failure, as a
+                // child Redis kills is not.
+                tracing::info!("Background saving terminated by FLUSHALL");
+            }
             Err(e) => {
                 if background {
                     self.last_ok.store(false, Ordering::Relaxed);
                 }
                 tracing::warn!(cause = %e, "Failed opening the temp RDB file or writing it");
             }
+        }
+    }
+
+    /// FLUSHALL: as Redis's `flushAllDataAndResetRDB`, a running BGSAVE
+    /// stops and, with save points, the (now empty) dataset is saved at
+    /// once, so a restart cannot bring the flushed keys back from the old
+    /// file. (While an AOF rewrite holds the snapshot, the save is left
+    /// to the schedule.)
+    pub fn reset_after_flushall<S: Store>(&self, db: &Db<S>, config: &Config) {
+        if self.in_progress.load(Ordering::Acquire) && db.cancel_snapshot() {
+            let handle = self.thread.lock().take();
+            if let Some(handle) = handle {
+                let _ = handle.join();
+            }
+        }
+        if config.save.is_empty() {
+            return;
+        }
+        if let Err(e) = self.save(db, config) {
+            tracing::warn!(cause = ?e, "FLUSHALL could not save the empty dataset");
         }
     }
 

@@ -24,6 +24,7 @@ mod debug;
 mod differential;
 mod durability;
 mod encodings;
+mod flushall;
 mod freeing;
 mod geo;
 mod hashes;
