@@ -41,6 +41,16 @@ pub(super) fn yes_no_text(on: bool) -> String {
     if on { "yes" } else { "no" }.into()
 }
 
+/// A protected action's setting (`enable-debug-command`...): `no`, `yes`
+/// or `local`, lower-cased, with Redis's error text.
+fn no_yes_local(v: &str) -> Result<String, String> {
+    let v = v.to_ascii_lowercase();
+    if !matches!(v.as_str(), "no" | "yes" | "local") {
+        return Err("argument(s) must be one of the following: no, yes, local".into());
+    }
+    Ok(v)
+}
+
 pub(super) fn yes_no(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "yes" => Ok(true),
@@ -407,34 +417,13 @@ pub static DIRECTIVES: &[Directive] = &[
         get: Some(|c| c.key_load_delay.to_string())),
     directive!("rdbchecksum", flag: rdbchecksum, mutable: false),
     directive!("enable-protected-configs", Some(1), mutable: false,
-        set: |c, v| {
-            let v = v[0].to_ascii_lowercase();
-            if !matches!(v.as_str(), "no" | "yes" | "local") {
-                return Err("argument(s) must be one of the following: no, yes, local".into());
-            }
-            c.enable_protected_configs = v;
-            Ok(())
-        },
+        set: |c, v| { c.enable_protected_configs = no_yes_local(&v[0])?; Ok(()) },
         get: Some(|c| c.enable_protected_configs.clone())),
     directive!("enable-debug-command", Some(1), mutable: false,
-        set: |c, v| {
-            let v = v[0].to_ascii_lowercase();
-            if !matches!(v.as_str(), "no" | "yes" | "local") {
-                return Err("argument(s) must be one of the following: no, yes, local".into());
-            }
-            c.enable_debug_command = v;
-            Ok(())
-        },
+        set: |c, v| { c.enable_debug_command = no_yes_local(&v[0])?; Ok(()) },
         get: Some(|c| c.enable_debug_command.clone())),
     directive!("enable-module-command", Some(1), mutable: false,
-        set: |c, v| {
-            let v = v[0].to_ascii_lowercase();
-            if !matches!(v.as_str(), "no" | "yes" | "local") {
-                return Err("argument(s) must be one of the following: no, yes, local".into());
-            }
-            c.enable_module_command = v;
-            Ok(())
-        },
+        set: |c, v| { c.enable_module_command = no_yes_local(&v[0])?; Ok(()) },
         get: Some(|c| c.enable_module_command.clone())),
     directive!("pidfile", Some(1), mutable: false,
         set: |c, v| { c.pidfile = v[0].clone(); Ok(()) },
