@@ -378,3 +378,45 @@ fn the_position_after_running_sections_covers_a_section_in_progress() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Turning the journal on waits for the writes that began while it was
+/// off: they are not in the file, so the switch (a rewrite's snapshot is
+/// taken there) must come after them.
+#[test]
+fn enabling_waits_for_writes_that_began_unjournaled() {
+    let dir = tempdir();
+    let j = Journal::default();
+    let finished = AtomicBool::new(false);
+    let (started, write_running) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            j.ordered(|| {
+                started.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                finished.store(true, Ordering::SeqCst);
+            });
+        });
+        write_running.recv().unwrap();
+        let seen = j.enable(appending(&dir.join("j.aof")), 0, || {
+            finished.load(Ordering::SeqCst)
+        });
+        assert!(seen, "switched on while an unjournaled write still ran");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A write the file refuses is reported (INFO's aof_last_write_status,
+/// MISCONF for writers) with the system's text.
+#[test]
+fn a_refused_write_is_reported() {
+    let dir = tempdir();
+    let path = dir.join("j.aof");
+    std::fs::write(&path, b"").unwrap();
+    let j = Journal::default();
+    assert_eq!(j.failure(), None);
+    j.enable(File::open(&path).unwrap(), 0, || ()); // read-only
+    let end = set_a(&j);
+    assert!(j.flush(end, false).is_err());
+    assert_eq!(j.failure().as_deref(), Some("Bad file descriptor"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
