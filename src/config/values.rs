@@ -208,13 +208,14 @@ pub struct AofConfig {
     pub load_truncated: bool,
     /// `aof-use-rdb-preamble`: rewrites write the base as RDB.
     pub use_rdb_preamble: bool,
-    /// `aof-rewrite-incremental-fsync`, `no-appendfsync-on-rewrite`,
-    /// `aof-timestamp-enabled`: accepted and shown (the first two change
-    /// nothing here; timestamps are not written).
+    /// `aof-rewrite-incremental-fsync`, `no-appendfsync-on-rewrite`:
+    /// accepted and shown (they change nothing here).
     pub incremental_fsync: bool,
     /// See `incremental_fsync`.
     pub no_fsync_on_rewrite: bool,
-    /// See `incremental_fsync`.
+    /// `aof-timestamp-enabled`: `#TS:<unix seconds>` annotations in the
+    /// AOF, as Redis writes them (before the first record of a second,
+    /// and at the start of a base written as commands).
     pub timestamps: bool,
 }
 

@@ -138,6 +138,8 @@ struct Tail {
     feed_selected: Option<usize>,
     /// Scratch for one section's replication bytes.
     feed_buf: Vec<u8>,
+    /// The second of the last `#TS:` annotation written to the file.
+    stamped: u64,
 }
 
 /// The file the journal is written to.
@@ -187,6 +189,9 @@ pub struct Journal {
     /// DEBUG AOF-FLUSH-SLEEP: microseconds each write to the file waits
     /// first (Redis's test knob for a slow disk).
     flush_sleep: AtomicU64,
+    /// `aof-timestamp-enabled`: a `#TS:<unix seconds>` line before the
+    /// first record of each new second, as Redis annotates its AOF.
+    timestamps: AtomicBool,
     /// `always`: connections waiting for a sync ask the syncer thread...
     sync_wanted: Mutex<bool>,
     sync_ask: parking_lot::Condvar,
@@ -233,6 +238,11 @@ fn encode_section(
 }
 
 impl Journal {
+    /// `aof-timestamp-enabled`.
+    pub fn set_timestamps(&self, on: bool) {
+        self.timestamps.store(on, Ordering::Relaxed);
+    }
+
     /// DEBUG AOF-FLUSH-SLEEP: wait `micros` before each write to the file.
     pub fn set_flush_sleep(&self, micros: u64) {
         self.flush_sleep.store(micros, Ordering::Relaxed);
@@ -363,6 +373,14 @@ impl Journal {
         }
         let tail = &mut *tail;
         let before = tail.buf.len();
+        if self.timestamps.load(Ordering::Relaxed) {
+            let now = crate::util::unix_secs();
+            if now > tail.stamped {
+                tail.buf
+                    .extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+                tail.stamped = now;
+            }
+        }
         encode_section(&records, &served, &mut tail.buf, &mut tail.selected);
         let added = (tail.buf.len() - before) as u64;
         let end = self.appended.fetch_add(added, Ordering::AcqRel) + added;

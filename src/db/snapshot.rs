@@ -448,11 +448,12 @@ impl<S: Store> Snapshot<S> {
     /// Write the snapshot as commands (an AOF base with
     /// `aof-use-rdb-preamble no`), replacing `path` as [`save`](Self::save)
     /// does.
-    pub fn save_commands(&self, path: &Path) -> io::Result<Saved> {
+    pub fn save_commands(&self, path: &Path, first: &[u8]) -> io::Result<Saved> {
         replace_file(path, |temp| {
             let file = std::fs::File::create(temp)?;
             let mut w = io::BufWriter::with_capacity(1 << 20, file);
-            let mut bytes_out = 0;
+            w.write_all(first)?;
+            let mut bytes_out = first.len() as u64;
             for code in &self.functions {
                 let mut load = Vec::new();
                 rewrite::put_function(&mut load, code);

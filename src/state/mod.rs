@@ -129,6 +129,7 @@ impl<S: Store> ServerState<S> {
         // keeps for its batch: the lock's holder may be a script waiting
         // for that VM.
         crate::db::journal::on_wait(scripts::release_kept);
+        db.journal().set_timestamps(config.aof.timestamps);
         let pubsub = Arc::new(PubSub::default());
         let clients = Arc::new(Registry::default());
         let tracking = Arc::new(Tracking::default());
@@ -223,6 +224,7 @@ impl<S: Store> ServerState<S> {
         self.db
             .set_latency_threshold(config.latency_monitor_threshold);
         self.aof.set_fsync(config.aof.fsync);
+        self.db.journal().set_timestamps(config.aof.timestamps);
         let (was, is) = (before.aof.enabled, config.aof.enabled);
         self.pubsub.set_hard_limit(config.output_limits.pubsub.hard);
         self.db.events().set_classes(config.notify_keyspace_events);

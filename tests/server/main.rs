@@ -14,6 +14,7 @@ mod bounded;
 mod common;
 
 mod aof;
+mod aof_timestamps;
 mod atomicity;
 mod blocking;
 mod busy;

@@ -138,7 +138,11 @@ fn a_saved_file_reports_its_own_size() {
     let (aof, rdb) = (dir.join("base.aof"), dir.join("dump.rdb"));
     // A snapshot is written once, and one runs at a time: one for each
     // file, one after the other.
-    let commands = db.begin_snapshot().unwrap().save_commands(&aof).unwrap();
+    let commands = db
+        .begin_snapshot()
+        .unwrap()
+        .save_commands(&aof, b"")
+        .unwrap();
     let dump = db.begin_snapshot().unwrap().save(&rdb, true, true, &[]);
     let saved = [commands, dump.unwrap()];
     for (path, saved) in [&aof, &rdb].into_iter().zip(saved) {

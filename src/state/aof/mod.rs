@@ -625,7 +625,14 @@ fn write_base<S: Store>(
 ) -> io::Result<Part> {
     if !config.aof.use_rdb_preamble {
         let name = format!("{}.{seq}.base.aof", config.aof.filename);
-        snap.save_commands(&dir.join(&name))?;
+        // `aof-timestamp-enabled`: the base starts with the time it was
+        // taken, as Redis's rewrite writes it.
+        let stamp = if config.aof.timestamps {
+            format!("#TS:{}\r\n", crate::util::unix_secs())
+        } else {
+            String::new()
+        };
+        snap.save_commands(&dir.join(&name), stamp.as_bytes())?;
         return Ok(Part { name, seq });
     }
     let name = format!("{}.{seq}.base.rdb", config.aof.filename);
