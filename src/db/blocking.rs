@@ -265,6 +265,7 @@ mod tests {
         let order = b.waiters(b"a");
         assert!(Arc::ptr_eq(&order[0], &w1) && Arc::ptr_eq(&order[1], &w2));
         b.remove(&w1);
+        assert_eq!(b.len(), 1, "INFO blocked_clients after one leaves");
         assert!(!b.has_waiters(b"b"));
         assert_eq!(b.waiters(b"a").len(), 1);
         b.remove(&w1);

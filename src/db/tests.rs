@@ -118,3 +118,34 @@ fn a_latency_sample_is_kept_only_at_or_past_the_threshold() {
     assert_eq!(all.len(), 1);
     assert_eq!((all[0].0, all[0].1.max), ("expire-cycle", 10));
 }
+
+/// Only database 0 of a cluster node keeps the keys of each hash slot
+/// (CLUSTER COUNTKEYSINSLOT); a standalone server keeps none (it would
+/// pay for an index nobody can ask).
+#[test]
+fn only_a_cluster_node_s_database_0_indexes_slots() {
+    let slot = usize::from(crate::util::slots::key_slot(b"k"));
+    let put = |db: &Db<RwLockStore>, i: usize| {
+        db.table()[i].update(b"k", 0, |_| (Op::Put(Entry::string("v")), ()));
+        db.table()[i].count_in_slot(slot)
+    };
+    let standalone = db(2);
+    assert_eq!(put(&standalone, 0), 0, "a standalone server indexed slots");
+    let node = db(2);
+    node.index_slots();
+    assert_eq!(put(&node, 0), 1);
+    assert_eq!(
+        put(&node, 1),
+        0,
+        "database 1 of a cluster node indexed slots"
+    );
+}
+
+/// TTLs are measured against the clock the databases were made with (a
+/// manual one in tests, the server's own in DEBUG and cluster code).
+#[test]
+fn the_clock_is_the_one_given() {
+    let db = db(1);
+    assert_eq!(db.clock().now_ms(), 1_000);
+    assert_eq!(db.now_ms(), 1_000);
+}
