@@ -28,7 +28,10 @@ mod inert;
 mod values;
 
 use directives::{all, directive};
-pub use directives::{parse_memory, Directive, DIRECTIVES};
+pub use directives::{
+    parse_memory, Directive, DIRECTIVES, SHUTDOWN_FORCE, SHUTDOWN_NOSAVE, SHUTDOWN_NOW,
+    SHUTDOWN_SAVE,
+};
 pub use values::{
     AofConfig, BackendKind, ClusterConfig, Encodings, Fsync, LogLevel, OutputLimit, OutputLimits,
 };
@@ -152,6 +155,11 @@ pub struct Config {
     /// `pidfile`: written with the process id once the server listens,
     /// removed at shutdown; empty: none.
     pub pidfile: String,
+    /// `shutdown-on-sigint` / `shutdown-on-sigterm`: how a signal shuts
+    /// the server down, as SHUTDOWN's options would (`SHUTDOWN_*` bits).
+    pub shutdown_on_sigint: u8,
+    /// See `shutdown_on_sigint`.
+    pub shutdown_on_sigterm: u8,
     /// `enable-protected-configs` (CONFIG SET dir, dbfilename): `no`,
     /// `yes` or `local`.
     pub enable_protected_configs: String,
@@ -210,6 +218,8 @@ impl Default for Config {
             enable_debug_command: "no".into(),
             enable_module_command: "no".into(),
             pidfile: String::new(),
+            shutdown_on_sigint: 0,
+            shutdown_on_sigterm: 0,
             enable_protected_configs: "no".into(),
             aof: AofConfig::default(),
             memory: MemoryConfig::default(),

@@ -176,8 +176,14 @@ async fn shutdown_signal() {
         // instead of killing the process: SIGXFSZ is caught and ignored.
         let _file_size_limit = signal(SignalKind::from_raw(25));
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::warn!("received SIGINT, scheduling shutdown..."),
-            _ = term.recv() => tracing::warn!("received SIGTERM, scheduling shutdown..."),
+            _ = tokio::signal::ctrl_c() => {
+                tracing::warn!("received SIGINT, scheduling shutdown...");
+                server::note_signal(false);
+            }
+            _ = term.recv() => {
+                tracing::warn!("received SIGTERM, scheduling shutdown...");
+                server::note_signal(true);
+            }
         }
     }
     #[cfg(not(unix))]

@@ -41,6 +41,63 @@ pub(super) fn yes_no_text(on: bool) -> String {
     if on { "yes" } else { "no" }.into()
 }
 
+/// `shutdown-on-sig*` bits, as Redis's `SHUTDOWN_*` flags.
+pub const SHUTDOWN_SAVE: u8 = 1;
+/// See [`SHUTDOWN_SAVE`].
+pub const SHUTDOWN_NOSAVE: u8 = 2;
+/// See [`SHUTDOWN_SAVE`].
+pub const SHUTDOWN_NOW: u8 = 4;
+/// See [`SHUTDOWN_SAVE`].
+pub const SHUTDOWN_FORCE: u8 = 8;
+const SHUTDOWN_NAMES: [(&str, u8); 4] = [
+    ("save", SHUTDOWN_SAVE),
+    ("nosave", SHUTDOWN_NOSAVE),
+    ("now", SHUTDOWN_NOW),
+    ("force", SHUTDOWN_FORCE),
+];
+
+/// Parse `shutdown-on-sigint`/`-sigterm` words (`default` is none),
+/// with Redis's checks and texts.
+fn shutdown_flags(v: &[String]) -> Result<u8, String> {
+    let mut bits = 0;
+    let words: Vec<&str> = v.iter().flat_map(|s| s.split_whitespace()).collect();
+    if words.is_empty() {
+        return Err(
+            "argument(s) must be one of the following: default, save, nosave, now, force".into(),
+        );
+    }
+    for w in words {
+        let w = w.to_ascii_lowercase();
+        bits |=
+            match SHUTDOWN_NAMES.iter().find(|(n, _)| *n == w) {
+                Some((_, b)) => *b,
+                None if w == "default" => 0,
+                None => return Err(
+                    "argument(s) must be one of the following: default, save, nosave, now, force"
+                        .into(),
+                ),
+            };
+    }
+    if bits & SHUTDOWN_SAVE != 0 && bits & SHUTDOWN_NOSAVE != 0 {
+        return Err("shutdown options SAVE and NOSAVE can't be used simultaneously".into());
+    }
+    Ok(bits)
+}
+
+/// The words CONFIG GET shows for `shutdown-on-sig*` bits.
+fn shutdown_flags_text(bits: u8) -> String {
+    let names: Vec<&str> = SHUTDOWN_NAMES
+        .iter()
+        .filter(|(_, b)| bits & b != 0)
+        .map(|(n, _)| *n)
+        .collect();
+    if names.is_empty() {
+        "default".into()
+    } else {
+        names.join(" ")
+    }
+}
+
 /// A protected action's setting (`enable-debug-command`...): `no`, `yes`
 /// or `local`, lower-cased, with Redis's error text.
 fn no_yes_local(v: &str) -> Result<String, String> {
@@ -425,6 +482,12 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("enable-module-command", Some(1), mutable: false,
         set: |c, v| { c.enable_module_command = no_yes_local(&v[0])?; Ok(()) },
         get: Some(|c| c.enable_module_command.clone())),
+    directive!("shutdown-on-sigint", None, mutable: true,
+        set: |c, v| { c.shutdown_on_sigint = shutdown_flags(v)?; Ok(()) },
+        get: Some(|c| shutdown_flags_text(c.shutdown_on_sigint))),
+    directive!("shutdown-on-sigterm", None, mutable: true,
+        set: |c, v| { c.shutdown_on_sigterm = shutdown_flags(v)?; Ok(()) },
+        get: Some(|c| shutdown_flags_text(c.shutdown_on_sigterm))),
     directive!("pidfile", Some(1), mutable: false,
         set: |c, v| { c.pidfile = v[0].clone(); Ok(()) },
         get: Some(|c| c.pidfile.clone())),

@@ -211,8 +211,6 @@ pub static INERT: &[Directive] = &[
     inert!("acl-pubsub-default", Enum(&["allchannels", "resetchannels"]), "resetchannels", mutable: true),
     inert!("sanitize-dump-payload", Enum(&["no", "yes", "clients"]), "no", mutable: true),
     inert!("propagation-error-behavior", Enum(&["ignore", "panic", "panic-on-replicas"]), "ignore", mutable: true),
-    inert!("shutdown-on-sigint", Off("default"), "default", mutable: true),
-    inert!("shutdown-on-sigterm", Off("default"), "default", mutable: true),
     inert!("io-threads", Int(1, 128), "1", mutable: false),
     inert!("active-defrag-cycle-min", Int(1, 99), "1", mutable: true),
     inert!("active-defrag-cycle-max", Int(1, 99), "25", mutable: true),

@@ -266,3 +266,30 @@ fn save_lines_in_a_file_add_up_as_in_redis() {
     assert_eq!(c.save, vec![(900, 1), (300, 10), (60, 10000)]);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `shutdown-on-sigint` / `-sigterm` words as Redis 7.0.15 takes and
+/// prints them (checked against redis-server).
+#[test]
+fn shutdown_on_signal_flags_read_and_print_as_in_redis() {
+    let mut c = Config::default();
+    let set = |c: &mut Config, v: &str| c.apply("shutdown-on-sigterm", &[v.to_string()]);
+    let get = |c: &Config| c.get_matching(&[b"shutdown-on-sigterm"])[0].1.clone();
+    assert_eq!(get(&c), "default");
+    set(&mut c, "NOW Force").unwrap();
+    assert_eq!(get(&c), "now force");
+    set(&mut c, "nosave now").unwrap();
+    assert_eq!(get(&c), "nosave now");
+    assert_eq!(
+        set(&mut c, "save nosave").unwrap_err(),
+        "shutdown options SAVE and NOSAVE can't be used simultaneously"
+    );
+    for bad in ["bogus", ""] {
+        assert_eq!(
+            set(&mut c, bad).unwrap_err(),
+            "argument(s) must be one of the following: default, save, nosave, now, force"
+        );
+    }
+    assert_eq!(get(&c), "nosave now", "a refused value changes nothing");
+    set(&mut c, "default").unwrap();
+    assert_eq!(get(&c), "default");
+}

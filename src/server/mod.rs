@@ -16,6 +16,7 @@ mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use store_api::Store;
@@ -54,6 +55,18 @@ pub async fn run<S: Store>(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     run_with::<S>(listeners, config, Options::default(), shutdown).await
+}
+
+/// The signal that asked for the shutdown (none yet, SIGINT, SIGTERM):
+/// the binary notes it ([`note_signal`]) before its shutdown future
+/// resolves, so `shutdown-on-sigint` or `-sigterm` applies.
+static SIGNAL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+const SIGINT: u8 = 1;
+const SIGTERM: u8 = 2;
+
+/// Note that SIGTERM (`true`) or SIGINT asked for the shutdown.
+pub fn note_signal(sigterm: bool) {
+    SIGNAL.store(if sigterm { SIGTERM } else { SIGINT }, Ordering::Relaxed);
 }
 
 /// [`run`] with injected [`Options`].
@@ -209,18 +222,35 @@ pub async fn run_with<S: Store>(
             }
         }
     });
-    tokio::select! {
-        _ = shutdown => info!("shutdown signal received"),
-        _ = state.shutdown_requested() => info!("SHUTDOWN requested by a client"),
-    }
-    // A signal: save as Redis does before exiting. If that fails, Redis
-    // refuses to exit (acknowledged writes would be lost): keep serving
-    // until a client's SHUTDOWN (NOSAVE, or a save that works) ends it.
+    let by_signal = tokio::select! {
+        _ = shutdown => {
+            info!("shutdown signal received");
+            true
+        }
+        _ = state.shutdown_requested() => {
+            info!("SHUTDOWN requested by a client");
+            false
+        }
+    };
+    // A signal: save as Redis does before exiting, as `shutdown-on-sigint`
+    // / `-sigterm` say (SAVE, NOSAVE, FORCE). If that fails, Redis
+    // refuses to exit (acknowledged writes would be lost) unless FORCE:
+    // keep serving until a client's SHUTDOWN (NOSAVE, or a save that
+    // works) ends it.
     loop {
         let config = state.config();
-        let saved = state.persist.save_on_exit(&state.db, &config);
+        let flags = match (by_signal, SIGNAL.load(Ordering::Relaxed)) {
+            (true, SIGINT) => config.shutdown_on_sigint,
+            (true, SIGTERM) => config.shutdown_on_sigterm,
+            _ => 0,
+        };
+        let saved = state.persist.save_on_exit(&state.db, &config, flags);
         match saved {
             Ok(()) => break,
+            Err(e) if flags & crate::config::SHUTDOWN_FORCE != 0 => {
+                tracing::error!(cause = ?e, "Error trying to save the DB, exiting anyway (FORCE).");
+                break;
+            }
             Err(e) => {
                 tracing::error!(cause = ?e, "Error trying to save the DB, can't exit.");
                 state.shutdown_requested().await;

@@ -262,9 +262,19 @@ impl Persistence {
     }
 
     /// The exit path's save (a signal, not SHUTDOWN): Redis's rule, save
-    /// when save points are configured. Err when that save failed.
-    pub fn save_on_exit<S: Store>(&self, db: &Db<S>, config: &Config) -> Result<(), SaveError> {
-        if self.shutdown_handled.load(Ordering::Acquire) || config.save.is_empty() {
+    /// when save points are configured, or as the signal's
+    /// `shutdown-on-sig*` flags say (SAVE, NOSAVE). Err when that save
+    /// failed.
+    pub fn save_on_exit<S: Store>(
+        &self,
+        db: &Db<S>,
+        config: &Config,
+        flags: u8,
+    ) -> Result<(), SaveError> {
+        use crate::config::{SHUTDOWN_NOSAVE, SHUTDOWN_SAVE};
+        let wanted = flags & SHUTDOWN_SAVE != 0 || !config.save.is_empty();
+        if self.shutdown_handled.load(Ordering::Acquire) || flags & SHUTDOWN_NOSAVE != 0 || !wanted
+        {
             return Ok(());
         }
         self.wait();

@@ -258,6 +258,37 @@ fn binding_a_port_in_use_fails_with_exit_1() {
     );
 }
 
+/// `shutdown-on-sigterm` and `-sigint` choose what a signal's shutdown
+/// does, as SHUTDOWN's options: `nosave` skips the save the save points
+/// would make, `save` saves without any.
+#[test]
+fn shutdown_on_signals_saves_as_configured() {
+    let signal = |child: &Server, name: &str| {
+        Command::new("kill")
+            .args([name, &child.id().to_string()])
+            .status()
+            .unwrap();
+    };
+    let dir = fresh_dir("shutdown-on-sig");
+    let (mut child, port) = spawn_in(&dir, None, &["--shutdown-on-sigterm", "nosave now"]);
+    let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    assert_eq!(c.cmd("SET k v"), ok());
+    assert_eq!(
+        c.cmd("CONFIG GET shutdown-on-sigterm"),
+        config_pair("shutdown-on-sigterm", "nosave now")
+    );
+    signal(&child, "-TERM");
+    assert_eq!(wait_exit(&mut child), Some(0));
+    assert!(!dir.join("dump.rdb").exists(), "nosave saved");
+    let (mut child, port) = spawn_in(&dir, None, &["--save", "", "--shutdown-on-sigint", "save"]);
+    let mut c = RawClient::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    assert_eq!(c.cmd("SET k v"), ok());
+    signal(&child, "-INT");
+    assert_eq!(wait_exit(&mut child), Some(0));
+    assert!(dir.join("dump.rdb").exists(), "save did not save");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Start the binary in `dir` (which holds its dump.rdb) on a free port,
 /// with the config file `conf` if given.
 fn spawn_in(dir: &std::path::Path, conf: Option<&str>, extra: &[&str]) -> (Server, u16) {
