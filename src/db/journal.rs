@@ -300,9 +300,10 @@ impl Journal {
         r
     }
 
-    /// The order lock. A script holds it while it runs, so a long wait
-    /// hands this thread's other connections elsewhere (as the VM's wait
-    /// does): SCRIPT KILL must still find a thread to run on.
+    /// The order lock. A script holds it while it runs, so a long wait is
+    /// a blocking section (which moves other work elsewhere only on a
+    /// multi-threaded runtime: see `db::locks`), and before any wait the
+    /// thread gives back what a lock holder may wait for ([`on_wait`]).
     fn lock_order(&self) -> parking_lot::MutexGuard<'_, Tail> {
         if let Some(tail) = self.order.try_lock() {
             return tail;

@@ -32,9 +32,13 @@
 //! ever waits for ever while holding stripes, and a cycle needs two.
 //!
 //! A wait longer than [`LONG_WAIT`] (behind a long script, KEYS, a SORT BY)
-//! hands the thread's other work to another runtime thread first, so a busy
-//! script never starves the server of threads to answer BUSY and SCRIPT
-//! KILL on.
+//! runs as a blocking section, which on a multi-threaded runtime hands the
+//! thread's other work to another thread first. The server's workers are
+//! single-threaded event loops, where that does nothing: there a busy
+//! script keeps the server answering BUSY and SCRIPT KILL by serving its
+//! own worker's other connections while it runs (`state::scripts`'s
+//! step-aside), and a connection that waits here holds its worker until
+//! the wait ends.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{fence, AtomicU64, Ordering};

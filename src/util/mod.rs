@@ -16,10 +16,10 @@ pub fn unix_secs() -> u64 {
 }
 
 /// Run `f`, which may wait a long time, as a blocking section of the async
-/// runtime when called on one of its worker threads: the worker's other
-/// tasks move to another thread meanwhile, so a long wait for a lock (behind
-/// a busy script) never leaves the server without a thread to answer on.
-/// Outside a multi-threaded runtime it just runs `f`.
+/// runtime when called on a thread of a multi-threaded runtime: that
+/// thread's other tasks move to another thread meanwhile. Anywhere else,
+/// the server's own workers included (single-threaded event loops), it
+/// just runs `f`.
 pub fn blocking_section<R>(f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
