@@ -279,24 +279,18 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
             now(Frame::ok())
         }
         _ if sub_is("CONFIG-REWRITE-FORCE-ALL", 1) => {
-            // Redis answers with strerror() (an empty path: "Bad address").
-            let text = |kind: std::io::ErrorKind| match kind {
-                _ if ctx.state.config_file.is_empty() => "Bad address".to_string(),
-                std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
-                std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
-                _ => "Input/output error".to_string(),
-            };
-            let done = if ctx.state.config_file.is_empty() {
-                Err(std::io::ErrorKind::Other)
+            // Redis answers with strerror() (no config file: its fopen of
+            // a NULL path, "Bad address").
+            let failed = if ctx.state.config_file.is_empty() {
+                Some("Bad address".to_string())
             } else {
                 crate::cmd::server::rewrite_config(ctx.state, true)
+                    .err()
+                    .map(|e| crate::state::listen::strerror(&e))
             };
-            now(match done {
-                Ok(()) => Frame::ok(),
-                Err(kind) => Frame::error(format!(
-                    "ERR CONFIG-REWRITE-FORCE-ALL failed: {}",
-                    text(kind)
-                )),
+            now(match failed {
+                None => Frame::ok(),
+                Some(why) => Frame::error(format!("ERR CONFIG-REWRITE-FORCE-ALL failed: {why}")),
             })
         }
         _ if sub_is("AOF-FLUSH-SLEEP", 2) => {

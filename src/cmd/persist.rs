@@ -256,7 +256,7 @@ fn restore<S: Store>(r: Restore, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdError
         .state
         .skip_checksum
         .load(std::sync::atomic::Ordering::Relaxed);
-    let value = match rdb::restore_payload_checked(&r.payload, &shapes(ctx.config), verify) {
+    let value = match rdb::restore_payload(&r.payload, &shapes(ctx.config), verify) {
         None => return Err(CmdError::BadPayload),
         Some(Err(_)) | Some(Ok(None)) => {
             // Redis's `rdbReportCorruptRDB` line (its tests look for it).

@@ -183,7 +183,7 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
             if ctx.state.config_file.is_empty() {
                 return Err(CmdError::NoConfigFile);
             }
-            rewrite_config(ctx.state, false).map_err(CmdError::RewriteFailed)?;
+            rewrite_config(ctx.state, false).map_err(|e| CmdError::RewriteFailed(e.kind()))?;
             Ok(Frame::ok())
         }
         Cmd::ConfigHelp => Ok(super::help_reply(CONFIG_HELP)),
@@ -244,17 +244,14 @@ const CONFIG_HELP: &[&str] = &[
 pub(crate) fn rewrite_config<S: Store>(
     state: &crate::state::ServerState<S>,
     force_all: bool,
-) -> Result<(), std::io::ErrorKind> {
+) -> std::io::Result<()> {
     let path = &state.config_file;
-    let write = || -> std::io::Result<()> {
-        let old = std::fs::read_to_string(path)?;
-        let text = state.config().rewrite_text_with(&old, force_all);
-        let temp = format!("{path}.rewrite-{}", std::process::id());
-        std::fs::write(&temp, text)?;
-        std::fs::File::open(&temp)?.sync_all()?;
-        std::fs::rename(&temp, path)
-    };
-    write().map_err(|e| e.kind())
+    let old = std::fs::read_to_string(path)?;
+    let text = state.config().rewrite_text_with(&old, force_all);
+    let temp = format!("{path}.rewrite-{}", std::process::id());
+    std::fs::write(&temp, text)?;
+    std::fs::File::open(&temp)?.sync_all()?;
+    std::fs::rename(&temp, path)
 }
 
 #[cfg(test)]

@@ -109,6 +109,7 @@ impl Drop for Unjournaled {
 
 /// Is this thread inside a write: a section, or one that began with the
 /// journal off (whose end a journal being turned on waits for)?
+#[inline]
 pub fn in_write() -> bool {
     in_section() || MINE.with(|c| c.load(Ordering::Relaxed)) > 0
 }
@@ -146,8 +147,6 @@ struct Tail {
 #[derive(Default)]
 struct Sink {
     file: Option<File>,
-    /// Bytes in the file.
-    size: u64,
     /// The buffer last written, cleared, to become the next tail.
     spare: Vec<u8>,
 }
@@ -172,9 +171,9 @@ pub struct Journal {
     repl_offset: AtomicU64,
     order: Mutex<Tail>,
     sink: Mutex<Sink>,
-    /// `Sink::size`, readable without the file lock: INFO asks for it
-    /// from inside MULTI or a script, with the order lock held, and the
-    /// file lock comes before the order lock.
+    /// Bytes in the current file: changed only with the file lock held,
+    /// read without it (INFO asks from inside MULTI or a script, with
+    /// the order lock held, and the file lock comes before that).
     file_bytes: AtomicU64,
     /// Journal bytes appended, written to the file, made durable (counted
     /// from the journal's creation, across files).
@@ -279,7 +278,6 @@ impl Journal {
         wait_unjournaled();
         self.file_on.store(true, Ordering::Release);
         sink.file = Some(file);
-        sink.size = size;
         self.file_bytes.store(size, Ordering::Release);
         tail.selected = None;
         at_switch()
@@ -330,7 +328,7 @@ impl Journal {
     /// order lock, the thread gives back what a holder of that lock may be
     /// waiting for ([`on_wait`]).
     pub fn ordered<R>(&self, f: impl FnOnce() -> R) -> (R, u64) {
-        if in_section() || MINE.with(|c| c.load(Ordering::Relaxed)) > 0 {
+        if in_write() {
             // Inside a section (or an unjournaled write) already.
             return (f(), 0);
         }
@@ -475,8 +473,8 @@ impl Journal {
         }
         match file.write_all(buf) {
             Ok(()) => {
-                sink.size += buf.len() as u64;
-                self.file_bytes.store(sink.size, Ordering::Release);
+                self.file_bytes
+                    .fetch_add(buf.len() as u64, Ordering::AcqRel);
                 if self.failed.swap(false, Ordering::AcqRel) {
                     tracing::warn!("AOF write error looks solved, Redis can write again.");
                     *self.failure.lock() = None;
@@ -485,8 +483,9 @@ impl Journal {
             }
             Err(e) => {
                 // Cut the partial write off and write next at the cut.
-                let _ = file.set_len(sink.size);
-                let _ = file.seek(io::SeekFrom::Start(sink.size));
+                let size = self.file_bytes.load(Ordering::Acquire);
+                let _ = file.set_len(size);
+                let _ = file.seek(io::SeekFrom::Start(size));
                 if !self.failed.swap(true, Ordering::AcqRel) {
                     tracing::warn!(cause = %e, "Error writing to the AOF file");
                 }
@@ -577,7 +576,6 @@ impl Journal {
         let mut tail = self.lock_order();
         self.write_tail(&mut tail, &mut sink, true)?;
         sink.file = Some(file);
-        sink.size = 0;
         self.file_bytes.store(0, Ordering::Release);
         tail.selected = None;
         Ok(at_switch())

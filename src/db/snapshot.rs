@@ -493,6 +493,9 @@ impl<S: Store> Snapshot<S> {
                 return;
             }
             put(buf, key, e);
+            if delay.is_zero() {
+                return;
+            }
             // `rdb-key-save-delay` (up to a few seconds a key in Redis's
             // tests), a cancel ending it early.
             let until = std::time::Instant::now() + delay;

@@ -341,7 +341,7 @@ pub fn dump(engine: &Engine) -> Bytes {
 
 /// The library codes in a FUNCTION DUMP payload.
 pub fn parse_dump(payload: &[u8]) -> Result<Vec<Bytes>, CmdError> {
-    let body = crate::db::rdb::open_payload(payload)
+    let body = crate::db::rdb::open_payload(payload, true)
         .ok_or_else(|| err("ERR DUMP payload version or checksum are wrong"))?;
     crate::db::rdb::function_records(body)
         .map(|codes| codes.into_iter().map(Bytes::from).collect())

@@ -19,8 +19,7 @@ mod write;
 use std::fmt;
 
 pub use read::{
-    function_records, load, open_payload, restore_payload, restore_payload_checked, LoadSummary,
-    Loaded, Reader, Shapes,
+    function_records, load, open_payload, restore_payload, LoadSummary, Loaded, Reader, Shapes,
 };
 pub use write::{
     dump_payload, put_entry, put_len, put_string, put_value, seal_payload, set_packed_threshold,
@@ -167,10 +166,10 @@ mod tests {
         p.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(p.len(), 10);
         assert!(matches!(
-            restore_payload(&p, &Shapes::default()),
+            restore_payload(&p, &Shapes::default(), true),
             Some(Err(_))
         ));
-        assert!(restore_payload(&p[..9], &Shapes::default()).is_none());
+        assert!(restore_payload(&p[..9], &Shapes::default(), true).is_none());
     }
 
     #[test]
@@ -365,7 +364,7 @@ mod tests {
             ),
         ];
         for (p, kind) in payloads {
-            let v = restore_payload(p, &Shapes::default())
+            let v = restore_payload(p, &Shapes::default(), true)
                 .unwrap()
                 .unwrap()
                 .unwrap();
@@ -374,7 +373,7 @@ mod tests {
             // shorter here; any valid LZF loads).
             let ours = dump_payload(&v, true);
             if kind == "string" {
-                let back = restore_payload(&ours, &Shapes::default())
+                let back = restore_payload(&ours, &Shapes::default(), true)
                     .unwrap()
                     .unwrap()
                     .unwrap();
@@ -385,7 +384,7 @@ mod tests {
         }
         let mut bad = payloads_first();
         bad[3] ^= 1;
-        assert!(restore_payload(&bad, &Shapes::default()).is_none());
+        assert!(restore_payload(&bad, &Shapes::default(), true).is_none());
     }
 
     fn payloads_first() -> Vec<u8> {
@@ -421,12 +420,15 @@ mod tests {
             p
         };
         let body = [ty::STRING, 1, b'x'];
-        assert_eq!(open_payload(&seal(&body, RDB_VERSION)), Some(&body[..]));
-        assert_eq!(open_payload(&seal(&body, RDB_VERSION + 1)), None);
+        assert_eq!(
+            open_payload(&seal(&body, RDB_VERSION), true),
+            Some(&body[..])
+        );
+        assert_eq!(open_payload(&seal(&body, RDB_VERSION + 1), true), None);
         let mut bad = seal(&body, RDB_VERSION);
         bad[1] ^= 1;
-        assert_eq!(open_payload(&bad), None);
-        assert_eq!(open_payload(&bad[..9]), None);
+        assert_eq!(open_payload(&bad, true), None);
+        assert_eq!(open_payload(&bad[..9], true), None);
         // FUNCTION DUMP bodies: function records only.
         let lib = [op::FUNCTION2, 3, b'a', b'b', b'c', op::FUNCTION2, 1, b'd'];
         assert_eq!(

@@ -484,33 +484,20 @@ pub fn load(
 }
 
 /// Check and decode a DUMP payload (RESTORE): `None` when its version or
-/// checksum is wrong, `Some(Err)` when its value is malformed.
-pub fn restore_payload(payload: &[u8], shapes: &Shapes) -> Option<R<Option<Value>>> {
-    restore_payload_checked(payload, shapes, true)
-}
-
-/// [`restore_payload`], the CRC64 checked only with `verify` (off after
-/// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1, Redis's test knob for feeding
-/// corrupt values without faking a checksum).
-pub fn restore_payload_checked(
-    payload: &[u8],
-    shapes: &Shapes,
-    verify: bool,
-) -> Option<R<Option<Value>>> {
-    let body = open_payload_checked(payload, verify)?;
+/// checksum is wrong, `Some(Err)` when its value is malformed. The CRC64
+/// is checked only with `verify` (off after DEBUG
+/// SET-SKIP-CHECKSUM-VALIDATION 1, Redis's test knob for feeding corrupt
+/// values without faking a checksum).
+pub fn restore_payload(payload: &[u8], shapes: &Shapes, verify: bool) -> Option<R<Option<Value>>> {
+    let body = open_payload(payload, verify)?;
     let mut r = Reader::new(body);
     Some(r.byte().and_then(|t| r.value(t, shapes)))
 }
 
 /// The body of a DUMP-style payload (without its version and CRC64), if
-/// the version is one this build reads and the checksum holds (Redis's
-/// `verifyDumpPayload`).
-pub fn open_payload(payload: &[u8]) -> Option<&[u8]> {
-    open_payload_checked(payload, true)
-}
-
-/// [`open_payload`], the CRC64 checked only with `verify`.
-pub fn open_payload_checked(payload: &[u8], verify: bool) -> Option<&[u8]> {
+/// the version is one this build reads and (with `verify`) the checksum
+/// holds: Redis's `verifyDumpPayload`.
+pub fn open_payload(payload: &[u8], verify: bool) -> Option<&[u8]> {
     if payload.len() < 10 {
         return None;
     }
