@@ -184,10 +184,8 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdErr
             });
             Ok(match payload {
                 Some(p) => Frame::Bulk(Bytes::from(p)),
-                None => {
-                    ctx.key_miss(&key);
-                    Frame::Null
-                }
+                // The read reported the miss.
+                None => Frame::Null,
             }
             .into())
         }

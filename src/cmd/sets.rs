@@ -538,7 +538,8 @@ fn store<S: Store>(
         .map(|k| ks.read_locked(&guard, k, now, |e| e.cloned()))
         .collect();
     for (k, _) in keys.iter().zip(&entries).filter(|(_, e)| e.is_none()) {
-        ctx.key_miss(k);
+        // The stripes are held: no writer of these keys is in flight.
+        ks.keyspace().key_miss(k);
     }
     let members = compute(op, &entries)?;
     let n = members.len();

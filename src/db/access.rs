@@ -97,8 +97,10 @@ impl<'a, S: Store> Access<'a, S> {
         if let Some(l) = self.lookups {
             l.count(found);
         }
-        if !found {
+        if !found && self.held {
             self.ks.key_miss(key);
+        } else if !found {
+            self.ks.key_miss_unlocked(key);
         }
     }
 

@@ -211,6 +211,8 @@ const SCRIPT: &str = "
     SORT nosuch STORE sd
     SORT nosuch STORE sd
     OBJECT ENCODING nosuch
+    DUMP nosuch
+    DUMP sl
     FLUSHDB
     SET k v PX 50
     sleep 100

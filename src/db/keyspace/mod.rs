@@ -34,6 +34,10 @@ mod slot;
 mod whole;
 use super::watch::{After, Now, Replaced, Watches};
 use super::Faults;
+
+/// How long a reader that missed a key waits for the writers of the key's
+/// stripe before it reports the miss anyway.
+const MISS_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 pub use slot::Slot;
 
 /// Does a read count as an access of its key (the LRU/LFU clock that
@@ -183,6 +187,24 @@ impl<S: Store> Keyspace<S> {
     /// A read found no `key` (Redis's `keymiss` event).
     pub fn key_miss(&self, key: &[u8]) {
         self.emit(class::KEY_MISS, "keymiss", key);
+    }
+
+    /// [`key_miss`](Self::key_miss) for a reader that holds no stripe.
+    /// A writer that removed the key (the sweeper reaping it) reports its
+    /// `expired` only after the removal, so a lock-free read can miss the
+    /// key before that event is out. Redis reports `expired` first; the
+    /// reader waits for the single-key writers of the key's stripe to
+    /// leave (a bounded wait, so it can never deadlock), and only when
+    /// anyone listens for `keymiss`.
+    pub fn key_miss_unlocked(&self, key: &[u8]) {
+        if !self.events.wants(class::KEY_MISS) {
+            return;
+        }
+        let start = std::time::Instant::now();
+        while self.locks.try_lock_one(key).is_none() && start.elapsed() < MISS_WAIT {
+            std::thread::yield_now();
+        }
+        self.key_miss(key);
     }
 
     /// The faults planted in this database (tests only).

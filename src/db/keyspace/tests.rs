@@ -401,3 +401,35 @@ fn the_split_update_fault_sees_what_a_real_update_sees() {
     assert!(!seen(b"gone"), "an expired key is absent");
     assert!(!seen(b"never"));
 }
+
+/// A reader that misses a key another thread is reaping reports `keymiss`
+/// only after the reaper's `expired` (Redis's order). The reaper's event
+/// sink stalls inside the update, so the reader surely looks in between.
+#[test]
+fn a_miss_waits_for_the_reaper_of_its_key() {
+    use crate::db::events::class;
+    use std::sync::{mpsc, Arc, Mutex};
+    let ks = Arc::new(Keyspace::<crate::backends::RwLockStore>::default());
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let (removed, removal_seen) = mpsc::channel();
+    let (h, removed) = (heard.clone(), Mutex::new(removed));
+    ks.events.set_sink(Box::new(move |_, ev, _, _| {
+        if ev == "expired" {
+            removed.lock().unwrap().send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        h.lock().unwrap().push(ev);
+    }));
+    ks.events
+        .set_classes(class::KEYEVENT | class::EXPIRED | class::KEY_MISS);
+    string_at(&ks, "k", Some(5));
+    let reaper = {
+        let ks = ks.clone();
+        std::thread::spawn(move || ks.update(b"k", 10, |_| (Op::Keep, ())))
+    };
+    removal_seen.recv().unwrap();
+    let found = crate::db::Access::new(&ks).read(b"k", 10, |e| e.is_some());
+    reaper.join().unwrap();
+    assert!(!found);
+    assert_eq!(*heard.lock().unwrap(), ["expired", "keymiss"]);
+}
