@@ -201,6 +201,10 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
     };
     let now = Reply::Now;
     let sub_is = |name: &str, n: usize| is(sub, name) && args.len() == n;
+    // The dataset loading at start: no second load over it.
+    if (is(sub, "RELOAD") || is(sub, "LOADAOF")) && ctx.state.db.loading().active() {
+        return Err(CmdError::Loading);
+    }
     Ok(match () {
         _ if sub_is("HELP", 1) => now(help_reply(DEBUG_HELP)),
         _ if is(sub, "RELOAD") => now(persist::debug_reload(ctx, &args[1..])?),

@@ -140,8 +140,9 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
         }
         "memory" => memory(ctx, &mut kv),
         "persistence" => {
+            let loading = state.db.loading();
+            kv("loading", &u8::from(loading.active()));
             for (k, v) in [
-                ("loading", "0"),
                 ("async_loading", "0"),
                 ("current_cow_peak", "0"),
                 ("current_cow_size", "0"),
@@ -157,6 +158,11 @@ fn section_body<S: Store>(ctx: &Ctx<'_, S>, section: &str) -> String {
             }
             for (k, v) in state.aof.info(&state.db, ctx.config) {
                 kv(k, &v);
+            }
+            if loading.active() {
+                for (k, v) in loading.info(crate::util::unix_secs()) {
+                    kv(k, &v);
+                }
             }
         }
         "stats" => stats(ctx, &mut kv),

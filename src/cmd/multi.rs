@@ -145,6 +145,14 @@ impl TxState {
             .is_some_and(|q| q.commands.iter().any(|(s, _)| s.flags.deny_oom))
     }
 
+    /// Does the open transaction queue a command refused while loading
+    /// (so EXEC is refused too)?
+    pub fn denies_loading(&self) -> bool {
+        self.queue
+            .as_ref()
+            .is_some_and(|q| q.commands.iter().any(|(s, _)| !s.flags.loading))
+    }
+
     /// The commands queued so far (none outside a transaction).
     pub fn commands(&self) -> &[(Spec, Vec<Bytes>)] {
         self.queue.as_ref().map_or(&[], |q| &q.commands)

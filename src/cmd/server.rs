@@ -146,6 +146,16 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
                     ));
                 }
             }
+            // What must not change while the dataset loads (Redis's
+            // DENY_LOADING_CONFIG), refused before anything else is.
+            let deny_loading = ["appendonly", "dir", "repl-diskless-load"];
+            if ctx.state.db.loading().active()
+                && pairs
+                    .iter()
+                    .any(|(n, _)| deny_loading.iter().any(|d| n.eq_ignore_ascii_case(d)))
+            {
+                return Err(CmdError::Loading);
+            }
             let current = ctx.state.config();
             let mut next = current.set_many(&pairs).map_err(|e| match e {
                 SetError::Unknown(name) => CmdError::UnknownConfig(name.into()),
@@ -189,6 +199,12 @@ pub fn execute<S: Store>(cmd: Cmd, ctx: &mut Ctx<'_, S>) -> Result<Frame, CmdErr
         Cmd::ConfigHelp => Ok(super::help_reply(CONFIG_HELP)),
         Cmd::Shutdown { abort: true, .. } => Err(CmdError::NoShutdownInProgress),
         Cmd::Shutdown { save, force, .. } => {
+            // While the dataset loads, never save (Redis forces NOSAVE):
+            // the file would lose what is not loaded yet.
+            let save = match ctx.state.db.loading().active() {
+                true => Some(false),
+                false => save,
+            };
             // During a busy script only SHUTDOWN NOSAVE goes through, and
             // stops the script (Redis exits in the middle of it).
             let threshold = ctx.config.busy_reply_threshold;

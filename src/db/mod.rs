@@ -23,6 +23,7 @@ pub mod expiry;
 pub mod journal;
 mod keyspace;
 pub mod latency;
+pub mod loading;
 mod locks;
 pub mod rdb;
 mod rewrite;
@@ -106,6 +107,8 @@ struct Shared<S> {
     /// nothing expires before its logged `DEL` (Redis expires nothing
     /// while loading).
     replaying: std::sync::atomic::AtomicBool,
+    /// The load at start, while it runs.
+    loading: loading::Loading,
     /// maxmemory and eviction.
     evictor: evict::Evictor,
     /// Function libraries' code: what the scripting layer has loaded
@@ -199,6 +202,7 @@ impl<S: Store> Db<S> {
                 snapshotting: std::sync::atomic::AtomicBool::new(false),
                 snapshot_cancelled: std::sync::atomic::AtomicBool::new(false),
                 replaying: std::sync::atomic::AtomicBool::new(false),
+                loading: loading::Loading::default(),
                 evictor: evict::Evictor::default(),
                 latency: latency::LatencyMonitor::default(),
                 latency_threshold: AtomicU64::new(0),
@@ -311,6 +315,11 @@ impl<S: Store> Db<S> {
     /// The faults planted in this server (tests only; none otherwise).
     pub fn faults(&self) -> Faults {
         self.shared.faults
+    }
+
+    /// The load at start (`-LOADING`, INFO's `loading_*` fields).
+    pub fn loading(&self) -> &loading::Loading {
+        &self.shared.loading
     }
 
     /// The write journal (the append-only file's order).

@@ -333,6 +333,10 @@ impl<S: Store> Db<S> {
             if !ks.insert_loaded(l.key.clone(), l.entry) {
                 return Err(duplicate(&l.key, l.db));
             }
+            self.loading().progress(l.offset);
+            if self.loading().cancelled() {
+                return Err(RdbError::Cancelled);
+            }
             if !shapes.key_delay.is_zero() {
                 std::thread::sleep(shapes.key_delay);
             }

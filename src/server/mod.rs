@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use store_api::Store;
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use connection::{INPUT_PAUSE, OUTPUT_PAUSE};
 pub use listener::{bind, effective_maxclients};
@@ -30,6 +30,7 @@ pub use shutdown::{Coordinator, Shutdown};
 use crate::cmd::Executor;
 use crate::config::Config;
 use crate::db::{Clock, DbGuard};
+use crate::state::aof::Files;
 use crate::state::ServerState;
 
 /// Options beyond the configuration: what embedding programs and tests
@@ -42,9 +43,12 @@ pub struct Options {
     pub config_file: String,
     /// Planted faults, for tests that must show their checks catch them.
     pub faults: crate::db::Faults,
-    /// Load `dir/dbfilename` before serving, as redis-server does (the
-    /// binary sets this; embedding programs and tests opt in).
+    /// Load `dir/dbfilename` at start, as redis-server does (the binary
+    /// sets this; embedding programs and tests opt in).
     pub load_at_start: bool,
+    /// Told when the server is ready (the dataset loaded: "Ready to accept
+    /// connections"), for programs that must not talk to it before.
+    pub ready: Option<std::sync::mpsc::SyncSender<()>>,
 }
 
 /// Serve `listeners` with `config` on backend `S` until `shutdown`
@@ -127,20 +131,26 @@ pub async fn run_with<S: Store>(
     } else {
         None
     };
-    if options.load_at_start && aof_files.is_none() {
-        let config = state.config();
-        match state.persist.load_at_start(&state.db, &config) {
-            Ok(true) => {}
-            Ok(false) => info!(path = %config.rdb_path().display(), "no RDB file to load"),
+    // What the start loads (Redis's `loadDataFromDisk`): the AOF alone
+    // when it is on, else the RDB file if there is one.
+    let rdb_path = state.config().rdb_path();
+    let rdb_len = match (&aof_files, options.load_at_start) {
+        (None, true) => match std::fs::metadata(&rdb_path) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                info!(path = %rdb_path.display(), "no RDB file to load");
+                None
+            }
             Err(e) => {
-                tracing::error!(path = %config.rdb_path().display(), "{e}");
+                tracing::error!(path = %rdb_path.display(), "{e}");
                 return Err(std::io::Error::other(format!(
                     "could not load {}: {e}",
-                    config.rdb_path().display()
+                    rdb_path.display()
                 )));
             }
-        }
-    }
+        },
+        _ => None,
+    };
     let exec = Arc::new(Executor::with_all_commands(Arc::new(state)));
     let state = exec.state.clone();
     let weak = Arc::downgrade(&exec);
@@ -148,14 +158,19 @@ pub async fn run_with<S: Store>(
         Some(exec) => replay::reload(&exec),
         None => Err("the server is gone".into()),
     }));
-    if let Some(files) = aof_files {
-        replay::load(&exec, files).map_err(|e| {
-            tracing::error!("{e}");
-            std::io::Error::other(e)
-        })?;
+    let total = match &aof_files {
+        Some(files) => files.total_bytes(),
+        None => rdb_len,
+    };
+    if let (Some(Files::Fresh), None) = (&aof_files, total) {
+        // No AOF yet: nothing to load, the first one is created now.
         state.aof.open_at_start(&state.db, &state.config())?;
     }
-    let bus = bus_listener.map(|l| tokio::spawn(bus::run(exec.clone(), l)));
+    if let Some(total) = total {
+        // Clients are served while it loads: `-LOADING` to all but the
+        // commands flagged `loading` (INFO, CONFIG, SHUTDOWN...).
+        state.db.loading().start(total);
+    }
     let pidfile = state.config().pidfile.clone();
     if !pidfile.is_empty() {
         // Best effort, as Redis's `createPidFile`.
@@ -176,12 +191,21 @@ pub async fn run_with<S: Store>(
         .map(|a| a.ip());
     state.listen.serve(ips.collect(), to_listen);
     let mut stop = coordinator.subscribe();
-    let accept = {
-        let (exec, workers, stop) = (exec.clone(), workers.clone(), stop.clone());
-        move |l: TcpListener| {
+    let ready = {
+        let workers = workers.clone();
+        move |l: &TcpListener| {
             if let Ok(addr) = l.local_addr() {
                 info!(%addr, backend = S::NAME, workers = workers.len(), "Ready to accept connections");
             }
+        }
+    };
+    let first: Vec<_> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    let accept = {
+        let (exec, workers, stop) = (exec.clone(), workers.clone(), stop.clone());
+        move |l: TcpListener| {
             tokio::spawn(listener::accept_loop(
                 exec.clone(),
                 workers.clone(),
@@ -206,12 +230,69 @@ pub async fn run_with<S: Store>(
             }
             for l in next {
                 match TcpListener::from_std(l) {
-                    Ok(l) => accepting.push(accept(l)),
+                    Ok(l) => {
+                        ready(&l);
+                        accepting.push(accept(l));
+                    }
                     Err(e) => tracing::warn!(cause = %e, "could not listen on the new port"),
                 }
             }
         }
     });
+    // The load, on a thread of its own while the workers answer.
+    tokio::pin!(shutdown);
+    let mut by_signal = None;
+    if total.is_some() {
+        let loader = tokio::task::spawn_blocking({
+            let exec = exec.clone();
+            move || load_dataset(&exec, aof_files)
+        });
+        tokio::pin!(loader);
+        let loaded = tokio::select! {
+            r = &mut loader => r,
+            _ = &mut shutdown => {
+                warn!("Received shutdown signal during loading, scheduling shutdown.");
+                by_signal = Some(true);
+                state.db.loading().cancel();
+                loader.await
+            }
+            _ = state.shutdown_requested() => {
+                by_signal = Some(false);
+                state.db.loading().cancel();
+                loader.await
+            }
+        };
+        state.db.loading().finish();
+        let failed = match loaded {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(e) => Some(format!("the loader failed: {e}")),
+        };
+        if let Some(e) = failed.filter(|_| by_signal.is_none()) {
+            tracing::error!("{e}");
+            stop_serving(coordinator, &workers).await;
+            return Err(std::io::Error::other(e));
+        }
+    }
+    if by_signal.is_some() {
+        // Nothing half-loaded is ever saved (Redis exits without saving
+        // when asked to during a load).
+        stop_serving(coordinator, &workers).await;
+        state.aof.stop_syncer();
+        if state.db.journal().file_on() {
+            let _ = state.db.journal().disable();
+        }
+        drop(guard);
+        remove_pidfile(&pidfile);
+        return Ok(());
+    }
+    for addr in &first {
+        info!(%addr, backend = S::NAME, workers = workers.len(), "Ready to accept connections");
+    }
+    if let Some(ready) = options.ready {
+        let _ = ready.try_send(());
+    }
+    let bus = bus_listener.map(|l| tokio::spawn(bus::run(exec.clone(), l)));
     let cron = tokio::spawn({
         let state = state.clone();
         async move {
@@ -223,7 +304,7 @@ pub async fn run_with<S: Store>(
         }
     });
     let by_signal = tokio::select! {
-        _ = shutdown => {
+        _ = &mut shutdown => {
             info!("shutdown signal received");
             true
         }
@@ -277,10 +358,43 @@ pub async fn run_with<S: Store>(
     // Every connection has ended: let the worker threads go.
     workers.stop().await;
     drop(guard);
+    remove_pidfile(&pidfile);
+    Ok(())
+}
+
+/// Load the dataset at start: the append-only file's `files` when the AOF
+/// is on (then open it for writing), else the RDB file.
+fn load_dataset<S: Store>(exec: &Executor<S>, aof_files: Option<Files>) -> Result<(), String> {
+    let state = &exec.state;
+    let config = state.config();
+    let Some(files) = aof_files else {
+        let path = config.rdb_path();
+        return match state.persist.load_at_start(&state.db, &config) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                info!(path = %path.display(), "no RDB file to load");
+                Ok(())
+            }
+            Err(e) => Err(format!("could not load {}: {e}", path.display())),
+        };
+    };
+    replay::load(exec, files)?;
+    state
+        .aof
+        .open_at_start(&state.db, &config)
+        .map_err(|e| e.to_string())
+}
+
+/// Stop accepting and end every connection (a failed or cancelled load).
+async fn stop_serving<S: Store>(coordinator: Coordinator<S>, workers: &workers::Workers) {
+    coordinator.shutdown().await;
+    workers.stop().await;
+}
+
+fn remove_pidfile(pidfile: &str) {
     if !pidfile.is_empty() {
         info!("Removing the pid file.");
-        let _ = std::fs::remove_file(&pidfile);
+        let _ = std::fs::remove_file(pidfile);
     }
     info!("FlashKV is now ready to exit, bye bye...");
-    Ok(())
 }

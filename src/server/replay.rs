@@ -104,7 +104,7 @@ pub enum Ended {
 pub fn replay(
     buf: &[u8],
     start: usize,
-    mut run: impl FnMut(Vec<Bytes>) -> Result<(), String>,
+    mut run: impl FnMut(Vec<Bytes>, usize) -> Result<(), String>,
 ) -> Result<Ended, String> {
     let mut pos = start;
     // Where the open MULTI began (its commands are queued, not applied).
@@ -118,7 +118,7 @@ pub fn replay(
                 } else if name == b"exec" {
                     multi_at = None;
                 }
-                run(argv)?;
+                run(argv, after)?;
                 pos = after;
             }
             Step::End => return Ok(multi_at.map_or(Ended::Whole, Ended::Torn)),
@@ -143,6 +143,10 @@ pub fn reload<S: Store>(exec: &Executor<S>) -> Result<(), String> {
     if matches!(files, Files::Fresh) {
         return Err("There is no append only file to load".into());
     }
+    // The keyspace fills command by command: other clients get
+    // `-LOADING` meanwhile (as in Redis) instead of a partial dataset.
+    let loading = state.db.loading();
+    loading.start(files.total_bytes().unwrap_or(0));
     let (result, _) = journal.ordered(|| {
         let old = state.db.flush_all();
         crate::db::drop_in_background(old);
@@ -150,6 +154,7 @@ pub fn reload<S: Store>(exec: &Executor<S>) -> Result<(), String> {
         crate::db::journal::discard();
         r
     });
+    loading.finish();
     result?;
     tracing::warn!("Append Only File loaded by DEBUG LOADAOF");
     Ok(())
@@ -184,7 +189,13 @@ fn load_files<S: Store>(exec: &Executor<S>, files: Files) -> Result<(), String> 
     let start = std::time::Instant::now();
     state.db.set_replaying(true);
     let mut commands = 0u64;
-    let mut run = |argv: Vec<Bytes>| {
+    let loading = state.db.loading();
+    // `key-load-delay` slows every command, as in Redis.
+    let delay = crate::db::snapshot::key_delay(config.key_load_delay);
+    let mut run = |argv: Vec<Bytes>, after: usize| {
+        if loading.cancelled() {
+            return Err("Loading stopped by a shutdown".to_string());
+        }
         if exec.commands.lookup(&argv).is_err() {
             return Err(format!(
                 "Unknown command '{}' reading the append only file",
@@ -193,6 +204,10 @@ fn load_files<S: Store>(exec: &Executor<S>, files: Files) -> Result<(), String> 
         }
         commands += 1;
         run_inline(exec, &mut client, argv);
+        loading.progress(after);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         Ok(())
     };
     let paths: Vec<(&Path, bool)> = base
@@ -232,7 +247,7 @@ fn load_file<S: Store>(
     is_base: bool,
     last: bool,
     load_truncated: bool,
-    run: &mut impl FnMut(Vec<Bytes>) -> Result<(), String>,
+    run: &mut impl FnMut(Vec<Bytes>, usize) -> Result<(), String>,
 ) -> Result<(), String> {
     let shown = path.display();
     let buf = match std::fs::read(path) {
@@ -257,7 +272,9 @@ fn load_file<S: Store>(
             .map_err(|e| format!("Bad file format reading the append only file {shown}: {e}"))?;
         start = summary.consumed;
     }
-    match replay(&buf, start, run).map_err(|e| format!("{e} {shown}: make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"))? {
+    let ended = replay(&buf, start, run);
+    exec.state.db.loading().next_file(buf.len());
+    match ended.map_err(|e| format!("{e} {shown}: make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"))? {
         Ended::Whole => Ok(()),
         Ended::Torn(good) if last && load_truncated => {
             tracing::warn!("!!! Warning: short read while loading the AOF file {shown}!!!");
@@ -287,7 +304,7 @@ mod tests {
 
     fn collect(buf: &[u8]) -> (Result<Ended, String>, Vec<Vec<String>>) {
         let mut seen = Vec::new();
-        let r = replay(buf, 0, |argv| {
+        let r = replay(buf, 0, |argv, _| {
             seen.push(
                 argv.iter()
                     .map(|a| String::from_utf8_lossy(a).into_owned())

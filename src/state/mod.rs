@@ -253,6 +253,11 @@ impl<S: Store> ServerState<S> {
         // A pause that ran out ends here even if no command arrives to
         // notice (Redis's cron checks it too): expiry resumes.
         let _ = self.paused_until(true);
+        if self.db.loading().active() {
+            // Nothing is saved, rewritten or sent to replicas from a
+            // half-loaded dataset (Redis runs only `whileBlockedCron`).
+            return;
+        }
         let config = self.config();
         self.persist.cron(&self.db, &config);
         self.aof.cron(&self.db, &config);

@@ -119,8 +119,11 @@ impl TestServer {
     fn on_listener<S: Store>(
         std_listener: std::net::TcpListener,
         mut config: Config,
-        options: Options,
+        mut options: Options,
     ) -> TestServer {
+        // Tests talk to it once it is ready (its dataset loaded).
+        let (ready, is_ready) = std::sync::mpsc::sync_channel(1);
+        options.ready = Some(ready);
         let clock = options.clock.clone();
         config.port = 0;
         if config.dir.is_empty() {
@@ -143,6 +146,8 @@ impl TestServer {
                 .await
             })
         });
+        // Err: it failed to start (the thread's result says why).
+        let _ = is_ready.recv_timeout(Duration::from_secs(60));
         TestServer {
             addr,
             clock,
@@ -462,7 +467,7 @@ impl RedisServer {
 }
 
 /// Wait until `child` (a redis-server or a `flashkv` binary) serves on
-/// `addr`; false when it exited or `limit` passed. `addr` came from
+/// `addr`, its dataset loaded; false when it exited or `limit` passed. `addr` came from
 /// [`free_port`], so until the child binds it another test's server (or a
 /// TCP self-connect) may answer there: only the child's own `process_id`
 /// in `INFO server` proves the probe reached it.
@@ -490,16 +495,20 @@ fn serves_pid(addr: SocketAddr, pid: u32, password: Option<&str>) -> bool {
     if let Some(pw) = password {
         encode_request(&[&b"AUTH"[..], pw.as_bytes()], &mut probe);
     }
-    encode_request(&[&b"INFO"[..], b"server"], &mut probe);
+    encode_request(&[&b"INFO"[..], b"server", b"persistence"], &mut probe);
     if stream.write_all(&probe).is_err() {
         return false;
     }
     let want = format!("process_id:{pid}\r\n");
+    let has = |seen: &[u8], want: &[u8]| seen.windows(want.len()).any(|w| w == want);
     let mut seen = Vec::new();
     let mut chunk = [0u8; 4096];
     while let Ok(n @ 1..) = stream.read(&mut chunk) {
         seen.extend_from_slice(&chunk[..n]);
-        if seen.windows(want.len()).any(|w| w == want.as_bytes()) {
+        if has(&seen, want.as_bytes()) && has(&seen, b"loading:1\r\n") {
+            return false;
+        }
+        if has(&seen, want.as_bytes()) && has(&seen, b"loading:0\r\n") {
             return true;
         }
     }

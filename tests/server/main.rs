@@ -36,6 +36,7 @@ mod keys;
 mod latency;
 mod layers;
 mod lists;
+mod loading;
 mod lualibs;
 mod memory;
 mod model;

@@ -64,11 +64,13 @@ impl<S: Store> Executor<S> {
                 session.pushes_first = true;
             }
         };
-        // Not while a script is busy (Redis's `isInsideYieldingLongCommand`):
+        // Not while loading (Redis's `isSafeToPerformEvictions`), nor while
+        // a script is busy (Redis's `isInsideYieldingLongCommand`):
         // the commands still admitted then (SCRIPT KILL, SHUTDOWN NOSAVE...)
         // must not wait for the journal's order lock or the key stripes
         // the script holds, to evict.
         if config.memory.maxmemory > 0
+            && !self.state.db.loading().active()
             && self
                 .state
                 .scripts
@@ -119,6 +121,15 @@ impl<S: Store> Executor<S> {
         let session = &client.session;
         if !spec.when_subscribed && session.proto == Protocol::Resp2 && session.subs.any() {
             return Err(CmdError::SubscribedContext(spec.meta.name));
+        }
+        // The dataset loading at start: only `loading` commands (and an
+        // EXEC of nothing else) run; the loader's own client obeys.
+        if self.state.db.loading().active() && !session.must_obey {
+            let refused = !spec.flags.loading
+                || (spec.flags.kind == Kind::Exec && client.tx.denies_loading());
+            if refused {
+                return Err(CmdError::Loading);
+            }
         }
         if (session.monitor || session.replica) && spec.flags.keyspace() {
             return Err(CmdError::ReplicaKeyspace);

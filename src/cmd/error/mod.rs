@@ -152,6 +152,8 @@ pub enum CmdError {
     ReloadFailed,
     /// Writes refused because the last background save failed.
     Misconf,
+    /// A command without the `loading` flag while the dataset loads.
+    Loading,
     /// Writes refused: fewer good replicas than `min-replicas-to-write`.
     NoReplicas,
     /// Writes refused because the last append-only file write failed

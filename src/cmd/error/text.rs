@@ -103,6 +103,7 @@ impl CmdError {
             CmdError::RewriteInProgress => "ERR Background append only file rewriting already in progress",
             CmdError::RewriteFailedToStart => "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.",
             CmdError::NoReplicas => "NOREPLICAS Not enough good replicas to write.",
+            CmdError::Loading => "LOADING Redis is loading the dataset in memory",
             CmdError::Misconf => "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.",
             CmdError::BusyKey => "BUSYKEY Target key name already exists.",
             CmdError::BadPayload => "ERR DUMP payload version or checksum are wrong",

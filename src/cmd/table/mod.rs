@@ -218,6 +218,8 @@ pub struct Flags {
     pub no_script: bool,
     /// `allow_busy`: runs while a script is busy.
     pub allow_busy: bool,
+    /// `loading`: runs while the dataset loads at start.
+    pub loading: bool,
     /// `write` (alone, without `may_replicate`).
     pub writes: bool,
     /// The commands the executor treats apart, named once here rather than
@@ -282,6 +284,7 @@ impl Flags {
             deny_oom: meta.has_flag("denyoom"),
             no_script: meta.has_flag("noscript"),
             allow_busy: meta.has_flag("allow_busy"),
+            loading: meta.has_flag("loading"),
             writes: meta.has_flag("write"),
             kind: Kind::of(meta.name),
         }

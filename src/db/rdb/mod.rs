@@ -19,7 +19,8 @@ mod write;
 use std::fmt;
 
 pub use read::{
-    function_records, load, open_payload, restore_payload, LoadSummary, Loaded, Reader, Shapes,
+    function_records, load, open_payload, restore_payload, used_mem, LoadSummary, Loaded, Reader,
+    Shapes,
 };
 pub use write::{
     dump_payload, put_entry, put_len, put_string, put_value, seal_payload, set_packed_threshold,
@@ -112,6 +113,8 @@ pub enum RdbError {
     /// A function library the server already has (DEBUG RELOAD NOFLUSH
     /// without MERGE).
     LibraryExists(String),
+    /// A shutdown stopped the load.
+    Cancelled,
 }
 
 impl fmt::Display for RdbError {
@@ -139,6 +142,7 @@ impl fmt::Display for RdbError {
                 write!(f, "RDB has duplicated key '{key}' in DB {db}")
             }
             RdbError::LibraryExists(name) => write!(f, "Library '{name}' already exists"),
+            RdbError::Cancelled => f.write_str("Loading stopped by a shutdown"),
         }
     }
 }

@@ -345,6 +345,8 @@ pub struct Loaded {
     pub key: Bytes,
     /// Its value and expiry.
     pub entry: Entry,
+    /// Bytes of the file read up to the end of this key.
+    pub offset: usize,
 }
 
 /// What a load found besides keys.
@@ -367,6 +369,23 @@ pub struct LoadSummary {
     /// Bytes of the file the RDB took (an AOF base may go on with
     /// commands after it).
     pub consumed: usize,
+}
+
+/// The `used-mem` auxiliary field at the head of an RDB file (what its
+/// writer's memory was; Redis shows it while loading), if it has one.
+pub fn used_mem(file: &[u8]) -> Option<u64> {
+    let mut r = Reader::new(file);
+    if r.take(9).ok()?.get(..5)? != b"REDIS" {
+        return None;
+    }
+    while r.byte().ok()? == op::AUX {
+        let k = r.string().ok()?;
+        let v = r.string().ok()?;
+        if &k[..] == b"used-mem" {
+            return std::str::from_utf8(&v).ok()?.parse().ok();
+        }
+    }
+    None
 }
 
 /// Parse a whole RDB file, handing every live key to `sink` (keys whose
@@ -464,6 +483,7 @@ pub fn load(
             db,
             key,
             entry: Entry::new(value, at),
+            offset: r.pos(),
         })?;
     }
     if version >= 5 {

@@ -47,6 +47,18 @@ pub enum Files {
     },
 }
 
+impl Files {
+    /// The bytes to load (INFO's `loading_total_bytes`); `None` when there
+    /// is nothing to load.
+    pub fn total_bytes(&self) -> Option<u64> {
+        let Files::Load { base, incrs } = self else {
+            return None;
+        };
+        let size = |p: &PathBuf| fs::metadata(p).map_or(0, |m| m.len());
+        Some(base.iter().chain(incrs).map(size).sum())
+    }
+}
+
 /// Why a rewrite did not start.
 #[derive(Debug)]
 pub enum RewriteError {
