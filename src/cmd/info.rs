@@ -460,7 +460,7 @@ fn stats<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Dis
     kv("pubsubshard_channels", &state.pubsub.shard_channel_count());
     kv("latest_fork_usec", &0);
     kv("total_forks", &0);
-    kv("migrate_cached_sockets", &0);
+    kv("migrate_cached_sockets", &state.migrate.len());
     kv("slave_expires_tracked_keys", &0);
     kv("active_defrag_hits", &0);
     kv("active_defrag_misses", &0);

@@ -6,7 +6,7 @@
 //! deletion (Redis gets the same from being single-threaded). The target
 //! is spoken to synchronously, within `timeout` for each step.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use crate::db::events::class;
 use crate::db::{journal, rdb};
 use crate::protocol::{encode_request, Frame};
 use crate::state::cluster::key_slot;
+use crate::state::migrate::Target;
 
 /// `MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw]
 /// [AUTH2 user pw] [KEYS key...]`
@@ -94,14 +95,8 @@ impl Io {
     }
 }
 
-/// Send `request` to `host:port` and read `replies` reply lines.
-fn exchange(
-    host: &str,
-    port: u16,
-    timeout: Duration,
-    request: &[u8],
-    replies: usize,
-) -> Result<Vec<String>, Io> {
+/// Connect to `host:port` within `timeout`.
+fn connect(host: &str, port: u16, timeout: Duration) -> Result<Target, Io> {
     let addr = (host, port)
         .to_socket_addrs()
         .ok()
@@ -109,7 +104,7 @@ fn exchange(
         .ok_or(Io::Connect)?;
     // Redis connects without blocking and finds a refused connection when
     // it writes: only a timeout is a connect error.
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
         if e.kind() == std::io::ErrorKind::TimedOut {
             Io::Connect
         } else {
@@ -117,20 +112,51 @@ fn exchange(
         }
     })?;
     let _ = stream.set_nodelay(true);
-    stream
+    Ok(Target::new(stream))
+}
+
+/// An exchange that broke off: how, and the reply lines read before.
+struct Broken {
+    io: Io,
+    timed_out: bool,
+    lines: Vec<String>,
+}
+
+/// Send `request` on `target` and read `replies` reply lines, each step
+/// within `timeout`.
+fn exchange(
+    target: &mut Target,
+    timeout: Duration,
+    request: &[u8],
+    replies: usize,
+) -> Result<Vec<String>, Broken> {
+    let timed_out = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        )
+    };
+    let broken = |io, timed_out, lines| Broken {
+        io,
+        timed_out,
+        lines,
+    };
+    let stream = target.conn.get_mut();
+    let timeouts = stream
         .set_write_timeout(Some(timeout))
-        .map_err(|_| Io::Write)?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|_| Io::Read)?;
-    stream.write_all(request).map_err(|_| Io::Write)?;
-    let mut reader = BufReader::new(stream);
+        .and_then(|()| stream.set_read_timeout(Some(timeout)));
+    if let Err(e) = timeouts.and_then(|()| stream.write_all(request)) {
+        return Err(broken(Io::Write, timed_out(&e), Vec::new()));
+    }
     let mut lines = Vec::with_capacity(replies);
     for _ in 0..replies {
         let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(n) if n > 0 => lines.push(line.trim_end_matches(['\r', '\n']).to_string()),
-            _ => return Err(Io::Read),
+        match target.conn.read_line(&mut line) {
+            Ok(n) if n > 0 && line.ends_with('\n') => {
+                lines.push(line.trim_end_matches(['\r', '\n']).to_string())
+            }
+            Ok(_) => return Err(broken(Io::Read, false, lines)),
+            Err(e) => return Err(broken(Io::Read, timed_out(&e), lines)),
         }
     }
     Ok(lines)
@@ -180,44 +206,50 @@ pub fn execute<S: Store>(m: Migrate, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
     if found.is_empty() {
         return Ok(Frame::simple("NOKEY").into());
     }
-    let mut request = Vec::new();
-    let mut replies = found.len();
-    match &m.auth {
-        Some((Some(user), pass)) => encode_request::<&[u8]>(&[b"AUTH", user, pass], &mut request),
-        Some((None, pass)) => encode_request::<&[u8]>(&[b"AUTH", pass], &mut request),
-        None => {}
-    }
-    replies += usize::from(m.auth.is_some());
-    let db_text = db.to_string();
-    encode_request::<&[u8]>(&[b"SELECT", db_text.as_bytes()], &mut request);
-    replies += 1;
-    let restore: &[u8] = if ctx.state.cluster.enabled {
-        b"RESTORE-ASKING"
-    } else {
-        b"RESTORE"
-    };
-    for (key, ttl, payload) in &found {
-        let ttl = ttl.to_string();
-        let mut args: Vec<&[u8]> = vec![restore, key, ttl.as_bytes(), payload];
-        if m.replace {
-            args.push(b"REPLACE");
-        }
-        encode_request::<&[u8]>(&args, &mut request);
-    }
     let host = String::from_utf8_lossy(&m.host).into_owned();
     let port = parse_int(&m.port)
         .ok()
         .and_then(|p| u16::try_from(p).ok())
         .ok_or(CmdError::Cluster(ClusterError::MigrateConnect))?;
-    let lines = crate::util::blocking_section(|| exchange(&host, port, timeout, &request, replies))
-        .map_err(Io::error)?;
+    // The kept connection to the target, or a new one (Redis's
+    // `migrateGetSocket`, named by the arguments as given).
+    let name = format!("{host}:{}", String::from_utf8_lossy(&m.port));
+    let sockets = &ctx.state.migrate;
+    let mut may_retry = true;
+    let (mut target, preamble, lines, broken) = loop {
+        let mut target = match sockets.take(&name) {
+            Some(t) => t,
+            None => crate::util::blocking_section(|| connect(&host, port, timeout))
+                .map_err(Io::error)?,
+        };
+        let (request, preamble) = request(&m, db, &target, &found, ctx.state.cluster.enabled);
+        let replies = preamble + found.len();
+        match crate::util::blocking_section(|| exchange(&mut target, timeout, &request, replies)) {
+            Ok(lines) => break (target, preamble, lines, None),
+            // A kept connection the target closed meanwhile is common:
+            // once, when nothing was restored and it was no timeout, start
+            // over on a new one (Redis's `may_retry`).
+            Err(b) if may_retry && !b.timed_out && b.lines.len() <= preamble => {
+                may_retry = false;
+            }
+            Err(b) => break (target, preamble, b.lines, Some(b.io)),
+        }
+    };
     if unlocked {
         std::thread::sleep(Duration::from_millis(2));
         guard = ks.lock_keys(found.iter().map(|(k, _, _)| &k[..]));
     }
-    // AUTH and SELECT first: an error there means nothing was restored.
-    let preamble = replies - found.len();
+    if lines.len() < preamble {
+        // Broken before AUTH and SELECT answered: nothing was restored.
+        return Err(broken.unwrap_or(Io::Read).error());
+    }
+    // AUTH and SELECT first: an error there means nothing was restored
+    // (the connection is kept, to SELECT anew next time).
     if let Some(line) = lines[..preamble].iter().find(|l| l.starts_with('-')) {
+        target.last_db = -1;
+        if broken.is_none() {
+            sockets.put(name, target, crate::util::unix_secs());
+        }
         return Err(CmdError::Cluster(ClusterError::MigrateTarget(
             line[1..].to_string(),
         )));
@@ -241,6 +273,12 @@ pub fn execute<S: Store>(m: Migrate, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
         }
     }
     drop(guard);
+    // A broken connection is dropped; a whole exchange keeps it, knowing
+    // the database selected when every key went through.
+    if broken.is_none() {
+        target.last_db = if error.is_none() { db } else { -1 };
+        sockets.put(name, target, crate::util::unix_secs());
+    }
     if !deleted.is_empty() {
         journal::rewrite(|| {
             let mut argv = vec![Bytes::from_static(b"DEL")];
@@ -251,8 +289,48 @@ pub fn execute<S: Store>(m: Migrate, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
             ctx.notify(class::GENERIC, "del", key);
         }
     }
-    match error {
-        Some(e) => Err(CmdError::Cluster(ClusterError::MigrateTarget(e))),
-        None => Ok(Frame::ok().into()),
+    match (error, broken) {
+        (Some(e), _) => Err(CmdError::Cluster(ClusterError::MigrateTarget(e))),
+        (None, Some(io)) => Err(io.error()),
+        (None, None) => Ok(Frame::ok().into()),
     }
+}
+
+/// The bytes MIGRATE sends: AUTH when asked, SELECT unless `target`
+/// selected `db` last, one RESTORE (RESTORE-ASKING in a cluster) per key;
+/// and how many replies come before the RESTOREs'.
+fn request(
+    m: &Migrate,
+    db: i64,
+    target: &Target,
+    found: &[(Bytes, u64, Vec<u8>)],
+    cluster: bool,
+) -> (Vec<u8>, usize) {
+    let mut request = Vec::new();
+    let mut preamble = 0;
+    match &m.auth {
+        Some((Some(user), pass)) => encode_request::<&[u8]>(&[b"AUTH", user, pass], &mut request),
+        Some((None, pass)) => encode_request::<&[u8]>(&[b"AUTH", pass], &mut request),
+        None => {}
+    }
+    preamble += usize::from(m.auth.is_some());
+    if target.last_db != db {
+        let db_text = db.to_string();
+        encode_request::<&[u8]>(&[b"SELECT", db_text.as_bytes()], &mut request);
+        preamble += 1;
+    }
+    let restore: &[u8] = if cluster {
+        b"RESTORE-ASKING"
+    } else {
+        b"RESTORE"
+    };
+    for (key, ttl, payload) in found {
+        let ttl = ttl.to_string();
+        let mut args: Vec<&[u8]> = vec![restore, key, ttl.as_bytes(), payload];
+        if m.replace {
+            args.push(b"REPLACE");
+        }
+        encode_request::<&[u8]>(&args, &mut request);
+    }
+    (request, preamble)
 }

@@ -10,6 +10,7 @@ pub mod aof;
 mod clients;
 pub mod cluster;
 pub mod listen;
+pub mod migrate;
 pub use crate::db::latency;
 pub mod monitor;
 pub mod persist;
@@ -108,6 +109,8 @@ pub struct ServerState<S: Store> {
     /// Redis Cluster: slots, the other nodes, the bus's rules (inert
     /// unless `cluster-enabled yes`).
     pub cluster: cluster::Cluster,
+    /// MIGRATE's kept connections to its targets.
+    pub migrate: migrate::MigrateSockets,
     /// The largest memory figure INFO has seen (used_memory_peak).
     pub memory_peak: AtomicU64,
     /// Memory in use when the server started (used_memory_startup).
@@ -162,6 +165,7 @@ impl<S: Store> ServerState<S> {
             aof: Arc::default(),
             scripts: scripts::Scripts::default(),
             cluster: cluster::Cluster::default(),
+            migrate: migrate::MigrateSockets::default(),
             memory_peak: AtomicU64::new(0),
             memory_at_start: crate::db::evict::used_memory(),
             db,
@@ -264,6 +268,7 @@ impl<S: Store> ServerState<S> {
         self.replicas.cron(&self.db, &config);
         self.tracking
             .limit(config.tracking_table_max_keys, &self.clients);
+        self.migrate.close_idle(crate::util::unix_secs());
         let [input, output, _, _] = self.stats.net();
         self.rates
             .sample([self.clients.total_commands(), input, output]);

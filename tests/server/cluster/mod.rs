@@ -26,6 +26,7 @@ crate::backends!(
     single_node_matches_redis,
     the_bus_shrugs_off_garbage,
     migrate_matches_redis,
+    migrate_keeps_its_connection,
     serve_redirect_and_agree,
     reshard_loses_no_acknowledged_write,
     a_migrate_without_key_locks_is_caught,

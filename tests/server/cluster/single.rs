@@ -284,7 +284,7 @@ pub(super) fn migrate_matches_redis<S: Store>() {
         let (host, port) = (dst.ip().to_string(), dst.port().to_string());
         let mut s = RawClient::connect(src);
         let mut d = RawClient::connect(dst);
-        let mut out = Vec::new();
+        let (mut out, mut kept_sockets) = (Vec::new(), Vec::new());
         let mut say = |c: &mut RawClient, line: &str| {
             let args: Vec<String> = line.split(' ').map(str::to_string).collect();
             let args: Vec<Vec<u8>> = args
@@ -308,6 +308,14 @@ pub(super) fn migrate_matches_redis<S: Store>() {
         say(&mut s, "MIGRATE {host} {port} k 0 5000 AUTH pw");
         say(&mut s, "EXISTS k");
         say(&mut d, "GET k");
+        // The kept connection is the authenticated one: no AUTH needed.
+        say(&mut s, "SET k3 v");
+        say(&mut s, "MIGRATE {host} {port} k3 0 5000");
+        let info = text(&s.cmd("INFO stats"));
+        let kept = info
+            .lines()
+            .find(|l| l.starts_with("migrate_cached_sockets:"));
+        kept_sockets.push(format!("{kept:?}"));
         say(&mut s, "MIGRATE {host} {port} k 0 5000 AUTH pw");
         say(&mut s, "SET k v2");
         say(&mut s, "MIGRATE {host} {port} k 0 5000 AUTH pw");
@@ -331,6 +339,7 @@ pub(super) fn migrate_matches_redis<S: Store>() {
         say(&mut s, "MIGRATE {host} {port} k 0 x");
         say(&mut s, "MIGRATE {host} 1 k 0 200");
         say(&mut s, "MIGRATE {host} {port} nosuch 0 5000");
+        out.extend(kept_sockets);
         out
     };
     let ours = story(f_src.addr, f_dst.addr);
@@ -350,4 +359,55 @@ pub(super) fn migrate_matches_redis<S: Store>() {
         assert_eq!(a, b, "{test} (left flashkv, right redis)");
     }
     assert_eq!(ours.len(), theirs.len());
+}
+
+/// MIGRATE keeps its connection to a target (Redis's cached sockets): the
+/// next MIGRATE there reuses it and sends SELECT only for another
+/// database; when the target closed it meanwhile, MIGRATE starts over on
+/// a new one and the key still moves.
+pub(super) fn migrate_keeps_its_connection<S: Store>() {
+    let (src, dst) = (TestServer::start::<S>(), TestServer::start::<S>());
+    let (mut s, mut d) = (src.client(), dst.client());
+    let migrate = |s: &mut RawClient, key: &str, db: u32| {
+        let line = format!(
+            "MIGRATE {} {} {key} {db} 5000",
+            dst.addr.ip(),
+            dst.addr.port()
+        );
+        s.cmd(&line)
+    };
+    let calls = |d: &mut RawClient, name: &str| -> u64 {
+        let stats = text(&d.cmd("INFO commandstats"));
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{name}:")));
+        let calls = line.and_then(|l| l.split("calls=").nth(1)?.split(',').next()?.parse().ok());
+        calls.unwrap_or(0)
+    };
+    for k in ["a", "b", "c", "d"] {
+        assert_eq!(s.cmd(&format!("SET {k} v")), ok());
+    }
+    assert_eq!(migrate(&mut s, "a", 0), ok());
+    assert_eq!(migrate(&mut s, "b", 0), ok());
+    assert_eq!(info_field(&mut s, "migrate_cached_sockets"), 1);
+    assert_eq!(
+        info_field(&mut d, "total_connections_received"),
+        2,
+        "one kept"
+    );
+    assert_eq!(
+        calls(&mut d, "select"),
+        1,
+        "no SELECT for the same database"
+    );
+    assert_eq!(migrate(&mut s, "c", 1), ok());
+    assert_eq!(calls(&mut d, "select"), 2);
+    // The target drops the kept connection: the next MIGRATE gets a broken
+    // one, and retries on a new one.
+    assert_eq!(d.cmd("CLIENT KILL TYPE normal SKIPME yes"), int(1));
+    assert_eq!(migrate(&mut s, "d", 1), ok());
+    assert_eq!(s.cmd("EXISTS d"), int(0));
+    assert_eq!(d.cmd("SELECT 1"), ok());
+    assert_eq!(d.cmd("GET d"), bulk("v"));
+    assert_eq!(info_field(&mut d, "total_connections_received"), 3);
 }
