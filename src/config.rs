@@ -333,7 +333,12 @@ impl Config {
             }
             _ => {}
         }
-        for arg in rest {
+        // Redis's rules (`main`): `--name` starts an option; the argument
+        // after a bare `--name` is its value even if it starts with `--`
+        // (`--port --bla` sets port to "--bla"); after a value, `--x`
+        // starts the next option. A `--save` with no value is `save ""`.
+        let mut after_value = true;
+        for (j, arg) in rest.iter().enumerate() {
             if arg == "-" {
                 let more = stdin().map_err(|e| ConfigError {
                     line: 0,
@@ -342,13 +347,23 @@ impl Config {
                 })?;
                 text.push('\n');
                 text.push_str(&more);
-            } else if let Some(name) = arg.strip_prefix("--") {
+            } else if let Some(name) = arg.strip_prefix("--").filter(|_| after_value) {
                 text.push('\n');
                 text.push_str(name);
+                // "--port 6380" in one argument carries its value.
+                after_value = split_inline(arg.as_bytes()).is_some_and(|w| w.len() > 1);
+                let next_is_option = rest.get(j + 1).is_some_and(|n| n.starts_with("--"));
+                let is_last = j + 1 == rest.len();
+                if !after_value && name.eq_ignore_ascii_case("save") && (next_is_option || is_last)
+                {
+                    text.push_str(" \"\"");
+                    after_value = true;
+                }
             } else {
                 // A value: quote it so spaces and quotes survive the split.
                 text.push(' ');
                 text.push_str(&quote(arg));
+                after_value = true;
             }
         }
         // As redis-server: Redis's save points and the working directory
@@ -419,12 +434,15 @@ impl Config {
     /// Apply one directive.
     pub fn apply(&mut self, name: &str, values: &[String]) -> Result<(), String> {
         let d = directive(name).ok_or("Bad directive or wrong number of arguments")?;
+        // The shutdown flags check an empty list themselves (Redis's
+        // multi-argument enums list what they accept).
+        let own_check = d.name.starts_with("shutdown-on-sig");
         let count_ok = match d.argc {
             Some(n) => values.len() == n,
-            None => !values.is_empty(),
+            None => !values.is_empty() || own_check,
         };
         if !count_ok {
-            return Err("Bad directive or wrong number of arguments".into());
+            return Err("wrong number of arguments".into());
         }
         (d.set)(self, values)
     }

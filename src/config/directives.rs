@@ -56,6 +56,15 @@ const SHUTDOWN_NAMES: [(&str, u8); 4] = [
     ("force", SHUTDOWN_FORCE),
 ];
 
+/// `replicaof host port` in a configuration: Redis's port check first,
+/// then FlashKV's refusal (it is never a replica).
+fn refuse_master(v: &[String]) -> Result<(), String> {
+    if v[1].parse::<u16>().map_or(true, |p| p == 0) {
+        return Err("Invalid master port".into());
+    }
+    Err("FlashKV does not replicate from a master: REPLICAOF accepts only NO ONE".into())
+}
+
 /// Parse `shutdown-on-sigint`/`-sigterm` words (`default` is none),
 /// with Redis's checks and texts.
 fn shutdown_flags(v: &[String]) -> Result<u8, String> {
@@ -384,10 +393,10 @@ pub static DIRECTIVES: &[Directive] = &[
     // Redis does (it is changed by REPLICAOF only), and a configuration
     // that names a master fails to load rather than start a master.
     directive!("replicaof", Some(2), mutable: false,
-        set: |_, _| Err("FlashKV does not replicate from a master: REPLICAOF accepts only NO ONE".into()),
+        set: |_, v| refuse_master(v),
         get: Some(|_| String::new())),
     directive!("slaveof", Some(2), mutable: false,
-        set: |_, _| Err("FlashKV does not replicate from a master: REPLICAOF accepts only NO ONE".into()),
+        set: |_, v| refuse_master(v),
         get: Some(|_| String::new())),
     directive!("min-slaves-to-write", Some(1), mutable: true,
         set: |c, v| { c.min_replicas_to_write = int_in(&v[0], 0, i32::MAX as i64)? as u64; Ok(()) },

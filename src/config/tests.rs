@@ -293,3 +293,49 @@ fn shutdown_on_signal_flags_read_and_print_as_in_redis() {
     set(&mut c, "default").unwrap();
     assert_eq!(get(&c), "default");
 }
+
+/// Redis's command-line rules: the argument after a bare `--name` is its
+/// value even when it starts with `--`; after a value, `--x` is the next
+/// option; a `--save` without a value is `save ""`. Error texts as
+/// redis-server prints them.
+#[test]
+fn command_line_values_and_errors_follow_redis() {
+    let failure = |args: &[&str]| {
+        let e = run(args).unwrap_err();
+        (e.text, e.reason)
+    };
+    let wrong = "wrong number of arguments".to_string();
+    assert_eq!(failure(&["--port"]), ("port".into(), wrong.clone()));
+    assert_eq!(
+        failure(&["--port", "--loglevel", "verbose"]),
+        ("port \"--loglevel\" \"verbose\"".into(), wrong.clone())
+    );
+    let (text, reason) = failure(&["--port", "--bla", "--loglevel", "verbose"]);
+    assert_eq!(text, "port \"--bla\"");
+    assert!(
+        reason.contains("couldn't be parsed into an integer"),
+        "{reason}"
+    );
+    let (text, reason) = failure(&["--logfile", "--my--log--file", "--loglevel", "--bla"]);
+    assert_eq!(text, "loglevel \"--bla\"");
+    assert!(
+        reason.starts_with("argument(s) must be one of the following"),
+        "{reason}"
+    );
+    let (_, reason) = failure(&["--shutdown-on-sigint"]);
+    assert!(
+        reason.starts_with("argument(s) must be one of the following"),
+        "{reason}"
+    );
+    assert_eq!(
+        failure(&["--replicaof", "127.0.0.1", "abc"]).1,
+        "Invalid master port"
+    );
+    assert_eq!(
+        failure(&["--nosuch", "1"]).1,
+        "Bad directive or wrong number of arguments"
+    );
+    let c = run(&["--save", "--port", "7000"]).unwrap();
+    assert!(c.save.is_empty() && c.port == 7000);
+    assert!(run(&["--port 7001"]).is_ok_and(|c| c.port == 7001));
+}

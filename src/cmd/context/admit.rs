@@ -47,10 +47,23 @@ impl<S: Store> Executor<S> {
             self.route(client, spec, argv)?;
         }
         let config = client.config.current();
+        // The dataset loading (at start, DEBUG LOADAOF): only `loading`
+        // commands (and an EXEC of nothing else) run; the loader's own
+        // client obeys. Redis checks it before BUSY (a script the loader
+        // replays may be busy).
+        let loading_refuses = |client: &Client<S>| {
+            self.state.db.loading().active()
+                && !client.session.must_obey
+                && (!spec.flags.loading
+                    || (spec.flags.kind == Kind::Exec && client.tx.denies_loading()))
+        };
         if !spec.flags.allow_busy {
             if let Some(Busy::Script(function)) =
                 self.state.scripts.busy(config.busy_reply_threshold)
             {
+                if loading_refuses(client) {
+                    return Err(CmdError::Loading);
+                }
                 return Err(CmdError::Busy(function));
             }
         }
@@ -122,14 +135,8 @@ impl<S: Store> Executor<S> {
         if !spec.when_subscribed && session.proto == Protocol::Resp2 && session.subs.any() {
             return Err(CmdError::SubscribedContext(spec.meta.name));
         }
-        // The dataset loading at start: only `loading` commands (and an
-        // EXEC of nothing else) run; the loader's own client obeys.
-        if self.state.db.loading().active() && !session.must_obey {
-            let refused = !spec.flags.loading
-                || (spec.flags.kind == Kind::Exec && client.tx.denies_loading());
-            if refused {
-                return Err(CmdError::Loading);
-            }
+        if loading_refuses(client) {
+            return Err(CmdError::Loading);
         }
         if (session.monitor || session.replica) && spec.flags.keyspace() {
             return Err(CmdError::ReplicaKeyspace);

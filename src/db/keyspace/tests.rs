@@ -427,7 +427,8 @@ fn a_miss_waits_for_the_reaper_of_its_key() {
         let ks = ks.clone();
         std::thread::spawn(move || ks.update(b"k", 10, |_| (Op::Keep, ())))
     };
-    removal_seen.recv().unwrap();
+    let heard_removal = removal_seen.recv_timeout(std::time::Duration::from_secs(10));
+    heard_removal.expect("no 'expired' from the reaper");
     let found = crate::db::Access::new(&ks).read(b"k", 10, |e| e.is_some());
     reaper.join().unwrap();
     assert!(!found);
