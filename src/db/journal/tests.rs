@@ -420,3 +420,16 @@ fn a_refused_write_is_reported() {
     assert_eq!(j.failure().as_deref(), Some("Bad file descriptor"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A write that began with the journal off counts as in flight until its
+/// guard ends (turning the journal on waits for such writes: a guard that
+/// never ended would make it wait for good).
+#[test]
+fn an_unjournaled_write_ends_with_its_guard() {
+    assert!(!in_write());
+    {
+        let _write = Unjournaled::enter();
+        assert!(in_write());
+    }
+    assert!(!in_write(), "the write's end was not seen");
+}
