@@ -211,6 +211,8 @@ pub struct Scripts {
     /// SHUTDOWN NOSAVE stopped the running script: what it did must not
     /// reach the append-only file (Redis exits before propagating it).
     stopped_for_shutdown: AtomicBool,
+    /// The running script was reported slow (once per run).
+    reported_slow: AtomicBool,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call CLIENT and DEBUG
     /// PROTOCOL, which are `noscript` (Redis's tests use it).
     deny_disabled: AtomicBool,
@@ -246,6 +248,7 @@ impl Default for Scripts {
             libraries: AtomicU64::new(0),
             functions: AtomicU64::new(0),
             stopped_for_shutdown: AtomicBool::new(false),
+            reported_slow: AtomicBool::new(false),
             deny_disabled: AtomicBool::new(false),
             running: parking_lot::Mutex::new(None),
         }
@@ -331,6 +334,7 @@ impl Scripts {
         self.kill.store(false, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
         self.stopped_for_shutdown.store(false, Ordering::Relaxed);
+        self.reported_slow.store(false, Ordering::Relaxed);
         self.function.store(function.is_some(), Ordering::Relaxed);
         if function.is_some() {
             *self.running.lock() = function;
@@ -369,6 +373,12 @@ impl Scripts {
     /// Was the script that just ended stopped by SHUTDOWN NOSAVE?
     pub fn was_stopped_for_shutdown(&self) -> bool {
         self.stopped_for_shutdown.load(Ordering::Relaxed)
+    }
+
+    /// True the first time it is asked during one run: the running
+    /// script has just been found busy, and is to be logged as slow.
+    pub fn first_time_slow(&self) -> bool {
+        !self.reported_slow.swap(true, Ordering::Relaxed)
     }
 
     /// Milliseconds the running script has run, if one runs.

@@ -325,3 +325,48 @@ fn commands_admitted_while_busy_do_not_wait_to_evict<S: Store>() {
     server.join().expect("stopped");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A script past `busy-reply-threshold` is logged as Redis logs it, once,
+/// with its SHA1 (Redis's `scriptInterrupt`; its aof unit waits for the
+/// line).
+#[test]
+fn a_slow_script_is_logged_once() {
+    let dir = fresh_dir("slow-script-log");
+    let log = dir.join("server.log");
+    let port = free_port();
+    let mut child = bin_command()
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--busy-reply-threshold", "50", "--save", ""])
+        .args(["--logfile", &log.display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn flashkv");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_serving(
+        &mut child,
+        addr,
+        None,
+        Duration::from_secs(20)
+    ));
+    let mut c = RawClient::connect(addr);
+    let script = "local t = redis.call('TIME') local stop = t[1] * 1000000 + t[2] + 300000 \
+                  while true do local n = redis.call('TIME') \
+                  if n[1] * 1000000 + n[2] > stop then break end end return 1";
+    let sha = text(&c.cmd_args(&[b"SCRIPT", b"LOAD", script.as_bytes()]));
+    assert_eq!(c.cmd_args(&[b"EVALSHA", sha.as_bytes(), b"0"]), int(1));
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Slow script detected"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(
+        lines[0].contains("still in execution after")
+            && lines[0].contains(&format!("SCRIPT KILL command. Script name is: {sha}.")),
+        "{}",
+        lines[0]
+    );
+}

@@ -421,7 +421,12 @@ fn enter<S: Store>(
                     }
                     // Busy: let this worker's other connections in (a
                     // SCRIPT KILL among them is seen at once).
-                    if s.scripts.busy(s.config().busy_reply_threshold).is_some() {
+                    if let Some(Busy::Script(function)) =
+                        s.scripts.busy(s.config().busy_reply_threshold)
+                    {
+                        if s.scripts.first_time_slow() {
+                            run::log_slow(&s.scripts, function);
+                        }
                         crate::state::scripts::step_aside();
                     }
                     s.scripts.kill_requested()

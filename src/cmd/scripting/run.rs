@@ -115,6 +115,11 @@ pub fn run<S: Store>(
         let caller = std::mem::take(&mut runner.ctx.session.script_argv);
         (Bytes::copy_from_slice(inv.name), caller)
     });
+    RUNNING.with(|n| {
+        let mut n = n.borrow_mut();
+        n.clear();
+        n.extend_from_slice(inv.name);
+    });
     state.scripts.started(running);
     let result = invoke(lua, handles, &mut runner, &inv);
     vm::restore_hook(lua, handles);
@@ -222,6 +227,28 @@ fn array(lua: &Lua, items: &[Bytes]) -> mlua::Result<mlua::Table> {
         t.raw_set(i + 1, lua.create_string(&item[..])?)?;
     }
     Ok(t)
+}
+
+thread_local! {
+    /// The name (SHA1, or function) of the script this thread runs, for
+    /// the slow-script log line (kept in a reused buffer: no allocation
+    /// per run).
+    static RUNNING: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Redis's log line when a script passes `busy-reply-threshold` (its
+/// `scriptInterrupt`), from the thread running it.
+pub(super) fn log_slow(scripts: &crate::state::scripts::Scripts, function: bool) {
+    let elapsed = scripts.running_ms().unwrap_or(0);
+    let kill = if function {
+        "FUNCTION KILL"
+    } else {
+        "SCRIPT KILL"
+    };
+    let name = RUNNING.with(|n| String::from_utf8_lossy(&n.borrow()).into_owned());
+    tracing::warn!(
+        "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the {kill} command. Script name is: {name}."
+    );
 }
 
 /// The reply for a script that failed with `err` (Redis's
