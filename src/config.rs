@@ -337,6 +337,9 @@ impl Config {
         // after a bare `--name` is its value even if it starts with `--`
         // (`--port --bla` sets port to "--bla"); after a value, `--x`
         // starts the next option. A `--save` with no value is `save ""`.
+        // The options form their own lines, after the file's and stdin's
+        // (Redis appends them as one more block).
+        let mut options = String::new();
         let mut after_value = true;
         for (j, arg) in rest.iter().enumerate() {
             if arg == "-" {
@@ -348,24 +351,28 @@ impl Config {
                 text.push('\n');
                 text.push_str(&more);
             } else if let Some(name) = arg.strip_prefix("--").filter(|_| after_value) {
-                text.push('\n');
-                text.push_str(name);
+                options.push('\n');
+                options.push_str(name);
                 // "--port 6380" in one argument carries its value.
                 after_value = split_inline(arg.as_bytes()).is_some_and(|w| w.len() > 1);
                 let next_is_option = rest.get(j + 1).is_some_and(|n| n.starts_with("--"));
                 let is_last = j + 1 == rest.len();
                 if !after_value && name.eq_ignore_ascii_case("save") && (next_is_option || is_last)
                 {
-                    text.push_str(" \"\"");
+                    options.push_str(" \"\"");
                     after_value = true;
                 }
             } else {
-                // A value: quote it so spaces and quotes survive the split.
-                text.push(' ');
-                text.push_str(&quote(arg));
+                // A value: quoted so spaces and quotes survive the split.
+                // A value first (`flashkv conf loglevel verbose`) starts a
+                // line of its own, as in Redis.
+                options.push(' ');
+                options.push_str(&quote(arg));
                 after_value = true;
             }
         }
+        text.push('\n');
+        text.push_str(&options);
         // As redis-server: Redis's save points and the working directory
         // unless the configuration says otherwise. (`Config::default()`,
         // for embedding, saves nothing by itself.)

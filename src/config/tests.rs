@@ -338,4 +338,13 @@ fn command_line_values_and_errors_follow_redis() {
     let c = run(&["--save", "--port", "7000"]).unwrap();
     assert!(c.save.is_empty() && c.port == 7000);
     assert!(run(&["--port 7001"]).is_ok_and(|c| c.port == 7001));
+    // Values right after the file: a line of their own, not the end of
+    // the file's last line ("wrong usage that we support anyway").
+    let file = std::env::temp_dir().join(format!("flashkv-args-{}.conf", std::process::id()));
+    std::fs::write(&file, "port 7002").unwrap();
+    let path = file.display().to_string();
+    let c = run(&[&path, "loglevel", "warning", "--maxmemory '700mb'"]).unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!((c.port, c.memory.maxmemory), (7002, 700 << 20));
+    assert_eq!(c.get_matching(&[b"loglevel"])[0].1, "warning");
 }
