@@ -451,6 +451,28 @@ mod tests {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
+    /// A single-key read runs once when nobody changes its stripe, and
+    /// again when a multi-key writer did meanwhile (the seqlock's check).
+    #[test]
+    fn a_read_reruns_only_after_a_writer_changed_its_stripe() {
+        let locks = KeyLocks::default();
+        let mut calls = 0;
+        locks.read_one(b"k", || {
+            calls += 1;
+            assert!(calls < 100, "a read nobody disturbed never ended");
+        });
+        assert_eq!(calls, 1);
+        let stripe = locks.stripe_of(b"k");
+        let mut calls = 0;
+        locks.read_one(b"k", || {
+            calls += 1;
+            if calls == 1 {
+                drop(locks.lock(&[stripe]));
+            }
+        });
+        assert_eq!(calls, 2, "a read a writer disturbed was taken as is");
+    }
+
     #[test]
     fn keys_on_one_stripe_are_seen_to_share_it() {
         let locks = KeyLocks::default();

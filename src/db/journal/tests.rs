@@ -433,3 +433,17 @@ fn an_unjournaled_write_ends_with_its_guard() {
     }
     assert!(!in_write(), "the write's end was not seen");
 }
+
+/// `aof-timestamp-enabled`: one `#TS:` annotation per second, not one per
+/// write (three writes in a row see at most one second change).
+#[test]
+fn timestamps_are_written_once_a_second() {
+    let dir = tempdir();
+    let (j, path) = journal_in(&dir);
+    j.set_timestamps(true);
+    let end = (0..3).map(|_| set_a(&j)).last().unwrap();
+    j.flush(end, false).unwrap();
+    let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+    let stamps = text.matches("#TS:").count();
+    assert!((1..=2).contains(&stamps), "{stamps} annotations: {text:?}");
+}

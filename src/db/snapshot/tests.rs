@@ -155,3 +155,27 @@ fn a_saved_file_reports_its_own_size() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// FLUSHDB inside MULTI empties the keyspace in place while a snapshot
+/// runs: the snapshot still writes every key as it was at its start, past
+/// the first batch of the copy `clear_in_place` makes for it.
+#[test]
+fn a_flush_in_place_during_a_snapshot_keeps_every_key_in_it() {
+    const KEYS: usize = 600;
+    let src = db();
+    let ks = src.table()[0].clone();
+    for i in 0..KEYS {
+        let key = format!("k{i}");
+        ks.update(key.as_bytes(), 0, |_| {
+            (store_api::Op::Put(Entry::string("v")), ())
+        });
+    }
+    let snap = src.begin_snapshot().unwrap();
+    ks.clear_in_place();
+    assert_eq!(ks.len(), 0);
+    let file = snap.to_rdb(false, true, &[]).unwrap();
+    drop(snap);
+    let dst = db();
+    dst.load_rdb(&file, &Shapes::default(), true).unwrap();
+    assert_eq!(dst.table()[0].len(), KEYS);
+}
