@@ -333,22 +333,15 @@ fn commands_admitted_while_busy_do_not_wait_to_evict<S: Store>() {
 fn a_slow_script_is_logged_once() {
     let dir = fresh_dir("slow-script-log");
     let log = dir.join("server.log");
-    let port = free_port();
-    let mut child = bin_command()
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--busy-reply-threshold", "50", "--save", ""])
-        .args(["--logfile", &log.display().to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn flashkv");
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(wait_serving(
-        &mut child,
-        addr,
-        None,
-        Duration::from_secs(20)
-    ));
+    let log_path = log.display().to_string();
+    let (mut child, addr) = spawn_serving(&[
+        "--busy-reply-threshold",
+        "50",
+        "--save",
+        "",
+        "--logfile",
+        &log_path,
+    ]);
     let mut c = RawClient::connect(addr);
     let script = "local t = redis.call('TIME') local stop = t[1] * 1000000 + t[2] + 300000 \
                   while true do local n = redis.call('TIME') \

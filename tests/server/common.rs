@@ -414,6 +414,23 @@ pub fn bin_command() -> std::process::Command {
     c
 }
 
+/// The `flashkv` binary with `args` on a free loopback port, serving (its
+/// output dropped); panics if it does not start within 20 s.
+pub fn spawn_serving(args: &[&str]) -> (std::process::Child, SocketAddr) {
+    let port = free_port();
+    let mut child = bin_command()
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn flashkv");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let up = wait_serving(&mut child, addr, None, Duration::from_secs(20));
+    assert!(up, "flashkv did not start with {args:?}");
+    (child, addr)
+}
+
 impl RedisServer {
     /// Start one; `None` (after printing why) when redis-server is missing.
     pub fn start(test: &str) -> Option<RedisServer> {

@@ -4,7 +4,7 @@
 //! the `flashkv` binary (one process per test), not an in-process server
 //! whose neighbours' allocations would count too.
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use flashkv::protocol::Frame;
@@ -41,27 +41,7 @@ impl Drop for Proc {
 /// The binary with backend `S`, maxmemory `over` bytes above what it uses
 /// idle, and `policy`.
 pub(crate) fn start<S: Store>(policy: &str, over: u64) -> (Proc, u64) {
-    let port = free_port();
-    let mut child = bin_command()
-        .args([
-            "--port",
-            &port.to_string(),
-            "--backend",
-            S::NAME,
-            "--save",
-            "",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(wait_serving(
-        &mut child,
-        addr,
-        None,
-        Duration::from_secs(10)
-    ));
+    let (child, addr) = spawn_serving(&["--backend", S::NAME, "--save", ""]);
     let mut c = RawClient::connect(addr);
     let limit = info_field(&mut c, "used_memory") + over;
     assert_eq!(
