@@ -371,7 +371,9 @@ impl Config {
                 after_value = true;
             }
         }
-        text.push('\n');
+        if !options.starts_with('\n') {
+            text.push('\n');
+        }
         text.push_str(&options);
         // As redis-server: Redis's save points and the working directory
         // unless the configuration says otherwise. (`Config::default()`,
