@@ -434,3 +434,14 @@ fn a_miss_waits_for_the_reaper_of_its_key() {
     assert!(!found);
     assert_eq!(*heard.lock().unwrap(), ["expired", "keymiss"]);
 }
+
+/// FLUSHDB inside a transaction empties the keyspace in place: the TTL
+/// index forgets its keys too.
+#[test]
+fn a_flush_in_place_empties_the_ttl_index() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    string_at(&ks, "ttl", Some(u64::MAX / 2));
+    assert!(ks.has_volatile_keys());
+    ks.clear_in_place();
+    assert!(!ks.has_volatile_keys());
+}

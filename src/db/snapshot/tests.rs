@@ -179,3 +179,48 @@ fn a_flush_in_place_during_a_snapshot_keeps_every_key_in_it() {
     dst.load_rdb(&file, &Shapes::default(), true).unwrap();
     assert_eq!(dst.table()[0].len(), KEYS);
 }
+
+/// DEBUG RELOAD NOFLUSH without MERGE: keys in memory and in the file
+/// that do not collide load side by side (only a key in both refuses).
+#[test]
+fn a_noflush_load_without_clashes_keeps_both_sides() {
+    let put = |db: &Db<crate::backends::RwLockStore>, k: &[u8]| {
+        db.table()[0].update(k, 0, |_| (store_api::Op::Put(Entry::string("v")), ()));
+    };
+    let src = db();
+    put(&src, b"from-file");
+    let file = src
+        .begin_snapshot()
+        .unwrap()
+        .to_rdb(false, true, &[])
+        .unwrap();
+    let dst = db();
+    put(&dst, b"in-memory");
+    dst.load_rdb_over(&file, &Shapes::default(), true, Existing::Keep)
+        .unwrap();
+    assert_eq!(dst.table()[0].len(), 2);
+}
+
+/// A snapshot counts the copies it keeps of keys written while it runs.
+#[test]
+fn a_snapshot_counts_what_it_keeps() {
+    let src = db();
+    let ks = src.table()[0].clone();
+    ks.update(b"k", 0, |_| {
+        (store_api::Op::Put(Entry::string(vec![b'x'; 10_000])), ())
+    });
+    let snap = src.begin_snapshot().unwrap();
+    assert_eq!(snap.extra_bytes(), 0);
+    ks.update(b"k", 0, |_| (store_api::Op::Put(Entry::string("y")), ()));
+    assert!(snap.extra_bytes() >= 10_000, "{}", snap.extra_bytes());
+}
+
+/// `rdb-key-save-delay` / `key-load-delay`: microseconds, or nanoseconds
+/// when negative.
+#[test]
+fn key_delays_are_micros_or_negative_nanos() {
+    use std::time::Duration;
+    assert_eq!(key_delay(100), Duration::from_micros(100));
+    assert_eq!(key_delay(-5), Duration::from_nanos(5));
+    assert_eq!(key_delay(0), Duration::ZERO);
+}
