@@ -102,10 +102,9 @@ pub async fn run_with<S: Store>(
     state.config_file = options.config_file;
     // Cluster mode: the node's view of the cluster from its file, and the
     // bus port bound before any client is served.
-    state.cluster = crate::state::cluster::Cluster::open(&state.config(), port).map_err(|e| {
-        tracing::error!("{e}");
-        std::io::Error::other(e.to_string())
-    })?;
+    // (Errors returned here are logged once, by the caller.)
+    state.cluster = crate::state::cluster::Cluster::open(&state.config(), port)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     if state.cluster.enabled {
         // Before anything is loaded: database 0 keeps its keys by slot.
         guard.db().index_slots();
@@ -115,8 +114,7 @@ pub async fn run_with<S: Store>(
             let config = state.config();
             let addr = SocketAddr::new(addr.ip(), config.cluster_bus_port(port));
             Some(listener::bind(addr, config.tcp_backlog).map_err(|e| {
-                tracing::error!(%addr, cause = %e, "could not bind the cluster bus port");
-                e
+                std::io::Error::other(format!("could not bind the cluster bus port {addr}: {e}"))
             })?)
         }
         _ => None,
@@ -124,10 +122,12 @@ pub async fn run_with<S: Store>(
     let aof_files = if state.config().aof.enabled {
         // With the AOF on, it alone is loaded (as in Redis).
         let config = state.config();
-        Some(state.aof.files_at_start(&config).map_err(|e| {
-            tracing::error!("{e}");
-            std::io::Error::other(e)
-        })?)
+        Some(
+            state
+                .aof
+                .files_at_start(&config)
+                .map_err(std::io::Error::other)?,
+        )
     } else {
         None
     };
@@ -142,7 +142,6 @@ pub async fn run_with<S: Store>(
                 None
             }
             Err(e) => {
-                tracing::error!(path = %rdb_path.display(), "{e}");
                 return Err(std::io::Error::other(format!(
                     "could not load {}: {e}",
                     rdb_path.display()
@@ -269,7 +268,6 @@ pub async fn run_with<S: Store>(
             Err(e) => Some(format!("the loader failed: {e}")),
         };
         if let Some(e) = failed.filter(|_| by_signal.is_none()) {
-            tracing::error!("{e}");
             stop_serving(coordinator, &workers).await;
             return Err(std::io::Error::other(e));
         }

@@ -253,7 +253,13 @@ fn load_file<S: Store>(
     let buf = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !is_base => {
-            return Err(format!("The AOF file {shown} doesn't exist"));
+            // Redis's words, with the file's name as the manifest gives it.
+            let name = path
+                .file_name()
+                .map_or(shown.to_string(), |n| n.to_string_lossy().into());
+            return Err(format!(
+                "The append log file {name} doesn't exist: No such file or directory"
+            ));
         }
         Err(e) => {
             return Err(format!(

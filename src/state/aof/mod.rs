@@ -150,33 +150,52 @@ impl Aof {
     pub fn files_at_start(&self, config: &Config) -> Result<Files, String> {
         let dir = config.aof_dir();
         let path = manifest_path(config);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let old = dir
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join(&config.aof.filename);
-                if !old.is_file() {
-                    return Ok(Files::Fresh);
-                }
-                fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-                let base = Part {
-                    name: config.aof.filename.clone(),
-                    seq: 1,
-                };
-                fs::rename(&old, dir.join(&base.name)).map_err(|e| e.to_string())?;
-                let m = Manifest {
-                    base: Some(base),
+        let mut m = match fs::read_to_string(&path) {
+            Ok(text) => Manifest::parse(&text)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Manifest::default(),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        // A single-file AOF of Redis before 7.0 beside the directory: it
+        // becomes base 1 (Redis's `aofUpgradePrepare`) when there is no
+        // directory, when the manifest lists nothing, or when an upgrade
+        // stopped after writing the manifest and before moving the file.
+        let name = &config.aof.filename;
+        let old = dir.parent().unwrap_or(Path::new(".")).join(name);
+        if old.is_file() {
+            let interrupted = m.incrs.is_empty()
+                && m.base.as_ref().is_some_and(|b| &b.name == name)
+                && !dir.join(name).exists();
+            let listed_nothing = m.base.is_none() && m.incrs.is_empty();
+            if !dir.is_dir() || listed_nothing || interrupted {
+                fs::create_dir_all(&dir).map_err(|e| {
+                    format!(
+                        "Can't open or create append-only dir {}: {e}",
+                        dir.display()
+                    )
+                })?;
+                m = Manifest {
+                    base: Some(Part {
+                        name: name.clone(),
+                        seq: 1,
+                    }),
                     incrs: Vec::new(),
                 };
                 m.store(&path).map_err(|e| e.to_string())?;
-                tracing::info!("Successfully migrated an old-style AOF into the AOF directory");
-                m.render()
+                fs::rename(&old, dir.join(name)).map_err(|e| {
+                    format!(
+                        "Error trying to move the old AOF file {name} into dir {}: {e}",
+                        config.aof.dirname
+                    )
+                })?;
+                tracing::info!(
+                    "Successfully migrated an old-style AOF file ({name}) into the AOF directory ({}).",
+                    config.aof.dirname
+                );
             }
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        };
-        let m = Manifest::parse(&text)?;
+        }
+        if m.base.is_none() && m.incrs.is_empty() {
+            return Ok(Files::Fresh);
+        }
         let base = m.base.as_ref().map(|b| dir.join(&b.name));
         let incrs = m.incrs.iter().map(|p| dir.join(&p.name)).collect();
         *self.manifest.lock() = m;
@@ -211,7 +230,7 @@ impl Aof {
             let last = match m.incrs.last() {
                 Some(p) => p.clone(),
                 None => {
-                    let (p, f) = new_incr(&dir, config, m.next_seq())?;
+                    let (p, f) = new_incr(&dir, config, m.next_incr_seq())?;
                     drop(f);
                     m.incrs.push(p.clone());
                     m.store(&manifest_path(config))?;
@@ -397,9 +416,9 @@ impl Aof {
         fs::create_dir_all(&dir).map_err(fail)?;
         let journal = db.journal();
         let mut m = self.manifest.lock();
-        let seq = m.next_seq();
+        let (seq, incr_seq) = (m.next_base_seq(), m.next_incr_seq());
         let snap = if journal.file_on() && !turning_on {
-            let (incr, file) = new_incr(&dir, &config, seq).map_err(fail)?;
+            let (incr, file) = new_incr(&dir, &config, incr_seq).map_err(fail)?;
             let mut listed = m.clone();
             listed.incrs.push(incr);
             listed.store(&manifest_path(&config)).map_err(fail)?;
@@ -408,7 +427,7 @@ impl Aof {
                 .store(self.listed_size(&m, &dir), Ordering::Relaxed);
             journal.rotate(file, || db.begin_snapshot()).map_err(fail)?
         } else if turning_on {
-            let (_, file) = new_incr(&dir, &config, seq).map_err(fail)?;
+            let (_, file) = new_incr(&dir, &config, incr_seq).map_err(fail)?;
             journal.enable(file, 0, || db.begin_snapshot())
         } else {
             // The AOF is off: a base alone.
@@ -431,7 +450,14 @@ impl Aof {
                 let start = Instant::now();
                 let result = write_base(&snap, &dir, &config, seq);
                 drop(snap);
-                me.finish(result, &dir, &config, seq, on, events.journal().file_size());
+                me.finish(
+                    result,
+                    &dir,
+                    &config,
+                    incr_seq,
+                    on,
+                    events.journal().file_size(),
+                );
                 me.last_secs
                     .store(start.elapsed().as_secs() as i64 + 1, Ordering::Relaxed);
                 *me.started.lock() = None;
@@ -453,7 +479,7 @@ impl Aof {
         result: io::Result<Part>,
         dir: &Path,
         config: &Config,
-        seq: u64,
+        incr_seq: u64,
         on: bool,
         incr_size: u64,
     ) {
@@ -477,8 +503,8 @@ impl Aof {
             base: Some(base),
             incrs: if on {
                 vec![Part {
-                    name: incr_name(config, seq),
-                    seq,
+                    name: incr_name(config, incr_seq),
+                    seq: incr_seq,
                 }]
             } else {
                 Vec::new()
