@@ -568,3 +568,39 @@ fn appendonly_on_and_off_inside_one_exec<S: Store>() {
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A single-file AOF of Redis before 7.0 in `dir` becomes base 1 of the
+/// AOF directory (Redis 7.0's upgrade), with increment 1 after it; so does
+/// one whose upgrade stopped after the manifest was written and before the
+/// file moved.
+#[test]
+fn an_old_single_file_aof_is_migrated() {
+    let set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
+    for interrupted in [false, true] {
+        let dir = fresh_dir("aof-old-style");
+        std::fs::write(dir.join("appendonly.aof"), set).unwrap();
+        let aof_dir = dir.join("appendonlydir");
+        if interrupted {
+            std::fs::create_dir_all(&aof_dir).unwrap();
+            let manifest = "file appendonly.aof seq 1 type b\n";
+            std::fs::write(aof_dir.join("appendonly.aof.manifest"), manifest).unwrap();
+        }
+        let config = aof_config(&dir, Fsync::EverySec);
+        let server =
+            TestServer::with_config::<flashkv::backends::RwLockStore>(config, Clock::System);
+        assert_eq!(
+            server.client().cmd("GET k"),
+            bulk("v"),
+            "interrupted: {interrupted}"
+        );
+        server.stop().unwrap();
+        assert!(!dir.join("appendonly.aof").exists());
+        assert!(aof_dir.join("appendonly.aof").exists());
+        let manifest = std::fs::read_to_string(aof_dir.join("appendonly.aof.manifest")).unwrap();
+        assert_eq!(
+            manifest,
+            "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -445,3 +445,18 @@ fn a_flush_in_place_empties_the_ttl_index() {
     ks.clear_in_place();
     assert!(!ks.has_volatile_keys());
 }
+
+/// A key loaded from a file goes in once: a second one of the same name
+/// is refused (an RDB file with a key twice is corrupt) and the first
+/// stays.
+#[test]
+fn a_loaded_key_goes_in_once() {
+    let ks = Keyspace::<crate::backends::RwLockStore>::default();
+    assert!(ks.insert_loaded(Bytes::from_static(b"k"), Entry::string("first")));
+    assert!(!ks.insert_loaded(Bytes::from_static(b"k"), Entry::string("second")));
+    let value = ks.read(b"k", 0, |e| e.map(|e| format!("{:?}", e.value)));
+    assert!(
+        value.as_ref().is_some_and(|v| v.contains("first")),
+        "{value:?}"
+    );
+}

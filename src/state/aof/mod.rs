@@ -17,6 +17,7 @@
 //! because both start at the same instant.
 
 mod manifest;
+mod upgrade;
 
 pub use manifest::{Manifest, Part};
 
@@ -155,44 +156,7 @@ impl Aof {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Manifest::default(),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        // A single-file AOF of Redis before 7.0 beside the directory: it
-        // becomes base 1 (Redis's `aofUpgradePrepare`) when there is no
-        // directory, when the manifest lists nothing, or when an upgrade
-        // stopped after writing the manifest and before moving the file.
-        let name = &config.aof.filename;
-        let old = dir.parent().unwrap_or(Path::new(".")).join(name);
-        if old.is_file() {
-            let interrupted = m.incrs.is_empty()
-                && m.base.as_ref().is_some_and(|b| &b.name == name)
-                && !dir.join(name).exists();
-            let listed_nothing = m.base.is_none() && m.incrs.is_empty();
-            if !dir.is_dir() || listed_nothing || interrupted {
-                fs::create_dir_all(&dir).map_err(|e| {
-                    format!(
-                        "Can't open or create append-only dir {}: {e}",
-                        dir.display()
-                    )
-                })?;
-                m = Manifest {
-                    base: Some(Part {
-                        name: name.clone(),
-                        seq: 1,
-                    }),
-                    incrs: Vec::new(),
-                };
-                m.store(&path).map_err(|e| e.to_string())?;
-                fs::rename(&old, dir.join(name)).map_err(|e| {
-                    format!(
-                        "Error trying to move the old AOF file {name} into dir {}: {e}",
-                        config.aof.dirname
-                    )
-                })?;
-                tracing::info!(
-                    "Successfully migrated an old-style AOF file ({name}) into the AOF directory ({}).",
-                    config.aof.dirname
-                );
-            }
-        }
+        upgrade::old_single_file(config, &dir, &path, &mut m)?;
         if m.base.is_none() && m.incrs.is_empty() {
             return Ok(Files::Fresh);
         }
