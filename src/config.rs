@@ -28,7 +28,7 @@ mod directives;
 mod inert;
 mod values;
 
-use directives::{all, directive};
+use directives::{all, directive, Argc};
 pub use directives::{
     parse_memory, Directive, DIRECTIVES, SHUTDOWN_FORCE, SHUTDOWN_NOSAVE, SHUTDOWN_NOW,
     SHUTDOWN_SAVE,
@@ -367,12 +367,10 @@ impl Config {
     /// Apply one directive.
     pub fn apply(&mut self, name: &str, values: &[String]) -> Result<(), String> {
         let d = directive(name).ok_or("Bad directive or wrong number of arguments")?;
-        // The shutdown flags check an empty list themselves (Redis's
-        // multi-argument enums list what they accept).
-        let own_check = d.name.starts_with("shutdown-on-sig");
         let count_ok = match d.argc {
-            Some(n) => values.len() == n,
-            None => !values.is_empty() || own_check,
+            Argc::Exactly(n) => values.len() == n,
+            Argc::OneOrMore => !values.is_empty(),
+            Argc::Any => true,
         };
         if !count_ok {
             return Err("wrong number of arguments".into());
@@ -433,7 +431,7 @@ impl Config {
                     "can't set immutable config".into(),
                 ));
             }
-            let values: Vec<String> = if d.argc == Some(1) {
+            let values: Vec<String> = if d.argc == Argc::Exactly(1) {
                 vec![value.clone()]
             } else {
                 value.split_whitespace().map(str::to_string).collect()
@@ -479,7 +477,8 @@ impl Config {
         let line_of = |d: &Directive, get: fn(&Config) -> String| {
             let value = get(self);
             let plain = !value.is_empty()
-                && (d.argc.is_none() || !value.contains([' ', '"', '\\', '\'', '#']));
+                && (matches!(d.argc, Argc::OneOrMore | Argc::Any)
+                    || !value.contains([' ', '"', '\\', '\'', '#']));
             let shown = if plain { value } else { quote(&value) };
             format!("{} {}", d.name, shown).trim_end().to_string()
         };

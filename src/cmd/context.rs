@@ -401,14 +401,8 @@ impl<S: Store> Ctx<'_, S> {
 
     /// A lookup that Redis does with `lookupKeyRead` found nothing, in a
     /// command that does not read through [`Access::read`].
-    /// Outside a transaction or script it first lets a writer that just
-    /// removed the key report its own event (Redis's order: `expired`,
-    /// then `keymiss`).
     pub fn key_miss(&self, key: &[u8]) {
-        match self.in_transaction {
-            true => self.ks().keyspace().key_miss(key),
-            false => self.ks().keyspace().key_miss_unlocked(key),
-        }
+        self.ks().missed(key);
     }
 
     /// Whether a `yes` / `local` / `no` setting (`enable-debug-command`,

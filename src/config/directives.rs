@@ -8,12 +8,28 @@ use super::{
 type Setter = fn(&mut Config, &[String]) -> Result<(), String>;
 type Getter = fn(&Config) -> String;
 
+/// How many values a directive takes in a file or on the command line
+/// (CONFIG SET always gives one string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Argc {
+    /// Exactly this many.
+    Exactly(usize),
+    /// At least one (`oom-score-adj-values`: its numbers as one string
+    /// or as three).
+    OneOrMore,
+    /// Any number, none included: Redis's multi-argument parameters
+    /// (`bind`, `save`, `shutdown-on-sig*`...), whose setters check what
+    /// they get.
+    Any,
+}
+pub use Argc::{Any, Exactly};
+
 /// One configuration directive.
 pub struct Directive {
     /// Lower-case name.
     pub name: &'static str,
-    /// Number of values: `Some(n)` exactly, `None` one or more.
-    pub argc: Option<usize>,
+    /// How many values it takes in a file or on the command line.
+    pub argc: Argc,
     pub(super) set: Setter,
     pub(super) get: Option<Getter>,
     /// CONFIG SET may change it at runtime.
@@ -157,7 +173,8 @@ fn set_output_limits(c: &mut Config, v: &[String]) -> Result<(), String> {
         .iter()
         .flat_map(|s| s.split_whitespace().map(str::to_string))
         .collect();
-    if words.is_empty() || words.len() % 4 != 0 {
+    // None at all changes nothing (Redis's check is the multiple of 4).
+    if words.len() % 4 != 0 {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut limits = c.output_limits;
@@ -214,7 +231,7 @@ macro_rules! directive {
     ($name:literal, flag: $($field:ident).+, mutable: $m:expr) => {
         Directive {
             name: $name,
-            argc: Some(1),
+            argc: Exactly(1),
             set: |c, v| {
                 c.$($field).+ = yes_no(&v[0])?;
                 Ok(())
@@ -236,67 +253,67 @@ macro_rules! directive {
 
 /// Every directive FlashKV understands.
 pub static DIRECTIVES: &[Directive] = &[
-    directive!("bind", None, mutable: false,
+    directive!("bind", Any, mutable: false,
         set: |c, v| { c.bind = v.iter().flat_map(|s| s.split_whitespace().map(str::to_string)).collect(); Ok(()) },
         get: Some(|c| c.bind.join(" "))),
-    directive!("port", Some(1), mutable: true,
+    directive!("port", Exactly(1), mutable: true,
         set: |c, v| { c.port = int_in(&v[0], 0, 65535)? as u16; Ok(()) },
         get: Some(|c| c.port.to_string())),
-    directive!("backend", Some(1), mutable: false,
+    directive!("backend", Exactly(1), mutable: false,
         set: |c, v| { c.backend = BackendKind::from_name(&v[0]).ok_or_else(|| format!("must be one of {}", BackendKind::names()))?; Ok(()) },
         get: Some(|c| c.backend.name().into())),
-    directive!("worker-threads", Some(1), mutable: false,
+    directive!("worker-threads", Exactly(1), mutable: false,
         set: |c, v| { c.worker_threads = int_in(&v[0], 0, 1024)? as usize; Ok(()) },
         get: Some(|c| c.worker_threads.to_string())),
-    directive!("databases", Some(1), mutable: false,
+    directive!("databases", Exactly(1), mutable: false,
         set: |c, v| { c.databases = int_in(&v[0], 1, i64::from(i32::MAX))? as usize; Ok(()) },
         get: Some(|c| c.databases.to_string())),
-    directive!("maxclients", Some(1), mutable: true,
+    directive!("maxclients", Exactly(1), mutable: true,
         set: |c, v| { c.maxclients = int_in(&v[0], 1, i64::from(u32::MAX))? as usize; Ok(()) },
         get: Some(|c| c.maxclients.to_string())),
-    directive!("timeout", Some(1), mutable: true,
+    directive!("timeout", Exactly(1), mutable: true,
         set: |c, v| { c.timeout = int_in(&v[0], 0, i64::from(i32::MAX))? as u64; Ok(()) },
         get: Some(|c| c.timeout.to_string())),
-    directive!("tcp-keepalive", Some(1), mutable: true,
+    directive!("tcp-keepalive", Exactly(1), mutable: true,
         set: |c, v| { c.tcp_keepalive = int_in(&v[0], 0, i64::from(i32::MAX))? as u64; Ok(()) },
         get: Some(|c| c.tcp_keepalive.to_string())),
-    directive!("tcp-backlog", Some(1), mutable: false,
+    directive!("tcp-backlog", Exactly(1), mutable: false,
         set: |c, v| { c.tcp_backlog = int_in(&v[0], 0, i64::from(i32::MAX))? as u32; Ok(()) },
         get: Some(|c| c.tcp_backlog.to_string())),
-    directive!("proto-max-bulk-len", Some(1), mutable: true,
+    directive!("proto-max-bulk-len", Exactly(1), mutable: true,
         set: |c, v| {
             let n = parse_memory(&v[0])?;
             if n < 1024 * 1024 { return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into()); }
             c.proto_max_bulk_len = n; Ok(())
         },
         get: Some(|c| c.proto_max_bulk_len.to_string())),
-    directive!("client-query-buffer-limit", Some(1), mutable: true,
+    directive!("client-query-buffer-limit", Exactly(1), mutable: true,
         set: |c, v| {
             let n = parse_memory(&v[0])?;
             if n < MIN_QUERY_BUFFER_LIMIT { return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into()); }
             c.client_query_buffer_limit = n; Ok(())
         },
         get: Some(|c| c.client_query_buffer_limit.to_string())),
-    directive!("requirepass", Some(1), mutable: true,
+    directive!("requirepass", Exactly(1), mutable: true,
         set: |c, v| { c.requirepass = v[0].clone(); Ok(()) },
         get: Some(|c| c.requirepass.clone())),
     directive!("protected-mode", flag: protected_mode, mutable: true),
-    directive!("hash-max-listpack-entries", Some(1), mutable: true,
+    directive!("hash-max-listpack-entries", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.hash_max_listpack_entries = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.hash_max_listpack_entries.to_string())),
-    directive!("hash-max-ziplist-entries", Some(1), mutable: true,
+    directive!("hash-max-ziplist-entries", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.hash_max_listpack_entries = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.hash_max_listpack_entries.to_string())),
-    directive!("hash-max-listpack-value", Some(1), mutable: true,
+    directive!("hash-max-listpack-value", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.hash_max_listpack_value = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.hash_max_listpack_value.to_string())),
-    directive!("hash-max-ziplist-value", Some(1), mutable: true,
+    directive!("hash-max-ziplist-value", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.hash_max_listpack_value = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.hash_max_listpack_value.to_string())),
-    directive!("maxmemory", Some(1), mutable: true,
+    directive!("maxmemory", Exactly(1), mutable: true,
         set: |c, v| { c.memory.maxmemory = parse_memory(&v[0])?; Ok(()) },
         get: Some(|c| c.memory.maxmemory.to_string())),
-    directive!("maxmemory-policy", Some(1), mutable: true,
+    directive!("maxmemory-policy", Exactly(1), mutable: true,
         set: |c, v| {
             c.memory.policy = EvictionPolicy::parse(&v[0]).ok_or_else(|| {
                 let names: Vec<&str> = EvictionPolicy::ALL.iter().map(|(n, _)| *n).collect();
@@ -305,52 +322,52 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: Some(|c| c.memory.policy.name().into())),
-    directive!("maxmemory-samples", Some(1), mutable: true,
+    directive!("maxmemory-samples", Exactly(1), mutable: true,
         set: |c, v| { c.memory.samples = int_in(&v[0], 1, i64::from(i32::MAX))?.min(64) as usize; Ok(()) },
         get: Some(|c| c.memory.samples.to_string())),
-    directive!("maxmemory-eviction-tenacity", Some(1), mutable: true,
+    directive!("maxmemory-eviction-tenacity", Exactly(1), mutable: true,
         set: |c, v| { c.memory.tenacity = int_in(&v[0], 0, 100)? as u32; Ok(()) },
         get: Some(|c| c.memory.tenacity.to_string())),
-    directive!("lfu-log-factor", Some(1), mutable: true,
+    directive!("lfu-log-factor", Exactly(1), mutable: true,
         set: |c, v| { c.memory.lfu_log_factor = int_in(&v[0], 0, i64::from(i32::MAX))? as u32; Ok(()) },
         get: Some(|c| c.memory.lfu_log_factor.to_string())),
-    directive!("lfu-decay-time", Some(1), mutable: true,
+    directive!("lfu-decay-time", Exactly(1), mutable: true,
         set: |c, v| { c.memory.lfu_decay_time = int_in(&v[0], 0, i64::from(i32::MAX))? as u32; Ok(()) },
         get: Some(|c| c.memory.lfu_decay_time.to_string())),
-    directive!("hll-sparse-max-bytes", Some(1), mutable: true,
+    directive!("hll-sparse-max-bytes", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.hll_sparse_max_bytes = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.hll_sparse_max_bytes.to_string())),
-    directive!("set-max-intset-entries", Some(1), mutable: true,
+    directive!("set-max-intset-entries", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.set_max_intset_entries = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.set_max_intset_entries.to_string())),
-    directive!("list-max-listpack-size", Some(1), mutable: true,
+    directive!("list-max-listpack-size", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.list_max_listpack_size = int_in(&v[0], i64::from(i32::MIN), i64::from(i32::MAX))?; Ok(()) },
         get: Some(|c| c.encodings.list_max_listpack_size.to_string())),
-    directive!("list-max-ziplist-size", Some(1), mutable: true,
+    directive!("list-max-ziplist-size", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.list_max_listpack_size = int_in(&v[0], i64::from(i32::MIN), i64::from(i32::MAX))?; Ok(()) },
         get: Some(|c| c.encodings.list_max_listpack_size.to_string())),
-    directive!("list-compress-depth", Some(1), mutable: true,
+    directive!("list-compress-depth", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.list_compress_depth = int_in(&v[0], 0, i64::from(i32::MAX))?; Ok(()) },
         get: Some(|c| c.encodings.list_compress_depth.to_string())),
-    directive!("zset-max-listpack-entries", Some(1), mutable: true,
+    directive!("zset-max-listpack-entries", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.zset_max_listpack_entries = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.zset_max_listpack_entries.to_string())),
-    directive!("zset-max-ziplist-entries", Some(1), mutable: true,
+    directive!("zset-max-ziplist-entries", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.zset_max_listpack_entries = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.zset_max_listpack_entries.to_string())),
-    directive!("zset-max-listpack-value", Some(1), mutable: true,
+    directive!("zset-max-listpack-value", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.zset_max_listpack_value = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.zset_max_listpack_value.to_string())),
-    directive!("zset-max-ziplist-value", Some(1), mutable: true,
+    directive!("zset-max-ziplist-value", Exactly(1), mutable: true,
         set: |c, v| { c.encodings.zset_max_listpack_value = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.encodings.zset_max_listpack_value.to_string())),
-    directive!("hz", Some(1), mutable: true,
+    directive!("hz", Exactly(1), mutable: true,
         set: |c, v| { c.expiry.hz = int_in(&v[0], i64::MIN, i64::MAX)?.clamp(1, 500) as u32; Ok(()) },
         get: Some(|c| c.expiry.hz.to_string())),
-    directive!("active-expire-effort", Some(1), mutable: true,
+    directive!("active-expire-effort", Exactly(1), mutable: true,
         set: |c, v| { c.expiry.effort = int_in(&v[0], 1, 10)? as u32; Ok(()) },
         get: Some(|c| c.expiry.effort.to_string())),
-    directive!("loglevel", Some(1), mutable: true,
+    directive!("loglevel", Exactly(1), mutable: true,
         set: |c, v| {
             c.loglevel = match v[0].to_ascii_lowercase().as_str() {
                 "debug" => LogLevel::Debug, "verbose" => LogLevel::Verbose,
@@ -360,64 +377,64 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: Some(|c| c.loglevel.name().into())),
-    directive!("logfile", Some(1), mutable: false,
+    directive!("logfile", Exactly(1), mutable: false,
         set: |c, v| { c.logfile = v[0].clone(); Ok(()) },
         get: Some(|c| c.logfile.clone())),
-    directive!("rename-command", Some(2), mutable: false,
+    directive!("rename-command", Exactly(2), mutable: false,
         set: |c, v| { c.rename_commands.push((v[0].clone(), v[1].clone())); Ok(()) },
         get: None),
-    directive!("client-output-buffer-limit", None, mutable: true,
+    directive!("client-output-buffer-limit", Any, mutable: true,
     set: set_output_limits,
     get: Some(|c| {
         let l = &c.output_limits;
         format!("normal {} slave {} pubsub {}", fmt_limit(&l.normal), fmt_limit(&l.replica), fmt_limit(&l.pubsub))
     })),
-    directive!("notify-keyspace-events", Some(1), mutable: true,
+    directive!("notify-keyspace-events", Exactly(1), mutable: true,
         set: |c, v| {
             c.notify_keyspace_events = crate::db::events::parse_classes(&v[0])
                 .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
             Ok(())
         },
         get: Some(|c| crate::db::events::format_classes(c.notify_keyspace_events))),
-    directive!("busy-reply-threshold", Some(1), mutable: true,
+    directive!("busy-reply-threshold", Exactly(1), mutable: true,
         set: |c, v| { c.busy_reply_threshold = int_in(&v[0], 0, i64::MAX)? as u64; Ok(()) },
         get: Some(|c| c.busy_reply_threshold.to_string())),
-    directive!("lua-time-limit", Some(1), mutable: true,
+    directive!("lua-time-limit", Exactly(1), mutable: true,
         set: |c, v| { c.busy_reply_threshold = int_in(&v[0], 0, i64::MAX)? as u64; Ok(()) },
         get: Some(|c| c.busy_reply_threshold.to_string())),
-    directive!("min-replicas-to-write", Some(1), mutable: true,
+    directive!("min-replicas-to-write", Exactly(1), mutable: true,
         set: |c, v| { c.min_replicas_to_write = int_in(&v[0], 0, i32::MAX as i64)? as u64; Ok(()) },
         get: Some(|c| c.min_replicas_to_write.to_string())),
     // FlashKV is never a replica (REPLICAOF accepts only NO ONE): CONFIG
     // GET answers Redis's value for a master, empty; CONFIG SET refuses as
     // Redis does (it is changed by REPLICAOF only), and a configuration
     // that names a master fails to load rather than start a master.
-    directive!("replicaof", Some(2), mutable: false,
+    directive!("replicaof", Exactly(2), mutable: false,
         set: |_, v| refuse_master(v),
         get: Some(|_| String::new())),
-    directive!("slaveof", Some(2), mutable: false,
+    directive!("slaveof", Exactly(2), mutable: false,
         set: |_, v| refuse_master(v),
         get: Some(|_| String::new())),
-    directive!("min-slaves-to-write", Some(1), mutable: true,
+    directive!("min-slaves-to-write", Exactly(1), mutable: true,
         set: |c, v| { c.min_replicas_to_write = int_in(&v[0], 0, i32::MAX as i64)? as u64; Ok(()) },
         get: Some(|c| c.min_replicas_to_write.to_string())),
-    directive!("min-replicas-max-lag", Some(1), mutable: true,
+    directive!("min-replicas-max-lag", Exactly(1), mutable: true,
         set: |c, v| { c.min_replicas_max_lag = int_in(&v[0], 0, i32::MAX as i64)? as u64; Ok(()) },
         get: Some(|c| c.min_replicas_max_lag.to_string())),
-    directive!("min-slaves-max-lag", Some(1), mutable: true,
+    directive!("min-slaves-max-lag", Exactly(1), mutable: true,
         set: |c, v| { c.min_replicas_max_lag = int_in(&v[0], 0, i32::MAX as i64)? as u64; Ok(()) },
         get: Some(|c| c.min_replicas_max_lag.to_string())),
-    directive!("slowlog-log-slower-than", Some(1), mutable: true,
+    directive!("slowlog-log-slower-than", Exactly(1), mutable: true,
         set: |c, v| { c.slowlog_log_slower_than = int_in(&v[0], -1, i64::MAX)?; Ok(()) },
         get: Some(|c| c.slowlog_log_slower_than.to_string())),
-    directive!("slowlog-max-len", Some(1), mutable: true,
+    directive!("slowlog-max-len", Exactly(1), mutable: true,
         set: |c, v| { c.slowlog_max_len = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.slowlog_max_len.to_string())),
-    directive!("latency-monitor-threshold", Some(1), mutable: true,
+    directive!("latency-monitor-threshold", Exactly(1), mutable: true,
         set: |c, v| { c.latency_monitor_threshold = int_in(&v[0], 0, i64::MAX)? as u64; Ok(()) },
         get: Some(|c| c.latency_monitor_threshold.to_string())),
     directive!("latency-tracking", flag: latency_tracking, mutable: true),
-    directive!("latency-tracking-info-percentiles", None, mutable: true,
+    directive!("latency-tracking-info-percentiles", Any, mutable: true,
         set: |c, v| {
             let mut ps = Vec::new();
             for p in v.iter().flat_map(|s| s.split_whitespace()) {
@@ -431,10 +448,10 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: Some(|c| c.latency_percentiles.iter().map(|p| format!("{p}")).collect::<Vec<_>>().join(" "))),
-    directive!("tracking-table-max-keys", Some(1), mutable: true,
+    directive!("tracking-table-max-keys", Exactly(1), mutable: true,
         set: |c, v| { c.tracking_table_max_keys = int_in(&v[0], 0, i64::MAX)? as usize; Ok(()) },
         get: Some(|c| c.tracking_table_max_keys.to_string())),
-    directive!("save", None, mutable: true,
+    directive!("save", Any, mutable: true,
         set: |c, v| {
             let words: Vec<&str> = v.iter().flat_map(|s| s.split_whitespace()).collect();
             if words.len() % 2 != 0 {
@@ -450,7 +467,7 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: Some(|c| c.save.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(" "))),
-    directive!("dir", Some(1), mutable: true,
+    directive!("dir", Exactly(1), mutable: true,
     set: |c, v| {
         let path = std::path::Path::new(&v[0]);
         let abs = std::fs::canonicalize(path).map_err(|e| io_reason(&e).to_string())?;
@@ -465,7 +482,7 @@ pub static DIRECTIVES: &[Directive] = &[
     } else {
         c.dir.clone()
     })),
-    directive!("dbfilename", Some(1), mutable: true,
+    directive!("dbfilename", Exactly(1), mutable: true,
         set: |c, v| {
             if v[0].contains('/') {
                 return Err("dbfilename can't be a path, just a filename".into());
@@ -475,49 +492,49 @@ pub static DIRECTIVES: &[Directive] = &[
         },
         get: Some(|c| c.dbfilename.clone())),
     directive!("rdbcompression", flag: rdbcompression, mutable: true),
-    directive!("rdb-key-save-delay", Some(1), mutable: true,
+    directive!("rdb-key-save-delay", Exactly(1), mutable: true,
         set: |c, v| { c.rdb_key_save_delay = int_in(&v[0], i64::from(i32::MIN), i64::from(i32::MAX))?; Ok(()) },
         get: Some(|c| c.rdb_key_save_delay.to_string())),
-    directive!("key-load-delay", Some(1), mutable: true,
+    directive!("key-load-delay", Exactly(1), mutable: true,
         set: |c, v| { c.key_load_delay = int_in(&v[0], i64::from(i32::MIN), i64::from(i32::MAX))?; Ok(()) },
         get: Some(|c| c.key_load_delay.to_string())),
     directive!("rdbchecksum", flag: rdbchecksum, mutable: false),
-    directive!("enable-protected-configs", Some(1), mutable: false,
+    directive!("enable-protected-configs", Exactly(1), mutable: false,
         set: |c, v| { c.enable_protected_configs = no_yes_local(&v[0])?; Ok(()) },
         get: Some(|c| c.enable_protected_configs.clone())),
-    directive!("enable-debug-command", Some(1), mutable: false,
+    directive!("enable-debug-command", Exactly(1), mutable: false,
         set: |c, v| { c.enable_debug_command = no_yes_local(&v[0])?; Ok(()) },
         get: Some(|c| c.enable_debug_command.clone())),
-    directive!("enable-module-command", Some(1), mutable: false,
+    directive!("enable-module-command", Exactly(1), mutable: false,
         set: |c, v| { c.enable_module_command = no_yes_local(&v[0])?; Ok(()) },
         get: Some(|c| c.enable_module_command.clone())),
-    directive!("shutdown-on-sigint", None, mutable: true,
+    directive!("shutdown-on-sigint", Any, mutable: true,
         set: |c, v| { c.shutdown_on_sigint = shutdown_flags(v)?; Ok(()) },
         get: Some(|c| shutdown_flags_text(c.shutdown_on_sigint))),
-    directive!("shutdown-on-sigterm", None, mutable: true,
+    directive!("shutdown-on-sigterm", Any, mutable: true,
         set: |c, v| { c.shutdown_on_sigterm = shutdown_flags(v)?; Ok(()) },
         get: Some(|c| shutdown_flags_text(c.shutdown_on_sigterm))),
-    directive!("pidfile", Some(1), mutable: false,
+    directive!("pidfile", Exactly(1), mutable: false,
         set: |c, v| { c.pidfile = v[0].clone(); Ok(()) },
         get: Some(|c| c.pidfile.clone())),
     directive!("stop-writes-on-bgsave-error", flag: stop_writes_on_bgsave_error, mutable: true),
     directive!("cluster-enabled", flag: cluster.enabled, mutable: false),
-    directive!("cluster-config-file", Some(1), mutable: false,
+    directive!("cluster-config-file", Exactly(1), mutable: false,
         set: |c, v| { c.cluster.config_file = v[0].clone(); Ok(()) },
         get: Some(|c| c.cluster.config_file.clone())),
-    directive!("cluster-node-timeout", Some(1), mutable: true,
+    directive!("cluster-node-timeout", Exactly(1), mutable: true,
         set: |c, v| { c.cluster.node_timeout = int_in(&v[0], 0, i64::MAX)? as u64; Ok(()) },
         get: Some(|c| c.cluster.node_timeout.to_string())),
-    directive!("cluster-port", Some(1), mutable: false,
+    directive!("cluster-port", Exactly(1), mutable: false,
         set: |c, v| { c.cluster.port = int_in(&v[0], 0, 65535)? as u16; Ok(()) },
         get: Some(|c| c.cluster.port.to_string())),
     directive!("cluster-require-full-coverage", flag: cluster.require_full_coverage, mutable: true),
     directive!("cluster-allow-reads-when-down", flag: cluster.allow_reads_when_down, mutable: true),
-    directive!("cluster-announce-ip", Some(1), mutable: true,
+    directive!("cluster-announce-ip", Exactly(1), mutable: true,
         set: |c, v| { c.cluster.announce_ip = v[0].clone(); Ok(()) },
         get: Some(|c| c.cluster.announce_ip.clone())),
     directive!("appendonly", flag: aof.enabled, mutable: true),
-    directive!("appendfsync", Some(1), mutable: true,
+    directive!("appendfsync", Exactly(1), mutable: true,
         set: |c, v| {
             c.aof.fsync = match v[0].to_ascii_lowercase().as_str() {
                 "always" => Fsync::Always,
@@ -532,7 +549,7 @@ pub static DIRECTIVES: &[Directive] = &[
             Fsync::EverySec => "everysec",
             Fsync::No => "no",
         }.into())),
-    directive!("appendfilename", Some(1), mutable: false,
+    directive!("appendfilename", Exactly(1), mutable: false,
         set: |c, v| {
             if v[0].contains('/') {
                 return Err("appendfilename can't be a path, just a filename".into());
@@ -541,7 +558,7 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: Some(|c| c.aof.filename.clone())),
-    directive!("appenddirname", Some(1), mutable: false,
+    directive!("appenddirname", Exactly(1), mutable: false,
         set: |c, v| {
             if v[0].contains('/') {
                 return Err("appenddirname can't be a path, just a dirname".into());
@@ -550,10 +567,10 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: Some(|c| c.aof.dirname.clone())),
-    directive!("auto-aof-rewrite-percentage", Some(1), mutable: true,
+    directive!("auto-aof-rewrite-percentage", Exactly(1), mutable: true,
         set: |c, v| { c.aof.auto_percentage = int_in(&v[0], 0, i64::from(i32::MAX))? as u64; Ok(()) },
         get: Some(|c| c.aof.auto_percentage.to_string())),
-    directive!("auto-aof-rewrite-min-size", Some(1), mutable: true,
+    directive!("auto-aof-rewrite-min-size", Exactly(1), mutable: true,
         set: |c, v| { c.aof.auto_min_size = parse_memory(&v[0])?; Ok(()) },
         get: Some(|c| c.aof.auto_min_size.to_string())),
     directive!("aof-load-truncated", flag: aof.load_truncated, mutable: true),
@@ -561,7 +578,7 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("aof-rewrite-incremental-fsync", flag: aof.incremental_fsync, mutable: true),
     directive!("no-appendfsync-on-rewrite", flag: aof.no_fsync_on_rewrite, mutable: true),
     directive!("aof-timestamp-enabled", flag: aof.timestamps, mutable: true),
-    directive!("daemonize", Some(1), mutable: false,
+    directive!("daemonize", Exactly(1), mutable: false,
         set: |_, v| only("daemonize", "no", &v[0]),
         get: Some(|_| "no".into())),
 ];

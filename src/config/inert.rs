@@ -15,7 +15,7 @@
 //! `rdb-key-save-delay`, Redis's test knob that slows a save down, is not
 //! here: it is a real directive (see `directives.rs`).
 
-use super::directives::{int_in, within, yes_no, yes_no_text, Directive};
+use super::directives::{int_in, within, yes_no, yes_no_text, Argc, Directive};
 use super::Config;
 use Kind::{Bool, Enum, Int, Memory, Octal, Off, OffMemoryOrPercent, Scores, Text};
 
@@ -139,8 +139,8 @@ macro_rules! inert {
         Directive {
             name: $name,
             argc: match $kind {
-                Kind::Scores => None,
-                _ => Some(1),
+                Kind::Scores => Argc::OneOrMore,
+                _ => Argc::Exactly(1),
             },
             set: |c, v| set(c, KEY, $kind, v),
             get: Some(|c| get(c, KEY, $default)),

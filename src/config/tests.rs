@@ -322,6 +322,11 @@ fn command_line_values_and_errors_follow_redis() {
         reason.starts_with("argument(s) must be one of the following"),
         "{reason}"
     );
+    // Redis's multi-argument parameters take no value at all (their
+    // setters decide); oom-score-adj-values needs one.
+    assert!(run(&["--client-output-buffer-limit"]).is_ok());
+    assert!(run(&["--latency-tracking-info-percentiles"]).is_ok());
+    assert_eq!(failure(&["--oom-score-adj-values"]).1, wrong);
     let (_, reason) = failure(&["--shutdown-on-sigint"]);
     assert!(
         reason.starts_with("argument(s) must be one of the following"),

@@ -97,10 +97,20 @@ impl<'a, S: Store> Access<'a, S> {
         if let Some(l) = self.lookups {
             l.count(found);
         }
-        if !found && self.held {
-            self.ks.key_miss(key);
-        } else if !found {
-            self.ks.key_miss_unlocked(key);
+        if !found {
+            self.missed(key);
+        }
+    }
+
+    /// Report that a read found no `key` (the `keymiss` event). Outside a
+    /// transaction or script it first lets a writer that just removed the
+    /// key report its own event (Redis's order: `expired`, then `keymiss`);
+    /// inside one, the key's stripe is held and no such writer can be in
+    /// flight.
+    pub fn missed(&self, key: &[u8]) {
+        match self.held {
+            true => self.ks.key_miss(key),
+            false => self.ks.key_miss_unlocked(key),
         }
     }
 

@@ -324,6 +324,9 @@ impl<S: Store> Db<S> {
         existing: Existing,
     ) -> Result<LoadSummary, RdbError> {
         let now = self.now_ms();
+        // INFO's `loading_rdb_used_mem`: what the file's writer held.
+        self.loading()
+            .set_rdb_used_mem(rdb::used_mem(file).unwrap_or(0));
         let fresh: Table<S> = self.fresh_databases();
         let duplicate = |key: &[u8], db: usize| {
             RdbError::Duplicate(String::from_utf8_lossy(key).into_owned(), db)

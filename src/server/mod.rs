@@ -190,14 +190,7 @@ pub async fn run_with<S: Store>(
         .map(|a| a.ip());
     state.listen.serve(ips.collect(), to_listen);
     let mut stop = coordinator.subscribe();
-    let ready = {
-        let workers = workers.clone();
-        move |l: &TcpListener| {
-            if let Ok(addr) = l.local_addr() {
-                info!(%addr, backend = S::NAME, workers = workers.len(), "Ready to accept connections");
-            }
-        }
-    };
+    let workers_n = workers.len();
     let first: Vec<_> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -230,7 +223,9 @@ pub async fn run_with<S: Store>(
             for l in next {
                 match TcpListener::from_std(l) {
                     Ok(l) => {
-                        ready(&l);
+                        if let Ok(addr) = l.local_addr() {
+                            log_ready::<S>(addr, workers_n);
+                        }
                         accepting.push(accept(l));
                     }
                     Err(e) => tracing::warn!(cause = %e, "could not listen on the new port"),
@@ -268,24 +263,20 @@ pub async fn run_with<S: Store>(
             Err(e) => Some(format!("the loader failed: {e}")),
         };
         if let Some(e) = failed.filter(|_| by_signal.is_none()) {
-            stop_serving(coordinator, &workers).await;
+            stop_serving(&state, coordinator, &workers).await;
             return Err(std::io::Error::other(e));
         }
     }
     if by_signal.is_some() {
         // Nothing half-loaded is ever saved (Redis exits without saving
         // when asked to during a load).
-        stop_serving(coordinator, &workers).await;
-        state.aof.stop_syncer();
-        if state.db.journal().file_on() {
-            let _ = state.db.journal().disable();
-        }
+        stop_serving(&state, coordinator, &workers).await;
         drop(guard);
         remove_pidfile(&pidfile);
         return Ok(());
     }
-    for addr in &first {
-        info!(%addr, backend = S::NAME, workers = workers.len(), "Ready to accept connections");
+    for &addr in &first {
+        log_ready::<S>(addr, workers_n);
     }
     if let Some(ready) = options.ready {
         let _ = ready.try_send(());
@@ -344,17 +335,7 @@ pub async fn run_with<S: Store>(
         bus.abort();
     }
     state.cluster.save_if_dirty();
-    coordinator.shutdown().await;
-    // What the AOF holds reaches the disk before the process ends.
-    state.aof.wait();
-    state.aof.stop_syncer();
-    if state.db.journal().file_on() {
-        if let Err(e) = state.db.journal().disable() {
-            tracing::error!(cause = %e, "Error writing the append only file at shutdown");
-        }
-    }
-    // Every connection has ended: let the worker threads go.
-    workers.stop().await;
+    stop_serving(&state, coordinator, &workers).await;
     drop(guard);
     remove_pidfile(&pidfile);
     Ok(())
@@ -367,12 +348,9 @@ fn load_dataset<S: Store>(exec: &Executor<S>, aof_files: Option<Files>) -> Resul
     let config = state.config();
     let Some(files) = aof_files else {
         let path = config.rdb_path();
+        // (A missing file was logged and skipped before the load began.)
         return match state.persist.load_at_start(&state.db, &config) {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                info!(path = %path.display(), "no RDB file to load");
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) => Err(format!("could not load {}: {e}", path.display())),
         };
     };
@@ -383,10 +361,27 @@ fn load_dataset<S: Store>(exec: &Executor<S>, aof_files: Option<Files>) -> Resul
         .map_err(|e| e.to_string())
 }
 
-/// Stop accepting and end every connection (a failed or cancelled load).
-async fn stop_serving<S: Store>(coordinator: Coordinator<S>, workers: &workers::Workers) {
+/// Stop accepting, end every connection, bring what the AOF holds to
+/// the disk, and let the worker threads go (every way the server ends).
+async fn stop_serving<S: Store>(
+    state: &ServerState<S>,
+    coordinator: Coordinator<S>,
+    workers: &workers::Workers,
+) {
     coordinator.shutdown().await;
+    state.aof.wait();
+    state.aof.stop_syncer();
+    if state.db.journal().file_on() {
+        if let Err(e) = state.db.journal().disable() {
+            tracing::error!(cause = %e, "Error writing the append only file at shutdown");
+        }
+    }
+    // Every connection has ended.
     workers.stop().await;
+}
+
+fn log_ready<S: Store>(addr: SocketAddr, workers: usize) {
+    info!(%addr, backend = S::NAME, workers, "Ready to accept connections");
 }
 
 fn remove_pidfile(pidfile: &str) {

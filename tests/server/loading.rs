@@ -198,6 +198,12 @@ fn info_shows_the_progress_of_the_load() {
     let (_flashkv, addr) = flashkv_loading(&dir, &["--save", ""]);
     let mut c = RawClient::connect(addr);
     assert_eq!(info_field(&mut c, "loading_total_bytes"), size);
+    // The file's `used-mem` field (the saving server's memory), once the
+    // loader has read the file's head.
+    let used_mem = eventually(Duration::from_secs(20), || {
+        info_field(&mut c, "loading_rdb_used_mem") > 0
+    });
+    assert!(used_mem, "loading_rdb_used_mem stayed 0");
     let first = info_field(&mut c, "loading_loaded_bytes");
     assert!(first < size, "{first} of {size} bytes loaded at the start");
     let moved = eventually(Duration::from_secs(20), || {

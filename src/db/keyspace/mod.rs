@@ -34,11 +34,11 @@ mod slot;
 mod whole;
 use super::watch::{After, Now, Replaced, Watches};
 use super::Faults;
+pub use slot::Slot;
 
 /// How long a reader that missed a key waits for the writers of the key's
 /// stripe before it reports the miss anyway.
 const MISS_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
-pub use slot::Slot;
 
 /// Does a read count as an access of its key (the LRU/LFU clock that
 /// eviction and OBJECT IDLETIME/FREQ read)?
