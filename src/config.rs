@@ -34,7 +34,8 @@ pub use directives::{
     SHUTDOWN_SAVE,
 };
 pub use values::{
-    AofConfig, BackendKind, ClusterConfig, Encodings, Fsync, LogLevel, OutputLimit, OutputLimits,
+    AofConfig, BackendKind, ClientsLimit, ClusterConfig, Encodings, Fsync, LogLevel, OutputLimit,
+    OutputLimits,
 };
 
 /// Default TCP port.
@@ -84,6 +85,8 @@ pub struct Config {
     pub proto_max_bulk_len: u64,
     /// Most bytes of unparsed input buffered per client.
     pub client_query_buffer_limit: u64,
+    /// `maxmemory-clients`: client eviction's limit.
+    pub maxmemory_clients: ClientsLimit,
     /// Password of the default user; empty: none.
     pub requirepass: String,
     /// Refuse non-loopback clients when no password is set.
@@ -190,6 +193,7 @@ impl Default for Config {
             tcp_backlog: DEFAULT_TCP_BACKLOG,
             proto_max_bulk_len: DEFAULT_PROTO_MAX_BULK_LEN,
             client_query_buffer_limit: DEFAULT_QUERY_BUFFER_LIMIT,
+            maxmemory_clients: ClientsLimit::Off,
             requirepass: String::new(),
             protected_mode: true,
             expiry: ExpiryConfig::default(),

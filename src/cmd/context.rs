@@ -296,6 +296,11 @@ impl<S: Store> Drop for Client<S> {
 }
 
 impl<S: Store> Client<S> {
+    /// Bytes held for MULTI and WATCH (CLIENT LIST's `multi-mem`).
+    pub fn tx_memory(&self) -> usize {
+        self.tx.memory()
+    }
+
     /// Did the command reply `frame` (None: not a reply yet) fail? Its
     /// error counts in errorstats here, unless a script counted it where
     /// it happened (`Session::error_counted`).

@@ -134,6 +134,11 @@ const DEBUG_HELP: &[&str] = &[
     "QUICKLIST-PACKED-THRESHOLD <size>",
     "    Sets the threshold for elements to be inserted as plain vs packed nodes",
     "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
+    "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
+    "    Accepted for Redis's tests; FlashKV's reply buffers keep no peak to reset.",
+    "REPLYBUFFER RESIZING <0|1>",
+    "    Enable or disable giving back idle clients' buffers (Redis: the reply buffer",
+    "    resize cron job).",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "HELP",
@@ -300,6 +305,26 @@ fn debug<S: Store>(args: Vec<Bytes>, ctx: &mut Ctx<'_, S>) -> Result<Reply, CmdE
         _ if sub_is("AOF-FLUSH-SLEEP", 2) => {
             let micros = u64::try_from(atoi(&args[1])).unwrap_or(0);
             ctx.state.db.journal().set_flush_sleep(micros);
+            now(Frame::ok())
+        }
+        _ if sub_is("REPLYBUFFER", 3) => {
+            let value = &args[2];
+            if is(&args[1], "RESIZING") {
+                // FlashKV's analogue of Redis's reply buffer resizing:
+                // the cron taking back an idle connection's buffers.
+                ctx.state.clients.set_idle_trim(atoi(value) != 0);
+            } else if is(&args[1], "PEAK-RESET-TIME") {
+                // Checked as Redis checks it; FlashKV keeps no reply
+                // buffer peak to reset.
+                if !is(value, "NEVER") && !is(value, "RESET") {
+                    parse_int(value)?;
+                }
+            } else {
+                return Err(CmdError::SubcommandSyntax(
+                    sub.clone(),
+                    Bytes::from_static(b"DEBUG"),
+                ));
+            }
             now(Frame::ok())
         }
         _ if sub_is("PAUSE-CRON", 2) => {

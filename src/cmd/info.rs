@@ -450,7 +450,10 @@ fn stats<S: Store>(ctx: &Ctx<'_, S>, kv: &mut dyn FnMut(&str, &dyn std::fmt::Dis
     kv("expired_time_cap_reached_count", &0);
     kv("expire_cycle_cpu_milliseconds", &0);
     kv("evicted_keys", &state.db.evictor().evicted());
-    kv("evicted_clients", &0);
+    kv(
+        "evicted_clients",
+        &state.clients.evicted.load(Ordering::Relaxed),
+    );
     kv("total_eviction_exceeded_time", &0);
     kv("current_eviction_exceeded_time", &0);
     kv("keyspace_hits", &hits);

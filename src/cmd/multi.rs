@@ -95,6 +95,8 @@ pub struct TxState {
 #[derive(Default)]
 struct Queue {
     commands: Vec<(Spec, Vec<Bytes>)>,
+    /// What the queued commands hold (see [`TxState::memory`]).
+    bytes: usize,
     /// A command was rejected while queueing: EXEC must abort.
     doomed: bool,
 }
@@ -116,9 +118,28 @@ impl TxState {
     /// Queue a command (the caller checked it is queueable).
     pub fn queue(&mut self, spec: Spec, argv: Vec<Bytes>) -> Frame {
         if let Some(q) = &mut self.queue {
+            q.bytes += std::mem::size_of::<(Spec, Vec<Bytes>)>()
+                + argv
+                    .iter()
+                    .map(|a| a.len() + std::mem::size_of::<Bytes>())
+                    .sum::<usize>();
             q.commands.push((spec, argv));
         }
         Frame::simple("QUEUED")
+    }
+
+    /// Bytes the client holds for its transaction (CLIENT LIST's
+    /// `multi-mem`, counted by client eviction): the queued commands'
+    /// arguments, and each watched key's entries (here and in the
+    /// database's watch table; the key's bytes are shared with the table,
+    /// and left out as Redis leaves them out).
+    pub fn memory(&self) -> usize {
+        /// A watch table entry: the key's handle and this client's flag.
+        const TABLE_ENTRY: usize = std::mem::size_of::<(Bytes, Arc<WatchFlag>)>();
+        let queued = self.queue.as_ref().map_or(0, |q| q.bytes);
+        let watched =
+            self.watching.keys.len() * (std::mem::size_of::<(usize, Bytes)>() + TABLE_ENTRY);
+        queued + watched
     }
 
     /// A command was rejected: if a transaction is open, EXEC will abort

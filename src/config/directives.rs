@@ -2,7 +2,8 @@
 //! the config file, the command line, CONFIG GET and CONFIG SET.
 
 use super::{
-    BackendKind, Config, EvictionPolicy, Fsync, LogLevel, OutputLimit, MIN_QUERY_BUFFER_LIMIT,
+    BackendKind, ClientsLimit, Config, EvictionPolicy, Fsync, LogLevel, OutputLimit,
+    MIN_QUERY_BUFFER_LIMIT,
 };
 
 type Setter = fn(&mut Config, &[String]) -> Result<(), String>;
@@ -287,6 +288,9 @@ pub static DIRECTIVES: &[Directive] = &[
             c.proto_max_bulk_len = n; Ok(())
         },
         get: Some(|c| c.proto_max_bulk_len.to_string())),
+    directive!("maxmemory-clients", Exactly(1), mutable: true,
+        set: |c, v| { c.maxmemory_clients = ClientsLimit::parse(&v[0])?; Ok(()) },
+        get: Some(|c| c.maxmemory_clients.text())),
     directive!("client-query-buffer-limit", Exactly(1), mutable: true,
         set: |c, v| {
             let n = parse_memory(&v[0])?;

@@ -17,7 +17,7 @@
 
 use super::directives::{int_in, within, yes_no, yes_no_text, Argc, Directive};
 use super::Config;
-use Kind::{Bool, Enum, Int, Memory, Octal, Off, OffMemoryOrPercent, Scores, Text};
+use Kind::{Bool, Enum, Int, Memory, Octal, Off, Scores, Text};
 
 /// How a parameter's value is checked and printed.
 #[derive(Clone, Copy)]
@@ -37,10 +37,6 @@ pub(super) enum Kind {
     /// Only this value ("off"): the parameter switches on a feature FlashKV
     /// lacks.
     Off(&'static str),
-    /// Only this value, after Redis's checks of a byte count or a
-    /// percentage of `maxmemory` up to 100% (`maxmemory-clients`), so that
-    /// a malformed value gets Redis's error first.
-    OffMemoryOrPercent(&'static str),
     /// Three integers from -2000 to 2000 (`oom-score-adj-values`).
     Scores,
 }
@@ -72,10 +68,6 @@ fn normalise(name: &str, kind: Kind, values: &[String]) -> Result<String, String
             }),
         Kind::Text => Ok(v),
         Kind::Off(off) => super::directives::only(name, off, &v).map(|()| off.to_string()),
-        Kind::OffMemoryOrPercent(off) => {
-            memory_or_percent(&v)?;
-            super::directives::only(name, off, &v).map(|()| off.to_string())
-        }
         Kind::Scores => {
             let words: Vec<&str> = v.split_whitespace().collect();
             if words.len() != 3 {
@@ -92,24 +84,6 @@ fn normalise(name: &str, kind: Kind, values: &[String]) -> Result<String, String
                 .collect::<Vec<_>>()
                 .join(" "))
         }
-    }
-}
-
-/// Redis's `numericParseString` and bounds for a memory-or-percent
-/// parameter: a byte count, or `N%` with 0 <= N <= 100.
-fn memory_or_percent(v: &str) -> Result<(), String> {
-    if super::parse_memory(v).is_ok() {
-        return Ok(());
-    }
-    let percent = v
-        .strip_suffix('%')
-        .filter(|p| !p.is_empty())
-        .and_then(|p| crate::util::numbers::string2ll(p.as_bytes()))
-        .filter(|&n| n >= 0);
-    match percent {
-        Some(n) if n > 100 => Err("percentage argument must be less or equal to 100".into()),
-        Some(_) => Ok(()),
-        None => Err("argument must be a memory or percent value".into()),
     }
 }
 
@@ -234,7 +208,6 @@ pub static INERT: &[Directive] = &[
     inert!("repl-backlog-size", Memory(1, i64::MAX), "1048576", mutable: true),
     inert!("active-defrag-ignore-bytes", Memory(1, i64::MAX), "104857600", mutable: true),
     inert!("stream-node-max-bytes", Memory(0, i64::MAX), "4096", mutable: true),
-    inert!("maxmemory-clients", OffMemoryOrPercent("0"), "0", mutable: true),
     inert!("repl-backlog-ttl", Int(0, i64::MAX), "3600", mutable: true),
     inert!("tls-port", Off("0"), "0", mutable: true),
     inert!("tls-session-cache-size", Int(0, i32::MAX as i64), "20480", mutable: true),

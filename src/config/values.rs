@@ -176,6 +176,71 @@ impl Default for OutputLimits {
     }
 }
 
+/// `maxmemory-clients`: how much memory all clients together may hold
+/// before the largest are disconnected (client eviction). A byte count,
+/// or a percentage of `maxmemory`; 0 (either way) is off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientsLimit {
+    /// A byte count (0: off).
+    #[default]
+    Off,
+    /// This many bytes.
+    Bytes(u64),
+    /// This percentage of `maxmemory` (1 to 100).
+    Percent(u64),
+}
+
+/// Redis never lets client eviction aim below this, so a tiny value cannot
+/// cut every connection off (`getClientEvictionLimit`).
+pub const MIN_CLIENTS_LIMIT: u64 = 128 * 1024;
+
+impl ClientsLimit {
+    /// Parse a byte count (with unit) or `N%` (0 to 100), with Redis's
+    /// errors.
+    pub fn parse(v: &str) -> Result<ClientsLimit, String> {
+        if let Ok(n) = super::parse_memory(v) {
+            return Ok(if n == 0 {
+                ClientsLimit::Off
+            } else {
+                ClientsLimit::Bytes(n)
+            });
+        }
+        let percent = v
+            .strip_suffix('%')
+            .filter(|p| !p.is_empty())
+            .and_then(|p| crate::util::numbers::string2ll(p.as_bytes()))
+            .filter(|&n| n >= 0);
+        match percent {
+            Some(n) if n > 100 => Err("percentage argument must be less or equal to 100".into()),
+            Some(0) => Ok(ClientsLimit::Off),
+            Some(n) => Ok(ClientsLimit::Percent(n as u64)),
+            None => Err("argument must be a memory or percent value".into()),
+        }
+    }
+
+    /// As CONFIG GET prints it: bytes, or `N%`.
+    pub fn text(self) -> String {
+        match self {
+            ClientsLimit::Off => "0".into(),
+            ClientsLimit::Bytes(n) => n.to_string(),
+            ClientsLimit::Percent(p) => format!("{p}%"),
+        }
+    }
+
+    /// The limit in bytes under `maxmemory`, or `None` when client
+    /// eviction is off (a percentage of no `maxmemory` is off too); never
+    /// below [`MIN_CLIENTS_LIMIT`].
+    pub fn bytes(self, maxmemory: u64) -> Option<u64> {
+        let n = match self {
+            ClientsLimit::Off => return None,
+            ClientsLimit::Bytes(n) => n,
+            ClientsLimit::Percent(_) if maxmemory == 0 => return None,
+            ClientsLimit::Percent(p) => (maxmemory as f64 * p as f64 / 100.0) as u64,
+        };
+        Some(n.max(MIN_CLIENTS_LIMIT))
+    }
+}
+
 /// When the append-only file is synced to disk (`appendfsync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fsync {

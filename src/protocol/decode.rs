@@ -16,6 +16,15 @@
 //! The buffer is consumed only a whole request at a time, and the arguments
 //! are slices of the consumed bytes (no copy). A declared length never
 //! reserves memory: the buffer only holds what has arrived.
+//!
+//! One exception to "a whole request at a time", after Redis: while a
+//! large argument ([`BIG_ARG`] bytes or more) is still arriving, the
+//! request's earlier bytes move out of the buffer (the arguments before
+//! it are copied into the decoder) and what has arrived of the argument
+//! moves into a buffer of exactly its size, so the buffer holds only the
+//! argument (CLIENT LIST's `qbuf` is its bytes so far, as in Redis) and
+//! the connection can grow it toward the declared end without the slack
+//! of doubling ([`Decoder::big_bulk_end`]).
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -29,6 +38,9 @@ pub const MAX_INLINE_LEN: usize = 64 * 1024;
 /// Redis pre-allocates at most this many argument slots for a multibulk,
 /// whatever count the client declares.
 const MAX_PREALLOC_ARGS: usize = 1024;
+/// Arguments of at least this many bytes that have not fully arrived get
+/// the buffer to themselves (Redis's `PROTO_MBULK_BIG_ARG`).
+pub const BIG_ARG: usize = 32 * 1024;
 /// Unauthenticated clients may send at most this many arguments
 /// (when a password is required).
 const UNAUTH_MAX_ARGS: i64 = 10;
@@ -70,6 +82,9 @@ pub struct Decoder {
     scanned: usize,
     /// Argument ranges within the current request.
     args: Vec<(usize, usize)>,
+    /// Arguments moved out of the buffer ahead of a large one (see the
+    /// module documentation); they come before those in `args`.
+    done: Vec<Bytes>,
 }
 
 impl Decoder {
@@ -88,7 +103,35 @@ impl Decoder {
     /// plus a multiple of the bytes received, whatever lengths a client
     /// declares; the `resp_decode` fuzz target asserts it.
     pub fn held_bytes(&self) -> usize {
-        self.args.capacity() * std::mem::size_of::<(usize, usize)>()
+        self.args.capacity() * std::mem::size_of::<(usize, usize)>() + self.argv_memory()
+    }
+
+    /// Bytes of the arguments of an incomplete request held outside the
+    /// buffer (CLIENT LIST's `argv-mem`), with their handles.
+    pub fn argv_memory(&self) -> usize {
+        let held: usize = self.done.iter().map(Bytes::len).sum();
+        held + self.done.capacity() * std::mem::size_of::<Bytes>()
+    }
+
+    /// While a large argument is arriving: the buffer length at which it
+    /// will have arrived whole. The caller grows the buffer toward that,
+    /// not past it.
+    pub fn big_bulk_end(&self) -> Option<usize> {
+        match self.bulk_len {
+            Some(len) if len >= BIG_ARG => Some(self.pos + len + 2),
+            _ => None,
+        }
+    }
+
+    /// Give the large argument being read (at `self.pos`, `len` bytes)
+    /// the buffer to itself: the arguments before it are copied out, and
+    /// what has arrived of it moves into a buffer of exactly that size.
+    fn detach(&mut self, buf: &mut BytesMut) {
+        let head = Bytes::copy_from_slice(&buf[..self.pos]);
+        self.done
+            .extend(self.args.drain(..).map(|(s, e)| head.slice(s..e)));
+        *buf = BytesMut::from(&buf[self.pos..]);
+        self.pos = 0;
     }
 
     /// Decode the next request from `buf`.
@@ -150,6 +193,9 @@ impl Decoder {
                 };
                 // The payload is followed by two bytes Redis skips unread.
                 if buf.len() - self.pos < len + 2 {
+                    if len >= BIG_ARG && self.pos > 0 {
+                        self.detach(buf);
+                    }
                     return Ok(false);
                 }
                 self.args.push((self.pos, self.pos + len));
@@ -163,6 +209,10 @@ impl Decoder {
             // increment each); the last takes the frame's own handle,
             // which saves an atomic increment and decrement per request.
             let last = self.args.pop().expect("a request has an argument");
+            if !self.done.is_empty() {
+                argv.append(&mut self.done);
+                self.done = Vec::new();
+            }
             argv.extend(self.args.drain(..).map(|(s, e)| frame.slice(s..e)));
             if self.args.capacity() > MAX_PREALLOC_ARGS {
                 // A request with many arguments (SADD of 100,000 members)

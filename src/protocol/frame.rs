@@ -71,6 +71,35 @@ impl Frame {
         Frame::Simple(Bytes::from_static(s.as_bytes()))
     }
 
+    /// The bytes of strings this frame carries: a lower bound of its
+    /// encoded size in either protocol (headers and numbers left out),
+    /// for checking a reply against a limit before copying it.
+    pub fn payload_len(&self) -> usize {
+        let pairs = |p: &[(Frame, Frame)]| -> usize {
+            p.iter()
+                .map(|(a, b)| a.payload_len() + b.payload_len())
+                .sum()
+        };
+        match self {
+            Frame::Simple(b)
+            | Frame::Error(b)
+            | Frame::Bulk(b)
+            | Frame::DoubleText(b)
+            | Frame::BigNumber(b)
+            | Frame::Verbatim(_, b) => b.len(),
+            Frame::Inline(i) => i.as_bytes().len(),
+            Frame::Array(v) | Frame::Set(v) | Frame::Push(v) | Frame::Seq(v) => {
+                v.iter().map(Frame::payload_len).sum()
+            }
+            Frame::Map(p) | Frame::Pairs(p) | Frame::Attribute(p) => pairs(p),
+            Frame::Integer(_)
+            | Frame::Null
+            | Frame::NullArray
+            | Frame::Double(_)
+            | Frame::Boolean(_) => 0,
+        }
+    }
+
     /// An error reply from text that already carries its code (`ERR ...`).
     pub fn error(text: impl Into<String>) -> Frame {
         Frame::Error(Bytes::from(text.into()))
@@ -163,6 +192,34 @@ impl PartialEq for Frame {
                 | Boolean(_) | Verbatim(..) | Push(_) | Attribute(_) | Pairs(_) | Seq(_),
                 _,
             ) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The payload counts every string, nested or not, and is never more
+    /// than what is sent (a reply is refused by it before it is copied).
+    #[test]
+    fn payload_len_is_a_lower_bound_of_the_encoding() {
+        let s = |t: &'static str| Frame::Bulk(Bytes::from_static(t.as_bytes()));
+        let frame = Frame::Array(vec![
+            s("abc"),
+            Frame::Integer(12345),
+            Frame::Map(vec![(s("k"), Frame::Seq(vec![s("vv"), Frame::Null]))]),
+            Frame::Pairs(vec![(Frame::simple("OK"), Frame::error("ERR x"))]),
+            Frame::bulk_copy(b"in", Bytes::new),
+        ]);
+        assert_eq!(frame.payload_len(), 3 + 1 + 2 + 2 + 5 + 2);
+        for proto in [
+            crate::protocol::Protocol::Resp2,
+            crate::protocol::Protocol::Resp3,
+        ] {
+            let mut out = bytes::BytesMut::new();
+            crate::protocol::encode(&frame, proto, &mut out);
+            assert!(out.len() >= frame.payload_len());
         }
     }
 }

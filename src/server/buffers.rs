@@ -51,6 +51,23 @@ pub fn ensure(buf: &mut BytesMut) {
     buf.reserve(CHUNK);
 }
 
+/// Make room for a read while a large argument arrives, `end` being the
+/// buffer length at which it is whole (`Decoder::big_bulk_end`): grow by
+/// [`CHUNK`] or by doubling, but never past `end`, into a buffer of
+/// exactly that capacity. So a client sending a 1 MB argument holds
+/// 1 MB, not whatever a doubling left (Redis sizes its query buffer to
+/// the argument too), and nothing is reserved for bytes not yet sent
+/// beyond what doubling would have.
+pub fn ensure_toward(buf: &mut BytesMut, end: usize) {
+    if buf.capacity() - buf.len() >= MIN_ROOM || buf.capacity() >= end {
+        return;
+    }
+    let target = end.min((2 * buf.len()).max(buf.len() + CHUNK));
+    let mut grown = BytesMut::with_capacity(target);
+    grown.extend_from_slice(buf);
+    *buf = grown;
+}
+
 /// Is `buf` too large to keep between requests (or in the pool)? Only
 /// right after it grew: a drained buffer reports just the room after its
 /// consumed front, not its allocation.

@@ -31,7 +31,9 @@ use parking_lot::Mutex;
 use store_api::Store;
 use tokio::sync::Notify;
 
-pub use clients::{Activity, ClientFlag, ClientHandle, Event, Registry, ReplyMode, Session};
+pub use clients::{
+    Activity, ClientFlag, ClientHandle, Event, Memory, Registry, ReplyMode, Session,
+};
 pub use pubsub::PubSub;
 pub use tracking::Tracking;
 
@@ -254,6 +256,14 @@ impl<S: Store> ServerState<S> {
             return;
         }
         self.clients.trim_idle_buffers(self.db.now_ms());
+        let config = self.config();
+        // Client eviction also runs here, for what grew without a batch
+        // of its own (pushes to a client that does not read).
+        if let Some(limit) = config.maxmemory_clients.bytes(config.memory.maxmemory) {
+            if self.clients.over(limit) {
+                self.clients.evict(limit);
+            }
+        }
         // A pause that ran out ends here even if no command arrives to
         // notice (Redis's cron checks it too): expiry resumes.
         let _ = self.paused_until(true);
@@ -262,7 +272,6 @@ impl<S: Store> ServerState<S> {
             // half-loaded dataset (Redis runs only `whileBlockedCron`).
             return;
         }
-        let config = self.config();
         self.persist.cron(&self.db, &config);
         self.aof.cron(&self.db, &config);
         self.replicas.cron(&self.db, &config);

@@ -253,6 +253,17 @@ impl Subscriptions {
     pub fn any(&self) -> bool {
         self.count() + self.shard.len() > 0
     }
+
+    /// Bytes these subscriptions hold, as client eviction counts them:
+    /// each one's entry here and in the server's subscriber table (the
+    /// names are shared with that table, and left out as Redis leaves
+    /// them out).
+    pub fn memory(&self) -> usize {
+        /// A set entry (the handle and its control byte) plus the
+        /// subscriber table's handle to this client.
+        const ENTRY: usize = std::mem::size_of::<Bytes>() + 1 + std::mem::size_of::<usize>();
+        (self.count() + self.shard.len()) * ENTRY
+    }
 }
 
 type Subscribers = HashMap<Bytes, Vec<Arc<ClientHandle>>, foldhash::fast::RandomState>;

@@ -35,6 +35,11 @@ use super::pubsub::{send, Outbound};
 /// The channel RESP2 redirect targets subscribe to.
 pub const CHANNEL: &[u8] = b"__redis__:invalidate";
 
+/// Bytes one BCAST prefix costs its client beyond the prefix itself (the
+/// session's handle and the prefix table's entry), as client eviction
+/// counts it.
+pub const PREFIX_BYTES: usize = 2 * std::mem::size_of::<Bytes>() + std::mem::size_of::<u64>();
+
 /// How one client tracks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mode {

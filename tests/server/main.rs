@@ -18,6 +18,7 @@ mod aof_timestamps;
 mod atomicity;
 mod blocking;
 mod busy;
+mod client_eviction;
 mod clients;
 mod cluster;
 mod connection;

@@ -125,7 +125,7 @@ pub(super) fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String 
     let _ = write!(
         line,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
-         qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r \
+         qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r \
          cmd={} user=default redir={} resp={}",
         c.id,
         c.addr,
@@ -142,9 +142,11 @@ pub(super) fn info_line<S: Store>(ctx: &Ctx<'_, S>, c: &ClientHandle) -> String 
         multi,
         qbuf,
         c.query_buffer().saturating_sub(qbuf),
+        c.argv_mem(),
+        c.multi_mem(),
         qbuf,
         omem,
-        qbuf + omem,
+        c.tot_mem().max(qbuf + omem),
         ctx.commands.name_of(cmd),
         redir,
         resp

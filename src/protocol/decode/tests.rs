@@ -194,16 +194,18 @@ fn protocol_errors_carry_redis_texts() {
 
 #[test]
 fn declared_lengths_wait_for_data_without_error() {
-    for input in [
-        &b"*2147483647\r\n"[..],
-        b"*1\r\n$536870912\r\n",
-        b"*1\n$4\nPING\n",
-        b"\0PING\r\n",
+    // (input, bytes left in the buffer): a large argument's headers move
+    // out of the buffer while it arrives (see the module documentation).
+    for (input, kept) in [
+        (&b"*2147483647\r\n"[..], 13),
+        (b"*1\r\n$536870912\r\n", 0),
+        (b"*1\n$4\nPING\n", 11),
+        (b"\0PING\r\n", 7),
     ] {
         let (reqs, res, left) = decode_all(input);
         assert!(reqs.is_empty());
         assert_eq!(res, Ok(()));
-        assert_eq!(left, input.len(), "nothing consumed");
+        assert_eq!(left, kept, "nothing else consumed");
     }
 }
 
@@ -473,4 +475,61 @@ fn decode_into_fills_the_vector_only_with_a_whole_request() {
     );
     assert_eq!(argv, args(&["DBSIZE"]));
     assert!(argv.capacity() >= capacity.min(1));
+}
+
+/// While a large argument arrives, the buffer holds only its bytes (the
+/// arguments before it move into the decoder, as Redis moves them into
+/// `argv`), so CLIENT LIST's `qbuf` is what has arrived of it and the
+/// connection can size the buffer to it; the request decodes the same,
+/// cut anywhere.
+#[test]
+fn a_large_argument_gets_the_buffer_to_itself() {
+    watched(|| {
+        let big = vec![b'v'; BIG_ARG];
+        let mut request = b"*4\r\n$4\r\nMSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n".to_vec();
+        request.extend_from_slice(format!("${}\r\n", big.len()).as_bytes());
+        let head = request.len();
+        request.extend_from_slice(&big);
+        request.extend_from_slice(b"\r\n*1\r\n$4\r\nPING\r\n");
+        let expected = vec![
+            b"MSET".to_vec(),
+            b"k".to_vec(),
+            b"value".to_vec(),
+            big.clone(),
+        ];
+        for cut in [
+            head,
+            head + 1,
+            head + 100,
+            head + BIG_ARG - 1,
+            head + BIG_ARG + 1,
+        ] {
+            let mut d = Decoder::new();
+            let mut buf = BytesMut::from(&request[..cut]);
+            assert_eq!(d.decode(&mut buf, DecodeLimits::default()), Ok(None));
+            let arrived = cut - head;
+            assert_eq!(buf.len(), arrived, "only the argument's bytes stay");
+            assert_eq!(buf.capacity(), arrived, "nothing reserved for the rest");
+            assert_eq!(d.big_bulk_end(), Some(BIG_ARG + 2));
+            assert!(d.argv_memory() >= 10, "MSET, k and value are held");
+            buf.extend_from_slice(&request[cut..]);
+            let got = d
+                .decode(&mut buf, DecodeLimits::default())
+                .unwrap()
+                .unwrap();
+            assert_eq!(got, expected, "cut at {cut}");
+            assert_eq!((d.big_bulk_end(), d.argv_memory()), (None, 0));
+            let ping = d
+                .decode(&mut buf, DecodeLimits::default())
+                .unwrap()
+                .unwrap();
+            assert_eq!(ping, args(&["PING"]));
+        }
+        // A smaller argument leaves the request where it is.
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$32767\r\nkk"[..]);
+        let before = buf.len();
+        assert_eq!(d.decode(&mut buf, DecodeLimits::default()), Ok(None));
+        assert_eq!((buf.len(), d.big_bulk_end()), (before, None));
+    })
 }

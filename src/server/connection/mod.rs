@@ -31,6 +31,7 @@
 //! closes quietly; a panic ends only this task.
 
 mod fiber;
+mod limits;
 mod socket;
 mod waits;
 
@@ -50,9 +51,9 @@ use tracing::{debug, warn};
 use super::buffers;
 use super::shutdown::Shutdown;
 use crate::cmd::{Blocked, Client, Executor, Reply};
-use crate::config::{Config, OutputLimit};
 use crate::protocol::{encode, DecodeLimits, Decoder, Frame, Protocol};
 use crate::state::{Activity, ClientHandle, Event, Session};
+use limits::{Class, Limits};
 
 /// Stop running commands while this many reply bytes are unsent.
 pub const OUTPUT_PAUSE: usize = 16 * 1024 * 1024;
@@ -65,56 +66,6 @@ const READ_TURN: usize = 1024 * 1024;
 const ARGV_KEPT: usize = 8;
 /// How long shutdown waits for a client to take its last replies.
 const FLUSH_ON_SHUTDOWN: Duration = Duration::from_secs(2);
-
-/// The configuration a connection consults on every turn, refreshed when
-/// CONFIG SET changes it.
-#[derive(Clone, Copy)]
-struct Limits {
-    timeout: u64,
-    output: OutputLimit,
-    query_buffer: u64,
-}
-
-impl Limits {
-    /// The limits for a client of output-limit `class`.
-    fn of(config: &Config, class: Class) -> Limits {
-        let classes = &config.output_limits;
-        Limits {
-            // Replicas are never idle-closed (Redis's clientsCron).
-            timeout: if class == Class::Replica {
-                0
-            } else {
-                config.timeout
-            },
-            output: match class {
-                Class::Replica => classes.replica,
-                Class::PubSub => classes.pubsub,
-                Class::Normal => classes.normal,
-            },
-            query_buffer: config.client_query_buffer_limit,
-        }
-    }
-}
-
-/// Redis's client classes for output limits.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Normal,
-    PubSub,
-    Replica,
-}
-
-impl Class {
-    fn of(session: &Session) -> Class {
-        if session.replica {
-            Class::Replica
-        } else if session.subs.any() {
-            Class::PubSub
-        } else {
-            Class::Normal
-        }
-    }
-}
 
 struct Connection<S: Store> {
     exec: Arc<Executor<S>>,
@@ -220,12 +171,6 @@ enum Wake {
 }
 
 impl<S: Store> Connection<S> {
-    /// Refresh [`Limits`] from the configuration (one load when unchanged).
-    fn refresh_limits(&mut self) {
-        let class = Class::of(&self.client.session);
-        self.limits = Limits::of(self.client.config(&self.exec.state), class);
-    }
-
     fn handle(&self) -> &Arc<ClientHandle> {
         &self.client.session.handle
     }
@@ -244,6 +189,21 @@ impl<S: Store> Connection<S> {
             }
             self.settle_journal().await;
             self.drain_mailbox();
+            if self.over_hard_output_limit() {
+                // Before anything is written, as Redis checks each reply
+                // as it is added: a reply past the hard limit closes the
+                // client whatever the socket would take at once.
+                warn!(
+                    client = self.handle().id,
+                    "closing client over its output buffer limit"
+                );
+                return Ok(());
+            }
+            // What the batch left, its replies included, is published
+            // before they go out (Redis counts them then too), so whoever
+            // the replies reach next sees it; and again once they are
+            // written, below.
+            self.account_memory(&[]);
             self.write_ready()?;
             if let Some(stop) = self.should_stop() {
                 return match stop {
@@ -259,6 +219,7 @@ impl<S: Store> Connection<S> {
                 continue;
             }
             self.keep_or_give_back_buffers();
+            self.account_memory(&[]);
             self.arm_timer();
             match self.wait().await? {
                 Wake::Readable => self.read_ready()?,
@@ -380,43 +341,6 @@ impl<S: Store> Connection<S> {
         None
     }
 
-    /// `client-output-buffer-limit normal <hard> <soft> <seconds>`.
-    fn output_limit_reached(&mut self) -> bool {
-        let OutputLimit {
-            hard,
-            soft,
-            soft_secs,
-        } = self.limits.output;
-        let pending = (self.output.len() + self.mail_left) as u64;
-        if hard > 0 && pending > hard {
-            return true;
-        }
-        if soft > 0 && pending > soft {
-            let since = *self.over_soft.get_or_insert_with(Instant::now);
-            return since.elapsed() > Duration::from_secs(soft_secs);
-        }
-        self.over_soft = None;
-        false
-    }
-
-    /// When the soft output limit will have been exceeded for too long.
-    fn soft_limit_deadline(&mut self) -> Option<Instant> {
-        let limit = self.limits.output;
-        let since = self.over_soft.filter(|_| limit.soft > 0)?;
-        Some(since + Duration::from_secs(limit.soft_secs) + Duration::from_millis(1))
-    }
-
-    /// Unsent reply bytes at which commands stop running: [`OUTPUT_PAUSE`],
-    /// or the hard output limit when that is lower, so a client cannot
-    /// make one batch overshoot its limit by more than one reply.
-    fn output_budget(&self) -> usize {
-        let hard = self.limits.output.hard;
-        match usize::try_from(hard) {
-            Ok(hard) if hard > 0 => hard.saturating_add(1).min(OUTPUT_PAUSE),
-            _ => OUTPUT_PAUSE,
-        }
-    }
-
     /// Whether the other clients ready on this thread should run their
     /// batches before this one's records are written and its replies sent
     /// (a yielded task resumes after them), as Redis writes the
@@ -474,7 +398,10 @@ impl<S: Store> Connection<S> {
             self.client.session.handle.set_blocked(false);
             argv
         });
+        // A client killed meanwhile (CLIENT KILL, client eviction) runs
+        // nothing more: Redis frees it at once.
         while !self.closing()
+            && !self.handle().is_killed()
             && self.blocked.is_none()
             && self.postponed.is_none()
             && self.output.len() < budget
@@ -517,6 +444,15 @@ impl<S: Store> Connection<S> {
                 self.client.session.close_after_reply = true;
                 self.eof = true;
                 break;
+            }
+            if self.limits.clients.is_some() {
+                // Before the command runs, as Redis's `processCommand`
+                // evicts: a client whose request took it over the limit
+                // is gone before the request does anything.
+                self.account_memory(&argv);
+                if self.handle().is_killed() {
+                    break;
+                }
             }
             commands += 1;
             self.run_request(&mut argv).await;
@@ -589,6 +525,19 @@ impl<S: Store> Connection<S> {
         }
         let dropped = self.client.session.drop_reply();
         if (dropped && !is_subscription(argv, &frame)) || self.client.session.shutdown_requested {
+            return;
+        }
+        let hard = self.limits.output.hard;
+        if hard > 0 && (self.output.len() + frame.payload_len()) as u64 > hard {
+            // Certain to pass the hard output limit: closed before a byte
+            // of the reply is copied, and nothing more is sent (Redis
+            // frees such a client without writing what it had pending).
+            warn!(
+                client = self.handle().id,
+                "closing client over its output buffer limit"
+            );
+            self.output.clear();
+            self.handle().kill();
             return;
         }
         encode(&frame, self.client.session.proto, &mut self.output);

@@ -73,7 +73,13 @@ impl<S: Store> Connection<S> {
     pub(super) fn read_ready(&mut self) -> io::Result<()> {
         let mut read = 0;
         while read < READ_TURN && self.may_read() {
-            buffers::ensure(&mut self.input);
+            match self.decoder.big_bulk_end() {
+                // A large argument has arrived whole: run its request
+                // before reading more into its buffer.
+                Some(end) if self.input.len() >= end => break,
+                Some(end) => buffers::ensure_toward(&mut self.input, end),
+                None => buffers::ensure(&mut self.input),
+            }
             let room = self.input.capacity() - self.input.len();
             let Connection { stream, input, .. } = self;
             let mut got = 0;

@@ -26,9 +26,13 @@ use atomic_waker::AtomicWaker;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::pubsub::{Mailbox, Subscriptions};
-use super::tracking::Mode;
-use crate::protocol::Protocol;
+mod eviction;
+mod session;
+
+pub use eviction::Memory;
+pub use session::{ClientFlag, ReplyMode, Session};
+
+use super::pubsub::Mailbox;
 
 /// What other connections may see of, or do to, one client.
 #[derive(Debug)]
@@ -76,6 +80,11 @@ pub struct ClientHandle {
     flags: AtomicU32,
     /// The tracking redirect (-1: not tracking), as of the last batch.
     redirect: AtomicI64,
+    /// What the client holds, as of the last batch (CLIENT LIST's
+    /// `argv-mem`, `multi-mem`, `tot-mem`; see [`Memory`]).
+    argv_mem: AtomicUsize,
+    multi_mem: AtomicUsize,
+    tot_mem: AtomicUsize,
 }
 
 /// A connection that keeps its buffers between requests gives them back
@@ -332,174 +341,6 @@ impl ClientHandle {
     }
 }
 
-/// Per-connection state that commands read and change.
-#[derive(Debug)]
-pub struct Session {
-    /// This client as others see it.
-    pub handle: Arc<ClientHandle>,
-    /// Selected database.
-    pub db: usize,
-    /// Reply protocol.
-    pub proto: Protocol,
-    /// Has given the password (or none is required).
-    pub authenticated: bool,
-    /// Close once the pending replies are written (QUIT, protocol error,
-    /// CLIENT KILL of oneself).
-    pub close_after_reply: bool,
-    /// Pushes for this client are waiting in its mailbox that must go
-    /// before the running command's reply (an eviction's invalidations).
-    pub pushes_first: bool,
-    /// SHUTDOWN was accepted: stop the server, send no reply.
-    pub shutdown_requested: bool,
-    /// Index of the last command run.
-    pub last_cmd: usize,
-    /// When the last command ran (ms since the Unix epoch, the database
-    /// clock): Redis's `lastinteraction`, read by CLIENT LIST's `idle`.
-    pub last_command_ms: u64,
-    /// Commands queued in an open MULTI, or -1 (CLIENT LIST's `multi=`).
-    pub multi: i64,
-    /// Pub/sub subscriptions.
-    pub subs: Subscriptions,
-    /// In MONITOR mode.
-    pub monitor: bool,
-    /// A replica: SYNC or PSYNC turned it into one.
-    pub replica: bool,
-    /// Bytes in the query buffer as the running request was read: its own
-    /// and any pipelined after it (Redis's `qbuf` of the calling client).
-    pub qbuf: usize,
-    /// What REPLCONF announced (read by SYNC).
-    pub repl_conf: super::replicas::ReplConf,
-    /// CLIENT TRACKING mode, when on.
-    pub tracking: Option<Mode>,
-    /// CLIENT CACHING for the next command (OPTIN yes / OPTOUT no).
-    pub caching: Option<bool>,
-    /// CLIENT REPLY.
-    pub reply: ReplyMode,
-    /// CLIENT NO-EVICT.
-    pub no_evict: bool,
-    /// ASKING: the next command may use a slot this node is importing.
-    pub asking: bool,
-    /// READONLY (cluster): reads may be served by a replica.
-    pub readonly: bool,
-    /// The AOF loader (Redis's `mustObeyClient`): never redirected.
-    pub must_obey: bool,
-    /// Journal position of this client's last logged write: its replies
-    /// wait until the append-only file holds that much.
-    pub journaled: u64,
-    /// The error this command replies with was counted in errorstats when
-    /// it happened (a script returning what `redis.call` raised): count
-    /// the command as failed, not the error again.
-    pub error_counted: bool,
-    /// The FCALL being run, as sent (FUNCTION STATS shows it).
-    pub script_argv: Vec<Bytes>,
-}
-
-/// CLIENT REPLY's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplyMode {
-    /// Replies are sent.
-    On,
-    /// No reply is sent.
-    Off,
-    /// The next `n` replies are dropped (SKIP: this one and the next).
-    Skip(u8),
-}
-
-impl Session {
-    /// Should the reply to the command that just ran be dropped (CLIENT
-    /// REPLY OFF or SKIP)? Counts a SKIP down.
-    pub fn drop_reply(&mut self) -> bool {
-        match self.reply {
-            ReplyMode::On => false,
-            ReplyMode::Off => true,
-            ReplyMode::Skip(n) => {
-                self.reply = if n <= 1 {
-                    ReplyMode::On
-                } else {
-                    ReplyMode::Skip(n - 1)
-                };
-                true
-            }
-        }
-    }
-
-    /// The [`ClientFlag`] bits of this session (`broken`: its tracking
-    /// redirect target is gone).
-    pub fn flags(&self, broken: bool) -> u32 {
-        let mut f = 0;
-        for (on, flag) in [
-            (self.monitor, ClientFlag::Monitor),
-            (self.replica, ClientFlag::Replica),
-            (self.tracking.is_some(), ClientFlag::Tracking),
-            (broken, ClientFlag::BrokenRedirect),
-            (
-                self.tracking.as_ref().is_some_and(|m| m.bcast),
-                ClientFlag::Bcast,
-            ),
-            (self.close_after_reply, ClientFlag::CloseAfterReply),
-            (self.no_evict, ClientFlag::NoEvict),
-        ] {
-            if on {
-                f |= flag as u32;
-            }
-        }
-        f
-    }
-}
-
-/// Client states CLIENT LIST shows as flag letters, as bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub enum ClientFlag {
-    /// `O`: MONITOR.
-    Monitor = 1,
-    /// `t`: CLIENT TRACKING on.
-    Tracking = 2,
-    /// `R`: the tracking redirect target is gone.
-    BrokenRedirect = 4,
-    /// `B`: tracking in BCAST mode.
-    Bcast = 8,
-    /// `c`: closing after this reply.
-    CloseAfterReply = 16,
-    /// `e`: CLIENT NO-EVICT on.
-    NoEvict = 32,
-    /// `S`: a replica.
-    Replica = 64,
-}
-
-impl Session {
-    /// A fresh session for `handle`.
-    pub fn new(handle: Arc<ClientHandle>) -> Session {
-        Session {
-            handle,
-            db: 0,
-            proto: Protocol::Resp2,
-            authenticated: false,
-            close_after_reply: false,
-            pushes_first: false,
-            shutdown_requested: false,
-            last_cmd: 0,
-            last_command_ms: 0,
-            multi: -1,
-            subs: Subscriptions::default(),
-            monitor: false,
-            replica: false,
-            qbuf: 0,
-            repl_conf: Default::default(),
-            tracking: None,
-            caching: None,
-            reply: ReplyMode::On,
-            no_evict: false,
-            error_counted: false,
-            script_argv: Vec::new(),
-            asking: false,
-            readonly: false,
-            must_obey: false,
-            journaled: 0,
-        }
-    }
-}
-
 /// Every connected client.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -513,6 +354,17 @@ pub struct Registry {
     commands_of_departed: AtomicU64,
     /// Connected clients, readable without the lock.
     count: AtomicUsize,
+    /// The sum of every ordinary and pub/sub client's `tot-mem` as last
+    /// published (what `maxmemory-clients` limits).
+    memory: AtomicUsize,
+    /// Clients disconnected by client eviction (INFO `evicted_clients`).
+    pub evicted: AtomicU64,
+    /// DEBUG REPLYBUFFER RESIZING 0: the cron leaves idle clients'
+    /// buffers alone.
+    keep_idle_buffers: AtomicBool,
+    /// The second client eviction last warned it could not get under
+    /// the limit.
+    over_warned: AtomicU64,
 }
 
 impl Registry {
@@ -550,6 +402,9 @@ impl Registry {
             subs: Default::default(),
             flags: AtomicU32::new(0),
             redirect: AtomicI64::new(-1),
+            argv_mem: AtomicUsize::new(0),
+            multi_mem: AtomicUsize::new(0),
+            tot_mem: AtomicUsize::new(0),
             events: AtomicU32::new(0),
             buffer_bytes: AtomicUsize::new(0),
             input_bytes: AtomicUsize::new(0),
@@ -569,6 +424,8 @@ impl Registry {
         if let Some(h) = clients.remove(&id) {
             self.commands_of_departed
                 .fetch_add(h.commands(), Ordering::Relaxed);
+            self.memory
+                .fetch_sub(h.tot_mem.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         }
         self.count.store(clients.len(), Ordering::Relaxed);
     }
@@ -589,9 +446,16 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Every connected client, by id.
+    /// Every connected client, by id; not those killed (CLIENT KILL,
+    /// client eviction) whose connection has yet to close, which Redis
+    /// frees at once.
     pub fn snapshot(&self) -> Vec<Arc<ClientHandle>> {
-        self.clients.lock().values().cloned().collect()
+        let clients = self.clients.lock();
+        clients
+            .values()
+            .filter(|c| !c.is_killed())
+            .cloned()
+            .collect()
     }
 
     /// The client with `id`.
@@ -619,12 +483,21 @@ impl Registry {
     /// [`BUFFERS_IDLE_MS`] to give them back ([`Event::Trim`]); `now_ms`
     /// is the command clock's.
     pub fn trim_idle_buffers(&self, now_ms: u64) {
+        if self.keep_idle_buffers.load(Ordering::Relaxed) {
+            return;
+        }
         for c in self.clients.lock().values() {
             let keeps = c.buffer_bytes.load(Ordering::Relaxed) > 0;
             if keeps && c.idle_ms(now_ms) >= BUFFERS_IDLE_MS && !c.has(Event::Trim) {
                 c.signal(Event::Trim);
             }
         }
+    }
+
+    /// Whether the cron gives back idle clients' buffers (DEBUG
+    /// REPLYBUFFER RESIZING; on by default).
+    pub fn set_idle_trim(&self, on: bool) {
+        self.keep_idle_buffers.store(!on, Ordering::Relaxed);
     }
 
     /// Commands processed by all clients, past and present.
@@ -637,6 +510,7 @@ impl Registry {
     pub fn reset_stats(&self) {
         self.connections_received.store(0, Ordering::Relaxed);
         self.rejected.store(0, Ordering::Relaxed);
+        self.evicted.store(0, Ordering::Relaxed);
         self.commands_of_departed.store(0, Ordering::Relaxed);
         for c in self.clients.lock().values() {
             c.commands.store(0, Ordering::Relaxed);
