@@ -113,6 +113,14 @@ impl Decoder {
         held + self.done.capacity() * std::mem::size_of::<Bytes>()
     }
 
+    /// The arguments moved out ahead of a large one, first into `argv`.
+    #[cold]
+    #[inline(never)]
+    fn take_done(&mut self, argv: &mut Vec<Bytes>) {
+        argv.append(&mut self.done);
+        self.done = Vec::new();
+    }
+
     /// While a large argument is arriving: the buffer length at which it
     /// will have arrived whole. The caller grows the buffer toward that,
     /// not past it.
@@ -126,6 +134,9 @@ impl Decoder {
     /// Give the large argument being read (at `self.pos`, `len` bytes)
     /// the buffer to itself: the arguments before it are copied out, and
     /// what has arrived of it moves into a buffer of exactly that size.
+    /// (Cold and out of line: it must not weigh on the per-request path.)
+    #[cold]
+    #[inline(never)]
     fn detach(&mut self, buf: &mut BytesMut) {
         let head = Bytes::copy_from_slice(&buf[..self.pos]);
         self.done
@@ -210,8 +221,7 @@ impl Decoder {
             // which saves an atomic increment and decrement per request.
             let last = self.args.pop().expect("a request has an argument");
             if !self.done.is_empty() {
-                argv.append(&mut self.done);
-                self.done = Vec::new();
+                self.take_done(argv);
             }
             argv.extend(self.args.drain(..).map(|(s, e)| frame.slice(s..e)));
             if self.args.capacity() > MAX_PREALLOC_ARGS {

@@ -202,7 +202,7 @@ impl<S: Store> Connection<S> {
             // What the batch left, its replies included, is published
             // before they go out (Redis counts them then too), so whoever
             // the replies reach next sees it; and again once they are
-            // written, below.
+            // written if that gave buffers back, below.
             self.account_memory(&[]);
             self.write_ready()?;
             if let Some(stop) = self.should_stop() {
@@ -218,8 +218,9 @@ impl<S: Store> Connection<S> {
                 tokio::task::yield_now().await;
                 continue;
             }
-            self.keep_or_give_back_buffers();
-            self.account_memory(&[]);
+            if self.keep_or_give_back_buffers() {
+                self.account_memory(&[]);
+            }
             self.arm_timer();
             match self.wait().await? {
                 Wake::Readable => self.read_ready()?,
@@ -398,10 +399,12 @@ impl<S: Store> Connection<S> {
             self.client.session.handle.set_blocked(false);
             argv
         });
-        // A client killed meanwhile (CLIENT KILL, client eviction) runs
-        // nothing more: Redis frees it at once.
-        while !self.closing()
-            && !self.handle().is_killed()
+        // A client killed (CLIENT KILL, client eviction) runs nothing
+        // more: Redis frees it at once. (Checked per batch; a kill during
+        // one stops it where this connection does the killing.)
+        let killed = self.handle().is_killed();
+        while !killed
+            && !self.closing()
             && self.blocked.is_none()
             && self.postponed.is_none()
             && self.output.len() < budget
@@ -538,6 +541,7 @@ impl<S: Store> Connection<S> {
             );
             self.output.clear();
             self.handle().kill();
+            self.client.session.close_after_reply = true;
             return;
         }
         encode(&frame, self.client.session.proto, &mut self.output);

@@ -16,12 +16,15 @@ use super::{buffers, Connection, FLUSH_ON_SHUTDOWN, READ_TURN};
 impl<S: Store> Connection<S> {
     /// Before a wait: keep the buffers for the next request if this thread
     /// has room for one more connection that does (see [`buffers`]), else
-    /// give them back now.
-    pub(super) fn keep_or_give_back_buffers(&mut self) {
+    /// give them back now. True when that changed what the connection
+    /// holds.
+    pub(super) fn keep_or_give_back_buffers(&mut self) -> bool {
+        let mut changed = false;
         // A buffer that grew past what is worth keeping (a large pipeline
         // or reply) is freed as soon as it is drained; one holding data
         // stays with its owner either way.
         if std::mem::take(&mut self.grown) {
+            changed = true;
             for buf in [&mut self.input, &mut self.output] {
                 if buf.is_empty() {
                     *buf = BytesMut::new();
@@ -39,7 +42,7 @@ impl<S: Store> Connection<S> {
         }
         let spare = |b: &BytesMut| b.capacity() > 0 && b.is_empty();
         if self.retained || (!spare(&self.input) && !spare(&self.output)) {
-            return;
+            return changed;
         }
         if buffers::try_retain() {
             self.retained = true;
@@ -55,6 +58,7 @@ impl<S: Store> Connection<S> {
             buffers::release(&mut self.input);
             buffers::release(&mut self.output);
         }
+        true
     }
 
     /// Give the empty buffers back to the thread's pool, and with them the
