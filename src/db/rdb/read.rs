@@ -590,6 +590,51 @@ mod tests {
         }
     }
 
+    /// Redis writes a key's LFU counter (FREQ) or idle time (IDLE) before
+    /// it under an LFU or LRU policy: both are read past, and the key and
+    /// the ones after it load (mutation sample, `src/db` shard 10/16:
+    /// deleting the FREQ arm survived the unit tests).
+    #[test]
+    fn freq_and_idle_before_a_key_are_read_past() {
+        let mut file = b"REDIS0010".to_vec();
+        file.extend_from_slice(&[op::FREQ, 5, ty::STRING, 1, b'k', 1, b'v']);
+        file.extend_from_slice(&[op::IDLE, 10, ty::STRING, 1, b'j', 1, b'w']);
+        file.push(op::EOF);
+        file.extend_from_slice(&[0; 8]);
+        let mut keys = Vec::new();
+        load(&file, &Shapes::default(), 0, true, |l| {
+            keys.push(l.key);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(keys, [&b"k"[..], &b"j"[..]]);
+    }
+
+    /// A list as Redis 3.2 to 6.2 wrote it (RDB type 14): a quicklist of
+    /// ziplists, with no container field, loads element by element
+    /// (mutation sample, `src/db` shard 10/16: deleting its arm, which
+    /// reads the nodes as listpacks and refuses them, survived the unit
+    /// tests).
+    #[test]
+    fn an_old_quicklist_of_ziplists_loads() {
+        // One ziplist node: header (total 17, tail 13, count 2), "a", "b", end.
+        let mut node = vec![17, 0, 0, 0, 13, 0, 0, 0, 2, 0];
+        node.extend_from_slice(&[0, 0x01, b'a', 3, 0x01, b'b', 0xff]);
+        let mut value = vec![1, node.len() as u8];
+        value.extend_from_slice(&node);
+        let loaded = Reader::new(&value)
+            .value(ty::LIST_QUICKLIST, &Shapes::default())
+            .unwrap();
+        match loaded {
+            Some(store_api::Value::Coll(store_api::Coll::List(l))) => {
+                let l = l.read();
+                let got: Vec<Vec<u8>> = l.iter().map(|e| e.to_vec()).collect();
+                assert_eq!(got, [b"a".to_vec(), b"b".to_vec()]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn a_count_cannot_exceed_what_the_bytes_left_could_hold() {
         // A count of 3, then 4 bytes: room for 2 items of 2 bytes, not 3.

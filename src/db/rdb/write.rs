@@ -314,6 +314,24 @@ mod tests {
     use super::*;
     use store_api::value::list::End;
 
+    /// DEBUG QUICKLIST-PACKED-THRESHOLD takes up to 4 GiB - 1 MiB, that
+    /// value included, as Redis's `quicklistisSetPackedThreshold`
+    /// (mutation sample, `src/db` shard 10/16: `>` made `>=` survived).
+    /// The threshold is the process's: the test leaves it at its default,
+    /// and the largest value it passes through only concerns elements of
+    /// gigabytes, which no test writes.
+    #[test]
+    fn the_packed_threshold_takes_up_to_4_gib_less_1_mib() {
+        let max = (1u64 << 32) - (1 << 20);
+        assert!(!set_packed_threshold(max + 1));
+        assert!(set_packed_threshold(max));
+        assert!(set_packed_threshold(0));
+        assert_eq!(
+            PACKED_THRESHOLD.load(Ordering::Relaxed),
+            DEFAULT_PACKED_THRESHOLD
+        );
+    }
+
     /// A long list goes out as quicklist nodes of about 8 KB of elements,
     /// as Redis writes them (`list-max-listpack-size -2`), not as one
     /// listpack of everything (which Redis would load, but never writes).
