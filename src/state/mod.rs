@@ -256,14 +256,6 @@ impl<S: Store> ServerState<S> {
             return;
         }
         self.clients.trim_idle_buffers(self.db.now_ms());
-        let config = self.config();
-        // Client eviction also runs here, for what grew without a batch
-        // of its own (pushes to a client that does not read).
-        if let Some(limit) = config.maxmemory_clients.bytes(config.memory.maxmemory) {
-            if self.clients.over(limit) {
-                self.clients.evict(limit);
-            }
-        }
         // A pause that ran out ends here even if no command arrives to
         // notice (Redis's cron checks it too): expiry resumes.
         let _ = self.paused_until(true);
@@ -272,6 +264,7 @@ impl<S: Store> ServerState<S> {
             // half-loaded dataset (Redis runs only `whileBlockedCron`).
             return;
         }
+        let config = self.config();
         self.persist.cron(&self.db, &config);
         self.aof.cron(&self.db, &config);
         self.replicas.cron(&self.db, &config);

@@ -72,11 +72,12 @@ impl<S: Store> Connection<S> {
         self.limits = Limits::of(self.client.config(&self.exec.state), class);
     }
 
-    /// `client-output-buffer-limit normal <hard> <soft> <seconds>`.
-    pub(super) fn output_limit_reached(&mut self) -> bool {
-        if self.over_hard_output_limit() {
-            return true;
-        }
+    /// `client-output-buffer-limit`'s soft limit, checked once the turn's
+    /// replies are written: pending output over `soft` for longer than
+    /// its seconds. (The hard limit is checked before anything is
+    /// written, [`over_hard_output_limit`](Self::over_hard_output_limit);
+    /// a write only shrinks what is pending.)
+    pub(super) fn soft_output_limit_reached(&mut self) -> bool {
         let OutputLimit {
             soft, soft_secs, ..
         } = self.limits.output;

@@ -328,7 +328,7 @@ impl<S: Store> Connection<S> {
             // SHUTDOWN: Redis exits without answering it.
             return Some(Stop::Shutdown);
         }
-        if self.output_limit_reached() {
+        if self.soft_output_limit_reached() {
             warn!(
                 client = self.handle().id,
                 "closing client over its output buffer limit"
